@@ -1,0 +1,130 @@
+"""Layer compression: sniffing, streaming decompression, deterministic gzip.
+
+Layers arrive gzip (Docker's and most registries' default), zstd (newer OCI
+images) or as a plain tar. Decompression streams, so a layer is never whole in
+memory. gzip goes through ISA-L (python-isal), several times faster than zlib
+in both directions; its decompression runs on a worker thread so it overlaps
+with the extraction that reads from it, as ``tar -xz`` overlaps with its gzip
+child.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import BinaryIO
+
+from freight.errors import LayerError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1 << 20
+# Go's compress/gzip writes OS byte 255 ("unknown"); so does Docker's pusher.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that yields some already-read bytes, then the rest of ``inner``."""
+
+    def __init__(self, head: bytes, inner: BinaryIO) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._inner.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _sniff(fileobj: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """Read the magic bytes and return them with a raw stream that still starts with them."""
+    head = b""
+    while len(head) < len(ZSTD_MAGIC):
+        more = fileobj.read(len(ZSTD_MAGIC) - len(head))
+        if not more:
+            break
+        head += more
+    return head, _Prefixed(head, fileobj)
+
+
+def open_layer(fileobj: BinaryIO) -> BinaryIO:
+    """Return a stream of the uncompressed tar in ``fileobj`` (gzip, zstd or plain).
+
+    The result streams: nothing is read ahead beyond a few MiB. Close it when
+    done (it may own a decompression thread); closing it does not close
+    ``fileobj``.
+    """
+    head, raw = _sniff(fileobj)
+    if head.startswith(GZIP_MAGIC):
+        from isal import igzip_threaded
+
+        return igzip_threaded.open(raw, "rb", threads=1, block_size=_CHUNK)  # type: ignore[return-value]
+    if head.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=_CHUNK)  # type: ignore[arg-type]
+    return io.BufferedReader(raw, buffer_size=_CHUNK)
+
+
+def media_type_compression(media_type: str) -> str:
+    """Map a layer media type to ``"gzip"``, ``"zstd"`` or ``"none"``.
+
+    Covers the OCI types (``...layer.v1.tar``, ``+gzip``, ``+zstd``, and the
+    nondistributable variants) and Docker's (``...rootfs.diff.tar.gzip``,
+    ``...rootfs.foreign.diff.tar.gzip``).
+    """
+    base = media_type.split(";", 1)[0].strip()
+    if base.endswith(("+gzip", ".tar.gzip")):
+        return "gzip"
+    if base.endswith("+zstd"):
+        return "zstd"
+    if base.endswith((".tar", "diff.tar")):
+        return "none"
+    raise LayerError(f"unsupported layer media type {media_type!r}")
+
+
+def gzip_compress(src: BinaryIO, dst: BinaryIO, level: int = 2) -> None:
+    """Gzip ``src`` into ``dst`` deterministically.
+
+    The header carries no file name, mtime 0 and OS byte 255, so the same tar
+    gives the same blob digest every time. ISA-L's level 2 (its default)
+    compresses within about 10% of zlib's level 6 at over ten times its speed.
+    ISA-L's output does not depend on the run or the Python version; it may
+    differ between CPUs whose instruction sets make ISA-L pick different
+    kernels (for instance below SSE4.2), so digests are stable per machine
+    class, not universally.
+    """
+    from isal import isal_zlib
+
+    comp = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
+    crc = 0
+    size = 0
+    dst.write(_GZIP_HEADER)
+    while chunk := src.read(_CHUNK):
+        crc = isal_zlib.crc32(chunk, crc)
+        size += len(chunk)
+        dst.write(comp.compress(chunk))
+    dst.write(comp.flush())
+    dst.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+
+
+def zstd_compress(src: BinaryIO, dst: BinaryIO, level: int = 3) -> None:
+    """Zstd-compress ``src`` into ``dst``: one frame, content size unknown, checksummed.
+
+    Single-threaded zstd output depends only on the input, level and library
+    version, so it is deterministic for a pinned zstandard.
+    """
+    import zstandard
+
+    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    cctx.copy_stream(src, dst, read_size=_CHUNK, write_size=_CHUNK)

@@ -1,0 +1,258 @@
+"""Deterministic layer tars, as Docker and BuildKit write them.
+
+The format is what Go's ``archive/tar`` produces for Docker: a USTAR header
+for every entry that fits one, a PAX extended header (``PaxHeaders.0/NAME``)
+only where USTAR cannot say it (long or non-ASCII names, big numbers, xattrs),
+numeric owners with empty user and group names, integer mtimes, permission and
+setuid/setgid/sticky bits only in the mode field, and two zero blocks at the
+end without padding to a 10 KiB record. Entries come in a depth-first walk,
+each directory's names in byte order, with no entry for the root itself.
+
+The same tree therefore always gives the same bytes; with ``source_date_epoch``
+mtimes newer than it are lowered to it (BuildKit's rewrite-timestamp), so a
+rebuild that touched files still gives the same digest.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from freight.errors import LayerError
+
+BLOCK = 512
+_CHUNK = 1 << 20
+_FLUSH_AT = 1 << 20
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+PAX_XATTR = "SCHILY.xattr."
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+
+_REG, _LINK, _SYM, _CHR, _BLK, _DIR, _FIFO, _PAX = b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"x"
+_KINDS = {
+    stat.S_IFREG: _REG,
+    stat.S_IFDIR: _DIR,
+    stat.S_IFLNK: _SYM,
+    stat.S_IFCHR: _CHR,
+    stat.S_IFBLK: _BLK,
+    stat.S_IFIFO: _FIFO,
+}
+
+
+def _octal(value: int, width: int) -> bytes | None:
+    """The zero-padded, NUL-terminated octal field Go writes, or None if it does not fit."""
+    text = b"%o" % value
+    if value < 0 or len(text) > width - 1:
+        return None
+    return text.rjust(width - 1, b"0") + b"\0"
+
+
+def _field(value: bytes, width: int) -> bytes:
+    return value[:width].ljust(width, b"\0")
+
+
+def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
+    """Split a long name into USTAR's (prefix, name) at a slash, or None if it cannot be."""
+    if len(name) <= 100:
+        return b"", name
+    if len(name) > 256:
+        return None
+    start = max(len(name) - 101, 0)
+    cut = name.find(b"/", start, 156)
+    while cut != -1:
+        if 0 < cut <= 155 and 0 < len(name) - cut - 1 <= 100:
+            return name[:cut], name[cut + 1 :]
+        cut = name.find(b"/", cut + 1, 156)
+    return None
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    """One ``"LEN key=value\\n"`` record, LEN counting itself."""
+    body = b" " + key + b"=" + value + b"\n"
+    size = len(body) + 1
+    while size != len(body) + len(str(size)):
+        size = len(body) + len(str(size))
+    return str(size).encode() + body
+
+
+def _header_block(
+    name: bytes, prefix: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
+    kind: bytes, linkname: bytes, devmajor: int, devminor: int,
+) -> bytes:
+    """A 512-byte USTAR header; numbers must already fit their fields."""
+    fields = (
+        _field(name, 100) + _octal(mode, 8) + _octal(uid, 8) + _octal(gid, 8)  # type: ignore[operator]
+        + _octal(size, 12) + _octal(mtime, 12)  # type: ignore[operator]
+    )
+    tail = (
+        kind + _field(linkname, 100) + b"ustar\x0000" + b"\0" * 64
+        + _octal(devmajor, 8) + _octal(devminor, 8) + _field(prefix, 155)  # type: ignore[operator]
+    )
+    unsigned = sum(fields) + 8 * 32 + sum(tail)
+    block = fields + b"%06o\0 " % unsigned + tail
+    return block + b"\0" * (BLOCK - len(block))
+
+
+def tar_header(
+    name: bytes, *, kind: bytes, mode: int, uid: int, gid: int, mtime: int, size: int = 0,
+    linkname: bytes = b"", devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None,
+) -> bytes:
+    """The header block(s) for one entry: plain USTAR when it fits, else PAX + USTAR."""
+    records: dict[bytes, bytes] = {}
+    split = _split_ustar(name) if name.isascii() else None
+    if split is None:
+        records[b"path"] = name
+        split = (b"", name[:100])
+    if len(linkname) > 100 or not linkname.isascii():
+        records[b"linkpath"] = linkname
+    numbers = {b"uid": (uid, 8), b"gid": (gid, 8), b"size": (size, 12), b"mtime": (mtime, 12)}
+    for key, (value, width) in numbers.items():
+        if _octal(value, width) is None:
+            records[key] = str(value).encode()
+    for key, value in sorted((xattrs or {}).items()):
+        records[(PAX_XATTR + key).encode()] = value
+    fit = {k: (v if _octal(v, w) is not None else 0) for k, (v, w) in numbers.items()}
+    main = _header_block(
+        split[1], split[0], mode, fit[b"uid"], fit[b"gid"], fit[b"size"], fit[b"mtime"],
+        kind, linkname[:100], devmajor, devminor,
+    )
+    if not records:
+        return main
+    data = b"".join(_pax_record(k, v) for k, v in sorted(records.items()))
+    head, _, base = name.rstrip(b"/").rpartition(b"/")
+    pax_name = (head + b"/" if head else b"") + b"PaxHeaders.0/" + base
+    pax = _header_block(pax_name[:100], b"", 0, 0, 0, len(data), 0, _PAX, b"", 0, 0)
+    return pax + data + b"\0" * (-len(data) % BLOCK) + main
+
+
+class _Writer:
+    """Walks a tree and streams its tar to ``out`` through a 1 MiB buffer."""
+
+    def __init__(
+        self, root: Path, out: BinaryIO, overlay_upper: bool, epoch: int | None, uid: int | None, gid: int | None
+    ) -> None:
+        self.root = os.fsencode(root)
+        self.out = out
+        self.overlay_upper = overlay_upper
+        self.epoch = epoch
+        self.uid = uid
+        self.gid = gid
+        self.buf = bytearray()
+        self.links: dict[tuple[int, int], bytes] = {}
+        self.chunk = bytearray(_CHUNK)
+
+    def mtime(self, st: os.stat_result) -> int:
+        t = int(st.st_mtime)
+        return min(t, self.epoch) if self.epoch is not None else t
+
+    def owner(self, st: os.stat_result) -> tuple[int, int]:
+        return (st.st_uid if self.uid is None else self.uid, st.st_gid if self.gid is None else self.gid)
+
+    def xattrs(self, path: bytes) -> dict[str, bytes]:
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            return {}
+        return {
+            n: os.getxattr(path, n, follow_symlinks=False)
+            for n in names
+            if not n.startswith(_OVERLAY_XATTRS) and not n.startswith("system.")
+        }
+
+    def emit(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) >= _FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        self.out.write(self.buf)
+        self.buf.clear()
+
+    def walk(self, rel: bytes) -> None:
+        base = self.root + b"/" + rel if rel else self.root
+        with os.scandir(base) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            self.entry(rel + entry.name, entry.path, entry.stat(follow_symlinks=False))
+
+    def entry(self, rel: bytes, path: bytes, st: os.stat_result) -> None:
+        fmt = stat.S_IFMT(st.st_mode)
+        if fmt == stat.S_IFSOCK:
+            return  # Docker drops sockets: they cannot be archived.
+        uid, gid = self.owner(st)
+        common = {"mode": stat.S_IMODE(st.st_mode), "uid": uid, "gid": gid, "mtime": self.mtime(st)}
+        if self.overlay_upper and fmt == stat.S_IFCHR and st.st_rdev == 0:
+            head, _, base = rel.rpartition(b"/")
+            name = (head + b"/" if head else b"") + WHITEOUT_PREFIX.encode() + base
+            self.emit(tar_header(name, kind=_REG, **{**common, "mode": 0o600}))
+            return
+        xattrs = self.xattrs(path)
+        if fmt == stat.S_IFDIR:
+            self.emit(tar_header(rel + b"/", kind=_DIR, xattrs=xattrs, **common))
+            if self.overlay_upper and self.is_opaque(path):
+                marker = rel + b"/" + OPAQUE_MARKER.encode()
+                self.emit(tar_header(marker, kind=_REG, **{**common, "mode": common["mode"] & 0o777}))
+            self.walk(rel + b"/")
+            return
+        if st.st_nlink > 1:
+            first = self.links.setdefault((st.st_dev, st.st_ino), rel)
+            if first != rel:
+                self.emit(tar_header(rel, kind=_LINK, linkname=first, xattrs=xattrs, **common))
+                return
+        if fmt == stat.S_IFREG:
+            self.emit(tar_header(rel, kind=_REG, size=st.st_size, xattrs=xattrs, **common))
+            self.content(path, rel, st.st_size)
+        elif fmt == stat.S_IFLNK:
+            self.emit(tar_header(rel, kind=_SYM, linkname=os.readlink(path), xattrs=xattrs, **common))
+        else:
+            major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self.emit(tar_header(rel, kind=_KINDS[fmt], devmajor=major, devminor=minor, xattrs=xattrs, **common))
+
+    def is_opaque(self, path: bytes) -> bool:
+        try:
+            return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        except OSError:
+            return False
+
+    def content(self, path: bytes, rel: bytes, size: int) -> None:
+        """Copy exactly ``size`` bytes of the file, padded to a block; a file that shrank is an error."""
+        self.flush()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            left = size
+            view = memoryview(self.chunk)
+            while left:
+                n = os.readv(fd, [view[: min(left, _CHUNK)]])
+                if n == 0:
+                    raise LayerError(f"file {os.fsdecode(rel)!r} changed size while it was archived")
+                self.out.write(view[:n])
+                left -= n
+        finally:
+            os.close(fd)
+        self.buf += b"\0" * (-size % BLOCK)
+
+
+def write_layer(
+    src: Path,
+    out: BinaryIO,
+    *,
+    overlay_upper: bool = False,
+    source_date_epoch: int | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+) -> None:
+    """Write the directory ``src`` as an uncompressed, deterministic layer tar to ``out``.
+
+    With ``overlay_upper`` the directory is an overlayfs upper dir: its
+    whiteout devices (char 0:0) become ``.wh.NAME`` files and its opaque
+    directories (``trusted.overlay.opaque=y``) get a ``.wh..wh..opq`` entry
+    right after their own. overlayfs's own ``trusted.overlay.*`` xattrs are
+    never archived. ``uid``/``gid`` replace every entry's owner.
+    """
+    writer = _Writer(Path(src), out, overlay_upper, source_date_epoch, uid, gid)
+    writer.walk(b"")
+    writer.emit(b"\0" * (2 * BLOCK))
+    writer.flush()
