@@ -1,0 +1,274 @@
+"""Docker's output formats: aligned tables, human sizes and ages, --format templates.
+
+``--format`` takes Go-template-like text as Docker does: ``{{.Field}}``,
+``{{.A.B}}``, ``{{json .}}``, ``{{json .Field}}``, ``{{index .Labels "k"}}``,
+``{{join .List ","}}``, ``{{upper .X}}``, ``{{lower .X}}``, ``{{len .X}}``,
+``{{range .List}}...{{end}}``, ``{{if .X}}...{{else}}...{{end}}`` and a
+``table`` prefix that adds a header row and aligns columns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
+
+
+def human_size(size: float) -> str:
+    """go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
+    unit = 0
+    while size >= 1000 and unit < len(_UNITS) - 1:
+        size /= 1000.0
+        unit += 1
+    return f"{size:.3g}{_UNITS[unit]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, as Docker shows ages ("2 weeks")."""
+    if seconds < 1:
+        return "Less than a second"
+    if round(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def parse_time(text: str) -> datetime | None:
+    """Parse an RFC 3339 timestamp with up to nanosecond precision."""
+    if not text:
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not match:
+        return None
+    base, frac, zone = match.groups()
+    micro = (frac or ".0")[1:7].ljust(6, "0")
+    tz = "+00:00" if zone in (None, "Z") else zone
+    return datetime.fromisoformat(f"{base}.{micro}{tz}")
+
+
+def since(text: str) -> str:
+    """Docker's "2 weeks ago" for an RFC 3339 timestamp."""
+    when = parse_time(text)
+    if when is None:
+        return "N/A"
+    return human_duration((datetime.now(timezone.utc) - when).total_seconds()) + " ago"
+
+
+def docker_time(text: str) -> str:
+    """Go's default time format, as in ``docker images --format '{{.CreatedAt}}'``."""
+    when = parse_time(text)
+    return when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if when else ""
+
+
+def render_table(rows: Sequence[Sequence[str]], out: Any = None) -> None:
+    """Align columns as Docker's tabwriter(minwidth 10, padding 3) does."""
+    out = out or sys.stdout
+    if not rows:
+        return
+    ncols = max(len(r) for r in rows)
+    widths = [max(10, max(len(r[i]) for r in rows if i < len(r)) + 3) for i in range(ncols)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("".join(cells).rstrip(" ") if not row[-1] else "".join(cells))
+    out.write("\n".join(lines) + "\n")
+
+
+# -- templates ---------------------------------------------------------------
+
+_TOKEN = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _join(value: Any, sep: str = ",") -> str:
+    return sep.join(str(v) for v in value or [])
+
+
+def _index(value: Any, *keys: Any) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else value[int(key)]
+    return value
+
+
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "json": _json, "join": _join, "index": _index, "len": lambda v: len(v or []),
+    "upper": lambda v: str(v).upper(), "lower": lambda v: str(v).lower(),
+    "title": lambda v: str(v).title(), "println": lambda *v: " ".join(map(str, v)) + "\n",
+    "print": lambda *v: "".join(map(str, v)),
+}
+
+
+def _lookup(data: Any, path: str) -> Any:
+    value = data
+    for part in path.split(".")[1:]:
+        if not part:
+            continue
+        if isinstance(value, Mapping):
+            if part not in value:
+                raise TemplateError(f"can't evaluate field {part}")
+            value = value[part]
+        else:
+            value = getattr(value, part)
+    return value
+
+
+def _arg(word: str, dot: Any) -> Any:
+    if word.startswith("."):
+        return _lookup(dot, word)
+    if word[:1] in "\"'`":
+        return word[1:-1].encode().decode("unicode_escape") if word[0] == '"' else word[1:-1]
+    if word.lstrip("-").isdigit():
+        return int(word)
+    if word in _FUNCS:
+        return _FUNCS[word]()
+    raise TemplateError(f"function \"{word}\" not defined")
+
+
+def _eval(expr: str, dot: Any) -> Any:
+    value: Any = None
+    for stage_no, stage in enumerate(expr.split("|")):
+        words = shlex.split(stage.strip(), posix=False)
+        if not words:
+            raise TemplateError("missing value for command")
+        head, rest = words[0], [_arg(w, dot) for w in words[1:]]
+        if stage_no:
+            rest.append(value)
+        if head in _FUNCS:
+            value = _FUNCS[head](*rest)
+        elif rest:
+            raise TemplateError(f"can't give argument to non-function {head}")
+        else:
+            value = _arg(head, dot)
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return _go_repr(value)
+    return str(value)
+
+
+def _go_repr(value: Any) -> str:
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_repr(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_repr(v) for v in value) + "]"
+    return _text(value)
+
+
+def _parse(template: str) -> list[Any]:
+    """Turn a template into a tree of text, expressions, range and if blocks."""
+    pos, stack = 0, [("root", [])]
+    for match in _TOKEN.finditer(template):
+        stack[-1][1].append(template[pos:match.start()])
+        pos = match.end()
+        action = match.group(1)
+        word = action.split(None, 1)
+        if word and word[0] in ("range", "if", "with"):
+            stack.append((word[0], [], word[1] if len(word) > 1 else ""))
+        elif action == "else":
+            kind, body, expr = stack.pop()
+            stack.append((kind + "-else", [], expr, body))
+        elif action == "end":
+            node = stack.pop()
+            stack[-1][1].append(node)
+        else:
+            stack[-1][1].append(("expr", action))
+    stack[-1][1].append(template[pos:])
+    if len(stack) != 1:
+        raise TemplateError("unexpected EOF")
+    return stack[0][1]
+
+
+def _run(nodes: Iterable[Any], dot: Any) -> str:
+    parts: list[str] = []
+    for node in nodes:
+        if isinstance(node, str):
+            parts.append(node)
+        elif node[0] == "expr":
+            parts.append(_text(_eval(node[1], dot)))
+        else:
+            parts.append(_block(node, dot))
+    return "".join(parts)
+
+
+def _block(node: tuple, dot: Any) -> str:
+    kind, body, expr = node[0], node[1], node[2]
+    otherwise = node[3] if kind.endswith("-else") else None
+    then = otherwise if otherwise is not None else body
+    els = body if otherwise is not None else []
+    value = _eval(expr, dot)
+    if kind.startswith("range"):
+        items = list(value.values() if isinstance(value, Mapping) else value or [])
+        return "".join(_run(then, item) for item in items) if items else _run(els, dot)
+    if kind.startswith("with"):
+        return _run(then, value) if bool(value) else _run(els, dot)
+    return _run(then, dot) if bool(value) else _run(els, dot)
+
+
+class Template:
+    """A compiled --format string; ``table`` formats get headers and aligned columns."""
+
+    def __init__(self, text: str, headers: Mapping[str, str] | None = None) -> None:
+        self.table = text.startswith("table")
+        text = text[5:].lstrip() if self.table else text
+        self.text = text.replace("\\t", "\t").replace("\\n", "\n")
+        try:
+            self.nodes = _parse(self.text)
+        except (TemplateError, ValueError) as err:
+            raise TemplateError(f"template parsing error: {err}") from None
+        self.headers = headers or {}
+
+    def render(self, data: Any) -> str:
+        try:
+            return _run(self.nodes, data)
+        except (TemplateError, AttributeError, KeyError, IndexError, TypeError) as err:
+            raise TemplateError(f"template: executing \"\" : {err}") from None
+
+    def header(self) -> str:
+        def name(match: re.Match[str]) -> str:
+            field = match.group(1).strip().lstrip(".").split(".")[0]
+            return self.headers.get(field, field.upper())
+        return _TOKEN.sub(name, self.text)
+
+    def write(self, items: Iterable[Any], out: Any = None) -> None:
+        out = out or sys.stdout
+        lines = [self.render(item) for item in items]
+        if self.table:
+            rows = [self.header().split("\t")] + [line.split("\t") for line in lines]
+            render_table(rows, out)
+        else:
+            out.write("".join(line + "\n" for line in lines))

@@ -1,0 +1,132 @@
+"""The freight command line: Docker's verbs and flags over the freight library.
+
+Conventions for command modules (``freight/cli/<area>.py``):
+
+* A module defines ``register(sub: Subcommands) -> None``, which adds its
+  commands with ``sub.add("name", handler, help="...")`` (an argparse parser
+  is returned to add arguments to) and, for ``docker image ls`` style groups,
+  ``sub.group("image", help=...)`` returning a nested ``Subcommands``.
+* ``COMMANDS`` below maps every top-level command to its module, so running a
+  command imports only that module: ``freight run`` start-up is a headline figure.
+* A handler is ``handler(args: argparse.Namespace) -> int | None`` (the exit
+  status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
+* Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
+  prints ``Error: <message>`` on one line and exits with the error's exit code.
+  Usage errors print Docker's ``See 'freight CMD --help'.`` and exit 125.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import import_module
+from typing import Any, Callable, NoReturn, Sequence
+
+from freight import __version__
+from freight.errors import FreightError
+
+_MODULES = {
+    # module: the top-level commands it registers (add a line for a new module)
+    "freight.cli.images": "images image tag rmi history import",
+    "freight.cli.inspect": "inspect",
+    "freight.cli.system": "system",
+}
+COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
+                            for name in names.split()}
+
+Handler = Callable[[argparse.Namespace], "int | None"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with Docker's usage-error style and exit code."""
+
+    def error(self, message: str) -> NoReturn:
+        message = message.replace("unrecognized arguments:", "unknown flag:")
+        sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
+        sys.exit(125)
+
+
+class Subcommands:
+    """Adds commands (or groups of commands) under a parser."""
+
+    def __init__(self, parser: argparse.ArgumentParser, prog: str) -> None:
+        self._actions = parser.add_subparsers(metavar="COMMAND", parser_class=Parser)
+        self._prog = prog
+
+    def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
+            **kwargs: Any) -> argparse.ArgumentParser:
+        parser = self._actions.add_parser(name, help=help, description=help, aliases=list(aliases),
+                                          allow_abbrev=False, prog=f"{self._prog} {name}", **kwargs)
+        parser.set_defaults(func=handler)
+        return parser
+
+    def group(self, name: str, help: str) -> Subcommands:
+        parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
+                                          prog=f"{self._prog} {name}")
+        parser.set_defaults(func=lambda args: _group_usage(parser))
+        return Subcommands(parser, f"{self._prog} {name}")
+
+
+def _group_usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 125
+
+
+def store(args: argparse.Namespace) -> Any:
+    """Open the store the global --root names."""
+    from freight.store import open_store
+
+    return open_store(args.root)
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--root",):
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str]) -> Parser:
+    parser = Parser(prog="freight", allow_abbrev=False,
+                    description="A daemonless container engine for OCI images.")
+    parser.add_argument("--root", default=os.environ.get("FREIGHT_ROOT"),
+                        help="where freight keeps images and containers (env FREIGHT_ROOT)")
+    parser.add_argument("--debug", "-D", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", "-v", action="version", version=f"freight version {__version__}")
+    sub = Subcommands(parser, "freight")
+    wanted = _command_name(argv)
+    modules = [COMMANDS[wanted]] if wanted in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0
+    try:
+        status = args.func(args)
+    except FreightError as err:
+        if args.debug:
+            raise
+        sys.stderr.write(f"Error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

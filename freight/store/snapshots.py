@@ -1,0 +1,111 @@
+"""Unpacked layer chains, ready to be stacked as overlayfs lower dirs.
+
+A snapshot holds one layer's own files, with whiteouts in overlayfs form, and
+is keyed by the chain ID of the layer stack it ends. Its directory is named by
+the first 12 hex digits of that chain ID, so an overlay mount made from inside
+the snapshots directory with relative lower dirs stays far below the kernel's
+one-page limit on mount options even for images of 128 layers. A snapshot is
+unpacked into a temporary directory and renamed into place, so a directory
+that exists is complete, and two processes unpacking the same chain both succeed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from freight.image.digest import hex_of
+from freight.store.db import transaction
+
+NAME_LEN = 12
+
+
+class Snapshots:
+    def __init__(self, root: Path, db: sqlite3.Connection) -> None:
+        self.dir = root / "snapshots"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._db = db
+
+    def name(self, chain_id: str) -> str:
+        """Directory name of a snapshot, relative to ``self.dir``."""
+        return hex_of(chain_id)[:NAME_LEN]
+
+    def path(self, chain_id: str) -> Path:
+        return self.dir / self.name(chain_id)
+
+    def exists(self, chain_id: str) -> bool:
+        return self.path(chain_id).is_dir()
+
+    def size(self, chain_id: str) -> int:
+        row = self._db.execute("SELECT size FROM snapshots WHERE chain_id = ?", (chain_id,)).fetchone()
+        return row[0] if row else 0
+
+    def unpack(self, chain_id: str, parent: str | None, diff_id: str,
+               open_layer: Callable[[], BinaryIO]) -> None:
+        """Make the snapshot for ``chain_id`` from a layer, unless it is there already."""
+        if self.exists(chain_id):
+            self._record(chain_id, parent, diff_id, None)
+            return
+        from freight.store.compression import open_layer as decompress
+        from freight.store.layerapply import apply_layer
+
+        tmp = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.dir))
+        try:
+            with open_layer() as raw, decompress(raw) as tar:
+                size = apply_layer(tar, tmp, overlay=True)
+            self._install(tmp, chain_id)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        self._record(chain_id, parent, diff_id, size)
+
+    def adopt(self, chain_id: str, parent: str | None, diff_id: str, src: Path, size: int) -> None:
+        """Take an already unpacked directory (a build step's upper dir) as the snapshot."""
+        if self.exists(chain_id):
+            shutil.rmtree(src)
+        else:
+            self._install(src, chain_id)
+        self._record(chain_id, parent, diff_id, size)
+
+    def remove(self, chain_id: str) -> None:
+        path = self.path(chain_id)
+        if path.exists():
+            trash = Path(tempfile.mkdtemp(prefix="remove-", dir=self.dir))
+            os.replace(path, trash / "fs")
+            shutil.rmtree(trash)
+        with transaction(self._db):
+            self._db.execute("DELETE FROM snapshots WHERE chain_id = ?", (chain_id,))
+
+    def names_on_disk(self) -> set[str]:
+        return {e.name for e in os.scandir(self.dir) if len(e.name) == NAME_LEN}
+
+    def remove_name(self, name: str) -> None:
+        shutil.rmtree(self.dir / name, ignore_errors=True)
+
+    def remove_temporaries(self) -> None:
+        """Clear half-done unpacks; call only while no other process writes (GC lock)."""
+        for entry in os.scandir(self.dir):
+            if entry.name.startswith(("unpack-", "remove-")):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _install(self, tmp: Path, chain_id: str) -> None:
+        try:
+            os.rename(tmp, self.path(chain_id))
+        except OSError:
+            if not self.exists(chain_id):
+                raise  # another process did not win the race: a real failure
+
+    def _record(self, chain_id: str, parent: str | None, diff_id: str, size: int | None) -> None:
+        with transaction(self._db):
+            if size is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO snapshots (chain_id, parent, diff_id, size) VALUES (?,?,?,0)",
+                    (chain_id, parent, diff_id))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO snapshots (chain_id, parent, diff_id, size) VALUES (?,?,?,?)",
+                    (chain_id, parent, diff_id, size))

@@ -1,0 +1,147 @@
+"""The local store: blobs, metadata, snapshots, and the lock that keeps GC safe.
+
+Every process that adds content holds the store lock shared (``writing()``)
+from its first blob write until its metadata commit; garbage collection holds
+it exclusively. So GC never removes a blob or snapshot that a concurrent
+import is about to reference, and a crash at any point leaves only
+unreferenced files that the next GC removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from freight.errors import FreightError
+from freight.image import reference
+from freight.image.config import canonical_json, image_manifest
+from freight.image.digest import chain_ids
+from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
+from freight.store.blobs import BlobStore
+from freight.store.db import connect
+from freight.store.images import Image, ImageIndex, reject_index
+from freight.store.snapshots import Snapshots
+
+
+@dataclass
+class GCReport:
+    deleted_snapshots: list[str] = field(default_factory=list)
+    deleted_blobs: list[str] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(root)
+        self.db = connect(root / "metadata.db")
+        self.snapshots = Snapshots(root, self.db)
+        self.images = ImageIndex(self.db, self.blobs)
+        self._lock_path = root / "lock"
+
+    @property
+    def snapshots_root(self) -> Path:
+        return self.snapshots.dir
+
+    # -- locking --------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store lock shared while adding content (see module docstring)."""
+        with self._locked(fcntl.LOCK_SH):
+            yield
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- images ---------------------------------------------------------
+
+    def resolve_image(self, text: str) -> Image:
+        return self.images.resolve(text)
+
+    def add_image(self, manifest_digest: str, tags: list[str] = (), repo_digest: str | None = None,
+                  *, unpack: bool = True) -> Image:
+        """Record an image whose manifest, config and layers are already in the blob store."""
+        manifest = json.loads(self.blobs.read(manifest_digest))
+        reject_index(manifest)
+        if manifest.get("mediaType", OCI_MANIFEST) not in MANIFESTS:
+            raise FreightError(f"unsupported manifest media type {manifest.get('mediaType')}")
+        config_digest = manifest["config"]["digest"]
+        config = json.loads(self.blobs.read(config_digest))
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        layers = manifest.get("layers", [])
+        if len(diff_ids) != len(layers):
+            raise FreightError(f"image {config_digest}: {len(layers)} layers but {len(diff_ids)} diff_ids")
+        for layer in layers:
+            if not self.blobs.has(layer["digest"]):
+                raise FreightError(f"layer {layer['digest']} is missing from the store")
+        if unpack:
+            self.unpack(diff_ids, [layer["digest"] for layer in layers])
+        size = sum(self.snapshots.size(c) for c in chain_ids(diff_ids))
+        refs = [reference.parse(t) for t in tags]
+        self.images.insert(config_digest, manifest_digest, config.get("created", ""), size, refs,
+                           repo_digest)
+        return self.images.resolve(config_digest)
+
+    def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str] = (),
+                    annotations: dict[str, str] | None = None) -> Image:
+        """Store a new image from its config and the descriptors of layers already in the store."""
+        config_bytes = canonical_json(config)
+        config_digest = self.blobs.put(config_bytes)
+        manifest = image_manifest(config_digest, len(config_bytes), layers, annotations)
+        return self.add_image(self.blobs.put(canonical_json(manifest)), tags)
+
+    def unpack(self, diff_ids: list[str], blob_digests: list[str]) -> None:
+        parent = None
+        for chain, diff_id, blob in zip(chain_ids(diff_ids), diff_ids, blob_digests):
+            self.snapshots.unpack(chain, parent, diff_id, lambda b=blob: self.blobs.open(b))
+            parent = chain
+
+    def layer_dirs(self, image: Image) -> list[Path]:
+        """The image's snapshot dirs, bottom layer first, unpacking any that are missing."""
+        chains = image.chain_ids
+        if not all(self.snapshots.exists(c) for c in chains):
+            with self.writing():
+                self.unpack(image.diff_ids, [layer["digest"] for layer in image.layers])
+        return [self.snapshots.path(c) for c in chains]
+
+    # -- garbage collection and checks ----------------------------------
+
+    def gc(self, wait: bool = True) -> GCReport | None:
+        """Remove blobs and snapshots no image, container or build cache entry needs.
+
+        With ``wait=False`` it gives up (returns None) when another process is
+        adding content, so ``rmi`` never blocks behind a long pull.
+        """
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return None
+            return self._collect()
+        finally:
+            os.close(fd)
+
+    def _collect(self) -> GCReport:
+        from freight.store.gc import collect
+
+        return collect(self)
+
+
+def open_store(root: Path | str | None = None) -> Store:
+    from freight.config import default_root
+
+    return Store(Path(root) if root else default_root())
