@@ -1,0 +1,836 @@
+"""Control groups for containers: limits, accounting, OOM detection, kill and cleanup.
+
+Works on the three layouts a Linux host can have, detected once per process from
+/proc/self/mountinfo:
+
+* ``v2``     -- /sys/fs/cgroup is cgroup2: one directory per container.
+* ``v1``     -- one cgroup v1 hierarchy per controller (memory, cpu, pids, ...).
+* ``hybrid`` -- v1 controllers plus a cgroup2 mount (usually /sys/fs/cgroup/unified)
+  that holds few or no controllers; freight uses the v1 controllers, as Docker does.
+
+A container's cgroup is ``freight/<container id>`` below the root of every hierarchy
+it uses (Docker uses ``docker/<id>``).  On v1 that is memory, cpu, cpuacct, pids,
+freezer and devices (stats, kill and pause need them), plus cpuset only when the
+container pins CPUs or memory nodes.
+
+Public API
+----------
+``Resources`` (dataclass)              limits as the CLI parsed them (see its fields)
+``DeviceRule`` (dataclass)             one device cgroup rule (``c 1:3 rwm``)
+``DEFAULT_DEVICE_RULES``               Docker's default allow list (deny all first)
+``parse_memory(value, flag)``          "512m" -> bytes, Docker's flag error message
+``parse_memory_swap(value)``           like parse_memory, "-1" means unlimited
+``parse_cpus(value)``                  "0.5" -> 0.5, Docker's flag error message
+``detect_layout(root) -> Layout``      host layout (cached for /sys/fs/cgroup)
+``create(container_id, resources, layout=None) -> Cgroup``
+``load(container_id, layout=None) -> Cgroup | None``   reopen from another process
+``Cgroup.add(pid)``                    move a process (and its future children) in
+``Cgroup.oom_killed() -> bool``        did the kernel OOM-kill something in it
+``Cgroup.stats() -> CgroupStats``      memory, CPU time, pids (for ``freight stats``)
+``Cgroup.pids() -> list[int]``         processes in it (for ``freight top``)
+``Cgroup.freeze()`` / ``thaw()``       ``freight pause`` / ``unpause``
+``Cgroup.kill_all(sig)``               signal every process, race-free on fork
+``Cgroup.destroy()``                   kill leftovers, remove every directory; idempotent
+
+How the runtime core calls it
+-----------------------------
+1. Before forking the container: ``cg = cgroups.create(container_id, resources)``
+   (it validates ``resources`` first; ``Resources.validate()`` alone checks flags).  Errors raise
+   ``InvalidArgument`` (bad value) or ``FreightError`` (kernel refused), so nothing
+   has started yet when they are reported (exit 125).
+2. After fork and before the child execs the user's command (the child waits on a pipe
+   for the parent): the parent calls ``cg.add(child_pid)``, then lets the child go on.
+   Every process the command forks later is born in the same cgroups.  Add the
+   child before it unshares a cgroup namespace so that namespace is rooted at the
+   container's cgroup.
+3. When the container's init exits with SIGKILL, ``cg.oom_killed()`` tells whether it
+   was the OOM killer (Docker's ``State.OOMKilled``; exit code 137 either way).
+4. On container removal (or ``--rm``): ``cg.destroy()``; it kills leftovers first.
+   From another process (``freight stats``, ``top``, ``pause``, ``kill``, ``rm``) use
+   ``cgroups.load(container_id)``.
+
+Device rules on cgroup v2 need an eBPF program attached to the cgroup (Docker and runc
+load one); freight does not load BPF, so on v2 ``Resources.devices`` is not enforced
+(``Cgroup.devices_enforced`` is False) and the container relies on its mount namespace
+and capabilities for device isolation.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+
+from freight.errors import FreightError, InvalidArgument
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+PARENT = "freight"
+CFS_PERIOD_US = 100000
+MIN_MEMORY = 6 * 1024 * 1024
+V1_UNLIMITED = 0x7FFFFFFFFFFFF000  # memory.limit_in_bytes with no limit, page aligned
+
+# v1 controllers every container gets: memory/pids/cpuacct for stats and OOM,
+# cpu for limits, freezer for pause and race-free kill, devices for isolation.
+V1_BASE_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
+V2_CONTROLLERS = ("cpu", "memory", "pids")
+
+
+# ---------------------------------------------------------------- parsing values
+
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_BINARY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def _flag_error(value: str, flag: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {reason}')
+
+
+def parse_memory(value: str, flag: str = "-m, --memory") -> int:
+    """Parse a Docker memory size ("512m", "1g", "1.5G", "1024") into bytes.
+
+    Units are binary (k = 1024), as Docker's ``RAMInBytes``.
+    """
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise _flag_error(value, flag, f"invalid size: '{value}'")
+    try:
+        number = float(match.group(1))
+    except ValueError:  # "1.2.3" passes the pattern, as in Docker, but is no number
+        raise _flag_error(value, flag, f"invalid size: '{value}'") from None
+    unit = match.group(2)
+    return int(number * _BINARY_UNITS[unit.lower()]) if unit else int(number)
+
+
+def parse_memory_swap(value: str) -> int:
+    """Parse ``--memory-swap``: a size, or -1 for unlimited swap."""
+    if value == "-1":
+        return -1
+    return parse_memory(value, "--memory-swap")
+
+
+def parse_cpus(value: str) -> float:
+    """Parse ``--cpus`` ("0.5", "1.5", "3/2") the way Docker's NanoCPUs flag does."""
+    try:
+        if value != value.strip() or "_" in value:  # Fraction allows these, Go does not
+            raise ValueError(value)
+        rational = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise _flag_error(value, "--cpus", f"failed to parse {value} as a rational number") from None
+    if (rational * 1_000_000_000).denominator != 1:
+        raise _flag_error(value, "--cpus", "value is too precise")
+    return float(rational)
+
+
+def _parse_cpu_list(text: str) -> set[int]:
+    """"0-2,4" -> {0, 1, 2, 4}; raises ValueError on a malformed list."""
+    result: set[int] = set()
+    for part in text.strip().split(","):
+        low, sep, high = part.partition("-")
+        start = int(low)
+        end = int(high) if sep else start
+        if start < 0 or end < start:
+            raise ValueError(f"invalid range {part}")
+        result.update(range(start, end + 1))
+    return result
+
+
+# ---------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class DeviceRule:
+    """One device cgroup rule; ``major``/``minor`` None means any (``*``)."""
+
+    type: str  # "a" (all), "c" (char) or "b" (block)
+    major: int | None = None
+    minor: int | None = None
+    access: str = "rwm"
+    allow: bool = True
+
+    def v1_line(self) -> str:
+        """The text written to devices.allow / devices.deny: ``c 1:3 rwm``."""
+        major = "*" if self.major is None else str(self.major)
+        minor = "*" if self.minor is None else str(self.minor)
+        return f"{self.type} {major}:{minor} {self.access}"
+
+
+def _allow(type_: str, major: int | None, minor: int | None, access: str = "rwm") -> DeviceRule:
+    return DeviceRule(type_, major, minor, access)
+
+
+# Docker's default device policy (moby oci defaults plus runc's allowed devices):
+# deny everything, allow mknod of any node and use of the standard /dev nodes.
+DEFAULT_DEVICE_RULES: tuple[DeviceRule, ...] = (
+    DeviceRule("a", allow=False),
+    _allow("c", None, None, "m"),
+    _allow("b", None, None, "m"),
+    _allow("c", 1, 3),  # /dev/null
+    _allow("c", 1, 5),  # /dev/zero
+    _allow("c", 1, 7),  # /dev/full
+    _allow("c", 1, 8),  # /dev/random
+    _allow("c", 1, 9),  # /dev/urandom
+    _allow("c", 5, 0),  # /dev/tty
+    _allow("c", 5, 1),  # /dev/console
+    _allow("c", 5, 2),  # /dev/ptmx
+    _allow("c", 136, None),  # /dev/pts/*
+    _allow("c", 10, 200),  # /dev/net/tun
+)
+
+
+@dataclass
+class Resources:
+    """Container limits, in the units Docker's flags use once parsed.
+
+    ``memory_swap`` is memory plus swap (Docker's ``--memory-swap``): None means the
+    Docker default (twice ``memory``), -1 unlimited.  ``cpus`` becomes a CFS quota
+    over a 100 ms period.  ``pids_limit`` of 0 or -1 means unlimited.  ``devices`` is
+    the device cgroup policy in order (None leaves the devices cgroup open, as
+    ``--privileged`` does); the default is Docker's.
+    """
+
+    memory: int | None = None
+    memory_swap: int | None = None
+    memory_reservation: int | None = None
+    cpus: float | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None
+    devices: list[DeviceRule] | None = field(default_factory=lambda: list(DEFAULT_DEVICE_RULES))
+
+    def validate(self) -> None:
+        """Reject values the Docker daemon rejects, with its messages."""
+        if self.memory is not None and 0 < self.memory < MIN_MEMORY:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        if self.memory_swap is not None and self.memory_swap > 0:
+            if not self.memory:
+                raise InvalidArgument(
+                    "You should always set the Memory limit when using Memoryswap limit, see usage"
+                )
+            if self.memory_swap < self.memory:
+                raise InvalidArgument(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage"
+                )
+        if self.memory_reservation and self.memory and self.memory < self.memory_reservation:
+            raise InvalidArgument(
+                "Minimum memory limit can not be less than memory reservation limit, see usage"
+            )
+        self._validate_cpu()
+        self._validate_cpuset()
+
+    def _validate_cpu(self) -> None:
+        if self.cpus is not None and (self.cpu_period or self.cpu_quota):
+            if self.cpu_period:
+                raise InvalidArgument(
+                    "Conflicting options: Nano CPUs and CPU Period cannot both be set"
+                )
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        ncpu = os.cpu_count() or 1
+        if self.cpus is not None and not 0 <= self.cpus <= ncpu:
+            raise InvalidArgument(
+                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )
+        if self.cpu_period and not 1000 <= self.cpu_period <= 1000000:
+            raise InvalidArgument(
+                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+            )
+        if self.cpu_quota and self.cpu_quota > 0 and self.cpu_quota < 1000:
+            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+
+    def _validate_cpuset(self) -> None:
+        for value, what, plural, available in (
+            (self.cpuset_cpus, "cpus", "CPUs", _available_cpus),
+            (self.cpuset_mems, "mems", "memory nodes", _available_mems),
+        ):
+            if not value:
+                continue
+            try:
+                requested = _parse_cpu_list(value)
+            except ValueError as exc:
+                raise InvalidArgument(f"Invalid value {value} for cpuset {what}: {exc}") from None
+            have = available()
+            if not requested <= _parse_cpu_list(have):
+                raise InvalidArgument(
+                    f"Requested {plural} are not available - requested {value}, available: {have}"
+                )
+
+    def effective_memory_swap(self) -> int | None:
+        """The memory+swap limit to apply: Docker defaults it to twice the memory."""
+        if self.memory and self.memory_swap is None:
+            return 2 * self.memory
+        return self.memory_swap
+
+    def cfs(self) -> tuple[int, int] | None:
+        """(quota_us, period_us) from ``cpus`` or the explicit quota/period."""
+        if self.cpus:
+            return int(self.cpus * CFS_PERIOD_US), CFS_PERIOD_US
+        if self.cpu_quota or self.cpu_period:
+            return (self.cpu_quota or -1), (self.cpu_period or CFS_PERIOD_US)
+        return None
+
+    def pins_cpuset(self) -> bool:
+        return bool(self.cpuset_cpus or self.cpuset_mems)
+
+
+def _available_cpus() -> str:
+    return _read_first(("/sys/fs/cgroup/cpuset/cpuset.effective_cpus",
+                        "/sys/fs/cgroup/cpuset.cpus.effective",
+                        "/sys/devices/system/cpu/online"))
+
+
+def _available_mems() -> str:
+    return _read_first(("/sys/fs/cgroup/cpuset/cpuset.effective_mems",
+                        "/sys/fs/cgroup/cpuset.mems.effective",
+                        "/sys/devices/system/node/online"), default="0")
+
+
+def _read_first(paths: tuple[str, ...], default: str = "0") -> str:
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return default
+
+
+# ---------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the cgroup hierarchies are: v1 mounts by controller, or the v2 root."""
+
+    mode: str  # "v1", "v2" or "hybrid"
+    v1: dict[str, str] = field(default_factory=dict)  # controller -> mount point
+    v2_root: str | None = None
+
+    @classmethod
+    def unified(cls, root: str) -> "Layout":
+        """A pure v2 layout rooted at ``root`` (also how tests point at a temp tree)."""
+        return cls("v2", {}, root)
+
+
+def _mountinfo_entries() -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) of every mount."""
+    entries = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            mount_point = fields[4].replace("\\040", " ")
+            entries.append((mount_point, rfields[0], rfields[2] if len(rfields) > 2 else ""))
+    return entries
+
+
+def _detect(root: str) -> Layout:
+    v1: dict[str, str] = {}
+    v2_mounts: list[str] = []
+    for mount_point, fstype, options in _mountinfo_entries():
+        if not (mount_point == root or mount_point.startswith(root + "/")):
+            continue
+        if fstype == "cgroup2":
+            v2_mounts.append(mount_point)
+        elif fstype == "cgroup":
+            for option in options.split(","):
+                if option in _KNOWN_V1 and option not in v1:
+                    v1[option] = mount_point
+    if root in v2_mounts:
+        return Layout("v2", {}, root)
+    if not v1:
+        raise FreightError(f"no cgroup hierarchy is mounted under {root}")
+    return Layout("hybrid" if v2_mounts else "v1", v1, v2_mounts[0] if v2_mounts else None)
+
+
+_KNOWN_V1 = frozenset(
+    ("cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "hugetlb",
+     "net_cls", "net_prio", "perf_event", "rdma", "misc")
+)
+
+
+@lru_cache(maxsize=4)
+def detect_layout(root: str = CGROUP_ROOT) -> Layout:
+    """Detect the host's cgroup layout (mounts do not change under us: cached)."""
+    return _detect(root)
+
+
+# ---------------------------------------------------------------- file helpers
+
+
+def _write(path: str, value: str) -> None:
+    """One write(2) of ``value``: cgroup files take one value per write."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise FreightError(f"cgroup: cannot open {path}: {exc.strerror}") from None
+    try:
+        os.write(fd, value.encode())
+    except OSError as exc:
+        raise FreightError(f"cgroup: cannot write {value!r} to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _read_int(path: str) -> int | None:
+    text = _read(path)
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _keyed(path: str) -> dict[str, int]:
+    """Parse a flat keyed file (``key value`` per line) such as memory.stat."""
+    result: dict[str, int] = {}
+    for line in (_read(path) or "").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            result[key] = int(value)
+    return result
+
+
+def _mkdir(path: str) -> bool:
+    """Create a cgroup directory; False when it existed already."""
+    try:
+        os.mkdir(path, 0o755)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise FreightError(f"cgroup: cannot create {path}: {exc.strerror}") from None
+
+
+def _rmdir_when_empty(path: str, deadline: float) -> None:
+    """rmdir a cgroup, retrying while killed tasks finish exiting (EBUSY)."""
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise FreightError(f"cgroup: cannot remove {path}: {exc.strerror}") from None
+        time.sleep(0.005)
+
+
+def _signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _pids_of(directory: str) -> list[int]:
+    text = _read(os.path.join(directory, "cgroup.procs")) or ""
+    return [int(line) for line in text.split()]
+
+
+# ---------------------------------------------------------------- cgroups
+
+
+@dataclass
+class CgroupStats:
+    """What ``freight stats`` shows.  None where the host has no such accounting.
+
+    ``memory_usage`` excludes inactive file cache, as ``docker stats`` does;
+    ``memory_limit`` is None when unlimited (Docker then shows the host's memory).
+    """
+
+    memory_usage: int | None
+    memory_limit: int | None
+    cpu_usage_ns: int | None
+    pids_current: int | None
+    pids_limit: int | None
+
+
+class Cgroup(ABC):
+    """A container's cgroup in every hierarchy it uses (see module docstring)."""
+
+    container_id: str
+    devices_enforced: bool
+
+    @abstractmethod
+    def directories(self) -> list[str]:
+        """Every directory this cgroup owns (one per hierarchy on v1)."""
+
+    @abstractmethod
+    def apply(self, resources: Resources) -> None:
+        """Write the limits of ``resources`` (at creation, before any process joins)."""
+
+    @abstractmethod
+    def add(self, pid: int) -> None:
+        """Move ``pid`` into the cgroup; its later children are born there."""
+
+    @abstractmethod
+    def pids(self) -> list[int]:
+        """The processes in the cgroup."""
+
+    @abstractmethod
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer killed a process of this cgroup."""
+
+    @abstractmethod
+    def stats(self) -> CgroupStats:
+        """Current usage, for ``freight stats``."""
+
+    @abstractmethod
+    def freeze(self) -> None:
+        """Stop every process (``freight pause``); returns once they are frozen."""
+
+    @abstractmethod
+    def thaw(self) -> None:
+        """Resume the processes stopped by ``freeze``."""
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to every process, frozen first so that none forks away."""
+        frozen = _attempt(self.freeze)
+        _signal_pids(self.pids(), sig)
+        if frozen:
+            _attempt(self.thaw)  # a frozen task dies only once thawed
+            return
+        if sig == signal.SIGKILL:  # no freezer: catch processes forked meanwhile
+            for _ in range(100):
+                pids = self.pids()
+                if not pids:
+                    return
+                _signal_pids(pids, sig)
+                time.sleep(0.002)
+
+    def destroy(self, timeout: float = 5.0) -> None:
+        """Kill every process left and remove the directories.  Idempotent."""
+        if not any(os.path.isdir(d) for d in self.directories()):
+            return
+        self.kill_all()
+        deadline = time.monotonic() + timeout
+        for directory in self.directories():
+            _rmdir_when_empty(directory, deadline)
+
+
+def _attempt(action: Callable[[], None]) -> bool:
+    try:
+        action()
+        return True
+    except FreightError:
+        return False
+
+
+class CgroupV1(Cgroup):
+    """One directory per v1 controller hierarchy."""
+
+    def __init__(self, container_id: str, dirs: dict[str, str]) -> None:
+        self.container_id = container_id
+        self.dirs = dirs  # controller -> directory (co-mounted controllers share one)
+        self.devices_enforced = "devices" in dirs
+
+    def directories(self) -> list[str]:
+        return list(dict.fromkeys(self.dirs.values()))
+
+    def _file(self, controller: str, name: str) -> str | None:
+        directory = self.dirs.get(controller)
+        return os.path.join(directory, name) if directory else None
+
+    def add(self, pid: int) -> None:
+        for directory in self.directories():
+            _write(os.path.join(directory, "cgroup.procs"), str(pid))
+
+    def pids(self) -> list[int]:
+        directory = self.dirs.get("pids") or self.dirs.get("memory") or self.directories()[0]
+        return _pids_of(directory)
+
+    def oom_killed(self) -> bool:
+        path = self._file("memory", "memory.oom_control")
+        return bool(path and _keyed(path).get("oom_kill", 0) > 0)
+
+    def stats(self) -> CgroupStats:
+        usage = limit = None
+        memory_dir = self.dirs.get("memory")
+        if memory_dir:
+            usage = _read_int(os.path.join(memory_dir, "memory.usage_in_bytes"))
+            inactive = _keyed(os.path.join(memory_dir, "memory.stat")).get("total_inactive_file", 0)
+            if usage is not None:
+                usage = max(usage - inactive, 0)
+            limit = _read_int(os.path.join(memory_dir, "memory.limit_in_bytes"))
+            if limit is not None and limit >= V1_UNLIMITED:
+                limit = None
+        cpu = self._file("cpuacct", "cpuacct.usage")
+        pids_current = self._file("pids", "pids.current")
+        pids_max = self._file("pids", "pids.max")
+        return CgroupStats(
+            memory_usage=usage,
+            memory_limit=limit,
+            cpu_usage_ns=_read_int(cpu) if cpu else None,
+            pids_current=_read_int(pids_current) if pids_current else None,
+            pids_limit=_read_int(pids_max) if pids_max else None,
+        )
+
+    def freeze(self) -> None:
+        self._set_freezer("FROZEN")
+
+    def thaw(self) -> None:
+        self._set_freezer("THAWED")
+
+    def _set_freezer(self, state: str) -> None:
+        path = self._file("freezer", "freezer.state")
+        if path is None:
+            raise FreightError("cgroup: the freezer controller is not available")
+        _write(path, state)
+        deadline = time.monotonic() + 2.0
+        while (_read(path) or state).strip() != state:  # FREEZING while tasks stop
+            if time.monotonic() > deadline:
+                raise FreightError(f"cgroup: timed out waiting for freezer state {state}")
+            time.sleep(0.001)
+
+    # ---- creation
+
+    def apply(self, resources: Resources) -> None:
+        """Write the limits: memory before memsw, cpuset mems before cpus."""
+        self._apply_memory(resources)
+        self._apply_cpu(resources)
+        if resources.pins_cpuset():
+            self._apply_cpuset(resources)
+        if resources.pids_limit is not None and resources.pids_limit > 0:
+            self._set("pids", "pids.max", str(resources.pids_limit))
+        if resources.devices is not None and "devices" in self.dirs:
+            for rule in resources.devices:
+                name = "devices.allow" if rule.allow else "devices.deny"
+                self._set("devices", name, rule.v1_line())
+
+    def _set(self, controller: str, name: str, value: str) -> None:
+        path = self._file(controller, name)
+        if path is None:
+            raise FreightError(f"cgroup: the {controller} controller is not available on this host")
+        _write(path, value)
+
+    def _apply_memory(self, resources: Resources) -> None:
+        if resources.memory:
+            self._set("memory", "memory.limit_in_bytes", str(resources.memory))
+        swap = resources.effective_memory_swap()
+        memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+        if swap and memsw and os.path.exists(memsw):
+            _write(memsw, str(swap))
+        if resources.memory_reservation:
+            self._set("memory", "memory.soft_limit_in_bytes", str(resources.memory_reservation))
+
+    def _apply_cpu(self, resources: Resources) -> None:
+        if resources.cpu_shares:
+            self._set("cpu", "cpu.shares", str(resources.cpu_shares))
+        cfs = resources.cfs()
+        if cfs:
+            quota, period = cfs
+            self._set("cpu", "cpu.cfs_period_us", str(period))
+            self._set("cpu", "cpu.cfs_quota_us", str(quota))
+
+    def _apply_cpuset(self, resources: Resources) -> None:
+        parent = os.path.dirname(self.dirs["cpuset"])
+        mems = resources.cpuset_mems or (_read(os.path.join(parent, "cpuset.mems")) or "").strip()
+        cpus = resources.cpuset_cpus or (_read(os.path.join(parent, "cpuset.cpus")) or "").strip()
+        self._set("cpuset", "cpuset.mems", mems)
+        self._set("cpuset", "cpuset.cpus", cpus)
+
+
+class CgroupV2(Cgroup):
+    """One directory in the unified hierarchy."""
+
+    def __init__(self, container_id: str, path: str) -> None:
+        self.container_id = container_id
+        self.path = path
+        self.devices_enforced = False  # needs a BPF program: see module docstring
+
+    def directories(self) -> list[str]:
+        return [self.path]
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def add(self, pid: int) -> None:
+        _write(self._file("cgroup.procs"), str(pid))
+
+    def pids(self) -> list[int]:
+        return _pids_of(self.path)
+
+    def oom_killed(self) -> bool:
+        return _keyed(self._file("memory.events")).get("oom_kill", 0) > 0
+
+    def stats(self) -> CgroupStats:
+        usage = _read_int(self._file("memory.current"))
+        if usage is not None:
+            usage = max(usage - _keyed(self._file("memory.stat")).get("inactive_file", 0), 0)
+        cpu_usec = _keyed(self._file("cpu.stat")).get("usage_usec")
+        return CgroupStats(
+            memory_usage=usage,
+            memory_limit=_read_int(self._file("memory.max")),  # "max" reads as None
+            cpu_usage_ns=None if cpu_usec is None else cpu_usec * 1000,
+            pids_current=_read_int(self._file("pids.current")),
+            pids_limit=_read_int(self._file("pids.max")),
+        )
+
+    def freeze(self) -> None:
+        self._set_frozen("1")
+
+    def thaw(self) -> None:
+        self._set_frozen("0")
+
+    def _set_frozen(self, value: str) -> None:
+        if not os.path.isdir(self.path):
+            raise FreightError(f"cgroup: {self.path} does not exist")
+        _write(self._file("cgroup.freeze"), value)
+        events = self._file("cgroup.events")
+        deadline = time.monotonic() + 2.0
+        while os.path.exists(events) and _keyed(events).get("frozen", int(value)) != int(value):
+            if time.monotonic() > deadline:
+                raise FreightError("cgroup: timed out waiting for the cgroup to freeze")
+            time.sleep(0.001)
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """cgroup.kill (Linux 5.14+) kills atomically; older kernels freeze and signal."""
+        kill_file = self._file("cgroup.kill")
+        if sig == signal.SIGKILL and os.path.exists(kill_file):
+            _write(kill_file, "1")
+            return
+        super().kill_all(sig)
+
+    # ---- creation
+
+    def apply(self, resources: Resources) -> None:
+        if resources.memory:
+            _write(self._file("memory.max"), str(resources.memory))
+        swap = _v2_swap(resources)
+        if swap is not None:
+            _write(self._file("memory.swap.max"), swap)
+        if resources.memory_reservation:
+            _write(self._file("memory.low"), str(resources.memory_reservation))
+        if resources.cpu_shares:
+            _write(self._file("cpu.weight"), str(shares_to_weight(resources.cpu_shares)))
+        cfs = resources.cfs()
+        if cfs:
+            quota, period = cfs
+            _write(self._file("cpu.max"), f"{'max' if quota < 0 else quota} {period}")
+        if resources.cpuset_mems:
+            _write(self._file("cpuset.mems"), resources.cpuset_mems)
+        if resources.cpuset_cpus:
+            _write(self._file("cpuset.cpus"), resources.cpuset_cpus)
+        if resources.pids_limit is not None and resources.pids_limit > 0:
+            _write(self._file("pids.max"), str(resources.pids_limit))
+
+
+def shares_to_weight(shares: int) -> int:
+    """cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000), as runc does."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def _v2_swap(resources: Resources) -> str | None:
+    """memory.swap.max holds swap alone; Docker's flag is memory plus swap."""
+    total = resources.effective_memory_swap()
+    if total is None or total == 0:
+        return None
+    if total == -1:
+        return "max"
+    return str(max(total - (resources.memory or 0), 0))
+
+
+def _v1_controllers(resources: Resources, layout: Layout) -> list[str]:
+    wanted = list(V1_BASE_CONTROLLERS)
+    if resources.pins_cpuset():
+        wanted.append("cpuset")
+    return [c for c in wanted if c in layout.v1]
+
+
+def _mkdirs_v1(container_id: str, resources: Resources, layout: Layout) -> CgroupV1:
+    dirs: dict[str, str] = {}
+    for controller in _v1_controllers(resources, layout):
+        mount = layout.v1[controller]
+        parent = os.path.join(mount, PARENT)
+        _mkdir(parent)
+        if controller == "cpuset":
+            _inherit_cpuset(mount, parent)
+        directory = os.path.join(parent, container_id)
+        if directory not in dirs.values():
+            _mkdir(directory)
+        dirs[controller] = directory
+    return CgroupV1(container_id, dirs)
+
+
+def _inherit_cpuset(mount: str, parent: str) -> None:
+    """A new v1 cpuset starts empty and takes no tasks until cpus and mems are set."""
+    for name in ("cpuset.mems", "cpuset.cpus"):
+        if (_read(os.path.join(parent, name)) or "").strip():
+            continue
+        _write(os.path.join(parent, name), (_read(os.path.join(mount, name)) or "").strip())
+
+
+def _enable_v2_controllers(root: str, parent: str, created: bool) -> None:
+    available = set((_read(os.path.join(root, "cgroup.controllers")) or "").split())
+    wanted = [c for c in V2_CONTROLLERS if c in available]
+    if not created:
+        enabled = set((_read(os.path.join(parent, "cgroup.subtree_control")) or "").split())
+        wanted = [c for c in wanted if c not in enabled]
+    if wanted:
+        line = " ".join("+" + c for c in wanted)
+        _write(os.path.join(root, "cgroup.subtree_control"), line)
+        _write(os.path.join(parent, "cgroup.subtree_control"), line)
+
+
+def _mkdirs_v2(container_id: str, layout: Layout) -> CgroupV2:
+    assert layout.v2_root is not None
+    parent = os.path.join(layout.v2_root, PARENT)
+    _enable_v2_controllers(layout.v2_root, parent, _mkdir(parent))
+    path = os.path.join(parent, container_id)
+    _mkdir(path)
+    return CgroupV2(container_id, path)
+
+
+def create(container_id: str, resources: Resources | None = None,
+           layout: Layout | None = None) -> Cgroup:
+    """Validate ``resources``, create the container's cgroups and apply the limits."""
+    layout = layout or detect_layout()
+    resources = resources or Resources()
+    resources.validate()
+    if layout.mode == "v2":
+        cgroup: Cgroup = _mkdirs_v2(container_id, layout)
+    else:
+        cgroup = _mkdirs_v1(container_id, resources, layout)
+    try:
+        cgroup.apply(resources)
+    except FreightError:
+        cgroup.destroy()
+        raise
+    return cgroup
+
+
+
+def load(container_id: str, layout: Layout | None = None) -> Cgroup | None:
+    """Reopen an existing container cgroup (None when it has none)."""
+    layout = layout or detect_layout()
+    if layout.mode == "v2":
+        assert layout.v2_root is not None
+        path = os.path.join(layout.v2_root, PARENT, container_id)
+        return CgroupV2(container_id, path) if os.path.isdir(path) else None
+    dirs = {}
+    for controller, mount in layout.v1.items():
+        directory = os.path.join(mount, PARENT, container_id)
+        if os.path.isdir(directory):
+            dirs[controller] = directory
+    return CgroupV1(container_id, dirs) if dirs else None
