@@ -1,0 +1,424 @@
+"""Variable expansion and word splitting for Dockerfile instructions.
+
+This follows BuildKit's dockerfile ``shell.Lex``: the expansion Docker
+applies to the arguments of ADD, ARG, COPY, ENV, EXPOSE, FROM, LABEL,
+STOPSIGNAL, USER, VOLUME and WORKDIR (RUN, CMD and ENTRYPOINT are left to the
+container's shell).
+
+Supported forms: ``$v``, ``${v}``, ``${v:-w}``, ``${v-w}``, ``${v:+w}``,
+``${v+w}``, ``${v:?msg}``, ``${v?msg}``, ``${v#pat}``, ``${v##pat}``,
+``${v%pat}``, ``${v%%pat}`` (``*`` and ``?`` wildcards), ``${v/pat/rep}``
+and ``${v//pat/rep}``.  Single quotes disable expansion, double quotes keep
+spaces, the escape character (``\\`` or the backtick chosen by the
+``# escape=`` directive) quotes the next character.
+
+Public API:
+
+* ``expand_word(word, env, escape="\\\\") -> str``: one word, quotes removed,
+  inner spaces kept (BuildKit ``ProcessWord``).
+* ``expand_words(word, env, escape="\\\\") -> list[str]``: expand, then split
+  on unquoted whitespace (BuildKit ``ProcessWords``).
+* ``referenced_vars(word, escape="\\\\") -> set[str]``: the variable names a
+  word refers to, for cache keys that depend only on the ARGs a step uses.
+* ``Lexer``: the configurable lexer behind those (raw quotes, raw escapes,
+  leaving unset variables as written, skipping quote processing).
+* ``ExpansionError``: raised for bad substitutions; the Dockerfile parser
+  turns it into a ``DockerfileError`` naming the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from freight.errors import FreightError
+
+_SPECIAL_PARAMS = frozenset("@*#?-$!0")
+
+
+class ExpansionError(FreightError):
+    """A variable substitution Docker would reject (a failed build: exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class ExpandResult:
+    """Outcome of one expansion: the word, its split form and the names seen."""
+
+    word: str
+    words: list[str]
+    matched: set[str] = field(default_factory=set)
+    unmatched: set[str] = field(default_factory=set)
+
+
+class _Words:
+    """Accumulates the whitespace-split form of the word being expanded."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.buf: list[str] = []
+        self.in_word = False
+
+    def add_char(self, ch: str) -> None:
+        if ch.isspace():
+            if self.in_word and self.buf:
+                self.words.append("".join(self.buf))
+                self.buf = []
+                self.in_word = False
+        else:
+            self.add_raw(ch)
+
+    def add_raw(self, text: str) -> None:
+        self.buf.append(text)
+        self.in_word = True
+
+    def add_expanded(self, text: str) -> None:
+        for ch in text:
+            self.add_char(ch)
+
+    def finish(self) -> list[str]:
+        if self.buf:
+            self.words.append("".join(self.buf))
+            self.buf = []
+            self.in_word = False
+        return self.words
+
+
+class _Scanner:
+    """One pass over a word; mirrors BuildKit's shellWord."""
+
+    def __init__(self, lexer: "Lexer", text: str, env: Mapping[str, str]) -> None:
+        self.lex = lexer
+        self.text = text
+        self.pos = 0
+        self.env = env
+        self.raw_escapes = lexer.raw_escapes
+        self.matched: set[str] = set()
+        self.unmatched: set[str] = set()
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def next(self) -> str:
+        ch = self.peek()
+        if ch:
+            self.pos += 1
+        return ch
+
+    def process_stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
+        saved, self.raw_escapes = self.raw_escapes, raw_escapes
+        try:
+            return self._stop_on(stop)
+        finally:
+            self.raw_escapes = saved
+
+    def _stop_on(self, stop: str) -> tuple[str, list[str]]:
+        result: list[str] = []
+        words = _Words()
+        esc = self.lex.escape
+        while self.peek():
+            ch = self.peek()
+            if stop and ch == stop:
+                self.next()
+                return "".join(result), words.finish()
+            if ch == "$":
+                tmp = self.dollar()
+                result.append(tmp)
+                words.add_expanded(tmp)
+            elif ch in "'\"" and not self.lex.skip_quotes:
+                tmp = self.single_quote() if ch == "'" else self.double_quote()
+                result.append(tmp)
+                words.add_raw(tmp)
+            else:
+                ch = self.next()
+                if ch == esc:
+                    if self.raw_escapes:
+                        words.add_raw(ch)
+                        result.append(ch)
+                    ch = self.next()
+                    if not ch:
+                        break
+                    words.add_raw(ch)
+                else:
+                    words.add_char(ch)
+                result.append(ch)
+        if stop:
+            raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
+        return "".join(result), words.finish()
+
+    def single_quote(self) -> str:
+        raw = self.lex.raw_quotes
+        first = self.next()
+        out = [first] if raw else []
+        while True:
+            ch = self.next()
+            if not ch:
+                raise ExpansionError("unexpected end of statement while looking for matching single-quote")
+            if ch == "'":
+                if raw:
+                    out.append(ch)
+                return "".join(out)
+            out.append(ch)
+
+    def double_quote(self) -> str:
+        raw = self.lex.raw_quotes
+        first = self.next()
+        out = [first] if raw else []
+        esc = self.lex.escape
+        while True:
+            ch = self.peek()
+            if not ch:
+                raise ExpansionError("unexpected end of statement while looking for matching double-quote")
+            if ch == '"':
+                self.next()
+                if raw:
+                    out.append(ch)
+                return "".join(out)
+            if ch == "$":
+                out.append(self.dollar())
+                continue
+            ch = self.next()
+            if ch == esc:
+                if self.raw_escapes:
+                    out.append(ch)
+                nxt = self.peek()
+                if not nxt:
+                    continue
+                if nxt in ('"', "$", esc):
+                    ch = self.next()
+            out.append(ch)
+
+    def name(self) -> str:
+        out: list[str] = []
+        while self.peek():
+            ch = self.peek()
+            if not out and ch.isdigit():
+                while self.peek().isdigit():
+                    out.append(self.next())
+                return "".join(out)
+            if not out and ch in _SPECIAL_PARAMS:
+                return self.next()
+            if not (ch.isalnum() or ch == "_"):
+                break
+            out.append(self.next())
+        return "".join(out)
+
+    def get_env(self, name: str) -> tuple[str, bool]:
+        if name in self.env:
+            self.matched.add(name)
+            return self.env[name], True
+        self.unmatched.add(name)
+        return "", False
+
+    def dollar(self) -> str:
+        self.next()
+        if self.peek() != "{":
+            name = self.name()
+            if not name:
+                return "$"
+            value, found = self.get_env(name)
+            if not found and self.lex.skip_unset:
+                return "$" + name
+            return value
+        self.next()
+        if not self.peek():
+            raise ExpansionError("syntax error: missing '}'")
+        if self.peek() in "{}:":
+            raise ExpansionError("syntax error: bad substitution")
+        name = self.name()
+        ch = self.next()
+        if ch == "}":
+            value, found = self.get_env(name)
+            if not found and self.lex.skip_unset:
+                return "${%s}" % name
+            return value
+        if ch == "/":
+            return self.replace(name)
+        return self.modifier(name, ch)
+
+    def modifier(self, name: str, ch: str) -> str:
+        if not ch:
+            raise ExpansionError("syntax error: missing '}'")
+        chs = ch
+        null_is_unset = False
+        if ch == ":":
+            null_is_unset = True
+            ch = self.next()
+            chs += ch
+        elif ch not in "+-?#%":
+            raise ExpansionError(f"unsupported modifier ({chs}) in substitution")
+        raw = ch in ("#", "%")
+        if null_is_unset and raw:
+            raise ExpansionError(f"unsupported modifier ({chs}) in substitution")
+        word = self._closing_brace(raw)
+        value, found = self.get_env(name)
+        if self.lex.skip_unset and not found:
+            return "${%s%s%s}" % (name, chs, word)
+        empty = not found or (null_is_unset and value == "")
+        if ch == "-":
+            return word if empty else value
+        if ch == "+":
+            return "" if empty else word
+        if ch == "?":
+            if empty:
+                default = "is not allowed to be unset" if not found else "is not allowed to be empty"
+                raise ExpansionError(f"{name}: {word or default}")
+            return value
+        if ch in ("#", "%"):
+            greedy = word.startswith(ch)
+            if greedy:
+                word = word[1:]
+            if ch == "%":
+                return _trim_suffix(word, value, greedy)
+            return _trim_prefix(word, value, greedy)
+        raise ExpansionError(f"unsupported modifier ({chs}) in substitution")
+
+    def _closing_brace(self, raw: bool) -> str:
+        try:
+            word, _ = self.process_stop_on("}", raw)
+        except ExpansionError:
+            if not self.peek():
+                raise ExpansionError("syntax error: missing '}'") from None
+            raise
+        return word
+
+    def replace(self, name: str) -> str:
+        replace_all = self.peek() == "/"
+        if replace_all:
+            self.next()
+        try:
+            pattern, _ = self.process_stop_on("/", True)
+        except ExpansionError:
+            if not self.peek():
+                raise ExpansionError("syntax error: missing '/' in ${}") from None
+            raise
+        replacement = self._closing_brace(True)
+        value, found = self.get_env(name)
+        if self.lex.skip_unset and not found:
+            return "${%s/%s/%s}" % (name, pattern, replacement)
+        regex = _pattern_regex(pattern, greedy=True, anchored=False)
+        if replace_all:
+            return regex.sub(lambda _m: replacement, value)
+        m = regex.search(value)
+        if m is None:
+            return value
+        return value[: m.start()] + replacement + value[m.end():]
+
+
+def _pattern_regex(pattern: str, greedy: bool, anchored: bool) -> "re.Pattern[str]":
+    """Shell wildcard pattern (``*``, ``?``, ``\\`` escapes) to a regex."""
+    out = ["^"] if anchored else []
+    star = ".*" if greedy else ".*?"
+    i = 0
+    while i < len(pattern):
+        tok = pattern[i]
+        i += 1
+        if tok == "*":
+            out.append(star)
+        elif tok == "?":
+            out.append(".")
+        elif tok == "\\":
+            nxt = pattern[i] if i < len(pattern) else ""
+            if nxt in ("}", "/"):
+                continue
+            i += 1
+            if nxt not in ("*", "?", "\\"):
+                raise ExpansionError(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{nxt}'")
+            out.append("\\" + nxt)
+        else:
+            out.append(re.escape(tok))
+    return re.compile("".join(out))
+
+
+def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
+    m = _pattern_regex(pattern, greedy, anchored=True).search(value)
+    return value[m.end():] if m else value
+
+
+def _reverse_pattern(pattern: str) -> str:
+    """Reverse a pattern while keeping each ``\\x`` escape pair in order."""
+    tokens: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            tokens.append(pattern[i : i + 2])
+            i += 2
+        else:
+            tokens.append(pattern[i])
+            i += 1
+    return "".join(reversed(tokens))
+
+
+def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
+    # A regex finds the shortest leftmost match, so reverse both sides.
+    return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
+
+
+@dataclass(frozen=True)
+class Lexer:
+    """BuildKit's ``shell.Lex`` with its switches.
+
+    ``raw_quotes`` keeps quote characters in the output, ``raw_escapes`` keeps
+    escape characters, ``skip_unset`` leaves references to unset variables as
+    written and ``skip_quotes`` treats quotes as ordinary characters (used for
+    heredoc bodies).
+    """
+
+    escape: str = "\\"
+    raw_quotes: bool = False
+    raw_escapes: bool = False
+    skip_unset: bool = False
+    skip_quotes: bool = False
+
+    def process(self, word: str, env: Mapping[str, str]) -> ExpandResult:
+        scanner = _Scanner(self, word, env)
+        try:
+            result, words = scanner.process_stop_on("", self.raw_escapes)
+        except ExpansionError as err:
+            raise ExpansionError(f"failed to process {_go_quote(word)}: {err}") from None
+        return ExpandResult(result, words, scanner.matched, scanner.unmatched)
+
+
+def _go_quote(text: str) -> str:
+    """Quote like Go's ``%q`` / ``strconv.Quote`` (used in Docker's messages)."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif not ch.isprintable() and code > 0x7F:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Public alias of the Go-style quoting used in messages and AST dumps."""
+    return _go_quote(text)
+
+
+def expand_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """Expand ``word`` as one word (quotes removed, inner spaces kept)."""
+    return Lexer(escape).process(word, env).word
+
+
+def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    """Expand ``word`` and split it on unquoted whitespace."""
+    return Lexer(escape).process(word, env).words
+
+
+def referenced_vars(word: str, escape: str = "\\") -> set[str]:
+    """Names of the variables ``word`` refers to (nested defaults included)."""
+    result = Lexer(escape, skip_unset=True).process(word, {})
+    return result.matched | result.unmatched
