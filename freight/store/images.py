@@ -195,13 +195,15 @@ class ImageIndex:
                 events.append(("Deleted", image.id))
             return events
 
-    def delete_unused(self, image_id: str) -> bool:
-        """Delete an untagged image no container uses (for prune); say if it went."""
+    def delete_unused(self, image_id: str, untag: bool = False) -> list[tuple[str, str]]:
+        """Delete an image no container uses (for prune); tagged ones only with ``untag``."""
         with transaction(self._db):
-            if self.tags_of(image_id) or self._containers_using(image_id):
-                return False
+            tags = self.tags_of(image_id)
+            if (tags and not untag) or self._containers_using(image_id):
+                return []
+            events = [e for name in tags for e in self._untag(name)]
             self._delete(image_id)
-            return True
+            return events + [("Deleted", image_id)]
 
     def _names_the_image(self, text: str, image: Image) -> bool:
         try:

@@ -1,0 +1,108 @@
+"""Config instructions (CMD, ENV, EXPOSE, ...) applied to an image config.
+
+Shared by ``freight import --change`` / ``commit --change`` and the builder,
+so an instruction lands in the config exactly the same way on every path.
+``config`` is the ``config`` object of an OCI image config (``Env``,
+``Cmd``, ``Entrypoint``, ``ExposedPorts``, ...).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Callable
+
+from freight.build.parser import Instruction, expand_instruction, parse_instructions
+from freight.errors import InvalidArgument
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+IMPORT_CHANGES = frozenset({"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",
+                            "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"})
+
+
+def env_map(config: dict[str, Any]) -> dict[str, str]:
+    return dict(e.partition("=")[::2] for e in config.get("Env") or [])
+
+
+def set_env(config: dict[str, Any], key: str, value: str) -> None:
+    env = [e for e in config.get("Env") or [] if e.partition("=")[0] != key]
+    config["Env"] = env + [f"{key}={value}"]
+
+
+def _command(config: dict[str, Any], instr: Instruction) -> list[str]:
+    line = instr.command()
+    if line.prepend_shell:
+        return list(config.get("Shell") or DEFAULT_SHELL) + line.args
+    return line.args
+
+
+def _ports(config: dict[str, Any], instr: Instruction) -> None:
+    ports = config.setdefault("ExposedPorts", {})
+    for spec in instr.ports():
+        number, _, proto = spec.partition("/")
+        first, _, last = number.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise instr.error(f"invalid containerPort: {number}")
+        for port in range(int(first), int(last or first) + 1):
+            ports[f"{port}/{(proto or 'tcp').lower()}"] = {}
+
+
+def _workdir(config: dict[str, Any], instr: Instruction) -> None:
+    current = config.get("WorkingDir") or "/"
+    config["WorkingDir"] = posixpath.normpath(posixpath.join(current, instr.args[0]))
+
+
+def _healthcheck(config: dict[str, Any], instr: Instruction) -> None:
+    check = instr.healthcheck()
+    value: dict[str, Any] = {"Test": check.test}
+    for key, number in (("Interval", check.interval), ("Timeout", check.timeout),
+                        ("StartPeriod", check.start_period), ("StartInterval", check.start_interval),
+                        ("Retries", check.retries)):
+        if number:
+            value[key] = number
+    config["Healthcheck"] = value
+
+
+def _env(config: dict[str, Any], instr: Instruction) -> None:
+    for key, value in instr.key_values():
+        set_env(config, key, value)
+
+
+def _labels(config: dict[str, Any], instr: Instruction) -> None:
+    config["Labels"] = {**(config.get("Labels") or {}), **dict(instr.key_values())}
+
+
+def _volumes(config: dict[str, Any], instr: Instruction) -> None:
+    config["Volumes"] = {**(config.get("Volumes") or {}), **dict.fromkeys(instr.args, {})}
+
+
+_APPLY: dict[str, Callable[[dict[str, Any], Instruction], None]] = {
+    "CMD": lambda c, i: c.__setitem__("Cmd", _command(c, i)),
+    "ENTRYPOINT": lambda c, i: c.__setitem__("Entrypoint", _command(c, i) or None),
+    "ENV": _env,
+    "LABEL": _labels,
+    "EXPOSE": _ports,
+    "USER": lambda c, i: c.__setitem__("User", i.args[0]),
+    "VOLUME": _volumes,
+    "WORKDIR": _workdir,
+    "STOPSIGNAL": lambda c, i: c.__setitem__("StopSignal", i.args[0]),
+    "SHELL": lambda c, i: c.__setitem__("Shell", i.shell()),
+    "ONBUILD": lambda c, i: c.__setitem__("OnBuild", [*(c.get("OnBuild") or []), i.onbuild_expression()]),
+    "HEALTHCHECK": _healthcheck,
+}
+
+
+def apply_instruction(config: dict[str, Any], instr: Instruction, env: dict[str, str] | None = None,
+                      escape: str = "\\") -> None:
+    """Apply one config instruction, expanding variables from ``env`` (default: the config's Env)."""
+    expanded = expand_instruction(instr, env if env is not None else env_map(config), escape)
+    _APPLY[instr.keyword](config, expanded)
+
+
+def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """``--change`` values applied in order, as ``docker import`` does."""
+    for text in changes:
+        for instr in parse_instructions(text, "--change"):
+            if instr.keyword not in IMPORT_CHANGES:
+                raise InvalidArgument(f"{instr.keyword.lower()} is not a valid change command")
+            apply_instruction(config, instr)
+    return config

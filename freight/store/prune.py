@@ -1,0 +1,25 @@
+"""Pruning images and measuring the store (``image prune``, ``system df``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from freight.store.store import Store
+
+
+@dataclass
+class PruneReport:
+    images: list[tuple[str, str]] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+def prune_images(store: Store, all_unused: bool = False) -> PruneReport:
+    """Remove dangling images (all unused ones with ``all_unused``), then their content."""
+    report = PruneReport()
+    for image in store.images.all():
+        report.images += store.images.delete_unused(image.id, untag=all_unused)
+    gc = store.gc()
+    if gc:
+        report.reclaimed = gc.reclaimed
+        report.images += [("Deleted", chain) for chain in gc.deleted_snapshots]
+    return report

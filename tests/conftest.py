@@ -1,0 +1,82 @@
+"""Shared fixtures: a fresh store, the busybox base image, and the freight CLI.
+
+``busybox_store`` holds ``busybox:latest`` made from Debian's busybox-static
+by ``scripts/busybox-rootfs.sh`` (the same script the demo uses); ``cli``
+runs the real ``freight`` command against that store's root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from freight.store import Store, open_store
+
+REPO = Path(__file__).resolve().parents[1]
+FREIGHT = Path(sys.executable).parent / "freight"
+BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                  "Cmd": ["sh"]}
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: namespaces, mounts and device nodes")
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"needs {name} (Debian package {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root filesystem directory (read it, don't modify it)."""
+    if not Path("/bin/busybox").exists():
+        pytest.skip("needs /bin/busybox (Debian package busybox-static)")
+    rootfs = tmp_path_factory.mktemp("busybox") / "rootfs"
+    subprocess.run([REPO / "scripts" / "busybox-rootfs.sh", rootfs], check=True)
+    return rootfs
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """An empty store in a temporary directory."""
+    return open_store(tmp_path / "root")
+
+
+@pytest.fixture
+def busybox_store(store: Store, busybox_rootfs: Path) -> Store:
+    """A store holding ``busybox:latest``."""
+    from freight.store.importer import import_rootfs
+
+    require_root()
+    import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    return store
+
+
+CLI = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def cli(store: Store) -> CLI:
+    """Run ``freight ARGS...`` on the fixture store; returns the CompletedProcess (text mode)."""
+
+    def run(*args: str, input: str | None = None, check: bool = False, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "FREIGHT_ROOT": str(store.root), **(env or {})}
+        result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
+                                timeout=timeout, env=full_env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    return run
