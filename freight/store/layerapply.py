@@ -393,7 +393,10 @@ class _Applier:
         self.metadata(entry, real)
 
     def hardlink(self, entry: _Entry, real: str) -> None:
-        parts = _clean(entry.linkname, entry.name) if not entry.linkname.startswith("/") else None
+        try:
+            parts = _clean(entry.linkname, entry.name)
+        except LayerError:
+            parts = []
         if not parts:
             raise LayerError(f'layer entry "{entry.name}" links to "{entry.linkname}", outside the target')
         parent = self.resolve(parts[:-1], entry.name, create=False)

@@ -174,9 +174,17 @@ class _Writer:
     def walk(self, rel: bytes) -> None:
         base = self.root + b"/" + rel if rel else self.root
         with os.scandir(base) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            self.entry(rel + entry.name, entry.path, entry.stat(follow_symlinks=False))
+            entries = [(entry, entry.stat(follow_symlinks=False)) for entry in it]
+        # Sorted by the name each entry is archived under, whiteouts included.
+        named = sorted((self.archived_name(entry.name, st), entry.path, st) for entry, st in entries)
+        for name, path, st in named:
+            self.entry(rel + name, path, st)
+
+    def is_whiteout(self, st: os.stat_result) -> bool:
+        return self.overlay_upper and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+    def archived_name(self, name: bytes, st: os.stat_result) -> bytes:
+        return WHITEOUT_PREFIX.encode() + name if self.is_whiteout(st) else name
 
     def entry(self, rel: bytes, path: bytes, st: os.stat_result) -> None:
         fmt = stat.S_IFMT(st.st_mode)
@@ -184,10 +192,8 @@ class _Writer:
             return  # Docker drops sockets: they cannot be archived.
         uid, gid = self.owner(st)
         common = {"mode": stat.S_IMODE(st.st_mode), "uid": uid, "gid": gid, "mtime": self.mtime(st)}
-        if self.overlay_upper and fmt == stat.S_IFCHR and st.st_rdev == 0:
-            head, _, base = rel.rpartition(b"/")
-            name = (head + b"/" if head else b"") + WHITEOUT_PREFIX.encode() + base
-            self.emit(tar_header(name, kind=_REG, **{**common, "mode": 0o600}))
+        if self.is_whiteout(st):
+            self.emit(tar_header(rel, kind=_REG, **{**common, "mode": 0o600}))
             return
         xattrs = self.xattrs(path)
         if fmt == stat.S_IFDIR:

@@ -1,0 +1,203 @@
+"""apply_layer: every entry type, whiteouts in both modes, and hostile layers."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from freight.errors import LayerError
+from freight.store.layerapply import apply_layer
+from freight.store.layerwrite import write_layer
+from layer_helpers import describe, make_tree, member, needs_root, overlay_mount, tar_bytes
+
+pytestmark = needs_root
+DIR, SYM, LNK = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
+
+
+def apply_members(target: Path, members: list[tuple], overlay: bool = False) -> int:
+    target.mkdir(exist_ok=True)
+    return apply_layer(io.BytesIO(tar_bytes(members)), target, overlay=overlay)
+
+
+def test_round_trip_keeps_everything(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    layer = io.BytesIO()
+    write_layer(tmp_path / "src", layer)
+    layer.seek(0)
+    (tmp_path / "dst").mkdir()
+    size = apply_layer(layer, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(tmp_path / "src")
+    regular = [p for p in (tmp_path / "src").rglob("*") if p.is_file() and not p.is_symlink()]
+    assert size == sum(p.stat().st_size for p in regular) - (tmp_path / "src/bin/tool").stat().st_size
+
+
+def test_pax_and_gnu_long_names_and_modes(tmp_path: Path) -> None:
+    long = "a" * 150 + "/" + "b" * 150
+    gnu = io.BytesIO()
+    with tarfile.open(fileobj=gnu, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        info, data = member(long, data=b"gnu", mode=0o6755, uid=5, gid=6)
+        info.size = 3
+        tf.addfile(info, io.BytesIO(data))
+    target = tmp_path / "t"
+    target.mkdir()
+    apply_layer(io.BytesIO(gnu.getvalue()), target)
+    st = (target / long).stat()
+    assert (target / long).read_bytes() == b"gnu"
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o6755, 5, 6, 1_700_000_000)
+
+
+def test_directory_mtime_is_set_after_its_children(tmp_path: Path) -> None:
+    apply_members(tmp_path / "t", [member("d/", DIR, mtime=1234), member("d/f", data=b"x")])
+    assert int((tmp_path / "t/d").stat().st_mtime) == 1234
+
+
+def test_replacing_entries(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    apply_members(target, [
+        member("d/", DIR, mode=0o755), member("d/keep", data=b"k"), member("f", data=b"old"),
+        member("s", SYM, linkname="f"), member("gone/", DIR), member("gone/x", data=b"x"),
+    ])
+    apply_members(target, [
+        member("d/", DIR, mode=0o700, uid=7), member("f", data=b"new"), member("s", data=b"now a file"),
+        member("gone", SYM, linkname="d"),
+    ])
+    assert (target / "d/keep").read_bytes() == b"k"
+    assert stat.S_IMODE((target / "d").stat().st_mode) == 0o700 and (target / "d").stat().st_uid == 7
+    assert (target / "f").read_bytes() == b"new"
+    assert not (target / "s").is_symlink() and (target / "s").read_bytes() == b"now a file"
+    assert os.readlink(target / "gone") == "d"
+
+
+def test_relative_symlink_inside_the_target_is_followed(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    apply_members(target, [member("usr/lib/", DIR), member("lib", SYM, linkname="usr/lib"), member("a/../top", data=b"t")])
+    apply_members(target, [member("lib/libx.so", data=b"elf"), member("lib/libx.so.1", LNK, linkname="lib/libx.so")])
+    assert (target / "usr/lib/libx.so").read_bytes() == b"elf"
+    assert (target / "usr/lib/libx.so.1").stat().st_nlink == 2
+    assert (target / "top").read_bytes() == b"t"
+
+
+def lower_layer(target: Path, overlay: bool) -> None:
+    apply_members(target, [
+        member("gone", data=b"g"), member("keep", data=b"k"), member("dir/", DIR), member("dir/x", data=b"x"),
+        member("opq/", DIR), member("opq/old", data=b"o"), member("opq/sub/", DIR), member("opq/sub/old", data=b"o"),
+    ], overlay=overlay)
+
+
+UPPER = [
+    member(".wh.gone"), member(".wh.dir"), member("opq/", DIR), member("opq/-early", data=b"e"),
+    member("opq/.wh..wh..opq"), member("opq/new", data=b"n"), member("opq/sub/", DIR),
+    member("opq/sub/fresh", data=b"f"), member(".wh.never-existed"),
+]
+
+
+def check_merged(root: Path) -> None:
+    assert sorted(os.listdir(root)) == ["keep", "opq"]
+    assert sorted(os.listdir(root / "opq")) == ["-early", "new", "sub"]
+    assert os.listdir(root / "opq/sub") == ["fresh"]
+
+
+def test_whiteouts_and_opaque_dirs_flatten(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    lower_layer(target, overlay=False)
+    apply_members(target, UPPER)
+    check_merged(target)
+
+
+def test_whiteouts_and_opaque_dirs_as_overlay_lowers(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "l1", tmp_path / "l2"
+    lower_layer(lower, overlay=True)
+    apply_members(upper, UPPER, overlay=True)
+    st = (upper / "gone").lstat()
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert os.getxattr(upper / "opq", "trusted.overlay.opaque") == b"y"
+    assert not (upper / ".wh.gone").exists() and not (upper / "opq/.wh..wh..opq").exists()
+    with overlay_mount([upper, lower], tmp_path / "merged") as merged:
+        check_merged(merged)
+
+
+def test_layer_xattrs_cannot_forge_overlay_state(tmp_path: Path) -> None:
+    info, data = member("d/", DIR)
+    info.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.ok": "1"}
+    apply_members(tmp_path / "t", [(info, data)], overlay=True)
+    assert os.listxattr(tmp_path / "t/d") == ["user.ok"]
+
+
+# -- hostile layers --------------------------------------------------------------
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> Path:
+    """outer/ holds a sentinel file and the target; nothing but the target may change."""
+    outer = tmp_path / "outer"
+    (outer / "target").mkdir(parents=True)
+    (outer / "sentinel").write_bytes(b"precious")
+    return outer
+
+
+def snapshot_outside(outer: Path) -> dict[str, tuple]:
+    found = {}
+    for root in (outer, Path("/")):
+        for path in root.iterdir():
+            if path.name != "target":
+                st = path.lstat()
+                found[str(path)] = (st.st_mode, st.st_ino, st.st_nlink, st.st_size, st.st_mtime_ns)
+    return found
+
+
+HOSTILE: dict[str, Callable[[str], list[tuple]]] = {
+    "dotdot": lambda o: [member("../sentinel", data=b"pwned")],
+    "dotdot-inside": lambda o: [member("a/../../sentinel", data=b"pwned")],
+    "absolute": lambda o: [member(f"{o}/sentinel", data=b"pwned")],
+    "absolute-new": lambda o: [member("/freight-escape-test", data=b"pwned")],
+    "symlink-root": lambda o: [member("evil", SYM, linkname="/"), member("evil/freight-escape-test", data=b"x")],
+    "symlink-outer": lambda o: [member("evil", SYM, linkname=o), member("evil/sentinel", data=b"pwned")],
+    "symlink-dotdot": lambda o: [member("evil", SYM, linkname="../../.."), member("evil/freight-escape-test")],
+    "symlink-chain": lambda o: [member("a", SYM, linkname="b"), member("b", SYM, linkname=".."), member("a/sentinel")],
+    "hardlink-via-symlink": lambda o: [member("evil", SYM, linkname=o), member("stolen", LNK, linkname="evil/sentinel")],
+    "hardlink-dotdot": lambda o: [member("stolen", LNK, linkname="../sentinel")],
+    "hardlink-absolute": lambda o: [member("stolen", LNK, linkname=f"{o}/sentinel")],
+    "whiteout-dotdot": lambda o: [member("../.wh.sentinel")],
+    "whiteout-via-symlink": lambda o: [member("evil", SYM, linkname=".."), member("evil/.wh.sentinel")],
+    "whiteout-of-dotdot": lambda o: [member("sub/", DIR), member("sub/.wh...")],
+    "opaque-via-symlink": lambda o: [member("evil", SYM, linkname=".."), member("evil/.wh..wh..opq")],
+}
+
+
+@pytest.mark.parametrize("overlay", [False, True], ids=["flatten", "overlay"])
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_layer_is_refused(jail: Path, case: str, overlay: bool) -> None:
+    members = HOSTILE[case](str(jail))
+    offender = members[-1][0].name
+    before = snapshot_outside(jail)
+    with pytest.raises(LayerError, match=f'^layer entry "{re.escape(offender)}" '):
+        apply_members(jail / "target", members, overlay=overlay)
+    assert (jail / "sentinel").read_bytes() == b"precious"
+    assert snapshot_outside(jail) == before
+    assert not Path("/freight-escape-test").exists()
+
+
+def test_symlink_from_an_earlier_layer_is_not_followed_out(jail: Path) -> None:
+    target = jail / "target"
+    apply_members(target, [member("etc", SYM, linkname=str(jail))])
+    with pytest.raises(LayerError, match='layer entry "etc/sentinel" escapes the target'):
+        apply_members(target, [member("etc/sentinel", data=b"pwned")])
+    assert (jail / "sentinel").read_bytes() == b"precious"
+
+
+def test_truncated_and_corrupt_tars_are_layer_errors(tmp_path: Path) -> None:
+    data = tar_bytes([member("f", data=b"x" * 4096)])
+    (tmp_path / "t").mkdir()
+    with pytest.raises(LayerError, match="truncated"):
+        apply_layer(io.BytesIO(data[:1500]), tmp_path / "t")
+    corrupt = bytearray(data)
+    corrupt[0] ^= 0x20
+    with pytest.raises(LayerError, match="checksum"):
+        apply_layer(io.BytesIO(bytes(corrupt)), tmp_path / "t")
