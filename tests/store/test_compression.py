@@ -1,0 +1,112 @@
+"""Layer compression: sniffing, streaming decompression, deterministic gzip."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from freight.errors import LayerError
+from freight.store.compression import gzip_compress, media_type_compression, open_layer, zstd_compress
+from freight.store.layerapply import apply_layer
+from freight.store.layerwrite import write_layer
+from layer_helpers import describe, make_tree, needs_root
+
+PAYLOAD = os.urandom(1 << 20) + b"compressible " * 200_000
+
+
+def gz(data: bytes, **options: int) -> bytes:
+    out = io.BytesIO()
+    gzip_compress(io.BytesIO(data), out, **options)
+    return out.getvalue()
+
+
+def test_gzip_is_deterministic_and_carries_no_name_or_time() -> None:
+    first = gz(PAYLOAD)
+    assert first == gz(PAYLOAD)
+    assert first[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    assert gzip.decompress(first) == PAYLOAD
+    assert len(first) < len(PAYLOAD)
+
+
+@pytest.mark.parametrize("level", [0, 1, 3])
+def test_gzip_levels_round_trip(level: int) -> None:
+    assert gzip.decompress(gz(PAYLOAD, level=level)) == PAYLOAD
+
+
+def test_gunzip_accepts_it(tmp_path: Path) -> None:
+    if shutil.which("gzip") is None:
+        pytest.skip("gzip is not installed")
+    (tmp_path / "blob.gz").write_bytes(gz(PAYLOAD))
+    result = subprocess.run(["gzip", "-t", str(tmp_path / "blob.gz")], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    out = subprocess.run(["gzip", "-dc", str(tmp_path / "blob.gz")], capture_output=True, check=True).stdout
+    assert out == PAYLOAD
+
+
+def test_zstd_compress_round_trips() -> None:
+    out = io.BytesIO()
+    zstd_compress(io.BytesIO(PAYLOAD), out)
+    assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(out.getvalue())).read() == PAYLOAD
+
+
+@pytest.mark.parametrize("kind", ["gzip", "gzip-multimember", "zstd", "zstd-multiframe", "plain", "empty"])
+def test_open_layer_sniffs_and_streams(kind: str) -> None:
+    data = b"" if kind == "empty" else PAYLOAD
+    blob = {
+        "gzip": lambda: gz(data),
+        "gzip-multimember": lambda: gz(data[:1000]) + gzip.compress(data[1000:]),
+        "zstd": lambda: zstandard.ZstdCompressor().compress(data),
+        "zstd-multiframe": lambda: zstandard.ZstdCompressor().compress(data[:5]) + zstandard.ZstdCompressor().compress(data[5:]),
+        "plain": lambda: data,
+        "empty": lambda: data,
+    }[kind]()
+    with open_layer(io.BytesIO(blob)) as stream:
+        chunks = []
+        while chunk := stream.read(65536):
+            assert len(chunk) <= 65536
+            chunks.append(chunk)
+    assert b"".join(chunks) == data
+
+
+@needs_root
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_layers_apply(tmp_path: Path, compression: str) -> None:
+    make_tree(tmp_path / "src")
+    tar = io.BytesIO()
+    write_layer(tmp_path / "src", tar)
+    tar.seek(0)
+    blob = io.BytesIO()
+    (gzip_compress if compression == "gzip" else zstd_compress)(tar, blob)
+    blob.seek(0)
+    (tmp_path / "dst").mkdir()
+    with open_layer(blob) as stream:
+        apply_layer(stream, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(tmp_path / "src")
+
+
+@pytest.mark.parametrize(
+    ("media_type", "expected"),
+    [
+        ("application/vnd.oci.image.layer.v1.tar", "none"),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", "gzip"),
+        ("application/vnd.oci.image.layer.v1.tar+zstd", "zstd"),
+        ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "gzip"),
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", "gzip"),
+        ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "gzip"),
+        ("application/vnd.docker.image.rootfs.diff.tar", "none"),
+    ],
+)
+def test_media_type_compression(media_type: str, expected: str) -> None:
+    assert media_type_compression(media_type) == expected
+
+
+def test_unknown_media_type_is_refused() -> None:
+    with pytest.raises(LayerError, match="unsupported layer media type"):
+        media_type_compression("application/vnd.oci.image.config.v1+json")
