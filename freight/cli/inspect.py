@@ -1,0 +1,38 @@
+"""``freight inspect``: containers and images, as ``docker inspect`` finds them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from freight.cli.images import print_inspect
+from freight.cli.main import Subcommands, store
+from freight.errors import NotFound
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("inspect", cmd_inspect, help="Return low-level information on Docker objects")
+    p.add_argument("-f", "--format", help="Format output using a Go template")
+    p.add_argument("--type", choices=["container", "image", "volume"], help="Return JSON for specified type")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
+
+
+def _inspect_one(st: Any, name: str, kind: str | None) -> dict[str, Any]:
+    from freight.runtime.inspect import find_and_inspect
+    from freight.store.inspect import image_inspect
+
+    if kind in (None, "container", "volume"):
+        found = find_and_inspect(st, name, kind)
+        if found is not None:
+            return found
+    if kind in (None, "image"):
+        image = st.images.lookup(name)
+        if image is not None:
+            return image_inspect(st, image)
+    raise NotFound(f"No such object: {name}")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    st = store(args)
+    return print_inspect([_inspect_one(st, name, args.type) for name in args.names], args.format)

@@ -1,0 +1,73 @@
+"""``freight system``: prune, df, check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from freight.cli.format import human_size, render_table
+from freight.cli.images import confirm
+from freight.cli.main import Subcommands, store
+from freight.errors import FreightError
+
+
+def register(sub: Subcommands) -> None:
+    system = sub.group("system", help="Manage freight")
+    p = system.add("prune", cmd_prune, help="Remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p = system.add("df", cmd_df, help="Show freight disk usage")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
+    system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
+
+
+def _prune_warning(args: argparse.Namespace) -> str:
+    items = ["all stopped containers"]
+    if args.volumes:
+        items.append("all anonymous volumes not used by at least one container")
+    items.append("all images without at least one container associated to them" if args.all
+                 else "all dangling images")
+    items.append("all build cache" if args.all else "unused build cache")
+    return "WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from freight.system import prune_system
+
+    if not args.force and not confirm(_prune_warning(args)):
+        return 0
+    report = prune_system(store(args), all_unused=args.all, volumes=args.volumes)
+    for title, items in (("Deleted Containers", report.containers), ("Deleted Volumes", report.volumes)):
+        if items:
+            print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
+    if report.images:
+        print("Deleted Images:\n" + "".join(f"{kind.lower()}: {what}\n" for kind, what in report.images))
+    if report.build_cache:
+        print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in report.build_cache))
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
+
+
+def cmd_df(args: argparse.Namespace) -> int:
+    from freight.system import disk_usage
+
+    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+    for usage in disk_usage(store(args)):
+        share = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
+        rows.append([usage.kind, str(usage.total), str(usage.active), human_size(usage.size),
+                     human_size(usage.reclaimable) + share])
+    render_table(rows)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from freight.store.gc import check
+
+    problems = check(store(args))
+    for problem in problems:
+        sys.stderr.write(f"{problem}\n")
+    if problems:
+        raise FreightError(f"store check found {len(problems)} problem(s)")
+    print("store is consistent")
+    return 0
