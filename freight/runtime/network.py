@@ -1,0 +1,595 @@
+"""Container networking: network modes, loopback set-up, and published ports.
+
+Modes (``--network``): ``private`` (the default; also spelled ``default`` or
+``bridge``) and ``none`` give the container a new network namespace with only the
+loopback interface, brought up; ``host`` shares the host's namespace.  freight has no
+bridge, so a private namespace reaches nothing outside the container.
+
+Published ports work as in rootless engines: a userspace proxy in the container's
+monitor process listens on ``hostIP:hostPort`` on the host and, for each TCP
+connection or UDP peer, opens a socket *inside the container's network namespace*
+to ``127.0.0.1:containerPort``.  The proxy's relay thread calls setns(2) on the
+namespace (setns changes only the calling thread) so every socket it creates lives
+there, while the listening sockets, created earlier by the caller, stay on the host.
+A server in the container must therefore listen on 127.0.0.1 or 0.0.0.0.
+
+Public API
+----------
+``parse_network_mode(value) -> str``          PRIVATE, NONE, HOST or "container:<ref>"
+``unshare_flags(mode) -> int``                CLONE_NEWNET for private/none, else 0
+``bring_up_loopback()``                       set ``lo`` up in the caller's netns (ioctl)
+``PortBinding`` (dataclass)                   one published port; ``key`` is "80/tcp"
+``parse_publish(spec) -> list[PortBinding]``  ``-p`` syntax, Docker's error messages
+``expose_all(exposed, published=()) -> list[PortBinding]``   ``-P``
+``PortProxy(netns_path, bindings)``           ``.bind()``, ``.start()``, ``.stop()``,
+                                              ``.bindings`` (actual host ports)
+``ports_json(bindings, exposed=()) -> dict``  inspect's NetworkSettings.Ports
+``port_lines(bindings) -> list[str]``         ``freight port`` output lines
+
+How the runtime core calls it
+-----------------------------
+1. Parse: ``mode = parse_network_mode(args.network)``; ``bindings = [b for spec in
+   args.publish for b in parse_publish(spec)]`` (plus ``expose_all`` for ``-P``).
+   With ``host`` or ``none`` published ports are discarded, as Docker does.
+2. In the monitor, before forking the container: ``proxy = PortProxy(None, bindings)``
+   and ``proxy.bind()``: a port in use fails here (``Conflict``, exit 125) before
+   anything runs.  ``bind`` starts no thread, so forking afterwards is safe.
+3. Container child: ``unshare(unshare_flags(mode) | ...)``, then, still before exec,
+   ``bring_up_loopback()`` when the mode has its own namespace.
+4. Monitor, once the child has unshared (e.g. after the sync pipe says so):
+   ``proxy.start(f"/proc/{child_pid}/ns/net")``.  The proxy holds the namespace open
+   until ``proxy.stop()``, which the monitor calls when the container exits.
+   ``proxy.bindings`` then gives the real host ports for the container's state.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import re
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
+from freight.runtime import syscalls
+
+PRIVATE = "private"
+NONE = "none"
+HOST = "host"
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+_IFREQ = struct.Struct("16sh22x")  # struct ifreq: name, flags, padding to 40 bytes
+
+UDP_IDLE_TIMEOUT = 90.0  # seconds a UDP peer's upstream socket lives without traffic
+_CHUNK = 65536
+
+
+# ---------------------------------------------------------------- modes and loopback
+
+
+def parse_network_mode(value: str) -> str:
+    """Map ``--network`` to a mode; an unknown network fails as in Docker."""
+    if value in ("", "default", "bridge", PRIVATE):
+        return PRIVATE
+    if value in (NONE, HOST):
+        return value
+    if value.startswith("container:") and len(value) > len("container:"):
+        return value
+    raise NotFound(f"network {value} not found")
+
+
+def unshare_flags(mode: str) -> int:
+    """The unshare(2) flag the container needs for ``mode``."""
+    return syscalls.CLONE_NEWNET if mode in (PRIVATE, NONE) else 0
+
+
+def bring_up_loopback() -> None:
+    """Set ``lo`` up in the calling thread's network namespace (no ``ip`` binary)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = _IFREQ.pack(b"lo", 0)
+        flags = _IFREQ.unpack(fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | IFF_UP))
+
+
+# ---------------------------------------------------------------- port specs
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """A container port published on the host.
+
+    ``host_ip`` "" means every IPv4 address (reported as 0.0.0.0); ``host_port`` 0
+    means any free port; ``host_port_end`` > ``host_port`` lets the proxy pick the
+    first free port of that range (``-p 8000-8010:80``).
+    """
+
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+    host_port_end: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.container_port}/{self.proto}"
+
+
+_PORT_RE = re.compile(r"^\d+$")
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    """Docker's ParsePortRange: "80" or "80-90", each a 16-bit number."""
+    low, sep, high = text.partition("-")
+    if not _PORT_RE.match(low) or (sep and not _PORT_RE.match(high)):
+        raise ValueError(text)
+    start, end = int(low), int(high) if sep else int(low)
+    if start > 65535 or end > 65535 or end < start:
+        raise ValueError(text)
+    return start, end
+
+
+def _split_parts(spec: str) -> tuple[str, str, str]:
+    parts = spec.split(":")
+    if len(parts) == 1:
+        return "", "", parts[0]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return ":".join(parts[:-2]), parts[-2], parts[-1]
+
+
+def _split_proto(text: str) -> tuple[str, str]:
+    parts = text.split("/")
+    if not text or not parts[0]:
+        return "", ""
+    if len(parts) == 1 or not parts[1]:
+        return "tcp", parts[0]
+    return parts[1], parts[0]
+
+
+def _long_syntax(spec: str) -> str:
+    """``published=8080,target=80,protocol=udp`` to ``8080:80/udp``, as Docker's CLI."""
+    params = {"protocol": "tcp"}
+    for field in spec.split(","):
+        key, sep, value = field.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(
+                f"invalid publish opts format (should be name=value but got '{field}')"
+            )
+        params[key] = value
+    return f"{params.get('published', '')}:{params.get('target', '')}/{params['protocol']}"
+
+
+def _parse_ip(ip: str) -> str:
+    if ip.startswith("["):
+        if not ip.endswith("]"):
+            raise InvalidArgument(f"Invalid ip address {ip}: missing ']' in address {ip}:")
+        ip = ip[1:-1]
+    if ip:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidArgument(f"Invalid ip address: {ip}") from None
+    return ip
+
+
+def parse_publish(spec: str) -> list[PortBinding]:
+    """Parse one ``-p`` value: ``[ip:][hostPort:]containerPort[/proto]``, with ranges."""
+    raw = _long_syntax(spec) if "=" in spec else spec
+    ip_text, host_text, container_text = _split_parts(raw)
+    proto, container_text = _split_proto(container_text)
+    ip = _parse_ip(ip_text)
+    if not container_text:
+        raise InvalidArgument(f"No port specified: {raw}<empty>")
+    try:
+        start, end = _parse_range(container_text)
+    except ValueError:
+        raise InvalidArgument(f"Invalid containerPort: {container_text}") from None
+    host_start = host_end = 0
+    if host_text:
+        try:
+            host_start, host_end = _parse_range(host_text)
+        except ValueError:
+            raise InvalidArgument(f"Invalid hostPort: {host_text}") from None
+        if end - start != host_end - host_start and end != start:
+            raise InvalidArgument(
+                "Invalid ranges specified for container and host Ports: "
+                f"{container_text} and {host_text}"
+            )
+    proto = proto.lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"Invalid proto: {proto}")
+    if proto == "sctp":
+        raise InvalidArgument("sctp port publishing is not supported by freight")
+    if start == end:  # one container port: a host range is a range to choose from
+        return [PortBinding(start, proto, ip, host_start, host_end if host_end > host_start else 0)]
+    return [
+        PortBinding(port, proto, ip, host_start + i if host_text else 0)
+        for i, port in enumerate(range(start, end + 1))
+    ]
+
+
+def expose_all(exposed: Iterable[str], published: Iterable[PortBinding] = ()) -> list[PortBinding]:
+    """``-P``: every exposed port ("80/tcp", "53/udp", "8080") not already published
+    gets a random host port on every address."""
+    taken = {b.key for b in published}
+    result = []
+    for entry in exposed:
+        proto, port_text = _split_proto(entry)
+        try:
+            start, end = _parse_range(port_text)
+        except ValueError:
+            raise InvalidArgument(f"Invalid containerPort: {port_text}") from None
+        for port in range(start, end + 1):
+            binding = PortBinding(port, proto.lower() or "tcp")
+            if binding.key not in taken:
+                taken.add(binding.key)
+                result.append(binding)
+    return result
+
+
+def _shown_ip(binding: PortBinding) -> str:
+    return binding.host_ip or "0.0.0.0"
+
+
+def ports_json(bindings: Iterable[PortBinding],
+               exposed: Iterable[str] = ()) -> dict[str, list[dict[str, str]] | None]:
+    """NetworkSettings.Ports: ``{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}``;
+    exposed ports that are not published map to None (null), as in Docker."""
+    result: dict[str, list[dict[str, str]] | None] = {}
+    for entry in exposed:
+        proto, port = _split_proto(entry)
+        result.setdefault(f"{port}/{proto.lower()}", None)
+    for binding in bindings:
+        entries = result.get(binding.key) or []
+        entries.append({"HostIp": _shown_ip(binding), "HostPort": str(binding.host_port)})
+        result[binding.key] = entries
+    return result
+
+
+def port_lines(bindings: Iterable[PortBinding]) -> list[str]:
+    """``freight port`` lines: ``80/tcp -> 127.0.0.1:8080`` (IPv6 in brackets)."""
+    lines = []
+    for binding in bindings:
+        ip = _shown_ip(binding)
+        shown = f"[{ip}]" if ":" in ip else ip
+        lines.append(f"{binding.key} -> {shown}:{binding.host_port}")
+    return lines
+
+
+# ---------------------------------------------------------------- the proxy
+
+
+def _family(ip: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def _bind_one(binding: PortBinding) -> tuple[socket.socket, PortBinding]:
+    """Bind the host socket of one binding (the first free port of a range)."""
+    ip = binding.host_ip or "0.0.0.0"
+    last = max(binding.host_port_end, binding.host_port)
+    candidates = range(binding.host_port, last + 1)
+    error: OSError | None = None
+    for port in candidates:
+        kind = socket.SOCK_STREAM if binding.proto == "tcp" else socket.SOCK_DGRAM
+        sock = socket.socket(_family(ip), kind)
+        try:
+            if kind == socket.SOCK_STREAM:  # as Go's listeners: no TIME_WAIT conflicts
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((ip, port))
+            if kind == socket.SOCK_STREAM:
+                sock.listen(socket.SOMAXCONN)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            if exc.errno != errno.EADDRINUSE:
+                break
+            continue
+        sock.setblocking(False)
+        actual = replace(binding, host_ip=ip, host_port=sock.getsockname()[1], host_port_end=0)
+        return sock, actual
+    assert error is not None
+    shown = f"[{ip}]" if ":" in ip else ip
+    ports = str(binding.host_port) if last == binding.host_port else f"{binding.host_port}-{last}"
+    if error.errno == errno.EADDRINUSE:
+        raise Conflict(f"Bind for {shown}:{ports} failed: port is already allocated")
+    family = "6" if ":" in ip else "4"
+    reason = (error.strerror or str(error)).lower()
+    raise FreightError(f"listen {binding.proto}{family} {shown}:{ports}: bind: {reason}")
+
+
+class PortProxy:
+    """Relays host ports to ports inside a container's network namespace.
+
+    ``bind()`` creates the host sockets (errors before the container starts);
+    ``start()`` enters the namespace in a relay thread and serves until ``stop()``.
+    """
+
+    def __init__(self, netns_path: str | None, bindings: Iterable[PortBinding]) -> None:
+        self.netns_path = netns_path
+        self.requested = list(bindings)
+        self.bindings: list[PortBinding] = []
+        self._sockets: list[socket.socket] = []
+        self._relay: _Relay | None = None
+
+    def bind(self) -> None:
+        """Bind every host socket, or none: a failure closes the ones already bound."""
+        if self._sockets or not self.requested:
+            return
+        bound: list[tuple[socket.socket, PortBinding]] = []
+        try:
+            for binding in self.requested:
+                bound.append(_bind_one(binding))
+        except FreightError:
+            for sock, _ in bound:
+                sock.close()
+            raise
+        self._sockets = [sock for sock, _ in bound]
+        self.bindings = [actual for _, actual in bound]
+
+    def start(self, netns_path: str | None = None) -> None:
+        """Bind if not yet done, then relay into ``netns_path`` in a thread."""
+        self.bind()
+        if not self._sockets or self._relay is not None:
+            return
+        path = netns_path or self.netns_path
+        if path is None:
+            raise FreightError("port proxy: no network namespace to relay into")
+        try:
+            netns_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise FreightError(f"port proxy: cannot open {path}: {exc.strerror}") from None
+        self._relay = _Relay(netns_fd, list(zip(self._sockets, self.bindings)))
+        self._relay.start()
+
+    def stop(self) -> None:
+        """Stop relaying and close every socket.  Idempotent."""
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+
+class _Stream:
+    """One relayed TCP connection: ``socks[i]`` sends what was read from the other."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.socks = (client, upstream)
+        self.pending = (bytearray(), bytearray())  # read from socks[i], not yet written
+        self.eof = [False, False]  # socks[i] has no more to send
+        self.connecting = True
+        self.registered = [0, 0]
+
+    def wanted(self, i: int) -> int:
+        if self.connecting:
+            return selectors.EVENT_WRITE if i == 1 else 0
+        events = 0
+        if not self.eof[i] and not self.pending[i]:
+            events |= selectors.EVENT_READ
+        if self.pending[1 - i]:
+            events |= selectors.EVENT_WRITE
+        return events
+
+    def done(self) -> bool:
+        return all(self.eof) and not any(self.pending)
+
+
+@dataclass
+class _Datagram:
+    """One UDP peer of a published port and its socket in the container's netns."""
+
+    host_sock: socket.socket
+    peer: tuple
+    upstream: socket.socket
+    last_seen: float
+
+
+class _Relay(threading.Thread):
+    """The selector loop: accepts on host sockets, relays in the container's netns."""
+
+    def __init__(self, netns_fd: int, listeners: list[tuple[socket.socket, PortBinding]]) -> None:
+        super().__init__(name="freight-port-proxy", daemon=True)
+        self.netns_fd = netns_fd
+        self.listeners = listeners
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.flows: dict[tuple[int, tuple], _Datagram] = {}
+        self.streams: set[_Stream] = set()
+        self.running = True
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        super().start()
+        self.ready.wait()
+        if self.error is not None:
+            self.join()
+            raise FreightError(f"port proxy: cannot enter the container's network: {self.error}")
+
+    def stop(self) -> None:
+        self.running = False
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+        self.join()
+
+    def run(self) -> None:
+        try:
+            try:
+                syscalls.setns(self.netns_fd, syscalls.CLONE_NEWNET)
+            except OSError as exc:
+                self.error = exc
+                return
+            finally:
+                os.close(self.netns_fd)
+                self.ready.set()
+            self._loop()
+        finally:
+            self._close_all()
+
+    def _loop(self) -> None:
+        self.selector.register(self.wake_r, selectors.EVENT_READ, None)
+        for sock, binding in self.listeners:
+            self.selector.register(sock, selectors.EVENT_READ, binding)
+        while self.running:
+            for key, events in self.selector.select(self._timeout()):
+                self._dispatch(key, events)
+            self._expire_flows()
+
+    def _dispatch(self, key: selectors.SelectorKey, events: int) -> None:
+        data = key.data
+        if isinstance(data, PortBinding):
+            if data.proto == "tcp":
+                self._accept(key.fileobj, data)  # type: ignore[arg-type]
+            else:
+                self._from_peer(key.fileobj, data)  # type: ignore[arg-type]
+        elif isinstance(data, tuple):
+            self._on_stream(data[0], data[1], events)
+        elif isinstance(data, _Datagram):
+            self._from_upstream(data)
+
+    def _timeout(self) -> float | None:
+        if not self.flows:
+            return None
+        oldest = min(flow.last_seen for flow in self.flows.values())
+        return max(oldest + UDP_IDLE_TIMEOUT - time.monotonic(), 0.0)
+
+    # ---- TCP
+
+    def _accept(self, listener: socket.socket, binding: PortBinding) -> None:
+        try:
+            client, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        client.setblocking(False)
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # in the container's netns
+        upstream.setblocking(False)
+        stream = _Stream(client, upstream)
+        self.streams.add(stream)
+        code = upstream.connect_ex(("127.0.0.1", binding.container_port))
+        if code not in (0, errno.EINPROGRESS):
+            self._close_stream(stream)
+            return
+        self._update(stream)
+
+    def _on_stream(self, stream: _Stream, i: int, events: int) -> None:
+        try:
+            if stream.connecting:
+                self._finish_connect(stream)
+            else:
+                if events & selectors.EVENT_WRITE:
+                    self._flush(stream, 1 - i)
+                if events & selectors.EVENT_READ:
+                    self._read(stream, i)
+        except OSError:
+            self._close_stream(stream)
+            return
+        if stream.done():
+            self._close_stream(stream)
+        elif stream in self.streams:
+            self._update(stream)
+
+    def _finish_connect(self, stream: _Stream) -> None:
+        code = stream.socks[1].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+        stream.connecting = False
+
+    def _read(self, stream: _Stream, i: int) -> None:
+        """Read from socks[i] and pass it on; what the peer cannot take waits."""
+        data = stream.socks[i].recv(_CHUNK)
+        if not data:
+            stream.eof[i] = True
+            stream.socks[1 - i].shutdown(socket.SHUT_WR)
+            return
+        stream.pending[i].extend(data)
+        self._flush(stream, i)
+
+    def _flush(self, stream: _Stream, i: int) -> None:
+        """Write what was read from socks[i] to the other socket."""
+        buffer = stream.pending[i]
+        try:
+            sent = stream.socks[1 - i].send(buffer, socket.MSG_NOSIGNAL)
+        except BlockingIOError:
+            return
+        del buffer[:sent]
+        if not buffer and stream.eof[i]:
+            stream.socks[1 - i].shutdown(socket.SHUT_WR)
+
+    def _update(self, stream: _Stream) -> None:
+        for i, sock in enumerate(stream.socks):
+            wanted, current = stream.wanted(i), stream.registered[i]
+            if wanted == current:
+                continue
+            if not current:
+                self.selector.register(sock, wanted, (stream, i))
+            elif not wanted:
+                self.selector.unregister(sock)
+            else:
+                self.selector.modify(sock, wanted, (stream, i))
+            stream.registered[i] = wanted
+
+    def _close_stream(self, stream: _Stream) -> None:
+        self.streams.discard(stream)
+        for i, sock in enumerate(stream.socks):
+            if stream.registered[i]:
+                self.selector.unregister(sock)
+            sock.close()
+
+    # ---- UDP
+
+    def _from_peer(self, host_sock: socket.socket, binding: PortBinding) -> None:
+        try:
+            data, peer = host_sock.recvfrom(_CHUNK)
+        except OSError:
+            return
+        flow = self.flows.get((host_sock.fileno(), peer))
+        if flow is None:
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # in the container's netns
+            upstream.setblocking(False)
+            upstream.connect(("127.0.0.1", binding.container_port))
+            flow = _Datagram(host_sock, peer, upstream, time.monotonic())
+            self.flows[(host_sock.fileno(), peer)] = flow
+            self.selector.register(upstream, selectors.EVENT_READ, flow)
+        flow.last_seen = time.monotonic()
+        try:
+            flow.upstream.send(data)
+        except OSError:
+            pass  # nobody listens yet (ECONNREFUSED): UDP drops it, as the network would
+
+    def _from_upstream(self, flow: _Datagram) -> None:
+        try:
+            data = flow.upstream.recv(_CHUNK)
+            flow.host_sock.sendto(data, flow.peer)
+        except OSError:
+            return
+        flow.last_seen = time.monotonic()
+
+    def _expire_flows(self) -> None:
+        now = time.monotonic()
+        for key, flow in list(self.flows.items()):
+            if now - flow.last_seen >= UDP_IDLE_TIMEOUT:
+                self.selector.unregister(flow.upstream)
+                flow.upstream.close()
+                del self.flows[key]
+
+    def _close_all(self) -> None:
+        for stream in list(self.streams):
+            self._close_stream(stream)
+        for flow in self.flows.values():
+            flow.upstream.close()
+        self.flows.clear()
+        self.selector.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
