@@ -834,7 +834,7 @@ def _check_onbuild(instr: Instruction) -> None:
 
 
 def _check_run(instr: Instruction) -> None:
-    if not instr.args and not instr.heredocs:
+    if not instr.args and not instr.json_form:
         raise _Problem("RUN requires at least one argument")
     for value in instr.flags.get("mount", []):
         parse_mount(value)
