@@ -67,13 +67,18 @@ CLI = Callable[..., subprocess.CompletedProcess]
 
 @pytest.fixture
 def cli(store: Store) -> CLI:
-    """Run ``freight ARGS...`` on the fixture store; returns the CompletedProcess (text mode)."""
+    """Run ``freight ARGS...`` on the fixture store; returns the CompletedProcess (text mode).
 
-    def run(*args: str, input: str | None = None, check: bool = False, timeout: float = 120,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    ``input`` is text for stdin; ``stdin`` a file to read stdin from (binary data).
+    """
+
+    def run(*args: str, input: str | None = None, stdin: Path | None = None, check: bool = False,
+            timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "FREIGHT_ROOT": str(store.root), **(env or {})}
-        result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
-                                timeout=timeout, env=full_env)
+        with open(stdin or os.devnull, "rb") as source:
+            result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
+                                    timeout=timeout, env=full_env,
+                                    **({} if input is not None else {"stdin": source}))
         if check and result.returncode != 0:
             raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout}\n{result.stderr}")

@@ -11,8 +11,10 @@ Conventions for command modules (``freight/cli/<area>.py``):
 * A handler is ``handler(args: argparse.Namespace) -> int | None`` (the exit
   status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
 * Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
-  prints ``Error: <message>`` on one line and exits with the error's exit code.
-  Usage errors print Docker's ``See 'freight CMD --help'.`` and exit 125.
+  prints ``Error: <message>`` on one line and exits as the docker CLI does: 1
+  for a failed command, 125 where Docker's ``run``/``create`` report an engine
+  failure (``sub.add(..., error_code=125)``), and 126/127 from errors that
+  carry them. Usage errors print ``See 'freight CMD --help'.`` and exit 125.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _MODULES = {
     "freight.cli.images": "images image tag rmi history import",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
+    "freight.cli.registry": "registry",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
@@ -55,16 +58,16 @@ class Subcommands:
         self._prog = prog
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
-            **kwargs: Any) -> argparse.ArgumentParser:
+            error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
         parser = self._actions.add_parser(name, help=help, description=help, aliases=list(aliases),
                                           allow_abbrev=False, prog=f"{self._prog} {name}", **kwargs)
-        parser.set_defaults(func=handler)
+        parser.set_defaults(func=handler, error_code=error_code)
         return parser
 
     def group(self, name: str, help: str) -> Subcommands:
         parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
                                           prog=f"{self._prog} {name}")
-        parser.set_defaults(func=lambda args: _group_usage(parser))
+        parser.set_defaults(func=lambda args: _group_usage(parser), error_code=1)
         return Subcommands(parser, f"{self._prog} {name}")
 
 
@@ -120,11 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         sys.stderr.write(f"Error: {err}\n")
-        return err.exit_code
+        return args.error_code if err.exit_code == FreightError.exit_code else err.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if args.debug:
+            raise
+        sys.stderr.write(f"Error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}\n")
+        return args.error_code
     return status or 0
 
 
