@@ -58,20 +58,20 @@ class _Words:
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.buf: list[str] = []
+        self.buf = ""
         self.in_word = False
 
     def add_char(self, ch: str) -> None:
         if ch.isspace():
             if self.in_word and self.buf:
-                self.words.append("".join(self.buf))
-                self.buf = []
+                self.words.append(self.buf)
+                self.buf = ""
                 self.in_word = False
         else:
             self.add_raw(ch)
 
     def add_raw(self, text: str) -> None:
-        self.buf.append(text)
+        self.buf += text
         self.in_word = True
 
     def add_expanded(self, text: str) -> None:
@@ -80,8 +80,8 @@ class _Words:
 
     def finish(self) -> list[str]:
         if self.buf:
-            self.words.append("".join(self.buf))
-            self.buf = []
+            self.words.append(self.buf)
+            self.buf = ""
             self.in_word = False
         return self.words
 
