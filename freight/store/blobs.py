@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -30,6 +29,8 @@ class BlobWriter:
     def __init__(self, store: BlobStore) -> None:
         self._store = store
         self.tmp_dir = store.tmp_dir
+        import tempfile  # lazily: it costs start-up time on paths that never write
+
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
         self._path = Path(name)

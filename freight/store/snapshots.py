@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -53,7 +52,7 @@ class Snapshots:
         from freight.store.compression import open_layer as decompress
         from freight.store.layerapply import apply_layer
 
-        tmp = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.dir))
+        tmp = self._temporary("unpack-")
         try:
             with open_layer() as raw, decompress(raw) as tar:
                 size = apply_layer(tar, tmp, overlay=True)
@@ -74,7 +73,7 @@ class Snapshots:
     def remove(self, chain_id: str) -> None:
         path = self.path(chain_id)
         if path.exists():
-            trash = Path(tempfile.mkdtemp(prefix="remove-", dir=self.dir))
+            trash = self._temporary("remove-")
             os.replace(path, trash / "fs")
             shutil.rmtree(trash)
         with transaction(self._db):
@@ -91,6 +90,11 @@ class Snapshots:
         for entry in os.scandir(self.dir):
             if entry.name.startswith(("unpack-", "remove-")):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _temporary(self, prefix: str) -> Path:
+        import tempfile  # lazily: it costs start-up time on paths that never write
+
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.dir))
 
     def _install(self, tmp: Path, chain_id: str) -> None:
         try:
