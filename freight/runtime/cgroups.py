@@ -781,9 +781,10 @@ def _inherit_cpuset(mount: str, parent: str) -> None:
         _write(os.path.join(parent, name), (_read(os.path.join(mount, name)) or "").strip())
 
 
-def _enable_v2_controllers(root: str, parent: str, created: bool) -> None:
+def _enable_v2_controllers(root: str, parent: str, created: bool, cpuset: bool) -> None:
+    """Enable the controllers for freight's children in the root and in ``freight/``."""
     available = set((_read(os.path.join(root, "cgroup.controllers")) or "").split())
-    wanted = [c for c in V2_CONTROLLERS if c in available]
+    wanted = [c for c in V2_CONTROLLERS + (("cpuset",) if cpuset else ()) if c in available]
     if not created:
         enabled = set((_read(os.path.join(parent, "cgroup.subtree_control")) or "").split())
         wanted = [c for c in wanted if c not in enabled]
@@ -793,10 +794,10 @@ def _enable_v2_controllers(root: str, parent: str, created: bool) -> None:
         _write(os.path.join(parent, "cgroup.subtree_control"), line)
 
 
-def _mkdirs_v2(container_id: str, layout: Layout) -> CgroupV2:
+def _mkdirs_v2(container_id: str, resources: Resources, layout: Layout) -> CgroupV2:
     assert layout.v2_root is not None
     parent = os.path.join(layout.v2_root, PARENT)
-    _enable_v2_controllers(layout.v2_root, parent, _mkdir(parent))
+    _enable_v2_controllers(layout.v2_root, parent, _mkdir(parent), resources.pins_cpuset())
     path = os.path.join(parent, container_id)
     _mkdir(path)
     return CgroupV2(container_id, path)
@@ -809,7 +810,7 @@ def create(container_id: str, resources: Resources | None = None,
     resources = resources or Resources()
     resources.validate()
     if layout.mode == "v2":
-        cgroup: Cgroup = _mkdirs_v2(container_id, layout)
+        cgroup: Cgroup = _mkdirs_v2(container_id, resources, layout)
     else:
         cgroup = _mkdirs_v1(container_id, resources, layout)
     try:

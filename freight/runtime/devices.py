@@ -14,6 +14,7 @@ Public API
 ----------
 ``parse_device(value) -> DeviceRequest``            ``--device`` syntax (no I/O)
 ``host_devices(request) -> (nodes, rules)``         stat the host path (dirs recurse)
+``parse_device_cgroup_rule(value) -> DeviceRule``   ``--device-cgroup-rule``
 ``is_cdi_name(value) -> bool``                      ``vendor.com/class=name``?
 ``parse_gpus(value) -> GpuRequest``                 ``--gpus`` syntax
 ``CdiRegistry(spec_dirs=CDI_DIRS)``                 the specs; ``.kinds()``,
@@ -40,7 +41,7 @@ container (still in the parent, before fork):
     if names:
         edits.extend(registry.edits(names))    # FreightError: unknown device, bad spec
 
-then add ``edits.rules`` to ``Resources.devices`` before ``cgroups.create`` (the rules
+then add ``edits.rules`` (and ``--device-cgroup-rule`` rules) to ``Resources.devices`` before ``cgroups.create`` (the rules
 must follow the default deny), put ``edits.devices`` and ``edits.mounts`` into the
 container spec (the child mknods the nodes in its /dev and mounts after the rootfs is
 in place, before pivot_root), and ``env = edits.merge_env(env)``.  Hooks run as OCI
@@ -127,6 +128,20 @@ def parse_device(value: str) -> DeviceRequest:
     if not container.startswith("/"):
         raise bad(f"{container} is not an absolute path")
     return DeviceRequest(host, os.path.normpath(container), mode)
+
+
+_CGROUP_RULE_RE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def parse_device_cgroup_rule(value: str) -> DeviceRule:
+    """``--device-cgroup-rule 'c 42:* rmw'``: an extra allow rule, Docker's syntax."""
+    match = _CGROUP_RULE_RE.match(value)
+    if not match:
+        raise InvalidArgument(f'invalid argument "{value}" for "--device-cgroup-rule" flag: '
+                              f"invalid device cgroup format '{value}'")
+    kind, major, minor, access = match.groups()
+    return DeviceRule(kind, None if major == "*" else int(major),
+                      None if minor == "*" else int(minor), access)
 
 
 def _node_from_path(path: str, container_path: str) -> DeviceNode | None:

@@ -115,8 +115,8 @@ def test_v2_create_writes_limits(v2_tree: Layout) -> None:
     cg = cgroups.create("c1", resources, v2_tree)
     directory = root / "freight" / "c1"
     assert cg.directories() == [str(directory)]
-    assert (root / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
-    assert (root / "freight" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (root / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +cpuset"
+    assert (root / "freight" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +cpuset"
     assert (directory / "memory.max").read_text() == str(64 << 20)
     assert (directory / "memory.swap.max").read_text() == str(64 << 20)  # swap alone
     assert (directory / "cpu.max").read_text() == "50000 100000"
@@ -129,6 +129,7 @@ def test_v2_create_writes_limits(v2_tree: Layout) -> None:
 def test_v2_writes_only_what_is_asked(v2_tree: Layout) -> None:
     cg = cgroups.create("c2", Resources(memory_swap=-1, memory=64 << 20), v2_tree)
     directory = Path(cg.directories()[0])
+    assert (directory.parent / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
     assert sorted(p.name for p in directory.iterdir()) == ["memory.max", "memory.swap.max"]
     assert (directory / "memory.swap.max").read_text() == "max"
 
@@ -139,6 +140,8 @@ def test_v2_second_container_reuses_parent(v2_tree: Layout) -> None:
     control.write_text("cpu memory pids\n")  # what the kernel shows once enabled
     cgroups.create("b", Resources(), v2_tree)
     assert control.read_text() == "cpu memory pids\n"  # nothing written again
+    cgroups.create("c", Resources(cpuset_cpus="0"), v2_tree)
+    assert control.read_text() == "+cpuset"  # only the missing controller
 
 
 def test_v2_add_events_and_stats(v2_tree: Layout) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import devices, syscalls
+from freight.runtime import cgroups, devices, syscalls
 from freight.runtime.cgroups import DeviceRule
 from freight.runtime.devices import CdiRegistry, DeviceRequest, GpuRequest
 from freight.runtime.spec import DeviceNode
@@ -276,3 +279,31 @@ def test_malformed_edit_is_a_cdi_error(tmp_path: Path) -> None:
             {"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "fileMode": "abc"}]}}]}))
     with pytest.raises(FreightError, match="^CDI device injection failed: invalid containerEdits"):
         CdiRegistry([str(tmp_path)]).edits(["example.com/thing=a"])
+
+
+def test_parse_device_cgroup_rule() -> None:
+    assert devices.parse_device_cgroup_rule("c 42:* rmw") == DeviceRule("c", 42, None, "rmw")
+    assert devices.parse_device_cgroup_rule("a *:* r").v1_line() == "a *:* r"
+    with pytest.raises(InvalidArgument) as info:
+        devices.parse_device_cgroup_rule("x 1:2 rwm")
+    assert str(info.value) == ('invalid argument "x 1:2 rwm" for "--device-cgroup-rule" flag: '
+                               "invalid device cgroup format 'x 1:2 rwm'")
+
+
+def test_device_rule_is_enforced_by_the_kernel() -> None:
+    """A read-only ``--device`` rule lets a process in the cgroup read but not write."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create cgroups")
+    _, rules = devices.host_devices(devices.parse_device("/dev/full:/dev/full:r"))
+    cg = cgroups.create(f"test-{uuid.uuid4().hex[:12]}",
+                        cgroups.Resources(devices=[DeviceRule("a", allow=False), *rules]))
+    try:
+        if not cg.devices_enforced:
+            pytest.skip("device rules need the v1 devices controller")
+        code = ("open('/dev/full', 'rb').close()\n"
+                "try:\n    open('/dev/full', 'wb')\nexcept PermissionError:\n    print('no write')")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                preexec_fn=lambda: cg.add(os.getpid()), timeout=20)
+        assert result.stdout.strip() == "no write", result.stderr
+    finally:
+        cg.destroy()
