@@ -56,24 +56,49 @@ def _sniff(fileobj: BinaryIO) -> tuple[bytes, BinaryIO]:
     return head, _Prefixed(head, fileobj)
 
 
+class _Guarded(io.RawIOBase):
+    """A decompressing stream whose codec errors surface as ``LayerError``."""
+
+    def __init__(self, inner: BinaryIO, errors: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._errors = errors
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            return self._inner.readinto(buf)  # type: ignore[attr-defined]
+        except self._errors as exc:
+            raise LayerError(f"layer data is not valid compressed data: {exc}") from exc
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 def open_layer(fileobj: BinaryIO) -> BinaryIO:
     """Return a stream of the uncompressed tar in ``fileobj`` (gzip, zstd or plain).
 
     The result streams: nothing is read ahead beyond a few MiB. Close it when
     done (it may own a decompression thread); closing it does not close
-    ``fileobj``.
+    ``fileobj``. Corrupt or truncated compressed data raises ``LayerError``.
     """
     head, raw = _sniff(fileobj)
     if head.startswith(GZIP_MAGIC):
-        from isal import igzip_threaded
+        from isal import igzip_threaded, isal_zlib
 
-        return igzip_threaded.open(raw, "rb", threads=1, block_size=_CHUNK)  # type: ignore[return-value]
-    if head.startswith(ZSTD_MAGIC):
+        inner = igzip_threaded.open(raw, "rb", threads=1, block_size=_CHUNK)
+        errors: tuple[type[BaseException], ...] = (EOFError, OSError, isal_zlib.error)
+    elif head.startswith(ZSTD_MAGIC):
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=_CHUNK)  # type: ignore[arg-type]
-    return io.BufferedReader(raw, buffer_size=_CHUNK)
+        inner = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
+        errors = (zstandard.ZstdError,)
+    else:
+        return io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(_Guarded(inner, errors), buffer_size=_CHUNK)  # type: ignore[arg-type, return-value]
 
 
 def media_type_compression(media_type: str) -> str:

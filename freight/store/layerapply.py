@@ -40,6 +40,7 @@ OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _PAX_XATTR = "SCHILY.xattr."
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 _MAX_SYMLINKS = 40
+_MAX_SPECIAL = 1 << 20  # PAX and GNU long-name records, as Go's archive/tar limits them
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _REGULAR = (b"0", b"\0", b"7")
 _HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
@@ -158,6 +159,8 @@ class _TarReader:
             kind = block[156:157]
             size = _number(block[124:136])
             if kind in (b"x", b"g", b"L", b"K"):
+                if size > _MAX_SPECIAL:
+                    raise LayerError(f"layer tar has a {size}-byte extended header, over the 1 MiB limit")
                 data = self.read(size)
                 self.skip(-size % BLOCK)
                 if kind == b"x":
@@ -482,7 +485,8 @@ class _Applier:
 def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int:
     """Apply the uncompressed layer tar read from ``stream`` to ``target``.
 
-    Returns the bytes of regular file content written. Raises ``LayerError``
+    ``target`` must be an existing directory. Returns the bytes of regular file
+    content written. Raises ``LayerError``
     naming the entry for a malformed layer or one that tries to write outside
     ``target``; nothing outside ``target`` is created, changed or removed.
     """

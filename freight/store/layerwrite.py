@@ -142,10 +142,9 @@ class _Writer:
         self.gid = gid
         self.buf = bytearray()
         self.links: dict[tuple[int, int], bytes] = {}
-        self.chunk = bytearray(_CHUNK)
 
     def mtime(self, st: os.stat_result) -> int:
-        t = int(st.st_mtime)
+        t = st.st_mtime_ns // 1_000_000_000
         return min(t, self.epoch) if self.epoch is not None else t
 
     def owner(self, st: os.stat_result) -> tuple[int, int]:
@@ -168,8 +167,9 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
+        # A fresh buffer rather than clear(): ``out`` may keep what it was given (a queue to a compressor thread).
         self.out.write(self.buf)
-        self.buf.clear()
+        self.buf = bytearray()
 
     def walk(self, rel: bytes) -> None:
         base = self.root + b"/" + rel if rel else self.root
@@ -229,13 +229,12 @@ class _Writer:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             left = size
-            view = memoryview(self.chunk)
             while left:
-                n = os.readv(fd, [view[: min(left, _CHUNK)]])
-                if n == 0:
+                data = os.read(fd, min(left, _CHUNK))
+                if not data:
                     raise LayerError(f"file {os.fsdecode(rel)!r} changed size while it was archived")
-                self.out.write(view[:n])
-                left -= n
+                self.out.write(data)
+                left -= len(data)
         finally:
             os.close(fd)
         self.buf += b"\0" * (-size % BLOCK)

@@ -110,3 +110,15 @@ def test_media_type_compression(media_type: str, expected: str) -> None:
 def test_unknown_media_type_is_refused() -> None:
     with pytest.raises(LayerError, match="unsupported layer media type"):
         media_type_compression("application/vnd.oci.image.config.v1+json")
+
+
+@pytest.mark.parametrize("kind", ["gzip-truncated", "gzip-garbage", "zstd-garbage"])
+def test_corrupt_compressed_data_is_a_layer_error(kind: str) -> None:
+    blob = {
+        "gzip-truncated": gz(PAYLOAD)[:-100],
+        "gzip-garbage": b"\x1f\x8b\x08\x00" + b"\xff" * 64,
+        "zstd-garbage": b"\x28\xb5\x2f\xfd" + b"\xff" * 64,
+    }[kind]
+    with open_layer(io.BytesIO(blob)) as stream, pytest.raises(LayerError, match="not valid compressed data"):
+        while stream.read(1 << 16):
+            pass

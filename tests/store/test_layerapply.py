@@ -144,11 +144,10 @@ def jail(tmp_path: Path) -> Path:
 
 def snapshot_outside(outer: Path) -> dict[str, tuple]:
     found = {}
-    for root in (outer, Path("/")):
-        for path in root.iterdir():
-            if path.name != "target":
-                st = path.lstat()
-                found[str(path)] = (st.st_mode, st.st_ino, st.st_nlink, st.st_size, st.st_mtime_ns)
+    for path in outer.iterdir():
+        if path.name != "target":
+            st = path.lstat()
+            found[path.name] = (st.st_mode, st.st_ino, st.st_nlink, st.st_size, st.st_mtime_ns)
     return found
 
 

@@ -152,3 +152,24 @@ def test_overlay_upper_becomes_whiteouts(tmp_path: Path) -> None:
     assert whiteout.isreg() and whiteout.size == 0 and whiteout.mode == 0o600
     assert entries[2].isreg() and entries[2].size == 0
     assert not any(k.startswith("SCHILY.xattr.trusted.overlay") for m in entries for k in m.pax_headers)
+
+
+class KeepingWriter(io.RawIOBase):
+    """An output that keeps the objects it is handed, as a queue to a compressor thread would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[bytes | bytearray | memoryview] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self.kept.append(data)
+        return len(data)
+
+
+def test_output_buffers_are_not_reused(tree: Path) -> None:
+    keeping = KeepingWriter()
+    write_layer(tree, keeping)  # type: ignore[arg-type]
+    assert b"".join(bytes(chunk) for chunk in keeping.kept) == layer_bytes(tree)
