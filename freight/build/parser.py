@@ -30,14 +30,18 @@ Nothing is expanded at parse time.  At build time the engine calls
 ``expand_instruction(instr, env, escape)`` with the ENV and ARG values in
 scope: it expands exactly the fields BuildKit expands (ADD, ARG, COPY, ENV,
 EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR, RUN ``--mount``; never
-RUN/CMD/ENTRYPOINT commands, which the shell expands).
+RUN/CMD/ENTRYPOINT commands, which the shell expands, nor ``COPY --from``).
 ``instruction_vars(instr, escape)`` lists the variables those fields use, so
 a step's cache key can include only the ARGs it uses.
 
 ARG scoping: ``global_scope(df, build_args, platform_args)`` gives the values
 visible in FROM lines; ``ArgScope`` applies ARG instructions inside a stage
-(a global ARG is visible in a stage only when redeclared there).
-``PREDEFINED_ARGS`` lists the proxy and platform ARGs Docker predefines.
+(a global ARG is visible in a stage only when redeclared there);
+``unconsumed_build_args`` names the ``--build-arg``s nothing declares.
+``PREDEFINED_ARGS`` lists the proxy and platform ARGs Docker predefines: the
+platform ones are set in the global scope without a declaration, the proxy
+ones reach RUN environments without one (and stay out of the cache key
+unless declared).
 
 ``parse_instructions(text)`` parses instructions without stage rules, for
 ONBUILD triggers stored in a base image.  ``dump(df)`` prints the parse in
@@ -59,7 +63,7 @@ __all__ = [
     "ArgScope", "CommandLine", "CopySpec", "Dockerfile", "DockerfileError", "Healthcheck",
     "Heredoc", "Instruction", "Mount", "PLATFORM_ARGS", "PREDEFINED_ARGS", "PROXY_ARGS",
     "Stage", "dump", "expand_instruction", "global_scope", "instruction_vars", "parse",
-    "parse_duration", "parse_instructions", "parse_mount",
+    "parse_duration", "parse_instructions", "parse_mount", "unconsumed_build_args",
 ]
 
 PROXY_ARGS = frozenset({
@@ -162,8 +166,9 @@ class CommandLine:
         """Command line after heredoc handling, and a heredoc to run as a file.
 
         A RUN that is only ``<<EOF`` runs the body in the shell, or, when the
-        body starts with ``#!``, writes the body to a file and runs that file
-        (the returned heredoc).  A RUN that mentions heredocs inside a longer
+        body starts with ``#!``, runs it as a program: BuildKit writes the
+        returned heredoc's ``body`` to ``/dev/pipes/<name>`` (mode 0755) and
+        runs that path.  A RUN that mentions heredocs inside a longer
         command hands the shell the command followed by each body and its
         delimiter, as a shell would read it.
         """
@@ -1046,7 +1051,7 @@ def _mount_number(value: str, base: int, key: str) -> int:
 def parse_mount(value: str, env: Mapping[str, str] | None = None, escape: str = "\\") -> Mount:
     """Parse one ``--mount`` value (CSV ``key=value`` fields), as BuildKit does.
 
-    With ``env`` each field value is expanded first; raises ``_Problem`` or
+    With ``env`` each field value but ``from`` is expanded first; raises ``_Problem`` or
     ``ExpansionError`` (the Instruction wrappers turn both into
     ``DockerfileError``).
     """
@@ -1059,7 +1064,7 @@ def parse_mount(value: str, env: Mapping[str, str] | None = None, escape: str = 
         if not eq:
             ro_auto = _mount_switch(opts, key, item) and ro_auto
             continue
-        if env is not None:
+        if env is not None and key != "from":
             val = expand_word(val, env, escape)
         ro_auto = _mount_field(opts, key, val, item) and ro_auto
     return _finish_mount(opts, ro_auto)
@@ -1193,7 +1198,8 @@ def _expanded_fields(instr: Instruction) -> tuple[list[int], tuple[str, ...]]:
     if k == "FROM":
         return [0], ("platform",)
     if k == "COPY":
-        return _non_heredoc(instr), ("from", "chown", "chmod", "exclude")
+        # --from is never expanded: BuildKit resolves stage dependencies first.
+        return _non_heredoc(instr), ("chown", "chmod", "exclude")
     if k == "ADD":
         return _non_heredoc(instr), ("chown", "chmod", "exclude", "checksum")
     if k == "RUN":
@@ -1313,18 +1319,25 @@ class ArgScope:
 
     def declare(self, instr: Instruction, env: Mapping[str, str], escape: str = "\\") -> dict[str, str | None]:
         declared: dict[str, str | None] = {}
+        scope = dict(env)
         for key, default in instr.arg_pairs():
             value: str | None
             if key in self.build_args:
                 value = self.build_args[key]
             elif default is not None:
-                value = _arg_default(default, env, instr, escape)
+                value = _arg_default(default, scope, instr, escape)
             else:
                 value = self.global_env.get(key)
             declared[key] = value
             if value is not None:
-                self.values[key] = value
+                self.values[key] = scope[key] = value
         return declared
+
+
+def unconsumed_build_args(df: Dockerfile, build_args: Iterable[str]) -> list[str]:
+    """Build args no ARG declares (Docker warns that they were not consumed)."""
+    declared = {key for instr in df.instructions() if instr.keyword == "ARG" for key, _ in instr.arg_pairs()}
+    return sorted(set(build_args) - declared - PREDEFINED_ARGS)
 
 
 # --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from freight.build.parser import (
     parse_duration,
     parse_instructions,
     parse_mount,
+    unconsumed_build_args,
 )
 
 SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed-examples"
@@ -427,8 +428,8 @@ def test_run_mounts_network_security() -> None:
 def test_mount_defaults_and_expansion() -> None:
     assert parse_mount("target=/x").readonly is True
     assert parse_mount("type=tmpfs,target=/t,size=64m").size == 64 << 20
-    mount = parse_mount("type=cache,target=$DIR,id=${ID:-d}", {"DIR": "/cache"})
-    assert (mount.target, mount.id) == ("/cache", "d")
+    mount = parse_mount("type=cache,target=$DIR,id=${ID:-d},from=$DIR", {"DIR": "/cache"})
+    assert (mount.target, mount.id, mount.from_) == ("/cache", "d", "$DIR")
     assert parse_mount('type=bind,"source=a,b",target=/x').source == "a,b"
 
 
@@ -500,7 +501,7 @@ def test_expand_env_label_and_paths() -> None:
     got = [expand_instruction(i, env) for i in df.stages[0].instructions]
     assert got[0].key_values() == [("PATH", "/opt/env/bin:/usr/bin"), ("key", "v")]
     assert got[1].key_values() == [("x y", "val")]
-    assert got[2].args == ["out", "/d/dir"] and got[2].flags == {"chown": ["1000"], "from": ["build"]}
+    assert got[2].args == ["out", "/d/dir"] and got[2].flags == {"chown": ["1000"], "from": ["$S"]}
     assert [g.args for g in got[3:]] == [["/root/app"], ["1000"], ["dir"], ["SIGINT"], ["80", "443"]]
 
 
@@ -574,6 +575,16 @@ def test_arg_default_uses_stage_env() -> None:
     df = parse("FROM a\nARG DIR=$HOME/x\n")
     declared = ArgScope({}, {}).declare(df.stages[0].instructions[0], {"HOME": "/root"})
     assert declared == {"DIR": "/root/x"}
+
+
+def test_later_arg_sees_earlier_one_in_same_instruction() -> None:
+    df = parse("FROM a\nARG A=1 B=${A}2\n")
+    assert ArgScope({}, {}).declare(df.stages[0].instructions[0], {}) == {"A": "1", "B": "12"}
+
+
+def test_unconsumed_build_args() -> None:
+    df = parse("ARG G\nFROM a\nARG S\n")
+    assert unconsumed_build_args(df, ["G", "S", "HTTP_PROXY", "EXTRA", "B"]) == ["B", "EXTRA"]
 
 
 def test_build_arg_overrides_default() -> None:
