@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from freight.store.compression import gzip_compress
 from freight.store.layerwrite import write_layer
 from layer_helpers import CAP_NET_BIND, LONG_DIR, LONG_FILE, make_tree, needs_root, overlay_mount
 
@@ -173,3 +175,37 @@ def test_output_buffers_are_not_reused(tree: Path) -> None:
     keeping = KeepingWriter()
     write_layer(tree, keeping)  # type: ignore[arg-type]
     assert b"".join(bytes(chunk) for chunk in keeping.kept) == layer_bytes(tree)
+
+
+def test_umoci_unpacks_it(tree: Path, tmp_path: Path) -> None:
+    if shutil.which("umoci") is None:
+        pytest.skip("umoci is not installed")
+    tar = layer_bytes(tree)
+    blob = io.BytesIO()
+    gzip_compress(io.BytesIO(tar), blob)
+    layout = tmp_path / "layout"
+    (layout / "blobs/sha256").mkdir(parents=True)
+
+    def put(data: bytes, media_type: str) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (layout / "blobs/sha256" / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    manifest = {
+        "schemaVersion": 2,
+        "config": put(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+        "layers": [put(blob.getvalue(), "application/vnd.oci.image.layer.v1.tar+gzip")],
+    }
+    entry = put(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    entry["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)], check=True, capture_output=True)
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "etc/big").read_bytes() == (tree / "etc/big").read_bytes()
+    assert (rootfs / "bin/tool-alias").stat().st_ino == (rootfs / "bin/tool").stat().st_ino
+    assert os.readlink(rootfs / "bin/link") == "tool"
+    assert (rootfs / LONG_DIR / LONG_FILE).read_bytes() == b"long"
