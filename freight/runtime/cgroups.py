@@ -272,7 +272,7 @@ class Resources:
     def cfs(self) -> tuple[int, int] | None:
         """(quota_us, period_us) from ``cpus`` or the explicit quota/period."""
         if self.cpus:
-            return int(self.cpus * CFS_PERIOD_US), CFS_PERIOD_US
+            return round(self.cpus * CFS_PERIOD_US), CFS_PERIOD_US
         if self.cpu_quota or self.cpu_period:
             return (self.cpu_quota or -1), (self.cpu_period or CFS_PERIOD_US)
         return None
@@ -420,7 +420,10 @@ def _mkdir(path: str) -> bool:
 
 
 def _rmdir_when_empty(path: str, deadline: float) -> None:
-    """rmdir a cgroup, retrying while killed tasks finish exiting (EBUSY)."""
+    """rmdir a cgroup and any it contains (children first), retrying while killed
+    tasks finish exiting (EBUSY)."""
+    for sub in _subdirs(path):
+        _rmdir_when_empty(sub, deadline)
     while True:
         try:
             os.rmdir(path)
@@ -433,6 +436,15 @@ def _rmdir_when_empty(path: str, deadline: float) -> None:
         time.sleep(0.005)
 
 
+def _subdirs(path: str) -> list[str]:
+    """Child cgroups (a container may create its own below its cgroup)."""
+    try:
+        with os.scandir(path) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 def _signal_pids(pids: list[int], sig: int) -> None:
     for pid in pids:
         try:
@@ -442,8 +454,12 @@ def _signal_pids(pids: list[int], sig: int) -> None:
 
 
 def _pids_of(directory: str) -> list[int]:
+    """Processes in ``directory`` and in the cgroups below it."""
     text = _read(os.path.join(directory, "cgroup.procs")) or ""
-    return [int(line) for line in text.split()]
+    pids = [int(line) for line in text.split()]
+    for sub in _subdirs(directory):
+        pids += _pids_of(sub)
+    return pids
 
 
 # ---------------------------------------------------------------- cgroups

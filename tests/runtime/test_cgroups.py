@@ -87,6 +87,13 @@ def test_swap_defaults_to_twice_memory() -> None:
     assert Resources().effective_memory_swap() is None
 
 
+def test_cfs_quota_from_cpus() -> None:
+    assert Resources(cpus=0.29).cfs() == (29000, 100000)  # not 28999 from float error
+    assert Resources(cpus=1.5).cfs() == (150000, 100000)
+    assert Resources(cpu_quota=50000).cfs() == (50000, 100000)
+    assert Resources().cfs() is None
+
+
 def test_shares_to_weight_matches_runc() -> None:
     assert cgroups.shares_to_weight(2) == 1
     assert cgroups.shares_to_weight(1024) == 39
@@ -311,3 +318,18 @@ def test_create_is_cheap(make_cgroup) -> None:
     started = time.perf_counter()
     make_cgroup(Resources(memory=64 << 20, cpus=1.0, pids_limit=100))
     assert time.perf_counter() - started < 0.05
+
+
+def test_destroy_handles_cgroups_made_inside(make_cgroup) -> None:
+    """A container may create cgroups below its own: pids() and destroy() see them."""
+    cg = make_cgroup(Resources())
+    proc = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: cg.add(os.getpid()))
+    for directory in cg.directories():
+        inner = os.path.join(directory, "inner")
+        os.mkdir(inner)
+        with open(os.path.join(inner, "cgroup.procs"), "w") as f:
+            f.write(str(proc.pid))
+    assert cg.pids() == [proc.pid]
+    cg.destroy()
+    assert proc.wait(timeout=5) == -signal.SIGKILL
+    assert not any(os.path.exists(d) for d in cg.directories())
