@@ -61,7 +61,7 @@ from freight.errors import FreightError
 
 __all__ = [
     "ArgScope", "CommandLine", "CopySpec", "Dockerfile", "DockerfileError", "Healthcheck",
-    "Heredoc", "Instruction", "Mount", "PLATFORM_ARGS", "PREDEFINED_ARGS", "PROXY_ARGS",
+    "Heredoc", "Instruction", "InstructionError", "Mount", "PLATFORM_ARGS", "PREDEFINED_ARGS", "PROXY_ARGS",
     "Stage", "dump", "expand_instruction", "global_scope", "instruction_vars", "parse",
     "parse_duration", "parse_instructions", "parse_mount", "unconsumed_build_args",
 ]
@@ -105,8 +105,13 @@ class DockerfileError(FreightError):
         return f"{self.filename}:{self.line}: {self.message}"
 
 
-class _Problem(Exception):
-    """An error without a location yet; the caller adds file and line."""
+class InstructionError(FreightError):
+    """A problem found without a location (``parse_mount``, ``parse_duration``).
+
+    The parser turns it into a ``DockerfileError`` naming file and line.
+    """
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,7 @@ class Instruction:
         """RUN ``--mount`` values, each field value expanded with ``env`` if given."""
         try:
             return [parse_mount(value, env, escape) for value in self.flags.get("mount", [])]
-        except (_Problem, ExpansionError) as err:
+        except (InstructionError, ExpansionError) as err:
             raise self.error(str(err)) from None
 
     def network(self) -> str:
@@ -300,7 +305,7 @@ class Instruction:
         """HEALTHCHECK settings; ``test`` is ``["NONE"]``, ``["CMD", ...]`` or ``["CMD-SHELL", cmd]``."""
         try:
             return _healthcheck(self)
-        except _Problem as err:
+        except InstructionError as err:
             raise self.error(str(err)) from None
 
     def shell(self) -> list[str]:
@@ -387,10 +392,10 @@ class _Directives:
             self.done = True
             return
         if key in self.values:
-            raise _Problem(f"only one {key} parser directive can be used")
+            raise InstructionError(f"only one {key} parser directive can be used")
         value = match.group(2) if match else ""
         if key == "escape" and value not in ("\\", "`"):
-            raise _Problem(f"invalid escape token '{value}' does not match ` or \\")
+            raise InstructionError(f"invalid escape token '{value}' does not match ` or \\")
         if key == "escape":
             self.escape = value
         self.values[key] = value
@@ -455,7 +460,7 @@ class _Reader:
             token = token.lstrip()
         try:
             self.d.offer(token)
-        except _Problem as err:
+        except InstructionError as err:
             raise self.fail(str(err), self.pos) from None
         return "" if token.startswith("#") else token
 
@@ -492,7 +497,7 @@ class _Reader:
             self.warnings.append(f"{self.filename}:{start}: empty continuation line found in: {line}")
         try:
             node = _node_from_line(line, self.d.escape)
-        except (_Problem, ExpansionError) as err:
+        except (InstructionError, ExpansionError) as err:
             raise self.fail(str(err), start) from None
         node.line = start
         if _can_contain_heredoc(node):
@@ -505,7 +510,7 @@ class _Reader:
     def _read_heredocs(self, line: str, start: int) -> list[Heredoc]:
         try:
             docs = _heredocs_from_line(line)
-        except (_Problem, ExpansionError) as err:
+        except (InstructionError, ExpansionError) as err:
             raise self.fail(str(err), start) from None
         out: list[Heredoc] = []
         for doc in docs:
@@ -618,7 +623,7 @@ def _parse_json(rest: str) -> list[str] | None:
     if not isinstance(value, list):
         return None
     if not all(isinstance(item, str) for item in value):
-        raise _Problem("when using JSON array syntax, arrays must be comprised of strings only")
+        raise InstructionError("when using JSON array syntax, arrays must be comprised of strings only")
     return value
 
 
@@ -652,12 +657,12 @@ def _name_values(rest: str, keyword: str, escape: str) -> list[str]:
     if "=" not in words[0]:
         parts = _WHITESPACE.split(rest, maxsplit=1)
         if len(parts) < 2:
-            raise _Problem(f"{keyword} must have two arguments")
+            raise InstructionError(f"{keyword} must have two arguments")
         return [parts[0], parts[1]]
     out: list[str] = []
     for word in words:
         if "=" not in word:
-            raise _Problem(f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value")
+            raise InstructionError(f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value")
         key, _, value = word.partition("=")
         out += [key, value]
     return out
@@ -761,24 +766,24 @@ def _parse_flags(raw: list[str], spec: Mapping[str, str]) -> dict[str, list[str]
     values: dict[str, list[str]] = {}
     for word in raw:
         if not word.startswith("--"):
-            raise _Problem(f"arg should start with -- : {word}")
+            raise InstructionError(f"arg should start with -- : {word}")
         if word == "--":
             break
         name, eq, value = word[2:].partition("=")
         kind = spec.get(name)
         if kind is None:
-            raise _Problem(f"unknown flag: {name}")
+            raise InstructionError(f"unknown flag: {name}")
         if name in values and kind != _STRINGS:
-            raise _Problem(f"duplicate flag specified: {name}")
+            raise InstructionError(f"duplicate flag specified: {name}")
         if kind == _BOOL:
             if eq and value == "":
-                raise _Problem(f"missing a value on flag: {name}")
+                raise InstructionError(f"missing a value on flag: {name}")
             lower = value.lower()
             if lower not in ("", "true", "false"):
-                raise _Problem(f"expecting boolean value for flag {name}, not: {value}")
+                raise InstructionError(f"expecting boolean value for flag {name}, not: {value}")
             values[name] = [lower or "true"]
         elif not eq:
-            raise _Problem(f"missing a value on flag: {name}")
+            raise InstructionError(f"missing a value on flag: {name}")
         else:
             values.setdefault(name, []).append(value)
     return values
@@ -790,23 +795,23 @@ def _parse_flags(raw: list[str], spec: Mapping[str, str]) -> dict[str, list[str]
 
 def _exactly_one(instr: Instruction) -> None:
     if len(instr.args) != 1:
-        raise _Problem(f"{instr.keyword} requires exactly one argument")
+        raise InstructionError(f"{instr.keyword} requires exactly one argument")
 
 
 def _at_least_one(instr: Instruction) -> None:
     if not instr.args:
-        raise _Problem(f"{instr.keyword} requires at least one argument")
+        raise InstructionError(f"{instr.keyword} requires at least one argument")
 
 
 def _check_kvps(instr: Instruction) -> None:
     _at_least_one(instr)
     if any(key == "" for key in instr.args[::2]):
-        raise _Problem(f"{instr.keyword} names can not be blank")
+        raise InstructionError(f"{instr.keyword} names can not be blank")
 
 
 def _check_copy(instr: Instruction) -> None:
     if len(instr.args) < 2:
-        raise _Problem(
+        raise InstructionError(
             f"{instr.keyword} requires at least two arguments, but only one was provided. "
             "Destination could not be determined"
         )
@@ -814,59 +819,59 @@ def _check_copy(instr: Instruction) -> None:
 
 def _check_copy_dest(instr: Instruction) -> None:
     if _heredoc_word(instr.args[-1]) is not None:
-        raise _Problem(f"{instr.keyword} cannot accept a heredoc as a destination")
+        raise InstructionError(f"{instr.keyword} cannot accept a heredoc as a destination")
 
 
 def _check_from(instr: Instruction) -> None:
     args = instr.args
     if len(args) == 3 and args[1].lower() == "as":
         if not _STAGE_NAME.match(args[2].lower()):
-            raise _Problem(
+            raise InstructionError(
                 f"invalid name for build stage: {go_quote(args[2])}, "
                 "name can't start with a number or contain symbols"
             )
     elif len(args) != 1:
-        raise _Problem("FROM requires either one or three arguments")
+        raise InstructionError("FROM requires either one or three arguments")
 
 
 def _check_onbuild(instr: Instruction) -> None:
     _at_least_one(instr)
     trigger = instr.args[0].strip().upper()
     if trigger == "ONBUILD":
-        raise _Problem("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+        raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("MAINTAINER", "FROM"):
-        raise _Problem(f"{trigger} isn't allowed as an ONBUILD trigger")
+        raise InstructionError(f"{trigger} isn't allowed as an ONBUILD trigger")
 
 
 def _check_run(instr: Instruction) -> None:
     if not instr.args and not instr.json_form:
-        raise _Problem("RUN requires at least one argument")
+        raise InstructionError("RUN requires at least one argument")
     for value in instr.flags.get("mount", []):
         parse_mount(value)
     network = instr.flag("network", "default")
     if network not in ("default", "none", "host"):
-        raise _Problem(f"unsupported network mode {go_quote(network)}")
+        raise InstructionError(f"unsupported network mode {go_quote(network)}")
     security = instr.flag("security", "sandbox")
     if security not in ("sandbox", "insecure"):
-        raise _Problem(f"unsupported security mode {go_quote(security)}")
+        raise InstructionError(f"unsupported security mode {go_quote(security)}")
 
 
 def _check_volume(instr: Instruction) -> None:
     _at_least_one(instr)
     if any(not v.strip() for v in instr.args):
-        raise _Problem("VOLUME specified can not be an empty string")
+        raise InstructionError("VOLUME specified can not be an empty string")
     instr.args = [v.strip() for v in instr.args]
 
 
 def _check_arg(instr: Instruction) -> None:
     _at_least_one(instr)
     if any(key == "" for key, _ in instr.arg_pairs()):
-        raise _Problem("ARG names can not be blank")
+        raise InstructionError("ARG names can not be blank")
 
 
 def _check_shell(instr: Instruction) -> None:
     if instr.args and not instr.json_form:
-        raise _Problem("SHELL requires the arguments to be in JSON form")
+        raise InstructionError("SHELL requires the arguments to be in JSON form")
     _at_least_one(instr)
 
 
@@ -918,7 +923,7 @@ def _instruction(node: _Node, filename: str) -> Instruction:
             instr.flags = _parse_flags(node.raw_flags, _FLAG_SPECS.get(keyword, {}))
         if after:
             after(instr)
-    except (_Problem, ExpansionError) as err:
+    except (InstructionError, ExpansionError) as err:
         raise instr.error(str(err)) from None
     if node.child is not None:
         instr.trigger = _structural(node.child, node, filename)
@@ -950,7 +955,7 @@ _DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
 
 def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration`` in nanoseconds (``1m30s``, ``1.5h``, ``250ms``)."""
-    bad = _Problem(f"time: invalid duration {go_quote(text)}")
+    bad = InstructionError(f"time: invalid duration {go_quote(text)}")
     s = text
     sign = -1 if s.startswith("-") else 1
     s = s[1:] if s[:1] in ("-", "+") else s
@@ -965,9 +970,9 @@ def parse_duration(text: str) -> int:
         if not whole and not frac:
             raise bad
         if not unit:
-            raise _Problem(f"time: missing unit in duration {go_quote(text)}")
+            raise InstructionError(f"time: missing unit in duration {go_quote(text)}")
         if unit not in _DURATION_UNITS:
-            raise _Problem(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+            raise InstructionError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
         scale = _DURATION_UNITS[unit]
         total += int(whole or 0) * scale
         if frac:
@@ -984,7 +989,7 @@ def _interval(instr: Instruction, name: str) -> int:
     if duration == 0:
         return 0
     if duration < 1_000_000:
-        raise _Problem(f"Interval {go_quote(name)} cannot be less than 1ms")
+        raise InstructionError(f"Interval {go_quote(name)} cannot be less than 1ms")
     return duration
 
 
@@ -993,21 +998,21 @@ def _healthcheck(instr: Instruction) -> Healthcheck:
     rest = instr.args[1:]
     if kind == "NONE":
         if rest:
-            raise _Problem("HEALTHCHECK NONE takes no arguments")
+            raise InstructionError("HEALTHCHECK NONE takes no arguments")
         return Healthcheck(test=["NONE"])
     if kind != "CMD":
-        raise _Problem(f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)")
+        raise InstructionError(f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)")
     if not rest:
-        raise _Problem("Missing command after HEALTHCHECK CMD")
+        raise InstructionError("Missing command after HEALTHCHECK CMD")
     test = ["CMD", *rest] if instr.json_form else ["CMD-SHELL", " ".join(rest)]
     retries = 0
     if instr.flag("retries"):
         value = instr.flag("retries")
         if not re.fullmatch(r"[+-]?\d+", value):
-            raise _Problem(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
+            raise InstructionError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
         retries = int(value)
         if retries < 0:
-            raise _Problem(f"--retries cannot be negative ({retries})")
+            raise InstructionError(f"--retries cannot be negative ({retries})")
     return Healthcheck(
         test=test, interval=_interval(instr, "interval"), timeout=_interval(instr, "timeout"),
         start_period=_interval(instr, "start-period"),
@@ -1027,13 +1032,13 @@ def _go_bool(value: str) -> bool:
         return True
     if value in ("0", "f", "F", "FALSE", "false", "False"):
         return False
-    raise _Problem(f"strconv.ParseBool: parsing {go_quote(value)}: invalid syntax")
+    raise InstructionError(f"strconv.ParseBool: parsing {go_quote(value)}: invalid syntax")
 
 
 def _ram_bytes(value: str) -> int:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)[iI]?[bB]?", value.strip())
     if not match:
-        raise _Problem(f"invalid size: {go_quote(value)}")
+        raise InstructionError(f"invalid size: {go_quote(value)}")
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
@@ -1044,16 +1049,16 @@ def _mount_number(value: str, base: int, key: str) -> int:
         number = -1
     if number < 0 or number >= 1 << 32:
         message = f"invalid value {value} for mode" if key == "mode" else f"invalid value for {key}: {value}"
-        raise _Problem(message)
+        raise InstructionError(message)
     return number
 
 
 def parse_mount(value: str, env: Mapping[str, str] | None = None, escape: str = "\\") -> Mount:
     """Parse one ``--mount`` value (CSV ``key=value`` fields), as BuildKit does.
 
-    With ``env`` each field value but ``from`` is expanded first; raises ``_Problem`` or
-    ``ExpansionError`` (the Instruction wrappers turn both into
-    ``DockerfileError``).
+    With ``env`` each field value but ``from`` is expanded first.  Raises
+    ``InstructionError`` or ``ExpansionError``; ``Instruction.mounts`` turns
+    both into a ``DockerfileError`` at the instruction's line.
     """
     fields = next(csv.reader([value]), [])
     opts: dict[str, object] = {"type": "bind"}
@@ -1079,8 +1084,8 @@ def _mount_switch(opts: dict[str, object], key: str, item: str) -> bool:
         opts["required"] = True
         return True
     if key == "required":
-        raise _Problem(f"unexpected key '{key}' for mount type '{opts['type']}'")
-    raise _Problem(f"invalid field '{item}' must be a key=value pair")
+        raise InstructionError(f"unexpected key '{key}' for mount type '{opts['type']}'")
+    raise InstructionError(f"invalid field '{item}' must be a key=value pair")
 
 
 def _mount_field(opts: dict[str, object], key: str, val: str, item: str) -> bool:
@@ -1091,7 +1096,7 @@ def _mount_field(opts: dict[str, object], key: str, val: str, item: str) -> bool
         opts[simple[key]] = val
     elif key == "type":
         if val.lower() not in _MOUNT_TYPES:
-            raise _Problem(f"unsupported mount type {go_quote(val)}")
+            raise InstructionError(f"unsupported mount type {go_quote(val)}")
         opts["type"] = val.lower()
     elif key in ("readonly", "ro", "readwrite", "rw"):
         flag = _go_bool(val)
@@ -1101,7 +1106,7 @@ def _mount_field(opts: dict[str, object], key: str, val: str, item: str) -> bool
         opts["required"] = _go_bool(val)
     elif key == "sharing":
         if val and val.lower() not in ("shared", "private", "locked"):
-            raise _Problem(f"unsupported sharing value {go_quote(val)}")
+            raise InstructionError(f"unsupported sharing value {go_quote(val)}")
         opts["sharing"] = val.lower()
     elif key == "mode":
         opts["mode"] = _mount_number(val, 8, key)
@@ -1110,7 +1115,7 @@ def _mount_field(opts: dict[str, object], key: str, val: str, item: str) -> bool
     elif key == "size":
         opts["size"] = _ram_bytes(val)
     else:
-        raise _Problem(f"unexpected key '{key}' in '{item}'")
+        raise InstructionError(f"unexpected key '{key}' in '{item}'")
     return True
 
 
@@ -1119,18 +1124,18 @@ def _finish_mount(opts: dict[str, object], ro_auto: bool) -> Mount:
     if kind not in ("cache", "secret", "ssh"):
         for key in ("mode", "uid", "gid"):
             if opts.get(key) is not None:
-                raise _Problem(f"{key} not allowed for {go_quote(str(kind))} type mounts")
+                raise InstructionError(f"{key} not allowed for {go_quote(str(kind))} type mounts")
     if ro_auto:
         opts["readonly"] = kind not in ("cache", "tmpfs")
     if opts.get("sharing") and kind != "cache":
-        raise _Problem(f"invalid cache sharing set for {kind} mount")
+        raise InstructionError(f"invalid cache sharing set for {kind} mount")
     if kind == "secret":
         if opts.get("from_"):
-            raise _Problem("secret mount should not have a from")
+            raise InstructionError("secret mount should not have a from")
         if not (opts.get("source") or opts.get("target") or opts.get("id")):
-            raise _Problem("invalid secret mount. one of source, target required")
+            raise InstructionError("invalid secret mount. one of source, target required")
         if opts.get("source") and opts.get("id"):
-            raise _Problem("both source and id can't be set")
+            raise InstructionError("both source and id can't be set")
     return Mount(**opts)  # type: ignore[arg-type]
 
 
