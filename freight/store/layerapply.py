@@ -36,6 +36,7 @@ _CHUNK = 1 << 20
 _ZERO_BLOCK = bytes(BLOCK)
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+_AUFS_META = ".wh..wh."
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _PAX_XATTR = "SCHILY.xattr."
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
@@ -322,8 +323,11 @@ class _Applier:
 
     def apply(self, entry: _Entry, reader: _TarReader) -> None:
         parts = _clean(entry.name, entry.name)
-        if parts and parts[-1].startswith(WHITEOUT_PREFIX):
-            self.whiteout(entry, parts)
+        marked = [part.startswith(WHITEOUT_PREFIX) for part in parts]
+        if any(marked):
+            # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) and paths under a whiteout are skipped, as Docker does.
+            if not any(marked[:-1]) and (parts[-1] == OPAQUE_MARKER or not parts[-1].startswith(_AUFS_META)):
+                self.whiteout(entry, parts)
             reader.skip(entry.size + (-entry.size % BLOCK))
             return
         if not parts:

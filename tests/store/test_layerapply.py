@@ -123,6 +123,15 @@ def test_whiteouts_and_opaque_dirs_as_overlay_lowers(tmp_path: Path) -> None:
         check_merged(merged)
 
 
+def test_aufs_metadata_is_skipped(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    apply_members(target, [
+        member(".wh..wh.plnk/", DIR), member(".wh..wh.plnk/1234.5678", data=b"x"), member(".wh..wh.aufs"),
+        member("f", data=b"f"),
+    ])
+    assert os.listdir(target) == ["f"]
+
+
 def test_layer_xattrs_cannot_forge_overlay_state(tmp_path: Path) -> None:
     info, data = member("d/", DIR)
     info.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.ok": "1"}
