@@ -46,6 +46,24 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rootfs
 
 
+@pytest.fixture(scope="session")
+def debian_rootfs_tar() -> Path:
+    """A Debian bookworm minbase rootfs tar (mmdebstrap, from the host's apt sources).
+
+    Made once and kept in the repository's ignored .cache/ folder: about 40 s
+    the first time. Used where ``apt-get install`` must really run in a build.
+    """
+    require_tool("mmdebstrap", "mmdebstrap")
+    cached = REPO / ".cache" / "bookworm-minbase.tar"
+    if not cached.exists():
+        cached.parent.mkdir(exist_ok=True)
+        partial = cached.with_suffix(".partial")
+        subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet", "bookworm", str(partial)],
+                       check=True, stdout=subprocess.DEVNULL)
+        partial.rename(cached)
+    return cached
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """An empty store in a temporary directory."""
