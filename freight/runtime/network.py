@@ -347,8 +347,9 @@ class PortProxy:
             netns_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise FreightError(f"port proxy: cannot open {path}: {exc.strerror}") from None
-        self._relay = _Relay(netns_fd, list(zip(self._sockets, self.bindings)))
-        self._relay.start()
+        relay = _Relay(netns_fd, list(zip(self._sockets, self.bindings)))
+        relay.start()
+        self._relay = relay
 
     def stop(self) -> None:
         """Stop relaying and close every socket.  Idempotent."""
@@ -413,16 +414,16 @@ class _Relay(threading.Thread):
         super().start()
         self.ready.wait()
         if self.error is not None:
-            self.join()
+            self.stop()
             raise FreightError(f"port proxy: cannot enter the container's network: {self.error}")
 
     def stop(self) -> None:
+        """End the loop and wait for it; the wake pipe is closed only after that."""
         self.running = False
-        try:
-            os.write(self.wake_w, b"x")
-        except OSError:
-            pass
+        os.write(self.wake_w, b"x")
         self.join()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
     def run(self) -> None:
         try:
@@ -473,7 +474,11 @@ class _Relay(threading.Thread):
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return
         client.setblocking(False)
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # in the container's netns
+        try:
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # in the container's netns
+        except OSError:  # out of file descriptors: refuse this one, keep serving
+            client.close()
+            return
         upstream.setblocking(False)
         stream = _Stream(client, upstream)
         self.streams.add(stream)
@@ -556,9 +561,9 @@ class _Relay(threading.Thread):
             return
         flow = self.flows.get((host_sock.fileno(), peer))
         if flow is None:
-            upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # in the container's netns
-            upstream.setblocking(False)
-            upstream.connect(("127.0.0.1", binding.container_port))
+            upstream = self._udp_upstream(binding.container_port)
+            if upstream is None:
+                return  # no socket (out of descriptors) or no route: drop it, as UDP may
             flow = _Datagram(host_sock, peer, upstream, time.monotonic())
             self.flows[(host_sock.fileno(), peer)] = flow
             self.selector.register(upstream, selectors.EVENT_READ, flow)
@@ -567,6 +572,20 @@ class _Relay(threading.Thread):
             flow.upstream.send(data)
         except OSError:
             pass  # nobody listens yet (ECONNREFUSED): UDP drops it, as the network would
+
+    @staticmethod
+    def _udp_upstream(port: int) -> socket.socket | None:
+        try:
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # in the container's netns
+        except OSError:
+            return None
+        try:
+            upstream.setblocking(False)
+            upstream.connect(("127.0.0.1", port))
+        except OSError:
+            upstream.close()
+            return None
+        return upstream
 
     def _from_upstream(self, flow: _Datagram) -> None:
         try:
@@ -591,5 +610,3 @@ class _Relay(threading.Thread):
             flow.upstream.close()
         self.flows.clear()
         self.selector.close()
-        os.close(self.wake_r)
-        os.close(self.wake_w)
