@@ -520,6 +520,8 @@ class Cgroup(ABC):
 
     def kill_all(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to every process, frozen first so that none forks away."""
+        if not self.pids():
+            return  # the usual case after the container exited: nothing to freeze
         frozen = _attempt(self.freeze)
         _signal_pids(self.pids(), sig)
         if frozen:
