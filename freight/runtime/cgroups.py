@@ -35,14 +35,14 @@ Public API
 How the runtime core calls it
 -----------------------------
 1. Before forking the container: ``cg = cgroups.create(container_id, resources)``
-   (it validates ``resources`` first; ``Resources.validate()`` alone checks flags).  Errors raise
+   (it validates first; ``Resources.validate()`` alone checks flags).  Errors raise
    ``InvalidArgument`` (bad value) or ``FreightError`` (kernel refused), so nothing
    has started yet when they are reported (exit 125).
-2. After fork and before the child execs the user's command (the child waits on a pipe
-   for the parent): the parent calls ``cg.add(child_pid)``, then lets the child go on.
-   Every process the command forks later is born in the same cgroups.  Add the
-   child before it unshares a cgroup namespace so that namespace is rooted at the
-   container's cgroup.
+2. After fork and before the child execs the user's command: either the child calls
+   ``cg.add(0)`` (0 is "the writing process") or the parent calls ``cg.add(child_pid)``
+   while the child waits on a pipe.  Every process the command forks later is born in
+   the same cgroups.  Add the child before it unshares a cgroup namespace so that
+   namespace is rooted at the container's cgroup.
 3. When the container's init exits with SIGKILL, ``cg.oom_killed()`` tells whether it
    was the OOM killer (Docker's ``State.OOMKilled``; exit code 137 either way).
 4. On container removal (or ``--rm``): ``cg.destroy()``; it kills leftovers first.
