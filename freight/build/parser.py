@@ -84,7 +84,7 @@ _HEREDOC_INSTRUCTIONS = frozenset({"ADD", "COPY", "RUN"})
 _VALID_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
+_HEREDOC = re.compile(r"^(\d*)<<(-?)\s*([^<]*)\Z")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 
 

@@ -127,6 +127,10 @@ class _Scanner:
                 tmp = self.dollar()
                 result.append(tmp)
                 words.add_expanded(tmp)
+            elif ch == "<":
+                tmp = self.possible_heredoc()
+                result.append(tmp)
+                words.add_raw(tmp)
             elif ch in "'\"" and not self.lex.skip_quotes:
                 tmp = self.single_quote() if ch == "'" else self.double_quote()
                 result.append(tmp)
@@ -147,6 +151,17 @@ class _Scanner:
         if stop:
             raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.finish()
+
+    def possible_heredoc(self) -> str:
+        """``<<`` keeps the blanks after it, so ``<< EOF`` stays one word."""
+        self.next()
+        if self.peek() != "<":
+            return "<"
+        self.next()
+        start = self.pos
+        while self.peek() in (" ", "\t", "\r"):
+            self.next()
+        return "<<" + self.text[start:self.pos]
 
     def single_quote(self) -> str:
         raw = self.lex.raw_quotes

@@ -147,6 +147,14 @@ BODY_CASES = [
     ("heredoc-fd", "RUN 3<<EOF cat /dev/fd/3\nx\nEOF", '(run "3<<EOF cat /dev/fd/3" (heredoc "EOF" "x\\n"))\n'),
     ("heredoc-onbuild", "ONBUILD RUN <<EOF\nmake\nEOF", '(onbuild (run "<<EOF") (heredoc "EOF" "make\\n"))\n'),
     ("heredoc-terminator-must-match-exactly", "RUN <<EOF\nEOF \nEOF", '(run "<<EOF" (heredoc "EOF" "EOF \\n"))\n'),
+    ("heredoc-space-after-marker", "RUN <<  EOF\nEOF", '(run "<<  EOF" (heredoc "EOF" ""))\n'),
+    ("heredoc-space-before-dash", "RUN << -EOF\nx\n-EOF", '(run "<< -EOF" (heredoc "-EOF" "x\\n"))\n'),
+    ("heredoc-partly-quoted", "RUN <<eo'f'\nx\neof", '(run "<<eo\'f\'" (heredoc noexpand "eof" "x\\n"))\n'),
+    ("heredoc-escaped-quote-expands", "RUN <<eo\\'f\nx\neo'f", '(run "<<eo\\\\\'f" (heredoc "eo\'f" "x\\n"))\n'),
+    ("heredoc-quoted-with-space", "RUN <<'one two'\nx\none two", '(run "<<\'one two\'" (heredoc noexpand "one two" "x\\n"))\n'),
+    ("heredoc-dollar-name", "RUN <<$EOF\n$EOF", '(run "<<$EOF" (heredoc "$EOF" ""))\n'),
+    ("heredoc-bodies-read-in-order", "COPY <<X <<Y /d\nY\nX\nX\nY", '(copy "<<X" "<<Y" "/d" (heredoc "X" "Y\\n") (heredoc "Y" "X\\n"))\n'),
+    ("heredoc-with-interpreter-arg", "RUN <<EOF python3\nprint(1)\nEOF", '(run "<<EOF python3" (heredoc "EOF" "print(1)\\n"))\n'),
     ("heredoc-after-continuation", "RUN cat \\\n <<EOF\nz\nEOF", '(run "cat  <<EOF" (heredoc "EOF" "z\\n"))\n'),
 ]
 
@@ -263,6 +271,7 @@ ERROR_CASES = [
     ("duplicate-escape-directive", "# escape=`\n# escape=\\\nFROM a", "Dockerfile:2: only one escape parser directive can be used"),
     ("duplicate-syntax-directive", "# syntax=a\n# syntax=b\nFROM a", "Dockerfile:2: only one syntax parser directive can be used"),
     ("bad-escape-directive", "# escape=x\nFROM a", "Dockerfile:1: invalid escape token 'x' does not match ` or \\"),
+    ("heredoc-not-for-user", "FROM a\nUSER <<X\nX", "Dockerfile:3: unknown instruction: X"),
     ("error-line-after-heredoc", "FROM a\nRUN <<EOF\n1\n2\nEOF\nNOPE", "Dockerfile:6: unknown instruction: NOPE"),
     ("error-line-after-continuation-comments", "FROM a\nRUN a \\\n# c\n\n b\nCOPY x", "Dockerfile:6: COPY requires at least two "
      "arguments, but only one was provided. Destination could not be determined"),
