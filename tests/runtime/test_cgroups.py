@@ -248,7 +248,7 @@ def test_cpus_quota_limits_cpu_time(make_cgroup) -> None:
     assert result.returncode == 0, result.stderr
     used = (cg.stats().cpu_usage_ns or 0) / 1e9
     # two busy processes for 1.5 s would use about 3 CPU-seconds on 2 cores
-    assert 0.2 < used <= 0.5 * elapsed * 1.1 + 0.05, (used, elapsed)
+    assert 0.1 < used <= 0.5 * elapsed * 1.1 + 0.05, (used, elapsed)
 
 
 def test_pids_limit_stops_forks(make_cgroup) -> None:
