@@ -43,6 +43,9 @@ platform ones are set in the global scope without a declaration, the proxy
 ones reach RUN environments without one (and stay out of the cache key
 unless declared).
 
+``stage_refs(df, index, global_env)`` lists the stages and outside images a
+stage depends on (FROM, ``COPY --from``, ``RUN --mount=from=``).
+
 ``parse_instructions(text)`` parses instructions without stage rules, for
 ONBUILD triggers stored in a base image.  ``dump(df)`` prints the parse in
 BuildKit's s-expression style, one instruction a line: ``(run "echo hi")``.
@@ -63,7 +66,8 @@ __all__ = [
     "ArgScope", "CommandLine", "CopySpec", "Dockerfile", "DockerfileError", "Healthcheck",
     "Heredoc", "Instruction", "InstructionError", "Mount", "PLATFORM_ARGS", "PREDEFINED_ARGS", "PROXY_ARGS",
     "Stage", "dump", "expand_instruction", "global_scope", "instruction_vars", "parse",
-    "parse_duration", "parse_instructions", "parse_mount", "unconsumed_build_args",
+    "parse_duration", "parse_instructions", "parse_mount", "StageRefs", "stage_refs",
+    "unconsumed_build_args",
 ]
 
 PROXY_ARGS = frozenset({
@@ -914,7 +918,7 @@ def _instruction(node: _Node, filename: str) -> Instruction:
     if not node.keyword:
         raise instr.error("unexpected end of file after a line continuation")
     if keyword not in _CHECKS:
-        raise instr.error(f"unknown instruction: {node.keyword}")
+        raise instr.error(f"unknown instruction: {keyword}")
     before, after = _CHECKS[keyword]
     try:
         if before:
@@ -1343,6 +1347,52 @@ def unconsumed_build_args(df: Dockerfile, build_args: Iterable[str]) -> list[str
     """Build args no ARG declares (Docker warns that they were not consumed)."""
     declared = {key for instr in df.instructions() if instr.keyword == "ARG" for key, _ in instr.arg_pairs()}
     return sorted(set(build_args) - declared - PREDEFINED_ARGS)
+
+
+# --------------------------------------------------------------------------
+# Stage references
+
+
+@dataclass(frozen=True)
+class StageRefs:
+    """What a stage needs: earlier or later stages (by index) and outside images."""
+
+    stages: list[int]
+    images: list[str]
+
+
+def _lookup_stage(stages: list[Stage], ref: str) -> int | None:
+    if ref.isdigit():
+        return int(ref) if int(ref) < len(stages) else None
+    for index, stage in enumerate(stages):
+        if stage.name and stage.name == ref.lower():
+            return index
+    return None
+
+
+def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> StageRefs:
+    """Stages and images stage ``index`` uses: its FROM (expanded with the
+    global scope; a name matches an earlier stage), ``COPY --from`` and
+    ``RUN --mount=from=`` (a stage name or index, else an image).
+    """
+    stage = df.stages[index]
+    stages: list[int] = []
+    images: list[str] = []
+    base = expand_instruction(stage.from_, global_env, df.escape).args[0]
+    earlier = _lookup_stage(df.stages[:index], base)
+    refs: list[tuple[str, bool]] = [(base, earlier is not None)]
+    for instr in stage.instructions:
+        if instr.keyword == "COPY" and instr.flag("from"):
+            refs.append((instr.flag("from"), True))
+        if instr.keyword == "RUN":
+            refs += [(m.from_, True) for m in instr.mounts() if m.from_]
+    for ref, may_be_stage in refs:
+        found = _lookup_stage(df.stages, ref) if may_be_stage else None
+        if found is not None and found not in stages:
+            stages.append(found)
+        elif found is None and ref != "scratch" and ref not in images:
+            images.append(ref)
+    return StageRefs(stages, images)
 
 
 # --------------------------------------------------------------------------

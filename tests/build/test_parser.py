@@ -10,6 +10,7 @@ from freight.build.parser import (
     ArgScope,
     DockerfileError,
     Heredoc,
+    StageRefs,
     dump,
     expand_instruction,
     global_scope,
@@ -18,6 +19,7 @@ from freight.build.parser import (
     parse_duration,
     parse_instructions,
     parse_mount,
+    stage_refs,
     unconsumed_build_args,
 )
 
@@ -193,7 +195,7 @@ def test_file_dump(text: str, expected: str) -> None:
 # (id, whole Dockerfile, exact error string)
 ERROR_CASES = [
     ("unknown-instruction", "FROM a\nRUN x\nRUNN y", "Dockerfile:3: unknown instruction: RUNN"),
-    ("unknown-instruction-case-kept", "FROM a\nfrobnicate", "Dockerfile:2: unknown instruction: frobnicate"),
+    ("unknown-instruction-upper-cased", "FROM a\nfrobnicate", "Dockerfile:2: unknown instruction: FROBNICATE"),
     ("unknown-after-continuation", "FROM a\nRUN x \\\n y\nBAD", "Dockerfile:4: unknown instruction: BAD"),
     ("no-instructions", "# just a comment\n\n", "Dockerfile:2: file with no instructions"),
     ("empty-file", "", "Dockerfile:1: file with no instructions"),
@@ -599,6 +601,24 @@ def test_unconsumed_build_args() -> None:
 def test_build_arg_overrides_default() -> None:
     df = parse("FROM a\nARG V=${BAD:?never}\n")
     assert ArgScope({}, {"V": "cli"}).declare(df.stages[0].instructions[0], {}) == {"V": "cli"}
+
+
+def test_stage_refs() -> None:
+    df = parse(
+        "ARG BASE=deps\nFROM alpine AS deps\nFROM golang:1.22 AS Build\nRUN --mount=from=deps,target=/d true\n"
+        "FROM ${BASE} AS test\nCOPY --from=1 /out /\nCOPY --from=busybox:musl /bin/sh /sh\n"
+        "FROM scratch\nCOPY --from=BUILD /app /app\nCOPY --from=test /x /x\n"
+    )
+    scope = global_scope(df, {}, {})
+    assert stage_refs(df, 0, scope) == (StageRefs([], ["alpine"]))
+    assert stage_refs(df, 1, scope) == StageRefs([0], ["golang:1.22"])
+    assert stage_refs(df, 2, scope) == StageRefs([0, 1], ["busybox:musl"])
+    assert stage_refs(df, 3, scope) == StageRefs([1, 2], [])
+
+
+def test_from_a_later_stage_name_is_an_image() -> None:
+    df = parse("FROM later\nFROM alpine AS later\n")
+    assert stage_refs(df, 0, {}) == StageRefs([], ["later"])
 
 
 def test_predefined_args_listed() -> None:
