@@ -34,6 +34,7 @@ _MODULES = {
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
     "freight.cli.registry": "registry",
+    "freight.cli.archive": "save load",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}

@@ -1,0 +1,57 @@
+"""``freight load``: images from a Docker archive or an OCI image layout into the store.
+
+All or nothing: the archive is read in full and every blob and diff_id
+checked (``Archive.verify``) before the first blob enters the store; layers
+are then unpacked, and only when every image's snapshots are in place are the
+images recorded. A truncated, corrupt or hostile archive therefore leaves no
+image behind (at most unreferenced blobs and snapshots, which GC removes).
+The store lock is held shared from the first spooled byte to the last record,
+so GC never collects what the load is about to reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from freight.archive.model import ArchiveImage
+from freight.archive.reader import Archive, open_archive
+from freight.store.store import Store
+
+
+@dataclass
+class LoadedImage:
+    """An image a load added: its ID, manifest digest and names (familiar form, as Docker prints them)."""
+
+    id: str
+    manifest_digest: str
+    tags: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (tag, ID it was taken from)
+
+
+def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
+    """Load every image of an archive (stream, tar path or OCI layout directory) into ``store``."""
+    with store.writing(), open_archive(source, store.blobs.tmp_dir) as archive:
+        archive.verify()
+        for image in archive.images:
+            _store_blobs(store, archive, image)
+            store.unpack(image.diff_ids, [layer["digest"] for layer in image.layers])
+        return [_record(store, image) for image in archive.images]
+
+
+def _store_blobs(store: Store, archive: Archive, image: ArchiveImage) -> None:
+    store.blobs.put(image.config, expected=image.config_digest)
+    store.blobs.put(image.manifest, expected=image.manifest_digest)
+    for layer in image.layers:
+        archive.source.take(image.blobs[layer["digest"]], store.blobs)
+
+
+def _record(store: Store, image: ArchiveImage) -> LoadedImage:
+    replaced = []
+    for ref in image.names:
+        previous = store.images.lookup(str(ref))
+        if previous is not None and previous.id != image.config_digest:
+            replaced.append((ref.familiar(), previous.id))
+    added = store.add_image(image.manifest_digest, [str(ref) for ref in image.names])
+    return LoadedImage(added.id, added.manifest_digest, [ref.familiar() for ref in image.names], replaced)

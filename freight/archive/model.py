@@ -1,0 +1,45 @@
+"""An image found in an archive, independent of the archive's format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from freight.archive.source import ArchiveError
+from freight.image.reference import Reference
+
+
+@dataclass
+class ArchiveImage:
+    """One image in an archive.
+
+    ``manifest`` is the manifest's exact bytes: as stored in an OCI layout, or
+    made by freight (an OCI manifest over the archive's own layer files) for a
+    Docker archive, which carries none. ``blobs`` maps each config and layer
+    digest to the archive file holding it.
+    """
+
+    manifest: bytes
+    manifest_digest: str
+    config: bytes
+    config_digest: str
+    layers: list[dict[str, Any]]
+    names: list[Reference] = field(default_factory=list)
+    blobs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_json(self) -> dict[str, Any]:
+        config = json.loads(self.config)
+        if not isinstance(config, dict):
+            raise ArchiveError(f"invalid archive: image config {self.config_digest} is not a JSON object")
+        return config
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config_json.get("rootfs", {}).get("diff_ids") or [])
+
+    def add_names(self, names: list[Reference]) -> None:
+        for name in names:
+            if name not in self.names:
+                self.names.append(name)

@@ -1,0 +1,238 @@
+"""``freight save``: images to one tar that is both a Docker archive and an OCI image layout.
+
+The tar is what Docker 25+ writes: ``blobs/sha256/<hex>`` holding every
+manifest, config and layer blob once, then ``index.json`` (one descriptor per
+image and tag, annotated with the full name and the tag), ``manifest.json``,
+``oci-layout`` and ``repositories``, in that (lexical) order. Headers are
+USTAR as Go writes them: owner 0:0 with no names, mode 0755 for directories
+and 0644 for files; configs and layers carry the image's creation time as
+their mtime, as Docker stamps them, and everything else the Unix epoch. The
+output is therefore a function of the images alone: two saves of the same
+images are identical byte for byte.
+
+Blobs go out exactly as stored (uncompressed layers for images freight built,
+the registry's compressed blobs for pulled ones) with the stored manifest
+bytes, so loading the archive gives back the same manifest and image IDs.
+Blobs stream from the store (``sendfile`` where the output is a file or a
+pipe); none is held in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from freight.archive import docker_archive, oci_layout
+from freight.errors import FreightError, InvalidReference
+from freight.image import reference
+from freight.image.mediatypes import OCI_MANIFEST
+from freight.image.reference import Reference
+from freight.store.blobs import CHUNK
+from freight.store.images import Image
+from freight.store.layerwrite import BLOCK, tar_header
+from freight.store.store import Store
+
+_DIR, _REG = b"5", b"0"
+
+
+@dataclass
+class Selection:
+    """An image to save and the tags to save it under (none: saved by ID)."""
+
+    image: Image
+    refs: list[Reference] = field(default_factory=list)
+
+
+def select_images(store: Store, names: list[str]) -> list[Selection]:
+    """Resolve ``docker save`` arguments: ``name:tag``, ``name`` (all its tags), an ID or a digest."""
+    chosen: dict[str, Selection] = {}
+    for text in names:
+        for image, ref in _matches(store, text):
+            selection = chosen.setdefault(image.id, Selection(image))
+            if ref is not None and ref not in selection.refs:
+                selection.refs.append(ref)
+    return list(chosen.values())
+
+
+def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
+    try:
+        ref = None if text.startswith("sha256:") else reference.parse(text, default_tag=False)
+    except InvalidReference:
+        ref = None
+    if ref is None or ref.digest:
+        return [(store.resolve_image(text), None)]
+    if ref.tag:
+        return [(store.resolve_image(text), ref)]
+    tagged = sorted(((image, reference.parse(tag)) for image in store.images.all() for tag in image.repo_tags
+                     if reference.parse(tag).repository == ref.repository), key=lambda pair: str(pair[1]))
+    return tagged or [(store.resolve_image(text), None)]
+
+
+def save(store: Store, names: list[str], out: BinaryIO) -> None:
+    """Write the images ``names`` select (see :func:`select_images`) to ``out`` as one tar."""
+    write_archive(store, select_images(store, names), out)
+
+
+def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> None:
+    """Write selected images as a Docker 25+ style archive (see the module docstring)."""
+    if not selections:
+        raise FreightError("no images to save")
+    blobs: dict[str, int] = {}  # digest -> mtime
+    descriptors: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    tags: list[tuple[Reference, str]] = []
+    for selection in selections:
+        image = selection.image
+        created = created_epoch(image.config.get("created"))
+        blobs.setdefault(image.manifest_digest, 0)
+        blobs.setdefault(image.id, created)
+        for layer in image.layers:
+            blobs.setdefault(layer["digest"], created)
+        descriptors.extend(_descriptors(store, selection))
+        items.append(docker_archive.manifest_item(image.id, selection.refs,
+                                                  [layer["digest"] for layer in image.layers]))
+        if image.diff_ids:
+            tags.extend((ref, image.diff_ids[-1]) for ref in selection.refs)
+    tar = TarWriter(out)
+    tar.directory("blobs/")
+    tar.directory("blobs/sha256/")
+    for digest in sorted(blobs):
+        tar.file(oci_layout.blob_name(digest), store.blobs.path(digest), blobs[digest])
+    tar.data(oci_layout.INDEX, oci_layout.index_json(descriptors))
+    tar.data(docker_archive.MANIFEST, docker_archive.manifest_json(items))
+    tar.data(oci_layout.LAYOUT, oci_layout.LAYOUT_CONTENT)
+    if tags:
+        tar.data(docker_archive.REPOSITORIES, docker_archive.repositories_json(tags))
+    tar.close()
+
+
+def _descriptors(store: Store, selection: Selection, ref_name: str | None = None) -> list[dict[str, Any]]:
+    """The index.json entries for an image: one per tag, or one unnamed."""
+    image = selection.image
+    media_type = image.manifest.get("mediaType", OCI_MANIFEST)
+    size = store.blobs.size(image.manifest_digest)
+    if ref_name is not None:
+        desc = oci_layout.index_descriptor(media_type, image.manifest_digest, size, None)
+        return [{**desc, "annotations": {oci_layout.REF_NAME: ref_name}}]
+    refs: list[Reference | None] = list(selection.refs) or [None]
+    return [oci_layout.index_descriptor(media_type, image.manifest_digest, size, ref) for ref in refs]
+
+
+def created_epoch(created: Any) -> int:
+    """An image's ``created`` time as whole Unix seconds (0 when absent, unparsable or before 1970)."""
+    if not isinstance(created, str):
+        return 0
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        return 0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(int(when.timestamp()), 0)
+
+
+class TarWriter:
+    """Writes tar entries as Go's archive/tar does for ``docker save`` (see the module docstring)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def directory(self, name: str, mtime: int = 0) -> None:
+        self._out.write(tar_header(name.encode(), kind=_DIR, mode=0o755, uid=0, gid=0, mtime=mtime))
+
+    def data(self, name: str, data: bytes, mtime: int = 0) -> None:
+        self._out.write(tar_header(name.encode(), kind=_REG, mode=0o644, uid=0, gid=0, mtime=mtime,
+                                   size=len(data)))
+        self._out.write(data + b"\0" * (-len(data) % BLOCK))
+
+    def file(self, name: str, path: Path, mtime: int = 0) -> None:
+        with path.open("rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            self._out.write(tar_header(name.encode(), kind=_REG, mode=0o644, uid=0, gid=0, mtime=mtime,
+                                       size=size))
+            copy_exact(src, self._out, size)
+        self._out.write(b"\0" * (-size % BLOCK))
+
+    def close(self) -> None:
+        self._out.write(b"\0" * (2 * BLOCK))
+        self._out.flush()
+
+
+def copy_exact(src: BinaryIO, out: BinaryIO, size: int) -> None:
+    """Copy ``size`` bytes of the file ``src`` to ``out``, with sendfile when ``out`` has a descriptor."""
+    try:
+        fd = out.fileno()
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        fd = None
+    sent = 0
+    if fd is not None:
+        out.flush()
+        try:
+            while sent < size and (n := os.sendfile(fd, src.fileno(), sent, size - sent)):
+                sent += n
+        except OSError:
+            if sent:
+                raise
+        src.seek(sent)
+    while sent < size and (chunk := src.read(min(CHUNK, size - sent))):
+        out.write(chunk)
+        sent += len(chunk)
+    if sent != size:
+        raise FreightError(f"blob {Path(getattr(src, 'name', '?')).name} changed size while being saved")
+
+
+def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_name: str | None = None) -> None:
+    """Add images to an OCI image layout directory, creating it if needed (skopeo's ``oci:DIR``).
+
+    Blobs already there are kept; ``index.json`` gains one descriptor per
+    image and tag, replacing any that had the same name. With ``ref_name``
+    (skopeo's ``oci:DIR:NAME``) the one selected image is annotated with just
+    that ``org.opencontainers.image.ref.name``.
+    """
+    selections = select_images(store, names)
+    if ref_name is not None and len(selections) != 1:
+        raise FreightError(f"ref name {ref_name!r} needs exactly one image, got {len(selections)}")
+    (directory / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    for selection in selections:
+        image = selection.image
+        for digest in [image.manifest_digest, image.id, *(layer["digest"] for layer in image.layers)]:
+            _copy_blob(store.blobs.path(digest), directory / oci_layout.blob_name(digest))
+    added = [d for s in selections for d in _descriptors(store, s, ref_name)]
+    index_path = directory / oci_layout.INDEX
+    index = json.loads(index_path.read_bytes()) if index_path.exists() else {}
+    names_added = {_desc_name(d) for d in added} - {None}
+    kept = [d for d in index.get("manifests") or [] if _desc_name(d) not in names_added
+            and d not in added]
+    _write_atomic(directory / oci_layout.LAYOUT, lambda out: out.write(oci_layout.LAYOUT_CONTENT))
+    _write_atomic(index_path, lambda out: out.write(oci_layout.index_json(kept + added)))
+
+
+def _desc_name(desc: dict[str, Any]) -> str | None:
+    annotations = desc.get("annotations") or {}
+    return annotations.get(oci_layout.IMAGE_NAME) or annotations.get(oci_layout.REF_NAME)
+
+
+def _copy_blob(src: Path, dest: Path) -> None:
+    if not dest.exists():
+        with open(src, "rb") as f:
+            _write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
+
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create ``path`` whole or not at all: write a temporary file beside it, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,83 @@
+"""Small images, tars and store probes shared by the save/load tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from freight.image.config import image_config, layer_descriptor
+from freight.store.images import Image
+from freight.store.layerwrite import write_layer
+from freight.store.store import Store
+
+CREATED = "2024-01-02T03:04:05Z"
+CREATED_EPOCH = 1704164645
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    """A deterministic uncompressed layer tar holding ``files`` (path → content)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+            os.utime(root / name, (CREATED_EPOCH, CREATED_EPOCH))
+        out = io.BytesIO()
+        write_layer(root, out)
+        return out.getvalue()
+
+
+def make_image(store: Store, layers: list[dict[str, bytes]], tags: list[str] = (),
+               cmd: list[str] | None = None) -> Image:
+    """Store an image built from one layer per ``files`` dict, the way freight builds do."""
+    descriptors, diff_ids = [], []
+    with store.writing():
+        for files in layers:
+            data = layer_tar(files)
+            diff_id = store.blobs.put(data)
+            diff_ids.append(diff_id)
+            descriptors.append(layer_descriptor(diff_id, len(data)))
+        history = [{"created": CREATED, "created_by": f"layer {i}"} for i in range(len(layers))]
+        config = image_config(diff_ids, history, CREATED, {"Cmd": cmd or ["sh"]})
+        return store.write_image(config, descriptors, list(tags))
+
+
+def tar_bytes(members: list[tuple[str, bytes]], links: dict[str, str] | None = None) -> bytes:
+    """A tar with the given regular files (in order) and symbolic links."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def tar_members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+
+
+def tar_json(data: bytes, name: str) -> object:
+    return json.loads(tar_members(data)[name])
+
+
+def image_count(store: Store) -> int:
+    return len(store.images.all())
+
+
+def blob_count(store: Store) -> int:
+    return sum(1 for _ in store.blobs.digests())
+
+
+FREIGHT = str(Path(sys.executable).parent / "freight")
