@@ -1361,8 +1361,8 @@ class StageRefs:
     images: list[str]
 
 
-def _lookup_stage(stages: list[Stage], ref: str) -> int | None:
-    if ref.isdigit():
+def _lookup_stage(stages: list[Stage], ref: str, by_index: bool = True) -> int | None:
+    if by_index and ref.isdigit():
         return int(ref) if int(ref) < len(stages) else None
     for index, stage in enumerate(stages):
         if stage.name and stage.name == ref.lower():
@@ -1379,8 +1379,8 @@ def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> Sta
     stages: list[int] = []
     images: list[str] = []
     base = expand_instruction(stage.from_, global_env, df.escape).args[0]
-    earlier = _lookup_stage(df.stages[:index], base)
-    refs: list[tuple[str, bool]] = [(base, earlier is not None)]
+    earlier = _lookup_stage(df.stages[:index], base, by_index=False)
+    refs = [(str(earlier), True) if earlier is not None else (base, False)]
     for instr in stage.instructions:
         if instr.keyword == "COPY" and instr.flag("from"):
             refs.append((instr.flag("from"), True))

@@ -617,8 +617,9 @@ def test_stage_refs() -> None:
 
 
 def test_from_a_later_stage_name_is_an_image() -> None:
-    df = parse("FROM later\nFROM alpine AS later\n")
+    df = parse("FROM later\nFROM alpine AS later\nFROM 0\n")
     assert stage_refs(df, 0, {}) == StageRefs([], ["later"])
+    assert stage_refs(df, 2, {}) == StageRefs([], ["0"])
 
 
 def test_predefined_args_listed() -> None:
