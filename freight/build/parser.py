@@ -49,6 +49,22 @@ stage depends on (FROM, ``COPY --from``, ``RUN --mount=from=``).
 ``parse_instructions(text)`` parses instructions without stage rules, for
 ONBUILD triggers stored in a base image.  ``dump(df)`` prints the parse in
 BuildKit's s-expression style, one instruction a line: ``(run "echo hi")``.
+
+A build engine's loop, in outline::
+
+    df = parse(text, "Dockerfile")
+    scope = global_scope(df, build_args, platform_args)
+    stage = df.stage(target) if target else df.stages[-1]
+    base = expand_instruction(stage.from_, scope, df.escape).args[0]
+    args = ArgScope(scope, build_args)
+    for instr in stage.instructions:
+        env = {**args.values, **image_env}          # ENV wins over ARG
+        if instr.keyword == "ARG":
+            args.declare(instr, env, df.escape)
+            continue
+        step = expand_instruction(instr, env, df.escape)
+        used = instruction_vars(instr, df.escape) & args.values.keys()
+        ...                                         # run / copy / set config
 """
 
 from __future__ import annotations
