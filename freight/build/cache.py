@@ -1,0 +1,96 @@
+"""The build cache: one row per step result in the store's ``build_cache`` table.
+
+A key is the digest of everything that determines a step's result: the
+parent state (config and layer chain), the instruction after variable
+expansion with only the ARGs it uses, and for COPY/ADD a checksum of the
+sources' names, content and metadata (never mtimes). The value is JSON:
+``{"diff_id", "blob", "size", "media_type", "created", "blobs": [...],
+"snapshots": [...]}`` (or ``{"empty": true, "created"}`` for a step that
+changed nothing); store GC keeps whatever ``blobs``/``snapshots`` list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from typing import Any
+
+from freight.image.config import canonical_json
+from freight.store.db import transaction
+from freight.store.images import now_rfc3339
+
+_LOCK = threading.Lock()
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(parts)).hexdigest()
+
+
+def lookup(store: Any, key: str) -> dict[str, Any] | None:
+    with _LOCK:
+        row = store.db.execute("SELECT value FROM build_cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        with transaction(store.db):
+            store.db.execute("UPDATE build_cache SET last_used = ? WHERE key = ?", (now_rfc3339(), key))
+    return json.loads(row[0])
+
+
+def record(store: Any, key: str, value: dict[str, Any]) -> None:
+    now = now_rfc3339()
+    with _LOCK, transaction(store.db):
+        store.db.execute(
+            "INSERT OR REPLACE INTO build_cache (key, value, created, last_used) VALUES (?,?,?,?)",
+            (key, json.dumps(value, sort_keys=True), now, now))
+
+
+def forget(store: Any, key: str) -> None:
+    with _LOCK, transaction(store.db):
+        store.db.execute("DELETE FROM build_cache WHERE key = ?", (key,))
+
+
+def cache_mounts_dir(store: Any):  # -> Path
+    return store.root / "buildcache-mounts"
+
+
+def prune_cache(store: Any, all: bool = False) -> int:
+    """Remove build cache entries and free what only they kept; return the bytes reclaimed.
+
+    Without ``all`` only entries whose layer no image uses are removed
+    (``docker builder prune``); with it every entry and the ``RUN
+    --mount=type=cache`` directories too (``-a``).
+    """
+    used: set[str] = set()
+    for (digest,) in store.db.execute("SELECT manifest_digest FROM images"):
+        try:
+            manifest = json.loads(store.blobs.read(digest))
+        except Exception:  # a broken image keeps nothing here; GC handles it
+            continue
+        used.update(layer["digest"] for layer in manifest.get("layers", []))
+    rows = store.db.execute("SELECT key, value FROM build_cache").fetchall()
+    doomed = [key for key, value in rows
+              if all or not set(json.loads(value).get("blobs", [])) & used]
+    with _LOCK, transaction(store.db):
+        store.db.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in doomed])
+    reclaimed = 0
+    mounts = cache_mounts_dir(store)
+    if all and mounts.exists():
+        reclaimed += _tree_size(mounts)
+        shutil.rmtree(mounts, ignore_errors=True)
+    report = store.gc()
+    return reclaimed + (report.reclaimed if report else 0)
+
+
+def _tree_size(path: Any) -> int:
+    import os
+
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total

@@ -1,0 +1,196 @@
+"""The build context, and source trees that COPY/ADD read from.
+
+A context is a directory (used in place), a tar archive (a file, or ``-`` on
+stdin; extracted into a temporary directory) or, for ``-`` with a plain
+Dockerfile on stdin, nothing at all. ``.dockerignore`` (or
+``<Dockerfile>.dockerignore``) hides entries from COPY and ADD.
+
+``Tree`` is what COPY reads: a ``RootFS`` view (a context directory, or a
+stage's or image's layers) with the context's ignore rules and, for the
+context, owners normalised to root as Docker's client sends them.
+``Tree.checksum(rel)`` hashes a source for the cache key: names, types,
+permission bits, owners, symlink targets and contents, never mtimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from freight.build.fsview import RootFS, split
+from freight.errors import InvalidArgument
+
+_CHUNK = 1 << 20
+_TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+class Tree:
+    """A read-only source tree for COPY (see the module docstring)."""
+
+    def __init__(self, fs: RootFS, included: set[str] | None = None,
+                 owner: tuple[int, int] | None = None) -> None:
+        self.fs = fs
+        self.included = included
+        self.owner = owner
+        self._hashes: dict[str, str] = {}
+
+    def visible(self, rel: str) -> bool:
+        rel = "/".join(split(rel))
+        return self.included is None or rel == "" or rel in self.included
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        return self.fs.lstat(rel) if self.visible(rel) else None
+
+    def real(self, rel: str) -> str:
+        path = self.fs.real(rel)
+        assert path is not None
+        return path
+
+    def listdir(self, rel: str) -> list[str]:
+        base = "/".join(split(rel))
+        names = self.fs.listdir(base)
+        return [n for n in names if self.visible(f"{base}/{n}" if base else n)]
+
+    def resolve(self, rel: str) -> str:
+        return self.fs.resolve(rel)
+
+    def ids(self, st: os.stat_result) -> tuple[int, int]:
+        return self.owner if self.owner is not None else (st.st_uid, st.st_gid)
+
+    def file_hash(self, rel: str) -> str:
+        path = self.real(rel)
+        if path not in self._hashes:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    digest.update(chunk)
+            self._hashes[path] = digest.hexdigest()
+        return self._hashes[path]
+
+    def checksum(self, rel: str) -> str:
+        """A digest of the entry at ``rel`` and everything below it (no mtimes)."""
+        digest = hashlib.sha256()
+        self._hash_entry(rel, "", digest)
+        return digest.hexdigest()
+
+    def _hash_entry(self, rel: str, name: str, digest: "hashlib._Hash") -> None:
+        st = self.lstat(rel)
+        if st is None:
+            return
+        uid, gid = self.ids(st)
+        kind = stat.S_IFMT(st.st_mode)
+        record = f"{name}\0{kind:o}\0{stat.S_IMODE(st.st_mode):o}\0{uid}\0{gid}\0"
+        if stat.S_ISREG(kind):
+            record += self.file_hash(rel)
+        elif stat.S_ISLNK(kind):
+            record += os.readlink(self.real(rel))
+        elif stat.S_ISCHR(kind) or stat.S_ISBLK(kind):
+            record += f"{st.st_rdev}"
+        digest.update(record.encode("utf-8", "surrogateescape") + b"\n")
+        if stat.S_ISDIR(kind):
+            for child in self.listdir(rel):
+                self._hash_entry(f"{rel}/{child}" if rel else child, f"{name}/{child}", digest)
+
+
+@dataclass
+class BuildContext:
+    """A context directory, its ignore rules and the Dockerfile text."""
+
+    root: Path
+    dockerfile: str
+    dockerfile_name: str = "Dockerfile"
+    patterns: list = field(default_factory=list)
+    _temp: str | None = None
+    _tree: Tree | None = None
+
+    def tree(self) -> Tree:
+        if self._tree is None:
+            included = None
+            if self.patterns:
+                from freight.build.dockerignore import walk_context
+
+                included = set(walk_context(self.root, self.patterns))
+            self._tree = Tree(RootFS([self.root]), included, owner=(0, 0))
+        return self._tree
+
+    def close(self) -> None:
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    def __enter__(self) -> BuildContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_archive(head: bytes) -> bool:
+    """Whether ``head`` (the first 512+ bytes) starts a tar, compressed or not."""
+    return head.startswith(_TAR_MAGICS) or head[257:262] == b"ustar"
+
+
+def _extract(stream: BinaryIO, dest: str) -> None:
+    with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        tar.extractall(dest, filter="tar", numeric_owner=True)
+
+
+def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | None = None,
+                 tmp_dir: Path | None = None) -> BuildContext:
+    """Open a context as ``docker build`` takes it: a directory, a tar file or ``-``."""
+    if context == "-":
+        data = (stdin or os.fdopen(0, "rb", closefd=False)).read()
+        if is_archive(data[:512]):
+            return _from_tar(io.BytesIO(data), dockerfile, tmp_dir)
+        temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
+        return BuildContext(Path(temp), data.decode("utf-8", "surrogateescape"), _temp=temp)
+    path = Path(context)
+    if path.is_dir():
+        return _from_dir(path, dockerfile)
+    if path.is_file():
+        with open(path, "rb") as f:
+            return _from_tar(f, dockerfile, tmp_dir)
+    raise InvalidArgument(f'unable to prepare context: path "{context}" not found')
+
+
+def _dockerfile_path(root: Path, dockerfile: str | None) -> Path:
+    if dockerfile is None:
+        return root / "Dockerfile"
+    path = Path(dockerfile)
+    return path if path.is_absolute() or path.exists() else root / dockerfile
+
+
+def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
+    from freight.build.dockerignore import load_patterns
+
+    if dockerfile == "-":
+        text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", "surrogateescape")
+        path = root / "Dockerfile"
+    else:
+        path = _dockerfile_path(root, dockerfile)
+        try:
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except (FileNotFoundError, IsADirectoryError):
+            shown = dockerfile or "Dockerfile"
+            raise InvalidArgument(
+                f"failed to solve: failed to read dockerfile: open {shown}: no such file or directory") from None
+    patterns = load_patterns(root, path)
+    return BuildContext(root.resolve(), text, path.name, patterns, _temp=temp)
+
+
+def _from_tar(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
+    temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
+    try:
+        _extract(stream, temp)
+        return _from_dir(Path(temp), dockerfile, temp)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise

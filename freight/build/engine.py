@@ -1,0 +1,823 @@
+"""The build engine: ``build(store, BuildOptions) -> BuildResult``.
+
+It parses the Dockerfile, works out which stages the target needs, builds
+independent stages on threads and writes the final image to the store.
+Every step that makes a layer (RUN, COPY, ADD, WORKDIR) goes through the
+build cache (``freight.build.cache``); config instructions change only the
+config and add an ``empty_layer`` history entry, as BuildKit writes them.
+
+Timestamps (reproducibility): with ``SOURCE_DATE_EPOCH`` every history
+entry and the config's ``created`` are that time and every file in a new
+layer is clamped to it. Without it a RUN step's history entry carries the
+time the step really ran (kept in its cache entry, so a fully cached rebuild
+gives the same image), and every other step inherits the time of the state
+below it (the base image's ``created``, or the last RUN's): a build whose
+layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
+any machine, from any checkout, at any time. (BuildKit uses the wall clock
+here, so its image IDs differ between such builds.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, TextIO
+
+from freight.build import cache
+from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map, set_env
+from freight.build.context import BuildContext, Tree, open_context
+from freight.build.copy import FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources
+from freight.build.fsview import RootFS, split
+from freight.build.parser import (
+    PLATFORM_ARGS, ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction,
+    global_scope, instruction_vars, parse, parse_instructions)
+from freight.build.progress import Progress, Vertex, make_progress
+from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.image import reference
+from freight.image.config import host_platform, image_config, layer_descriptor, rfc3339
+from freight.image.digest import chain_ids
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LAYER_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
+
+
+class BuildError(FreightError):
+    """A failed build: Docker prints the instruction's lines and exits 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, instr: Instruction | None = None, vertex: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.instr = instr
+        self.vertex = vertex
+        self.text = ""  # the Dockerfile, for the excerpt in the report
+
+
+@dataclass
+class BuildOptions:
+    context: str = "."
+    dockerfile: str | None = None
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    platform: str = ""
+    progress: str = "auto"          # auto, plain, tty, quiet
+    network: str = "default"        # default, host, none
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)   # id -> {"src"|"env": ...}
+    cache_from: list[str] = field(default_factory=list)
+    outputs: list[dict[str, str]] = field(default_factory=list)        # {"type": ..., "dest": ...}
+    source_date_epoch: int | None = None
+    stdin: BinaryIO | None = None
+    out: TextIO | None = None       # progress stream (stderr)
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    tags: list[str]
+    dockerfile_text: str = ""
+    steps_run: int = 0
+    steps_cached: int = 0
+
+
+@dataclass
+class Layer:
+    descriptor: dict[str, Any]
+    diff_id: str
+
+
+@dataclass
+class State:
+    """A stage's image so far: config, layers, history and the time it stands for."""
+
+    config: dict[str, Any]
+    layers: list[Layer]
+    history: list[dict[str, Any]]
+    created: str
+    platform: dict[str, str] = field(default_factory=host_platform)
+
+    def key(self) -> str:
+        return cache.cache_key({"config": self.config, "diff_ids": [l.diff_id for l in self.layers]})
+
+    def chains(self) -> list[str]:
+        return chain_ids([l.diff_id for l in self.layers])
+
+    def copy(self) -> State:
+        return State(json.loads(json.dumps(self.config)), list(self.layers),
+                     list(self.history), self.created, dict(self.platform))
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def _go_list(items: list[str]) -> str:
+    return "[" + " ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
+
+
+def _resolve_owner(spec: str, fs: RootFS | None) -> tuple[int, int]:
+    """``--chown=user[:group]`` against the image's /etc/passwd and /etc/group."""
+    user, _, group = spec.partition(":")
+
+    def lookup(name: str, db: str, what: str) -> tuple[int, int | None]:
+        if name.isdigit():
+            return int(name), None
+        path = fs.real(fs.resolve(db)) if fs is not None else None
+        if path and os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                for line in f:
+                    parts = line.rstrip("\n").split(":")
+                    if len(parts) >= 3 and parts[0] == name:
+                        return int(parts[2]), int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+        raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: "
+                              f"can't find {what} for {name}")
+
+    uid, _primary = lookup(user, "etc/passwd", "uid")
+    gid = lookup(group, "etc/group", "gid")[0] if group else uid
+    return uid, gid
+
+
+def _dir_size(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+# --------------------------------------------------------------------------
+# the builder
+
+
+class Builder:
+    def __init__(self, store: Any, opts: BuildOptions, ctx: BuildContext, df: Dockerfile,
+                 progress: Progress) -> None:
+        self.store = store
+        self.opts = opts
+        self.ctx = ctx
+        self.df = df
+        self.progress = progress
+        self.epoch = opts.source_date_epoch
+        self.lock = threading.Lock()
+        self.stage_futures: dict[int, Future[State]] = {}
+        self.images: dict[str, Any] = {}
+        self.steps_run = 0
+        self.steps_cached = 0
+        self.platform_args = self._platform_args()
+        self.global_env = global_scope(df, opts.build_args, self.platform_args)
+        self.work = store.snapshots.dir
+        self.context_vertex_done = False
+
+    # -- platform and stages --------------------------------------------
+
+    def _platform_args(self) -> dict[str, str]:
+        plat = host_platform()
+        if self.opts.platform:
+            os_, _, arch = self.opts.platform.partition("/")
+            plat = {"os": os_, "architecture": arch.partition("/")[0] or plat["architecture"]}
+        text = f"{plat['os']}/{plat['architecture']}"
+        values = {}
+        for prefix in ("TARGET", "BUILD"):
+            values.update({f"{prefix}PLATFORM": text, f"{prefix}OS": plat["os"],
+                           f"{prefix}ARCH": plat["architecture"], f"{prefix}VARIANT": plat.get("variant", "")})
+        return values
+
+    def stage_index(self, ref: str) -> int | None:
+        ref = ref.lower()
+        for i, stage in enumerate(self.df.stages):
+            if stage.name and stage.name == ref:
+                return i
+        if ref.isdigit() and int(ref) < len(self.df.stages):
+            return int(ref)
+        return None
+
+    def base_word(self, stage: Stage) -> str:
+        return expand_instruction(stage.from_, self.global_env, self.df.escape).args[0]
+
+    def dependencies(self, index: int) -> set[int]:
+        """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from=."""
+        stage = self.df.stages[index]
+        deps: set[int] = set()
+        base = self.stage_index(self.base_word(stage))
+        if base is not None and base < index:
+            deps.add(base)
+        for instr in stage.instructions:
+            refs = instr.flags.get("from", []) if instr.keyword in ("COPY", "ADD") else []
+            if instr.keyword == "RUN":
+                refs = [m.from_ for m in instr.mounts(self.global_env, self.df.escape) if m.from_]
+            for ref in refs:
+                dep = self.stage_index(ref)
+                if dep is not None and dep != index:
+                    deps.add(dep)
+        return deps
+
+    def needed(self, target: int) -> list[int]:
+        order: list[int] = []
+        todo = [target]
+        while todo:
+            i = todo.pop()
+            if i in order:
+                continue
+            order.append(i)
+            todo += sorted(self.dependencies(i))
+        return sorted(order)
+
+    def stage_label(self, index: int) -> str:
+        if len(self.df.stages) == 1:
+            return ""
+        return self.df.stages[index].name or f"stage-{index}"
+
+    # -- running stages ---------------------------------------------------
+
+    def build_stages(self, target: int) -> State:
+        stages = self.needed(target)
+        self._resolve_bases(stages)
+        if len(stages) == 1:
+            return self.build_stage(target)
+        with ThreadPoolExecutor(max_workers=len(stages)) as pool:
+            for i in stages:
+                self.stage_futures[i] = pool.submit(self._stage_after_deps, i)
+            return self.stage_futures[target].result()
+
+    def _stage_after_deps(self, index: int) -> State:
+        for dep in self.dependencies(index):
+            self.stage_futures[dep].result()
+        return self.build_stage(index)
+
+    def stage_state(self, index: int) -> State:
+        future = self.stage_futures.get(index)
+        if future is None:
+            raise BuildError(f"stage {index} was not built")
+        return future.result()
+
+    def _resolve_bases(self, stages: list[int]) -> None:
+        for i in stages:
+            word = self.base_word(self.df.stages[i])
+            if word == "scratch" or self.stage_index(word) is not None:
+                continue
+            if word not in self.images:
+                v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
+                try:
+                    self.images[word] = self.resolve_image(word, self.opts.pull)
+                except FreightError as err:
+                    v.error(str(err))
+                    raise BuildError(str(err), self.df.stages[i].from_) from None
+                v.done()
+
+    @staticmethod
+    def _normalised(word: str) -> str:
+        try:
+            return str(reference.parse(word))
+        except FreightError:
+            return word
+
+    def resolve_image(self, word: str, pull: bool = False) -> Any:
+        ref = self._normalised(word)
+        if not pull:
+            try:
+                return self.store.resolve_image(word)
+            except NotFound:
+                pass
+        try:
+            from freight.registry.pull import ensure_image
+        except ImportError:
+            if pull:
+                return self.store.resolve_image(word)
+            raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
+        with self.lock:
+            return ensure_image(self.store, word)
+
+    def base_state(self, index: int) -> State:
+        stage = self.df.stages[index]
+        word = self.base_word(stage)
+        dep = self.stage_index(word)
+        if dep is not None and dep < index:
+            return self.stage_state(dep).copy()
+        if word == "scratch":
+            return State({"Env": [DEFAULT_PATH]}, [], [], rfc3339(self.epoch or 0))
+        img = self.images[word]
+        config = json.loads(json.dumps(img.config))
+        layers = [Layer(desc, diff) for desc, diff in zip(img.layers, img.diff_ids)]
+        inner = config.get("config") or {}
+        if not any(e.startswith("PATH=") for e in inner.get("Env") or []):
+            inner["Env"] = [DEFAULT_PATH] + list(inner.get("Env") or [])
+        plat = {k: config[k] for k in ("os", "architecture", "variant") if k in config}
+        return State(inner, layers, list(config.get("history") or []),
+                     config.get("created") or rfc3339(0), plat or host_platform())
+
+    def build_stage(self, index: int) -> State:
+        stage = self.df.stages[index]
+        steps = [i for i in stage.instructions if i.keyword in _LAYER_STEPS]
+        total = len(steps) + 1
+        label = self.stage_label(index)
+        prefix = f"{label} " if label else ""
+        from_v = self.progress.vertex(f"[{prefix}1/{total}] FROM {self._from_name(stage)}")
+        state = self.base_state(index)
+        from_v.done()
+        scope = ArgScope(self.global_env, self.opts.build_args)
+        instructions = list(stage.instructions)
+        triggers = state.config.pop("OnBuild", None) or []
+        if triggers:
+            instructions = parse_instructions("\n".join(triggers), self.df.filename) + instructions
+        number = 1
+        for instr in instructions:
+            name = ""
+            if instr.keyword in _LAYER_STEPS:
+                number += 1
+                name = f"[{prefix}{number}/{total}] {instr.original.strip()}"
+            state = self.step(state, instr, scope, name, index)
+        return state
+
+    def _from_name(self, stage: Stage) -> str:
+        word = self.base_word(stage)
+        if self.stage_index(word) is not None or word == "scratch":
+            return word
+        return self._normalised(word)
+
+    # -- steps ------------------------------------------------------------
+
+    def env(self, state: State, scope: ArgScope) -> dict[str, str]:
+        return {**self.platform_args, **scope.values, **env_map(state.config)}
+
+    def history(self, state: State, created_by: str, empty: bool, created: str | None = None) -> None:
+        entry: dict[str, Any] = {"created": created or state.created, "created_by": created_by,
+                                 "comment": "buildkit.dockerfile.v0"}
+        if empty:
+            entry["empty_layer"] = True
+        state.history.append(entry)
+        if created:
+            state.created = created
+
+    def step(self, state: State, instr: Instruction, scope: ArgScope, name: str, index: int) -> State:
+        state = state.copy()
+        k = instr.keyword
+        if k == "ARG":
+            scope.declare(expand_instruction(instr, self.env(state, scope), self.df.escape),
+                          self.env(state, scope), self.df.escape)
+            return state
+        if k == "RUN":
+            return self.run_step(state, instr, scope, name)
+        if k in ("COPY", "ADD"):
+            return self.copy_step(state, instr, scope, name)
+        env = self.env(state, scope)
+        if k == "MAINTAINER":
+            self.history(state, f"MAINTAINER {' '.join(instr.args)}", True)
+            return state
+        apply_instruction(state.config, instr, env, self.df.escape)
+        if k == "WORKDIR":
+            return self.workdir_step(state, instr, name)
+        self.history(state, self._config_created_by(instr, env, state.config), True)
+        return state
+
+    def _config_created_by(self, instr: Instruction, env: dict[str, str], config: dict[str, Any]) -> str:
+        k = instr.keyword
+        x = expand_instruction(instr, env, self.df.escape)
+        if k in ("ENV", "LABEL"):
+            return f"{k} " + " ".join(f"{a}={b}" for a, b in x.key_values())
+        if k in ("CMD", "ENTRYPOINT"):
+            return f"{k} {_go_list(config.get('Cmd' if k == 'CMD' else 'Entrypoint') or [])}"
+        if k == "EXPOSE":
+            return "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in sorted(config.get("ExposedPorts") or {})) + "]"
+        if k in ("VOLUME", "SHELL"):
+            return f"{k} [{' '.join(x.args)}]"
+        if k == "HEALTHCHECK":
+            return f"HEALTHCHECK &{{{_go_list(config['Healthcheck']['Test'])}}}"
+        if k == "ONBUILD":
+            return f"ONBUILD {instr.onbuild_expression()}"
+        return f"{k} {' '.join(x.args)}"
+
+    # -- layer steps ------------------------------------------------------
+
+    def _cached_layer(self, state: State, key: str, v: Vertex) -> State | None:
+        """Apply a cache hit to ``state``, or None on a miss."""
+        if self.opts.no_cache:
+            return None
+        hit = cache.lookup(self.store, key)
+        if hit is None:
+            return None
+        if hit.get("empty"):
+            v.cached()
+            self.steps_cached += 1
+            return self._with_result(state, hit)
+        if not self.store.blobs.has(hit["blob"]):
+            return None
+        chains = chain_ids([l.diff_id for l in state.layers] + [hit["diff_id"]])
+        if not self.store.snapshots.exists(chains[-1]):
+            parent = chains[-2] if len(chains) > 1 else None
+            with self.lock, self.store.writing():
+                self.store.snapshots.unpack(chains[-1], parent, hit["diff_id"],
+                                            lambda: self.store.blobs.open(hit["blob"]))
+        v.cached()
+        self.steps_cached += 1
+        return self._with_result(state, hit)
+
+    def _with_result(self, state: State, result: dict[str, Any]) -> State:
+        if not result.get("empty"):
+            desc = layer_descriptor(result["blob"], result["size"])
+            if result.get("media_type"):
+                desc["mediaType"] = result["media_type"]
+            state.layers.append(Layer(desc, result["diff_id"]))
+        return state
+
+    def _created(self, state: State, ran: bool) -> str:
+        if self.epoch is not None:
+            return rfc3339(self.epoch)
+        return rfc3339(time.time()) if ran else state.created
+
+    def _commit_dir(self, state: State, key: str, path: Path, overlay: bool, ran: bool,
+                    empty: bool) -> dict[str, Any]:
+        """Turn a filled layer dir into a blob and a snapshot; record the cache entry."""
+        created = self._created(state, ran)
+        if empty:
+            shutil.rmtree(path, ignore_errors=True)
+            result: dict[str, Any] = {"empty": True, "created": created}
+            cache.record(self.store, key, result)
+            return result
+        from freight.store.layerwrite import write_layer
+
+        with self.store.blobs.writer() as w:
+            write_layer(path, w, overlay_upper=overlay, source_date_epoch=self.epoch)
+            blob = w.commit()
+        size = self.store.blobs.size(blob)
+        chains = chain_ids([l.diff_id for l in state.layers] + [blob])
+        parent = chains[-2] if len(chains) > 1 else None
+        with self.lock:
+            self.store.snapshots.adopt(chains[-1], parent, blob, path, _dir_size(os.fspath(path)))
+        result = {"diff_id": blob, "blob": blob, "size": size, "created": created,
+                  "blobs": [blob], "snapshots": [chains[-1]]}
+        cache.record(self.store, key, result)
+        return result
+
+    def new_dir(self, kind: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"unpack-{kind}-", dir=self.work))
+
+    def rootfs(self, state: State) -> RootFS:
+        return RootFS([self.store.snapshots.path(c) for c in state.chains()])
+
+    def workdir_step(self, state: State, instr: Instruction, name: str) -> State:
+        wd = state.config["WorkingDir"]
+        fs = self.rootfs(state)
+        created_by = f"WORKDIR {wd}"
+        st = fs.lstat(fs.resolve(wd))
+        if st is not None and os.path.isdir(fs.real(fs.resolve(wd)) or ""):
+            self.history(state, created_by, True)
+            return state
+        v = self.progress.vertex(name)
+        key = cache.cache_key({"parent": state.key(), "step": created_by})
+        cached = self._cached_layer(state, key, v)
+        if cached is not None:
+            self.history(cached, created_by, False)
+            return cached
+        path = self.new_dir("workdir")
+        try:
+            layer = LayerDir(path, fs, self.epoch if self.epoch is not None else FIXED_MTIME)
+            layer.ensure_dir(layer.resolve(wd, True), (0, 0))
+            layer.finish()
+            result = self._commit_dir(state, key, path, False, False, False)
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+        v.done()
+        state = self._with_result(state, result)
+        self.history(state, created_by, False)
+        return state
+
+    # COPY / ADD
+
+    def _copy_trees(self, instr: Instruction, frm: str) -> tuple[Tree, str]:
+        if not frm:
+            return self.ctx.tree(), ""
+        dep = self.stage_index(frm)
+        if dep is not None:
+            st = self.stage_state(dep)
+            return Tree(self.rootfs(st)), frm
+        img = self.images.get(frm)
+        if img is None:
+            try:
+                img = self.resolve_image(frm)
+            except FreightError as err:
+                raise BuildError(str(err), instr) from None
+            self.images[frm] = img
+        return Tree(RootFS(self.store.layer_dirs(img))), frm
+
+    def _context_vertex(self) -> None:
+        with self.lock:
+            if self.context_vertex_done:
+                return
+            self.context_vertex_done = True
+        v = self.progress.vertex("[internal] load build context")
+        v.status("transferring context: done")
+        v.done()
+
+    def copy_step(self, state: State, instr: Instruction, scope: ArgScope, name: str) -> State:
+        env = self.env(state, scope)
+        x = expand_instruction(instr, env, self.df.escape)
+        spec = x.copy_spec()
+        is_add = instr.keyword == "ADD"
+        if not spec.from_:
+            self._context_vertex()
+        v = self.progress.vertex(name)
+        try:
+            return self._copy(state, instr, spec, is_add, env, v)
+        except (SourceNotFound, OSError, FreightError) as err:
+            if isinstance(err, BuildError):
+                raise
+            message = str(err)
+            if isinstance(err, SourceNotFound) and "not found" in message and "://" not in message:
+                message = f"failed to compute cache key: {message}"
+            v.error(message)
+            raise BuildError(message, instr, name) from None
+
+    def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, env: dict[str, str],
+              v: Vertex) -> State:
+        tree, frm = self._copy_trees(instr, spec.from_)
+        fs = self.rootfs(state)
+        from freight.build.dockerignore import read_patterns
+
+        owner = _resolve_owner(spec.chown, fs) if spec.chown else None
+        mtime = self.epoch if self.epoch is not None else FIXED_MTIME
+        opts = CopyOptions(owner=owner if owner else (None if frm else (0, 0)),
+                           chmod=int(spec.chmod, 8) if spec.chmod else None, mtime=mtime,
+                           excludes=read_patterns("\n".join(spec.excludes)) if spec.excludes else [],
+                           parents=spec.parents, unpack=is_add and spec.unpack is not False)
+        urls = [s for s in spec.sources if is_add and "://" in s]
+        local = [s for s in spec.sources if s not in urls]
+        matched = [m for s in local for m in match_sources(tree, s, opts)]
+        count = len(matched) + len(urls) + len(spec.contents)
+        dest = spec.dest
+        wd = state.config.get("WorkingDir") or "/"
+        if not dest.startswith("/"):
+            dest = posixpath.join(wd, dest)
+        dest_is_dir = (spec.dest.endswith("/") or spec.dest in (".", "..") or spec.dest.endswith("/.")
+                       or spec.parents or count > 1)
+        if count > 1 and not (spec.dest.endswith("/") or spec.dest in (".", "..")):
+            raise BuildError("When using COPY with more than one source file, the destination must be "
+                             "a directory and end with a /", instr)
+        if not dest_is_dir and not spec.link:
+            st = fs.lstat(fs.resolve(dest))
+            dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
+        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root)
+        try:
+            fetched = [(u, *self._fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
+            key = cache.cache_key({
+                "parent": state.key() if not spec.link else "", "step": instr.keyword,
+                "from": frm, "sources": [(m, tree.checksum(tree.resolve(m))) for m in matched],
+                "urls": [(u, digest) for u, _p, digest, _t in fetched],
+                "contents": [(d.name, d.content) for d in spec.contents],
+                "dest": dest, "dest_is_dir": dest_is_dir, "owner": owner, "chmod": spec.chmod,
+                "excludes": spec.excludes, "parents": spec.parents, "link": spec.link,
+                "unpack": opts.unpack, "epoch": self.epoch, "lower": None if spec.link else
+                [l.diff_id for l in state.layers]})
+            created_by = self._copy_created_by(instr.keyword, spec)
+            cached = self._cached_layer(state, key, v)
+            if cached is not None:
+                self.history(cached, created_by, False)
+                return cached
+            path = self.new_dir("copy")
+            try:
+                layer = LayerDir(path, None if spec.link else fs, mtime)
+                if matched:
+                    copy_sources(layer, tree, matched, dest, dest_is_dir, opts)
+                self._add_extra(layer, dest, dest_is_dir, spec, fetched, opts)
+                layer.finish()
+                result = self._commit_dir(state, key, path, False, False, False)
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+        finally:
+            shutil.rmtree(downloads, ignore_errors=True)
+        self.steps_run += 1
+        v.done()
+        state = self._with_result(state, result)
+        self.history(state, created_by, False)
+        return state
+
+    def _fetch(self, url: str, tmp: str, i: int, checksum: str) -> tuple[str, str, int | None]:
+        path = os.path.join(tmp, str(i))
+        digest, mtime = fetch_url(url, path, checksum)
+        return path, digest, mtime
+
+    def _add_extra(self, layer: LayerDir, dest: str, dest_is_dir: bool, spec: Any,
+                   fetched: list[tuple[str, str, str, int | None]], opts: CopyOptions) -> None:
+        owner = opts.owner or (0, 0)
+        for url, path, _digest, mtime in fetched:
+            name = posixpath.basename(url.split("?")[0].rstrip("/")) or "index.html"
+            target = layer.resolve(posixpath.join(dest, name) if dest_is_dir else dest, False)
+            layer.ensure_dir(posixpath.dirname(target), owner)
+            with open(path, "rb") as f:
+                layer.write_file(target, f.read(), opts.chmod or 0o600, owner,
+                                 min(mtime or opts.mtime, opts.mtime) if self.epoch else (mtime or opts.mtime))
+        for doc in spec.contents:
+            target = layer.resolve(posixpath.join(dest, doc.name) if dest_is_dir else dest, False)
+            layer.ensure_dir(posixpath.dirname(target), owner)
+            layer.write_file(target, doc.body.encode(), opts.chmod or 0o644, owner, opts.mtime)
+
+    @staticmethod
+    def _copy_created_by(keyword: str, spec: Any) -> str:
+        flags = "".join(f"--{n}={v} " for n, v in (("chown", spec.chown), ("chmod", spec.chmod)) if v)
+        sources = list(spec.sources) + [f"<<{d.name}" for d in spec.contents]
+        return f"{keyword} {flags}{' '.join(sources)} {spec.dest} # buildkit"
+
+    # RUN
+
+    def run_step(self, state: State, instr: Instruction, scope: ArgScope, name: str) -> State:
+        from freight.build import runsupport
+
+        env = self.env(state, scope)
+        line = instr.command()
+        args, script = line.script()
+        shell = list(state.config.get("Shell") or DEFAULT_SHELL)
+        if script is not None:
+            run_args = [f"/dev/pipes/{script.name}"]
+        elif line.prepend_shell:
+            run_args = shell + args
+        else:
+            run_args = args
+        build_args = {k: v for k, v in scope.values.items()
+                      if k not in env_map(state.config) and k not in self.platform_args}
+        shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
+            if build_args else ""
+        created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"
+        mounts = instr.mounts(env, self.df.escape)
+        network = instr.network() if instr.network() != "default" else self.opts.network
+        key = cache.cache_key({
+            "parent": state.key(), "step": "RUN", "args": run_args, "script": script.body if script else None,
+            "build_args": sorted(build_args.items()), "network": network,
+            "mounts": [runsupport.mount_key(self, m) for m in mounts]})
+        v = self.progress.vertex(name)
+        cached = self._cached_layer(state, key, v)
+        if cached is None:
+            cached = self._from_cache_images(state, created_by, key, v)
+        if cached is not None:
+            hit = cache.lookup(self.store, key) or {}
+            self.history(cached, created_by, bool(hit.get("empty")), self._hit_created(hit))
+            return cached
+        result = runsupport.execute(self, state, instr, run_args, script, build_args, mounts, network, key, v)
+        self.steps_run += 1
+        v.done()
+        state = self._with_result(state, result)
+        self.history(state, created_by, bool(result.get("empty")), result["created"])
+        return state
+
+    def _hit_created(self, hit: dict[str, Any]) -> str | None:
+        if self.epoch is not None:
+            return rfc3339(self.epoch)
+        return hit.get("created")
+
+    def _from_cache_images(self, state: State, created_by: str, key: str, v: Vertex) -> State | None:
+        """``--cache-from``: take the layer of a RUN step that image made on the same base."""
+        if self.opts.no_cache:
+            return None
+        ours = [l.diff_id for l in state.layers]
+        for ref in self.opts.cache_from:
+            try:
+                img = self.store.resolve_image(ref)
+            except NotFound:
+                continue
+            diff_ids, layer_index = img.diff_ids, 0
+            for entry in img.config.get("history") or []:
+                empty = entry.get("empty_layer", False)
+                if (entry.get("created_by") == created_by and diff_ids[:layer_index] == ours
+                        and not empty and layer_index < len(diff_ids)):
+                    desc = img.layers[layer_index]
+                    result = {"diff_id": diff_ids[layer_index], "blob": desc["digest"], "size": desc["size"],
+                              "media_type": desc.get("mediaType"), "created": entry.get("created"),
+                              "blobs": [desc["digest"]],
+                              "snapshots": [chain_ids(diff_ids[: layer_index + 1])[-1]]}
+                    cache.record(self.store, key, result)
+                    return self._cached_layer(state, key, v)
+                if not empty:
+                    layer_index += 1
+        return None
+
+
+# --------------------------------------------------------------------------
+# entry points
+
+
+def _target_index(builder: Builder, target: str) -> int:
+    if not target:
+        return len(builder.df.stages) - 1
+    index = builder.stage_index(target)
+    if index is None:
+        raise BuildError(f'target stage "{target}" could not be found')
+    return index
+
+
+def build(store: Any, opts: BuildOptions) -> BuildResult:
+    """Build the image ``opts`` describes, store it (with its tags) and return its ID."""
+    if opts.source_date_epoch is None:
+        from freight.image.config import source_date_epoch
+
+        opts = replace(opts, source_date_epoch=source_date_epoch())
+    progress = make_progress(opts.progress, opts.out)
+    try:
+        return _build(store, opts, progress)
+    finally:
+        progress.close()
+
+
+def _build(store: Any, opts: BuildOptions, progress: Progress) -> BuildResult:
+    v = progress.vertex(f"[internal] load build definition from {Path(opts.dockerfile or 'Dockerfile').name}")
+    ctx = open_context(opts.context, opts.dockerfile, opts.stdin, store.root)
+    try:
+        with ctx:
+            return _build_context(store, opts, progress, ctx, v)
+    except BuildError as err:
+        err.text = ctx.dockerfile
+        raise
+
+
+def _build_context(store: Any, opts: BuildOptions, progress: Progress, ctx: BuildContext,
+                   v: Vertex) -> BuildResult:
+    v.status(f"transferring dockerfile: {len(ctx.dockerfile.encode())}B done")
+    try:
+        df = parse(ctx.dockerfile, ctx.dockerfile_name)
+    except DockerfileError as err:
+        v.error(err.message)
+        raise BuildError(f"dockerfile parse error on line {err.line}: {err.message}",
+                         _line_only(err.line, ctx.dockerfile_name)) from None
+    v.done()
+    ignore = progress.vertex("[internal] load .dockerignore")
+    ignore.status(f"transferring context: {len(ctx.patterns)} patterns done" if ctx.patterns
+                  else "transferring context: 2B done")
+    ignore.done()
+    with store.writing():
+        builder = Builder(store, opts, ctx, df, progress)
+        target = _target_index(builder, opts.target)
+        try:
+            state = builder.build_stages(target)
+        except DockerfileError as err:
+            raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
+        image_id, tags = _export(store, state, opts, progress)
+    return BuildResult(image_id, tags, ctx.dockerfile, builder.steps_run, builder.steps_cached)
+
+
+def _line_only(line: int | None, filename: str) -> Instruction | None:
+    if line is None:
+        return None
+    return Instruction("", line, line, "", [], filename=filename)
+
+
+def _export(store: Any, state: State, opts: BuildOptions, progress: Progress) -> tuple[str, list[str]]:
+    v = progress.vertex("exporting to image")
+    config = dict(state.config)
+    if opts.labels:
+        config["Labels"] = {**(config.get("Labels") or {}), **opts.labels}
+    created = rfc3339(opts.source_date_epoch) if opts.source_date_epoch is not None else state.created
+    full = image_config([l.diff_id for l in state.layers], state.history, created, config)
+    full.update(state.platform)
+    v.status("exporting layers done")
+    outputs = opts.outputs or [{"type": "docker"}]
+    tags = [str(reference.parse(t)) for t in opts.tags]
+    image_id = ""
+    for out in outputs:
+        kind = out.get("type", "docker")
+        if kind in ("docker", "image") and not out.get("dest"):
+            img = store.write_image(full, [l.descriptor for l in state.layers], tags)
+            image_id = img.id
+            v.status(f"writing image {image_id} done")
+            for tag in tags:
+                v.status(f"naming to {tag} done")
+        else:
+            from freight.build.output import export_output
+
+            image_id = export_output(store, full, [l.descriptor for l in state.layers], tags, out)
+    v.done()
+    return image_id, tags
+
+
+def write_iidfile(path: str, image_id: str) -> None:
+    Path(path).write_text(image_id)
+
+
+def error_report(err: BuildError) -> str:
+    """Docker's error block: the failing step, the Dockerfile lines, ``ERROR: failed to solve: ...``."""
+    lines: list[str] = []
+    if err.vertex:
+        lines += ["------", f" > {err.vertex}:", "------"]
+    instr = err.instr
+    if instr is not None and instr.line:
+        source = err.text.splitlines()
+        end = getattr(instr, "end_line", instr.line) or instr.line
+        first, last = max(1, instr.line - 2), min(len(source), end + 2)
+        lines.append(f"{instr.filename}:{instr.line}" + (f"-{end}" if end != instr.line else ""))
+        lines.append("--------------------")
+        for n in range(first, last + 1):
+            mark = ">>>" if instr.line <= n <= end else "   "
+            lines.append(f" {n:>3} | {mark} {source[n - 1]}".rstrip() if n <= len(source) else "")
+        lines.append("--------------------")
+    lines.append(f"ERROR: failed to solve: {err.message}")
+    return "\n".join(lines) + "\n"
+

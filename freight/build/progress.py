@@ -1,0 +1,137 @@
+"""Build progress in BuildKit's formats: plain (``#5 [2/4] RUN ...``), tty and quiet.
+
+A build reports *vertices* (``[internal] load build context``, one per step,
+``exporting to image``); each is numbered when it starts and then gets log
+lines (``#5 0.123 text``), status lines (``#9 writing image sha256:... done``)
+and an end: ``#5 CACHED``, ``#5 DONE 0.3s`` or ``#5 ERROR: message``.
+Vertices of stages building on threads interleave, as in BuildKit.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+
+class Vertex:
+    def __init__(self, progress: Progress, number: int, name: str) -> None:
+        self.progress = progress
+        self.number = number
+        self.name = name
+        self.started = time.monotonic()
+        self.state = "running"
+        self.logs: list[str] = []
+        self.elapsed = 0.0
+
+    def log(self, text: str) -> None:
+        """A line of the step's own output, stamped with the time since the step began."""
+        self.logs.append(text)
+        self.progress.line(self, f"{time.monotonic() - self.started:.3f} {text}")
+
+    def status(self, text: str) -> None:
+        self.progress.line(self, text)
+
+    def cached(self) -> None:
+        self._end("cached", "CACHED")
+
+    def done(self) -> None:
+        self._end("done", f"DONE {time.monotonic() - self.started:.1f}s")
+
+    def error(self, message: str) -> None:
+        self._end("error", f"ERROR: {message}")
+
+    def _end(self, state: str, text: str) -> None:
+        self.state = state
+        self.elapsed = time.monotonic() - self.started
+        self.progress.line(self, text)
+        self.progress.ended(self)
+
+
+class Progress:
+    """Plain output (also the base for the others): one line per event."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out if out is not None else sys.stderr
+        self.lock = threading.Lock()
+        self.count = 0
+        self.vertices: list[Vertex] = []
+        self._last: Vertex | None = None
+
+    def vertex(self, name: str) -> Vertex:
+        with self.lock:
+            self.count += 1
+            v = Vertex(self, self.count, name)
+            self.vertices.append(v)
+        self.line(v, name)
+        return v
+
+    def line(self, v: Vertex, text: str) -> None:
+        with self.lock:
+            if self._last is not v and self._last is not None:
+                self.write("\n")
+            self._last = v
+            self.write(f"#{v.number} {text}\n")
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def ended(self, v: Vertex) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class QuietProgress(Progress):
+    def write(self, text: str) -> None:
+        pass
+
+
+class TtyProgress(Progress):
+    """A live compact view (``[+] Building 1.2s (5/9)``), drawn with rich."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        super().__init__(out)
+        from rich.console import Console
+        from rich.live import Live
+
+        self.start = time.monotonic()
+        self.console = Console(file=self.out, highlight=False)
+        self.live = Live(console=self.console, refresh_per_second=8, transient=False,
+                         get_renderable=self._render)
+        self.live.start()
+
+    def line(self, v: Vertex, text: str) -> None:
+        pass
+
+    def _render(self):  # -> rich Text
+        from rich.text import Text
+
+        done = sum(1 for v in self.vertices if v.state != "running")
+        text = Text(f"[+] Building {time.monotonic() - self.start:.1f}s ({done}/{len(self.vertices)})\n",
+                    style="bold blue")
+        for v in list(self.vertices):
+            seconds = v.elapsed if v.state != "running" else time.monotonic() - v.started
+            mark = {"cached": "CACHED", "error": "ERROR"}.get(v.state, f"{seconds:.1f}s")
+            style = {"error": "red", "running": "yellow"}.get(v.state, "blue")
+            text.append(f" => {v.name[:100]:<100} {mark}\n", style=style)
+            if v.state in ("running", "error"):
+                for log in v.logs[-6:]:
+                    text.append(f" => => # {log[:110]}\n", style="dim")
+        return text
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def make_progress(mode: str, out: TextIO | None = None) -> Progress:
+    """``auto`` is ``tty`` on a terminal and ``plain`` elsewhere."""
+    stream = out if out is not None else sys.stderr
+    if mode == "quiet":
+        return QuietProgress(stream)
+    if mode == "tty" or (mode == "auto" and stream.isatty()):
+        return TtyProgress(stream)
+    return Progress(stream)

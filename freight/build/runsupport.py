@@ -1,0 +1,184 @@
+"""RUN steps for the engine: ``--mount`` types, the container request, the layer.
+
+Mounts, as BuildKit gives them:
+
+* ``type=cache``: a directory under ``<store>/buildcache-mounts`` named after
+  the mount's ``id`` (default: its target), kept between builds;
+* ``type=bind``: a path of the context, or of another stage or image
+  (``from=``), read-only unless ``rw`` (then a throw-away copy);
+* ``type=secret``: a ``--secret`` file at ``/run/secrets/<id>`` (or the
+  target), or its value in an environment variable (``env=``);
+* ``type=tmpfs``: a fresh tmpfs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from freight.build import cache
+from freight.build.copy import CopyOptions, LayerDir
+from freight.build.fsview import RootFS
+from freight.build.parser import Heredoc, Instruction, Mount
+from freight.build.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
+
+if TYPE_CHECKING:
+    from freight.build.engine import Builder, State
+    from freight.build.progress import Vertex
+
+
+def _target(m: Mount, workdir: str) -> str:
+    return posixpath.normpath(posixpath.join(workdir or "/", m.target))
+
+
+def _bind_tree(builder: Builder, m: Mount):  # -> (Tree, stage key)
+    if not m.from_:
+        return builder.ctx.tree(), "context"
+    dep = builder.stage_index(m.from_)
+    if dep is not None:
+        state = builder.stage_state(dep)
+        from freight.build.context import Tree
+
+        return Tree(builder.rootfs(state)), state.key()
+    tree, _ = builder._copy_trees(Instruction("RUN", 0, 0, "", []), m.from_)
+    return tree, m.from_
+
+
+def mount_key(builder: Builder, m: Mount) -> dict[str, Any]:
+    """What of a mount belongs in the step's cache key."""
+    key: dict[str, Any] = {"type": m.type, "target": m.target, "readonly": m.readonly}
+    if m.type == "bind":
+        tree, origin = _bind_tree(builder, m)
+        source = tree.resolve(m.source)
+        key.update(origin=origin, source=m.source, checksum=tree.checksum(source))
+    elif m.type == "cache":
+        key.update(id=m.id or m.target)
+    elif m.type == "secret":
+        key.update(id=m.id, env=m.env)
+    return key
+
+
+def _cache_dir(builder: Builder, m: Mount) -> str:
+    ident = m.id or m.target
+    path = cache.cache_mounts_dir(builder.store) / hashlib.sha256(ident.encode()).hexdigest()[:16]
+    if not path.exists():
+        path.mkdir(parents=True, mode=m.mode if m.mode is not None else 0o755)
+        os.chown(path, m.uid or 0, m.gid or 0)
+    return os.fspath(path)
+
+
+def _materialise(builder: Builder, m: Mount, scratch: Path) -> str:
+    """A copy of a bind source (from a stage, an image, or a writable context bind)."""
+    tree, _ = _bind_tree(builder, m)
+    source = tree.resolve(m.source)
+    if not m.from_ and m.readonly:
+        return tree.real(source)
+    dest = scratch / f"bind-{len(os.listdir(scratch))}"
+    dest.mkdir()
+    layer = LayerDir(dest, None, 0)
+    st = tree.lstat(source)
+    if st is None:
+        raise RunSetupError(f'failed to compute cache key: "/{source}": not found', 1)
+    if os.path.isdir(tree.real(source)):
+        layer.copy(tree, source, "", CopyOptions())
+        return os.fspath(dest)
+    layer.copy(tree, source, "file", CopyOptions())
+    return os.fspath(dest / "file")
+
+
+def _secret(builder: Builder, m: Mount, env: list[str], workdir: str) -> MountSpec | None:
+    ident = m.id or posixpath.basename(m.target)
+    found = builder.opts.secrets.get(ident)
+    value_path = None
+    if found is not None and found.get("src"):
+        value_path = found["src"]
+    elif found is not None and found.get("env") is not None:
+        value_path = None
+    if found is None:
+        if m.required:
+            raise RunSetupError(f"secret {ident}: not found", 1)
+        return None
+    if m.env:
+        data = Path(value_path).read_text() if value_path else os.environ.get(found.get("env", ""), "")
+        env.append(f"{m.env}={data}")
+        if not m.target:
+            return None
+    if value_path is None:
+        return None
+    target = _target(m, workdir) if m.target else f"/run/secrets/{ident}"
+    return MountSpec("bind", target, os.path.abspath(value_path), readonly=True)
+
+
+def container_mounts(builder: Builder, mounts: list[Mount], env: list[str], workdir: str,
+                     scratch: Path) -> list[MountSpec]:
+    specs: list[MountSpec] = []
+    for m in mounts:
+        if m.type == "cache":
+            specs.append(MountSpec("bind", _target(m, workdir), _cache_dir(builder, m)))
+        elif m.type == "bind":
+            specs.append(MountSpec("bind", _target(m, workdir), _materialise(builder, m, scratch),
+                                   readonly=m.readonly))
+        elif m.type == "tmpfs":
+            specs.append(MountSpec("tmpfs", _target(m, workdir), data=f"size={m.size}" if m.size else ""))
+        elif m.type == "secret":
+            spec = _secret(builder, m, env, workdir)
+            if spec is not None:
+                specs.append(spec)
+        else:
+            raise RunSetupError(f"mount type {m.type} is not supported by freight", 1)
+    return specs
+
+
+def execute(builder: Builder, state: State, instr: Instruction, run_args: list[str],
+            script: Heredoc | None, build_args: dict[str, str], mounts: list[Mount], network: str,
+            key: str, v: Vertex) -> dict[str, Any]:
+    """Run the step in a container and commit its upper dir as the step's layer."""
+    from freight.build.engine import BuildError
+
+    cdir = builder.new_dir("run")
+    try:
+        fs = builder.rootfs(state)
+        lowers = [os.fspath(builder.store.snapshots.path(c)) for c in reversed(state.chains())]
+        if not lowers:
+            os.mkdir(cdir / "empty")
+            lowers = [os.fspath(cdir / "empty")]
+        env = list(state.config.get("Env") or [])
+        env += [f"{k}={val}" for k, val in build_args.items()]
+        workdir = state.config.get("WorkingDir") or "/"
+        scratch = cdir / "scratch"
+        scratch.mkdir()
+        try:
+            specs = container_mounts(builder, mounts, env, workdir, scratch)
+        except RunSetupError as err:
+            v.error(str(err))
+            raise BuildError(str(err), instr, v.name) from None
+        if script is not None:
+            path = scratch / "script"
+            path.write_text(script.body)
+            path.chmod(0o755)
+            specs.append(MountSpec("bind", run_args[0], os.fspath(path), readonly=True))
+        req = RunRequest(os.fspath(cdir), lowers, run_args, env, workdir, state.config.get("User") or "",
+                         network, specs)
+        try:
+            code = run_container(req, lambda line: v.log(line.decode("utf-8", "replace")))
+        except RunSetupError as err:
+            message = f'process "{" ".join(run_args)}" did not complete successfully: {err}'
+            v.error(message)
+            raise BuildError(message, instr, v.name) from None
+        if code != 0:
+            message = f'process "{" ".join(run_args)}" did not complete successfully: exit code: {code}'
+            v.error(message)
+            raise BuildError(message, instr, v.name)
+        upper = cdir / "upper"
+        clean_stubs(os.fspath(upper), fs, [m.target for m in specs] + ["proc", "sys", "dev"])
+        empty = not os.listdir(upper)
+        return builder._commit_dir(state, key, upper, True, True, empty)
+    finally:
+        shutil.rmtree(cdir, ignore_errors=True)
+
+
+__all__ = ["container_mounts", "execute", "mount_key", "RootFS"]

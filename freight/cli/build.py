@@ -1,0 +1,120 @@
+"""``freight build`` and ``freight builder prune``: thin wrappers over freight.build."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from freight.errors import InvalidArgument
+
+
+def register(sub: Any) -> None:
+    p = sub.add("build", _build, help="Build an image from a Dockerfile")
+    p.add_argument("context", metavar="PATH | URL | -")
+    p.add_argument("-t", "--tag", action="append", default=[], help="name and optionally a tag (name:tag)")
+    p.add_argument("-f", "--file", help="name of the Dockerfile (default: PATH/Dockerfile)")
+    p.add_argument("--build-arg", action="append", default=[], help="set build-time variables")
+    p.add_argument("--target", default="", help="set the target build stage to build")
+    p.add_argument("--no-cache", action="store_true", help="do not use cache when building the image")
+    p.add_argument("--pull", action="store_true", help="always attempt to pull a newer version of the image")
+    p.add_argument("--label", action="append", default=[], help="set metadata for an image")
+    p.add_argument("--platform", default="", help="set platform (linux/amd64)")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the build output and print image ID")
+    p.add_argument("--iidfile", help="write the image ID to the file")
+    p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty", "quiet", "rawjson"],
+                   help="type of progress output")
+    p.add_argument("--network", default="default", choices=["default", "host", "none"],
+                   help="networking mode for the RUN instructions")
+    p.add_argument("--secret", action="append", default=[], help="secret to expose: id=mysecret[,src=/local/secret]")
+    p.add_argument("--cache-from", action="append", default=[], help="images to consider as cache sources")
+    p.add_argument("-o", "--output", action="append", default=[],
+                   help="output destination (type=docker|oci|tar|local,dest=...)")
+    b = sub.group("builder", help="Manage builds")
+    pr = b.add("prune", _prune, help="Remove build cache")
+    pr.add_argument("-a", "--all", action="store_true", help="remove all unused build cache, not just dangling ones")
+    pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+
+
+def _csv(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        out[key.strip()] = value if eq else ""
+    return out
+
+
+def _build_args(items: list[str]) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq:
+            args[key] = value
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    return args
+
+
+def _secrets(items: list[str]) -> dict[str, dict[str, str]]:
+    secrets: dict[str, dict[str, str]] = {}
+    for item in items:
+        fields = _csv(item)
+        ident = fields.get("id")
+        if not ident:
+            raise InvalidArgument(f"invalid secret {item!r}: id is required")
+        if "src" in fields or "source" in fields:
+            secrets[ident] = {"src": fields.get("src") or fields["source"]}
+        else:
+            secrets[ident] = {"env": fields.get("env", ident)}
+    return secrets
+
+
+def _outputs(items: list[str]) -> list[dict[str, str]]:
+    outs = []
+    for item in items:
+        fields = _csv(item) if "=" in item else {"type": "local", "dest": item}
+        if fields.get("type") not in ("docker", "image", "oci", "tar", "local"):
+            raise InvalidArgument(f"unsupported output type {fields.get('type')!r}")
+        outs.append(fields)
+    return outs
+
+
+def _build(args: argparse.Namespace) -> int:
+    from freight.build.engine import BuildError, BuildOptions, build, error_report
+    from freight.cli.main import store
+
+    opts = BuildOptions(
+        context=args.context, dockerfile=args.file, tags=args.tag, build_args=_build_args(args.build_arg),
+        target=args.target, no_cache=args.no_cache, pull=args.pull,
+        labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
+        progress="quiet" if args.quiet else args.progress, network=args.network,
+        secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
+        stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)
+    try:
+        result = build(store(args), opts)
+    except BuildError as err:
+        sys.stderr.write(error_report(err))
+        return 1
+    if args.iidfile:
+        with open(args.iidfile, "w") as f:
+            f.write(result.image_id)
+    if args.quiet:
+        print(result.image_id)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from freight.build.cache import prune_cache
+    from freight.cli.format import human_size
+    from freight.cli.main import store
+
+    if not args.force:
+        what = "all build cache" if args.all else "all dangling build cache"
+        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    reclaimed = prune_cache(store(args), args.all)
+    print(f"Total:\t{human_size(reclaimed)}")
+    return 0
