@@ -225,8 +225,8 @@ def read_patterns(text: str) -> list[Pattern]:
     if text.startswith("\ufeff"):
         text = text[1:]
     patterns: list[Pattern] = []
-    for line in text.splitlines():
-        raw = _normalize(line)
+    for line in text.split("\n"):
+        raw = _normalize(line.removesuffix("\r"))
         pattern = make_pattern(raw) if raw is not None else None
         if pattern is not None:
             patterns.append(pattern)

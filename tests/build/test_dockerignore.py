@@ -116,6 +116,10 @@ def test_read_patterns_normalizes() -> None:
     assert [str(p) for p in read_patterns(text)] == ["*.pyc", "build", "cache", "!keep/me", "a/b/c"]
 
 
+def test_crlf_lines() -> None:
+    assert [str(p) for p in read_patterns("a\r\n# c\r\n!b\r\n")] == ["a", "!b"]
+
+
 def test_comment_only_at_line_start() -> None:
     # Only a leading '#' makes a comment; " #x" is a pattern named "#x".
     assert [str(p) for p in read_patterns(" #x\n")] == ["#x"]
