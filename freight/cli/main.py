@@ -35,6 +35,7 @@ _MODULES = {
     "freight.cli.system": "system",
     "freight.cli.registry": "registry",
     "freight.cli.archive": "save load",
+    "freight.cli.build": "build builder",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
