@@ -1,0 +1,426 @@
+"""An OCI distribution API client (the HTTP side of ``freight pull`` and ``freight push``).
+
+Which registries speak plain HTTP: ``localhost``, ``127.0.0.0/8`` and ``::1``
+always, and those listed as insecure in freight's registry configuration, the
+JSON file named by ``$FREIGHT_CONFIG``, else
+``$XDG_CONFIG_HOME/freight/registries.json`` (``~/.config/freight/registries.json``)::
+
+    {"insecure-registries": ["myregistry.lan:5000", "10.0.0.0/8"]}
+
+Entries are ``host[:port]`` names or CIDR ranges, as in Docker's daemon.json.
+Every other registry is reached over HTTPS with the system's trust store.
+``docker.io`` is served by ``registry-1.docker.io``.
+
+Blob downloads stream into the store's blob writer (never whole in memory), are
+resumed with ``Range`` after a broken connection, and are verified against
+their digest before they become visible. Uploads stream from files, either in
+one ``PUT`` or as ``PATCH`` chunks with ``Content-Range``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
+
+from freight.errors import DigestMismatch, FreightError
+from freight.image.digest import sha256_bytes
+from freight.image.mediatypes import MANIFEST_ACCEPT
+from freight.registry.auth import Authenticator, Credentials, get_credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+    from freight.store.blobs import BlobStore
+
+CHUNK = 1 << 20
+MAX_MANIFEST = 4 << 20
+RETRIES = 5
+HUB_ENDPOINT = "registry-1.docker.io"
+_ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
+
+Progress = Callable[[int], None]  # called with the number of bytes just moved
+
+
+class RegistryError(FreightError):
+    """A registry refused or could not be reached; ``docker pull/push`` exit 1 for these."""
+
+    exit_code = 1
+
+
+# -- where a registry is and how to reach it -------------------------------
+
+
+def config_file() -> Path:
+    if env := os.environ.get("FREIGHT_CONFIG"):
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "freight" / "registries.json"
+
+
+def insecure_registries() -> list[str]:
+    try:
+        config = json.loads(config_file().read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError as err:
+        raise FreightError(f"{config_file()}: {err}") from None
+    return list(config.get("insecure-registries", []))
+
+
+def _split_host(host: str) -> str:
+    """The address part of ``host[:port]`` (IPv6 in brackets allowed)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_insecure(host: str) -> bool:
+    """Whether ``host`` is spoken to over plain HTTP (see the module docstring)."""
+    name = _split_host(host)
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None and address.is_loopback:
+        return True
+    for entry in insecure_registries():
+        if entry == host or entry == name:
+            return True
+        if address is not None and "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def endpoint(domain: str) -> str:
+    """The base URL of the registry that serves references under ``domain``."""
+    host = HUB_ENDPOINT if domain == "docker.io" else domain
+    return f"{'http' if is_insecure(domain) else 'https'}://{host}"
+
+
+def _reason(err: Exception) -> str:
+    text = str(err) or type(err).__name__
+    return _ERRNO_RE.sub("", text).lower().replace("name or service not known", "no such host")
+
+
+def error_from(response: httpx.Response) -> str:
+    """Docker's rendering of a registry error: ``code: message``, lower-case code."""
+    try:
+        errors = json.loads(response.read() or b"{}").get("errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        code = str(first.get("code", "unknown")).lower().replace("_", " ")
+        return f"{code}: {first.get('message') or code}"
+    if response.status_code == 401:
+        return "unauthorized: authentication required"
+    if response.status_code == 403:
+        return "denied: requested access to the resource is denied"
+    return f"unexpected status from {response.request.method} request to {response.request.url}: " \
+           f"{response.status_code} {response.reason_phrase}"
+
+
+# -- the client ------------------------------------------------------------
+
+
+class Registry:
+    """One registry host; thread-safe, so layers can move in parallel."""
+
+    def __init__(self, domain: str, credentials: Credentials | None = None, *,
+                 timeout: float = 60.0) -> None:
+        import httpx
+
+        self.domain = domain
+        self.base = endpoint(domain)
+        self.auth = Authenticator(domain, credentials if credentials is not None
+                                  else get_credentials(domain))
+        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0),
+                                 follow_redirects=True, headers={"User-Agent": "freight"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.base + path
+
+    def request(self, method: str, path: str, scope: str = "", *, headers: dict[str, str] | None = None,
+                params: dict[str, str] | None = None,
+                content: Callable[[], bytes | Iterator[bytes]] | None = None,
+                stream: bool = False) -> httpx.Response:
+        """Send a request, answering one 401 challenge (Basic or Bearer) and retrying once.
+
+        ``content`` is a factory so that the body can be sent again after a 401.
+        """
+        import httpx
+
+        url = self.url(path)
+        for attempt in (1, 2):
+            sent = dict(headers or {})
+            if (value := self.auth.header(self.http, scope)) is not None:
+                sent["Authorization"] = value
+            request = self.http.build_request(method, url, headers=sent, params=params,
+                                              content=content() if content else None)
+            try:
+                response = self.http.send(request, stream=stream)
+            except httpx.TransportError as err:
+                raise RegistryError(f'{method.title()} "{request.url}": {_reason(err)}') from None
+            if response.status_code != 401 or attempt == 2:
+                return response
+            response.close()
+            had_token = "Authorization" in sent
+            self.auth.rejected(response.headers.get("WWW-Authenticate"), scope)
+            if had_token and self.auth.challenge and self.auth.challenge.scheme == "basic":
+                return response  # the credentials themselves were refused
+        raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """``GET /v2/``: check the registry speaks the distribution API and learn its auth challenge."""
+        import httpx
+
+        url = self.url("/v2/")
+        try:
+            response = self.http.get(url)
+        except httpx.TransportError as err:
+            raise RegistryError(f'Get "{url}": {_reason(err)}') from None
+        if response.status_code == 401:
+            self.auth.rejected(response.headers.get("WWW-Authenticate"), "")
+        elif response.status_code >= 400 and response.status_code != 404:
+            raise RegistryError(f'Get "{url}": {error_from(response)}')
+
+    def check_login(self) -> None:
+        """``GET /v2/`` with the credentials, as ``docker login`` checks them."""
+        self.ping()
+        response = self.request("GET", "/v2/")
+        if response.status_code in (401, 403):
+            raise RegistryError(f'Get "{self.url("/v2/")}": {error_from(response)}')
+
+    # -- manifests ---------------------------------------------------------
+
+    def get_manifest(self, repo: str, ref: str, scope: str | None = None) -> tuple[bytes, str, str]:
+        """Fetch a manifest or index by tag or digest: (bytes exactly as sent, media type, digest)."""
+        response = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope or pull_scope(repo),
+                                headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
+        if response.status_code != 200:
+            raise RegistryError(f"{_manifest_name(self.domain, repo, ref)}: {error_from(response)}"
+                                if response.status_code != 404 else
+                                f"manifest for {_manifest_name(self.domain, repo, ref)} not found: "
+                                f"{error_from(response)}")
+        data = response.content
+        if len(data) > MAX_MANIFEST:
+            raise RegistryError(f"manifest for {repo}:{ref} is too big ({len(data)} bytes)")
+        digest = sha256_bytes(data)
+        if ref.startswith("sha256:") and digest != ref:
+            raise DigestMismatch(f"manifest verification failed for digest {ref}")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            media_type = json.loads(data).get("mediaType") or media_type
+        except (ValueError, AttributeError):
+            raise RegistryError(f"manifest for {repo}:{ref} is not JSON") from None
+        return data, media_type, digest
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        response = self.request("PUT", f"/v2/{repo}/manifests/{ref}", push_scope(repo),
+                                headers={"Content-Type": media_type}, content=lambda: data)
+        if response.status_code not in (200, 201, 202):
+            raise RegistryError(error_from(response))
+        return sha256_bytes(data)
+
+    def tags(self, repo: str) -> list[str]:
+        """Every tag of a repository, following ``Link`` pagination."""
+        tags: list[str] = []
+        path: str | None = f"/v2/{repo}/tags/list"
+        while path:
+            response = self.request("GET", path, pull_scope(repo))
+            if response.status_code != 200:
+                raise RegistryError(error_from(response))
+            tags += response.json().get("tags") or []
+            path = _next_link(response.headers.get("Link"))
+        return tags
+
+    # -- blobs -------------------------------------------------------------
+
+    def has_blob(self, repo: str, digest: str, scope: str | None = None) -> bool:
+        response = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope or pull_scope(repo))
+        if response.status_code in (200, 307):
+            return True
+        if response.status_code == 404:
+            return False
+        raise RegistryError(error_from(response))
+
+    def download_blob(self, repo: str, digest: str, size: int | None, blobs: BlobStore,
+                      progress: Progress = lambda n: None) -> str:
+        """Stream a blob into the store, resuming with Range after a broken connection.
+
+        The blob is verified against ``digest`` before it becomes visible; a
+        mismatch raises DigestMismatch and keeps nothing.
+        """
+        import httpx
+
+        writer = blobs.writer()
+        try:
+            failures = 0
+            while True:
+                try:
+                    writer = self._receive(repo, digest, size, writer, blobs, progress)
+                    break
+                except (httpx.TransportError, _Short) as err:
+                    failures += 1
+                    if failures > RETRIES:
+                        raise RegistryError(f"downloading {digest}: {_reason(err)}") from None
+                    time.sleep(min(0.2 * 2 ** failures, 5.0))
+            return writer.commit(digest)
+        finally:
+            writer.abort()
+
+    def _receive(self, repo: str, digest: str, size: int | None, writer: Any, blobs: BlobStore,
+                 progress: Progress) -> Any:
+        """One GET (ranged when resuming); returns the writer that holds the bytes."""
+        offset = writer.size
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        response = self.request("GET", f"/v2/{repo}/blobs/{digest}", pull_scope(repo),
+                                headers=headers, stream=True)
+        try:
+            if response.status_code == 200 and offset:
+                progress(-offset)  # the server ignored Range: start again
+                writer.abort()
+                writer = blobs.writer()
+            elif response.status_code == 206 and not _starts_at(response, offset):
+                raise RegistryError(f"downloading {digest}: the registry resumed at the wrong offset")
+            elif response.status_code not in (200, 206):
+                response.read()
+                raise RegistryError(f"downloading {digest}: {error_from(response)}")
+            for chunk in response.iter_bytes(CHUNK):
+                writer.write(chunk)
+                progress(len(chunk))
+                if size is not None and writer.size > size:
+                    raise DigestMismatch(f"blob {digest} is longer than its descriptor's {size} bytes")
+        finally:
+            response.close()
+        if size is not None and writer.size < size:
+            raise _Short(f"connection closed after {writer.size} of {size} bytes")
+        return writer
+
+    def mount_blob(self, repo: str, digest: str, source: str) -> bool:
+        """Ask the registry to link a blob from another of its repositories (True: done)."""
+        response = self.request("POST", f"/v2/{repo}/blobs/uploads/", _mount_scope(repo, source),
+                                params={"mount": digest, "from": source})
+        response.read()
+        if response.status_code == 201:
+            return True
+        if response.status_code == 202:  # mount refused: an upload was started instead
+            if location := response.headers.get("Location"):
+                self.request("DELETE", location, push_scope(repo)).close()
+            return False
+        raise RegistryError(error_from(response))
+
+    def upload_blob(self, repo: str, digest: str, size: int, opener: Callable[[], BinaryIO],
+                    chunk_size: int | None = None, progress: Progress = lambda n: None) -> None:
+        """Upload a blob: one streamed ``PUT``, or ``PATCH`` chunks of ``chunk_size`` then ``PUT``."""
+        scope = push_scope(repo)
+        response = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope,
+                                headers={"Content-Length": "0"})
+        response.read()
+        if response.status_code != 202:
+            raise RegistryError(error_from(response))
+        location = self._location(response)
+        if chunk_size and size > 0:
+            location = self._patch_chunks(repo, location, size, opener, chunk_size, progress)
+            body: Callable[[], bytes | Iterator[bytes]] = lambda: b""
+            length = 0
+        else:
+            body = lambda: _read_range(opener, 0, size, progress)  # noqa: E731
+            length = size
+        response = self.request("PUT", location, scope, params={"digest": digest},
+                                headers={"Content-Type": "application/octet-stream",
+                                         "Content-Length": str(length)}, content=body)
+        response.read()
+        if response.status_code not in (201, 204):
+            raise RegistryError(f"uploading {digest}: {error_from(response)}")
+
+    def _patch_chunks(self, repo: str, location: str, size: int, opener: Callable[[], BinaryIO],
+                      chunk_size: int, progress: Progress) -> str:
+        for start in range(0, size, chunk_size):
+            end = min(start + chunk_size, size)
+            response = self.request(
+                "PATCH", location, push_scope(repo),
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Range": f"{start}-{end - 1}", "Content-Length": str(end - start)},
+                content=lambda s=start, e=end: _read_range(opener, s, e, progress))
+            response.read()
+            if response.status_code != 202:
+                raise RegistryError(f"uploading a chunk: {error_from(response)}")
+            location = self._location(response)
+        return location
+
+    def _location(self, response: httpx.Response) -> str:
+        import httpx
+
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.domain}: upload response without a Location")
+        return str(httpx.URL(self.url("/")).join(location))
+
+
+class _Short(Exception):
+    """A blob download that ended early; retried with Range."""
+
+
+def _read_range(opener: Callable[[], BinaryIO], start: int, end: int,
+                progress: Progress) -> Iterator[bytes]:
+    with opener() as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                raise FreightError("a blob shrank while it was being uploaded")
+            left -= len(chunk)
+            progress(len(chunk))
+            yield chunk
+
+
+def _starts_at(response: httpx.Response, offset: int) -> bool:
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return match is not None and int(match.group(1)) == offset
+
+
+def _next_link(header: str | None) -> str | None:
+    match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', header or "")
+    return match.group(1) if match else None
+
+
+def _manifest_name(domain: str, repo: str, ref: str) -> str:
+    """``busybox:latest`` or ``localhost:5000/app@sha256:...``, as Docker names it in errors."""
+    from freight.image.reference import Reference
+
+    digest = ref if ref.startswith("sha256:") else None
+    return Reference(domain, repo, None if digest else ref, digest).familiar()
+
+
+def pull_scope(repo: str) -> str:
+    return f"repository:{repo}:pull"
+
+
+def push_scope(repo: str) -> str:
+    return f"repository:{repo}:pull,push"
+
+
+def _mount_scope(repo: str, source: str) -> str:
+    return f"{push_scope(repo)} {pull_scope(source)}"

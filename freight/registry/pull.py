@@ -1,0 +1,167 @@
+"""``freight pull``: fetch an image from a registry (or an archive) into the store.
+
+The library entry points are ``pull(store, ref)`` and ``ensure_image(store, ref)``
+(resolve locally, else pull, as ``docker run`` and ``FROM`` do). A pull asks
+for the manifest by tag or digest, picks the platform from an index, fetches
+the config and the layers (three at a time) it does not have, keeps the
+manifest bytes exactly as received, and records the image only when every blob
+is in the store and verified: a failure leaves no image, only verified blobs
+that the next pull reuses or garbage collection removes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from freight.errors import FreightError, NotFound
+from freight.image import reference
+from freight.image.config import host_platform
+from freight.image.digest import short_id
+from freight.image.mediatypes import INDEXES, MANIFESTS
+from freight.registry.client import Registry, RegistryError
+from freight.registry.progress import Lines, Reporter
+from freight.store.images import Image
+from freight.store.store import Store
+
+JOBS = 3
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
+                 "i386": "386"}
+
+
+def parse_platform(text: str | dict[str, str] | None) -> dict[str, str]:
+    """``os/arch[/variant]`` (or a platform dict, or None for the host's) as an OCI platform."""
+    if text is None:
+        return host_platform()
+    if isinstance(text, dict):
+        return dict(text)
+    parts = text.lower().split("/")
+    if not 1 <= len(parts) <= 3 or not all(parts):
+        raise FreightError(f"\"{text}\": unknown operating system or architecture: invalid argument")
+    if len(parts) == 1:
+        parts = ["linux", parts[0]]
+    plat = {"os": parts[0], "architecture": _ARCH_ALIASES.get(parts[1], parts[1])}
+    if len(parts) == 3:
+        plat["variant"] = parts[2]
+    return plat
+
+
+def platform_text(plat: dict[str, str]) -> str:
+    return "/".join(p for p in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if p)
+
+
+def _variant(plat: dict[str, Any]) -> str:
+    variant = plat.get("variant") or ""
+    return "" if plat.get("architecture") == "arm64" and variant == "v8" else variant
+
+
+def choose_manifest(index: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
+    """The index entry for ``wanted`` (a variant is matched only when one is asked for)."""
+    for entry in index.get("manifests") or []:
+        plat = entry.get("platform") or {}
+        if (plat.get("os") == wanted["os"] and plat.get("architecture") == wanted["architecture"]
+                and (not wanted.get("variant") or _variant(plat) == _variant(wanted))
+                and entry.get("mediaType", "") not in INDEXES):
+            return entry
+    raise NotFound(f"no matching manifest for {platform_text(wanted)} in the manifest list entries")
+
+
+def split_transport(text: str) -> bool:
+    """Whether ``text`` names an archive transport (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
+    from freight.registry.transports import TRANSPORTS
+
+    return text.split(":", 1)[0] in TRANSPORTS
+
+
+def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
+         progress: Reporter | None = None) -> Image:
+    """Pull ``ref`` (``busybox``, ``host:5000/app@sha256:...``, ``oci:DIR:tag``...) into ``store``."""
+    progress = progress or Reporter()
+    if split_transport(ref):
+        from freight.registry.transports import pull_archive
+
+        return pull_archive(store, ref, parse_platform(platform), progress)
+    parsed = reference.parse(ref)
+    with Registry(parsed.domain) as registry:
+        return _pull(store, registry, parsed, parse_platform(platform), progress)
+
+
+def ensure_image(store: Store, ref: str, platform: str | dict[str, str] | None = None,
+                 progress: Reporter | None = None) -> Image:
+    """The local image ``ref``, pulled first when missing (Docker's ``--pull missing``).
+
+    By default the pull reports on stderr after Docker's
+    ``Unable to find image 'busybox:latest' locally``.
+    """
+    try:
+        return store.resolve_image(ref)
+    except NotFound:
+        pass
+    parsed = reference.parse(ref)
+    if progress is None:
+        sys.stderr.write(f"Unable to find image '{parsed.familiar()}' locally\n")
+        progress = Lines(sys.stderr)
+    image = pull(store, ref, platform, progress)
+    return image
+
+
+def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: dict[str, str],
+          progress: Reporter) -> Image:
+    registry.ping()
+    data, media_type, digest = registry.get_manifest(ref.path, ref.digest or ref.tag or "latest")
+    top = digest
+    if media_type in INDEXES:
+        entry = choose_manifest(json.loads(data), wanted)
+        data, media_type, digest = registry.get_manifest(ref.path, entry["digest"])
+    manifest = json.loads(data)
+    if manifest.get("schemaVersion") != 2 or media_type not in MANIFESTS | {None, ""} \
+            or "config" not in manifest:
+        raise RegistryError(f"unsupported manifest format for {ref.familiar()}: {media_type}")
+    progress.message(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
+    tags = [str(ref)] if ref.tag and not ref.digest else []
+    before = store.images.lookup(str(ref)) if tags else None
+    with store.writing():
+        fetch_blobs(store, registry, ref.path, manifest, progress)
+        store.blobs.put(data, expected=digest)
+        image = store.add_image(digest, tags=tags, repo_digest=f"{ref.repository}@{top}")
+    progress.message(f"Digest: {top}")
+    fresh = before is None or before.id != image.id
+    progress.message(f"Status: {'Downloaded newer image for' if fresh else 'Image is up to date for'} "
+                     f"{ref.familiar()}")
+    return image
+
+
+def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str, Any],
+                progress: Reporter) -> None:
+    """Download the config and the layers the store lacks, ``JOBS`` at a time."""
+    config = manifest["config"]
+    if not store.blobs.has(config["digest"]):
+        registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)
+    layers = manifest.get("layers") or []
+    missing = []
+    for layer in layers:
+        item = short_id(layer["digest"])
+        if store.blobs.has(layer["digest"]):
+            progress.status(item, "Already exists")
+        else:
+            progress.status(item, "Pulling fs layer", layer.get("size"))
+            missing.append(layer)
+    with ThreadPoolExecutor(JOBS) as pool:
+        futures = [pool.submit(_fetch_layer, store, registry, repo, layer, progress) for layer in missing]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
+                 progress: Reporter) -> None:
+    item = short_id(layer["digest"])
+    progress.status(item, "Downloading", layer.get("size"))
+    registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
+                           lambda n: progress.advance(item, n))
+    progress.status(item, "Pull complete")

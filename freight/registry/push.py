@@ -1,0 +1,169 @@
+"""``freight push``: upload an image from the store to a registry (or an archive).
+
+Images pulled or loaded with compressed layers are pushed exactly as stored,
+so their manifest digest is the one they were pulled with. Images freight
+built keep uncompressed layers; push gzips each one deterministically
+(``freight.store.compression.gzip_compress``), stores the compressed blob and
+remembers it under ``<root>/distribution/gzip/<diff_id hex>`` (its digest and
+size), and pushes a manifest whose layers say ``...tar+gzip``: a second push
+compresses nothing and gives the same manifest digest.
+
+For each layer (three at a time) the registry is asked whether it has the blob
+(``HEAD``), else to mount it from another repository of the same registry that
+the image was pulled from or pushed to (its repo digests), else the blob is
+uploaded. The manifest goes last, so an interrupted push leaves nothing a
+client can see. A successful push records ``repo@digest`` as a repo digest of
+the image, as Docker does.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from freight.errors import InvalidReference, NotFound
+from freight.image import reference
+from freight.image.config import canonical_json
+from freight.image.digest import hex_of, short_id
+from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP,
+                                      OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)
+from freight.registry.client import Registry, RegistryError, push_scope
+from freight.registry.progress import Reporter
+from freight.store.compression import gzip_compress, media_type_compression
+from freight.store.images import Image
+from freight.store.store import Store
+
+JOBS = 3
+MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in PATCH chunks of CHUNK_SIZE
+CHUNK_SIZE = 64 << 20
+_GZIP_TYPE = {OCI_LAYER: OCI_LAYER_GZIP, DOCKER_LAYER: DOCKER_LAYER_GZIP,
+              OCI_LAYER_NONDIST: OCI_LAYER_NONDIST_GZIP}
+
+
+def find_image(store: Store, ref: str) -> Image:
+    try:
+        return store.resolve_image(ref)
+    except NotFound:
+        raise RegistryError(f"An image does not exist locally with the tag: {ref}") from None
+
+
+def push(store: Store, source: str, dest: str | None = None, progress: Reporter | None = None, *,
+         chunk_size: int | None = None) -> str:
+    """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest.
+
+    ``chunk_size``: upload every blob in PATCH chunks of this many bytes (0:
+    always one PUT); by default blobs over MONOLITHIC_MAX go in CHUNK_SIZE chunks.
+    """
+    from freight.registry.pull import split_transport
+
+    progress = progress or Reporter()
+    image = find_image(store, source)
+    if dest is not None and split_transport(dest):
+        from freight.registry.transports import push_archive
+
+        return push_archive(store, image, dest, progress)
+    target = reference.parse(dest or source)
+    if target.digest:
+        raise InvalidReference(f"cannot push a digest reference: {target.familiar()}")
+    progress.message(f"The push refers to repository [{target.repository}]")
+    with store.writing(), Registry(target.domain) as registry:
+        registry.ping()
+        data, media_type = _push_image(store, registry, image, target, progress, chunk_size)
+        digest = registry.put_manifest(target.path, target.tag or "latest", data, media_type)
+        store.images.insert(image.id, image.manifest_digest, image.created, image.size, [],
+                            f"{target.repository}@{digest}")
+    progress.message(f"{target.tag}: digest: {digest} size: {len(data)}")
+    return digest
+
+
+def _push_image(store: Store, registry: Registry, image: Image, target: reference.Reference,
+                progress: Reporter, chunk_size: int | None) -> tuple[bytes, str]:
+    """Upload config and layers; return the manifest to put (bytes, media type)."""
+    sources = mount_sources(image, target)
+    layers = image.layers
+    diff_ids = image.diff_ids
+    for diff_id in reversed(diff_ids):
+        progress.status(short_id(diff_id), "Preparing")
+    with ThreadPoolExecutor(JOBS) as pool:
+        futures = [pool.submit(_push_layer, store, registry, target.path, layer, diff_id, sources,
+                               progress, chunk_size) for layer, diff_id in zip(layers, diff_ids)]
+        try:
+            pushed = [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    config = image.manifest["config"]
+    _push_blob(store, registry, target.path, config["digest"], config["size"], sources, chunk_size)
+    if pushed == layers:
+        data = store.blobs.read(image.manifest_digest)
+        return data, image.manifest.get("mediaType") or OCI_MANIFEST
+    manifest = {**image.manifest, "layers": pushed}
+    return canonical_json(manifest), manifest.get("mediaType") or OCI_MANIFEST
+
+
+def mount_sources(image: Image, target: reference.Reference) -> list[str]:
+    """Other repositories on the target's registry that hold this image (from its repo digests)."""
+    sources = []
+    for name in image.repo_digests:
+        ref = reference.parse(name)
+        if ref.domain == target.domain and ref.path != target.path and ref.path not in sources:
+            sources.append(ref.path)
+    return sources
+
+
+def _push_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any], diff_id: str,
+                sources: list[str], progress: Reporter, chunk_size: int | None) -> dict[str, Any]:
+    item = short_id(diff_id)
+    layer = distributable_layer(store, layer)
+    progress.status(item, "Pushing", layer["size"])
+    result = _push_blob(store, registry, repo, layer["digest"], layer["size"], sources, chunk_size,
+                        lambda n: progress.advance(item, n))
+    progress.status(item, result)
+    return layer
+
+
+def _push_blob(store: Store, registry: Registry, repo: str, digest: str, size: int,
+               sources: list[str], chunk_size: int | None, advance: Any = lambda n: None) -> str:
+    """Make the registry hold a blob; return Docker's status word for how."""
+    if registry.has_blob(repo, digest, push_scope(repo)):
+        return "Layer already exists"
+    for source in sources:
+        if registry.mount_blob(repo, digest, source):
+            return f"Mounted from {source}"
+    if chunk_size is None:
+        chunk_size = CHUNK_SIZE if size > MONOLITHIC_MAX else 0
+    registry.upload_blob(repo, digest, size, lambda: store.blobs.open(digest), chunk_size, advance)
+    return "Pushed"
+
+
+def distributable_layer(store: Store, layer: dict[str, Any]) -> dict[str, Any]:
+    """The descriptor to push for a stored layer: compressed ones as they are, plain tars gzipped."""
+    if media_type_compression(layer["mediaType"]) != "none":
+        return layer
+    digest, size = compressed_blob(store, layer["digest"])
+    return {**layer, "mediaType": _GZIP_TYPE.get(layer["mediaType"], OCI_LAYER_GZIP),
+            "digest": digest, "size": size}
+
+
+def compressed_blob(store: Store, diff_id: str) -> tuple[str, int]:
+    """The gzipped blob of an uncompressed layer: from the cache, else made and cached."""
+    cache = store.root / "distribution" / "gzip"
+    entry = cache / hex_of(diff_id)
+    try:
+        digest, size = entry.read_text().split()
+        if store.blobs.has(digest):
+            return digest, int(size)
+    except (FileNotFoundError, ValueError):
+        pass
+    with store.blobs.open(diff_id) as src, store.blobs.writer() as writer:
+        gzip_compress(src, writer)
+        digest = writer.commit()
+        size = writer.size
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{digest} {size}\n")
+    os.replace(tmp, entry)
+    return digest, size

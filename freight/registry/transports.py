@@ -1,0 +1,166 @@
+"""skopeo's archive transports for ``freight pull`` and ``freight push``.
+
+``oci:DIR[:REF]`` is an OCI image layout directory, ``oci-archive:FILE[:REF]``
+a tar of one, ``docker-archive:FILE[:REF]`` a ``docker save`` tar. As a
+source, REF picks the image: for OCI layouts the index entry whose
+``org.opencontainers.image.ref.name`` (or ``io.containerd.image.name``) is REF,
+for Docker archives a RepoTag; without REF the archive must hold exactly one
+image. An index entry that is itself an index is resolved to the requested
+platform. As a destination, REF names the image (``ref.name`` for OCI layouts,
+the RepoTag for Docker archives); without it the image's own name is used.
+
+Reading and writing archives is ``freight.archive``'s work; this module picks
+images and moves them between archives and the store. Pulled images keep their
+manifest bytes, and every blob is checked against its digest before it is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from freight.errors import DigestMismatch, FreightError, InvalidReference, NotFound
+from freight.image import reference
+from freight.image.mediatypes import INDEXES
+from freight.registry.progress import Reporter
+from freight.store.images import Image
+from freight.store.store import Store
+
+TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+
+
+def split(text: str) -> tuple[str, Path, str | None]:
+    """``oci-archive:/tmp/x.tar:v1`` → ("oci-archive", Path("/tmp/x.tar"), "v1")."""
+    transport, _, rest = text.partition(":")
+    if transport not in TRANSPORTS or not rest:
+        raise InvalidReference(f"invalid transport reference \"{text}\"")
+    path, _, ref = rest.partition(":")  # as skopeo: a path has no colon, a REF may have several
+    return transport, Path(path), ref or None
+
+
+# -- pulling from archives --------------------------------------------------
+
+
+def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Reporter) -> Image:
+    from freight.archive import read_docker_archive, read_oci_layout
+
+    transport, path, ref = split(text)
+    progress.message(f"Getting image source signatures from {transport}:{path}")
+    with store.writing():
+        if transport == "docker-archive":
+            with read_docker_archive(path, store.blobs.tmp_dir) as archive:
+                manifest_digest, names = _take_docker_image(store, archive, ref)
+        else:
+            with read_oci_layout(path, store.blobs.tmp_dir) as archive:
+                manifest_digest, names = _take_oci_image(store, archive.source, ref, platform)
+        image = store.add_image(manifest_digest, tags=names)
+    progress.message(f"Loaded image: {image.repo_tags[0] if image.repo_tags else image.id}")
+    return image
+
+
+def _take_docker_image(store: Store, archive: Any, ref: str | None) -> tuple[str, list[str]]:
+    images = archive.images
+    if ref:
+        wanted = reference.parse(ref)
+        images = [i for i in images if wanted in i.names]
+        if not images:
+            raise NotFound(f"no image named {ref} in the archive")
+    elif len(images) != 1:
+        raise FreightError(f"the archive holds {len(images)} images: name one as docker-archive:FILE:REF")
+    image = images[0]
+    archive.verify()
+    store.blobs.put(image.config, expected=image.config_digest)
+    store.blobs.put(image.manifest, expected=image.manifest_digest)
+    for layer in image.layers:
+        archive.source.take(image.blobs[layer["digest"]], store.blobs)
+    return image.manifest_digest, [str(name) for name in image.names]
+
+
+def _take_oci_image(store: Store, source: Any, ref: str | None,
+                    platform: dict[str, str]) -> tuple[str, list[str]]:
+    from freight.archive.oci_layout import INDEX, names_from
+
+    desc = _index_entry(json.loads(source.read(INDEX)), ref)
+    names = [str(name) for name in names_from(desc.get("annotations") or {})]
+    data = _blob(store, source, desc["digest"])
+    if desc.get("mediaType") in INDEXES or "manifests" in json.loads(data):
+        from freight.registry.pull import choose_manifest
+
+        desc = choose_manifest(json.loads(data), platform)
+        data = _blob(store, source, desc["digest"])
+    manifest = json.loads(data)
+    for blob in [manifest["config"], *(manifest.get("layers") or [])]:
+        _blob(store, source, blob["digest"], keep=True)
+    store.blobs.put(data, expected=desc["digest"])
+    return desc["digest"], names
+
+
+def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    from freight.archive.oci_layout import IMAGE_NAME, REF_NAME
+
+    entries = index.get("manifests") or []
+    if ref is None:
+        if len(entries) != 1:
+            raise FreightError(f"the layout holds {len(entries)} images: name one as oci:DIR:REF")
+        return entries[0]
+    for entry in entries:
+        notes = entry.get("annotations") or {}
+        if ref in (notes.get(REF_NAME), notes.get(IMAGE_NAME)):
+            return entry
+    raise NotFound(f"no descriptor found for reference \"{ref}\"")
+
+
+def _blob(store: Store, source: Any, digest: str, keep: bool = False) -> bytes:
+    """Check a layout blob against its name; store it (``keep``) or return its (small) bytes."""
+    from freight.archive.oci_layout import blob_name
+
+    entry = source.entry(blob_name(digest))
+    if entry.digest != digest:
+        raise DigestMismatch(f"blob {digest} in the archive does not match its digest ({entry.digest})")
+    if keep:
+        source.take(blob_name(digest), store.blobs)
+        return b""
+    return source.read(blob_name(digest))
+
+
+# -- pushing to archives ----------------------------------------------------
+
+
+def push_archive(store: Store, source: str, text: str, progress: Reporter) -> str:
+    """Write local image ``source`` to an archive destination; return its manifest digest."""
+    from freight.archive import select_images, write_archive, write_oci_layout
+    from freight.archive.save import _write_atomic
+
+    transport, path, ref = split(text)
+    selections = select_images(store, [source])[:1]
+    image = selections[0].image
+    progress.message(f"Writing {image.id} to {transport}:{path}")
+    if transport == "oci":
+        write_oci_layout(store, [source] if ref is None else [image.id], path, ref_name=ref)
+    elif transport == "oci-archive":
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            write_oci_layout(store, [source] if ref is None else [image.id], Path(tmp), ref_name=ref)
+            _write_atomic(path, lambda out: _tar_directory(Path(tmp), out))
+    else:
+        if ref is not None:
+            selections[0].refs = [reference.parse(ref)]
+        _write_atomic(path, lambda out: write_archive(store, selections, out))
+    return image.manifest_digest
+
+
+def _tar_directory(directory: Path, out: Any) -> None:
+    """A tar of a layout directory with fixed owners and times, entries in name order."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(directory.rglob("*")):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if path.is_file():
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
