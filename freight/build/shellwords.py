@@ -24,6 +24,7 @@ Public API:
   leaving unset variables as written, skipping quote processing).
 * ``ExpansionError``: raised for bad substitutions; the Dockerfile parser
   turns it into a ``DockerfileError`` naming the line.
+* ``go_quote(text)``: Go's ``%q`` quoting, used in Docker's messages.
 """
 
 from __future__ import annotations
@@ -392,11 +393,11 @@ class Lexer:
         try:
             result, words = scanner.process_stop_on("", self.raw_escapes)
         except ExpansionError as err:
-            raise ExpansionError(f"failed to process {_go_quote(word)}: {err}") from None
+            raise ExpansionError(f"failed to process {go_quote(word)}: {err}") from None
         return ExpandResult(result, words, scanner.matched, scanner.unmatched)
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Quote like Go's ``%q`` / ``strconv.Quote`` (used in Docker's messages)."""
     out = ['"']
     for ch in text:
@@ -416,11 +417,6 @@ def _go_quote(text: str) -> str:
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(text: str) -> str:
-    """Public alias of the Go-style quoting used in messages and AST dumps."""
-    return _go_quote(text)
 
 
 def expand_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
