@@ -288,6 +288,69 @@ def test_errors(text: str, expected: str) -> None:
     assert info.value.exit_code == 1
 
 
+FULL_DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+# check=skip=JSONArgsRecommended
+ARG BASE=python:3.12-slim
+FROM --platform=$BUILDPLATFORM ${BASE} AS Builder
+ARG PIP_INDEX
+ENV PYTHONDONTWRITEBYTECODE=1 \\
+    APP_HOME="/srv/app"
+WORKDIR $APP_HOME
+COPY --chown=app:app --chmod=0644 requirements.txt ./
+RUN --mount=type=cache,target=/root/.cache/pip \\
+    # pip caches wheels here
+    pip install -r requirements.txt
+COPY <<EOF /etc/app.conf
+name=${APP_HOME}
+EOF
+
+FROM python:3.12-slim
+LABEL org.opencontainers.image.title="demo app" version=1
+COPY --from=builder /srv/app /srv/app
+EXPOSE 8000/tcp
+VOLUME ["/data"]
+USER 1000:1000
+HEALTHCHECK --interval=30s --retries=3 CMD curl -fsS http://localhost:8000/ || exit 1
+STOPSIGNAL SIGINT
+SHELL ["/bin/sh", "-ec"]
+ONBUILD COPY . /srv/app
+ENTRYPOINT ["python", "-m", "app"]
+CMD ["--port", "8000"]
+"""
+
+FULL_DUMP = """\
+(arg "BASE=python:3.12-slim")
+(from ["--platform=$BUILDPLATFORM"] "${BASE}" "AS" "Builder")
+(arg "PIP_INDEX")
+(env "PYTHONDONTWRITEBYTECODE" "1" "APP_HOME" "\\"/srv/app\\"")
+(workdir "$APP_HOME")
+(copy ["--chown=app:app" "--chmod=0644"] "requirements.txt" "./")
+(run ["--mount=type=cache,target=/root/.cache/pip"] "pip install -r requirements.txt")
+(copy "<<EOF" "/etc/app.conf" (heredoc "EOF" "name=${APP_HOME}\\n"))
+(from "python:3.12-slim")
+(label "org.opencontainers.image.title" "\\"demo app\\"" "version" "1")
+(copy ["--from=builder"] "/srv/app" "/srv/app")
+(expose "8000/tcp")
+(volume "/data")
+(user "1000:1000")
+(healthcheck ["--interval=30s" "--retries=3"] "CMD" "curl -fsS http://localhost:8000/ || exit 1")
+(stopsignal "SIGINT")
+(shell "/bin/sh" "-ec")
+(onbuild (copy "." "/srv/app"))
+(entrypoint "python" "-m" "app")
+(cmd "--port" "8000")
+"""
+
+
+def test_full_dockerfile_dump() -> None:
+    df = parse(FULL_DOCKERFILE)
+    assert dump(df) == FULL_DUMP
+    assert df.directives == {"syntax": "docker/dockerfile:1", "check": "skip=JSONArgsRecommended"}
+    assert [(s.name, s.line) for s in df.stages] == [("builder", 4), ("", 17)]
+    assert [i.line for i in df.stages[0].instructions] == [5, 6, 8, 9, 10, 13]
+
+
 def test_error_names_the_file_and_line_attribute() -> None:
     with pytest.raises(DockerfileError) as info:
         parse("FROM a\n\nRUNN x", filename="web.Dockerfile")
