@@ -195,12 +195,13 @@ class Builder:
                            f"{prefix}ARCH": plat["architecture"], f"{prefix}VARIANT": plat.get("variant", "")})
         return values
 
-    def stage_index(self, ref: str) -> int | None:
+    def stage_index(self, ref: str, by_number: bool = True) -> int | None:
+        """A stage by name, or (``COPY --from``, not FROM) by number."""
         ref = ref.lower()
         for i, stage in enumerate(self.df.stages):
             if stage.name and stage.name == ref:
                 return i
-        if ref.isdigit() and int(ref) < len(self.df.stages):
+        if by_number and ref.isdigit() and int(ref) < len(self.df.stages):
             return int(ref)
         return None
 
@@ -211,7 +212,7 @@ class Builder:
         """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from=."""
         stage = self.df.stages[index]
         deps: set[int] = set()
-        base = self.stage_index(self.base_word(stage))
+        base = self.stage_index(self.base_word(stage), False)
         if base is not None and base < index:
             deps.add(base)
         for instr in stage.instructions:
@@ -266,7 +267,7 @@ class Builder:
     def _resolve_bases(self, stages: list[int]) -> None:
         for i in stages:
             word = self.base_word(self.df.stages[i])
-            if word == "scratch" or self.stage_index(word) is not None:
+            if word == "scratch" or self.stage_index(word, False) is not None:
                 continue
             if word not in self.images:
                 v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
@@ -303,7 +304,7 @@ class Builder:
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
         word = self.base_word(stage)
-        dep = self.stage_index(word)
+        dep = self.stage_index(word, False)
         if dep is not None and dep < index:
             return self.stage_state(dep).copy()
         if word == "scratch":
@@ -343,7 +344,7 @@ class Builder:
 
     def _from_name(self, stage: Stage) -> str:
         word = self.base_word(stage)
-        if self.stage_index(word) is not None or word == "scratch":
+        if self.stage_index(word, False) is not None or word == "scratch":
             return word
         return self._normalised(word)
 

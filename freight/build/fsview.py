@@ -99,7 +99,7 @@ class RootFS:
                     if entry.name in seen:
                         continue
                     seen.add(entry.name)
-                    if entry.is_char_device() and _is_whiteout(entry.stat(follow_symlinks=False)):
+                    if _is_whiteout(entry.stat(follow_symlinks=False)):
                         hidden.add(entry.name)
         return sorted(seen - hidden)
 

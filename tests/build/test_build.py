@@ -1,0 +1,274 @@
+"""freight build: instructions' effect on the image config, RUN, stages, args, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from freight.build.engine import BuildError
+from freight.store import Store
+from tests.build.buildutil import config, do_build, layer_file, layer_members, run_dirs, write_context
+
+
+def test_config_instructions_land_as_docker_writes_them(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+ENV A=1 B="two words"
+LABEL org.example.x=y version=$A
+EXPOSE 80 443/udp
+USER nobody
+VOLUME /data
+WORKDIR /srv/app
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s CMD true
+ONBUILD RUN echo later
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT echo hi
+CMD ["x", "y"]
+"""})
+    result, out = do_build(busybox_store, ctx)
+    cfg = config(busybox_store, result.image_id)
+    c = cfg["config"]
+    assert c["Env"] == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1",
+                        "B=two words"]
+    assert c["Labels"] == {"org.example.x": "y", "version": "1"}
+    assert c["ExposedPorts"] == {"80/tcp": {}, "443/udp": {}}
+    assert c["User"] == "nobody"
+    assert c["Volumes"] == {"/data": {}}
+    assert c["WorkingDir"] == "/srv/app"
+    assert c["StopSignal"] == "SIGINT"
+    assert c["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}
+    assert c["OnBuild"] == ["RUN echo later"]
+    assert c["Shell"] == ["/bin/sh", "-ec"]
+    assert c["Entrypoint"] == ["/bin/sh", "-ec", "echo hi"]
+    assert c["Cmd"] == ["x", "y"]
+    history = cfg["history"][1:]
+    assert [h["created_by"] for h in history][:3] == ["ENV A=1 B=two words",
+                                                      "LABEL org.example.x=y version=1",
+                                                      "EXPOSE map[443/udp:{} 80/tcp:{}]"]
+    assert all(h["comment"] == "buildkit.dockerfile.v0" for h in history)
+    workdir = [h for h in history if h["created_by"] == "WORKDIR /srv/app"][0]
+    assert "empty_layer" not in workdir  # it made /srv/app
+    assert sum(1 for h in history if not h.get("empty_layer")) == len(cfg["rootfs"]["diff_ids"]) - 1
+    assert "#4 [1/2] FROM docker.io/library/busybox:latest" in out
+
+
+def test_run_makes_a_layer_without_mount_stubs(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+RUN echo hello; mkdir /out && echo data > /out/f && rm /bin/vi
+RUN ["/bin/sh", "-c", "echo exec-form"]
+"""})
+    result, out = do_build(busybox_store, ctx)
+    assert "#5 [2/3] RUN echo hello; mkdir /out && echo data > /out/f && rm /bin/vi" in out
+    assert "hello\n" in out and "exec-form" in out
+    names = set(layer_members(busybox_store, result.image_id, 1))
+    assert names == {"out", "out/f", "bin", "bin/.wh.vi"}  # no etc/hosts, etc/resolv.conf stubs
+    assert layer_file(busybox_store, result.image_id, "out/f", 1) == b"data\n"
+    history = config(busybox_store, result.image_id)["history"]
+    assert history[-2]["created_by"] == \
+        "RUN /bin/sh -c echo hello; mkdir /out && echo data > /out/f && rm /bin/vi # buildkit"
+    assert history[-1]["created_by"] == "RUN /bin/sh -c echo exec-form # buildkit"
+    assert history[-1].get("empty_layer") is True  # it changed nothing
+    assert run_dirs(busybox_store) == []
+
+
+def test_heredocs(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+ARG WHO=world
+COPY <<EOF /greeting
+hello $WHO
+EOF
+RUN <<EOT
+echo one > /one
+echo two > /two
+EOT
+RUN <<'EOT'
+#!/bin/sh
+echo "script $0" > /script
+EOT
+"""})
+    result, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, result.image_id, "greeting", 1) == b"hello world\n"
+    assert layer_file(busybox_store, result.image_id, "one", 2) == b"one\n"
+    assert layer_file(busybox_store, result.image_id, "two", 2) == b"two\n"
+    assert layer_file(busybox_store, result.image_id, "script", 3) == b"script /dev/pipes/EOT\n"
+
+
+def test_build_args_and_their_cache_keys(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+ARG BASE=busybox
+FROM $BASE
+ARG V=default
+ARG UNUSED
+RUN echo "v=$V" > /v
+ENV FROM_ARG=$V
+"""})
+    first, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, first.image_id, "v") == b"v=default\n"
+    second, out = do_build(busybox_store, ctx, build_args={"V": "given"})
+    assert layer_file(busybox_store, second.image_id, "v") == b"v=given\n"
+    assert "FROM_ARG=given" in config(busybox_store, second.image_id)["config"]["Env"]
+    assert "CACHED" not in out
+    history = config(busybox_store, second.image_id)["history"]
+    assert history[-2]["created_by"] == 'RUN |1 V=given /bin/sh -c echo "v=$V" > /v # buildkit'
+    _, again = do_build(busybox_store, ctx, build_args={"V": "given", "UNUSED": "x"})
+    assert "CACHED" not in again  # every ARG in scope is part of a RUN's environment
+    _, same = do_build(busybox_store, ctx, build_args={"V": "given", "UNUSED": "x"})
+    assert "CACHED" in same
+
+
+def test_target_builds_only_the_stages_it_needs(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox AS base
+RUN echo base > /base
+
+FROM base AS builder
+RUN mkdir -p /opt/env/bin && echo tool > /opt/env/bin/tool
+
+FROM busybox AS unused
+RUN exit 1
+
+FROM busybox AS other
+RUN echo other > /other
+
+FROM busybox
+COPY --from=builder /opt/env /opt/env
+COPY --from=other /other /other
+"""})
+    result, out = do_build(busybox_store, ctx)
+    assert "RUN exit 1" not in out
+    assert "[builder 2/2] RUN mkdir" in out and "[stage-4 2/3] COPY --from=builder" in out
+    img = busybox_store.resolve_image(result.image_id)
+    assert len(img.layers) == 3  # busybox + two COPY layers, no builder layer
+    assert layer_file(busybox_store, result.image_id, "opt/env/bin/tool", 1) == b"tool\n"
+    base, out = do_build(busybox_store, ctx, target="builder", tags=["b:1"])
+    assert "other" not in out
+    assert len(busybox_store.resolve_image("b:1").layers) == 3
+    with pytest.raises(BuildError, match='target stage "nope" could not be found'):
+        do_build(busybox_store, ctx, target="nope")
+
+
+def test_run_mount_cache_persists_between_builds(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+ARG N
+RUN --mount=type=cache,target=/cache echo "run $N" >> /cache/log && cat /cache/log > /seen
+"""})
+    do_build(busybox_store, ctx, build_args={"N": "1"})
+    result, _ = do_build(busybox_store, ctx, build_args={"N": "2"})
+    assert layer_file(busybox_store, result.image_id, "seen") == b"run 1\nrun 2\n"
+    assert "cache" not in layer_members(busybox_store, result.image_id)
+
+
+def test_run_mounts_bind_secret_tmpfs(busybox_store: Store, tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret")
+    ctx = write_context(tmp_path / "ctx", {"data.txt": "from context\n", "Dockerfile": """\
+FROM busybox AS files
+RUN echo staged > /staged
+
+FROM busybox
+RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt > /bound
+RUN --mount=type=bind,from=files,source=/staged,target=/s cat /s > /from-stage
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && grep -c /scratch /proc/mounts > /tmpfs
+"""})
+    result, _ = do_build(busybox_store, ctx, secrets={"token": {"src": str(secret)}})
+    assert layer_file(busybox_store, result.image_id, "bound", 1) == b"from context\n"
+    assert layer_file(busybox_store, result.image_id, "from-stage", 2) == b"staged\n"
+    assert layer_file(busybox_store, result.image_id, "secret-len", 3).strip() == b"6"
+    assert layer_file(busybox_store, result.image_id, "tmpfs", 4) == b"1\n"
+    for i in range(1, 5):
+        names = set(layer_members(busybox_store, result.image_id, i))
+        assert not names & {"mnt/data.txt", "s", "run/secrets/token", "scratch/x"}
+
+
+def test_run_network_none_has_only_loopback(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+RUN --network=none ls /sys/class/net > /nets
+RUN ls /sys/class/net > /host-nets
+"""})
+    result, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, result.image_id, "nets", 1) == b"lo\n"
+    assert layer_file(busybox_store, result.image_id, "host-nets", 2).decode().split() == sorted(os.listdir("/sys/class/net"))
+
+
+def test_onbuild_triggers_run_in_the_child(busybox_store: Store, tmp_path: Path) -> None:
+    parent = write_context(tmp_path / "p", {"Dockerfile": "FROM busybox\nONBUILD RUN echo triggered > /t\n"})
+    do_build(busybox_store, parent, tags=["parent:1"])
+    child = write_context(tmp_path / "c", {"Dockerfile": "FROM parent:1\n"})
+    result, _ = do_build(busybox_store, child)
+    assert layer_file(busybox_store, result.image_id, "t") == b"triggered\n"
+    assert "OnBuild" not in config(busybox_store, result.image_id)["config"]
+
+
+CLI_ERRORS = [
+    ("FROM busybox\nRUN true\nFOO bar\n",
+     ["Dockerfile:3", ">>> FOO bar", "ERROR: failed to solve: dockerfile parse error on line 3: "
+      "unknown instruction: FOO"]),
+    ("FROM busybox\nCOPY nope /x\n",
+     ["Dockerfile:2", ">>> COPY nope /x", 'ERROR: failed to solve: failed to compute cache key: '
+      '"/nope": not found']),
+    ("FROM busybox\nRUN echo before\nRUN exit 3\nRUN echo after\n",
+     ["Dockerfile:3", ">>> RUN exit 3", 'ERROR: failed to solve: process "/bin/sh -c exit 3" '
+      "did not complete successfully: exit code: 3"]),
+]
+
+
+@pytest.mark.parametrize("dockerfile,expected", CLI_ERRORS, ids=["unknown", "missing-copy", "failing-run"])
+def test_bad_dockerfiles_fail_like_docker(busybox_store: Store, cli, tmp_path: Path,
+                                          dockerfile: str, expected: list[str]) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": dockerfile})
+    images_before = busybox_store.db.execute("SELECT count(*) FROM images").fetchone()[0]
+    result = cli("build", "--progress", "plain", "-t", "broken", str(ctx))
+    assert result.returncode == 1, result.stderr
+    for line in expected:
+        assert line in result.stderr
+    assert busybox_store.db.execute("SELECT count(*) FROM images").fetchone()[0] == images_before
+    assert run_dirs(busybox_store) == []
+    with open("/proc/self/mountinfo") as f:
+        assert str(busybox_store.root) not in f.read()
+
+
+def test_cli_quiet_iidfile_labels_and_stdin_dockerfile(busybox_store: Store, cli, tmp_path: Path) -> None:
+    iid = tmp_path / "iid"
+    result = cli("build", "-q", "--iidfile", str(iid), "--label", "a=b", "-t", "q:1", "-",
+                 input="FROM busybox\nCMD [\"true\"]\n")
+    assert result.returncode == 0, result.stderr
+    image_id = result.stdout.strip()
+    assert image_id.startswith("sha256:") and iid.read_text() == image_id
+    assert result.stderr == ""
+    cfg = busybox_store.resolve_image("q:1").config
+    assert cfg["config"]["Labels"] == {"a": "b"} and cfg["config"]["Cmd"] == ["true"]
+
+
+def test_cli_plain_progress_names_the_image(busybox_store: Store, cli, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo hi\n"})
+    result = cli("build", "--progress=plain", "-t", "named", str(ctx))
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    assert err.startswith("#1 [internal] load build definition from Dockerfile\n")
+    assert "#5 [2/2] RUN echo hi\n" in err and "\n#5 DONE " in err
+    assert any(line.startswith("#5 0.") and line.endswith(" hi") for line in err.splitlines())
+    image_id = busybox_store.resolve_image("named").id
+    assert f"writing image {image_id} done" in err
+    assert "naming to docker.io/library/named:latest done" in err
+    again = cli("build", "--progress=plain", "-t", "named", str(ctx)).stderr
+    assert "#5 CACHED" in again
+
+
+def test_builder_prune_frees_cache(busybox_store: Store, cli, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"big": os.urandom(200_000), "Dockerfile": "FROM busybox\nCOPY big /\n"})
+    result, _ = do_build(busybox_store, ctx)
+    busybox_store.images.remove(result.image_id, True)
+    out = cli("builder", "prune", "-f")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Total:\t") and out.stdout.strip() != "Total:\t0B"
+    assert busybox_store.db.execute("SELECT count(*) FROM build_cache").fetchone()[0] == 0
+    assert json.loads(json.dumps(busybox_store.resolve_image("busybox").config))["config"]["Cmd"] == ["sh"]
