@@ -371,14 +371,12 @@ class Dockerfile:
     def syntax(self) -> str:
         return self.directives.get("syntax", "")
 
-    def stage(self, ref: str) -> Stage:
-        """A stage by name (case-insensitive) or by index."""
-        for stage in self.stages:
-            if stage.name and stage.name == ref.lower():
-                return stage
-        if ref.isdigit() and int(ref) < len(self.stages):
-            return self.stages[int(ref)]
-        raise DockerfileError(f"target stage {go_quote(ref)} could not be found", None, self.filename)
+    def stage(self, name: str) -> Stage:
+        """The build target named ``name`` (case-insensitive; the last of duplicates)."""
+        index = _lookup_stage(self.stages, name, by_index=False)
+        if index is None:
+            raise DockerfileError(f"target stage {go_quote(name)} could not be found", None, self.filename)
+        return self.stages[index]
 
     def instructions(self) -> list[Instruction]:
         """Every instruction in file order."""
@@ -1181,7 +1179,7 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
     for node in nodes:
         instr = _instruction(node, filename)
         if instr.keyword == "FROM":
-            stages.append(_stage(instr, stages))
+            stages.append(_stage(instr, stages, reader.warnings))
         elif stages:
             stages[-1].instructions.append(instr)
         elif instr.keyword == "ARG":
@@ -1194,10 +1192,14 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
                       reader.warnings)
 
 
-def _stage(instr: Instruction, stages: list[Stage]) -> Stage:
+def _stage(instr: Instruction, stages: list[Stage], warnings: list[str]) -> Stage:
+    """A new stage; duplicate and reserved names are warnings (BuildKit's checks)."""
     name = instr.args[2].lower() if len(instr.args) == 3 else ""
+    where = f"{instr.filename}:{instr.line}"
+    if name in ("context", "scratch"):
+        warnings.append(f"{where}: ReservedStageName: '{name}' is reserved and should not be used as a stage name")
     if name and any(s.name == name for s in stages):
-        raise instr.error(f"duplicate stage name {go_quote(name)}")
+        warnings.append(f"{where}: DuplicateStageName: Duplicate stage name {go_quote(name)}, stage names should be unique")
     return Stage(name, instr.args[0], instr.flag("platform"), instr.line, instr)
 
 
@@ -1378,12 +1380,11 @@ class StageRefs:
 
 
 def _lookup_stage(stages: list[Stage], ref: str, by_index: bool = True) -> int | None:
+    """Index of the stage ``ref`` names (the last of duplicate names wins)."""
     if by_index and ref.isdigit():
         return int(ref) if int(ref) < len(stages) else None
-    for index, stage in enumerate(stages):
-        if stage.name and stage.name == ref.lower():
-            return index
-    return None
+    named = [i for i, stage in enumerate(stages) if stage.name and stage.name == ref.lower()]
+    return named[-1] if named else None
 
 
 def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> StageRefs:

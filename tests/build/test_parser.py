@@ -228,7 +228,6 @@ ERROR_CASES = [
     ("from-bad-stage-name", "FROM a AS 1st",
      'Dockerfile:1: invalid name for build stage: "1st", name can\'t start with a number or contain symbols'),
     ("from-unknown-flag", "FROM --arch=x a", "Dockerfile:1: unknown flag: arch"),
-    ("duplicate-stage-name", "FROM a AS x\nFROM b AS X", 'Dockerfile:2: duplicate stage name "x"'),
     ("workdir-empty", "FROM a\nWORKDIR", "Dockerfile:2: WORKDIR requires exactly one argument"),
     ("user-empty", "FROM a\nUSER", "Dockerfile:2: USER requires exactly one argument"),
     ("maintainer-empty", "FROM a\nMAINTAINER", "Dockerfile:2: MAINTAINER requires exactly one argument"),
@@ -390,10 +389,21 @@ def test_stages_and_global_args() -> None:
     build, final = df.stages
     assert (build.name, build.base, build.platform, build.line) == ("build", "$BASE:${TAG:-3}", "$BUILDPLATFORM", 3)
     assert (final.name, final.base, final.platform, final.line) == ("", "scratch", "", 5)
-    assert df.stage("BUILD") is build and df.stage("1") is final
+    assert df.stage("BUILD") is build
     assert [i.keyword for i in final.instructions] == ["COPY"]
-    with pytest.raises(DockerfileError, match="could not be found"):
-        df.stage("nope")
+    for missing in ("nope", "1"):
+        with pytest.raises(DockerfileError) as info:
+            df.stage(missing)
+        assert str(info.value) == f'Dockerfile: target stage "{missing}" could not be found'
+
+
+def test_duplicate_and_reserved_stage_names_warn() -> None:
+    df = parse("FROM a AS x\nFROM b AS X\nFROM c AS scratch\n")
+    assert df.warnings == [
+        'Dockerfile:2: DuplicateStageName: Duplicate stage name "x", stage names should be unique',
+        "Dockerfile:3: ReservedStageName: 'scratch' is reserved and should not be used as a stage name",
+    ]
+    assert df.stage("x") is df.stages[1]
 
 
 def test_directives() -> None:
