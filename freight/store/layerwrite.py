@@ -42,12 +42,9 @@ _KINDS = {
 }
 
 
-def _octal(value: int, width: int) -> bytes | None:
-    """The zero-padded, NUL-terminated octal field Go writes, or None if it does not fit."""
-    text = b"%o" % value
-    if value < 0 or len(text) > width - 1:
-        return None
-    return text.rjust(width - 1, b"0") + b"\0"
+def _fits(value: int, width: int) -> bool:
+    """Whether ``value`` fits a NUL-terminated octal field of ``width`` bytes."""
+    return 0 <= value < 8 ** (width - 1)
 
 
 def _field(value: bytes, width: int) -> bytes:
@@ -82,18 +79,13 @@ def _header_block(
     name: bytes, prefix: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
     kind: bytes, linkname: bytes, devmajor: int, devminor: int,
 ) -> bytes:
-    """A 512-byte USTAR header; numbers must already fit their fields."""
-    fields = (
-        _field(name, 100) + _octal(mode, 8) + _octal(uid, 8) + _octal(gid, 8)  # type: ignore[operator]
-        + _octal(size, 12) + _octal(mtime, 12)  # type: ignore[operator]
-    )
-    tail = (
-        kind + _field(linkname, 100) + b"ustar\x0000" + b"\0" * 64
-        + _octal(devmajor, 8) + _octal(devminor, 8) + _field(prefix, 155)  # type: ignore[operator]
+    """A 512-byte USTAR header; numbers must already fit their fields (zero-padded octal, as Go writes)."""
+    fields = b"%s%07o\0%07o\0%07o\0%011o\0%011o\0" % (_field(name, 100), mode, uid, gid, size, mtime)
+    tail = b"%s%sustar\x0000%s%07o\0%07o\0%s" % (
+        kind, _field(linkname, 100), b"\0" * 64, devmajor, devminor, _field(prefix, 155),
     )
     unsigned = sum(fields) + 8 * 32 + sum(tail)
-    block = fields + b"%06o\0 " % unsigned + tail
-    return block + b"\0" * (BLOCK - len(block))
+    return b"%s%06o\0 %s%s" % (fields, unsigned, tail, b"\0" * 12)
 
 
 def tar_header(
@@ -108,13 +100,14 @@ def tar_header(
         split = (b"", name[:100])
     if len(linkname) > 100 or not linkname.isascii():
         records[b"linkpath"] = linkname
-    numbers = {b"uid": (uid, 8), b"gid": (gid, 8), b"size": (size, 12), b"mtime": (mtime, 12)}
-    for key, (value, width) in numbers.items():
-        if _octal(value, width) is None:
+    fit = {}
+    for key, value, width in ((b"uid", uid, 8), (b"gid", gid, 8), (b"size", size, 12), (b"mtime", mtime, 12)):
+        fit[key] = value if _fits(value, width) else 0
+        if not fit[key] and value:
             records[key] = str(value).encode()
-    for key, value in sorted((xattrs or {}).items()):
-        records[(PAX_XATTR + key).encode()] = value
-    fit = {k: (v if _octal(v, w) is not None else 0) for k, (v, w) in numbers.items()}
+    if xattrs:
+        for key, value in sorted(xattrs.items()):
+            records[(PAX_XATTR + key).encode()] = value
     main = _header_block(
         split[1], split[0], mode, fit[b"uid"], fit[b"gid"], fit[b"size"], fit[b"mtime"],
         kind, linkname[:100], devmajor, devminor,
@@ -224,8 +217,10 @@ class _Writer:
             return False
 
     def content(self, path: bytes, rel: bytes, size: int) -> None:
-        """Copy exactly ``size`` bytes of the file, padded to a block; a file that shrank is an error."""
-        self.flush()
+        """Copy exactly ``size`` bytes of the file, padded to a block; a file that shrank is an error.
+
+        Small files go through the buffer with the headers; big ones straight to ``out``.
+        """
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             left = size
@@ -233,11 +228,15 @@ class _Writer:
                 data = os.read(fd, min(left, _CHUNK))
                 if not data:
                     raise LayerError(f"file {os.fsdecode(rel)!r} changed size while it was archived")
-                self.out.write(data)
+                if len(data) >= _FLUSH_AT:
+                    self.flush()
+                    self.out.write(data)
+                else:
+                    self.emit(data)
                 left -= len(data)
         finally:
             os.close(fd)
-        self.buf += b"\0" * (-size % BLOCK)
+        self.emit(b"\0" * (-size % BLOCK))
 
 
 def write_layer(
