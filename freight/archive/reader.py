@@ -22,7 +22,7 @@ from typing import BinaryIO
 from freight.archive import docker_archive, oci_layout
 from freight.archive.model import ArchiveImage
 from freight.archive.source import ArchiveError, DirSource, Entry, Source, TarSource, compression_of, hash_stream
-from freight.errors import DigestMismatch
+from freight.errors import DigestMismatch, LayerError
 from freight.store.compression import open_layer
 
 
@@ -69,8 +69,11 @@ class Archive:
             if compression_of(entry.path) == "none":
                 self._diff_ids[entry.digest] = entry.digest
             else:
-                with entry.path.open("rb") as raw, open_layer(raw) as tar:
-                    self._diff_ids[entry.digest] = hash_stream(tar)[0]
+                try:
+                    with entry.path.open("rb") as raw, open_layer(raw) as tar:
+                        self._diff_ids[entry.digest] = hash_stream(tar)[0]
+                except LayerError as err:
+                    raise LayerError(f"layer {entry.digest}: {err}") from None
         return self._diff_ids[entry.digest]
 
     def close(self) -> None:
@@ -99,11 +102,7 @@ def open_source(src: BinaryIO | Path | str, spool_dir: Path | None = None) -> So
 
 
 def _read_tar(stream: BinaryIO, spool_dir: Path | None) -> TarSource:
-    import gzip
     import tarfile
-
-    import zstandard
-    from isal import isal_zlib
 
     try:
         with open_layer(stream) as tar:
@@ -111,8 +110,8 @@ def _read_tar(stream: BinaryIO, spool_dir: Path | None) -> TarSource:
     except tarfile.TarError as err:
         message = "empty input" if "empty file" in str(err) else str(err)
         raise ArchiveError(f"invalid archive: {message}") from None
-    except (EOFError, gzip.BadGzipFile, isal_zlib.error, zstandard.ZstdError) as err:
-        raise ArchiveError(f"invalid archive: truncated or corrupt compressed data ({err})") from None
+    except LayerError as err:
+        raise ArchiveError(f"invalid archive: truncated or corrupt compressed data ({err.__cause__})") from None
 
 
 def open_archive(src: BinaryIO | Path | str, spool_dir: Path | None = None, *, prefer: str = "oci") -> Archive:

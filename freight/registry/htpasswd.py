@@ -1,0 +1,103 @@
+"""Basic authentication against an htpasswd file of bcrypt entries.
+
+The format is the one `htpasswd -B` writes and the CNCF registry requires: one
+`user:$2y$...` line per user. Other hash kinds are ignored with a warning, as bcrypt is
+the only one the CNCF registry accepts. The file is re-read when it changes.
+
+Checking a bcrypt hash costs tens of milliseconds on purpose, and a client sends the same
+credentials with every request of a push, so credentials that passed once are remembered
+(by a sha256 of the header) until the file changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
+
+
+def hash_password(password: str, rounds: int = 5) -> str:
+    """A bcrypt entry for an htpasswd file ("$2b$..."), as `htpasswd -B` makes."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def parse_htpasswd(text: str, source: str = "htpasswd") -> dict[str, bytes]:
+    """user -> bcrypt hash; lines with other hash kinds are skipped with a warning."""
+    users: dict[str, bytes] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, hashed = line.partition(":")
+        if not sep or not hashed.startswith(BCRYPT_PREFIXES):
+            print(f"{source}:{number}: not a bcrypt entry, ignored", file=sys.stderr)
+            continue
+        users[user] = hashed.encode()
+    return users
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` header, or None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class HtpasswdAuth:
+    """Checks Basic credentials against an htpasswd file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._users: dict[str, bytes] = {}
+        self._accepted: set[bytes] = set()
+        self._reload()
+
+    def _reload(self) -> None:
+        st = os.stat(self.path)
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._users = parse_htpasswd(self.path.read_text(), str(self.path))
+            self._accepted.clear()
+            self._stamp = stamp
+
+    async def check(self, header: str | None) -> bool:
+        """True when the header carries a user and password the file accepts."""
+        self._reload()
+        credentials = parse_basic(header)
+        if credentials is None:
+            return False
+        key = hashlib.sha256(header.encode()).digest()  # type: ignore[union-attr]
+        if key in self._accepted:
+            return True
+        user, password = credentials
+        hashed = self._users.get(user)
+        if hashed is None:
+            return False
+        import bcrypt
+
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(
+                None, bcrypt.checkpw, password.encode(), hashed
+            )
+        except ValueError:  # longer than bcrypt's 72 bytes, or a malformed hash
+            return False
+        if ok:
+            self._accepted.add(key)
+        return ok

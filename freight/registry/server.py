@@ -1,0 +1,719 @@
+"""An OCI distribution-spec 1.1 registry server (`freight registry serve`).
+
+Endpoints: /v2/, blobs (HEAD/GET with Range, DELETE), uploads (POST, monolithic POST,
+cross-repository mount, PATCH chunks, PUT, status, cancel), manifests by tag and digest,
+tag listing and the catalog with pagination, and the referrers API. Errors use the spec's
+codes and JSON body. Storage is in freight.registry.storage.
+
+Upload bodies are streamed to disk in ~1 MiB pieces that a worker thread hashes and writes
+while the event loop keeps reading the socket; blobs are served with sendfile. Nothing is
+visible before its digest has been checked.
+
+Run it with `python -m freight.registry.server --root DIR [--addr HOST:PORT] ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import abc as aiohttp_abc
+from aiohttp import web
+
+from freight.registry.htpasswd import HtpasswdAuth
+from freight.registry.storage import (
+    RegistryStorage,
+    Upload,
+    UUID_RE,
+    valid_digest,
+    valid_name,
+    valid_tag,
+)
+
+PIECE = 1 << 20
+READ_BUFFER = 4 << 20
+MAX_MANIFEST = 4 << 20
+DEFAULT_UPLOAD_TIMEOUT = 3600.0
+DEFAULT_MAX_UPLOADS = 10000
+REALM = "freight-registry"
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST}) | INDEX_TYPES
+NONDISTRIBUTABLE = (
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+)
+
+ERRORS: dict[str, tuple[int, str]] = {
+    "BLOB_UNKNOWN": (404, "blob unknown to registry"),
+    "BLOB_UPLOAD_INVALID": (400, "blob upload invalid"),
+    "BLOB_UPLOAD_UNKNOWN": (404, "blob upload unknown to registry"),
+    "DIGEST_INVALID": (400, "provided digest did not match uploaded content"),
+    "MANIFEST_BLOB_UNKNOWN": (400, "manifest references a manifest or blob unknown to registry"),
+    "MANIFEST_INVALID": (400, "manifest invalid"),
+    "MANIFEST_UNKNOWN": (404, "manifest unknown to registry"),
+    "NAME_INVALID": (400, "invalid repository name"),
+    "NAME_UNKNOWN": (404, "repository name not known to registry"),
+    "SIZE_INVALID": (400, "provided length did not match content length"),
+    "UNAUTHORIZED": (401, "authentication required"),
+    "DENIED": (403, "requested access to the resource is denied"),
+    "UNSUPPORTED": (405, "the operation is unsupported"),
+    "TOOMANYREQUESTS": (429, "too many requests"),
+    "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
+}
+
+
+class RegistryError(Exception):
+    """An error answered with the spec's JSON body: {"errors":[{code,message,detail}]}."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: Any = None,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_status, self.message = ERRORS[code]
+        super().__init__(f"{code}: {self.message}")
+        self.code = code
+        self.detail = detail
+        self.status = status or default_status
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body = {"errors": [{"code": self.code, "message": self.message, "detail": self.detail}]}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+def _header_value(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip()
+
+
+def _range_header(size: int) -> str:
+    """The upload progress as the CNCF registry writes it: "0-<last byte>", "0-0" empty."""
+    return f"0-{max(size - 1, 0)}"
+
+
+def _descriptor_digest(value: Any) -> str:
+    """The digest of a manifest descriptor, or MANIFEST_INVALID when it is malformed."""
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("digest"), str)
+        or not valid_digest(value["digest"])
+        or not isinstance(value.get("size"), int)
+        or value["size"] < 0
+    ):
+        raise RegistryError("MANIFEST_INVALID", {"descriptor": value})
+    return value["digest"]
+
+
+def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
+    """The manifest's JSON and media type, checked as far as it goes without storage."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise RegistryError("MANIFEST_INVALID", "manifest is not a JSON object")
+    if doc.get("schemaVersion") != 2:
+        raise RegistryError("MANIFEST_INVALID", "schemaVersion must be 2")
+    header = _header_value(content_type)
+    media_type = doc.get("mediaType")
+    if media_type is None:
+        if header in MANIFEST_TYPES:
+            media_type = header
+        else:
+            media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+    elif header in MANIFEST_TYPES and header != media_type:
+        raise RegistryError("MANIFEST_INVALID", "Content-Type does not match mediaType")
+    if media_type not in MANIFEST_TYPES:
+        raise RegistryError("MANIFEST_INVALID", f"unsupported manifest media type {media_type!r}")
+    return doc, media_type
+
+
+def manifest_references(doc: dict[str, Any], media_type: str) -> tuple[list[str], list[str]]:
+    """(blob digests, manifest digests) a manifest needs in its repository."""
+    if media_type in INDEX_TYPES:
+        manifests = doc.get("manifests")
+        if not isinstance(manifests, list):
+            raise RegistryError("MANIFEST_INVALID", "an index needs a manifests list")
+        return [], [_descriptor_digest(d) for d in manifests]
+    layers = doc.get("layers", [])
+    if "config" not in doc or not isinstance(layers, list):
+        raise RegistryError("MANIFEST_INVALID", "a manifest needs a config and a layers list")
+    blobs = [_descriptor_digest(doc["config"])]
+    for layer in layers:
+        digest = _descriptor_digest(layer)
+        if not (layer.get("urls") and layer.get("mediaType", "").startswith(NONDISTRIBUTABLE)):
+            blobs.append(digest)
+    return blobs, []
+
+
+def manifest_subject(doc: dict[str, Any]) -> str | None:
+    subject = doc.get("subject")
+    return None if subject is None else _descriptor_digest(subject)
+
+
+def paginate(
+    items: list[str], request: web.Request, path: str
+) -> tuple[list[str], dict[str, str]]:
+    """Apply the `last` and `n` parameters; the page and its `Link` header, if any."""
+    last = request.query.get("last")
+    if last:
+        items = [i for i in items if i > last]
+    raw = request.query.get("n")
+    if raw is None:
+        return items, {}
+    if not raw.isdigit():
+        raise RegistryError("PAGINATION_NUMBER_INVALID", {"n": raw})
+    n = int(raw)
+    page = items[:n]
+    if n == 0 or len(items) <= n:
+        return page, {}
+    link = f'<{path}?n={n}&last={quote(page[-1], safe="")}>; rel="next"'
+    return page, {"Link": link}
+
+
+class Registry:
+    """The request handlers, bound to one storage root."""
+
+    def __init__(
+        self,
+        storage: RegistryStorage,
+        auth: HtpasswdAuth | None = None,
+        read_only: bool = False,
+        max_uploads: int = DEFAULT_MAX_UPLOADS,
+    ) -> None:
+        self.storage = storage
+        self.auth = auth
+        self.read_only = read_only
+        self.max_uploads = max_uploads
+        self.upload_locks: dict[str, asyncio.Lock] = {}
+        self.routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+            (re.compile(r"/v2/?"), {"GET": self.base}),
+            (re.compile(r"/v2/_catalog"), {"GET": self.catalog}),
+            (re.compile(r"/v2/(?P<name>.+)/tags/list"), {"GET": self.tag_list}),
+            (
+                re.compile(r"/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)"),
+                {
+                    "GET": self.get_manifest,
+                    "HEAD": self.get_manifest,
+                    "PUT": self.put_manifest,
+                    "DELETE": self.delete_manifest,
+                },
+            ),
+            (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?"), {"POST": self.start_upload}),
+            (
+                re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)"),
+                {
+                    "GET": self.upload_status,
+                    "PATCH": self.patch_upload,
+                    "PUT": self.finish_upload,
+                    "DELETE": self.cancel_upload,
+                },
+            ),
+            (
+                re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)"),
+                {"GET": self.get_blob, "HEAD": self.get_blob, "DELETE": self.delete_blob},
+            ),
+            (re.compile(r"/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)"), {"GET": self.referrers}),
+        ]
+
+    # dispatch ------------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._dispatch(request)
+        except RegistryError as err:
+            return err.response()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        for pattern, methods in self.routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if self.auth is not None and not await self.auth.check(
+                request.headers.get("Authorization")
+            ):
+                raise RegistryError(
+                    "UNAUTHORIZED", headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}
+                )
+            handler = methods.get(request.method)
+            writes = request.method not in ("GET", "HEAD")
+            if handler is None or (writes and self.read_only):
+                allowed = [m for m in methods if not (self.read_only and m not in ("GET", "HEAD"))]
+                raise RegistryError(
+                    "UNSUPPORTED", {"method": request.method}, headers={"Allow": ", ".join(allowed)}
+                )
+            args = match.groupdict()
+            if "name" in args and not valid_name(args["name"]):
+                raise RegistryError("NAME_INVALID", {"name": args["name"]})
+            if "digest" in args and not valid_digest(args["digest"]):
+                raise RegistryError("DIGEST_INVALID", {"digest": args["digest"]})
+            return await handler(request, **args)
+        raise web.HTTPNotFound(text="404 page not found\n")
+
+    # base, catalog, tags -------------------------------------------------------------------
+
+    async def base(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({})
+
+    async def catalog(self, request: web.Request) -> web.StreamResponse:
+        repos = await asyncio.to_thread(self.storage.repositories)
+        page, headers = paginate(repos, request, "/v2/_catalog")
+        return web.json_response({"repositories": page}, headers=headers)
+
+    async def tag_list(self, request: web.Request, name: str) -> web.StreamResponse:
+        tags = self.storage.tags(name)
+        if tags is None:
+            raise RegistryError("NAME_UNKNOWN", {"name": name})
+        page, headers = paginate(tags, request, f"/v2/{name}/tags/list")
+        return web.json_response({"name": name, "tags": page}, headers=headers)
+
+    # blobs ---------------------------------------------------------------------------------
+
+    async def get_blob(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        if not self.storage.has_blob(name, digest):
+            raise RegistryError("BLOB_UNKNOWN", {"digest": digest})
+        headers = {
+            "Docker-Content-Digest": digest,
+            "Content-Type": "application/octet-stream",
+            "Cache-Control": "max-age=31536000",
+        }
+        return web.FileResponse(self.storage.blob_path(digest), headers=headers)
+
+    async def delete_blob(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        if not self.storage.unlink_blob(name, digest):
+            raise RegistryError("BLOB_UNKNOWN", {"digest": digest})
+        return web.Response(status=202, headers={"Docker-Content-Digest": digest})
+
+    # uploads -------------------------------------------------------------------------------
+
+    def _upload_headers(self, name: str, upload: Upload) -> dict[str, str]:
+        return {
+            "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+            "Docker-Upload-UUID": upload.id,
+            "Range": _range_header(upload.size),
+        }
+
+    @staticmethod
+    def _blob_created(name: str, digest: str) -> web.Response:
+        headers = {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+        return web.Response(status=201, headers=headers)
+
+    def _new_upload(self, name: str) -> Upload:
+        if len(self.storage.uploads) >= self.max_uploads:
+            raise RegistryError("TOOMANYREQUESTS", {"uploads": len(self.storage.uploads)})
+        return self.storage.new_upload(name)
+
+    def _find_upload(self, name: str, upload_id: str) -> Upload:
+        upload = self.storage.get_upload(name, upload_id) if UUID_RE.match(upload_id) else None
+        if upload is None:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": upload_id})
+        return upload
+
+    def _query_digest(self, request: web.Request) -> str:
+        digest = request.query.get("digest", "")
+        if not valid_digest(digest):
+            raise RegistryError("DIGEST_INVALID", {"digest": digest})
+        return digest
+
+    async def start_upload(self, request: web.Request, name: str) -> web.StreamResponse:
+        mount, source = request.query.get("mount"), request.query.get("from")
+        if mount is not None:
+            if not valid_digest(mount):
+                raise RegistryError("DIGEST_INVALID", {"digest": mount})
+            if source and valid_name(source) and self.storage.mount_blob(name, mount, source):
+                return self._blob_created(name, mount)
+        if "digest" in request.query:
+            digest = self._query_digest(request)
+            upload = self._new_upload(name)
+            try:
+                await self._receive(request, upload)
+            except BaseException:
+                self.storage.drop_upload(upload)
+                raise
+            return await self._commit(name, upload, digest)
+        upload = self._new_upload(name)
+        return web.Response(status=202, headers=self._upload_headers(name, upload))
+
+    async def upload_status(
+        self, request: web.Request, name: str, upload_id: str
+    ) -> web.StreamResponse:
+        upload = self._find_upload(name, upload_id)
+        return web.Response(status=204, headers=self._upload_headers(name, upload))
+
+    async def cancel_upload(
+        self, request: web.Request, name: str, upload_id: str
+    ) -> web.StreamResponse:
+        upload = self._find_upload(name, upload_id)
+        async with self._lock(upload):
+            self.storage.drop_upload(upload)
+        return web.Response(status=204)
+
+    async def patch_upload(
+        self, request: web.Request, name: str, upload_id: str
+    ) -> web.StreamResponse:
+        upload = self._find_upload(name, upload_id)
+        async with self._lock(upload):
+            self._check_upload_alive(upload)
+            self._check_content_range(request, upload)
+            await self._receive(request, upload)
+        return web.Response(status=202, headers=self._upload_headers(name, upload))
+
+    async def finish_upload(
+        self, request: web.Request, name: str, upload_id: str
+    ) -> web.StreamResponse:
+        upload = self._find_upload(name, upload_id)
+        digest = self._query_digest(request)
+        async with self._lock(upload):
+            self._check_upload_alive(upload)
+            self._check_content_range(request, upload)
+            await self._receive(request, upload)
+            return await self._commit(name, upload, digest)
+
+    def _lock(self, upload: Upload) -> asyncio.Lock:
+        return self.upload_locks.setdefault(upload.id, asyncio.Lock())
+
+    def _check_upload_alive(self, upload: Upload) -> None:
+        """A request that waited for the session's lock may find it finished by another."""
+        if upload.id not in self.storage.uploads:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": upload.id})
+
+    def _check_content_range(self, request: web.Request, upload: Upload) -> None:
+        """A chunk must start where the upload stands: 416 otherwise, as the spec says."""
+        header = request.headers.get("Content-Range")
+        if header is None:
+            return
+        match = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?", header.strip())
+        if match is None:
+            raise RegistryError("BLOB_UPLOAD_INVALID", {"Content-Range": header})
+        start, end = int(match[1]), int(match[2])
+        if start != upload.size or end < start:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                {"Content-Range": header, "size": upload.size},
+                status=416,
+                headers=self._upload_headers(upload.repo, upload),
+            )
+        length = request.content_length
+        if length is not None and length != end - start + 1:
+            raise RegistryError("SIZE_INVALID", {"Content-Range": header, "Content-Length": length})
+
+    async def _receive(self, request: web.Request, upload: Upload) -> None:
+        """Stream the request body onto the upload: hash and write in a worker thread."""
+        loop = asyncio.get_running_loop()
+        upload.busy += 1
+        fd = upload.open()
+        pending: asyncio.Future[None] | None = None
+        try:
+            pieces: list[bytes] = []
+            gathered = 0
+            async for chunk in request.content.iter_any():
+                pieces.append(chunk)
+                gathered += len(chunk)
+                if gathered >= PIECE:
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(None, upload.append, fd, b"".join(pieces))
+                    pieces, gathered = [], 0
+            if pending is not None:
+                await pending
+                pending = None
+            if pieces:
+                upload.append(fd, b"".join(pieces))
+        finally:
+            if pending is not None:
+                await asyncio.wait([pending])
+            os.close(fd)
+            upload.busy -= 1
+
+    async def _commit(self, name: str, upload: Upload, digest: str) -> web.StreamResponse:
+        committed = await asyncio.to_thread(self.storage.commit_upload, upload, digest)
+        self.upload_locks.pop(upload.id, None)
+        if not committed:
+            raise RegistryError("DIGEST_INVALID", {"digest": digest})
+        return self._blob_created(name, digest)
+
+    # manifests -----------------------------------------------------------------------------
+
+    def _check_reference(self, ref: str, writing: bool) -> None:
+        if ":" in ref:
+            if not valid_digest(ref):
+                raise RegistryError("DIGEST_INVALID", {"digest": ref})
+        elif not valid_tag(ref):
+            code = "MANIFEST_INVALID" if writing else "MANIFEST_UNKNOWN"
+            raise RegistryError(code, {"tag": ref})
+
+    async def get_manifest(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
+        self._check_reference(ref, writing=False)
+        digest = self.storage.resolve(name, ref)
+        manifest = self.storage.get_manifest(name, digest) if digest else None
+        if manifest is None:
+            raise RegistryError("MANIFEST_UNKNOWN", {"reference": ref})
+        headers = {"Docker-Content-Digest": manifest.digest, "ETag": f'"{manifest.digest}"'}
+        return web.Response(body=manifest.data, content_type=manifest.media_type, headers=headers)
+
+    async def _read_manifest_body(self, request: web.Request) -> bytes:
+        if (request.content_length or 0) > MAX_MANIFEST:
+            raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
+        data = await request.content.read(MAX_MANIFEST + 1)
+        if len(data) > MAX_MANIFEST:
+            raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
+        return data
+
+    async def put_manifest(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
+        self._check_reference(ref, writing=True)
+        data = await self._read_manifest_body(request)
+        doc, media_type = parse_manifest(data, request.headers.get("Content-Type", ""))
+        blobs, manifests = manifest_references(doc, media_type)
+        subject = manifest_subject(doc)
+        for digest in blobs:
+            if not self.storage.has_blob(name, digest):
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"digest": digest})
+        for digest in manifests:
+            if not self.storage.has_manifest(name, digest):
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"digest": digest})
+        tag = None if ":" in ref else ref
+        algorithm = "sha256" if tag is not None else ref.split(":", 1)[0]
+        digest = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+        if tag is None and digest != ref:
+            raise RegistryError("DIGEST_INVALID", {"digest": ref, "computed": digest})
+        await asyncio.to_thread(
+            self.storage.put_manifest, name, digest, data, media_type, tag, subject
+        )
+        headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+        if subject is not None:
+            headers["OCI-Subject"] = subject
+        return web.Response(status=201, headers=headers)
+
+    async def delete_manifest(
+        self, request: web.Request, name: str, ref: str
+    ) -> web.StreamResponse:
+        self._check_reference(ref, writing=False)
+        if ":" not in ref:
+            if not self.storage.delete_tag(name, ref):
+                raise RegistryError("MANIFEST_UNKNOWN", {"reference": ref})
+            return web.Response(status=202)
+        manifest = self.storage.get_manifest(name, ref)
+        if manifest is None:
+            raise RegistryError("MANIFEST_UNKNOWN", {"reference": ref})
+        subject = manifest_subject(json.loads(manifest.data))
+        self.storage.delete_manifest(name, ref, subject)
+        return web.Response(status=202)
+
+    # referrers -----------------------------------------------------------------------------
+
+    def _referrer_descriptor(self, name: str, digest: str) -> dict[str, Any] | None:
+        manifest = self.storage.get_manifest(name, digest)
+        if manifest is None:
+            return None
+        doc = json.loads(manifest.data)
+        descriptor: dict[str, Any] = {
+            "mediaType": manifest.media_type,
+            "digest": digest,
+            "size": len(manifest.data),
+        }
+        artifact_type = doc.get("artifactType")
+        if artifact_type is None and manifest.media_type not in INDEX_TYPES:
+            artifact_type = doc.get("config", {}).get("mediaType")
+        if artifact_type:
+            descriptor["artifactType"] = artifact_type
+        if doc.get("annotations"):
+            descriptor["annotations"] = doc["annotations"]
+        return descriptor
+
+    async def referrers(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        wanted = request.query.get("artifactType")
+        found = [self._referrer_descriptor(name, d) for d in self.storage.referrers(name, digest)]
+        descriptors = [d for d in found if d is not None]
+        headers = {}
+        if wanted is not None:
+            descriptors = [d for d in descriptors if d.get("artifactType") == wanted]
+            headers["OCI-Filters-Applied"] = "artifactType"
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        return web.Response(
+            body=json.dumps(index).encode(), content_type=OCI_INDEX, headers=headers
+        )
+
+
+class AccessLogger(aiohttp_abc.AbstractAccessLogger):
+    """One line per request on stderr: client, method, path, status, bytes, duration."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        received = request.content.total_bytes if request.body_exists else 0
+        self.logger.info(
+            '%s "%s %s" %d in=%d out=%d %.1fms',
+            request.remote,
+            request.method,
+            request.path_qs,
+            response.status,
+            received,
+            response.content_length if response.content_length is not None else 0,
+            time * 1000,
+        )
+
+
+def _access_log() -> logging.Logger:
+    logger = logging.getLogger("freight.registry.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+async def _sweep_uploads(storage: RegistryStorage, timeout: float) -> None:
+    """End upload sessions idle for longer than timeout, checking every timeout/2 at most."""
+    while True:
+        await asyncio.sleep(min(60.0, max(0.1, timeout / 2)))
+        storage.expire_uploads(timeout)
+
+
+def make_app(
+    root: Path,
+    htpasswd: Path | None = None,
+    read_only: bool = False,
+    upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+    max_uploads: int = DEFAULT_MAX_UPLOADS,
+) -> web.Application:
+    """The registry as an aiohttp application; it empties uploads/ when it starts."""
+    storage = RegistryStorage(root)
+    auth = HtpasswdAuth(htpasswd) if htpasswd is not None else None
+    registry = Registry(storage, auth, read_only, max_uploads)
+    app = web.Application(client_max_size=MAX_MANIFEST)
+    app.router.add_route("*", "/{tail:.*}", registry.dispatch)
+
+    async def lifecycle(app: web.Application) -> Any:
+        storage.clean_uploads()
+        sweeper = asyncio.create_task(_sweep_uploads(storage, upload_timeout))
+        yield
+        sweeper.cancel()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def parse_addr(addr: str) -> tuple[str | None, int]:
+    """"HOST:PORT", ":PORT" (every address) or "[V6]:PORT" -> (host or None, port)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"invalid listen address {addr!r}: want HOST:PORT")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def _serve(app: web.Application, host: str | None, port: int, context: Any) -> None:
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=_access_log(),
+        read_bufsize=READ_BUFFER,
+        handle_signals=False,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)
+        await site.start()
+        scheme = "https" if context is not None else "http"
+        print(f"registry listening on {scheme}://{host or '*'}:{port}", file=sys.stderr)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(
+    addr: str = "127.0.0.1:5000",
+    *,
+    root: Path,
+    htpasswd: Path | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    read_only: bool = False,
+    upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+    max_uploads: int = DEFAULT_MAX_UPLOADS,
+) -> None:
+    """Serve the registry on addr until SIGINT or SIGTERM."""
+    host, port = parse_addr(addr)
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
+    app = make_app(root, htpasswd, read_only, upload_timeout, max_uploads)
+    asyncio.run(_serve(app, host, port, context))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `registry serve` options, shared by this module's entry point and the CLI."""
+    parser.add_argument("--addr", default="127.0.0.1:5000", help="HOST:PORT to listen on")
+    parser.add_argument("--root", type=Path, required=True, help="storage directory")
+    parser.add_argument("--htpasswd", type=Path, help="require Basic auth (bcrypt entries)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
+    parser.add_argument("--read-only", action="store_true", help="refuse every write")
+    parser.add_argument(
+        "--upload-timeout",
+        type=float,
+        default=DEFAULT_UPLOAD_TIMEOUT,
+        help="seconds after which an idle upload session is removed",
+    )
+    parser.add_argument(
+        "--max-uploads",
+        type=int,
+        default=DEFAULT_MAX_UPLOADS,
+        help="open upload sessions allowed at once (TOOMANYREQUESTS beyond)",
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    serve(
+        args.addr,
+        root=args.root,
+        htpasswd=args.htpasswd,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        read_only=args.read_only,
+        upload_timeout=args.upload_timeout,
+        max_uploads=args.max_uploads,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m freight.registry.server")
+    add_arguments(parser)
+    run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
