@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import stat
 import tarfile
 from collections.abc import Callable
@@ -121,6 +122,33 @@ def test_whiteouts_and_opaque_dirs_as_overlay_lowers(tmp_path: Path) -> None:
     assert not (upper / ".wh.gone").exists() and not (upper / "opq/.wh..wh..opq").exists()
     with overlay_mount([upper, lower], tmp_path / "merged") as merged:
         check_merged(merged)
+
+
+def test_overlay_upper_layer_replays_the_merged_view(tmp_path: Path) -> None:
+    """Changes made through an overlay mount, archived from its upper dir and applied, give the merged tree."""
+    lower, upper, work, target = (tmp_path / n for n in ("lower", "upper", "work", "target"))
+    make_tree(lower)
+    upper.mkdir()
+    work.mkdir()
+    base = io.BytesIO()
+    write_layer(lower, base)
+    with overlay_mount([lower], tmp_path / "merged", upper, work) as merged:
+        (merged / "etc/hostname").write_bytes(b"changed\n")
+        (merged / "empty").unlink()
+        shutil.rmtree(merged / "dev")
+        (merged / "dev").mkdir()
+        (merged / "dev/fresh").write_bytes(b"only me")
+        os.rename(merged / "srv/owned", merged / "renamed")
+        os.chmod(merged / "srv", 0o700)
+        os.symlink("etc/hostname", merged / "hostname-link")
+        expected = describe(merged)
+    diff = io.BytesIO()
+    write_layer(upper, diff, overlay_upper=True)
+    target.mkdir()
+    for layer in (base, diff):
+        layer.seek(0)
+        apply_layer(layer, target)
+    assert describe(target) == expected
 
 
 def test_aufs_metadata_is_skipped(tmp_path: Path) -> None:
