@@ -57,6 +57,7 @@ class CopyOptions:
     excludes: list = field(default_factory=list)  # dockerignore Patterns
     parents: bool = False
     unpack: bool = False                  # ADD: extract local archives
+    chown_given: bool = False             # archives keep their owners unless --chown
 
 
 def has_wildcard(path: str) -> bool:
@@ -242,7 +243,7 @@ def copy_sources(layer: LayerDir, tree: Tree, sources: list[str], dest: str, des
         elif opts.unpack and stat.S_ISREG(st.st_mode) and _is_archive_file(tree.real(real)):
             target = base if dest_is_dir else layer.resolve(dest, True)
             layer.ensure_dir(target, created)
-            layer.extract(tree.real(real), target, opts.owner)
+            layer.extract(tree.real(real), target, opts.owner if opts.chown_given else None)
         elif dest_is_dir:
             layer.copy(tree, real, posixpath.join(base, posixpath.basename(src)), opts)
         else:

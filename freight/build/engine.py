@@ -354,6 +354,8 @@ class Builder:
         return {**self.platform_args, **scope.values, **env_map(state.config)}
 
     def history(self, state: State, created_by: str, empty: bool, created: str | None = None) -> None:
+        if self.epoch is not None:
+            created = rfc3339(self.epoch)
         entry: dict[str, Any] = {"created": created or state.created, "created_by": created_by,
                                  "comment": "buildkit.dockerfile.v0"}
         if empty:
@@ -552,7 +554,8 @@ class Builder:
         opts = CopyOptions(owner=owner if owner else (None if frm else (0, 0)),
                            chmod=int(spec.chmod, 8) if spec.chmod else None, mtime=mtime,
                            excludes=read_patterns("\n".join(spec.excludes)) if spec.excludes else [],
-                           parents=spec.parents, unpack=is_add and spec.unpack is not False)
+                           parents=spec.parents, unpack=is_add and spec.unpack is not False,
+                           chown_given=owner is not None)
         urls = [s for s in spec.sources if is_add and "://" in s]
         local = [s for s in spec.sources if s not in urls]
         matched = [m for s in local for m in match_sources(tree, s, opts)]
