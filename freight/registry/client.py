@@ -170,12 +170,14 @@ class Registry:
         """
         import httpx
 
-        url = self.url(path)
+        url = httpx.URL(self.url(path))
+        if params:
+            url = url.copy_merge_params(params)  # keep the query of an upload Location
         for attempt in (1, 2):
             sent = dict(headers or {})
             if (value := self.auth.header(self.http, scope)) is not None:
                 sent["Authorization"] = value
-            request = self.http.build_request(method, url, headers=sent, params=params,
+            request = self.http.build_request(method, url, headers=sent,
                                               content=content() if content else None)
             try:
                 response = self.http.send(request, stream=stream)

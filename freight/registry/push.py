@@ -63,7 +63,7 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     if dest is not None and split_transport(dest):
         from freight.registry.transports import push_archive
 
-        return push_archive(store, image, dest, progress)
+        return push_archive(store, source, dest, progress)
     target = reference.parse(dest or source)
     if target.digest:
         raise InvalidReference(f"cannot push a digest reference: {target.familiar()}")

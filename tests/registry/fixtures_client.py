@@ -1,0 +1,143 @@
+"""Fixtures and helpers for the registry client tests: registries on 127.0.0.1, test images.
+
+``registry`` starts a registry server and returns its ``host:port``:
+``registry("freight")`` runs ``freight registry serve``, ``registry("cncf")`` the CNCF
+registry (``/usr/bin/docker-registry``); ``htpasswd=`` turns on Basic auth, ``token=``
+(CNCF only) a dict of ``realm``/``service``/``issuer``/``rootcertbundle`` for token auth.
+Every test gets its own ``DOCKER_CONFIG`` so no credentials leak in or out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from freight.image.config import image_config, layer_descriptor
+from freight.store import Store, open_store
+from freight.store.images import Image
+from freight.store.layerwrite import write_layer
+
+FREIGHT = Path(sys.executable).parent / "freight"
+Start = Callable[..., str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _cncf_config(root: Path, port: int, htpasswd: Path | None, token: dict[str, str] | None) -> str:
+    lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
+             "storage:", "  filesystem:", f"    rootdirectory: {root}", "  delete:", "    enabled: true",
+             "http:", f"  addr: 127.0.0.1:{port}"]
+    if htpasswd is not None:
+        lines += ["auth:", "  htpasswd:", "    realm: test", f"    path: {htpasswd}"]
+    if token is not None:
+        lines += ["auth:", "  token:"] + [f"    {k}: {v}" for k, v in token.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Start]:
+    procs: list[subprocess.Popen] = []
+
+    def start(kind: str, htpasswd: Path | None = None, token: dict[str, str] | None = None) -> str:
+        port = free_port()
+        storage = tmp_path / f"registry-{kind}-{port}"
+        if kind == "freight":
+            cmd = [str(FREIGHT), "registry", "serve", "--addr", f"127.0.0.1:{port}",
+                   "--storage", str(storage)]
+            if htpasswd is not None:
+                cmd += ["--htpasswd", str(htpasswd)]
+        else:
+            binary = shutil.which("docker-registry") or pytest.skip("needs docker-registry "
+                                                                     "(Debian package docker-registry)")
+            config = tmp_path / f"cncf-{port}.yml"
+            config.write_text(_cncf_config(storage, port, htpasswd, token))
+            cmd = [binary, "serve", str(config)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{kind}-{port}.log", "w"))
+        procs.append(proc)
+        wait_for_port(port, proc)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private DOCKER_CONFIG (and freight registries config) for each test."""
+    directory = tmp_path / "docker-config"
+    directory.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(directory))
+    monkeypatch.setenv("FREIGHT_CONFIG", str(tmp_path / "freight-registries.json"))
+    return directory
+
+
+def make_image(store: Store, tag: str, files: dict[str, bytes], arch: str | None = None) -> Image:
+    """A one-layer image (uncompressed layer, as freight builds them) holding ``files``."""
+    src = Path(store.root).parent / f"src-{abs(hash((tag, tuple(files))))}"
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    with store.writing():
+        with store.blobs.writer() as w:
+            write_layer(src, w, source_date_epoch=0)
+            digest = w.commit()
+            size = w.size
+        config = image_config([digest], [{"created": "1970-01-01T00:00:00Z"}], "1970-01-01T00:00:00Z",
+                              {"Cmd": ["sh"]})
+        if arch:
+            config["architecture"] = arch
+        return store.write_image(config, [layer_descriptor(digest, size)], tags=[tag])
+
+
+def fresh_store(tmp_path: Path, name: str = "other") -> Store:
+    return open_store(tmp_path / name)
+
+
+def run_freight(root: Path, *args: str, input: str | None = None,
+                env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(FREIGHT), "--root", str(root), *args], input=input, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def write_htpasswd(path: Path, user: str, password: str) -> Path:
+    from freight.registry.htpasswd import hash_password
+
+    path.write_text(f"{user}:{hash_password(password)}\n")
+    return path
+
+
+def skopeo() -> str:
+    return shutil.which("skopeo") or pytest.skip("needs skopeo (Debian package skopeo)")

@@ -1,0 +1,288 @@
+"""freight push/pull against `freight registry serve` and the CNCF registry, and skopeo interop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from freight.image.config import canonical_json, descriptor, host_platform
+from freight.image.digest import sha256_bytes
+from freight.image.mediatypes import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
+from freight.registry.client import Registry
+from freight.registry.pull import pull
+from freight.registry.push import push
+from freight.store import Store
+
+from tests.registry.fixtures_client import (docker_config, fresh_store, make_image, registry,  # noqa: F401
+                                            run_freight, skopeo, write_htpasswd)
+
+SERVERS = ["freight", "cncf"]
+FILES = {"etc/hello": b"hello\n", "bin/tool": os.urandom(64 * 1024)}
+
+
+def _layer_files(store: Store, image) -> dict[str, bytes]:
+    [layer_dir] = store.layer_dirs(image)
+    return {str(p.relative_to(layer_dir)): p.read_bytes() for p in layer_dir.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path: Path) -> None:
+    host = registry(server)
+    ref = f"{host}/app:v1"
+    image = make_image(store, ref, FILES)
+    first = run_freight(store.root, "push", ref)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == f"The push refers to repository [{host}/app]"
+    assert lines[1] == f"{image.diff_ids[0][7:19]}: Pushed"
+    tag, _, digest, _, size = lines[-1].split()
+    assert tag == "v1:" and int(size) > 0
+    again = run_freight(store.root, "push", ref)
+    assert f"{image.diff_ids[0][7:19]}: Layer already exists" in again.stdout
+    assert again.stdout.splitlines()[-1] == lines[-1]  # same manifest digest: deterministic gzip
+    assert f"{host}/app@{digest}" in store.resolve_image(ref).repo_digests
+
+    other = fresh_store(tmp_path)
+    pulled = run_freight(other.root, "pull", ref)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines() == [
+        "v1: Pulling from app", f"{_blob_of(other, ref)[7:19]}: Pull complete", f"Digest: {digest}",
+        f"Status: Downloaded newer image for {ref}", ref]
+    got = other.resolve_image(ref)
+    assert got.id == image.id and got.manifest_digest == digest
+    assert got.layers[0]["mediaType"] == OCI_LAYER_GZIP
+    assert _layer_files(other, got) == FILES
+    up_to_date = run_freight(other.root, "pull", "-q", ref)
+    assert up_to_date.stdout == f"{ref}\n"
+    again = run_freight(other.root, "pull", ref)
+    assert f"Status: Image is up to date for {ref}" in again.stdout
+    assert "Already exists" in again.stdout
+
+    # A pulled image (compressed layers) goes back out bit for bit, its layer mounted.
+    moved = run_freight(other.root, "push", ref, f"{host}/copy:v1")
+    assert moved.returncode == 0, moved.stderr
+    assert f"Mounted from app" in moved.stdout or "Layer already exists" in moved.stdout
+    assert moved.stdout.splitlines()[-1] == f"v1: digest: {digest} size: {size}"
+
+
+def _blob_of(store: Store, ref: str) -> str:
+    return store.resolve_image(ref).layers[0]["digest"]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("chunk_size", [0, 40_000])
+def test_monolithic_and_chunked_uploads(server: str, chunk_size: int, registry, store: Store,
+                                        tmp_path: Path) -> None:
+    host = registry(server)
+    ref = f"{host}/chunks:latest"
+    image = make_image(store, ref, {"big": os.urandom(300_000)})
+    digest = push(store, ref, chunk_size=chunk_size)
+    other = fresh_store(tmp_path)
+    got = pull(other, ref)
+    assert got.id == image.id and got.manifest_digest == digest
+    assert other.blobs.verify(got.layers[0]["digest"])
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_htpasswd_login_push_pull(server: str, registry, store: Store, tmp_path: Path,
+                                  docker_config: Path) -> None:
+    host = registry(server, htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "s3cret"))
+    ref = f"{host}/private:v1"
+    image = make_image(store, ref, FILES)
+    denied = run_freight(store.root, "push", ref)
+    assert denied.returncode == 1
+    assert denied.stderr.strip().endswith("unauthorized: authentication required")
+    assert "Traceback" not in denied.stderr
+    wrong = run_freight(store.root, "login", "-u", "alice", "--password-stdin", host, input="nope\n")
+    assert wrong.returncode == 1 and "unauthorized" in wrong.stderr
+    assert not (docker_config / "config.json").exists()
+    ok = run_freight(store.root, "login", "-u", "alice", "--password-stdin", host, input="s3cret\n")
+    assert ok.returncode == 0 and ok.stdout.strip() == "Login Succeeded"
+    saved = json.loads((docker_config / "config.json").read_text())
+    assert saved["auths"][host]["auth"] == "YWxpY2U6czNjcmV0"  # base64("alice:s3cret")
+    assert run_freight(store.root, "push", ref).returncode == 0
+    other = fresh_store(tmp_path)
+    assert run_freight(other.root, "pull", "-q", ref).stdout == f"{ref}\n"
+    assert other.resolve_image(ref).id == image.id
+    out = run_freight(store.root, "logout", host)
+    assert out.stdout.strip() == f"Removing login credentials for {host}"
+    assert host not in json.loads((docker_config / "config.json").read_text())["auths"]
+    anonymous = run_freight(fresh_store(tmp_path, "third").root, "pull", ref)
+    assert anonymous.returncode == 1 and "unauthorized: authentication required" in anonymous.stderr
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_manifest_unknown(server: str, registry, store: Store) -> None:
+    host = registry(server)
+    result = run_freight(store.root, "pull", f"{host}/nothing:latest")
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"Error: manifest for {host}/nothing:latest not found: manifest unknown: ")
+    assert store.images.all() == []
+
+
+def test_unreachable_registry(store: Store) -> None:
+    from tests.registry.fixtures_client import free_port
+
+    port = free_port()
+    result = run_freight(store.root, "pull", f"127.0.0.1:{port}/app")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        f'Error: Get "http://127.0.0.1:{port}/v2/": connection refused'
+
+
+# -- multi-platform --------------------------------------------------------------------------
+
+
+def _upload(registry: Registry, repo: str, data: bytes) -> dict:
+    digest = sha256_bytes(data)
+    path = Path(f"/tmp/freight-test-blob-{os.getpid()}-{digest[7:19]}")
+    path.write_bytes(data)
+    try:
+        registry.upload_blob(repo, digest, len(data), lambda: path.open("rb"))
+    finally:
+        path.unlink()
+    return {"digest": digest, "size": len(data)}
+
+
+def _push_index(host: str, repo: str, tag: str, store: Store) -> dict[str, str]:
+    """Push a two-platform index by hand; return {arch: config digest}."""
+    configs = {}
+    entries = []
+    with Registry(host) as reg:
+        reg.ping()
+        for arch in ("amd64", "arm64"):
+            image = make_image(store, f"local/{arch}:x", {f"which-{arch}": arch.encode()}, arch=arch)
+            layer_blob = store.blobs.read(image.layers[0]["digest"])
+            layer = _upload(reg, repo, layer_blob)
+            config = _upload(reg, repo, store.blobs.read(image.id))
+            manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                       "config": descriptor("application/vnd.oci.image.config.v1+json",
+                                                            config["digest"], config["size"]),
+                                       "layers": [descriptor("application/vnd.oci.image.layer.v1.tar",
+                                                             layer["digest"], layer["size"])]})
+            digest = reg.put_manifest(repo, sha256_bytes(manifest), manifest, OCI_MANIFEST)
+            entries.append(descriptor(OCI_MANIFEST, digest, len(manifest),
+                                      platform={"architecture": arch, "os": "linux"}))
+            configs[arch] = image.id
+        index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        reg.put_manifest(repo, tag, index, OCI_INDEX)
+    return configs
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_multi_platform_index(server: str, registry, store: Store, tmp_path: Path) -> None:
+    host = registry(server)
+    configs = _push_index(host, "multi", "latest", store)
+    ref = f"{host}/multi:latest"
+    native = fresh_store(tmp_path, "native")
+    assert run_freight(native.root, "pull", ref).returncode == 0
+    assert native.resolve_image(ref).id == configs[host_platform()["architecture"]]
+    other_arch = "arm64" if host_platform()["architecture"] != "arm64" else "amd64"
+    foreign = fresh_store(tmp_path, "foreign")
+    result = run_freight(foreign.root, "pull", "--platform", f"linux/{other_arch}", ref)
+    assert result.returncode == 0, result.stderr
+    image = foreign.resolve_image(ref)
+    assert image.id == configs[other_arch]
+    assert _layer_files(foreign, image) == {f"which-{other_arch}": other_arch.encode()}
+    # The repo digest is the index's, as Docker records it.
+    index_digest = result.stdout.splitlines()[-3].split()[1]
+    assert image.repo_digests == [f"{host}/multi@{index_digest}"]
+    missing = run_freight(fresh_store(tmp_path, "none").root, "pull", "--platform", "linux/s390x", ref)
+    assert missing.returncode == 1
+    assert "no matching manifest for linux/s390x in the manifest list entries" in missing.stderr
+
+
+# -- skopeo interoperability ----------------------------------------------------------------
+
+
+def _skopeo(*args: str) -> str:
+    result = subprocess.run([skopeo(), "--insecure-policy", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_skopeo_reads_what_freight_pushes(server: str, registry, store: Store, tmp_path: Path) -> None:
+    host = registry(server)
+    ref = f"{host}/app:v1"
+    make_image(store, ref, FILES)
+    digest = push(store, ref)
+    raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}")
+    assert sha256_bytes(raw.encode()) == digest
+    _skopeo("copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{tmp_path / 'layout'}:v1")
+    index = json.loads((tmp_path / "layout" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest
+
+
+@pytest.mark.parametrize("source_server", SERVERS)
+@pytest.mark.parametrize("dest_server", SERVERS)
+def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, dest_server: str, registry,
+                                                           store: Store, tmp_path: Path) -> None:
+    source = registry(source_server)
+    dest = registry(dest_server) if dest_server != source_server else source
+    image = make_image(store, f"{source}/app:v1", FILES)
+    digest = push(store, f"{source}/app:v1")
+    _skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+            f"docker://{source}/app:v1", f"docker://{dest}/copied:v2")
+    other = fresh_store(tmp_path)
+    got = pull(other, f"{dest}/copied:v2")
+    assert got.id == image.id and got.manifest_digest == digest
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: Store, tmp_path: Path) -> None:
+    """skopeo pushes an uncompressed OCI layout freight wrote; freight pulls it back unchanged."""
+    host = registry(server)
+    image = make_image(store, "local/app:v1", FILES)
+    assert run_freight(store.root, "push", "local/app:v1", f"oci:{tmp_path / 'layout'}:v1").returncode == 0
+    _skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1", f"docker://{host}/fromoci:v1")
+    other = fresh_store(tmp_path)
+    got = pull(other, f"{host}/fromoci:v1")
+    assert got.id == image.id
+    assert _layer_files(other, got) == FILES
+
+
+# -- archive transports ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dest", ["oci:{tmp}/layout", "oci:{tmp}/layout:v1", "oci-archive:{tmp}/image.tar:v1",
+                                  "docker-archive:{tmp}/docker.tar", "docker-archive:{tmp}/d.tar:example.com/x:v2"])
+def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) -> None:
+    image = make_image(store, "local/app:v1", FILES)
+    target = dest.format(tmp=tmp_path)
+    pushed = run_freight(store.root, "push", "local/app:v1", target)
+    assert pushed.returncode == 0, pushed.stderr
+    other = fresh_store(tmp_path)
+    pulled = run_freight(other.root, "pull", target)
+    assert pulled.returncode == 0, pulled.stderr
+    got = other.images.get(image.id)
+    assert got is not None and got.manifest_digest == image.manifest_digest
+    if target.endswith(":example.com/x:v2"):
+        assert got.repo_tags == ["example.com/x:v2"]
+    if target.startswith("oci-archive:"):
+        _skopeo("inspect", target)  # skopeo reads what freight wrote
+
+
+def test_pull_oci_layout_written_by_skopeo(registry, store: Store, tmp_path: Path) -> None:
+    host = registry("freight")
+    image = make_image(store, f"{host}/app:v1", FILES)
+    push(store, f"{host}/app:v1")
+    _skopeo("copy", "--src-tls-verify=false", f"docker://{host}/app:v1", f"oci-archive:{tmp_path / 'a.tar'}:v1")
+    other = fresh_store(tmp_path)
+    got = pull(other, f"oci-archive:{tmp_path / 'a.tar'}:v1")
+    assert got.id == image.id
+    missing = run_freight(other.root, "pull", f"oci-archive:{tmp_path / 'a.tar'}:nope")
+    assert missing.returncode == 1 and "no descriptor found for reference" in missing.stderr
+
+
+def test_bad_transport_paths(store: Store, tmp_path: Path) -> None:
+    result = run_freight(store.root, "pull", f"oci:{tmp_path / 'missing'}")
+    assert result.returncode == 1 and result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.stderr
+
+
