@@ -1,0 +1,361 @@
+"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``wait``, ``rm``.
+
+Flags follow ``docker run``; everything after IMAGE is the command. A bad flag
+value prints Docker's one line (``freight: invalid argument "abc" for "-m,
+--memory" flag: ...``) and exits 125 before anything is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from freight.cli.main import Subcommands, store
+from freight.errors import InvalidArgument
+
+_DEFAULT_SIGNAL_HELP = "Signal to stop the container"
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("run", cmd_run, help="Create and run a new container from an image", add_help=False)
+    add_run_arguments(p, run=True)
+    p = sub.add("create", cmd_create, help="Create a new container", add_help=False)
+    add_run_arguments(p, run=False)
+    p = sub.add("start", cmd_start, help="Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = sub.add("stop", cmd_stop, help="Stop one or more running containers")
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
+    p.add_argument("-s", "--signal", help=_DEFAULT_SIGNAL_HELP)
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = sub.add("kill", cmd_kill, help="Kill one or more running containers")
+    p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = sub.add("wait", cmd_wait, help="Block until one or more containers stop, then print their exit codes")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = sub.add("rm", cmd_rm, help="Remove one or more containers")
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container")
+    p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes of the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "t", "true"):
+        return True
+    if value.lower() in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
+    """Docker's ``run``/``create`` flags, then IMAGE [COMMAND [ARG...]]."""
+    a = p.add_argument
+    a("--help", action="help", help="Print usage")
+    if run:
+        a("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+        a("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
+          help="Proxy received signals to the process")
+    a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    a("--rm", action="store_true", help="Automatically remove the container when it exits")
+    a("--name", help="Assign a name to the container")
+    a("-h", "--hostname", help="Container host name")
+    a("-e", "--env", action="append", default=[], help="Set environment variables")
+    a("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    a("-w", "--workdir", help="Working directory inside the container")
+    a("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    a("--group-add", action="append", default=[], help="Add additional groups to join")
+    a("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    a("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    a("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    a("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
+    a("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+    a("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    a("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    a("--network", "--net", default="default", help="Connect a container to a network")
+    a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    a("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
+    a("--cap-add", action="append", default=[], help="Add Linux capabilities")
+    a("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
+    a("--privileged", action="store_true", help="Give extended privileges to this container")
+    a("--security-opt", action="append", default=[], help="Security Options")
+    a("--ulimit", action="append", default=[], help="Ulimit options")
+    a("-m", "--memory", help="Memory limit")
+    a("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    a("--memory-reservation", help="Memory soft limit")
+    a("--cpus", help="Number of CPUs")
+    a("-c", "--cpu-shares", help="CPU shares (relative weight)")
+    a("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    a("--pids-limit", help="Tune container pids limit (set -1 for unlimited)")
+    a("--device", action="append", default=[], help="Add a host device to the container")
+    a("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)")
+    a("--pid", default="", help="PID namespace to use")
+    a("--ipc", default="", help="IPC mode to use")
+    a("--uts", default="", help="UTS namespace to use")
+    a("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
+    a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("image", metavar="IMAGE")
+    a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+
+# ---------------------------------------------------------------- flags -> create body
+
+
+def _flag_error(value: str, flag: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {reason}')
+
+
+def _int(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise _flag_error(value, flag, f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
+
+
+def _env(args: argparse.Namespace) -> list[str]:
+    env = []
+    for path in args.env_file:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as err:
+            raise InvalidArgument(f"open {path}: {err.strerror.lower()}") from None
+        env += [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    env += args.env
+    out = []
+    for item in env:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        if sep:
+            out.append(item)
+        elif key in os.environ:
+            out.append(f"{key}={os.environ[key]}")
+    return out
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+def _namespace_mode(value: str, flag: str) -> str:
+    if value not in ("", "host", "private", "shareable"):
+        raise _flag_error(value, flag, f"invalid {flag.lstrip('-').upper()} mode")
+    return "" if value in ("private", "shareable") else value
+
+
+def _devices(values: list[str]) -> list[dict[str, str]]:
+    devices = []
+    for value in values:
+        parts = value.split(":")
+        on_host = parts[0]
+        in_container = parts[1] if len(parts) > 1 and parts[1].startswith("/") else on_host
+        perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+        if len(parts) > 3 or not on_host.startswith("/") or set(perms) - set("rwm"):
+            raise InvalidArgument(f"invalid argument \"{value}\" for \"--device\" flag: bad format for path: {value}")
+        devices.append({"PathOnHost": on_host, "PathInContainer": in_container, "CgroupPermissions": perms})
+    return devices
+
+
+def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
+    if not any((args.memory, args.memory_swap, args.memory_reservation, args.cpus, args.cpu_shares,
+                args.cpuset_cpus, args.pids_limit)):
+        return
+    from freight.runtime import cgroups
+
+    if args.memory:
+        host["Memory"] = cgroups.parse_memory(args.memory, "-m, --memory")
+    if args.memory_swap:
+        host["MemorySwap"] = cgroups.parse_memory_swap(args.memory_swap)
+    if args.memory_reservation:
+        host["MemoryReservation"] = cgroups.parse_memory(args.memory_reservation, "--memory-reservation")
+    if args.cpus:
+        host["NanoCpus"] = round(cgroups.parse_cpus(args.cpus) * 1e9)
+    host["CpuShares"] = _int(args.cpu_shares, "-c, --cpu-shares") or 0
+    if args.cpuset_cpus:
+        host["CpusetCpus"] = args.cpuset_cpus
+    if args.pids_limit:
+        host["PidsLimit"] = _int(args.pids_limit, "--pids-limit")
+
+
+def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
+    if not (args.publish or args.expose or args.publish_all):
+        return
+    from freight.runtime import network
+
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in args.publish:
+        for b in network.parse_publish(spec):
+            port = str(b.host_port) if b.host_port else ""
+            if b.host_port_end:
+                port = f"{b.host_port}-{b.host_port_end}"
+            bindings.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": port})
+    exposed = {key: {} for key in bindings}
+    for value in args.expose:
+        port, _, proto = value.partition("/")
+        exposed[f"{port}/{proto or 'tcp'}"] = {}
+    if exposed:
+        config["ExposedPorts"] = exposed
+    host["PortBindings"] = bindings
+    host["PublishAllPorts"] = bool(args.publish_all)
+
+
+def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The Docker API create body (Config with HostConfig) for ``run``/``create`` flags."""
+    from freight.runtime.config import parse_ulimit
+    from freight.runtime.volumes import parse_mount_flag
+
+    host: dict[str, Any] = {
+        "Binds": args.volume or None, "Mounts": [parse_mount_flag(m) for m in args.mount] or None,
+        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
+        "NetworkMode": _network(args.network), "ReadonlyRootfs": args.read_only, "Init": args.init,
+        "CapAdd": args.cap_add or None, "CapDrop": args.cap_drop or None, "Privileged": args.privileged,
+        "SecurityOpt": args.security_opt or None, "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None,
+        "Devices": _devices(args.device) or None, "GroupAdd": args.group_add or None,
+        "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
+        "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
+    }
+    if args.gpus:
+        host["DeviceRequests"] = _gpus(args.gpus)
+    _resources(args, host)
+    config: dict[str, Any] = {
+        "Image": args.image, "Cmd": list(args.command) or None, "Env": _env(args),
+        "Hostname": args.hostname or "", "WorkingDir": args.workdir or "", "User": args.user or "",
+        "Tty": args.tty, "OpenStdin": args.interactive, "StdinOnce": args.interactive,
+        "AttachStdin": args.interactive, "AttachStdout": not getattr(args, "detach", False),
+        "AttachStderr": not getattr(args, "detach", False), "Labels": _labels(args.label),
+        "StopSignal": args.stop_signal or "", "HostConfig": host,
+    }
+    if args.entrypoint is not None:
+        config["Entrypoint"] = [args.entrypoint]
+    if args.stop_timeout is not None:
+        config["StopTimeout"] = _int(args.stop_timeout, "--stop-timeout")
+    if args.stop_signal:
+        from freight.runtime.containers import parse_signal
+
+        parse_signal(args.stop_signal)
+    if args.workdir and not args.workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
+    _ports(args, config, host)
+    return config, args.name
+
+
+def _network(value: str) -> str:
+    if value in ("default", "bridge", "private", ""):
+        return "default"
+    if value in ("none", "host"):
+        return value
+    from freight.runtime.network import parse_network_mode
+
+    parse_network_mode(value)
+    return value
+
+
+def _gpus(value: str) -> list[dict[str, Any]]:
+    try:
+        from freight.runtime import devices
+    except ImportError:
+        raise InvalidArgument("--gpus: GPU support is not available in this freight") from None
+    return devices.parse_gpus(value)
+
+
+def _usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:
+    sys.stderr.write(f"freight: {err}\nSee 'freight {args.func.__name__[4:]} --help'.\n")
+    return 125
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    try:
+        body, name = body_from_args(args)
+    except InvalidArgument as err:
+        return _usage_error(args, err)
+    st = store(args)
+    if args.detach:
+        print(containers.run(st, body, name, detach=True), flush=True)
+        return 0
+    attach = containers.Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
+    code = containers.run(st, body, name, attach=attach)
+    assert isinstance(code, int)
+    return code
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    try:
+        body, name = body_from_args(args)
+    except InvalidArgument as err:
+        return _usage_error(args, err)
+    print(containers.create(store(args), body, name).id)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    st = store(args)
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        attach = containers.Attach(stdin=0 if args.interactive else None)
+        return containers.start(st, args.containers[0], attach) or 0
+    return _each(args.containers, lambda ref: containers.start(st, ref))
+
+
+def _each(refs: list[str], action: Any, show: Any = None) -> int:
+    """Docker's multi-container commands: act on each, print it, report failures, exit 1 if any."""
+    from freight.errors import FreightError
+
+    status = 0
+    for ref in refs:
+        try:
+            result = action(ref)
+            print(ref if show is None else show(result), flush=True)
+        except FreightError as err:
+            sys.stderr.write(f"Error response from daemon: {err}\n")
+            status = 1
+    return status
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    st = store(args)
+    return _each(args.containers, lambda ref: containers.stop(st, ref, args.time, args.signal))
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    st = store(args)
+    containers.parse_signal(args.signal)
+    return _each(args.containers, lambda ref: containers.kill(st, ref, args.signal))
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    st = store(args)
+    return _each(args.containers, lambda ref: containers.wait(st, ref), show=str)
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    st = store(args)
+    return _each(args.containers, lambda ref: containers.remove(st, ref, args.force, args.volumes))

@@ -1,0 +1,142 @@
+"""Inside the forked container process: namespaces, filesystem, identity, exec.
+
+Imported only in the child, so none of it costs the caller start-up time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import NoReturn
+
+from freight.errors import FreightError
+from freight.runtime import process, rootfs
+from freight.runtime import syscalls as sc
+from freight.runtime.launch import Stdio, _namespace_flags, _report, exit_code
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the (new) network namespace, with one ioctl."""
+    import ctypes
+    import fcntl
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "socket")
+    try:
+        ifreq = bytearray(struct.pack("16sH22x", b"lo", 0))
+        fcntl.ioctl(fd, _SIOCGIFFLAGS, ifreq)
+        flags = struct.unpack_from("H", ifreq, 16)[0] | _IFF_UP
+        fcntl.ioctl(fd, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags))
+    finally:
+        os.close(fd)
+
+
+def _console_opener(stdio: Stdio) -> Callable[[str], None]:
+    """Allocate the terminal in the container's devpts and send its master to the parent."""
+    def open_console(root: str) -> None:
+        import fcntl
+        import socket
+        import struct
+
+        master = os.open(f"{root}/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))            # TIOCSPTLCK: unlock
+        number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+        sock = socket.socket(fileno=stdio.tty_socket)
+        socket.send_fds(sock, [b"pty"], [master])
+        sock.detach()
+        os.close(master)
+        slave = os.open(f"{root}/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+        sc.mount(f"{root}/dev/pts/{number}", f"{root}/dev/console", None, sc.MS_BIND)
+        stdio.stdin = stdio.stdout = stdio.stderr = slave
+    return open_console
+
+
+def _set_stdio(stdio: Stdio, err_w: int) -> None:
+    if stdio.tty_socket is not None:
+        os.setsid()
+        import fcntl
+        import termios
+
+        fcntl.ioctl(stdio.stdin, termios.TIOCSCTTY, 0)
+    for target, fd in enumerate((stdio.stdin, stdio.stdout, stdio.stderr)):
+        os.dup2(fd, target)
+    # Nothing else the caller had open (inheritable fds included) reaches the command.
+    os.closerange(3, err_w)
+    os.closerange(err_w + 1, 1 << 20)
+
+
+def _preload(spec: ContainerSpec) -> None:
+    """Import now what later steps need: after the pivot the host's Python is out of reach."""
+    import ctypes  # noqa: F401
+    import fcntl  # noqa: F401
+    import struct  # noqa: F401
+
+    if spec.ulimits:
+        import resource  # noqa: F401
+    if spec.tty:
+        import socket  # noqa: F401
+        import termios  # noqa: F401
+
+
+def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
+    _preload(spec)
+    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if spec.cgroup is not None:
+        spec.cgroup.add(0)  # before the cgroup namespace, which is then rooted here
+    sc.unshare(_namespace_flags(spec))
+    if not spec.uts_host:
+        sc.sethostname(spec.hostname)
+    rootfs.prepare(spec, _console_opener(stdio) if stdio.tty_socket is not None else None)
+    if spec.network != NETWORK_HOST:
+        loopback_up()
+    user = process.resolve_user(spec.user, spec.group_add)
+    env = process.final_env(spec, user.home)
+    if spec.cwd and spec.cwd != "/":
+        os.makedirs(spec.cwd, 0o755, exist_ok=True)
+    path = process.lookup(spec.args[0], env)
+    _set_stdio(stdio, err_w)
+    process.apply_identity(spec, user)
+    process.enter_workdir(spec.cwd or "/")
+    process.reset_signals()
+    os.umask(0o022)
+    if spec.init:
+        _run_init(path, spec.args, env, err_w)
+    process.exec_command(path, spec.args, env)
+    raise AssertionError("unreachable")
+
+
+_FORWARDED = tuple(s for s in signal.Signals
+                   if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD))
+
+
+def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoReturn:
+    """``--init``: stay PID 1, run the command as a child, forward signals, reap orphans.
+
+    Exits with the command's status (128+N when a signal N killed it), as tini does.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            process.exec_command(path, args, env)
+        except FreightError as err:
+            _report(err_w, err.exit_code, str(err))
+            os._exit(err.exit_code)
+    os.close(err_w)
+    for sig in _FORWARDED:
+        try:
+            signal.signal(sig, lambda s, _f: os.kill(pid, s))
+        except (OSError, ValueError):
+            pass
+    while True:
+        reaped, status = os.wait()
+        if reaped == pid:
+            os._exit(exit_code(status))

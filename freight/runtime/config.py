@@ -1,0 +1,257 @@
+"""From Docker's create request to a stored container, and from that to a ``ContainerSpec``.
+
+The create request is the body of Docker's ``POST /containers/create``: a
+``Config`` dict with ``HostConfig`` inside (the CLI builds the same shape
+from its flags). ``merge_image_config`` applies the image's defaults the way
+the Docker daemon does; ``make_spec`` turns a stored record into what the
+launcher needs, each time the container starts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from freight.errors import FreightError, InvalidArgument
+from freight.runtime import caps as capabilities
+from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
+
+DEFAULT_STOP_TIMEOUT = 10
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+                "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
+_RLIMIT_NUMBERS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6,
+                   "nofile": 7, "memlock": 8, "as": 9, "locks": 10, "sigpending": 11,
+                   "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15}
+_RESOURCE_KEYS = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota",
+                  "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit")
+
+
+def merge_image_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
+    """Docker's container Config: the request with the image's defaults filled in.
+
+    ``Entrypoint`` given (even empty) replaces the image's and, when no ``Cmd``
+    is given, clears the image's ``Cmd`` too; ``Cmd`` given replaces the image's.
+    """
+    image = image_config.get("config") or {}
+    config = {k: v for k, v in body.items() if k != "HostConfig"}
+    entrypoint = body.get("Entrypoint")
+    cmd = body.get("Cmd")
+    if entrypoint is None:
+        entrypoint = image.get("Entrypoint")
+        if cmd is None:
+            cmd = image.get("Cmd")
+    elif entrypoint == [""]:
+        entrypoint = None
+    config["Entrypoint"] = entrypoint or None
+    config["Cmd"] = cmd or None
+    config["Env"] = _merge_env(image.get("Env") or [], body.get("Env") or [])
+    for key in ("WorkingDir", "User", "StopSignal"):
+        config[key] = body.get(key) or image.get(key) or ""
+    config["Labels"] = {**(image.get("Labels") or {}), **(body.get("Labels") or {})}
+    config["Volumes"] = {**(image.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
+    config["ExposedPorts"] = {**(image.get("ExposedPorts") or {}),
+                              **(body.get("ExposedPorts") or {})} or None
+    for key, default in (("Tty", False), ("OpenStdin", False), ("AttachStdin", False),
+                         ("AttachStdout", False), ("AttachStderr", False), ("StdinOnce", False),
+                         ("Domainname", ""), ("Hostname", "")):
+        config.setdefault(key, default)
+    if not (config["Entrypoint"] or config["Cmd"]):
+        raise FreightError("no command specified")
+    return config
+
+
+def _merge_env(image_env: list[str], env: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in [*image_env, *env]:
+        merged[item.partition("=")[0]] = item
+    return list(merged.values())
+
+
+def command_of(config: dict[str, Any]) -> list[str]:
+    return [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+
+
+# ---------------------------------------------------------------- host config checks
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    """``nofile=1024:2048`` -> Docker's ``{"Name", "Soft", "Hard"}``."""
+    name, sep, values = text.partition("=")
+    if not sep or name not in ULIMIT_NAMES:
+        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit type: {name}')
+    soft_text, _, hard_text = values.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: '
+                              f'invalid ulimit argument: {values}') from None
+    if soft > hard:
+        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: '
+                              f'ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}')
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def check_ulimits(ulimits: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """The rlimits to set, refusing a hard limit above ours (that needs CAP_SYS_RESOURCE)."""
+    import resource
+
+    out = []
+    for u in ulimits:
+        number = _RLIMIT_NUMBERS[u["Name"]]
+        soft, hard = int(u["Soft"]), int(u["Hard"])
+        soft, hard = (resource.RLIM_INFINITY if v < 0 else v for v in (soft, hard))
+        current_hard = resource.getrlimit(number)[1]
+        if current_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > current_hard):
+            raise InvalidArgument(f"ulimit {u['Name']}: hard limit {u['Hard']} is above this "
+                                  f"process's hard limit {current_hard}, which cannot be raised")
+        out.append((number, soft, hard))
+    return out
+
+
+def resources_requested(host: dict[str, Any]) -> bool:
+    return any(host.get(k) for k in _RESOURCE_KEYS)
+
+
+def make_resources(host: dict[str, Any]) -> Any:
+    """The cgroups module's ``Resources`` from HostConfig (imports it only when called)."""
+    from freight.runtime import cgroups
+
+    nano = host.get("NanoCpus") or 0
+    res = cgroups.Resources(
+        memory=host.get("Memory") or None, memory_swap=host.get("MemorySwap") or None,
+        memory_reservation=host.get("MemoryReservation") or None,
+        cpus=nano / 1e9 if nano else None, cpu_period=host.get("CpuPeriod") or None,
+        cpu_quota=host.get("CpuQuota") or None, cpu_shares=host.get("CpuShares") or None,
+        cpuset_cpus=host.get("CpusetCpus") or None, cpuset_mems=host.get("CpusetMems") or None,
+        pids_limit=host.get("PidsLimit") or None)
+    if host.get("Privileged"):
+        res.devices = None
+    return res
+
+
+def validate_host_config(host: dict[str, Any]) -> None:
+    """Reject what would fail at start, so ``create`` fails instead (exit 125)."""
+    capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [],
+                                bool(host.get("Privileged")))
+    if host.get("Ulimits"):
+        check_ulimits(host["Ulimits"])
+    if resources_requested(host):
+        make_resources(host).validate()
+    for opt in host.get("SecurityOpt") or []:
+        if opt not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true",
+                       "no-new-privileges:false", "no-new-privileges=false") \
+                and not opt.startswith(("seccomp", "apparmor", "label")):
+            raise InvalidArgument(f'invalid --security-opt: "{opt}"')
+
+
+def no_new_privileges(host: dict[str, Any]) -> bool:
+    return any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
+               for o in host.get("SecurityOpt") or [])
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def network_mode(host: dict[str, Any]) -> str:
+    return NETWORK_HOST if host.get("NetworkMode") == "host" else NETWORK_PRIVATE
+
+
+def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
+              lower_root: str | None) -> ContainerSpec:
+    """What the launcher needs to start the stored container ``record``."""
+    config = record["Config"]
+    host = record["HostConfig"]
+    spec = ContainerSpec(
+        id=record["Id"], container_dir=container_dir, lowers=lowers, lower_root=lower_root,
+        args=command_of(config), env=list(config.get("Env") or []),
+        cwd=config.get("WorkingDir") or "/", user=config.get("User") or "",
+        group_add=list(host.get("GroupAdd") or []), hostname=config.get("Hostname") or "",
+        tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin")),
+        network=network_mode(host), pid_host=host.get("PidMode") == "host",
+        ipc_host=host.get("IpcMode") == "host", uts_host=host.get("UTSMode") == "host",
+        readonly_rootfs=bool(host.get("ReadonlyRootfs")), privileged=bool(host.get("Privileged")),
+        caps=capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [],
+                                         bool(host.get("Privileged"))),
+        no_new_privileges=no_new_privileges(host), init=bool(host.get("Init")),
+        ulimits=check_ulimits(host["Ulimits"]) if host.get("Ulimits") else [],
+        mounts=spec_mounts(record), devices=device_nodes(host))
+    if spec.network == NETWORK_HOST and spec.uts_host is False and not config.get("Hostname"):
+        spec.uts_host = True
+    return spec
+
+
+def spec_mounts(record: dict[str, Any]) -> list[Mount]:
+    """Binds, volumes and tmpfs mounts as stored in the record (see ``freight.runtime.volumes``)."""
+    from freight.runtime import syscalls as sc
+
+    out = []
+    tmpfs = dict(record["HostConfig"].get("Tmpfs") or {})
+    for m in record.get("Mounts") or []:
+        if m["Type"] == "tmpfs":
+            tmpfs[m["Destination"]] = ",".join(filter(None, ["ro" if not m["RW"] else "",
+                                                             m.get("TmpfsOptions", "")]))
+            continue
+        copy_up = m["Type"] == "volume" and not m.get("NoCopy") and not os.listdir(m["Source"])
+        out.append(Mount("bind", m["Destination"], m["Source"], readonly=not m["RW"], copy_up=copy_up))
+    for target, options in tmpfs.items():
+        flags, data = tmpfs_options(options)
+        out.append(Mount("tmpfs", target, flags=flags & ~sc.MS_RDONLY, data=data,
+                         readonly=bool(flags & sc.MS_RDONLY)))
+    return out
+
+
+_TMPFS_FLAGS = {"ro": 1, "rw": 0, "nosuid": 2, "suid": 0, "nodev": 4, "dev": 0, "noexec": 8,
+                "exec": 0, "sync": 16, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21,
+                "strictatime": 1 << 24}
+
+
+def tmpfs_options(options: str) -> tuple[int, str]:
+    """Docker's ``--tmpfs`` options: flags (default noexec,nosuid,nodev) and tmpfs data."""
+    words = [w for w in (options or "").split(",") if w]
+    flags = 2 | 4 | 8
+    for word in words:
+        if word in ("exec", "suid", "dev"):
+            flags &= ~_TMPFS_FLAGS["no" + word]
+    data = []
+    for word in words:
+        if word in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[word]
+        else:
+            data.append(word)
+    return flags, ",".join(data)
+
+
+def device_nodes(host: dict[str, Any]) -> list[DeviceNode]:
+    """``--device`` entries (PathOnHost, PathInContainer) and, for --privileged, every host device."""
+    import stat
+
+    wanted = [(d["PathOnHost"], d.get("PathInContainer") or d["PathOnHost"])
+              for d in host.get("Devices") or []]
+    if host.get("Privileged"):
+        wanted += [(f"/dev/{name}", f"/dev/{name}") for name in sorted(os.listdir("/dev"))]
+    nodes, seen = [], set()
+    for on_host, in_container in wanted:
+        if in_container in seen:
+            continue
+        try:
+            st = os.lstat(on_host) if host.get("Privileged") else os.stat(on_host)
+        except OSError:
+            if host.get("Privileged"):
+                continue
+            raise FreightError(f"error gathering device information while adding custom device "
+                               f'"{on_host}": no such file or directory') from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            if host.get("Privileged"):
+                continue
+            raise FreightError(f'error gathering device information while adding custom device '
+                               f'"{on_host}": not a device node')
+        seen.add(in_container)
+        nodes.append(DeviceNode(in_container, "c" if stat.S_ISCHR(st.st_mode) else "b",
+                                os.major(st.st_rdev), os.minor(st.st_rdev),
+                                stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    return [n for n in nodes if n.path not in _DEFAULT_DEVICE_PATHS]
+
+
+_DEFAULT_DEVICE_PATHS = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                         "/dev/tty", "/dev/console", "/dev/ptmx"}

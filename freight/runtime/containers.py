@@ -1,0 +1,657 @@
+"""Containers: create, start, run, stop, kill, wait, remove, list, look up.
+
+The library behind ``freight run/create/start/stop/...`` and the Docker API
+service. A container is a row of the ``containers`` table: ``config`` holds
+the inspect-shaped record (``Config``, ``HostConfig``, ``Mounts``, ``Path``,
+``Args``, ...), ``state`` Docker's ``State`` (plus the private ``MonitorPid``
+and ``StartTime``). Its files are in ``<root>/containers/<id>/``.
+
+Whoever started a container supervises it until it exits: ``freight run``
+in the foreground itself, or a small double-forked monitor process for
+detached containers (``-d``, ``start``). The supervisor relays and logs the
+output, runs the port proxies, records the exit and does ``--rm``.
+
+Writes are one transaction when a container is created (for ``run``: when it
+has started) and one when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from typing import Any
+
+from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
+from freight.runtime.stdio import timestamp
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
+
+
+class Container:
+    """One container row; ``record`` is the inspect-shaped config, ``state`` Docker's State."""
+
+    def __init__(self, record: dict[str, Any], state: dict[str, Any]) -> None:
+        self.record = record
+        self.state = state
+
+    @property
+    def id(self) -> str:
+        return self.record["Id"]
+
+    @property
+    def name(self) -> str:
+        return self.record["Name"].lstrip("/")
+
+    @property
+    def image_id(self) -> str:
+        return self.record["Image"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record["Config"]
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        return self.record["HostConfig"]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state.get("Running"))
+
+    @property
+    def pid(self) -> int:
+        return int(self.state.get("Pid") or 0)
+
+    def directory(self, store: Any) -> str:
+        return f"{store.root}/containers/{self.id}"
+
+
+def new_state(status: str = "created") -> dict[str, Any]:
+    return {"Status": status, "Running": False, "Paused": False, "Restarting": False,
+            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
+
+
+# ---------------------------------------------------------------- lookup
+
+
+def _from_row(row: sqlite3.Row) -> Container:
+    import json
+
+    return Container(json.loads(row["config"]), json.loads(row["state"]))
+
+
+def get(store: Any, ref: str) -> Container:
+    """By full ID, by name (with or without ``/``), else by unique ID prefix (Docker's order)."""
+    db = store.db
+    name = ref.lstrip("/")
+    row = db.execute("SELECT * FROM containers WHERE id = ? OR name = ?", (ref, name)).fetchone()
+    if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+        rows = db.execute("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
+        if len(rows) > 1:
+            raise Conflict(f"Multiple IDs found with provided prefix: {ref}")
+        row = rows[0] if rows else None
+    if row is None:
+        raise NotFound(f"No such container: {ref}")
+    return _refresh(store, _from_row(row))
+
+
+def list_containers(store: Any, all: bool = False) -> list[Container]:
+    """Newest first, as ``docker ps`` lists them; only running ones unless ``all``."""
+    rows = store.db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
+    found = [_refresh(store, _from_row(r)) for r in rows]
+    return [c for c in found if all or c.running]
+
+
+def _process_start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(state: dict[str, Any], pid_key: str, start_key: str) -> bool:
+    pid = int(state.get(pid_key) or 0)
+    return bool(pid) and _process_start_time(pid) == state.get(start_key)
+
+
+def _refresh(store: Any, c: Container) -> Container:
+    """A container recorded as running whose supervisor is gone (killed before it could
+    record the exit) is shown as exited, as Docker shows one whose shim died."""
+    if c.running and not _alive(c.state, "MonitorPid", "MonitorStartTime"):
+        c.state.update(Status="exited", Running=False, Pid=0, ExitCode=137,
+                       Error="container process disappeared", FinishedAt=timestamp())
+    return c
+
+
+# ---------------------------------------------------------------- create
+
+
+def create(store: Any, body: dict[str, Any], name: str | None = None) -> Container:
+    """Docker's ``POST /containers/create``: record the container and prepare its files."""
+    c = prepare(store, body, name)
+    _insert(store, c)
+    return c
+
+
+def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Container:
+    """Everything ``create`` does except the database insert (``run`` inserts once started)."""
+    from freight.runtime import config as cfg
+    from freight.runtime import volumes
+
+    image = store.resolve_image(body.get("Image") or "")
+    host = dict(body.get("HostConfig") or {})
+    config = cfg.merge_image_config(body, image.config)
+    cfg.validate_host_config(host)
+    name = _unique_name(store, name)
+    cid = os.urandom(32).hex()
+    host_network = host.get("NetworkMode") == "host"
+    if not config.get("Hostname"):
+        config["Hostname"] = os.uname().nodename if host_network else cid[:12]
+    config["Image"] = body.get("Image") or image.id
+    mounts = volumes.resolve_mounts(store.root, config, host)
+    host.setdefault("NetworkMode", "default")
+    directory = f"{store.root}/containers/{cid}"
+    record = {
+        "Id": cid, "Created": timestamp(), "Path": cfg.command_of(config)[0],
+        "Args": cfg.command_of(config)[1:], "Image": image.id, "Name": "/" + name,
+        "ResolvConfPath": f"{directory}/resolv.conf", "HostnamePath": f"{directory}/hostname",
+        "HostsPath": f"{directory}/hosts", "LogPath": f"{directory}/{cid}-json.log",
+        "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
+        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": host, "Mounts": mounts, "Config": config,
+        "NetworkSettings": {"Ports": _ports(config, host)},
+    }
+    for sub in ("upper", "work", "merged"):
+        os.makedirs(f"{directory}/{sub}", 0o700 if sub == "work" else 0o755)
+    from freight.runtime.hostfiles import write_host_files
+
+    write_host_files(directory, config["Hostname"], host_network)
+    for m in mounts:
+        if m["Type"] == "volume":
+            os.makedirs(m["Source"], 0o755, exist_ok=True)
+    return Container(record, new_state())
+
+
+def _unique_name(store: Any, name: str | None) -> str:
+    from freight.runtime.names import check_name, random_name
+
+    if name:
+        name = check_name(name)
+        row = store.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+        if row:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                           f'"{row[0]}". You have to remove (or rename) that container to be able to reuse that name.')
+        return name
+    while True:
+        name = random_name()
+        if not store.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
+            return name
+
+
+def _ports(config: dict[str, Any], host: dict[str, Any]) -> dict[str, Any]:
+    if not host.get("PortBindings") and not config.get("ExposedPorts"):
+        return {}
+    result: dict[str, Any] = {key: None for key in config.get("ExposedPorts") or {}}
+    for key, bindings in (host.get("PortBindings") or {}).items():
+        result[key] = [{"HostIp": b.get("HostIp") or "0.0.0.0", "HostPort": str(b.get("HostPort") or "")}
+                       for b in bindings]
+    return result
+
+
+def _insert(store: Any, c: Container) -> None:
+    import json
+
+    from freight.runtime.volumes import ensure_volume
+    from freight.store.db import transaction
+
+    try:
+        with transaction(store.db) as db:
+            for m in c.record["Mounts"]:
+                if m["Type"] == "volume":
+                    ensure_volume(db, store.root, m["Name"], c.record["Created"])
+            db.execute("INSERT INTO containers (id, name, image_id, created, config, state) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),
+                        json.dumps(c.state)))
+    except sqlite3.IntegrityError:
+        raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
+
+
+def _save_state(store: Any, c: Container) -> None:
+    import json
+
+    from freight.store.db import transaction
+
+    with transaction(store.db) as db:
+        db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
+
+
+# ---------------------------------------------------------------- start and supervise
+
+
+class Attach:
+    """The caller's streams for a foreground container (None: not attached)."""
+
+    def __init__(self, stdin: int | None = 0, stdout: int | None = 1, stderr: int | None = 2,
+                 sig_proxy: bool = True) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.sig_proxy = sig_proxy
+
+
+def run(store: Any, body: dict[str, Any], name: str | None = None, detach: bool = False,
+        attach: Attach | None = None) -> int | str:
+    """``docker run``: create and start; the exit code, or the ID when ``detach``."""
+    c = prepare(store, body, name)
+    if detach:
+        _start_detached(store, c, inserted=False)
+        return c.id
+    return supervise(store, c, attach or Attach(), inserted=False)
+
+
+def start(store: Any, ref: str, attach: Attach | None = None) -> int | None:
+    """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
+    c = get(store, ref)
+    if c.running:
+        return None
+    if attach is not None:
+        return supervise(store, c, attach, inserted=True)
+    _start_detached(store, c, inserted=True)
+    return None
+
+
+def _start_detached(store: Any, c: Container, inserted: bool) -> None:
+    """Record the container, then hand it to its own monitor process (``freight.runtime.monitor``)."""
+    from freight.runtime.monitor import spawn
+
+    if not inserted:
+        _insert(store, c)
+    spawn(str(store.root), c.id)
+
+
+def notify(fd: int | None, code: int, text: str) -> None:
+    """Tell whoever waits on a monitor's readiness fd how the start went."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, f"{code} {text}".encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class _Launched:
+    """A forked container process, its streams, cgroup and port proxy."""
+
+    def __init__(self, pid: int, exec_r: int, sources: dict[int, str], stdin_to: int | None,
+                 cgroup: Any, proxy: Any, tty_sock: Any, attach: Attach | None) -> None:
+        self.pid = pid
+        self.exec_r = exec_r
+        self.sources = sources
+        self.stdin_to = stdin_to
+        self.cgroup = cgroup
+        self.proxy = proxy
+        self.tty_sock = tty_sock
+        self.attach = attach
+
+    def wait_exec(self) -> None:
+        """Until the command runs (the pty master arrives first with -t); its set-up error."""
+        from freight.runtime.launch import wait_exec
+
+        if self.tty_sock is not None:
+            self.sources, self.stdin_to = _receive_pty(self.tty_sock, self.attach)
+            self.tty_sock = None
+        wait_exec(self.pid, self.exec_r)
+
+    def abort(self) -> None:
+        """Release what a container that never ran holds."""
+        for fd in self.sources:
+            os.close(fd)
+        if self.stdin_to is not None and self.stdin_to not in self.sources:
+            os.close(self.stdin_to)
+        self.sources, self.stdin_to = {}, None
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
+              ready_w: int | None = None) -> int:
+    """Start ``c`` and stay its parent until it exits; return its exit code.
+
+    ``ready_w`` (the monitor's) gets ``0 <pid>`` once the command runs.
+    """
+    try:
+        launched = _launch(store, c, attach)
+    except FreightError as err:
+        _start_failed(store, c, inserted, err)
+        raise
+    c.state.update(Status="running", Running=True, Pid=launched.pid, StartedAt=timestamp(),
+                   FinishedAt=ZERO_TIME, ExitCode=0, Error="", OOMKilled=False,
+                   StartTime=_process_start_time(launched.pid), MonitorPid=os.getpid(),
+                   MonitorStartTime=_process_start_time(os.getpid()))
+    try:  # recorded while the child sets itself up, in parallel
+        _insert(store, c) if not inserted else _save_state(store, c)
+    except FreightError:
+        os.kill(launched.pid, signal.SIGKILL)
+        os.waitpid(launched.pid, 0)
+        launched.abort()
+        _cleanup(store, c, None, remove_row=False)
+        raise
+    try:
+        launched.wait_exec()
+    except FreightError as err:
+        launched.abort()
+        c.state.update(new_state(), Error=str(err), ExitCode=err.exit_code)
+        if c.host_config.get("AutoRemove"):
+            _cleanup(store, c, None, remove_row=True, volumes=True)
+        else:
+            _save_state(store, c)
+        raise
+    if launched.proxy is not None:
+        launched.proxy.start(f"/proc/{launched.pid}/ns/net")
+        _record_ports(c, launched.proxy)
+        _save_state(store, c)
+    notify(ready_w, 0, str(launched.pid))
+    code = _relay_and_wait(store, c, attach, launched)
+    _finish(store, c, launched, code)
+    return code
+
+
+def _record_ports(c: Container, proxy: Any) -> None:
+    from freight.runtime.network import ports_json
+
+    c.record["NetworkSettings"]["Ports"] = ports_json(proxy.bindings, c.config.get("ExposedPorts") or {})
+
+
+def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
+    from freight.runtime import config as cfg
+    from freight.runtime.launch import Stdio, fork_container
+
+    image = store.resolve_image(c.image_id)
+    lowers = [p.name for p in reversed(store.layer_dirs(image))]
+    spec = cfg.make_spec(c.record, c.directory(store), lowers, str(store.snapshots_root))
+    proxy = _port_proxy(c)
+    spec.cgroup = _cgroup(c) if cfg.resources_requested(c.host_config) else None
+    child_fds: list[int] = []
+    tty_sock = None
+    try:
+        if spec.tty:
+            import socket
+
+            tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            child_fds.append(child_sock.detach())
+            stdio = Stdio(-1, -1, -1, tty_socket=child_fds[0])
+            sources: dict[int, str] = {}
+            stdin_to = None
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            child_fds += [out_w, err_w]
+            if spec.stdin:
+                in_r, stdin_to = os.pipe()
+                child_fds.append(in_r)
+            else:
+                in_r, stdin_to = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), None
+                child_fds.append(in_r)
+            stdio = Stdio(in_r, out_w, err_w)
+            sources = {out_r: "stdout", err_r: "stderr"}
+        pid, exec_r = fork_container(spec, stdio)
+    except BaseException:
+        if spec.cgroup is not None:
+            spec.cgroup.destroy()
+        if proxy is not None:
+            proxy.stop()
+        raise
+    finally:
+        for fd in child_fds:
+            os.close(fd)
+    return _Launched(pid, exec_r, sources, stdin_to, spec.cgroup, proxy, tty_sock, attach)
+
+
+def _receive_pty(sock: Any, attach: Attach | None) -> tuple[dict[int, str], int | None]:
+    import socket
+
+    from freight.runtime.stdio import copy_window_size
+
+    try:
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 1)
+    finally:
+        sock.close()
+    if not fds:
+        return {}, None
+    master = fds[0]
+    os.set_inheritable(master, False)
+    if attach is not None and attach.stdout is not None and os.isatty(attach.stdout):
+        copy_window_size(attach.stdout, master)
+    return {master: "stdout"}, master
+
+
+def _port_proxy(c: Container) -> Any:
+    bindings = c.host_config.get("PortBindings") or {}
+    if not bindings or c.host_config.get("NetworkMode") in ("host", "none"):
+        return None
+    from freight.runtime.network import PortBinding, PortProxy
+
+    wanted = []
+    for key, entries in bindings.items():
+        port, _, proto = key.partition("/")
+        for b in entries or [{}]:
+            host_port = str(b.get("HostPort") or "0")
+            low, _, high = host_port.partition("-")
+            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "",
+                                      int(low or 0), int(high or 0)))
+    proxy = PortProxy(None, wanted)
+    proxy.bind()
+    return proxy
+
+
+def _cgroup(c: Container) -> Any:
+    from freight.runtime import cgroups
+    from freight.runtime.config import make_resources
+
+    return cgroups.create(c.id, make_resources(c.host_config))
+
+
+def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -> None:
+    """Docker keeps a container whose start failed, in state created with the error (unless --rm)."""
+    if c.host_config.get("AutoRemove"):
+        _cleanup(store, c, None, remove_row=inserted)
+        return
+    c.state.update(Error=str(err), ExitCode=err.exit_code)
+    if inserted:
+        _save_state(store, c)
+    else:
+        _insert(store, c)
+
+
+def _relay_and_wait(store: Any, c: Container, attach: Attach | None, launched: _Launched) -> int:
+    from freight.runtime.launch import exit_code
+    from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
+
+    tty = bool(c.config.get("Tty"))
+    log = JsonLog(c.record["LogPath"])
+    stdin_from = None
+    if attach is not None and attach.stdin is not None and c.config.get("OpenStdin"):
+        stdin_from = attach.stdin
+    relay = Relay(launched.sources, log,
+                  attach.stdout if attach else None,
+                  (attach.stdout if tty else attach.stderr) if attach else None,
+                  stdin_from, launched.stdin_to, close_stdin=not tty)
+    previous = {}
+    if attach is not None and attach.sig_proxy:
+        for sig in signal.Signals:
+            if sig.name in _SIGNALS_NOT_FORWARDED:
+                continue
+            try:
+                previous[sig] = signal.signal(sig, lambda s, _f: _forward(launched.pid, s))
+            except (OSError, ValueError):
+                pass
+    if tty and attach is not None and attach.stdout is not None and launched.stdin_to is not None:
+        master, out = launched.stdin_to, attach.stdout
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH,
+                                                  lambda _s, _f: copy_window_size(out, master))
+    try:
+        if tty and stdin_from is not None:
+            with RawTerminal(stdin_from):
+                relay.run()
+        else:
+            relay.run()
+        _, status = os.waitpid(launched.pid, 0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code(status)
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _finish(store: Any, c: Container, launched: _Launched, code: int) -> None:
+    """Record the exit (one transaction) or, with --rm, remove everything."""
+    if launched.proxy is not None:
+        launched.proxy.stop()
+    oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
+    if c.host_config.get("AutoRemove"):
+        _cleanup(store, c, launched.cgroup, remove_row=True, volumes=True)
+        return
+    if launched.cgroup is not None:
+        launched.cgroup.destroy()
+    c.state.update(Status="exited", Running=False, Pid=0, ExitCode=code, OOMKilled=oom,
+                   FinishedAt=timestamp())
+    for key in ("StartTime", "MonitorPid", "MonitorStartTime"):
+        c.state.pop(key, None)
+    _save_state(store, c)
+
+
+def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: bool = False) -> None:
+    """Remove the container's row, cgroup, files and (``volumes``) anonymous volumes."""
+    from freight.runtime.fsutil import remove_tree
+    from freight.runtime.volumes import anonymous_volumes, remove_volume
+    from freight.store.db import transaction
+
+    if cgroup is None and _may_have_cgroup(c):
+        from freight.runtime import cgroups
+
+        cgroup = cgroups.load(c.id)
+    if cgroup is not None:
+        cgroup.destroy()
+    with transaction(store.db) as db:
+        if remove_row:
+            db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        if volumes:
+            for name in anonymous_volumes(c.record["Mounts"]):
+                remove_volume(db, store.root, name, force=True)
+    remove_tree(c.directory(store))
+
+
+def _may_have_cgroup(c: Container) -> bool:
+    from freight.runtime.config import resources_requested
+
+    return resources_requested(c.host_config)
+
+
+# ---------------------------------------------------------------- stop, kill, wait, remove
+
+
+def parse_signal(value: str | int) -> int:
+    """``KILL``, ``SIGKILL``, ``9`` -> 9 (Docker's names and numbers)."""
+    text = str(value).strip().upper()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        sig = getattr(signal.Signals, name, None)
+        if sig is not None:
+            return int(sig)
+    raise InvalidArgument(f"Invalid signal: {value}")
+
+
+def kill(store: Any, ref: str, sig: str | int = "KILL") -> Container:
+    c = get(store, ref)
+    number = parse_signal(sig)
+    if not c.running:
+        raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    _forward(c.pid, number)
+    return c
+
+
+def stop(store: Any, ref: str, timeout: int | None = None, sig: str | None = None) -> Container:
+    """The stop signal (the image's, else SIGTERM), then SIGKILL after ``timeout`` seconds."""
+    c = get(store, ref)
+    if not c.running:
+        return c
+    if timeout is None:
+        timeout = c.config.get("StopTimeout")
+        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
+    number = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
+    _forward(c.pid, number)
+    if not _wait_process_exit(c, timeout if timeout >= 0 else None):
+        _forward(c.pid, signal.SIGKILL)
+        _wait_process_exit(c, None)
+    return wait_recorded(store, c.id)
+
+
+def _wait_process_exit(c: Container, timeout: float | None) -> bool:
+    """Wait for the container's process to end (pidfd: no polling); False on timeout."""
+    import select
+
+    try:
+        fd = os.pidfd_open(c.pid)
+    except OSError:
+        return True
+    try:
+        if _process_start_time(c.pid) != c.state.get("StartTime"):
+            return True
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def wait_recorded(store: Any, cid: str, timeout: float = 30.0) -> Container:
+    """The container once its supervisor recorded the exit (or removed it: then NotFound)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = get(store, cid)
+        if not c.running or time.monotonic() > deadline:
+            return c
+        time.sleep(0.01)
+
+
+def wait(store: Any, ref: str) -> int:
+    """``docker wait``: block until the container stops; its exit code."""
+    c = get(store, ref)
+    if c.running:
+        _wait_process_exit(c, None)
+        c = wait_recorded(store, c.id)
+    return int(c.state.get("ExitCode") or 0)
+
+
+def remove(store: Any, ref: str, force: bool = False, volumes: bool = False) -> Container:
+    """``docker rm``: a running container only with ``force`` (killed first)."""
+    c = get(store, ref)
+    if c.running:
+        if not force:
+            raise Conflict(f'cannot remove container "{c.record["Name"]}": container is running: '
+                           f"stop the container before removing or force remove")
+        _forward(c.pid, signal.SIGKILL)
+        _wait_process_exit(c, None)
+        try:
+            c = wait_recorded(store, c.id)
+        except NotFound:  # its --rm supervisor removed it
+            return c
+    _cleanup(store, c, None, remove_row=True, volumes=volumes)
+    return c

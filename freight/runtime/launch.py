@@ -1,0 +1,118 @@
+"""Fork a container process: namespaces, filesystem, identity, exec.
+
+The caller's PID namespace for children is switched to a new one just
+around ``fork`` (then switched back with ``setns``), so the forked child is
+PID 1 of the container without a second fork, and the caller stays able
+to fork normally afterwards. The child does all its set-up itself and
+reports a failure before exec over a close-on-exec pipe as
+``<exit code> <message>``; end-of-file on that pipe means the exec happened.
+
+Call this before starting any thread: a forked child of a threaded Python
+process may deadlock.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+from freight.errors import CannotInvoke, CommandNotFound, FreightError
+from freight.runtime import syscalls as sc
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+
+_ERRORS = {126: CannotInvoke, 127: CommandNotFound}
+
+
+class Stdio:
+    """The fds the container gets as 0, 1 and 2 (``tty`` is a socket to send a pty master on)."""
+
+    def __init__(self, stdin: int, stdout: int, stderr: int, tty_socket: int | None = None) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.tty_socket = tty_socket
+
+
+def _namespace_flags(spec: ContainerSpec) -> int:
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP
+    if not spec.uts_host:
+        flags |= sc.CLONE_NEWUTS
+    if not spec.ipc_host:
+        flags |= sc.CLONE_NEWIPC
+    if spec.network != NETWORK_HOST:
+        flags |= sc.CLONE_NEWNET
+    return flags
+
+
+def fork_container(spec: ContainerSpec, stdio: Stdio) -> tuple[int, int]:
+    """Fork the container's first process; return its host PID and the error pipe's read end."""
+    err_r, err_w = os.pipe()
+    own_pidns = None
+    if not spec.pid_host:
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        sc.unshare(sc.CLONE_NEWPID)
+    try:
+        pid = os.fork()
+    except OSError:
+        _restore_pidns(own_pidns)
+        os.close(err_r)
+        os.close(err_w)
+        raise
+    if pid == 0:
+        os.close(err_r)
+        _child(spec, stdio, err_w)
+    _restore_pidns(own_pidns)
+    os.close(err_w)
+    return pid, err_r
+
+
+def _restore_pidns(fd: int | None) -> None:
+    if fd is not None:
+        sc.setns(fd, sc.CLONE_NEWPID)
+        os.close(fd)
+
+
+def wait_exec(pid: int, err_r: int) -> None:
+    """Block until the container exec'd its command; raise its set-up error otherwise."""
+    chunks = []
+    while chunk := os.read(err_r, 65536):
+        chunks.append(chunk)
+    os.close(err_r)
+    if not chunks:
+        return
+    os.waitpid(pid, 0)
+    code, _, message = b"".join(chunks).decode(errors="replace").partition(" ")
+    raise error_for(int(code), message)
+
+
+def error_for(code: int, message: str) -> FreightError:
+    """The error class for an exit code a container set-up reported (126, 127, else 125)."""
+    return _ERRORS.get(code, FreightError)(message)
+
+
+def exit_code(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128+N for signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _child(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
+    """The container's PID 1 until it execs (or, with ``--init``, for its whole life)."""
+    code = 125
+    try:
+        from freight.runtime.child import setup_and_exec
+
+        setup_and_exec(spec, stdio, err_w)
+    except FreightError as err:
+        code = err.exit_code
+        _report(err_w, code, str(err))
+    except BaseException as err:  # anything else is freight's own failure
+        _report(err_w, code, str(err) or type(err).__name__)
+    os._exit(code)
+
+
+def _report(err_w: int, code: int, message: str) -> None:
+    try:
+        os.write(err_w, f"{code} {message}".encode())
+    except OSError:
+        pass

@@ -1,0 +1,224 @@
+"""The container's filesystem, built inside its new mount namespace.
+
+Everything here runs in the forked container process before exec. Because
+the overlay and every other mount live only in the container's own mount
+namespace, they vanish with its last process: a stopped container leaves no
+mount behind on the host. Paths inside the image are resolved with
+``secure_join`` so a symlink in an image cannot point a mount at the host.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from freight.runtime import syscalls as sc
+from freight.runtime.fsutil import copy_tree
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Docker's default /dev devices (major, minor); all mode 0666.
+DEFAULT_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                   ("urandom", 1, 9), ("tty", 5, 0))
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+# moby's oci defaults: masked (hidden) and read-only paths.
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+HOST_FILES = ("hosts", "hostname", "resolv.conf")
+
+_NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+
+def secure_join(root: str, path: str) -> str:
+    """``root`` + ``path`` with every symlink resolved as if ``root`` were ``/``."""
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root + "/" + "/".join(resolved + [part])
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        hops += 1
+        if hops > 255:
+            raise OSError(40, f"too many levels of symbolic links in {path}")
+        if target.startswith("/"):
+            resolved = []
+        parts = [p for p in target.split("/") if p] + parts
+    return root + "/" + "/".join(resolved)
+
+
+def _ensure_target(target: str, is_dir: bool) -> None:
+    if is_dir:
+        os.makedirs(target, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not os.path.lexists(target):
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def _bind(source: str, target: str, readonly: bool, flags: int = 0) -> None:
+    sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
+    if readonly or flags:
+        sc.mount(None, target, None,
+                 sc.MS_BIND | sc.MS_REMOUNT | flags | (sc.MS_RDONLY if readonly else 0))
+
+
+def mount_overlay(spec: ContainerSpec) -> None:
+    """The image's layers plus the container's upper dir, at ``merged``."""
+    d = spec.container_dir
+    lowers = ":".join(spec.lowers)
+    if spec.lower_root:
+        os.chdir(spec.lower_root)
+    sc.mount("overlay", spec.merged, "overlay", 0,
+             f"lowerdir={lowers},upperdir={d}/upper,workdir={d}/work")
+    os.chdir("/")
+
+
+def _mount_dev(spec: ContainerSpec, root: str) -> None:
+    dev = root + "/dev"
+    os.makedirs(dev, exist_ok=True)
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    for name, major, minor in DEFAULT_DEVICES:
+        os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(f"{dev}/{name}", 0o666)
+    for node in spec.devices:
+        path = secure_join(root, node.path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
+        os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
+        os.chmod(path, node.mode)
+        os.chown(path, node.uid, node.gid)
+    for name, target in DEV_LINKS:
+        os.symlink(target, f"{dev}/{name}")
+    for sub in ("pts", "shm", "mqueue"):
+        os.mkdir(f"{dev}/{sub}", 0o755)
+    sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    if spec.ipc_host:
+        _bind("/dev/shm", f"{dev}/shm", False)
+    else:
+        sc.mount("shm", f"{dev}/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+        sc.mount("mqueue", f"{dev}/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
+    if spec.tty:
+        os.close(os.open(f"{dev}/console", os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _mount_cgroupfs(root: str, readonly: bool) -> None:
+    """/sys/fs/cgroup as Docker shows it: cgroup2, or a tmpfs of v1 hierarchies."""
+    target = root + "/sys/fs/cgroup"
+    ro = sc.MS_RDONLY if readonly else 0
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        sc.mount("cgroup", target, "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
+        return
+    sc.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
+    for entry in os.scandir("/sys/fs/cgroup"):
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), f"{target}/{entry.name}")
+            continue
+        os.mkdir(f"{target}/{entry.name}")
+        fstype, data = ("cgroup2", None) if entry.name == "unified" else ("cgroup", entry.name)
+        if entry.name == "systemd":
+            data = "none,name=systemd"
+        try:
+            sc.mount("cgroup", f"{target}/{entry.name}", fstype, _NOSUID_NODEV_NOEXEC | ro, data)
+        except OSError:
+            os.rmdir(f"{target}/{entry.name}")
+    if readonly:
+        sc.mount(None, target, None, sc.MS_REMOUNT | _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY, "mode=755")
+
+
+def _mount_kernel_filesystems(spec: ContainerSpec, root: str) -> None:
+    for sub in ("proc", "sys"):
+        os.makedirs(f"{root}/{sub}", exist_ok=True)
+    sc.mount("proc", f"{root}/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    readonly = 0 if spec.privileged else sc.MS_RDONLY
+    if spec.network == NETWORK_HOST and not spec.privileged:
+        _bind("/sys", f"{root}/sys", True, _NOSUID_NODEV_NOEXEC)
+    else:
+        sc.mount("sysfs", f"{root}/sys", "sysfs", _NOSUID_NODEV_NOEXEC | readonly)
+    _mount_cgroupfs(root, bool(readonly))
+    _mount_dev(spec, root)
+
+
+def _mount_host_files(spec: ContainerSpec, root: str) -> None:
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf from the container dir."""
+    user_targets = {m.target for m in spec.mounts}
+    for name in HOST_FILES:
+        if f"/etc/{name}" in user_targets:
+            continue
+        target = secure_join(root, f"/etc/{name}")
+        _ensure_target(target, False)
+        _bind(f"{spec.container_dir}/{name}", target, False)
+
+
+def _mount_user(spec: ContainerSpec, root: str) -> None:
+    for m in sorted(spec.mounts, key=lambda m: m.target.rstrip("/").count("/")):
+        target = secure_join(root, m.target)
+        if m.type == "tmpfs":
+            _ensure_target(target, True)
+            sc.mount("tmpfs", target, "tmpfs", m.flags | (sc.MS_RDONLY if m.readonly else 0),
+                     m.data or None)
+        else:
+            if m.copy_up and os.path.isdir(target):
+                copy_tree(target, m.source)
+            _ensure_target(target, os.path.isdir(m.source))
+            _bind(m.source, target, m.readonly, m.flags)
+
+
+def _mask_paths() -> None:
+    for path in MASKED_PATHS:
+        try:
+            if os.path.isdir(path):
+                sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+            elif os.path.exists(path):
+                sc.mount("/dev/null", path, None, sc.MS_BIND)
+        except OSError:
+            pass
+    for path in READONLY_PATHS:
+        if os.path.exists(path):
+            _bind(path, path, True, sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+
+
+def _pivot(root: str) -> None:
+    """Make ``root`` the new ``/`` and detach the old one (runc's pivot_root(".", ".") trick)."""
+    os.chdir(root)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def prepare(spec: ContainerSpec, open_console: Callable[[str], None] | None = None) -> None:
+    """Build the whole filesystem and pivot into it.
+
+    ``open_console(root)`` is called once /dev/pts exists (for ``-t``), before
+    the pivot, so the terminal is allocated in the container's own devpts.
+    """
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    mount_overlay(spec)
+    root = spec.merged
+    _mount_kernel_filesystems(spec, root)
+    _mount_host_files(spec, root)
+    _mount_user(spec, root)
+    if open_console is not None:
+        open_console(root)
+    _pivot(root)
+    if spec.masked_paths and not spec.privileged:
+        _mask_paths()
+    if spec.readonly_rootfs:
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)

@@ -1,0 +1,186 @@
+"""A running container's standard streams: relay to the caller, and the json-file log.
+
+The container's stdout and stderr are pipes (or one pty with ``-t``) read by
+its parent, which copies them to its own stdout/stderr when attached and
+appends them, a line per record, to ``<id>-json.log`` in Docker's json-file
+format. Everything is plain ``select.poll`` in one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+_MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
+
+
+def timestamp(ns: int | None = None) -> str:
+    """RFC 3339 with nanoseconds and trailing zeros trimmed, as Go's RFC3339Nano."""
+    ns = time.time_ns() if ns is None else ns
+    seconds, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    fraction = f"{frac:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
+
+
+def _json_string(text: str) -> str:
+    from _json import encode_basestring  # the C encoder: no json package import
+
+    escaped = encode_basestring(text)
+    return escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class JsonLog:
+    """Docker's json-file log: ``{"log":"text\\n","stream":"stdout","time":"...Z"}`` per line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._partial = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self._partial[stream] + data
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            self._emit(stream, buf[start:end + 1])
+            start = end + 1
+        rest = buf[start:]
+        while len(rest) >= _MAX_LINE:
+            self._emit(stream, rest[:_MAX_LINE])
+            rest = rest[_MAX_LINE:]
+        self._partial[stream] = rest
+
+    def close(self) -> None:
+        for stream, rest in self._partial.items():
+            if rest:
+                self._emit(stream, rest)
+        self._partial = {"stdout": b"", "stderr": b""}
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _emit(self, stream: str, raw: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        record = (f'{{"log":{_json_string(raw.decode("utf-8", "replace"))},'
+                  f'"stream":"{stream}","time":"{timestamp()}"}}\n')
+        os.write(self._fd, record.encode())
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class Relay:
+    """Copy container output to ``out``/``err`` fds (None: log only) and caller input to the container.
+
+    ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
+    with a pty the single master fd is "stdout" and also the input target.
+    """
+
+    def __init__(self, sources: dict[int, str], log: JsonLog | None, out: int | None,
+                 err: int | None, stdin_from: int | None = None, stdin_to: int | None = None,
+                 close_stdin: bool = True) -> None:
+        self.sources = dict(sources)
+        self.log = log
+        self.targets = {"stdout": out, "stderr": err}
+        self.stdin_from = stdin_from
+        self.stdin_to = stdin_to
+        self.close_stdin = close_stdin
+
+    def run(self) -> None:
+        poller = select.poll()
+        for fd in self.sources:
+            poller.register(fd, select.POLLIN)
+        if self.stdin_from is not None:
+            poller.register(self.stdin_from, select.POLLIN)
+        while self.sources:
+            for fd, _events in poller.poll():
+                if fd == self.stdin_from:
+                    if not self._forward_stdin():
+                        poller.unregister(fd)
+                elif fd in self.sources and not self._copy_out(fd):
+                    poller.unregister(fd)
+                    os.close(fd)
+                    if fd == self.stdin_to:
+                        self.stdin_to = None
+                    del self.sources[fd]
+        if self.stdin_to is not None and self.close_stdin:
+            os.close(self.stdin_to)
+            self.stdin_to = None
+        if self.log is not None:
+            self.log.close()
+
+    def _copy_out(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's other side is gone
+            data = b""
+        if not data:
+            return False
+        stream = self.sources[fd]
+        target = self.targets[stream]
+        if target is not None:
+            try:
+                _write_all(target, data)
+            except BrokenPipeError:
+                self.targets[stream] = None
+        if self.log is not None:
+            self.log.write(stream, data)
+        return True
+
+    def _forward_stdin(self) -> bool:
+        """Copy one chunk of input; False once the input ended (the container's stdin closes)."""
+        try:
+            data = os.read(self.stdin_from, 65536)
+        except OSError:
+            data = b""
+        if data and self.stdin_to is not None:
+            try:
+                _write_all(self.stdin_to, data)
+                return True
+            except OSError:
+                pass
+        if self.stdin_to is not None and self.close_stdin and self.stdin_to not in self.sources:
+            os.close(self.stdin_to)
+            self.stdin_to = None
+        self.stdin_from = None
+        return False
+
+
+class RawTerminal:
+    """The caller's terminal in raw mode while attached to ``-t``; restored on exit."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved: list | None = None
+
+    def __enter__(self) -> RawTerminal:
+        import termios
+        import tty
+
+        if os.isatty(self.fd):
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import termios
+
+        if self.saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def copy_window_size(from_fd: int, to_fd: int) -> None:
+    """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
+    import fcntl
+    import termios
+
+    try:
+        size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(to_fd, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
