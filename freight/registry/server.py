@@ -32,6 +32,14 @@ from urllib.parse import quote
 from aiohttp import abc as aiohttp_abc
 from aiohttp import web
 
+from freight.image.mediatypes import (
+    DOCKER_FOREIGN_LAYER,
+    INDEXES,
+    MANIFESTS,
+    OCI_INDEX,
+    OCI_LAYER_NONDIST,
+    OCI_MANIFEST,
+)
 from freight.registry.htpasswd import HtpasswdAuth
 from freight.registry.storage import (
     RegistryStorage,
@@ -49,16 +57,8 @@ DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST}) | INDEX_TYPES
-NONDISTRIBUTABLE = (
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-)
+MANIFEST_TYPES = MANIFESTS | INDEXES
+NONDISTRIBUTABLE = (DOCKER_FOREIGN_LAYER, OCI_LAYER_NONDIST)
 
 ERRORS: dict[str, tuple[int, str]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
@@ -153,7 +153,7 @@ def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]
 
 def manifest_references(doc: dict[str, Any], media_type: str) -> tuple[list[str], list[str]]:
     """(blob digests, manifest digests) a manifest needs in its repository."""
-    if media_type in INDEX_TYPES:
+    if media_type in INDEXES:
         manifests = doc.get("manifests")
         if not isinstance(manifests, list):
             raise RegistryError("MANIFEST_INVALID", "an index needs a manifests list")
@@ -535,7 +535,7 @@ class Registry:
             "size": len(manifest.data),
         }
         artifact_type = doc.get("artifactType")
-        if artifact_type is None and manifest.media_type not in INDEX_TYPES:
+        if artifact_type is None and manifest.media_type not in INDEXES:
             artifact_type = doc.get("config", {}).get("mediaType")
         if artifact_type:
             descriptor["artifactType"] = artifact_type
