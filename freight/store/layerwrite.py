@@ -47,23 +47,26 @@ def _fits(value: int, width: int) -> bool:
     return 0 <= value < 8 ** (width - 1)
 
 
+def _ascii(value: bytes) -> bytes:
+    """Go's toASCII: the name with its non-ASCII bytes dropped, for fields PAX records override."""
+    return value if value.isascii() else bytes(b for b in value if b < 0x80)
+
+
 def _field(value: bytes, width: int) -> bytes:
     return value[:width].ljust(width, b"\0")
 
 
 def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
-    """Split a long name into USTAR's (prefix, name) at a slash, or None if it cannot be."""
+    """Split a name into USTAR's (prefix, name) as Go's splitUSTARPath does, or None if it cannot be."""
+    if not name.isascii():
+        return None
     if len(name) <= 100:
         return b"", name
-    if len(name) > 256:
+    length = 156 if len(name) > 156 else len(name) - (name[-1:] == b"/")
+    cut = name.rfind(b"/", 0, length)
+    if cut <= 0 or cut > 155 or not 0 < len(name) - cut - 1 <= 100:
         return None
-    start = max(len(name) - 101, 0)
-    cut = name.find(b"/", start, 156)
-    while cut != -1:
-        if 0 < cut <= 155 and 0 < len(name) - cut - 1 <= 100:
-            return name[:cut], name[cut + 1 :]
-        cut = name.find(b"/", cut + 1, 156)
-    return None
+    return name[:cut], name[cut + 1 :]
 
 
 def _pax_record(key: bytes, value: bytes) -> bytes:
@@ -92,12 +95,10 @@ def tar_header(
     name: bytes, *, kind: bytes, mode: int, uid: int, gid: int, mtime: int, size: int = 0,
     linkname: bytes = b"", devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None,
 ) -> bytes:
-    """The header block(s) for one entry: plain USTAR when it fits, else PAX + USTAR."""
+    """The header block(s) for one entry: plain USTAR when it fits, else PAX + USTAR, as Go's Writer chooses."""
     records: dict[bytes, bytes] = {}
-    split = _split_ustar(name) if name.isascii() else None
-    if split is None:
+    if len(name) > 100 or not name.isascii():
         records[b"path"] = name
-        split = (b"", name[:100])
     if len(linkname) > 100 or not linkname.isascii():
         records[b"linkpath"] = linkname
     fit = {}
@@ -108,16 +109,15 @@ def tar_header(
     if xattrs:
         for key, value in sorted(xattrs.items()):
             records[(PAX_XATTR + key).encode()] = value
-    main = _header_block(
-        split[1], split[0], mode, fit[b"uid"], fit[b"gid"], fit[b"size"], fit[b"mtime"],
-        kind, linkname[:100], devmajor, devminor,
-    )
-    if not records:
-        return main
+    numbers = (fit[b"uid"], fit[b"gid"], fit[b"size"], fit[b"mtime"])
+    split = _split_ustar(name) if set(records) <= {b"path"} else None
+    if split is not None:
+        return _header_block(split[1], split[0], mode, *numbers, kind, linkname, devmajor, devminor)
+    main = _header_block(_ascii(name)[:100], b"", mode, *numbers, kind, _ascii(linkname)[:100], devmajor, devminor)
     data = b"".join(_pax_record(k, v) for k, v in sorted(records.items()))
-    head, _, base = name.rstrip(b"/").rpartition(b"/")
-    pax_name = (head + b"/" if head else b"") + b"PaxHeaders.0/" + base
-    pax = _header_block(pax_name[:100], b"", 0, 0, 0, len(data), 0, _PAX, b"", 0, 0)
+    head, _, base = name.rpartition(b"/")
+    pax_name = b"/".join(p for p in (head, b"PaxHeaders.0", base) if p)
+    pax = _header_block(_ascii(pax_name)[:100].rstrip(b"/"), b"", 0, 0, 0, len(data), 0, _PAX, b"", 0, 0)
     return pax + data + b"\0" * (-len(data) % BLOCK) + main
 
 

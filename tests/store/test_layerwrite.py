@@ -114,6 +114,16 @@ def test_pax_headers_only_where_needed(tree: Path) -> None:
     assert pax_targets == {"bin/tool", "bin/tool-alias", f"{LONG_DIR}/{LONG_FILE}", "ünïcode"}
 
 
+def test_long_names_use_the_ustar_prefix_when_they_can(tmp_path: Path) -> None:
+    deep = tmp_path / "tree" / ("p" * 90) / ("q" * 30)
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(b"split")
+    data = layer_bytes(tmp_path / "tree")
+    assert [m.name for m in members(data)] == ["p" * 90, f"{'p' * 90}/{'q' * 30}"]
+    assert b"PaxHeaders" not in data
+    assert data[512 + 345 : 512 + 345 + 90] == b"p" * 90
+
+
 def test_owner_override(tree: Path) -> None:
     assert {(m.uid, m.gid) for m in members(layer_bytes(tree, uid=0, gid=0))} == {(0, 0)}
 
