@@ -471,30 +471,30 @@ class Builder:
         return RootFS([self.store.snapshots.path(c) for c in state.chains()])
 
     def workdir_step(self, state: State, instr: Instruction, name: str) -> State:
+        """WORKDIR makes its directory (a layer) unless it exists (an empty step)."""
         wd = state.config["WorkingDir"]
         fs = self.rootfs(state)
         created_by = f"WORKDIR {wd}"
-        st = fs.lstat(fs.resolve(wd))
-        if st is not None and os.path.isdir(fs.real(fs.resolve(wd)) or ""):
-            self.history(state, created_by, True)
-            return state
+        real = fs.real(fs.resolve(wd))
+        exists = real is not None and os.path.isdir(real)
         v = self.progress.vertex(name)
         key = cache.cache_key({"parent": state.key(), "step": created_by})
         cached = self._cached_layer(state, key, v)
         if cached is not None:
-            self.history(cached, created_by, False)
+            self.history(cached, created_by, exists)
             return cached
         path = self.new_dir("workdir")
         try:
             layer = LayerDir(path, fs, self.epoch if self.epoch is not None else FIXED_MTIME)
-            layer.ensure_dir(layer.resolve(wd, True), (0, 0))
+            if not exists:
+                layer.ensure_dir(layer.resolve(wd, True), (0, 0))
             layer.finish()
-            result = self._commit_dir(state, key, path, False, False, False)
+            result = self._commit_dir(state, key, path, False, False, exists)
         finally:
             shutil.rmtree(path, ignore_errors=True)
         v.done()
         state = self._with_result(state, result)
-        self.history(state, created_by, False)
+        self.history(state, created_by, exists)
         return state
 
     # COPY / ADD
