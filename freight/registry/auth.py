@@ -164,7 +164,8 @@ def store_credentials(host: str, creds: Credentials) -> None:
     helper = _helper_for(config, host)
     if helper:
         _run_helper(helper, "store", json.dumps(
-            {"ServerURL": key, "Username": creds.username, "Secret": creds.password}))
+            {"ServerURL": key, "Username": creds.username, "Secret": creds.password},
+            separators=(",", ":")))
         config.setdefault("auths", {})[key] = {}
     else:
         config.setdefault("auths", {})[key] = {"auth": creds.basic().removeprefix("Basic ")}
