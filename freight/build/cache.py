@@ -21,7 +21,10 @@ from freight.image.config import canonical_json
 from freight.store.db import transaction
 from freight.store.images import now_rfc3339
 
-_LOCK = threading.Lock()
+# One lock for every use of the store's database connection from the builder's
+# threads (sqlite3 connections are shared, transactions must not interleave).
+DB_LOCK = threading.RLock()
+_LOCK = DB_LOCK
 
 
 def cache_key(parts: dict[str, Any]) -> str:

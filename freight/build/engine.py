@@ -171,7 +171,7 @@ class Builder:
         self.df = df
         self.progress = progress
         self.epoch = opts.source_date_epoch
-        self.lock = threading.Lock()
+        self.lock = cache.DB_LOCK
         self.stage_futures: dict[int, Future[State]] = {}
         self.images: dict[str, Any] = {}
         self.steps_run = 0
@@ -286,20 +286,22 @@ class Builder:
             return word
 
     def resolve_image(self, word: str, pull: bool = False) -> Any:
+        """A local image, pulled when missing (always with ``--pull``) if freight can pull."""
         ref = self._normalised(word)
-        if not pull:
-            try:
-                return self.store.resolve_image(word)
-            except NotFound:
-                pass
-        try:
-            from freight.registry.pull import ensure_image
-        except ImportError:
-            if pull:
-                return self.store.resolve_image(word)
-            raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
         with self.lock:
-            return ensure_image(self.store, word)
+            if not pull:
+                try:
+                    return self.store.resolve_image(word)
+                except NotFound:
+                    pass
+            try:
+                from freight.registry.pull import pull as pull_image
+                from freight.registry.progress import Reporter
+            except ImportError:
+                if pull:
+                    return self.store.resolve_image(word)
+                raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
+            return pull_image(self.store, word, self.opts.platform or None, Reporter())
 
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
@@ -513,7 +515,9 @@ class Builder:
             except FreightError as err:
                 raise BuildError(str(err), instr) from None
             self.images[frm] = img
-        return Tree(RootFS(self.store.layer_dirs(img))), frm
+        with self.lock:
+            dirs = self.store.layer_dirs(img)
+        return Tree(RootFS(dirs)), frm
 
     def _context_vertex(self) -> None:
         with self.lock:

@@ -272,3 +272,44 @@ def test_builder_prune_frees_cache(busybox_store: Store, cli, tmp_path: Path) ->
     assert out.stdout.startswith("Total:\t") and out.stdout.strip() != "Total:\t0B"
     assert busybox_store.db.execute("SELECT count(*) FROM build_cache").fetchone()[0] == 0
     assert json.loads(json.dumps(busybox_store.resolve_image("busybox").config))["config"]["Cmd"] == ["sh"]
+
+
+def test_independent_stages_build_concurrently(busybox_store: Store, tmp_path: Path) -> None:
+    import time
+
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox AS a
+RUN sleep 1.5 && echo a > /a
+
+FROM busybox AS b
+RUN sleep 1.5 && echo b > /b
+
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+"""})
+    start = time.monotonic()
+    result, _ = do_build(busybox_store, ctx)
+    assert time.monotonic() - start < 2.9
+    assert layer_file(busybox_store, result.image_id, "a", 1) == b"a\n"
+    assert layer_file(busybox_store, result.image_id, "b", 2) == b"b\n"
+    assert run_dirs(busybox_store) == []
+
+
+def test_outputs(busybox_store: Store, tmp_path: Path) -> None:
+    import tarfile
+
+    ctx = write_context(tmp_path / "ctx", {"f": "data", "Dockerfile": "FROM busybox\nCOPY f /f\nRUN rm /bin/vi\n"})
+    rootfs_tar, local, archive = tmp_path / "rootfs.tar", tmp_path / "local", tmp_path / "image.tar"
+    do_build(busybox_store, ctx, outputs=[{"type": "tar", "dest": str(rootfs_tar)},
+                                          {"type": "local", "dest": str(local)}])
+    with tarfile.open(rootfs_tar) as tar:
+        names = set(tar.getnames())
+    assert "f" in names and "bin/busybox" in names and "bin/vi" not in names
+    assert (local / "f").read_text() == "data" and not (local / "bin" / "vi").exists()
+    result, _ = do_build(busybox_store, ctx, tags=["out:1"], outputs=[{"type": "docker", "dest": str(archive)}])
+    with tarfile.open(archive) as tar:
+        assert {"index.json", "manifest.json", "oci-layout"} <= set(tar.getnames())
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["out:1"]
+    assert manifest[0]["Config"].endswith(result.image_id.split(":")[1])
