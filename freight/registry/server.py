@@ -585,6 +585,10 @@ def _access_log() -> logging.Logger:
     return logger
 
 
+async def _api_version_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+
+
 async def _sweep_uploads(storage: RegistryStorage, timeout: float) -> None:
     """End upload sessions idle for longer than timeout, checking every timeout/2 at most."""
     while True:
@@ -605,6 +609,7 @@ def make_app(
     registry = Registry(storage, auth, read_only, max_uploads)
     app = web.Application(client_max_size=MAX_MANIFEST)
     app.router.add_route("*", "/{tail:.*}", registry.dispatch)
+    app.on_response_prepare.append(_api_version_header)
 
     async def lifecycle(app: web.Application) -> Any:
         storage.clean_uploads()
