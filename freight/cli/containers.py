@@ -19,9 +19,10 @@ _DEFAULT_SIGNAL_HELP = "Signal to stop the container"
 
 
 def register(sub: Subcommands) -> None:
-    p = sub.add("run", cmd_run, help="Create and run a new container from an image", add_help=False)
+    p = sub.add("run", cmd_run, help="Create and run a new container from an image", add_help=False,
+                error_code=125)
     add_run_arguments(p, run=True)
-    p = sub.add("create", cmd_create, help="Create a new container", add_help=False)
+    p = sub.add("create", cmd_create, help="Create a new container", add_help=False, error_code=125)
     add_run_arguments(p, run=False)
     p = sub.add("start", cmd_start, help="Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")

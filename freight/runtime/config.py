@@ -16,7 +16,6 @@ from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
 
-DEFAULT_STOP_TIMEOUT = 10
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
 _RLIMIT_NUMBERS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6,

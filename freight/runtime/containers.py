@@ -596,7 +596,7 @@ def stop(store: Any, ref: str, timeout: int | None = None, sig: str | None = Non
         return c
     if timeout is None:
         timeout = c.config.get("StopTimeout")
-        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
+        timeout = 10 if timeout is None else int(timeout)  # Docker's default
     number = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
     _forward(c.pid, number)
     if not _wait_process_exit(c, timeout if timeout >= 0 else None):
