@@ -308,7 +308,7 @@ class Registry:
             elif response.status_code not in (200, 206):
                 response.read()
                 raise RegistryError(f"downloading {digest}: {error_from(response)}")
-            for chunk in response.iter_bytes(CHUNK):
+            for chunk in response.iter_raw():
                 writer.write(chunk)
                 progress(len(chunk))
                 if size is not None and writer.size > size:

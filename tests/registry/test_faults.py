@@ -1,0 +1,201 @@
+"""Registry client faults: broken downloads resume, wrong bytes are refused, killed pushes leave nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from freight.image import reference
+from freight.image.config import canonical_json
+from freight.registry.pull import pull
+from freight.registry.push import push
+from freight.store import Store
+
+from tests.registry.fixtures_client import (FREIGHT, docker_config, fresh_store, make_image,  # noqa: F401
+                                            registry, run_freight)
+
+
+class Proxy:
+    """A TCP proxy on 127.0.0.1 that can cut connections after N bytes or throttle uploads.
+
+    ``drop_after``: abort a connection once it has carried that many bytes to the client,
+    ``drops`` times in all. ``rate``: bytes per second passed on from the client.
+    """
+
+    def __init__(self, target: str, drop_after: int | None = None, drops: int = 0,
+                 rate: int | None = None) -> None:
+        self.target_port = int(target.rsplit(":", 1)[1])
+        self.drop_after, self.drops_left, self.rate = drop_after, drops, rate
+        self.dropped = 0
+        self.upstream_bytes = 0
+        self.range_requests = 0
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        tasks = [asyncio.create_task(self._to_server(reader, up_writer)),
+                 asyncio.create_task(self._to_client(up_reader, writer, up_writer))]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        for w in (writer, up_writer):
+            w.transport.abort()
+
+    async def _to_server(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+        while data := await reader.read(64 * 1024):
+            self.upstream_bytes += len(data)
+            if b"\r\nrange: bytes=" in data.lower():
+                self.range_requests += 1
+            up.write(data)
+            await up.drain()
+            if self.rate:
+                await asyncio.sleep(len(data) / self.rate)
+
+    async def _to_client(self, up: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         up_writer: asyncio.StreamWriter) -> None:
+        carried = 0
+        while data := await up.read(64 * 1024):
+            if self.drop_after is not None and self.drops_left and carried + len(data) > self.drop_after:
+                writer.write(data[: self.drop_after - carried])
+                await writer.drain()
+                self.drops_left -= 1
+                self.dropped += 1
+                return
+            carried += len(data)
+            writer.write(data)
+            await writer.drain()
+
+    async def _shutdown(self) -> None:
+        self.server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.mark.parametrize("server", ["freight", "cncf"])
+def test_broken_download_resumes_with_range(server: str, registry, store: Store, tmp_path: Path) -> None:
+    host = registry(server)
+    image = make_image(store, f"{host}/big:v1", {"noise": os.urandom(3 << 20)})
+    push(store, f"{host}/big:v1")
+    proxy = Proxy(host, drop_after=1 << 20, drops=2)
+    try:
+        other = fresh_store(tmp_path)
+        got = pull(other, f"{proxy.host}/big:v1")
+    finally:
+        proxy.close()
+    assert proxy.dropped == 2
+    assert proxy.range_requests >= 1  # resumed, not restarted
+    assert got.id == image.id
+    assert other.blobs.verify(got.layers[0]["digest"])
+    assert list(other.blobs.tmp_dir.iterdir()) == []
+
+
+class WrongBytes:
+    """A registry that serves a manifest whose layer blob has the wrong bytes (right length)."""
+
+    def __init__(self) -> None:
+        layer = b"the real layer bytes" * 100
+        config = canonical_json({"architecture": "amd64", "os": "linux",
+                                 "rootfs": {"type": "layers",
+                                            "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+        self.layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+        self.config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+        manifest = canonical_json({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": self.config_digest, "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": self.layer_digest, "size": len(layer)}]})
+        routes = {"/v2/": (b"{}", "application/json"),
+                  "/v2/bad/manifests/latest": (manifest, "application/vnd.oci.image.manifest.v1+json"),
+                  f"/v2/bad/blobs/{self.config_digest}": (config, "application/octet-stream"),
+                  f"/v2/bad/blobs/{self.layer_digest}": (b"x" * len(layer), "application/octet-stream")}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                body, kind = routes.get(self.path, (b"", ""))
+                self.send_response(200 if kind else 404)
+                self.send_header("Content-Type", kind or "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_blob_with_wrong_bytes_is_rejected(store: Store) -> None:
+    server = WrongBytes()
+    try:
+        result = run_freight(store.root, "pull", f"{server.host}/bad:latest")
+    finally:
+        server.close()
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "digest mismatch" in line and server.layer_digest in line
+    assert store.images.all() == []
+    assert not store.blobs.has(server.layer_digest)
+    assert list(store.blobs.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("server", ["freight", "cncf"])
+def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Store) -> None:
+    host = registry(server)
+    proxy = Proxy(host, rate=2 << 20)
+    slow_ref = f"{proxy.host}/app:v1"
+    image = make_image(store, slow_ref, {"noise": os.urandom(8 << 20)})
+    store.images.tag(image.id, reference.parse(f"{host}/app:v1"))
+    try:
+        proc = subprocess.Popen([str(FREIGHT), "--root", str(store.root), "push", slow_ref],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while proxy.upstream_bytes < (1 << 20) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the push finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        proxy.close()
+    response = httpx.get(f"http://{host}/v2/app/manifests/v1",
+                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status_code == 404
+    retry = run_freight(store.root, "push", f"{host}/app:v1")
+    assert retry.returncode == 0, retry.stderr
+    digest = retry.stdout.splitlines()[-1].split()[2]
+    response = httpx.get(f"http://{host}/v2/app/manifests/v1",
+                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status_code == 200
+    assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
+    assert json.loads(response.content)["layers"][0]["mediaType"].endswith("+gzip")
