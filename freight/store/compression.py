@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from freight.errors import LayerError
 
@@ -45,7 +45,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _sniff(fileobj: BinaryIO) -> tuple[bytes, BinaryIO]:
+def _sniff(fileobj: BinaryIO) -> tuple[bytes, io.RawIOBase]:
     """Read the magic bytes and return them with a raw stream that still starts with them."""
     head = b""
     while len(head) < len(ZSTD_MAGIC):
@@ -59,7 +59,8 @@ def _sniff(fileobj: BinaryIO) -> tuple[bytes, BinaryIO]:
 class _Guarded(io.RawIOBase):
     """A decompressing stream whose codec errors surface as ``LayerError``."""
 
-    def __init__(self, inner: BinaryIO, errors: tuple[type[BaseException], ...]) -> None:
+    def __init__(self, inner: Any, errors: tuple[type[BaseException], ...]) -> None:
+        """``inner``: a decompressing reader with ``readinto`` (ISA-L's or zstandard's)."""
         super().__init__()
         self._inner = inner
         self._errors = errors
@@ -69,7 +70,7 @@ class _Guarded(io.RawIOBase):
 
     def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
-            return self._inner.readinto(buf)  # type: ignore[attr-defined]
+            return int(self._inner.readinto(buf))
         except self._errors as exc:
             raise LayerError(f"layer data is not valid compressed data: {exc}") from exc
 
@@ -97,8 +98,8 @@ def open_layer(fileobj: BinaryIO) -> BinaryIO:
         inner = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
         errors = (zstandard.ZstdError,)
     else:
-        return io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[return-value]
-    return io.BufferedReader(_Guarded(inner, errors), buffer_size=_CHUNK)  # type: ignore[arg-type, return-value]
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_CHUNK))
+    return cast(BinaryIO, io.BufferedReader(_Guarded(inner, errors), buffer_size=_CHUNK))
 
 
 def media_type_compression(media_type: str) -> str:

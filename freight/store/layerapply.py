@@ -25,6 +25,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -336,7 +337,8 @@ class _Applier:
             self.metadata(entry, "")
             return
         parent = self.resolve(parts[:-1], entry.name, create=True)
-        real = _join(parent, parts[-1])  # type: ignore[arg-type]
+        assert parent is not None  # create=True resolves or raises
+        real = _join(parent, parts[-1])
         self.applied.add(real)
         if entry.kind in _REGULAR:
             self.regular(entry, real, reader)
@@ -354,7 +356,7 @@ class _Applier:
         else:
             reader.skip(entry.size + (-entry.size % BLOCK))  # unknown types are skipped, as Docker does
 
-    def create(self, real: str, make) -> None:  # type: ignore[no-untyped-def]
+    def create(self, real: str, make: Callable[[str], None]) -> None:
         """Run ``make(path)``, replacing a non-directory or directory already there."""
         path = self.abs(real)
         try:

@@ -101,14 +101,13 @@ def tar_header(
         records[b"path"] = name
     if len(linkname) > 100 or not linkname.isascii():
         records[b"linkpath"] = linkname
-    fit = {}
-    for key, value, width in ((b"uid", uid, 8), (b"gid", gid, 8), (b"size", size, 12), (b"mtime", mtime, 12)):
-        fit[key] = value if _fits(value, width) else 0
-        if not fit[key] and value:
-            records[key] = str(value).encode()
-    if xattrs:
-        for key, value in sorted(xattrs.items()):
-            records[(PAX_XATTR + key).encode()] = value
+    fit: dict[bytes, int] = {}
+    for key, number, width in ((b"uid", uid, 8), (b"gid", gid, 8), (b"size", size, 12), (b"mtime", mtime, 12)):
+        fit[key] = number if _fits(number, width) else 0
+        if not fit[key] and number:
+            records[key] = str(number).encode()
+    for attr, value in sorted((xattrs or {}).items()):
+        records[(PAX_XATTR + attr).encode()] = value
     numbers = (fit[b"uid"], fit[b"gid"], fit[b"size"], fit[b"mtime"])
     split = _split_ustar(name) if set(records) <= {b"path"} else None
     if split is not None:
@@ -183,32 +182,41 @@ class _Writer:
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFSOCK:
             return  # Docker drops sockets: they cannot be archived.
-        uid, gid = self.owner(st)
-        common = {"mode": stat.S_IMODE(st.st_mode), "uid": uid, "gid": gid, "mtime": self.mtime(st)}
         if self.is_whiteout(st):
-            self.emit(tar_header(rel, kind=_REG, **{**common, "mode": 0o600}))
+            self.header(rel, _REG, st, mode=0o600)
             return
         xattrs = self.xattrs(path)
         if fmt == stat.S_IFDIR:
-            self.emit(tar_header(rel + b"/", kind=_DIR, xattrs=xattrs, **common))
+            self.header(rel + b"/", _DIR, st, xattrs=xattrs)
             if self.overlay_upper and self.is_opaque(path):
-                marker = rel + b"/" + OPAQUE_MARKER.encode()
-                self.emit(tar_header(marker, kind=_REG, **{**common, "mode": common["mode"] & 0o777}))
+                self.header(rel + b"/" + OPAQUE_MARKER.encode(), _REG, st, mode=stat.S_IMODE(st.st_mode) & 0o777)
             self.walk(rel + b"/")
             return
         if st.st_nlink > 1:
             first = self.links.setdefault((st.st_dev, st.st_ino), rel)
             if first != rel:
-                self.emit(tar_header(rel, kind=_LINK, linkname=first, xattrs=xattrs, **common))
+                self.header(rel, _LINK, st, linkname=first, xattrs=xattrs)
                 return
         if fmt == stat.S_IFREG:
-            self.emit(tar_header(rel, kind=_REG, size=st.st_size, xattrs=xattrs, **common))
+            self.header(rel, _REG, st, size=st.st_size, xattrs=xattrs)
             self.content(path, rel, st.st_size)
         elif fmt == stat.S_IFLNK:
-            self.emit(tar_header(rel, kind=_SYM, linkname=os.readlink(path), xattrs=xattrs, **common))
+            self.header(rel, _SYM, st, linkname=os.readlink(path), xattrs=xattrs)
         else:
-            major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            self.emit(tar_header(rel, kind=_KINDS[fmt], devmajor=major, devminor=minor, xattrs=xattrs, **common))
+            self.header(rel, _KINDS[fmt], st, xattrs=xattrs)
+
+    def header(
+        self, name: bytes, kind: bytes, st: os.stat_result, *, mode: int | None = None, size: int = 0,
+        linkname: bytes = b"", xattrs: dict[str, bytes] | None = None,
+    ) -> None:
+        """Emit one entry's header with ``st``'s owner, mode, device numbers and (clamped) mtime."""
+        uid, gid = self.owner(st)
+        device = kind in (_CHR, _BLK)
+        self.emit(tar_header(
+            name, kind=kind, mode=stat.S_IMODE(st.st_mode) if mode is None else mode, uid=uid, gid=gid,
+            mtime=self.mtime(st), size=size, linkname=linkname, xattrs=xattrs,
+            devmajor=os.major(st.st_rdev) if device else 0, devminor=os.minor(st.st_rdev) if device else 0,
+        ))
 
     def is_opaque(self, path: bytes) -> bool:
         try:
