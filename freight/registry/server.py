@@ -56,6 +56,7 @@ MAX_MANIFEST = 4 << 20
 DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
+CLIENT_GONE = 499  # the status nginx logs for a client that closed mid-request
 
 MANIFEST_TYPES = MANIFESTS | INDEXES
 NONDISTRIBUTABLE = (DOCKER_FOREIGN_LAYER, OCI_LAYER_NONDIST)
@@ -246,6 +247,8 @@ class Registry:
             return await self._dispatch(request)
         except RegistryError as err:
             return err.response()
+        except ConnectionError:
+            return web.Response(status=CLIENT_GONE)  # logged; the client cannot read it
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         for pattern, methods in self.routes:
