@@ -30,10 +30,12 @@ def upload_files(root: Path) -> list[Path]:
     return [p for p in (root / "uploads").rglob("*")]
 
 
-def send_partial_body(host: str, port: int, path: str, total: int, sent: bytes) -> socket.socket:
+def send_partial_body(server: RegistryProcess, method: str, path: str, total: int,
+                      sent: bytes) -> socket.socket:
     """Start a request announcing `total` body bytes and send only `sent` of them."""
-    sock = socket.create_connection((host, port))
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {total}\r\n"
+    host, port = server.host.split(":")
+    sock = socket.create_connection((host, int(port)))
+    head = (f"{method} {path} HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {total}\r\n"
             "Content-Type: application/octet-stream\r\n\r\n").encode()
     sock.sendall(head + sent)
     return sock
@@ -80,8 +82,7 @@ def test_abandoned_monolithic_upload_leaves_nothing(start_registry) -> None:
     server = start_registry()
     data = os.urandom(4 * 1024 * 1024)
     digest = sha256_digest(data)
-    host, port = server.host.split(":")
-    sock = send_partial_body(host, int(port), f"/v2/gone/app/blobs/uploads/?digest={digest}",
+    sock = send_partial_body(server, "POST", f"/v2/gone/app/blobs/uploads/?digest={digest}",
                              len(data), data[:len(data) // 2])
     assert wait_until(lambda: len(upload_files(server.root)) > 0)
     sock.close()
@@ -96,10 +97,7 @@ def test_abandoned_patch_keeps_the_session_but_shows_no_blob(start_registry) -> 
     data = os.urandom(2 * 1024 * 1024)
     with httpx.Client(base_url=server.url) as c:
         location = c.post("/v2/gone/patch/blobs/uploads/").headers["Location"]
-        host, port = server.host.split(":")
-        sock = socket.create_connection((host, int(port)))
-        sock.sendall((f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
-                      f"Content-Length: {len(data)}\r\n\r\n").encode() + data[:1024 * 1024])
+        sock = send_partial_body(server, "PATCH", location, len(data), data[:1024 * 1024])
         time.sleep(0.3)
         sock.close()
         assert wait_until(lambda: c.get(location).headers.get("Range") != "0-0")
@@ -120,8 +118,7 @@ def test_kill_during_upload_then_restart(start_registry) -> None:
     server = start_registry()
     data = os.urandom(4 * 1024 * 1024)
     digest = sha256_digest(data)
-    host, port = server.host.split(":")
-    sock = send_partial_body(host, int(port), f"/v2/crash/app/blobs/uploads/?digest={digest}",
+    sock = send_partial_body(server, "POST", f"/v2/crash/app/blobs/uploads/?digest={digest}",
                              len(data), data[:3 * 1024 * 1024])
     assert wait_until(lambda: any(p.name == "data" and p.stat().st_size > 0
                                   for p in upload_files(server.root)))
