@@ -1,12 +1,14 @@
 """``freight load``: images from a Docker archive or an OCI image layout into the store.
 
 All or nothing: the archive is read in full and every blob and diff_id
-checked (``Archive.verify``) before the first blob enters the store; layers
-are then unpacked, and only when every image's snapshots are in place are the
-images recorded. A truncated, corrupt or hostile archive therefore leaves no
-image behind (at most unreferenced blobs and snapshots, which GC removes).
-The store lock is held shared from the first spooled byte to the last record,
-so GC never collects what the load is about to reference.
+checked (``Archive.verify``) before the first blob enters the store. Layers
+are then unpacked from the archive's own spooled copies while those copies
+are flushed to disk in the background, moved into the blob store by rename,
+and only when every image's blobs and snapshots are in place are the images
+recorded. A truncated, corrupt or hostile archive therefore leaves no image
+behind (at most unreferenced blobs and snapshots, which GC removes). The
+store lock is held shared from the first spooled byte to the last record, so
+GC never collects what the load is about to reference.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import BinaryIO
 
 from freight.archive.model import ArchiveImage
 from freight.archive.reader import Archive, open_archive
+from freight.image.digest import chain_ids
 from freight.store.store import Store
 
 
@@ -33,18 +36,28 @@ class LoadedImage:
 def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
     """Load every image of an archive (stream, tar path or OCI layout directory) into ``store``."""
     with store.writing(), open_archive(source, store.blobs.tmp_dir) as archive:
+        for image in archive.images:
+            for layer in image.layers:
+                archive.source.sync_later(image.blobs[layer["digest"]])
         archive.verify()
         for image in archive.images:
-            _store_blobs(store, archive, image)
-            store.unpack(image.diff_ids, [layer["digest"] for layer in image.layers])
+            store.blobs.put(image.config, expected=image.config_digest)
+            store.blobs.put(image.manifest, expected=image.manifest_digest)
+        for image in archive.images:
+            _unpack(store, archive, image)
+        for image in archive.images:
+            for layer in image.layers:
+                archive.source.take(image.blobs[layer["digest"]], store.blobs)
         return [_record(store, image) for image in archive.images]
 
 
-def _store_blobs(store: Store, archive: Archive, image: ArchiveImage) -> None:
-    store.blobs.put(image.config, expected=image.config_digest)
-    store.blobs.put(image.manifest, expected=image.manifest_digest)
-    for layer in image.layers:
-        archive.source.take(image.blobs[layer["digest"]], store.blobs)
+def _unpack(store: Store, archive: Archive, image: ArchiveImage) -> None:
+    """Unpack the layers from the archive's copies while they are flushed to disk (see sync_later)."""
+    parent = None
+    for chain, diff_id, layer in zip(chain_ids(image.diff_ids), image.diff_ids, image.layers):
+        name = image.blobs[layer["digest"]]
+        store.snapshots.unpack(chain, parent, diff_id, lambda name=name: archive.source.open(name))
+        parent = chain
 
 
 def _record(store: Store, image: ArchiveImage) -> LoadedImage:

@@ -17,11 +17,12 @@ the diff_id the config gives it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from freight.archive import docker_archive, oci_layout
 from freight.archive.model import ArchiveImage
-from freight.archive.source import ArchiveError, DirSource, Entry, Source, TarSource, compression_of, hash_stream
+from freight.archive.source import (ArchiveError, DirSource, Entry, Source, TarFileSource, TarSource,
+                                    compression_of, hash_stream)
 from freight.errors import DigestMismatch, LayerError
 from freight.store.compression import open_layer
 
@@ -91,22 +92,29 @@ def open_source(src: BinaryIO | Path | str, spool_dir: Path | None = None) -> So
     if isinstance(src, (str, Path)):
         path = Path(src)
         if path.is_dir():
-            return DirSource(path)
+            return DirSource(path, spool_dir)
         try:
             f = path.open("rb")
         except OSError as err:
             raise ArchiveError(f"open {path}: {err.strerror.lower() if err.strerror else err}") from None
         with f:
+            if path.is_file() and compression_of(path) == "none":
+                return _tar_errors(lambda: TarFileSource(path, spool_dir))
             return open_source(f, spool_dir)
-    return _read_tar(src, spool_dir)
+    return _tar_errors(lambda: _read_stream(src, spool_dir))
 
 
-def _read_tar(stream: BinaryIO, spool_dir: Path | None) -> TarSource:
+def _read_stream(stream: BinaryIO, spool_dir: Path | None) -> TarSource:
+    with open_layer(stream) as tar:
+        return TarSource(tar, spool_dir)
+
+
+def _tar_errors(read: Callable[[], Source]) -> Source:
+    """Run ``read``, turning tar and codec errors into one clear ArchiveError."""
     import tarfile
 
     try:
-        with open_layer(stream) as tar:
-            return TarSource(tar, spool_dir)
+        return read()
     except tarfile.TarError as err:
         message = "empty input" if "empty file" in str(err) else str(err)
         raise ArchiveError(f"invalid archive: {message}") from None

@@ -1,12 +1,17 @@
-"""The files of an image archive: a tar stream read once, or a directory read in place.
+"""The files of an image archive: a tar stream, a tar file, or a directory.
 
-Docker archives promise no member order (``manifest.json`` may come last, after
-gigabytes of layers), so a tar stream is read in a single pass and every
-regular file is copied to a temporary file, hashed on the way. The archive's
-metadata is then read from those copies, and a blob that passes verification
-moves into the blob store by rename: each byte is read once and written once,
-and no layer is ever held in memory. A directory (an OCI image layout) is read
-where it is, each file hashed the first time it is asked for.
+Every file the archive's reader asks for is first copied to a private
+temporary file (a "spool" file) and hashed there; verification reads only
+those copies, and a blob that passes moves into the blob store by rename. So
+what is verified is exactly what is stored, and no layer is ever held in
+memory.
+
+* A tar stream (stdin, a compressed archive) is read in a single pass, every
+  regular member spooled as it goes by: Docker archives promise no member
+  order (``manifest.json`` may come last, after gigabytes of layers).
+* A plain tar file is indexed first (headers only); a member is spooled with
+  ``copy_file_range`` (in the kernel, no copy through Python) when asked for.
+* A directory (an OCI image layout) is spooled the same way, file by file.
 
 Member names are normalised (``./blobs/x`` and ``blobs/x`` are the same file),
 and symbolic or hard links between members (legacy Docker archives link a
@@ -20,6 +25,7 @@ import os
 import posixpath
 import tarfile
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +36,7 @@ from freight.store.compression import GZIP_MAGIC, ZSTD_MAGIC
 
 METADATA_LIMIT = 64 << 20  # a manifest, config or index larger than this is not one
 _MAX_LINKS = 16
+SPOOL_PREFIX = "spool-"
 
 
 class ArchiveError(FreightError):
@@ -72,11 +79,26 @@ def hash_stream(stream: BinaryIO) -> tuple[str, int]:
 
 
 class Source:
-    """Named files of an archive. Subclasses say where the bytes live."""
+    """Named files of an archive, spooled into ``spool_dir``. Subclasses say where they come from.
 
-    def __init__(self) -> None:
+    Put ``spool_dir`` on the blob store's filesystem (its ``tmp`` dir) so that
+    :meth:`take` is a rename.
+    """
+
+    def __init__(self, spool_dir: Path | None = None) -> None:
+        self._dir = spool_dir
         self._entries: dict[str, Entry] = {}
         self._links: dict[str, str] = {}
+        self._spooled: list[Path] = []
+        self._syncs: dict[Path, Future[None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _spool_file(self) -> Path:
+        """A new spool file, recorded at once so that close() removes it whatever happens."""
+        fd, path = tempfile.mkstemp(dir=self._dir, prefix=SPOOL_PREFIX)
+        os.close(fd)
+        self._spooled.append(Path(path))
+        return Path(path)
 
     def has(self, name: str) -> bool:
         try:
@@ -99,15 +121,43 @@ class Source:
     def open(self, name: str) -> BinaryIO:
         return self.entry(name).path.open("rb")
 
-    def take(self, name: str, blobs: BlobStore) -> None:
-        """Put the (verified) file ``name`` into the blob store under its digest."""
+    def sync_later(self, name: str) -> None:
+        """Start flushing the spooled file ``name`` to disk in the background.
+
+        :meth:`take` must fsync a spool file before it becomes a blob; started
+        early, that disk write overlaps the hashing and unpacking still to do.
+        """
         entry = self.entry(name)
-        if not blobs.has(entry.digest):
-            with entry.path.open("rb") as f:
-                blobs.ingest(f, entry.digest)
+        if entry.path not in self._syncs:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fsync")
+            self._syncs[entry.path] = self._pool.submit(_fsync, entry.path)
+
+    def take(self, name: str, blobs: BlobStore) -> None:
+        """Move the (verified) file ``name`` into the blob store under its digest."""
+        entry = self.entry(name)
+        if blobs.has(entry.digest):
+            return
+        synced = self._syncs.pop(entry.path, None)
+        if synced is not None:
+            synced.result()
+        else:
+            _fsync(entry.path)
+        blobs.place(entry.path, entry.digest)
+        for key, other in list(self._entries.items()):
+            if other.path == entry.path:  # moved away: later reads find it in the store
+                self._entries[key] = Entry(blobs.path(entry.digest), entry.digest, entry.size)
 
     def close(self) -> None:
-        """Release what the source holds (temporary files)."""
+        """Remove the spool files not taken into the store."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._syncs.clear()
+        for path in self._spooled:
+            path.unlink(missing_ok=True)
+        self._spooled.clear()
+        self._entries.clear()
 
     def _resolve(self, name: str) -> Entry:
         for _ in range(_MAX_LINKS):
@@ -130,40 +180,15 @@ class Source:
 
 
 class TarSource(Source):
-    """A tar stream, spooled member by member into ``spool_dir`` in one pass.
-
-    Put ``spool_dir`` on the blob store's filesystem (its ``tmp`` dir) and
-    :meth:`take` moves a blob into the store by rename instead of copying it.
-    """
+    """A tar stream, every regular member spooled in one pass."""
 
     def __init__(self, stream: BinaryIO, spool_dir: Path | None = None) -> None:
-        super().__init__()
-        self._dir = spool_dir
+        super().__init__(spool_dir)
         try:
             self._read(stream)
         except BaseException:
             self.close()
             raise
-
-    def take(self, name: str, blobs: BlobStore) -> None:
-        entry = self.entry(name)
-        if blobs.has(entry.digest):
-            return
-        fd = os.open(entry.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        blobs.place(entry.path, entry.digest)
-        for key, other in list(self._entries.items()):
-            if other.path == entry.path:  # moved away: later reads find it in the store
-                self._entries[key] = Entry(blobs.path(entry.digest), entry.digest, entry.size)
-
-    def close(self) -> None:
-        for entry in self._entries.values():
-            if entry.path.name.startswith("spool-"):
-                entry.path.unlink(missing_ok=True)
-        self._entries.clear()
 
     def _read(self, stream: BinaryIO) -> None:
         with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
@@ -177,35 +202,91 @@ class TarSource(Source):
                     self._links[name] = clean_name(member.linkname)
 
     def _add(self, name: str, data: BinaryIO) -> None:
-        old = self._entries.pop(name, None)
-        if old is not None:
-            old.path.unlink(missing_ok=True)
-        fd, path = tempfile.mkstemp(dir=self._dir, prefix="spool-")
-        self._entries[name] = Entry(Path(path), "", 0)  # closed over by close() if writing fails
+        path = self._spool_file()
         h = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out:
+        with path.open("wb") as out:
             while chunk := data.read(CHUNK):
                 h.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-        self._entries[name] = Entry(Path(path), "sha256:" + h.hexdigest(), size)
+        self._entries[name] = Entry(path, "sha256:" + h.hexdigest(), size)
 
 
-class DirSource(Source):
-    """A directory (an unpacked OCI image layout), read in place; files are hashed on first use."""
+class _LazySource(Source):
+    """Files spooled on first use from a region of a file on disk (see ``_locate``)."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
+    def _locate(self, name: str) -> tuple[Path, int, int] | None:
+        """Where the bytes of ``name`` are: (file, offset, size), or None."""
+        raise NotImplementedError
 
     def _lookup(self, name: str) -> Entry | None:
         entry = self._entries.get(name)
-        if entry is None:
-            path = self.root / name
-            if not path.is_file():
-                return None
+        if entry is None and (where := self._locate(name)) is not None:
+            path = self._spool_file()
+            _copy_range(*where, path)
             with path.open("rb") as f:
                 digest, size = hash_stream(f)
             entry = self._entries[name] = Entry(path, digest, size)
         return entry
+
+
+class TarFileSource(_LazySource):
+    """An uncompressed tar file: its headers read up front, its members spooled when asked for."""
+
+    def __init__(self, path: Path, spool_dir: Path | None = None) -> None:
+        super().__init__(spool_dir)
+        self.path = path
+        self._members: dict[str, tuple[int, int]] = {}
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                name = clean_name(member.name)
+                if member.isreg() and not member.issparse():
+                    self._members[name] = (member.offset_data, member.size)
+                elif member.issym():
+                    self._links[name] = clean_name(posixpath.join(posixpath.dirname(name), member.linkname))
+                elif member.islnk():
+                    self._links[name] = clean_name(member.linkname)
+
+    def _locate(self, name: str) -> tuple[Path, int, int] | None:
+        if name not in self._members:
+            return None
+        offset, size = self._members[name]
+        return self.path, offset, size
+
+
+class DirSource(_LazySource):
+    """A directory (an unpacked OCI image layout)."""
+
+    def __init__(self, root: Path, spool_dir: Path | None = None) -> None:
+        super().__init__(spool_dir)
+        self.root = root
+
+    def _locate(self, name: str) -> tuple[Path, int, int] | None:
+        path = self.root / name
+        return (path, 0, path.stat().st_size) if path.is_file() else None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_range(src: Path, offset: int, size: int, dest: Path) -> None:
+    """Copy ``size`` bytes at ``offset`` of ``src`` into the new file ``dest``, in the kernel if it can."""
+    with src.open("rb") as fin, dest.open("r+b") as fout:
+        done = 0
+        try:
+            while done < size and (n := os.copy_file_range(fin.fileno(), fout.fileno(), size - done,
+                                                            offset + done, done)):
+                done += n
+        except OSError:  # no copy_file_range between these files: copy through memory
+            fout.seek(done)
+            while done < size and (chunk := os.pread(fin.fileno(), min(CHUNK, size - done), offset + done)):
+                fout.write(chunk)
+                done += len(chunk)
+    if done != size:
+        raise ArchiveError(f"invalid archive: {src.name} ends inside a member (truncated)")

@@ -16,7 +16,7 @@ import zstandard
 
 from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
 from freight.archive import ArchiveError, load, open_archive, save
-from freight.errors import DigestMismatch
+from freight.errors import DigestMismatch, LayerError
 from freight.image.config import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.store import open_store
@@ -39,17 +39,31 @@ def other(tmp_path: Path) -> Store:
     return open_store(tmp_path / "other")
 
 
+@pytest.fixture(params=["stream", "file"])
+def load_bytes(request: pytest.FixtureRequest, tmp_path: Path):
+    """Load archive bytes from a stream (spooled in one pass) or from a tar file (indexed, then spooled)."""
+
+    def run(store: Store, data: bytes):
+        if request.param == "stream":
+            return load(store, io.BytesIO(data))
+        path = tmp_path / f"archive-{len(list(tmp_path.glob('archive-*')))}.tar"
+        path.write_bytes(data)
+        return load(store, path)
+
+    return run
+
+
 def assert_nothing_stored(store: Store) -> None:
     assert image_count(store) == 0
     assert blob_count(store) == 0
     assert list(store.blobs.tmp_dir.iterdir()) == []
 
 
-def test_round_trip_is_bit_for_bit(store: Store, other: Store) -> None:
+def test_round_trip_is_bit_for_bit(store: Store, other: Store, load_bytes) -> None:
     one = make_image(store, [{"etc/a": b"a"}], ["one:latest"])
     two = make_image(store, [{"etc/a": b"a"}, {"bin/b": b"b" * 100_000}], ["two:1", "example.com/two:2"])
     data = saved(store, "one", "two", "example.com/two:2")
-    loaded = load(other, io.BytesIO(data))
+    loaded = load_bytes(other, data)
     assert [(i.id, i.manifest_digest, i.tags) for i in loaded] == [
         (one.id, one.manifest_digest, ["one:latest"]),
         (two.id, two.manifest_digest, ["two:1", "example.com/two:2"])]
@@ -125,11 +139,11 @@ def legacy_archive(config: bytes, layers: list[bytes], tags: list[str], manifest
 
 
 @pytest.mark.parametrize("manifest_first", [True, False])
-def test_legacy_docker_archive(other: Store, manifest_first: bool) -> None:
+def test_legacy_docker_archive(other: Store, manifest_first: bool, load_bytes) -> None:
     first, second = layer_tar({"etc/a": b"a"}), layer_tar({"etc/b": b"b"})
     layers = [first, second, first]
     config = json.dumps(image_config([sha(d) for d in layers], [], "2020-01-01T00:00:00Z")).encode()
-    loaded = load(other, io.BytesIO(legacy_archive(config, layers, ["legacy:v1"], manifest_first)))
+    loaded = load_bytes(other, legacy_archive(config, layers, ["legacy:v1"], manifest_first))
     assert (loaded[0].id, loaded[0].tags) == (sha(config), ["legacy:v1"])
     image = other.resolve_image("legacy:v1")
     assert [layer["digest"] for layer in image.layers] == [sha(d) for d in layers]
@@ -184,17 +198,18 @@ def corrupt_layer(data: bytes, layer: str) -> bytes:
     return tar_bytes(list(members.items()))
 
 
-def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Store, cli, tmp_path: Path) -> None:
+def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Store, cli, tmp_path: Path,
+                                                        load_bytes) -> None:
     image = make_image(store, [{"a": b"1" * 2000}], ["app:1"])
     data = saved(store, "app:1")
     layer = f"blobs/sha256/{image.layers[0]['digest'][7:]}"
     bad = corrupt_layer(data, layer)
     with pytest.raises(DigestMismatch, match="does not match"):
-        load(other, io.BytesIO(bad))
+        load_bytes(other, bad)
     assert_nothing_stored(other)
     docker_only = tar_bytes([(n, b) for n, b in tar_members(bad).items() if n != "index.json"])
     with pytest.raises(DigestMismatch, match="diff_id"):
-        load(other, io.BytesIO(docker_only))
+        load_bytes(other, docker_only)
     assert_nothing_stored(other)
     (tmp_path / "bad.tar").write_bytes(bad)
     result = cli("load", "-i", str(tmp_path / "bad.tar"))
@@ -203,16 +218,16 @@ def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Sto
     assert image_count(open_store(store.root)) == 1  # only the image made above
 
 
-def test_truncated_archive_is_rejected(store: Store, other: Store, cli, tmp_path: Path) -> None:
+def test_truncated_archive_is_rejected(store: Store, other: Store, cli, tmp_path: Path, load_bytes) -> None:
     make_image(store, [{"a": b"1" * 100_000}], ["app:1"])
     data = saved(store, "app:1")
     for cut in (len(data) // 2, 700, 0):
         with pytest.raises(ArchiveError, match="invalid archive"):
-            load(other, io.BytesIO(data[:cut]))
+            load_bytes(other, data[:cut])
         assert_nothing_stored(other)
     with pytest.raises(ArchiveError, match="truncated or corrupt compressed data"):
         compressed = gzip.compress(data)
-        load(other, io.BytesIO(compressed[: len(compressed) // 2]))
+        load_bytes(other, compressed[: len(compressed) // 2])
     assert_nothing_stored(other)
     (tmp_path / "cut.tar").write_bytes(data[: len(data) // 2])
     result = cli("load", "-i", str(tmp_path / "cut.tar"))
@@ -260,4 +275,14 @@ def test_not_an_archive(other: Store) -> None:
         load(other, io.BytesIO(tar_bytes([("hello.txt", b"hi")])))
     with pytest.raises(ArchiveError, match="empty input"):
         load(other, io.BytesIO(b""))
+    assert_nothing_stored(other)
+
+
+def test_corrupt_compressed_layer_is_rejected(other: Store, load_bytes) -> None:
+    raw = layer_tar({"etc/a": os.urandom(50_000)})
+    blob = bytearray(gzip.compress(raw))
+    blob[len(blob) // 2:] = b"\0" * (len(blob) - len(blob) // 2)
+    config = json.dumps(image_config([sha(raw)], [], "2020-01-01T00:00:00Z")).encode()
+    with pytest.raises(LayerError, match="not valid compressed data"):
+        load_bytes(other, legacy_archive(config, [bytes(blob)], ["c:1"], True))
     assert_nothing_stored(other)
