@@ -11,7 +11,8 @@ Safety: every name is cleaned lexically and refused when absolute or when its
 with ``lstat``, never letting the kernel follow a symlink: a relative symlink
 that stays inside the target is followed by hand (so a layer may write through
 ``lib -> usr/lib``), an absolute one or one that climbs out is refused, since
-from the host it points outside. Verified real directories are cached; any
+from the host it points outside (or, with ``chroot_symlinks``, resolved as if
+the target were ``/``, as Docker and containerd do). Verified real directories are cached; any
 removal of a directory or symlink drops the cache, so a path is only ever
 handed to the kernel when every directory in it is known to be a real
 directory inside the target. The last component is never followed
@@ -230,9 +231,10 @@ def _join(parent: str, name: str) -> str:
 class _Applier:
     """Applies entries one by one; holds the caches that make resolution cheap."""
 
-    def __init__(self, target: Path, overlay: bool) -> None:
+    def __init__(self, target: Path, overlay: bool, chroot_symlinks: bool) -> None:
         self.root = os.path.abspath(target)
         self.overlay = overlay
+        self.chroot_symlinks = chroot_symlinks
         self.chown = os.geteuid() == 0
         self.parents: dict[str, str] = {"": ""}
         self.real_dirs: set[str] = {""}
@@ -257,9 +259,10 @@ class _Applier:
         while todo:
             part = todo.pop()
             if part == "..":
-                if not done:
+                if done:
+                    done.pop()
+                elif not self.chroot_symlinks:
                     raise LayerError(f'layer entry "{entry}" escapes the target through a symlink')
-                done.pop()
                 continue
             candidate = "/".join(done + [part])
             if candidate not in self.real_dirs:
@@ -268,8 +271,12 @@ class _Applier:
                     return None
                 if isinstance(link, str):
                     hops += 1
-                    if link.startswith("/") or hops > _MAX_SYMLINKS:
-                        raise LayerError(f'layer entry "{entry}" escapes the target through symlink "{candidate}"')
+                    if hops > _MAX_SYMLINKS:
+                        raise LayerError(f'layer entry "{entry}": too many levels of symbolic links at "{candidate}"')
+                    if link.startswith("/"):
+                        if not self.chroot_symlinks:
+                            raise LayerError(f'layer entry "{entry}" escapes the target through symlink "{candidate}"')
+                        done = []
                     todo.extend(reversed([p for p in link.split("/") if p not in ("", ".")]))
                     continue
             done.append(part)
@@ -488,15 +495,21 @@ class _Applier:
                 pass
 
 
-def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int:
+def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False, chroot_symlinks: bool = False) -> int:
     """Apply the uncompressed layer tar read from ``stream`` to ``target``.
+
+    Symlinks met on the way to an entry are followed only while they stay in
+    ``target``; one that is absolute or climbs out is refused. With
+    ``chroot_symlinks`` they are instead resolved as if ``target`` were ``/``
+    (what Docker's chrooted unpacker and containerd do), which never leaves
+    ``target`` either: for extracting archives into a container's root (ADD).
 
     ``target`` must be an existing directory. Returns the bytes of regular file
     content written. Raises ``LayerError``
     naming the entry for a malformed layer or one that tries to write outside
     ``target``; nothing outside ``target`` is created, changed or removed.
     """
-    applier = _Applier(target, overlay)
+    applier = _Applier(target, overlay, chroot_symlinks)
     reader = _TarReader(stream)
     while (entry := reader.next()) is not None:
         try:

@@ -228,6 +228,26 @@ def test_symlink_from_an_earlier_layer_is_not_followed_out(jail: Path) -> None:
     assert (jail / "sentinel").read_bytes() == b"precious"
 
 
+def test_symlink_loops_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match='layer entry "a/x": too many levels of symbolic links'):
+        apply_members(tmp_path / "t", [member("a", SYM, linkname="b"), member("b", SYM, linkname="a"), member("a/x")])
+
+
+def test_chroot_symlinks_resolve_inside_the_target(jail: Path) -> None:
+    target = jail / "target"
+    members = [
+        member("run/", DIR), member("var/", DIR), member("var/run", SYM, linkname="/run"),
+        member("up", SYM, linkname="../../.."), member("var/run/pid", data=b"1"), member("up/top", data=b"t"),
+        member("link-to-pid", LNK, linkname="var/run/pid"), member("up/sentinel", data=b"inside"),
+    ]
+    apply_layer(io.BytesIO(tar_bytes(members)), target, chroot_symlinks=True)
+    assert (target / "run/pid").read_bytes() == b"1"
+    assert (target / "link-to-pid").stat().st_ino == (target / "run/pid").stat().st_ino
+    assert (target / "top").read_bytes() == b"t"
+    assert (target / "sentinel").read_bytes() == b"inside"
+    assert (jail / "sentinel").read_bytes() == b"precious"
+
+
 def test_truncated_and_corrupt_tars_are_layer_errors(tmp_path: Path) -> None:
     data = tar_bytes([member("f", data=b"x" * 4096)])
     (tmp_path / "t").mkdir()
