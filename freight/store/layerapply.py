@@ -10,14 +10,14 @@ Safety: every name is cleaned lexically and refused when absolute or when its
 ``..`` climbs out. Parent directories are resolved one component at a time
 with ``lstat``, never letting the kernel follow a symlink: a relative symlink
 that stays inside the target is followed by hand (so a layer may write through
-``lib -> usr/lib``), an absolute one or one that climbs out is refused, since
-from the host it points outside (or, with ``chroot_symlinks``, resolved as if
-the target were ``/``, as Docker and containerd do). Verified real directories are cached; any
-removal of a directory or symlink drops the cache, so a path is only ever
-handed to the kernel when every directory in it is known to be a real
-directory inside the target. The last component is never followed
-(``O_NOFOLLOW``/``O_EXCL``, ``lchown``, ``follow_symlinks=False``, ``linkat``
-without ``AT_SYMLINK_FOLLOW``).
+``lib -> usr/lib``); an absolute one or one that climbs out is refused, since
+from the host it points outside (with ``chroot_symlinks`` it is resolved as if
+the target were ``/`` instead, as Docker and containerd do). Verified real
+directories are cached; any removal of a directory or symlink drops the cache,
+so a path is only ever handed to the kernel when every directory in it is
+known to be a real directory inside the target. The last component is never
+followed (``O_NOFOLLOW``/``O_EXCL``, ``lchown``, ``follow_symlinks=False``,
+``linkat`` without ``AT_SYMLINK_FOLLOW``).
 """
 
 from __future__ import annotations
