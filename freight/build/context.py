@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +32,52 @@ _CHUNK = 1 << 20
 _TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 
+class HashCache:
+    """Content hashes of context files, kept between builds in one JSON file.
+
+    An entry is trusted only while the file's size, mtime, ctime, inode and
+    device are unchanged (ctime cannot be set back by a user), so an edited
+    file is always hashed again, as BuildKit's checksum cache does.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dirty = False
+        try:
+            self.entries: dict[str, list] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    @staticmethod
+    def _stamp(st: os.stat_result) -> list:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        entry = self.entries.get(path)
+        return entry[1] if entry and entry[0] == self._stamp(st) else None
+
+    def put(self, path: str, st: os.stat_result, digest: str) -> None:
+        self.entries[path] = [self._stamp(st), digest]
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.entries))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+
 class Tree:
     """A read-only source tree for COPY (see the module docstring)."""
 
     def __init__(self, fs: RootFS, included: set[str] | None = None,
-                 owner: tuple[int, int] | None = None) -> None:
+                 owner: tuple[int, int] | None = None, hashes: HashCache | None = None) -> None:
         self.fs = fs
         self.included = included
         self.owner = owner
+        self.hash_cache = hashes
         self._hashes: dict[str, str] = {}
 
     def visible(self, rel: str) -> bool:
@@ -67,13 +105,20 @@ class Tree:
 
     def file_hash(self, rel: str) -> str:
         path = self.real(rel)
-        if path not in self._hashes:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
+        if path in self._hashes:
+            return self._hashes[path]
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            known = self.hash_cache.get(path, st) if self.hash_cache is not None else None
+            if known is None:
+                digest = hashlib.sha256()
                 while chunk := f.read(_CHUNK):
                     digest.update(chunk)
-            self._hashes[path] = digest.hexdigest()
-        return self._hashes[path]
+                known = digest.hexdigest()
+                if self.hash_cache is not None:
+                    self.hash_cache.put(path, st, known)
+        self._hashes[path] = known
+        return known
 
     def checksum(self, rel: str) -> str:
         """A digest of the entry at ``rel`` and everything below it (no mtimes)."""
@@ -110,6 +155,7 @@ class BuildContext:
     patterns: list = field(default_factory=list)
     _temp: str | None = None
     _tree: Tree | None = None
+    hashes: HashCache | None = None
 
     def tree(self) -> Tree:
         if self._tree is None:
@@ -118,10 +164,14 @@ class BuildContext:
                 from freight.build.dockerignore import walk_context
 
                 included = set(walk_context(self.root, self.patterns))
-            self._tree = Tree(RootFS([self.root]), included, owner=(0, 0))
+            # A temporary (tar or stdin) context is never seen again: no hash cache.
+            hashes = self.hashes if self._temp is None else None
+            self._tree = Tree(RootFS([self.root]), included, owner=(0, 0), hashes=hashes)
         return self._tree
 
     def close(self) -> None:
+        if self.hashes is not None:
+            self.hashes.save()
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -139,6 +189,8 @@ def is_archive(head: bytes) -> bool:
 
 
 def _extract(stream: BinaryIO, dest: str) -> None:
+    import tarfile
+
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         tar.extractall(dest, filter="tar", numeric_owner=True)
 

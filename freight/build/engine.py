@@ -26,20 +26,18 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, TextIO
 
 from freight.build import cache
-from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map, set_env
-from freight.build.context import BuildContext, Tree, open_context
+from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map
+from freight.build.context import BuildContext, HashCache, Tree, open_context
 from freight.build.copy import FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources
-from freight.build.fsview import RootFS, split
+from freight.build.fsview import RootFS
 from freight.build.parser import (
-    PLATFORM_ARGS, ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction,
-    global_scope, instruction_vars, parse, parse_instructions)
+    ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction, global_scope, parse,
+    parse_instructions)
 from freight.build.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import reference
@@ -124,6 +122,29 @@ class State:
 # helpers
 
 
+class _StageThread(threading.Thread):
+    """A stage building on its own thread; ``result()`` waits and re-raises its error."""
+
+    def __init__(self, work: Callable[[], State]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.value: State | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self.work()
+        except BaseException as err:  # handed to whoever waits on this stage
+            self.failure = err
+
+    def result(self) -> State:
+        self.join()
+        if self.failure is not None:
+            raise self.failure
+        assert self.value is not None
+        return self.value
+
+
 def _go_list(items: list[str]) -> str:
     return "[" + " ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
 
@@ -172,7 +193,7 @@ class Builder:
         self.progress = progress
         self.epoch = opts.source_date_epoch
         self.lock = cache.DB_LOCK
-        self.stage_futures: dict[int, Future[State]] = {}
+        self.stage_futures: dict[int, _StageThread] = {}
         self.images: dict[str, Any] = {}
         self.steps_run = 0
         self.steps_cached = 0
@@ -244,14 +265,20 @@ class Builder:
     # -- running stages ---------------------------------------------------
 
     def build_stages(self, target: int) -> State:
+        """Build the stages ``target`` needs, each on its own thread once its dependencies are done."""
         stages = self.needed(target)
         self._resolve_bases(stages)
         if len(stages) == 1:
             return self.build_stage(target)
-        with ThreadPoolExecutor(max_workers=len(stages)) as pool:
-            for i in stages:
-                self.stage_futures[i] = pool.submit(self._stage_after_deps, i)
+        for i in stages:
+            self.stage_futures[i] = _StageThread(lambda i=i: self._stage_after_deps(i))
+        for i in stages:
+            self.stage_futures[i].start()
+        try:
             return self.stage_futures[target].result()
+        finally:
+            for i in stages:
+                self.stage_futures[i].join()
 
     def _stage_after_deps(self, index: int) -> State:
         for dep in self.dependencies(index):
@@ -576,7 +603,7 @@ class Builder:
         if not dest_is_dir and not spec.link:
             st = fs.lstat(fs.resolve(dest))
             dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
-        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root)
+        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root) if urls else ""
         try:
             fetched = [(u, *self._fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
             key = cache.cache_key({
@@ -604,7 +631,8 @@ class Builder:
             finally:
                 shutil.rmtree(path, ignore_errors=True)
         finally:
-            shutil.rmtree(downloads, ignore_errors=True)
+            if downloads:
+                shutil.rmtree(downloads, ignore_errors=True)
         self.steps_run += 1
         v.done()
         state = self._with_result(state, result)
@@ -739,6 +767,7 @@ def build(store: Any, opts: BuildOptions) -> BuildResult:
 def _build(store: Any, opts: BuildOptions, progress: Progress) -> BuildResult:
     v = progress.vertex(f"[internal] load build definition from {Path(opts.dockerfile or 'Dockerfile').name}")
     ctx = open_context(opts.context, opts.dockerfile, opts.stdin, store.root)
+    ctx.hashes = HashCache(store.root / "buildcache-hashes.json")
     try:
         with ctx:
             return _build_context(store, opts, progress, ctx, v)
@@ -793,8 +822,7 @@ def _export(store: Any, state: State, opts: BuildOptions, progress: Progress) ->
     for out in outputs:
         kind = out.get("type", "docker")
         if kind in ("docker", "image") and not out.get("dest"):
-            img = store.write_image(full, [l.descriptor for l in state.layers], tags)
-            image_id = img.id
+            image_id = _store_image(store, full, [l.descriptor for l in state.layers], tags)
             v.status(f"writing image {image_id} done")
             for tag in tags:
                 v.status(f"naming to {tag} done")
@@ -806,8 +834,18 @@ def _export(store: Any, state: State, opts: BuildOptions, progress: Progress) ->
     return image_id, tags
 
 
-def write_iidfile(path: str, image_id: str) -> None:
-    Path(path).write_text(image_id)
+def _store_image(store: Any, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str]) -> str:
+    """Store the image; an image already stored (a cached rebuild) is only re-tagged, with no blob write."""
+    from freight.image.config import canonical_json, image_manifest
+    from freight.image.digest import sha256_bytes
+
+    config_bytes = canonical_json(config)
+    config_digest = sha256_bytes(config_bytes)
+    manifest = canonical_json(image_manifest(config_digest, len(config_bytes), layers))
+    manifest_digest = sha256_bytes(manifest)
+    if store.blobs.has(config_digest) and store.blobs.has(manifest_digest):
+        return store.add_image(manifest_digest, tags).id
+    return store.write_image(config, layers, tags).id
 
 
 def error_report(err: BuildError) -> str:

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -142,6 +141,8 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
 
 
 def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
+    import subprocess
+
     proc = subprocess.Popen([sys.executable, "-m", "freight.build.runstep"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin and proc.stdout and proc.stderr

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from freight.build import cache
 from freight.build.copy import CopyOptions, LayerDir
-from freight.build.fsview import RootFS
 from freight.build.parser import Heredoc, Instruction, Mount
 from freight.build.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
 
@@ -180,5 +179,3 @@ def execute(builder: Builder, state: State, instr: Instruction, run_args: list[s
     finally:
         shutil.rmtree(cdir, ignore_errors=True)
 
-
-__all__ = ["container_mounts", "execute", "mount_key", "RootFS"]
