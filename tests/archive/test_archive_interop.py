@@ -14,6 +14,7 @@ import pytest
 
 from archive_helpers import make_image
 from freight.archive import load, save, write_oci_layout
+from freight.image.reference import parse
 from freight.store import open_store
 from freight.store.store import Store
 
@@ -80,6 +81,13 @@ def test_loads_what_skopeo_writes(saved_busybox: tuple[Store, Path], skopeo: str
     assert [(i.manifest_digest, i.id, i.tags) for i in loaded] == [
         (digest(manifest), json.loads(manifest)["config"]["digest"], [])]
     assert target.resolve_image(loaded[0].id).layers == layers
+    target.images.tag(loaded[0].id, parse("gz:1"))
+    resaved = tmp_path / "resaved.tar"  # compressed blobs go out as received
+    with resaved.open("wb") as out:
+        save(target, ["gz:1"], out)
+    assert tool(skopeo, "inspect", "--raw", f"oci-archive:{resaved}:1").encode() == manifest
+    inspected = json.loads(tool(skopeo, "inspect", f"docker-archive:{resaved}"))
+    assert inspected["Layers"] == target.resolve_image("gz:1").diff_ids
 
     archive = tmp_path / "from-skopeo.tar"
     tool(skopeo, "copy", "-q", f"oci:{layout}:mytag", f"docker-archive:{archive}:example.com/copied:v1")
