@@ -103,8 +103,7 @@ def ensure_image(store: Store, ref: str, platform: str | dict[str, str] | None =
     if progress is None:
         sys.stderr.write(f"Unable to find image '{parsed.familiar()}' locally\n")
         progress = Lines(sys.stderr)
-    image = pull(store, ref, platform, progress)
-    return image
+    return pull(store, ref, platform, progress)
 
 
 def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: dict[str, str],

@@ -25,15 +25,10 @@ from freight.image.config import image_config, layer_descriptor
 from freight.store import Store, open_store
 from freight.store.images import Image
 from freight.store.layerwrite import write_layer
+from tests.registry.conftest import cncf_config, free_port
 
 FREIGHT = Path(sys.executable).parent / "freight"
 Start = Callable[..., str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -50,14 +45,10 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
 
 
 def _cncf_config(root: Path, port: int, htpasswd: Path | None, token: dict[str, str] | None) -> str:
-    lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
-             "storage:", "  filesystem:", f"    rootdirectory: {root}", "  delete:", "    enabled: true",
-             "http:", f"  addr: 127.0.0.1:{port}"]
-    if htpasswd is not None:
-        lines += ["auth:", "  htpasswd:", "    realm: test", f"    path: {htpasswd}"]
+    text = cncf_config(root, port, htpasswd)
     if token is not None:
-        lines += ["auth:", "  token:"] + [f"    {k}: {v}" for k, v in token.items()]
-    return "\n".join(lines) + "\n"
+        text += "auth:\n  token:\n" + "".join(f"    {k}: {v}\n" for k, v in token.items())
+    return text
 
 
 @pytest.fixture

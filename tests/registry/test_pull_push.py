@@ -286,3 +286,36 @@ def test_bad_transport_paths(store: Store, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+
+
+def test_pull_all_tags(registry, store: Store, tmp_path: Path) -> None:
+    host = registry("freight")
+    one = make_image(store, f"{host}/tags:one", {"one": b"1"})
+    two = make_image(store, f"{host}/tags:two", {"two": b"2"})
+    push(store, f"{host}/tags:one")
+    push(store, f"{host}/tags:two")
+    other = fresh_store(tmp_path)
+    result = run_freight(other.root, "pull", "--all-tags", f"{host}/tags")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{host}/tags"
+    assert other.resolve_image(f"{host}/tags:one").id == one.id
+    assert other.resolve_image(f"{host}/tags:two").id == two.id
+    refused = run_freight(other.root, "pull", "-a", f"{host}/tags:one")
+    assert refused.returncode == 1 and "tag can't be used with --all-tags/-a" in refused.stderr
+
+
+def test_ensure_image_pulls_only_when_missing(registry, store: Store, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from freight.registry.pull import ensure_image
+
+    host = registry("freight")
+    image = make_image(store, f"{host}/run:v1", FILES)
+    push(store, f"{host}/run:v1")
+    other = fresh_store(tmp_path)
+    got = ensure_image(other, f"{host}/run:v1")
+    assert got.id == image.id
+    err = capsys.readouterr().err
+    assert err.startswith(f"Unable to find image '{host}/run:v1' locally\n")
+    assert f"Status: Downloaded newer image for {host}/run:v1" in err
+    assert ensure_image(other, f"{host}/run:v1").id == image.id
+    assert capsys.readouterr().err == ""
