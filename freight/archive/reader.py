@@ -28,7 +28,22 @@ from freight.store.compression import open_layer
 
 
 class Archive:
-    """The images of an opened archive and access to their blobs. Close it when done."""
+    """The images of an opened archive and access to their blobs. Close it when done.
+
+    Pushing an archive's images somewhere else looks like::
+
+        with open_archive("images.tar") as archive:
+            archive.verify()
+            for image in archive.images:
+                put_blob(image.config_digest, image.config)
+                for layer in image.layers:
+                    with archive.open_blob(image, layer["digest"]) as blob:
+                        put_blob(layer["digest"], blob)
+                put_manifest(image.manifest_digest, image.manifest, image.names)
+
+    Files are spooled under ``spool_dir`` (see ``freight.archive.source``);
+    closing the archive removes the spooled copies.
+    """
 
     def __init__(self, source: Source, images: list[ArchiveImage], kind: str) -> None:
         self.source = source

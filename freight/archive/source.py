@@ -144,6 +144,7 @@ class Source:
         else:
             _fsync(entry.path)
         blobs.place(entry.path, entry.digest)
+        self._spooled.remove(entry.path)
         for key, other in list(self._entries.items()):
             if other.path == entry.path:  # moved away: later reads find it in the store
                 self._entries[key] = Entry(blobs.path(entry.digest), entry.digest, entry.size)
