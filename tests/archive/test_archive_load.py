@@ -187,7 +187,16 @@ def test_cli_load_output(store: Store, cli, tmp_path: Path) -> None:
     assert result.stdout == (f"The image app:latest already exists, renaming the old one with ID {old.id} "
                              "to empty string\nLoaded image: app:2\nLoaded image: app:latest\n")
     missing = cli("load", "-i", str(tmp_path / "nosuch.tar"))
-    assert (missing.returncode, missing.stderr) == (1, f"Error: open {tmp_path / 'nosuch.tar'}: no such file or directory\n")
+    assert missing.returncode == 1
+    assert missing.stderr == f"Error: open {tmp_path / 'nosuch.tar'}: no such file or directory\n"
+    main, tty = os.openpty()
+    try:
+        result = subprocess.run([FREIGHT, "load"], stdin=tty, capture_output=True, text=True,
+                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+    finally:
+        os.close(main)
+        os.close(tty)
+    assert (result.returncode, result.stderr) == (1, "Error: requested load from stdin, but stdin is empty\n")
 
 
 def corrupt_layer(data: bytes, layer: str) -> bytes:
