@@ -114,10 +114,6 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
     raise AssertionError("unreachable")
 
 
-_FORWARDED = tuple(s for s in signal.Signals
-                   if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD))
-
-
 def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoReturn:
     """``--init``: stay PID 1, run the command as a child, forward signals, reap orphans.
 
@@ -131,7 +127,9 @@ def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoRetur
             _report(err_w, err.exit_code, str(err))
             os._exit(err.exit_code)
     os.close(err_w)
-    for sig in _FORWARDED:
+    for sig in signal.Signals:
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            continue
         try:
             signal.signal(sig, lambda s, _f: os.kill(pid, s))
         except (OSError, ValueError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import NamedTuple
 
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.runtime import caps as capabilities
@@ -21,11 +20,13 @@ from freight.runtime.spec import ContainerSpec
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ExecUser(NamedTuple):
-    uid: int
-    gid: int
-    home: str
-    groups: list[int]
+class ExecUser:
+    """The resolved identity: ids, home, and every group to set (primary first)."""
+
+    __slots__ = ("uid", "gid", "home", "groups")
+
+    def __init__(self, uid: int, gid: int, home: str, groups: list[int]) -> None:
+        self.uid, self.gid, self.home, self.groups = uid, gid, home, groups
 
 
 def _read_db(path: str) -> list[list[str]]:

@@ -2,72 +2,135 @@
 
 A ``ContainerSpec`` is derived from a container's stored Docker-shaped config
 (``freight.runtime.config``) each time it starts; the launcher forks with it
-in memory, so nothing here is serialised on the ``freight run`` path.
+in memory, so nothing here is serialised on the ``freight run`` path. These
+are plain classes rather than dataclasses: creating dataclasses costs
+milliseconds of start-up that ``freight run`` cannot spare.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from freight.runtime.caps import DEFAULT as DEFAULT_CAPS
 
 NETWORK_PRIVATE = "private"   # a new netns with only loopback (Docker's "none", and our default)
 NETWORK_HOST = "host"
 
 
-@dataclass
-class Mount:
-    """A mount inside the container, in the order Docker applies them (by target depth)."""
+class _Plain:
+    """Keyword construction, equality and repr from ``__slots__`` and class defaults."""
 
-    type: str                 # "bind" (volumes too: their _data dir) or "tmpfs"
-    target: str               # absolute path inside the container
-    source: str = ""          # host path for binds
-    readonly: bool = False
-    data: str = ""            # tmpfs data options ("size=64m,mode=1777")
-    flags: int = 0            # extra MS_* flags (tmpfs: nosuid, nodev, noexec)
-    copy_up: bool = False     # an empty volume: copy the image's content at target in first
+    __slots__: tuple[str, ...] = ()
+    _defaults: dict[str, Any] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = self.__slots__
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
+        values = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names or key in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated argument {key!r}")
+            values[key] = value
+        for name in names:
+            if name in values:
+                setattr(self, name, values[name])
+            elif name in self._defaults:
+                default = self._defaults[name]
+                setattr(self, name, default() if callable(default) else default)
+            else:
+                raise TypeError(f"{type(self).__name__} missing required argument {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass
-class DeviceNode:
-    """A host device node to create inside the container's /dev."""
+class Mount(_Plain):
+    """A mount inside the container, in the order Docker applies them (by target depth).
 
-    path: str                 # path inside the container
-    kind: str                 # "c" or "b"
+    ``type`` is "bind" (volumes too: their _data dir) or "tmpfs"; ``data`` the tmpfs
+    options ("size=64m,mode=1777"); ``flags`` extra MS_* flags (tmpfs: nosuid, nodev,
+    noexec); ``copy_up`` marks an empty volume that first gets the image's content.
+    """
+
+    __slots__ = ("type", "target", "source", "readonly", "data", "flags", "copy_up")
+    _defaults = {"source": "", "readonly": False, "data": "", "flags": 0, "copy_up": False}
+    type: str
+    target: str
+    source: str
+    readonly: bool
+    data: str
+    flags: int
+    copy_up: bool
+
+
+class DeviceNode(_Plain):
+    """A host device node to create inside the container's /dev (``kind`` "c" or "b")."""
+
+    __slots__ = ("path", "kind", "major", "minor", "mode", "uid", "gid")
+    _defaults = {"mode": 0o666, "uid": 0, "gid": 0}
+    path: str
+    kind: str
     major: int
     minor: int
-    mode: int = 0o666
-    uid: int = 0
-    gid: int = 0
+    mode: int
+    uid: int
+    gid: int
 
 
-@dataclass
-class ContainerSpec:
+class ContainerSpec(_Plain):
+    """One container process: its filesystem, namespaces, identity and command.
+
+    ``lowers`` are overlay lower dirs, top-most first, relative to ``lower_root`` when
+    that is set; ``container_dir`` holds upper, work, merged and the hosts files;
+    ``ulimits`` are (resource, soft, hard); ``cgroup`` is a
+    ``freight.runtime.cgroups.Cgroup`` or None; ``masked_paths`` applies Docker's
+    masked and read-only /proc paths.
+    """
+
+    __slots__ = ("id", "container_dir", "lowers", "lower_root", "args", "env", "cwd", "user",
+                 "group_add", "hostname", "tty", "stdin", "network", "pid_host", "ipc_host",
+                 "uts_host", "readonly_rootfs", "privileged", "caps", "no_new_privileges",
+                 "ulimits", "mounts", "devices", "init", "cgroup", "masked_paths")
+    _defaults = {
+        "lower_root": None, "args": list, "env": list, "cwd": "/", "user": "", "group_add": list,
+        "hostname": "", "tty": False, "stdin": False, "network": NETWORK_PRIVATE,
+        "pid_host": False, "ipc_host": False, "uts_host": False, "readonly_rootfs": False,
+        "privileged": False, "caps": lambda: ["CAP_" + c for c in DEFAULT_CAPS],
+        "no_new_privileges": False, "ulimits": list, "mounts": list, "devices": list,
+        "init": False, "cgroup": None, "masked_paths": True,
+    }
     id: str
-    container_dir: str                       # containers/<id>: upper, work, merged, hosts...
-    lowers: list[str]                        # overlay lower dirs, top-most first
-    lower_root: str | None = None            # chdir here first so ``lowers`` can be relative
-    args: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    cwd: str = "/"
-    user: str = ""
-    group_add: list[str] = field(default_factory=list)
-    hostname: str = ""
-    tty: bool = False
-    stdin: bool = False
-    network: str = NETWORK_PRIVATE
-    pid_host: bool = False
-    ipc_host: bool = False
-    uts_host: bool = False
-    readonly_rootfs: bool = False
-    privileged: bool = False
-    caps: list[str] = field(default_factory=list)
-    no_new_privileges: bool = False
-    ulimits: list[tuple[int, int, int]] = field(default_factory=list)  # (resource, soft, hard)
-    mounts: list[Mount] = field(default_factory=list)
-    devices: list[DeviceNode] = field(default_factory=list)
-    init: bool = False
-    cgroup: Any = None                       # a freight.runtime.cgroups.Cgroup, or None
-    masked_paths: bool = True                # Docker's masked and read-only /proc paths
+    container_dir: str
+    lowers: list[str]
+    lower_root: str | None
+    args: list[str]
+    env: list[str]
+    cwd: str
+    user: str
+    group_add: list[str]
+    hostname: str
+    tty: bool
+    stdin: bool
+    network: str
+    pid_host: bool
+    ipc_host: bool
+    uts_host: bool
+    readonly_rootfs: bool
+    privileged: bool
+    caps: list[str]
+    no_new_privileges: bool
+    ulimits: list[tuple[int, int, int]]
+    mounts: list[Mount]
+    devices: list[DeviceNode]
+    init: bool
+    cgroup: Any
+    masked_paths: bool
 
     @property
     def merged(self) -> str:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freight.errors import Conflict, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave",

@@ -1,0 +1,65 @@
+"""``docker inspect`` JSON for containers and volumes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from freight.errors import NotFound
+
+# Keys freight keeps in its records for itself, not shown by inspect.
+_PRIVATE_STATE = ("StartTime", "MonitorPid", "MonitorStartTime")
+_PRIVATE_MOUNT = ("NoCopy", "Anonymous", "TmpfsOptions")
+
+
+def container_inspect(store: Any, c: Any) -> dict[str, Any]:
+    """The container as ``docker container inspect`` shows it."""
+    record = c.record
+    state = {k: v for k, v in c.state.items() if k not in _PRIVATE_STATE}
+    directory = c.directory(store)
+    lowers = ""
+    try:
+        image = store.resolve_image(c.image_id)
+        lowers = ":".join(str(p) for p in reversed(store.layer_dirs(image)))
+    except NotFound:
+        pass
+    out: dict[str, Any] = {}
+    for key in ("Id", "Created", "Path", "Args"):
+        out[key] = record[key]
+    out["State"] = state
+    for key in ("Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "Name",
+                "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
+                "AppArmorProfile", "ExecIDs", "HostConfig"):
+        out[key] = record.get(key)
+    out["GraphDriver"] = {"Data": {"LowerDir": lowers, "MergedDir": f"{directory}/merged",
+                                   "UpperDir": f"{directory}/upper", "WorkDir": f"{directory}/work"},
+                          "Name": "overlay"}
+    out["Mounts"] = [{k: v for k, v in m.items() if k not in _PRIVATE_MOUNT} for m in record["Mounts"]]
+    out["Config"] = record["Config"]
+    out["NetworkSettings"] = {"Bridge": "", "SandboxID": "", "SandboxKey": "",
+                              "Ports": record.get("NetworkSettings", {}).get("Ports") or {},
+                              "Networks": {}}
+    return out
+
+
+def volume_inspect(store: Any, name: str) -> dict[str, Any] | None:
+    row = store.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    return {"CreatedAt": row["created"], "Driver": row["driver"], "Labels": json.loads(row["labels"]) or None,
+            "Mountpoint": f"{store.root}/volumes/{name}/_data", "Name": name,
+            "Options": json.loads(row["options"]) or None, "Scope": "local"}
+
+
+def find_and_inspect(store: Any, name: str, kind: str | None = None) -> dict[str, Any] | None:
+    """A container (or, with ``kind`` None or "volume", a volume) by name or ID; None if absent."""
+    from freight.runtime import containers
+
+    if kind in (None, "container"):
+        try:
+            return container_inspect(store, containers.get(store, name))
+        except NotFound:
+            pass
+    if kind in (None, "volume"):
+        return volume_inspect(store, name)
+    return None
