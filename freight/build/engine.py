@@ -301,8 +301,10 @@ class Builder:
                 try:
                     self.images[word] = self.resolve_image(word, self.opts.pull)
                 except FreightError as err:
-                    v.error(str(err))
-                    raise BuildError(str(err), self.df.stages[i].from_) from None
+                    ref = self._normalised(word)
+                    message = f"{word}: failed to resolve source metadata for {ref}: {err}"
+                    v.error(message)
+                    raise BuildError(message, self.df.stages[i].from_) from None
                 v.done()
 
     @staticmethod

@@ -113,14 +113,16 @@ class TtyProgress(Progress):
         done = sum(1 for v in self.vertices if v.state != "running")
         text = Text(f"[+] Building {time.monotonic() - self.start:.1f}s ({done}/{len(self.vertices)})\n",
                     style="bold blue")
+        width = max(self.console.width - 10, 20)
         for v in list(self.vertices):
             seconds = v.elapsed if v.state != "running" else time.monotonic() - v.started
             mark = {"cached": "CACHED", "error": "ERROR"}.get(v.state, f"{seconds:.1f}s")
             style = {"error": "red", "running": "yellow"}.get(v.state, "blue")
-            text.append(f" => {v.name[:100]:<100} {mark}\n", style=style)
+            name = v.name if len(v.name) <= width - 4 else v.name[: width - 7] + "..."
+            text.append(f" => {name:<{width - 4}} {mark:>6}\n", style=style)
             if v.state in ("running", "error"):
                 for log in v.logs[-6:]:
-                    text.append(f" => => # {log[:110]}\n", style="dim")
+                    text.append(f" => => # {log[: width - 6]}\n", style="dim")
         return text
 
     def close(self) -> None:

@@ -313,3 +313,22 @@ def test_outputs(busybox_store: Store, tmp_path: Path) -> None:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert manifest[0]["RepoTags"] == ["out:1"]
     assert manifest[0]["Config"].endswith(result.image_id.split(":")[1])
+
+
+def test_cli_contexts_tar_stdin_and_tty_progress(busybox_store: Store, cli, tmp_path: Path) -> None:
+    import subprocess
+
+    ctx = write_context(tmp_path / "ctx", {"f": "hi\n", "Dockerfile": "FROM busybox\nCOPY f /f\n"})
+    (tmp_path / "alt.Dockerfile").write_text("FROM busybox\nCOPY f /g\n")
+    tar = tmp_path / "ctx.tar"
+    subprocess.run(["tar", "-C", str(ctx), "-cf", str(tar), "."], check=True)
+    from_dir = cli("build", "-q", str(ctx)).stdout.strip()
+    from_file = cli("build", "-q", str(tar)).stdout.strip()
+    from_stdin = cli("build", "-q", "-", input=tar.read_bytes().decode("latin-1")).stdout.strip()
+    assert from_dir == from_file == from_stdin and from_dir.startswith("sha256:")
+    alt = cli("build", "-q", "-f", str(tmp_path / "alt.Dockerfile"), str(ctx)).stdout.strip()
+    piped = cli("build", "-q", "-f", "-", str(ctx), input=(tmp_path / "alt.Dockerfile").read_text()).stdout.strip()
+    assert alt == piped != from_dir
+    tty = cli("build", "--progress=tty", "--no-cache", str(ctx))
+    assert tty.returncode == 0, tty.stderr
+    assert "[+] Building" in tty.stderr and "=> [2/2] COPY f /f" in tty.stderr
