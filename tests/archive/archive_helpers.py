@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from freight.image.config import image_config, layer_descriptor
 from freight.store.images import Image
@@ -81,3 +84,10 @@ def blob_count(store: Store) -> int:
 
 
 FREIGHT = str(Path(sys.executable).parent / "freight")
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"needs {name} (Debian package {package})")
+    return path

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from archive_helpers import make_image
+from archive_helpers import make_image, require_tool
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
 from freight.store import open_store
@@ -29,8 +29,6 @@ def tool(*args: str) -> str:
 
 @pytest.fixture
 def skopeo() -> str:
-    from conftest import require_tool
-
     return require_tool("skopeo", "skopeo")
 
 
@@ -57,8 +55,6 @@ def test_skopeo_reads_the_archive_both_ways(saved_busybox: tuple[Store, Path], s
 
 
 def test_umoci_unpacks_the_layout(saved_busybox: tuple[Store, Path], tmp_path: Path) -> None:
-    from conftest import require_tool
-
     umoci = require_tool("umoci", "umoci")
     _, path = saved_busybox
     layout = tmp_path / "layout"
