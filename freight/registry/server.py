@@ -56,6 +56,7 @@ MAX_MANIFEST = 4 << 20
 DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
+SHUTDOWN_GRACE = 1.0  # seconds requests in flight get on SIGTERM; cut uploads never show
 CLIENT_GONE = 499  # the status nginx logs for a client that closed mid-request
 
 MANIFEST_TYPES = MANIFESTS | INDEXES
@@ -646,6 +647,7 @@ async def _serve(app: web.Application, host: str | None, port: int, context: Any
         access_log=_access_log(),
         read_bufsize=READ_BUFFER,
         handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE,
     )
     await runner.setup()
     try:
