@@ -40,9 +40,12 @@ class HashCache:
     file is always hashed again, as BuildKit's checksum cache does.
     """
 
+    LIMIT = 100_000  # past this many entries, keep only those this build used
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.dirty = False
+        self.used: set[str] = set()
         try:
             self.entries: dict[str, list] = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -54,6 +57,7 @@ class HashCache:
 
     def get(self, path: str, st: os.stat_result) -> str | None:
         entry = self.entries.get(path)
+        self.used.add(path)
         return entry[1] if entry and entry[0] == self._stamp(st) else None
 
     def put(self, path: str, st: os.stat_result, digest: str) -> None:
@@ -63,6 +67,8 @@ class HashCache:
     def save(self) -> None:
         if not self.dirty:
             return
+        if len(self.entries) > self.LIMIT:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.used}
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.entries))
         os.replace(tmp, self.path)

@@ -53,11 +53,13 @@ class BuildError(FreightError):
 
     exit_code = 1
 
-    def __init__(self, message: str, instr: Instruction | None = None, vertex: str = "") -> None:
+    def __init__(self, message: str, instr: Instruction | None = None, vertex: str = "",
+                 logs: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.instr = instr
         self.vertex = vertex
+        self.logs = logs or []
         self.text = ""  # the Dockerfile, for the excerpt in the report
 
 
@@ -237,7 +239,9 @@ class Builder:
         if base is not None and base < index:
             deps.add(base)
         for instr in stage.instructions:
-            refs = instr.flags.get("from", []) if instr.keyword in ("COPY", "ADD") else []
+            refs = []
+            if instr.keyword in ("COPY", "ADD"):
+                refs = expand_instruction(instr, self.global_env, self.df.escape).flags.get("from", [])
             if instr.keyword == "RUN":
                 refs = [m.from_ for m in instr.mounts(self.global_env, self.df.escape) if m.from_]
             for ref in refs:
@@ -301,10 +305,8 @@ class Builder:
                 try:
                     self.images[word] = self.resolve_image(word, self.opts.pull)
                 except FreightError as err:
-                    ref = self._normalised(word)
-                    message = f"{word}: failed to resolve source metadata for {ref}: {err}"
-                    v.error(message)
-                    raise BuildError(message, self.df.stages[i].from_) from None
+                    v.error(str(err))
+                    raise BuildError(str(err), self.df.stages[i].from_) from None
                 v.done()
 
     @staticmethod
@@ -330,7 +332,10 @@ class Builder:
                 if pull:
                     return self.store.resolve_image(word)
                 raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
-            return pull_image(self.store, word, self.opts.platform or None, Reporter())
+            try:
+                return pull_image(self.store, word, self.opts.platform or None, Reporter())
+            except FreightError as err:
+                raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {err}") from None
 
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
@@ -759,6 +764,8 @@ def build(store: Any, opts: BuildOptions) -> BuildResult:
         from freight.image.config import source_date_epoch
 
         opts = replace(opts, source_date_epoch=source_date_epoch())
+    for tag in opts.tags:
+        reference.parse(tag)  # a bad name fails before anything is built
     progress = make_progress(opts.progress, opts.out)
     try:
         return _build(store, opts, progress)
@@ -854,7 +861,7 @@ def error_report(err: BuildError) -> str:
     """Docker's error block: the failing step, the Dockerfile lines, ``ERROR: failed to solve: ...``."""
     lines: list[str] = []
     if err.vertex:
-        lines += ["------", f" > {err.vertex}:", "------"]
+        lines += ["------", f" > {err.vertex}:", *err.logs[-10:], "------"]
     instr = err.instr
     if instr is not None and instr.line:
         source = err.text.splitlines()

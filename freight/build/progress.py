@@ -23,12 +23,15 @@ class Vertex:
         self.started = time.monotonic()
         self.state = "running"
         self.logs: list[str] = []
+        self.stamped: list[str] = []  # the logs with their time stamps, as plain output shows them
         self.elapsed = 0.0
 
     def log(self, text: str) -> None:
         """A line of the step's own output, stamped with the time since the step began."""
+        line = f"{time.monotonic() - self.started:.3f} {text}"
         self.logs.append(text)
-        self.progress.line(self, f"{time.monotonic() - self.started:.3f} {text}")
+        self.stamped.append(line)
+        self.progress.line(self, line)
 
     def status(self, text: str) -> None:
         self.progress.line(self, text)

@@ -171,7 +171,7 @@ def execute(builder: Builder, state: State, instr: Instruction, run_args: list[s
         if code != 0:
             message = f'process "{" ".join(run_args)}" did not complete successfully: exit code: {code}'
             v.error(message)
-            raise BuildError(message, instr, v.name)
+            raise BuildError(message, instr, v.name, v.stamped)
         upper = cdir / "upper"
         clean_stubs(os.fspath(upper), fs, [m.target for m in specs] + ["proc", "sys", "dev"])
         empty = not os.listdir(upper)

@@ -215,13 +215,17 @@ CLI_ERRORS = [
     ("FROM busybox\nCOPY nope /x\n",
      ["Dockerfile:2", ">>> COPY nope /x", 'ERROR: failed to solve: failed to compute cache key: '
       '"/nope": not found']),
-    ("FROM busybox\nRUN echo before\nRUN exit 3\nRUN echo after\n",
-     ["Dockerfile:3", ">>> RUN exit 3", 'ERROR: failed to solve: process "/bin/sh -c exit 3" '
-      "did not complete successfully: exit code: 3"]),
+    ("FROM busybox\nRUN echo before\nRUN echo oops && exit 3\nRUN echo after\n",
+     [" > [3/4] RUN echo oops && exit 3:\n0.", " oops\n------\n", "Dockerfile:3", ">>> RUN echo oops && exit 3",
+      'ERROR: failed to solve: process "/bin/sh -c echo oops && exit 3" did not complete successfully: '
+      "exit code: 3"]),
+    ("FROM busybox\nCOPY --from=nope:1 /x /x\n",
+     ["Dockerfile:2", "ERROR: failed to solve: nope:1: failed to resolve source metadata"]),
 ]
 
 
-@pytest.mark.parametrize("dockerfile,expected", CLI_ERRORS, ids=["unknown", "missing-copy", "failing-run"])
+@pytest.mark.parametrize("dockerfile,expected", CLI_ERRORS,
+                         ids=["unknown", "missing-copy", "failing-run", "missing-image"])
 def test_bad_dockerfiles_fail_like_docker(busybox_store: Store, cli, tmp_path: Path,
                                           dockerfile: str, expected: list[str]) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": dockerfile})
