@@ -39,6 +39,14 @@ class ArchiveImage:
     def diff_ids(self) -> list[str]:
         return list(self.config_json.get("rootfs", {}).get("diff_ids") or [])
 
+    def check(self) -> None:
+        """Raise unless the config and manifest have the shape an image needs."""
+        diff_ids = self.config_json.get("rootfs", {}).get("diff_ids")
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            raise ArchiveError(f"invalid archive: image config {self.config_digest} has no rootfs.diff_ids list")
+        if not all(isinstance(layer, dict) and isinstance(layer.get("digest"), str) for layer in self.layers):
+            raise ArchiveError(f"invalid archive: manifest {self.manifest_digest} has a malformed layer")
+
     def add_names(self, names: list[Reference]) -> None:
         for name in names:
             if name not in self.names:

@@ -178,12 +178,15 @@ def _archive(source: Source, prefer: str) -> Archive:
     has_index = source.has(oci_layout.INDEX)
     has_manifest = source.has(docker_archive.MANIFEST)
     if has_manifest and (prefer == "docker" or not has_index):
-        return Archive(source, _merge(docker_archive.read_images(source)), "docker")
-    if has_index:
-        return Archive(source, _with_docker_fallback(source, oci_layout.read_images(source), has_manifest),
-                       "oci")
-    raise ArchiveError("invalid archive: no manifest.json or index.json found "
-                       "(not a docker save or OCI image layout archive)")
+        kind, images = "docker", _merge(docker_archive.read_images(source))
+    elif has_index:
+        kind, images = "oci", _with_docker_fallback(source, oci_layout.read_images(source), has_manifest)
+    else:
+        raise ArchiveError("invalid archive: no manifest.json or index.json found "
+                           "(not a docker save or OCI image layout archive)")
+    for image in images:
+        image.check()
+    return Archive(source, images, kind)
 
 
 def _with_docker_fallback(source: Source, images: list[ArchiveImage], has_manifest: bool) -> list[ArchiveImage]:

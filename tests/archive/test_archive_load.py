@@ -295,3 +295,11 @@ def test_corrupt_compressed_layer_is_rejected(other: Store, load_bytes) -> None:
     with pytest.raises(LayerError, match="not valid compressed data"):
         load_bytes(other, legacy_archive(config, [bytes(blob)], ["c:1"], True))
     assert_nothing_stored(other)
+
+
+@pytest.mark.parametrize("config, message", [(b"not json", "malformed metadata"),
+                                             (b'{"rootfs": {}}', "no rootfs.diff_ids")])
+def test_malformed_config_is_rejected(other: Store, config: bytes, message: str) -> None:
+    with pytest.raises(ArchiveError, match=message):
+        load(other, io.BytesIO(legacy_archive(config, [layer_tar({"a": b"1"})], ["m:1"], False)))
+    assert_nothing_stored(other)
