@@ -1,0 +1,164 @@
+"""Push and pull an image with one big layer through `freight registry serve` and the CNCF
+registry under the same client (`skopeo copy`), and print the times side by side.
+
+    .venv/bin/python bench/registry_server.py [--mb 200] [--runs 5]
+
+The layer is random bytes in a gzip stream of stored (level 0) blocks: a real gzip layer
+that costs the client no compression work, so the times are the transfer, the hashing and
+the disk. Each push goes to a freshly started registry on a fresh storage folder (so no
+blob is already there and no mount is possible); each pull goes to an empty OCI layout.
+Runs alternate between the two registries; the table shows medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+PIECE = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    storage = folder / f"{kind}-{port}"
+    if kind == "freight":
+        cmd = [sys.executable, "-m", "freight.registry.server", "--addr", f"127.0.0.1:{port}",
+               "--root", str(storage)]
+    else:
+        config = folder / f"cncf-{port}.yml"
+        config.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                          f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
+                          f"http:\n  addr: 127.0.0.1:{port}\n")
+        cmd = ["docker-registry", "serve", str(config)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{kind} registry did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+
+
+def write_blob(blobs: Path, path: Path) -> tuple[str, int]:
+    """Move a file into blobs/ under its digest."""
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    size = path.stat().st_size
+    path.rename(blobs / digest)
+    return f"sha256:{digest}", size
+
+
+def make_layout(folder: Path, megabytes: int) -> None:
+    """An OCI layout with one layer: a tar of `megabytes` MB of random bytes, gzip level 0."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    size = megabytes * 1_000_000
+    tar_path, gz_path = folder / "layer.tar", folder / "layer.tar.gz"
+    with tarfile.open(tar_path, "w") as tar:
+        data = folder / "random"
+        with data.open("wb") as f:
+            for start in range(0, size, PIECE):
+                f.write(os.urandom(min(PIECE, size - start)))
+        tar.add(data, arcname="random")
+        data.unlink()
+    with tar_path.open("rb") as src, gzip.open(gz_path, "wb", compresslevel=0) as dst:
+        shutil.copyfileobj(src, dst, PIECE)
+    with tar_path.open("rb") as f:
+        diff_id = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+    tar_path.unlink()
+    layer_digest, layer_size = write_blob(blobs, gz_path)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    (folder / "config").write_bytes(config)
+    config_digest, _ = write_blob(blobs, folder / "config")
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer_size}]}).encode()
+    (folder / "manifest").write_bytes(manifest)
+    manifest_digest, _ = write_blob(blobs, folder / "manifest")
+    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest),
+         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+
+
+def skopeo_copy(skopeo: str, src: str, dst: str) -> float:
+    began = time.perf_counter()
+    subprocess.run([skopeo, "--insecure-policy", "copy", "--src-tls-verify=false",
+                    "--dest-tls-verify=false", src, dst], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def one_run(kind: str, work: Path, layout: Path, skopeo: str, run: int) -> tuple[float, float]:
+    proc, host = start(kind, work)
+    try:
+        push = skopeo_copy(skopeo, f"oci:{layout}:latest", f"docker://{host}/bench/app:v1")
+        out = work / f"pulled-{kind}-{run}"
+        pull = skopeo_copy(skopeo, f"docker://{host}/bench/app:v1", f"oci:{out}:latest")
+        shutil.rmtree(out)
+    finally:
+        stop(proc)
+    return push, pull
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=200, help="layer size in MB (default 200)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per registry (default 5)")
+    args = parser.parse_args()
+    skopeo = shutil.which("skopeo")
+    if skopeo is None or shutil.which("docker-registry") is None:
+        sys.exit("needs skopeo and docker-registry")
+    with tempfile.TemporaryDirectory(prefix="registry-server-bench-") as tmp:
+        work = Path(tmp)
+        layout = work / "layout"
+        make_layout(layout, args.mb)
+        times: dict[str, dict[str, list[float]]] = {
+            kind: {"push": [], "pull": []} for kind in ("freight", "cncf")}
+        for run in range(args.runs):
+            for kind in ("freight", "cncf"):
+                push, pull = one_run(kind, work, layout, skopeo, run)
+                times[kind]["push"].append(push)
+                times[kind]["pull"].append(pull)
+    megabytes = args.mb
+    print(f"skopeo copy of one {megabytes} MB layer, median of {args.runs} runs")
+    print(f"{'':6} {'freight':>10} {'cncf':>10} {'ratio':>7} {'freight MB/s':>13} {'cncf MB/s':>10}")
+    for verb in ("push", "pull"):
+        ours = statistics.median(times["freight"][verb])
+        theirs = statistics.median(times["cncf"][verb])
+        print(f"{verb:6} {ours:9.3f}s {theirs:9.3f}s {ours / theirs:7.2f} "
+              f"{megabytes / ours:13.0f} {megabytes / theirs:10.0f}")
+
+
+if __name__ == "__main__":
+    main()
