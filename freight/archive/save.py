@@ -70,8 +70,9 @@ def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
         return [(store.resolve_image(text), None)]
     if ref.tag:
         return [(store.resolve_image(text), ref)]
-    tagged = sorted(((image, reference.parse(tag)) for image in store.images.all() for tag in image.repo_tags
-                     if reference.parse(tag).repository == ref.repository), key=lambda pair: str(pair[1]))
+    tagged = [(image, tag) for image in store.images.all()
+              for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
+    tagged.sort(key=lambda pair: str(pair[1]))
     return tagged or [(store.resolve_image(text), None)]
 
 
