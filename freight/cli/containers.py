@@ -155,17 +155,22 @@ def _namespace_mode(value: str, flag: str) -> str:
     return "" if value in ("private", "shareable") else value
 
 
-def _devices(values: list[str]) -> list[dict[str, str]]:
-    devices = []
+def _devices(values: list[str], host: dict[str, Any]) -> None:
+    """``--device``: host paths to HostConfig.Devices, CDI names to a "cdi" DeviceRequest."""
+    if not values:
+        return
+    from freight.runtime import devices
+
     for value in values:
-        parts = value.split(":")
-        on_host = parts[0]
-        in_container = parts[1] if len(parts) > 1 and parts[1].startswith("/") else on_host
-        perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
-        if len(parts) > 3 or not on_host.startswith("/") or set(perms) - set("rwm"):
-            raise InvalidArgument(f"invalid argument \"{value}\" for \"--device\" flag: bad format for path: {value}")
-        devices.append({"PathOnHost": on_host, "PathInContainer": in_container, "CgroupPermissions": perms})
-    return devices
+        request = devices.parse_device(value)
+        if request.cdi_name:
+            host.setdefault("DeviceRequests", []).append(
+                {"Driver": "cdi", "Count": 0, "DeviceIDs": [request.cdi_name], "Capabilities": None,
+                 "Options": {}})
+        else:
+            host.setdefault("Devices", []).append(
+                {"PathOnHost": request.path_on_host, "PathInContainer": request.path_in_container,
+                 "CgroupPermissions": request.permissions})
 
 
 def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
@@ -222,12 +227,13 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "NetworkMode": _network(args.network), "ReadonlyRootfs": args.read_only, "Init": args.init,
         "CapAdd": args.cap_add or None, "CapDrop": args.cap_drop or None, "Privileged": args.privileged,
         "SecurityOpt": args.security_opt or None, "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None,
-        "Devices": _devices(args.device) or None, "GroupAdd": args.group_add or None,
+        "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
     }
+    _devices(args.device, host)
     if args.gpus:
-        host["DeviceRequests"] = _gpus(args.gpus)
+        host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))
     _resources(args, host)
     config: dict[str, Any] = {
         "Image": args.image, "Cmd": list(args.command) or None, "Env": _env(args),
@@ -262,12 +268,13 @@ def _network(value: str) -> str:
     return value
 
 
-def _gpus(value: str) -> list[dict[str, Any]]:
-    try:
-        from freight.runtime import devices
-    except ImportError:
-        raise InvalidArgument("--gpus: GPU support is not available in this freight") from None
-    return devices.parse_gpus(value)
+def _gpus(value: str) -> dict[str, Any]:
+    """``--gpus`` as the Docker API's DeviceRequest."""
+    from freight.runtime import devices
+
+    r = devices.parse_gpus(value)
+    return {"Driver": r.driver, "Count": r.count, "DeviceIDs": r.device_ids,
+            "Capabilities": r.capabilities, "Options": r.options}
 
 
 def _usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:

@@ -174,7 +174,7 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
                                          bool(host.get("Privileged"))),
         no_new_privileges=no_new_privileges(host), init=bool(host.get("Init")),
         ulimits=check_ulimits(host["Ulimits"]) if host.get("Ulimits") else [],
-        mounts=spec_mounts(record), devices=device_nodes(host))
+        mounts=spec_mounts(record), devices=privileged_devices(host))
     if spec.network == NETWORK_HOST and spec.uts_host is False and not config.get("Hostname"):
         spec.uts_host = True
     return spec
@@ -221,36 +221,54 @@ def tmpfs_options(options: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def device_nodes(host: dict[str, Any]) -> list[DeviceNode]:
-    """``--device`` entries (PathOnHost, PathInContainer) and, for --privileged, every host device."""
+def privileged_devices(host: dict[str, Any]) -> list[DeviceNode]:
+    """For ``--privileged``, every device node of the host's /dev, as Docker gives."""
     import stat
 
-    wanted = [(d["PathOnHost"], d.get("PathInContainer") or d["PathOnHost"])
-              for d in host.get("Devices") or []]
-    if host.get("Privileged"):
-        wanted += [(f"/dev/{name}", f"/dev/{name}") for name in sorted(os.listdir("/dev"))]
-    nodes, seen = [], set()
-    for on_host, in_container in wanted:
-        if in_container in seen:
-            continue
+    if not host.get("Privileged"):
+        return []
+    nodes = []
+    for name in sorted(os.listdir("/dev")):
+        path = f"/dev/{name}"
         try:
-            st = os.lstat(on_host) if host.get("Privileged") else os.stat(on_host)
+            st = os.lstat(path)
         except OSError:
-            if host.get("Privileged"):
-                continue
-            raise FreightError(f"error gathering device information while adding custom device "
-                               f'"{on_host}": no such file or directory') from None
-        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            if host.get("Privileged"):
-                continue
-            raise FreightError(f'error gathering device information while adding custom device '
-                               f'"{on_host}": not a device node')
-        seen.add(in_container)
-        nodes.append(DeviceNode(in_container, "c" if stat.S_ISCHR(st.st_mode) else "b",
-                                os.major(st.st_rdev), os.minor(st.st_rdev),
-                                stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
-    return [n for n in nodes if n.path not in _DEFAULT_DEVICE_PATHS]
+            continue
+        if path in _DEFAULT_DEVICE_PATHS or not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            continue
+        nodes.append(DeviceNode(path, "c" if stat.S_ISCHR(st.st_mode) else "b", os.major(st.st_rdev),
+                                os.minor(st.st_rdev), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    return nodes
 
 
 _DEFAULT_DEVICE_PATHS = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
                          "/dev/tty", "/dev/console", "/dev/ptmx"}
+
+
+def device_edits(host: dict[str, Any]) -> Any:
+    """``--device`` and ``--gpus`` (CDI) as ``devices.ContainerEdits``; None when there are none."""
+    if not host.get("Devices") and not host.get("DeviceRequests"):
+        return None
+    from freight.runtime import devices
+
+    edits = devices.ContainerEdits()
+    for d in host.get("Devices") or []:
+        request = devices.DeviceRequest(d["PathOnHost"], d.get("PathInContainer") or d["PathOnHost"],
+                                        d.get("CgroupPermissions") or "rwm")
+        nodes, rules = devices.host_devices(request)
+        edits.devices += nodes
+        edits.rules += rules
+    names: list[str] = []
+    registry = None
+    for r in host.get("DeviceRequests") or []:
+        if r.get("Driver") == "cdi":
+            names += r.get("DeviceIDs") or []
+            continue
+        registry = registry or devices.CdiRegistry()
+        gpus = devices.GpuRequest(count=r.get("Count") or 0, device_ids=r.get("DeviceIDs"),
+                                  capabilities=r.get("Capabilities") or [["gpu"]],
+                                  driver=r.get("Driver") or "", options=r.get("Options") or {})
+        names += devices.gpu_device_names(gpus, registry)
+    if names:
+        edits.extend((registry or devices.CdiRegistry()).edits(names))
+    return edits

@@ -378,8 +378,15 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
     image = store.resolve_image(c.image_id)
     lowers = [p.name for p in reversed(store.layer_dirs(image))]
     spec = cfg.make_spec(c.record, c.directory(store), lowers, str(store.snapshots_root))
+    edits = cfg.device_edits(c.host_config)
+    if edits is not None:
+        spec.devices += edits.devices
+        spec.mounts += edits.mounts
+        spec.env = edits.merge_env(spec.env)
+        spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
-    spec.cgroup = _cgroup(c) if cfg.resources_requested(c.host_config) else None
+    # Always a cgroup, as Docker: its device rules are what keeps CAP_MKNOD from host disks.
+    spec.cgroup = _cgroup(c, edits.rules if edits is not None else [])
     child_fds: list[int] = []
     tty_sock = None
     try:
@@ -453,11 +460,15 @@ def _port_proxy(c: Container) -> Any:
     return proxy
 
 
-def _cgroup(c: Container) -> Any:
+def _cgroup(c: Container, device_rules: list[Any]) -> Any:
+    """The container's cgroup with its limits; device rules follow Docker's default deny list."""
     from freight.runtime import cgroups
     from freight.runtime.config import make_resources
 
-    return cgroups.create(c.id, make_resources(c.host_config))
+    resources = make_resources(c.host_config)
+    if resources.devices is not None:
+        resources.devices = [*resources.devices, *device_rules]
+    return cgroups.create(c.id, resources)
 
 
 def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -> None:
@@ -541,7 +552,7 @@ def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: b
     from freight.runtime.volumes import anonymous_volumes, remove_volume
     from freight.store.db import transaction
 
-    if cgroup is None and _may_have_cgroup(c):
+    if cgroup is None:
         from freight.runtime import cgroups
 
         cgroup = cgroups.load(c.id)
@@ -554,12 +565,6 @@ def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: b
             for name in anonymous_volumes(c.record["Mounts"]):
                 remove_volume(db, store.root, name, force=True)
     remove_tree(c.directory(store))
-
-
-def _may_have_cgroup(c: Container) -> bool:
-    from freight.runtime.config import resources_requested
-
-    return resources_requested(c.host_config)
 
 
 # ---------------------------------------------------------------- stop, kill, wait, remove

@@ -100,6 +100,8 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
     for node in spec.devices:
         path = secure_join(root, node.path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path):
+            os.unlink(path)
         kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
         os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
         os.chmod(path, node.mode)

@@ -194,3 +194,27 @@ def test_stdin_with_i_and_without(runtime_store: Store, cli) -> None:
 def test_stdout_and_stderr_are_separate(runtime_store: Store, cli) -> None:
     result = cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
     assert result.stdout == "out\n" and result.stderr == "err\n"
+
+
+def _host_can_open(path: str) -> bool:
+    import os
+
+    try:
+        os.close(os.open(path, os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def test_device_cgroup_blocks_mknod_and_device_flag_allows(runtime_store: Store, cli) -> None:
+    if not _host_can_open("/dev/loop-control"):
+        pytest.skip("needs /dev/loop-control openable on the host")
+    denied = cli("run", "--rm", "busybox", "sh", "-c", "mknod /dev/lc c 10 237 && exec 3<>/dev/lc")
+    assert denied.returncode != 0 and "Operation not permitted" in denied.stderr
+    allowed = cli("run", "--rm", "--device", "/dev/loop-control:/dev/lc", "busybox", "sh", "-c",
+                  "ls -l /dev/lc && exec 3<>/dev/lc && echo opened")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "10, 237" in allowed.stdout and "opened" in allowed.stdout
+    missing = cli("run", "--rm", "--device", "/dev/no-such-device", "busybox", "true")
+    assert missing.returncode == 125
+    assert 'error gathering device information while adding custom device "/dev/no-such-device"' in missing.stderr
