@@ -83,7 +83,7 @@ def match_sources(tree: Tree, source: str, opts: CopyOptions) -> list[str]:
     parts = split(source)
     if not any(has_wildcard(p) for p in parts):
         rel = "/".join(parts)
-        if tree.lstat(rel) is None or (rel and _excluded(rel, opts)):
+        if tree.lstat(tree.resolve(rel)) is None or (rel and _excluded(rel, opts)):
             raise SourceNotFound(f'"/{rel}": not found' if rel else '"/": not found')
         return [rel]
     found = [""]

@@ -272,6 +272,10 @@ class Builder:
         """Build the stages ``target`` needs, each on its own thread once its dependencies are done."""
         stages = self.needed(target)
         self._resolve_bases(stages)
+        ignore = self.progress.vertex("[internal] load .dockerignore")
+        size = len("\n".join(p.text for p in self.ctx.patterns)) if self.ctx.patterns else 2
+        ignore.status(f"transferring context: {size}B done")
+        ignore.done()
         if len(stages) == 1:
             return self.build_stage(target)
         for i in stages:
@@ -795,10 +799,6 @@ def _build_context(store: Any, opts: BuildOptions, progress: Progress, ctx: Buil
         raise BuildError(f"dockerfile parse error on line {err.line}: {err.message}",
                          _line_only(err.line, ctx.dockerfile_name)) from None
     v.done()
-    ignore = progress.vertex("[internal] load .dockerignore")
-    ignore.status(f"transferring context: {len(ctx.patterns)} patterns done" if ctx.patterns
-                  else "transferring context: 2B done")
-    ignore.done()
     with store.writing():
         builder = Builder(store, opts, ctx, df, progress)
         target = _target_index(builder, opts.target)

@@ -64,18 +64,21 @@ def test_copy_semantics(busybox_store: Store, tmp_path: Path, line: str, expecte
 def test_copy_chown_chmod_and_symlinks(busybox_store: Store, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"f": "x", "d/inner": "y"})
     os.symlink("inner", ctx / "d" / "link")
+    os.symlink("d", ctx / "dirlink")
     os.chmod(ctx / "f", 0o700)
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chown=nobody:www-data f /f\n"
-                                    "COPY --chmod=640 --chown=33 d /d\nCOPY f /plain\n")
+                                    "COPY --chmod=640 --chown=33 d /d\nCOPY f /plain\n"
+                                    "COPY dirlink/link /via-links\n")
     result, _ = do_build(busybox_store, ctx)
     f = layer_members(busybox_store, result.image_id, 1)["f"]
     assert (f.uid, f.gid, f.mode) == (65534, 33, 0o700)
     d = layer_members(busybox_store, result.image_id, 2)
     assert (d["d/inner"].uid, d["d/inner"].gid, d["d/inner"].mode) == (33, 33, 0o640)
     assert d["d/link"].issym() and d["d/link"].linkname == "inner"
+    assert layer_file(busybox_store, result.image_id, "via-links", 4) == b"y"  # the source path is followed
     plain = layer_members(busybox_store, result.image_id, 3)["plain"]
     assert (plain.uid, plain.gid, plain.mode) == (0, 0, 0o700)
-    assert config(busybox_store, result.image_id)["history"][-3]["created_by"] == \
+    assert config(busybox_store, result.image_id)["history"][-4]["created_by"] == \
         "COPY --chown=nobody:www-data f /f # buildkit"
 
 
