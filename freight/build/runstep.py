@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import sys
 import threading
@@ -112,15 +113,18 @@ def _wait(pid: int) -> int:
 
 
 def _pump(fd: int, on_line: Callable[[bytes], None]) -> None:
+    """Hand each output line to ``on_line`` until the container closes its end."""
     pending = b""
-    while chunk := os.read(fd, 65536):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            on_line(line)
-    if pending:
-        on_line(pending)
-    os.close(fd)
+    try:
+        while chunk := os.read(fd, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line)
+        if pending:
+            on_line(pending)
+    finally:
+        os.close(fd)
 
 
 def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
@@ -136,7 +140,12 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
         raise
     finally:
         os.close(write_fd)
-    _pump(read_fd, on_line)
+    try:
+        _pump(read_fd, on_line)
+    except BaseException:  # interrupted: the step's container must not outlive the build
+        os.kill(pid, signal.SIGKILL)
+        _wait(pid)
+        raise
     return _wait(pid)
 
 
@@ -148,7 +157,12 @@ def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     assert proc.stdin and proc.stdout and proc.stderr
     proc.stdin.write(json.dumps(asdict(req)).encode())
     proc.stdin.close()
-    _pump(os.dup(proc.stdout.fileno()), on_line)
+    try:
+        _pump(os.dup(proc.stdout.fileno()), on_line)
+    except BaseException:
+        proc.kill()  # the container dies with it (PR_SET_PDEATHSIG)
+        proc.wait()
+        raise
     proc.stdout.close()
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()

@@ -336,3 +336,37 @@ def test_cli_contexts_tar_stdin_and_tty_progress(busybox_store: Store, cli, tmp_
     tty = cli("build", "--progress=tty", "--no-cache", str(ctx))
     assert tty.returncode == 0, tty.stderr
     assert "[+] Building" in tty.stderr and "=> [2/2] COPY f /f" in tty.stderr
+
+
+def _processes_running(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started && sleep 31.5\n"})
+    env = {**os.environ, "FREIGHT_ROOT": str(busybox_store.root)}
+    proc = subprocess.Popen([sys.executable, "-m", "freight.cli.main", "build", "--progress=plain", str(ctx)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.rstrip().endswith(" started"):
+            break
+    assert _processes_running("sleep\x0031.5")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) != 0
+    time.sleep(0.2)
+    assert _processes_running("sleep\x0031.5") == []
+    assert run_dirs(busybox_store) == []
