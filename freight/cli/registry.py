@@ -117,6 +117,7 @@ def _tags_to_pull(ref: object) -> list[str]:
     from freight.registry.client import Registry
 
     with Registry(ref.domain) as registry:  # type: ignore[attr-defined]
+        registry.ping()
         return [str(ref.with_tag(tag)) for tag in registry.tags(ref.path)]  # type: ignore[attr-defined]
 
 

@@ -1,15 +1,17 @@
 """An OCI distribution API client (the HTTP side of ``freight pull`` and ``freight push``).
 
-Which registries speak plain HTTP: ``localhost``, ``127.0.0.0/8`` and ``::1``
-always, and those listed as insecure in freight's registry configuration, the
-JSON file named by ``$FREIGHT_CONFIG``, else
-``$XDG_CONFIG_HOME/freight/registries.json`` (``~/.config/freight/registries.json``)::
+Registries are reached over HTTPS with the system's trust store, except
+insecure ones: ``localhost``, ``127.0.0.0/8`` and ``::1`` always, and those
+listed in freight's registry configuration, the JSON file named by
+``$FREIGHT_CONFIG``, else ``$XDG_CONFIG_HOME/freight/registries.json``
+(``~/.config/freight/registries.json``)::
 
     {"insecure-registries": ["myregistry.lan:5000", "10.0.0.0/8"]}
 
 Entries are ``host[:port]`` names or CIDR ranges, as in Docker's daemon.json.
-Every other registry is reached over HTTPS with the system's trust store.
-``docker.io`` is served by ``registry-1.docker.io``.
+As Docker does, an insecure registry is tried over HTTPS without certificate
+verification first, then over plain HTTP. ``docker.io`` is served by
+``registry-1.docker.io``.
 
 Blob downloads stream into the store's blob writer (never whole in memory), are
 resumed with ``Range`` after a broken connection, and are verified against
@@ -106,9 +108,8 @@ def is_insecure(host: str) -> bool:
 
 
 def endpoint(domain: str) -> str:
-    """The base URL of the registry that serves references under ``domain``."""
-    host = HUB_ENDPOINT if domain == "docker.io" else domain
-    return f"{'http' if is_insecure(domain) else 'https'}://{host}"
+    """The HTTPS base URL of the registry that serves references under ``domain``."""
+    return f"https://{HUB_ENDPOINT if domain == 'docker.io' else domain}"
 
 
 def _reason(err: Exception) -> str:
@@ -146,11 +147,12 @@ class Registry:
 
         self.domain = domain
         self.base = endpoint(domain)
+        self.insecure = is_insecure(domain)
         self.auth = Authenticator(domain, credentials if credentials is not None
                                   else get_credentials(domain))
-        # A plain-HTTP registry needs no CA bundle (loading one costs a fifth of a second).
+        # Insecure registries skip certificate checks, as Docker's do (and need no CA bundle).
         self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=True,
-                                 headers={"User-Agent": "freight"}, verify=self.base.startswith("https:"))
+                                 headers={"User-Agent": "freight"}, verify=not self.insecure)
 
     def close(self) -> None:
         self.http.close()
@@ -197,14 +199,24 @@ class Registry:
         raise AssertionError("unreachable")
 
     def ping(self) -> None:
-        """``GET /v2/``: check the registry speaks the distribution API and learn its auth challenge."""
+        """``GET /v2/``: find the registry's scheme and learn its auth challenge.
+
+        An insecure registry is tried over HTTPS first, then plain HTTP, as Docker does.
+        Call this before anything else.
+        """
         import httpx
 
-        url = self.url("/v2/")
-        try:
-            response = self.http.get(url)
-        except httpx.TransportError as err:
-            raise RegistryError(f'Get "{url}": {_reason(err)}') from None
+        bases = [self.base, "http" + self.base.removeprefix("https")] if self.insecure else [self.base]
+        for base in bases:
+            url = base + "/v2/"
+            try:
+                response = self.http.get(url)
+            except httpx.TransportError as err:
+                if base == bases[-1]:
+                    raise RegistryError(f'Get "{url}": {_reason(err)}') from None
+                continue
+            self.base = base
+            break
         if response.status_code == 401:
             self.auth.rejected(response.headers.get("WWW-Authenticate"), "")
         elif response.status_code >= 400 and response.status_code != 404:
