@@ -116,6 +116,10 @@ def _range_header(size: int) -> str:
     return f"0-{max(size - 1, 0)}"
 
 
+def _joined(pieces: list[bytes]) -> bytes:
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 def _descriptor_digest(value: Any) -> str:
     """The digest of a manifest descriptor, or MANIFEST_INVALID when it is malformed."""
     if (
@@ -210,7 +214,6 @@ class Registry:
         self.auth = auth
         self.read_only = read_only
         self.max_uploads = max_uploads
-        self.upload_locks: dict[str, asyncio.Lock] = {}
         self.routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"/v2/?"), {"GET": self.base}),
             (re.compile(r"/v2/_catalog"), {"GET": self.catalog}),
@@ -371,7 +374,7 @@ class Registry:
         self, request: web.Request, name: str, upload_id: str
     ) -> web.StreamResponse:
         upload = self._find_upload(name, upload_id)
-        async with self._lock(upload):
+        async with upload.lock:
             self.storage.drop_upload(upload)
         return web.Response(status=204)
 
@@ -379,7 +382,7 @@ class Registry:
         self, request: web.Request, name: str, upload_id: str
     ) -> web.StreamResponse:
         upload = self._find_upload(name, upload_id)
-        async with self._lock(upload):
+        async with upload.lock:
             self._check_upload_alive(upload)
             self._check_content_range(request, upload)
             await self._receive(request, upload)
@@ -390,14 +393,11 @@ class Registry:
     ) -> web.StreamResponse:
         upload = self._find_upload(name, upload_id)
         digest = self._query_digest(request)
-        async with self._lock(upload):
+        async with upload.lock:
             self._check_upload_alive(upload)
             self._check_content_range(request, upload)
             await self._receive(request, upload)
             return await self._commit(name, upload, digest)
-
-    def _lock(self, upload: Upload) -> asyncio.Lock:
-        return self.upload_locks.setdefault(upload.id, asyncio.Lock())
 
     def _check_upload_alive(self, upload: Upload) -> None:
         """A request that waited for the session's lock may find it finished by another."""
@@ -439,13 +439,13 @@ class Registry:
                 if gathered >= PIECE:
                     if pending is not None:
                         await pending
-                    pending = loop.run_in_executor(None, upload.append, fd, b"".join(pieces))
+                    pending = loop.run_in_executor(None, upload.append, fd, _joined(pieces))
                     pieces, gathered = [], 0
             if pending is not None:
                 await pending
                 pending = None
             if pieces:
-                upload.append(fd, b"".join(pieces))
+                upload.append(fd, _joined(pieces))
         finally:
             if pending is not None:
                 await asyncio.wait([pending])
@@ -454,7 +454,6 @@ class Registry:
 
     async def _commit(self, name: str, upload: Upload, digest: str) -> web.StreamResponse:
         committed = await asyncio.to_thread(self.storage.commit_upload, upload, digest)
-        self.upload_locks.pop(upload.id, None)
         if not committed:
             raise RegistryError("DIGEST_INVALID", {"digest": digest})
         return self._blob_created(name, digest)

@@ -22,6 +22,7 @@ uploads/ at start, so a crashed upload never becomes visible.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -97,6 +98,7 @@ class Upload:
     size: int = 0
     touched: float = field(default_factory=time.monotonic)
     busy: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one request at a time
 
     @property
     def data(self) -> Path:
