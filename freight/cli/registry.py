@@ -13,6 +13,7 @@ from freight.errors import FreightError, InvalidArgument
 
 if TYPE_CHECKING:
     from freight.cli.main import Subcommands
+    from freight.image.reference import Reference
 
 
 def register(sub: Subcommands) -> None:
@@ -113,12 +114,12 @@ def _pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tags_to_pull(ref: object) -> list[str]:
+def _tags_to_pull(ref: Reference) -> list[str]:
     from freight.registry.client import Registry
 
-    with Registry(ref.domain) as registry:  # type: ignore[attr-defined]
+    with Registry(ref.domain) as registry:
         registry.ping()
-        return [str(ref.with_tag(tag)) for tag in registry.tags(ref.path)]  # type: ignore[attr-defined]
+        return [str(ref.with_tag(tag)) for tag in registry.tags(ref.path)]
 
 
 def _push(args: argparse.Namespace) -> int:

@@ -149,35 +149,44 @@ def _upload(registry: Registry, repo: str, data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
-def _push_index(host: str, repo: str, tag: str, store: Store) -> dict[str, str]:
-    """Push a two-platform index by hand; return {arch: config digest}."""
+KINDS = {
+    "oci": (OCI_INDEX, OCI_MANIFEST, "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar"),
+    "docker": ("application/vnd.docker.distribution.manifest.list.v2+json",
+               "application/vnd.docker.distribution.manifest.v2+json",
+               "application/vnd.docker.container.image.v1+json",
+               "application/vnd.docker.image.rootfs.diff.tar"),
+}
+
+
+def _push_index(host: str, repo: str, tag: str, store: Store, kind: str = "oci") -> dict[str, str]:
+    """Push a two-platform index (OCI index or Docker manifest list) by hand; return {arch: config}."""
+    index_type, manifest_type, config_type, layer_type = KINDS[kind]
     configs = {}
     entries = []
     with Registry(host) as reg:
         reg.ping()
         for arch in ("amd64", "arm64"):
             image = make_image(store, f"local/{arch}:x", {f"which-{arch}": arch.encode()}, arch=arch)
-            layer_blob = store.blobs.read(image.layers[0]["digest"])
-            layer = _upload(reg, repo, layer_blob)
+            layer = _upload(reg, repo, store.blobs.read(image.layers[0]["digest"]))
             config = _upload(reg, repo, store.blobs.read(image.id))
-            manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                                       "config": descriptor("application/vnd.oci.image.config.v1+json",
-                                                            config["digest"], config["size"]),
-                                       "layers": [descriptor("application/vnd.oci.image.layer.v1.tar",
-                                                             layer["digest"], layer["size"])]})
-            digest = reg.put_manifest(repo, sha256_bytes(manifest), manifest, OCI_MANIFEST)
-            entries.append(descriptor(OCI_MANIFEST, digest, len(manifest),
+            manifest = canonical_json({"schemaVersion": 2, "mediaType": manifest_type,
+                                       "config": descriptor(config_type, config["digest"], config["size"]),
+                                       "layers": [descriptor(layer_type, layer["digest"], layer["size"])]})
+            digest = reg.put_manifest(repo, sha256_bytes(manifest), manifest, manifest_type)
+            entries.append(descriptor(manifest_type, digest, len(manifest),
                                       platform={"architecture": arch, "os": "linux"}))
             configs[arch] = image.id
-        index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-        reg.put_manifest(repo, tag, index, OCI_INDEX)
+        index = canonical_json({"schemaVersion": 2, "mediaType": index_type, "manifests": entries})
+        reg.put_manifest(repo, tag, index, index_type)
     return configs
 
 
 @pytest.mark.parametrize("server", SERVERS)
-def test_multi_platform_index(server: str, registry, store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["oci", "docker"])
+def test_multi_platform_index(server: str, kind: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
-    configs = _push_index(host, "multi", "latest", store)
+    configs = _push_index(host, "multi", "latest", store, kind)
     ref = f"{host}/multi:latest"
     native = fresh_store(tmp_path, "native")
     assert run_freight(native.root, "pull", ref).returncode == 0
@@ -195,6 +204,15 @@ def test_multi_platform_index(server: str, registry, store: Store, tmp_path: Pat
     missing = run_freight(fresh_store(tmp_path, "none").root, "pull", "--platform", "linux/s390x", ref)
     assert missing.returncode == 1
     assert "no matching manifest for linux/s390x in the manifest list entries" in missing.stderr
+    # By digest: the platform manifest itself, untagged, verified against the digest asked for.
+    by_digest = fresh_store(tmp_path, "digest")
+    named = f"{host}/multi@{image.manifest_digest}"
+    result = run_freight(by_digest.root, "pull", named)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"{image.manifest_digest}: Pulling from multi"
+    assert result.stdout.splitlines()[-1] == named
+    got = by_digest.resolve_image(named)
+    assert got.id == image.id and got.repo_tags == []
 
 
 # -- skopeo interoperability ----------------------------------------------------------------
