@@ -1,4 +1,4 @@
-"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``wait``, ``rm``.
+"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``wait``, ``exec``, ``rm``.
 
 Flags follow ``docker run``; everything after IMAGE is the command. A bad flag
 value prints Docker's one line (``freight: invalid argument "abc" for "-m,
@@ -37,6 +37,16 @@ def register(sub: Subcommands) -> None:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     p = sub.add("wait", cmd_wait, help="Block until one or more containers stop, then print their exit codes")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = sub.add("exec", cmd_exec, help="Execute a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    p.add_argument("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("-w", "--workdir", default="", help="Working directory inside the container")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
     p = sub.add("rm", cmd_rm, help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container")
     p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes of the container")
@@ -367,3 +377,19 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
     st = store(args)
     return _each(args.containers, lambda ref: containers.remove(st, ref, args.force, args.volumes))
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from freight.runtime import containers
+
+    try:
+        env = _env(args)
+    except InvalidArgument as err:
+        return _usage_error(args, err)
+    if not args.command:
+        sys.stderr.write("freight: 'exec' requires at least 2 arguments.\nSee 'freight exec --help'.\n")
+        return 125
+    attach = containers.Attach(stdin=0 if args.interactive else None)
+    return containers.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
+                              workdir=args.workdir, tty=args.tty, interactive=args.interactive,
+                              privileged=args.privileged, attach=attach)

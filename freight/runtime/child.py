@@ -40,8 +40,9 @@ def loopback_up() -> None:
         os.close(fd)
 
 
-def _console_opener(stdio: Stdio) -> Callable[[str], None]:
-    """Allocate the terminal in the container's devpts and send its master to the parent."""
+def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]:
+    """Allocate the terminal in the container's devpts and send its master to the parent;
+    ``console`` also binds it over /dev/console (not for ``exec``)."""
     def open_console(root: str) -> None:
         import fcntl
         import socket
@@ -55,7 +56,8 @@ def _console_opener(stdio: Stdio) -> Callable[[str], None]:
         sock.detach()
         os.close(master)
         slave = os.open(f"{root}/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
-        sc.mount(f"{root}/dev/pts/{number}", f"{root}/dev/console", None, sc.MS_BIND)
+        if console:
+            sc.mount(f"{root}/dev/pts/{number}", f"{root}/dev/console", None, sc.MS_BIND)
         stdio.stdin = stdio.stdout = stdio.stderr = slave
     return open_console
 
@@ -87,6 +89,26 @@ def _preload(spec: ContainerSpec) -> None:
         import termios  # noqa: F401
 
 
+_JOINED = (("cgroup", sc.CLONE_NEWCGROUP), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS),
+           ("net", sc.CLONE_NEWNET), ("mnt", sc.CLONE_NEWNS))
+
+
+def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) -> NoReturn:
+    """``exec``: enter the running container of PID ``target`` (already in its PID namespace)."""
+    _preload(spec)
+    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if spec.cgroup is not None:
+        spec.cgroup.add(0)
+    fds = [(os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
+           for name, flag in _JOINED]
+    for fd, flag in fds:  # the mount namespace last: it also moves our root to the container's
+        sc.setns(fd, flag)
+        os.close(fd)
+    if stdio.tty_socket is not None:
+        _console_opener(stdio, console=False)("")
+    _exec(spec, stdio, err_w)
+
+
 def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
     _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -98,6 +120,11 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
     rootfs.prepare(spec, _console_opener(stdio) if stdio.tty_socket is not None else None)
     if spec.network != NETWORK_HOST:
         loopback_up()
+    _exec(spec, stdio, err_w)
+
+
+def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
+    """Identity, environment, stdio and the exec itself, inside the container's root."""
     user = process.resolve_user(spec.user, spec.group_add)
     env = process.final_env(spec, user.home)
     if spec.cwd and spec.cwd != "/":

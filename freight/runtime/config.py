@@ -43,7 +43,7 @@ def merge_image_config(body: dict[str, Any], image_config: dict[str, Any]) -> di
         entrypoint = None
     config["Entrypoint"] = entrypoint or None
     config["Cmd"] = cmd or None
-    config["Env"] = _merge_env(image.get("Env") or [], body.get("Env") or [])
+    config["Env"] = merge_env(image.get("Env") or [], body.get("Env") or [])
     for key in ("WorkingDir", "User", "StopSignal"):
         config[key] = body.get(key) or image.get(key) or ""
     config["Labels"] = {**(image.get("Labels") or {}), **(body.get("Labels") or {})}
@@ -59,7 +59,7 @@ def merge_image_config(body: dict[str, Any], image_config: dict[str, Any]) -> di
     return config
 
 
-def _merge_env(image_env: list[str], env: list[str]) -> list[str]:
+def merge_env(image_env: list[str], env: list[str]) -> list[str]:
     merged: dict[str, str] = {}
     for item in [*image_env, *env]:
         merged[item.partition("=")[0]] = item

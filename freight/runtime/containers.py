@@ -316,10 +316,7 @@ class _Launched:
         if self.stdin_to is not None and self.stdin_to not in self.sources:
             os.close(self.stdin_to)
         self.sources, self.stdin_to = {}, None
-        if self.cgroup is not None:
-            self.cgroup.destroy()
-        if self.proxy is not None:
-            self.proxy.stop()
+        _release(self.cgroup, self.proxy)
 
 
 def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
@@ -360,7 +357,7 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         _record_ports(c, launched.proxy)
         _save_state(store, c)
     notify(ready_w, 0, str(launched.pid))
-    code = _relay_and_wait(store, c, attach, launched)
+    code = _relay_and_wait(c.config, c.record["LogPath"], attach, launched)
     _finish(store, c, launched, code)
     return code
 
@@ -373,7 +370,7 @@ def _record_ports(c: Container, proxy: Any) -> None:
 
 def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
     from freight.runtime import config as cfg
-    from freight.runtime.launch import Stdio, fork_container
+    from freight.runtime.launch import fork_container
 
     image = store.resolve_image(c.image_id)
     lowers = [p.name for p in reversed(store.layer_dirs(image))]
@@ -385,42 +382,69 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
         spec.env = edits.merge_env(spec.env)
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
-    # Always a cgroup, as Docker: its device rules are what keeps CAP_MKNOD from host disks.
-    spec.cgroup = _cgroup(c, edits.rules if edits is not None else [])
-    child_fds: list[int] = []
-    tty_sock = None
     try:
+        # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
+        spec.cgroup = _cgroup(c, edits.rules if edits is not None else [])
+        io = _ChildStdio(spec)
+    except BaseException:
+        _release(spec.cgroup, proxy)
+        raise
+    try:
+        pid, exec_r = fork_container(spec, io.stdio)
+    except BaseException:
+        io.abort()
+        _release(spec.cgroup, proxy)
+        raise
+    finally:
+        io.close_child_ends()
+    return _Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach)
+
+
+def _release(cgroup: Any, proxy: Any) -> None:
+    if cgroup is not None:
+        cgroup.destroy()
+    if proxy is not None:
+        proxy.stop()
+
+
+class _ChildStdio:
+    """The pipes (or the socket a pty master comes back on) between a container process and us."""
+
+    def __init__(self, spec: Any) -> None:
+        from freight.runtime.launch import Stdio
+
+        self.child_fds: list[int] = []
+        self.sources: dict[int, str] = {}
+        self.stdin_to: int | None = None
+        self.tty_sock: Any = None
         if spec.tty:
             import socket
 
-            tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            child_fds.append(child_sock.detach())
-            stdio = Stdio(-1, -1, -1, tty_socket=child_fds[0])
-            sources: dict[int, str] = {}
-            stdin_to = None
+            self.tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.child_fds.append(child_sock.detach())
+            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0])
+            return
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.sources = {out_r: "stdout", err_r: "stderr"}
+        self.child_fds += [out_w, err_w]
+        if spec.stdin:
+            in_r, self.stdin_to = os.pipe()
         else:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            child_fds += [out_w, err_w]
-            if spec.stdin:
-                in_r, stdin_to = os.pipe()
-                child_fds.append(in_r)
-            else:
-                in_r, stdin_to = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), None
-                child_fds.append(in_r)
-            stdio = Stdio(in_r, out_w, err_w)
-            sources = {out_r: "stdout", err_r: "stderr"}
-        pid, exec_r = fork_container(spec, stdio)
-    except BaseException:
-        if spec.cgroup is not None:
-            spec.cgroup.destroy()
-        if proxy is not None:
-            proxy.stop()
-        raise
-    finally:
-        for fd in child_fds:
+            in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        self.child_fds.append(in_r)
+        self.stdio = Stdio(in_r, out_w, err_w)
+
+    def close_child_ends(self) -> None:
+        for fd in self.child_fds:
             os.close(fd)
-    return _Launched(pid, exec_r, sources, stdin_to, spec.cgroup, proxy, tty_sock, attach)
+        self.child_fds = []
+
+    def abort(self) -> None:
+        for fd in [*self.sources, *([self.stdin_to] if self.stdin_to is not None else [])]:
+            os.close(fd)
+        if self.tty_sock is not None:
+            self.tty_sock.close()
 
 
 def _receive_pty(sock: Any, attach: Attach | None) -> tuple[dict[int, str], int | None]:
@@ -483,14 +507,16 @@ def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -
         _insert(store, c)
 
 
-def _relay_and_wait(store: Any, c: Container, attach: Attach | None, launched: _Launched) -> int:
+def _relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
+                    launched: _Launched) -> int:
+    """Relay the streams (and signals) until the process ends; its exit code."""
     from freight.runtime.launch import exit_code
     from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
 
-    tty = bool(c.config.get("Tty"))
-    log = JsonLog(c.record["LogPath"])
+    tty = bool(config.get("Tty"))
+    log = JsonLog(log_path) if log_path else None
     stdin_from = None
-    if attach is not None and attach.stdin is not None and c.config.get("OpenStdin"):
+    if attach is not None and attach.stdin is not None and config.get("OpenStdin"):
         stdin_from = attach.stdin
     relay = Relay(launched.sources, log,
                   attach.stdout if attach else None,
@@ -660,3 +686,53 @@ def remove(store: Any, ref: str, force: bool = False, volumes: bool = False) -> 
             return c
     _cleanup(store, c, None, remove_row=True, volumes=volumes)
     return c
+
+
+# ---------------------------------------------------------------- exec
+
+
+def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str = "",
+            workdir: str = "", tty: bool = False, interactive: bool = False,
+            privileged: bool = False, attach: Attach | None = None) -> int:
+    """``docker exec``: run ``cmd`` in the running container's namespaces and cgroup.
+
+    Its environment is the container's plus ``env``; user and working directory
+    default to the container's. Returns the command's exit code (127/126 errors raise).
+    """
+    from freight.runtime import config as cfg
+    from freight.runtime.launch import fork_container
+
+    c = get(store, ref)
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if not cmd:
+        raise InvalidArgument("exec: no command given")
+    spec = cfg.make_spec(c.record, c.directory(store), [], None)
+    spec.args = list(cmd)
+    spec.env = cfg.merge_env(spec.env, list(env))
+    spec.user = user or spec.user
+    spec.cwd = workdir or spec.cwd
+    spec.tty, spec.stdin, spec.init = tty, interactive, False
+    if privileged:
+        from freight.runtime.caps import all_caps
+
+        spec.caps = all_caps()
+    from freight.runtime import cgroups
+
+    spec.cgroup = cgroups.load(c.id)
+    io = _ChildStdio(spec)
+    try:
+        pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
+    except BaseException:
+        io.abort()
+        raise
+    finally:
+        io.close_child_ends()
+    launched = _Launched(pid, exec_r, io.sources, io.stdin_to, None, None, io.tty_sock, attach)
+    try:
+        launched.wait_exec()
+    except FreightError:
+        launched.abort()
+        raise
+    relay_config = {"Tty": tty, "OpenStdin": interactive}
+    return _relay_and_wait(relay_config, None, attach, launched)

@@ -44,13 +44,24 @@ def _namespace_flags(spec: ContainerSpec) -> int:
     return flags
 
 
-def fork_container(spec: ContainerSpec, stdio: Stdio) -> tuple[int, int]:
-    """Fork the container's first process; return its host PID and the error pipe's read end."""
+def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None) -> tuple[int, int]:
+    """Fork the container's first process; return its host PID and the error pipe's read end.
+
+    With ``join_pid`` the process instead joins that running container's namespaces
+    and cgroup (``exec``); ``spec`` then describes only the process.
+    """
     err_r, err_w = os.pipe()
     own_pidns = None
-    if not spec.pid_host:
+    if join_pid is not None or not spec.pid_host:
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        sc.unshare(sc.CLONE_NEWPID)
+        try:
+            if join_pid is None:
+                sc.unshare(sc.CLONE_NEWPID)
+            else:
+                _join_pidns(join_pid)
+        except OSError:
+            os.close(own_pidns)
+            raise
     try:
         pid = os.fork()
     except OSError:
@@ -60,10 +71,18 @@ def fork_container(spec: ContainerSpec, stdio: Stdio) -> tuple[int, int]:
         raise
     if pid == 0:
         os.close(err_r)
-        _child(spec, stdio, err_w)
+        _child(spec, stdio, err_w, join_pid)
     _restore_pidns(own_pidns)
     os.close(err_w)
     return pid, err_r
+
+
+def _join_pidns(pid: int) -> None:
+    fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, sc.CLONE_NEWPID)
+    finally:
+        os.close(fd)
 
 
 def _restore_pidns(fd: int | None) -> None:
@@ -96,13 +115,16 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _child(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
+def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None) -> NoReturn:
     """The container's PID 1 until it execs (or, with ``--init``, for its whole life)."""
     code = 125
     try:
-        from freight.runtime.child import setup_and_exec
+        from freight.runtime import child
 
-        setup_and_exec(spec, stdio, err_w)
+        if join_pid is None:
+            child.setup_and_exec(spec, stdio, err_w)
+        else:
+            child.join_and_exec(spec, stdio, err_w, join_pid)
     except FreightError as err:
         code = err.exit_code
         _report(err_w, code, str(err))
