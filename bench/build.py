@@ -65,8 +65,9 @@ def freight_tool(work: Path, ctx: Path, rootfs: Path) -> Tool:
     # As installed: byte-compiled modules are written and reused.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(FREIGHT_ROOT=str(root), PYTHONPATH=str(REPO))
-    subprocess.run(FREIGHT + ["import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                              "--change", 'CMD ["sh"]', str(rootfs), "busybox:latest"],
+    path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    subprocess.run(FREIGHT + ["import", "--change", f"ENV {path}", "--change", 'CMD ["sh"]', str(rootfs),
+                              "busybox:latest"],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     base = FREIGHT + ["build", "-q", "-t", "bench:freight", str(ctx)]
     return Tool("freight", base[:3] + ["build", "--no-cache"] + base[4:], base, env)

@@ -33,7 +33,8 @@ from typing import Any, BinaryIO, Callable, TextIO
 from freight.build import cache
 from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map
 from freight.build.context import BuildContext, HashCache, Tree, open_context
-from freight.build.copy import FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources
+from freight.build.copy import (
+    FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
 from freight.build.fsview import RootFS
 from freight.build.parser import (
     ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction, global_scope, parse,

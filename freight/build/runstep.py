@@ -47,7 +47,8 @@ class MountSpec:
 @dataclass
 class RunRequest:
     container_dir: str
-    lowers: list[str]           # snapshot dirs, top-most first
+    lowers: list[str]           # snapshot dirs, top-most first, relative to lower_root
+    lower_root: str
     args: list[str]
     env: list[str]
     cwd: str = "/"
@@ -85,7 +86,7 @@ def _spec(req: RunRequest):  # -> ContainerSpec
     network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
     return ContainerSpec(
         id=os.path.basename(req.container_dir), container_dir=req.container_dir,
-        lowers=req.lowers, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
+        lowers=req.lowers, lower_root=req.lower_root, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
         hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
 
 

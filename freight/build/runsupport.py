@@ -141,10 +141,12 @@ def execute(builder: Builder, state: State, instr: Instruction, run_args: list[s
     cdir = builder.new_dir("run")
     try:
         fs = builder.rootfs(state)
-        lowers = [os.fspath(builder.store.snapshots.path(c)) for c in reversed(state.chains())]
+        # Short names relative to the snapshots dir keep the overlay options within a page.
+        snapshots = builder.store.snapshots
+        lowers = [snapshots.name(c) for c in reversed(state.chains())]
         if not lowers:
             os.mkdir(cdir / "empty")
-            lowers = [os.fspath(cdir / "empty")]
+            lowers = [os.path.relpath(cdir / "empty", snapshots.dir)]
         env = list(state.config.get("Env") or [])
         env += [f"{k}={val}" for k, val in build_args.items()]
         workdir = state.config.get("WorkingDir") or "/"
@@ -160,8 +162,8 @@ def execute(builder: Builder, state: State, instr: Instruction, run_args: list[s
             path.write_text(script.body)
             path.chmod(0o755)
             specs.append(MountSpec("bind", run_args[0], os.fspath(path), readonly=True))
-        req = RunRequest(os.fspath(cdir), lowers, run_args, env, workdir, state.config.get("User") or "",
-                         network, specs)
+        req = RunRequest(os.fspath(cdir), lowers, os.fspath(snapshots.dir), run_args, env, workdir,
+                         state.config.get("User") or "", network, specs)
         try:
             code = run_container(req, lambda line: v.log(line.decode("utf-8", "replace")))
         except RunSetupError as err:

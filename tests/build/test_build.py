@@ -196,7 +196,8 @@ RUN ls /sys/class/net > /host-nets
 """})
     result, _ = do_build(busybox_store, ctx)
     assert layer_file(busybox_store, result.image_id, "nets", 1) == b"lo\n"
-    assert layer_file(busybox_store, result.image_id, "host-nets", 2).decode().split() == sorted(os.listdir("/sys/class/net"))
+    host_nets = layer_file(busybox_store, result.image_id, "host-nets", 2).decode().split()
+    assert host_nets == sorted(os.listdir("/sys/class/net"))
 
 
 def test_onbuild_triggers_run_in_the_child(busybox_store: Store, tmp_path: Path) -> None:
@@ -370,3 +371,23 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
     time.sleep(0.2)
     assert _processes_running("sleep\x0031.5") == []
     assert run_dirs(busybox_store) == []
+
+
+def test_run_on_many_layers(busybox_store: Store, tmp_path: Path) -> None:
+    """130 layers: the overlay mount options must still fit in one page."""
+    lines = ["FROM busybox"] + [f"COPY <<EOF /f{i}\n{i}\nEOF" for i in range(130)] + ["RUN cat /f0 /f129 > /both"]
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": "\n".join(lines) + "\n"})
+    result, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, result.image_id, "both") == b"0\n129\n"
+
+
+def test_run_from_scratch_with_a_copied_shell(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM scratch
+COPY --from=busybox /bin/busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo ok > /ok"]
+"""})
+    result, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, result.image_id, "ok") == b"ok\n"
+    assert config(busybox_store, result.image_id)["config"]["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
