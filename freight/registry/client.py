@@ -57,6 +57,10 @@ class RegistryError(FreightError):
     exit_code = 1
 
 
+class Unreachable(RegistryError):
+    """A connection that could not be made or broke off: worth another try."""
+
+
 # -- where a registry is and how to reach it -------------------------------
 
 
@@ -188,7 +192,7 @@ class Registry:
             try:
                 response = self.http.send(request, stream=stream)
             except httpx.TransportError as err:
-                raise RegistryError(f'{method.title()} "{request.url}": {_reason(err)}') from None
+                raise Unreachable(f'{method.title()} "{request.url}": {_reason(err)}') from None
             if response.status_code != 401 or attempt == 2:
                 return response
             response.close()
@@ -298,7 +302,7 @@ class Registry:
                 try:
                     self._receive(repo, digest, size, sink, progress)
                     break
-                except (httpx.TransportError, _Short) as err:
+                except (httpx.TransportError, Unreachable, _Short) as err:
                     failures += 1
                     if failures > RETRIES:
                         raise RegistryError(f"downloading {digest}: {_reason(err)}") from None

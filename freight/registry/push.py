@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +30,7 @@ from freight.image.config import canonical_json
 from freight.image.digest import hex_of, short_id
 from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP,
                                       OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)
-from freight.registry.client import Registry, RegistryError, push_scope
+from freight.registry.client import Registry, RegistryError, Unreachable, push_scope
 from freight.registry.progress import Reporter
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
@@ -38,6 +39,7 @@ from freight.store.store import Store
 JOBS = 3
 MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in PATCH chunks of CHUNK_SIZE
 CHUNK_SIZE = 64 << 20
+UPLOAD_TRIES = 3
 _GZIP_TYPE = {OCI_LAYER: OCI_LAYER_GZIP, DOCKER_LAYER: DOCKER_LAYER_GZIP,
               OCI_LAYER_NONDIST: OCI_LAYER_NONDIST_GZIP}
 
@@ -134,8 +136,15 @@ def _push_blob(store: Store, registry: Registry, repo: str, digest: str, size: i
             return f"Mounted from {source}"
     if chunk_size is None:
         chunk_size = CHUNK_SIZE if size > MONOLITHIC_MAX else 0
-    registry.upload_blob(repo, digest, size, lambda: store.blobs.open(digest), chunk_size, advance)
-    return "Pushed"
+    for attempt in range(1, UPLOAD_TRIES + 1):
+        try:
+            registry.upload_blob(repo, digest, size, lambda: store.blobs.open(digest), chunk_size, advance)
+            return "Pushed"
+        except Unreachable:
+            if attempt == UPLOAD_TRIES:
+                raise
+            time.sleep(0.5 * attempt)  # then start a fresh upload, as Docker retries
+    raise AssertionError("unreachable")
 
 
 def distributable_layer(store: Store, layer: dict[str, Any]) -> dict[str, Any]:

@@ -29,14 +29,16 @@ from tests.registry.fixtures_client import (FREIGHT, docker_config, fresh_store,
 class Proxy:
     """A TCP proxy on 127.0.0.1 that can cut connections after N bytes or throttle uploads.
 
-    ``drop_after``: abort a connection once it has carried that many bytes to the client,
-    ``drops`` times in all. ``rate``: bytes per second passed on from the client.
+    ``drop_after``: abort a connection once it has carried that many bytes to the client
+    (``drop_upload_after``: to the server), ``drops`` times in all. ``rate``: bytes per
+    second passed on from the client.
     """
 
     def __init__(self, target: str, drop_after: int | None = None, drops: int = 0,
-                 rate: int | None = None) -> None:
+                 rate: int | None = None, drop_upload_after: int | None = None) -> None:
         self.target_port = int(target.rsplit(":", 1)[1])
         self.drop_after, self.drops_left, self.rate = drop_after, drops, rate
+        self.drop_upload_after = drop_upload_after
         self.dropped = 0
         self.upstream_bytes = 0
         self.range_requests = 0
@@ -57,7 +59,13 @@ class Proxy:
             w.transport.abort()
 
     async def _to_server(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+        carried = 0
         while data := await reader.read(64 * 1024):
+            carried += len(data)
+            if self.drop_upload_after is not None and self.drops_left and carried > self.drop_upload_after:
+                self.drops_left -= 1
+                self.dropped += 1
+                return
             self.upstream_bytes += len(data)
             if b"\r\nrange: bytes=" in data.lower():
                 self.range_requests += 1
@@ -110,6 +118,21 @@ def test_broken_download_resumes_with_range(server: str, registry, store: Store,
     assert got.id == image.id
     assert other.blobs.verify(got.layers[0]["digest"])
     assert list(other.blobs.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("chunk_size", [0, 1 << 20])
+def test_broken_upload_is_retried(chunk_size: int, registry, store: Store, tmp_path: Path) -> None:
+    host = registry("freight")
+    proxy = Proxy(host, drop_upload_after=1 << 20, drops=1)
+    try:
+        ref = f"{proxy.host}/up:v1"
+        image = make_image(store, ref, {"noise": os.urandom(3 << 20)})
+        digest = push(store, ref, chunk_size=chunk_size)
+    finally:
+        proxy.close()
+    assert proxy.dropped == 1
+    got = pull(fresh_store(tmp_path), f"{host}/up:v1")
+    assert got.id == image.id and got.manifest_digest == digest
 
 
 class WrongBytes:
