@@ -4,9 +4,10 @@ Layers: a Debian bookworm minbase rootfs made by mmdebstrap (cached; when
 mmdebstrap cannot run, e.g. offline, the host's /usr stands in and the report
 says so) and a single 100 MB random file. Each tool unpacks the same
 ``.tar.gz`` into a fresh directory on the same filesystem, several times;
-the median wall time of each and freight's ratio to the others are printed.
+the median wall and CPU time of each and freight's ratios to the others are
+printed (CPU time says more than wall time on a busy machine).
 
-Run as root: ``python bench/unpack.py [--runs N] [--cache DIR]``.
+Run as root: ``python bench/unpack.py [--runs N] [--cache DIR] [--scratch DIR]``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -114,8 +116,8 @@ def oci_layout(tar: Path, gz: Path, layout: Path) -> None:
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
 
 
-def timed(command: list[str], target: Path, make_target: bool) -> float:
-    """Wall time of one unpack into a new directory.
+def timed(command: list[str], target: Path, make_target: bool) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, all its processes) of one unpack into a new directory.
 
     Trees stay until the layer's runs are over: deleting one between runs makes
     the filesystem discard blocks while the next run creates files.
@@ -123,9 +125,12 @@ def timed(command: list[str], target: Path, make_target: bool) -> float:
     if make_target:
         target.mkdir()
     subprocess.run(["sync"], check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([part.replace("{target}", str(target)) for part in command], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def bench_layer(label: str, tar: Path, cache: Path, scratch_root: Path, runs: int) -> None:
@@ -138,18 +143,28 @@ def bench_layer(label: str, tar: Path, cache: Path, scratch_root: Path, runs: in
         "umoci unpack": (["umoci", "unpack", "--image", f"{layout}:latest", "{target}"], False),
     }
     available = {name: spec for name, spec in commands.items() if shutil.which(spec[0][0])}
-    times: dict[str, list[float]] = {name: [] for name in available}
+    walls: dict[str, list[float]] = {name: [] for name in available}
+    cpus: dict[str, list[float]] = {name: [] for name in available}
     with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
         for run in range(runs):  # interleaved, so drift in the machine hits every tool alike
             for number, (name, (command, make_target)) in enumerate(available.items()):
-                times[name].append(timed(command, Path(scratch) / f"{run}-{number}", make_target))
+                wall, cpu = timed(command, Path(scratch) / f"{run}-{number}", make_target)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
     print(f"\n{label}: {tar.stat().st_size / 1e6:.0f} MB tar, {gz.stat().st_size / 1e6:.0f} MB gzip, {runs} runs")
-    medians = {name: statistics.median(runs_) for name, runs_ in times.items()}
-    for name, runs_ in times.items():
-        print(f"  {name:14} median {medians[name]:6.3f} s  (min {min(runs_):.3f}, max {max(runs_):.3f})")
+    wall_med = {name: statistics.median(values) for name, values in walls.items()}
+    cpu_med = {name: statistics.median(values) for name, values in cpus.items()}
+    for name, values in walls.items():
+        print(
+            f"  {name:14} wall median {wall_med[name]:6.3f} s (min {min(values):.3f}, max {max(values):.3f})"
+            f"  cpu median {cpu_med[name]:6.3f} s"
+        )
     for other in ("tar -xzf", "umoci unpack"):
-        if other in medians:
-            print(f"  freight / {other}: {medians['freight'] / medians[other]:.2f}x")
+        if other in wall_med:
+            print(
+                f"  freight / {other}: wall {wall_med['freight'] / wall_med[other]:.2f}x,"
+                f" cpu {cpu_med['freight'] / cpu_med[other]:.2f}x"
+            )
 
 
 def main() -> None:
