@@ -222,13 +222,18 @@ def _insert(store: Any, c: Container) -> None:
         raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
 
 
-def _save_state(store: Any, c: Container) -> None:
+def _save_state(store: Any, c: Container, record: bool = False) -> None:
+    """Write the state (and with ``record``, the config record too) in one transaction."""
     import json
 
     from freight.store.db import transaction
 
     with transaction(store.db) as db:
-        db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
+        if record:
+            db.execute("UPDATE containers SET state = ?, config = ? WHERE id = ?",
+                       (json.dumps(c.state), json.dumps(c.record), c.id))
+        else:
+            db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
 
 
 # ---------------------------------------------------------------- start and supervise
@@ -355,7 +360,7 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
     if launched.proxy is not None:
         launched.proxy.start(f"/proc/{launched.pid}/ns/net")
         _record_ports(c, launched.proxy)
-        _save_state(store, c)
+        _save_state(store, c, record=True)
     notify(ready_w, 0, str(launched.pid))
     code = _relay_and_wait(c.config, c.record["LogPath"], attach, launched)
     _finish(store, c, launched, code)
