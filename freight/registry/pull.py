@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from freight.errors import FreightError, NotFound
@@ -135,6 +134,8 @@ def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: di
 def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str, Any],
                 progress: Reporter) -> None:
     """Download the config and the layers the store lacks, ``JOBS`` at a time."""
+    from concurrent.futures import ThreadPoolExecutor  # imports logging: only when used
+
     config = manifest["config"]
     if not store.blobs.has(config["digest"]):
         registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)

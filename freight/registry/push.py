@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from freight.errors import InvalidReference, NotFound
@@ -83,6 +82,8 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
 def _push_image(store: Store, registry: Registry, image: Image, target: reference.Reference,
                 progress: Reporter, chunk_size: int | None) -> tuple[bytes, str]:
     """Upload config and layers; return the manifest to put (bytes, media type)."""
+    from concurrent.futures import ThreadPoolExecutor  # imports logging: only when used
+
     sources = mount_sources(image, target)
     layers = image.layers
     diff_ids = image.diff_ids
