@@ -8,32 +8,13 @@ runs the real ``freight`` command against that store's root.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from freight.store import Store, open_store
-
-REPO = Path(__file__).resolve().parents[1]
-FREIGHT = Path(sys.executable).parent / "freight"
-BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                  "Cmd": ["sh"]}
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: namespaces, mounts and device nodes")
-
-
-def require_tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"needs {name} (Debian package {package})")
-    return path
+from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, REPO, require_root, require_tool
 
 
 @pytest.fixture(scope="session")
@@ -78,9 +59,6 @@ def busybox_store(store: Store, busybox_rootfs: Path) -> Store:
     require_root()
     import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
     return store
-
-
-CLI = Callable[..., subprocess.CompletedProcess]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI
+from testlib import CLI
 from freight.store import Store
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, FREIGHT
+from testlib import CLI, FREIGHT
 from freight.store import Store, open_store
 from freight.store.gc import check
 

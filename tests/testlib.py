@@ -1,0 +1,31 @@
+"""Helpers shared by the test suite (importable from any test folder as ``testlib``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FREIGHT = Path(sys.executable).parent / "freight"
+BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                  "Cmd": ["sh"]}
+
+CLI = Callable[..., subprocess.CompletedProcess]
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: namespaces, mounts and device nodes")
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"needs {name} (Debian package {package})")
+    return path
