@@ -471,10 +471,12 @@ def _receive_pty(sock: Any, attach: Attach | None) -> tuple[dict[int, str], int 
 
 
 def _port_proxy(c: Container) -> Any:
+    """The bound (not yet relaying) proxy for -p/-P; None without published ports."""
     bindings = c.host_config.get("PortBindings") or {}
-    if not bindings or c.host_config.get("NetworkMode") in ("host", "none"):
+    publish_all = bool(c.host_config.get("PublishAllPorts") and c.config.get("ExposedPorts"))
+    if not (bindings or publish_all) or c.host_config.get("NetworkMode") in ("host", "none"):
         return None
-    from freight.runtime.network import PortBinding, PortProxy
+    from freight.runtime.network import PortBinding, PortProxy, expose_all
 
     wanted = []
     for key, entries in bindings.items():
@@ -484,6 +486,8 @@ def _port_proxy(c: Container) -> Any:
             low, _, high = host_port.partition("-")
             wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "",
                                       int(low or 0), int(high or 0)))
+    if publish_all:
+        wanted += expose_all(c.config["ExposedPorts"], wanted)
     proxy = PortProxy(None, wanted)
     proxy.bind()
     return proxy

@@ -56,6 +56,7 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
     for ident in ids:
         containers.remove(busybox_store, ident, force=True, volumes=True)
     root = busybox_store.root
+    assert freight_cgroups(ids) == []
     assert freight_mounts(root) == []
     assert not (root / "containers").exists() or list((root / "containers").iterdir()) == []
     assert processes_mentioning(str(root)) == []

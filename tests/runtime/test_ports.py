@@ -48,3 +48,11 @@ def test_port_in_use_fails_before_anything_runs(runtime_store: Store, cli) -> No
         result = cli("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
     assert result.returncode == 125
     assert runtime_store.db.execute("SELECT COUNT(*) FROM containers").fetchone()[0] == 0
+
+
+def test_publish_all_maps_exposed_ports(runtime_store: Store, cli) -> None:
+    cid = cli("run", "-d", "-P", "--expose", "8080", "busybox", "sh", "-c", SERVER, check=True).stdout.strip()
+    ports = containers.get(runtime_store, cid).record["NetworkSettings"]["Ports"]
+    (binding,) = ports["8080/tcp"]
+    assert binding["HostIp"] == "0.0.0.0" and int(binding["HostPort"]) > 0
+    assert _get(int(binding["HostPort"])) == "hello-web\n"

@@ -218,3 +218,16 @@ def test_device_cgroup_blocks_mknod_and_device_flag_allows(runtime_store: Store,
     missing = cli("run", "--rm", "--device", "/dev/no-such-device", "busybox", "true")
     assert missing.returncode == 125
     assert 'error gathering device information while adding custom device "/dev/no-such-device"' in missing.stderr
+
+
+def test_host_namespaces_on_request(runtime_store: Store, cli) -> None:
+    import os
+
+    host_pid = cli("run", "--rm", "--pid", "host", "busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'", check=True)
+    assert int(host_pid.stdout) > 5  # the host's processes are visible
+    ipc = cli("run", "--rm", "--ipc", "host", "busybox", "readlink", "/proc/self/ns/ipc", check=True)
+    assert ipc.stdout.strip() == os.readlink("/proc/self/ns/ipc")
+    uts = cli("run", "--rm", "--uts", "host", "busybox", "hostname", check=True)
+    assert uts.stdout.strip() == os.uname().nodename
+    private = cli("run", "--rm", "busybox", "readlink", "/proc/self/ns/ipc", check=True)
+    assert private.stdout.strip() != os.readlink("/proc/self/ns/ipc")
