@@ -62,20 +62,21 @@ CLIENT_GONE = 499  # the status nginx logs for a client that closed mid-request
 MANIFEST_TYPES = MANIFESTS | INDEXES
 NONDISTRIBUTABLE = (DOCKER_FOREIGN_LAYER, OCI_LAYER_NONDIST)
 
+# code -> (HTTP status, message): the messages are the CNCF registry's.
 ERRORS: dict[str, tuple[int, str]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
     "BLOB_UPLOAD_INVALID": (400, "blob upload invalid"),
     "BLOB_UPLOAD_UNKNOWN": (404, "blob upload unknown to registry"),
     "DIGEST_INVALID": (400, "provided digest did not match uploaded content"),
-    "MANIFEST_BLOB_UNKNOWN": (400, "manifest references a manifest or blob unknown to registry"),
+    "MANIFEST_BLOB_UNKNOWN": (400, "blob unknown to registry"),
     "MANIFEST_INVALID": (400, "manifest invalid"),
-    "MANIFEST_UNKNOWN": (404, "manifest unknown to registry"),
+    "MANIFEST_UNKNOWN": (404, "manifest unknown"),
     "NAME_INVALID": (400, "invalid repository name"),
     "NAME_UNKNOWN": (404, "repository name not known to registry"),
     "SIZE_INVALID": (400, "provided length did not match content length"),
     "UNAUTHORIZED": (401, "authentication required"),
-    "DENIED": (403, "requested access to the resource is denied"),
-    "UNSUPPORTED": (405, "the operation is unsupported"),
+    "DENIED": (403, "requested access to the resource is denied"),  # spec's; no ACLs here
+    "UNSUPPORTED": (405, "The operation is unsupported."),
     "TOOMANYREQUESTS": (429, "too many requests"),
     "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
 }
