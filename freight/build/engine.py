@@ -152,6 +152,21 @@ def _go_list(items: list[str]) -> str:
     return "[" + " ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
 
 
+def _go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()`` for whole milliseconds and up: 1h2m3s, 1.5s, 300ms."""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:g}ms"
+    seconds = ns / 1_000_000_000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
 def _resolve_owner(spec: str, fs: RootFS | None) -> tuple[int, int]:
     """``--chown=user[:group]`` against the image's /etc/passwd and /etc/group."""
     user, _, group = spec.partition(":")
@@ -409,8 +424,10 @@ class Builder:
         state = state.copy()
         k = instr.keyword
         if k == "ARG":
-            scope.declare(expand_instruction(instr, self.env(state, scope), self.df.escape),
-                          self.env(state, scope), self.df.escape)
+            env = self.env(state, scope)
+            scope.declare(instr, env, self.df.escape)
+            shown = expand_instruction(instr, env, self.df.escape)
+            self.history(state, "ARG " + " ".join(shown.args), True)
             return state
         if k == "RUN":
             return self.run_step(state, instr, scope, name)
@@ -421,6 +438,8 @@ class Builder:
             self.history(state, f"MAINTAINER {' '.join(instr.args)}", True)
             return state
         apply_instruction(state.config, instr, env, self.df.escape)
+        if k in ("CMD", "ENTRYPOINT") and instr.command().prepend_shell:
+            state.config["ArgsEscaped"] = True  # as BuildKit marks a shell-form command
         if k == "WORKDIR":
             return self.workdir_step(state, instr, name)
         self.history(state, self._config_created_by(instr, env, state.config), True)
@@ -438,7 +457,11 @@ class Builder:
         if k in ("VOLUME", "SHELL"):
             return f"{k} [{' '.join(x.args)}]"
         if k == "HEALTHCHECK":
-            return f"HEALTHCHECK &{{{_go_list(config['Healthcheck']['Test'])}}}"
+            check = config["Healthcheck"]
+            times = " ".join(f'"{_go_duration(check.get(f, 0))}"'
+                             for f in ("Interval", "Timeout", "StartPeriod", "StartInterval"))
+            retries = check.get("Retries", 0)
+            return f"HEALTHCHECK &{{{_go_list(check['Test'])} {times} '\\x{retries:02x}'}}"
         if k == "ONBUILD":
             return f"ONBUILD {instr.onbuild_expression()}"
         return f"{k} {' '.join(x.args)}"

@@ -16,6 +16,7 @@ from tests.build.buildutil import config, do_build, layer_file, layer_members, r
 def test_config_instructions_land_as_docker_writes_them(busybox_store: Store, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
 FROM busybox
+ARG V=1
 ENV A=1 B="two words"
 LABEL org.example.x=y version=$A
 EXPOSE 80 443/udp
@@ -45,15 +46,21 @@ CMD ["x", "y"]
     assert c["Shell"] == ["/bin/sh", "-ec"]
     assert c["Entrypoint"] == ["/bin/sh", "-ec", "echo hi"]
     assert c["Cmd"] == ["x", "y"]
+    assert c["ArgsEscaped"] is True  # a shell-form ENTRYPOINT, as BuildKit marks it
     history = cfg["history"][1:]
-    assert [h["created_by"] for h in history][:3] == ["ENV A=1 B=two words",
-                                                      "LABEL org.example.x=y version=1",
-                                                      "EXPOSE map[443/udp:{} 80/tcp:{}]"]
+    # created_by strings as Docker's BuildKit writes them (checked against docker 20.10 here)
+    assert [h["created_by"] for h in history] == [
+        "ARG V=1", "ENV A=1 B=two words", "LABEL org.example.x=y version=1",
+        "EXPOSE map[443/udp:{} 80/tcp:{}]", "USER nobody", "VOLUME [/data]", "WORKDIR /srv/app",
+        "STOPSIGNAL SIGINT", """HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\\x00'}""",
+        "ONBUILD RUN echo later", "SHELL [/bin/sh -ec]", 'ENTRYPOINT ["/bin/sh" "-ec" "echo hi"]',
+        'CMD ["x" "y"]']
     assert all(h["comment"] == "buildkit.dockerfile.v0" for h in history)
     workdir = [h for h in history if h["created_by"] == "WORKDIR /srv/app"][0]
     assert "empty_layer" not in workdir  # it made /srv/app
     assert sum(1 for h in history if not h.get("empty_layer")) == len(cfg["rootfs"]["diff_ids"]) - 1
     assert "#4 [1/2] FROM docker.io/library/busybox:latest" in out
+    assert "\n#5 [2/2] WORKDIR /srv/app\n" in out
 
 
 def test_run_makes_a_layer_without_mount_stubs(busybox_store: Store, tmp_path: Path) -> None:
