@@ -32,6 +32,8 @@ def register(sub: Subcommands) -> None:
                        help="refuse pushes and deletes (maintenance mode)")
     serve.add_argument("--upload-timeout", type=float, default=3600.0,
                        help="seconds after which an idle upload is removed (default 3600)")
+    serve.add_argument("--max-uploads", type=int, default=10000,
+                       help="upload sessions open at once; more get TOOMANYREQUESTS")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,15 +41,13 @@ def _serve(args: argparse.Namespace) -> int:
     from freight.registry.server import serve
 
     storage = args.storage or (Path(args.root) if args.root else default_root()) / "registry"
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise InvalidArgument("--tls-cert and --tls-key must be given together")
     for path in (args.htpasswd, args.tls_cert, args.tls_key):
         if path is not None and not path.is_file():
             raise InvalidArgument(f"no such file: {path}")
     try:
         serve(args.addr, root=storage, htpasswd=args.htpasswd, tls_cert=args.tls_cert,
               tls_key=args.tls_key, read_only=args.read_only,
-              upload_timeout=args.upload_timeout)
+              upload_timeout=args.upload_timeout, max_uploads=args.max_uploads)
     except ValueError as err:
         raise InvalidArgument(str(err)) from None
     except OSError as err:
