@@ -65,7 +65,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import lru_cache
 
 from freight.errors import FreightError, InvalidArgument
@@ -120,6 +119,8 @@ def parse_cpus(value: str) -> float:
     try:
         if value != value.strip() or "_" in value:  # Fraction allows these, Go does not
             raise ValueError(value)
+        from fractions import Fraction  # costs ms of start-up; only --cpus needs it
+
         rational = Fraction(value)
     except (ValueError, ZeroDivisionError):
         raise _flag_error(value, "--cpus", f"failed to parse {value} as a rational number") from None
