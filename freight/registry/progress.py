@@ -13,8 +13,7 @@ import threading
 from typing import Any, TextIO
 
 # Layer statuses worth a line when output is not a terminal.
-FINAL = frozenset({"Pull complete", "Already exists", "Pushed", "Layer already exists",
-                   "Download complete"})
+FINAL = frozenset({"Pull complete", "Already exists", "Pushed", "Layer already exists"})
 
 
 class Reporter:

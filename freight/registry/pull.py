@@ -18,7 +18,7 @@ from typing import Any
 from freight.errors import FreightError, NotFound
 from freight.image import reference
 from freight.image.config import host_platform
-from freight.image.digest import short_id
+from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
 from freight.registry.client import Registry, RegistryError
 from freight.registry.progress import Lines, Reporter
@@ -133,29 +133,48 @@ def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: di
 
 def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str, Any],
                 progress: Reporter) -> None:
-    """Download the config and the layers the store lacks, ``JOBS`` at a time."""
-    from concurrent.futures import ThreadPoolExecutor  # imports logging: only when used
+    """Download the config and the layers the store lacks, ``JOBS`` at a time.
+
+    Layers are unpacked in order while later ones still download, as Docker
+    extracts them; each only once its blob is complete and verified.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor  # imports logging: only when used
 
     config = manifest["config"]
     if not store.blobs.has(config["digest"]):
         registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)
     layers = manifest.get("layers") or []
-    missing = []
-    for layer in layers:
-        item = short_id(layer["digest"])
-        if store.blobs.has(layer["digest"]):
-            progress.status(item, "Already exists")
-        else:
-            progress.status(item, "Pulling fs layer", layer.get("size"))
-            missing.append(layer)
+    diff_ids = json.loads(store.blobs.read(config["digest"])).get("rootfs", {}).get("diff_ids") or []
     with ThreadPoolExecutor(JOBS) as pool:
-        futures = [pool.submit(_fetch_layer, store, registry, repo, layer, progress) for layer in missing]
+        pending: dict[str, Future[None]] = {}
+        for layer in layers:
+            item = short_id(layer["digest"])
+            if store.blobs.has(layer["digest"]):
+                progress.status(item, "Already exists")
+            elif layer["digest"] not in pending:
+                progress.status(item, "Pulling fs layer", layer.get("size"))
+                pending[layer["digest"]] = pool.submit(_fetch_layer, store, registry, repo, layer, progress)
         try:
-            for future in futures:
+            for layer, chain, parent, diff_id in _chain(layers, diff_ids):
+                if (future := pending.get(layer["digest"])) is not None:
+                    future.result()
+                store.snapshots.unpack(chain, parent, diff_id, lambda d=layer["digest"]: store.blobs.open(d))
+                if future is not None:
+                    progress.status(short_id(layer["digest"]), "Pull complete")
+            for future in pending.values():
                 future.result()
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def _chain(layers: list[dict[str, Any]], diff_ids: list[str]) -> list[tuple[dict[str, Any], str, str | None, str]]:
+    """(layer, chain ID, parent chain ID, diff_id) bottom first; empty when the config disagrees."""
+    if len(layers) != len(diff_ids):
+        return []  # add_image reports the mismatch
+    chains = chain_ids(diff_ids)
+    return [(layer, chain, chains[i - 1] if i else None, diff_id)
+            for i, (layer, chain, diff_id) in enumerate(zip(layers, chains, diff_ids))]
 
 
 def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
@@ -164,4 +183,4 @@ def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, A
     progress.status(item, "Downloading", layer.get("size"))
     registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
                            lambda n: progress.advance(item, n))
-    progress.status(item, "Pull complete")
+    progress.status(item, "Download complete")
