@@ -454,6 +454,7 @@ class Registry:
             upload.busy -= 1
 
     async def _commit(self, name: str, upload: Upload, digest: str) -> web.StreamResponse:
+        upload.busy += 1  # not expired while it commits; the commit ends it either way
         committed = await asyncio.to_thread(self.storage.commit_upload, upload, digest)
         if not committed:
             raise RegistryError("DIGEST_INVALID", {"digest": digest})

@@ -238,7 +238,8 @@ class RegistryStorage:
     def expire_uploads(self, timeout: float) -> list[str]:
         """End idle sessions untouched for timeout seconds; returns their ids."""
         now = time.monotonic()
-        stale = [u for u in self.uploads.values() if not u.busy and now - u.touched > timeout]
+        stale = [u for u in list(self.uploads.values())  # commits pop from worker threads
+                 if not u.busy and now - u.touched > timeout]
         for upload in stale:
             self.drop_upload(upload)
         return [u.id for u in stale]

@@ -87,7 +87,8 @@ class RegistryProcess:
         self.proc.wait()
 
 
-def _launch(cmd: list[str], url: str, root: Path, log: Path) -> RegistryProcess:
+def launch(cmd: list[str], url: str, root: Path, log: Path) -> RegistryProcess:
+    """Start a registry command and wait until its /v2/ answers."""
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=out)
     server = RegistryProcess(proc, url, root, log, cmd)
@@ -123,7 +124,7 @@ def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             cert, key = self_signed_cert(folder)
             cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         scheme = "https" if tls else "http"
-        server = _launch(cmd, f"{scheme}://127.0.0.1:{port}", root, folder / "server.log")
+        server = launch(cmd, f"{scheme}://127.0.0.1:{port}", root, folder / "server.log")
         started.append(server)
         return server
 
@@ -138,7 +139,7 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regist
     port = free_port()
     cmd = [sys.executable, "-m", "freight.registry.server", "--addr", f"127.0.0.1:{port}",
            "--root", str(folder / "storage")]
-    server = _launch(cmd, f"http://127.0.0.1:{port}", folder / "storage", folder / "server.log")
+    server = launch(cmd, f"http://127.0.0.1:{port}", folder / "storage", folder / "server.log")
     yield server
     server.stop()
 
@@ -160,7 +161,7 @@ def cncf_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     port = free_port()
     config = folder / "config.yml"
     config.write_text(cncf_config(folder / "storage", port))
-    server = _launch([binary, "serve", str(config)], f"http://127.0.0.1:{port}",
+    server = launch([binary, "serve", str(config)], f"http://127.0.0.1:{port}",
                      folder / "storage", folder / "server.log")
     yield server
     server.stop()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.registry.conftest import RegistryProcess, _launch, free_port
+from tests.registry.conftest import RegistryProcess, launch, free_port
 
 FREIGHT = Path(sys.executable).parent / "freight"
 
@@ -17,7 +17,7 @@ def test_cli_serves(tmp_path: Path) -> None:
     port = free_port()
     cmd = [str(FREIGHT), "registry", "serve", "--addr", f"127.0.0.1:{port}",
            "--storage", str(tmp_path / "storage")]
-    server: RegistryProcess = _launch(cmd, f"http://127.0.0.1:{port}", tmp_path / "storage",
+    server: RegistryProcess = launch(cmd, f"http://127.0.0.1:{port}", tmp_path / "storage",
                                       tmp_path / "log")
     try:
         r = httpx.get(f"{server.url}/v2/")
