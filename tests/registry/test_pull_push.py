@@ -337,3 +337,16 @@ def test_ensure_image_pulls_only_when_missing(registry, store: Store, tmp_path: 
     assert f"Status: Downloaded newer image for {host}/run:v1" in err
     assert ensure_image(other, f"{host}/run:v1").id == image.id
     assert capsys.readouterr().err == ""
+
+
+def test_push_errors_and_quiet(registry, store: Store) -> None:
+    host = registry("freight")
+    missing = run_freight(store.root, "push", f"{host}/absent:v1")
+    assert missing.returncode == 1
+    assert missing.stderr == f"Error: An image does not exist locally with the tag: {host}/absent:v1\n"
+    make_image(store, f"{host}/quiet:v1", {"q": b"q"})
+    quiet = run_freight(store.root, "push", "-q", f"{host}/quiet:v1")
+    assert quiet.returncode == 0 and quiet.stdout == f"{host}/quiet:v1\n"
+    pulled = run_freight(fresh_store(store.root.parent, "q").root, "pull", f"{host}/quiet")
+    assert pulled.stdout.splitlines()[0] == "Using default tag: latest"
+    assert pulled.returncode == 1 and "manifest for" in pulled.stderr
