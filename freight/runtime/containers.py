@@ -379,7 +379,12 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
 
     image = store.resolve_image(c.image_id)
     lowers = [p.name for p in reversed(store.layer_dirs(image))]
-    spec = cfg.make_spec(c.record, c.directory(store), lowers, str(store.snapshots_root))
+    lower_root = str(store.snapshots_root)
+    if not lowers:  # an image without layers: overlayfs still needs one lower dir
+        lower_root = c.directory(store)
+        os.makedirs(f"{lower_root}/empty-lower", exist_ok=True)
+        lowers = ["empty-lower"]
+    spec = cfg.make_spec(c.record, c.directory(store), lowers, lower_root)
     edits = cfg.device_edits(c.host_config)
     if edits is not None:
         spec.devices += edits.devices

@@ -111,7 +111,8 @@ def parse_bind(root: Path, text: str) -> dict[str, Any]:
     readonly = "ro" in opts
     if source.startswith("/"):
         _check_target(target, "bind")
-        os.makedirs(source, exist_ok=True)  # -v creates a missing host dir, as Docker does
+        if not os.path.lexists(source):
+            os.makedirs(source)  # -v creates a missing host dir, as Docker does
         return _bind_entry(os.path.normpath(source), target, readonly, mode)
     check_name(source)
     _check_target(target, "volume")

@@ -114,3 +114,12 @@ def test_json_log_lines_are_dockers_format(tmp_path: Path) -> None:
 def test_timestamp_trims_trailing_zeros_like_go() -> None:
     assert timestamp(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
     assert timestamp(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+
+
+def test_detached_tty_output_is_logged_as_stdout(runtime_store: Store, cli) -> None:
+    cid = cli("run", "-dt", "busybox", "sh", "-c", "tty; echo to-stderr >&2", check=True).stdout.strip()
+    assert cli("wait", cid).stdout.strip() == "0"
+    log = runtime_store.root / "containers" / cid / f"{cid}-json.log"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["stream"] for r in records} == {"stdout"}
+    assert [r["log"] for r in records] == ["/dev/pts/0\r\n", "to-stderr\r\n"]

@@ -79,3 +79,13 @@ def test_volume_and_bind_errors(runtime_store: Store, cli) -> None:
     assert bad.returncode == 125 and "invalid characters for a local volume name" in bad.stderr
     rel = cli("run", "--rm", "-v", "/tmp:relative", "busybox", "true")
     assert rel.returncode == 125 and "must be absolute" in rel.stderr
+
+
+def test_image_without_layers_runs_with_a_bind_mounted_binary(runtime_store: Store, cli) -> None:
+    from freight.image.config import image_config
+
+    config = image_config([], [], "1970-01-01T00:00:00Z", {"Cmd": ["/bin/busybox", "true"]})
+    runtime_store.write_image(config, [], tags=["empty:1"])
+    assert cli("run", "--rm", "empty:1").returncode == 127  # nothing in it
+    result = cli("run", "--rm", "-v", "/bin/busybox:/bin/busybox:ro", "empty:1", "/bin/busybox", "echo", "ok")
+    assert result.returncode == 0 and result.stdout == "ok\n"
