@@ -1,4 +1,5 @@
-"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``wait``, ``exec``, ``rm``.
+"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``wait``, ``exec``,
+``ps``, ``logs``, ``rm``.
 
 Flags follow ``docker run``; everything after IMAGE is the command. A bad flag
 value prints Docker's one line (``freight: invalid argument "abc" for "-m,
@@ -47,6 +48,16 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p = sub.add("ps", cmd_ps, help="List containers")
+    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("--format", help="Format output using a custom template")
+    p = sub.add("logs", cmd_logs, help="Fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
+    p.add_argument("container", metavar="CONTAINER")
     p = sub.add("rm", cmd_rm, help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container")
     p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes of the container")
@@ -393,3 +404,96 @@ def cmd_exec(args: argparse.Namespace) -> int:
     return containers.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
                               workdir=args.workdir, tty=args.tty, interactive=args.interactive,
                               privileged=args.privileged, attach=attach)
+
+
+_PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+               "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES"}
+
+
+def _status(state: dict[str, Any]) -> str:
+    from freight.cli.format import since
+
+    if state.get("Running"):
+        return "Up " + since(state["StartedAt"]).removesuffix(" ago")
+    if state.get("Status") == "exited":
+        return f"Exited ({state.get('ExitCode', 0)}) {since(state['FinishedAt'])}"
+    return "Created"
+
+
+def _ports_text(ports: dict[str, Any]) -> str:
+    out = []
+    for key, bindings in (ports or {}).items():
+        if not bindings:
+            out.append(key)
+        for b in bindings or []:
+            out.append(f"{b['HostIp']}:{b['HostPort']}->{key}")
+    return ", ".join(out)
+
+
+def ps_row(c: Any, no_trunc: bool = False) -> dict[str, str]:
+    """One ``docker ps`` row (the template fields Docker offers)."""
+    from freight.cli.format import since
+
+    command = " ".join([c.record["Path"], *c.record["Args"]])
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "\u2026"
+    return {"ID": c.id if no_trunc else c.id[:12], "Image": c.config.get("Image", ""),
+            "Command": f'"{command}"', "CreatedAt": c.record["Created"],
+            "RunningFor": since(c.record["Created"]), "Status": _status(c.state), "State": c.state["Status"],
+            "Ports": _ports_text(c.record.get("NetworkSettings", {}).get("Ports") or {}),
+            "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items())}
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from freight.cli.format import Template
+    from freight.runtime import containers
+
+    rows = [ps_row(c, args.no_trunc) for c in containers.list_containers(store(args), all=args.all)]
+    if args.quiet:
+        for row in rows:
+            print(row["ID"])
+    else:
+        fmt = args.format or "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+        Template(fmt, _PS_HEADERS).write(rows)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import time
+
+    from freight.runtime import containers
+
+    st = store(args)
+    c = containers.get(st, args.container)
+    path = c.record["LogPath"]
+    try:
+        with open(path, "rb") as f:
+            lines = f.readlines()
+    except FileNotFoundError:
+        lines = []
+    if args.tail != "all":
+        count = _int(args.tail, "-n, --tail") or 0
+        lines = lines[-count:] if count > 0 else []
+    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    _write_log_lines(lines, args.timestamps)
+    while args.follow:
+        with open(path, "rb") if os.path.exists(path) else open(os.devnull, "rb") as f:
+            f.seek(offset)
+            fresh = f.readlines()
+            offset = f.tell()
+        _write_log_lines([line for line in fresh if line.endswith(b"\n")], args.timestamps)
+        if not containers.get(st, c.id).running and not fresh:
+            break
+        time.sleep(0.1)
+    return 0
+
+
+def _write_log_lines(lines: list[bytes], timestamps: bool) -> None:
+    import json
+
+    for line in lines:
+        record = json.loads(line)
+        text = (f"{record['time']} " if timestamps else "") + record["log"]
+        stream = sys.stderr if record.get("stream") == "stderr" else sys.stdout
+        stream.write(text)
+        stream.flush()

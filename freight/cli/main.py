@@ -31,7 +31,7 @@ from freight.errors import FreightError
 _MODULES = {
     # module: the top-level commands it registers (add a line for a new module)
     "freight.cli.images": "images image tag rmi history import",
-    "freight.cli.containers": "run create start stop kill wait rm exec",
+    "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
     "freight.cli.registry": "registry pull push login logout",

@@ -134,3 +134,23 @@ def test_exec_joins_namespaces_cgroup_and_identity(runtime_store: Store, cli) ->
     cli("stop", "-t", "0", "target", check=True)
     stopped = cli("exec", "target", "true")
     assert stopped.returncode != 0 and "is not running" in stopped.stderr
+
+
+def test_ps_and_logs(runtime_store: Store, cli) -> None:
+    cid = cli("run", "-d", "--name", "lister", "busybox", "sh", "-c", "echo one; echo two >&2; sleep 30",
+              check=True).stdout.strip()
+    cli("run", "--name", "finished", "busybox", "sh", "-c", "exit 2")
+    running = cli("ps", check=True).stdout.splitlines()
+    assert running[0].split()[:3] == ["CONTAINER", "ID", "IMAGE"]
+    assert len(running) == 2 and running[1].startswith(cid[:12]) and running[1].endswith("lister")
+    everything = cli("ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}", check=True).stdout
+    assert "lister running Up" in everything and "finished exited Exited (2)" in everything
+    assert cli("ps", "-q", "--no-trunc", check=True).stdout.split() == [cid]
+    time.sleep(0.3)
+    logs = cli("logs", "lister", check=True)
+    assert logs.stdout == "one\n" and logs.stderr == "two\n"
+    tail = cli("logs", "-t", "--tail", "1", "lister", check=True)
+    assert tail.stdout == "" and tail.stderr.endswith("Z two\n")
+    cli("kill", "lister", check=True)
+    followed = cli("logs", "-f", "lister", timeout=30)
+    assert followed.returncode == 0 and followed.stdout == "one\n"
