@@ -89,27 +89,26 @@ def _materialise(builder: Builder, m: Mount, scratch: Path) -> str:
     return os.fspath(dest / "file")
 
 
-def _secret(builder: Builder, m: Mount, env: list[str], workdir: str) -> MountSpec | None:
+def _secret(builder: Builder, m: Mount, env: list[str], workdir: str, scratch: Path) -> MountSpec | None:
+    """A ``--secret`` as a read-only file (``/run/secrets/<id>``) and/or an environment variable."""
     ident = m.id or posixpath.basename(m.target)
     found = builder.opts.secrets.get(ident)
-    value_path = None
-    if found is not None and found.get("src"):
-        value_path = found["src"]
-    elif found is not None and found.get("env") is not None:
-        value_path = None
-    if found is None:
+    if found is None or (not found.get("src") and found.get("env", ident) not in os.environ):
         if m.required:
             raise RunSetupError(f"secret {ident}: not found", 1)
         return None
+    if found.get("src"):
+        path = os.path.abspath(found["src"])
+    else:
+        path = os.fspath(scratch / f"secret-{len(os.listdir(scratch))}")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400), "w") as f:
+            f.write(os.environ[found.get("env", ident)])
     if m.env:
-        data = Path(value_path).read_text() if value_path else os.environ.get(found.get("env", ""), "")
-        env.append(f"{m.env}={data}")
+        env.append(f"{m.env}={Path(path).read_text()}")
         if not m.target:
             return None
-    if value_path is None:
-        return None
     target = _target(m, workdir) if m.target else f"/run/secrets/{ident}"
-    return MountSpec("bind", target, os.path.abspath(value_path), readonly=True)
+    return MountSpec("bind", target, path, readonly=True)
 
 
 def container_mounts(builder: Builder, mounts: list[Mount], env: list[str], workdir: str,
@@ -124,7 +123,7 @@ def container_mounts(builder: Builder, mounts: list[Mount], env: list[str], work
         elif m.type == "tmpfs":
             specs.append(MountSpec("tmpfs", _target(m, workdir), data=f"size={m.size}" if m.size else ""))
         elif m.type == "secret":
-            spec = _secret(builder, m, env, workdir)
+            spec = _secret(builder, m, env, workdir, scratch)
             if spec is not None:
                 specs.append(spec)
         else:

@@ -182,17 +182,24 @@ RUN echo staged > /staged
 FROM busybox
 RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt > /bound
 RUN --mount=type=bind,from=files,source=/staged,target=/s cat /s > /from-stage
-RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len
+RUN --mount=type=secret,id=token --mount=type=secret,id=fromenv,env=TOKEN2 \\
+    (cat /run/secrets/token; echo "$TOKEN2"; cat /run/secrets/fromenv) | wc -c > /secret-len
 RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && grep -c /scratch /proc/mounts > /tmpfs
 """})
-    result, _ = do_build(busybox_store, ctx, secrets={"token": {"src": str(secret)}})
+    os.environ["FREIGHT_TEST_SECRET"] = "env-secret"
+    try:
+        result, _ = do_build(busybox_store, ctx, secrets={"token": {"src": str(secret)},
+                                                          "fromenv": {"env": "FREIGHT_TEST_SECRET"}})
+    finally:
+        del os.environ["FREIGHT_TEST_SECRET"]
     assert layer_file(busybox_store, result.image_id, "bound", 1) == b"from context\n"
     assert layer_file(busybox_store, result.image_id, "from-stage", 2) == b"staged\n"
-    assert layer_file(busybox_store, result.image_id, "secret-len", 3).strip() == b"6"
+    # "s3cret" + "env-secret\n": a secret with env= and no target is a variable only, not a file
+    assert layer_file(busybox_store, result.image_id, "secret-len", 3).strip() == b"17"
     assert layer_file(busybox_store, result.image_id, "tmpfs", 4) == b"1\n"
     for i in range(1, 5):
         names = set(layer_members(busybox_store, result.image_id, i))
-        assert not names & {"mnt/data.txt", "s", "run/secrets/token", "scratch/x"}
+        assert not names & {"mnt/data.txt", "s", "run/secrets/token", "run/secrets/fromenv", "scratch/x"}
 
 
 def test_run_network_none_has_only_loopback(busybox_store: Store, tmp_path: Path) -> None:
