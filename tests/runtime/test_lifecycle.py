@@ -154,3 +154,12 @@ def test_ps_and_logs(runtime_store: Store, cli) -> None:
     cli("kill", "lister", check=True)
     followed = cli("logs", "-f", "lister", timeout=30)
     assert followed.returncode == 0 and followed.stdout == "one\n"
+
+
+def test_init_forwards_stop_signal_and_reaps(runtime_store: Store, cli) -> None:
+    cid = cli("run", "-d", "--init", "busybox", "sh", "-c", "sleep 100 & exec sleep 60", check=True).stdout.strip()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert cli("stop", "-t", "20", cid).returncode == 0
+    assert time.monotonic() - started < 10  # SIGTERM reached the command through the init
+    assert state(runtime_store, cid)["ExitCode"] == 143
