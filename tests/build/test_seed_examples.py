@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from freight.store import Store
-from tests.build.buildutil import do_build, layer_members, write_context
+from tests.build.buildutil import do_build, layer_file, layer_members, write_context
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seed-examples"
 
@@ -89,6 +89,12 @@ def _example(name: str, tmp_path: Path) -> Path:
     return ctx
 
 
+def _apt_layer(image) -> int:
+    """The index of the layer the ``RUN apt-get ...`` step made."""
+    history = [h for h in image.config["history"] if not h.get("empty_layer")]
+    return next(i for i, h in enumerate(history) if "apt-get" in h.get("created_by", "") and "RUN" in h["created_by"])
+
+
 def _states(out: str) -> dict[str, str]:
     names = dict(re.findall(r"^#(\d+) (\[.*?\d+/\d+\] .*)$", out, re.M))
     ends = dict(re.findall(r"^#(\d+) (CACHED|DONE)", out, re.M))
@@ -137,6 +143,12 @@ def test_every_seed_example_builds_and_runs(seed_store: Store, cli, tmp_path: Pa
         assert image.diff_ids[: len(base.diff_ids)] == base.diff_ids
         assert len(image.diff_ids) == len(base.diff_ids) + 2  # /opt/env and app.py, no builder layer
         assert "opt/conda/bin/conda" not in layer_members(seed_store, image.id, -2)
+    if name in ("03-pinned-copy", "04-cache-order-bad", "05-cache-order-good"):
+        ran = cli("run", "--rm", f"seed-{name}", "python3", "/app/app.py")
+        assert ran.stdout == "hello from the container\n", ran.stderr
+    if name.startswith(("02", "03", "04", "05", "06", "07")):
+        log = layer_file(seed_store, image.id, "var/log/apt-get.log", _apt_layer(image))
+        assert log == b"apt-get update -y\napt-get install -y python3\n"
     if name == "03-pinned-copy":
         names = set(layer_members(seed_store, image.id, -1))
         assert {"app/Dockerfile", "app/app.py"} <= names
