@@ -222,3 +222,38 @@ def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Sto
     assert response.status_code == 200
     assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
     assert json.loads(response.content)["layers"][0]["mediaType"].endswith("+gzip")
+
+
+def test_layer_that_is_not_its_diff_id_is_refused(registry, store: Store, tmp_path: Path) -> None:
+    """A layer whose content differs from the config's diff_id must not become that snapshot."""
+    import gzip
+
+    from freight.image.config import descriptor
+    from freight.image.digest import sha256_bytes
+    from freight.registry.client import Registry
+
+    host = registry("freight")
+    honest = make_image(store, "local/honest:v1", {"etc/motd": b"honest\n"})
+    evil_tar = store.blobs.read(make_image(store, "local/evil:v1", {"etc/motd": b"evil\n"}).layers[0]["digest"])
+    layer = gzip.compress(evil_tar, mtime=0)
+    config = canonical_json({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": honest.diff_ids}})
+    manifest = canonical_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": descriptor("application/vnd.oci.image.config.v1+json",
+                                                    sha256_bytes(config), len(config)),
+                               "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+gzip",
+                                                     sha256_bytes(layer), len(layer))]})
+    with Registry(host) as reg:
+        reg.ping()
+        for blob in (layer, config):
+            path = tmp_path / "blob"
+            path.write_bytes(blob)
+            reg.upload_blob("liar", sha256_bytes(blob), len(blob), lambda: path.open("rb"))
+        reg.put_manifest("liar", "v1", manifest, "application/vnd.oci.image.manifest.v1+json")
+    other = fresh_store(tmp_path)
+    result = run_freight(other.root, "pull", f"{host}/liar:v1")
+    assert result.returncode == 1
+    assert "does not match the image configuration" in result.stderr
+    assert other.images.all() == []
+    assert other.snapshots.names_on_disk() == set()
+    assert not other.snapshots.exists(honest.chain_ids[0])
