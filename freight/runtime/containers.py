@@ -3,13 +3,16 @@
 The library behind ``freight run/create/start/stop/...`` and the Docker API
 service. A container is a row of the ``containers`` table: ``config`` holds
 the inspect-shaped record (``Config``, ``HostConfig``, ``Mounts``, ``Path``,
-``Args``, ...), ``state`` Docker's ``State`` (plus the private ``MonitorPid``
-and ``StartTime``). Its files are in ``<root>/containers/<id>/``.
+``Args``, ...), ``state`` Docker's ``State`` (plus the private ``StartTime``,
+``MonitorPid`` and ``MonitorStartTime`` that tell a live process from a reused
+PID). Its files are in ``<root>/containers/<id>/``.
 
 Whoever started a container supervises it until it exits: ``freight run``
-in the foreground itself, or a small double-forked monitor process for
-detached containers (``-d``, ``start``). The supervisor relays and logs the
-output, runs the port proxies, records the exit and does ``--rm``.
+in the foreground itself, or a monitor process (``freight.runtime.monitor``)
+for detached containers (``-d``, ``start``). The supervisor relays and logs
+the output, runs the port proxies, records the exit and does ``--rm``. A
+container dies with its supervisor (parent-death signal), so a supervisor
+killed outright leaves a container that ``get`` reports as exited (137).
 
 Writes are one transaction when a container is created (for ``run``: when it
 has started) and one when it exits.
@@ -362,9 +365,21 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         _record_ports(c, launched.proxy)
         _save_state(store, c, record=True)
     notify(ready_w, 0, str(launched.pid))
-    code = _relay_and_wait(c.config, c.record["LogPath"], attach, launched)
+    try:
+        code = _relay_and_wait(c.config, c.record["LogPath"], attach, launched)
+    except BaseException:  # e.g. Ctrl-C without --sig-proxy: the container cannot outlive us
+        _forward(launched.pid, signal.SIGKILL)
+        _finish(store, c, launched, exit_code_of(launched.pid))
+        raise
     _finish(store, c, launched, code)
     return code
+
+
+def exit_code_of(pid: int) -> int:
+    """Reap ``pid`` and return its Docker-style exit code."""
+    from freight.runtime.launch import exit_code
+
+    return exit_code(os.waitpid(pid, 0)[1])
 
 
 def _record_ports(c: Container, proxy: Any) -> None:
@@ -524,7 +539,6 @@ def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -
 def _relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
                     launched: _Launched) -> int:
     """Relay the streams (and signals) until the process ends; its exit code."""
-    from freight.runtime.launch import exit_code
     from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
 
     tty = bool(config.get("Tty"))
@@ -555,11 +569,10 @@ def _relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach
                 relay.run()
         else:
             relay.run()
-        _, status = os.waitpid(launched.pid, 0)
+        return exit_code_of(launched.pid)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return exit_code(status)
 
 
 def _forward(pid: int, sig: int) -> None:

@@ -123,3 +123,18 @@ def test_detached_tty_output_is_logged_as_stdout(runtime_store: Store, cli) -> N
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert {r["stream"] for r in records} == {"stdout"}
     assert [r["log"] for r in records] == ["/dev/pts/0\r\n", "to-stderr\r\n"]
+
+
+def test_interrupt_without_sig_proxy_stops_and_records(runtime_store: Store, cli) -> None:
+    proc = subprocess.Popen([str(FREIGHT), "run", "--name", "intr", "--sig-proxy=false", "busybox", "sh", "-c",
+                             "echo ready; sleep 30"],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    from freight.runtime import containers
+
+    state = containers.get(runtime_store, "intr").state
+    assert state["Status"] == "exited" and state["ExitCode"] == 137 and state["Error"] == ""
