@@ -238,15 +238,21 @@ class Registry:
     def get_manifest(self, repo: str, ref: str, scope: str | None = None) -> tuple[bytes, str, str]:
         """Fetch a manifest or index by tag or digest: (bytes exactly as sent, media type, digest)."""
         response = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope or pull_scope(repo),
-                                headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
-        if response.status_code != 200:
-            raise RegistryError(f"{_manifest_name(self.domain, repo, ref)}: {error_from(response)}"
-                                if response.status_code != 404 else
-                                f"manifest for {_manifest_name(self.domain, repo, ref)} not found: "
-                                f"{error_from(response)}")
-        data = response.content
-        if len(data) > MAX_MANIFEST:
-            raise RegistryError(f"manifest for {repo}:{ref} is too big ({len(data)} bytes)")
+                                headers={"Accept": ", ".join(MANIFEST_ACCEPT)}, stream=True)
+        try:
+            if response.status_code != 200:
+                raise RegistryError(f"{_manifest_name(self.domain, repo, ref)}: {error_from(response)}"
+                                    if response.status_code != 404 else
+                                    f"manifest for {_manifest_name(self.domain, repo, ref)} not found: "
+                                    f"{error_from(response)}")
+            data = b""
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > MAX_MANIFEST:
+                    raise RegistryError(f"manifest for {_manifest_name(self.domain, repo, ref)} is "
+                                        f"larger than {MAX_MANIFEST} bytes")
+        finally:
+            response.close()
         digest = sha256_bytes(data)
         if ref.startswith("sha256:") and digest != ref:
             raise DigestMismatch(f"manifest verification failed for digest {ref}")
