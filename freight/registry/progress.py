@@ -76,6 +76,7 @@ class Bars(Reporter):
             if done:
                 current = self._progress.tasks[task]
                 self._progress.update(task, completed=current.total or 0)
+            self._progress.refresh()  # draw every change of state, not only the periodic frames
 
     def advance(self, item: str, count: int) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,36 @@ def test_push_errors_and_quiet(registry, store: Store) -> None:
     pulled = run_freight(fresh_store(store.root.parent, "q").root, "pull", f"{host}/quiet")
     assert pulled.stdout.splitlines()[0] == "Using default tag: latest"
     assert pulled.returncode == 1 and "manifest for" in pulled.stderr
+
+
+def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> None:
+    """On a terminal pull draws per-layer bars (rich) and still ends with the reference."""
+    import pty
+
+    host = registry("freight")
+    ref = f"{host}/tty:v1"
+    make_image(store, ref, FILES)
+    push(store, ref)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([str(Path(sys.executable).parent / "freight"), "--root",
+                               str(fresh_store(tmp_path).root), "pull", ref],
+                              stdout=secondary, stderr=subprocess.PIPE, timeout=60,
+                              env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
+        os.close(secondary)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0, proc.stderr
+    text = output.decode(errors="replace")
+    assert "\x1b[" in text  # drawn, not printed line by line
+    assert "Pull complete" in text and "Pulling fs layer" in text
+    assert text.rstrip().endswith(ref)
