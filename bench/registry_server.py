@@ -1,12 +1,13 @@
 """Push and pull an image with one big layer through `freight registry serve` and the CNCF
 registry under the same client (`skopeo copy`), and print the times side by side.
 
-    .venv/bin/python bench/registry_server.py [--mb 200] [--runs 5]
+    .venv/bin/python bench/registry_server.py [--mb 200] [--runs 7]
 
 The layer is random bytes in a gzip stream of stored (level 0) blocks: a real gzip layer
 that costs the client no compression work, so the times are the transfer, the hashing and
 the disk. Each push goes to a freshly started registry on a fresh storage folder (so no
-blob is already there and no mount is possible); each pull goes to an empty OCI layout.
+blob is already there and no mount is possible); each pull goes to an empty OCI layout in
+memory (/dev/shm where there is one), so the client's disk writes do not blur the servers'.
 Runs alternate between the two registries; the table shows medians.
 """
 
@@ -113,51 +114,65 @@ def make_layout(folder: Path, megabytes: int) -> None:
 
 
 def skopeo_copy(skopeo: str, src: str, dst: str) -> float:
+    os.sync()  # earlier runs' dirty pages are not written back during this one
     began = time.perf_counter()
     subprocess.run([skopeo, "--insecure-policy", "copy", "--src-tls-verify=false",
                     "--dest-tls-verify=false", src, dst], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - began
 
 
-def one_run(kind: str, work: Path, layout: Path, skopeo: str, run: int) -> tuple[float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(kind: str, work: Path, pull_dir: Path, layout: Path, skopeo: str,
+            run: int) -> dict[str, float]:
+    """Wall and server CPU seconds of one push and one pull."""
     proc, host = start(kind, work)
     try:
+        cpu = cpu_seconds(proc.pid)
         push = skopeo_copy(skopeo, f"oci:{layout}:latest", f"docker://{host}/bench/app:v1")
-        out = work / f"pulled-{kind}-{run}"
+        push_cpu, cpu = cpu_seconds(proc.pid) - cpu, cpu_seconds(proc.pid)
+        out = pull_dir / f"pulled-{kind}-{run}"
         pull = skopeo_copy(skopeo, f"docker://{host}/bench/app:v1", f"oci:{out}:latest")
+        pull_cpu = cpu_seconds(proc.pid) - cpu
         shutil.rmtree(out)
     finally:
         stop(proc)
-    return push, pull
+    return {"push": push, "pull": pull, "push cpu": push_cpu, "pull cpu": pull_cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="layer size in MB (default 200)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per registry (default 5)")
+    parser.add_argument("--runs", type=int, default=7, help="runs per registry (default 7)")
     args = parser.parse_args()
     skopeo = shutil.which("skopeo")
     if skopeo is None or shutil.which("docker-registry") is None:
         sys.exit("needs skopeo and docker-registry")
-    with tempfile.TemporaryDirectory(prefix="registry-server-bench-") as tmp:
-        work = Path(tmp)
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(prefix="registry-server-bench-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="registry-server-pulls-", dir=memory) as pulls:
+        work, pull_dir = Path(tmp), Path(pulls)
         layout = work / "layout"
         make_layout(layout, args.mb)
-        times: dict[str, dict[str, list[float]]] = {
-            kind: {"push": [], "pull": []} for kind in ("freight", "cncf")}
+        times: dict[str, dict[str, list[float]]] = {"freight": {}, "cncf": {}}
         for run in range(args.runs):
             for kind in ("freight", "cncf"):
-                push, pull = one_run(kind, work, layout, skopeo, run)
-                times[kind]["push"].append(push)
-                times[kind]["pull"].append(pull)
-    megabytes = args.mb
-    print(f"skopeo copy of one {megabytes} MB layer, median of {args.runs} runs")
-    print(f"{'':6} {'freight':>10} {'cncf':>10} {'ratio':>7} {'freight MB/s':>13} {'cncf MB/s':>10}")
+                for key, value in one_run(kind, work, pull_dir, layout, skopeo, run).items():
+                    times[kind].setdefault(key, []).append(value)
+    mb = args.mb
+    print(f"skopeo copy of one {mb} MB layer, medians of {args.runs} runs "
+          "(server cpu: user+system seconds the registry process used)")
+    print(f"{'':6} {'freight':>9} {'cncf':>9} {'ratio':>6} {'freight MB/s':>13} {'cncf MB/s':>10}"
+          f" {'freight cpu':>12} {'cncf cpu':>9}")
     for verb in ("push", "pull"):
-        ours = statistics.median(times["freight"][verb])
-        theirs = statistics.median(times["cncf"][verb])
-        print(f"{verb:6} {ours:9.3f}s {theirs:9.3f}s {ours / theirs:7.2f} "
-              f"{megabytes / ours:13.0f} {megabytes / theirs:10.0f}")
+        ours, theirs = (statistics.median(times[k][verb]) for k in ("freight", "cncf"))
+        our_cpu, their_cpu = (statistics.median(times[k][f"{verb} cpu"]) for k in ("freight", "cncf"))
+        print(f"{verb:6} {ours:8.3f}s {theirs:8.3f}s {ours / theirs:6.2f} {mb / ours:13.0f}"
+              f" {mb / theirs:10.0f} {our_cpu:11.2f}s {their_cpu:8.2f}s")
 
 
 if __name__ == "__main__":
