@@ -12,9 +12,14 @@ is stopped by PID when the fixture ends):
   the same ``root`` restarts on that storage.
 * ``cncf_registry``: the CNCF registry (``/usr/bin/docker-registry serve CONFIG``) with
   filesystem storage and deletes enabled, as a ``RegistryProcess`` (skips without it).
-* ``oci_image``: an OCI image layout folder (one gzipped layer tar, tag ``latest``) made
-  by ``make_oci_layout``; ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with
-  TLS verification off on both sides and returns the CompletedProcess.
+* ``oci_image``: (folder, manifest digest) of an OCI image layout (one gzipped layer tar,
+  tag ``latest``) made by ``make_oci_layout(folder, files)``.
+
+Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verification off
+on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
+root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root, port,
+htpasswd=None)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a
+certificate for 127.0.0.1; ``free_port()``, ``sha256_digest(data)``, ``layer_tar_gz(files)``.
 """
 
 from __future__ import annotations
