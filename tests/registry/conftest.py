@@ -17,8 +17,7 @@ is stopped by PID when the fixture ends):
 
 Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verification off
 on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
-root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root, port,
-htpasswd=None)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a
+root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root, port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a
 certificate for 127.0.0.1; ``free_port()``, ``sha256_digest(data)``, ``layer_tar_gz(files)``.
 """
 
@@ -149,12 +148,10 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regist
     server.stop()
 
 
-def cncf_config(root: Path, port: int, htpasswd: Path | None = None) -> str:
+def cncf_config(root: Path, port: int) -> str:
     lines = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
              "storage:", "  filesystem:", f"    rootdirectory: {root}",
              "  delete:", "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}"]
-    if htpasswd is not None:
-        lines += ["auth:", "  htpasswd:", "    realm: test", f"    path: {htpasswd}"]
     return "\n".join(lines) + "\n"
 
 
