@@ -17,8 +17,9 @@ is stopped by PID when the fixture ends):
 
 Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verification off
 on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
-root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root, port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a
-certificate for 127.0.0.1; ``free_port()``, ``sha256_digest(data)``, ``layer_tar_gz(files)``.
+root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root,
+port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a certificate
+for 127.0.0.1; ``free_port()``, ``sha256_digest(data)``, ``layer_tar_gz(files)``.
 """
 
 from __future__ import annotations
