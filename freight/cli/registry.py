@@ -9,11 +9,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freight.errors import FreightError, InvalidArgument
+from freight.errors import FreightError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from freight.cli.main import Subcommands
     from freight.image.reference import Reference
+    from freight.store.store import Store
 
 
 def register(sub: Subcommands) -> None:
@@ -66,6 +67,7 @@ def register_client(sub: Subcommands) -> None:
     pull.add_argument("ref", metavar="NAME[:TAG|@DIGEST]",
                       help="an image, or oci:DIR[:ref], oci-archive:FILE[:ref], docker-archive:FILE[:ref]")
     push = sub.add("push", _push, help="Upload an image to a registry")
+    push.add_argument("-a", "--all-tags", action="store_true", help="push every tag of the repository")
     push.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
     push.add_argument("image", metavar="NAME[:TAG]")
     push.add_argument("dest", nargs="?", metavar="DESTINATION",
@@ -129,7 +131,12 @@ def _push(args: argparse.Namespace) -> int:
 
     progress = reporter(args.quiet)
     try:
-        push(store(args), args.image, args.dest, progress)
+        if args.all_tags and args.dest:
+            raise InvalidArgument("a destination can't be used with --all-tags/-a")
+        images = store(args)
+        names = _local_tags(images, args.image) if args.all_tags else [args.image]
+        for name in names:
+            push(images, name, args.dest, progress)
     except FreightError as err:
         raise _client_errors(err) from None
     finally:
@@ -137,6 +144,20 @@ def _push(args: argparse.Namespace) -> int:
     if args.quiet:
         print(args.dest or args.image)
     return 0
+
+
+def _local_tags(images: Store, name: str) -> list[str]:
+    """``push --all-tags``: every local tag of repository ``name``."""
+    from freight.image import reference
+
+    ref = reference.parse(name, default_tag=False)
+    if ref.tag or ref.digest:
+        raise InvalidArgument("tag can't be used with --all-tags/-a")
+    tags = sorted(tag for image in images.images.all() for tag in image.repo_tags
+                  if reference.parse(tag).repository == ref.repository)
+    if not tags:
+        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar()}")
+    return tags
 
 
 def _login(args: argparse.Namespace) -> int:

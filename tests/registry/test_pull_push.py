@@ -384,3 +384,18 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
     assert "\x1b[" in text  # drawn, not printed line by line
     assert "Pull complete" in text and "Pulling fs layer" in text
     assert text.rstrip().endswith(ref)
+
+
+def test_push_all_tags(registry, store: Store, tmp_path: Path) -> None:
+    host = registry("freight")
+    make_image(store, f"{host}/many:a", {"a": b"a"})
+    make_image(store, f"{host}/many:b", {"b": b"b"})
+    make_image(store, f"{host}/other:c", {"c": b"c"})
+    result = run_freight(store.root, "push", "--all-tags", f"{host}/many")
+    assert result.returncode == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if ": digest: " in line] == ["a", "b"]
+    with Registry(host) as reg:
+        reg.ping()
+        assert sorted(reg.tags("many")) == ["a", "b"]
+    refused = run_freight(store.root, "push", "-a", f"{host}/many:a")
+    assert refused.returncode == 1 and "tag can't be used with --all-tags/-a" in refused.stderr
