@@ -377,18 +377,16 @@ class Builder:
 
     def build_stage(self, index: int) -> State:
         stage = self.df.stages[index]
-        steps = [i for i in stage.instructions if i.keyword in _LAYER_STEPS]
-        total = len(steps) + 1
-        label = self.stage_label(index)
-        prefix = f"{label} " if label else ""
-        from_v = self.progress.vertex(f"[{prefix}1/{total}] FROM {self._from_name(stage)}")
         state = self.base_state(index)
-        from_v.done()
-        scope = ArgScope(self.global_env, self.opts.build_args)
         instructions = list(stage.instructions)
         triggers = state.config.pop("OnBuild", None) or []
         if triggers:
             instructions = parse_instructions("\n".join(triggers), self.df.filename) + instructions
+        total = sum(1 for i in instructions if i.keyword in _LAYER_STEPS) + 1
+        label = self.stage_label(index)
+        prefix = f"{label} " if label else ""
+        self.progress.vertex(f"[{prefix}1/{total}] FROM {self._from_name(stage)}").done()
+        scope = ArgScope(self.global_env, self.opts.build_args)
         number = 1
         for instr in instructions:
             name = ""
@@ -407,7 +405,8 @@ class Builder:
     # -- steps ------------------------------------------------------------
 
     def env(self, state: State, scope: ArgScope) -> dict[str, str]:
-        return {**self.platform_args, **scope.values, **env_map(state.config)}
+        """Values for expansion: the stage's ARGs (platform ARGs only once declared), then ENV."""
+        return {**scope.values, **env_map(state.config)}
 
     def history(self, state: State, created_by: str, empty: bool, created: str | None = None) -> None:
         if self.epoch is not None:
@@ -715,8 +714,7 @@ class Builder:
             run_args = shell + args
         else:
             run_args = args
-        build_args = {k: v for k, v in scope.values.items()
-                      if k not in env_map(state.config) and k not in self.platform_args}
+        build_args = {k: v for k, v in scope.values.items() if k not in env_map(state.config)}
         shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
             if build_args else ""
         created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"

@@ -376,12 +376,20 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
     proc = subprocess.Popen([sys.executable, "-m", "freight.cli.main", "build", "--progress=plain", str(ctx)],
                             stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.rstrip().endswith(" started"):
-            break
-    assert _processes_running("sleep\x0031.5")
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) != 0
+    try:
+        for line in proc.stderr:
+            if line.rstrip().endswith(" started"):
+                break
+        deadline = time.monotonic() + 10
+        while not _processes_running("sleep\x0031.5"):  # the shell forks sleep after echoing
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     time.sleep(0.2)
     assert _processes_running("sleep\x0031.5") == []
     assert run_dirs(busybox_store) == []
@@ -405,3 +413,18 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo ok > /ok"]
     assert layer_file(busybox_store, result.image_id, "ok") == b"ok\n"
     assert config(busybox_store, result.image_id)["config"]["Env"] == [
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+
+def test_platform_args_only_once_declared(busybox_store: Store, tmp_path: Path) -> None:
+    import platform
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox
+ENV BEFORE=x${TARGETARCH}
+ARG TARGETARCH
+ENV AFTER=x${TARGETARCH}
+"""})
+    result, _ = do_build(busybox_store, ctx)
+    env = config(busybox_store, result.image_id)["config"]["Env"]
+    assert env[-2:] == ["BEFORE=x", f"AFTER=x{arch}"]
