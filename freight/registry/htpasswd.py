@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
+MISSING = (-1, -1)  # the stamp of a file that cannot be read
 
 
 def hash_password(password: str, rounds: int = 5) -> str:
@@ -70,10 +71,18 @@ class HtpasswdAuth:
         self._reload()
 
     def _reload(self) -> None:
-        st = os.stat(self.path)
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            self._users = parse_htpasswd(self.path.read_text(), str(self.path))
+        """Re-read the file if it changed; a file that went away lets nobody in."""
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            text = self.path.read_text() if stamp != self._stamp else None
+        except OSError as err:
+            stamp, text = MISSING, None
+            if self._stamp != MISSING:
+                print(f"{self.path}: {err.strerror}; refusing every login", file=sys.stderr)
+                text = ""
+        if text is not None:
+            self._users = parse_htpasswd(text, str(self.path))
             self._accepted.clear()
             self._stamp = stamp
 

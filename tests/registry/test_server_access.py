@@ -50,6 +50,12 @@ def test_htpasswd_file_is_reread(start_registry, htpasswd: Path) -> None:
     htpasswd.write_text(f"dave:{hash_password('new')}\n")
     assert httpx.get(f"{server.url}/v2/", auth=("alice", "wonderland")).status_code == 401
     assert httpx.get(f"{server.url}/v2/", auth=("dave", "new")).status_code == 200
+    htpasswd.unlink()
+    for _ in range(2):
+        assert httpx.get(f"{server.url}/v2/", auth=("dave", "new")).status_code == 401
+    assert server.log.read_text().count("refusing every login") == 1
+    htpasswd.write_text(f"dave:{hash_password('new')}\n")
+    assert httpx.get(f"{server.url}/v2/", auth=("dave", "new")).status_code == 200
 
 
 def test_read_only(start_registry, tmp_path: Path) -> None:
