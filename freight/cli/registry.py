@@ -1,6 +1,8 @@
-"""`freight registry serve`: run an OCI distribution registry (like the CNCF registry).
+"""`freight registry serve`: run an OCI distribution registry (like the CNCF registry);
+`freight pull`, `push`, `login` and `logout`: the registry client (``freight.registry.pull``,
+``push``, ``auth``), which exit 1 on any failure, as the docker CLI does.
 
-The server and aiohttp are imported only when the command runs.
+The server, aiohttp, httpx and rich are imported only when a command runs.
 """
 
 from __future__ import annotations
