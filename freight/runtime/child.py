@@ -109,17 +109,23 @@ def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) ->
     _exec(spec, stdio, err_w)
 
 
-def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
+def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None) -> NoReturn:
+    """Everything from the fork to the exec. ``joined_r`` (with a cgroup) reads a byte once
+    the parent moved us into the container's cgroup: that migration is slow on cgroup v1,
+    so it runs while we build the filesystem, and only the cgroup namespace waits for it."""
     _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if spec.cgroup is not None:
-        spec.cgroup.add(0)  # before the cgroup namespace, which is then rooted here
-    sc.unshare(_namespace_flags(spec))
+    sc.unshare(_namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
+    hierarchies = rootfs.cgroup_hierarchies()
     rootfs.prepare(spec, _console_opener(stdio) if stdio.tty_socket is not None else None)
     if spec.network != NETWORK_HOST:
         loopback_up()
+    if joined_r is not None and os.read(joined_r, 1) != b"j":
+        os._exit(125)  # the parent could not set up the cgroup; it reports why
+    sc.unshare(sc.CLONE_NEWCGROUP)  # rooted at the container's cgroup
+    rootfs.mount_cgroupfs(hierarchies, readonly=not spec.privileged)
     _exec(spec, stdio, err_w)
 
 

@@ -36,9 +36,10 @@ _SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE"
 class Container:
     """One container row; ``record`` is the inspect-shaped config, ``state`` Docker's State."""
 
-    def __init__(self, record: dict[str, Any], state: dict[str, Any]) -> None:
+    def __init__(self, record: dict[str, Any], state: dict[str, Any], image: Any = None) -> None:
         self.record = record
         self.state = state
+        self.image = image  # the store's Image when already resolved (``run``), else None
 
     @property
     def id(self) -> str:
@@ -177,7 +178,7 @@ def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Contai
     for m in mounts:
         if m["Type"] == "volume":
             os.makedirs(m["Source"], 0o755, exist_ok=True)
-    return Container(record, new_state())
+    return Container(record, new_state(), image)
 
 
 def _unique_name(store: Any, name: str | None) -> str:
@@ -392,7 +393,7 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
     from freight.runtime import config as cfg
     from freight.runtime.launch import fork_container
 
-    image = store.resolve_image(c.image_id)
+    image = c.image or store.resolve_image(c.image_id)
     lowers = [p.name for p in reversed(store.layer_dirs(image))]
     lower_root = str(store.snapshots_root)
     if not lowers:  # an image without layers: overlayfs still needs one lower dir

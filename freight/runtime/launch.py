@@ -48,9 +48,13 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     """Fork the container's first process; return its host PID and the error pipe's read end.
 
     With ``join_pid`` the process instead joins that running container's namespaces
-    and cgroup (``exec``); ``spec`` then describes only the process.
+    and cgroup (``exec``); ``spec`` then describes only the process. Otherwise the
+    child is moved into ``spec.cgroup`` here, while it builds its filesystem.
     """
     err_r, err_w = os.pipe()
+    joined_r = joined_w = None
+    if spec.cgroup is not None and join_pid is None:
+        joined_r, joined_w = os.pipe()
     own_pidns = None
     if join_pid is not None or not spec.pid_host:
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -60,21 +64,42 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
             else:
                 _join_pidns(join_pid)
         except OSError:
-            os.close(own_pidns)
+            _close(own_pidns, err_r, err_w, joined_r, joined_w)
             raise
     try:
         pid = os.fork()
     except OSError:
         _restore_pidns(own_pidns)
-        os.close(err_r)
-        os.close(err_w)
+        _close(err_r, err_w, joined_r, joined_w)
         raise
     if pid == 0:
-        os.close(err_r)
-        _child(spec, stdio, err_w, join_pid)
+        _close(err_r, joined_w)
+        _child(spec, stdio, err_w, join_pid, joined_r)
     _restore_pidns(own_pidns)
-    os.close(err_w)
+    _close(err_w, joined_r)
+    if joined_w is not None:
+        _join_cgroup(spec, pid, joined_w, err_r)
     return pid, err_r
+
+
+def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int) -> None:
+    """Move the new child into its cgroup, then let it go on (or kill it on failure)."""
+    try:
+        spec.cgroup.add(pid)
+        os.write(joined_w, b"j")
+    except BaseException:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(joined_w)
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 def _join_pidns(pid: int) -> None:
@@ -115,14 +140,15 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None) -> NoReturn:
+def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None,
+           joined_r: int | None) -> NoReturn:
     """The container's PID 1 until it execs (or, with ``--init``, for its whole life)."""
     code = 125
     try:
         from freight.runtime import child
 
         if join_pid is None:
-            child.setup_and_exec(spec, stdio, err_w)
+            child.setup_and_exec(spec, stdio, err_w, joined_r)
         else:
             child.join_and_exec(spec, stdio, err_w, join_pid)
     except FreightError as err:

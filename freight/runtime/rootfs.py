@@ -121,26 +121,40 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
         os.close(os.open(f"{dev}/console", os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def _mount_cgroupfs(root: str, readonly: bool) -> None:
-    """/sys/fs/cgroup as Docker shows it: cgroup2, or a tmpfs of v1 hierarchies."""
-    target = root + "/sys/fs/cgroup"
-    ro = sc.MS_RDONLY if readonly else 0
+def cgroup_hierarchies() -> list[tuple[str, str | None]]:
+    """The host's /sys/fs/cgroup entries as (name, symlink target or None); [] for cgroup2.
+
+    Read before the pivot: afterwards only the container's own /sys is visible.
+    """
     if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return []
+    return [(e.name, os.readlink(e.path) if e.is_symlink() else None) for e in os.scandir("/sys/fs/cgroup")]
+
+
+def mount_cgroupfs(hierarchies: list[tuple[str, str | None]], readonly: bool) -> None:
+    """/sys/fs/cgroup as Docker shows it: cgroup2, or a tmpfs of the v1 hierarchies.
+
+    Called inside the container's new cgroup namespace, so each shows the container's
+    cgroup as its root.
+    """
+    target = "/sys/fs/cgroup"
+    ro = sc.MS_RDONLY if readonly else 0
+    if not hierarchies:
         sc.mount("cgroup", target, "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
         return
     sc.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
-    for entry in os.scandir("/sys/fs/cgroup"):
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry.path), f"{target}/{entry.name}")
+    for name, link in hierarchies:
+        if link is not None:
+            os.symlink(link, f"{target}/{name}")
             continue
-        os.mkdir(f"{target}/{entry.name}")
-        fstype, data = ("cgroup2", None) if entry.name == "unified" else ("cgroup", entry.name)
-        if entry.name == "systemd":
+        os.mkdir(f"{target}/{name}")
+        fstype, data = ("cgroup2", None) if name == "unified" else ("cgroup", name)
+        if name == "systemd":
             data = "none,name=systemd"
         try:
-            sc.mount("cgroup", f"{target}/{entry.name}", fstype, _NOSUID_NODEV_NOEXEC | ro, data)
+            sc.mount("cgroup", f"{target}/{name}", fstype, _NOSUID_NODEV_NOEXEC | ro, data)
         except OSError:
-            os.rmdir(f"{target}/{entry.name}")
+            os.rmdir(f"{target}/{name}")
     if readonly:
         sc.mount(None, target, None, sc.MS_REMOUNT | _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY, "mode=755")
 
@@ -154,7 +168,6 @@ def _mount_kernel_filesystems(spec: ContainerSpec, root: str) -> None:
         _bind("/sys", f"{root}/sys", True, _NOSUID_NODEV_NOEXEC)
     else:
         sc.mount("sysfs", f"{root}/sys", "sysfs", _NOSUID_NODEV_NOEXEC | readonly)
-    _mount_cgroupfs(root, bool(readonly))
     _mount_dev(spec, root)
 
 
