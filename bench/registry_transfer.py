@@ -18,42 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from registry_server import start, stop  # the server benchmark's launcher, beside this script
+
 FREIGHT = Path(sys.executable).parent / "freight"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(kind: str, folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    storage = folder / f"{kind}-{port}"
-    if kind == "freight":
-        cmd = [str(FREIGHT), "registry", "serve", "--addr", f"127.0.0.1:{port}", "--storage", str(storage)]
-    else:
-        config = folder / f"cncf-{port}.yml"
-        config.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                          f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
-                          f"http:\n  addr: 127.0.0.1:{port}\n")
-        cmd = ["docker-registry", "serve", str(config)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, f"127.0.0.1:{port}"
 
 
 def timed(*cmd: str) -> float:
@@ -104,8 +77,7 @@ def bench(kind: str, work: Path, megabytes: int, skopeo: str) -> dict[str, float
         return times
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
+            stop(proc)
 
 
 def main() -> None:
