@@ -601,6 +601,7 @@ class Builder:
             return self._copy(state, instr, spec, is_add, env, v)
         except (SourceNotFound, OSError, FreightError) as err:
             if isinstance(err, BuildError):
+                v.error(err.message)
                 raise
             message = str(err)
             if isinstance(err, SourceNotFound) and "not found" in message and "://" not in message:
@@ -629,9 +630,9 @@ class Builder:
         wd = state.config.get("WorkingDir") or "/"
         if not dest.startswith("/"):
             dest = posixpath.join(wd, dest)
-        dest_is_dir = (spec.dest.endswith("/") or spec.dest in (".", "..") or spec.dest.endswith("/.")
-                       or spec.parents or count > 1)
-        if count > 1 and not (spec.dest.endswith("/") or spec.dest in (".", "..")):
+        named_dir = spec.dest.endswith(("/", "/.", "/..")) or spec.dest in (".", "..")
+        dest_is_dir = named_dir or spec.parents or count > 1
+        if count > 1 and not named_dir:
             raise BuildError("When using COPY with more than one source file, the destination must be "
                              "a directory and end with a /", instr)
         if not dest_is_dir and not spec.link:

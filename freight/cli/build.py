@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument("--platform", default="", help="set platform (linux/amd64)")
     p.add_argument("-q", "--quiet", action="store_true", help="suppress the build output and print image ID")
     p.add_argument("--iidfile", help="write the image ID to the file")
-    p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty", "quiet", "rawjson"],
+    p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty", "quiet"],
                    help="type of progress output")
     p.add_argument("--network", default="default", choices=["default", "host", "none"],
                    help="networking mode for the RUN instructions")
