@@ -219,10 +219,13 @@ def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | 
     raise InvalidArgument(f'unable to prepare context: path "{context}" not found')
 
 
-def _dockerfile_path(root: Path, dockerfile: str | None) -> Path:
+def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Path:
+    """``-f``: a path from the current directory, or inside the context for a tar context."""
     if dockerfile is None:
         return root / "Dockerfile"
     path = Path(dockerfile)
+    if in_context:
+        return root / dockerfile.lstrip("/")
     return path if path.is_absolute() or path.exists() else root / dockerfile
 
 
@@ -233,7 +236,7 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
         text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", "surrogateescape")
         path = root / "Dockerfile"
     else:
-        path = _dockerfile_path(root, dockerfile)
+        path = _dockerfile_path(root, dockerfile, temp is not None)
         try:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
         except (FileNotFoundError, IsADirectoryError):
