@@ -111,7 +111,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     if not args.force:
         what = "all build cache" if args.all else "all dangling build cache"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.write(f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] ")
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
