@@ -254,6 +254,11 @@ class Registry:
             return err.response()
         except ConnectionError:
             return web.Response(status=CLIENT_GONE)  # logged; the client cannot read it
+        except OSError as err:  # the storage failed (disk full, permissions)
+            print(f"{request.method} {request.path}: {err}", file=sys.stderr)
+            body = {"errors": [{"code": "UNKNOWN", "message": "unknown error",
+                                "detail": err.strerror or str(err)}]}
+            return web.json_response(body, status=500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         for pattern, methods in self.routes:

@@ -109,11 +109,19 @@ class Upload:
         return os.open(self.data, os.O_WRONLY | os.O_APPEND)
 
     def append(self, fd: int, buf: bytes) -> None:
-        """Hash and write one buffer (called from a worker thread; hashlib frees the GIL)."""
-        self.hasher.update(buf)
+        """Write and hash one buffer (called from a worker thread; hashlib frees the GIL).
+
+        A failed write (disk full) is cut back off the file, so the file, the hash and
+        the size always agree and the client can retry the chunk.
+        """
         view = memoryview(buf)
-        while view:
-            view = view[os.write(fd, view):]
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            os.ftruncate(fd, self.size)
+            raise
+        self.hasher.update(buf)
         self.size += len(buf)
         self.touched = time.monotonic()
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.registry.conftest import RegistryProcess, sha256_digest
 
@@ -134,3 +136,29 @@ def test_kill_during_upload_then_restart(start_registry) -> None:
                    content=data)
     assert r.status_code == 201
     assert httpx.get(f"{again.url}/v2/crash/app/blobs/{digest}").content == data
+
+
+def test_disk_full_keeps_the_upload_consistent(start_registry, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)], check=True)
+    try:
+        server = start_registry(root=root)
+        data = os.urandom(5 << 20)  # more than the 4 MiB file system holds
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            location = c.post("/v2/full/blobs/uploads/").headers["Location"]
+            assert c.patch(location, content=data[:1 << 20]).status_code == 202
+            r = c.patch(location, content=data[1 << 20:])
+            assert r.status_code == 500 and r.json()["errors"][0]["code"] == "UNKNOWN"
+            received = int(c.get(location).headers["Range"].split("-")[1]) + 1
+            assert (1 << 20) <= received < len(data)
+            [partial] = (root / "uploads").glob("*/data")
+            assert partial.read_bytes() == data[:received]  # whole pieces only, no torn one
+            digest = sha256_digest(data[:received])  # and the running hash agrees
+            assert c.put(location, params={"digest": digest}).status_code == 201
+            assert c.get(f"/v2/full/blobs/{digest}").content == data[:received]
+        server.stop()
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
