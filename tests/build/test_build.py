@@ -283,14 +283,24 @@ def test_cli_plain_progress_names_the_image(busybox_store: Store, cli, tmp_path:
 
 
 def test_builder_prune_frees_cache(busybox_store: Store, cli, tmp_path: Path) -> None:
+    kept = write_context(tmp_path / "kept", {"small": "s", "Dockerfile": "FROM busybox\nCOPY small /\n"})
+    do_build(busybox_store, kept, tags=["kept:1"])
     ctx = write_context(tmp_path / "ctx", {"big": os.urandom(200_000), "Dockerfile": "FROM busybox\nCOPY big /\n"})
     result, _ = do_build(busybox_store, ctx)
     busybox_store.images.remove(result.image_id, True)
+    count = "SELECT count(*) FROM build_cache"
+    declined = cli("builder", "prune", input="n\n")
+    assert declined.stdout.startswith("WARNING! This will remove all dangling build cache.")
+    assert busybox_store.db.execute(count).fetchone()[0] == 2
     out = cli("builder", "prune", "-f")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Total:\t") and out.stdout.strip() != "Total:\t0B"
-    assert busybox_store.db.execute("SELECT count(*) FROM build_cache").fetchone()[0] == 0
-    assert json.loads(json.dumps(busybox_store.resolve_image("busybox").config))["config"]["Cmd"] == ["sh"]
+    assert busybox_store.db.execute(count).fetchone()[0] == 1  # the layer kept:1 uses stays cached
+    _, again = do_build(busybox_store, kept, tags=["kept:1"])
+    assert "CACHED" in again
+    assert cli("builder", "prune", "-a", "-f").returncode == 0
+    assert busybox_store.db.execute(count).fetchone()[0] == 0
+    assert busybox_store.resolve_image("kept:1").config["config"]["Cmd"] == ["sh"]
 
 
 def test_independent_stages_build_concurrently(busybox_store: Store, tmp_path: Path) -> None:
