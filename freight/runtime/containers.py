@@ -409,14 +409,15 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
-        spec.cgroup = _cgroup(c, edits.rules if edits is not None else [])
         io = _ChildStdio(spec)
     except BaseException:
-        _release(spec.cgroup, proxy)
+        _release(None, proxy)
         raise
+    rules = edits.rules if edits is not None else []
     try:
-        pid, exec_r = fork_container(spec, io.stdio)
+        # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
+        # It is made while the child builds its filesystem (see fork_container).
+        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules))
     except BaseException:
         io.abort()
         _release(spec.cgroup, proxy)

@@ -14,7 +14,8 @@ process may deadlock.
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.runtime import syscalls as sc
@@ -44,16 +45,18 @@ def _namespace_flags(spec: ContainerSpec) -> int:
     return flags
 
 
-def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None) -> tuple[int, int]:
+def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None,
+                   make_cgroup: Callable[[], Any] | None = None) -> tuple[int, int]:
     """Fork the container's first process; return its host PID and the error pipe's read end.
 
     With ``join_pid`` the process instead joins that running container's namespaces
     and cgroup (``exec``); ``spec`` then describes only the process. Otherwise the
-    child is moved into ``spec.cgroup`` here, while it builds its filesystem.
+    child is moved into ``spec.cgroup`` here, while it builds its filesystem; with
+    ``make_cgroup`` that cgroup is even created then (and stored in ``spec.cgroup``).
     """
     err_r, err_w = os.pipe()
     joined_r = joined_w = None
-    if spec.cgroup is not None and join_pid is None:
+    if (spec.cgroup is not None or make_cgroup is not None) and join_pid is None:
         joined_r, joined_w = os.pipe()
     own_pidns = None
     if join_pid is not None or not spec.pid_host:
@@ -78,13 +81,16 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     _restore_pidns(own_pidns)
     _close(err_w, joined_r)
     if joined_w is not None:
-        _join_cgroup(spec, pid, joined_w, err_r)
+        _join_cgroup(spec, pid, joined_w, err_r, make_cgroup)
     return pid, err_r
 
 
-def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int) -> None:
+def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
+                 make_cgroup: Callable[[], Any] | None) -> None:
     """Move the new child into its cgroup, then let it go on (or kill it on failure)."""
     try:
+        if spec.cgroup is None and make_cgroup is not None:
+            spec.cgroup = make_cgroup()
         spec.cgroup.add(pid)
         os.write(joined_w, b"j")
     except BaseException:
