@@ -15,7 +15,6 @@ permission bits, owners, symlink targets and contents, never mtimes.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -205,11 +204,19 @@ def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | 
                  tmp_dir: Path | None = None) -> BuildContext:
     """Open a context as ``docker build`` takes it: a directory, a tar file or ``-``."""
     if context == "-":
-        data = (stdin or os.fdopen(0, "rb", closefd=False)).read()
-        if is_archive(data[:512]):
-            return _from_tar(io.BytesIO(data), dockerfile, tmp_dir)
-        temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
-        return BuildContext(Path(temp), data.decode("utf-8", "surrogateescape"), _temp=temp)
+        stream = stdin or os.fdopen(0, "rb", closefd=False)
+        head = b""
+        while len(head) < 512 and (chunk := stream.read(512 - len(head))):
+            head += chunk
+        if not is_archive(head):
+            temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
+            text = (head + stream.read()).decode("utf-8", "surrogateescape")
+            return BuildContext(Path(temp), text, _temp=temp)
+        with tempfile.TemporaryFile(dir=tmp_dir) as spool:  # a context tar can be large: not in memory
+            spool.write(head)
+            shutil.copyfileobj(stream, spool)
+            spool.seek(0)
+            return _from_tar(spool, dockerfile, tmp_dir)
     path = Path(context)
     if path.is_dir():
         return _from_dir(path, dockerfile)

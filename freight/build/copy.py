@@ -190,11 +190,15 @@ class LayerDir:
             os.chmod(path, mode)
         self._times.append((path, opts.mtime))
 
-    def write_file(self, dest: str, data: bytes, mode: int, owner: tuple[int, int], mtime: int) -> None:
+    def write_file(self, dest: str, data: bytes | Path, mode: int, owner: tuple[int, int], mtime: int) -> None:
+        """A new file at ``dest`` holding ``data`` (bytes, or the content of a local file)."""
         path = self._layer(dest)
         self._clear(path, False)
-        with open(path, "wb") as f:
-            f.write(data)
+        if isinstance(data, Path):
+            shutil.copyfile(data, path)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
         os.chown(path, *owner)
         os.chmod(path, mode)
         self._times.append((path, mtime))

@@ -686,9 +686,8 @@ class Builder:
             name = posixpath.basename(url.split("?")[0].rstrip("/")) or "index.html"
             target = layer.resolve(posixpath.join(dest, name) if dest_is_dir else dest, False)
             layer.ensure_dir(posixpath.dirname(target), owner)
-            with open(path, "rb") as f:
-                layer.write_file(target, f.read(), opts.chmod or 0o600, owner,
-                                 min(mtime or opts.mtime, opts.mtime) if self.epoch else (mtime or opts.mtime))
+            when = min(mtime or opts.mtime, opts.mtime) if self.epoch else (mtime or opts.mtime)
+            layer.write_file(target, Path(path), opts.chmod or 0o600, owner, when)
         for doc in spec.contents:
             target = layer.resolve(posixpath.join(dest, doc.name) if dest_is_dir else dest, False)
             layer.ensure_dir(posixpath.dirname(target), owner)
