@@ -487,10 +487,14 @@ class Registry:
     async def _read_manifest_body(self, request: web.Request) -> bytes:
         if (request.content_length or 0) > MAX_MANIFEST:
             raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
-        data = await request.content.read(MAX_MANIFEST + 1)
-        if len(data) > MAX_MANIFEST:
-            raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
-        return data
+        pieces: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > MAX_MANIFEST:
+                raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
+            pieces.append(chunk)
+        return b"".join(pieces)
 
     async def put_manifest(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
         self._check_reference(ref, writing=True)

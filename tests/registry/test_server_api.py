@@ -63,7 +63,7 @@ def image_manifest(client: httpx.Client, repo: str, layer: bytes = b"layer",
                        "layers": [descriptor(OCI_LAYER_GZIP, layer)], **extra}).encode()
 
 
-def put_manifest(client: httpx.Client, repo: str, ref: str, data: bytes,
+def put_manifest(client: httpx.Client, repo: str, ref: str, data: bytes | Iterator[bytes],
                  media_type: str = OCI_MANIFEST) -> httpx.Response:
     return client.put(f"/v2/{repo}/manifests/{ref}", content=data,
                       headers={"Content-Type": media_type})
@@ -364,8 +364,18 @@ def test_invalid_manifests(client: httpx.Client, repo: str) -> None:
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == []
 
 
-def test_manifest_too_big(client: httpx.Client, repo: str) -> None:
+def test_manifest_size_limit(client: httpx.Client, repo: str) -> None:
+    big = image_manifest(client, repo, annotations={"blob": "x" * (3 * 1024 * 1024)})
+    assert put_manifest(client, repo, "big", big).status_code == 201
+    assert client.get(f"/v2/{repo}/manifests/big").content == big
     r = put_manifest(client, repo, "huge", b" " * (4 * 1024 * 1024 + 1))
+    assert r.status_code == 413 and error_code(r) == "SIZE_INVALID"
+
+    def stream() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
+        for _ in range(5):
+            yield b" " * (1024 * 1024)
+
+    r = put_manifest(client, repo, "huge", stream())  # type: ignore[arg-type]
     assert r.status_code == 413 and error_code(r) == "SIZE_INVALID"
 
 
