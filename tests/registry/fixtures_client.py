@@ -45,7 +45,9 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
 
 
 def _cncf_config(root: Path, port: int, htpasswd: Path | None, token: dict[str, str] | None) -> str:
-    text = cncf_config(root, port, htpasswd)
+    text = cncf_config(root, port)
+    if htpasswd is not None:
+        text += f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
     if token is not None:
         text += "auth:\n  token:\n" + "".join(f"    {k}: {v}\n" for k, v in token.items())
     return text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,11 +137,24 @@ def test_broken_upload_is_retried(chunk_size: int, registry, store: Store, tmp_p
     assert got.id == image.id and got.manifest_digest == digest
 
 
-class WrongBytes:
-    """A registry that serves a manifest whose layer blob has the wrong bytes (right length)."""
+def _tar_with(name: str, data: bytes) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
 
-    def __init__(self) -> None:
-        layer = b"the real layer bytes" * 100
+
+class StaticRegistry:
+    """A read-only registry of one image (``bad:latest``) that ignores Range requests.
+
+    ``corrupt`` serves other bytes (of the right length) for the layer; ``cut_first``
+    ends the first layer response halfway through, closing the connection.
+    """
+
+    def __init__(self, corrupt: bool = False, cut_first: bool = False) -> None:
+        layer = _tar_with("payload", os.urandom(256 * 1024))
         config = canonical_json({"architecture": "amd64", "os": "linux",
                                  "rootfs": {"type": "layers",
                                             "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
@@ -151,10 +166,13 @@ class WrongBytes:
                        "digest": self.config_digest, "size": len(config)},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                         "digest": self.layer_digest, "size": len(layer)}]})
+        layer_path = f"/v2/bad/blobs/{self.layer_digest}"
         routes = {"/v2/": (b"{}", "application/json"),
                   "/v2/bad/manifests/latest": (manifest, "application/vnd.oci.image.manifest.v1+json"),
                   f"/v2/bad/blobs/{self.config_digest}": (config, "application/octet-stream"),
-                  f"/v2/bad/blobs/{self.layer_digest}": (b"x" * len(layer), "application/octet-stream")}
+                  layer_path: (os.urandom(len(layer)) if corrupt else layer, "application/octet-stream")}
+        self.layer_requests: list[str | None] = []  # the Range header of each layer GET
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -165,6 +183,12 @@ class WrongBytes:
                 self.send_header("Content-Type", kind or "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if self.path == layer_path:
+                    server.layer_requests.append(self.headers.get("Range"))
+                    if cut_first and len(server.layer_requests) == 1:
+                        self.wfile.write(body[: len(body) // 2])
+                        self.close_connection = True
+                        return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
@@ -179,8 +203,20 @@ class WrongBytes:
         self.httpd.server_close()
 
 
+def test_resume_against_a_server_without_range_starts_over(store: Store) -> None:
+    server = StaticRegistry(cut_first=True)
+    try:
+        image = pull(store, f"{server.host}/bad:latest")
+    finally:
+        server.close()
+    assert server.layer_requests[0] is None and server.layer_requests[1].startswith("bytes=")
+    assert len(server.layer_requests) == 2  # the full 200 answer to the ranged GET was used
+    assert image.layers[0]["digest"] == server.layer_digest
+    assert store.blobs.verify(server.layer_digest)
+
+
 def test_blob_with_wrong_bytes_is_rejected(store: Store) -> None:
-    server = WrongBytes()
+    server = StaticRegistry(corrupt=True)
     try:
         result = run_freight(store.root, "pull", f"{server.host}/bad:latest")
     finally:
