@@ -6,7 +6,9 @@ built keep uncompressed layers; push gzips each one deterministically
 (``freight.store.compression.gzip_compress``), stores the compressed blob and
 remembers it under ``<root>/distribution/gzip/<diff_id hex>`` (its digest and
 size), and pushes a manifest whose layers say ``...tar+gzip``: a second push
-compresses nothing and gives the same manifest digest.
+compresses nothing and gives the same manifest digest. No image references the
+compressed blob, so garbage collection may remove it; the next push then makes
+it again, byte for byte the same.
 
 For each layer (three at a time) the registry is asked whether it has the blob
 (``HEAD``), else to mount it from another repository of the same registry that
