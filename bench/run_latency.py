@@ -17,8 +17,9 @@ Every engine runs the same busybox root filesystem (``scripts/busybox-rootfs.sh`
   Nothing else on the host is changed.
 * docker: ``docker run --rm`` of the imported image, only when a daemon answers.
 
-Runs are interleaved (one of each engine per round) so load changes hit all alike;
-the report gives each engine's median and min and freight's ratio to each.
+Runs are interleaved (one of each engine per round, with a short pause before
+each) so load changes hit all alike; the report gives each engine's median and
+min and freight's ratio to each.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 FREIGHT = Path(sys.executable).parent / "freight"
 IMAGE = "localhost/freight-bench-busybox:latest"
 HUGETLB = Path("/sys/fs/cgroup/hugetlb")
+# Pause before each run: podman finishes a container with background clean-up
+# processes that would otherwise eat into whichever engine runs next.
+SETTLE = 0.3
 
 
 def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -167,6 +171,7 @@ def measure(engines: dict[str, list[str]], env: dict[str, str], runs: int) -> di
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(runs):
         for name, argv in engines.items():
+            time.sleep(SETTLE)
             times[name].append(timed(argv, env))
     return times
 

@@ -128,7 +128,14 @@ def cgroup_hierarchies() -> list[tuple[str, str | None]]:
     """
     if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
         return []
-    return [(e.name, os.readlink(e.path) if e.is_symlink() else None) for e in os.scandir("/sys/fs/cgroup")]
+    base = os.stat("/sys/fs/cgroup").st_dev
+    found: list[tuple[str, str | None]] = []
+    for entry in os.scandir("/sys/fs/cgroup"):
+        if entry.is_symlink():
+            found.append((entry.name, os.readlink(entry.path)))
+        elif entry.is_dir() and entry.stat().st_dev != base:  # only hierarchies mounted here
+            found.append((entry.name, None))
+    return found
 
 
 def mount_cgroupfs(hierarchies: list[tuple[str, str | None]], readonly: bool) -> None:
@@ -152,7 +159,11 @@ def mount_cgroupfs(hierarchies: list[tuple[str, str | None]], readonly: bool) ->
         if name == "systemd":
             data = "none,name=systemd"
         try:
-            sc.mount("cgroup", f"{target}/{name}", fstype, _NOSUID_NODEV_NOEXEC | ro, data)
+            # Mount, then make this mount read-only: a read-only mount that happened to
+            # create the hierarchy's superblock would make it read-only for the host too.
+            sc.mount("cgroup", f"{target}/{name}", fstype, _NOSUID_NODEV_NOEXEC, data)
+            if ro:
+                sc.mount(None, f"{target}/{name}", None, sc.MS_BIND | sc.MS_REMOUNT | ro | _NOSUID_NODEV_NOEXEC)
         except OSError:
             os.rmdir(f"{target}/{name}")
     if readonly:
