@@ -231,3 +231,17 @@ def test_host_namespaces_on_request(runtime_store: Store, cli) -> None:
     assert uts.stdout.strip() == os.uname().nodename
     private = cli("run", "--rm", "busybox", "readlink", "/proc/self/ns/ipc", check=True)
     assert private.stdout.strip() != os.readlink("/proc/self/ns/ipc")
+
+
+def test_cgroup_namespace_and_read_only_cgroupfs(runtime_store: Store, cli) -> None:
+    result = cli("run", "--rm", "--memory", "48m", "busybox", "sh", "-c",
+                 "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+                 " || cat /sys/fs/cgroup/memory.max; touch /sys/fs/cgroup/x 2>&1; true", check=True)
+    out = lines(result.stdout)
+    cgroup_lines = [line for line in out if line[:1].isdigit() and line.count(":") == 2]
+    assert cgroup_lines and all(line.endswith(":/") for line in cgroup_lines)
+    assert str(48 * 1024 * 1024) in out
+    assert "Read-only file system" in result.stdout
+    with open("/proc/self/mountinfo") as f:  # the host's hierarchies stay writable
+        host = [line for line in f if " - cgroup " in line or " - cgroup2 " in line]
+    assert host and all(line.split(" - ")[1].split()[2].split(",")[0] == "rw" for line in host)
