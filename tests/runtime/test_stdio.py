@@ -138,3 +138,33 @@ def test_interrupt_without_sig_proxy_stops_and_records(runtime_store: Store, cli
 
     state = containers.get(runtime_store, "intr").state
     assert state["Status"] == "exited" and state["ExitCode"] == 137 and state["Error"] == ""
+
+
+def test_window_size_follows_sigwinch(runtime_store: Store) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 10, 20, 0, 0))
+    proc = subprocess.Popen([str(FREIGHT), "run", "-t", "--rm", "busybox", "sh", "-c",
+                             "stty size; sleep 1.5; stty size"],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    os.close(slave)
+    out = b""
+    while b"10 20" not in out:
+        out += os.read(master, 1024)
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+    proc.send_signal(signal.SIGWINCH)
+    deadline = time.monotonic() + 20
+    while b"50 132" not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                out += os.read(master, 1024)
+            except OSError:
+                break
+    os.close(master)
+    assert proc.wait(timeout=20) == 0
+    assert b"50 132" in out
