@@ -438,3 +438,21 @@ ENV AFTER=x${TARGETARCH}
     result, _ = do_build(busybox_store, ctx)
     env = config(busybox_store, result.image_id)["config"]["Env"]
     assert env[-2:] == ["BEFORE=x", f"AFTER=x{arch}"]
+
+
+def test_opaque_directories_and_whiteouts_carry_through(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM busybox AS base
+RUN rm -rf /var && mkdir /var && echo x > /var/only && rm /bin/ls
+RUN busybox ls /var > /listing
+
+FROM busybox
+COPY --from=base /var /copied-var/
+COPY --from=base /listing /
+"""})
+    result, _ = do_build(busybox_store, ctx, target="base", tags=["opaque:1"])
+    names = {n.rstrip("/") for n in layer_members(busybox_store, result.image_id, 1)}
+    assert names == {"var", "var/.wh..wh..opq", "var/only", "bin", "bin/.wh.ls"}
+    assert layer_file(busybox_store, result.image_id, "listing") == b"only\n"
+    final, _ = do_build(busybox_store, ctx)
+    assert set(layer_members(busybox_store, final.image_id, 1)) == {"copied-var", "copied-var/only"}
