@@ -223,7 +223,6 @@ class Registry:
                 re.compile(r"/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)"),
                 {
                     "GET": self.get_manifest,
-                    "HEAD": self.get_manifest,
                     "PUT": self.put_manifest,
                     "DELETE": self.delete_manifest,
                 },
@@ -240,7 +239,7 @@ class Registry:
             ),
             (
                 re.compile(r"/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)"),
-                {"GET": self.get_blob, "HEAD": self.get_blob, "DELETE": self.delete_blob},
+                {"GET": self.get_blob, "DELETE": self.delete_blob},
             ),
             (re.compile(r"/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)"), {"GET": self.referrers}),
         ]
@@ -271,10 +270,12 @@ class Registry:
                 raise RegistryError(
                     "UNAUTHORIZED", headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}
                 )
-            handler = methods.get(request.method)
-            writes = request.method not in ("GET", "HEAD")
+            method = "GET" if request.method == "HEAD" else request.method  # HEAD: GET's headers
+            handler = methods.get(method)
+            writes = method != "GET"
             if handler is None or (writes and self.read_only):
-                allowed = [m for m in methods if not (self.read_only and m not in ("GET", "HEAD"))]
+                allowed = [m for m in methods if not (self.read_only and m != "GET")]
+                allowed += ["HEAD"] if "GET" in methods else []
                 raise RegistryError(
                     "UNSUPPORTED", {"method": request.method}, headers={"Allow": ", ".join(allowed)}
                 )

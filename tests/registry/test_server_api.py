@@ -79,6 +79,15 @@ def test_base_endpoint(client: httpx.Client) -> None:
     assert r.json() == {}
 
 
+def test_head_answers_wherever_get_does(client: httpx.Client, repo: str) -> None:
+    push_blob(client, repo, b"head")
+    for path in ("/v2/", "/v2/_catalog", f"/v2/{repo}/tags/list",
+                 f"/v2/{repo}/referrers/{sha256_digest(b'head')}"):
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["Content-Length"] == str(len(get.content))
+
+
 def test_unknown_path_is_404(client: httpx.Client) -> None:
     assert client.get("/v3/").status_code == 404
     assert client.get("/v2/foo/bar").status_code == 404
