@@ -6,8 +6,10 @@ base image a busybox made from Debian's busybox-static for every tool. Runs
 are paired (each round times every tool once, in turn) and whole-process
 wall times are reported as medians with the ratio freight / other.
 
-Usage: ``python bench/build.py [--runs N] [--keep]`` (as root; podman and
-docker are skipped, with the reason, when they cannot run here).
+Usage: ``python bench/build.py [--runs N] [--dockerd] [--keep]`` (as root;
+podman and docker are skipped, with the reason, when they cannot run here).
+``--dockerd`` starts a private dockerd for the run (no bridge, no iptables,
+its own data root), stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -112,13 +114,41 @@ def docker_tool(work: Path, ctx: Path, rootfs: Path) -> Tool | str:
     return Tool("docker (BuildKit)", build[:2] + ["--no-cache"] + build[2:], build, env)
 
 
+def start_dockerd(work: Path) -> tuple[subprocess.Popen, str] | str:
+    """A private dockerd, as the reference machines run it; its DOCKER_HOST."""
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        return "dockerd is not installed"
+    sock = f"unix://{work}/docker.sock"
+    log = open(work / "dockerd.log", "wb")
+    proc = subprocess.Popen([dockerd, "--iptables=false", "--bridge=none", "--data-root", str(work / "docker-data"),
+                             "--exec-root", str(work / "docker-exec"), "--pidfile", str(work / "docker.pid"),
+                             "--host", sock], stdout=log, stderr=log)
+    docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+    deadline = time.monotonic() + 30
+    while subprocess.run([docker, "-H", sock, "info"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            return "dockerd did not start: see its log"
+        time.sleep(0.2)
+    return proc, sock
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--dockerd", action="store_true", help="start a private dockerd for the comparison")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freight-bench-build-"))
+    daemon = None
     try:
+        if args.dockerd:
+            started = start_dockerd(work)
+            if isinstance(started, str):
+                print(f"skipped: {started}")
+            else:
+                daemon, os.environ["DOCKER_HOST"] = started
         ctx = work / "ctx"
         ctx.mkdir()
         (ctx / "Dockerfile").write_text(DOCKERFILE)
@@ -139,6 +169,9 @@ def main() -> int:
                 tool.round()
         _report(tools)
     finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(timeout=30)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
