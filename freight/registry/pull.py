@@ -158,7 +158,8 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
             for layer, chain, parent, diff_id in _chain(layers, diff_ids):
                 if (future := pending.get(layer["digest"])) is not None:
                     future.result()
-                unpack_verified(store, layer["digest"], chain, parent, diff_id)
+                store.snapshots.unpack(chain, parent, diff_id,
+                                       lambda d=layer["digest"]: store.blobs.open(d))
                 if future is not None:
                     progress.status(short_id(layer["digest"]), "Pull complete")
             for future in pending.values():
@@ -166,66 +167,6 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-
-
-class _DiffIdReader:
-    """The uncompressed tar of a blob, hashed as it is read (to check it against its diff_id).
-
-    Closing it reads whatever the unpacker left (the tar's end padding) so the
-    digest covers the whole stream.
-    """
-
-    def __init__(self, store: Store, digest: str) -> None:
-        import hashlib
-
-        from freight.store.compression import open_layer
-
-        self._raw = store.blobs.open(digest)
-        self._tar = open_layer(self._raw)
-        self._hash = hashlib.sha256()
-        self.digest: str | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._tar.read(size)
-        self._hash.update(data)
-        return data
-
-    def close(self) -> None:
-        if self.digest is None:
-            while self.read(1 << 20):
-                pass
-            self.digest = "sha256:" + self._hash.hexdigest()
-            self._tar.close()
-            self._raw.close()
-
-    def __enter__(self) -> _DiffIdReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def unpack_verified(store: Store, blob: str, chain: str, parent: str | None, diff_id: str) -> None:
-    """Unpack a layer blob as snapshot ``chain``, refusing content that is not ``diff_id``.
-
-    A snapshot is shared by every image whose layers have the same chain of
-    diff_ids, so a layer must not be kept under a diff_id it does not have.
-    """
-    if store.snapshots.exists(chain):
-        store.snapshots.unpack(chain, parent, diff_id, lambda: store.blobs.open(blob))
-        return
-    readers: list[_DiffIdReader] = []
-
-    def opener() -> _DiffIdReader:
-        readers.append(_DiffIdReader(store, blob))
-        return readers[-1]
-
-    store.snapshots.unpack(chain, parent, diff_id, opener)  # type: ignore[arg-type]
-    got = readers[-1].digest if readers else None
-    if got != diff_id:
-        store.snapshots.remove(chain)
-        raise DigestMismatch(f"layer {blob} does not match the image configuration: "
-                             f"its content is {got}, the config says {diff_id}")
 
 
 def _chain(layers: list[dict[str, Any]], diff_ids: list[str]) -> list[tuple[dict[str, Any], str, str | None, str]]:

@@ -11,16 +11,42 @@ that exists is complete, and two processes unpacking the same chain both succeed
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
+from freight.errors import DigestMismatch
 from freight.image.digest import hex_of
 from freight.store.db import transaction
 
 NAME_LEN = 12
+
+
+class _HashingReader:
+    """A read stream that hashes what passes through it."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self._hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._hash.update(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> str:
+        """Read what the consumer left (tar padding) and return the digest of it all."""
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self._hash.hexdigest()
 
 
 class Snapshots:
@@ -45,7 +71,12 @@ class Snapshots:
 
     def unpack(self, chain_id: str, parent: str | None, diff_id: str,
                open_layer: Callable[[], BinaryIO]) -> None:
-        """Make the snapshot for ``chain_id`` from a layer, unless it is there already."""
+        """Make the snapshot for ``chain_id`` from a layer, unless it is there already.
+
+        The uncompressed stream is hashed as it is applied and must be
+        ``diff_id``: a snapshot is shared by every image with the same chain,
+        so a layer must never become visible under a diff_id it does not have.
+        """
         if self.exists(chain_id):
             self._record(chain_id, parent, diff_id, None)
             return
@@ -55,7 +86,12 @@ class Snapshots:
         tmp = self._temporary("unpack-")
         try:
             with open_layer() as raw, decompress(raw) as tar:
-                size = apply_layer(tar, tmp, overlay=True)
+                hashed = _HashingReader(tar)
+                size = apply_layer(hashed, tmp, overlay=True)  # type: ignore[arg-type]
+                got = hashed.finish()
+            if got != diff_id:
+                raise DigestMismatch(f"layer content {got} does not match the image configuration,"
+                                     f" which says {diff_id}")
             self._install(tmp, chain_id)
         finally:
             if tmp.exists():
