@@ -74,14 +74,13 @@ def _materialise(builder: Builder, m: Mount, scratch: Path) -> str:
     """A copy of a bind source (from a stage, an image, or a writable context bind)."""
     tree, _ = _bind_tree(builder, m)
     source = tree.resolve(m.source)
-    if not m.from_ and m.readonly:
-        return tree.real(source)
+    if tree.lstat(source) is None:
+        raise RunSetupError(f'failed to compute cache key: "/{source}": not found', 1)
+    if not m.from_ and m.readonly and not builder.ctx.patterns:
+        return tree.real(source)  # the context itself: nothing hidden, nothing written
     dest = scratch / f"bind-{len(os.listdir(scratch))}"
     dest.mkdir()
     layer = LayerDir(dest, None, 0)
-    st = tree.lstat(source)
-    if st is None:
-        raise RunSetupError(f'failed to compute cache key: "/{source}": not found', 1)
     if os.path.isdir(tree.real(source)):
         layer.copy(tree, source, "", CopyOptions())
         return os.fspath(dest)

@@ -456,3 +456,20 @@ COPY --from=base /listing /
     assert layer_file(busybox_store, result.image_id, "listing") == b"only\n"
     final, _ = do_build(busybox_store, ctx)
     assert set(layer_members(busybox_store, final.image_id, 1)) == {"copied-var", "copied-var/only"}
+
+
+def test_bind_mounts_hide_ignored_files_and_discard_writes(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"src/a": "a", "src/secret.key": "k", ".dockerignore": "**/*.key\n",
+                                           "Dockerfile": """\
+FROM busybox
+RUN --mount=type=bind,source=src,target=/src ls /src > /seen
+RUN --mount=type=bind,source=src,target=/src,rw echo scribble > /src/a && cat /src/a > /wrote
+RUN --mount=type=bind,source=missing,target=/m true
+"""})
+    with pytest.raises(BuildError, match='"/missing": not found'):
+        do_build(busybox_store, ctx)
+    (ctx / "Dockerfile").write_text("\n".join((ctx / "Dockerfile").read_text().splitlines()[:3]) + "\n")
+    result, _ = do_build(busybox_store, ctx)
+    assert layer_file(busybox_store, result.image_id, "seen", 1) == b"a\n"
+    assert layer_file(busybox_store, result.image_id, "wrote", 2) == b"scribble\n"
+    assert (ctx / "src" / "a").read_text() == "a"  # the context is untouched
