@@ -25,10 +25,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from freight.build.fsview import RootFS, split
-from freight.errors import InvalidArgument
+from freight.errors import FreightError
 
 _CHUNK = 1 << 20
 _TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+class ContextError(FreightError):
+    """No usable context or Dockerfile: the build fails (exit 1) before it starts."""
+
+    exit_code = 1
 
 
 class HashCache:
@@ -223,7 +229,7 @@ def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | 
     if path.is_file():
         with open(path, "rb") as f:
             return _from_tar(f, dockerfile, tmp_dir)
-    raise InvalidArgument(f'unable to prepare context: path "{context}" not found')
+    raise ContextError(f'unable to prepare context: path "{context}" not found')
 
 
 def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Path:
@@ -248,7 +254,7 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
         except (FileNotFoundError, IsADirectoryError):
             shown = dockerfile or "Dockerfile"
-            raise InvalidArgument(
+            raise ContextError(
                 f"failed to solve: failed to read dockerfile: open {shown}: no such file or directory") from None
     patterns = load_patterns(root, path)
     return BuildContext(root.resolve(), text, path.name, patterns, _temp=temp)

@@ -473,3 +473,12 @@ RUN --mount=type=bind,source=missing,target=/m true
     assert layer_file(busybox_store, result.image_id, "seen", 1) == b"a\n"
     assert layer_file(busybox_store, result.image_id, "wrote", 2) == b"scribble\n"
     assert (ctx / "src" / "a").read_text() == "a"  # the context is untouched
+
+
+def test_missing_context_or_dockerfile_exits_1(busybox_store: Store, cli, tmp_path: Path) -> None:
+    missing = cli("build", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and 'unable to prepare context: path "' in missing.stderr
+    (tmp_path / "empty").mkdir()
+    no_file = cli("build", str(tmp_path / "empty"))
+    assert no_file.returncode == 1
+    assert "failed to read dockerfile: open Dockerfile: no such file or directory" in no_file.stderr
