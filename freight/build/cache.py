@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 from freight.image.config import canonical_json
@@ -54,7 +55,7 @@ def forget(store: Any, key: str) -> None:
         store.db.execute("DELETE FROM build_cache WHERE key = ?", (key,))
 
 
-def cache_mounts_dir(store: Any):  # -> Path
+def cache_mounts_dir(store: Any) -> Path:
     return store.root / "buildcache-mounts"
 
 

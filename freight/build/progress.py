@@ -12,7 +12,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 class Vertex:
@@ -110,7 +113,7 @@ class TtyProgress(Progress):
     def line(self, v: Vertex, text: str) -> None:
         pass
 
-    def _render(self):  # -> rich Text
+    def _render(self) -> Text:
         from rich.text import Text
 
         done = sum(1 for v in self.vertices if v.state != "running")

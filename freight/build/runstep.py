@@ -26,9 +26,12 @@ import stat
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from freight.build.fsview import RootFS, split
+
+if TYPE_CHECKING:
+    from freight.runtime.spec import ContainerSpec
 
 HOSTS = "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 HOSTNAME = "buildkitsandbox"
@@ -78,7 +81,7 @@ def _prepare_dir(req: RunRequest) -> None:
         open(f"{req.container_dir}/resolv.conf", "w").close()
 
 
-def _spec(req: RunRequest):  # -> ContainerSpec
+def _spec(req: RunRequest) -> ContainerSpec:
     from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
 
     mounts = [Mount(type=m.type, target=m.target, source=m.source, readonly=m.readonly, data=m.data)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freight.build import cache
+from freight.build.context import Tree
 from freight.build.copy import CopyOptions, LayerDir
 from freight.build.parser import Heredoc, Instruction, Mount
 from freight.build.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
@@ -34,14 +35,13 @@ def _target(m: Mount, workdir: str) -> str:
     return posixpath.normpath(posixpath.join(workdir or "/", m.target))
 
 
-def _bind_tree(builder: Builder, m: Mount):  # -> (Tree, stage key)
+def _bind_tree(builder: Builder, m: Mount) -> tuple[Tree, str]:
+    """The tree a bind mount reads, and what identifies its origin in the cache key."""
     if not m.from_:
         return builder.ctx.tree(), "context"
     dep = builder.stage_index(m.from_)
     if dep is not None:
         state = builder.stage_state(dep)
-        from freight.build.context import Tree
-
         return Tree(builder.rootfs(state)), state.key()
     tree, _ = builder._copy_trees(Instruction("RUN", 0, 0, "", []), m.from_)
     return tree, m.from_
