@@ -120,6 +120,8 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
     a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("--pull", default="missing", choices=("always", "missing", "never"),
+      help='Pull image before running ("always", "missing", "never")')
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -314,6 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except InvalidArgument as err:
         return _usage_error(args, err)
     st = store(args)
+    _ensure_image(st, args.image, args.pull)
     if args.detach:
         print(containers.run(st, body, name, detach=True), flush=True)
         _exit_now(0)
@@ -339,8 +342,23 @@ def cmd_create(args: argparse.Namespace) -> int:
         body, name = body_from_args(args)
     except InvalidArgument as err:
         return _usage_error(args, err)
-    print(containers.create(store(args), body, name).id)
+    st = store(args)
+    _ensure_image(st, args.image, args.pull)
+    print(containers.create(st, body, name).id)
     return 0
+
+
+def _ensure_image(st: Any, ref: str, policy: str) -> None:
+    """Docker's ``--pull``: by default pull only an image the store lacks (the registry
+    client is imported only then)."""
+    if policy == "never" or (policy == "missing" and st.images.lookup(ref) is not None):
+        return
+    from freight.registry import pull
+
+    if policy == "always":
+        pull.pull(st, ref)
+    else:
+        pull.ensure_image(st, ref)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
