@@ -15,17 +15,21 @@ import hashlib
 import json
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from freight.image.config import canonical_json
+from freight.image.config import canonical_json, rfc3339
 from freight.store.db import transaction
-from freight.store.images import now_rfc3339
 
 # One lock for every use of the store's database connection from the builder's
 # threads (sqlite3 connections are shared, transactions must not interleave).
 DB_LOCK = threading.RLock()
 _LOCK = DB_LOCK
+
+
+def now_rfc3339() -> str:
+    return rfc3339(time.time())
 
 
 def cache_key(parts: dict[str, Any]) -> str:

@@ -118,16 +118,16 @@ class Tree:
         path = self.real(rel)
         if path in self._hashes:
             return self._hashes[path]
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            known = self.hash_cache.get(path, st) if self.hash_cache is not None else None
-            if known is None:
+        known = self.hash_cache.get(path, os.lstat(path)) if self.hash_cache is not None else None
+        if known is None:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
                 digest = hashlib.sha256()
                 while chunk := f.read(_CHUNK):
                     digest.update(chunk)
                 known = digest.hexdigest()
-                if self.hash_cache is not None:
-                    self.hash_cache.put(path, st, known)
+            if self.hash_cache is not None:
+                self.hash_cache.put(path, st, known)
         self._hashes[path] = known
         return known
 

@@ -56,9 +56,25 @@ class RootFS:
 
     def __init__(self, layers: list[Path]) -> None:
         self.top_first = [os.fspath(p) for p in reversed(layers)]
+        self._dirs: dict[str, bool] = {}  # single layer: is this path a real directory?
+
+    def _is_real_dir(self, rel: str) -> bool:
+        """Whether ``rel`` and each of its parents is a directory, not a symlink (memoised)."""
+        known = self._dirs.get(rel)
+        if known is None:
+            parent, _, _ = rel.rpartition("/")
+            st = _lstat(f"{self.top_first[0]}/{rel}") if not parent or self._is_real_dir(parent) else None
+            known = self._dirs[rel] = st is not None and stat.S_ISDIR(st.st_mode)
+        return known
 
     def _holders(self, parts: list[str]) -> list[str]:
         """Real paths of the entry in every layer that contributes to it, top first."""
+        if len(self.top_first) == 1:  # a context, or one snapshot: nothing below to hide
+            if len(parts) > 1 and not self._is_real_dir("/".join(parts[:-1])):
+                return []
+            path = f"{self.top_first[0]}/{'/'.join(parts)}" if parts else self.top_first[0]
+            st = _lstat(path)
+            return [] if st is None or _is_whiteout(st) else [path]
         layers = self.top_first
         for depth in range(len(parts)):
             rel = "/".join(parts[: depth + 1])
