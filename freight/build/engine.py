@@ -6,6 +6,12 @@ Every step that makes a layer (RUN, COPY, ADD, WORKDIR) goes through the
 build cache (``freight.build.cache``); config instructions change only the
 config and add an ``empty_layer`` history entry, as BuildKit writes them.
 
+File times: COPY and ADD give every new file and directory one fixed mtime,
+``SOURCE_DATE_EPOCH`` when set, else 2000-01-01T00:00:00Z (``copy.FIXED_MTIME``),
+and root ownership unless ``--chown`` (BuildKit keeps the context's mtimes,
+so its COPY layers change with every checkout); RUN layers keep the times
+the command gave its files, clamped to ``SOURCE_DATE_EPOCH`` when set.
+
 Timestamps (reproducibility): with ``SOURCE_DATE_EPOCH`` every history
 entry and the config's ``created`` are that time and every file in a new
 layer is clamped to it. Without it a RUN step's history entry carries the
@@ -15,6 +21,11 @@ below it (the base image's ``created``, or the last RUN's): a build whose
 layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
 any machine, from any checkout, at any time. (BuildKit uses the wall clock
 here, so its image IDs differ between such builds.)
+
+Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
+line and layers below match (COPY/ADD layers depend on content and are
+rebuilt); cache mounts are always shared (``sharing=`` is ignored);
+``RUN --mount=type=ssh`` and ``RUN --security=insecure`` are not supported.
 """
 
 from __future__ import annotations
