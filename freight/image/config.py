@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform as _platform
-from datetime import datetime, timezone
 from typing import Any
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
@@ -20,7 +18,7 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def host_platform() -> dict[str, str]:
-    machine = _platform.machine()
+    machine = os.uname().machine
     plat = {"os": "linux", "architecture": _ARCH.get(machine, machine)}
     if machine == "armv7l":
         plat["variant"] = "v7"
@@ -28,6 +26,8 @@ def host_platform() -> dict[str, str]:
 
 
 def rfc3339(timestamp: float) -> str:
+    from datetime import datetime, timezone
+
     when = datetime.fromtimestamp(timestamp, timezone.utc)
     if when.microsecond:
         return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
+from typing import Any
 
 from freight.errors import InvalidArgument
 
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 
 
+def new_sha256() -> Any:
+    """A sha256 hasher; hashlib is imported on first use (loading OpenSSL costs start-up time)."""
+    import hashlib
+
+    return hashlib.sha256()
+
+
 def sha256_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    hasher = new_sha256()
+    hasher.update(data)
+    return "sha256:" + hasher.hexdigest()
 
 
 def check(digest: str) -> str:

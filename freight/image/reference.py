@@ -9,7 +9,7 @@ reference may carry a tag, a digest, or both.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from freight.errors import InvalidReference
 
@@ -34,8 +34,7 @@ SHA256_RE = re.compile(r"sha256:[a-f0-9]{64}")
 HEX64_RE = re.compile(r"[a-f0-9]{64}")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """A normalised image reference: ``domain/path[:tag][@digest]``."""
 
     domain: str

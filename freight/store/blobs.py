@@ -8,13 +8,12 @@ always complete and correct, whatever crashed when.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from freight.errors import DigestMismatch, NotFound
-from freight.image.digest import check, hex_of
+from freight.image.digest import check, hex_of, new_sha256
 
 CHUNK = 1 << 20
 
@@ -34,7 +33,7 @@ class BlobWriter:
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
         self._path = Path(name)
-        self._hash = hashlib.sha256()
+        self._hash = new_sha256()
         self.size = 0
         self.digest: str | None = None
 
@@ -124,7 +123,7 @@ class BlobStore:
 
     def verify(self, digest: str) -> bool:
         """Re-hash a stored blob and say whether it still matches its name."""
-        h = hashlib.sha256()
+        h = new_sha256()
         with self.open(digest) as f:
             while chunk := f.read(CHUNK):
                 h.update(chunk)

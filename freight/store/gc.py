@@ -15,7 +15,14 @@ from freight.errors import FreightError
 from freight.image.digest import chain_ids
 
 if TYPE_CHECKING:
-    from freight.store.store import GCReport, Store
+    from freight.store.store import Store
+
+
+@dataclass
+class GCReport:
+    deleted_snapshots: list[str] = field(default_factory=list)
+    deleted_blobs: list[str] = field(default_factory=list)
+    reclaimed: int = 0
 
 
 @dataclass
@@ -50,8 +57,6 @@ def _mark_image(store: Store, manifest_digest: str, live: LiveSet) -> None:
 
 
 def collect(store: Store) -> GCReport:
-    from freight.store.store import GCReport
-
     report = GCReport()
     live = live_set(store)
     for name in os.listdir(store.blobs.tmp_dir):

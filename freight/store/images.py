@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from freight.errors import Conflict, FreightError, InvalidReference, NotFound
@@ -24,18 +22,27 @@ from freight.store.db import transaction
 HEX_RE_CHARS = frozenset("0123456789abcdef")
 
 
-@dataclass
 class Image:
-    id: str
-    manifest_digest: str
-    created: str
-    size: int
-    added: str
-    repo_tags: list[str] = field(default_factory=list)
-    repo_digests: list[str] = field(default_factory=list)
-    _blobs: BlobStore | None = field(default=None, repr=False, compare=False)
-    _manifest: dict[str, Any] | None = field(default=None, repr=False, compare=False)
-    _config: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """An image record; its manifest and config are read from the blob store on first use."""
+
+    __slots__ = ("id", "manifest_digest", "created", "size", "added", "repo_tags", "repo_digests",
+                 "_blobs", "_manifest", "_config")
+
+    def __init__(self, id: str, manifest_digest: str, created: str, size: int, added: str,
+                 repo_tags: list[str], repo_digests: list[str], blobs: BlobStore | None = None) -> None:
+        self.id = id
+        self.manifest_digest = manifest_digest
+        self.created = created
+        self.size = size
+        self.added = added
+        self.repo_tags = repo_tags
+        self.repo_digests = repo_digests
+        self._blobs = blobs
+        self._manifest: dict[str, Any] | None = None
+        self._config: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"Image({self.id!r}, tags={self.repo_tags!r})"
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -66,6 +73,8 @@ class Image:
 
 
 def now_rfc3339() -> str:
+    from datetime import datetime, timezone  # lazily: listing images never needs it
+
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -11,18 +11,22 @@ that exists is complete, and two processes unpacking the same chain both succeed
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from freight.errors import DigestMismatch
-from freight.image.digest import hex_of
+from freight.image.digest import hex_of, new_sha256
 from freight.store.db import transaction
 
 NAME_LEN = 12
+
+
+def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
+    import shutil  # lazily: only paths that delete pay for it
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 class _HashingReader:
@@ -30,7 +34,7 @@ class _HashingReader:
 
     def __init__(self, inner: BinaryIO) -> None:
         self._inner = inner
-        self._hash = hashlib.sha256()
+        self._hash = new_sha256()
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(size)
@@ -95,13 +99,13 @@ class Snapshots:
             self._install(tmp, chain_id)
         finally:
             if tmp.exists():
-                shutil.rmtree(tmp)
+                _rmtree(tmp)
         self._record(chain_id, parent, diff_id, size)
 
     def adopt(self, chain_id: str, parent: str | None, diff_id: str, src: Path, size: int) -> None:
         """Take an already unpacked directory (a build step's upper dir) as the snapshot."""
         if self.exists(chain_id):
-            shutil.rmtree(src)
+            _rmtree(src)
         else:
             self._install(src, chain_id)
         self._record(chain_id, parent, diff_id, size)
@@ -111,7 +115,7 @@ class Snapshots:
         if path.exists():
             trash = self._temporary("remove-")
             os.replace(path, trash / "fs")
-            shutil.rmtree(trash)
+            _rmtree(trash)
         with transaction(self._db):
             self._db.execute("DELETE FROM snapshots WHERE chain_id = ?", (chain_id,))
 
@@ -119,13 +123,13 @@ class Snapshots:
         return {e.name for e in os.scandir(self.dir) if len(e.name) == NAME_LEN}
 
     def remove_name(self, name: str) -> None:
-        shutil.rmtree(self.dir / name, ignore_errors=True)
+        _rmtree(self.dir / name, ignore_errors=True)
 
     def remove_temporaries(self) -> None:
         """Clear half-done unpacks; call only while no other process writes (GC lock)."""
         for entry in os.scandir(self.dir):
             if entry.name.startswith(("unpack-", "remove-")):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                _rmtree(entry.path, ignore_errors=True)
 
     def _temporary(self, prefix: str) -> Path:
         import tempfile  # lazily: it costs start-up time on paths that never write

@@ -13,9 +13,8 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from freight.errors import FreightError
 from freight.image import reference
@@ -27,12 +26,8 @@ from freight.store.db import connect
 from freight.store.images import Image, ImageIndex, reject_index
 from freight.store.snapshots import Snapshots
 
-
-@dataclass
-class GCReport:
-    deleted_snapshots: list[str] = field(default_factory=list)
-    deleted_blobs: list[str] = field(default_factory=list)
-    reclaimed: int = 0
+if TYPE_CHECKING:
+    from freight.store.gc import GCReport
 
 
 class Store:
