@@ -25,7 +25,7 @@ here, so its image IDs differ between such builds.)
 Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
 line and layers below match (COPY/ADD layers depend on content and are
 rebuilt); cache mounts are always shared (``sharing=`` is ignored);
-``RUN --mount=type=ssh`` and ``RUN --security=insecure`` are not supported.
+``RUN --mount=type=ssh`` and ``RUN --security=insecure`` (an entitlement) are refused.
 """
 
 from __future__ import annotations
@@ -729,6 +729,9 @@ class Builder:
         shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
             if build_args else ""
         created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"
+        if instr.security() == "insecure":
+            raise BuildError("granting entitlement security.insecure is not allowed by build daemon configuration",
+                             instr)
         mounts = instr.mounts(env, self.df.escape)
         network = instr.network() if instr.network() != "default" else self.opts.network
         key = cache.cache_key({
