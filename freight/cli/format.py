@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 import sys
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 
@@ -62,6 +62,8 @@ def parse_time(text: str) -> datetime | None:
     match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
     if not match:
         return None
+    from datetime import datetime
+
     base, frac, zone = match.groups()
     micro = (frac or ".0")[1:7].ljust(6, "0")
     tz = "+00:00" if zone in (None, "Z") else zone
@@ -70,6 +72,8 @@ def parse_time(text: str) -> datetime | None:
 
 def since(text: str) -> str:
     """Docker's "2 weeks ago" for an RFC 3339 timestamp."""
+    from datetime import datetime, timezone
+
     when = parse_time(text)
     if when is None:
         return "N/A"
@@ -106,6 +110,8 @@ class TemplateError(ValueError):
 
 
 def _json(value: Any) -> str:
+    import json
+
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
@@ -156,6 +162,8 @@ def _arg(word: str, dot: Any) -> Any:
 def _eval(expr: str, dot: Any) -> Any:
     value: Any = None
     for stage_no, stage in enumerate(expr.split("|")):
+        import shlex
+
         words = shlex.split(stage.strip(), posix=False)
         if not words:
             raise TemplateError("missing value for command")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import json
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -98,6 +96,8 @@ def _select(st: Any, images: list[Any], filters: dict[str, list[str]]) -> list[A
 
 
 def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
+    import fnmatch
+
     name = f"{row['Repository']}:{row['Tag']}"
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
 
@@ -179,6 +179,8 @@ def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
     if fmt:
         Template(fmt).write(objects)
     else:
+        import json
+
         print(json.dumps(objects, indent=4))
     return 0
 
