@@ -63,12 +63,15 @@ def cache_mounts_dir(store: Any) -> Path:
     return store.root / "buildcache-mounts"
 
 
-def prune_cache(store: Any, all: bool = False) -> int:
+def prune_cache(store: Any, all: bool = False, collect: bool = True) -> int:
     """Remove build cache entries and free what only they kept; return the bytes reclaimed.
 
     Without ``all`` only entries whose layer no image uses are removed
     (``docker builder prune``); with it every entry and the ``RUN
-    --mount=type=cache`` directories too (``-a``).
+    --mount=type=cache`` directories too (``-a``). With ``collect`` it then
+    runs ``store.gc()`` (which takes the store lock exclusively: do not call
+    it so while holding that lock) and counts what GC freed; without, the
+    caller's own GC frees the blobs and snapshots.
     """
     used: set[str] = set()
     for (digest,) in store.db.execute("SELECT manifest_digest FROM images"):
@@ -87,6 +90,8 @@ def prune_cache(store: Any, all: bool = False) -> int:
     if all and mounts.exists():
         reclaimed += _tree_size(mounts)
         shutil.rmtree(mounts, ignore_errors=True)
+    if not collect:
+        return reclaimed
     report = store.gc()
     return reclaimed + (report.reclaimed if report else 0)
 
