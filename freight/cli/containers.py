@@ -353,12 +353,18 @@ def _ensure_image(st: Any, ref: str, policy: str) -> None:
     client is imported only then)."""
     if policy == "never" or (policy == "missing" and st.images.lookup(ref) is not None):
         return
+    from freight.errors import FreightError
     from freight.registry import pull
 
-    if policy == "always":
-        pull.pull(st, ref)
-    else:
-        pull.ensure_image(st, ref)
+    try:
+        if policy == "always":
+            pull.pull(st, ref)
+        else:
+            pull.ensure_image(st, ref)
+    except FreightError as err:  # run/create report a failed pull as an engine error (125)
+        if err.exit_code == FreightError.exit_code:
+            raise
+        raise FreightError(str(err)) from None
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ def test_run_pulls_a_missing_image_then_runs_it(runtime_store: Store, cli, tmp_p
         cli("rmi", remote, check=True)
         never = cli("run", "--rm", "--pull", "never", remote, "true")
         assert never.returncode == 125
+        unknown = cli("run", "--rm", f"127.0.0.1:{port}/tools/nothing:1", "true")
+        assert unknown.returncode == 125 and "Unable to find image" in unknown.stderr
         result = cli("run", "--rm", remote, "echo", "pulled")
         assert result.returncode == 0, result.stderr
         assert result.stdout == "pulled\n"

@@ -99,7 +99,7 @@ def test_freight_failure_is_125_without_traceback(runtime_store: Store, cli) -> 
     assert result.stderr.splitlines()[0] == \
         "freight: invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'"
     assert "Traceback" not in result.stderr
-    assert cli("run", "--rm", "nosuchimage", "true").returncode == 125
+    assert cli("run", "--rm", "--pull", "never", "nosuchimage", "true").returncode == 125
     assert cli("run", "--rm", "-u", "nobody-here", "busybox", "true").returncode == 125
     assert runtime_store.db.execute("SELECT COUNT(*) FROM containers").fetchone()[0] == 0
 
