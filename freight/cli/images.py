@@ -22,6 +22,12 @@ def register(sub: Subcommands) -> None:
     _history_args(sub.add("history", cmd_history, help="Show the history of an image"))
     _import_args(sub.add("import", cmd_import,
                          help="Import the contents from a tarball to create a filesystem image"))
+
+
+def register_image_group(sub: Subcommands) -> None:
+    """``freight image ...``: the image commands, plus build, pull, push, save and load."""
+    from importlib import import_module
+
     image = sub.group("image", help="Manage images")
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
@@ -35,6 +41,9 @@ def register(sub: Subcommands) -> None:
     prune = image.add("prune", cmd_image_prune, help="Remove unused images")
     prune.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
     prune.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    for module, names in (("freight.cli.build", ["build"]), ("freight.cli.registry", ["pull", "push"]),
+                          ("freight.cli.archive", ["save", "load"])):
+        import_module(module).register(image.only(names))
 
 
 # -- images ------------------------------------------------------------------

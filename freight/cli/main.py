@@ -29,8 +29,10 @@ from freight import __version__
 from freight.errors import FreightError
 
 _MODULES = {
-    # module: the top-level commands it registers (add a line for a new module)
-    "freight.cli.images": "images image tag rmi history import",
+    # module[:function]: the top-level commands it registers (add a line for a new module);
+    # the function defaults to ``register``
+    "freight.cli.images": "images tag rmi history import",
+    "freight.cli.images:register_image_group": "image",
     "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
@@ -67,11 +69,34 @@ class Subcommands:
         parser.set_defaults(func=handler, error_code=error_code)
         return parser
 
+    def only(self, names: Sequence[str]) -> Subcommands:
+        """A view of this group that takes only ``names`` from another module's ``register``.
+
+        It lets ``image pull`` reuse the ``pull`` command's parser and handler:
+        one definition for every flag.
+        """
+        return _Only(self, frozenset(names))
+
     def group(self, name: str, help: str) -> Subcommands:
         parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
                                           prog=f"{self._prog} {name}")
         parser.set_defaults(func=lambda args: _group_usage(parser), error_code=1)
         return Subcommands(parser, f"{self._prog} {name}")
+
+
+class _Only(Subcommands):
+    def __init__(self, inner: Subcommands, names: frozenset[str]) -> None:
+        self._inner = inner
+        self._names = names
+
+    def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
+            error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
+        if name in self._names:
+            return self._inner.add(name, handler, help, aliases, error_code, **kwargs)
+        return Parser(add_help=False)  # not wanted here: its arguments go nowhere
+
+    def group(self, name: str, help: str) -> Subcommands:
+        return _Only(self, frozenset())
 
 
 def _group_usage(parser: argparse.ArgumentParser) -> int:
@@ -108,8 +133,9 @@ def build_parser(argv: Sequence[str]) -> Parser:
     sub = Subcommands(parser, "freight")
     wanted = _command_name(argv)
     modules = [COMMANDS[wanted]] if wanted in COMMANDS else dict.fromkeys(COMMANDS.values())
-    for module in modules:
-        import_module(module).register(sub)
+    for entry in modules:
+        module, _, function = entry.partition(":")
+        getattr(import_module(module), function or "register")(sub)
     return parser
 
 
