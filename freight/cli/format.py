@@ -13,6 +13,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from freight.errors import InvalidArgument
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -105,8 +107,8 @@ def render_table(rows: Sequence[Sequence[str]], out: Any = None) -> None:
 _TOKEN = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
 
 
-class TemplateError(ValueError):
-    pass
+class TemplateError(InvalidArgument):
+    """A --format template that does not parse or cannot be evaluated."""
 
 
 def _json(value: Any) -> str:
@@ -147,35 +149,71 @@ def _lookup(data: Any, path: str) -> Any:
     return value
 
 
-def _arg(word: str, dot: Any) -> Any:
+_WORD = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|[()|]|[^\s()|]+')
+
+
+def _tokens(expr: str) -> list[str]:
+    return _WORD.findall(expr)
+
+
+def _literal(word: str, dot: Any) -> Any:
     if word.startswith("."):
         return _lookup(dot, word)
-    if word[:1] in "\"'`":
-        return word[1:-1].encode().decode("unicode_escape") if word[0] == '"' else word[1:-1]
+    if word[0] == '"':
+        return word[1:-1].encode().decode("unicode_escape")
+    if word[0] == "`":
+        return word[1:-1]
     if word.lstrip("-").isdigit():
         return int(word)
+    if word in ("true", "false"):
+        return word == "true"
     if word in _FUNCS:
         return _FUNCS[word]()
     raise TemplateError(f"function \"{word}\" not defined")
 
 
-def _eval(expr: str, dot: Any) -> Any:
+def _pipeline(tokens: list[str], dot: Any) -> Any:
+    """Evaluate ``command (| command)*`` from ``tokens``, consuming them up to a ')'."""
     value: Any = None
-    for stage_no, stage in enumerate(expr.split("|")):
-        import shlex
-
-        words = shlex.split(stage.strip(), posix=False)
+    first = True
+    while tokens and tokens[0] != ")":
+        words: list[Any] = []
+        while tokens and tokens[0] not in ("|", ")"):
+            word = tokens.pop(0)
+            if word == "(":
+                words.append(("value", _pipeline(tokens, dot)))
+                if not tokens or tokens.pop(0) != ")":
+                    raise TemplateError("unclosed left paren")
+            else:
+                words.append(word)
         if not words:
             raise TemplateError("missing value for command")
-        head, rest = words[0], [_arg(w, dot) for w in words[1:]]
-        if stage_no:
-            rest.append(value)
-        if head in _FUNCS:
-            value = _FUNCS[head](*rest)
-        elif rest:
-            raise TemplateError(f"can't give argument to non-function {head}")
-        else:
-            value = _arg(head, dot)
+        value = _command(words, dot, None if first else value, first)
+        first = False
+        if tokens and tokens[0] == "|":
+            tokens.pop(0)
+    return value
+
+
+def _command(words: list[Any], dot: Any, piped: Any, first: bool) -> Any:
+    def arg(word: Any) -> Any:
+        return word[1] if isinstance(word, tuple) else _literal(word, dot)
+
+    head, rest = words[0], [arg(w) for w in words[1:]]
+    if not first:
+        rest.append(piped)
+    if isinstance(head, str) and head in _FUNCS:
+        return _FUNCS[head](*rest)
+    if rest:
+        raise TemplateError(f"can't give argument to non-function {head}")
+    return arg(head)
+
+
+def _eval(expr: str, dot: Any) -> Any:
+    tokens = _tokens(expr)
+    value = _pipeline(tokens, dot)
+    if tokens:
+        raise TemplateError(f"unexpected {tokens[0]!r} in operand")
     return value
 
 
