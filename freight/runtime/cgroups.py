@@ -15,8 +15,8 @@ container pins CPUs or memory nodes.
 
 Public API
 ----------
-``Resources`` (dataclass)              limits as the CLI parsed them (see its fields)
-``DeviceRule`` (dataclass)             one device cgroup rule (``c 1:3 rwm``)
+``Resources``                          limits as the CLI parsed them (see its fields)
+``DeviceRule`` (NamedTuple)             one device cgroup rule (``c 1:3 rwm``)
 ``DEFAULT_DEVICE_RULES``               Docker's default allow list (deny all first)
 ``parse_memory(value, flag)``          "512m" -> bytes, Docker's flag error message
 ``parse_memory_swap(value)``           like parse_memory, "-1" means unlimited
@@ -64,8 +64,8 @@ import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from freight.errors import FreightError, InvalidArgument
 
@@ -145,8 +145,7 @@ def _parse_cpu_list(text: str) -> set[int]:
 # ---------------------------------------------------------------- resources
 
 
-@dataclass(frozen=True)
-class DeviceRule:
+class DeviceRule(NamedTuple):
     """One device cgroup rule; ``major``/``minor`` None means any (``*``)."""
 
     type: str  # "a" (all), "c" (char) or "b" (block)
@@ -185,7 +184,13 @@ DEFAULT_DEVICE_RULES: tuple[DeviceRule, ...] = (
 )
 
 
-@dataclass
+class _Default:
+    """Marks an argument left out (None has a meaning of its own for ``devices``)."""
+
+
+_DEFAULT = _Default()
+
+
 class Resources:
     """Container limits, in the units Docker's flags use once parsed.
 
@@ -193,20 +198,34 @@ class Resources:
     Docker default (twice ``memory``), -1 unlimited.  ``cpus`` becomes a CFS quota
     over a 100 ms period.  ``pids_limit`` of 0 or -1 means unlimited.  ``devices`` is
     the device cgroup policy in order (None leaves the devices cgroup open, as
-    ``--privileged`` does); the default is Docker's.
+    ``--privileged`` does); the default is Docker's.  (A plain class, not a
+    dataclass: importing dataclasses costs ``freight run`` ~10 ms of start-up.)
     """
 
-    memory: int | None = None
-    memory_swap: int | None = None
-    memory_reservation: int | None = None
-    cpus: float | None = None
-    cpu_period: int | None = None
-    cpu_quota: int | None = None
-    cpu_shares: int | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
-    devices: list[DeviceRule] | None = field(default_factory=lambda: list(DEFAULT_DEVICE_RULES))
+    __slots__ = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_period", "cpu_quota",
+                 "cpu_shares", "cpuset_cpus", "cpuset_mems", "pids_limit", "devices")
+
+    def __init__(self, memory: int | None = None, memory_swap: int | None = None,
+                 memory_reservation: int | None = None, cpus: float | None = None,
+                 cpu_period: int | None = None, cpu_quota: int | None = None,
+                 cpu_shares: int | None = None, cpuset_cpus: str | None = None,
+                 cpuset_mems: str | None = None, pids_limit: int | None = None,
+                 devices: list[DeviceRule] | None | _Default = _DEFAULT) -> None:
+        self.memory = memory
+        self.memory_swap = memory_swap
+        self.memory_reservation = memory_reservation
+        self.cpus = cpus
+        self.cpu_period = cpu_period
+        self.cpu_quota = cpu_quota
+        self.cpu_shares = cpu_shares
+        self.cpuset_cpus = cpuset_cpus
+        self.cpuset_mems = cpuset_mems
+        self.pids_limit = pids_limit
+        self.devices = list(DEFAULT_DEVICE_RULES) if isinstance(devices, _Default) else devices
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__ if k != "devices")
+        return f"Resources({values})"
 
     def validate(self) -> None:
         """Reject values the Docker daemon rejects, with its messages."""
@@ -309,12 +328,11 @@ def _read_first(paths: tuple[str, ...], default: str = "0") -> str:
 # ---------------------------------------------------------------- layout
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """Where the cgroup hierarchies are: v1 mounts by controller, or the v2 root."""
 
     mode: str  # "v1", "v2" or "hybrid"
-    v1: dict[str, str] = field(default_factory=dict)  # controller -> mount point
+    v1: dict[str, str]  # controller -> mount point
     v2_root: str | None = None
 
     @classmethod
@@ -466,8 +484,7 @@ def _pids_of(directory: str) -> list[int]:
 # ---------------------------------------------------------------- cgroups
 
 
-@dataclass
-class CgroupStats:
+class CgroupStats(NamedTuple):
     """What ``freight stats`` shows.  None where the host has no such accounting.
 
     ``memory_usage`` excludes inactive file cache, as ``docker stats`` does;
