@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from freight.errors import DigestMismatch, FreightError, NotFound
 from freight.image import reference
 from freight.image.config import host_platform
 from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
-from freight.registry.client import Registry, RegistryError
+from freight.registry.client import Abandoned, BlobStream, Registry, RegistryError
 from freight.registry.progress import Lines, Reporter
 from freight.store.images import Image
 from freight.store.store import Store
@@ -135,8 +135,9 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
                 progress: Reporter) -> None:
     """Download the config and the layers the store lacks, ``JOBS`` at a time.
 
-    Layers are unpacked in order while later ones still download, as Docker
-    extracts them; each only once its blob is complete and verified.
+    Each layer is unpacked into its snapshot while it downloads, as its bytes
+    arrive (see ``_fetch_layer``). Layers whose blob was already here, or whose
+    streamed unpack had to be abandoned, are unpacked from the blob afterwards.
     """
     from concurrent.futures import Future, ThreadPoolExecutor  # imports logging: only when used
 
@@ -145,20 +146,22 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
         registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)
     layers = manifest.get("layers") or []
     diff_ids = json.loads(store.blobs.read(config["digest"])).get("rootfs", {}).get("diff_ids") or []
+    chain = _chain(layers, diff_ids)
     with ThreadPoolExecutor(JOBS) as pool:
         pending: dict[str, Future[None]] = {}
-        for layer in layers:
+        for i, layer in enumerate(layers):
             item = short_id(layer["digest"])
             if store.blobs.has(layer["digest"]):
                 progress.status(item, "Already exists")
             elif layer["digest"] not in pending:
                 progress.status(item, "Pulling fs layer", layer.get("size"))
-                pending[layer["digest"]] = pool.submit(_fetch_layer, store, registry, repo, layer, progress)
+                pending[layer["digest"]] = pool.submit(_fetch_layer, store, registry, repo, layer,
+                                                       chain[i][1:] if chain else None, progress)
         try:
-            for layer, chain, parent, diff_id in _chain(layers, diff_ids):
+            for layer, chain_id, parent, diff_id in chain:
                 if (future := pending.get(layer["digest"])) is not None:
                     future.result()
-                store.snapshots.unpack(chain, parent, diff_id,
+                store.snapshots.unpack(chain_id, parent, diff_id,
                                        lambda d=layer["digest"]: store.blobs.open(d))
                 if future is not None:
                     progress.status(short_id(layer["digest"]), "Pull complete")
@@ -179,9 +182,61 @@ def _chain(layers: list[dict[str, Any]], diff_ids: list[str]) -> list[tuple[dict
 
 
 def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
-                 progress: Reporter) -> None:
+                 snapshot: tuple[str, str | None, str] | None, progress: Reporter) -> None:
+    """Download a layer's blob and, at the same time, unpack it as ``snapshot`` (chain, parent, diff_id).
+
+    The snapshot becomes visible only after the blob matched its digest
+    (``Snapshots.unpack_stream`` reads to the stream's end, which the download
+    gives only then). A download that broke off and resumed with Range keeps
+    streaming; one that had to start over abandons the streamed unpack (its
+    temporary directory goes) and leaves the layer for ``fetch_blobs`` to
+    unpack from the blob.
+    """
     item = short_id(layer["digest"])
     progress.status(item, "Downloading", layer.get("size"))
-    registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
-                           lambda n: progress.advance(item, n))
+    unpacked: Callable[[], BaseException | None] = lambda: None  # noqa: E731
+    stream = None
+    if snapshot is not None and not store.snapshots.exists(snapshot[0]):
+        stream = BlobStream()
+        unpacked = _unpack_beside(store, snapshot, stream)
+    try:
+        registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
+                               lambda n: progress.advance(item, n), stream)
+    except BaseException:
+        if stream is not None:
+            stream.abandon()  # in case the download failed before it could
+        raise
+    finally:
+        failure = unpacked()
     progress.status(item, "Download complete")
+    if failure is not None:
+        raise failure
+
+
+def _unpack_beside(store: Store, snapshot: tuple[str, str | None, str],
+                   stream: BlobStream) -> Callable[[], BaseException | None]:
+    """Unpack ``stream`` on its own thread; return a function that waits for it and gives its failure.
+
+    An abandoned stream is no failure: the layer is unpacked from its blob later.
+    """
+    import threading
+
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        with stream:
+            try:
+                store.snapshots.unpack_stream(*snapshot, stream)
+            except Abandoned:
+                pass
+            except BaseException as err:  # handed to the downloading thread
+                failure.append(err)
+
+    thread = threading.Thread(target=work, name="unpack", daemon=True)
+    thread.start()
+
+    def wait() -> BaseException | None:
+        thread.join()
+        return failure[0] if failure else None
+
+    return wait

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -21,6 +22,7 @@ from freight.image.digest import hex_of, new_sha256
 from freight.store.db import transaction
 
 NAME_LEN = 12
+_CHUNK = 1 << 20
 
 
 def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
@@ -58,6 +60,7 @@ class Snapshots:
         self.dir = root / "snapshots"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._db = db
+        self._lock = threading.Lock()  # one connection: snapshot records from several threads
 
     def name(self, chain_id: str) -> str:
         """Directory name of a snapshot, relative to ``self.dir``."""
@@ -84,18 +87,35 @@ class Snapshots:
         if self.exists(chain_id):
             self._record(chain_id, parent, diff_id, None)
             return
+        with open_layer() as raw:
+            self.unpack_stream(chain_id, parent, diff_id, raw)
+
+    def unpack_stream(self, chain_id: str, parent: str | None, diff_id: str, stream: BinaryIO) -> None:
+        """``unpack`` from a stream of the (compressed or plain) layer, e.g. one still downloading.
+
+        ``stream`` is read to its very end before the snapshot becomes
+        visible, so a producer that verifies the bytes (a download checked
+        against its blob digest) and only then ends the stream, or raises from
+        ``read`` when the check fails, keeps an unverified layer from ever
+        being installed. Safe to call from several threads at once.
+        """
+        if self.exists(chain_id):
+            self._record(chain_id, parent, diff_id, None)
+            return
         from freight.store.compression import open_layer as decompress
         from freight.store.layerapply import apply_layer
 
         tmp = self._temporary("unpack-")
         try:
-            with open_layer() as raw, decompress(raw) as tar:
+            with decompress(stream) as tar:
                 hashed = _HashingReader(tar)
                 size = apply_layer(hashed, tmp, overlay=True)  # type: ignore[arg-type]
                 got = hashed.finish()
             if got != diff_id:
                 raise DigestMismatch(f"layer content {got} does not match the image configuration,"
                                      f" which says {diff_id}")
+            while stream.read(_CHUNK):  # anything after the compressed data: the end vouches for it
+                pass
             self._install(tmp, chain_id)
         finally:
             if tmp.exists():
@@ -144,7 +164,7 @@ class Snapshots:
                 raise  # another process did not win the race: a real failure
 
     def _record(self, chain_id: str, parent: str | None, diff_id: str, size: int | None) -> None:
-        with transaction(self._db):
+        with self._lock, transaction(self._db):
             if size is None:
                 self._db.execute(
                     "INSERT OR IGNORE INTO snapshots (chain_id, parent, diff_id, size) VALUES (?,?,?,0)",
