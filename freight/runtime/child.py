@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from freight.errors import FreightError
 from freight.runtime import process, rootfs
 from freight.runtime import syscalls as sc
-from freight.runtime.launch import Stdio, _namespace_flags, _report, exit_code
+from freight.runtime.launch import Stdio, _HookSync, _namespace_flags, _report, exit_code
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 _SIOCGIFFLAGS = 0x8913
@@ -109,33 +109,72 @@ def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) ->
     _exec(spec, stdio, err_w)
 
 
-def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None) -> NoReturn:
+def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None,
+                   hooks: dict[str, list[Any]] | None = None,
+                   sync: _HookSync | None = None) -> NoReturn:
     """Everything from the fork to the exec. ``joined_r`` (with a cgroup) reads a byte once
     the parent moved us into the container's cgroup: that migration is slow on cgroup v1,
-    so it runs while we build the filesystem, and only the cgroup namespace waits for it."""
+    so it runs while we build the filesystem, and only the cgroup namespace waits for it.
+    ``hooks`` are the container's OCI hooks; ``sync`` (with createRuntime hooks) hands
+    over to the parent once the mounts are done, before the pivot."""
     _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     sc.unshare(_namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
     hierarchies = rootfs.cgroup_hierarchies()
-    rootfs.prepare(spec, _console_opener(stdio) if stdio.tty_socket is not None else None)
+    before_pivot = _console_opener(stdio) if stdio.tty_socket is not None else None
+    start_hooks = None
+    if hooks:
+        before_pivot, start_hooks = _hook_steps(spec, hooks, sync, before_pivot)
+    rootfs.prepare(spec, before_pivot)
     if spec.network != NETWORK_HOST:
         loopback_up()
     if joined_r is not None and os.read(joined_r, 1) != b"j":
         os._exit(125)  # the parent could not set up the cgroup; it reports why
     sc.unshare(sc.CLONE_NEWCGROUP)  # rooted at the container's cgroup
     rootfs.mount_cgroupfs(hierarchies, readonly=not spec.privileged)
-    _exec(spec, stdio, err_w)
+    _exec(spec, stdio, err_w, start_hooks)
 
 
-def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int) -> NoReturn:
-    """Identity, environment, stdio and the exec itself, inside the container's root."""
+def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSync | None,
+                console: Callable[[str], None] | None
+                ) -> tuple[Callable[[str], None], Callable[[], None] | None]:
+    """What runs before the pivot (the console, the parent's createRuntime hooks, our
+    createContainer hooks, in the host's filesystem) and just before exec (startContainer,
+    in the container's), each hook given the OCI state with our host PID."""
+    import select  # noqa: F401 - the hooks need it after the pivot
+
+    from freight.runtime.devices import oci_state, run_hooks
+
+    pid = int(os.readlink("/proc/self"))  # still the host's /proc: our PID as the host sees it
+
+    def before_pivot(root: str) -> None:
+        if console is not None:
+            console(root)
+        if sync is not None:
+            sync.wait_for_parent()
+        run_hooks("createContainer", hooks.get("createContainer"),
+                  oci_state(spec.id, "creating", spec.container_dir, pid))
+
+    def before_exec() -> None:
+        run_hooks("startContainer", hooks.get("startContainer"),
+                  oci_state(spec.id, "created", spec.container_dir, pid))
+
+    return before_pivot, before_exec if hooks.get("startContainer") else None
+
+
+def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int,
+          start_hooks: Callable[[], None] | None = None) -> NoReturn:
+    """Identity, environment, stdio and the exec itself, inside the container's root;
+    ``start_hooks`` (OCI startContainer) run once the command is found, still as root."""
     user = process.resolve_user(spec.user, spec.group_add)
     env = process.final_env(spec, user.home)
     if spec.cwd and spec.cwd != "/":
         os.makedirs(spec.cwd, 0o755, exist_ok=True)
     path = process.lookup(spec.args[0], env)
+    if start_hooks is not None:
+        start_hooks()
     _set_stdio(stdio, err_w)
     process.apply_identity(spec, user)
     process.enter_workdir(spec.cwd or "/")

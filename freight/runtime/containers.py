@@ -299,7 +299,8 @@ class _Launched:
     """A forked container process, its streams, cgroup and port proxy."""
 
     def __init__(self, pid: int, exec_r: int, sources: dict[int, str], stdin_to: int | None,
-                 cgroup: Any, proxy: Any, tty_sock: Any, attach: Attach | None) -> None:
+                 cgroup: Any, proxy: Any, tty_sock: Any, attach: Attach | None,
+                 hooks: dict[str, list[Any]] | None = None) -> None:
         self.pid = pid
         self.exec_r = exec_r
         self.sources = sources
@@ -308,6 +309,7 @@ class _Launched:
         self.proxy = proxy
         self.tty_sock = tty_sock
         self.attach = attach
+        self.hooks = hooks  # the OCI hooks of CDI devices (poststart and poststop are ours)
 
     def wait_exec(self) -> None:
         """Until the command runs (the pty master arrives first with -t); its set-up error."""
@@ -360,7 +362,9 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
             _cleanup(store, c, None, remove_row=True, volumes=True)
         else:
             _save_state(store, c)
+        _run_hooks(store, c, launched, "poststop")
         raise
+    _run_hooks(store, c, launched, "poststart")
     if launched.proxy is not None:
         launched.proxy.start(f"/proc/{launched.pid}/ns/net")
         _record_ports(c, launched.proxy)
@@ -374,6 +378,17 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         raise
     _finish(store, c, launched, code)
     return code
+
+
+def _run_hooks(store: Any, c: Container, launched: _Launched, stage: str) -> None:
+    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning."""
+    if not launched.hooks or not launched.hooks.get(stage):
+        return
+    from freight.runtime.devices import oci_state, run_hooks
+
+    status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
+    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
+              fatal=False)
 
 
 def exit_code_of(pid: int) -> int:
@@ -414,17 +429,20 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
         _release(None, proxy)
         raise
     rules = edits.rules if edits is not None else []
+    hooks = edits.hooks if edits is not None and edits.hooks else None
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # It is made while the child builds its filesystem (see fork_container).
-        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules))
+        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules),
+                                     hooks=hooks)
     except BaseException:
         io.abort()
         _release(spec.cgroup, proxy)
         raise
     finally:
         io.close_child_ends()
-    return _Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach)
+    return _Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach,
+                     hooks)
 
 
 def _release(cgroup: Any, proxy: Any) -> None:
@@ -591,6 +609,7 @@ def _finish(store: Any, c: Container, launched: _Launched, code: int) -> None:
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
     if c.host_config.get("AutoRemove"):
         _cleanup(store, c, launched.cgroup, remove_row=True, volumes=True)
+        _run_hooks(store, c, launched, "poststop")
         return
     if launched.cgroup is not None:
         launched.cgroup.destroy()
@@ -599,6 +618,7 @@ def _finish(store: Any, c: Container, launched: _Launched, code: int) -> None:
     for key in ("StartTime", "MonitorPid", "MonitorStartTime"):
         c.state.pop(key, None)
     _save_state(store, c)
+    _run_hooks(store, c, launched, "poststop")
 
 
 def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: bool = False) -> None:

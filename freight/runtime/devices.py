@@ -9,6 +9,8 @@ directory wins on conflicts).  Each spec has a ``kind`` (``nvidia.com/gpu``), na
 devices, and *container edits* (device nodes, mounts, environment, OCI hooks) for each
 device and for the spec as a whole.  ``--gpus all|N|device=ID[,ID]`` selects devices of
 kind ``nvidia.com/gpu``; ``--device nvidia.com/gpu=0`` names CDI devices directly.
+``FREIGHT_CDI_SPEC_DIRS`` (colon separated, like dockerd's ``cdi-spec-dirs``) replaces
+the two default directories; set but empty, it disables CDI.
 
 Public API
 ----------
@@ -17,8 +19,12 @@ Public API
 ``parse_device_cgroup_rule(value) -> DeviceRule``   ``--device-cgroup-rule``
 ``is_cdi_name(value) -> bool``                      ``vendor.com/class=name``?
 ``parse_gpus(value) -> GpuRequest``                 ``--gpus`` syntax
-``CdiRegistry(spec_dirs=CDI_DIRS)``                 the specs; ``.kinds()``,
+``CdiRegistry(spec_dirs=None)``                     the specs (``cdi_spec_dirs()`` by
+                                                    default); ``.kinds()``,
                                                     ``.devices(kind)``, ``.edits(names)``
+``cdi_spec_dirs() -> list[str]``                    $FREIGHT_CDI_SPEC_DIRS or CDI_DIRS
+``oci_state(id, status, bundle, pid) -> dict``      what a hook reads on stdin
+``run_hooks(stage, hooks, state, fatal=True)``      run one stage's OCI hooks
 ``gpu_device_names(request, registry) -> list[str]``  ``--gpus`` to CDI names
 ``ContainerEdits``                                  what to apply: ``devices``
     (``spec.DeviceNode``), ``rules`` (``cgroups.DeviceRule``), ``mounts``
@@ -49,7 +55,11 @@ hooks do, with the container state JSON on stdin: ``createRuntime`` in the runti
 namespace after the namespaces exist and before pivot_root, ``createContainer`` in the
 container's mount namespace before pivot_root, ``startContainer`` in the container just
 before exec, ``poststart`` after the user's process started, ``poststop`` after it
-exited.  ``Hook.timeout`` (seconds) is None for no limit.
+exited.  ``Hook.timeout`` (seconds) is None for no limit.  ``prestart`` (deprecated in
+OCI) runs with ``createRuntime``.  A failing hook of the first three stages fails the
+start (exit 125, the hook's output in the message); ``poststart`` and ``poststop``
+failures are only reported on stderr.  ``launch.fork_container(..., hooks=)`` runs the
+stages up to ``startContainer``; ``containers`` runs ``poststart`` and ``poststop``.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ import csv
 import json
 import os
 import re
+import signal
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -435,6 +446,14 @@ def _load_spec(path: str) -> _Spec:
     return _Spec(path, kind, devices, raw.get("containerEdits"))
 
 
+def cdi_spec_dirs() -> list[str]:
+    """The CDI spec directories: ``$FREIGHT_CDI_SPEC_DIRS`` (colon separated) or CDI_DIRS."""
+    value = os.environ.get("FREIGHT_CDI_SPEC_DIRS")
+    if value is None:
+        return list(CDI_DIRS)
+    return [d for d in value.split(":") if d]
+
+
 class CdiRegistry:
     """The CDI specs found in ``spec_dirs``; later directories override earlier ones.
 
@@ -442,11 +461,11 @@ class CdiRegistry:
     when a device cannot be resolved.
     """
 
-    def __init__(self, spec_dirs: Iterable[str] = CDI_DIRS) -> None:
+    def __init__(self, spec_dirs: Iterable[str] | None = None) -> None:
         self.errors: list[str] = []
         self._owner: dict[str, _Spec] = {}  # qualified name -> spec
         self._conflicts: set[str] = set()
-        for directory in spec_dirs:
+        for directory in cdi_spec_dirs() if spec_dirs is None else spec_dirs:
             self._load_dir(directory)
 
     def _load_dir(self, directory: str) -> None:
@@ -534,3 +553,89 @@ def gpu_device_names(request: GpuRequest, registry: CdiRegistry) -> list[str]:
                                f"only {len(ordered)} available")
         chosen = ordered[:request.count]
     return [f"{GPU_KIND}={device}" for device in chosen]
+
+
+# ---------------------------------------------------------------- OCI hooks
+
+
+def oci_state(container_id: str, status: str, bundle: str, pid: int | None = None) -> dict[str, Any]:
+    """The OCI runtime state a hook reads on its stdin."""
+    state: dict[str, Any] = {"ociVersion": "1.0.2", "id": container_id, "status": status}
+    if pid:
+        state["pid"] = pid
+    state["bundle"] = bundle
+    return state
+
+
+def run_hooks(stage: str, hooks: list[Hook] | None, state: dict[str, Any],
+              fatal: bool = True) -> None:
+    """Run ``hooks`` in order; the first failure raises (``fatal``) or is printed as a warning."""
+    for number, hook in enumerate(hooks or ()):
+        try:
+            _run_hook(hook, json.dumps(state, separators=(",", ":")).encode())
+        except FreightError as exc:
+            message = f"error running {stage} hook #{number}: {exc}"
+            if fatal:
+                raise FreightError(message) from None
+            os.write(2, f"WARNING: {message}\n".encode())
+
+
+def _run_hook(hook: Hook, state: bytes) -> None:
+    """Spawn one hook with ``state`` on stdin, its output captured; FreightError if it fails.
+
+    No thread and no fork of the caller (which may be a container's PID 1 after its pivot):
+    ``posix_spawn``, then ``select`` on the output pipe against the hook's timeout.
+    """
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+               (os.POSIX_SPAWN_DUP2, out_w, 2)]
+    try:
+        pid = os.posix_spawn(hook.path, hook.args or [hook.path], _hook_env(hook),
+                             file_actions=actions, setsigdef=(signal.SIGPIPE,))
+    except OSError as exc:
+        os.close(in_w)
+        os.close(out_r)
+        raise FreightError(f"{hook.path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(in_r)
+        os.close(out_w)
+    try:
+        os.write(in_w, state)  # a few hundred bytes: the pipe buffer holds them
+    except BrokenPipeError:
+        pass  # a hook need not read its stdin
+    finally:
+        os.close(in_w)
+    output = _read_until_exit(hook, pid, out_r)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        status = f"signal {-code}" if code < 0 else f"exit status {code}"
+        text = output.decode(errors="replace").strip()
+        raise FreightError(f"{hook.path}: {status}" + (f", output: {text}" if text else ""))
+
+
+def _read_until_exit(hook: Hook, pid: int, out_r: int) -> bytes:
+    """The hook's output (its last 4 KiB) up to end-of-file; kill it past its timeout."""
+    import select  # a container's PID 1 imported it before its pivot (child._preload)
+    import time
+
+    deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
+    output = b""
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([out_r], [], [], wait)[0]:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise FreightError(f"{hook.path}: timed out after {hook.timeout}s")
+            chunk = os.read(out_r, 65536)
+            if not chunk:
+                return output
+            output = (output + chunk)[-4096:]
+    finally:
+        os.close(out_r)
+
+
+def _hook_env(hook: Hook) -> dict[str, str]:
+    """The hook's ``env`` entries (OCI: exactly those, nothing inherited)."""
+    return dict(entry.partition("=")[::2] for entry in hook.env)

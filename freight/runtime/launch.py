@@ -22,6 +22,7 @@ from freight.runtime import syscalls as sc
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 _ERRORS = {126: CannotInvoke, 127: CommandNotFound}
+_RUNTIME_STAGES = ("prestart", "createRuntime")  # OCI hooks run in our namespaces, before the pivot
 
 
 class Stdio:
@@ -46,18 +47,25 @@ def _namespace_flags(spec: ContainerSpec) -> int:
 
 
 def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None,
-                   make_cgroup: Callable[[], Any] | None = None) -> tuple[int, int]:
+                   make_cgroup: Callable[[], Any] | None = None,
+                   hooks: dict[str, list[Any]] | None = None) -> tuple[int, int]:
     """Fork the container's first process; return its host PID and the error pipe's read end.
 
     With ``join_pid`` the process instead joins that running container's namespaces
     and cgroup (``exec``); ``spec`` then describes only the process. Otherwise the
     child is moved into ``spec.cgroup`` here, while it builds its filesystem; with
     ``make_cgroup`` that cgroup is even created then (and stored in ``spec.cgroup``).
+    ``hooks`` (stage -> ``devices.Hook`` list) are the OCI hooks up to startContainer:
+    the createRuntime (and prestart) ones run here, in our namespaces, while the child
+    waits after its mounts (see ``child``); a failing one kills the child and raises.
     """
     err_r, err_w = os.pipe()
     joined_r = joined_w = None
     if (spec.cgroup is not None or make_cgroup is not None) and join_pid is None:
         joined_r, joined_w = os.pipe()
+    sync = None
+    if hooks and join_pid is None and any(hooks.get(stage) for stage in _RUNTIME_STAGES):
+        sync = _HookSync()
     own_pidns = None
     if join_pid is not None or not spec.pid_host:
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -77,12 +85,66 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
         raise
     if pid == 0:
         _close(err_r, joined_w)
-        _child(spec, stdio, err_w, join_pid, joined_r)
+        if sync is not None:
+            sync.child_side()
+        _child(spec, stdio, err_w, join_pid, joined_r, hooks, sync)
     _restore_pidns(own_pidns)
     _close(err_w, joined_r)
-    if joined_w is not None:
-        _join_cgroup(spec, pid, joined_w, err_r, make_cgroup)
+    if sync is not None:
+        sync.parent_side()
+    try:
+        if joined_w is not None:
+            _join_cgroup(spec, pid, joined_w, err_r, make_cgroup)
+    except BaseException:
+        if sync is not None:
+            sync.close()
+        raise
+    if sync is not None:
+        sync.run_hooks(spec, pid, err_r, hooks or {})
     return pid, err_r
+
+
+class _HookSync:
+    """Two pipes: the child says its mounts are done ("m"), we say the hooks ran ("h")."""
+
+    def __init__(self) -> None:
+        self.ready_r, self.ready_w = os.pipe()
+        self.go_r, self.go_w = os.pipe()
+
+    def child_side(self) -> None:
+        _close(self.ready_r, self.go_w)
+
+    def parent_side(self) -> None:
+        _close(self.ready_w, self.go_r)
+
+    def close(self) -> None:
+        """The parent's ends."""
+        _close(self.ready_r, self.go_w)
+
+    def wait_for_parent(self) -> None:
+        """In the child, before its pivot: hand over, and go on only once the hooks passed."""
+        os.write(self.ready_w, b"m")
+        if os.read(self.go_r, 1) != b"h":
+            os._exit(125)  # a hook failed: the parent reports it
+        _close(self.ready_w, self.go_r)
+
+    def run_hooks(self, spec: ContainerSpec, pid: int, err_r: int,
+                  hooks: dict[str, list[Any]]) -> None:
+        """In the parent: once the child's mounts are done, the runtime-namespace hooks."""
+        try:
+            if os.read(self.ready_r, 1) != b"m":
+                return  # the child failed first: wait_exec reports its error
+            from freight.runtime.devices import oci_state, run_hooks
+
+            state = oci_state(spec.id, "creating", spec.container_dir, pid)
+            for stage in _RUNTIME_STAGES:
+                run_hooks(stage, hooks.get(stage), state)
+            os.write(self.go_w, b"h")
+        except BaseException:
+            _abandon(pid, err_r)
+            raise
+        finally:
+            self.close()
 
 
 def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
@@ -94,12 +156,17 @@ def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
         spec.cgroup.add(pid)
         os.write(joined_w, b"j")
     except BaseException:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        os.close(err_r)
+        _abandon(pid, err_r)
         raise
     finally:
         os.close(joined_w)
+
+
+def _abandon(pid: int, err_r: int) -> None:
+    """Kill and reap a child whose set-up we failed, and drop its error pipe."""
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    os.close(err_r)
 
 
 def _close(*fds: int | None) -> None:
@@ -147,14 +214,15 @@ def exit_code(status: int) -> int:
 
 
 def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None,
-           joined_r: int | None) -> NoReturn:
+           joined_r: int | None, hooks: dict[str, list[Any]] | None = None,
+           sync: _HookSync | None = None) -> NoReturn:
     """The container's PID 1 until it execs (or, with ``--init``, for its whole life)."""
     code = 125
     try:
         from freight.runtime import child
 
         if join_pid is None:
-            child.setup_and_exec(spec, stdio, err_w, joined_r)
+            child.setup_and_exec(spec, stdio, err_w, joined_r, hooks, sync)
         else:
             child.join_and_exec(spec, stdio, err_w, join_pid)
     except FreightError as err:
