@@ -43,6 +43,10 @@ class BlobWriter:
         self.size += len(data)
         return len(data)
 
+    def written_digest(self) -> str:
+        """The digest of what was written so far (to use it before ``commit``'s fsync ends)."""
+        return "sha256:" + self._hash.hexdigest()
+
     def commit(self, expected: str | None = None) -> str:
         """Finish the blob; raise DigestMismatch (and keep nothing) if it is not ``expected``."""
         self._file.flush()
