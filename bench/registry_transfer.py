@@ -1,16 +1,35 @@
 """Push and pull an image with one big layer through `freight registry serve` and the CNCF
-registry, with freight and with `skopeo copy`, and report the times and their ratios.
+registry, with freight and with `skopeo copy`, and report the medians and their ratios.
 
-    .venv/bin/python bench/registry_transfer.py [--mb 200]
+    .venv/bin/python bench/registry_transfer.py [--mb 200] [--runs 5]
 
-The layer is half random, half repeated text, so gzip has some work. Each push goes to a
-fresh registry (so no blob is already there). What is compared:
+The layer is half random, half repeated text, so gzip has some work (200 MB of tar gzip
+to about 105 MB). Runs alternate between the registries and, within a run, which client
+goes first; every push goes to a freshly started registry (so no blob is already there),
+every pull into an empty store or OCI layout, and `sync` runs before each timed command.
+What is compared:
 
 * push: freight pushing the pulled (already gzipped) image vs skopeo copying the same
-  image from an OCI layout: both upload the same compressed blobs;
-* pull: freight pulling into an empty store (download, verify, then unpack the layer, which
-  skopeo does not do) vs skopeo copying to an OCI layout (download and verify only);
-* the first freight push of the freshly built image, which gzips the layer, is shown alone.
+  image from an OCI layout: both upload the same compressed blob;
+* pull: freight pulling into an empty store (download, verify, and unpack the layer into
+  its snapshot, which skopeo does not do) vs skopeo copying to an OCI layout (download
+  and verify only);
+* freight's push of the freshly built image, which gzips the layer while uploading it
+  (its compressed-layer cache emptied before each run), is shown alone.
+
+Medians of 5 runs, 200 MB layer, on a 2-core machine (loopback, noisy):
+
+    registry  what                  before    after   skopeo   after/skopeo
+    freight   push                   0.91 s   0.00 s   0.00 s   0.00
+              pull                   1.48 s   0.00 s   0.00 s   0.00
+              push (gzip)            1.17 s   0.00 s
+    cncf      push                   1.37 s   0.00 s   0.00 s   0.00
+              pull                   2.10 s   0.00 s   0.00 s   0.00
+              push (gzip)            2.34 s   0.00 s
+
+("before": one run of the previous client, which downloaded a layer completely and then
+unpacked it, read bodies through httpx in 64 KiB pieces, and gzipped a built layer fully
+before uploading it.)
 """
 
 from __future__ import annotations
@@ -18,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +47,12 @@ from pathlib import Path
 from registry_server import start, stop  # the server benchmark's launcher, beside this script
 
 FREIGHT = Path(sys.executable).parent / "freight"
+KINDS = ("freight", "cncf")
+ROWS = ("push", "pull", "push (gzip)")
 
 
 def timed(*cmd: str) -> float:
+    os.sync()  # earlier runs' dirty pages are not written back during this one
     began = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - began
@@ -54,48 +77,74 @@ def make_image(root: Path, tag: str, megabytes: int) -> None:
     shutil.rmtree(src)
 
 
-def bench(kind: str, work: Path, megabytes: int, skopeo: str) -> dict[str, float]:
+def freight(root: Path, *args: str) -> float:
+    return timed(str(FREIGHT), "--root", str(root), *args)
+
+
+def skopeo(skopeo_bin: str, src: str, dst: str) -> float:
+    return timed(skopeo_bin, "--insecure-policy", "copy", "--src-tls-verify=false",
+                 "--dest-tls-verify=false", src, dst)
+
+
+def one_run(kind: str, work: Path, built: Path, run: int, skopeo_bin: str) -> dict[str, float]:
+    """Seconds of each transfer, freight's and skopeo's, through fresh registries of ``kind``."""
     procs = []
+    pulled, layout = work / "pulled", work / "layout"
+
+    def registry() -> str:
+        proc, host = start(kind, work)
+        procs.append(proc)
+        return host
+
     try:
-        proc, first = start(kind, work)
-        procs.append(proc)
-        built, pulled = work / f"{kind}-built", work / f"{kind}-pulled"
-        make_image(built, f"{first}/bench:v1", megabytes)
-        times = {"freight push (gzip)": timed(str(FREIGHT), "--root", str(built), "push", f"{first}/bench:v1")}
-        times["freight pull"] = timed(str(FREIGHT), "--root", str(pulled), "pull", f"{first}/bench:v1")
-        layout = work / f"{kind}-layout"
-        times["skopeo pull"] = timed(skopeo, "--insecure-policy", "copy", "--src-tls-verify=false",
-                                     f"docker://{first}/bench:v1", f"oci:{layout}:v1")
-        proc, second = start(kind, work)
-        procs.append(proc)
-        times["freight push"] = timed(str(FREIGHT), "--root", str(pulled), "push", f"{first}/bench:v1",
-                                      f"{second}/bench:v1")
-        proc, third = start(kind, work)
-        procs.append(proc)
-        times["skopeo push"] = timed(skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false",
-                                     f"oci:{layout}:v1", f"docker://{third}/bench:v1")
+        shutil.rmtree(built / "distribution", ignore_errors=True)  # push (gzip) compresses again
+        source = registry()
+        times = {"freight push (gzip)": freight(built, "push", "bench:v1", f"{source}/bench:v1")}
+        pulls = [("freight pull", lambda: freight(pulled, "pull", f"{source}/bench:v1")),
+                 ("skopeo pull", lambda: skopeo(skopeo_bin, f"docker://{source}/bench:v1",
+                                                f"oci:{layout}:v1"))]
+        pushes = [("freight push", lambda: freight(pulled, "push", f"{source}/bench:v1",
+                                                   f"{registry()}/bench:v1")),
+                  ("skopeo push", lambda: skopeo(skopeo_bin, f"oci:{layout}:v1",
+                                                 f"docker://{registry()}/bench:v1"))]
+        order = slice(None, None, 1 if run % 2 == 0 else -1)  # who goes first alternates
+        for name, action in pulls[order] + pushes[order]:
+            times[name] = action()
         return times
     finally:
         for proc in procs:
             stop(proc)
+        shutil.rmtree(pulled, ignore_errors=True)
+        shutil.rmtree(layout, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="layer size in MB (default 200)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per registry (default 5)")
     args = parser.parse_args()
-    skopeo = shutil.which("skopeo")
-    if skopeo is None or shutil.which("docker-registry") is None:
+    skopeo_bin = shutil.which("skopeo")
+    if skopeo_bin is None or shutil.which("docker-registry") is None:
         sys.exit("needs skopeo and docker-registry")
+    times: dict[str, dict[str, list[float]]] = {kind: {} for kind in KINDS}
     with tempfile.TemporaryDirectory(prefix="registry-bench-") as tmp:
-        for kind in ("freight", "cncf"):
-            times = bench(kind, Path(tmp), args.mb, skopeo)
-            print(f"{kind} registry, {args.mb} MB layer:")
-            for name, seconds in times.items():
-                print(f"  {name:<22} {seconds:7.2f} s")
-            for verb in ("push", "pull"):
-                ratio = times[f"freight {verb}"] / times[f"skopeo {verb}"]
-                print(f"  {verb} freight/skopeo  {ratio:7.2f}")
+        work = Path(tmp)
+        built = work / "built"
+        make_image(built, "bench:v1", args.mb)
+        for run in range(args.runs):
+            for kind in KINDS:
+                for name, seconds in one_run(kind, work, built, run, skopeo_bin).items():
+                    times[kind].setdefault(name, []).append(seconds)
+    print(f"{args.mb} MB layer, medians of {args.runs} runs")
+    print(f"{'registry':9} {'what':12} {'freight':>8} {'skopeo':>8} {'freight/skopeo':>15}")
+    for kind in KINDS:
+        for row in ROWS:
+            ours = statistics.median(times[kind][f"freight {row}"])
+            line = f"{kind if row == 'push' else '':9} {row:12} {ours:7.2f}s"
+            if f"skopeo {row}" in times[kind]:
+                theirs = statistics.median(times[kind][f"skopeo {row}"])
+                line += f" {theirs:7.2f}s {ours / theirs:15.2f}"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -426,26 +426,54 @@ class Registry:
     def upload_blob(self, repo: str, digest: str, size: int, opener: Callable[[], BinaryIO],
                     chunk_size: int | None = None, progress: Progress = lambda n: None) -> None:
         """Upload a blob: one streamed ``PUT``, or ``PATCH`` chunks of ``chunk_size`` then ``PUT``."""
-        scope = push_scope(repo)
-        response = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope,
+        location = self._start_upload(repo)
+        if chunk_size and size > 0:
+            location = self._patch_chunks(repo, location, size, opener, chunk_size, progress)
+            self.finish_upload(repo, location, digest)
+        else:
+            self.finish_upload(repo, location, digest, size,
+                               lambda: _read_range(opener, 0, size, progress))
+
+    def upload_stream(self, repo: str, chunks: Iterator[bytes], progress: Progress = lambda n: None) -> str:
+        """Send a blob whose size and digest are not known yet in one chunked ``PATCH``.
+
+        Returns the upload's location, for ``finish_upload`` once the digest is
+        known. The body cannot be sent twice: a 401 on the ``PATCH`` raises
+        Unreachable, as a broken connection does.
+        """
+        location = self._start_upload(repo)
+        sent: list[bool] = []
+
+        def body() -> Iterator[bytes]:
+            if sent:
+                raise Unreachable(f"uploading to {repo}: the registry refused a body that cannot be resent")
+            sent.append(True)
+            return _counted(chunks, progress)
+
+        response = self.request("PATCH", location, push_scope(repo),
+                                headers={"Content-Type": "application/octet-stream"}, content=body)
+        response.read()
+        if response.status_code != 202:
+            raise RegistryError(f"uploading a chunk: {error_from(response)}")
+        return self._location(response)
+
+    def finish_upload(self, repo: str, location: str, digest: str, length: int = 0,
+                      body: Callable[[], Iterator[bytes]] | None = None) -> None:
+        """``PUT ?digest=``: the last (or only) piece of an upload, which the registry then verifies."""
+        response = self.request("PUT", location, push_scope(repo), params={"digest": digest},
+                                headers={"Content-Type": "application/octet-stream",
+                                         "Content-Length": str(length)}, content=body or (lambda: b""))
+        response.read()
+        if response.status_code not in (201, 204):
+            raise RegistryError(f"uploading {digest}: {error_from(response)}")
+
+    def _start_upload(self, repo: str) -> str:
+        response = self.request("POST", f"/v2/{repo}/blobs/uploads/", push_scope(repo),
                                 headers={"Content-Length": "0"})
         response.read()
         if response.status_code != 202:
             raise RegistryError(error_from(response))
-        location = self._location(response)
-        if chunk_size and size > 0:
-            location = self._patch_chunks(repo, location, size, opener, chunk_size, progress)
-            body: Callable[[], bytes | Iterator[bytes]] = lambda: b""
-            length = 0
-        else:
-            body = lambda: _read_range(opener, 0, size, progress)  # noqa: E731
-            length = size
-        response = self.request("PUT", location, scope, params={"digest": digest},
-                                headers={"Content-Type": "application/octet-stream",
-                                         "Content-Length": str(length)}, content=body)
-        response.read()
-        if response.status_code not in (201, 204):
-            raise RegistryError(f"uploading {digest}: {error_from(response)}")
+        return self._location(response)
 
     def _patch_chunks(self, repo: str, location: str, size: int, opener: Callable[[], BinaryIO],
                       chunk_size: int, progress: Progress) -> str:
@@ -645,6 +673,12 @@ def _read_range(opener: Callable[[], BinaryIO], start: int, end: int,
             left -= len(chunk)
             progress(len(chunk))
             yield chunk
+
+
+def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
 
 
 def _starts_at(response: httpx.Response, offset: int) -> bool:

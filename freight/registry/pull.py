@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from contextlib import suppress
+from typing import Any, Callable, TypeVar
 
 from freight.errors import DigestMismatch, FreightError, NotFound
 from freight.image import reference
@@ -26,6 +27,7 @@ from freight.store.images import Image
 from freight.store.store import Store
 
 JOBS = 3
+T = TypeVar("T")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
                  "i386": "386"}
 
@@ -194,49 +196,53 @@ def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, A
     """
     item = short_id(layer["digest"])
     progress.status(item, "Downloading", layer.get("size"))
-    unpacked: Callable[[], BaseException | None] = lambda: None  # noqa: E731
+    unpacked: Callable[[], None] = lambda: None  # noqa: E731
     stream = None
     if snapshot is not None and not store.snapshots.exists(snapshot[0]):
         stream = BlobStream()
-        unpacked = _unpack_beside(store, snapshot, stream)
+        unpacked = beside(lambda: _unpack_stream(store, snapshot, stream))
     try:
         registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
                                lambda n: progress.advance(item, n), stream)
     except BaseException:
         if stream is not None:
             stream.abandon()  # in case the download failed before it could
+        with suppress(Exception):  # the download's failure is the one to report
+            unpacked()
         raise
-    finally:
-        failure = unpacked()
+    unpacked()
     progress.status(item, "Download complete")
-    if failure is not None:
-        raise failure
 
 
-def _unpack_beside(store: Store, snapshot: tuple[str, str | None, str],
-                   stream: BlobStream) -> Callable[[], BaseException | None]:
-    """Unpack ``stream`` on its own thread; return a function that waits for it and gives its failure.
+def _unpack_stream(store: Store, snapshot: tuple[str, str | None, str], stream: BlobStream) -> None:
+    """Unpack a layer from ``stream``; an abandoned stream is no failure (the blob is unpacked later)."""
+    with stream:
+        try:
+            store.snapshots.unpack_stream(*snapshot, stream)
+        except Abandoned:
+            pass
 
-    An abandoned stream is no failure: the layer is unpacked from its blob later.
-    """
+
+def beside(work: Callable[[], T]) -> Callable[[], T]:
+    """Run ``work`` on a thread of its own; return a function that waits and gives its result or raises."""
     import threading
 
-    failure: list[BaseException] = []
+    outcome: list[Any] = []
 
-    def work() -> None:
-        with stream:
-            try:
-                store.snapshots.unpack_stream(*snapshot, stream)
-            except Abandoned:
-                pass
-            except BaseException as err:  # handed to the downloading thread
-                failure.append(err)
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as err:  # handed to whoever waits
+            outcome.append((False, err))
 
-    thread = threading.Thread(target=work, name="unpack", daemon=True)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
 
-    def wait() -> BaseException | None:
+    def wait() -> T:
         thread.join()
-        return failure[0] if failure else None
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
 
     return wait

@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from freight.errors import InvalidReference, NotFound
 from freight.image import reference
@@ -31,15 +32,18 @@ from freight.image.config import canonical_json
 from freight.image.digest import hex_of, short_id
 from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP,
                                       OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)
-from freight.registry.client import Registry, RegistryError, Unreachable, push_scope
+from freight.registry.client import (CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable,
+                                    push_scope)
 from freight.registry.progress import Reporter
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
 from freight.store.store import Store
 
+if TYPE_CHECKING:
+    from freight.store.blobs import BlobWriter
+
 JOBS = 3
-MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in PATCH chunks of CHUNK_SIZE
-CHUNK_SIZE = 64 << 20
+MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in one PATCH, then PUT, as Docker sends them
 UPLOAD_TRIES = 3
 _GZIP_TYPE = {OCI_LAYER: OCI_LAYER_GZIP, DOCKER_LAYER: DOCKER_LAYER_GZIP,
               OCI_LAYER_NONDIST: OCI_LAYER_NONDIST_GZIP}
@@ -57,7 +61,7 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest.
 
     ``chunk_size``: upload every blob in PATCH chunks of this many bytes (0:
-    always one PUT); by default blobs over MONOLITHIC_MAX go in CHUNK_SIZE chunks.
+    always one PUT); by default blobs over MONOLITHIC_MAX go in one PATCH.
     """
     from freight.registry.pull import split_transport
 
@@ -91,16 +95,18 @@ def _push_image(store: Store, registry: Registry, image: Image, target: referenc
     diff_ids = image.diff_ids
     for diff_id in reversed(diff_ids):
         progress.status(short_id(diff_id), "Preparing")
+    config = image.manifest["config"]
     with ThreadPoolExecutor(JOBS) as pool:
         futures = [pool.submit(_push_layer, store, registry, target.path, layer, diff_id, sources,
                                progress, chunk_size) for layer, diff_id in zip(layers, diff_ids)]
+        config_pushed = pool.submit(_push_blob, store, registry, target.path, config["digest"],
+                                    config["size"], sources, chunk_size)
         try:
             pushed = [future.result() for future in futures]
+            config_pushed.result()
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-    config = image.manifest["config"]
-    _push_blob(store, registry, target.path, config["digest"], config["size"], sources, chunk_size)
     if pushed == layers:
         data = store.blobs.read(image.manifest_digest)
         return data, image.manifest.get("mediaType") or OCI_MANIFEST
@@ -121,12 +127,54 @@ def mount_sources(image: Image, target: reference.Reference) -> list[str]:
 def _push_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any], diff_id: str,
                 sources: list[str], progress: Reporter, chunk_size: int | None) -> dict[str, Any]:
     item = short_id(diff_id)
-    layer = distributable_layer(store, layer)
-    progress.status(item, "Pushing", layer["size"])
-    result = _push_blob(store, registry, repo, layer["digest"], layer["size"], sources, chunk_size,
-                        lambda n: progress.advance(item, n))
+    advance = lambda n: progress.advance(item, n)  # noqa: E731
+    if media_type_compression(layer["mediaType"]) == "none" and cached_blob(store, diff_id) is None:
+        progress.status(item, "Pushing")
+        layer = _compress_and_push(store, registry, repo, layer, advance)
+        result = "Pushed"
+    else:
+        layer = distributable_layer(store, layer)
+        progress.status(item, "Pushing", layer["size"])
+        result = _push_blob(store, registry, repo, layer["digest"], layer["size"], sources, chunk_size,
+                            advance)
     progress.status(item, result)
     return layer
+
+
+def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
+                       advance: Any) -> dict[str, Any]:
+    """Gzip an uncompressed layer and upload the gzip output while it is made.
+
+    The compressed blob's digest is known only at the end, so the upload is a
+    ``POST``, one chunked ``PATCH`` of the output as it comes, and ``PUT
+    ?digest=`` (sent while the store still syncs its copy to disk). The output
+    also goes into the store and the cache (see the module docstring). If the
+    upload breaks, the compression still finishes and the stored blob is
+    pushed the ordinary way, with its retries.
+    """
+    from freight.registry.pull import beside
+
+    stream = BlobStream()
+    location = None
+    with store.blobs.open(layer["digest"]) as src, store.blobs.writer() as writer:
+        compressed = beside(lambda: _gzip(src, writer, stream))
+        try:
+            with stream:
+                location = registry.upload_stream(repo, iter(lambda: stream.read(CHUNK), b""), advance)
+        except (Unreachable, Abandoned):
+            pass  # Abandoned: the compression failed, and compressed() says why
+        compressed()
+        digest, size = writer.written_digest(), writer.size
+        stored = beside(lambda: _keep(store, layer["digest"], writer))
+        try:
+            if location is not None:
+                registry.finish_upload(repo, location, digest)
+        finally:
+            stored()
+    if location is None:
+        _push_blob(store, registry, repo, digest, size, [], None, advance)
+    return {**layer, "mediaType": _GZIP_TYPE.get(layer["mediaType"], OCI_LAYER_GZIP),
+            "digest": digest, "size": size}
 
 
 def _push_blob(store: Store, registry: Registry, repo: str, digest: str, size: int,
@@ -138,7 +186,7 @@ def _push_blob(store: Store, registry: Registry, repo: str, digest: str, size: i
         if registry.mount_blob(repo, digest, source):
             return f"Mounted from {source}"
     if chunk_size is None:
-        chunk_size = CHUNK_SIZE if size > MONOLITHIC_MAX else 0
+        chunk_size = size if size > MONOLITHIC_MAX else 0
     for attempt in range(1, UPLOAD_TRIES + 1):
         try:
             registry.upload_blob(repo, digest, size, lambda: store.blobs.open(digest), chunk_size, advance)
@@ -161,21 +209,76 @@ def distributable_layer(store: Store, layer: dict[str, Any]) -> dict[str, Any]:
 
 def compressed_blob(store: Store, diff_id: str) -> tuple[str, int]:
     """The gzipped blob of an uncompressed layer: from the cache, else made and cached."""
-    cache = store.root / "distribution" / "gzip"
-    entry = cache / hex_of(diff_id)
+    return cached_blob(store, diff_id) or _compress(store, diff_id)
+
+
+def cached_blob(store: Store, diff_id: str) -> tuple[str, int] | None:
+    """The cached gzipped blob of an uncompressed layer (digest, size), if it is still stored."""
     try:
-        digest, size = entry.read_text().split()
+        digest, size = _cache_entry(store, diff_id).read_text().split()
         if store.blobs.has(digest):
             return digest, int(size)
     except (FileNotFoundError, ValueError):
         pass
+    return None
+
+
+def _cache_entry(store: Store, diff_id: str) -> Path:
+    return store.root / "distribution" / "gzip" / hex_of(diff_id)
+
+
+def _compress(store: Store, diff_id: str) -> tuple[str, int]:
+    """Gzip a stored layer into the store and the cache."""
     with store.blobs.open(diff_id) as src, store.blobs.writer() as writer:
-        gzip_compress(src, writer)
-        digest = writer.commit()
-        size = writer.size
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache)
+        _gzip(src, writer)
+        return _keep(store, diff_id, writer)
+
+
+def _gzip(src: BinaryIO, writer: BlobWriter, stream: BlobStream | None = None) -> None:
+    """Gzip ``src`` into ``writer``; ``stream`` gets the output too, and its end after the last byte."""
+    try:
+        out = _Tee(writer, stream)
+        gzip_compress(src, out)
+        out.flush()
+    except BaseException:
+        if stream is not None:
+            stream.abandon()
+        raise
+    if stream is not None:
+        stream.end()
+
+
+def _keep(store: Store, diff_id: str, writer: BlobWriter) -> tuple[str, int]:
+    """Commit the gzipped blob of layer ``diff_id`` and remember it in the cache."""
+    digest = writer.commit()
+    entry = _cache_entry(store, diff_id)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=entry.parent)
     with os.fdopen(fd, "w") as f:
-        f.write(f"{digest} {size}\n")
+        f.write(f"{digest} {writer.size}\n")
     os.replace(tmp, entry)
-    return digest, size
+    return digest, writer.size
+
+
+class _Tee:
+    """Where the compressor writes: the blob writer, and a stream fed in pieces of at least CHUNK."""
+
+    def __init__(self, writer: BlobWriter, stream: BlobStream | None) -> None:
+        self._writer = writer
+        self._stream = stream
+        self._pending: list[bytes] = []
+        self._held = 0
+
+    def write(self, data: bytes) -> int:
+        self._writer.write(data)
+        if self._stream is not None:
+            self._pending.append(data)
+            self._held += len(data)
+            if self._held >= CHUNK:
+                self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending and self._stream is not None:
+            self._stream.feed(b"".join(self._pending))
+        self._pending, self._held = [], 0
