@@ -1,0 +1,254 @@
+"""Streaming transfers: pull unpacks a layer while it downloads, push gzips a layer while it uploads.
+
+What must hold: a snapshot becomes visible only once its blob matched its digest; a
+download that starts over abandons the streamed unpack and leaves no temporary
+directory; a push that gzips while uploading gives the same bytes (and cache entry) as
+gzipping first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from freight.errors import DigestMismatch
+from freight.image.config import canonical_json
+from freight.image.digest import chain_ids, hex_of
+from freight.registry.client import Abandoned, BlobStream, Registry
+from freight.registry.pull import pull
+from freight.registry.push import cached_blob, push
+from freight.store import Store
+from freight.store.compression import gzip_compress
+
+from tests.registry.fixtures_client import (docker_config, fresh_store, make_image,  # noqa: F401
+                                            registry)
+from tests.registry.test_faults import Proxy, StaticRegistry, _tar_with
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _unpack_temporaries(store: Store) -> list[str]:
+    return [p.name for p in store.snapshots.dir.iterdir() if p.name.startswith("unpack-")]
+
+
+@pytest.fixture
+def streams_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(kind of stream, outcome) of every ``Snapshots.unpack_stream`` call during the test."""
+    from freight.store.snapshots import Snapshots
+
+    seen: list[tuple[str, str]] = []
+    real = Snapshots.unpack_stream
+
+    def recorded(self: Snapshots, chain: str, parent: str | None, diff_id: str, stream: BinaryIO) -> None:
+        kind = "download" if isinstance(stream, BlobStream) else "blob"
+        try:
+            real(self, chain, parent, diff_id, stream)
+        except BaseException as err:
+            seen.append((kind, type(err).__name__))
+            raise
+        seen.append((kind, "ok"))
+
+    monkeypatch.setattr(Snapshots, "unpack_stream", recorded)
+    return seen
+
+
+# -- the stream itself ------------------------------------------------------
+
+
+def test_a_snapshot_waits_for_the_end_of_its_stream(store: Store) -> None:
+    tar = _tar_with("hello", b"hi\n")
+    diff_id = _digest(tar)
+    for verdict, expect_snapshot in (("abandon", False), ("end", True)):
+        stream = BlobStream()
+        stream.feed(gzip.compress(tar, mtime=0))
+        getattr(stream, verdict)()
+        if expect_snapshot:
+            store.snapshots.unpack_stream(diff_id, None, diff_id, stream)
+        else:
+            with pytest.raises(Abandoned):
+                store.snapshots.unpack_stream(diff_id, None, diff_id, stream)
+        assert store.snapshots.exists(diff_id) is expect_snapshot
+        assert _unpack_temporaries(store) == []
+    assert (store.snapshots.path(diff_id) / "hello").read_bytes() == b"hi\n"
+
+
+def test_a_closed_stream_never_holds_up_its_producer() -> None:
+    stream = BlobStream()
+    stream.feed(b"x")
+    assert stream.read(1) == b"x"
+    stream.close()
+    done = threading.Event()
+
+    def produce() -> None:
+        for _ in range(100):  # far more than the stream holds
+            stream.feed(b"y" * 1024)
+        stream.end()
+        done.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    assert done.wait(10), "the producer blocked on a stream whose reader had closed"
+
+
+def test_an_abandoned_stream_keeps_failing() -> None:
+    stream = BlobStream()
+    stream.abandon()
+    for _ in range(2):
+        with pytest.raises(Abandoned):
+            stream.read(10)
+
+
+# -- pull -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["freight", "cncf"])
+def test_pull_unpacks_while_downloading_across_a_broken_connection(
+        server: str, registry, store: Store, tmp_path: Path, streams_seen: list[tuple[str, str]]) -> None:
+    host = registry(server)
+    noise = os.urandom(3 << 20)
+    image = make_image(store, f"{host}/big:v1", {"noise": noise, "etc/motd": b"streamed\n"})
+    push(store, f"{host}/big:v1")
+    proxy = Proxy(host, drop_after=1 << 20, drops=2)
+    other = fresh_store(tmp_path)
+    streams_seen.clear()  # making the image unpacked it in the first store
+    try:
+        got = pull(other, f"{proxy.host}/big:v1")
+    finally:
+        proxy.close()
+    assert proxy.dropped == 2 and proxy.range_requests >= 1
+    assert got.id == image.id
+    assert streams_seen == [("download", "ok")]  # resumed with Range: the unpack kept streaming
+    [layer_dir] = other.layer_dirs(got)
+    assert (layer_dir / "noise").read_bytes() == noise
+    assert (layer_dir / "etc/motd").read_bytes() == b"streamed\n"
+    assert other.snapshots.size(got.chain_ids[0]) > len(noise)
+    assert _unpack_temporaries(other) == []
+
+
+def test_a_download_that_starts_over_abandons_the_streamed_unpack(
+        store: Store, streams_seen: list[tuple[str, str]]) -> None:
+    server = StaticRegistry(cut_first=True)  # cuts the first GET, then ignores Range
+    try:
+        image = pull(store, f"{server.host}/bad:latest")
+    finally:
+        server.close()
+    assert streams_seen == [("download", "Abandoned"), ("blob", "ok")]
+    assert store.snapshots.exists(image.chain_ids[0])
+    assert (store.layer_dirs(image)[0] / "payload").stat().st_size == 256 * 1024
+    assert _unpack_temporaries(store) == []
+
+
+class _Registry:
+    """A read-only registry of ``app:latest`` whose layer blob is not the one its manifest names.
+
+    The served bytes are a valid gzip of the right tar (so the layer matches its
+    diff_id and the streamed unpack completes) of the descriptor's length, but with
+    another gzip header, hence another digest.
+    """
+
+    def __init__(self) -> None:
+        tar = _tar_with("payload", os.urandom(512 * 1024))
+        named = gzip.compress(tar, mtime=0)
+        served = named[:4] + b"\x01\x00\x00\x00" + named[8:]  # another mtime: same content
+        config = canonical_json({"architecture": "amd64", "os": "linux",
+                                 "rootfs": {"type": "layers", "diff_ids": [_digest(tar)]}})
+        manifest = canonical_json({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": _digest(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": _digest(named), "size": len(named)}]})
+        self.layer_digest, self.chain = _digest(named), chain_ids([_digest(tar)])[0]
+        routes = {"/v2/": b"{}", "/v2/app/manifests/latest": manifest,
+                  f"/v2/app/blobs/{_digest(config)}": config, f"/v2/app/blobs/{_digest(named)}": served}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                body = routes.get(self.path)
+                self.send_response(404 if body is None else 200)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json"
+                                 if "manifests" in self.path else "application/octet-stream")
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_layer_whose_blob_digest_mismatches_leaves_no_snapshot(
+        store: Store, streams_seen: list[tuple[str, str]]) -> None:
+    server = _Registry()
+    try:
+        with pytest.raises(DigestMismatch):
+            pull(store, f"{server.host}/app:latest")
+    finally:
+        server.close()
+    assert streams_seen == [("download", "Abandoned")]  # the content was right: only the end refused it
+    assert not store.snapshots.exists(server.chain)
+    assert store.snapshots.names_on_disk() == set() and _unpack_temporaries(store) == []
+    assert store.images.all() == [] and not store.blobs.has(server.layer_digest)
+    assert list(store.blobs.tmp_dir.iterdir()) == []
+
+
+# -- push -------------------------------------------------------------------
+
+
+def _gzipped(store: Store, diff_id: str) -> bytes:
+    out = io.BytesIO()
+    with store.blobs.open(diff_id) as src:
+        gzip_compress(src, out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("server", ["freight", "cncf"])
+def test_push_gzips_while_uploading_and_keeps_the_same_bytes(
+        server: str, registry, store: Store, tmp_path: Path) -> None:
+    host = registry(server)
+    image = make_image(store, f"{host}/gz:v1", {"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000})
+    first = push(store, f"{host}/gz:v1")
+    expected = _gzipped(store, image.diff_ids[0])
+    assert cached_blob(store, image.diff_ids[0]) == (_digest(expected), len(expected))
+    with Registry(host) as reg:
+        reg.ping()
+        assert reg.has_blob("gz", _digest(expected))
+    again = push(store, f"{host}/gz:v1", f"{host}/gz2:v1")  # from the cache, mounted or uploaded
+    assert again == first
+    got = pull(fresh_store(tmp_path), f"{host}/gz2:v1")
+    assert got.id == image.id and got.layers[0]["digest"] == _digest(expected)
+
+
+def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store: Store,
+                                                                 tmp_path: Path) -> None:
+    host = registry("freight")
+    proxy = Proxy(host, drop_upload_after=1 << 20, drops=1)
+    try:
+        ref = f"{proxy.host}/up:v1"
+        image = make_image(store, ref, {"noise": os.urandom(3 << 20)})
+        digest = push(store, ref)
+    finally:
+        proxy.close()
+    assert proxy.dropped == 1
+    entry = store.root / "distribution" / "gzip" / hex_of(image.diff_ids[0])
+    assert entry.read_text().split()[0] == _digest(_gzipped(store, image.diff_ids[0]))
+    got = pull(fresh_store(tmp_path), f"{host}/up:v1")
+    assert got.id == image.id and got.manifest_digest == digest
