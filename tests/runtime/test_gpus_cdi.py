@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from freight.store import Store
+from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 HOOK_SCRIPT = """#!/bin/sh
 # $1: the stage. Records the state JSON from stdin, our mount namespace, the container
@@ -160,15 +161,19 @@ def test_gpus_without_a_spec_fails_like_docker(runtime_store: Store, cli, tmp_pa
 
 
 @pytest.mark.parametrize(("stage", "timeout", "command", "expected"), [
-    ("createRuntime", None, "echo runtime-boom >&2; exit 3", "exit status 3, output: runtime-boom"),
-    ("createContainer", None, "echo container-boom; exit 4", "exit status 4, output: container-boom"),
-    ("createContainer", 1, "exec sleep 30", "timed out after 1s"),
-    ("startContainer", None, "exit 5", "exit status 5"),
+    ("createRuntime", None, "cat > {state}; echo runtime-boom >&2; exit 3",
+     "exit status 3, output: runtime-boom"),
+    ("createContainer", None, "cat > {state}; echo container-boom; exit 4",
+     "exit status 4, output: container-boom"),
+    ("createContainer", 1, "cat > {state}; exec sleep 30", "timed out after 1s"),
+    ("startContainer", None, "exit 5", "exit status 5"),  # in the container: no state kept
 ])
 def test_failing_hook_fails_the_start(runtime_store: Store, cli, tmp_path: Path, stage: str,
                                       timeout: int | None, command: str, expected: str) -> None:
     host_file = tmp_path / "f"
     host_file.write_text("x")
+    state_file = tmp_path / "state.json"
+    command = command.format(state=state_file)
     _write_spec(tmp_path / "cdi", [_hook(stage, "/bin/sh", ["sh", "-c", command], timeout=timeout)],
                 host_file)
     result = cli("run", "--rm", "--gpus", "all", "busybox", "echo", "should-not-run",
@@ -177,6 +182,12 @@ def test_failing_hook_fails_the_start(runtime_store: Store, cli, tmp_path: Path,
     assert result.stdout == ""
     assert f"error running {stage} hook #0: /bin/sh: {expected}" in result.stderr
     assert _container_ids(runtime_store) == []
+    if state_file.exists():  # the failed start left no cgroup, mount or container files
+        cid = json.loads(state_file.read_text())["id"]
+        assert freight_cgroups([cid]) == [] and freight_mounts(runtime_store.root) == []
+        assert not (runtime_store.root / "containers" / cid).exists()
+    else:
+        assert stage == "startContainer"
 
 
 def test_failing_poststart_hook_is_only_a_warning(runtime_store: Store, cli, tmp_path: Path) -> None:
