@@ -10,7 +10,9 @@ devices, and *container edits* (device nodes, mounts, environment, OCI hooks) fo
 device and for the spec as a whole.  ``--gpus all|N|device=ID[,ID]`` selects devices of
 kind ``nvidia.com/gpu``; ``--device nvidia.com/gpu=0`` names CDI devices directly.
 ``FREIGHT_CDI_SPEC_DIRS`` (colon separated, like dockerd's ``cdi-spec-dirs``) replaces
-the two default directories; set but empty, it disables CDI.
+the two default directories; set but empty, it disables CDI.  The specs are read at
+each start, in the environment of the process that starts the container (the CLI; a
+detached container's monitor inherits it).
 
 Public API
 ----------
@@ -60,6 +62,8 @@ OCI) runs with ``createRuntime``.  A failing hook of the first three stages fail
 start (exit 125, the hook's output in the message); ``poststart`` and ``poststop``
 failures are only reported on stderr.  ``launch.fork_container(..., hooks=)`` runs the
 stages up to ``startContainer``; ``containers`` runs ``poststart`` and ``poststop``.
+A hook's ``path`` is a host path, except for ``startContainer`` (after the pivot: the
+container's own filesystem).
 """
 
 from __future__ import annotations
