@@ -210,14 +210,15 @@ def _ports(config: dict[str, Any], host: dict[str, Any]) -> dict[str, Any]:
 def _insert(store: Any, c: Container) -> None:
     import json
 
-    from freight.runtime.volumes import ensure_volume
+    from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
     from freight.store.db import transaction
 
     try:
         with transaction(store.db) as db:
             for m in c.record["Mounts"]:
                 if m["Type"] == "volume":
-                    ensure_volume(db, store.root, m["Name"], c.record["Created"])
+                    ensure_volume(db, store.root, m["Name"], c.record["Created"],
+                                  labels={ANONYMOUS_LABEL: ""} if m.get("Anonymous") else None)
             db.execute("INSERT INTO containers (id, name, image_id, created, config, state) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
                        (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),

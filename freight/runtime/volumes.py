@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker 23+: what volume prune removes by default
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave",
                "rslave", "consistent", "cached", "delegated"}
