@@ -50,9 +50,20 @@ class Parser(argparse.ArgumentParser):
     """argparse with Docker's usage-error style and exit code."""
 
     def error(self, message: str) -> NoReturn:
-        message = message.replace("unrecognized arguments:", "unknown flag:")
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
         sys.exit(125)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        """Reject leftovers here, so the usage error names this command, not ``freight``.
+
+        (argparse hands a subcommand's unknown arguments up to the top-level parser.)
+        """
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            word = extras[0]
+            self.error(f"unknown flag: {word}" if word.startswith("-") else f"unexpected argument: {word}")
+        return parsed, extras
 
 
 class Subcommands:
@@ -100,8 +111,9 @@ class _Only(Subcommands):
 
 
 def _group_usage(parser: argparse.ArgumentParser) -> int:
+    """``docker image`` with no subcommand: its help on stderr, and success."""
     parser.print_help(sys.stderr)
-    return 125
+    return 0
 
 
 def store(args: argparse.Namespace) -> Any:
@@ -157,12 +169,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except OSError as err:
-        if args.debug:
+    except Exception as err:
+        message = _environment_error(err)
+        if message is None or args.debug:
             raise
-        sys.stderr.write(f"Error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}\n")
+        sys.stderr.write(f"Error: {message}\n")
         return args.error_code
     return status or 0
+
+
+def _environment_error(err: Exception) -> str | None:
+    """The one-line message for a failure of the machine rather than of freight's logic:
+    a file or directory it cannot use (OSError), or a store database sqlite cannot open or
+    write (read-only, full disk, locked). None for anything else: a bug keeps its traceback."""
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}"
+    sqlite3 = sys.modules.get("sqlite3")  # never imported here: only a store that is open can fail so
+    if sqlite3 is not None and isinstance(err, sqlite3.Error):
+        return f"store database: {err}"
+    return None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from freight.errors import FreightError
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -65,13 +67,20 @@ CREATE TABLE IF NOT EXISTS build_cache (
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open the database, creating the schema on first use."""
-    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA busy_timeout = 60000")
-    db.execute("PRAGMA synchronous = NORMAL")  # WAL: a killed process loses nothing
-    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        _create_schema(db)
+    """Open the database, creating the schema on first use.
+
+    A database sqlite cannot open (a read-only store, a file that is not a database)
+    raises FreightError naming it.
+    """
+    try:
+        db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a killed process loses nothing
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            _create_schema(db)
+    except sqlite3.DatabaseError as err:
+        raise FreightError(f"cannot open the store database {path}: {err}") from None
     return db
 
 

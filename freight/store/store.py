@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise FreightError(f"cannot use {root} as the store root: not a directory") from None
         self.blobs = BlobStore(root)
         self.db = connect(root / "metadata.db")
         self.snapshots = Snapshots(root, self.db)
