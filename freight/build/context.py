@@ -202,8 +202,11 @@ def is_archive(head: bytes) -> bool:
 def _extract(stream: BinaryIO, dest: str) -> None:
     import tarfile
 
-    with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        tar.extractall(dest, filter="tar", numeric_owner=True)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            tar.extractall(dest, filter="tar", numeric_owner=True)
+    except tarfile.TarError as err:
+        raise ContextError(f"unable to prepare context: not a directory or a valid tar archive ({err})") from None
 
 
 def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | None = None,

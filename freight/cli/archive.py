@@ -61,7 +61,9 @@ def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
         with path.open("wb") as out:
             write(out)
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".freight_temp_")
+    if not path.parent.is_dir():
+        raise FreightError(f'failed to save image: invalid output path: directory "{path.parent}" does not exist')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".freight_temp_")
     try:
         with os.fdopen(fd, "wb") as out:
             write(out)

@@ -639,8 +639,8 @@ def make_app(
 def parse_addr(addr: str) -> tuple[str | None, int]:
     """"HOST:PORT", ":PORT" (every address) or "[V6]:PORT" -> (host or None, port)."""
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"invalid listen address {addr!r}: want HOST:PORT")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid listen address {addr!r}: want HOST:PORT (port 0-65535)")
     host = host.strip("[]")
     return (host or None), int(port)
 
