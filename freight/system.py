@@ -31,14 +31,35 @@ class Usage:
 
 
 def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
+    """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
+    unused) images and build cache, in the order that frees each for the next."""
+    from freight.build.cache import prune_cache
+    from freight.runtime.prune import prune_containers, prune_volumes
+
     report = SystemPruneReport()
+    report.containers, report.reclaimed = prune_containers(store)
+    if volumes:
+        report.volumes, freed = prune_volumes(store)
+        report.reclaimed += freed
+    before = _cache_keys(store)
+    report.reclaimed += prune_cache(store, all_unused, collect=False)
+    report.build_cache = sorted(before - _cache_keys(store))
     images = prune_images(store, all_unused)
     report.images = images.images
     report.reclaimed += images.reclaimed
     return report
 
 
+def _cache_keys(store: Store) -> set[str]:
+    return {key for (key,) in store.db.execute("SELECT key FROM build_cache")}
+
+
 def disk_usage(store: Store) -> list[Usage]:
+    """``docker system df``: Images, Containers, Local Volumes, Build Cache."""
+    return [_image_usage(store), _container_usage(store), _volume_usage(store), _cache_usage(store)]
+
+
+def _image_usage(store: Store) -> Usage:
     images = store.images.all()
     used = {row[0] for row in store.db.execute("SELECT DISTINCT image_id FROM containers")}
     chains: dict[str, int] = {}
@@ -50,4 +71,41 @@ def disk_usage(store: Store) -> list[Usage]:
                 active_chains.add(chain)
     size = sum(chains.values())
     active = sum(chains[c] for c in active_chains)
-    return [Usage("Images", len(images), sum(1 for i in images if i.id in used), size, size - active)]
+    return Usage("Images", len(images), sum(1 for i in images if i.id in used), size, size - active)
+
+
+def _container_usage(store: Store) -> Usage:
+    from freight.runtime.containers import list_containers
+    from freight.runtime.prune import container_size
+
+    found = list_containers(store, all=True)
+    sizes = {c.id: container_size(store, c) for c in found}
+    running = [c for c in found if c.running]
+    size = sum(sizes.values())
+    return Usage("Containers", len(found), len(running), size, size - sum(sizes[c.id] for c in running))
+
+
+def _volume_usage(store: Store) -> Usage:
+    from freight.runtime.prune import list_volumes, tree_size, used_volumes
+
+    volumes = list_volumes(store)
+    used = used_volumes(store)
+    sizes = {v["Name"]: tree_size(v["Mountpoint"]) for v in volumes}
+    size = sum(sizes.values())
+    active = [name for name in sizes if name in used]
+    return Usage("Local Volumes", len(volumes), len(active), size, size - sum(sizes[n] for n in active))
+
+
+def _cache_usage(store: Store) -> Usage:
+    """Build cache: the layer blobs its entries keep that no image uses."""
+    import json
+
+    used: set[str] = set()
+    for image in store.images.all():
+        used.update(layer["digest"] for layer in image.layers)
+    rows = store.db.execute("SELECT value FROM build_cache").fetchall()
+    blobs: set[str] = set()
+    for (value,) in rows:
+        blobs.update(json.loads(value).get("blobs", []))
+    size = sum(store.blobs.size(b) for b in blobs if b not in used and store.blobs.has(b))
+    return Usage("Build Cache", len(rows), 0, size, size)

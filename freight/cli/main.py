@@ -39,6 +39,8 @@ _MODULES = {
     "freight.cli.registry": "registry pull push login logout",
     "freight.cli.archive": "save load",
     "freight.cli.build": "build builder",
+    "freight.cli.lifecycle": "restart attach top port cp stats container",
+    "freight.cli.volumes": "volume",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}

@@ -1,0 +1,209 @@
+"""``freight cp``: copy files between a container and the host, as ``docker cp`` does.
+
+A running container's files are read and written through ``/proc/<pid>/root``
+(its own mounts, volumes included); a stopped one's through its overlay,
+mounted for the copy in a private directory of the container. Paths inside a
+container are resolved as if its root were ``/`` (``rootfs.secure_join``), and
+archives go in with ``apply_layer(..., chroot_symlinks=True)``, so no symlink
+in the container can make a copy touch the host.
+
+Docker's path rules: a file copied onto an existing directory lands inside it;
+a directory copied to a missing path becomes that path; ``SRC/.`` copies a
+directory's contents; ``-`` is a tar stream on stdin/stdout. Without
+``archive`` (``-a``) copied files belong to root in the container and to the
+caller on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Iterator
+
+from freight.errors import FreightError, InvalidArgument, NotFound
+
+
+def split_target(text: str) -> tuple[str | None, str]:
+    """``CONTAINER:PATH`` -> (container, path); a local path (absolute, ``./x``, ``-``) -> (None, path)."""
+    if text.startswith(("/", ".")) or ":" not in text:
+        return None, text
+    name, _, path = text.partition(":")
+    return name, path
+
+
+@contextlib.contextmanager
+def container_root(store: Any, c: Any) -> Iterator[str]:
+    """The directory that is ``/`` of container ``c`` for the duration of the copy."""
+    if c.running:
+        yield f"/proc/{c.pid}/root"
+        return
+    from freight.runtime import syscalls as sc
+
+    directory = c.directory(store)
+    lowers = [str(p) for p in reversed(store.layer_dirs(store.resolve_image(c.image_id)))]
+    if not lowers:
+        os.makedirs(f"{directory}/empty-lower", exist_ok=True)
+        lowers = [f"{directory}/empty-lower"]
+    target = f"{directory}/cp.{os.getpid()}"
+    os.makedirs(target, exist_ok=True)
+    try:
+        sc.mount("overlay", target, "overlay", 0,
+                 f"lowerdir={':'.join(lowers)},upperdir={directory}/upper,workdir={directory}/work")
+        try:
+            yield target
+        finally:
+            sc.umount2(target, 2)  # MNT_DETACH
+    finally:
+        os.rmdir(target)
+
+
+def _in_root(root: str, path: str, follow: bool) -> str:
+    """The host path of container ``path``; its last component is a symlink unless ``follow``."""
+    from freight.runtime.rootfs import secure_join
+
+    if follow:
+        return secure_join(root, path)
+    parent, name = os.path.split(os.path.normpath("/" + path))
+    if name in ("", ".."):
+        return secure_join(root, path)
+    return secure_join(root, parent).rstrip("/") + "/" + name
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _tar_of(real: str, name: str, contents: bool, out: IO[bytes], owner: int | None) -> None:
+    """Write ``real`` as ``name`` (or, with ``contents``, its children under ``name``) to ``out``."""
+
+    def own(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        if owner is not None:
+            info.uid = info.gid = owner
+            info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        if not contents:
+            tar.add(real, arcname=name, filter=own)
+            return
+        if name:
+            tar.add(real, arcname=name, recursive=False, filter=own)
+        for child in sorted(os.listdir(real)):
+            tar.add(os.path.join(real, child), arcname=f"{name}/{child}" if name else child, filter=own)
+
+
+def _plan(src_path: str, src_st: os.stat_result, dest_path: str, dest_st: os.stat_result | None) -> tuple[str, bool]:
+    """Docker's rules: (name of the copy inside the destination directory, copy contents only).
+
+    ``name`` "" means the destination directory itself receives the contents.
+    """
+    is_dir = stat.S_ISDIR(src_st.st_mode)
+    if src_path.endswith("/") and not is_dir:
+        raise InvalidArgument(f"not a directory: {src_path}")
+    contents = is_dir and (src_path.endswith("/.") or src_path == ".")
+    base = os.path.basename(os.path.normpath(src_path))
+    if dest_st is None:
+        if dest_path.endswith("/") and not is_dir:
+            raise InvalidArgument(f"destination directory {dest_path} does not exist")
+        return os.path.basename(os.path.normpath(dest_path)), is_dir
+    if stat.S_ISDIR(dest_st.st_mode):
+        return ("", True) if contents else (base, False)
+    if is_dir:
+        raise InvalidArgument(f"cannot copy a directory to a file: {dest_path}")
+    return os.path.basename(os.path.normpath(dest_path)), False
+
+
+def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
+             follow: bool = False, stdout: BinaryIO | None = None) -> None:
+    """``cp CONTAINER:SRC DEST`` (``DEST`` "-": a tar stream to ``stdout``)."""
+    from freight.runtime.containers import get
+
+    c = get(store, ref)
+    with container_root(store, c) as root:
+        real = _in_root(root, src, follow)
+        src_st = _lstat(real)
+        if src_st is None:
+            raise NotFound(f"Could not find the file {src} in container {ref}")
+        owner = None if archive else os.getuid()
+        if dest == "-":
+            assert stdout is not None
+            contents = stat.S_ISDIR(src_st.st_mode) and src.endswith("/.")
+            name = "" if contents else os.path.basename(os.path.normpath(src)) or "."
+            _tar_of(real, name, contents, stdout, None)
+            return
+        dest_st = os.stat(dest) if os.path.exists(dest) else None
+        name, contents = _plan(src, src_st, dest, dest_st)
+        target_dir = dest if dest_st is not None and stat.S_ISDIR(dest_st.st_mode) else os.path.dirname(
+            os.path.abspath(dest))
+        if not os.path.isdir(target_dir):
+            raise InvalidArgument(f"destination directory {target_dir} does not exist")
+        with tempfile.TemporaryFile() as spool:
+            _tar_of(real, name, contents, spool, owner)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool, mode="r|") as tar:
+                tar.extractall(target_dir, numeric_owner=True, filter="fully_trusted")
+
+
+def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
+            follow: bool = False, stdin: BinaryIO | None = None) -> None:
+    """``cp SRC CONTAINER:DEST`` (``SRC`` "-": a tar stream from ``stdin`` into directory DEST)."""
+    from freight.runtime.containers import get
+
+    c = get(store, ref)
+    with container_root(store, c) as root:
+        dest_real = _in_root(root, dest, True)
+        dest_st = _lstat(dest_real)
+        if src == "-":
+            assert stdin is not None
+            if dest_st is None or not stat.S_ISDIR(dest_st.st_mode):
+                raise InvalidArgument(f"destination \"{c.name}:{dest}\" must be a directory")
+            _extract(root, dest, stdin, None if archive else 0)
+            return
+        local = os.path.realpath(src) if follow else src
+        src_st = _lstat(local)
+        if src_st is None:
+            raise NotFound(f"could not find the file {src}")
+        name, contents = _plan(src, src_st, dest, dest_st)
+        if dest_st is not None and stat.S_ISDIR(dest_st.st_mode):
+            inside = dest
+        else:
+            inside = os.path.dirname(os.path.normpath("/" + dest))
+            if _lstat(_in_root(root, inside, True)) is None:
+                raise InvalidArgument(f"destination directory {inside} does not exist in container {ref}")
+        with tempfile.TemporaryFile() as spool:
+            _tar_of(local, name, contents, spool, None if archive else 0)
+            spool.seek(0)
+            _extract(root, inside, spool, None)
+
+
+def _extract(root: str, inside: str, stream: BinaryIO, owner: int | None) -> None:
+    """Apply tar ``stream`` at container directory ``inside`` (entry names prefixed with it)."""
+    from freight.store.layerapply import apply_layer
+
+    prefix = os.path.normpath("/" + inside).strip("/")
+    with tempfile.TemporaryFile() as rebased:
+        with tarfile.open(fileobj=stream, mode="r|") as src, \
+                tarfile.open(fileobj=rebased, mode="w|", format=tarfile.PAX_FORMAT) as out:
+            for info in src:
+                name = os.path.normpath(info.name).lstrip("/")
+                if name == "." and not prefix:
+                    continue
+                info.name = f"{prefix}/{name}".strip("/") if name != "." else prefix
+                if info.islnk():
+                    info.linkname = f"{prefix}/{info.linkname.lstrip('/')}".strip("/")
+                if owner is not None:
+                    info.uid = info.gid = owner
+                    info.uname = info.gname = ""
+                out.addfile(info, src.extractfile(info) if info.isreg() else None)
+        rebased.seek(0)
+        try:
+            apply_layer(rebased, Path(root), chroot_symlinks=True)
+        except FreightError as err:
+            raise FreightError(f"copy into the container failed: {err}") from None
