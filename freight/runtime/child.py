@@ -50,6 +50,10 @@ def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]
 
         master = os.open(f"{root}/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))            # TIOCSPTLCK: unlock
+        if stdio.winsize:
+            import termios
+
+            fcntl.ioctl(master, termios.TIOCSWINSZ, stdio.winsize)
         number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
         sock = socket.socket(fileno=stdio.tty_socket)
         socket.send_fds(sock, [b"pty"], [master])

@@ -425,7 +425,7 @@ def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        io = _ChildStdio(spec)
+        io = _ChildStdio(spec, attach.stdout if attach is not None else None)
     except BaseException:
         _release(None, proxy)
         raise
@@ -453,10 +453,20 @@ def _release(cgroup: Any, proxy: Any) -> None:
         proxy.stop()
 
 
+def _window_size(fd: int | None) -> bytes | None:
+    """The packed window size of terminal ``fd``, or None when it is not a terminal."""
+    if fd is None or not os.isatty(fd):
+        return None
+    import fcntl
+    import termios
+
+    return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+
+
 class _ChildStdio:
     """The pipes (or the socket a pty master comes back on) between a container process and us."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, terminal: int | None = None) -> None:
         from freight.runtime.launch import Stdio
 
         self.child_fds: list[int] = []
@@ -468,7 +478,7 @@ class _ChildStdio:
 
             self.tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.child_fds.append(child_sock.detach())
-            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0])
+            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0], winsize=_window_size(terminal))
             return
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -770,7 +780,7 @@ def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str
     from freight.runtime import cgroups
 
     spec.cgroup = cgroups.load(c.id)
-    io = _ChildStdio(spec)
+    io = _ChildStdio(spec, attach.stdout if attach is not None else None)
     try:
         pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
     except BaseException:

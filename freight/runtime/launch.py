@@ -26,13 +26,20 @@ _RUNTIME_STAGES = ("prestart", "createRuntime")  # OCI hooks run in our namespac
 
 
 class Stdio:
-    """The fds the container gets as 0, 1 and 2 (``tty`` is a socket to send a pty master on)."""
+    """The fds the container gets as 0, 1 and 2 (``tty`` is a socket to send a pty master on).
 
-    def __init__(self, stdin: int, stdout: int, stderr: int, tty_socket: int | None = None) -> None:
+    ``winsize`` (a packed ``struct winsize``) is the caller's terminal size, set on
+    the container's terminal before its command starts, so the first ``stty size``
+    already sees it.
+    """
+
+    def __init__(self, stdin: int, stdout: int, stderr: int, tty_socket: int | None = None,
+                 winsize: bytes | None = None) -> None:
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
         self.tty_socket = tty_socket
+        self.winsize = winsize
 
 
 def _namespace_flags(spec: ContainerSpec) -> int:
