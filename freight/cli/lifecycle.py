@@ -25,7 +25,8 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
     p.add_argument("-s", "--signal", help="Signal to send to the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p = sub.add("attach", cmd_attach, help="Attach local standard input, output, and error streams to a running container")
+    p = sub.add("attach", cmd_attach,
+                help="Attach local standard input, output, and error streams to a running container")
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True,
                    help="Proxy all received signals to the process")
@@ -161,8 +162,8 @@ def cmd_cp(args: argparse.Namespace) -> int:
         assert dest_container is not None
         copy.copy_in(st, dest_container, src, dest, args.archive, args.follow_link,
                      stdin=sys.stdin.buffer)
-    if not args.quiet and src != "-" and dest != "-" and sys.stderr.isatty():
-        sys.stderr.write(f"Successfully copied {'to' if dest_container else 'from'} {args.dest if dest_container else args.src}\n")
+    if not args.quiet and "-" not in (src, dest) and sys.stderr.isatty():
+        sys.stderr.write(f"Successfully copied to {args.dest}\n")
     return 0
 
 

@@ -30,7 +30,7 @@ def top(store: Any, ref: str, ps_args: list[str] | None = None) -> tuple[list[st
     lines = output.splitlines()
     titles = lines[0].split()
     if "PID" not in titles:
-        raise FreightError(f"Couldn't find PID field in ps output")
+        raise FreightError("Couldn't find PID field in ps output")
     column = titles.index("PID")
     rows = []
     for line in lines[1:]:
