@@ -1,0 +1,106 @@
+"""``freight cp`` both ways, on running and stopped containers, with Docker's path rules."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from freight.store import Store
+from testlib import FREIGHT
+from tests.runtime.conftest import freight_mounts
+
+
+def _tar_names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return sorted(tar.getnames())
+
+
+def _wait_for(cli, container: str, path: str) -> None:
+    """Until the detached container's command has made ``path``."""
+    deadline = time.monotonic() + 10
+    while cli("exec", container, "test", "-e", path).returncode != 0:
+        assert time.monotonic() < deadline, f"{path} never appeared in {container}"
+        time.sleep(0.05)
+
+
+def test_cp_file_into_a_running_container_and_read_it_back(runtime_store: Store, cli, tmp_path: Path) -> None:
+    cli("run", "-d", "--name", "box", "busybox", "sleep", "60", check=True)
+    (tmp_path / "hello.txt").write_text("hello from the host\n")
+    cli("cp", str(tmp_path / "hello.txt"), "box:/tmp/", check=True)  # into an existing dir
+    cli("cp", str(tmp_path / "hello.txt"), "box:/renamed.txt", check=True)  # file to a new file
+    assert cli("exec", "box", "cat", "/tmp/hello.txt", "/renamed.txt", check=True).stdout == \
+        "hello from the host\n" * 2
+    owner = cli("exec", "box", "stat", "-c", "%u", "/tmp/hello.txt", check=True).stdout
+    assert owner == "0\n"  # copied files belong to root without -a
+    os.chown(tmp_path / "hello.txt", 1234, 1234)
+    cli("cp", "-a", str(tmp_path / "hello.txt"), "box:/kept.txt", check=True)
+    assert cli("exec", "box", "stat", "-c", "%u:%g", "/kept.txt", check=True).stdout == "1234:1234\n"
+
+
+def test_cp_out_of_a_stopped_container_leaves_no_mount(runtime_store: Store, cli, tmp_path: Path) -> None:
+    cli("run", "--name", "done", "busybox", "sh", "-c",
+        "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b", check=True)
+    cli("cp", "done:/data/a", str(tmp_path / "a.txt"), check=True)
+    assert (tmp_path / "a.txt").read_text() == "one\n"
+    cli("cp", "done:/data", str(tmp_path / "copy"), check=True)  # a dir to a new path becomes it
+    assert (tmp_path / "copy" / "sub" / "b").read_text() == "two\n"
+    cli("cp", "done:/data", str(tmp_path / "copy"), check=True)  # into an existing dir: nested
+    assert (tmp_path / "copy" / "data" / "sub" / "b").read_text() == "two\n"
+    (tmp_path / "flat").mkdir()
+    cli("cp", "done:/data/.", str(tmp_path / "flat"), check=True)  # "/." copies the contents
+    assert sorted(os.listdir(tmp_path / "flat")) == ["a", "sub"]
+    cli("cp", "done:/bin/busybox", str(tmp_path), check=True)  # image content, through the overlay
+    assert (tmp_path / "busybox").stat().st_size > 100_000
+    assert freight_mounts(runtime_store.root) == []
+
+
+def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> None:
+    cli("run", "-d", "--name", "box", "busybox", "sh", "-c", "mkdir -p /srv/x; echo y > /srv/x/y; sleep 60",
+        check=True)
+    _wait_for(cli, "box", "/srv/x/y")
+    env = {**os.environ, "FREIGHT_ROOT": str(runtime_store.root)}
+    out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True, env=env, check=True)
+    assert _tar_names(out.stdout) == ["x", "x/y"]
+    archive = tmp_path / "in.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("fromtar/note")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    cli("cp", "-", "box:/srv", stdin=archive, check=True)
+    assert cli("exec", "box", "cat", "/srv/fromtar/note", check=True).stdout == "hi\n"
+    to_file = cli("cp", "-", "box:/srv/x/y", stdin=archive)
+    assert to_file.returncode == 1 and "must be a directory" in to_file.stderr
+
+
+def test_cp_errors(runtime_store: Store, cli, tmp_path: Path) -> None:
+    cli("create", "--name", "idle", "busybox", "true", check=True)
+    missing = cli("cp", "idle:/nope", str(tmp_path))
+    assert missing.returncode == 1
+    assert missing.stderr == "Error: Could not find the file /nope in container idle\n"
+    (tmp_path / "file").write_text("x")
+    into_file = cli("cp", "idle:/etc", str(tmp_path / "file"))
+    assert into_file.returncode == 1 and "cannot copy a directory to a file" in into_file.stderr
+    both = cli("cp", "idle:/etc", "idle:/tmp")
+    assert both.returncode == 1 and "copying between containers is not supported" in both.stderr
+    no_container = cli("cp", str(tmp_path / "file"), str(tmp_path / "other"))
+    assert no_container.returncode == 1 and "must specify at least one container source" in no_container.stderr
+
+
+def test_cp_resolves_container_symlinks_inside_the_container(runtime_store: Store, cli, tmp_path: Path) -> None:
+    cli("run", "-d", "--name", "box", "busybox", "sh", "-c", "ln -s / /escape; ln -s /etc/hostname /link; sleep 60",
+        check=True)
+    _wait_for(cli, "box", "/link")
+    marker = f"freight-cp-{os.getpid()}"
+    (tmp_path / marker).write_text("contained\n")
+    cli("cp", str(tmp_path / marker), "box:/escape/tmp/", check=True)
+    assert not Path("/tmp", marker).exists()  # the absolute symlink meant the container's /
+    assert cli("exec", "box", "cat", f"/tmp/{marker}", check=True).stdout == "contained\n"
+    cli("cp", "box:/link", str(tmp_path / "asis"), check=True)  # without -L: the link itself
+    assert os.readlink(tmp_path / "asis") == "/etc/hostname"
+    cli("cp", "-L", "box:/link", str(tmp_path / "followed"), check=True)  # -L: the container's file
+    hostname = cli("exec", "box", "cat", "/etc/hostname", check=True).stdout
+    assert (tmp_path / "followed").read_text() == hostname
