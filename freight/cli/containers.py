@@ -232,11 +232,23 @@ def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any
     exposed = {key: {} for key in bindings}
     for value in args.expose:
         port, _, proto = value.partition("/")
+        _check_expose(value, port, proto)
         exposed[f"{port}/{proto or 'tcp'}"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
     host["PortBindings"] = bindings
     host["PublishAllPorts"] = bool(args.publish_all)
+
+
+def _check_expose(value: str, port: str, proto: str) -> None:
+    """``--expose PORT[-END][/PROTO]``, refused with Docker's message when malformed."""
+    first, _, last = port.partition("-")
+    for number in (first, last) if last else (first,):
+        if not number.isdigit() or int(number) > 65535:
+            raise InvalidArgument(f'invalid range format for --expose: {value}, error: '
+                                  f'strconv.ParseUint: parsing "{number}": invalid syntax')
+    if proto not in ("", "tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
 
 
 def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:

@@ -239,10 +239,12 @@ def _parse(template: str) -> list[Any]:
     """Turn a template into a tree of text, expressions, range and if blocks."""
     pos, stack = 0, [("root", [])]
     for match in _TOKEN.finditer(template):
-        stack[-1][1].append(template[pos:match.start()])
+        stack[-1][1].append(_between_actions(template[pos:match.start()]))
         pos = match.end()
         action = match.group(1)
         word = action.split(None, 1)
+        if action in ("else", "end") and len(stack) == 1:
+            raise TemplateError(f"template: :1: unexpected {{{{{action}}}}}")
         if word and word[0] in ("range", "if", "with"):
             stack.append((word[0], [], word[1] if len(word) > 1 else ""))
         elif action == "else":
@@ -253,10 +255,17 @@ def _parse(template: str) -> list[Any]:
             stack[-1][1].append(node)
         else:
             stack[-1][1].append(("expr", action))
-    stack[-1][1].append(template[pos:])
+    stack[-1][1].append(_between_actions(template[pos:]))
     if len(stack) != 1:
         raise TemplateError("unexpected EOF")
     return stack[0][1]
+
+
+def _between_actions(text: str) -> str:
+    """Text between actions; a ``{{`` left in it opened an action that never closes."""
+    if "{{" in text:
+        raise TemplateError("template: :1: unclosed action")
+    return text
 
 
 def _run(nodes: Iterable[Any], dot: Any) -> str:
