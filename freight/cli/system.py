@@ -54,7 +54,7 @@ def cmd_df(args: argparse.Namespace) -> int:
 
     rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
     for usage in disk_usage(store(args)):
-        share = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
+        share = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size and usage.kind != "Build Cache" else ""
         rows.append([usage.kind, str(usage.total), str(usage.active), human_size(usage.size),
                      human_size(usage.reclaimable) + share])
     render_table(rows)
