@@ -45,6 +45,8 @@ from freight.image.mediatypes import MANIFEST_ACCEPT
 from freight.registry.auth import Authenticator, Credentials, get_credentials
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from freight.store.blobs import BlobStore
@@ -160,6 +162,8 @@ class Registry:
 
         self.domain = domain
         self.timeout = timeout
+        self._ssl: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
         self.base = endpoint(domain)
         self.insecure = is_insecure(domain)
         self.auth = Authenticator(domain, credentials if credentials is not None
@@ -349,22 +353,29 @@ class Registry:
             return self.request("GET", path, scope, headers=headers, stream=True)
         return self.request("GET", path, scope, headers=headers, send=self._send_raw)
 
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The TLS settings of raw blob GETs: the system's trust store, or no checks when insecure."""
+        import ssl
+
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+                if self.insecure:
+                    self._ssl.check_hostname = False
+                    self._ssl.verify_mode = ssl.CERT_NONE
+            return self._ssl
+
     def _send_raw(self, url: str, headers: dict[str, str]) -> _RawResponse:
         """GET ``url`` over ``http.client``, following redirects (credentials stay on the first host)."""
         import http.client
-        import ssl
         from urllib.parse import urljoin, urlsplit
 
         first = urlsplit(url).netloc
         for _ in range(MAX_REDIRECTS):
             parts = urlsplit(url)
             if parts.scheme == "https":
-                context = ssl.create_default_context()
-                if self.insecure:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.netloc, timeout=self.timeout, context=context)
+                    parts.netloc, timeout=self.timeout, context=self._ssl_context())
             else:
                 conn = http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
             sent = headers if parts.netloc == first else \

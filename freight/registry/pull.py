@@ -3,10 +3,12 @@
 The library entry points are ``pull(store, ref)`` and ``ensure_image(store, ref)``
 (resolve locally, else pull, as ``docker run`` and ``FROM`` do). A pull asks
 for the manifest by tag or digest, picks the platform from an index, fetches
-the config and the layers (three at a time) it does not have, keeps the
-manifest bytes exactly as received, and records the image only when every blob
-is in the store and verified: a failure leaves no image, only verified blobs
-that the next pull reuses or garbage collection removes.
+the config and the layers (three at a time) it does not have, unpacking each
+layer into its snapshot while it downloads (a snapshot becomes visible only
+once its blob matched its digest), keeps the manifest bytes exactly as
+received, and records the image only when every blob is in the store and
+verified: a failure leaves no image, only verified blobs (and snapshots) that
+the next pull reuses or garbage collection removes.
 """
 
 from __future__ import annotations

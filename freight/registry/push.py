@@ -3,17 +3,20 @@
 Images pulled or loaded with compressed layers are pushed exactly as stored,
 so their manifest digest is the one they were pulled with. Images freight
 built keep uncompressed layers; push gzips each one deterministically
-(``freight.store.compression.gzip_compress``), stores the compressed blob and
-remembers it under ``<root>/distribution/gzip/<diff_id hex>`` (its digest and
-size), and pushes a manifest whose layers say ``...tar+gzip``: a second push
-compresses nothing and gives the same manifest digest. No image references the
+(``freight.store.compression.gzip_compress``) while uploading the output as it
+is made (``POST``, one chunked ``PATCH``, then ``PUT ?digest=`` once the digest
+is known), stores the compressed blob and remembers it under
+``<root>/distribution/gzip/<diff_id hex>`` (its digest and size), and pushes a
+manifest whose layers say ``...tar+gzip``: a second push compresses nothing and
+gives the same manifest digest. No image references the
 compressed blob, so garbage collection may remove it; the next push then makes
 it again, byte for byte the same.
 
 For each layer (three at a time) the registry is asked whether it has the blob
 (``HEAD``), else to mount it from another repository of the same registry that
 the image was pulled from or pushed to (its repo digests), else the blob is
-uploaded. The manifest goes last, so an interrupted push leaves nothing a
+uploaded (a layer not gzipped yet has no digest to ask about: it is uploaded
+as it is compressed). The config goes up beside the layers. The manifest goes last, so an interrupted push leaves nothing a
 client can see. A successful push records ``repo@digest`` as a repo digest of
 the image, as Docker does.
 """
