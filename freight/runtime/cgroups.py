@@ -275,8 +275,8 @@ class Resources:
                 continue
             try:
                 requested = _parse_cpu_list(value)
-            except ValueError as exc:
-                raise InvalidArgument(f"Invalid value {value} for cpuset {what}: {exc}") from None
+            except ValueError:  # Docker's words, without Python's int() detail
+                raise InvalidArgument(f"Invalid value {value} for cpuset {what}") from None
             have = available()
             if not requested <= _parse_cpu_list(have):
                 raise InvalidArgument(

@@ -209,6 +209,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("run --env-file /nonexistent busybox true", None, 125, USAGE, "open /nonexistent: no such file"),
     ("run -w relative busybox true", None, 125, USAGE, "needs to be an absolute path"),
     ("run --stop-signal BOGUS busybox true", None, 125, USAGE, "Invalid signal: BOGUS"),
+    ("create --cpuset-cpus abc busybox", None, 125, ERROR, "Invalid value abc for cpuset cpus"),
     ("create --expose x busybox", None, 125, USAGE, "invalid range format for --expose: x"),
     ("create --expose 80/bogus busybox", None, 125, USAGE, "invalid proto: bogus"),
     ("run --pull sometimes busybox true", None, 125, USAGE, "invalid choice: 'sometimes'"),
