@@ -422,3 +422,34 @@ def test_ctrl_c_exits_130_quietly(env: Env, args: list[str]) -> None:
         os.close(write_end)
     assert proc.returncode == 130 and err == "", err
     assert env.state() == before
+
+
+def test_store_database_that_is_not_sqlite(env: Env, tmp_path: Path) -> None:
+    (tmp_path / "metadata.db").write_bytes(b"not a database " * 10)
+    result = env.run("images", root=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot open the store database {tmp_path / 'metadata.db'}: " \
+                            "file is not a database\n"
+
+
+@pytest.mark.parametrize("line, code, message", [
+    ("images", 1, "{root}"),
+    ("run busybox true", 125, "{root}"),
+    ("--root {tmp}/new images", 1, "Permission denied: {tmp}/new"),
+])
+def test_store_the_user_cannot_write(env: Env, tmp_path: Path, line: str, code: int, message: str) -> None:
+    """An unprivileged user on root's store: one line, the right code."""
+    from testlib import require_tool
+
+    setpriv = require_tool("setpriv", "util-linux")
+    os.chmod(tmp_path, 0o755)
+    args = line.replace("{tmp}", str(tmp_path)).split()
+    message = message.replace("{tmp}", str(tmp_path)).replace("{root}", str(env.root))
+    result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(FREIGHT), *args],
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "FREIGHT_ROOT": str(env.root)})
+    if "Permission denied" in result.stderr and "freight" in result.stderr.split(":")[0]:
+        pytest.skip("the unprivileged user cannot run freight from this checkout")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == code
+    assert result.stderr.startswith("Error: ") and message in result.stderr and result.stderr.count("\n") == 1
