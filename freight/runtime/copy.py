@@ -54,11 +54,29 @@ def container_root(store: Any, c: Any) -> Iterator[str]:
         sc.mount("overlay", target, "overlay", 0,
                  f"lowerdir={':'.join(lowers)},upperdir={directory}/upper,workdir={directory}/work")
         try:
+            _mount_volumes(target, c.record.get("Mounts") or [])
             yield target
         finally:
-            sc.umount2(target, 2)  # MNT_DETACH
+            sc.umount2(target, 2)  # MNT_DETACH: the volumes below go with it
     finally:
         os.rmdir(target)
+
+
+def _mount_volumes(root: str, mounts: list[dict[str, Any]]) -> None:
+    """Bind the stopped container's volumes and bind mounts where it sees them (when
+    their mount point exists), so that ``cp`` reads and writes them as Docker's does."""
+    from freight.runtime import syscalls as sc
+    from freight.runtime.rootfs import secure_join
+
+    for m in sorted(mounts, key=lambda m: m["Destination"].count("/")):
+        if m["Type"] not in ("bind", "volume") or not os.path.isdir(m["Source"]):
+            continue
+        point = secure_join(root, m["Destination"])
+        if not os.path.isdir(point):
+            continue
+        sc.mount(m["Source"], point, None, sc.MS_BIND | sc.MS_REC)
+        if not m.get("RW", True):
+            sc.mount(None, point, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
 
 
 def _in_root(root: str, path: str, follow: bool) -> str:

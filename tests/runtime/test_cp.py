@@ -42,8 +42,11 @@ def test_cp_file_into_a_running_container_and_read_it_back(runtime_store: Store,
 
 
 def test_cp_out_of_a_stopped_container_leaves_no_mount(runtime_store: Store, cli, tmp_path: Path) -> None:
-    cli("run", "--name", "done", "busybox", "sh", "-c",
-        "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b", check=True)
+    cli("run", "--name", "done", "-v", "/vol", "busybox", "sh", "-c",
+        "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b && echo in-volume > /vol/v",
+        check=True)
+    cli("cp", "done:/vol/v", str(tmp_path / "v"), check=True)  # the volume, as the container saw it
+    assert (tmp_path / "v").read_text() == "in-volume\n"
     cli("cp", "done:/data/a", str(tmp_path / "a.txt"), check=True)
     assert (tmp_path / "a.txt").read_text() == "one\n"
     cli("cp", "done:/data", str(tmp_path / "copy"), check=True)  # a dir to a new path becomes it
