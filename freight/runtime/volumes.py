@@ -197,6 +197,8 @@ def resolve_mounts(root: Path, config: dict[str, Any], host: dict[str, Any]) -> 
         if target in seen:
             raise InvalidArgument(f"Duplicate mount point: {target}")
         seen.add(target)
+    for target in host.get("Tmpfs") or {}:
+        _check_target(target, "tmpfs")
     tmpfs_targets = {os.path.normpath(t) for t in host.get("Tmpfs") or {}}
     for target in config.get("Volumes") or {}:
         if os.path.normpath(target) not in seen | tmpfs_targets:

@@ -224,6 +224,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("run -w relative busybox true", None, 125, USAGE, "needs to be an absolute path"),
     ("run --stop-signal BOGUS busybox true", None, 125, USAGE, "Invalid signal: BOGUS"),
     ("create --cpuset-cpus abc busybox", None, 125, ERROR, "Invalid value abc for cpuset cpus"),
+    ("create --tmpfs relative busybox", None, 125, ERROR, "'relative' mount path must be absolute"),
     ("create --expose x busybox", None, 125, USAGE, "invalid range format for --expose: x"),
     ("create --expose 80/bogus busybox", None, 125, USAGE, "invalid proto: bogus"),
     ("run --pull sometimes busybox true", None, 125, USAGE, "invalid choice: 'sometimes'"),
