@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -166,6 +167,10 @@ def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[
                 location = registry.upload_stream(repo, iter(lambda: stream.read(CHUNK), b""), advance)
         except (Unreachable, Abandoned):
             pass  # Abandoned: the compression failed, and compressed() says why
+        except BaseException:
+            with suppress(Exception):  # let it finish with the writer before the writer goes
+                compressed()
+            raise
         compressed()
         digest, size = writer.written_digest(), writer.size
         stored = beside(lambda: _keep(store, layer["digest"], writer))

@@ -252,3 +252,14 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
     assert entry.read_text().split()[0] == _digest(_gzipped(store, image.diff_ids[0]))
     got = pull(fresh_store(tmp_path), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest
+
+
+def test_a_refused_streamed_upload_leaves_no_half_written_blob(start_registry, store: Store) -> None:
+    from freight.registry.client import RegistryError
+
+    server = start_registry("--read-only")
+    image = make_image(store, f"{server.host}/ro:v1", {"noise": os.urandom(1 << 20)})
+    with pytest.raises(RegistryError):
+        push(store, f"{server.host}/ro:v1")
+    assert cached_blob(store, image.diff_ids[0]) is None
+    assert list(store.blobs.tmp_dir.iterdir()) == []
