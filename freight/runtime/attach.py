@@ -6,6 +6,9 @@ the moment of attaching until the container exits. Input (``-i`` containers
 without a terminal) goes straight to the container's stdin pipe, reopened
 for writing through ``/proc/<pid>/fd/0``: the monitor keeps that pipe open
 for as long as the container runs, so no channel to the monitor is needed.
+With ``-t`` the input goes to the terminal's master, which ``pidfd_getfd``
+borrows from the monitor; the caller's terminal is raw meanwhile and
+Ctrl-P Ctrl-Q detaches, as in Docker.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import select
 import signal
 from typing import Any
 
-from freight.errors import Conflict, InvalidArgument
+from freight.errors import Conflict
 
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
+_DETACH = b"\x10\x11"  # Ctrl-P Ctrl-Q
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
               signal.SIGUSR2)
 
@@ -51,29 +56,64 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def _open_stdin(c: Any) -> int | None:
-    """A writable end of the container's stdin pipe, or None when it takes no input."""
-    if not c.config.get("OpenStdin") or c.config.get("Tty"):
+    """Where the container's input goes (its stdin pipe, or its terminal's master);
+    None when it takes no input."""
+    if not c.config.get("OpenStdin"):
         return None
     try:
+        if c.config.get("Tty"):
+            return _monitor_pty_master(int(c.state.get("MonitorPid") or 0))
         return os.open(f"/proc/{c.pid}/fd/0", os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
         return None
 
 
+def _monitor_pty_master(monitor: int) -> int | None:
+    """A duplicate of the pty master the monitor holds (``pidfd_getfd``)."""
+    import ctypes
+
+    for entry in os.listdir(f"/proc/{monitor}/fd"):
+        if os.readlink(f"/proc/{monitor}/fd/{entry}") in ("/dev/pts/ptmx", "/dev/ptmx"):
+            break
+    else:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(monitor)
+    try:
+        fd = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    return fd
+
+
 def attach(store: Any, ref: str, stdin: int | None = 0, stdout: int = 1, stderr: int = 2,
            sig_proxy: bool = True) -> int:
-    """Relay until the container exits; its exit code."""
-    from freight.runtime.containers import get, wait_recorded
+    """Relay until the container exits (or, with a terminal, the caller detaches); its exit code."""
+    from freight.runtime.containers import get
 
     c = get(store, ref)
     if not c.running:
         raise Conflict("You cannot attach to a stopped container, start it first")
-    if c.config.get("Tty") and stdin is not None and c.config.get("OpenStdin"):
-        raise InvalidArgument("attaching the input of a container with a terminal is not supported; "
-                              "use --no-stdin")
+    to_container = _open_stdin(c) if stdin is not None else None
+    if to_container is not None and c.config.get("Tty"):
+        from freight.runtime.stdio import RawTerminal, copy_window_size
+
+        assert stdin is not None
+        copy_window_size(stdout, to_container)
+        with RawTerminal(stdin):
+            return _relay(store, c, stdin, to_container, stdout, stderr, sig_proxy)
+    return _relay(store, c, stdin, to_container, stdout, stderr, sig_proxy)
+
+
+def _relay(store: Any, c: Any, stdin: int | None, to_container: int | None, stdout: int, stderr: int,
+           sig_proxy: bool) -> int:
+    from freight.runtime.containers import wait_recorded
+
     follower = _LogFollower(c.record["LogPath"])
     pidfd = os.pidfd_open(c.pid)
-    to_container = _open_stdin(c) if stdin is not None else None
+    tty = bool(c.config.get("Tty"))
     previous = {}
     if sig_proxy:
         for sig in _FORWARDED:
@@ -88,10 +128,14 @@ def attach(store: Any, ref: str, stdin: int | None = 0, stdout: int = 1, stderr:
             follower.drain(stdout, stderr)
             if pidfd in events:
                 break
-            if to_container is not None and stdin in events and not _forward(stdin, to_container):
-                poller.unregister(stdin)
-                os.close(to_container)
-                to_container = None
+            if to_container is not None and stdin in events:
+                sent = _forward(stdin, to_container, tty)
+                if sent is None:  # the detach keys
+                    return 0
+                if not sent:
+                    poller.unregister(stdin)
+                    os.close(to_container)
+                    to_container = None
         c = wait_recorded(store, c.id)
         follower.drain(stdout, stderr)
         return int(c.state.get("ExitCode") or 0)
@@ -103,9 +147,13 @@ def attach(store: Any, ref: str, stdin: int | None = 0, stdout: int = 1, stderr:
             signal.signal(sig, handler)
 
 
-def _forward(source: int, target: int) -> bool:
+def _forward(source: int, target: int, tty: bool) -> bool | None:
+    """Copy a chunk of input: False at its end, None for the detach keys (with a terminal)."""
     try:
         data = os.read(source, 65536)
+        if tty and _DETACH in data:
+            _write(target, data[:data.index(_DETACH)])
+            return None
         if data:
             _write(target, data)
             return True

@@ -112,3 +112,13 @@ def test_attach_follows_a_container_started_later_in_the_background(runtime_stor
     outputs = [p.communicate(timeout=30)[0] for p in procs]
     assert outputs == [b"shared\n", b"shared\n"]
     assert [p.returncode for p in procs] == [0, 0]
+
+
+def test_attach_types_into_a_terminal_container_and_detaches(runtime_store: Store, cli) -> None:
+    cli("run", "-dit", "--name", "term", "busybox", "sh", check=True)
+    result = cli("attach", "term", input="echo typed-$((6*7))\nexit 4\n", timeout=30)
+    assert result.returncode == 4 and "typed-42\n" in result.stdout  # (text mode: \r\n read as \n)
+    assert "echo typed-$((6*7))" in result.stdout  # the terminal echoed what was typed
+    cli("run", "-dit", "--name", "stays", "busybox", "sh", check=True)
+    detached = cli("attach", "stays", input="\x10\x11", timeout=30)
+    assert detached.returncode == 0 and containers.get(runtime_store, "stays").running
