@@ -47,7 +47,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-w", "--workdir", default="", help="Working directory inside the container")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False
     p = sub.add("ps", cmd_ps, help="List containers")
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
@@ -123,7 +123,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
     a("image", metavar="IMAGE")
-    a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    a("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False  # not in "required:" errors
 
 
 # ---------------------------------------------------------------- flags -> create body

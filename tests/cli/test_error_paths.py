@@ -229,7 +229,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("create --expose 80/bogus busybox", None, 125, USAGE, "invalid proto: bogus"),
     ("run --pull sometimes busybox true", None, 125, USAGE, "invalid choice: 'sometimes'"),
     ("run --bogus busybox", None, 125, USAGE, "unknown flag: --bogus"),
-    ("run", None, 125, USAGE, "required: IMAGE"),
+    ("run", None, 125, USAGE, "the following arguments are required: IMAGE\n"),
     ("run --pull never nosuch true", None, 125, ERROR, "No such image: nosuch"),
     ("run UPPER true", None, 125, ERROR, "must be lowercase"),
     ("run a::b true", None, 125, ERROR, 'invalid reference format: "a::b"'),
@@ -239,7 +239,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("run --pull always {garbage}/x true", None, 125, ERROR, "not JSON"),
     ("create --memory=abc busybox", None, 125, USAGE, 'for "-m, --memory" flag'),
     ("create --pull never nosuch", None, 125, ERROR, "No such image: nosuch"),
-    ("create", None, 125, USAGE, "required: IMAGE"),
+    ("create", None, 125, USAGE, "the following arguments are required: IMAGE\n"),
     # container commands on a missing container
     ("start nosuch", None, 1, ERROR, "No such container: nosuch"),
     ("stop nosuch", None, 1, ERROR, "No such container: nosuch"),
@@ -249,7 +249,8 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("wait nosuch", None, 1, ERROR, "No such container: nosuch"),
     ("rm nosuch", None, 1, ERROR, "No such container: nosuch"),
     ("exec nosuch true", None, 1, ERROR, "No such container: nosuch"),
-    ("exec", None, 125, USAGE, "required: CONTAINER"),
+    ("exec", None, 125, USAGE, "the following arguments are required: CONTAINER\n"),
+    ("exec nosuch", None, 125, USAGE, "'exec' requires at least 2 arguments"),
     ("logs nosuch", None, 1, ERROR, "No such container: nosuch"),
     ("ps --bogus", None, 125, USAGE, "unknown flag: --bogus"),
     ("ps -a --format {{.Nope}}", None, 0, "", ""),  # no rows: Docker prints nothing as well
