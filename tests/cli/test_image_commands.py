@@ -120,3 +120,26 @@ def test_import_from_stdin_and_compressed_tar(cli: CLI, busybox_rootfs: Path, tm
     from_stdin = cli("import", "-", "b:1", stdin=tarball, check=True).stdout.strip()
     assert from_stdin == from_file
     assert cli("history", "--format", "{{.Comment}}", "b:1", check=True).stdout == "Imported from -\n"
+
+
+def test_import_from_url(cli: CLI, busybox_rootfs: Path, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["tar", "-czf", served / "rootfs.tgz", "-C", busybox_rootfs, "."], check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/rootfs.tgz"
+        image_id = cli("import", url, "from-url:1", check=True).stdout.strip()
+        missing = cli("import", url.replace("rootfs.tgz", "nope.tgz"), "x:1")
+    finally:
+        server.shutdown()
+    assert cli("history", "--format", "{{.Comment}}", "from-url:1", check=True).stdout == f"Imported from {url}\n"
+    assert cli("images", "-q", "--no-trunc", "from-url", check=True).stdout == image_id + "\n"
+    assert missing.returncode == 1 and "404" in missing.stderr and "Traceback" not in missing.stderr
