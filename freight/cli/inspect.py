@@ -30,7 +30,7 @@ def _inspect_one(st: Any, name: str, kind: str | None) -> dict[str, Any]:
         image = st.images.lookup(name)
         if image is not None:
             return image_inspect(st, image)
-    raise NotFound(f"No such object: {name}")
+    raise NotFound(f"No such {kind or 'object'}: {name}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
