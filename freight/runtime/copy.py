@@ -3,9 +3,10 @@
 A running container's files are read and written through ``/proc/<pid>/root``
 (its own mounts, volumes included); a stopped one's through its overlay,
 mounted for the copy in a private directory of the container. Paths inside a
-container are resolved as if its root were ``/`` (``rootfs.secure_join``), and
-archives go in with ``apply_layer(..., chroot_symlinks=True)``, so no symlink
-in the container can make a copy touch the host.
+container are resolved as if its root were ``/`` (``rootfs.secure_join``),
+files are read by a child process chrooted into it, and archives go in with
+``apply_layer(..., chroot_symlinks=True)``, so no symlink in the container
+(not even one swapped in during the copy) can make a copy touch the host.
 
 Docker's path rules: a file copied onto an existing directory lands inside it;
 a directory copied to a missing path becomes that path; ``SRC/.`` copies a
@@ -117,7 +118,36 @@ def _tar_of(real: str, name: str, contents: bool, out: IO[bytes], owner: int | N
             tar.add(os.path.join(real, child), arcname=f"{name}/{child}" if name else child, filter=own)
 
 
-def _plan(src_path: str, src_st: os.stat_result, dest_path: str, dest_st: os.stat_result | None) -> tuple[str, bool]:
+def _tar_in_root(root: str, path: str, follow: bool, name: str, contents: bool, out: IO[bytes],
+                 owner: int | None) -> None:
+    """``_tar_of`` container ``path``, in a child process chrooted into ``root``: no symlink
+    the container swaps in while it is read can lead outside it (Docker's chrooted archiver)."""
+    out.flush()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(err_r)
+            os.chroot(root)
+            os.chdir("/")
+            real = os.path.realpath(path) if follow else os.path.normpath("/" + path)
+            _tar_of(real, name, contents, out, owner)
+            out.flush()
+        except BaseException as err:  # reported by the parent
+            os.write(err_w, (str(err) or type(err).__name__).encode())
+            code = 1
+        os._exit(code)
+    os.close(err_w)
+    with open(err_r, "rb") as errors:
+        message = errors.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    if message:
+        raise FreightError(f"copy from the container failed: {message}")
+
+
+def _plan(src_path: str, src_st: os.stat_result, dest_path: str,
+          dest_st: os.stat_result | None) -> tuple[str, bool]:
     """Docker's rules: (name of the copy inside the destination directory, copy contents only).
 
     ``name`` "" means the destination directory itself receives the contents.
@@ -154,16 +184,16 @@ def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
             assert stdout is not None
             contents = stat.S_ISDIR(src_st.st_mode) and src.endswith("/.")
             name = "" if contents else os.path.basename(os.path.normpath(src)) or "."
-            _tar_of(real, name, contents, stdout, None)
+            _tar_in_root(root, src, follow, name, contents, stdout, None)
             return
         dest_st = os.stat(dest) if os.path.exists(dest) else None
         name, contents = _plan(src, src_st, dest, dest_st)
-        target_dir = dest if dest_st is not None and stat.S_ISDIR(dest_st.st_mode) else os.path.dirname(
-            os.path.abspath(dest))
+        into = dest_st is not None and stat.S_ISDIR(dest_st.st_mode)
+        target_dir = dest if into else os.path.dirname(os.path.abspath(dest))
         if not os.path.isdir(target_dir):
             raise InvalidArgument(f"destination directory {target_dir} does not exist")
         with tempfile.TemporaryFile() as spool:
-            _tar_of(real, name, contents, spool, owner)
+            _tar_in_root(root, src, follow, name, contents, spool, owner)
             spool.seek(0)
             with tarfile.open(fileobj=spool, mode="r|") as tar:
                 tar.extractall(target_dir, numeric_owner=True, filter="fully_trusted")
