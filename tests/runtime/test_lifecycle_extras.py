@@ -87,6 +87,8 @@ def test_container_prune_removes_stopped_but_not_running(runtime_store: Store, c
     stopped = cli("run", "busybox", "sh", "-c", "head -c 5000 /dev/zero > /big", check=True)
     assert stopped.returncode == 0
     done = [c.id for c in containers.list_containers(runtime_store, all=True) if not c.running]
+    recent = cli("container", "prune", "-f", "--filter", "until=1h", check=True)  # none is an hour old
+    assert recent.stdout == "Total reclaimed space: 0B\n"
     result = cli("container", "prune", "-f", check=True)
     assert result.stdout.splitlines()[:2] == ["Deleted Containers:", done[0]]
     assert result.stdout.splitlines()[-1] == "Total reclaimed space: 5kB"
