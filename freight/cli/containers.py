@@ -52,11 +52,15 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="Filter output based on conditions provided")
     p.add_argument("--format", help="Format output using a custom template")
     p = sub.add("logs", cmd_logs, help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
     p.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
+    p.add_argument("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--until", help="Show logs before a timestamp or relative time")
     p.add_argument("container", metavar="CONTAINER")
     p = sub.add("rm", cmd_rm, help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container")
@@ -493,7 +497,13 @@ def cmd_ps(args: argparse.Namespace) -> int:
     from freight.cli.format import Template
     from freight.runtime import containers
 
-    rows = [ps_row(c, args.no_trunc) for c in containers.list_containers(store(args), all=args.all)]
+    from freight.runtime.filters import parse_filters, select, shows_stopped
+
+    st = store(args)
+    filters = parse_filters(args.filter)
+    found = containers.list_containers(st, all=args.all or shows_stopped(filters))
+    found = select(found, filters, lambda ref: containers.get(st, ref))
+    rows = [ps_row(c, args.no_trunc) for c in found]
     if args.quiet:
         for row in rows:
             print(row["ID"])
@@ -520,24 +530,39 @@ def cmd_logs(args: argparse.Namespace) -> int:
         count = _int(args.tail, "-n, --tail") or 0
         lines = lines[-count:] if count > 0 else []
     offset = os.path.getsize(path) if os.path.exists(path) else 0
-    _write_log_lines(lines, args.timestamps)
+    window = _log_window(args)
+    _write_log_lines(lines, args.timestamps, window)
     while args.follow:
         with open(path, "rb") if os.path.exists(path) else open(os.devnull, "rb") as f:
             f.seek(offset)
             fresh = f.readlines()
             offset = f.tell()
-        _write_log_lines([line for line in fresh if line.endswith(b"\n")], args.timestamps)
+        _write_log_lines([line for line in fresh if line.endswith(b"\n")], args.timestamps, window)
         if not containers.get(st, c.id).running and not fresh:
             break
         time.sleep(0.1)
     return 0
 
 
-def _write_log_lines(lines: list[bytes], timestamps: bool) -> None:
+def _log_window(args: argparse.Namespace) -> tuple[float, float] | None:
+    """``--since``/``--until`` as Unix times, or None when neither is given."""
+    if not (args.since or args.until):
+        return None
+    from freight.runtime.logs import parse_time
+
+    return (parse_time(args.since) if args.since else 0.0,
+            parse_time(args.until) if args.until else float("inf"))
+
+
+def _write_log_lines(lines: list[bytes], timestamps: bool, window: tuple[float, float] | None) -> None:
     import json
+
+    from freight.runtime.logs import record_time
 
     for line in lines:
         record = json.loads(line)
+        if window and not window[0] <= record_time(record["time"]) < window[1]:
+            continue
         text = (f"{record['time']} " if timestamps else "") + record["log"]
         stream = sys.stderr if record.get("stream") == "stderr" else sys.stdout
         stream.write(text)
