@@ -10,8 +10,11 @@ from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: Subcommands, kind: str | None = None) -> None:
+    """``inspect``; a group passes ``kind`` (``container inspect`` looks only for containers)."""
     p = sub.add("inspect", cmd_inspect, help="Return low-level information on Docker objects")
+    if kind:
+        p.set_defaults(type=kind)
     p.add_argument("-f", "--format", help="Format output using a Go template")
     p.add_argument("--type", choices=["container", "image", "volume"], help="Return JSON for specified type")
     p.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")

@@ -69,7 +69,7 @@ def register_container_group(sub: Subcommands) -> None:
 
     group = sub.group("container", help="Manage containers")
     containers.register(_WithAliases(group, {"ps": ("ls", "list")}))
-    inspect.register(group)
+    inspect.register(group, kind="container")
     add_commands(group)
     p = group.add("prune", cmd_container_prune, help="Remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")

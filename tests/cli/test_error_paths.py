@@ -184,6 +184,8 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("inspect nosuch", None, 1, ERROR, "No such object: nosuch"),
     ("inspect --type image nosuch", None, 1, ERROR, "No such image: nosuch"),
     ("inspect --type container nosuch", None, 1, ERROR, "No such container: nosuch"),
+    ("container inspect nosuch", None, 1, ERROR, "No such container: nosuch"),
+    ("container inspect busybox", None, 1, ERROR, "No such container: busybox"),
     ("inspect --type volume nosuch", None, 1, ERROR, "No such volume: nosuch"),
     ("inspect UPPER", None, 1, ERROR, "must be lowercase"),
     ("inspect --format {{.Nope}} busybox", None, 1, ERROR, "can't evaluate field Nope"),
@@ -255,6 +257,8 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("exec", None, 125, USAGE, "the following arguments are required: CONTAINER\n"),
     ("exec nosuch", None, 125, USAGE, "'exec' requires at least 2 arguments"),
     ("logs nosuch", None, 1, ERROR, "No such container: nosuch"),
+    ("ps -f colour=red", None, 1, ERROR, "invalid filter 'colour=red'"),
+    ("logs --since never nosuch", None, 1, ERROR, "No such container: nosuch"),
     ("ps --bogus", None, 125, USAGE, "unknown flag: --bogus"),
     ("ps -a --format {{.Nope}}", None, 0, "", ""),  # no rows: Docker prints nothing as well
     # registry client: a closed port and a web server that is not a registry
