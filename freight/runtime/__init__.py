@@ -11,5 +11,7 @@ Nothing is imported here, so ``freight run`` pays only for the modules it uses.
   ``exit_code``); it runs ``child`` (namespaces, ``rootfs``, ``process``) up to exec.
 * ``stdio`` -- stream relay, json-file log, raw terminal; ``monitor`` -- the
   supervisor of a detached container; ``inspect`` -- Docker's inspect JSON.
-* ``cgroups``, ``network``, ``devices`` -- limits, ports, devices (see their docstrings).
+* ``cgroups``, ``network``, ``devices`` -- limits, ports, devices and CDI (see their docstrings).
+* ``attach``, ``copy`` (``cp``), ``top``, ``stats``, ``prune`` (stopped containers and
+  volumes), ``filters`` (``ps --filter``), ``logs`` (``--since``/``--until`` times).
 """
