@@ -8,7 +8,6 @@ Docker: a full ID, then a name, then a unique ID prefix.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -48,14 +47,14 @@ class Image:
     def manifest(self) -> dict[str, Any]:
         if self._manifest is None:
             assert self._blobs is not None
-            self._manifest = json.loads(self._blobs.read(self.manifest_digest))
+            self._manifest = _json_loads(self._blobs.read(self.manifest_digest))
         return self._manifest
 
     @property
     def config(self) -> dict[str, Any]:
         if self._config is None:
             assert self._blobs is not None
-            self._config = json.loads(self._blobs.read(self.id))
+            self._config = _json_loads(self._blobs.read(self.id))
         return self._config
 
     @property
@@ -70,6 +69,12 @@ class Image:
     def layers(self) -> list[dict[str, Any]]:
         """The manifest's layer descriptors, bottom first."""
         return list(self.manifest.get("layers", []))
+
+
+def _json_loads(data: bytes) -> Any:
+    import json  # lazily: listing images reads no config
+
+    return json.loads(data)
 
 
 def now_rfc3339() -> str:

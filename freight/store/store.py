@@ -10,7 +10,6 @@ unreferenced files that the next GC removes.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from freight.errors import FreightError
 from freight.image import reference
-from freight.image.config import canonical_json, image_manifest
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
 from freight.store.blobs import BlobStore
@@ -72,6 +70,8 @@ class Store:
     def add_image(self, manifest_digest: str, tags: list[str] = (), repo_digest: str | None = None,
                   *, unpack: bool = True) -> Image:
         """Record an image whose manifest, config and layers are already in the blob store."""
+        import json
+
         manifest = json.loads(self.blobs.read(manifest_digest))
         reject_index(manifest)
         if manifest.get("mediaType", OCI_MANIFEST) not in MANIFESTS:
@@ -96,6 +96,8 @@ class Store:
     def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str] = (),
                     annotations: dict[str, str] | None = None) -> Image:
         """Store a new image from its config and the descriptors of layers already in the store."""
+        from freight.image.config import canonical_json, image_manifest
+
         config_bytes = canonical_json(config)
         config_digest = self.blobs.put(config_bytes)
         manifest = image_manifest(config_digest, len(config_bytes), layers, annotations)
