@@ -48,8 +48,35 @@ COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
 Handler = Callable[[argparse.Namespace], "int | None"]
 
 
+def _columns() -> int:
+    """The terminal width, found once (argparse would ask on every ``add_argument``)."""
+    global _COLUMNS
+    if _COLUMNS is None:
+        try:
+            _COLUMNS = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            try:
+                _COLUMNS = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                _COLUMNS = 80
+    return _COLUMNS
+
+
+_COLUMNS: int | None = None
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with Docker's usage-error style and exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
@@ -106,10 +133,21 @@ class _Only(Subcommands):
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
         if name in self._names:
             return self._inner.add(name, handler, help, aliases, error_code, **kwargs)
-        return Parser(add_help=False)  # not wanted here: its arguments go nowhere
+        return _Discard()  # type: ignore[return-value]
 
     def group(self, name: str, help: str) -> Subcommands:
-        return _Only(self, frozenset())
+        return self._inner.group(name, help) if name in self._names else _Only(self, frozenset())
+
+
+class _Discard:
+    """Stands in for the parser of a command not being run: it takes arguments and keeps none.
+
+    Building argparse parsers is most of a command's start-up, so ``freight run``
+    builds only ``run``'s.
+    """
+
+    def __getattr__(self, name: str) -> Callable[..., _Discard]:
+        return lambda *args, **kwargs: self
 
 
 def _group_usage(parser: argparse.ArgumentParser) -> int:
@@ -146,7 +184,10 @@ def build_parser(argv: Sequence[str]) -> Parser:
     parser.add_argument("--version", "-v", action="version", version=f"freight version {__version__}")
     sub = Subcommands(parser, "freight")
     wanted = _command_name(argv)
-    modules = [COMMANDS[wanted]] if wanted in COMMANDS else dict.fromkeys(COMMANDS.values())
+    if wanted in COMMANDS:
+        modules, sub = [COMMANDS[wanted]], sub.only([wanted])
+    else:
+        modules = list(dict.fromkeys(COMMANDS.values()))
     for entry in modules:
         module, _, function = entry.partition(":")
         getattr(import_module(module), function or "register")(sub)
