@@ -17,7 +17,8 @@ Docker's rules, as BuildKit applies them:
 * symlinks inside a copied directory are copied as links, the source path
   itself is followed;
 * ADD extracts a local tar archive (plain, gzip, bzip2 or xz) into the
-  destination and downloads a URL (mode 0600, ``--checksum`` verified).
+  destination and downloads a URL (mode 0600, ``--checksum`` verified);
+  a git repository's tree is copied like a directory (``freight.build.gitsource``).
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ from freight.build.context import BuildContext, HashCache, Tree, open_context
 from freight.build.copy import (
     FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
 from freight.build.fsview import RootFS
+from freight.build.gitsource import (
+    GitSource, checkout as checkout_git, is_git_url, parse_git_source, redact, resolve as resolve_git)
 from freight.build.parser import (
     ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction, global_scope, parse,
     parse_instructions)
@@ -633,10 +635,12 @@ class Builder:
                            excludes=read_patterns("\n".join(spec.excludes)) if spec.excludes else [],
                            parents=spec.parents, unpack=is_add and spec.unpack is not False,
                            chown_given=owner is not None)
-        urls = [s for s in spec.sources if is_add and "://" in s]
-        local = [s for s in spec.sources if s not in urls]
+        repos = [s for s in spec.sources if is_add and is_git_url(s)]
+        gits = [parse_git_source(s) for s in repos]
+        urls = [s for s in spec.sources if is_add and "://" in s and s not in repos]
+        local = [s for s in spec.sources if s not in urls and s not in repos]
         matched = [m for s in local for m in match_sources(tree, s, opts)]
-        count = len(matched) + len(urls) + len(spec.contents)
+        count = len(matched) + len(urls) + len(gits) + len(spec.contents)
         dest = spec.dest
         wd = state.config.get("WorkingDir") or "/"
         if not dest.startswith("/"):
@@ -649,13 +653,16 @@ class Builder:
         if not dest_is_dir and not spec.link:
             st = fs.lstat(fs.resolve(dest))
             dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
-        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root) if urls else ""
+        for g in gits:
+            g.commit = self._resolve_git(g)
+        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root) if urls or gits else ""
         try:
             fetched = [(u, *self._fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
             key = cache.cache_key({
                 "parent": state.key() if not spec.link else "", "step": instr.keyword,
                 "from": frm, "sources": [(m, tree.checksum(tree.resolve(m))) for m in matched],
                 "urls": [(u, digest) for u, _p, digest, _t in fetched],
+                "git": [(g.remote, g.subdir, g.commit, spec.keep_git_dir) for g in gits],
                 "contents": [(d.name, d.content) for d in spec.contents],
                 "dest": dest, "dest_is_dir": dest_is_dir, "owner": owner, "chmod": spec.chmod,
                 "excludes": spec.excludes, "parents": spec.parents, "link": spec.link,
@@ -671,6 +678,8 @@ class Builder:
                 layer = LayerDir(path, None if spec.link else fs, mtime)
                 if matched:
                     copy_sources(layer, tree, matched, dest, dest_is_dir, opts)
+                for i, g in enumerate(gits):
+                    self._add_git(layer, g, os.path.join(downloads, f"git-{i}"), dest, dest_is_dir, spec, opts)
                 self._add_extra(layer, dest, dest_is_dir, spec, fetched, opts)
                 layer.finish()
                 result = self._commit_dir(state, key, path, False, False, False)
@@ -689,6 +698,26 @@ class Builder:
         path = os.path.join(tmp, str(i))
         digest, mtime = fetch_url(url, path, checksum)
         return path, digest, mtime
+
+    def _resolve_git(self, src: GitSource) -> str:
+        """The commit an ADD git source names, shown as BuildKit's "load git source" step."""
+        v = self.progress.vertex(f"[internal] load git source {redact(src.text)}")
+        try:
+            commit = resolve_git(src)
+        except SourceNotFound as err:
+            v.error(str(err))
+            raise
+        v.log(f"{commit}\t{src.ref or 'HEAD'}")
+        v.done()
+        return commit
+
+    @staticmethod
+    def _add_git(layer: LayerDir, src: GitSource, checkout_dir: str, dest: str, dest_is_dir: bool, spec: Any,
+                 opts: CopyOptions) -> None:
+        """Check the repository out and copy the contents of its tree (or sub-directory) to ``dest``."""
+        checkout_git(src, checkout_dir, spec.keep_git_dir)
+        tree = Tree(RootFS([Path(checkout_dir)]))
+        copy_sources(layer, tree, [src.subdir], dest, dest_is_dir, opts)
 
     def _add_extra(self, layer: LayerDir, dest: str, dest_is_dir: bool, spec: Any,
                    fetched: list[tuple[str, str, str, int | None]], opts: CopyOptions) -> None:

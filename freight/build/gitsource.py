@@ -1,0 +1,125 @@
+"""ADD of a git repository, as BuildKit does it.
+
+A source is a repository when it is ``git://…``, ``ssh://…``, ``user@host:path``
+or ``http(s)://…`` whose path ends in ``.git``, optionally followed by
+``#ref[:subdir]`` (a branch, tag or full commit hash, and a directory inside
+the tree). The host's ``git`` binary does the work:
+
+* ``resolve`` turns the ref into a commit with ``git ls-remote`` (no clone), so
+  the build cache can key the step on the commit: an unchanged remote ref is a
+  cache hit, a moved one re-runs the step;
+* ``checkout`` fetches that one commit shallowly (all refs when the server
+  refuses a fetch by hash), checks it out with its submodules and drops every
+  ``.git`` entry unless ``--keep-git-dir=true`` (git never tracks a path named
+  ``.git``, so they all belong to git itself).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import urllib.parse
+from dataclasses import dataclass
+
+from freight.build.copy import SourceNotFound
+
+_SCP_LIKE = re.compile(r"^[\w.+-]+@[\w.-]+:(?!//)")
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
+
+
+@dataclass
+class GitSource:
+    text: str          # the ADD source as written
+    remote: str        # the repository URL, without the fragment
+    ref: str           # branch, tag or commit ("" for the remote's HEAD)
+    subdir: str        # directory inside the tree ("" for the root)
+    commit: str = ""   # set by ``resolve``
+
+
+def is_git_url(source: str) -> bool:
+    """Whether an ADD source names a git repository (BuildKit's rules)."""
+    url = source.partition("#")[0]
+    if url.startswith(("git://", "ssh://")) or _SCP_LIKE.match(url):
+        return True
+    if url.startswith(("http://", "https://")):
+        return urllib.parse.urlsplit(url).path.rstrip("/").endswith(".git")
+    return False
+
+
+def parse_git_source(source: str) -> GitSource:
+    url, _, fragment = source.partition("#")
+    ref, _, subdir = fragment.partition(":")
+    return GitSource(source, url, ref, subdir.strip("/"))
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced, for messages."""
+    return _USERINFO.sub(r"\1:xxxxx@", url)
+
+
+def _git(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Run git without a terminal: a server asking for credentials fails instead of prompting."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, start_new_session=True, umask=0o022)
+    except FileNotFoundError:
+        raise SourceNotFound("failed to load cache key: git not found (install the git package)") from None
+
+
+def _failure(src: GitSource, proc: subprocess.CompletedProcess) -> SourceNotFound:
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    detail = lines[-1] if lines else f"exit status {proc.returncode}"
+    return SourceNotFound(f"failed to load cache key: failed to fetch remote {redact(src.remote)}: {detail}")
+
+
+def resolve(src: GitSource) -> str:
+    """The commit ``src.ref`` names on the remote (a full hash is taken as it is)."""
+    if _COMMIT.match(src.ref):
+        return src.ref
+    proc = _git(["ls-remote", src.remote])
+    if proc.returncode != 0:
+        raise _failure(src, proc)
+    refs = {}
+    for line in proc.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    ref = src.ref or "HEAD"
+    for name in (ref, f"refs/tags/{ref}", f"refs/heads/{ref}"):
+        commit = refs.get(f"{name}^{{}}") or refs.get(name)  # an annotated tag: the commit it points at
+        if commit:
+            return commit
+    raise SourceNotFound(f'failed to load cache key: repository does not contain ref {ref}, output: ""')
+
+
+def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
+    """Check out ``src.commit`` (with submodules) into the new directory ``dest``."""
+    steps = [["init", "-q", "--template=", dest], ["-C", dest, "remote", "add", "origin", src.remote]]
+    for args in steps:
+        proc = _git(args)
+        if proc.returncode != 0:
+            raise _failure(src, proc)
+    proc = _git(["-C", dest, "fetch", "-q", "--depth=1", "--no-tags", "origin", src.commit])
+    if proc.returncode != 0:  # a server that refuses a fetch by hash: take every ref
+        proc = _git(["-C", dest, "fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])
+        if proc.returncode != 0:
+            raise _failure(src, proc)
+    for args in (["checkout", "-q", "--detach", src.commit],
+                 ["submodule", "-q", "update", "--init", "--recursive", "--depth=1"]):
+        proc = _git(["-C", dest, *args])
+        if proc.returncode != 0:
+            raise _failure(src, proc)
+    if not keep_git_dir:
+        _drop_git_entries(dest)
+
+
+def _drop_git_entries(top: str) -> None:
+    for root, dirs, files in os.walk(top):
+        if ".git" in dirs:
+            dirs.remove(".git")
+            shutil.rmtree(os.path.join(root, ".git"))
+        if ".git" in files:
+            os.unlink(os.path.join(root, ".git"))

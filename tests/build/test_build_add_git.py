@@ -1,0 +1,173 @@
+"""ADD of a git repository served by ``git daemon`` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from freight.build.copy import FIXED_MTIME
+from freight.build.engine import BuildError, error_report
+from freight.build.gitsource import is_git_url, parse_git_source
+from freight.store import Store
+from tests.build.buildutil import do_build, layer_file, layer_members, write_context
+from tests.testlib import require_tool
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+@dataclass
+class Served:
+    work: Path      # the served repository's working tree (repo.git)
+    url: str        # git://127.0.0.1:PORT/repo.git
+    first: str      # commit of the tag v1.0
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True,
+                          check=True)
+    return proc.stdout.strip()
+
+
+def commit_files(work: Path, files: dict[str, str], message: str) -> str:
+    write_context(work, files)
+    git(work, "add", "--", *files)
+    git(work, "commit", "-q", "-m", message)
+    return git(work, "rev-parse", "HEAD")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("git daemon exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("git daemon did not listen")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """repo.git (two commits, annotated tag v1.0 on the first, a submodule) and sub.git, under git daemon."""
+    require_tool("git", "git")
+    base = tmp_path / "git"
+    sub = base / "sub.git"
+    sub.mkdir(parents=True)
+    git(sub, "init", "-q", "-b", "main")
+    sub_commit = commit_files(sub, {"inner.txt": "from the submodule\n"}, "sub")
+    work = base / "repo.git"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    commit_files(work, {"README": "one\n", "docs/guide.md": "guide v1\n", "bin/tool": "#!/bin/sh\n"}, "first")
+    (work / ".gitmodules").write_text('[submodule "mod"]\n\tpath = mod\n\turl = ../sub.git\n')
+    git(work, "add", ".gitmodules")
+    git(work, "update-index", "--add", "--cacheinfo", f"160000,{sub_commit},mod")
+    os.chmod(work / "bin" / "tool", 0o755)
+    git(work, "update-index", "--chmod=+x", "bin/tool")
+    git(work, "commit", "-q", "-m", "exec bit and submodule")
+    first = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "-a", "v1.0", "-m", "release")
+    commit_files(work, {"README": "two\n", "docs/guide.md": "guide v2\n"}, "second")
+    port = _free_port()
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all",
+                               "--listen=127.0.0.1", f"--port={port}", str(base)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, daemon)
+        yield Served(work, f"git://127.0.0.1:{port}/repo.git", first)
+    finally:
+        os.kill(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=10)
+
+
+def _names(store: Store, image_id: str) -> set[str]:
+    return {n.rstrip("/") for n in layer_members(store, image_id)}
+
+
+def test_git_url_detection() -> None:
+    for yes in ("git://h/r.git", "ssh://git@h/r", "git@github.com:o/r.git", "https://h/o/r.git#v1:docs",
+                "http://h:8080/r.git/"):
+        assert is_git_url(yes), yes
+    for no in ("https://h/file.tar.gz", "https://h/r.git.tar", "dir/r.git", "user@host", "http://h/x#a.git"):
+        assert not is_git_url(no), no
+    src = parse_git_source("https://h/r.git#v1.0:/docs/")
+    assert (src.remote, src.ref, src.subdir) == ("https://h/r.git", "v1.0", "docs")
+
+
+def test_add_git_tag_with_submodule(busybox_store: Store, tmp_path: Path, served: Served) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD {served.url}#v1.0 /src\n"})
+    result, out = do_build(busybox_store, ctx)
+    assert f"load git source {served.url}#v1.0" in out
+    members = layer_members(busybox_store, result.image_id)
+    names = {n.rstrip("/") for n in members}
+    assert names == {"src", "src/README", "src/.gitmodules", "src/docs", "src/docs/guide.md", "src/bin",
+                     "src/bin/tool", "src/mod", "src/mod/inner.txt"}
+    assert layer_file(busybox_store, result.image_id, "src/README") == b"one\n"
+    assert layer_file(busybox_store, result.image_id, "src/mod/inner.txt") == b"from the submodule\n"
+    for m in members.values():
+        assert (m.uid, m.gid, m.mtime) == (0, 0, FIXED_MTIME)
+    assert members["src/bin/tool"].mode == 0o755 and members["src/README"].mode == 0o644
+
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nADD --keep-git-dir=true --chown=33:33 {served.url}#v1.0 /src\n")
+    kept, _ = do_build(busybox_store, ctx)
+    members = layer_members(busybox_store, kept.image_id)
+    assert "src/.git/HEAD" in members and "src/mod/.git" in members
+    assert layer_file(busybox_store, kept.image_id, "src/.git/HEAD").decode().strip() == served.first
+    assert {(m.uid, m.gid) for m in members.values()} == {(33, 33)}
+
+
+def test_add_git_branch_subdir_cache_and_moved_ref(busybox_store: Store, tmp_path: Path, served: Served) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD {served.url}#main:docs /guide/\n"})
+    first, _ = do_build(busybox_store, ctx)
+    assert _names(busybox_store, first.image_id) == {"guide", "guide/guide.md"}
+    assert layer_file(busybox_store, first.image_id, "guide/guide.md") == b"guide v2\n"
+    again, _ = do_build(busybox_store, ctx)
+    assert (again.image_id, again.steps_run, again.steps_cached) == (first.image_id, 0, 1)
+    assert not [n for n in os.listdir(busybox_store.root) if n.startswith("build-add-")]
+
+    commit_files(served.work, {"docs/guide.md": "guide v3\n"}, "third")
+    moved, _ = do_build(busybox_store, ctx)
+    assert moved.steps_run == 1
+    assert layer_file(busybox_store, moved.image_id, "guide/guide.md") == b"guide v3\n"
+
+
+def test_add_git_errors(busybox_store: Store, tmp_path: Path, served: Served) -> None:
+    dockerfile = f"FROM busybox\nENV A=1\nADD {served.url}#nosuchref /src\n"
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": dockerfile})
+    with pytest.raises(BuildError) as info:
+        do_build(busybox_store, ctx)
+    assert info.value.exit_code == 1
+    report = error_report(info.value)
+    assert "Dockerfile:3" in report and "repository does not contain ref nosuchref" in report
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nADD {served.url}#main:missing /src\n")
+    with pytest.raises(BuildError, match='"/missing": not found'):
+        do_build(busybox_store, ctx)
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nADD {served.url.replace('repo.git', 'none.git')} /src\n")
+    with pytest.raises(BuildError, match="failed to fetch remote") as info:
+        do_build(busybox_store, ctx)
+    assert info.value.instr is not None and info.value.instr.line == 2
+    assert not [n for n in os.listdir(busybox_store.root) if n.startswith("build-add-")]
+
+
+def test_add_git_cli_exit_status(cli, busybox_store: Store, tmp_path: Path, served: Served) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD {served.url}#v9 /src\n"})
+    proc = cli("build", "--progress=plain", str(ctx))
+    assert proc.returncode == 1
+    assert "Dockerfile:2" in proc.stderr and "does not contain ref v9" in proc.stderr
