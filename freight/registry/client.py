@@ -317,8 +317,10 @@ class Registry:
 
         The blob is verified against ``digest`` before it becomes visible; a
         mismatch raises DigestMismatch and keeps nothing. ``stream`` gets the
-        same bytes as they arrive and its end only once the blob is verified
-        and stored; it is abandoned if the download fails, or if a registry
+        same bytes as they arrive and its end as soon as they matched
+        ``digest``, so its reader finishes while the blob is fsynced (the
+        caller records nothing before this returns, and by then the blob is
+        durable); it is abandoned if the download fails, or if a registry
         ignores Range and the download starts over.
         """
         import httpx
@@ -335,15 +337,15 @@ class Registry:
                     if failures > RETRIES:
                         raise RegistryError(f"downloading {digest}: {_reason(err)}") from None
                     time.sleep(min(0.2 * 2 ** failures, 5.0))
-            committed = sink.writer.commit(digest)
+            if sink.stream is not None and sink.writer.written_digest() == digest:
+                sink.stream.end()
+                sink.stream = None
+            return sink.writer.commit(digest)
         except BaseException:
             sink.abandon()
             raise
         finally:
             sink.writer.abort()
-        if sink.stream is not None:
-            sink.stream.end()
-        return committed
 
     def _get_blob(self, path: str, scope: str, headers: dict[str, str]) -> httpx.Response | _RawResponse:
         """A streamed GET of a blob, its body read off the socket directly unless a proxy is set."""
