@@ -297,7 +297,7 @@ class Registry:
             response = self.request("GET", path, pull_scope(repo))
             if response.status_code != 200:
                 raise RegistryError(error_from(response))
-            tags += response.json().get("tags") or []
+            tags += _json_body(response, "tag list").get("tags") or []
             path = _next_link(response.headers.get("Link"))
         return tags
 
@@ -722,3 +722,15 @@ def push_scope(repo: str) -> str:
 
 def _mount_scope(repo: str, source: str) -> str:
     return f"{push_scope(repo)} {pull_scope(source)}"
+
+
+def _json_body(response: Any, what: str) -> dict[str, Any]:
+    """A response's JSON object, or a one-line error naming what the registry sent instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("Content-Type", "unknown content")
+        raise RegistryError(f"invalid {what} from {response.url}: expected JSON, got {kind}")
+    return body

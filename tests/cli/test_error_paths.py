@@ -299,8 +299,6 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="freight/registry/client.py: Registry.tags() parses a non-JSON "
-                   "tag list with json.loads unguarded (JSONDecodeError traceback)")
 def test_pull_all_tags_from_a_server_that_is_not_a_registry(env: Env) -> None:
     result = env.run("pull", "-a", f"{env.garbage}/x")
     assert result.returncode == 1 and "Traceback" not in result.stderr
