@@ -451,34 +451,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
         sys.stderr.write("freight: 'exec' requires at least 2 arguments.\nSee 'freight exec --help'.\n")
         return 125
     if args.detach:
-        return _exec_detached(args, env)
+        containers.exec_detached(store(args), args.container, list(args.command), env=env, user=args.user,
+                                 workdir=args.workdir, privileged=args.privileged)
+        return 0
     attach = containers.Attach(stdin=0 if args.interactive else None)
     return containers.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
                               workdir=args.workdir, tty=args.tty, interactive=args.interactive,
                               privileged=args.privileged, attach=attach)
-
-
-def _exec_detached(args: argparse.Namespace, env: list[str]) -> int:
-    """``exec -d``: a new session runs the exec and stays its parent; we return at once.
-
-    (A container process dies with the freight process that started it, so the
-    exec needs a parent of its own that outlives this command.)
-    """
-    import subprocess
-
-    from freight.errors import Conflict
-    from freight.runtime import containers
-
-    st = store(args)
-    c = containers.get(st, args.container)
-    if not c.running:
-        raise Conflict(f"Container {c.id} is not running")
-    flags = [f"--env={e}" for e in env] + [f"--user={args.user}", f"--workdir={args.workdir}"]
-    flags += ["--privileged"] if args.privileged else []
-    subprocess.Popen([sys.executable, "-m", "freight.cli.main", "--root", str(st.root), "exec", *flags,
-                      c.id, *args.command], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True)
-    return 0
 
 
 _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",

@@ -285,6 +285,24 @@ def _start_detached(store: Any, c: Container, inserted: bool) -> None:
     spawn(str(store.root), c.id)
 
 
+def exec_detached(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str = "",
+                  workdir: str = "", privileged: bool = False) -> None:
+    """``docker exec -d``: return once ``cmd`` runs in the container, parented by a monitor.
+
+    (A container process dies with the freight process that started it, so the
+    exec needs a parent of its own that outlives the caller.)
+    """
+    from freight.runtime.monitor import spawn
+
+    c = get(store, ref)
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if not cmd:
+        raise InvalidArgument("exec: no command given")
+    spawn(str(store.root), c.id, {"cmd": list(cmd), "env": list(env), "user": user,
+                                  "workdir": workdir, "privileged": privileged})
+
+
 def notify(fd: int | None, code: int, text: str) -> None:
     """Tell whoever waits on a monitor's readiness fd how the start went."""
     if fd is None:
@@ -753,11 +771,12 @@ def remove(store: Any, ref: str, force: bool = False, volumes: bool = False) -> 
 
 def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str = "",
             workdir: str = "", tty: bool = False, interactive: bool = False,
-            privileged: bool = False, attach: Attach | None = None) -> int:
+            privileged: bool = False, attach: Attach | None = None, ready_w: int | None = None) -> int:
     """``docker exec``: run ``cmd`` in the running container's namespaces and cgroup.
 
     Its environment is the container's plus ``env``; user and working directory
     default to the container's. Returns the command's exit code (127/126 errors raise).
+    ``ready_w`` (a monitor's) gets ``0 <pid>`` once the command runs.
     """
     from freight.runtime import config as cfg
     from freight.runtime.launch import fork_container
@@ -794,5 +813,6 @@ def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str
     except FreightError:
         launched.abort()
         raise
+    notify(ready_w, 0, str(pid))
     relay_config = {"Tty": tty, "OpenStdin": interactive}
     return _relay_and_wait(relay_config, None, attach, launched)

@@ -1,33 +1,38 @@
-"""The per-container monitor of a detached container: ``python -m freight.runtime.monitor``.
+"""The per-container monitor of a detached container or exec: ``python -m freight.runtime.monitor``.
 
 It is a fresh process (spawned, never forked from the caller, so no sqlite
 connection or thread crosses a fork). It forks once more so the caller can
 reap it at once, starts a new session, and then supervises the container:
 relays its output to the json-file log, runs the port proxies, records the
-exit code, finish time and OOM kill, and does ``--rm``. It reports
-``0 <pid>`` or ``<exit code> <error>`` on the readiness fd it was given.
+exit code, finish time and OOM kill, and does ``--rm``. Given exec options
+(``exec -d``), it instead runs that command in the running container and stays
+its parent. It reports ``0 <pid>`` or ``<exit code> <error>`` on the readiness
+fd it was given.
 
-Usage: ``python -m freight.runtime.monitor ROOT CONTAINER_ID READY_FD``
+Usage: ``python -m freight.runtime.monitor ROOT CONTAINER_ID READY_FD [EXEC_JSON]``
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from typing import Any
 
 from freight.errors import FreightError
 
 
-def spawn(root: str, container_id: str) -> None:
-    """Start the monitor for a recorded container; return once its command runs.
+def spawn(root: str, container_id: str, exec_options: dict[str, Any] | None = None) -> None:
+    """Start the monitor for a recorded container (or for an exec in it); return once its command runs.
 
-    Raises the container's start error (125/126/127) when it cannot start.
+    Raises the command's start error (125/126/127) when it cannot start.
     """
     ready_r, ready_w = os.pipe()
     os.set_inheritable(ready_w, True)
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0),
                (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
     argv = [sys.executable, "-m", "freight.runtime.monitor", root, container_id, str(ready_w)]
+    argv += [json.dumps(exec_options)] if exec_options is not None else []
     try:
         pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
     finally:
@@ -55,8 +60,13 @@ def main(argv: list[str]) -> int:
         from freight.store import open_store
 
         store = open_store(root)
-        c = containers.get(store, container_id)
-        code = containers.supervise(store, c, None, inserted=True, ready_w=ready)
+        if len(argv) > 3:
+            options = json.loads(argv[3])
+            code = containers.exec_in(store, container_id, attach=containers.Attach(stdin=None),
+                                      ready_w=ready, **options)
+        else:
+            c = containers.get(store, container_id)
+            code = containers.supervise(store, c, None, inserted=True, ready_w=ready)
     except FreightError as err:
         notify(ready, err.exit_code, str(err))
     except BaseException as err:  # never leave the caller waiting

@@ -14,7 +14,9 @@ def test_exec_detached_runs_in_the_background(runtime_store: Store, cli) -> None
         result = cli("exec", "-d", "-e", "WHO=bg", "-w", "/tmp", "host", "sh", "-c",
                      "sleep 1; echo $WHO $PWD > /tmp/marker", check=True)
         assert result.stdout == "" and time.monotonic() - started < 1.0
-        assert "sleep 1" in cli("exec", "host", "ps", check=True).stdout
+        assert "sleep 1" in cli("exec", "host", "ps", check=True).stdout  # started before exec -d returned
+        missing = cli("exec", "-d", "host", "no-such-command")
+        assert missing.returncode == 127 and "no-such-command" in missing.stderr
         deadline = time.monotonic() + 15
         while cli("exec", "host", "cat", "/tmp/marker").returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.2)
