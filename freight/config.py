@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
-def default_root() -> Path:
+def default_root() -> str:
     """``FREIGHT_ROOT``, else /var/lib/freight for root, else $XDG_DATA_HOME/freight."""
     if env := os.environ.get("FREIGHT_ROOT"):
-        return Path(env)
+        return env
     if os.geteuid() == 0:
-        return Path("/var/lib/freight")
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "freight"
+        return "/var/lib/freight"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "freight")

@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from freight.cli.main import store
 from freight.errors import FreightError
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO, Callable
+
     from freight.cli.main import Subcommands
 
 SAVE_HELP = "Save one or more images to a tar archive (streamed to STDOUT by default)"
@@ -41,6 +42,8 @@ def add_load_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_save(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from freight.archive.save import save
 
     if not args.output:
@@ -57,6 +60,8 @@ def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
 
     An existing non-regular file (``/dev/null``, a FIFO) is written to directly, never replaced.
     """
+    import tempfile
+
     if path.exists() and not path.is_file():
         with path.open("wb") as out:
             write(out)
@@ -70,7 +75,7 @@ def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.unlink(tmp)
         raise
 
 
@@ -81,6 +86,8 @@ def _umask() -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from freight.archive.load import load
 
     source: BinaryIO | Path

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, NoReturn
 
 from freight.cli.main import Subcommands, store
 from freight.errors import InvalidArgument
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _DEFAULT_SIGNAL_HELP = "Signal to stop the container"
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 
 from freight.errors import InvalidArgument
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import Any, Callable, Iterable, Sequence
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 
@@ -104,7 +106,8 @@ def render_table(rows: Sequence[Sequence[str]], out: Any = None) -> None:
 
 # -- templates ---------------------------------------------------------------
 
-_TOKEN = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
+# Patterns are compiled on first use (through ``re``'s cache): a plain table needs none.
+_TOKEN = r"(?s){{-?\s*(.*?)\s*-?}}"
 
 
 class TemplateError(InvalidArgument):
@@ -149,11 +152,11 @@ def _lookup(data: Any, path: str) -> Any:
     return value
 
 
-_WORD = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|[()|]|[^\s()|]+')
+_WORD = r'"(?:\\.|[^"\\])*"|`[^`]*`|[()|]|[^\s()|]+'
 
 
 def _tokens(expr: str) -> list[str]:
-    return _WORD.findall(expr)
+    return re.findall(_WORD, expr)
 
 
 def _literal(word: str, dot: Any) -> Any:
@@ -238,7 +241,7 @@ def _go_repr(value: Any) -> str:
 def _parse(template: str) -> list[Any]:
     """Turn a template into a tree of text, expressions, range and if blocks."""
     pos, stack = 0, [("root", [])]
-    for match in _TOKEN.finditer(template):
+    for match in re.finditer(_TOKEN, template):
         stack[-1][1].append(_between_actions(template[pos:match.start()]))
         pos = match.end()
         action = match.group(1)
@@ -317,7 +320,7 @@ class Template:
         def name(match: re.Match[str]) -> str:
             field = match.group(1).strip().lstrip(".").split(".")[0]
             return self.headers.get(field, field.upper())
-        return _TOKEN.sub(name, self.text)
+        return re.sub(_TOKEN, name, self.text)
 
     def write(self, items: Iterable[Any], out: Any = None) -> None:
         out = out or sys.stdout

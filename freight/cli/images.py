@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any, BinaryIO, Iterator
 
 from freight.cli.format import Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.errors import InvalidArgument
 from freight.image import reference
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, BinaryIO, Iterator
 
 _IMAGE_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"}
 
@@ -65,7 +68,7 @@ def _image_rows(images: list[Any], no_trunc: bool) -> Iterator[dict[str, str]]:
         digest = "<none>"
         if image.repo_digests:
             digest = image.repo_digests[0].partition("@")[2]
-        names = [reference.parse(t) for t in image.repo_tags] or [None]
+        names = [reference.parse_normalized(t) for t in image.repo_tags] or [None]
         for ref in names:
             yield {
                 "Containers": "N/A", "CreatedAt": docker_time(image.created),
@@ -282,6 +285,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_source(text: str) -> tuple[Path | BinaryIO, str]:
+    from pathlib import Path
+
     from freight.errors import NotFound
 
     if text == "-":

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from freight.cli.images import print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(sub: Subcommands, kind: str | None = None) -> None:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
 
-from freight.cli.main import Handler, Subcommands, store
+from freight.cli.main import Subcommands, store
 from freight.errors import InvalidArgument
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, Sequence
+
+    from freight.cli.main import Handler
 
 
 def register(sub: Subcommands) -> None:

@@ -23,10 +23,15 @@ import argparse
 import os
 import sys
 from importlib import import_module
-from typing import Any, Callable, NoReturn, Sequence
 
 from freight import __version__
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Sequence
+
+    Handler = Callable[[argparse.Namespace], "int | None"]
 
 _MODULES = {
     # module[:function]: the top-level commands it registers (add a line for a new module);
@@ -44,9 +49,6 @@ _MODULES = {
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
-
-Handler = Callable[[argparse.Namespace], "int | None"]
-
 
 def _columns() -> int:
     """The terminal width, found once (argparse would ask on every ``add_argument``)."""
@@ -186,6 +188,8 @@ def build_parser(argv: Sequence[str]) -> Parser:
     wanted = _command_name(argv)
     if wanted in COMMANDS:
         modules, sub = [COMMANDS[wanted]], sub.only([wanted])
+    elif wanted is None and {"--version", "-v"} & set(argv):
+        modules = []
     else:
         modules = list(dict.fromkeys(COMMANDS.values()))
     for entry in modules:

@@ -8,12 +8,13 @@ The server, aiohttp, httpx and rich are imported only when a command runs.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from freight.errors import FreightError, InvalidArgument, NotFound
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from freight.cli.main import Subcommands
     from freight.image.reference import Reference
     from freight.store.store import Store
@@ -25,12 +26,12 @@ def register(sub: Subcommands) -> None:
     serve = group.add("serve", _serve, help="Serve an OCI distribution registry over HTTP(S)")
     serve.add_argument("--addr", default="127.0.0.1:5000", help="HOST:PORT to listen on "
                        "(\":PORT\" for every address; default 127.0.0.1:5000)")
-    serve.add_argument("--storage", type=Path,
+    serve.add_argument("--storage",
                        help="storage directory (default: <freight root>/registry)")
-    serve.add_argument("--htpasswd", type=Path,
+    serve.add_argument("--htpasswd",
                        help="require Basic auth against this htpasswd file (bcrypt entries)")
-    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
-    serve.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
+    serve.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     serve.add_argument("--read-only", action="store_true",
                        help="refuse pushes and deletes (maintenance mode)")
     serve.add_argument("--upload-timeout", type=float, default=3600.0,
@@ -39,17 +40,25 @@ def register(sub: Subcommands) -> None:
                        help="upload sessions open at once; more get TOOMANYREQUESTS")
 
 
+def _file(text: str | None) -> Path | None:
+    from pathlib import Path
+
+    if text is not None and not Path(text).is_file():
+        raise InvalidArgument(f"no such file: {text}")
+    return Path(text) if text is not None else None
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from freight.config import default_root
     from freight.registry.server import serve
 
-    storage = args.storage or (Path(args.root) if args.root else default_root()) / "registry"
-    for path in (args.htpasswd, args.tls_cert, args.tls_key):
-        if path is not None and not path.is_file():
-            raise InvalidArgument(f"no such file: {path}")
+    storage = Path(args.storage or Path(args.root or default_root()) / "registry")
+    htpasswd, tls_cert, tls_key = (_file(p) for p in (args.htpasswd, args.tls_cert, args.tls_key))
     try:
-        serve(args.addr, root=storage, htpasswd=args.htpasswd, tls_cert=args.tls_cert,
-              tls_key=args.tls_key, read_only=args.read_only,
+        serve(args.addr, root=storage, htpasswd=htpasswd, tls_cert=tls_cert,
+              tls_key=tls_key, read_only=args.read_only,
               upload_timeout=args.upload_timeout, max_uploads=args.max_uploads)
     except ValueError as err:
         raise InvalidArgument(str(err)) from None

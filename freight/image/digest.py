@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from freight.errors import InvalidArgument
 
-DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+_SHA256 = r"sha256:[a-f0-9]{64}"
 
 
 def new_sha256() -> Any:
@@ -25,7 +28,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def check(digest: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest, else raise."""
-    if not DIGEST_RE.fullmatch(digest):
+    if not re.fullmatch(_SHA256, digest):
         raise InvalidArgument(f"invalid digest \"{digest}\"")
     return digest
 

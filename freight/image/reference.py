@@ -9,7 +9,7 @@ reference may carry a tag, a digest, or both.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from freight.errors import InvalidReference
 
@@ -19,28 +19,28 @@ OFFICIAL_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_MAX = 255
 
+# The grammar's patterns, compiled on first use (by ``re``'s cache): listing commands
+# never validate, and compiling them all costs start-up time.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-
-COMPONENT_RE = re.compile(_COMPONENT)
-PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-DOMAIN_RE = re.compile(_DOMAIN)
-TAG_RE = re.compile(_TAG)
-DIGEST_RE = re.compile(_DIGEST)
-SHA256_RE = re.compile(r"sha256:[a-f0-9]{64}")
-HEX64_RE = re.compile(r"[a-f0-9]{64}")
+_HEX64 = r"[a-f0-9]{64}"
 
 
-class Reference(NamedTuple):
-    """A normalised image reference: ``domain/path[:tag][@digest]``."""
+class Reference(namedtuple("Reference", "domain path tag digest", defaults=(None, None))):
+    """A normalised image reference: ``domain/path[:tag][@digest]``.
 
+    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
+    """
+
+    __slots__ = ()
     domain: str
     path: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
 
     @property
     def repository(self) -> str:
@@ -93,24 +93,24 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     """Parse and normalise ``text``; raise InvalidReference with Docker's wording."""
     if not text:
         raise InvalidReference("invalid reference format")
-    if HEX64_RE.fullmatch(text):
+    if re.fullmatch(_HEX64, text):
         raise InvalidReference(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     name, _, digest = text.partition("@")
-    if digest and not DIGEST_RE.fullmatch(digest):
+    if digest and not re.fullmatch(_DIGEST, digest):
         raise InvalidReference(f"invalid reference format: invalid digest \"{digest}\"")
     tag = None
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1:]
-        if not TAG_RE.fullmatch(tag):
+        if not re.fullmatch(_TAG, tag):
             raise InvalidReference(f"invalid reference format: invalid tag \"{tag}\"")
     domain, path = _split_domain(name)
-    if domain != DEFAULT_DOMAIN and not DOMAIN_RE.fullmatch(domain):
+    if domain != DEFAULT_DOMAIN and not re.fullmatch(_DOMAIN, domain):
         raise InvalidReference(f"invalid reference format: invalid registry \"{domain}\"")
-    if not PATH_RE.fullmatch(path):
-        if path.lower() != path and PATH_RE.fullmatch(path.lower()):
+    if not re.fullmatch(_PATH, path):
+        if path.lower() != path and re.fullmatch(_PATH, path.lower()):
             raise InvalidReference(
                 f"invalid reference format: repository name ({path}) must be lowercase")
         raise InvalidReference(f"invalid reference format: \"{text}\"")
@@ -119,6 +119,16 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
             f"invalid reference format: repository name must not be more than {NAME_TOTAL_MAX} characters")
     if tag is None and not digest and default_tag:
         tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest or None)
+
+
+def parse_normalized(text: str) -> Reference:
+    """Split a name freight stored itself (``str()`` of a parsed reference), without validating it."""
+    name, _, digest = text.partition("@")
+    tag = None
+    if name.rfind(":") > name.rfind("/"):
+        name, _, tag = name.rpartition(":")
+    domain, _, path = name.partition("/")
     return Reference(domain, path, tag, digest or None)
 
 

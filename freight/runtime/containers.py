@@ -24,10 +24,13 @@ import os
 import signal
 import sqlite3
 import time
-from typing import Any
 
 from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
 from freight.runtime.stdio import timestamp
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}

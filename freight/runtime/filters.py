@@ -7,9 +7,12 @@ Filters of the same key are ORed, different keys ANDed, as Docker does.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
 
 from freight.errors import InvalidArgument
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 

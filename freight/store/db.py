@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    import os
+    from typing import Iterator
 
 SCHEMA_VERSION = 1
 
@@ -66,7 +69,7 @@ CREATE TABLE IF NOT EXISTS build_cache (
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open the database, creating the schema on first use.
 
     A database sqlite cannot open (a read-only store, a file that is not a database)

@@ -8,15 +8,18 @@ Docker: a full ID, then a name, then a unique ID prefix.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
-
 from freight.errors import Conflict, FreightError, InvalidReference, NotFound
 from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import INDEXES
-from freight.store.blobs import BlobStore
 from freight.store.db import transaction
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import Any, Callable
+
+    ReadBlob = Callable[[str], bytes]
 
 HEX_RE_CHARS = frozenset("0123456789abcdef")
 
@@ -25,10 +28,10 @@ class Image:
     """An image record; its manifest and config are read from the blob store on first use."""
 
     __slots__ = ("id", "manifest_digest", "created", "size", "added", "repo_tags", "repo_digests",
-                 "_blobs", "_manifest", "_config")
+                 "_read_blob", "_manifest", "_config")
 
     def __init__(self, id: str, manifest_digest: str, created: str, size: int, added: str,
-                 repo_tags: list[str], repo_digests: list[str], blobs: BlobStore | None = None) -> None:
+                 repo_tags: list[str], repo_digests: list[str], read_blob: ReadBlob | None = None) -> None:
         self.id = id
         self.manifest_digest = manifest_digest
         self.created = created
@@ -36,7 +39,7 @@ class Image:
         self.added = added
         self.repo_tags = repo_tags
         self.repo_digests = repo_digests
-        self._blobs = blobs
+        self._read_blob = read_blob
         self._manifest: dict[str, Any] | None = None
         self._config: dict[str, Any] | None = None
 
@@ -46,15 +49,15 @@ class Image:
     @property
     def manifest(self) -> dict[str, Any]:
         if self._manifest is None:
-            assert self._blobs is not None
-            self._manifest = _json_loads(self._blobs.read(self.manifest_digest))
+            assert self._read_blob is not None
+            self._manifest = _json_loads(self._read_blob(self.manifest_digest))
         return self._manifest
 
     @property
     def config(self) -> dict[str, Any]:
         if self._config is None:
-            assert self._blobs is not None
-            self._config = _json_loads(self._blobs.read(self.id))
+            assert self._read_blob is not None
+            self._config = _json_loads(self._read_blob(self.id))
         return self._config
 
     @property
@@ -84,11 +87,15 @@ def now_rfc3339() -> str:
 
 
 class ImageIndex:
-    """Reads and writes the image, tag and repo-digest tables."""
+    """Reads and writes the image, tag and repo-digest tables.
 
-    def __init__(self, db: sqlite3.Connection, blobs: BlobStore) -> None:
+    ``read_blob`` reads a manifest or config from the blob store when an image's
+    are first used (listing images reads none).
+    """
+
+    def __init__(self, db: sqlite3.Connection, read_blob: ReadBlob) -> None:
         self._db = db
-        self._blobs = blobs
+        self._read_blob = read_blob
 
     # -- reading --------------------------------------------------------
 
@@ -163,7 +170,7 @@ class ImageIndex:
             digests = [r[0] for r in self._db.execute(
                 "SELECT name FROM repo_digests WHERE image_id = ? ORDER BY name", (row["id"],))]
         return Image(row["id"], row["manifest_digest"], row["created"], row["size"], row["added"],
-                     tags, digests, self._blobs)
+                     tags, digests, self._read_blob)
 
     # -- writing --------------------------------------------------------
 

@@ -12,34 +12,57 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from functools import cached_property
 
 from freight.errors import FreightError
 from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
-from freight.store.blobs import BlobStore
 from freight.store.db import connect
 from freight.store.images import Image, ImageIndex, reject_index
-from freight.store.snapshots import Snapshots
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Iterator
+
+    from freight.store.blobs import BlobStore
     from freight.store.gc import GCReport
+    from freight.store.snapshots import Snapshots
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise FreightError(f"cannot use {root} as the store root: not a directory") from None
-        self.blobs = BlobStore(root)
-        self.db = connect(root / "metadata.db")
-        self.snapshots = Snapshots(root, self.db)
-        self.images = ImageIndex(self.db, self.blobs)
-        self._lock_path = root / "lock"
+    """The store at ``root``. Opening it opens only the database: the blob store,
+    the snapshots and ``root`` as a Path are made on first use, so that commands
+    that only list (``images``, ``ps``) start fast."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = os.fspath(root)
+        _make_dir(self._root)
+        self.db = connect(os.path.join(self._root, "metadata.db"))
+        self.images = ImageIndex(self.db, self._read_blob)
+        self._lock_path = os.path.join(self._root, "lock")
+
+    @cached_property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from freight.store.blobs import BlobStore
+
+        return BlobStore(self.root)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        from freight.store.snapshots import Snapshots
+
+        return Snapshots(self.root, self.db)
+
+    def _read_blob(self, digest: str) -> bytes:
+        return self.blobs.read(digest)
 
     @property
     def snapshots_root(self) -> Path:
@@ -141,7 +164,20 @@ class Store:
         return collect(self)
 
 
-def open_store(root: Path | str | None = None) -> Store:
+def _make_dir(path: str) -> None:
+    """``mkdir -p``, whose error names ``path`` itself where it can (as ``Path.mkdir`` does)."""
+    try:
+        os.mkdir(path)
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise FreightError(f"cannot use {path} as the store root: not a directory") from None
+    except NotADirectoryError:
+        raise FreightError(f"cannot use {path} as the store root: not a directory") from None
+
+
+def open_store(root: str | os.PathLike[str] | None = None) -> Store:
     from freight.config import default_root
 
-    return Store(Path(root) if root else default_root())
+    return Store(root or default_root())

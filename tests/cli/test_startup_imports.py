@@ -1,0 +1,33 @@
+"""Listing commands and ``--version`` start fast: they import none of the heavy modules.
+
+Start-up time is measured against podman in ``bench/listing.py``; this test keeps the
+reason it is low from quietly regressing (one eager ``import httpx`` or ``pathlib`` in a
+module on the path costs more than the rest of the command).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from freight.store import Store
+
+HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
+         "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse"}
+
+_PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(main(sys.argv[1:]))\n"
+          "finally:\n    sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["images"], ["images", "-q"], ["image", "ls"],
+                                  ["ps"], ["ps", "-a"], ["ps", "-a", "--format", "{{.Names}}"]])
+def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
+    store.images  # the store exists, as after any earlier command
+    result = subprocess.run([sys.executable, "-c", _PROBE, "--root", str(store.root), *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stderr.rpartition("MODULES ")[2].split())
+    assert "freight.cli.main" in loaded
+    assert not HEAVY & loaded, f"freight {' '.join(argv)} imports {sorted(HEAVY & loaded)}"
