@@ -502,7 +502,7 @@ def ps_row(c: Any, no_trunc: bool = False) -> dict[str, str]:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from freight.cli.format import Template
+    from freight.cli.format import Template, render_table
     from freight.runtime import containers
 
     from freight.runtime.filters import parse_filters, select, shows_stopped
@@ -515,9 +515,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.quiet:
         for row in rows:
             print(row["ID"])
+    elif args.format:
+        Template(args.format, _PS_HEADERS).write(rows)
     else:
-        fmt = args.format or "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-        Template(fmt, _PS_HEADERS).write(rows)
+        render_table([list(_PS_HEADERS.values())] + [[r[c] for c in _PS_HEADERS] for r in rows])
     return 0
 
 

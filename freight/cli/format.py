@@ -60,18 +60,14 @@ def human_duration(seconds: float) -> str:
 
 
 def parse_time(text: str) -> datetime | None:
-    """Parse an RFC 3339 timestamp with up to nanosecond precision."""
-    if not text:
-        return None
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
-        return None
-    from datetime import datetime
+    """Parse an RFC 3339 timestamp (nanoseconds are cut to microseconds); None if it is not one."""
+    from datetime import datetime, timezone
 
-    base, frac, zone = match.groups()
-    micro = (frac or ".0")[1:7].ljust(6, "0")
-    tz = "+00:00" if zone in (None, "Z") else zone
-    return datetime.fromisoformat(f"{base}.{micro}{tz}")
+    try:
+        when = datetime.fromisoformat(text) if "T" in text else None
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
 
 
 def since(text: str) -> str:

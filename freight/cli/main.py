@@ -237,5 +237,30 @@ def _environment_error(err: Exception) -> str | None:
     return None
 
 
+def run() -> NoReturn:
+    """The ``freight`` command: ``main``, then an exit that skips needless teardown."""
+    _exit(main())
+
+
+def _exit(status: int) -> NoReturn:
+    """Exit with ``status``, without the interpreter's teardown when nothing needs it.
+
+    Freeing every module and object at exit costs a listing command about a tenth
+    of its time. It is skipped only when no exit handler is registered and no
+    thread can be running (``threading`` never imported): then it would only
+    free memory the kernel frees anyway. Buffered output is flushed first.
+    """
+    import atexit
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: let the interpreter report it as usual
+        sys.exit(status)
+    if "threading" in sys.modules or getattr(atexit, "_ncallbacks", lambda: 1)():
+        sys.exit(status)
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

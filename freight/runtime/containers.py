@@ -21,7 +21,6 @@ has started) and one when it exits.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import time
 
@@ -358,6 +357,8 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
 
     ``ready_w`` (the monitor's) gets ``0 <pid>`` once the command runs.
     """
+    import signal
+
     try:
         launched = _launch(store, c, attach)
     except FreightError as err:
@@ -591,6 +592,7 @@ def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -
 def _relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
                     launched: _Launched) -> int:
     """Relay the streams (and signals) until the process ends; its exit code."""
+    import signal
     from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
 
     tty = bool(config.get("Tty"))
@@ -679,6 +681,8 @@ def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: b
 
 def parse_signal(value: str | int) -> int:
     """``KILL``, ``SIGKILL``, ``9`` -> 9 (Docker's names and numbers)."""
+    import signal
+
     text = str(value).strip().upper()
     if text.isdigit():
         number = int(text)
@@ -703,6 +707,8 @@ def kill(store: Any, ref: str, sig: str | int = "KILL") -> Container:
 
 def stop(store: Any, ref: str, timeout: int | None = None, sig: str | None = None) -> Container:
     """The stop signal (the image's, else SIGTERM), then SIGKILL after ``timeout`` seconds."""
+    import signal
+
     c = get(store, ref)
     if not c.running:
         return c
@@ -754,6 +760,8 @@ def wait(store: Any, ref: str) -> int:
 
 def remove(store: Any, ref: str, force: bool = False, volumes: bool = False) -> Container:
     """``docker rm``: a running container only with ``force`` (killed first)."""
+    import signal
+
     c = get(store, ref)
     if c.running:
         if not force:

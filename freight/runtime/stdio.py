@@ -9,7 +9,6 @@ format. Everything is plain ``select.poll`` in one thread.
 from __future__ import annotations
 
 import os
-import select
 import time
 
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
@@ -92,6 +91,8 @@ class Relay:
         self.close_stdin = close_stdin
 
     def run(self) -> None:
+        import select  # lazily: ``ps`` and ``inspect`` load this module only for ``timestamp``
+
         poller = select.poll()
         for fd in self.sources:
             poller.register(fd, select.POLLIN)

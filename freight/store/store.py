@@ -9,7 +9,6 @@ unreferenced files that the next GC removes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from functools import cached_property
@@ -73,14 +72,11 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the store lock shared while adding content (see module docstring)."""
-        with self._locked(fcntl.LOCK_SH):
-            yield
+        import fcntl  # lazily, as everything only writers use
 
-    @contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, mode)
+            fcntl.flock(fd, fcntl.LOCK_SH)
             yield
         finally:
             os.close(fd)
@@ -148,6 +144,8 @@ class Store:
         With ``wait=False`` it gives up (returns None) when another process is
         adding content, so ``rmi`` never blocks behind a long pull.
         """
+        import fcntl
+
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:

@@ -15,7 +15,8 @@ import pytest
 from freight.store import Store
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
-         "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse"}
+         "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
+         "signal", "select", "fcntl"}
 
 _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(main(sys.argv[1:]))\n"
           "finally:\n    sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n")
