@@ -26,7 +26,6 @@ argparse, sqlite3, json'`` alone takes about as long as ``podman ps``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -36,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run_latency import FREIGHT, SETTLE, docker_available, make_rootfs, timed
+from run_latency import FREIGHT, SETTLE, docker_available, make_rootfs, start, timed
 
 TAGS = ["bench/listing:1", "bench/listing:2", "bench/listing:3"]
 COMMANDS = {"images": ["images"], "ps": ["ps"], "ps -a": ["ps", "-a"]}
@@ -117,15 +116,7 @@ def report(times: dict[tuple[str, str], list[float]], engines: list[str]) -> Non
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("listing: needs root", file=sys.stderr)
-        return 1
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).parents[1] / "freight")],
-                   check=True)
+    args, env = start(__doc__, "listing")
     with tempfile.TemporaryDirectory(prefix="freight-bench-") as tmp:
         work = Path(tmp)
         rootfs = make_rootfs(work)
