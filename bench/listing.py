@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run_latency import FREIGHT, SETTLE, docker_available, make_rootfs, start, timed
+from run_latency import FREIGHT, SETTLE, docker_available, make_rootfs, podman_conf, start, timed
 
 TAGS = ["bench/listing:1", "bench/listing:2", "bench/listing:3"]
 COMMANDS = {"images": ["images"], "ps": ["ps"], "ps -a": ["ps", "-a"]}
@@ -56,9 +56,7 @@ def setup_freight(work: Path, rootfs: Path, env: dict[str, str]) -> list[str]:
 def setup_podman(work: Path, rootfs: Path, env: dict[str, str]) -> list[str] | None:
     if shutil.which("podman") is None:
         return None
-    conf = work / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
-    env["CONTAINERS_CONF"] = str(conf)
+    podman_conf(work, env)
     podman = ["podman", "--root", str(work / "podman-root"), "--runroot", str(work / "podman-run")]
     _import(podman, rootfs, env)
     for n in range(3):

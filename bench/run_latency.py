@@ -77,14 +77,19 @@ def setup_freight(work: Path, rootfs: Path, env: dict[str, str]) -> list[str]:
 def setup_podman(work: Path, rootfs: Path, env: dict[str, str]) -> list[str] | None:
     if shutil.which("podman") is None:
         return None
-    conf = work / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
-    env["CONTAINERS_CONF"] = str(conf)
+    podman_conf(work, env)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     subprocess.run(["podman", "import", "-q", "-", IMAGE], stdin=tar.stdout, env=env, check=True,
                    capture_output=True)
     tar.wait()
     return ["podman", "run", "--rm", IMAGE, "true"]
+
+
+def podman_conf(work: Path, env: dict[str, str]) -> None:
+    """Point podman at a containers.conf whose ulimits fit under this machine's hard limits."""
+    conf = work / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
+    env["CONTAINERS_CONF"] = str(conf)
 
 
 def setup_crun(work: Path, rootfs: Path) -> list[str] | None:

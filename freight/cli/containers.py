@@ -12,12 +12,12 @@ import argparse
 import os
 import sys
 
-from freight.cli.main import Subcommands, store
+from freight.cli.main import Subcommands, exit_now, store
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import Any
 
 _DEFAULT_SIGNAL_HELP = "Signal to stop the container"
 
@@ -339,20 +339,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _ensure_image(st, args.image, args.pull)
     if args.detach:
         print(containers.run(st, body, name, detach=True), flush=True)
-        _exit_now(0)
+        exit_now(0)
     attach = containers.Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
     code = containers.run(st, body, name, attach=attach)
     assert isinstance(code, int)
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> NoReturn:
-    """Leave without interpreter teardown: closing the last sqlite connection would
-    checkpoint the WAL, tens of ms that ``freight run``'s latency cannot spare (the next
-    opener or the automatic checkpoint does it later). Everything is already written."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(code)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -248,16 +248,23 @@ def _exit(status: int) -> NoReturn:
     Freeing every module and object at exit costs a listing command about a tenth
     of its time. It is skipped only when no exit handler is registered and no
     thread can be running (``threading`` never imported): then it would only
-    free memory the kernel frees anyway. Buffered output is flushed first.
+    free memory the kernel frees anyway.
     """
     import atexit
 
+    if "threading" in sys.modules or getattr(atexit, "_ncallbacks", lambda: 1)():
+        sys.exit(status)
+    exit_now(status)
+
+
+def exit_now(status: int) -> NoReturn:
+    """Flush the output and leave at once, skipping teardown: for a command that has
+    written everything and waits on no thread (closing the last sqlite connection
+    would also checkpoint the WAL, which the next opener or writer does anyway)."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except OSError:  # a closed pipe: let the interpreter report it as usual
-        sys.exit(status)
-    if "threading" in sys.modules or getattr(atexit, "_ncallbacks", lambda: 1)():
         sys.exit(status)
     os._exit(status)
 
