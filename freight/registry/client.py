@@ -13,17 +13,15 @@ As Docker does, an insecure registry is tried over HTTPS without certificate
 verification first, then over plain HTTP. ``docker.io`` is served by
 ``registry-1.docker.io``.
 
-Blob downloads stream into the store's blob writer (never whole in memory), are
-resumed with ``Range`` after a broken connection, and are verified against
-their digest before they become visible. Their bodies are read with
-``http.client`` in 1 MiB pieces rather than through httpx (which hands them
-over in 64 KiB pieces through h11, at twice the CPU cost); the request itself
-goes the same way as every other (auth, redirects), and through httpx where a
-proxy is configured. A download can also feed a ``BlobStream`` that another
-thread reads while the bytes arrive (``freight pull`` unpacks from it).
-Uploads stream from files, either in one ``PUT`` or as ``PATCH`` chunks with
-``Content-Range``, or from a generator of unknown length in one chunked
-``PATCH`` (``upload_stream``).
+Requests go over the standard library's ``http.client`` (``connections``:
+kept-alive connections, redirects, TLS, proxies from the environment). Blob
+downloads stream into the store's blob writer (never whole in memory), read
+off the socket in 1 MiB pieces, are resumed with ``Range`` after a broken
+connection, and are verified against their digest before they become visible.
+A download can also feed a ``BlobStream`` that another thread reads while the
+bytes arrive (``freight pull`` unpacks from it). Uploads stream from files,
+either in one ``PUT`` or as ``PATCH`` chunks with ``Content-Range``, or from a
+generator of unknown length in one chunked ``PATCH`` (``upload_stream``).
 """
 
 from __future__ import annotations
@@ -38,38 +36,25 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
+from urllib.parse import urljoin
 
 from freight.errors import DigestMismatch, FreightError
 from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import MANIFEST_ACCEPT
 from freight.registry.auth import Authenticator, Credentials, get_credentials
+from freight.registry.connections import (Body, Connections, RegistryError, Response, Unreachable, reason,
+                                          with_params)
 
 if TYPE_CHECKING:
-    import ssl
-
-    import httpx
-
     from freight.store.blobs import BlobStore
 
 CHUNK = 1 << 20
 MAX_MANIFEST = 4 << 20
 RETRIES = 5
-MAX_REDIRECTS = 10
 STREAM_DEPTH = 16  # MiB a BlobStream holds before its producer waits for the reader
 HUB_ENDPOINT = "registry-1.docker.io"
-_ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
 
 Progress = Callable[[int], None]  # called with the number of bytes just moved
-
-
-class RegistryError(FreightError):
-    """A registry refused or could not be reached; ``docker pull/push`` exit 1 for these."""
-
-    exit_code = 1
-
-
-class Unreachable(RegistryError):
-    """A connection that could not be made or broke off: worth another try."""
 
 
 # -- where a registry is and how to reach it -------------------------------
@@ -127,12 +112,7 @@ def endpoint(domain: str) -> str:
     return f"https://{HUB_ENDPOINT if domain == 'docker.io' else domain}"
 
 
-def _reason(err: Exception) -> str:
-    text = str(err) or type(err).__name__
-    return _ERRNO_RE.sub("", text).lower().replace("name or service not known", "no such host")
-
-
-def error_from(response: httpx.Response) -> str:
+def error_from(response: Response) -> str:
     """Docker's rendering of a registry error: ``code: message``, lower-case code."""
     try:
         errors = json.loads(response.read() or b"{}").get("errors") or []
@@ -146,7 +126,7 @@ def error_from(response: httpx.Response) -> str:
         return "unauthorized: authentication required"
     if response.status_code == 403:
         return "denied: requested access to the resource is denied"
-    return f"unexpected status from {response.request.method} request to {response.request.url}: " \
+    return f"unexpected status from {response.method} request to {response.url}: " \
            f"{response.status_code} {response.reason_phrase}"
 
 
@@ -158,19 +138,13 @@ class Registry:
 
     def __init__(self, domain: str, credentials: Credentials | None = None, *,
                  timeout: float = 60.0) -> None:
-        import httpx
-
         self.domain = domain
-        self.timeout = timeout
-        self._ssl: ssl.SSLContext | None = None
-        self._lock = threading.Lock()
         self.base = endpoint(domain)
         self.insecure = is_insecure(domain)
         self.auth = Authenticator(domain, credentials if credentials is not None
                                   else get_credentials(domain))
         # Insecure registries skip certificate checks, as Docker's do (and need no CA bundle).
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=True,
-                                 headers={"User-Agent": "freight"}, verify=not self.insecure)
+        self.http = Connections(timeout, self.insecure)
 
     def close(self) -> None:
         self.http.close()
@@ -185,33 +159,19 @@ class Registry:
         return path if "://" in path else self.base + path
 
     def request(self, method: str, path: str, scope: str = "", *, headers: dict[str, str] | None = None,
-                params: dict[str, str] | None = None,
-                content: Callable[[], bytes | Iterator[bytes]] | None = None,
-                stream: bool = False, send: Callable[[str, dict[str, str]], Any] | None = None) -> Any:
+                params: dict[str, str] | None = None, content: Body | None = None,
+                stream: bool = False) -> Response:
         """Send a request, answering one 401 challenge (Basic or Bearer) and retrying once.
 
         ``content`` is a factory so that the body can be sent again after a 401.
-        ``send(url, headers)``: send a GET another way than through httpx
-        (the answer must look like an ``httpx.Response``).
+        Unless ``stream``, the answer's body is read before this returns.
         """
-        import httpx
-
-        url = httpx.URL(self.url(path))
-        if params:
-            url = url.copy_merge_params(params)  # keep the query of an upload Location
+        url = with_params(self.url(path), params)
         for attempt in (1, 2):
             sent = dict(headers or {})
             if (value := self.auth.header(self.http, scope)) is not None:
                 sent["Authorization"] = value
-            if send is not None:
-                response = send(str(url), sent)
-            else:
-                request = self.http.build_request(method, url, headers=sent,
-                                                  content=content() if content else None)
-                try:
-                    response = self.http.send(request, stream=stream)
-                except httpx.TransportError as err:
-                    raise Unreachable(f'{method.title()} "{request.url}": {_reason(err)}') from None
+            response = self.http.send(method, url, sent, content, stream)
             if response.status_code != 401 or attempt == 2:
                 return response
             response.close()
@@ -227,16 +187,14 @@ class Registry:
         An insecure registry is tried over HTTPS first, then plain HTTP, as Docker does.
         Call this before anything else.
         """
-        import httpx
-
         bases = [self.base, "http" + self.base.removeprefix("https")] if self.insecure else [self.base]
         for base in bases:
             url = base + "/v2/"
             try:
-                response = self.http.get(url)
-            except httpx.TransportError as err:
+                response = self.http.send("GET", url, {})
+            except Unreachable as err:
                 if base == bases[-1]:
-                    raise RegistryError(f'Get "{url}": {_reason(err)}') from None
+                    raise RegistryError(str(err)) from None
                 continue
             self.base = base
             break
@@ -265,7 +223,7 @@ class Registry:
                                     f"manifest for {_manifest_name(self.domain, repo, ref)} not found: "
                                     f"{error_from(response)}")
             data = b""
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_raw():
                 data += chunk
                 if len(data) > MAX_MANIFEST:
                     raise RegistryError(f"manifest for {_manifest_name(self.domain, repo, ref)} is "
@@ -323,8 +281,6 @@ class Registry:
         durable); it is abandoned if the download fails, or if a registry
         ignores Range and the download starts over.
         """
-        import httpx
-
         sink = _Sink(blobs, stream)
         try:
             failures = 0
@@ -332,10 +288,10 @@ class Registry:
                 try:
                     self._receive(repo, digest, size, sink, progress)
                     break
-                except (httpx.TransportError, Unreachable, _Short) as err:
+                except (Unreachable, _Short) as err:
                     failures += 1
                     if failures > RETRIES:
-                        raise RegistryError(f"downloading {digest}: {_reason(err)}") from None
+                        raise RegistryError(f"downloading {digest}: {reason(err)}") from None
                     time.sleep(min(0.2 * 2 ** failures, 5.0))
             if sink.stream is not None and sink.writer.written_digest() == digest:
                 sink.stream.end()
@@ -347,62 +303,13 @@ class Registry:
         finally:
             sink.writer.abort()
 
-    def _get_blob(self, path: str, scope: str, headers: dict[str, str]) -> httpx.Response | _RawResponse:
-        """A streamed GET of a blob, its body read off the socket directly unless a proxy is set."""
-        from urllib.request import getproxies
-
-        if self.base.split("://")[0] in getproxies():
-            return self.request("GET", path, scope, headers=headers, stream=True)
-        return self.request("GET", path, scope, headers=headers, send=self._send_raw)
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        """The TLS settings of raw blob GETs: the system's trust store, or no checks when insecure."""
-        import ssl
-
-        with self._lock:
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
-                if self.insecure:
-                    self._ssl.check_hostname = False
-                    self._ssl.verify_mode = ssl.CERT_NONE
-            return self._ssl
-
-    def _send_raw(self, url: str, headers: dict[str, str]) -> _RawResponse:
-        """GET ``url`` over ``http.client``, following redirects (credentials stay on the first host)."""
-        import http.client
-        from urllib.parse import urljoin, urlsplit
-
-        first = urlsplit(url).netloc
-        for _ in range(MAX_REDIRECTS):
-            parts = urlsplit(url)
-            if parts.scheme == "https":
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.netloc, timeout=self.timeout, context=self._ssl_context())
-            else:
-                conn = http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
-            sent = headers if parts.netloc == first else \
-                {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            try:
-                conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                             headers={"User-Agent": "freight", **sent})
-                response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as err:
-                conn.close()
-                raise Unreachable(f'Get "{url}": {_reason(err)}') from None
-            location = response.getheader("Location")
-            if response.status not in (301, 302, 303, 307, 308) or not location:
-                return _RawResponse(conn, response, url)
-            response.read()
-            conn.close()
-            url = urljoin(url, location)
-        raise RegistryError(f'Get "{url}": too many redirects')
-
     def _receive(self, repo: str, digest: str, size: int | None, sink: _Sink,
                  progress: Progress) -> None:
         """One GET of a blob (ranged when resuming) into ``sink``."""
         offset = sink.size
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        response = self._get_blob(f"/v2/{repo}/blobs/{digest}", pull_scope(repo), headers)
+        response = self.request("GET", f"/v2/{repo}/blobs/{digest}", pull_scope(repo), headers=headers,
+                                stream=True)
         try:
             if response.status_code == 200 and offset:
                 progress(-offset)  # the server ignored Range: start again
@@ -503,13 +410,11 @@ class Registry:
             location = self._location(response)
         return location
 
-    def _location(self, response: httpx.Response) -> str:
-        import httpx
-
+    def _location(self, response: Response) -> str:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError(f"{self.domain}: upload response without a Location")
-        return str(httpx.URL(self.url("/")).join(location))
+        return urljoin(self.url("/"), location)
 
 
 class _Sink:
@@ -637,39 +542,6 @@ class BlobStream:
         self.close()
 
 
-class _RawResponse:
-    """A GET answered over ``http.client``, with the parts of ``httpx.Response`` downloads use."""
-
-    def __init__(self, conn: Any, response: Any, url: str) -> None:
-        from types import SimpleNamespace
-
-        self._conn = conn
-        self._response = response
-        self.status_code: int = response.status
-        self.reason_phrase: str = response.reason
-        self.headers = response.headers  # an email.message.Message: get() ignores case
-        self.request = SimpleNamespace(method="GET", url=url)
-
-    def read(self) -> bytes:
-        return bytes(self._response.read())
-
-    def iter_raw(self) -> Iterator[bytes]:
-        """The body in pieces of up to ``CHUNK`` bytes; a broken connection raises Unreachable."""
-        import http.client
-
-        try:
-            while chunk := self._response.read(CHUNK):
-                yield chunk
-        except (OSError, http.client.HTTPException) as err:
-            raise Unreachable(f'Get "{self.request.url}": {_reason(err)}') from None
-        if self._response.length:  # http.client ends a cut-off body quietly
-            raise Unreachable(f'Get "{self.request.url}": unexpected EOF')
-
-    def close(self) -> None:
-        self._response.close()
-        self._conn.close()
-
-
 class _Short(Exception):
     """A blob download that ended early; retried with Range."""
 
@@ -694,7 +566,7 @@ def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:
         yield chunk
 
 
-def _starts_at(response: httpx.Response, offset: int) -> bool:
+def _starts_at(response: Response, offset: int) -> bool:
     match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
     return match is not None and int(match.group(1)) == offset
 
