@@ -52,6 +52,7 @@ CHUNK = 1 << 20
 MAX_MANIFEST = 4 << 20
 RETRIES = 5
 STREAM_DEPTH = 16  # MiB a BlobStream holds before its producer waits for the reader
+SYNC_EVERY = 16 << 20  # a download's bytes are synced to disk as they come, in pieces this big
 HUB_ENDPOINT = "registry-1.docker.io"
 
 Progress = Callable[[int], None]  # called with the number of bytes just moved
@@ -422,13 +423,13 @@ class _Sink:
 
     def __init__(self, blobs: BlobStore, stream: BlobStream | None = None) -> None:
         self._blobs = blobs
-        self.writer = blobs.writer()
+        self.writer = blobs.writer(SYNC_EVERY)
         self.size = 0  # bytes handed over, written or queued
         self.stream = stream
 
     def restart(self) -> None:
         self.writer.abort()
-        self.writer = self._blobs.writer()
+        self.writer = self._blobs.writer(SYNC_EVERY)
         self.size = 0
         self.abandon()  # its reader has had bytes that will now come again
 

@@ -4,6 +4,14 @@ Blobs live at ``blobs/sha256/<hex>``. Every write goes to a temporary file in
 ``tmp/``, is hashed while written, fsynced, verified against the digest it was
 announced with, and only then renamed into place: a blob path that exists is
 always complete and correct, whatever crashed when.
+
+A writer made with ``sync_every`` (for downloads) also syncs each time that
+many more bytes were written: the disk (and, in a virtual machine, the host
+under it) then persists a big blob while it is still arriving, and
+``commit``'s fsync has little left to wait for. The synced pages are then
+dropped from the page cache: a pulled blob is rarely read again soon (its
+unpacked snapshot is), and the pages it frees are reused by the writes that
+follow, which is several times cheaper than filling pages never used before.
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ class BlobWriter:
     a crash) leaves nothing behind but a temp file that garbage collection removes.
     """
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, sync_every: int = 0) -> None:
         self._store = store
+        self._sync_every = sync_every
+        self._synced = 0
         self.tmp_dir = store.tmp_dir
         import tempfile  # lazily: it costs start-up time on paths that never write
 
@@ -41,7 +51,17 @@ class BlobWriter:
         self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
+        if self._sync_every and self.size - self._synced >= self._sync_every:
+            self._sync()
         return len(data)
+
+    def _sync(self) -> None:
+        """Make what was written durable, and let the page cache drop it (see the module docstring)."""
+        self._file.flush()
+        fd = self._file.fileno()
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, self._synced, self.size - self._synced, os.POSIX_FADV_DONTNEED)
+        self._synced = self.size
 
     def written_digest(self) -> str:
         """The digest of what was written so far (to use it before ``commit``'s fsync ends)."""
@@ -89,8 +109,9 @@ class BlobStore:
     def size(self, digest: str) -> int:
         return self._existing(digest).stat().st_size
 
-    def writer(self) -> BlobWriter:
-        return BlobWriter(self)
+    def writer(self, sync_every: int = 0) -> BlobWriter:
+        """A new blob's writer; ``sync_every``: sync as it goes (see the module docstring)."""
+        return BlobWriter(self, sync_every)
 
     def place(self, tmp: Path, digest: str) -> None:
         """Atomically move a verified temp file to its content address."""

@@ -3,18 +3,23 @@
 Each server is a ``ThreadingHTTPServer`` on 127.0.0.1 that records what it was sent:
 redirects must not carry credentials to another host, kept-alive connections are
 reused (and replaced when the server closed them while idle), and proxies from the
-environment are used unless ``NO_PROXY`` names the host.
+environment are used unless ``NO_PROXY`` names the host. Blob downloads through
+them are stored whole however they are synced along the way.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator
 
 import pytest
 
+from freight.image.digest import sha256_bytes
+from freight.registry.client import SYNC_EVERY, Registry
 from freight.registry.connections import Connections, Unreachable
+from freight.store import Store
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
@@ -140,3 +145,14 @@ def test_nothing_listening_is_unreachable(no_proxy_env: None) -> None:
     with pytest.raises(Unreachable, match=f'Get "{server.url}/v2/": connection refused'):
         Connections(10, insecure=True).send("GET", f"{server.url}/v2/", {})
 
+
+def test_a_download_bigger_than_the_sync_piece_is_stored_whole(servers, no_proxy_env: None,
+                                                               store: Store) -> None:
+    """Blob downloads sync (and drop from the page cache) every SYNC_EVERY bytes as they come."""
+    data = os.urandom(SYNC_EVERY * 2 + 12345)
+    digest = sha256_bytes(data)
+    server = servers(_send(data))
+    with Registry(server.url.removeprefix("http://")) as registry:
+        registry.ping()
+        assert registry.download_blob("app", digest, len(data), store.blobs) == digest
+    assert store.blobs.read(digest) == data and list(store.blobs.tmp_dir.iterdir()) == []
