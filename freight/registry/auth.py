@@ -23,13 +23,10 @@ import base64
 import json
 import os
 import re
-import subprocess
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from freight.errors import FreightError
 
@@ -38,8 +35,7 @@ _HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     username: str
     password: str
 
@@ -48,8 +44,7 @@ class Credentials:
         return "Basic " + base64.b64encode(raw).decode()
 
 
-@dataclass(frozen=True)
-class Challenge:
+class Challenge(NamedTuple):
     scheme: str  # lower case: "basic" or "bearer"
     params: dict[str, str]
 
@@ -96,6 +91,8 @@ def _load() -> dict[str, Any]:
 
 def _save(config: dict[str, Any]) -> None:
     """Write the config atomically, readable only by its owner, as docker does."""
+    import tempfile  # lazily, as subprocess below: pulls and pushes rarely need them
+
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="config.json")
@@ -125,6 +122,8 @@ def _helper_for(config: dict[str, Any], host: str) -> str | None:
 
 
 def _run_helper(name: str, action: str, data: str) -> str:
+    import subprocess
+
     program = f"docker-credential-{name}"
     try:
         done = subprocess.run([program, action], input=data, capture_output=True, text=True,

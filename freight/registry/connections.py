@@ -242,13 +242,15 @@ class Connections:
         return conn
 
     def _ssl_context(self) -> ssl.SSLContext:
-        """The system's trust store, or no checks when insecure."""
+        """The system's trust store, or no checks when insecure (then no certificates are loaded)."""
         import ssl
 
         with self._lock:
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
                 if self.insecure:
+                    self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                     self._ssl.check_hostname = False
                     self._ssl.verify_mode = ssl.CERT_NONE
+                else:
+                    self._ssl = ssl.create_default_context()
             return self._ssl

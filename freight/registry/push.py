@@ -24,7 +24,6 @@ the image, as Docker does.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -258,6 +257,8 @@ def _gzip(src: BinaryIO, writer: BlobWriter, stream: BlobStream | None = None) -
 
 def _keep(store: Store, diff_id: str, writer: BlobWriter) -> tuple[str, int]:
     """Commit the gzipped blob of layer ``diff_id`` and remember it in the cache."""
+    import tempfile
+
     digest = writer.commit()
     entry = _cache_entry(store, diff_id)
     entry.parent.mkdir(parents=True, exist_ok=True)

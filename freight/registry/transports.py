@@ -17,17 +17,17 @@ manifest bytes, and every blob is checked against its digest before it is stored
 from __future__ import annotations
 
 import json
-import tarfile
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freight.errors import DigestMismatch, FreightError, InvalidReference, NotFound
 from freight.image import reference
 from freight.image.mediatypes import INDEXES
 from freight.registry.progress import Reporter
-from freight.store.images import Image
-from freight.store.store import Store
+
+if TYPE_CHECKING:
+    from freight.store.images import Image
+    from freight.store.store import Store
 
 TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 
@@ -132,6 +132,8 @@ def _blob(store: Store, source: Any, digest: str, keep: bool = False) -> bytes:
 def push_archive(store: Store, source: str, text: str, progress: Reporter) -> str:
     """Write local image ``source`` to an archive destination; return its manifest digest."""
     from freight.archive import select_images, write_archive, write_oci_layout
+    import tempfile
+
     from freight.archive.save import _write_atomic
 
     transport, path, ref = split(text)
@@ -153,6 +155,8 @@ def push_archive(store: Store, source: str, text: str, progress: Reporter) -> st
 
 def _tar_directory(directory: Path, out: Any) -> None:
     """A tar of a layout directory with fixed owners and times, entries in name order."""
+    import tarfile
+
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(directory.rglob("*")):
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory)))

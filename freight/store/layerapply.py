@@ -27,9 +27,8 @@ import os
 import shutil
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from freight.errors import LayerError
 
@@ -50,8 +49,7 @@ _HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
 _DEVICE_TYPES = {b"3": stat.S_IFCHR, b"4": stat.S_IFBLK, b"6": stat.S_IFIFO}
 
 
-@dataclass
-class _Entry:
+class _Entry(NamedTuple):
     """One tar member with PAX and GNU long-name records already folded in."""
 
     name: str
@@ -64,7 +62,7 @@ class _Entry:
     linkname: str
     devmajor: int
     devminor: int
-    xattrs: dict[str, bytes] = field(default_factory=dict)
+    xattrs: dict[str, bytes]
 
 
 def _number(raw: bytes) -> int:
