@@ -21,15 +21,25 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
+_BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
 
 
 def human_size(size: float) -> str:
     """go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
+    return _scaled(size, 1000.0, _UNITS, 3)
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (``docker stats`` memory)."""
+    return _scaled(size, 1024.0, _BINARY, 4)
+
+
+def _scaled(size: float, step: float, units: list[str], digits: int) -> str:
     unit = 0
-    while size >= 1000 and unit < len(_UNITS) - 1:
-        size /= 1000.0
+    while size >= step and unit < len(units) - 1:
+        size /= step
         unit += 1
-    return f"{size:.3g}{_UNITS[unit]}"
+    return f"{size:.{digits}g}{units[unit]}"
 
 
 def human_duration(seconds: float) -> str:

@@ -177,20 +177,10 @@ _STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME"
                   "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
 _STATS_FORMAT = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}"
                  "\t{{.BlockIO}}\t{{.PIDs}}")
-_BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits (``docker stats`` memory)."""
-    unit = 0
-    while size >= 1024 and unit < len(_BINARY) - 1:
-        size /= 1024.0
-        unit += 1
-    return f"{size:.4g}{_BINARY[unit]}"
 
 
 def stats_row(s: Any, ref: str, no_trunc: bool) -> dict[str, str]:
-    from freight.cli.format import human_size
+    from freight.cli.format import bytes_size, human_size
 
     mem_perc = s.memory_usage * 100.0 / s.memory_limit if s.memory_limit else 0.0
     return {"ID": s.id if no_trunc else s.id[:12], "Container": ref, "Name": s.name,
