@@ -13,8 +13,8 @@ As Docker does, an insecure registry is tried over HTTPS without certificate
 verification first, then over plain HTTP. ``docker.io`` is served by
 ``registry-1.docker.io``.
 
-Requests go over the standard library's ``http.client`` (``connections``:
-kept-alive connections, redirects, TLS, proxies from the environment). Blob
+Requests go through ``connections`` (kept-alive connections, redirects, TLS,
+proxies from the environment; HTTP/1.1 itself in ``http11``). Blob
 downloads stream into the store's blob writer (never whole in memory), read
 off the socket in 1 MiB pieces, are resumed with ``Range`` after a broken
 connection, and are verified against their digest before they become visible.
