@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from freight.errors import FreightError
-from freight.registry.http11 import Answer, Connection, ProtocolError, connect
+from freight.registry.http11 import Answer, Connection, FilePart, ProtocolError, connect
 
 if TYPE_CHECKING:
     import ssl
@@ -31,7 +31,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
 _FAILURES = (OSError, ProtocolError)
 
-Body = Callable[[], "bytes | Iterator[bytes]"]  # a factory, so a body can be sent again
+Body = Callable[[], "bytes | FilePart | Iterator[bytes]"]  # a factory, so a body can be sent again
 
 
 class RegistryError(FreightError):

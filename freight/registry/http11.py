@@ -5,8 +5,10 @@ about 40 ms of every ``freight pull`` or ``push`` before its first request;
 this module parses the little HTTP the client speaks itself. ``connect`` opens
 a socket (through a proxy's ``CONNECT`` tunnel, wrapped in TLS when asked);
 ``Connection.request`` sends a request, its body either bytes (with their
-length) or pieces (chunked, unless the caller gave a ``Content-Length``), and
-reads the status line and headers; the ``Answer`` then hands out the body as it
+length), a ``FilePart`` (with its length, through ``sendfile(2)`` where the
+socket is not TLS: no copy through Python), or pieces (chunked, unless the
+caller gave a ``Content-Length``), and reads the status line and headers;
+the ``Answer`` then hands out the body as it
 comes, framed by ``Content-Length``, chunked transfer coding, or the end of
 the connection.
 """
@@ -14,12 +16,13 @@ the connection.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, BinaryIO, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 if TYPE_CHECKING:
     import ssl
 
 MAX_LINE = 65536
+PIECE = 1 << 20  # a FilePart goes in sendfile calls of this size, each reported to its progress
 MAX_HEADERS = 100
 _SMALL = 64 << 10  # bodies up to this size go in one send with the head
 _BODYLESS = ("POST", "PUT", "PATCH")  # methods that say Content-Length: 0 when they send nothing
@@ -31,6 +34,25 @@ class ProtocolError(Exception):
 
 class Closed(ConnectionError):
     """The server closed the connection without answering (usually a kept-alive one it timed out)."""
+
+
+class FilePart:
+    """``count`` bytes of an open file from ``offset``: a body that owns (and closes) the file."""
+
+    def __init__(self, file: BinaryIO, offset: int, count: int,
+                 progress: Callable[[int], None] = lambda n: None) -> None:
+        self.file, self.offset, self.count, self.progress = file, offset, count, progress
+
+    def send(self, sock: socket.socket) -> None:
+        """Send it all; a file that turns out shorter raises OSError."""
+        with self.file:
+            sent = 0
+            while sent < self.count:
+                n = sock.sendfile(self.file, self.offset + sent, min(PIECE, self.count - sent))
+                if n == 0:
+                    raise OSError("a file shrank while it was being sent")
+                sent += n
+                self.progress(n)
 
 
 class Headers(dict[str, str]):
@@ -75,12 +97,14 @@ class Connection:
         self._reader = sock.makefile("rb")
 
     def request(self, method: str, target: str, headers: dict[str, str],
-                body: bytes | Iterable[bytes] | None = None) -> Answer:
+                body: bytes | FilePart | Iterable[bytes] | None = None) -> Answer:
         """Send a request and read the answer's head (skipping any 1xx)."""
         fields = dict(headers)
         given = {name.lower() for name in fields}
         chunked = False
-        if isinstance(body, bytes) or (body is None and method in _BODYLESS):
+        if isinstance(body, FilePart):
+            fields.setdefault("Content-Length", str(body.count))
+        elif isinstance(body, bytes) or (body is None and method in _BODYLESS):
             fields.setdefault("Content-Length", str(len(body or b"")))
         elif body is not None and "content-length" not in given:
             fields["Transfer-Encoding"] = "chunked"
@@ -90,7 +114,9 @@ class Connection:
             self.sock.sendall(head + body)
         else:
             self.sock.sendall(head)
-            if body is not None:
+            if isinstance(body, FilePart):
+                body.send(self.sock)
+            elif body is not None:
                 self._send_body([body] if isinstance(body, bytes) else body, chunked)
         while True:
             version, status, reason, answer_headers = _read_head(self._reader)
