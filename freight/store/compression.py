@@ -19,6 +19,7 @@ from freight.errors import LayerError
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
+_BUFFER = 64 << 10  # the decompressed stream's buffer: reads of a MiB go past it, not copied through it
 # Go's compress/gzip writes OS byte 255 ("unknown"); so does Docker's pusher.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -99,7 +100,7 @@ def open_layer(fileobj: BinaryIO) -> BinaryIO:
         errors = (zstandard.ZstdError,)
     else:
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_CHUNK))
-    return cast(BinaryIO, io.BufferedReader(_Guarded(inner, errors), buffer_size=_CHUNK))
+    return cast(BinaryIO, io.BufferedReader(_Guarded(inner, errors), buffer_size=_BUFFER))
 
 
 def media_type_compression(media_type: str) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -317,6 +316,8 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True
+            import shutil  # lazily: few layers replace a directory, and shutil costs start-up time
+
             shutil.rmtree(path)
             self.forget(real)
         else:
