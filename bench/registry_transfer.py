@@ -17,68 +17,63 @@ What is compared:
 * freight's push of the freshly built image, which gzips the layer while uploading it
   (its compressed-layer cache emptied before each run), is shown alone.
 
-Medians of 5 runs, 200 MB layer, on a 2-core machine shared with other work (load
-average about 2.5 during the runs, so single figures move by 30% from run to run).
-"before" is the previous client (a layer downloaded completely and then unpacked, bodies
-read through httpx in 64 KiB pieces, a built layer gzipped completely before its upload,
-blobs over 8 MiB sent in 64 MiB PATCH chunks), measured with this script right after
-the "after" runs (skopeo's figures are from those):
+Figures: medians of 6 runs, 200 MB layer, on a 2-core machine shared with other work;
+single figures move by 10% to 30% from run to run, so each table is one whole run of
+this script. "before" is the client as it was (requests through httpx, each
+downloaded blob fsynced whole at its end), measured just before the "after" work
+began (load average about 2 to 3, another engineer's test suite running); "after"
+is two runs back to back once the work below was done (load average 0.7 to 1.6);
+"skopeo" is its figure in those two runs (each ratio is against its own run's skopeo):
 
-    registry  what          before   after   skopeo   after/skopeo (before/skopeo)
-    freight   push           0.92 s  1.04 s  0.88 s   1.17  (0.86)
-              pull           2.11 s  1.37 s  1.03 s   1.33  (2.14)
-              push (gzip)    1.70 s  1.70 s
-    cncf      push           1.29 s  1.41 s  1.50 s   0.94  (1.17)
-              pull           1.85 s  1.42 s  1.01 s   1.40  (1.97)
-              push (gzip)    1.99 s  1.88 s
+    registry  what          before  after (1)  after (2)   skopeo     freight/skopeo
+                                                                    before  after (1)  (2)
+    freight   push           0.92 s   0.74 s     0.73 s    0.86 s    0.90   0.86     0.85
+              pull           1.46 s   0.96 s     0.83 s    0.95 s    1.58   1.00     0.87
+              push (gzip)    1.53 s   1.26 s     1.19 s
+    cncf      push           1.30 s   1.13 s     1.02 s    1.05 s    1.08   1.08     0.96
+              pull           1.49 s   0.92 s     0.82 s    0.92 s    1.41   0.97     0.90
+              push (gzip)    1.70 s   1.40 s     1.35 s
 
-The target (at most 1x skopeo) is not met for pull, and only within noise for push. Pull
-is CPU-bound here: freight uses about 1.1 CPU seconds (decompressing and hashing 200 MB,
-writing the snapshot's files, the compressed blob and its hash) where skopeo, which does
-not unpack, uses about 0.5, and two cores are shared with the registry; Python and httpx
-start-up is about 0.2 s of each command. Push of an already gzipped blob is bound by the
-registry and start-up; the gzip push overlaps compression with the upload, but syncing
-the compressed-layer cache (100 MB) to disk competes with the registry for the same disk.
+Over the last four runs (these two, and two before the last import trims) the ratios
+were: push to freight's registry 0.85 to 0.94, pull from it 0.81 to 1.00, push to the
+CNCF registry 0.96 to 1.08, pull from it 0.90 to 1.02. So pull and push meet the
+target (at most 1x skopeo) in most runs; push to the CNCF registry is at 1x within the
+noise, not reliably below it.
 
-Later, with the unpack stream ended as soon as the blob matched its digest (so the
-unpack's tail overlaps the blob's fsync), two samples of 5 runs each (load average
-0.5 to 1.7):
+What changed, and what each was worth:
 
-    registry  what          freight   skopeo  freight/skopeo
-    freight   push           0.90 s   0.72 s  1.25
-              pull           1.25 s   0.80 s  1.56
-    cncf      push           1.21 s   0.99 s  1.22
-              pull           1.17 s   0.83 s  1.40
+* Start-up before the first request went from about 0.3 s to about 0.12 s (skopeo's
+  is about 0.035 s): HTTP/1.1 is spoken by ``freight.registry.http11`` instead of httpx
+  (about 0.07 s of imports and client set-up) and instead of ``http.client`` (its
+  ``email`` and ``ssl`` imports, about 0.04 s); an insecure registry's TLS attempt loads
+  no CA bundle (0.05 s); no ``concurrent.futures`` (``logging``), ``dataclasses``
+  (``inspect``), ``tempfile``, ``subprocess`` or ``tarfile`` imports on the way.
+* A downloading blob is synced every 16 MiB and its synced pages are dropped from the
+  page cache. The final fsync of a 105 MB blob took 0.15 to 0.2 s (in a virtual
+  machine the host persists the data only when the guest flushes); spread over the
+  download it costs about 12 ms at the end. Dropping the pages matters more than it
+  looks: on this machine writing to page-cache pages never used before costs 5 to 7
+  times the system time of reusing freed ones (200 MB: 0.36 to 0.47 s against 0.06),
+  and a pull writes 105 MB of blob and 200 MB of snapshot; reusing the blob's pages
+  for the snapshot cut a pull's system time from about 0.8 s to about 0.65 s. This is also
+  what made this script's pulls slower than pulls repeated into one store (where the
+  pages freed by the last run are reused): the cause recorded as not found before.
+* A stored blob is uploaded with ``sendfile(2)``; the decompressed layer's buffer is
+  64 KiB so MiB reads go past it (about 5% less CPU in the unpack).
 
-    freight   push           0.87 s   0.75 s  1.16
-              pull           1.10 s   0.82 s  1.34
-    cncf      push           1.16 s   0.85 s  1.37
-              pull           1.14 s   0.77 s  1.48
+Push of an already gzipped blob is bound by the registry: freight's upload phase is
+as fast as skopeo's or faster (about 0.2 CPU seconds for the whole push against
+skopeo's 0.6), so the gap left is start-up: the Python interpreter and freight's own
+imports (about 0.1 s), and about 15 ms of interpreter teardown at exit (a command that
+started threads exits through the full teardown). Pull stays CPU-bound on two cores: it
+decompresses, hashes and writes 200 MB that skopeo, which does not unpack, never
+touches.
 
-With 6 runs (now the default: an even number, so each client goes first as often; with
-5, freight went first three times), load average about 1.3:
-
-    freight   push           0.88 s   0.69 s  1.28
-              pull           1.10 s   0.88 s  1.26
-    cncf      push           1.16 s   0.91 s  1.27
-              pull           1.07 s   0.85 s  1.26
-
-Pulled back to back from one long-running `freight registry serve` that already holds
-the image (7 interleaved pairs, load average about 0.5), freight's pull took 0.72 s
-(0.93 CPU-s) against skopeo's 0.79 s (0.61 CPU-s): 0.91x. What makes this script's
-figures slower for freight than that has not been found (each run's registry is fresh
-and has just received the blob; its pulls follow the gzip push).
-
-Pulls alone through `freight registry serve`, 7 interleaved pairs, gave 0.87 s with the
-early end against 0.92 s without it (about 1.15 CPU seconds either way). Tried and
-dropped, since neither moved the wall time: hashing the uncompressed stream on a
-thread of its own (0.89 s against 0.88 s, more CPU), and decompressing on the unpacking
-thread instead of ISA-L's worker thread (0.83 s against 0.82 s, 0.97 CPU seconds
-against 1.10). The pull stays about 1.3x to 1.5x skopeo: the two cores are saturated
-by the pull's own work (decompress about 0.25 CPU-s, the two sha256 passes about 0.2,
-page-cache writes of blob and files about 0.3 of system time) plus the registry
-serving the blob, and start-up before the first request costs about 0.2 s (module
-imports 0.07, httpx import 0.09) that skopeo's Go binary does not pay.
+Earlier work, kept for the record: unpacking each layer while it downloads (ending the
+unpack stream once the blob matched its digest, so the unpack's tail overlaps the
+blob's commit) took pull from about 2x skopeo to about 1.3x. Tried and dropped, since
+neither moved the wall time: hashing the uncompressed stream on a thread of its own,
+and decompressing on the unpacking thread instead of ISA-L's worker thread.
 """
 
 from __future__ import annotations
