@@ -13,8 +13,8 @@ As Docker does, an insecure registry is tried over HTTPS without certificate
 verification first, then over plain HTTP. ``docker.io`` is served by
 ``registry-1.docker.io``.
 
-Requests go through ``connections`` (kept-alive connections, redirects, TLS,
-proxies from the environment; HTTP/1.1 itself in ``http11``). Blob
+Requests go over the standard library's ``http.client`` (``connections``:
+kept-alive connections, redirects, TLS, proxies from the environment). Blob
 downloads stream into the store's blob writer (never whole in memory), read
 off the socket in 1 MiB pieces, are resumed with ``Range`` after a broken
 connection, and are verified against their digest before they become visible.
@@ -44,7 +44,6 @@ from freight.image.mediatypes import MANIFEST_ACCEPT
 from freight.registry.auth import Authenticator, Credentials, get_credentials
 from freight.registry.connections import (Body, Connections, RegistryError, Response, Unreachable, reason,
                                           with_params)
-from freight.registry.http11 import FilePart
 
 if TYPE_CHECKING:
     from freight.store.blobs import BlobStore
@@ -354,7 +353,7 @@ class Registry:
             self.finish_upload(repo, location, digest)
         else:
             self.finish_upload(repo, location, digest, size,
-                               lambda: _file_part(opener, 0, size, progress))
+                               lambda: _read_range(opener, 0, size, progress))
 
     def upload_stream(self, repo: str, chunks: Iterator[bytes], progress: Progress = lambda n: None) -> str:
         """Send a blob whose size and digest are not known yet in one chunked ``PATCH``.
@@ -380,7 +379,7 @@ class Registry:
         return self._location(response)
 
     def finish_upload(self, repo: str, location: str, digest: str, length: int = 0,
-                      body: Body | None = None) -> None:
+                      body: Callable[[], Iterator[bytes]] | None = None) -> None:
         """``PUT ?digest=``: the last (or only) piece of an upload, which the registry then verifies."""
         response = self.request("PUT", location, push_scope(repo), params={"digest": digest},
                                 headers={"Content-Type": "application/octet-stream",
@@ -405,7 +404,7 @@ class Registry:
                 "PATCH", location, push_scope(repo),
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Range": f"{start}-{end - 1}", "Content-Length": str(end - start)},
-                content=lambda s=start, e=end: _file_part(opener, s, e, progress))
+                content=lambda s=start, e=end: _read_range(opener, s, e, progress))
             response.read()
             if response.status_code != 202:
                 raise RegistryError(f"uploading a chunk: {error_from(response)}")
@@ -548,13 +547,18 @@ class _Short(Exception):
     """A blob download that ended early; retried with Range."""
 
 
-def _file_part(opener: Callable[[], BinaryIO], start: int, end: int, progress: Progress) -> FilePart:
-    """Bytes ``start`` to ``end`` of a stored blob, as a body sent straight from the file."""
-    f = opener()
-    if os.fstat(f.fileno()).st_size < end:
-        f.close()
-        raise FreightError("a blob shrank while it was being uploaded")
-    return FilePart(f, start, end - start, progress)
+def _read_range(opener: Callable[[], BinaryIO], start: int, end: int,
+                progress: Progress) -> Iterator[bytes]:
+    with opener() as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                raise FreightError("a blob shrank while it was being uploaded")
+            left -= len(chunk)
+            progress(len(chunk))
+            yield chunk
 
 
 def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:

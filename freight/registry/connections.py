@@ -1,4 +1,4 @@
-"""HTTP/1.1 for the registry client: connections, redirects, TLS and proxies (wire format: ``http11``).
+"""HTTP/1.1 for the registry client, over the standard library's ``http.client``.
 
 Connections are kept alive and reused per scheme and host, from any thread; a
 request that fails on a reused connection (the server closed it while idle)
@@ -11,6 +11,7 @@ and ``NO_PROXY`` are honoured (plain-HTTP proxies; HTTPS goes through a
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from freight.errors import FreightError
-from freight.registry.http11 import Answer, Connection, FilePart, ProtocolError, connect
 
 if TYPE_CHECKING:
     import ssl
@@ -29,9 +29,9 @@ CONNECT_TIMEOUT = 15.0
 MAX_REDIRECTS = 10
 _REDIRECTS = (301, 302, 303, 307, 308)
 _ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
-_FAILURES = (OSError, ProtocolError)
+_FAILURES = (OSError, http.client.HTTPException)
 
-Body = Callable[[], "bytes | FilePart | Iterator[bytes]"]  # a factory, so a body can be sent again
+Body = Callable[[], "bytes | Iterator[bytes]"]  # a factory, so a body can be sent again
 
 
 class RegistryError(FreightError):
@@ -59,7 +59,8 @@ def with_params(url: str, params: dict[str, str] | None) -> str:
 class Response:
     """An answer: status, headers (``get`` ignores case), and the body, whole or streamed."""
 
-    def __init__(self, method: str, url: str, answer: Answer, release: Callable[[bool], None]) -> None:
+    def __init__(self, method: str, url: str, answer: http.client.HTTPResponse,
+                 release: Callable[[bool], None]) -> None:
         self.method = method
         self.url = url
         self.status_code = answer.status
@@ -85,7 +86,7 @@ class Response:
         except _FAILURES as err:
             self.close()
             raise Unreachable(f'{self.method.title()} "{self.url}": {reason(err)}') from None
-        if self._answer.incomplete:
+        if self._answer.length:  # http.client ends a cut-off body quietly
             self.close()
             raise Unreachable(f'{self.method.title()} "{self.url}": unexpected EOF')
         self.close()
@@ -94,35 +95,31 @@ class Response:
         """Done with it: the connection goes back to the pool if the body was read, else shut."""
         if self._release is not None:
             release, self._release = self._release, None
-            release(self._answer.done and not self._answer.will_close)
+            done = self._answer.isclosed()
+            self._answer.close()
+            release(done and not self._answer.will_close)
 
 
 class _Proxy:
-    """Where a request to one scheme and host really connects, and what it says to get there."""
+    """Where a request to one scheme and host really connects."""
 
     def __init__(self, scheme: str, netloc: str) -> None:
-        self.address = _address(scheme, netloc)
+        self.netloc = netloc
         self.headers: dict[str, str] = {}
         self.absolute = False  # plain HTTP through a proxy asks for the whole URL
-        self.tunnel: tuple[str, int] | None = None  # HTTPS through a proxy: CONNECT to this
         proxy = _proxy_url(scheme, netloc)
-        if proxy is None:
-            return
-        parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-        if parts.scheme != "http":
-            raise RegistryError(f"proxy {proxy}: only http:// proxies are supported")
-        if parts.username is not None:
-            from freight.registry.auth import Credentials
+        if proxy is not None:
+            parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+            if parts.scheme != "http":
+                raise RegistryError(f"proxy {proxy}: only http:// proxies are supported")
+            self.netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            if parts.username is not None:
+                from freight.registry.auth import Credentials
 
-            self.headers = {"Proxy-Authorization": Credentials(parts.username, parts.password or "").basic()}
-        self.tunnel = self.address if scheme == "https" else None
-        self.absolute = scheme == "http"
-        self.address = _address("http", parts.netloc.rpartition("@")[2])
-
-
-def _address(scheme: str, netloc: str) -> tuple[str, int]:
-    parts = urlsplit(f"//{netloc}")
-    return parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
+                creds = Credentials(parts.username, parts.password or "")
+                self.headers = {"Proxy-Authorization": creds.basic()}
+            self.absolute = scheme == "http"
+        self.tunnel = netloc if proxy is not None and scheme == "https" else None
 
 
 def _proxy_url(scheme: str, netloc: str) -> str | None:
@@ -142,7 +139,7 @@ class Connections:
     def __init__(self, timeout: float, insecure: bool) -> None:
         self.timeout = timeout
         self.insecure = insecure
-        self._idle: dict[tuple[str, str], list[Connection]] = {}
+        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
         self._routes: dict[tuple[str, str], _Proxy] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
@@ -189,32 +186,32 @@ class Connections:
         key = (parts.scheme, parts.netloc)
         route = self._route(key)
         target = url if route.absolute else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        proxy_auth = route.headers if route.absolute else {}  # a tunnel's went with its CONNECT
-        sent = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "freight", **proxy_auth, **headers}
         while True:
             conn, reused = self._take(key)
             try:
                 if conn is None:
                     conn = self._connect(key, route)
-                answer = conn.request(method, target, sent, body() if body else None)
+                conn.request(method, target, body() if body else None,
+                             {"User-Agent": "freight", **route.headers, **headers})
+                answer = conn.getresponse()
             except _FAILURES as err:
                 if conn is not None:
                     conn.close()
-                if reused and isinstance(err, ConnectionError):
+                if reused and isinstance(err, (ConnectionError, http.client.RemoteDisconnected)):
                     continue
                 raise Unreachable(f'{method.title()} "{url}": {reason(err)}') from None
             return Response(method, url, answer,
                             lambda reusable, c=conn: self._give_back(key, c, reusable))
 
-    def _take(self, key: tuple[str, str]) -> tuple[Connection | None, bool]:
+    def _take(self, key: tuple[str, str]) -> tuple[http.client.HTTPConnection | None, bool]:
         """An idle connection to reuse (and True), else (None, False)."""
         with self._lock:
             if idle := self._idle.get(key):
                 return idle.pop(), True
         return None, False
 
-    def _give_back(self, key: tuple[str, str], conn: Connection, reusable: bool) -> None:
-        if not reusable:
+    def _give_back(self, key: tuple[str, str], conn: http.client.HTTPConnection, reusable: bool) -> None:
+        if not reusable or conn.sock is None:
             conn.close()
             return
         with self._lock:
@@ -226,11 +223,23 @@ class Connections:
                 self._routes[key] = _Proxy(*key)
             return self._routes[key]
 
-    def _connect(self, key: tuple[str, str], route: _Proxy) -> Connection:
+    def _connect(self, key: tuple[str, str], route: _Proxy) -> http.client.HTTPConnection:
         """A connection made now (within CONNECT_TIMEOUT), then waiting up to ``timeout`` a read."""
-        return connect(*route.address, timeout=self.timeout, connect_timeout=CONNECT_TIMEOUT,
-                       tls=self._ssl_context() if key[0] == "https" else None,
-                       tunnel=route.tunnel, tunnel_headers=route.headers)
+        conn: http.client.HTTPConnection
+        if key[0] == "https":
+            conn = http.client.HTTPSConnection(route.netloc, timeout=CONNECT_TIMEOUT,
+                                               context=self._ssl_context())
+        else:
+            conn = http.client.HTTPConnection(route.netloc, timeout=CONNECT_TIMEOUT)
+        if route.tunnel is not None:
+            conn.set_tunnel(route.tunnel, headers=route.headers)
+        try:
+            conn.connect()
+            conn.sock.settimeout(self.timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The system's trust store, or no checks when insecure (then no certificates are loaded)."""

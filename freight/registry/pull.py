@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import suppress
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from freight.errors import DigestMismatch, FreightError, NotFound
 from freight.image import reference
@@ -24,12 +24,12 @@ from freight.image.config import host_platform
 from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
 from freight.registry.client import Abandoned, BlobStream, Registry, RegistryError
-from freight.registry.jobs import Jobs, beside
 from freight.registry.progress import Lines, Reporter
 from freight.store.images import Image
 from freight.store.store import Store
 
 JOBS = 3
+T = TypeVar("T")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
                  "i386": "386"}
 
@@ -143,35 +143,36 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
     arrive (see ``_fetch_layer``). Layers whose blob was already here, or whose
     streamed unpack had to be abandoned, are unpacked from the blob afterwards.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor  # imports logging: only when used
+
     config = manifest["config"]
     if not store.blobs.has(config["digest"]):
         registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)
     layers = manifest.get("layers") or []
     diff_ids = json.loads(store.blobs.read(config["digest"])).get("rootfs", {}).get("diff_ids") or []
     chain = _chain(layers, diff_ids)
-    with Jobs(JOBS) as jobs:
-        pending: dict[str, Callable[[], None]] = {}
+    with ThreadPoolExecutor(JOBS) as pool:
+        pending: dict[str, Future[None]] = {}
         for i, layer in enumerate(layers):
             item = short_id(layer["digest"])
             if store.blobs.has(layer["digest"]):
                 progress.status(item, "Already exists")
             elif layer["digest"] not in pending:
                 progress.status(item, "Pulling fs layer", layer.get("size"))
-                pending[layer["digest"]] = jobs.submit(
-                    lambda layer=layer, i=i: _fetch_layer(store, registry, repo, layer,
-                                                          chain[i][1:] if chain else None, progress))
+                pending[layer["digest"]] = pool.submit(_fetch_layer, store, registry, repo, layer,
+                                                       chain[i][1:] if chain else None, progress)
         try:
             for layer, chain_id, parent, diff_id in chain:
-                if (fetched := pending.get(layer["digest"])) is not None:
-                    fetched()
+                if (future := pending.get(layer["digest"])) is not None:
+                    future.result()
                 store.snapshots.unpack(chain_id, parent, diff_id,
                                        lambda d=layer["digest"]: store.blobs.open(d))
-                if fetched is not None:
+                if future is not None:
                     progress.status(short_id(layer["digest"]), "Pull complete")
-            for fetched in pending.values():
-                fetched()
+            for future in pending.values():
+                future.result()
         except BaseException:
-            jobs.cancel()
+            pool.shutdown(cancel_futures=True)
             raise
 
 
@@ -222,3 +223,28 @@ def _unpack_stream(store: Store, snapshot: tuple[str, str | None, str], stream: 
             store.snapshots.unpack_stream(*snapshot, stream)
         except Abandoned:
             pass
+
+
+def beside(work: Callable[[], T]) -> Callable[[], T]:
+    """Run ``work`` on a thread of its own; return a function that waits and gives its result or raises."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as err:  # handed to whoever waits
+            outcome.append((False, err))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def wait() -> T:
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return wait

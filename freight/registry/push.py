@@ -37,7 +37,6 @@ from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER
                                       OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)
 from freight.registry.client import (CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable,
                                     push_scope)
-from freight.registry.jobs import Jobs, beside
 from freight.registry.progress import Reporter
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
@@ -92,23 +91,24 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
 def _push_image(store: Store, registry: Registry, image: Image, target: reference.Reference,
                 progress: Reporter, chunk_size: int | None) -> tuple[bytes, str]:
     """Upload config and layers; return the manifest to put (bytes, media type)."""
+    from concurrent.futures import ThreadPoolExecutor  # imports logging: only when used
+
     sources = mount_sources(image, target)
     layers = image.layers
     diff_ids = image.diff_ids
     for diff_id in reversed(diff_ids):
         progress.status(short_id(diff_id), "Preparing")
     config = image.manifest["config"]
-    with Jobs(JOBS) as jobs:
-        layers_pushed = [jobs.submit(lambda layer=layer, diff_id=diff_id: _push_layer(
-            store, registry, target.path, layer, diff_id, sources, progress, chunk_size))
-            for layer, diff_id in zip(layers, diff_ids)]
-        config_pushed = jobs.submit(lambda: _push_blob(store, registry, target.path, config["digest"],
-                                                       config["size"], sources, chunk_size))
+    with ThreadPoolExecutor(JOBS) as pool:
+        futures = [pool.submit(_push_layer, store, registry, target.path, layer, diff_id, sources,
+                               progress, chunk_size) for layer, diff_id in zip(layers, diff_ids)]
+        config_pushed = pool.submit(_push_blob, store, registry, target.path, config["digest"],
+                                    config["size"], sources, chunk_size)
         try:
-            pushed = [wait() for wait in layers_pushed]
-            config_pushed()
+            pushed = [future.result() for future in futures]
+            config_pushed.result()
         except BaseException:
-            jobs.cancel()
+            pool.shutdown(cancel_futures=True)
             raise
     if pushed == layers:
         data = store.blobs.read(image.manifest_digest)
@@ -155,6 +155,8 @@ def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[
     upload breaks, the compression still finishes and the stored blob is
     pushed the ordinary way, with its retries.
     """
+    from freight.registry.pull import beside
+
     stream = BlobStream()
     location = None
     with store.blobs.open(layer["digest"]) as src, store.blobs.writer() as writer:
