@@ -17,37 +17,36 @@ What is compared:
 * freight's push of the freshly built image, which gzips the layer while uploading it
   (its compressed-layer cache emptied before each run), is shown alone.
 
-Figures: medians of 6 runs, 200 MB layer, on a 2-core machine shared with other work;
-single figures move by 10% to 30% from run to run, so each table is one whole run of
-this script. "before" is the client as it was (requests through httpx, each
-downloaded blob fsynced whole at its end), measured just before the "after" work
-began (load average about 2 to 3, another engineer's test suite running); "after"
-is two runs back to back once the work below was done (load average 0.7 to 1.6);
-"skopeo" is its figure in those two runs (each ratio is against its own run's skopeo):
+Figures: medians of 6 runs, 200 MB layer, on a 2-core machine; single figures move
+by 10% to 30% from run to run, so each table is one whole run of this script.
+"before" is the client as it was (requests through httpx, each downloaded blob fsynced
+whole at its end; load average 2 to 3). "now" is two runs back to back of the client
+as it is (load average 0.1 to 0.6), each ratio against its own run's skopeo:
 
-    registry  what          before  after (1)  after (2)   skopeo     freight/skopeo
-                                                                    before  after (1)  (2)
-    freight   push           0.92 s   0.74 s     0.73 s    0.86 s    0.90   0.86     0.85
-              pull           1.46 s   0.96 s     0.83 s    0.95 s    1.58   1.00     0.87
-              push (gzip)    1.53 s   1.26 s     1.19 s
-    cncf      push           1.30 s   1.13 s     1.02 s    1.05 s    1.08   1.08     0.96
-              pull           1.49 s   0.92 s     0.82 s    0.92 s    1.41   0.97     0.90
-              push (gzip)    1.70 s   1.40 s     1.35 s
+    registry  what          before   now (1)  now (2)    freight/skopeo
+                                                         before  now (1)  now (2)
+    freight   push           0.92 s   0.80 s   0.79 s    0.90    0.96     0.95
+              pull           1.46 s   0.88 s   0.88 s    1.58    0.97     0.89
+              push (gzip)    1.53 s   1.41 s   1.50 s
+    cncf      push           1.30 s   0.98 s   1.16 s    1.08    0.96     1.10
+              pull           1.49 s   1.05 s   0.94 s    1.41    1.14     1.01
 
-Over the last four runs (these two, and two before the last import trims) the ratios
-were: push to freight's registry 0.85 to 0.94, pull from it 0.81 to 1.00, push to the
-CNCF registry 0.96 to 1.08, pull from it 0.90 to 1.02. So pull and push meet the
-target (at most 1x skopeo) in most runs; push to the CNCF registry is at 1x within the
-noise, not reliably below it.
+So freight is at skopeo's speed within the noise: through freight's own registry
+below 1x in both runs, through the CNCF registry between 0.96x and 1.14x. The target
+(at most 1x) is not reliably met against the CNCF registry.
 
 What changed, and what each was worth:
 
-* Start-up before the first request went from about 0.3 s to about 0.12 s (skopeo's
-  is about 0.035 s): HTTP/1.1 is spoken by ``freight.registry.http11`` instead of httpx
-  (about 0.07 s of imports and client set-up) and instead of ``http.client`` (its
-  ``email`` and ``ssl`` imports, about 0.04 s); an insecure registry's TLS attempt loads
-  no CA bundle (0.05 s); no ``concurrent.futures`` (``logging``), ``dataclasses``
-  (``inspect``), ``tempfile``, ``subprocess`` or ``tarfile`` imports on the way.
+* Start-up before the first request went from about 0.3 s to about 0.16 s (skopeo's
+  is about 0.035 s): requests go through the standard library's ``http.client``
+  (``registry/connections.py``) instead of httpx (about 0.07 s of imports and client
+  set-up); an insecure registry's TLS attempt loads no CA bundle (0.05 s); no
+  ``dataclasses`` (``inspect``), ``tempfile``, ``subprocess`` or ``tarfile`` imports on
+  the way. A hand-written HTTP/1.1 module (saving ``http.client``'s ``email`` imports,
+  about 0.04 s, and sending blobs with ``sendfile(2)``) and a thread pool of our own
+  (saving ``concurrent.futures``' ``logging`` import) were tried: they brought the
+  CNCF push to 0.96x to 1.08x, no clearer a win than the noise, and were dropped in
+  favour of the standard library.
 * A downloading blob is synced every 16 MiB and its synced pages are dropped from the
   page cache. The final fsync of a 105 MB blob took 0.15 to 0.2 s (in a virtual
   machine the host persists the data only when the guest flushes); spread over the
@@ -58,16 +57,15 @@ What changed, and what each was worth:
   for the snapshot cut a pull's system time from about 0.8 s to about 0.65 s. This is also
   what made this script's pulls slower than pulls repeated into one store (where the
   pages freed by the last run are reused): the cause recorded as not found before.
-* A stored blob is uploaded with ``sendfile(2)``; the decompressed layer's buffer is
-  64 KiB so MiB reads go past it (about 5% less CPU in the unpack).
+* The decompressed layer's buffer is 64 KiB so MiB reads go past it (about 5% less CPU
+  in the unpack).
 
 Push of an already gzipped blob is bound by the registry: freight's upload phase is
-as fast as skopeo's or faster (about 0.2 CPU seconds for the whole push against
-skopeo's 0.6), so the gap left is start-up: the Python interpreter and freight's own
-imports (about 0.1 s), and about 15 ms of interpreter teardown at exit (a command that
-started threads exits through the full teardown). Pull stays CPU-bound on two cores: it
-decompresses, hashes and writes 200 MB that skopeo, which does not unpack, never
-touches.
+as fast as skopeo's or faster, so the gap left is start-up: the Python interpreter and
+freight's own imports (about 0.15 s), and about 15 ms of interpreter teardown at exit
+(a command that started threads exits through the full teardown). Pull stays CPU-bound
+on two cores: it decompresses, hashes and writes 200 MB that skopeo, which does not
+unpack, never touches.
 
 Earlier work, kept for the record: unpacking each layer while it downloads (ending the
 unpack stream once the blob matched its digest, so the unpack's tail overlaps the
