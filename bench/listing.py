@@ -10,12 +10,17 @@ docker, when a daemon answers, lists what its daemon holds plus the same image. 
 are interleaved, one of each command per round.
 
 Measured on a 2-core machine (Python 3.11, byte-code compiled, as after ``pip
-install``), 30 rounds, with a registry benchmark running alongside (load average 1.5):
+install``), 40 rounds, load average under 1:
 
     command   freight   podman   freight/podman   (min: freight, podman)
-    images    61.0 ms   50.5 ms  1.21             44.7 ms, 36.6 ms
-    ps        65.3 ms   59.3 ms  1.10             41.7 ms, 41.9 ms
-    ps -a     68.5 ms   68.0 ms  1.01             44.5 ms, 46.8 ms
+    images    60.4 ms   48.9 ms  1.23             36.5 ms, 39.1 ms
+    ps        64.2 ms   56.5 ms  1.14             42.0 ms, 42.7 ms
+    ps -a     64.2 ms   61.8 ms  1.04             45.4 ms, 42.7 ms
+
+freight's fastest runs match podman's, its medians do not: they spread more (a Python
+process maps and touches more fresh memory, which is slow on this virtual machine).
+Back to back with no pause between commands, ``freight images`` was 0.98x ``podman
+images`` (45 ms against 49 ms, 40 pairs).
 
 Before the start-up work (typing, pathlib and threading imported by every command, the
 store's blob store and snapshots opened eagerly, the interpreter's full teardown at
