@@ -41,7 +41,7 @@ What changed, and what each was worth:
   is about 0.035 s): requests go through the standard library's ``http.client``
   (``registry/connections.py``) instead of httpx (about 0.07 s of imports and client
   set-up); an insecure registry's TLS attempt loads no CA bundle (0.05 s); no
-  ``dataclasses`` (``inspect``), ``tempfile``, ``subprocess`` or ``tarfile`` imports on
+  ``dataclasses`` (``inspect``), ``subprocess`` or ``tarfile`` imports on
   the way. A hand-written HTTP/1.1 module (saving ``http.client``'s ``email`` imports,
   about 0.04 s, and sending blobs with ``sendfile(2)``) and a thread pool of our own
   (saving ``concurrent.futures``' ``logging`` import) were tried: they brought the

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, Iterator
 
 from freight.errors import DigestMismatch, NotFound
 from freight.image.digest import check, hex_of, new_sha256
 
 CHUNK = 1 << 20
-_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-T = TypeVar("T")
 
 
 class BlobWriter:
@@ -40,8 +38,11 @@ class BlobWriter:
         self._sync_every = sync_every
         self._synced = 0
         self.tmp_dir = store.tmp_dir
-        self._path, fd = make_unique(store.tmp_dir, "blob-", lambda path: os.open(path, _NEW_FILE, 0o600))
+        import tempfile  # lazily: it costs start-up time on paths that never write
+
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
+        self._path = Path(name)
         self._hash = new_sha256()
         self.size = 0
         self.digest: str | None = None
@@ -158,17 +159,6 @@ class BlobStore:
         if not path.exists():
             raise NotFound(f"blob {digest} not found in the store")
         return path
-
-
-def make_unique(directory: Path, prefix: str, make: Callable[[Path], T]) -> tuple[Path, T]:
-    """``make`` a new file or directory of a random name in ``directory`` (``make`` raises
-    FileExistsError if the name is taken): what ``tempfile`` does, without its imports."""
-    while True:
-        path = directory / f"{prefix}{os.urandom(6).hex()}"
-        try:
-            return path, make(path)
-        except FileExistsError:
-            continue
 
 
 def _fsync_dir(path: Path) -> None:

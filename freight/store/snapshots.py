@@ -19,7 +19,6 @@ from typing import Any, BinaryIO, Callable
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
-from freight.store.blobs import make_unique
 from freight.store.db import transaction
 
 NAME_LEN = 12
@@ -153,7 +152,9 @@ class Snapshots:
                 _rmtree(entry.path, ignore_errors=True)
 
     def _temporary(self, prefix: str) -> Path:
-        return make_unique(self.dir, prefix, lambda path: os.mkdir(path, 0o700))[0]
+        import tempfile  # lazily: it costs start-up time on paths that never write
+
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.dir))
 
     def _install(self, tmp: Path, chain_id: str) -> None:
         try:
