@@ -287,18 +287,25 @@ def _start_detached(store: Any, c: Container, inserted: bool) -> None:
     spawn(str(store.root), c.id)
 
 
+def get_running(store: Any, ref: str) -> Container:
+    """The container ``ref``, which must be running (for exec, top)."""
+    c = get(store, ref)
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    return c
+
+
 def exec_detached(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str = "",
                   workdir: str = "", privileged: bool = False) -> None:
     """``docker exec -d``: return once ``cmd`` runs in the container, parented by a monitor.
 
     (A container process dies with the freight process that started it, so the
-    exec needs a parent of its own that outlives the caller.)
+    exec needs a parent of its own that outlives the caller.) What ``exec_in``
+    would refuse is refused here, before a monitor is started.
     """
     from freight.runtime.monitor import spawn
 
-    c = get(store, ref)
-    if not c.running:
-        raise Conflict(f"Container {c.id} is not running")
+    c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
     spawn(str(store.root), c.id, {"cmd": list(cmd), "env": list(env), "user": user,
@@ -792,9 +799,7 @@ def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str
     from freight.runtime import config as cfg
     from freight.runtime.launch import fork_container
 
-    c = get(store, ref)
-    if not c.running:
-        raise Conflict(f"Container {c.id} is not running")
+    c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
     spec = cfg.make_spec(c.record, c.directory(store), [], None)

@@ -9,17 +9,15 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from freight.errors import Conflict, FreightError
+from freight.errors import FreightError
 
 
 def top(store: Any, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """(titles, rows) of ``ps ps_args`` restricted to the container's processes."""
     from freight.runtime import cgroups
-    from freight.runtime.containers import get
+    from freight.runtime.containers import get_running
 
-    c = get(store, ref)
-    if not c.running:
-        raise Conflict(f"Container {c.id} is not running")
+    c = get_running(store, ref)
     cgroup = cgroups.load(c.id)
     pids = set(cgroup.pids()) if cgroup is not None else {c.pid}
     args = ps_args or ["-ef"]
