@@ -10,8 +10,7 @@ them are stored whole however they are synced along the way.
 from __future__ import annotations
 
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Iterator
 
 import pytest
@@ -20,6 +19,7 @@ from freight.image.digest import sha256_bytes
 from freight.registry.client import SYNC_EVERY, Registry
 from freight.registry.connections import Connections, Unreachable
 from freight.store import Store
+from testlib import serve_http, stop_http
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
@@ -41,13 +41,11 @@ class Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_http(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop_http(self.httpd)
 
 
 def _send(body: bytes, status: int = 200, headers: dict[str, str] | None = None,

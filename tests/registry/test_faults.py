@@ -12,7 +12,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from freight.image.config import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
+from testlib import serve_http, stop_http
 
 from tests.registry.fixtures_client import (FREIGHT, docker_config, fresh_store, make_image,  # noqa: F401
                                             registry, run_freight)
@@ -194,13 +195,11 @@ class StaticRegistry:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_http(Handler)
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop_http(self.httpd)
 
 
 def test_resume_against_a_server_without_range_starts_over(store: Store) -> None:
