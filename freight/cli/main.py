@@ -50,6 +50,7 @@ _MODULES = {
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
 
+
 def _columns() -> int:
     """The terminal width, found once (argparse would ask on every ``add_argument``)."""
     global _COLUMNS

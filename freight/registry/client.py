@@ -597,7 +597,7 @@ def _mount_scope(repo: str, source: str) -> str:
     return f"{push_scope(repo)} {pull_scope(source)}"
 
 
-def _json_body(response: Any, what: str) -> dict[str, Any]:
+def _json_body(response: Response, what: str) -> dict[str, Any]:
     """A response's JSON object, or a one-line error naming what the registry sent instead."""
     try:
         body = response.json()

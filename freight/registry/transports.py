@@ -131,9 +131,9 @@ def _blob(store: Store, source: Any, digest: str, keep: bool = False) -> bytes:
 
 def push_archive(store: Store, source: str, text: str, progress: Reporter) -> str:
     """Write local image ``source`` to an archive destination; return its manifest digest."""
-    from freight.archive import select_images, write_archive, write_oci_layout
     import tempfile
 
+    from freight.archive import select_images, write_archive, write_oci_layout
     from freight.archive.save import _write_atomic
 
     transport, path, ref = split(text)
