@@ -15,6 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FREIGHT = Path(sys.executable).parent / "freight"
+# The course's seed Dockerfiles and journeys, copied from ../shared/seed-examples so that the
+# suite needs nothing beside the repository (test_seed_copy.py checks the copy stays the same).
+SEEDS = REPO / "tests" / "seed-examples"
 BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                   "Cmd": ["sh"]}
 

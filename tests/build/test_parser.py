@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from freight.build.parser import (
@@ -22,8 +20,8 @@ from freight.build.parser import (
     stage_refs,
     unconsumed_build_args,
 )
+from testlib import SEEDS
 
-SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed-examples"
 
 
 def body_dump(text: str) -> str:
@@ -703,13 +701,8 @@ def test_predefined_args_listed() -> None:
     assert PREDEFINED_ARGS == PROXY_ARGS | PLATFORM_ARGS
 
 
-def seed_dockerfiles() -> list[Path]:
-    return sorted(SEED.glob("*/Dockerfile")) if SEED.is_dir() else []
-
-
-@pytest.mark.skipif(not SEED.is_dir(), reason="shared seed-examples folder is absent")
 def test_seed_examples_parse() -> None:
-    files = seed_dockerfiles()
+    files = sorted(SEEDS.glob("*/Dockerfile"))
     assert files
     for path in files:
         df = parse(path.read_text(), filename=str(path))
@@ -718,9 +711,8 @@ def test_seed_examples_parse() -> None:
             expand_instruction(instr, {"PATH": "/usr/bin"})
 
 
-@pytest.mark.skipif(not (SEED / "09-diet" / "Dockerfile").is_file(), reason="seed example 09-diet is absent")
 def test_seed_multistage_example() -> None:
-    df = parse((SEED / "09-diet" / "Dockerfile").read_text())
+    df = parse((SEEDS / "09-diet" / "Dockerfile").read_text())
     builder, final = df.stages
     assert (builder.name, builder.base, final.base) == ("builder", "continuumio/miniconda:latest", "ubuntu:noble")
     copy = final.instructions[0].copy_spec()

@@ -19,17 +19,13 @@ from typing import Iterator
 
 import pytest
 
-from testlib import FREIGHT, REPO, require_root
-
-SEEDS = REPO.parent / "shared" / "seed-examples"
+from testlib import FREIGHT, SEEDS, require_root
 
 
 @pytest.fixture(scope="module")
 def debian(tmp_path_factory: pytest.TempPathFactory, debian_rootfs_tar: Path) -> Iterator[dict[str, str]]:
     """Environment for a store whose ubuntu images are the Debian rootfs."""
     require_root()
-    if not SEEDS.is_dir():
-        pytest.skip("needs ../shared/seed-examples beside the repository")
     env = {**os.environ, "FREIGHT_ROOT": str(tmp_path_factory.mktemp("debian-root"))}
     _freight(env, "import", "--change", 'CMD ["bash"]', str(debian_rootfs_tar), "ubuntu:latest")
     for tag in ("ubuntu:noble-20240801", "ubuntu:noble"):

@@ -1,4 +1,4 @@
-"""The course's seed Dockerfiles (../shared/seed-examples) built on stand-in base images.
+"""The course's seed Dockerfiles (tests/seed-examples) built on stand-in base images.
 
 Docker Hub is out of reach, so ``ubuntu``, ``ubuntu:noble``,
 ``ubuntu:noble-20240801`` and ``continuumio/miniconda:latest`` are busybox
@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from freight.store import Store
+from testlib import SEEDS
 from tests.build.buildutil import do_build, layer_file, layer_members, write_context
-
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seed-examples"
 
 APT_GET = """\
 #!/bin/sh
@@ -72,8 +71,6 @@ https://conda.anaconda.org/conda-forge/linux-64/python-3.12.5-h2ad013b_0_cpython
 
 @pytest.fixture
 def seed_store(busybox_store: Store, tmp_path: Path) -> Store:
-    if not SEEDS.is_dir():
-        pytest.skip(f"the seed examples are not at {SEEDS}")
     ubuntu = write_context(tmp_path / "ubuntu", {"apt-get": APT_GET, "python3": PYTHON3, "Dockerfile": UBUNTU})
     do_build(busybox_store, ubuntu, tags=["ubuntu:latest", "ubuntu:noble", "ubuntu:noble-20240801"])
     conda = write_context(tmp_path / "conda", {"conda": CONDA, "Dockerfile": MINICONDA})
