@@ -32,7 +32,7 @@ from freight.errors import FreightError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-_PARAM_RE = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
+_PARAM = r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?'  # compiled on first use
 
 
 class Credentials(NamedTuple):
@@ -58,7 +58,7 @@ def parse_challenge(header: str) -> Challenge:
     params: dict[str, str] = {}
     pos = 0
     while pos < len(rest):
-        match = _PARAM_RE.match(rest, pos)
+        match = re.compile(_PARAM).match(rest, pos)
         if match is None or match.end() == pos:
             break
         value = match.group(2)

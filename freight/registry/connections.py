@@ -28,7 +28,6 @@ CHUNK = 1 << 20
 CONNECT_TIMEOUT = 15.0
 MAX_REDIRECTS = 10
 _REDIRECTS = (301, 302, 303, 307, 308)
-_ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
 _FAILURES = (OSError, http.client.HTTPException)
 
 Body = Callable[[], "bytes | Iterator[bytes]"]  # a factory, so a body can be sent again
@@ -46,7 +45,7 @@ class Unreachable(RegistryError):
 
 def reason(err: BaseException) -> str:
     text = str(err) or type(err).__name__
-    return _ERRNO_RE.sub("", text).lower().replace("name or service not known", "no such host")
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", text).lower().replace("name or service not known", "no such host")
 
 
 def with_params(url: str, params: dict[str, str] | None) -> str:
