@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-FREIGHT = [sys.executable, "-m", "freight.cli.main"]
+FREIGHT = [str(Path(sys.executable).parent / "freight")]  # the console script, as installed
 DOCKERFILE = """\
 FROM busybox
 RUN echo one > /one
@@ -71,8 +71,8 @@ def freight_tool(work: Path, ctx: Path, rootfs: Path) -> Tool:
     subprocess.run(FREIGHT + ["import", "--change", f"ENV {path}", "--change", 'CMD ["sh"]', str(rootfs),
                               "busybox:latest"],
                    check=True, env=env, stdout=subprocess.DEVNULL)
-    base = FREIGHT + ["build", "-q", "-t", "bench:freight", str(ctx)]
-    return Tool("freight", base[:3] + ["build", "--no-cache"] + base[4:], base, env)
+    args = ["-q", "-t", "bench:freight", str(ctx)]
+    return Tool("freight", FREIGHT + ["build", "--no-cache", *args], FREIGHT + ["build", *args], env)
 
 
 def podman_tool(work: Path, ctx: Path, rootfs: Path) -> Tool | str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -88,6 +87,8 @@ def prune_cache(store: Any, all: bool = False, collect: bool = True) -> int:
     reclaimed = 0
     mounts = cache_mounts_dir(store)
     if all and mounts.exists():
+        import shutil
+
         reclaimed += _tree_size(mounts)
         shutil.rmtree(mounts, ignore_errors=True)
     if not collect:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -184,6 +182,8 @@ class BuildContext:
         if self.hashes is not None:
             self.hashes.save()
         if self._temp is not None:
+            import shutil
+
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
 
@@ -213,19 +213,7 @@ def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | 
                  tmp_dir: Path | None = None) -> BuildContext:
     """Open a context as ``docker build`` takes it: a directory, a tar file or ``-``."""
     if context == "-":
-        stream = stdin or os.fdopen(0, "rb", closefd=False)
-        head = b""
-        while len(head) < 512 and (chunk := stream.read(512 - len(head))):
-            head += chunk
-        if not is_archive(head):
-            temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
-            text = (head + stream.read()).decode("utf-8", "surrogateescape")
-            return BuildContext(Path(temp), text, _temp=temp)
-        with tempfile.TemporaryFile(dir=tmp_dir) as spool:  # a context tar can be large: not in memory
-            spool.write(head)
-            shutil.copyfileobj(stream, spool)
-            spool.seek(0)
-            return _from_tar(spool, dockerfile, tmp_dir)
+        return _from_stdin(stdin or os.fdopen(0, "rb", closefd=False), dockerfile, tmp_dir)
     path = Path(context)
     if path.is_dir():
         return _from_dir(path, dockerfile)
@@ -263,7 +251,29 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
     return BuildContext(root.resolve(), text, path.name, patterns, _temp=temp)
 
 
+def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
+    """``docker build -``: a tar of the context, or else the Dockerfile alone."""
+    import shutil
+    import tempfile
+
+    head = b""
+    while len(head) < 512 and (chunk := stream.read(512 - len(head))):
+        head += chunk
+    if not is_archive(head):
+        temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
+        text = (head + stream.read()).decode("utf-8", "surrogateescape")
+        return BuildContext(Path(temp), text, _temp=temp)
+    with tempfile.TemporaryFile(dir=tmp_dir) as spool:  # a context tar can be large: not in memory
+        spool.write(head)
+        shutil.copyfileobj(stream, spool)
+        spool.seek(0)
+        return _from_tar(spool, dockerfile, tmp_dir)
+
+
 def _from_tar(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
+    import shutil
+    import tempfile
+
     temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
     try:
         _extract(stream, temp)

@@ -29,7 +29,6 @@ import posixpath
 import re
 import shutil
 import stat
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +205,8 @@ class LayerDir:
 
     def extract(self, archive: str, dest: str, owner: tuple[int, int] | None) -> None:
         """ADD of a local archive: its entries below ``dest``, owners kept unless --chown."""
+        import tarfile
+
         target = self._layer(dest)
         with tarfile.open(archive, mode="r:*") as tar:
             tar.extractall(target, filter="tar", numeric_owner=True)
@@ -258,6 +259,8 @@ def copy_sources(layer: LayerDir, tree: Tree, sources: list[str], dest: str, des
 
 
 def _is_archive_file(path: str) -> bool:
+    import tarfile
+
     with open(path, "rb") as f:
         head = f.read(512)
     if not is_archive(head):

@@ -33,8 +33,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -200,6 +198,14 @@ def _resolve_owner(spec: str, fs: RootFS | None) -> tuple[int, int]:
     uid, _primary = lookup(user, "etc/passwd", "uid")
     gid = lookup(group, "etc/group", "gid")[0] if group else uid
     return uid, gid
+
+
+def _remove(path: str | Path) -> None:
+    """Remove a step's work directory, whatever is left in it (``shutil`` is imported only
+    when a step ran: a fully cached build never needs it)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _dir_size(path: str) -> int:
@@ -521,7 +527,7 @@ class Builder:
         """Turn a filled layer dir into a blob and a snapshot; record the cache entry."""
         created = self._created(state, ran)
         if empty:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
             result: dict[str, Any] = {"empty": True, "created": created}
             cache.record(self.store, key, result)
             return result
@@ -541,6 +547,8 @@ class Builder:
         return result
 
     def new_dir(self, kind: str) -> Path:
+        import tempfile
+
         return Path(tempfile.mkdtemp(prefix=f"unpack-{kind}-", dir=self.work))
 
     def rootfs(self, state: State) -> RootFS:
@@ -567,7 +575,7 @@ class Builder:
             layer.finish()
             result = self._commit_dir(state, key, path, False, False, exists)
         finally:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
         v.done()
         state = self._with_result(state, result)
         self.history(state, created_by, exists)
@@ -655,7 +663,11 @@ class Builder:
             dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
         for g in gits:
             g.commit = self._resolve_git(g)
-        downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root) if urls or gits else ""
+        downloads = ""
+        if urls or gits:
+            import tempfile
+
+            downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root)
         try:
             fetched = [(u, *self._fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
             key = cache.cache_key({
@@ -684,10 +696,10 @@ class Builder:
                 layer.finish()
                 result = self._commit_dir(state, key, path, False, False, False)
             finally:
-                shutil.rmtree(path, ignore_errors=True)
+                _remove(path)
         finally:
             if downloads:
-                shutil.rmtree(downloads, ignore_errors=True)
+                _remove(downloads)
         self.steps_run += 1
         v.done()
         state = self._with_result(state, result)

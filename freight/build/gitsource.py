@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import urllib.parse
 from dataclasses import dataclass
 
 from freight.build.copy import SourceNotFound
 
-_SCP_LIKE = re.compile(r"^[\w.+-]+@[\w.-]+:(?!//)")
-_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    import subprocess
+
+# compiled on first use: most builds have no git source
+_SCP_LIKE = r"^[\w.+-]+@[\w.-]+:(?!//)"
+_COMMIT = r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$"
+_USERINFO = r"(?i)^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@"
 
 
 @dataclass
@@ -42,7 +45,7 @@ class GitSource:
 def is_git_url(source: str) -> bool:
     """Whether an ADD source names a git repository (BuildKit's rules)."""
     url = source.partition("#")[0]
-    if url.startswith(("git://", "ssh://")) or _SCP_LIKE.match(url):
+    if url.startswith(("git://", "ssh://")) or re.match(_SCP_LIKE, url):
         return True
     if url.startswith(("http://", "https://")):
         return urllib.parse.urlsplit(url).path.rstrip("/").endswith(".git")
@@ -57,11 +60,13 @@ def parse_git_source(source: str) -> GitSource:
 
 def redact(url: str) -> str:
     """``url`` with any password replaced, for messages."""
-    return _USERINFO.sub(r"\1:xxxxx@", url)
+    return re.sub(_USERINFO, r"\1:xxxxx@", url)
 
 
 def _git(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
     """Run git without a terminal: a server asking for credentials fails instead of prompting."""
+    import subprocess
+
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         return subprocess.run(["git", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
@@ -78,7 +83,7 @@ def _failure(src: GitSource, proc: subprocess.CompletedProcess) -> SourceNotFoun
 
 def resolve(src: GitSource) -> str:
     """The commit ``src.ref`` names on the remote (a full hash is taken as it is)."""
-    if _COMMIT.match(src.ref):
+    if re.match(_COMMIT, src.ref):
         return src.ref
     proc = _git(["ls-remote", src.remote])
     if proc.returncode != 0:
@@ -117,6 +122,8 @@ def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
 
 
 def _drop_git_entries(top: str) -> None:
+    import shutil
+
     for root, dirs, files in os.walk(top):
         if ".git" in dirs:
             dirs.remove(".git")

@@ -69,7 +69,6 @@ A build engine's loop, in outline::
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -968,7 +967,7 @@ _DURATION_UNITS = {
     "ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
     "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_DURATION_PART = r"(\d*)(?:\.(\d*))?([^\d.]*)"  # compiled on first use
 
 
 def parse_duration(text: str) -> int:
@@ -983,7 +982,7 @@ def parse_duration(text: str) -> int:
         raise bad
     total = 0
     while s:
-        match = _DURATION_PART.match(s)
+        match = re.match(_DURATION_PART, s)
         whole, frac, unit = match.group(1), match.group(2), match.group(3)
         if not whole and not frac:
             raise bad
@@ -1078,6 +1077,8 @@ def parse_mount(value: str, env: Mapping[str, str] | None = None, escape: str = 
     ``InstructionError`` or ``ExpansionError``; ``Instruction.mounts`` turns
     both into a ``DockerfileError`` at the instruction's line.
     """
+    import csv
+
     fields = next(csv.reader([value]), [])
     opts: dict[str, object] = {"type": "bind"}
     ro_auto = True

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import sys
 import threading
@@ -147,6 +146,8 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     try:
         _pump(read_fd, on_line)
     except BaseException:  # interrupted: the step's container must not outlive the build
+        import signal
+
         os.kill(pid, signal.SIGKILL)
         _wait(pid)
         raise

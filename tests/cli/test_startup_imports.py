@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,9 @@ from freight.store import Store
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
          "signal", "select", "fcntl"}
+
+# what a build whose every step is cached does not need: they are for steps that run
+UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal"}
 
 _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(main(sys.argv[1:]))\n"
           "finally:\n    sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n")
@@ -32,3 +36,20 @@ def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
     loaded = set(result.stderr.rpartition("MODULES ")[2].split())
     assert "freight.cli.main" in loaded
     assert not HEAVY & loaded, f"freight {' '.join(argv)} imports {sorted(HEAVY & loaded)}"
+
+
+def test_a_fully_cached_build_imports_only_what_it_uses(store: Store, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /app.txt\nENV APP=1\nCMD [\"/app\"]\n")
+    (context / "app.txt").write_text("app\n")
+    argv = ["--root", str(store.root), "build", "-q", "-t", "cached", str(context)]
+    first = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "tempfile" in first.stderr.rpartition("MODULES ")[2].split()  # the COPY step ran
+    again = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout  # the same image
+    loaded = set(again.stderr.rpartition("MODULES ")[2].split())
+    assert "freight.build.engine" in loaded
+    assert not UNUSED_BY_A_CACHED_BUILD & loaded, f"a cached build imports {sorted(UNUSED_BY_A_CACHED_BUILD & loaded)}"
