@@ -10,6 +10,15 @@ Usage: ``python bench/build.py [--runs N] [--dockerd] [--keep]`` (as root;
 podman and docker are skipped, with the reason, when they cannot run here).
 ``--dockerd`` starts a private dockerd for the run (no bridge, no iptables,
 its own data root), stopped by PID at the end.
+
+Figures (2-core machine, private dockerd, medians): 20 rounds gave freight 0.417 s
+cold and 0.166 s cached against BuildKit's 0.593 s and 0.153 s (cold 0.70x, cached
+1.09x; podman 0.21x and 0.32x); 10 rounds before the cached path stopped importing
+what only running steps need gave cold 0.74x, cached 1.14x. A cached build is
+mostly start-up: the interpreter (about 25 ms), argparse (about 20 ms) and the
+build modules (about 100 ms, of which ``dataclasses`` with the ``inspect`` it
+imports is about 20 ms and the parser's eleven dataclasses most of its 17 ms);
+the build itself (context, cache look-ups, tagging) is about 20 ms.
 """
 
 from __future__ import annotations
