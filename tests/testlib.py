@@ -36,6 +36,13 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the tests' stand-in servers: no access log in the test output."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def serve_http(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) running ``handler`` until ``stop_http``."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

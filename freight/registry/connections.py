@@ -48,7 +48,7 @@ def reason(err: BaseException) -> str:
     return re.sub(r"^\[Errno -?\d+\]\s*", "", text).lower().replace("name or service not known", "no such host")
 
 
-def with_params(url: str, params: dict[str, str] | None) -> str:
+def with_params(url: str, params: dict[str, str] | list[tuple[str, str]] | None) -> str:
     """``url`` with ``params`` added to its query (an upload Location keeps its own)."""
     if not params:
         return url
@@ -152,10 +152,7 @@ class Connections:
 
     def get(self, url: str, params: list[tuple[str, str]], headers: dict[str, str]) -> Response:
         """A whole GET (the token fetch of ``Authenticator``)."""
-        response = self.send("GET", url + ("&" if urlsplit(url).query else "?") + urlencode(params)
-                             if params else url, headers)
-        response.read()
-        return response
+        return self.send("GET", with_params(url, params), headers)
 
     def send(self, method: str, url: str, headers: dict[str, str], body: Body | None = None,
              stream: bool = False) -> Response:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def spawn(root: str, container_id: str, exec_options: dict[str, Any] | None = None) -> None:

@@ -9,7 +9,6 @@ the store is compared (images, containers, blobs, snapshots, temporary files) af
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import signal
@@ -17,7 +16,6 @@ import socket
 import sqlite3
 import subprocess
 import tarfile
-import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Iterator
 
 import pytest
 
-from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
+from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, require_root, serve_http, stop_http
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
@@ -69,7 +67,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class _HTMLHandler(http.server.BaseHTTPRequestHandler):
+class _HTMLHandler(QuietHandler):
     """A web server where a registry should be: every request gets a 200 HTML page."""
 
     def _page(self) -> None:
@@ -82,9 +80,6 @@ class _HTMLHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _page
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 def _tar(path: Path, entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> None:
@@ -142,8 +137,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Itera
     root, files = base / "root", base / "files"
     files.mkdir()
     import_rootfs(open_store(root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_http(_HTMLHandler)
     e = Env(root, files, _free_port(), server.server_address[1])
     _make_files(files, busybox_rootfs)
     ctx = files / "fromgarbage" / "Dockerfile"
@@ -152,8 +146,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Itera
     (files / "truncated-save.tar").write_bytes((files / "busybox.tar").read_bytes()[:100_000])
     _damage_largest_blob(files / "busybox.tar", files / "corrupt-blob.tar", files / "missing-blob.tar")
     yield e
-    server.shutdown()
-    server.server_close()
+    stop_http(server)
 
 
 # (arguments, stdin file or None, exit code, kind, message fragment)

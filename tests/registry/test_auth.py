@@ -13,10 +13,9 @@ import os
 import shutil
 import stat
 import subprocess
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -28,6 +27,7 @@ from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
+from testlib import QuietHandler, serve_http, stop_http
 
 from tests.registry.fixtures_client import (docker_config, fresh_store, make_image, registry,  # noqa: F401
                                             run_freight)
@@ -165,16 +165,12 @@ class TokenServer:
         self.lifetime = 300  # seconds a token is valid for beyond the registry's 60 s leeway
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 server.handle(self)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_http(Handler)
         self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def settings(self) -> dict[str, str]:
         return {"realm": self.realm, "service": "test-registry", "issuer": "test-issuer",
@@ -215,8 +211,7 @@ class TokenServer:
         return f"{signing_input}.{_b64url(signature)}"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop_http(self.httpd)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from freight.image.digest import sha256_bytes
 from freight.registry.client import SYNC_EVERY, Registry
 from freight.registry.connections import Connections, Unreachable
 from freight.store import Store
-from testlib import serve_http, stop_http
+from testlib import QuietHandler, serve_http, stop_http
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
@@ -31,15 +31,12 @@ class Server:
         self.seen: list[tuple[str, dict[str, str], int]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
                 server.seen.append((self.path, dict(self.headers), self.client_address[1]))
                 answer(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.httpd = serve_http(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

@@ -12,7 +12,6 @@ import subprocess
 import tarfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ from freight.image.config import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from testlib import serve_http, stop_http
+from testlib import QuietHandler, serve_http, stop_http
 
 from tests.registry.fixtures_client import (FREIGHT, docker_config, fresh_store, make_image,  # noqa: F401
                                             registry, run_freight)
@@ -175,7 +174,7 @@ class StaticRegistry:
         self.layer_requests: list[str | None] = []  # the Range header of each layer GET
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
@@ -191,9 +190,6 @@ class StaticRegistry:
                         self.close_connection = True
                         return
                 self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.httpd = serve_http(Handler)
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"

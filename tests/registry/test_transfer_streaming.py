@@ -13,7 +13,6 @@ import hashlib
 import io
 import os
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,7 +26,7 @@ from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
-from testlib import serve_http, stop_http
+from testlib import QuietHandler, serve_http, stop_http
 
 from tests.registry.fixtures_client import (docker_config, fresh_store, make_image,  # noqa: F401
                                             registry)
@@ -172,7 +171,7 @@ class _Registry:
         routes = {"/v2/": b"{}", "/v2/app/manifests/latest": manifest,
                   f"/v2/app/blobs/{_digest(config)}": config, f"/v2/app/blobs/{_digest(named)}": served}
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
@@ -183,9 +182,6 @@ class _Registry:
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
                 self.wfile.write(body or b"")
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.httpd = serve_http(Handler)
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
