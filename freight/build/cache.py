@@ -16,10 +16,13 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from freight.image.config import canonical_json, rfc3339
 from freight.store.db import transaction
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 # One lock for every use of the store's database connection from the builder's
 # threads (sqlite3 connections are shared, transactions must not interleave).

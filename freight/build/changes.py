@@ -9,10 +9,13 @@ so an instruction lands in the config exactly the same way on every path.
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Callable
 
 from freight.build.parser import Instruction, expand_instruction, parse_instructions
 from freight.errors import InvalidArgument
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 IMPORT_CHANGES = frozenset({"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",

@@ -20,10 +20,13 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from freight.build.fsview import RootFS, split
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _CHUNK = 1 << 20
 _TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")

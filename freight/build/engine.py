@@ -37,7 +37,6 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, TextIO
 
 from freight.build import cache
 from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map
@@ -55,6 +54,10 @@ from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import reference
 from freight.image.config import host_platform, image_config, layer_descriptor, rfc3339
 from freight.image.digest import chain_ids
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable, TextIO
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LAYER_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")

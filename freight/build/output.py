@@ -13,9 +13,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from freight.errors import InvalidArgument
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _flatten(store: Any, layers: list[dict[str, Any]], dest: Path) -> None:

@@ -18,7 +18,6 @@ import os
 import posixpath
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from freight.build import cache
 from freight.build.context import Tree
@@ -26,7 +25,10 @@ from freight.build.copy import CopyOptions, LayerDir
 from freight.build.parser import Heredoc, Instruction, Mount
 from freight.build.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any
+
     from freight.build.engine import Builder, State
     from freight.build.progress import Vertex
 

@@ -103,11 +103,12 @@ def _pull(args: argparse.Namespace) -> int:
     from freight.cli.main import store
     from freight.image import reference
     from freight.registry.progress import reporter
-    from freight.registry.pull import pull, split_transport
+    from freight.registry.pull import pull
+    from freight.registry.transports import is_transport
 
     progress = reporter(args.quiet)
     try:
-        if split_transport(args.ref):
+        if is_transport(args.ref):
             image = pull(store(args), args.ref, args.platform, progress)
             print(image.repo_tags[0] if image.repo_tags else image.id)
             return 0

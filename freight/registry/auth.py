@@ -25,17 +25,28 @@ import os
 import re
 import threading
 import time
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 _PARAM = r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?'  # compiled on first use
 
 
-class Credentials(NamedTuple):
+class Credentials(namedtuple("Credentials", "username password")):
+    """A user name and password (or token) for one registry.
+
+    (``collections.namedtuple`` here and for ``Challenge``: ``typing.NamedTuple`` would cost
+    start-up time.)
+    """
+
+    __slots__ = ()
     username: str
     password: str
 
@@ -44,7 +55,8 @@ class Credentials(NamedTuple):
         return "Basic " + base64.b64encode(raw).decode()
 
 
-class Challenge(NamedTuple):
+class Challenge(namedtuple("Challenge", "scheme params")):
+    __slots__ = ()
     scheme: str  # lower case: "basic" or "bearer"
     params: dict[str, str]
 

@@ -33,9 +33,9 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 from urllib.parse import urljoin
 
 from freight.errors import DigestMismatch, FreightError
@@ -45,7 +45,10 @@ from freight.registry.auth import Authenticator, Credentials, get_credentials
 from freight.registry.connections import (Body, Connections, RegistryError, Response, Unreachable, reason,
                                           with_params)
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from freight.store.blobs import BlobStore
 
 CHUNK = 1 << 20

@@ -16,13 +16,15 @@ import json
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from freight.errors import FreightError
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 15.0

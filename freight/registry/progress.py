@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 # Layer statuses worth a line when output is not a terminal.
 FINAL = frozenset({"Pull complete", "Already exists", "Pushed", "Layer already exists"})

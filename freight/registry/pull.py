@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import suppress
-from typing import Any, Callable, TypeVar
 
 from freight.errors import DigestMismatch, FreightError, NotFound
 from freight.image import reference
@@ -25,11 +24,17 @@ from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
 from freight.registry.client import Abandoned, BlobStream, Registry, RegistryError
 from freight.registry.progress import Lines, Reporter
+from freight.registry.transports import is_transport, pull_archive
 from freight.store.images import Image
 from freight.store.store import Store
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
+
 JOBS = 3
-T = TypeVar("T")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
                  "i386": "386"}
 
@@ -71,20 +76,11 @@ def choose_manifest(index: dict[str, Any], wanted: dict[str, str]) -> dict[str, 
     raise NotFound(f"no matching manifest for {platform_text(wanted)} in the manifest list entries")
 
 
-def split_transport(text: str) -> bool:
-    """Whether ``text`` names an archive transport (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
-    from freight.registry.transports import TRANSPORTS
-
-    return text.split(":", 1)[0] in TRANSPORTS
-
-
 def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
          progress: Reporter | None = None) -> Image:
     """Pull ``ref`` (``busybox``, ``host:5000/app@sha256:...``, ``oci:DIR:tag``...) into ``store``."""
     progress = progress or Reporter()
-    if split_transport(ref):
-        from freight.registry.transports import pull_archive
-
+    if is_transport(ref):
         return pull_archive(store, ref, parse_platform(platform), progress)
     parsed = reference.parse(ref)
     with Registry(parsed.domain) as registry:

@@ -27,7 +27,6 @@ import os
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from freight.errors import InvalidReference, NotFound
 from freight.image import reference
@@ -38,11 +37,15 @@ from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER
 from freight.registry.client import (CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable,
                                     push_scope)
 from freight.registry.progress import Reporter
+from freight.registry.transports import is_transport, push_archive
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
 from freight.store.store import Store
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from freight.store.blobs import BlobWriter
 
 JOBS = 3
@@ -66,13 +69,9 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     ``chunk_size``: upload every blob in PATCH chunks of this many bytes (0:
     always one PUT); by default blobs over MONOLITHIC_MAX go in one PATCH.
     """
-    from freight.registry.pull import split_transport
-
     progress = progress or Reporter()
     image = find_image(store, source)
-    if dest is not None and split_transport(dest):
-        from freight.registry.transports import push_archive
-
+    if dest is not None and is_transport(dest):
         return push_archive(store, source, dest, progress)
     target = reference.parse(dest or source)
     if target.digest:

@@ -18,18 +18,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from freight.errors import DigestMismatch, FreightError, InvalidReference, NotFound
 from freight.image import reference
 from freight.image.mediatypes import INDEXES
 from freight.registry.progress import Reporter
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any
+
     from freight.store.images import Image
     from freight.store.store import Store
 
 TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+
+
+def is_transport(text: str) -> bool:
+    """Whether ``text`` names an archive transport (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
+    return text.split(":", 1)[0] in TRANSPORTS
 
 
 def split(text: str) -> tuple[str, Path, str | None]:

@@ -16,7 +16,7 @@ container pins CPUs or memory nodes.
 Public API
 ----------
 ``Resources``                          limits as the CLI parsed them (see its fields)
-``DeviceRule`` (NamedTuple)             one device cgroup rule (``c 1:3 rwm``)
+``DeviceRule`` (namedtuple)             one device cgroup rule (``c 1:3 rwm``)
 ``DEFAULT_DEVICE_RULES``               Docker's default allow list (deny all first)
 ``parse_memory(value, flag)``          "512m" -> bytes, Docker's flag error message
 ``parse_memory_swap(value)``           like parse_memory, "-1" means unlimited
@@ -63,9 +63,9 @@ import re
 import signal
 import time
 from abc import ABC, abstractmethod
+from collections import namedtuple
 from collections.abc import Callable
 from functools import lru_cache
-from typing import NamedTuple
 
 from freight.errors import FreightError, InvalidArgument
 
@@ -145,14 +145,18 @@ def _parse_cpu_list(text: str) -> set[int]:
 # ---------------------------------------------------------------- resources
 
 
-class DeviceRule(NamedTuple):
-    """One device cgroup rule; ``major``/``minor`` None means any (``*``)."""
+class DeviceRule(namedtuple("DeviceRule", "type major minor access allow", defaults=(None, None, "rwm", True))):
+    """One device cgroup rule; ``major``/``minor`` None means any (``*``).
 
+    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
+    """
+
+    __slots__ = ()
     type: str  # "a" (all), "c" (char) or "b" (block)
-    major: int | None = None
-    minor: int | None = None
-    access: str = "rwm"
-    allow: bool = True
+    major: int | None
+    minor: int | None
+    access: str
+    allow: bool
 
     def v1_line(self) -> str:
         """The text written to devices.allow / devices.deny: ``c 1:3 rwm``."""
@@ -328,12 +332,13 @@ def _read_first(paths: tuple[str, ...], default: str = "0") -> str:
 # ---------------------------------------------------------------- layout
 
 
-class Layout(NamedTuple):
+class Layout(namedtuple("Layout", "mode v1 v2_root", defaults=(None,))):
     """Where the cgroup hierarchies are: v1 mounts by controller, or the v2 root."""
 
+    __slots__ = ()
     mode: str  # "v1", "v2" or "hybrid"
     v1: dict[str, str]  # controller -> mount point
-    v2_root: str | None = None
+    v2_root: str | None
 
     @classmethod
     def unified(cls, root: str) -> "Layout":
@@ -484,13 +489,14 @@ def _pids_of(directory: str) -> list[int]:
 # ---------------------------------------------------------------- cgroups
 
 
-class CgroupStats(NamedTuple):
+class CgroupStats(namedtuple("CgroupStats", "memory_usage memory_limit cpu_usage_ns pids_current pids_limit")):
     """What ``freight stats`` shows.  None where the host has no such accounting.
 
     ``memory_usage`` excludes inactive file cache, as ``docker stats`` does;
     ``memory_limit`` is None when unlimited (Docker then shows the host's memory).
     """
 
+    __slots__ = ()
     memory_usage: int | None
     memory_limit: int | None
     cpu_usage_ns: int | None

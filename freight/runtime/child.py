@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from typing import Any, NoReturn
 
 from freight.errors import FreightError
 from freight.runtime import process, rootfs
 from freight.runtime import syscalls as sc
 from freight.runtime.launch import Stdio, _HookSync, _namespace_flags, _report, exit_code
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914

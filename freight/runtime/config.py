@@ -10,11 +10,14 @@ launcher needs, each time the container starts.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")

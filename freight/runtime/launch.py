@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn
 
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _ERRORS = {126: CannotInvoke, 127: CommandNotFound}
 _RUNTIME_STAGES = ("prestart", "createRuntime")  # OCI hooks run in our namespaces, before the pivot

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
 

@@ -9,9 +9,11 @@ milliseconds of start-up that ``freight run`` cannot spare.
 
 from __future__ import annotations
 
-from typing import Any
-
 from freight.runtime.caps import DEFAULT as DEFAULT_CAPS
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 NETWORK_PRIVATE = "private"   # a new netns with only loopback (Docker's "none", and our default)
 NETWORK_HOST = "host"

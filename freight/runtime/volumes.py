@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any
 
 from freight.errors import Conflict, InvalidArgument, NotFound
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
+    from typing import Any
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker 23+: what volume prune removes by default
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from freight.errors import DigestMismatch, NotFound
 from freight.image.digest import check, hex_of, new_sha256
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO, Iterator
 
 CHUNK = 1 << 20
 

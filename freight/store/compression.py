@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Any, BinaryIO, cast
 
 from freight.errors import LayerError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -99,8 +102,8 @@ def open_layer(fileobj: BinaryIO) -> BinaryIO:
         inner = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
         errors = (zstandard.ZstdError,)
     else:
-        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_CHUNK))
-    return cast(BinaryIO, io.BufferedReader(_Guarded(inner, errors), buffer_size=_BUFFER))
+        return io.BufferedReader(raw, buffer_size=_CHUNK)
+    return io.BufferedReader(_Guarded(inner, errors), buffer_size=_BUFFER)
 
 
 def media_type_compression(media_type: str) -> str:

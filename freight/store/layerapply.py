@@ -25,11 +25,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections import namedtuple
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
 
 from freight.errors import LayerError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK = 512
 _CHUNK = 1 << 20
@@ -48,9 +52,13 @@ _HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
 _DEVICE_TYPES = {b"3": stat.S_IFCHR, b"4": stat.S_IFBLK, b"6": stat.S_IFIFO}
 
 
-class _Entry(NamedTuple):
-    """One tar member with PAX and GNU long-name records already folded in."""
+class _Entry(namedtuple("_Entry", "name kind mode uid gid size mtime_ns linkname devmajor devminor xattrs")):
+    """One tar member with PAX and GNU long-name records already folded in.
 
+    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
+    """
+
+    __slots__ = ()
     name: str
     kind: bytes
     mode: int

@@ -15,11 +15,14 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
 from freight.store.db import transaction
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
 
 NAME_LEN = 12
 _CHUNK = 1 << 20

@@ -1,6 +1,7 @@
-"""Listing commands and ``--version`` start fast: they import none of the heavy modules.
+"""Commands start fast: listing commands and ``--version`` import none of the heavy
+modules, and ``run``, ``pull``, ``push`` and a cached ``build`` none they do not use.
 
-Start-up time is measured against podman in ``bench/listing.py``; this test keeps the
+Start-up time is measured against podman and skopeo in ``bench/``; these tests keep the
 reason it is low from quietly regressing (one eager ``import httpx`` or ``pathlib`` in a
 module on the path costs more than the rest of the command).
 """
@@ -14,13 +15,18 @@ from pathlib import Path
 import pytest
 
 from freight.store import Store
+from testlib import FREIGHT
+
+from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
          "signal", "select", "fcntl"}
 
 # what a build whose every step is cached does not need: they are for steps that run
-UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal"}
+UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal", "typing"}
+# modules no run, pull or push uses: annotations only, or other commands' work
+UNUSED_BY_RUN_PULL_PUSH = {"typing", "dataclasses", "inspect", "asyncio", "httpx", "tarfile"}
 
 _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(main(sys.argv[1:]))\n"
           "finally:\n    sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n")
@@ -53,3 +59,31 @@ def test_a_fully_cached_build_imports_only_what_it_uses(store: Store, tmp_path: 
     loaded = set(again.stderr.rpartition("MODULES ")[2].split())
     assert "freight.build.engine" in loaded
     assert not UNUSED_BY_A_CACHED_BUILD & loaded, f"a cached build imports {sorted(UNUSED_BY_A_CACHED_BUILD & loaded)}"
+
+
+def _imported(store: Store, *argv: str) -> set[str]:
+    """Every module ``freight ARGV`` imports, in any of its processes (``-X importtime``)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", str(FREIGHT), "--root", str(store.root), *argv],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_run_imports_nothing_it_does_not_use(busybox_store: Store) -> None:
+    loaded = _imported(busybox_store, "run", "--rm", "busybox", "true")
+    assert "freight.runtime.launch" in loaded and "freight.runtime.cgroups" in loaded
+    assert not UNUSED_BY_RUN_PULL_PUSH & loaded, f"run imports {sorted(UNUSED_BY_RUN_PULL_PUSH & loaded)}"
+
+
+def test_pull_and_push_import_nothing_they_do_not_use(registry, store: Store, tmp_path: Path) -> None:  # noqa: F811
+    ref = f"{registry('freight')}/app:v1"
+    make_image(store, ref, {"etc/hello": b"hello\n"})
+    pushed = _imported(store, "push", ref)
+    assert "freight.registry.push" in pushed and "http.client" in pushed
+    assert not UNUSED_BY_RUN_PULL_PUSH & pushed, f"push imports {sorted(UNUSED_BY_RUN_PULL_PUSH & pushed)}"
+    other = fresh_store(tmp_path)
+    pulled = _imported(other, "pull", ref)
+    assert "freight.store.layerapply" in pulled  # the layer was unpacked
+    unused = UNUSED_BY_RUN_PULL_PUSH - {"typing"}  # python-isal's threaded gzip reader imports it
+    assert not unused & pulled, f"pull imports {sorted(unused & pulled)}"
