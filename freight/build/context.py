@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from freight.build.fsview import RootFS, split
@@ -157,17 +156,22 @@ class Tree:
                 self._hash_entry(f"{rel}/{child}" if rel else child, f"{name}/{child}", digest)
 
 
-@dataclass
 class BuildContext:
-    """A context directory, its ignore rules and the Dockerfile text."""
+    """A context directory, its ignore rules and the Dockerfile text.
 
-    root: Path
-    dockerfile: str
-    dockerfile_name: str = "Dockerfile"
-    patterns: list = field(default_factory=list)
-    _temp: str | None = None
-    _tree: Tree | None = None
-    hashes: HashCache | None = None
+    ``temp``: a temporary directory holding the context (from a tar or stdin),
+    removed on ``close``.
+    """
+
+    def __init__(self, root: Path, dockerfile: str, dockerfile_name: str = "Dockerfile",
+                 patterns: list | None = None, temp: str | None = None) -> None:
+        self.root = root
+        self.dockerfile = dockerfile
+        self.dockerfile_name = dockerfile_name
+        self.patterns = patterns or []
+        self.hashes: HashCache | None = None
+        self._temp = temp
+        self._tree: Tree | None = None
 
     def tree(self) -> Tree:
         if self._tree is None:
@@ -251,7 +255,7 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
             raise ContextError(
                 f"failed to solve: failed to read dockerfile: open {shown}: no such file or directory") from None
     patterns = load_patterns(root, path)
-    return BuildContext(root.resolve(), text, path.name, patterns, _temp=temp)
+    return BuildContext(root.resolve(), text, path.name, patterns, temp=temp)
 
 
 def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
@@ -265,7 +269,7 @@ def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) 
     if not is_archive(head):
         temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
         text = (head + stream.read()).decode("utf-8", "surrogateescape")
-        return BuildContext(Path(temp), text, _temp=temp)
+        return BuildContext(Path(temp), text, temp=temp)
     with tempfile.TemporaryFile(dir=tmp_dir) as spool:  # a context tar can be large: not in memory
         spool.write(head)
         shutil.copyfileobj(stream, spool)

@@ -29,12 +29,18 @@ import posixpath
 import re
 import shutil
 import stat
-from dataclasses import dataclass, field
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
 from freight.build.context import Tree, is_archive
 from freight.build.fsview import RootFS, split
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from freight.build.dockerignore import Pattern
 
 # New files from COPY/ADD get this mtime when SOURCE_DATE_EPOCH is not set,
 # so a layer depends only on content and metadata, never on when or where the
@@ -49,15 +55,16 @@ class SourceNotFound(FreightError):
     exit_code = 1
 
 
-@dataclass
-class CopyOptions:
-    owner: tuple[int, int] | None = None   # --chown, resolved; None: the source's owner
-    chmod: int | None = None
-    mtime: int = FIXED_MTIME
-    excludes: list = field(default_factory=list)  # dockerignore Patterns
-    parents: bool = False
-    unpack: bool = False                  # ADD: extract local archives
-    chown_given: bool = False             # archives keep their owners unless --chown
+class CopyOptions(namedtuple("CopyOptions", "owner chmod mtime excludes parents unpack chown_given",
+                             defaults=(None, None, FIXED_MTIME, (), False, False, False))):
+    __slots__ = ()
+    owner: tuple[int, int] | None   # --chown, resolved; None: the source's owner
+    chmod: int | None
+    mtime: int
+    excludes: Sequence[Pattern]     # from --exclude
+    parents: bool
+    unpack: bool                    # ADD: extract local archives
+    chown_given: bool               # archives keep their owners unless --chown
 
 
 def has_wildcard(path: str) -> bool:

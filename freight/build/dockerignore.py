@@ -32,7 +32,6 @@ import posixpath
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from freight.errors import FreightError
@@ -102,17 +101,14 @@ def valid_pattern(pattern: str) -> bool:
     return True
 
 
-@dataclass
 class Pattern:
     """One cleaned pattern; ``exclusion`` is true for ``!`` exceptions."""
 
-    text: str
-    exclusion: bool = False
-    _kind: str = field(default="", repr=False, compare=False)
-    _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._kind, regex = _compile(self.text)
+    def __init__(self, text: str, exclusion: bool = False) -> None:
+        self.text = text
+        self.exclusion = exclusion
+        self._regex: re.Pattern[str] | None = None
+        self._kind, regex = _compile(text)
         if regex is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)

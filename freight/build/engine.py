@@ -30,12 +30,13 @@ rebuilt); cache mounts are always shared (``sharing=`` is ignored);
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import posixpath
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
 from freight.build import cache
@@ -78,51 +79,61 @@ class BuildError(FreightError):
         self.text = ""  # the Dockerfile, for the excerpt in the report
 
 
-@dataclass
 class BuildOptions:
-    context: str = "."
-    dockerfile: str | None = None
-    tags: list[str] = field(default_factory=list)
-    build_args: dict[str, str] = field(default_factory=dict)
-    target: str = ""
-    no_cache: bool = False
-    pull: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    platform: str = ""
-    progress: str = "auto"          # auto, plain, tty, quiet
-    network: str = "default"        # default, host, none
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)   # id -> {"src"|"env": ...}
-    cache_from: list[str] = field(default_factory=list)
-    outputs: list[dict[str, str]] = field(default_factory=list)        # {"type": ..., "dest": ...}
-    source_date_epoch: int | None = None
-    stdin: BinaryIO | None = None
-    out: TextIO | None = None       # progress stream (stderr)
+    """What to build: the flags of ``freight build``."""
+
+    def __init__(self, *, context: str = ".", dockerfile: str | None = None, tags: list[str] | None = None,
+                 build_args: dict[str, str] | None = None, target: str = "", no_cache: bool = False,
+                 pull: bool = False, labels: dict[str, str] | None = None, platform: str = "",
+                 progress: str = "auto", network: str = "default",
+                 secrets: dict[str, dict[str, str]] | None = None, cache_from: list[str] | None = None,
+                 outputs: list[dict[str, str]] | None = None, source_date_epoch: int | None = None,
+                 stdin: BinaryIO | None = None, out: TextIO | None = None) -> None:
+        self.context = context
+        self.dockerfile = dockerfile
+        self.tags = tags or []
+        self.build_args = build_args or {}
+        self.target = target
+        self.no_cache = no_cache
+        self.pull = pull
+        self.labels = labels or {}
+        self.platform = platform
+        self.progress = progress                # auto, plain, tty, quiet
+        self.network = network                  # default, host, none
+        self.secrets = secrets or {}            # id -> {"src"|"env": ...}
+        self.cache_from = cache_from or []
+        self.outputs = outputs or []            # {"type": ..., "dest": ...}
+        self.source_date_epoch = source_date_epoch
+        self.stdin = stdin
+        self.out = out                          # progress stream (stderr)
 
 
-@dataclass
-class BuildResult:
+class BuildResult(namedtuple("BuildResult", "image_id tags dockerfile_text steps_run steps_cached",
+                             defaults=("", 0, 0))):
+    __slots__ = ()
     image_id: str
     tags: list[str]
-    dockerfile_text: str = ""
-    steps_run: int = 0
-    steps_cached: int = 0
+    dockerfile_text: str
+    steps_run: int
+    steps_cached: int
 
 
-@dataclass
-class Layer:
+class Layer(namedtuple("Layer", "descriptor diff_id")):
+    __slots__ = ()
     descriptor: dict[str, Any]
     diff_id: str
 
 
-@dataclass
 class State:
     """A stage's image so far: config, layers, history and the time it stands for."""
 
-    config: dict[str, Any]
-    layers: list[Layer]
-    history: list[dict[str, Any]]
-    created: str
-    platform: dict[str, str] = field(default_factory=host_platform)
+    def __init__(self, config: dict[str, Any], layers: list[Layer], history: list[dict[str, Any]], created: str,
+                 platform: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.layers = layers
+        self.history = history
+        self.created = created
+        self.platform = host_platform() if platform is None else platform
 
     def key(self) -> str:
         return cache.cache_key({"config": self.config, "diff_ids": [l.diff_id for l in self.layers]})
@@ -847,7 +858,8 @@ def build(store: Any, opts: BuildOptions) -> BuildResult:
     if opts.source_date_epoch is None:
         from freight.image.config import source_date_epoch
 
-        opts = replace(opts, source_date_epoch=source_date_epoch())
+        opts = copy.copy(opts)  # the caller's options stay as given
+        opts.source_date_epoch = source_date_epoch()
     for tag in opts.tags:
         reference.parse(tag)  # a bad name fails before anything is built
     progress = make_progress(opts.progress, opts.out)

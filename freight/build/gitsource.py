@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass
 
 from freight.build.copy import SourceNotFound
 
@@ -33,13 +32,13 @@ _COMMIT = r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$"
 _USERINFO = r"(?i)^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@"
 
 
-@dataclass
 class GitSource:
-    text: str          # the ADD source as written
-    remote: str        # the repository URL, without the fragment
-    ref: str           # branch, tag or commit ("" for the remote's HEAD)
-    subdir: str        # directory inside the tree ("" for the root)
-    commit: str = ""   # set by ``resolve``
+    def __init__(self, text: str, remote: str, ref: str, subdir: str) -> None:
+        self.text = text          # the ADD source as written
+        self.remote = remote      # the repository URL, without the fragment
+        self.ref = ref            # branch, tag or commit ("" for the remote's HEAD)
+        self.subdir = subdir      # directory inside the tree ("" for the root)
+        self.commit = ""          # set by ``resolve``
 
 
 def is_git_url(source: str) -> bool:

@@ -71,11 +71,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 
 from freight.build.shellwords import ExpansionError, Lexer, expand_word, expand_words, go_quote
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ArgScope", "CommandLine", "CopySpec", "Dockerfile", "DockerfileError", "Healthcheck",
@@ -133,8 +137,7 @@ class InstructionError(FreightError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class Heredoc:
+class Heredoc(namedtuple("Heredoc", "name content expand chomp fd", defaults=(True, False, 0))):
     """A here-document attached to RUN, COPY or ADD.
 
     ``content`` is the body as written (every line with its newline);
@@ -143,11 +146,12 @@ class Heredoc:
     such as ``3<<EOF`` (0 when absent).
     """
 
+    __slots__ = ()
     name: str
     content: str
-    expand: bool = True
-    chomp: bool = False
-    fd: int = 0
+    expand: bool
+    chomp: bool
+    fd: int
 
     @property
     def body(self) -> str:
@@ -155,26 +159,29 @@ class Heredoc:
         return re.sub(r"(?m)^\t+", "", self.content) if self.chomp else self.content
 
 
-@dataclass(frozen=True)
-class CopySpec:
-    """ADD/COPY arguments: context/stage sources, inline (heredoc) sources, flags."""
+class CopySpec(namedtuple("CopySpec", "sources dest contents from_ chown chmod link parents excludes checksum "
+                                     "keep_git_dir unpack")):
+    """ADD/COPY arguments: context/stage sources, inline (heredoc) sources, flags.
 
+    ``unpack`` is None when ``--unpack`` was not given.
+    """
+
+    __slots__ = ()
     sources: list[str]
     dest: str
     contents: list[Heredoc]
-    from_: str = ""
-    chown: str = ""
-    chmod: str = ""
-    link: bool = False
-    parents: bool = False
-    excludes: list[str] = field(default_factory=list)
-    checksum: str = ""
-    keep_git_dir: bool = False
-    unpack: bool | None = None
+    from_: str
+    chown: str
+    chmod: str
+    link: bool
+    parents: bool
+    excludes: list[str]
+    checksum: str
+    keep_git_dir: bool
+    unpack: bool | None
 
 
-@dataclass(frozen=True)
-class CommandLine:
+class CommandLine(namedtuple("CommandLine", "args prepend_shell files")):
     """RUN/CMD/ENTRYPOINT command.
 
     ``args`` is the exec-form list, or one string for the shell form, where
@@ -182,6 +189,7 @@ class CommandLine:
     are the heredocs.  ``script()`` gives BuildKit's treatment of heredocs.
     """
 
+    __slots__ = ()
     args: list[str]
     prepend_shell: bool
     files: list[Heredoc]
@@ -209,52 +217,64 @@ class CommandLine:
         return [full], None
 
 
-@dataclass(frozen=True)
-class Healthcheck:
+class Healthcheck(namedtuple("Healthcheck", "test interval timeout start_period start_interval retries",
+                             defaults=(0, 0, 0, 0, 0))):
     """HEALTHCHECK as the image config stores it (durations in nanoseconds)."""
 
+    __slots__ = ()
     test: list[str]
-    interval: int = 0
-    timeout: int = 0
-    start_period: int = 0
-    start_interval: int = 0
-    retries: int = 0
+    interval: int
+    timeout: int
+    start_period: int
+    start_interval: int
+    retries: int
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(namedtuple("Mount", "type source target from_ readonly id sharing mode uid gid required env size",
+                       defaults=("bind", "", "", "", True, "", "", None, None, None, False, None, 0))):
     """One ``RUN --mount=...`` (BuildKit's mount syntax)."""
 
-    type: str = "bind"
-    source: str = ""
-    target: str = ""
-    from_: str = ""
-    readonly: bool = True
-    id: str = ""
-    sharing: str = ""
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    required: bool = False
-    env: str | None = None
-    size: int = 0
+    __slots__ = ()
+    type: str
+    source: str
+    target: str
+    from_: str
+    readonly: bool
+    id: str
+    sharing: str
+    mode: int | None
+    uid: int | None
+    gid: int | None
+    required: bool
+    env: str | None
+    size: int
 
 
-@dataclass
 class Instruction:
     """One parsed instruction (see the module docstring for the fields)."""
 
-    keyword: str
-    line: int
-    end_line: int
-    original: str
-    args: list[str]
-    flags: dict[str, list[str]] = field(default_factory=dict)
-    raw_flags: list[str] = field(default_factory=list)
-    json_form: bool = False
-    heredocs: list[Heredoc] = field(default_factory=list)
-    trigger: Instruction | None = None
-    filename: str = "Dockerfile"
+    def __init__(self, keyword: str, line: int, end_line: int, original: str, args: list[str], *,
+                 flags: dict[str, list[str]] | None = None, raw_flags: list[str] | None = None,
+                 json_form: bool = False, heredocs: list[Heredoc] | None = None,
+                 trigger: Instruction | None = None, filename: str = "Dockerfile") -> None:
+        self.keyword = keyword
+        self.line = line
+        self.end_line = end_line
+        self.original = original
+        self.args = args
+        self.flags = {} if flags is None else flags
+        self.raw_flags = [] if raw_flags is None else raw_flags
+        self.json_form = json_form
+        self.heredocs = [] if heredocs is None else heredocs
+        self.trigger = trigger
+        self.filename = filename
+
+    def __repr__(self) -> str:
+        return f"<Instruction {self.filename}:{self.line} {self.original!r}>"
+
+    def replace(self, **changes: Any) -> Instruction:
+        """A copy with ``changes`` to its fields (as ``dataclasses.replace``)."""
+        return Instruction(**{**vars(self), **changes})
 
     def error(self, message: str) -> DockerfileError:
         """An error located at this instruction."""
@@ -343,28 +363,29 @@ class Instruction:
         return expr
 
 
-@dataclass
 class Stage:
     """A build stage: its FROM line and the instructions that follow it."""
 
-    name: str
-    base: str
-    platform: str
-    line: int
-    from_: Instruction
-    instructions: list[Instruction] = field(default_factory=list)
+    def __init__(self, name: str, base: str, platform: str, line: int, from_: Instruction) -> None:
+        self.name = name
+        self.base = base
+        self.platform = platform
+        self.line = line
+        self.from_ = from_
+        self.instructions: list[Instruction] = []
 
 
-@dataclass
 class Dockerfile:
     """A parsed Dockerfile (see the module docstring)."""
 
-    filename: str
-    directives: dict[str, str]
-    escape: str
-    global_args: list[Instruction]
-    stages: list[Stage]
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, filename: str, directives: dict[str, str], escape: str, global_args: list[Instruction],
+                 stages: list[Stage], warnings: list[str]) -> None:
+        self.filename = filename
+        self.directives = directives
+        self.escape = escape
+        self.global_args = global_args
+        self.stages = stages
+        self.warnings = warnings
 
     @property
     def syntax(self) -> str:
@@ -390,11 +411,11 @@ class Dockerfile:
 # Lines, directives, continuations
 
 
-@dataclass
 class _Directives:
-    escape: str = "\\"
-    done: bool = False
-    values: dict[str, str] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.escape = "\\"
+        self.done = False
+        self.values: dict[str, str] = {}
 
     def offer(self, line: str) -> None:
         """Look for a parser directive; the first other line ends the search."""
@@ -443,19 +464,20 @@ def _trim_continuation(line: str, pattern: re.Pattern[str]) -> tuple[str, bool]:
     return line, True
 
 
-@dataclass
 class _Node:
     """A logical line before validation (BuildKit's AST node)."""
 
-    keyword: str
-    raw_flags: list[str]
-    args: list[str]
-    json_form: bool
-    original: str
-    line: int = 0
-    end_line: int = 0
-    heredocs: list[Heredoc] = field(default_factory=list)
-    child: _Node | None = None
+    def __init__(self, keyword: str, raw_flags: list[str], args: list[str], json_form: bool, original: str,
+                 child: _Node | None = None) -> None:
+        self.keyword = keyword
+        self.raw_flags = raw_flags
+        self.args = args
+        self.json_form = json_form
+        self.original = original
+        self.line = 0
+        self.end_line = 0
+        self.heredocs: list[Heredoc] = []
+        self.child = child
 
 
 class _Reader:
@@ -543,7 +565,7 @@ class _Reader:
                 if candidate == doc.name:
                     break
                 body.append(raw)
-            out.append(replace(doc, content="".join(body)))
+            out.append(doc._replace(content="".join(body)))
         return out
 
 
@@ -1260,7 +1282,7 @@ def expand_instruction(instr: Instruction, env: Mapping[str, str], escape: str =
             heredocs = [_expand_heredoc(doc, env) for doc in instr.heredocs]
     except ExpansionError as err:
         raise instr.error(str(err)) from None
-    return replace(instr, args=args, flags=flags, heredocs=heredocs)
+    return instr.replace(args=args, flags=flags, heredocs=heredocs)
 
 
 def _expand_arg(word: str, env: Mapping[str, str], escape: str) -> str:
@@ -1275,7 +1297,7 @@ _HEREDOC_LEXER = Lexer(skip_quotes=True)
 def _expand_heredoc(doc: Heredoc, env: Mapping[str, str]) -> Heredoc:
     if not doc.expand:
         return doc
-    return replace(doc, content=_HEREDOC_LEXER.process(doc.content, env).word)
+    return doc._replace(content=_HEREDOC_LEXER.process(doc.content, env).word)
 
 
 def instruction_vars(instr: Instruction, escape: str = "\\") -> set[str]:
@@ -1372,10 +1394,10 @@ def unconsumed_build_args(df: Dockerfile, build_args: Iterable[str]) -> list[str
 # Stage references
 
 
-@dataclass(frozen=True)
-class StageRefs:
+class StageRefs(namedtuple("StageRefs", "stages images")):
     """What a stage needs: earlier or later stages (by index) and outside images."""
 
+    __slots__ = ()
     stages: list[int]
     images: list[str]
 
@@ -1422,7 +1444,7 @@ def _dump_instruction(instr: Instruction) -> str:
     if instr.raw_flags:
         parts.append("[" + " ".join(go_quote(f) for f in instr.raw_flags) + "]")
     if instr.trigger is not None:
-        parts.append(_dump_instruction(replace(instr.trigger, heredocs=[])))
+        parts.append(_dump_instruction(instr.trigger.replace(heredocs=[])))
     else:
         parts += [go_quote(a) for a in instr.args]
     for doc in instr.heredocs:

@@ -24,12 +24,13 @@ import shutil
 import stat
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
 from freight.build.fsview import RootFS, split
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Callable
 
     from freight.runtime.spec import ContainerSpec
@@ -39,26 +40,29 @@ HOSTNAME = "buildkitsandbox"
 _HOST_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
 
 
-@dataclass
-class MountSpec:
+class MountSpec(namedtuple("MountSpec", "type target source readonly data", defaults=("", False, ""))):
+    __slots__ = ()
     type: str           # "bind" or "tmpfs"
     target: str
-    source: str = ""
-    readonly: bool = False
-    data: str = ""
+    source: str
+    readonly: bool
+    data: str
 
 
-@dataclass
-class RunRequest:
+class RunRequest(namedtuple("RunRequest", "container_dir lowers lower_root args env cwd user network mounts",
+                            defaults=("/", "", "default", ()))):
+    """One RUN step's container, as the child process that starts it reads it (JSON)."""
+
+    __slots__ = ()
     container_dir: str
     lowers: list[str]           # snapshot dirs, top-most first, relative to lower_root
     lower_root: str
     args: list[str]
     env: list[str]
-    cwd: str = "/"
-    user: str = ""
-    network: str = "default"    # default (the host's), host, none
-    mounts: list[MountSpec] = field(default_factory=list)
+    cwd: str
+    user: str
+    network: str                # default (the host's), host, none
+    mounts: Sequence[MountSpec]
 
 
 class RunSetupError(Exception):
@@ -162,7 +166,7 @@ def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     proc = subprocess.Popen([sys.executable, "-m", "freight.build.runstep"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin and proc.stdout and proc.stderr
-    proc.stdin.write(json.dumps(asdict(req)).encode())
+    proc.stdin.write(json.dumps(req._asdict()).encode())
     proc.stdin.close()
     try:
         _pump(os.dup(proc.stdout.fileno()), on_line)
@@ -232,7 +236,7 @@ def _is_pure_copy_up(upper: str, rel: str, lower: RootFS) -> bool:
 def _main() -> int:
     """Child-process entry: run one request from stdin, output on stdout."""
     data = json.loads(sys.stdin.buffer.read())
-    data["mounts"] = [MountSpec(**m) for m in data["mounts"]]
+    data["mounts"] = [MountSpec(*m) for m in data["mounts"]]  # each one a JSON array
     req = RunRequest(**data)
     try:
         return _wait(_fork(req, 1))

@@ -30,8 +30,8 @@ Public API:
 from __future__ import annotations
 
 import re
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from freight.errors import FreightError
 
@@ -44,14 +44,14 @@ class ExpansionError(FreightError):
     exit_code = 1
 
 
-@dataclass
-class ExpandResult:
+class ExpandResult(namedtuple("ExpandResult", "word words matched unmatched")):
     """Outcome of one expansion: the word, its split form and the names seen."""
 
+    __slots__ = ()
     word: str
     words: list[str]
-    matched: set[str] = field(default_factory=set)
-    unmatched: set[str] = field(default_factory=set)
+    matched: set[str]
+    unmatched: set[str]
 
 
 class _Words:
@@ -372,8 +372,8 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
 
 
-@dataclass(frozen=True)
-class Lexer:
+class Lexer(namedtuple("Lexer", "escape raw_quotes raw_escapes skip_unset skip_quotes",
+                       defaults=("\\", False, False, False, False))):
     """BuildKit's ``shell.Lex`` with its switches.
 
     ``raw_quotes`` keeps quote characters in the output, ``raw_escapes`` keeps
@@ -382,11 +382,12 @@ class Lexer:
     heredoc bodies).
     """
 
-    escape: str = "\\"
-    raw_quotes: bool = False
-    raw_escapes: bool = False
-    skip_unset: bool = False
-    skip_quotes: bool = False
+    __slots__ = ()
+    escape: str
+    raw_quotes: bool
+    raw_escapes: bool
+    skip_unset: bool
+    skip_quotes: bool
 
     def process(self, word: str, env: Mapping[str, str]) -> ExpandResult:
         scanner = _Scanner(self, word, env)

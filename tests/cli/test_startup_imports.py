@@ -24,7 +24,8 @@ HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "sub
          "signal", "select", "fcntl"}
 
 # what a build whose every step is cached does not need: they are for steps that run
-UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal", "typing"}
+UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal", "typing", "dataclasses",
+                            "inspect"}
 # modules no run, pull or push uses: annotations only, or other commands' work
 UNUSED_BY_RUN_PULL_PUSH = {"typing", "dataclasses", "inspect", "asyncio", "httpx", "tarfile"}
 
