@@ -55,8 +55,11 @@ class SourceNotFound(FreightError):
     exit_code = 1
 
 
-class CopyOptions(namedtuple("CopyOptions", "owner chmod mtime excludes parents unpack chown_given",
-                             defaults=(None, None, FIXED_MTIME, (), False, False, False))):
+_COPY_DEFAULTS = {"owner": None, "chmod": None, "mtime": FIXED_MTIME, "excludes": (), "parents": False,
+                  "unpack": False, "chown_given": False}
+
+
+class CopyOptions(namedtuple("CopyOptions", _COPY_DEFAULTS, defaults=_COPY_DEFAULTS.values())):
     __slots__ = ()
     owner: tuple[int, int] | None   # --chown, resolved; None: the source's owner
     chmod: int | None

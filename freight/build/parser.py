@@ -230,8 +230,12 @@ class Healthcheck(namedtuple("Healthcheck", "test interval timeout start_period 
     retries: int
 
 
-class Mount(namedtuple("Mount", "type source target from_ readonly id sharing mode uid gid required env size",
-                       defaults=("bind", "", "", "", True, "", "", None, None, None, False, None, 0))):
+# each field of a RUN --mount and its value when the mount does not name it
+_MOUNT_DEFAULTS = {"type": "bind", "source": "", "target": "", "from_": "", "readonly": True, "id": "",
+                   "sharing": "", "mode": None, "uid": None, "gid": None, "required": False, "env": None, "size": 0}
+
+
+class Mount(namedtuple("Mount", _MOUNT_DEFAULTS, defaults=_MOUNT_DEFAULTS.values())):
     """One ``RUN --mount=...`` (BuildKit's mount syntax)."""
 
     __slots__ = ()
