@@ -6,23 +6,23 @@ and the API service offer the same behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
 from freight.store import Store
 from freight.store.prune import prune_images
 
 
-@dataclass
 class SystemPruneReport:
-    containers: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    images: list[tuple[str, str]] = field(default_factory=list)
-    build_cache: list[str] = field(default_factory=list)
-    reclaimed: int = 0
+    def __init__(self) -> None:
+        self.containers: list[str] = []
+        self.volumes: list[str] = []
+        self.images: list[tuple[str, str]] = []
+        self.build_cache: list[str] = []
+        self.reclaimed = 0
 
 
-@dataclass
-class Usage:
+class Usage(namedtuple("Usage", "kind total active size reclaimable")):
+    __slots__ = ()
     kind: str
     total: int
     active: int

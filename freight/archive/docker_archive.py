@@ -16,7 +16,6 @@ are kept as they are with the matching ``+gzip``/``+zstd`` media type.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from freight.archive.model import ArchiveImage
 from freight.archive.oci_layout import blob_name
@@ -27,6 +26,10 @@ from freight.image.config import canonical_json, descriptor, image_manifest
 from freight.image.digest import hex_of, sha256_bytes
 from freight.image.mediatypes import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.image.reference import Reference
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 MANIFEST = "manifest.json"
 REPOSITORIES = "repositories"

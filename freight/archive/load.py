@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from freight.archive.model import ArchiveImage
 from freight.archive.reader import Archive, open_archive
 from freight.image.digest import chain_ids
 from freight.store.store import Store
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 @dataclass

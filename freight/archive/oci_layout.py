@@ -15,7 +15,6 @@ image and tag, annotated with the full name and the tag.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from freight.archive.model import ArchiveImage
 from freight.archive.source import ArchiveError, Source
@@ -25,6 +24,10 @@ from freight.image.config import host_platform
 from freight.image.digest import check
 from freight.image.mediatypes import INDEXES, MANIFESTS, OCI_INDEX
 from freight.image.reference import Reference
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 LAYOUT = "oci-layout"
 INDEX = "index.json"

@@ -17,7 +17,6 @@ the diff_id the config gives it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Callable
 
 from freight.archive import docker_archive, oci_layout
 from freight.archive.model import ArchiveImage
@@ -25,6 +24,10 @@ from freight.archive.source import (ArchiveError, DirSource, Entry, Source, TarF
                                     compression_of, hash_stream)
 from freight.errors import DigestMismatch, LayerError
 from freight.store.compression import open_layer
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
 
 
 class Archive:

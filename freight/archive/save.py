@@ -27,7 +27,6 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
 
 from freight.archive import docker_archive, oci_layout
 from freight.errors import FreightError, InvalidReference
@@ -38,6 +37,10 @@ from freight.store.blobs import CHUNK
 from freight.store.images import Image
 from freight.store.layerwrite import BLOCK, tar_header
 from freight.store.store import Store
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
 
 _DIR, _REG = b"5", b"0"
 

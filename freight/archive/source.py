@@ -28,11 +28,14 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from freight.errors import FreightError
 from freight.store.blobs import CHUNK, BlobStore
 from freight.store.compression import GZIP_MAGIC, ZSTD_MAGIC
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 METADATA_LIMIT = 64 << 20  # a manifest, config or index larger than this is not one
 _MAX_LINKS = 16

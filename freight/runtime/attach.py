@@ -17,9 +17,12 @@ import json
 import os
 import select
 import signal
-from typing import Any
 
 from freight.errors import Conflict
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
 _DETACH = b"\x10\x11"  # Ctrl-P Ctrl-Q

@@ -23,9 +23,12 @@ import stat
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterator
 
 from freight.errors import FreightError, InvalidArgument, NotFound
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO, Iterator
 
 
 def split_target(text: str) -> tuple[str | None, str]:

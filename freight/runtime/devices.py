@@ -76,12 +76,15 @@ import signal
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import syscalls
 from freight.runtime.cgroups import DeviceRule
 from freight.runtime.spec import DeviceNode, Mount
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 GPU_KIND = "nvidia.com/gpu"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from freight.errors import NotFound
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 # Keys freight keeps in its records for itself, not shown by inspect.
 _PRIVATE_STATE = ("StartTime", "MonitorPid", "MonitorStartTime")

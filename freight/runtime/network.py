@@ -54,8 +54,8 @@ import socket
 import struct
 import threading
 import time
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 
 from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
 from freight.runtime import syscalls
@@ -103,8 +103,8 @@ def bring_up_loopback() -> None:
 # ---------------------------------------------------------------- port specs
 
 
-@dataclass(frozen=True)
-class PortBinding:
+class PortBinding(namedtuple("PortBinding", "container_port proto host_ip host_port host_port_end",
+                             defaults=("tcp", "", 0, 0))):
     """A container port published on the host.
 
     ``host_ip`` "" means every IPv4 address (reported as 0.0.0.0); ``host_port`` 0
@@ -112,11 +112,12 @@ class PortBinding:
     first free port of that range (``-p 8000-8010:80``).
     """
 
+    __slots__ = ()
     container_port: int
-    proto: str = "tcp"
-    host_ip: str = ""
-    host_port: int = 0
-    host_port_end: int = 0
+    proto: str
+    host_ip: str
+    host_port: int
+    host_port_end: int
 
     @property
     def key(self) -> str:
@@ -294,7 +295,7 @@ def _bind_one(binding: PortBinding) -> tuple[socket.socket, PortBinding]:
                 break
             continue
         sock.setblocking(False)
-        actual = replace(binding, host_ip=ip, host_port=sock.getsockname()[1], host_port_end=0)
+        actual = binding._replace(host_ip=ip, host_port=sock.getsockname()[1], host_port_end=0)
         return sock, actual
     assert error is not None
     shown = f"[{ip}]" if ":" in ip else ip
@@ -385,14 +386,14 @@ class _Stream:
         return all(self.eof) and not any(self.pending)
 
 
-@dataclass
 class _Datagram:
     """One UDP peer of a published port and its socket in the container's netns."""
 
-    host_sock: socket.socket
-    peer: tuple
-    upstream: socket.socket
-    last_seen: float
+    def __init__(self, host_sock: socket.socket, peer: tuple, upstream: socket.socket, last_seen: float) -> None:
+        self.host_sock = host_sock
+        self.peer = peer
+        self.upstream = upstream
+        self.last_seen = last_seen
 
 
 class _Relay(threading.Thread):

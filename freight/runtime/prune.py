@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from freight.errors import InvalidArgument, NotFound
 from freight.runtime.volumes import ANONYMOUS_LABEL
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def tree_size(path: str) -> int:

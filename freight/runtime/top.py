@@ -7,9 +7,12 @@ rows whose PID is in the container's cgroup.
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def top(store: Any, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:

@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from freight.errors import FreightError
 from freight.image.digest import chain_ids
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from freight.store.store import Store
 
 
-@dataclass
 class GCReport:
-    deleted_snapshots: list[str] = field(default_factory=list)
-    deleted_blobs: list[str] = field(default_factory=list)
-    reclaimed: int = 0
+    def __init__(self) -> None:
+        self.deleted_snapshots: list[str] = []
+        self.deleted_blobs: list[str] = []
+        self.reclaimed = 0
 
 
-@dataclass
 class LiveSet:
-    blobs: set[str] = field(default_factory=set)
-    chains: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.blobs: set[str] = set()
+        self.chains: set[str] = set()
 
 
 def live_set(store: Store) -> LiveSet:

@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from freight.image.config import image_config, layer_descriptor, rfc3339, source_date_epoch
 from freight.store.blobs import CHUNK, BlobWriter
@@ -23,6 +22,10 @@ from freight.store.images import Image
 from freight.store.layerapply import apply_layer
 from freight.store.layerwrite import write_layer
 from freight.store.store import Store
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 
 class _Tee:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.store.images import Image
 from freight.store.store import Store
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 # The container-config shape Docker fills in for images, with its defaults.
 _CONFIG_DEFAULTS: dict[str, Any] = {

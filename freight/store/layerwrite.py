@@ -18,9 +18,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 from freight.errors import LayerError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK = 512
 _CHUNK = 1 << 20

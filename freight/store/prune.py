@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from freight.store.store import Store
 
 
-@dataclass
 class PruneReport:
-    images: list[tuple[str, str]] = field(default_factory=list)
-    reclaimed: int = 0
+    def __init__(self) -> None:
+        self.images: list[tuple[str, str]] = []
+        self.reclaimed = 0
 
 
 def prune_images(store: Store, all_unused: bool = False) -> PruneReport:

@@ -72,9 +72,16 @@ def _imported(store: Store, *argv: str) -> set[str]:
 
 
 def test_run_imports_nothing_it_does_not_use(busybox_store: Store) -> None:
-    loaded = _imported(busybox_store, "run", "--rm", "busybox", "true")
-    assert "freight.runtime.launch" in loaded and "freight.runtime.cgroups" in loaded
+    loaded = _imported(busybox_store, "run", "--rm", "-p", "127.0.0.1::80", "busybox", "true")
+    assert {"freight.runtime.launch", "freight.runtime.cgroups", "freight.runtime.network"} <= loaded
     assert not UNUSED_BY_RUN_PULL_PUSH & loaded, f"run imports {sorted(UNUSED_BY_RUN_PULL_PUSH & loaded)}"
+
+
+def test_rmi_imports_no_dataclasses(store: Store) -> None:
+    make_image(store, "gone:1", {"etc/hello": b"hello\n"})
+    loaded = _imported(store, "rmi", "gone:1")
+    assert "freight.store.gc" in loaded  # the image's content was collected
+    assert not {"dataclasses", "typing"} & loaded, f"rmi imports {sorted({'dataclasses', 'typing'} & loaded)}"
 
 
 def test_pull_and_push_import_nothing_they_do_not_use(registry, store: Store, tmp_path: Path) -> None:  # noqa: F811
