@@ -6,7 +6,8 @@ registry under the same client (`skopeo copy`), and print the times side by side
 The layer is random bytes in a gzip stream of stored (level 0) blocks: a real gzip layer
 that costs the client no compression work, so the times are the transfer, the hashing and
 the disk. Each push goes to a freshly started registry on a fresh storage folder (so no
-blob is already there and no mount is possible); each pull goes to an empty OCI layout in
+blob is already there and no mount is possible; the folder goes when the registry stops,
+so no run's blobs weigh on the next); each pull goes to an empty OCI layout in
 memory (/dev/shm where there is one), so the client's disk writes do not blur the servers'.
 Runs alternate between the two registries; the table shows medians.
 """
@@ -39,7 +40,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(kind: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(kind: str, folder: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """A registry of ``kind`` on a free port with fresh storage: (process, host:port, storage)."""
     port = free_port()
     storage = folder / f"{kind}-{port}"
     if kind == "freight":
@@ -55,16 +57,18 @@ def start(kind: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     for _ in range(400):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return proc, f"127.0.0.1:{port}"
+            return proc, f"127.0.0.1:{port}", storage
         except OSError:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"{kind} registry did not start")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], storage: Path) -> None:
+    """Stop the registry and remove its storage: no run's blobs stay behind to slow the next."""
     proc.send_signal(signal.SIGTERM)
     proc.wait()
+    shutil.rmtree(storage, ignore_errors=True)
 
 
 def write_blob(blobs: Path, path: Path) -> tuple[str, int]:
@@ -130,7 +134,7 @@ def cpu_seconds(pid: int) -> float:
 def one_run(kind: str, work: Path, pull_dir: Path, layout: Path, skopeo: str,
             run: int) -> dict[str, float]:
     """Wall and server CPU seconds of one push and one pull."""
-    proc, host = start(kind, work)
+    proc, host, storage = start(kind, work)
     try:
         cpu = cpu_seconds(proc.pid)
         push = skopeo_copy(skopeo, f"oci:{layout}:latest", f"docker://{host}/bench/app:v1")
@@ -140,7 +144,7 @@ def one_run(kind: str, work: Path, pull_dir: Path, layout: Path, skopeo: str,
         pull_cpu = cpu_seconds(proc.pid) - cpu
         shutil.rmtree(out)
     finally:
-        stop(proc)
+        stop(proc, storage)
     return {"push": push, "pull": pull, "push cpu": push_cpu, "pull cpu": pull_cpu}
 
 
