@@ -18,10 +18,10 @@ What is compared:
   (its compressed-layer cache emptied before each run), is shown alone.
 
 Every registry's storage is removed when it stops. Until it was, a 10-run bench left
-about 6 GB of stopped registries' blobs behind, and each run wrote into memory the
-machine had not used before; on this virtual machine that is several times dearer than
-reusing freed pages (see below), and it cost freight's pull, which writes three times
-the bytes skopeo's does (blob and snapshot), the most.
+about 6 GB of stopped registries' blobs behind, and the pulls after them were slower,
+freight's most (table below). The likely reason: a pull writes three times the bytes
+skopeo's does (blob and snapshot), and on this virtual machine writing into memory not
+used before costs several times what reusing freed pages does (see below).
 
 Figures: 200 MB layer, on a 2-core machine, freight/skopeo as the ratio of the medians
 of 10 runs. Single figures move by 10% to 30% from run to run, so each column is one
