@@ -317,7 +317,7 @@ def _gpus(value: str) -> dict[str, Any]:
 
     r = devices.parse_gpus(value)
     return {"Driver": r.driver, "Count": r.count, "DeviceIDs": r.device_ids,
-            "Capabilities": r.capabilities, "Options": r.options}
+            "Capabilities": r.capabilities, "Options": r.options or {}}
 
 
 def _usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:

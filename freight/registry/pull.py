@@ -17,7 +17,7 @@ import json
 import sys
 from contextlib import suppress
 
-from freight.errors import DigestMismatch, FreightError, NotFound
+from freight.errors import FreightError, NotFound
 from freight.image import reference
 from freight.image.config import host_platform
 from freight.image.digest import chain_ids, short_id

@@ -74,8 +74,8 @@ import os
 import re
 import signal
 import stat
+from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import syscalls
@@ -84,6 +84,7 @@ from freight.runtime.spec import DeviceNode, Mount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
@@ -102,14 +103,15 @@ _QUALIFIED_RE = re.compile(rf"^{_VENDOR}/{_CLASS}={_NAME}$")
 # ---------------------------------------------------------------- --device
 
 
-@dataclass(frozen=True)
-class DeviceRequest:
+class DeviceRequest(namedtuple("DeviceRequest", "path_on_host path_in_container permissions cdi_name",
+                               defaults=("", "", "rwm", ""))):
     """One ``--device``: a host path (or a CDI device name) and where it goes."""
 
-    path_on_host: str = ""
-    path_in_container: str = ""
-    permissions: str = "rwm"
-    cdi_name: str = ""
+    __slots__ = ()
+    path_on_host: str
+    path_in_container: str
+    permissions: str
+    cdi_name: str
 
 
 def _valid_mode(mode: str) -> bool:
@@ -215,15 +217,17 @@ def _nodes_below(directory: str, container_dir: str) -> list[DeviceNode]:
 # ---------------------------------------------------------------- --gpus
 
 
-@dataclass
-class GpuRequest:
-    """Docker's DeviceRequest as ``--gpus`` builds it; ``count`` -1 means all."""
+class GpuRequest(namedtuple("GpuRequest", "count device_ids capabilities driver options",
+                            defaults=(0, None, (("gpu",),), "", None))):
+    """Docker's DeviceRequest as ``--gpus`` builds it; ``count`` -1 means all, ``options``
+    None none."""
 
-    count: int = 0
-    device_ids: list[str] | None = None
-    capabilities: list[list[str]] = field(default_factory=lambda: [["gpu"]])
-    driver: str = ""
-    options: dict[str, str] = field(default_factory=dict)
+    __slots__ = ()
+    count: int
+    device_ids: list[str] | None
+    capabilities: Sequence[Sequence[str]]
+    driver: str
+    options: dict[str, str] | None
 
 
 def _gpu_count(text: str) -> int:
@@ -243,7 +247,7 @@ def parse_gpus(value: str) -> GpuRequest:
     def bad(reason: str) -> InvalidArgument:
         return InvalidArgument(f'invalid argument "{value}" for "--gpus" flag: {reason}')
 
-    request = GpuRequest()
+    request: dict[str, Any] = {}  # GpuRequest's fields
     seen: set[str] = set()
     for fld in next(csv.reader([value]), []):
         key, sep, val = fld.partition("=")
@@ -252,48 +256,48 @@ def parse_gpus(value: str) -> GpuRequest:
         seen.add(key)
         if not sep:
             seen.add("count")
-            request.count = _gpu_count(key)
+            request["count"] = _gpu_count(key)
         elif key == "count":
-            request.count = _gpu_count(val)
+            request["count"] = _gpu_count(val)
         elif key == "device":
-            request.device_ids = val.split(",")
+            request["device_ids"] = val.split(",")
         elif key == "driver":
-            request.driver = val
+            request["driver"] = val
         elif key == "capabilities":
-            request.capabilities = [val.split(",") + ["gpu"]]
+            request["capabilities"] = [val.split(",") + ["gpu"]]
         elif key == "options":
             options = next(csv.reader([val]), [])
-            request.options = dict(o.partition("=")[::2] for o in options)
+            request["options"] = dict(o.partition("=")[::2] for o in options)
         else:
             raise bad(f"unexpected key '{key}' in '{fld}'")
-    if "count" not in seen and request.device_ids is None:
-        request.count = 1
-    return request
+    if "count" not in seen and "device_ids" not in request:
+        request["count"] = 1
+    return GpuRequest(**request)
 
 
 # ---------------------------------------------------------------- CDI
 
 
-@dataclass
-class Hook:
+class Hook(namedtuple("Hook", "path args env timeout")):
     """An OCI hook from a CDI spec; ``args[0]`` is argv[0] as in the OCI spec."""
 
+    __slots__ = ()
     path: str
-    args: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    timeout: int | None = None
+    args: list[str]
+    env: list[str]
+    timeout: int | None
 
 
-@dataclass
 class ContainerEdits:
     """Everything the selected devices add to the container, in application order."""
 
-    env: list[str] = field(default_factory=list)
-    devices: list[DeviceNode] = field(default_factory=list)
-    rules: list[DeviceRule] = field(default_factory=list)
-    mounts: list[Mount] = field(default_factory=list)
-    hooks: dict[str, list[Hook]] = field(default_factory=dict)
-    additional_gids: list[int] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.env: list[str] = []
+        self.devices: list[DeviceNode] = []
+        self.rules: list[DeviceRule] = []
+        self.mounts: list[Mount] = []
+        self.hooks: dict[str, list[Hook]] = {}
+        self.additional_gids: list[int] = []
 
     def extend(self, other: "ContainerEdits") -> None:
         self.env += other.env
@@ -416,8 +420,8 @@ def _convert_edits(raw: dict) -> ContainerEdits:
     return edits
 
 
-@dataclass
-class _Spec:
+class _Spec(namedtuple("_Spec", "path kind devices edits")):
+    __slots__ = ()
     path: str
     kind: str
     devices: dict[str, Any]  # name -> raw containerEdits of that device

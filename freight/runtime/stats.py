@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class Sample(NamedTuple):
+class Sample(namedtuple("Sample", "id name cpu_percent memory_usage memory_limit net_rx net_tx block_read "
+                                 "block_write pids")):
+    __slots__ = ()
     id: str
     name: str
     cpu_percent: float

@@ -71,9 +71,11 @@ def _imported(store: Store, *argv: str) -> set[str]:
             if line.startswith("import time:")}
 
 
-def test_run_imports_nothing_it_does_not_use(busybox_store: Store) -> None:
-    loaded = _imported(busybox_store, "run", "--rm", "-p", "127.0.0.1::80", "busybox", "true")
-    assert {"freight.runtime.launch", "freight.runtime.cgroups", "freight.runtime.network"} <= loaded
+@pytest.mark.parametrize("flags, module", [(["-p", "127.0.0.1::80"], "freight.runtime.network"),
+                                          (["--device", "/dev/null:/dev/xnull"], "freight.runtime.devices")])
+def test_run_imports_nothing_it_does_not_use(busybox_store: Store, flags: list[str], module: str) -> None:
+    loaded = _imported(busybox_store, "run", "--rm", *flags, "busybox", "true")
+    assert {"freight.runtime.launch", "freight.runtime.cgroups", module} <= loaded
     assert not UNUSED_BY_RUN_PULL_PUSH & loaded, f"run imports {sorted(UNUSED_BY_RUN_PULL_PUSH & loaded)}"
 
 
