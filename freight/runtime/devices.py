@@ -219,8 +219,8 @@ def _nodes_below(directory: str, container_dir: str) -> list[DeviceNode]:
 
 class GpuRequest(namedtuple("GpuRequest", "count device_ids capabilities driver options",
                             defaults=(0, None, (("gpu",),), "", None))):
-    """Docker's DeviceRequest as ``--gpus`` builds it; ``count`` -1 means all, ``options``
-    None none."""
+    """Docker's DeviceRequest as ``--gpus`` builds it; ``count`` -1 means all, and ``options``
+    is None when ``--gpus`` gave none."""
 
     __slots__ = ()
     count: int
