@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -43,9 +44,12 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
-def serve_http(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 (a free port) running ``handler`` until ``stop_http``."""
+def serve_http(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port) running ``handler`` until ``stop_http``;
+    HTTPS with ``tls``."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
 

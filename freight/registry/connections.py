@@ -184,13 +184,14 @@ class Connections:
         key = (parts.scheme, parts.netloc)
         route = self._route(key)
         target = url if route.absolute else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        proxy_auth = route.headers if route.absolute else {}  # a tunnel's went with its CONNECT, not to the registry
         while True:
             conn, reused = self._take(key)
             try:
                 if conn is None:
                     conn = self._connect(key, route)
                 conn.request(method, target, body() if body else None,
-                             {"User-Agent": "freight", **route.headers, **headers})
+                             {"User-Agent": "freight", **proxy_auth, **headers})
                 answer = conn.getresponse()
             except _FAILURES as err:
                 if conn is not None:

@@ -2,15 +2,20 @@
 
 Each server is a ``ThreadingHTTPServer`` on 127.0.0.1 that records what it was sent:
 redirects must not carry credentials to another host, kept-alive connections are
-reused (and replaced when the server closed them while idle), and proxies from the
-environment are used unless ``NO_PROXY`` names the host. Blob downloads through
+reused (and replaced when the server closed them while idle), proxies from the
+environment are used unless ``NO_PROXY`` names the host, and a proxy's credentials go
+to the proxy only, never through its HTTPS tunnel to the registry. Blob downloads through
 them are stored whole however they are synced along the way.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import socket
+import ssl
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -21,13 +26,18 @@ from freight.registry.connections import Connections, Unreachable
 from freight.store import Store
 from testlib import QuietHandler, serve_http, stop_http
 
+from tests.registry.conftest import self_signed_cert
+
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
 
 class Server:
-    """Answers every request with ``answer``; keeps (path, headers, client port) of each."""
+    """Answers every request with ``answer``; keeps (path, headers, client port) of each.
 
-    def __init__(self, answer: Answer) -> None:
+    ``tls``: serve HTTPS with it.
+    """
+
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
         self.seen: list[tuple[str, dict[str, str], int]] = []
         server = self
 
@@ -38,8 +48,8 @@ class Server:
                 server.seen.append((self.path, dict(self.headers), self.client_address[1]))
                 answer(self)
 
-        self.httpd = serve_http(Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = serve_http(Handler, tls)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def close(self) -> None:
         stop_http(self.httpd)
@@ -63,8 +73,8 @@ def _send(body: bytes, status: int = 200, headers: dict[str, str] | None = None,
 def servers() -> Iterator[Callable[[Answer], Server]]:
     started: list[Server] = []
 
-    def start(answer: Answer) -> Server:
-        started.append(Server(answer))
+    def start(answer: Answer, tls: ssl.SSLContext | None = None) -> Server:
+        started.append(Server(answer, tls))
         return started[-1]
 
     yield start
@@ -118,6 +128,52 @@ def test_requests_go_through_the_proxy_unless_no_proxy_names_the_host(
     assert proxy.seen[0][0] == f"{registry.url}/v2/"  # a proxy is asked for the whole URL
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert Connections(10, insecure=True).send("GET", f"{registry.url}/v2/", {}).read() == b"direct"
+
+
+class TunnelProxy:
+    """An HTTP proxy that answers ``CONNECT`` and relays the bytes; keeps the headers of each CONNECT."""
+
+    def __init__(self) -> None:
+        self.connects: list[dict[str, str]] = []
+        proxy = self
+
+        class Handler(QuietHandler):
+            def do_CONNECT(self) -> None:  # noqa: N802
+                proxy.connects.append(dict(self.headers))
+                host, _, port = self.path.rpartition(":")
+                with socket.create_connection((host, int(port))) as upstream:
+                    self.send_response(200)
+                    self.end_headers()
+                    _relay(self.connection, upstream)
+                self.close_connection = True
+
+        self.httpd = serve_http(Handler)
+        self.url = f"http://user:secret@127.0.0.1:{self.httpd.server_address[1]}"
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    while True:
+        for ready in select.select([a, b], [], [], 10)[0]:
+            data = ready.recv(65536)
+            if not data:
+                return
+            (b if ready is a else a).sendall(data)
+
+
+def test_proxy_credentials_go_to_the_proxy_not_through_the_tunnel(
+        servers, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    registry = servers(_send(b"over the tunnel"), tls)
+    proxy = TunnelProxy()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        assert Connections(10, insecure=True).send("GET", f"{registry.url}/v2/", {}).read() == b"over the tunnel"
+    finally:
+        stop_http(proxy.httpd)
+    assert proxy.connects[0]["Proxy-Authorization"] == "Basic dXNlcjpzZWNyZXQ="  # user:secret
+    assert "Proxy-Authorization" not in registry.seen[0][1]
 
 
 def test_a_body_cut_short_is_unreachable(servers, no_proxy_env: None) -> None:
