@@ -187,3 +187,16 @@ def test_bad_profiles_and_options_fail_with_125_and_create_nothing(runtime_store
             assert "Traceback" not in result.stderr
     assert cli("ps", "-aq", check=True).stdout == ""
 
+
+def test_build_run_steps_get_the_default_profile(busybox_store: Store, cli, helper: Path,
+                                                 tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "sccheck").write_bytes((helper / "sccheck").read_bytes())
+    (context / "sccheck").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        "FROM busybox\n"
+        f"RUN --mount=type=bind,source=sccheck,target=/h/sccheck ( {PROBE} ) > /probe.txt\n")
+    cli("build", "-q", "-t", "probed", str(context), check=True)
+    result = cli("run", "--rm", "probed", "cat", "/probe.txt", check=True)
+    assert outcome(result.stdout) == {**DENIED, "unshare": "EPERM", "Seccomp": "2", "NoNewPrivs": "0"}
