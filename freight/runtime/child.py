@@ -86,9 +86,9 @@ def _set_stdio(stdio: Stdio, err_w: int) -> None:
 def _preload(spec: ContainerSpec) -> Any:
     """Import now what later steps need: after the pivot the host's Python is out of reach.
 
-    Returns the container's seccomp filter, built (not loaded) while libseccomp is
-    in reach; the binding's import is the slow part, and here it overlaps with the
-    parent's moving us into the cgroup.
+    Returns the container's seccomp program, ready to load: compiling one (when the
+    cache has none) needs libseccomp and its binding, and here that work overlaps
+    with the parent's moving us into the cgroup.
     """
     import ctypes  # noqa: F401
     import fcntl  # noqa: F401
@@ -103,7 +103,7 @@ def _preload(spec: ContainerSpec) -> Any:
         return None
     from freight.runtime import seccomp_filter
 
-    return seccomp_filter.build(spec.seccomp)
+    return seccomp_filter.prepare(spec.seccomp)
 
 
 _JOINED = (("cgroup", sc.CLONE_NEWCGROUP), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,26 +138,62 @@ def test_bad_profiles_are_refused_with_one_line(profile: object, message: str) -
 _LOAD_AND_CALL = """
 import ctypes, json, sys
 from freight.runtime import seccomp_filter
-seccomp_filter.load(seccomp_filter.build(json.load(sys.stdin)))
+program = seccomp_filter.prepare(json.load(sys.stdin), sys.argv[1])
+compiled = "pyseccomp" in sys.modules
+seccomp_filter.load(program)
 libc = ctypes.CDLL(None, use_errno=True)
 results = [ctypes.get_errno() if libc.personality(p) == -1 else 0 for p in (0x40000, 0x400000, 0xFFFFFFFF)]
 results.append(ctypes.get_errno() if libc.getpgid(0) == -1 else 0)
-print(json.dumps(results))
+print(json.dumps({"compiled": compiled, "results": results}))
 """
+ORED_CONDITIONS = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+         "args": [{"index": 0, "value": 0x40000, "op": "SCMP_CMP_EQ"},
+                  {"index": 0, "value": 0x400000, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["no_such_syscall", "getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+    ]}
 
 
-def test_a_filter_built_from_the_oci_form_holds_in_the_kernel() -> None:
-    """In a process of its own: two conditions on one argument are ORed (as runc adds
-    them), a syscall libseccomp does not know is skipped, errnoRet is answered."""
-    oci = seccomp.to_oci({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [
-            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
-             "args": [{"index": 0, "value": 0x40000, "op": "SCMP_CMP_EQ"},
-                      {"index": 0, "value": 0x400000, "op": "SCMP_CMP_EQ"}]},
-            {"names": ["no_such_syscall", "getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
-        ]}, DOCKER_CAPS)
-    result = subprocess.run([sys.executable, "-c", _LOAD_AND_CALL], input=json.dumps(oci),
+def load_and_call(oci: dict, cache: Path) -> dict:
+    """In a process of its own: prepare ``oci`` with ``cache``, load it, make the calls."""
+    result = subprocess.run([sys.executable, "-c", _LOAD_AND_CALL, str(cache)], input=json.dumps(oci),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [13, 13, 0, 1]
+    return json.loads(result.stdout)
+
+
+def test_a_filter_built_from_the_oci_form_holds_in_the_kernel(tmp_path: Path) -> None:
+    """Two conditions on one argument are ORed (as runc adds them), a syscall libseccomp
+    does not know is skipped, errnoRet is answered; the second time the program comes
+    from the cache, without the binding."""
+    oci = seccomp.to_oci(ORED_CONDITIONS, DOCKER_CAPS)
+    cache = tmp_path / "cache"
+    assert load_and_call(oci, cache) == {"compiled": True, "results": [13, 13, 0, 1]}
+    (entry,) = cache.iterdir()
+    assert cache.stat().st_mode & 0o777 == 0o700 and entry.stat().st_mode & 0o777 == 0o600
+    assert load_and_call(oci, cache) == {"compiled": False, "results": [13, 13, 0, 1]}
+    other = seccomp.to_oci({**ORED_CONDITIONS, "defaultAction": "SCMP_ACT_LOG"}, DOCKER_CAPS)
+    assert load_and_call(other, cache)["compiled"] is True  # another filter, another entry
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_a_cache_entry_is_used_only_for_its_own_filter(tmp_path: Path) -> None:
+    """An entry holds its whole key: one whose key differs (or whose code is cut) is
+    compiled again and replaced; a cache directory others could write is not used."""
+    oci = seccomp.to_oci(ORED_CONDITIONS, DOCKER_CAPS)
+    cache = tmp_path / "cache"
+    load_and_call(oci, cache)
+    (entry,) = cache.iterdir()
+    key, _, code = entry.read_bytes().partition(b"\0")
+    entry.write_bytes(key.replace(b"SCMP_ACT_ALLOW", b"SCMP_ACT_KILL") + b"\0" + code)
+    assert load_and_call(oci, cache) == {"compiled": True, "results": [13, 13, 0, 1]}
+    assert entry.read_bytes() == key + b"\0" + code
+    entry.write_bytes(key + b"\0" + code[:-3])
+    assert load_and_call(oci, cache)["compiled"] is True
+    cache.chmod(0o777)
+    for child in cache.iterdir():
+        child.unlink()
+    assert load_and_call(oci, cache) == {"compiled": True, "results": [13, 13, 0, 1]}
+    assert list(cache.iterdir()) == []
