@@ -5,6 +5,8 @@ Usage (as root): ``python bench/run_latency.py [--runs N]``
 Every engine runs the same busybox root filesystem (``scripts/busybox-rootfs.sh``):
 
 * freight: imported into a temporary store (``FREIGHT_ROOT``).
+* unconfined: the same with ``--security-opt seccomp=unconfined``; its ratio to
+  freight is what the default seccomp filter costs.
 * podman: ``podman import`` of the same tree as ``localhost/freight-bench-busybox``.
   Rootful podman raises the nofile limit to 1048576 by default, which fails without
   CAP_SYS_RESOURCE, so the bench points ``CONTAINERS_CONF`` at a temporary
@@ -151,6 +153,8 @@ def main() -> int:
         work = Path(tmp)
         rootfs = make_rootfs(work)
         engines: dict[str, list[str]] = {"freight": setup_freight(work, rootfs, env)}
+        engines["unconfined"] = [*engines["freight"][:3], "--security-opt", "seccomp=unconfined",
+                                 *engines["freight"][3:]]
         podman = setup_podman(work, rootfs, env)
         crun = setup_crun(work, rootfs)
         if podman or crun:
@@ -189,9 +193,9 @@ def measure(engines: dict[str, list[str]], env: dict[str, str], runs: int) -> di
 
 def report(times: dict[str, list[float]], mounted_hugetlb: bool) -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{'engine':8} {'median':>9} {'min':>9} {'runs':>5}")
+    print(f"{'engine':10} {'median':>9} {'min':>9} {'runs':>5}")
     for name, values in times.items():
-        print(f"{name:8} {medians[name] * 1000:8.1f}ms {min(values) * 1000:8.1f}ms {len(values):5}")
+        print(f"{name:10} {medians[name] * 1000:8.1f}ms {min(values) * 1000:8.1f}ms {len(values):5}")
     for name, median in medians.items():
         if name != "freight":
             print(f"freight / {name}: {medians['freight'] / median:.2f}")

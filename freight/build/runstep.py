@@ -87,15 +87,19 @@ def _prepare_dir(req: RunRequest) -> None:
 
 
 def _spec(req: RunRequest) -> ContainerSpec:
+    """Docker's default capabilities and seccomp profile, as BuildKit gives a RUN step."""
+    from freight.runtime.seccomp import default_profile
     from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
 
     mounts = [Mount(type=m.type, target=m.target, source=m.source, readonly=m.readonly, data=m.data)
               for m in req.mounts]
     network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
-    return ContainerSpec(
+    spec = ContainerSpec(
         id=os.path.basename(req.container_dir), container_dir=req.container_dir,
         lowers=req.lowers, lower_root=req.lower_root, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
         hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
+    spec.seccomp = default_profile(spec.caps)
+    return spec
 
 
 def _fork(req: RunRequest, out_fd: int) -> int:

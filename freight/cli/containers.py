@@ -269,7 +269,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
         "NetworkMode": _network(args.network), "ReadonlyRootfs": args.read_only, "Init": args.init,
         "CapAdd": args.cap_add or None, "CapDrop": args.cap_drop or None, "Privileged": args.privileged,
-        "SecurityOpt": args.security_opt or None, "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None,
+        "SecurityOpt": _security_opts(args.security_opt) or None, "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None,
         "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
@@ -298,6 +298,23 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
     return config, args.name
+
+
+def _security_opts(values: list[str]) -> list[str]:
+    """``--security-opt`` as Docker's client sends it: a seccomp profile file goes as its JSON."""
+    out = []
+    for opt in values:
+        key, sep, value = opt.partition("=")
+        if not sep and key != "no-new-privileges":
+            key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise InvalidArgument(f'Invalid --security-opt: "{opt}"')
+        if key == "seccomp" and value not in ("builtin", "unconfined"):
+            from freight.runtime.seccomp import read_profile
+
+            opt = "seccomp=" + read_profile(value)
+        out.append(opt)
+    return out
 
 
 def _network(value: str) -> str:

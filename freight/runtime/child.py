@@ -83,8 +83,13 @@ def _set_stdio(stdio: Stdio, err_w: int) -> None:
     os.closerange(err_w + 1, 1 << 20)
 
 
-def _preload(spec: ContainerSpec) -> None:
-    """Import now what later steps need: after the pivot the host's Python is out of reach."""
+def _preload(spec: ContainerSpec) -> Any:
+    """Import now what later steps need: after the pivot the host's Python is out of reach.
+
+    Returns the container's seccomp program, ready to load: compiling one (when the
+    cache has none) needs libseccomp and its binding, and here that work overlaps
+    with the parent's moving us into the cgroup.
+    """
     import ctypes  # noqa: F401
     import fcntl  # noqa: F401
     import struct  # noqa: F401
@@ -94,6 +99,11 @@ def _preload(spec: ContainerSpec) -> None:
     if spec.tty:
         import socket  # noqa: F401
         import termios  # noqa: F401
+    if spec.seccomp is None:
+        return None
+    from freight.runtime import seccomp_filter
+
+    return seccomp_filter.prepare(spec.seccomp)
 
 
 _JOINED = (("cgroup", sc.CLONE_NEWCGROUP), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS),
@@ -102,7 +112,7 @@ _JOINED = (("cgroup", sc.CLONE_NEWCGROUP), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.
 
 def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) -> NoReturn:
     """``exec``: enter the running container of PID ``target`` (already in its PID namespace)."""
-    _preload(spec)
+    seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     if spec.cgroup is not None:
         spec.cgroup.add(0)
@@ -113,7 +123,7 @@ def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) ->
         os.close(fd)
     if stdio.tty_socket is not None:
         _console_opener(stdio, console=False)("")
-    _exec(spec, stdio, err_w)
+    _exec(spec, stdio, err_w, seccomp)
 
 
 def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None,
@@ -124,7 +134,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     so it runs while we build the filesystem, and only the cgroup namespace waits for it.
     ``hooks`` are the container's OCI hooks; ``sync`` (with createRuntime hooks) hands
     over to the parent once the mounts are done, before the pivot."""
-    _preload(spec)
+    seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     sc.unshare(_namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
@@ -141,7 +151,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
         os._exit(125)  # the parent could not set up the cgroup; it reports why
     sc.unshare(sc.CLONE_NEWCGROUP)  # rooted at the container's cgroup
     rootfs.mount_cgroupfs(hierarchies, readonly=not spec.privileged)
-    _exec(spec, stdio, err_w, start_hooks)
+    _exec(spec, stdio, err_w, seccomp, start_hooks)
 
 
 def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSync | None,
@@ -171,10 +181,14 @@ def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSyn
     return before_pivot, before_exec if hooks.get("startContainer") else None
 
 
-def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int,
+def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int, seccomp: Any = None,
           start_hooks: Callable[[], None] | None = None) -> NoReturn:
     """Identity, environment, stdio and the exec itself, inside the container's root;
-    ``start_hooks`` (OCI startContainer) run once the command is found, still as root."""
+    ``start_hooks`` (OCI startContainer) run once the command is found, still as root.
+
+    The seccomp filter goes in as runc puts it: without no_new_privileges loading
+    it needs CAP_SYS_ADMIN, so before the capabilities are dropped; with it, right
+    before exec, so that as few of our own syscalls as possible must pass it."""
     user = process.resolve_user(spec.user, spec.group_add)
     env = process.final_env(spec, user.home)
     if spec.cwd and spec.cwd != "/":
@@ -183,14 +197,24 @@ def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int,
     if start_hooks is not None:
         start_hooks()
     _set_stdio(stdio, err_w)
+    if seccomp is not None and not spec.no_new_privileges:
+        _load_seccomp(seccomp)
     process.apply_identity(spec, user)
     process.enter_workdir(spec.cwd or "/")
     process.reset_signals()
     os.umask(0o022)
+    if seccomp is not None and spec.no_new_privileges:
+        _load_seccomp(seccomp)
     if spec.init:
         _run_init(path, spec.args, env, err_w)
     process.exec_command(path, spec.args, env)
     raise AssertionError("unreachable")
+
+
+def _load_seccomp(seccomp: Any) -> None:
+    from freight.runtime import seccomp_filter
+
+    seccomp_filter.load(seccomp)
 
 
 def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoReturn:

@@ -13,6 +13,7 @@ import os
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
+from freight.runtime import seccomp
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -134,22 +135,40 @@ def make_resources(host: dict[str, Any]) -> Any:
 
 def validate_host_config(host: dict[str, Any]) -> None:
     """Reject what would fail at start, so ``create`` fails instead (exit 125)."""
-    capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [],
-                                bool(host.get("Privileged")))
+    privileged = bool(host.get("Privileged"))
+    caps = capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
     if host.get("Ulimits"):
         check_ulimits(host["Ulimits"])
     if resources_requested(host):
         make_resources(host).validate()
+    profile, _ = security_options(host)
+    if profile not in (None, seccomp.UNCONFINED, seccomp.BUILTIN):
+        seccomp.container_profile(profile, privileged, caps)  # a bad profile fails here, not at start
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def security_options(host: dict[str, Any]) -> tuple[str | None, bool]:
+    """``SecurityOpt`` read as the Docker daemon reads it: the ``seccomp=`` value (None
+    when not given) and no-new-privileges; ``label`` and ``apparmor`` are accepted and
+    have no effect here."""
+    profile, no_new_privs = None, False
     for opt in host.get("SecurityOpt") or []:
-        if opt not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true",
-                       "no-new-privileges:false", "no-new-privileges=false") \
-                and not opt.startswith(("seccomp", "apparmor", "label")):
-            raise InvalidArgument(f'invalid --security-opt: "{opt}"')
-
-
-def no_new_privileges(host: dict[str, Any]) -> bool:
-    return any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
-               for o in host.get("SecurityOpt") or [])
+        if opt == "no-new-privileges":
+            no_new_privs = True
+            continue
+        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if not sep:
+            raise InvalidArgument(f'invalid --security-opt 1: "{opt}"')
+        if key == "seccomp":
+            profile = value or None
+        elif key == "no-new-privileges" and value in _TRUE + _FALSE:
+            no_new_privs = value in _TRUE
+        elif key not in ("label", "apparmor"):
+            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+    return profile, no_new_privs
 
 
 # ---------------------------------------------------------------- the spec
@@ -164,6 +183,9 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
     """What the launcher needs to start the stored container ``record``."""
     config = record["Config"]
     host = record["HostConfig"]
+    privileged = bool(host.get("Privileged"))
+    caps = capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
+    profile, no_new_privs = security_options(host)
     spec = ContainerSpec(
         id=record["Id"], container_dir=container_dir, lowers=lowers, lower_root=lower_root,
         args=command_of(config), env=list(config.get("Env") or []),
@@ -172,10 +194,9 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
         tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin")),
         network=network_mode(host), pid_host=host.get("PidMode") == "host",
         ipc_host=host.get("IpcMode") == "host", uts_host=host.get("UTSMode") == "host",
-        readonly_rootfs=bool(host.get("ReadonlyRootfs")), privileged=bool(host.get("Privileged")),
-        caps=capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [],
-                                         bool(host.get("Privileged"))),
-        no_new_privileges=no_new_privileges(host), init=bool(host.get("Init")),
+        readonly_rootfs=bool(host.get("ReadonlyRootfs")), privileged=privileged, caps=caps,
+        no_new_privileges=no_new_privs, seccomp=seccomp.container_profile(profile, privileged, caps),
+        init=bool(host.get("Init")),
         ulimits=check_ulimits(host["Ulimits"]) if host.get("Ulimits") else [],
         mounts=spec_mounts(record), devices=privileged_devices(host))
     if spec.network == NETWORK_HOST and spec.uts_host is False and not config.get("Hostname"):

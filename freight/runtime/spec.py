@@ -92,20 +92,21 @@ class ContainerSpec(_Plain):
     that is set; ``container_dir`` holds upper, work, merged and the hosts files;
     ``ulimits`` are (resource, soft, hard); ``cgroup`` is a
     ``freight.runtime.cgroups.Cgroup`` or None; ``masked_paths`` applies Docker's
-    masked and read-only /proc paths.
+    masked and read-only /proc paths; ``seccomp`` is the runtime-spec's
+    ``linux.seccomp`` (``freight.runtime.seccomp``), None for unconfined.
     """
 
     __slots__ = ("id", "container_dir", "lowers", "lower_root", "args", "env", "cwd", "user",
                  "group_add", "hostname", "tty", "stdin", "network", "pid_host", "ipc_host",
                  "uts_host", "readonly_rootfs", "privileged", "caps", "no_new_privileges",
-                 "ulimits", "mounts", "devices", "init", "cgroup", "masked_paths")
+                 "ulimits", "mounts", "devices", "init", "cgroup", "masked_paths", "seccomp")
     _defaults = {
         "lower_root": None, "args": list, "env": list, "cwd": "/", "user": "", "group_add": list,
         "hostname": "", "tty": False, "stdin": False, "network": NETWORK_PRIVATE,
         "pid_host": False, "ipc_host": False, "uts_host": False, "readonly_rootfs": False,
         "privileged": False, "caps": lambda: ["CAP_" + c for c in DEFAULT_CAPS],
         "no_new_privileges": False, "ulimits": list, "mounts": list, "devices": list,
-        "init": False, "cgroup": None, "masked_paths": True,
+        "init": False, "cgroup": None, "masked_paths": True, "seccomp": None,
     }
     id: str
     container_dir: str
@@ -133,6 +134,7 @@ class ContainerSpec(_Plain):
     init: bool
     cgroup: Any
     masked_paths: bool
+    seccomp: dict[str, Any] | None
 
     @property
     def merged(self) -> str:
