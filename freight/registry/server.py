@@ -53,6 +53,7 @@ from freight.registry.storage import (
 PIECE = 1 << 20
 READ_BUFFER = 4 << 20
 MAX_MANIFEST = 4 << 20
+MAX_MANIFEST_DEPTH = 100  # nesting of a manifest's JSON; real ones stay under 10
 DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
@@ -125,6 +126,7 @@ def _descriptor_digest(value: Any) -> str:
     """The digest of a manifest descriptor, or MANIFEST_INVALID when it is malformed."""
     if (
         not isinstance(value, dict)
+        or not isinstance(value.get("mediaType", ""), str)
         or not isinstance(value.get("digest"), str)
         or not valid_digest(value["digest"])
         or not isinstance(value.get("size"), int)
@@ -134,12 +136,32 @@ def _descriptor_digest(value: Any) -> str:
     return value["digest"]
 
 
+def _nested_deeper(doc: Any, limit: int) -> bool:
+    """True when JSON arrays and objects nest more than limit levels (no recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in value)
+    return False
+
+
 def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
     """The manifest's JSON and media type, checked as far as it goes without storage."""
+    too_deep = RegistryError("MANIFEST_INVALID", f"nested deeper than {MAX_MANIFEST_DEPTH}")
     try:
         doc = json.loads(data)
     except ValueError:
         raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    except RecursionError:  # too deep for the parser itself
+        raise too_deep from None
+    if _nested_deeper(doc, MAX_MANIFEST_DEPTH):
+        raise too_deep
     if not isinstance(doc, dict):
         raise RegistryError("MANIFEST_INVALID", "manifest is not a JSON object")
     if doc.get("schemaVersion") != 2:
@@ -153,7 +175,7 @@ def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]
             media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     elif header in MANIFEST_TYPES and header != media_type:
         raise RegistryError("MANIFEST_INVALID", "Content-Type does not match mediaType")
-    if media_type not in MANIFEST_TYPES:
+    if not isinstance(media_type, str) or media_type not in MANIFEST_TYPES:
         raise RegistryError("MANIFEST_INVALID", f"unsupported manifest media type {media_type!r}")
     return doc, media_type
 
