@@ -429,8 +429,9 @@ class Registry:
             return await self._commit(name, upload, digest)
 
     def _check_upload_alive(self, upload: Upload) -> None:
-        """A request that waited for the session's lock may find it finished by another."""
-        if upload.id not in self.storage.uploads:
+        """A request that waited for the session's lock may find it finished by another
+        request, or its folder removed as idle by another server on this storage."""
+        if upload.id not in self.storage.uploads or self.storage.upload_gone(upload):
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": upload.id})
 
     def _check_content_range(self, request: web.Request, upload: Upload) -> None:
@@ -627,10 +628,13 @@ async def _api_version_header(request: web.Request, response: web.StreamResponse
 
 
 async def _sweep_uploads(storage: RegistryStorage, timeout: float) -> None:
-    """End upload sessions idle for longer than timeout, checking every timeout/2 at most."""
+    """End upload sessions idle for longer than timeout, and remove upload folders idle as
+    long that are no session of this server's (a crashed server's, or those of another
+    server on this storage): at start, then every timeout/2 (at least once a minute)."""
     while True:
-        await asyncio.sleep(min(60.0, max(0.1, timeout / 2)))
         storage.expire_uploads(timeout)
+        await asyncio.to_thread(storage.remove_idle_folders, timeout, set(storage.uploads))
+        await asyncio.sleep(min(60.0, max(0.1, timeout / 2)))
 
 
 def make_app(
@@ -640,7 +644,7 @@ def make_app(
     upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     max_uploads: int = DEFAULT_MAX_UPLOADS,
 ) -> web.Application:
-    """The registry as an aiohttp application; it empties uploads/ when it starts."""
+    """The registry as an aiohttp application."""
     storage = RegistryStorage(root)
     auth = HtpasswdAuth(htpasswd) if htpasswd is not None else None
     registry = Registry(storage, auth, read_only, max_uploads)
@@ -649,7 +653,6 @@ def make_app(
     app.on_response_prepare.append(_api_version_header)
 
     async def lifecycle(app: web.Application) -> Any:
-        storage.clean_uploads()
         sweeper = asyncio.create_task(_sweep_uploads(storage, upload_timeout))
         yield
         sweeper.cancel()
