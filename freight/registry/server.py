@@ -9,6 +9,11 @@ Upload bodies are streamed to disk in ~1 MiB pieces that a worker thread hashes 
 while the event loop keeps reading the socket; blobs are served with sendfile. Nothing is
 visible before its digest has been checked.
 
+A client gets the idle timeout to send a request's headers, counted from when it connected
+or had its previous answer (aiohttp's keep-alive timer, which runs until the headers are
+complete), and may not pause longer than that within a body; a body that keeps coming is
+never cut, however long it takes.
+
 Run it with `python -m freight.registry.server --root DIR [--addr HOST:PORT] ...`.
 """
 
@@ -24,7 +29,7 @@ import re
 import signal
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +59,7 @@ PIECE = 1 << 20
 READ_BUFFER = 4 << 20
 MAX_MANIFEST = 4 << 20
 MAX_MANIFEST_DEPTH = 100  # nesting of a manifest's JSON; real ones stay under 10
+DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
@@ -232,11 +238,13 @@ class Registry:
         auth: HtpasswdAuth | None = None,
         read_only: bool = False,
         max_uploads: int = DEFAULT_MAX_UPLOADS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.storage = storage
         self.auth = auth
         self.read_only = read_only
         self.max_uploads = max_uploads
+        self.idle_timeout = idle_timeout
         self.routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"/v2/?"), {"GET": self.base}),
             (re.compile(r"/v2/_catalog"), {"GET": self.catalog}),
@@ -454,6 +462,18 @@ class Registry:
         if length is not None and length != end - start + 1:
             raise RegistryError("SIZE_INVALID", {"Content-Range": header, "Content-Length": length})
 
+    async def _body(self, request: web.Request) -> AsyncIterator[bytes]:
+        """The request body as it arrives; 408 when the client pauses past the idle timeout."""
+        while True:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    chunk = await request.content.readany()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(text="no data within the idle timeout\n") from None
+            if not chunk:
+                return
+            yield chunk
+
     async def _receive(self, request: web.Request, upload: Upload) -> None:
         """Stream the request body onto the upload: hash and write in a worker thread."""
         loop = asyncio.get_running_loop()
@@ -463,7 +483,7 @@ class Registry:
         try:
             pieces: list[bytes] = []
             gathered = 0
-            async for chunk in request.content.iter_any():
+            async for chunk in self._body(request):
                 pieces.append(chunk)
                 gathered += len(chunk)
                 if gathered >= PIECE:
@@ -513,7 +533,7 @@ class Registry:
             raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
         pieces: list[bytes] = []
         size = 0
-        async for chunk in request.content.iter_any():
+        async for chunk in self._body(request):
             size += len(chunk)
             if size > MAX_MANIFEST:
                 raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
@@ -643,11 +663,12 @@ def make_app(
     read_only: bool = False,
     upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     max_uploads: int = DEFAULT_MAX_UPLOADS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> web.Application:
     """The registry as an aiohttp application."""
     storage = RegistryStorage(root)
     auth = HtpasswdAuth(htpasswd) if htpasswd is not None else None
-    registry = Registry(storage, auth, read_only, max_uploads)
+    registry = Registry(storage, auth, read_only, max_uploads, idle_timeout)
     app = web.Application(client_max_size=MAX_MANIFEST)
     app.router.add_route("*", "/{tail:.*}", registry.dispatch)
     app.on_response_prepare.append(_api_version_header)
@@ -676,11 +697,14 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-async def _serve(app: web.Application, host: str | None, port: int, context: Any) -> None:
+async def _serve(
+    app: web.Application, host: str | None, port: int, context: Any, idle_timeout: float
+) -> None:
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
         access_log=_access_log(),
+        keepalive_timeout=idle_timeout,  # also bounds the wait for a request's headers
         read_bufsize=READ_BUFFER,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE,
@@ -710,14 +734,17 @@ def serve(
     read_only: bool = False,
     upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     max_uploads: int = DEFAULT_MAX_UPLOADS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> None:
     """Serve the registry on addr until SIGINT or SIGTERM."""
     host, port = parse_addr(addr)
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
+    if not idle_timeout > 0:
+        raise ValueError(f"--idle-timeout must be more than 0, not {idle_timeout}")
     context = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
-    app = make_app(root, htpasswd, read_only, upload_timeout, max_uploads)
-    asyncio.run(_serve(app, host, port, context))
+    app = make_app(root, htpasswd, read_only, upload_timeout, max_uploads, idle_timeout)
+    asyncio.run(_serve(app, host, port, context, idle_timeout))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -740,6 +767,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_UPLOADS,
         help="open upload sessions allowed at once (TOOMANYREQUESTS beyond)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a client has to send a request's headers (from connecting or its "
+        "last answer) and may pause within a body; idle connections close after it",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> None:
@@ -752,6 +786,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         read_only=args.read_only,
         upload_timeout=args.upload_timeout,
         max_uploads=args.max_uploads,
+        idle_timeout=args.idle_timeout,
     )
 
 
