@@ -38,6 +38,9 @@ def register(sub: Subcommands) -> None:
                        help="seconds after which an idle upload is removed (default 3600)")
     serve.add_argument("--max-uploads", type=int, default=10000,
                        help="upload sessions open at once; more get TOOMANYREQUESTS")
+    serve.add_argument("--idle-timeout", type=float, default=30.0,
+                       help="seconds a client has to send a request's headers and may pause "
+                            "within a body; idle connections close after it (default 30)")
 
 
 def _file(text: str | None) -> Path | None:
@@ -59,7 +62,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         serve(args.addr, root=storage, htpasswd=htpasswd, tls_cert=tls_cert,
               tls_key=tls_key, read_only=args.read_only,
-              upload_timeout=args.upload_timeout, max_uploads=args.max_uploads)
+              upload_timeout=args.upload_timeout, max_uploads=args.max_uploads,
+              idle_timeout=args.idle_timeout)
     except ValueError as err:
         raise InvalidArgument(str(err)) from None
     except OSError as err:

@@ -6,7 +6,9 @@ the only one the CNCF registry accepts. The file is re-read when it changes.
 
 Checking a bcrypt hash costs tens of milliseconds on purpose, and a client sends the same
 credentials with every request of a push, so credentials that passed once are remembered
-(by a sha256 of the header) until the file changes.
+(by a sha256 of the header) until the file changes. A user who is not in the file is
+checked against a dummy hash of the file's usual cost, so that the time of an answer
+does not tell which user names exist.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import binascii
 import hashlib
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
 MISSING = (-1, -1)  # the stamp of a file that cannot be read
+DEFAULT_COST = 5  # what `htpasswd -B` uses
 
 
 def hash_password(password: str, rounds: int = 5) -> str:
@@ -60,6 +64,19 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+def dummy_hash(users: dict[str, bytes]) -> bytes:
+    """A bcrypt hash no password matches, of the cost most entries have.
+
+    Only its salt part is used by a check, so a fresh salt and filler make it: checking
+    a password against it costs what checking against a real entry of that cost does.
+    """
+    import bcrypt
+
+    costs = Counter(h[4:6] for h in users.values() if h[4:6].isdigit() and h[6:7] == b"$")
+    cost = int(max(costs, key=lambda c: (costs[c], c))) if costs else DEFAULT_COST
+    return bcrypt.gensalt(min(max(cost, 4), 31)) + b"." * 31
+
+
 class HtpasswdAuth:
     """Checks Basic credentials against an htpasswd file."""
 
@@ -67,6 +84,7 @@ class HtpasswdAuth:
         self.path = Path(path)
         self._stamp: tuple[int, int] | None = None
         self._users: dict[str, bytes] = {}
+        self._dummy = b""
         self._accepted: set[bytes] = set()
         self._reload()
 
@@ -83,6 +101,7 @@ class HtpasswdAuth:
                 text = ""
         if text is not None:
             self._users = parse_htpasswd(text, str(self.path))
+            self._dummy = dummy_hash(self._users)
             self._accepted.clear()
             self._stamp = stamp
 
@@ -96,9 +115,7 @@ class HtpasswdAuth:
         if key in self._accepted:
             return True
         user, password = credentials
-        hashed = self._users.get(user)
-        if hashed is None:
-            return False
+        hashed = self._users.get(user, self._dummy)  # unknown: as slow as a wrong password
         import bcrypt
 
         try:
@@ -107,6 +124,6 @@ class HtpasswdAuth:
             )
         except ValueError:  # longer than bcrypt's 72 bytes, or a malformed hash
             return False
-        if ok:
+        if ok and hashed is not self._dummy:
             self._accepted.add(key)
         return ok

@@ -9,6 +9,11 @@ Upload bodies are streamed to disk in ~1 MiB pieces that a worker thread hashes 
 while the event loop keeps reading the socket; blobs are served with sendfile. Nothing is
 visible before its digest has been checked.
 
+A client gets the idle timeout to send a request's headers, counted from when it connected
+or had its previous answer (aiohttp's keep-alive timer, which runs until the headers are
+complete), and may not pause longer than that within a body; a body that keeps coming is
+never cut, however long it takes.
+
 Run it with `python -m freight.registry.server --root DIR [--addr HOST:PORT] ...`.
 """
 
@@ -24,7 +29,7 @@ import re
 import signal
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +58,8 @@ from freight.registry.storage import (
 PIECE = 1 << 20
 READ_BUFFER = 4 << 20
 MAX_MANIFEST = 4 << 20
+MAX_MANIFEST_DEPTH = 100  # nesting of a manifest's JSON; real ones stay under 10
+DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_UPLOAD_TIMEOUT = 3600.0
 DEFAULT_MAX_UPLOADS = 10000
 REALM = "freight-registry"
@@ -125,6 +132,7 @@ def _descriptor_digest(value: Any) -> str:
     """The digest of a manifest descriptor, or MANIFEST_INVALID when it is malformed."""
     if (
         not isinstance(value, dict)
+        or not isinstance(value.get("mediaType", ""), str)
         or not isinstance(value.get("digest"), str)
         or not valid_digest(value["digest"])
         or not isinstance(value.get("size"), int)
@@ -134,12 +142,32 @@ def _descriptor_digest(value: Any) -> str:
     return value["digest"]
 
 
+def _nested_deeper(doc: Any, limit: int) -> bool:
+    """True when JSON arrays and objects nest more than limit levels (no recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in value)
+    return False
+
+
 def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
     """The manifest's JSON and media type, checked as far as it goes without storage."""
+    too_deep = RegistryError("MANIFEST_INVALID", f"nested deeper than {MAX_MANIFEST_DEPTH}")
     try:
         doc = json.loads(data)
     except ValueError:
         raise RegistryError("MANIFEST_INVALID", "manifest is not valid JSON") from None
+    except RecursionError:  # too deep for the parser itself
+        raise too_deep from None
+    if _nested_deeper(doc, MAX_MANIFEST_DEPTH):
+        raise too_deep
     if not isinstance(doc, dict):
         raise RegistryError("MANIFEST_INVALID", "manifest is not a JSON object")
     if doc.get("schemaVersion") != 2:
@@ -153,7 +181,7 @@ def parse_manifest(data: bytes, content_type: str) -> tuple[dict[str, Any], str]
             media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     elif header in MANIFEST_TYPES and header != media_type:
         raise RegistryError("MANIFEST_INVALID", "Content-Type does not match mediaType")
-    if media_type not in MANIFEST_TYPES:
+    if not isinstance(media_type, str) or media_type not in MANIFEST_TYPES:
         raise RegistryError("MANIFEST_INVALID", f"unsupported manifest media type {media_type!r}")
     return doc, media_type
 
@@ -210,11 +238,13 @@ class Registry:
         auth: HtpasswdAuth | None = None,
         read_only: bool = False,
         max_uploads: int = DEFAULT_MAX_UPLOADS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.storage = storage
         self.auth = auth
         self.read_only = read_only
         self.max_uploads = max_uploads
+        self.idle_timeout = idle_timeout
         self.routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"/v2/?"), {"GET": self.base}),
             (re.compile(r"/v2/_catalog"), {"GET": self.catalog}),
@@ -407,8 +437,9 @@ class Registry:
             return await self._commit(name, upload, digest)
 
     def _check_upload_alive(self, upload: Upload) -> None:
-        """A request that waited for the session's lock may find it finished by another."""
-        if upload.id not in self.storage.uploads:
+        """A request that waited for the session's lock may find it finished by another
+        request, or its folder removed as idle by another server on this storage."""
+        if upload.id not in self.storage.uploads or self.storage.upload_gone(upload):
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": upload.id})
 
     def _check_content_range(self, request: web.Request, upload: Upload) -> None:
@@ -431,6 +462,18 @@ class Registry:
         if length is not None and length != end - start + 1:
             raise RegistryError("SIZE_INVALID", {"Content-Range": header, "Content-Length": length})
 
+    async def _body(self, request: web.Request) -> AsyncIterator[bytes]:
+        """The request body as it arrives; 408 when the client pauses past the idle timeout."""
+        while True:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    chunk = await request.content.readany()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(text="no data within the idle timeout\n") from None
+            if not chunk:
+                return
+            yield chunk
+
     async def _receive(self, request: web.Request, upload: Upload) -> None:
         """Stream the request body onto the upload: hash and write in a worker thread."""
         loop = asyncio.get_running_loop()
@@ -440,7 +483,7 @@ class Registry:
         try:
             pieces: list[bytes] = []
             gathered = 0
-            async for chunk in request.content.iter_any():
+            async for chunk in self._body(request):
                 pieces.append(chunk)
                 gathered += len(chunk)
                 if gathered >= PIECE:
@@ -490,7 +533,7 @@ class Registry:
             raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
         pieces: list[bytes] = []
         size = 0
-        async for chunk in request.content.iter_any():
+        async for chunk in self._body(request):
             size += len(chunk)
             if size > MAX_MANIFEST:
                 raise RegistryError("SIZE_INVALID", {"limit": MAX_MANIFEST}, status=413)
@@ -605,10 +648,13 @@ async def _api_version_header(request: web.Request, response: web.StreamResponse
 
 
 async def _sweep_uploads(storage: RegistryStorage, timeout: float) -> None:
-    """End upload sessions idle for longer than timeout, checking every timeout/2 at most."""
+    """End upload sessions idle for longer than timeout, and remove upload folders idle as
+    long that are no session of this server's (a crashed server's, or those of another
+    server on this storage): at start, then every timeout/2 (at least once a minute)."""
     while True:
-        await asyncio.sleep(min(60.0, max(0.1, timeout / 2)))
         storage.expire_uploads(timeout)
+        await asyncio.to_thread(storage.remove_idle_folders, timeout, set(storage.uploads))
+        await asyncio.sleep(min(60.0, max(0.1, timeout / 2)))
 
 
 def make_app(
@@ -617,17 +663,17 @@ def make_app(
     read_only: bool = False,
     upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     max_uploads: int = DEFAULT_MAX_UPLOADS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> web.Application:
-    """The registry as an aiohttp application; it empties uploads/ when it starts."""
+    """The registry as an aiohttp application."""
     storage = RegistryStorage(root)
     auth = HtpasswdAuth(htpasswd) if htpasswd is not None else None
-    registry = Registry(storage, auth, read_only, max_uploads)
+    registry = Registry(storage, auth, read_only, max_uploads, idle_timeout)
     app = web.Application(client_max_size=MAX_MANIFEST)
     app.router.add_route("*", "/{tail:.*}", registry.dispatch)
     app.on_response_prepare.append(_api_version_header)
 
     async def lifecycle(app: web.Application) -> Any:
-        storage.clean_uploads()
         sweeper = asyncio.create_task(_sweep_uploads(storage, upload_timeout))
         yield
         sweeper.cancel()
@@ -651,11 +697,14 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-async def _serve(app: web.Application, host: str | None, port: int, context: Any) -> None:
+async def _serve(
+    app: web.Application, host: str | None, port: int, context: Any, idle_timeout: float
+) -> None:
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
         access_log=_access_log(),
+        keepalive_timeout=idle_timeout,  # also bounds the wait for a request's headers
         read_bufsize=READ_BUFFER,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE,
@@ -685,14 +734,17 @@ def serve(
     read_only: bool = False,
     upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     max_uploads: int = DEFAULT_MAX_UPLOADS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> None:
     """Serve the registry on addr until SIGINT or SIGTERM."""
     host, port = parse_addr(addr)
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
+    if not idle_timeout > 0:
+        raise ValueError(f"--idle-timeout must be more than 0, not {idle_timeout}")
     context = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
-    app = make_app(root, htpasswd, read_only, upload_timeout, max_uploads)
-    asyncio.run(_serve(app, host, port, context))
+    app = make_app(root, htpasswd, read_only, upload_timeout, max_uploads, idle_timeout)
+    asyncio.run(_serve(app, host, port, context, idle_timeout))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -715,6 +767,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_UPLOADS,
         help="open upload sessions allowed at once (TOOMANYREQUESTS beyond)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a client has to send a request's headers (from connecting or its "
+        "last answer) and may pause within a body; idle connections close after it",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> None:
@@ -727,6 +786,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         read_only=args.read_only,
         upload_timeout=args.upload_timeout,
         max_uploads=args.max_uploads,
+        idle_timeout=args.idle_timeout,
     )
 
 

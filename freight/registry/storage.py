@@ -16,8 +16,10 @@ Repository path components never start with "_" or ".", so the "_" folders and t
 
 Every write is atomic: content goes to a temporary file that is fsynced and then renamed
 into place, so a crash leaves either nothing or the whole file. Upload sessions live in
-memory (the running hash cannot be saved) and on disk under uploads/; the server empties
-uploads/ at start, so a crashed upload never becomes visible.
+memory (the running hash cannot be saved) and on disk under uploads/, so an upload of a
+server that crashed never becomes visible. Several servers may share one root: each
+removes only upload folders idle past its upload timeout (by their modification time),
+whichever server they belong to, and keeps the folders of its busy sessions fresh.
 """
 
 from __future__ import annotations
@@ -89,6 +91,28 @@ def touch(path: Path) -> None:
     """Create an empty link file (an empty file is written atomically by nature)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def _last_modified(folder: str) -> float:
+    """The newest modification time of a folder and the files in it.
+
+    FileNotFoundError when the folder itself is gone; files removed meanwhile are skipped.
+    """
+    newest = os.stat(folder).st_mtime
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest
+
+
+def _refresh(folder: Path) -> None:
+    try:
+        os.utime(folder)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass
@@ -242,19 +266,46 @@ class RegistryStorage:
         finally:
             self.drop_upload(upload)
 
-    def clean_uploads(self) -> None:
-        """Remove every upload folder: called at start, when no session can be alive."""
-        for entry in os.scandir(self.uploads_dir):
-            shutil.rmtree(entry.path, ignore_errors=True)
+    def upload_gone(self, upload: Upload) -> bool:
+        """True when another server removed the session's folder as idle; it ends here too."""
+        if upload.dir.is_dir():
+            return False
+        self.uploads.pop(upload.id, None)
+        return True
 
     def expire_uploads(self, timeout: float) -> list[str]:
-        """End idle sessions untouched for timeout seconds; returns their ids."""
+        """End idle sessions untouched for timeout seconds; returns their ids.
+
+        The folders of busy sessions (a body still arriving) get a fresh modification
+        time, so that another server on this root does not take them for idle.
+        """
         now = time.monotonic()
-        stale = [u for u in list(self.uploads.values())  # commits pop from worker threads
-                 if not u.busy and now - u.touched > timeout]
+        sessions = list(self.uploads.values())  # commits pop from worker threads
+        stale = [u for u in sessions if not u.busy and now - u.touched > timeout]
         for upload in stale:
             self.drop_upload(upload)
+        for upload in sessions:
+            if upload.busy:
+                _refresh(upload.dir)
         return [u.id for u in stale]
+
+    def remove_idle_folders(self, timeout: float, live: set[str]) -> None:
+        """Remove upload folders of no session in live, unmodified for timeout seconds.
+
+        They belong to a server that crashed, or to another server on this root, which
+        would end them after its own timeout anyway.
+        """
+        now = time.time()
+        with os.scandir(self.uploads_dir) as entries:
+            for entry in entries:
+                if entry.name in live or not entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    idle = now - _last_modified(entry.path)
+                except FileNotFoundError:  # ended meanwhile
+                    continue
+                if idle > timeout:
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     # manifests and tags ------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from freight.registry.htpasswd import hash_password, parse_basic, parse_htpasswd
+from freight.registry.htpasswd import dummy_hash, hash_password, parse_basic, parse_htpasswd
 
 from tests.registry.conftest import sha256_digest
 
@@ -42,6 +44,37 @@ def test_htpasswd_auth(start_registry, htpasswd: Path) -> None:
     anonymous = httpx.get(f"{server.url}/v2/private/blobs/{sha256_digest(b'x')}")
     assert anonymous.status_code == 401
     assert "not a bcrypt entry" in server.log.read_text()
+
+
+def test_unknown_users_take_as_long_as_wrong_passwords(start_registry, tmp_path: Path) -> None:
+    """No timing tells which user names exist: an unknown user costs a bcrypt check too.
+
+    The file's cost (8, ~20 ms a check) makes the check most of a request's time, so load
+    on the machine moves both kinds alike; the two kinds alternate and medians are compared.
+    """
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("".join(f"user{i}:{hash_password('right', rounds=8)}\n" for i in range(3)))
+    server = start_registry("--htpasswd", str(htpasswd))
+    times: dict[str, list[float]] = {"unknown": [], "known": []}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        def timed(kind: str, user: str) -> None:
+            start = time.perf_counter()
+            assert client.get("/v2/", auth=(user, "wrong")).status_code == 401
+            times[kind].append(time.perf_counter() - start)
+
+        timed("known", "user0")  # warm-up: the connection, the first bcrypt call
+        times["known"].clear()
+        for i in range(50):
+            timed("unknown", f"nobody{i}")
+            timed("known", f"user{i % 3}")
+    unknown, known = (statistics.median(times[k]) for k in ("unknown", "known"))
+    assert max(unknown, known) / min(unknown, known) < 1.2, (unknown, known)
+
+
+def test_dummy_hash_has_the_usual_cost() -> None:
+    users = {"a": b"$2y$08$" + b"x" * 53, "b": b"$2b$08$" + b"y" * 53, "c": b"$2b$05$" + b"z" * 53}
+    assert dummy_hash(users).startswith(b"$2b$08$") and len(dummy_hash(users)) == 60
+    assert dummy_hash({}).startswith(b"$2b$05$")  # what `htpasswd -B` uses
 
 
 def test_htpasswd_file_is_reread(start_registry, htpasswd: Path) -> None:

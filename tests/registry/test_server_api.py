@@ -373,6 +373,22 @@ def test_invalid_manifests(client: httpx.Client, repo: str) -> None:
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == []
 
 
+def test_deeply_nested_manifests(registry_server: RegistryProcess, client: httpx.Client,
+                                 repo: str) -> None:
+    good = json.loads(image_manifest(client, repo))
+    past_the_parser = b"[" * 100_000 + b"]" * 100_000
+    past_the_limit = json.dumps(dict(good, x=json.loads("[" * 150 + "]" * 150))).encode()
+    bad_descriptor = dict(good, layers=[dict(good["layers"][0], mediaType=42, urls=["u"])])
+    for data in (past_the_parser, b'{"a":' * 100_000 + b"1" + b"}" * 100_000, past_the_limit,
+                 json.dumps(bad_descriptor).encode()):
+        r = put_manifest(client, repo, "deep", data)
+        assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID", r.text
+    assert "Traceback" not in registry_server.log.read_text()
+    nested = dict(good, x=json.loads("[" * 90 + "]" * 90))  # deep, but within the limit
+    assert put_manifest(client, repo, "nested", json.dumps(nested).encode()).status_code == 201
+    assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["nested"]
+
+
 def test_manifest_size_limit(client: httpx.Client, repo: str) -> None:
     big = image_manifest(client, repo, annotations={"blob": "x" * (3 * 1024 * 1024)})
     assert put_manifest(client, repo, "big", big).status_code == 201

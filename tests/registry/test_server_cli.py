@@ -31,7 +31,8 @@ def test_cli_serves(tmp_path: Path) -> None:
 def test_cli_errors(tmp_path: Path) -> None:
     cases = [(["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "k")],
               "no such file"),
-             (["--addr", "nonsense"], "invalid listen address")]
+             (["--addr", "nonsense"], "invalid listen address"),
+             (["--idle-timeout", "0"], "--idle-timeout must be more than 0")]
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
     cases.append((["--tls-cert", str(cert)], "go together"))

@@ -128,14 +128,65 @@ def test_kill_during_upload_then_restart(start_registry) -> None:
     sock.close()
     assert upload_files(server.root)  # the partial upload is on disk, nowhere visible
 
-    again = start_registry(root=server.root)
-    assert upload_files(again.root) == []
+    again = start_registry("--upload-timeout", "0.5", root=server.root)
     assert httpx.head(f"{again.url}/v2/crash/app/blobs/{digest}").status_code == 404
+    assert wait_until(lambda: upload_files(again.root) == [])  # idle past the timeout
     assert not (again.root / "blobs" / "sha256" / digest[7:]).exists()
     r = httpx.post(f"{again.url}/v2/crash/app/blobs/uploads/", params={"digest": digest},
                    content=data)
     assert r.status_code == 201
     assert httpx.get(f"{again.url}/v2/crash/app/blobs/{digest}").content == data
+
+
+def test_a_second_server_keeps_the_first_ones_uploads(start_registry) -> None:
+    first = start_registry()
+    data = os.urandom(3 << 20)
+    crashed = first.root / "uploads" / "0b8e2d4c-0000-4000-8000-000000000000"
+    crashed.mkdir(parents=True)
+    (crashed / "data").write_bytes(b"left by a server that crashed an hour ago")
+    for path in (crashed / "data", crashed):
+        os.utime(path, (time.time() - 7200,) * 2)
+    with httpx.Client(base_url=first.url, timeout=30) as c:
+        location = c.post("/v2/shared/blobs/uploads/").headers["Location"]
+        assert c.patch(location, content=data[:1 << 20]).status_code == 202
+        second = start_registry(root=first.root)  # same storage, default upload timeout
+        assert wait_until(lambda: not crashed.exists())  # idle past the timeout: removed
+        assert len(upload_files(first.root)) == 3  # the live session: folder, repo, data
+        r = c.patch(location, content=data[1 << 20:],
+                    headers={"Content-Range": f"{1 << 20}-{len(data) - 1}"})
+        assert r.status_code == 202, r.text
+        assert c.put(location, params={"digest": sha256_digest(data)}).status_code == 201
+    assert httpx.get(f"{second.url}/v2/shared/blobs/{sha256_digest(data)}").content == data
+
+
+def test_another_servers_timeout_ends_an_idle_session_cleanly(start_registry) -> None:
+    first = start_registry()
+    with httpx.Client(base_url=first.url, timeout=30) as c:
+        location = c.post("/v2/shared/blobs/uploads/").headers["Location"]
+        assert c.patch(location, content=b"some").status_code == 202
+        start_registry("--upload-timeout", "0.5", root=first.root)
+        assert wait_until(lambda: upload_files(first.root) == [])
+        r = c.patch(location, content=b"more")
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+        assert c.get(location).status_code == 404
+
+
+def test_a_busy_session_stays_fresh_for_other_servers(start_registry) -> None:
+    """A body that stalls keeps its session; its server refreshes the folder's time, so a
+    server with a shorter upload timeout does not remove it meanwhile."""
+    first = start_registry("--upload-timeout", "1")  # refreshes busy folders every 0.5 s
+    data = os.urandom(2 << 20)
+    with httpx.Client(base_url=first.url, timeout=30) as c:
+        location = c.post("/v2/busy/blobs/uploads/").headers["Location"]
+        sock = send_partial_body(first, "PATCH", location, len(data), data[:1000])
+        start_registry("--upload-timeout", "3", root=first.root)
+        time.sleep(6)  # twice the second server's timeout, with no byte written
+        assert len(upload_files(first.root)) == 3
+        sock.sendall(data[1000:])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 202")
+        sock.close()
+        assert c.put(location, params={"digest": sha256_digest(data)}).status_code == 201
+    assert httpx.get(f"{first.url}/v2/busy/blobs/{sha256_digest(data)}").content == data
 
 
 def test_disk_full_keeps_the_upload_consistent(start_registry, tmp_path: Path) -> None:
