@@ -19,6 +19,7 @@ from pathlib import Path
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
 from freight.store.db import transaction
+from freight.store.store import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class _HashingReader:
 class Snapshots:
     def __init__(self, root: Path, db: sqlite3.Connection) -> None:
         self.dir = root / "snapshots"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(PRIVATE, parents=True, exist_ok=True)
+        self._root = root
         self._db = db
         self._lock = threading.Lock()  # one connection: snapshot records from several threads
 
