@@ -4,7 +4,8 @@ Every process that adds content holds the store lock shared (``writing()``)
 from its first blob write until its metadata commit; garbage collection holds
 it exclusively. So GC never removes a blob or snapshot that a concurrent
 import is about to reference, and a crash at any point leaves only
-unreferenced files that the next GC removes.
+unreferenced blobs and snapshots, which the next GC removes, and the killed
+process's temporary directory, which the next writer removes.
 """
 
 from __future__ import annotations
@@ -67,16 +68,27 @@ class Store:
     def snapshots_root(self) -> Path:
         return self.snapshots.dir
 
+    @property
+    def scratch_dir(self) -> str:
+        """This process's temporary directory in the store (``freight.store.scratch``)."""
+        from freight.store.scratch import directory
+
+        return directory(os.fspath(self.root))
+
     # -- locking --------------------------------------------------------
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the store lock shared while adding content (see module docstring)."""
+        """Hold the store lock shared while adding content (see module docstring); first
+        remove what killed writers left in ``tmp/`` (``freight.store.scratch``)."""
         import fcntl  # lazily, as everything only writers use
+
+        from freight.store.scratch import sweep
 
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
+            sweep(self._root)
             yield
         finally:
             os.close(fd)
