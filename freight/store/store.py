@@ -49,6 +49,11 @@ class Store:
 
         return Path(self._root)
 
+    @property
+    def root_path(self) -> str:
+        """``root`` as a string, for paths on the listing commands' way (no pathlib)."""
+        return self._root
+
     @cached_property
     def blobs(self) -> BlobStore:
         from freight.store.blobs import BlobStore
