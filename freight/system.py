@@ -6,6 +6,8 @@ and the API service offer the same behaviour.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
 from freight.store import Store
@@ -55,8 +57,10 @@ def _cache_keys(store: Store) -> set[str]:
 
 
 def disk_usage(store: Store) -> list[Usage]:
-    """``docker system df``: Images, Containers, Local Volumes, Build Cache."""
-    return [_image_usage(store), _container_usage(store), _volume_usage(store), _cache_usage(store)]
+    """``docker system df``: Images, Containers, Local Volumes, Build Cache, and freight's
+    Temporary data."""
+    return [_image_usage(store), _container_usage(store), _volume_usage(store), _cache_usage(store),
+            temporary_usage(store)]
 
 
 def _image_usage(store: Store) -> Usage:
@@ -109,3 +113,26 @@ def _cache_usage(store: Store) -> Usage:
         blobs.update(json.loads(value).get("blobs", []))
     size = sum(store.blobs.size(b) for b in blobs if b not in used and store.blobs.has(b))
     return Usage("Build Cache", len(rows), 0, size, size)
+
+
+def temporary_usage(store: Store) -> Usage:
+    """Temporary data (``freight.store.scratch``): active is what running writers hold,
+    reclaimable what killed ones left, which the next writer (or GC) removes."""
+    from freight.store.scratch import entries
+
+    found = entries(os.fspath(store.root))
+    sizes = [(entry.owned, entry_size(entry.path)) for entry in found]
+    size = sum(s for _owned, s in sizes)
+    return Usage("Temporary", len(found), sum(1 for e in found if e.owned), size,
+                 sum(s for owned, s in sizes if not owned))
+
+
+def entry_size(path: str) -> int:
+    """The bytes of a file, or of the files below a directory."""
+    from freight.runtime.prune import tree_size
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    return tree_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size

@@ -37,6 +37,15 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+def store_temporaries(root: Path) -> list[str]:
+    """What writers left in the store's temporary space: the files in ``tmp/`` (in the
+    writers' own directories there too) and ``unpack-*`` in ``snapshots/``."""
+    found = [str(p) for p in (root / "snapshots").glob("unpack-*")]
+    for entry in (root / "tmp").iterdir() if (root / "tmp").is_dir() else []:
+        found += [str(p) for p in entry.iterdir()] if entry.is_dir() else [str(entry)]
+    return found
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler for the tests' stand-in servers: no access log in the test output."""
 

@@ -250,7 +250,6 @@ class Builder:
         self.steps_cached = 0
         self.platform_args = self._platform_args()
         self.global_env = global_scope(df, opts.build_args, self.platform_args)
-        self.work = store.snapshots.dir
         self.context_vertex_done = False
 
     # -- platform and stages --------------------------------------------
@@ -563,7 +562,7 @@ class Builder:
     def new_dir(self, kind: str) -> Path:
         import tempfile
 
-        return Path(tempfile.mkdtemp(prefix=f"unpack-{kind}-", dir=self.work))
+        return Path(tempfile.mkdtemp(prefix=f"unpack-{kind}-", dir=self.store.scratch_dir))
 
     def rootfs(self, state: State) -> RootFS:
         return RootFS([self.store.snapshots.path(c) for c in state.chains()])
@@ -681,7 +680,7 @@ class Builder:
         if urls or gits:
             import tempfile
 
-            downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.root)
+            downloads = tempfile.mkdtemp(prefix="build-add-", dir=self.store.scratch_dir)
         try:
             fetched = [(u, *self._fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
             key = cache.cache_key({
@@ -871,7 +870,7 @@ def build(store: Any, opts: BuildOptions) -> BuildResult:
 
 def _build(store: Any, opts: BuildOptions, progress: Progress) -> BuildResult:
     v = progress.vertex(f"[internal] load build definition from {Path(opts.dockerfile or 'Dockerfile').name}")
-    ctx = open_context(opts.context, opts.dockerfile, opts.stdin, store.root)
+    ctx = open_context(opts.context, opts.dockerfile, opts.stdin, Path(store.scratch_dir))
     ctx.hashes = HashCache(store.root / "buildcache-hashes.json")
     try:
         with ctx:

@@ -53,7 +53,7 @@ def export_output(store: Any, config: dict[str, Any], layers: list[dict[str, Any
     elif kind == "tar":
         from freight.store.layerwrite import write_layer
 
-        tmp = Path(tempfile.mkdtemp(prefix="build-output-", dir=store.root))
+        tmp = Path(tempfile.mkdtemp(prefix="build-output-", dir=store.scratch_dir))
         try:
             _flatten(store, layers, tmp)
             if dest == "-":

@@ -10,6 +10,10 @@ from freight.cli.images import confirm
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from freight.store import Store
+
 
 def register(sub: Subcommands) -> None:
     system = sub.group("system", help="Manage freight")
@@ -64,10 +68,25 @@ def cmd_df(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from freight.store.gc import check
 
-    problems = check(store(args))
+    st = store(args)
+    problems = check(st)
     for problem in problems:
         sys.stderr.write(f"{problem}\n")
+    _report_temporaries(st)
     if problems:
         raise FreightError(f"store check found {len(problems)} problem(s)")
     print("store is consistent")
     return 0
+
+
+def _report_temporaries(st: Store) -> None:
+    """Temporary data is no inconsistency, but ``check`` names it: a running writer's, and
+    what killed ones left (which the next writing command removes)."""
+    import os
+
+    from freight.store.scratch import entries
+    from freight.system import entry_size
+
+    for entry in entries(os.fspath(st.root)):
+        whose = "held by a running writer" if entry.owned else "left by a killed writer"
+        print(f"temporary data {whose}: {entry.path} ({human_size(entry_size(entry.path))})")

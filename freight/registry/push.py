@@ -261,7 +261,7 @@ def _keep(store: Store, diff_id: str, writer: BlobWriter) -> tuple[str, int]:
     digest = writer.commit()
     entry = _cache_entry(store, diff_id)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=entry.parent)
+    fd, tmp = tempfile.mkstemp(dir=store.scratch_dir)
     with os.fdopen(fd, "w") as f:
         f.write(f"{digest} {writer.size}\n")
     os.replace(tmp, entry)

@@ -12,7 +12,10 @@ in the foreground itself, or a monitor process (``freight.runtime.monitor``)
 for detached containers (``-d``, ``start``). The supervisor relays and logs
 the output, runs the port proxies, records the exit and does ``--rm``. A
 container dies with its supervisor (parent-death signal), so a supervisor
-killed outright leaves a container that ``get`` reports as exited (137).
+killed outright leaves a container that the next ``get`` or ``list_containers``
+finishes: it records the exit (137) and removes the cgroups, or, with ``--rm``,
+removes the container. A container killed before its row was written leaves
+only its directory, which ``list_containers`` removes (``containerdir``).
 
 Writes are one transaction when a container is created (for ``run``: when it
 has started) and one when it exits.
@@ -25,6 +28,7 @@ import sqlite3
 import time
 
 from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
+from freight.pids import alive, start_time
 from freight.runtime.stdio import timestamp
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -42,6 +46,7 @@ class Container:
         self.record = record
         self.state = state
         self.image = image  # the store's Image when already resolved (``run``), else None
+        self.dir_lock: int | None = None  # the creator's lock until the row is in (``containerdir``)
 
     @property
     def id(self) -> str:
@@ -100,37 +105,63 @@ def get(store: Any, ref: str) -> Container:
         if len(rows) > 1:
             raise Conflict(f"Multiple IDs found with provided prefix: {ref}")
         row = rows[0] if rows else None
-    if row is None:
+    c = _refresh(store, _from_row(row)) if row is not None else None
+    if c is None:
         raise NotFound(f"No such container: {ref}")
-    return _refresh(store, _from_row(row))
+    return c
 
 
 def list_containers(store: Any, all: bool = False) -> list[Container]:
-    """Newest first, as ``docker ps`` lists them; only running ones unless ``all``."""
+    """Newest first, as ``docker ps`` lists them; only running ones unless ``all``. Directories
+    of containers whose creator was killed before it recorded them are removed on the way."""
+    from freight.runtime.containerdir import sweep
+
     rows = store.db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
     found = [_refresh(store, _from_row(r)) for r in rows]
-    return [c for c in found if all or c.running]
-
-
-def _process_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    sweep(store, {r["id"] for r in rows})
+    return [c for c in found if c is not None and (all or c.running)]
 
 
 def _alive(state: dict[str, Any], pid_key: str, start_key: str) -> bool:
-    pid = int(state.get(pid_key) or 0)
-    return bool(pid) and _process_start_time(pid) == state.get(start_key)
+    return alive(int(state.get(pid_key) or 0), state.get(start_key))
 
 
-def _refresh(store: Any, c: Container) -> Container:
-    """A container recorded as running whose supervisor is gone (killed before it could
-    record the exit) is shown as exited, as Docker shows one whose shim died."""
+def _refresh(store: Any, c: Container) -> Container | None:
+    """``c``, or None when it is gone. A container recorded as running whose supervisor is gone
+    (killed before it could record the exit; the container's processes died with it, by their
+    parent-death signal) is finished here as its supervisor would have: recorded as exited
+    (137) without its cgroups, as Docker shows one whose shim died, or, with ``--rm``, removed."""
     if c.running and not _alive(c.state, "MonitorPid", "MonitorStartTime"):
+        return _reap(store, c)
+    return c
+
+
+def _reap(store: Any, c: Container) -> Container | None:
+    import json
+
+    from freight.store.db import transaction
+
+    if c.host_config.get("AutoRemove"):
+        _cleanup(store, c, None, remove_row=True, volumes=True)
+        return None
+    with transaction(store.db) as db:
+        row = db.execute("SELECT state FROM containers WHERE id = ?", (c.id,)).fetchone()
+        if row is None:
+            return None
+        current = json.loads(row[0])
+        if any(current.get(k) != c.state.get(k) for k in ("Running", "MonitorPid", "MonitorStartTime")):
+            c.state = current  # someone else reaped it (or started it again) meanwhile
+            return c
+        from freight.runtime import cgroups
+
+        cgroup = cgroups.load(c.id)
+        if cgroup is not None:  # inside the transaction: no ``start`` makes a new one meanwhile
+            cgroup.destroy()
         c.state.update(Status="exited", Running=False, Pid=0, ExitCode=137,
                        Error="container process disappeared", FinishedAt=timestamp())
+        for key in ("StartTime", "MonitorPid", "MonitorStartTime"):
+            c.state.pop(key, None)
+        db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
     return c
 
 
@@ -147,7 +178,7 @@ def create(store: Any, body: dict[str, Any], name: str | None = None) -> Contain
 def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Container:
     """Everything ``create`` does except the database insert (``run`` inserts once started)."""
     from freight.runtime import config as cfg
-    from freight.runtime import volumes
+    from freight.runtime import containerdir, volumes
 
     image = store.resolve_image(body.get("Image") or "")
     host = dict(body.get("HostConfig") or {})
@@ -172,15 +203,27 @@ def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Contai
         "HostConfig": host, "Mounts": mounts, "Config": config,
         "NetworkSettings": {"Ports": _ports(config, host)},
     }
-    for sub in ("upper", "work", "merged"):
-        os.makedirs(f"{directory}/{sub}", 0o700 if sub == "work" else 0o755)
+    c = Container(record, new_state(), image)
+    c.dir_lock = containerdir.create(store.root_path, cid, volumes.anonymous_volumes(mounts))
+    try:
+        _make_files(c, directory, host_network)
+    except BaseException:
+        _cleanup(store, c, None, remove_row=False)
+        raise
+    return c
+
+
+def _make_files(c: Container, directory: str, host_network: bool) -> None:
+    """The overlay's directories (the upper dir is the container's ``/``: 0755, below the
+    private container directory), the host files and the volumes' directories."""
     from freight.runtime.hostfiles import write_host_files
 
-    write_host_files(directory, config["Hostname"], host_network)
-    for m in mounts:
+    for sub in ("upper", "work", "merged"):
+        os.mkdir(f"{directory}/{sub}", 0o700 if sub == "work" else 0o755)
+    write_host_files(directory, c.config["Hostname"], host_network)
+    for m in c.record["Mounts"]:
         if m["Type"] == "volume":
             os.makedirs(m["Source"], 0o755, exist_ok=True)
-    return Container(record, new_state(), image)
 
 
 def _unique_name(store: Any, name: str | None) -> str:
@@ -227,6 +270,13 @@ def _insert(store: Any, c: Container) -> None:
                         json.dumps(c.state)))
     except sqlite3.IntegrityError:
         raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
+    _release_dir(c)
+
+
+def _release_dir(c: Container) -> None:
+    if c.dir_lock is not None:
+        os.close(c.dir_lock)
+        c.dir_lock = None
 
 
 def _save_state(store: Any, c: Container, record: bool = False) -> None:
@@ -373,8 +423,8 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         raise
     c.state.update(Status="running", Running=True, Pid=launched.pid, StartedAt=timestamp(),
                    FinishedAt=ZERO_TIME, ExitCode=0, Error="", OOMKilled=False,
-                   StartTime=_process_start_time(launched.pid), MonitorPid=os.getpid(),
-                   MonitorStartTime=_process_start_time(os.getpid()))
+                   StartTime=start_time(launched.pid), MonitorPid=os.getpid(),
+                   MonitorStartTime=start_time(os.getpid()))
     try:  # recorded while the child sets itself up, in parallel
         _insert(store, c) if not inserted else _save_state(store, c)
     except FreightError:
@@ -587,7 +637,7 @@ def _cgroup(c: Container, device_rules: list[Any]) -> Any:
 def _start_failed(store: Any, c: Container, inserted: bool, err: FreightError) -> None:
     """Docker keeps a container whose start failed, in state created with the error (unless --rm)."""
     if c.host_config.get("AutoRemove"):
-        _cleanup(store, c, None, remove_row=inserted)
+        _cleanup(store, c, None, remove_row=inserted, volumes=True)
         return
     c.state.update(Error=str(err), ExitCode=err.exit_code)
     if inserted:
@@ -663,24 +713,34 @@ def _finish(store: Any, c: Container, launched: _Launched, code: int) -> None:
 
 
 def _cleanup(store: Any, c: Container, cgroup: Any, remove_row: bool, volumes: bool = False) -> None:
-    """Remove the container's row, cgroup, files and (``volumes``) anonymous volumes."""
-    from freight.runtime.fsutil import remove_tree
+    """Remove the container's row, cgroup, files and (``volumes``, or when it never got its
+    row) anonymous volumes, holding its directory's lock (``containerdir``): a removal
+    killed half-way is finished by a sweep."""
+    from freight.runtime import containerdir
     from freight.runtime.volumes import anonymous_volumes, remove_volume
     from freight.store.db import transaction
 
-    if cgroup is None:
-        from freight.runtime import cgroups
+    recorded = c.dir_lock is None  # its creator holds the lock until the row is in
+    directory = c.directory(store)
+    if recorded:
+        c.dir_lock = containerdir.lock(directory)
+    try:
+        if cgroup is None:
+            from freight.runtime import cgroups
 
-        cgroup = cgroups.load(c.id)
-    if cgroup is not None:
-        cgroup.destroy()
-    with transaction(store.db) as db:
-        if remove_row:
-            db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
-        if volumes:
-            for name in anonymous_volumes(c.record["Mounts"]):
+            cgroup = cgroups.load(c.id)
+        if cgroup is not None:
+            cgroup.destroy()
+        with transaction(store.db) as db:
+            if remove_row:
+                db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+            for name in anonymous_volumes(c.record["Mounts"]) if volumes and recorded else ():
                 remove_volume(db, store.root, name, force=True)
-    remove_tree(c.directory(store))
+        if not recorded:
+            containerdir.remove_unrecorded_volumes(store, anonymous_volumes(c.record["Mounts"]))
+        containerdir.remove(directory)
+    finally:
+        _release_dir(c)
 
 
 # ---------------------------------------------------------------- stop, kill, wait, remove
@@ -739,7 +799,7 @@ def _wait_process_exit(c: Container, timeout: float | None) -> bool:
     except OSError:
         return True
     try:
-        if _process_start_time(c.pid) != c.state.get("StartTime"):
+        if start_time(c.pid) != c.state.get("StartTime"):
             return True
         return bool(select.select([fd], [], [], timeout)[0])
     finally:

@@ -1,9 +1,9 @@
 """Content-addressed blob storage.
 
 Blobs live at ``blobs/sha256/<hex>``. Every write goes to a temporary file in
-``tmp/``, is hashed while written, fsynced, verified against the digest it was
-announced with, and only then renamed into place: a blob path that exists is
-always complete and correct, whatever crashed when.
+the writer's own directory under ``tmp/``, is hashed while written, fsynced,
+verified against the digest it was announced with, and only then renamed into
+place: a blob path that exists is always complete and correct, whatever crashed when.
 
 A writer made with ``sync_every`` (for downloads) also syncs each time that
 many more bytes were written: the disk (and, in a virtual machine, the host
@@ -33,7 +33,7 @@ class BlobWriter:
     """A file being written into the store; ``commit`` makes it visible.
 
     Use as a context manager: leaving the block without ``commit`` (an error,
-    a crash) leaves nothing behind but a temp file that garbage collection removes.
+    a crash) leaves nothing behind but a temp file that the next writer removes.
     """
 
     def __init__(self, store: BlobStore, sync_every: int = 0) -> None:
@@ -99,9 +99,15 @@ class BlobWriter:
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.dir = root / "blobs" / "sha256"
-        self.tmp_dir = root / "tmp"
+        self._root = root
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def tmp_dir(self) -> Path:
+        """This process's temporary directory in the store (see ``freight.store.scratch``)."""
+        from freight.store.scratch import directory
+
+        return Path(directory(os.fspath(self._root)))
 
     def path(self, digest: str) -> Path:
         return self.dir / hex_of(check(digest))

@@ -11,6 +11,7 @@ import os
 
 from freight.errors import FreightError
 from freight.image.digest import chain_ids
+from freight.store.scratch import collect as collect_temporaries
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -58,9 +59,7 @@ def _mark_image(store: Store, manifest_digest: str, live: LiveSet) -> None:
 def collect(store: Store) -> GCReport:
     report = GCReport()
     live = live_set(store)
-    for name in os.listdir(store.blobs.tmp_dir):
-        os.unlink(store.blobs.tmp_dir / name)
-    store.snapshots.remove_temporaries()
+    collect_temporaries(os.fspath(store.root))
     for digest in list(store.blobs.digests()):
         if digest not in live.blobs:
             report.reclaimed += store.blobs.size(digest)

@@ -54,7 +54,7 @@ def import_rootfs(store: Store, source: Path | BinaryIO, tags: list[str] = (),
                   config: dict[str, Any] | None = None, comment: str = "Imported from -") -> Image:
     """Create an image from a rootfs tar stream or directory."""
     with store.writing(), store.blobs.writer() as blob:
-        snapshot = Path(tempfile.mkdtemp(prefix="unpack-", dir=store.snapshots.dir))
+        snapshot = Path(tempfile.mkdtemp(prefix="unpack-", dir=store.scratch_dir))
         try:
             size = _ingest(source, blob, snapshot)
             diff_id = blob.commit()

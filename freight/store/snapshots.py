@@ -5,8 +5,9 @@ is keyed by the chain ID of the layer stack it ends. Its directory is named by
 the first 12 hex digits of that chain ID, so an overlay mount made from inside
 the snapshots directory with relative lower dirs stays far below the kernel's
 one-page limit on mount options even for images of 128 layers. A snapshot is
-unpacked into a temporary directory and renamed into place, so a directory
-that exists is complete, and two processes unpacking the same chain both succeed.
+unpacked into a temporary directory (in the unpacking process's own temporary
+space, ``freight.store.scratch``) and renamed into place, so a directory that
+exists is complete, and two processes unpacking the same chain both succeed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
 from freight.store.db import transaction
+from freight.store.store import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -61,7 +63,8 @@ class _HashingReader:
 class Snapshots:
     def __init__(self, root: Path, db: sqlite3.Connection) -> None:
         self.dir = root / "snapshots"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(PRIVATE, parents=True, exist_ok=True)
+        self._root = root
         self._db = db
         self._lock = threading.Lock()  # one connection: snapshot records from several threads
 
@@ -148,16 +151,14 @@ class Snapshots:
     def remove_name(self, name: str) -> None:
         _rmtree(self.dir / name, ignore_errors=True)
 
-    def remove_temporaries(self) -> None:
-        """Clear half-done unpacks; call only while no other process writes (GC lock)."""
-        for entry in os.scandir(self.dir):
-            if entry.name.startswith(("unpack-", "remove-")):
-                _rmtree(entry.path, ignore_errors=True)
-
     def _temporary(self, prefix: str) -> Path:
+        """A new directory in this process's temporary space (``scratch``), on the same
+        file system as the snapshots, so that it is renamed into place."""
         import tempfile  # lazily: it costs start-up time on paths that never write
 
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.dir))
+        from freight.store.scratch import directory
+
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=directory(os.fspath(self._root))))
 
     def _install(self, tmp: Path, chain_id: str) -> None:
         try:

@@ -4,7 +4,8 @@ Every process that adds content holds the store lock shared (``writing()``)
 from its first blob write until its metadata commit; garbage collection holds
 it exclusively. So GC never removes a blob or snapshot that a concurrent
 import is about to reference, and a crash at any point leaves only
-unreferenced files that the next GC removes.
+unreferenced blobs and snapshots, which the next GC removes, and the killed
+process's temporary directory, which the next writer removes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = os.fspath(root)
-        _make_dir(self._root)
+        _make_root(self._root)
         self.db = connect(os.path.join(self._root, "metadata.db"))
         self.images = ImageIndex(self.db, self._read_blob)
         self._lock_path = os.path.join(self._root, "lock")
@@ -47,6 +48,11 @@ class Store:
         from pathlib import Path
 
         return Path(self._root)
+
+    @property
+    def root_path(self) -> str:
+        """``root`` as a string, for paths on the listing commands' way (no pathlib)."""
+        return self._root
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -67,16 +73,27 @@ class Store:
     def snapshots_root(self) -> Path:
         return self.snapshots.dir
 
+    @property
+    def scratch_dir(self) -> str:
+        """This process's temporary directory in the store (``freight.store.scratch``)."""
+        from freight.store.scratch import directory
+
+        return directory(os.fspath(self.root))
+
     # -- locking --------------------------------------------------------
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the store lock shared while adding content (see module docstring)."""
+        """Hold the store lock shared while adding content (see module docstring); first
+        remove what killed writers left in ``tmp/`` (``freight.store.scratch``)."""
         import fcntl  # lazily, as everything only writers use
+
+        from freight.store.scratch import sweep
 
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
+            sweep(self._root)
             yield
         finally:
             os.close(fd)
@@ -162,17 +179,44 @@ class Store:
         return collect(self)
 
 
-def _make_dir(path: str) -> None:
-    """``mkdir -p``, whose error names ``path`` itself where it can (as ``Path.mkdir`` does)."""
+PRIVATE = 0o700  # the store root: other users reach nothing below it (see _make_root)
+_TIGHTENED = ("snapshots", "containers", "tmp")  # older stores made these 0755 too
+
+
+def _make_root(path: str) -> None:
+    """``mkdir -p`` the store root, private to its owner; an existing one is made private too.
+
+    Layers and containers' upper dirs hold setuid-root programs; a store other
+    users can traverse lets any of them run those as root (Docker's
+    CVE-2021-41091), so the root is 0700, as Podman's storage (Docker's is 0710).
+    Containers and builds do not need it: the overlay reaches its layers with the
+    mounter's credentials, volumes and host files are bind-mounted. An existing
+    root costs one ``stat`` (and, once, the ``chmod``s that tighten a store made
+    before): no walk, so that ``images`` and ``ps`` stay fast.
+    """
     try:
-        os.mkdir(path)
+        os.mkdir(path, PRIVATE)
     except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(path, PRIVATE, exist_ok=True)
     except FileExistsError:
-        if not os.path.isdir(path):
-            raise FreightError(f"cannot use {path} as the store root: not a directory") from None
+        _tighten(path)
     except NotADirectoryError:
         raise FreightError(f"cannot use {path} as the store root: not a directory") from None
+
+
+def _tighten(path: str) -> None:
+    st = os.stat(path)
+    if (st.st_mode & 0o170000) != 0o040000:
+        raise FreightError(f"cannot use {path} as the store root: not a directory")
+    if st.st_mode & 0o077 == 0:
+        return
+    for name in ("", *_TIGHTENED):
+        try:
+            os.chmod(os.path.join(path, name), PRIVATE)
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            return  # another user's store: its owner's next command tightens it
 
 
 def open_store(root: str | os.PathLike[str] | None = None) -> Store:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from freight.build.engine import BuildOptions, BuildResult, build
+from testlib import store_temporaries
 
 
 def write_context(path: Path, files: dict[str, str | bytes]) -> Path:
@@ -47,5 +48,5 @@ def layer_file(store: Any, image_id: str, name: str, index: int = -1) -> bytes:
 
 
 def run_dirs(store: Any) -> list[str]:
-    """Container directories a RUN step left behind (there should be none)."""
-    return [n for n in os.listdir(store.snapshots.dir) if n.startswith("unpack-")]
+    """Container directories a RUN step left behind, and other temporaries (there should be none)."""
+    return store_temporaries(store.root)

@@ -26,7 +26,7 @@ from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
-from testlib import QuietHandler, serve_http, stop_http
+from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 
 from tests.registry.fixtures_client import (docker_config, fresh_store, make_image,  # noqa: F401
                                             registry)
@@ -38,7 +38,7 @@ def _digest(data: bytes) -> str:
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
-    return [p.name for p in store.snapshots.dir.iterdir() if p.name.startswith("unpack-")]
+    return store_temporaries(store.root)
 
 
 @pytest.fixture

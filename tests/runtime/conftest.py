@@ -53,8 +53,8 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
     ids = [r[0] for r in busybox_store.db.execute("SELECT id FROM containers")]
     from freight.runtime import containers
 
-    for ident in ids:
-        containers.remove(busybox_store, ident, force=True, volumes=True)
+    for c in containers.list_containers(busybox_store, all=True):  # finishes --rm ones of killed clients
+        containers.remove(busybox_store, c.id, force=True, volumes=True)
     root = busybox_store.root
     assert freight_cgroups(ids) == []
     assert freight_mounts(root) == []

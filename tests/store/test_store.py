@@ -91,14 +91,44 @@ def test_check_finds_corrupt_and_missing_blobs(busybox_store: Store) -> None:
     assert any("manifest" in p and "missing" in p for p in check(busybox_store))
 
 
+def _dead_writer_dir(store: Store) -> Path:
+    """The temporary directory of a writer that was killed (its PID names no process now)."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        dead = store.root / "tmp" / f"{int(f.read()) + 1}-12345"
+    dead.mkdir(parents=True)
+    (dead / "blob-partial").write_bytes(b"x" * 1000)
+    (dead / "unpack-partial").mkdir()
+    return dead
+
+
 def test_gc_removes_crash_leftovers(busybox_store: Store) -> None:
-    (busybox_store.blobs.tmp_dir / "blob-dead").write_bytes(b"x")
+    own = Path(busybox_store.scratch_dir)
+    (own / "blob-being-written").write_bytes(b"x")
+    _dead_writer_dir(busybox_store)
+    (busybox_store.root / "tmp" / "blob-dead").write_bytes(b"x")  # what older versions left
     (busybox_store.snapshots.dir / "unpack-dead").mkdir()
+    (busybox_store.root / "build-add-dead").mkdir()
     (busybox_store.snapshots.dir / "0123456789ab").mkdir()
     busybox_store.gc()
-    assert os.listdir(busybox_store.blobs.tmp_dir) == []
+    assert os.listdir(busybox_store.root / "tmp") == [own.name]
+    assert os.listdir(own) == ["blob-being-written"]  # a live writer's
     assert sorted(os.listdir(busybox_store.snapshots.dir)) == [
         busybox_store.snapshots.name(busybox_store.resolve_image("busybox").chain_ids[0])]
+    assert not (busybox_store.root / "build-add-dead").exists()
+
+
+def test_next_writer_removes_only_what_killed_writers_left(store: Store) -> None:
+    """A temporary directory names its writer by PID and start time: a reused PID is no owner."""
+    dead = _dead_writer_dir(store)
+    reused = store.root / "tmp" / f"{os.getpid()}-1"  # our PID, but not our start time
+    reused.mkdir()
+    own = Path(store.scratch_dir)
+    (own / "blob-being-written").write_bytes(b"x")
+    legacy = store.root / "tmp" / "blob-of-an-older-version"
+    legacy.write_bytes(b"x")
+    with store.writing():
+        assert not dead.exists() and not reused.exists()
+        assert (own / "blob-being-written").exists() and legacy.exists()  # that one only for GC
 
 
 def test_hostile_import_stores_nothing(store: Store, tmp_path: Path) -> None:

@@ -1,0 +1,161 @@
+"""A container whose supervisor was killed (``kill -9`` of ``freight run``, or of a detached
+container's monitor) is finished by the next command that looks at it: recorded as exited
+(137), or with ``--rm`` removed entirely: record, directory, cgroups, volumes, mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from freight.errors import NotFound
+from freight.runtime import cgroups, containers
+from freight.store import Store
+from testlib import FREIGHT
+from tests.runtime.conftest import freight_cgroups, freight_mounts
+
+
+def _client(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(FREIGHT), *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "FREIGHT_ROOT": str(root)})
+
+
+def _row(root: Path, cid: str) -> dict | None:
+    with closing(sqlite3.connect(f"file:{root / 'metadata.db'}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT state FROM containers WHERE id = ?", (cid,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _until(condition, what: str, timeout: float = 30) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.0005)
+    return value
+
+
+def _new_directory(root: Path) -> str | None:
+    try:
+        names = os.listdir(root / "containers")
+    except FileNotFoundError:
+        return None
+    return names[0] if names else None
+
+
+def _command_runs(root: Path, cid: str) -> bool:
+    state = _row(root, cid)
+    if not state or not state.get("Pid"):
+        return False
+    try:
+        return Path(f"/proc/{state['Pid']}/cmdline").read_bytes().startswith(b"sleep")
+    except OSError:
+        return False
+
+
+def _stop_at(root: Path, moment: str) -> tuple[subprocess.Popen, str, bool]:
+    """Start ``freight run --rm`` and stop it (SIGSTOP) at ``moment``; (client, ID, recorded yet)."""
+    client = _client(root, "run", "--rm", "-v", "/data", "busybox", "sleep", "60")
+    cid = str(_until(lambda: _new_directory(root), "the container's directory"))
+    if moment != "created":
+        _until(lambda: _command_runs(root, cid), "the container's command")
+        time.sleep(0.5 if moment == "later" else 0)
+    client.send_signal(signal.SIGSTOP)
+    return client, cid, _row(root, cid) is not None
+
+
+def _assert_nothing_left(store: Store, cli, cid: str) -> None:
+    root = store.root
+    assert cli("ps", "-a", "-q", "--no-trunc", check=True).stdout == ""
+    assert _row(root, cid) is None
+    assert not (root / "containers" / cid).exists()
+    assert freight_cgroups([cid]) == []
+    assert cli("volume", "ls", "-q", check=True).stdout == ""
+    assert not (root / "volumes").exists() or os.listdir(root / "volumes") == []
+    assert freight_mounts(root) == []
+
+
+@pytest.mark.parametrize("moment", ["created", "running", "later"])
+def test_kill_9_of_run_rm_leaves_nothing_once_ps_looked(runtime_store: Store, cli, moment: str) -> None:
+    """``created``: killed while it starts the container, before its record is written (caught
+    at the first try almost always: the try is repeated until it is); ``running``: as soon as
+    the command runs; ``later``: half a second after."""
+    for _attempt in range(5):
+        client, cid, recorded = _stop_at(runtime_store.root, moment)
+        client.kill()
+        client.wait()
+        _assert_nothing_left(runtime_store, cli, cid)
+        if recorded == (moment != "created"):
+            return
+    pytest.fail(f"the client was never stopped at {moment}")
+
+
+def test_kill_9_of_run_keeps_the_container_as_exited(runtime_store: Store, cli) -> None:
+    client = _client(runtime_store.root, "run", "--name", "kept", "-v", "/data", "busybox", "sleep", "60")
+    cid = str(_until(lambda: _new_directory(runtime_store.root), "the container's directory"))
+    _until(lambda: _command_runs(runtime_store.root, cid), "the container's command")
+    client.kill()
+    client.wait()
+    assert cli("ps", "-a", "--format", "{{.Names}} {{.Status}}", check=True).stdout.startswith("kept Exited (137)")
+    state = _row(runtime_store.root, cid)
+    assert state is not None and not state["Running"] and state["ExitCode"] == 137 and "MonitorPid" not in state
+    assert freight_cgroups([cid]) == []
+    assert (runtime_store.root / "containers" / cid).is_dir()
+    cli("start", "kept", check=True)  # it can run again
+    assert _row(runtime_store.root, cid)["Running"]
+    cli("rm", "-f", "-v", "kept", check=True)
+    _assert_nothing_left(runtime_store, cli, cid)
+
+
+def test_kill_9_of_a_detached_containers_monitor(runtime_store: Store, cli) -> None:
+    cid = cli("run", "-d", "--rm", "-v", "/data", "busybox", "sleep", "60", check=True).stdout.strip()
+    state = _row(runtime_store.root, cid)
+    assert state is not None
+    os.kill(state["MonitorPid"], signal.SIGKILL)
+    _until(lambda: not Path(f"/proc/{state['Pid']}").exists(), "the container's end")
+    with pytest.raises(NotFound, match="No such container"):
+        containers.get(runtime_store, cid)  # ``inspect``, ``rm`` ... finish it as ``ps`` does
+    _assert_nothing_left(runtime_store, cli, cid)
+
+
+def _layouts() -> dict[str, cgroups.Layout]:
+    """The three layouts, as this host's hierarchies can be combined (a hybrid host has all)."""
+    host = cgroups.detect_layout()
+    found = {host.mode: host}
+    if host.mode == "hybrid":
+        found["v1"] = cgroups.Layout("v1", host.v1)
+        found["v2"] = cgroups.Layout.unified(host.v2_root)
+    return found
+
+
+@pytest.mark.parametrize("mode", ["v1", "v2", "hybrid"])
+def test_a_dead_supervisors_cgroups_go_in_every_layout(runtime_store: Store, cli, mode: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = _layouts().get(mode)
+    if layout is None:
+        pytest.skip(f"this host's cgroup hierarchies make no {mode} layout")
+    cid = cli("create", "busybox", "sleep", "60", check=True).stdout.strip()
+    monkeypatch.setattr(cgroups, "detect_layout", lambda root=cgroups.CGROUP_ROOT: layout)
+    group = cgroups.create(cid, cgroups.Resources(), layout)
+    left = subprocess.Popen(["sleep", "60"])  # a process its killed supervisor left in its cgroups
+    group.add(left.pid)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with closing(sqlite3.connect(runtime_store.root / "metadata.db")) as db, db:
+        state = {**containers.new_state("running"), "Running": True, "Pid": left.pid,
+                 "MonitorPid": gone.pid, "MonitorStartTime": "1"}
+        db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(state), cid))
+    assert group.directories() and all(os.path.isdir(d) for d in group.directories())
+
+    found = containers.list_containers(runtime_store, all=True)
+
+    assert [(c.id, c.state["Status"], c.state["ExitCode"]) for c in found] == [(cid, "exited", 137)]
+    assert left.wait(timeout=10) == -signal.SIGKILL
+    assert not any(os.path.isdir(d) for d in group.directories())
+    assert _row(runtime_store.root, cid)["Status"] == "exited"
