@@ -5,8 +5,10 @@ A running container's files are read and written through ``/proc/<pid>/root``
 mounted for the copy in a private directory of the container. Paths inside a
 container are resolved as if its root were ``/`` (``rootfs.secure_join``),
 files are read by a child process chrooted into it, and archives go in with
-``apply_layer(..., chroot_symlinks=True)``, so no symlink in the container
-(not even one swapped in during the copy) can make a copy touch the host.
+``extract_archive`` (symlinks resolved as if the container's root were ``/``),
+so no symlink in the container (not even one swapped in during the copy) can
+make a copy touch the host. Copies out are unpacked on the host the same way,
+never with ``tarfile``'s extraction.
 
 Docker's path rules: a file copied onto an existing directory lands inside it;
 a directory copied to a missing path becomes that path; ``SRC/.`` copies a
@@ -25,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.store.layerapply import extract_archive
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -198,8 +201,10 @@ def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
         with tempfile.TemporaryFile() as spool:
             _tar_in_root(root, src, follow, name, contents, spool, owner)
             spool.seek(0)
-            with tarfile.open(fileobj=spool, mode="r|") as tar:
-                tar.extractall(target_dir, numeric_owner=True, filter="fully_trusted")
+            try:
+                extract_archive(spool, Path(target_dir))
+            except FreightError as err:
+                raise FreightError(f"copy from the container failed: {err}") from None
 
 
 def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
@@ -235,26 +240,11 @@ def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
 
 
 def _extract(root: str, inside: str, stream: BinaryIO, owner: int | None) -> None:
-    """Apply tar ``stream`` at container directory ``inside`` (entry names prefixed with it)."""
-    from freight.store.layerapply import apply_layer
+    """Unpack tar ``stream`` (plain or compressed, as Docker takes it) into container directory ``inside``."""
+    from freight.store.compression import open_layer
 
-    prefix = os.path.normpath("/" + inside).strip("/")
-    with tempfile.TemporaryFile() as rebased:
-        with tarfile.open(fileobj=stream, mode="r|") as src, \
-                tarfile.open(fileobj=rebased, mode="w|", format=tarfile.PAX_FORMAT) as out:
-            for info in src:
-                name = os.path.normpath(info.name).lstrip("/")
-                if name == "." and not prefix:
-                    continue
-                info.name = f"{prefix}/{name}".strip("/") if name != "." else prefix
-                if info.islnk():
-                    info.linkname = f"{prefix}/{info.linkname.lstrip('/')}".strip("/")
-                if owner is not None:
-                    info.uid = info.gid = owner
-                    info.uname = info.gname = ""
-                out.addfile(info, src.extractfile(info) if info.isreg() else None)
-        rebased.seek(0)
-        try:
-            apply_layer(rebased, Path(root), chroot_symlinks=True)
-        except FreightError as err:
-            raise FreightError(f"copy into the container failed: {err}") from None
+    try:
+        with open_layer(stream) as tar:
+            extract_archive(tar, Path(root), into=inside, owner=None if owner is None else (owner, owner))
+    except FreightError as err:
+        raise FreightError(f"copy into the container failed: {err}") from None

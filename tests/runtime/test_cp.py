@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -75,6 +76,10 @@ def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> 
         tar.addfile(info, io.BytesIO(b"hi\n"))
     cli("cp", "-", "box:/srv", stdin=archive, check=True)
     assert cli("exec", "box", "cat", "/srv/fromtar/note", check=True).stdout == "hi\n"
+    squeezed = tmp_path / "in.tar.gz"  # Docker takes a compressed stream too
+    squeezed.write_bytes(gzip.compress(archive.read_bytes()))
+    cli("cp", "-", "box:/srv/x", stdin=squeezed, check=True)
+    assert cli("exec", "box", "cat", "/srv/x/fromtar/note", check=True).stdout == "hi\n"
     to_file = cli("cp", "-", "box:/srv/x/y", stdin=archive)
     assert to_file.returncode == 1 and "must be a directory" in to_file.stderr
 
