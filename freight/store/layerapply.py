@@ -270,13 +270,13 @@ def _join(parent: str, name: str) -> str:
 class _Applier:
     """Applies entries one by one; holds the caches that make resolution cheap."""
 
-    def __init__(self, target: Path, overlay: bool, chroot_symlinks: bool, base: list[str] | None = None,
+    def __init__(self, target: Path, overlay: bool, base: list[str] | None = None,
                  owner: tuple[int, int] | None = None, implied_mtime: int | None = None) -> None:
         """``base``: None for a layer; for an archive, the components of the directory it goes in
         (``owner`` and ``implied_mtime``: see ``extract_archive``)."""
         self.root = os.path.abspath(target)
         self.overlay = overlay
-        self.chroot_symlinks = chroot_symlinks
+        self.chroot_symlinks = base is not None
         self.base = base
         self.depth = len(base or ())
         self.owner = owner
@@ -575,7 +575,7 @@ def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int
     one that tries to write outside ``target``; nothing outside ``target`` is
     created, changed or removed.
     """
-    return _run(_Applier(target, overlay, False), _TarReader(stream))
+    return _run(_Applier(target, overlay), _TarReader(stream))
 
 
 def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
@@ -585,19 +585,18 @@ def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: t
     For what is an archive rather than a layer: ``ADD`` of a local tar, a tar
     given as a build context, ``cp`` into a container or out of one. ``target``
     stands for ``/``: every symlink, on the way to an entry or to a hard link's
-    source, is resolved as if it were (``chroot_symlinks``). Entry names and hard
-    link names are below the directory ``into`` (absolute ones too); one whose
-    ``..`` climb above ``into`` is refused, and where ``into`` is ``/`` they
-    stop at it. Whiteout names are ordinary files (only layers delete), the
-    archive's own ``.`` leaves ``into`` as it is, and ``owner`` (``--chown``;
-    ``cp`` without ``-a``) replaces every entry's owner, that of the directories
-    the archive implies without holding them too. Those get ``implied_mtime``
-    (seconds) where given, so that unpacking the same archive twice gives the
-    same tree. Returns and raises as ``apply_layer``; nothing outside ``target``
-    is created, changed or removed.
+    source, is resolved as if it were. Entry names and hard link names are below
+    the directory ``into`` (absolute ones too); one whose ``..`` climb above
+    ``into`` is refused, as is a relative symlink pointing above it, and where
+    ``into`` is ``/`` they stop at it. Whiteout names are ordinary files (only
+    layers delete), the archive's own ``.`` leaves ``into`` as it is, and
+    ``owner`` (``--chown``; ``cp`` without ``-a``) replaces every entry's owner,
+    that of the directories the archive implies without holding them too. Those
+    get ``implied_mtime`` (seconds) where given, so that unpacking the same
+    archive twice gives the same tree. Returns and raises as ``apply_layer``;
+    nothing outside ``target`` is created, changed or removed.
     """
-    applier = _Applier(target, False, True, base=_confine(into, [], "directory"), owner=owner,
-                       implied_mtime=implied_mtime)
+    applier = _Applier(target, False, base=_confine(into, [], "directory"), owner=owner, implied_mtime=implied_mtime)
     return _run(applier, _TarReader(stream, "archive"))
 
 
