@@ -21,14 +21,14 @@ import stat
 from pathlib import Path
 
 from freight.build.fsview import RootFS, split
-from freight.errors import FreightError
+from freight.errors import FreightError, LayerError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import BinaryIO
 
 _CHUNK = 1 << 20
-_TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+_TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd
 
 
 class ContextError(FreightError):
@@ -207,12 +207,14 @@ def is_archive(head: bytes) -> bool:
 
 
 def _extract(stream: BinaryIO, dest: str) -> None:
-    import tarfile
+    """Unpack a context tar (plain or compressed) into ``dest``, as Docker's chrooted untar does."""
+    from freight.store.compression import open_layer
+    from freight.store.layerapply import extract_archive
 
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            tar.extractall(dest, filter="tar", numeric_owner=True)
-    except tarfile.TarError as err:
+        with open_layer(stream) as tar:
+            extract_archive(tar, Path(dest))
+    except LayerError as err:
         raise ContextError(f"unable to prepare context: not a directory or a valid tar archive ({err})") from None
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from freight.build.context import Tree, is_archive
 from freight.build.fsview import RootFS, split
-from freight.errors import FreightError
+from freight.errors import FreightError, LayerError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -214,16 +214,14 @@ class LayerDir:
         self._times.append((path, mtime))
 
     def extract(self, archive: str, dest: str, owner: tuple[int, int] | None) -> None:
-        """ADD of a local archive: its entries below ``dest``, owners kept unless --chown."""
-        import tarfile
+        """ADD of a local archive: unpacked into ``dest`` as Docker's chrooted untar does it
+        (``extract_archive``), its owners kept unless --chown gives ``owner``; the directories it
+        implies get the layer's mtime, as other new entries do."""
+        from freight.store.compression import open_layer
+        from freight.store.layerapply import extract_archive
 
-        target = self._layer(dest)
-        with tarfile.open(archive, mode="r:*") as tar:
-            tar.extractall(target, filter="tar", numeric_owner=True)
-        if owner is not None:
-            for root, dirs, files in os.walk(target):
-                for name in dirs + files:
-                    os.chown(os.path.join(root, name), *owner, follow_symlinks=False)
+        with open(archive, "rb") as raw, open_layer(raw) as tar:
+            extract_archive(tar, Path(self._layer(dest)), owner=owner, implied_mtime=self.mtime)
 
     def finish(self) -> None:
         """Set the recorded mtimes, deepest first so a directory's stays as set."""
@@ -269,18 +267,19 @@ def copy_sources(layer: LayerDir, tree: Tree, sources: list[str], dest: str, des
 
 
 def _is_archive_file(path: str) -> bool:
-    import tarfile
+    """Whether ADD unpacks ``path``: a tar, plain or compressed, judged by its content as Docker does."""
+    from freight.store.compression import open_layer
+    from freight.store.layerapply import is_tar
 
     with open(path, "rb") as f:
-        head = f.read(512)
-    if not is_archive(head):
-        return False
-    try:
-        with tarfile.open(path, mode="r:*") as tar:
-            tar.next()
-        return True
-    except (tarfile.TarError, EOFError, OSError):
-        return False
+        if not is_archive(f.read(512)):
+            return False
+        f.seek(0)
+        try:
+            with open_layer(f) as tar:
+                return is_tar(tar)
+        except LayerError:
+            return False
 
 
 def fetch_url(url: str, dest: str, checksum: str = "") -> tuple[str, int | None]:

@@ -3,10 +3,12 @@
 A running container's files are read and written through ``/proc/<pid>/root``
 (its own mounts, volumes included); a stopped one's through its overlay,
 mounted for the copy in a private directory of the container. Paths inside a
-container are resolved as if its root were ``/`` (``rootfs.secure_join``),
-files are read by a child process chrooted into it, and archives go in with
-``apply_layer(..., chroot_symlinks=True)``, so no symlink in the container
-(not even one swapped in during the copy) can make a copy touch the host.
+container are resolved as if its root were ``/`` (``rootfs.secure_join``).
+Files are read into a tar, and tars unpacked (``extract_archive``), by a child
+process chrooted into the container's root, so no symlink in the container,
+not even one swapped in during the copy, can lead a copy to the host. Copies
+out are unpacked on the host by ``extract_archive`` too, never with
+``tarfile``'s extraction.
 
 Docker's path rules: a file copied onto an existing directory lands inside it;
 a directory copied to a missing path becomes that path; ``SRC/.`` copies a
@@ -25,9 +27,11 @@ import tempfile
 from pathlib import Path
 
 from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.store.layerapply import extract_archive
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Any, BinaryIO, Iterator
 
 
@@ -121,22 +125,22 @@ def _tar_of(real: str, name: str, contents: bool, out: IO[bytes], owner: int | N
             tar.add(os.path.join(real, child), arcname=f"{name}/{child}" if name else child, filter=own)
 
 
-def _tar_in_root(root: str, path: str, follow: bool, name: str, contents: bool, out: IO[bytes],
-                 owner: int | None) -> None:
-    """``_tar_of`` container ``path``, in a child process chrooted into ``root``: no symlink
-    the container swaps in while it is read can lead outside it (Docker's chrooted archiver)."""
-    out.flush()
+def _chrooted(root: str, work: Callable[[Callable[[], None]], None]) -> str:
+    """Run ``work(enter)`` in a child process, where ``enter()`` chroots it into ``root`` once what
+    it needs from the host is opened; return the child's error ("" for none). Chrooted, no symlink
+    the container swaps in during the copy can lead outside it (Docker's chrooted archiver)."""
     err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.close(err_r)
-            os.chroot(root)
-            os.chdir("/")
-            real = os.path.realpath(path) if follow else os.path.normpath("/" + path)
-            _tar_of(real, name, contents, out, owner)
-            out.flush()
+
+            def enter() -> None:
+                os.chroot(root)
+                os.chdir("/")
+
+            work(enter)
         except BaseException as err:  # reported by the parent
             os.write(err_w, (str(err) or type(err).__name__).encode())
             code = 1
@@ -145,6 +149,21 @@ def _tar_in_root(root: str, path: str, follow: bool, name: str, contents: bool, 
     with open(err_r, "rb") as errors:
         message = errors.read().decode(errors="replace")
     os.waitpid(pid, 0)
+    return message
+
+
+def _tar_in_root(root: str, path: str, follow: bool, name: str, contents: bool, out: IO[bytes],
+                 owner: int | None) -> None:
+    """``_tar_of`` container ``path``, read by a child process chrooted into ``root``."""
+
+    def work(enter: Callable[[], None]) -> None:
+        enter()
+        real = os.path.realpath(path) if follow else os.path.normpath("/" + path)
+        _tar_of(real, name, contents, out, owner)
+        out.flush()
+
+    out.flush()
+    message = _chrooted(root, work)
     if message:
         raise FreightError(f"copy from the container failed: {message}")
 
@@ -198,8 +217,10 @@ def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
         with tempfile.TemporaryFile() as spool:
             _tar_in_root(root, src, follow, name, contents, spool, owner)
             spool.seek(0)
-            with tarfile.open(fileobj=spool, mode="r|") as tar:
-                tar.extractall(target_dir, numeric_owner=True, filter="fully_trusted")
+            try:
+                extract_archive(spool, Path(target_dir))
+            except FreightError as err:
+                raise FreightError(f"copy from the container failed: {err}") from None
 
 
 def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
@@ -235,26 +256,15 @@ def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
 
 
 def _extract(root: str, inside: str, stream: BinaryIO, owner: int | None) -> None:
-    """Apply tar ``stream`` at container directory ``inside`` (entry names prefixed with it)."""
-    from freight.store.layerapply import apply_layer
+    """Unpack tar ``stream`` (plain or compressed, as Docker takes it) into container directory
+    ``inside``, by a child process chrooted into ``root``."""
+    from freight.store.compression import open_layer
 
-    prefix = os.path.normpath("/" + inside).strip("/")
-    with tempfile.TemporaryFile() as rebased:
-        with tarfile.open(fileobj=stream, mode="r|") as src, \
-                tarfile.open(fileobj=rebased, mode="w|", format=tarfile.PAX_FORMAT) as out:
-            for info in src:
-                name = os.path.normpath(info.name).lstrip("/")
-                if name == "." and not prefix:
-                    continue
-                info.name = f"{prefix}/{name}".strip("/") if name != "." else prefix
-                if info.islnk():
-                    info.linkname = f"{prefix}/{info.linkname.lstrip('/')}".strip("/")
-                if owner is not None:
-                    info.uid = info.gid = owner
-                    info.uname = info.gname = ""
-                out.addfile(info, src.extractfile(info) if info.isreg() else None)
-        rebased.seek(0)
-        try:
-            apply_layer(rebased, Path(root), chroot_symlinks=True)
-        except FreightError as err:
-            raise FreightError(f"copy into the container failed: {err}") from None
+    def work(enter: Callable[[], None]) -> None:
+        with open_layer(stream) as tar:  # its codec is imported from the host, before the chroot
+            enter()
+            extract_archive(tar, Path("/"), into=inside, owner=None if owner is None else (owner, owner))
+
+    message = _chrooted(root, work)
+    if message:
+        raise FreightError(f"copy into the container failed: {message}")

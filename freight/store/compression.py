@@ -1,11 +1,12 @@
 """Layer compression: sniffing, streaming decompression, deterministic gzip.
 
 Layers arrive gzip (Docker's and most registries' default), zstd (newer OCI
-images) or as a plain tar. Decompression streams, so a layer is never whole in
-memory. gzip goes through ISA-L (python-isal), several times faster than zlib
-in both directions; its decompression runs on a worker thread so it overlaps
-with the extraction that reads from it, as ``tar -xz`` overlaps with its gzip
-child.
+images) or as a plain tar; bzip2 and xz are taken too, as Docker's
+``DecompressStream`` takes them (for ``import``, ``ADD`` and tar build
+contexts). Decompression streams, so a layer is never whole in memory. gzip
+goes through ISA-L (python-isal), several times faster than zlib in both
+directions; its decompression runs on a worker thread so it overlaps with the
+extraction that reads from it, as ``tar -xz`` overlaps with its gzip child.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+_BZIP2_MARKS = (b"1AY&SY", b"\x17\x72\x45\x38\x50\x90")  # a bzip2 block's magic, or the end's
+_SNIFF = 10
 _CHUNK = 1 << 20
 _BUFFER = 64 << 10  # the decompressed stream's buffer: reads of a MiB go past it, not copied through it
 # Go's compress/gzip writes OS byte 255 ("unknown"); so does Docker's pusher.
@@ -52,12 +56,18 @@ class _Prefixed(io.RawIOBase):
 def _sniff(fileobj: BinaryIO) -> tuple[bytes, io.RawIOBase]:
     """Read the magic bytes and return them with a raw stream that still starts with them."""
     head = b""
-    while len(head) < len(ZSTD_MAGIC):
-        more = fileobj.read(len(ZSTD_MAGIC) - len(head))
+    while len(head) < _SNIFF:
+        more = fileobj.read(_SNIFF - len(head))
         if not more:
             break
         head += more
     return head, _Prefixed(head, fileobj)
+
+
+def _is_bzip2(head: bytes) -> bool:
+    """"BZh", a block size digit, then a block's magic: a plain tar whose first member's
+    name starts with "BZh" is not taken for bzip2 (as Docker's 3-byte test takes it)."""
+    return len(head) >= _SNIFF and head[:3] == b"BZh" and head[3] in b"123456789" and head[4:10] in _BZIP2_MARKS
 
 
 class _Guarded(io.RawIOBase):
@@ -84,7 +94,7 @@ class _Guarded(io.RawIOBase):
 
 
 def open_layer(fileobj: BinaryIO) -> BinaryIO:
-    """Return a stream of the uncompressed tar in ``fileobj`` (gzip, zstd or plain).
+    """Return a stream of the uncompressed tar in ``fileobj`` (gzip, zstd, bzip2, xz or plain).
 
     The result streams: nothing is read ahead beyond a few MiB. Close it when
     done (it may own a decompression thread); closing it does not close
@@ -101,6 +111,16 @@ def open_layer(fileobj: BinaryIO) -> BinaryIO:
 
         inner = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_CHUNK, read_across_frames=True)
         errors = (zstandard.ZstdError,)
+    elif _is_bzip2(head):
+        import bz2
+
+        inner = bz2.BZ2File(raw)
+        errors = (EOFError, OSError)
+    elif head.startswith(XZ_MAGIC):
+        import lzma
+
+        inner = lzma.LZMAFile(raw)
+        errors = (EOFError, lzma.LZMAError)
     else:
         return io.BufferedReader(raw, buffer_size=_CHUNK)
     return io.BufferedReader(_Guarded(inner, errors), buffer_size=_BUFFER)

@@ -1,4 +1,4 @@
-"""Applying a layer tar to a directory, safely against hostile layers.
+"""Applying a layer tar or unpacking a tar archive, safely against hostile tars.
 
 Two modes, as Docker's graph drivers have: flattening (``overlay=False``)
 applies the layer onto a tree that already holds the layers below it, so OCI
@@ -11,13 +11,19 @@ Safety: every name is cleaned lexically and refused when absolute or when its
 with ``lstat``, never letting the kernel follow a symlink: a relative symlink
 that stays inside the target is followed by hand (so a layer may write through
 ``lib -> usr/lib``); an absolute one or one that climbs out is refused, since
-from the host it points outside (with ``chroot_symlinks`` it is resolved as if
-the target were ``/`` instead, as Docker and containerd do). Verified real
+from the host it points outside (an archive's are resolved as if the target
+were ``/`` instead, as Docker's chrooted untar does). Verified real
 directories are cached; any removal of a directory or symlink drops the cache,
 so a path is only ever handed to the kernel when every directory in it is
 known to be a real directory inside the target. The last component is never
 followed (``O_NOFOLLOW``/``O_EXCL``, ``lchown``, ``follow_symlinks=False``,
 ``linkat`` without ``AT_SYMLINK_FOLLOW``).
+
+Archives (``extract_archive``: ``ADD``, a tar build context, ``cp``) go through
+the same code with Docker's untar rules instead of a layer's: names are joined
+below a destination directory, symlinks resolve as if the target were ``/``,
+and whiteout names are plain files. Nothing in freight unpacks a tar with
+``tarfile``'s extraction, whose filters have had holes (CVE-2025-4517).
 """
 
 from __future__ import annotations
@@ -119,8 +125,9 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
 class _TarReader:
     """A forward-only tar parser over a stream (USTAR, PAX, GNU long names)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, label: str = "layer") -> None:
         self.stream = stream
+        self.label = label
 
     def read(self, n: int) -> bytes:
         data = self.stream.read(n)
@@ -131,7 +138,7 @@ class _TarReader:
         while got < n:
             more = self.stream.read(n - got)
             if not more:
-                raise LayerError("layer tar is truncated")
+                raise LayerError(f"{self.label} tar is truncated")
             parts.append(more)
             got += len(more)
         return b"".join(parts)
@@ -153,11 +160,17 @@ class _TarReader:
         if stored != unsigned and stored != unsigned - 2 * sum(b for b in block if b > 127) + 2 * sum(
             b for b in block[148:156] if b > 127
         ):
-            raise LayerError("layer tar has a corrupt header (bad checksum)")
+            raise LayerError(f"{self.label} tar has a corrupt header (bad checksum)")
         return block
 
     def next(self) -> _Entry | None:
         """The next member, or None at the end of the archive."""
+        try:
+            return self._next()
+        except ValueError as exc:  # a PAX number or time that is not one
+            raise LayerError(f"{self.label} tar has a malformed header: {exc}") from None
+
+    def _next(self) -> _Entry | None:
         pax: dict[str, bytes] = {}
         long_name = long_link = None
         while True:
@@ -168,7 +181,7 @@ class _TarReader:
             size = _number(block[124:136])
             if kind in (b"x", b"g", b"L", b"K"):
                 if size > _MAX_SPECIAL:
-                    raise LayerError(f"layer tar has a {size}-byte extended header, over the 1 MiB limit")
+                    raise LayerError(f"{self.label} tar has a {size}-byte extended header, over the 1 MiB limit")
                 data = self.read(size)
                 self.skip(-size % BLOCK)
                 if kind == b"x":
@@ -191,7 +204,7 @@ class _TarReader:
                 name = prefix + b"/" + name
         name = pax.get("path", long_name or name)
         if any(key.startswith("GNU.sparse") for key in pax) or kind == b"S":
-            raise LayerError(f'layer entry "{_decode(name)}" is a sparse file, which layers do not support')
+            raise LayerError(f'{self.label} entry "{_decode(name)}" is a sparse file, which freight does not support')
         size = int(pax["size"]) if "size" in pax else size
         if kind in _HEADER_ONLY:
             size = 0
@@ -214,19 +227,40 @@ class _TarReader:
         )
 
 
-def _clean(name: str, entry: str) -> list[str]:
+def _clean(name: str, noun: str) -> list[str]:
     """Lexically clean a relative member name into components; refuse absolute or escaping names."""
     if name.startswith("/"):
-        raise LayerError(f'layer entry "{entry}" has an absolute path')
+        raise LayerError(f'{noun} "{name}" has an absolute path')
     parts: list[str] = []
     for part in name.split("/"):
         if part == "..":
             if not parts:
-                raise LayerError(f'layer entry "{entry}" escapes the target')
+                raise LayerError(f'{noun} "{name}" escapes the target')
             parts.pop()
         elif part not in ("", "."):
             parts.append(part)
     return parts
+
+
+def _confine(name: str, base: list[str], noun: str) -> list[str]:
+    """``name`` below directory ``base`` as Docker's untar joins them: the name is cleaned (the
+    ``..`` of an absolute name stop at its root), joined to ``base`` (``..`` stop at the target
+    root), and refused when the result is not below ``base``."""
+    rooted = name.startswith("/")
+    parts: list[str] = []
+    ups = 0
+    for part in name.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+            elif not rooted:
+                ups += 1
+        elif part not in ("", "."):
+            parts.append(part)
+    joined = base[: max(0, len(base) - ups)] + parts
+    if joined[: len(base)] != base:
+        raise LayerError(f'{noun} "{name}" escapes the destination directory')
+    return joined
 
 
 def _join(parent: str, name: str) -> str:
@@ -236,10 +270,18 @@ def _join(parent: str, name: str) -> str:
 class _Applier:
     """Applies entries one by one; holds the caches that make resolution cheap."""
 
-    def __init__(self, target: Path, overlay: bool, chroot_symlinks: bool) -> None:
+    def __init__(self, target: Path, overlay: bool, base: list[str] | None = None,
+                 owner: tuple[int, int] | None = None, implied_mtime: int | None = None) -> None:
+        """``base``: None for a layer; for an archive, the components of the directory it goes in
+        (``owner`` and ``implied_mtime``: see ``extract_archive``)."""
         self.root = os.path.abspath(target)
         self.overlay = overlay
-        self.chroot_symlinks = chroot_symlinks
+        self.chroot_symlinks = base is not None
+        self.base = base
+        self.depth = len(base or ())
+        self.owner = owner
+        self.implied_ns = None if implied_mtime is None else implied_mtime * 1_000_000_000
+        self.noun = "layer entry" if base is None else "archive entry"
         self.chown = os.geteuid() == 0
         self.parents: dict[str, str] = {"": ""}
         self.real_dirs: set[str] = {""}
@@ -267,7 +309,7 @@ class _Applier:
                 if done:
                     done.pop()
                 elif not self.chroot_symlinks:
-                    raise LayerError(f'layer entry "{entry}" escapes the target through a symlink')
+                    raise LayerError(f'{self.noun} "{entry}" escapes the target through a symlink')
                 continue
             candidate = "/".join(done + [part])
             if candidate not in self.real_dirs:
@@ -277,10 +319,10 @@ class _Applier:
                 if isinstance(link, str):
                     hops += 1
                     if hops > _MAX_SYMLINKS:
-                        raise LayerError(f'layer entry "{entry}": too many levels of symbolic links at "{candidate}"')
+                        raise LayerError(f'{self.noun} "{entry}": too many levels of symbolic links at "{candidate}"')
                     if link.startswith("/"):
                         if not self.chroot_symlinks:
-                            raise LayerError(f'layer entry "{entry}" escapes the target through symlink "{candidate}"')
+                            raise LayerError(f'{self.noun} "{entry}" escapes the target through symlink "{candidate}"')
                         done = []
                     todo.extend(reversed([p for p in link.split("/") if p not in ("", ".")]))
                     continue
@@ -298,6 +340,10 @@ class _Applier:
             if not create:
                 return False
             os.mkdir(path, 0o755)
+            if self.owner is not None and self.chown:
+                os.lchown(path, *self.owner)
+            if self.implied_ns is not None:
+                self.dir_times[candidate] = self.implied_ns
             self.real_dirs.add(candidate)
             return True
         if stat.S_ISDIR(st.st_mode):
@@ -305,7 +351,7 @@ class _Applier:
             return True
         if stat.S_ISLNK(st.st_mode):
             return os.readlink(path)
-        raise LayerError(f'layer entry "{entry}": "{candidate}" is not a directory')
+        raise LayerError(f'{self.noun} "{entry}": "{candidate}" is not a directory')
 
     def forget(self, real: str) -> None:
         """A directory or symlink at ``real`` went away: drop every cached resolution."""
@@ -336,19 +382,26 @@ class _Applier:
 
     # -- entries ------------------------------------------------------------
 
+    def names(self, name: str) -> list[str]:
+        """The components of member name ``name``, below ``base`` for an archive."""
+        return _clean(name, self.noun) if self.base is None else _confine(name, self.base, self.noun)
+
     def apply(self, entry: _Entry, reader: _TarReader) -> None:
-        parts = _clean(entry.name, entry.name)
-        marked = [part.startswith(WHITEOUT_PREFIX) for part in parts]
+        if self.owner is not None:
+            entry = entry._replace(uid=self.owner[0], gid=self.owner[1])
+        parts = self.names(entry.name)
+        marked = [part.startswith(WHITEOUT_PREFIX) for part in parts] if self.base is None else []
         if any(marked):
             # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) and paths under a whiteout are skipped, as Docker does.
             if not any(marked[:-1]) and (parts[-1] == OPAQUE_MARKER or not parts[-1].startswith(_AUFS_META)):
                 self.whiteout(entry, parts)
             reader.skip(entry.size + (-entry.size % BLOCK))
             return
-        if not parts:
+        if len(parts) == self.depth:
             if entry.kind != b"5":
-                raise LayerError(f'layer entry "{entry.name}" replaces the target root with a non-directory')
-            self.metadata(entry, "")
+                raise LayerError(f'{self.noun} "{entry.name}" replaces the target directory with a non-directory')
+            if self.base is None:
+                self.metadata(entry, "")  # an archive's "." leaves the directory it goes in as it is (Docker)
             return
         parent = self.resolve(parts[:-1], entry.name, create=True)
         assert parent is not None  # create=True resolves or raises
@@ -359,6 +412,7 @@ class _Applier:
         elif entry.kind == b"5":
             self.directory(entry, real, parts)
         elif entry.kind == b"2":
+            self.check_symlink(entry, parts)
             self.create(real, lambda path: os.symlink(entry.linkname, path))
             self.metadata(entry, real)
         elif entry.kind == b"1":
@@ -369,6 +423,15 @@ class _Applier:
             self.metadata(entry, real)
         else:
             reader.skip(entry.size + (-entry.size % BLOCK))  # unknown types are skipped, as Docker does
+
+    def check_symlink(self, entry: _Entry, parts: list[str]) -> None:
+        """Docker's untar refuses a relative symlink that points above the directory it unpacks into
+        (``cp`` into a container's subdirectory); what it points to is never followed out anyway."""
+        if self.depth and not entry.linkname.startswith("/"):
+            pointed = _confine("/".join(["", *parts[:-1], entry.linkname]), [], self.noun)
+            if pointed[: self.depth] != self.base:
+                raise LayerError(f'{self.noun} "{entry.name}" is a symlink to "{entry.linkname}", '
+                                 "outside the destination directory")
 
     def create(self, real: str, make: Callable[[str], None]) -> None:
         """Run ``make(path)``, replacing a non-directory or directory already there."""
@@ -417,15 +480,15 @@ class _Applier:
 
     def hardlink(self, entry: _Entry, real: str) -> None:
         try:
-            parts = _clean(entry.linkname, entry.name)
+            parts = self.names(entry.linkname)
         except LayerError:
             parts = []
-        if not parts:
-            raise LayerError(f'layer entry "{entry.name}" links to "{entry.linkname}", outside the target')
+        if len(parts) <= self.depth:
+            raise LayerError(f'{self.noun} "{entry.name}" links to "{entry.linkname}", outside the target')
         parent = self.resolve(parts[:-1], entry.name, create=False)
         source = None if parent is None else _join(parent, parts[-1])
         if source is None or not os.path.lexists(self.abs(source)):
-            raise LayerError(f'layer entry "{entry.name}" links to "{entry.linkname}", which is not in the layer')
+            raise LayerError(f'{self.noun} "{entry.name}" links to "{entry.linkname}", which does not exist')
         if source == real:
             return
         self.create(real, lambda path: os.link(self.abs(source), path, follow_symlinks=False))
@@ -444,7 +507,7 @@ class _Applier:
             return
         name = base[len(WHITEOUT_PREFIX) :]
         if name in ("", ".", ".."):
-            raise LayerError(f'layer entry "{entry.name}" is not a valid whiteout')
+            raise LayerError(f'{self.noun} "{entry.name}" is not a valid whiteout')
         real = _join(parent, name)
         if real in self.applied:
             return  # a whiteout hides only what lower layers have (OCI image spec)
@@ -502,22 +565,51 @@ class _Applier:
                 pass
 
 
-def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False, chroot_symlinks: bool = False) -> int:
+def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int:
     """Apply the uncompressed layer tar read from ``stream`` to ``target``.
 
     Symlinks met on the way to an entry are followed only while they stay in
-    ``target``; one that is absolute or climbs out is refused. With
-    ``chroot_symlinks`` they are instead resolved as if ``target`` were ``/``
-    (what Docker's chrooted unpacker and containerd do), which never leaves
-    ``target`` either: for extracting archives into a container's root (ADD).
-
-    ``target`` must be an existing directory. Returns the bytes of regular file
-    content written. Raises ``LayerError``
-    naming the entry for a malformed layer or one that tries to write outside
-    ``target``; nothing outside ``target`` is created, changed or removed.
+    ``target``; one that is absolute or climbs out is refused. ``target`` must
+    be an existing directory. Returns the bytes of regular file content
+    written. Raises ``LayerError`` naming the entry for a malformed layer or
+    one that tries to write outside ``target``; nothing outside ``target`` is
+    created, changed or removed.
     """
-    applier = _Applier(target, overlay, chroot_symlinks)
-    reader = _TarReader(stream)
+    return _run(_Applier(target, overlay), _TarReader(stream))
+
+
+def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
+                    implied_mtime: int | None = None) -> int:
+    """Unpack the uncompressed tar read from ``stream`` as Docker's chrooted untar does.
+
+    For what is an archive rather than a layer: ``ADD`` of a local tar, a tar
+    given as a build context, ``cp`` into a container or out of one. ``target``
+    stands for ``/``: every symlink, on the way to an entry or to a hard link's
+    source, is resolved as if it were. Entry names and hard link names are below
+    the directory ``into`` (absolute ones too); one whose ``..`` climb above
+    ``into`` is refused, as is a relative symlink pointing above it, and where
+    ``into`` is ``/`` they stop at it. Whiteout names are ordinary files (only
+    layers delete), the archive's own ``.`` leaves ``into`` as it is, and
+    ``owner`` (``--chown``; ``cp`` without ``-a``) replaces every entry's owner,
+    that of the directories the archive implies without holding them too. Those
+    get ``implied_mtime`` (seconds) where given, so that unpacking the same
+    archive twice gives the same tree. Returns and raises as ``apply_layer``;
+    nothing outside ``target`` is created, changed or removed.
+    """
+    applier = _Applier(target, False, base=_confine(into, [], "directory"), owner=owner, implied_mtime=implied_mtime)
+    return _run(applier, _TarReader(stream, "archive"))
+
+
+def is_tar(stream: BinaryIO) -> bool:
+    """Whether ``stream`` starts with a valid tar header (Docker's test for ``ADD``'s archives)."""
+    try:
+        return _TarReader(stream).next() is not None
+    except LayerError:
+        return False
+
+
+def _run(applier: _Applier, reader: _TarReader) -> int:
+    """Apply every member ``reader`` yields; return the regular file bytes written."""
     while (entry := reader.next()) is not None:
         try:
             applier.apply(entry, reader)
@@ -525,8 +617,8 @@ def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False, chroot
             raise
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise LayerError(f'layer entry "{entry.name}" cannot be applied: {reason}') from exc
+            raise LayerError(f'{applier.noun} "{entry.name}" cannot be applied: {reason}') from exc
     applier.finish()
-    while stream.read(_CHUNK):
+    while reader.stream.read(_CHUNK):
         pass
     return applier.size

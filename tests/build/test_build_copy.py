@@ -19,6 +19,7 @@ import pytest
 from freight.build.copy import FIXED_MTIME
 from freight.build.engine import BuildError
 from freight.store import Store
+from hostile_tars import member, tar_bytes
 from tests.build.buildutil import config, do_build, layer_file, layer_members, write_context
 
 FILES = {"a.txt": "A\n", "b.txt": "B\n", "dir/one": "1\n", "dir/sub/two": "2\n", "x.py": "X\n"}
@@ -132,6 +133,49 @@ COPY g.tar.gz /copied/
         assert members[f"{prefix}/pkg/file"].uid == 7
         assert layer_file(busybox_store, result.image_id, f"{prefix}/pkg/file", index) == b"content\n"
     assert "copied/g.tar.gz" in layer_members(busybox_store, result.image_id, 4)
+
+
+def test_add_unpacks_an_archive_as_docker_does(busybox_store: Store, tmp_path: Path) -> None:
+    """Owners, modes and mtimes kept; whiteout names are plain files; the archive's "." leaves the
+    destination as it was; links kept; ``--chown`` owns every entry (BuildKit since 0.23); the
+    directories it implies get the layer's fixed mtime, so the layer is reproducible."""
+    import zstandard
+
+    raw = tar_bytes([
+        member("./", tarfile.DIRTYPE, mode=0o700, uid=5, mtime=1_000_000_000),
+        member("d/", tarfile.DIRTYPE, mode=0o750, uid=11, gid=12),
+        member("d/f", data=b"f", uid=1234, gid=4321, mode=0o4755, mtime=1_500_000_000),
+        member(".wh.gone"), member("keep/.wh..wh..opq"),
+        member("hl", tarfile.LNKTYPE, linkname="d/f"), member("sym", tarfile.SYMTYPE, linkname="/etc/passwd"),
+    ])
+    ctx = write_context(tmp_path / "ctx", {
+        "a.tar.zst": zstandard.ZstdCompressor().compress(raw), "gone": "lower\n",
+        "Dockerfile": "FROM busybox\nCOPY gone /dest/\nADD a.tar.zst /dest/\nADD --chown=5:6 a.tar.zst /owned/\n"})
+    result, _ = do_build(busybox_store, ctx)
+    added = layer_members(busybox_store, result.image_id, 2)
+    assert (added["dest"].mode, added["dest"].uid, added["dest"].mtime) == (0o755, 0, FIXED_MTIME)
+    assert (added["dest/d"].mode, added["dest/d"].uid, added["dest/d"].gid) == (0o750, 11, 12)
+    f = added["dest/d/f"]
+    assert (f.mode, f.uid, f.gid, f.mtime) == (0o4755, 1234, 4321, 1_500_000_000)
+    assert added["dest/.wh.gone"].isreg() and added["dest/keep/.wh..wh..opq"].isreg()
+    assert added["dest/hl"].islnk() and added["dest/hl"].linkname == "dest/d/f"
+    assert added["dest/sym"].linkname == "/etc/passwd"
+    owned = layer_members(busybox_store, result.image_id, 3)
+    assert {(m.uid, m.gid) for m in owned.values()} == {(5, 6)}
+    assert owned["owned/keep"].mtime == FIXED_MTIME  # implied by "keep/.wh..wh..opq", not in the archive
+
+
+@pytest.mark.parametrize("name, members, message", [
+    ("two-entry", [member("h", tarfile.LNKTYPE, linkname="/etc/hostname"), member("h", data=b"x")],
+     'archive entry "h" links to "/etc/hostname", which does not exist'),
+    ("truncated", None, "archive tar is truncated"),
+])
+def test_add_of_a_bad_archive_fails_the_build(busybox_store: Store, tmp_path: Path, name: str,
+                                              members: list | None, message: str) -> None:
+    data = tar_bytes(members) if members else tar_bytes([member("f", data=b"x" * 5000)])[:2000]
+    ctx = write_context(tmp_path / "ctx", {"a.tar": data, "Dockerfile": "FROM busybox\nADD a.tar /dest/\n"})
+    with pytest.raises(BuildError, match=message):
+        do_build(busybox_store, ctx)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from freight.store import Store
+from hostile_tars import canary_state, make_canary, member, tar_bytes
 from testlib import FREIGHT
 from tests.runtime.conftest import freight_mounts
 
@@ -75,6 +77,10 @@ def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> 
         tar.addfile(info, io.BytesIO(b"hi\n"))
     cli("cp", "-", "box:/srv", stdin=archive, check=True)
     assert cli("exec", "box", "cat", "/srv/fromtar/note", check=True).stdout == "hi\n"
+    squeezed = tmp_path / "in.tar.gz"  # Docker takes a compressed stream too
+    squeezed.write_bytes(gzip.compress(archive.read_bytes()))
+    cli("cp", "-", "box:/srv/x", stdin=squeezed, check=True)
+    assert cli("exec", "box", "cat", "/srv/x/fromtar/note", check=True).stdout == "hi\n"
     to_file = cli("cp", "-", "box:/srv/x/y", stdin=archive)
     assert to_file.returncode == 1 and "must be a directory" in to_file.stderr
 
@@ -107,3 +113,20 @@ def test_cp_resolves_container_symlinks_inside_the_container(runtime_store: Stor
     cli("cp", "-L", "box:/link", str(tmp_path / "followed"), check=True)  # -L: the container's file
     hostname = cli("exec", "box", "cat", "/etc/hostname", check=True).stdout
     assert (tmp_path / "followed").read_text() == hostname
+
+
+def test_a_running_container_cannot_race_cp_out_to_the_host(runtime_store: Store, cli, tmp_path: Path) -> None:
+    """While a tar is unpacked into it, the container keeps swapping the directory being filled for a
+    symlink to a host path: the kernel follows that symlink inside the container (cp unpacks in a
+    process chrooted there), never to the host."""
+    canary = make_canary(tmp_path / "canary")
+    before = canary_state(canary)
+    swap = f"while :; do rm -rf /race/d; mkdir /race/d; rm -rf /race/d; ln -s {canary} /race/d; done"
+    cli("run", "-d", "--name", "racer", "busybox", "sh", "-c", f"mkdir /race; {swap}", check=True)
+    archive = tmp_path / "many.tar"
+    archive.write_bytes(tar_bytes([member("d/", tarfile.DIRTYPE)]
+                                  + [member(f"d/f{i}", data=b"pwned") for i in range(2000)]))
+    for _ in range(5):
+        result = cli("cp", "-", "racer:/race", stdin=archive)
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == (result.returncode != 0)
+    assert canary_state(canary) == before

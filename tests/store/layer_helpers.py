@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import stat
 import struct
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,28 +83,6 @@ def describe(root: Path) -> dict[str, tuple]:
             int(st.st_mtime), _xattrs(path),
         )
     return out
-
-
-def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    """A PAX tar of hand-made members, names written exactly as given."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tf.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
-
-
-def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes | None = None, **attrs: object) -> tuple:
-    """One tar member: ``kind`` a tarfile type, ``attrs`` TarInfo fields (linkname, mode, ...)."""
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.mtime = 1_700_000_000
-    for key, value in attrs.items():
-        setattr(info, key, value)
-    return info, (data if data is not None else (b"" if kind == tarfile.REGTYPE else None))
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import shutil
 import subprocess
@@ -56,10 +58,14 @@ def test_zstd_compress_round_trips() -> None:
     assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(out.getvalue())).read() == PAYLOAD
 
 
-@pytest.mark.parametrize("kind", ["gzip", "gzip-multimember", "zstd", "zstd-multiframe", "plain", "empty"])
+@pytest.mark.parametrize("kind", ["gzip", "gzip-multimember", "zstd", "zstd-multiframe", "bzip2", "xz", "plain",
+                                  "plain-starting-BZh", "empty"])
 def test_open_layer_sniffs_and_streams(kind: str) -> None:
-    data = b"" if kind == "empty" else PAYLOAD
+    data = {"empty": b"", "plain-starting-BZh": b"BZh9-named-first-member" + PAYLOAD}.get(kind, PAYLOAD)
     blob = {
+        "bzip2": lambda: bz2.compress(data[:1000]) + bz2.compress(data[1000:]),
+        "xz": lambda: lzma.compress(data),
+        "plain-starting-BZh": lambda: data,
         "gzip": lambda: gz(data),
         "gzip-multimember": lambda: gz(data[:1000]) + gzip.compress(data[1000:]),
         "zstd": lambda: zstandard.ZstdCompressor().compress(data),
@@ -112,9 +118,11 @@ def test_unknown_media_type_is_refused() -> None:
         media_type_compression("application/vnd.oci.image.config.v1+json")
 
 
-@pytest.mark.parametrize("kind", ["gzip-truncated", "gzip-garbage", "zstd-garbage"])
+@pytest.mark.parametrize("kind", ["gzip-truncated", "gzip-garbage", "zstd-garbage", "bzip2-truncated", "xz-garbage"])
 def test_corrupt_compressed_data_is_a_layer_error(kind: str) -> None:
     blob = {
+        "bzip2-truncated": bz2.compress(PAYLOAD)[:-100],
+        "xz-garbage": b"\xfd7zXZ\x00" + b"\xff" * 64,
         "gzip-truncated": gz(PAYLOAD)[:-100],
         "gzip-garbage": b"\x1f\x8b\x08\x00" + b"\xff" * 64,
         "zstd-garbage": b"\x28\xb5\x2f\xfd" + b"\xff" * 64,

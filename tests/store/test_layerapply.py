@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from freight.errors import LayerError
-from freight.store.layerapply import apply_layer
+from freight.store.layerapply import apply_layer, extract_archive, is_tar
 from freight.store.layerwrite import write_layer
-from layer_helpers import describe, make_tree, member, needs_root, overlay_mount, tar_bytes
+from hostile_tars import REFUSED, canary_state, hostile_corpus, make_canary, member, tar_bytes
+from layer_helpers import describe, make_tree, needs_root, overlay_mount
 
 pytestmark = needs_root
 DIR, SYM, LNK = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
@@ -179,45 +180,32 @@ def jail(tmp_path: Path) -> Path:
     return outer
 
 
-def snapshot_outside(outer: Path) -> dict[str, tuple]:
-    found = {}
-    for path in outer.iterdir():
-        if path.name != "target":
-            st = path.lstat()
-            found[path.name] = (st.st_mode, st.st_ino, st.st_nlink, st.st_size, st.st_mtime_ns)
-    return found
+CORPUS = sorted(hostile_corpus(Path("/canary")))
 
 
-HOSTILE: dict[str, Callable[[str], list[tuple]]] = {
-    "dotdot": lambda o: [member("../sentinel", data=b"pwned")],
-    "dotdot-inside": lambda o: [member("a/../../sentinel", data=b"pwned")],
-    "absolute": lambda o: [member(f"{o}/sentinel", data=b"pwned")],
-    "absolute-new": lambda o: [member("/freight-escape-test", data=b"pwned")],
-    "symlink-root": lambda o: [member("evil", SYM, linkname="/"), member("evil/freight-escape-test", data=b"x")],
-    "symlink-outer": lambda o: [member("evil", SYM, linkname=o), member("evil/sentinel", data=b"pwned")],
-    "symlink-dotdot": lambda o: [member("evil", SYM, linkname="../../.."), member("evil/freight-escape-test")],
-    "symlink-chain": lambda o: [member("a", SYM, linkname="b"), member("b", SYM, linkname=".."), member("a/sentinel")],
-    "hardlink-via-symlink": lambda o: [member("evil", SYM, linkname=o), member("stolen", LNK, linkname="evil/sentinel")],
-    "hardlink-dotdot": lambda o: [member("stolen", LNK, linkname="../sentinel")],
-    "hardlink-absolute": lambda o: [member("stolen", LNK, linkname=f"{o}/sentinel")],
-    "whiteout-dotdot": lambda o: [member("../.wh.sentinel")],
-    "whiteout-via-symlink": lambda o: [member("evil", SYM, linkname=".."), member("evil/.wh.sentinel")],
-    "whiteout-of-dotdot": lambda o: [member("sub/", DIR), member("sub/.wh...")],
-    "opaque-via-symlink": lambda o: [member("evil", SYM, linkname=".."), member("evil/.wh..wh..opq")],
-}
-
-
-@pytest.mark.parametrize("overlay", [False, True], ids=["flatten", "overlay"])
-@pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_layer_is_refused(jail: Path, case: str, overlay: bool) -> None:
-    members = HOSTILE[case](str(jail))
-    offender = members[-1][0].name
-    before = snapshot_outside(jail)
-    with pytest.raises(LayerError, match=f'^layer entry "{re.escape(offender)}" '):
-        apply_members(jail / "target", members, overlay=overlay)
-    assert (jail / "sentinel").read_bytes() == b"precious"
-    assert snapshot_outside(jail) == before
-    assert not Path("/freight-escape-test").exists()
+@pytest.mark.parametrize("mode", ["flatten", "overlay", "root", "subdir"])
+@pytest.mark.parametrize("name", CORPUS)
+def test_hostile_corpus_is_refused_or_confined(tmp_path: Path, name: str, mode: str) -> None:
+    """Layers (both modes), archives unpacked at their root (ADD) and below it (cp into a directory)."""
+    canary = make_canary(tmp_path / "canary")
+    case = hostile_corpus(canary)[name]
+    target = tmp_path / "target"
+    (target / "dest").mkdir(parents=True)
+    before = canary_state(canary)
+    stream = io.BytesIO(case.tar())
+    if mode in ("flatten", "overlay"):
+        unpack = lambda: apply_layer(stream, target, overlay=mode == "overlay")  # noqa: E731
+    else:
+        unpack = lambda: extract_archive(stream, target, into="/" if mode == "root" else "/dest")  # noqa: E731
+    if case.expect["layer" if mode in ("flatten", "overlay") else mode] == REFUSED:
+        with pytest.raises(LayerError) as refused:
+            unpack()
+        named = re.match(r'(layer|archive) entry "([^"]*)"', str(refused.value))
+        assert named and named.group(2) in case.names(), refused.value
+    else:
+        unpack()
+    assert canary_state(canary) == before
+    assert sorted(os.listdir(tmp_path)) == ["canary", "target"]
 
 
 def test_symlink_from_an_earlier_layer_is_not_followed_out(jail: Path) -> None:
@@ -233,19 +221,56 @@ def test_symlink_loops_are_refused(tmp_path: Path) -> None:
         apply_members(tmp_path / "t", [member("a", SYM, linkname="b"), member("b", SYM, linkname="a"), member("a/x")])
 
 
-def test_chroot_symlinks_resolve_inside_the_target(jail: Path) -> None:
+def test_archive_symlinks_resolve_inside_the_target(jail: Path) -> None:
     target = jail / "target"
     members = [
         member("run/", DIR), member("var/", DIR), member("var/run", SYM, linkname="/run"),
         member("up", SYM, linkname="../../.."), member("var/run/pid", data=b"1"), member("up/top", data=b"t"),
         member("link-to-pid", LNK, linkname="var/run/pid"), member("up/sentinel", data=b"inside"),
     ]
-    apply_layer(io.BytesIO(tar_bytes(members)), target, chroot_symlinks=True)
+    extract_archive(io.BytesIO(tar_bytes(members)), target)
     assert (target / "run/pid").read_bytes() == b"1"
     assert (target / "link-to-pid").stat().st_ino == (target / "run/pid").stat().st_ino
     assert (target / "top").read_bytes() == b"t"
     assert (target / "sentinel").read_bytes() == b"inside"
     assert (jail / "sentinel").read_bytes() == b"precious"
+
+
+def test_archive_into_a_directory_follows_dockers_untar(tmp_path: Path) -> None:
+    """cp into a container's directory: names below it (absolute ones too), its "." left as it is,
+    existing directories given the archive's metadata, whiteout names kept as files, hard links
+    named from it, one owner for all, and ``..`` or a relative symlink above it refused."""
+    dest = tmp_path / "dest"
+    (dest / "sub").mkdir(parents=True, mode=0o700)
+    (dest / "keep").write_bytes(b"kept")
+    members = [
+        member("./", DIR, mode=0o700, uid=5), member("/abs", data=b"abs"), member("../dest/in", data=b"in"),
+        member(".wh.keep"), member("sub/", DIR, mode=0o751), member("s", SYM, linkname="/"),
+        member("s/top", data=b"top"), member("here", SYM, linkname="."), member("h", LNK, linkname="/abs"),
+        member("implied/f", data=b"f"),
+    ]
+    extract_archive(io.BytesIO(tar_bytes(members)), tmp_path, into="/dest", owner=(7, 8), implied_mtime=1_000)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o755 and dest.stat().st_uid == 0
+    assert (dest / "abs").read_bytes() == b"abs" and (dest / "in").read_bytes() == b"in"
+    assert (dest / ".wh.keep").read_bytes() == b"" and (dest / "keep").read_bytes() == b"kept"
+    assert stat.S_IMODE((dest / "sub").stat().st_mode) == 0o751
+    assert (tmp_path / "top").read_bytes() == b"top"
+    assert (dest / "h").stat().st_ino == (dest / "abs").stat().st_ino
+    assert {(p.lstat().st_uid, p.lstat().st_gid) for p in dest.iterdir() if p.name != "keep"} == {(7, 8)}
+    assert (dest / "implied").stat().st_mtime == 1_000
+    for bad, message in ((member("../up", data=b"x"), '"../up" escapes the destination directory'),
+                         (member("r", SYM, linkname=".."), '"r" is a symlink to "..", outside the destination')):
+        with pytest.raises(LayerError, match=f"^archive entry {message}"):
+            extract_archive(io.BytesIO(tar_bytes([bad])), tmp_path, into="/dest")
+    assert sorted(os.listdir(tmp_path)) == ["dest", "top"]
+
+
+def test_is_tar_reads_only_a_header() -> None:
+    tar = tar_bytes([member("f", data=b"x" * 100_000)])
+    assert is_tar(io.BytesIO(tar))
+    assert not is_tar(io.BytesIO(b"not a tar" * 100)) and not is_tar(io.BytesIO(b""))
+    assert not is_tar(io.BytesIO(bytes(1024)))  # only end-of-archive blocks
+    assert not is_tar(io.BytesIO(tar[:300]))
 
 
 def test_truncated_and_corrupt_tars_are_layer_errors(tmp_path: Path) -> None:
