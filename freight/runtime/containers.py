@@ -446,7 +446,11 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         raise
     _run_hooks(store, c, launched, "poststart")
     if launched.proxy is not None:
-        launched.proxy.start(f"/proc/{launched.pid}/ns/net")
+        try:
+            launched.proxy.start(f"/proc/{launched.pid}/ns/net")
+        except FreightError:
+            if not _exiting(launched.pid):  # else it exited first: there is nothing to relay to
+                raise
         _record_ports(c, launched.proxy)
         _save_state(store, c, record=True)
     notify(ready_w, 0, str(launched.pid))
@@ -458,6 +462,16 @@ def supervise(store: Any, c: Container, attach: Attach | None, inserted: bool,
         raise
     _finish(store, c, launched, code)
     return code
+
+
+def _exiting(pid: int) -> bool:
+    """Whether our child ``pid`` (not yet reaped, so not reused) has released its namespaces,
+    which it does on its way out."""
+    try:
+        os.readlink(f"/proc/{pid}/ns/net")
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _run_hooks(store: Any, c: Container, launched: _Launched, stage: str) -> None:

@@ -346,8 +346,6 @@ class PortProxy:
             raise FreightError("port proxy: no network namespace to relay into")
         try:
             netns_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return  # the container's process has already exited: nothing to relay to
         except OSError as exc:
             raise FreightError(f"port proxy: cannot open {path}: {exc.strerror}") from None
         relay = _Relay(netns_fd, list(zip(self._sockets, self.bindings)))

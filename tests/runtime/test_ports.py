@@ -56,3 +56,10 @@ def test_publish_all_maps_exposed_ports(runtime_store: Store, cli) -> None:
     (binding,) = ports["8080/tcp"]
     assert binding["HostIp"] == "0.0.0.0" and int(binding["HostPort"]) > 0
     assert _get(int(binding["HostPort"])) == "hello-web\n"
+
+
+def test_command_that_exits_before_the_proxy_starts_is_not_an_error(runtime_store: Store, cli) -> None:
+    # `true` often exits before the port proxy opens /proc/PID/ns/net: that is a normal run.
+    for _ in range(15):
+        result = cli("run", "--rm", "-p", "127.0.0.1::80", "busybox", "true")
+        assert (result.returncode, result.stderr) == (0, "")
