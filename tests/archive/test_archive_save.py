@@ -73,7 +73,7 @@ def test_blobs_are_written_as_stored(store: Store) -> None:
 def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Store, cli, tmp_path: Path) -> None:
     """The store keeps uncompressed layers encoded (stores made before kept them plain): a save,
     to memory, a file (sendfile for plain blobs) or a pipe, and an OCI layout give the same bytes."""
-    files = [{"etc/a": b"a line\n" * 10_000}, {"bin/b": os.urandom(200_000)}]
+    files = [{"etc/a": b"a line\n" * 300_000}, {"bin/b": os.urandom(1_200_000)}]
     image = make_image(store, files, ["app:1"])
     plain_store = open_store(tmp_path / "plain")
     with plain_store.writing():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from freight.store.blobs import ENCODE_FROM
 from freight.store.encoded import SUFFIX
 from freight.store.gc import check
 from freight.store.store import Store
@@ -75,8 +76,8 @@ def _tar_of(files: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def layer_tar(tmp_path: Path) -> tuple[Path, bytes]:
-    """A plain layer tar on disk (half random, half text) and its bytes."""
-    data = _tar_of({"random": os.urandom(300_000), "text": b"the same line again\n" * 20_000})
+    """A plain layer tar on disk (1.5 MB: a third random, the rest text) and its bytes."""
+    data = _tar_of({"random": os.urandom(500_000), "text": b"the same line again\n" * 50_000})
     path = tmp_path / "layer.tar"
     path.write_bytes(data)
     return path, data
@@ -93,8 +94,8 @@ def test_imported_plain_tar_is_kept_encoded_and_reads_back_as_it_was(store: Stor
     assert store.blobs.size(digest) == len(data) and store.blobs.disk_size(digest) < len(data) * 0.6
     assert list(store.blobs.digests()).count(digest) == 1
     with store.blobs.open(digest) as f:  # readers that seek (chunked uploads) get the same bytes
-        f.seek(400_000)
-        assert f.read(1000) == data[400_000:401_000]
+        f.seek(1_200_000)
+        assert f.read(1000) == data[1_200_000:1_201_000]
         f.seek(10)
         assert f.tell() == 10 and f.read(5) == data[10:15]
     encoded = store.blobs.dir / (digest[7:] + SUFFIX)
@@ -142,6 +143,19 @@ def test_a_blob_kept_in_both_forms_is_one_blob(store: Store, layer_tar: tuple[Pa
     with store.writing():
         assert store.blobs.ingest(io.BytesIO(data), digest) == (digest, len(data))
     assert sorted(p.name for p in store.blobs.dir.iterdir()) == [digest[7:] + SUFFIX]
+
+
+def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
+    """Under ENCODE_FROM a layer is kept as it is: encoding would save little, and reading it back
+    would cost a push or save of a small image the import of zstandard."""
+    data = _tar_of({"small": b"x" * (ENCODE_FROM - 20_000)})
+    assert len(data) < ENCODE_FROM
+    path = tmp_path / "small.tar"
+    path.write_bytes(data)
+    cli("import", str(path), "small:1", check=True)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert store.blobs.path(digest).read_bytes() == data
+    assert not (store.blobs.dir / (digest[7:] + SUFFIX)).exists()
 
 
 def test_gc_reports_the_space_an_encoded_blob_took(store: Store, cli, layer_tar: tuple[Path, bytes]) -> None:
