@@ -29,12 +29,8 @@ FREIGHT = str(Path(sys.executable).parent / "freight")
 TAG = "bench/saveload:latest"
 
 
-def make_image(root: Path, work: Path, size_mb: int) -> None:
-    """A store holding TAG: one layer with a file half random, half repetitive text."""
-    from freight.image.config import image_config, layer_descriptor
-    from freight.store import open_store
-    from freight.store.layerwrite import write_layer
-
+def payload_rootfs(work: Path, size_mb: int) -> Path:
+    """A directory ``work/rootfs`` holding one file of ``size_mb`` MB, half random, half repetitive text."""
     rootfs = work / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     half = size_mb << 19
@@ -42,8 +38,19 @@ def make_image(root: Path, work: Path, size_mb: int) -> None:
         f.write(os.urandom(half))
         line = b"freight save/load benchmark line of fairly compressible text\n"
         f.write(line * (half // len(line)))
+    return rootfs
+
+
+def make_image(root: Path, work: Path, size_mb: int) -> None:
+    """A store holding TAG: one layer (kept encoded, as freight keeps the layers it makes) with
+    the file of ``payload_rootfs``."""
+    from freight.image.config import image_config, layer_descriptor
+    from freight.store import open_store
+    from freight.store.layerwrite import write_layer
+
+    rootfs = payload_rootfs(work, size_mb)
     store = open_store(root)
-    with store.writing(), store.blobs.writer() as blob:
+    with store.writing(), store.blobs.writer(encode=True) as blob:
         write_layer(rootfs, blob)
         diff_id = blob.commit()
         config = image_config([diff_id], [{"created": "2024-01-01T00:00:00Z", "created_by": "bench"}],

@@ -5,7 +5,9 @@ mmdebstrap cannot run, e.g. offline, the host's /usr stands in and the report
 says so) and a single 100 MB random file. Each tool unpacks the same
 ``.tar.gz`` into a fresh directory on the same filesystem, several times;
 the median wall and CPU time of each and freight's ratios to the others are
-printed (CPU time says more than wall time on a busy machine).
+printed (CPU time says more than wall time on a busy machine). A ``freight import``
+row times the whole import of the same file into a fresh store: the unpack plus
+hashing the tar and keeping it (zstd-encoded) as the layer's blob.
 
 Run as root: ``python bench/unpack.py [--runs N] [--cache DIR] [--scratch DIR]``.
 """
@@ -139,6 +141,8 @@ def bench_layer(label: str, tar: Path, cache: Path, scratch_root: Path, runs: in
     oci_layout(tar, gz, layout)
     commands = {
         "freight": ([sys.executable, "-c", FREIGHT_APPLY, str(gz), "{target}"], True),
+        "freight import": ([str(Path(sys.executable).parent / "freight"), "--root", "{target}", "import", str(gz)],
+                           True),
         "tar -xzf": (["tar", "-xzf", str(gz), "-C", "{target}"], True),
         "umoci unpack": (["umoci", "unpack", "--image", f"{layout}:latest", "{target}"], False),
     }

@@ -101,7 +101,7 @@ def _volume_usage(store: Store) -> Usage:
 
 
 def _cache_usage(store: Store) -> Usage:
-    """Build cache: the layer blobs its entries keep that no image uses."""
+    """Build cache: the layer blobs its entries keep that no image uses, as the space they take on disk."""
     import json
 
     used: set[str] = set()
@@ -111,7 +111,7 @@ def _cache_usage(store: Store) -> Usage:
     blobs: set[str] = set()
     for (value,) in rows:
         blobs.update(json.loads(value).get("blobs", []))
-    size = sum(store.blobs.size(b) for b in blobs if b not in used and store.blobs.has(b))
+    size = sum(store.blobs.disk_size(b) for b in blobs if b not in used)
     return Usage("Build Cache", len(rows), 0, size, size)
 
 

@@ -50,7 +50,7 @@ def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
             _unpack(store, archive, image)
         for image in archive.images:
             for layer in image.layers:
-                archive.source.take(image.blobs[layer["digest"]], store.blobs)
+                archive.source.take(image.blobs[layer["digest"]], store.blobs, layer=True)
         return [_record(store, image) for image in archive.images]
 
 

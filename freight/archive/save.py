@@ -14,7 +14,8 @@ Blobs go out exactly as stored (uncompressed layers for images freight built,
 the registry's compressed blobs for pulled ones) with the stored manifest
 bytes, so loading the archive gives back the same manifest and image IDs.
 Blobs stream from the store (``sendfile`` where the output is a file or a
-pipe); none is held in memory.
+pipe and the blob is kept as it is; decoded from the store's zstd encoding
+where it is kept encoded); none is held in memory.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> N
     tar.directory("blobs/")
     tar.directory("blobs/sha256/")
     for digest in sorted(blobs):
-        tar.file(oci_layout.blob_name(digest), store.blobs.path(digest), blobs[digest])
+        with store.blobs.open(digest) as src:
+            tar.file(oci_layout.blob_name(digest), src, store.blobs.size(digest), blobs[digest])
     tar.data(oci_layout.INDEX, oci_layout.index_json(descriptors))
     tar.data(docker_archive.MANIFEST, docker_archive.manifest_json(items))
     tar.data(oci_layout.LAYOUT, oci_layout.LAYOUT_CONTENT)
@@ -156,12 +158,10 @@ class TarWriter:
                                    size=len(data)))
         self._out.write(data + b"\0" * (-len(data) % BLOCK))
 
-    def file(self, name: str, path: Path, mtime: int = 0) -> None:
-        with path.open("rb") as src:
-            size = os.fstat(src.fileno()).st_size
-            self._out.write(tar_header(name.encode(), kind=_REG, mode=0o644, uid=0, gid=0, mtime=mtime,
-                                       size=size))
-            copy_exact(src, self._out, size)
+    def file(self, name: str, src: BinaryIO, size: int, mtime: int = 0) -> None:
+        """An entry of ``size`` bytes read from ``src``."""
+        self._out.write(tar_header(name.encode(), kind=_REG, mode=0o644, uid=0, gid=0, mtime=mtime, size=size))
+        copy_exact(src, self._out, size)
         self._out.write(b"\0" * (-size % BLOCK))
 
     def close(self) -> None:
@@ -170,16 +170,13 @@ class TarWriter:
 
 
 def copy_exact(src: BinaryIO, out: BinaryIO, size: int) -> None:
-    """Copy ``size`` bytes of the file ``src`` to ``out``, with sendfile when ``out`` has a descriptor."""
-    try:
-        fd = out.fileno()
-    except (AttributeError, io.UnsupportedOperation, OSError):
-        fd = None
+    """Copy ``size`` bytes of ``src`` to ``out``, with sendfile when both have a descriptor."""
+    fd, src_fd = _descriptor(out), _descriptor(src)
     sent = 0
-    if fd is not None:
+    if fd is not None and src_fd is not None:
         out.flush()
         try:
-            while sent < size and (n := os.sendfile(fd, src.fileno(), sent, size - sent)):
+            while sent < size and (n := os.sendfile(fd, src_fd, sent, size - sent)):
                 sent += n
         except OSError:
             if sent:
@@ -190,6 +187,13 @@ def copy_exact(src: BinaryIO, out: BinaryIO, size: int) -> None:
         sent += len(chunk)
     if sent != size:
         raise FreightError(f"blob {Path(getattr(src, 'name', '?')).name} changed size while being saved")
+
+
+def _descriptor(f: BinaryIO) -> int | None:
+    try:
+        return f.fileno()
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        return None
 
 
 def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_name: str | None = None) -> None:
@@ -207,7 +211,7 @@ def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_nam
     for selection in selections:
         image = selection.image
         for digest in [image.manifest_digest, image.id, *(layer["digest"] for layer in image.layers)]:
-            _copy_blob(store.blobs.path(digest), directory / oci_layout.blob_name(digest))
+            _copy_blob(store, digest, directory / oci_layout.blob_name(digest))
     added = [d for s in selections for d in _descriptors(store, s, ref_name)]
     index_path = directory / oci_layout.INDEX
     index = json.loads(index_path.read_bytes()) if index_path.exists() else {}
@@ -223,9 +227,9 @@ def _desc_name(desc: dict[str, Any]) -> str | None:
     return annotations.get(oci_layout.IMAGE_NAME) or annotations.get(oci_layout.REF_NAME)
 
 
-def _copy_blob(src: Path, dest: Path) -> None:
+def _copy_blob(store: Store, digest: str, dest: Path) -> None:
     if not dest.exists():
-        with open(src, "rb") as f:
+        with store.blobs.open(digest) as f:
             _write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
 
 

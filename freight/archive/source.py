@@ -2,7 +2,8 @@
 
 Every file the archive's reader asks for is first copied to a private
 temporary file (a "spool" file) and hashed there; verification reads only
-those copies, and a blob that passes moves into the blob store by rename. So
+those copies, and a blob that passes moves into the blob store by rename (a
+plain layer tar is encoded into it instead, as the store keeps those). So
 what is verified is exactly what is stored, and no layer is ever held in
 memory.
 
@@ -125,21 +126,30 @@ class Source:
         return self.entry(name).path.open("rb")
 
     def sync_later(self, name: str) -> None:
-        """Start flushing the spooled file ``name`` to disk in the background.
+        """Start flushing the spooled layer ``name`` to disk in the background.
 
         :meth:`take` must fsync a spool file before it becomes a blob; started
         early, that disk write overlaps the hashing and unpacking still to do.
+        A plain layer tar is encoded into the store, not moved: it needs none.
         """
         entry = self.entry(name)
-        if entry.path not in self._syncs:
+        if compression_of(entry.path) != "none" and entry.path not in self._syncs:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fsync")
             self._syncs[entry.path] = self._pool.submit(_fsync, entry.path)
 
-    def take(self, name: str, blobs: BlobStore) -> None:
-        """Move the (verified) file ``name`` into the blob store under its digest."""
+    def take(self, name: str, blobs: BlobStore, *, layer: bool = False) -> None:
+        """Move the (verified) file ``name`` into the blob store under its digest.
+
+        A ``layer`` that is a plain tar is encoded into the store instead (see
+        ``freight.store.encoded``); its spool file stays until :meth:`close`.
+        """
         entry = self.entry(name)
         if blobs.has(entry.digest):
+            return
+        if layer and compression_of(entry.path) == "none":
+            with entry.path.open("rb") as f:
+                blobs.ingest(f, entry.digest, encode=True)
             return
         synced = self._syncs.pop(entry.path, None)
         if synced is not None:

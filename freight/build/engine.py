@@ -546,7 +546,7 @@ class Builder:
             return result
         from freight.store.layerwrite import write_layer
 
-        with self.store.blobs.writer() as w:
+        with self.store.blobs.writer(encode=True) as w:  # the snapshot holds it unpacked: keep it small
             write_layer(path, w, overlay_upper=overlay, source_date_epoch=self.epoch)
             blob = w.commit()
         size = self.store.blobs.size(blob)

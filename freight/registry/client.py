@@ -274,8 +274,11 @@ class Registry:
         raise RegistryError(error_from(response))
 
     def download_blob(self, repo: str, digest: str, size: int | None, blobs: BlobStore,
-                      progress: Progress = lambda n: None, stream: BlobStream | None = None) -> str:
+                      progress: Progress = lambda n: None, stream: BlobStream | None = None,
+                      encode: bool = False) -> str:
         """Stream a blob into the store, resuming with Range after a broken connection.
+
+        ``encode``: keep it encoded (an uncompressed layer tar, see ``BlobStore.writer``).
 
         The blob is verified against ``digest`` before it becomes visible; a
         mismatch raises DigestMismatch and keeps nothing. ``stream`` gets the
@@ -285,7 +288,7 @@ class Registry:
         durable); it is abandoned if the download fails, or if a registry
         ignores Range and the download starts over.
         """
-        sink = _Sink(blobs, stream)
+        sink = _Sink(blobs, stream, encode)
         try:
             failures = 0
             while True:
@@ -424,15 +427,16 @@ class Registry:
 class _Sink:
     """A blob being downloaded; hashing and writing run on a worker thread beside the socket reads."""
 
-    def __init__(self, blobs: BlobStore, stream: BlobStream | None = None) -> None:
+    def __init__(self, blobs: BlobStore, stream: BlobStream | None = None, encode: bool = False) -> None:
         self._blobs = blobs
-        self.writer = blobs.writer(SYNC_EVERY)
+        self._encode = encode
+        self.writer = blobs.writer(SYNC_EVERY, encode)
         self.size = 0  # bytes handed over, written or queued
         self.stream = stream
 
     def restart(self) -> None:
         self.writer.abort()
-        self.writer = self._blobs.writer(SYNC_EVERY)
+        self.writer = self._blobs.writer(SYNC_EVERY, self._encode)
         self.size = 0
         self.abandon()  # its reader has had bytes that will now come again
 

@@ -201,7 +201,7 @@ def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, A
         unpacked = beside(lambda: _unpack_stream(store, snapshot, stream))
     try:
         registry.download_blob(repo, layer["digest"], layer.get("size"), store.blobs,
-                               lambda n: progress.advance(item, n), stream)
+                               lambda n: progress.advance(item, n), stream, _uncompressed(layer))
     except BaseException:
         if stream is not None:
             stream.abandon()  # in case the download failed before it could
@@ -210,6 +210,17 @@ def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, A
         raise
     unpacked()
     progress.status(item, "Download complete")
+
+
+def _uncompressed(layer: dict[str, Any]) -> bool:
+    """Whether a layer's descriptor says it is a plain tar (which the store keeps encoded)."""
+    from freight.errors import LayerError
+    from freight.store.compression import media_type_compression
+
+    try:
+        return media_type_compression(str(layer.get("mediaType", ""))) == "none"
+    except LayerError:
+        return False
 
 
 def _unpack_stream(store: Store, snapshot: tuple[str, str | None, str], stream: BlobStream) -> None:

@@ -82,7 +82,7 @@ def _take_docker_image(store: Store, archive: Any, ref: str | None) -> tuple[str
     store.blobs.put(image.config, expected=image.config_digest)
     store.blobs.put(image.manifest, expected=image.manifest_digest)
     for layer in image.layers:
-        archive.source.take(image.blobs[layer["digest"]], store.blobs)
+        archive.source.take(image.blobs[layer["digest"]], store.blobs, layer=True)
     return image.manifest_digest, [str(name) for name in image.names]
 
 
@@ -99,8 +99,9 @@ def _take_oci_image(store: Store, source: Any, ref: str | None,
         desc = choose_manifest(json.loads(data), platform)
         data = _blob(store, source, desc["digest"])
     manifest = json.loads(data)
-    for blob in [manifest["config"], *(manifest.get("layers") or [])]:
-        _blob(store, source, blob["digest"], keep=True)
+    _blob(store, source, manifest["config"]["digest"], keep=True)
+    for layer in manifest.get("layers") or []:
+        _blob(store, source, layer["digest"], keep=True, layer=True)
     store.blobs.put(data, expected=desc["digest"])
     return desc["digest"], names
 
@@ -120,15 +121,16 @@ def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
     raise NotFound(f"no descriptor found for reference \"{ref}\"")
 
 
-def _blob(store: Store, source: Any, digest: str, keep: bool = False) -> bytes:
-    """Check a layout blob against its name; store it (``keep``) or return its (small) bytes."""
+def _blob(store: Store, source: Any, digest: str, keep: bool = False, layer: bool = False) -> bytes:
+    """Check a layout blob against its name; store it (``keep``; ``layer``: see ``Source.take``)
+    or return its (small) bytes."""
     from freight.archive.oci_layout import blob_name
 
     entry = source.entry(blob_name(digest))
     if entry.digest != digest:
         raise DigestMismatch(f"blob {digest} in the archive does not match its digest ({entry.digest})")
     if keep:
-        source.take(blob_name(digest), store.blobs)
+        source.take(blob_name(digest), store.blobs, layer=layer)
         return b""
     return source.read(blob_name(digest))
 

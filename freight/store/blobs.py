@@ -12,6 +12,14 @@ under it) then persists a big blob while it is still arriving, and
 dropped from the page cache: a pulled blob is rarely read again soon (its
 unpacked snapshot is), and the pages it frees are reused by the writes that
 follow, which is several times cheaper than filling pages never used before.
+
+A writer made with ``encode`` (for uncompressed layer tars, which are also
+unpacked into a snapshot) stores the blob zstd-encoded as ``<hex>.zst``; its
+name and digest stay those of the original bytes, which ``open``, ``read``,
+``size`` and ``verify`` give back (see ``freight.store.encoded``). A blob
+smaller than ``ENCODE_FROM`` stays plain: encoding it would save less than
+that, and reading it back would cost a push or save of a small image (paths
+whose time is mostly start-up) the import of ``zstandard``, about 7 ms.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch, NotFound
 from freight.image.digest import check, hex_of, new_sha256
+from freight.store.encoded import SUFFIX, CorruptBlob, Encoder, open_decoded, original_size
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
 CHUNK = 1 << 20
+ENCODE_FROM = 1 << 20
 
 
 class BlobWriter:
@@ -36,35 +46,51 @@ class BlobWriter:
     a crash) leaves nothing behind but a temp file that the next writer removes.
     """
 
-    def __init__(self, store: BlobStore, sync_every: int = 0) -> None:
+    def __init__(self, store: BlobStore, sync_every: int = 0, encode: bool = False) -> None:
         self._store = store
         self._sync_every = sync_every
-        self._synced = 0
+        self._synced = 0  # the size written when the file was last synced
+        self._synced_at = 0  # the file's length then (smaller than that size when encoded)
         self.tmp_dir = store.tmp_dir
         import tempfile  # lazily: it costs start-up time on paths that never write
 
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
         self._path = Path(name)
+        self._encoder: Encoder | None = None
+        self._held: bytearray | None = bytearray() if encode else None  # the start of a blob to encode
         self._hash = new_sha256()
         self.size = 0
         self.digest: str | None = None
 
     def write(self, data: bytes | memoryview) -> int:
-        self._file.write(data)
+        if self._held is not None:
+            self._hold(data)
+        else:
+            (self._encoder or self._file).write(data)
         self._hash.update(data)
         self.size += len(data)
         if self._sync_every and self.size - self._synced >= self._sync_every:
             self._sync()
         return len(data)
 
+    def _hold(self, data: bytes | memoryview) -> None:
+        """Keep the start of a blob to encode in memory until it reaches ``ENCODE_FROM``, then encode."""
+        assert self._held is not None
+        self._held += data
+        if len(self._held) >= ENCODE_FROM:
+            self._encoder = Encoder(self._file)
+            self._encoder.write(self._held)
+            self._held = None
+
     def _sync(self) -> None:
         """Make what was written durable, and let the page cache drop it (see the module docstring)."""
         self._file.flush()
         fd = self._file.fileno()
         os.fdatasync(fd)
-        os.posix_fadvise(fd, self._synced, self.size - self._synced, os.POSIX_FADV_DONTNEED)
-        self._synced = self.size
+        end = self._file.tell()
+        os.posix_fadvise(fd, self._synced_at, end - self._synced_at, os.POSIX_FADV_DONTNEED)
+        self._synced, self._synced_at = self.size, end
 
     def written_digest(self) -> str:
         """The digest of what was written so far (to use it before ``commit``'s fsync ends)."""
@@ -72,6 +98,10 @@ class BlobWriter:
 
     def commit(self, expected: str | None = None) -> str:
         """Finish the blob; raise DigestMismatch (and keep nothing) if it is not ``expected``."""
+        if self._held is not None:
+            self._file.write(self._held)  # too small to encode
+        elif self._encoder is not None:
+            self._encoder.finish()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -79,7 +109,7 @@ class BlobWriter:
         if expected is not None and digest != expected:
             self._path.unlink(missing_ok=True)
             raise DigestMismatch(f"blob digest mismatch: expected {expected}, got {digest}")
-        self._store.place(self._path, digest)
+        self._store.place(self._path, digest, encoded=self._encoder is not None)
         self.digest = digest
         return digest
 
@@ -110,29 +140,47 @@ class BlobStore:
         return Path(directory(os.fspath(self._root)))
 
     def path(self, digest: str) -> Path:
+        """Where the blob is kept as it is (an encoded one is at this path plus ``SUFFIX``)."""
         return self.dir / hex_of(check(digest))
 
+    def _encoded_path(self, digest: str) -> Path:
+        return self.dir / (hex_of(check(digest)) + SUFFIX)
+
     def has(self, digest: str) -> bool:
-        return self.path(digest).exists()
+        return self.path(digest).exists() or self._encoded_path(digest).exists()
 
     def size(self, digest: str) -> int:
-        return self._existing(digest).stat().st_size
+        """The size of the blob's own bytes (what a descriptor says), however it is kept."""
+        path, encoded = self._existing(digest)
+        return original_size(path) if encoded else path.stat().st_size
 
-    def writer(self, sync_every: int = 0) -> BlobWriter:
-        """A new blob's writer; ``sync_every``: sync as it goes (see the module docstring)."""
-        return BlobWriter(self, sync_every)
+    def disk_size(self, digest: str) -> int:
+        """The bytes the blob takes up in the store (what deleting it frees)."""
+        return sum(p.stat().st_size for p in (self.path(digest), self._encoded_path(digest)) if p.exists())
 
-    def place(self, tmp: Path, digest: str) -> None:
-        """Atomically move a verified temp file to its content address."""
+    def writer(self, sync_every: int = 0, encode: bool = False) -> BlobWriter:
+        """A new blob's writer; ``sync_every``: sync as it goes; ``encode``: keep it encoded if it
+        is not small (for uncompressed layer tars; see the module docstring)."""
+        return BlobWriter(self, sync_every, encode)
+
+    def place(self, tmp: Path, digest: str, encoded: bool = False) -> None:
+        """Atomically move a verified temp file (``encoded``: an encoded one) to its content address.
+
+        A blob already kept in the other form stays as it is, and ``tmp`` goes.
+        """
+        other = self.path(digest) if encoded else self._encoded_path(digest)
+        if other.exists():
+            tmp.unlink(missing_ok=True)
+            return
         os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path(digest))
+        os.replace(tmp, self._encoded_path(digest) if encoded else self.path(digest))
         _fsync_dir(self.dir)
 
-    def ingest(self, stream: BinaryIO, expected: str | None = None) -> tuple[str, int]:
-        """Copy ``stream`` into the store; return (digest, size)."""
+    def ingest(self, stream: BinaryIO, expected: str | None = None, encode: bool = False) -> tuple[str, int]:
+        """Copy ``stream`` into the store (``encode``: as ``writer`` says); return (digest, size)."""
         if expected is not None and self.has(expected):
             return expected, self.size(expected)
-        with self.writer() as w:
+        with self.writer(encode=encode) as w:
             while chunk := stream.read(CHUNK):
                 w.write(chunk)
             return w.commit(expected), w.size
@@ -143,31 +191,46 @@ class BlobStore:
             return w.commit(expected)
 
     def read(self, digest: str) -> bytes:
-        return self._existing(digest).read_bytes()
+        with self.open(digest) as f:
+            return f.read()
 
     def open(self, digest: str) -> BinaryIO:
-        return self._existing(digest).open("rb")
+        """The blob's own bytes, as a stream (one with a file descriptor only when it is kept plain)."""
+        path, encoded = self._existing(digest)
+        return open_decoded(path) if encoded else path.open("rb")
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+        self._encoded_path(digest).unlink(missing_ok=True)
 
     def digests(self) -> Iterator[str]:
+        seen = set()
         for entry in os.scandir(self.dir):
-            yield "sha256:" + entry.name
+            name = entry.name.removesuffix(SUFFIX)
+            if name not in seen:
+                seen.add(name)
+                yield "sha256:" + name
 
     def verify(self, digest: str) -> bool:
-        """Re-hash a stored blob and say whether it still matches its name."""
+        """Re-hash a stored blob (decoded, if it is kept encoded) and say whether it still matches its name."""
         h = new_sha256()
-        with self.open(digest) as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
+        try:
+            with self.open(digest) as f:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+        except CorruptBlob:
+            return False
         return "sha256:" + h.hexdigest() == digest
 
-    def _existing(self, digest: str) -> Path:
+    def _existing(self, digest: str) -> tuple[Path, bool]:
+        """The blob's file, and whether it is encoded; NotFound if it is not stored."""
         path = self.path(digest)
-        if not path.exists():
-            raise NotFound(f"blob {digest} not found in the store")
-        return path
+        if path.exists():
+            return path, False
+        encoded = self._encoded_path(digest)
+        if encoded.exists():
+            return encoded, True
+        raise NotFound(f"blob {digest} not found in the store")
 
 
 def _fsync_dir(path: Path) -> None:

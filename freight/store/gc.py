@@ -62,7 +62,7 @@ def collect(store: Store) -> GCReport:
     collect_temporaries(os.fspath(store.root))
     for digest in list(store.blobs.digests()):
         if digest not in live.blobs:
-            report.reclaimed += store.blobs.size(digest)
+            report.reclaimed += store.blobs.disk_size(digest)
             store.blobs.delete(digest)
             report.deleted_blobs.append(digest)
     live_names = {store.snapshots.name(c) for c in live.chains}

@@ -1,9 +1,10 @@
 """``docker import``: make a one-layer image from a root filesystem.
 
 The source (a tar, compressed or not, or a directory) is read once: its
-bytes go into the blob store while the same stream is applied to a fresh
-snapshot directory, so a hostile or broken tar is refused before anything
-becomes visible. The image's ``created`` time is the newest mtime in the
+uncompressed bytes go into the blob store, encoded (``freight.store.encoded``:
+the layer is not kept twice in full), while the same stream is applied to a
+fresh snapshot directory, so a hostile or broken tar is refused before
+anything becomes visible. The image's ``created`` time is the newest mtime in the
 root filesystem (or SOURCE_DATE_EPOCH), never the wall clock, so importing
 the same root filesystem twice gives the same image ID.
 """
@@ -53,7 +54,7 @@ class _Tee:
 def import_rootfs(store: Store, source: Path | BinaryIO, tags: list[str] = (),
                   config: dict[str, Any] | None = None, comment: str = "Imported from -") -> Image:
     """Create an image from a rootfs tar stream or directory."""
-    with store.writing(), store.blobs.writer() as blob:
+    with store.writing(), store.blobs.writer(encode=True) as blob:
         snapshot = Path(tempfile.mkdtemp(prefix="unpack-", dir=store.scratch_dir))
         try:
             size = _ingest(source, blob, snapshot)

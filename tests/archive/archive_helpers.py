@@ -42,7 +42,9 @@ def make_image(store: Store, layers: list[dict[str, bytes]], tags: list[str] = (
     with store.writing():
         for files in layers:
             data = layer_tar(files)
-            diff_id = store.blobs.put(data)
+            with store.blobs.writer(encode=True) as w:  # as import and build keep an uncompressed layer
+                w.write(data)
+                diff_id = w.commit()
             diff_ids.append(diff_id)
             descriptors.append(layer_descriptor(diff_id, len(data)))
         history = [{"created": CREATED, "created_by": f"layer {i}"} for i in range(len(layers))]

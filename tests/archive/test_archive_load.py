@@ -20,6 +20,8 @@ from freight.errors import DigestMismatch, LayerError
 from freight.image.config import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.store import open_store
+from freight.store.encoded import SUFFIX
+from freight.store.gc import check
 from freight.store.store import Store
 
 
@@ -71,6 +73,21 @@ def test_round_trip_is_bit_for_bit(store: Store, other: Store, load_bytes) -> No
     assert (back.id, back.manifest_digest, back.size) == (two.id, two.manifest_digest, two.size)
     assert (other.layer_dirs(back)[1] / "bin/b").read_bytes() == b"b" * 100_000
     assert saved(other, "one", "two", "example.com/two:2") == data
+    assert list(other.blobs.tmp_dir.iterdir()) == []
+
+
+def test_plain_layers_are_kept_encoded(store: Store, other: Store, load_bytes) -> None:
+    """An uncompressed layer is unpacked into its snapshot, so the store keeps its tar encoded."""
+    image = make_image(store, [{"text": b"a line of text\n" * 100_000}, {"x": b"x"}], ["app:1"])
+    data = saved(store, "app:1")
+    load_bytes(other, data)
+    big, small = image.diff_ids
+    assert (other.blobs.dir / (big[7:] + SUFFIX)).is_file() and not other.blobs.path(big).exists()
+    assert other.blobs.disk_size(big) < other.blobs.size(big) // 20
+    assert other.blobs.path(small).is_file()  # too small to be worth encoding
+    for digest in image.diff_ids:
+        assert other.blobs.read(digest) == store.blobs.read(digest)
+    assert check(other) == [] and saved(other, "app:1") == data
     assert list(other.blobs.tmp_dir.iterdir()) == []
 
 
@@ -162,6 +179,7 @@ def test_compressed_layer_in_docker_archive(other: Store, compress, media_type: 
     assert loaded[0].id == sha(config)
     assert image.layers == [{"mediaType": media_type, "digest": sha(blob), "size": len(blob)}]
     assert other.blobs.read(sha(blob)) == blob  # kept as received
+    assert other.blobs.path(sha(blob)).is_file()  # as it is: it is compressed already
     assert (other.layer_dirs(image)[0] / "etc/a").read_bytes() == b"a" * 10_000
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from archive_helpers import CREATED_EPOCH, FREIGHT, make_image, tar_json, tar_members
-from freight.archive import save
+from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json, tar_members
+from freight.archive import save, write_oci_layout
 from freight.errors import NotFound
+from freight.store import open_store
+from freight.store.encoded import SUFFIX
 from freight.store.store import Store
 
 
@@ -66,6 +68,38 @@ def test_blobs_are_written_as_stored(store: Store) -> None:
         content = files[f"blobs/sha256/{digest[7:]}"]
         assert content == store.blobs.read(digest)
         assert "sha256:" + hashlib.sha256(content).hexdigest() == digest
+
+
+def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Store, cli, tmp_path: Path) -> None:
+    """The store keeps uncompressed layers encoded (stores made before kept them plain): a save,
+    to memory, a file (sendfile for plain blobs) or a pipe, and an OCI layout give the same bytes."""
+    files = [{"etc/a": b"a line\n" * 300_000}, {"bin/b": os.urandom(1_200_000)}]
+    image = make_image(store, files, ["app:1"])
+    plain_store = open_store(tmp_path / "plain")
+    with plain_store.writing():
+        for digest in [image.manifest_digest, image.id, *image.diff_ids]:
+            plain_store.blobs.put(store.blobs.read(digest), expected=digest)
+        plain_store.add_image(image.manifest_digest, ["app:1"])
+    for digest in image.diff_ids:
+        assert (store.blobs.dir / (digest[7:] + SUFFIX)).is_file() and plain_store.blobs.path(digest).is_file()
+    data = saved(plain_store, "app:1")
+    assert saved(store, "app:1") == data
+    members = tar_members(data)
+    for digest, layer in zip(image.diff_ids, files):
+        assert members[f"blobs/sha256/{digest[7:]}"] == layer_tar(layer)
+    out = tmp_path / "app.tar"
+    cli("save", "-o", str(out), "app:1", check=True)
+    assert out.read_bytes() == data
+    piped = subprocess.run([FREIGHT, "save", "app:1"], stdout=subprocess.PIPE, check=True,
+                           env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+    assert piped.stdout == data
+    write_oci_layout(store, ["app:1"], tmp_path / "encoded-layout")
+    write_oci_layout(plain_store, ["app:1"], tmp_path / "plain-layout")
+    assert _files(tmp_path / "encoded-layout") == _files(tmp_path / "plain-layout")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_two_saves_are_identical(store: Store) -> None:

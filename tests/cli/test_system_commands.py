@@ -69,3 +69,24 @@ def test_system_prune_removes_stopped_containers_volumes_and_cache(busybox_store
         cli("image", "inspect", "busybox", check=True)  # in use, and not dangling
     finally:
         containers.remove(busybox_store, running, force=True, volumes=True)
+
+
+def test_build_layers_are_kept_encoded_and_the_cache_counts_their_space_on_disk(busybox_store: Store, cli,
+                                                                                tmp_path: Path) -> None:
+    import json
+
+    from freight.cli.format import human_size
+    from freight.store.encoded import SUFFIX
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN head -c 2000000 /dev/zero > /zeros\n")
+    cli("build", "-q", "-t", "zeros:1", str(ctx), check=True)
+    layer = busybox_store.resolve_image("zeros:1").layers[-1]["digest"]
+    assert (busybox_store.blobs.dir / (layer[7:] + SUFFIX)).is_file()
+    assert busybox_store.blobs.size(layer) > 2_000_000 > 100 * busybox_store.blobs.disk_size(layer)
+    assert cli("system", "check", check=True).stdout == "store is consistent\n"
+    cli("rmi", "zeros:1", check=True)
+    [(value,)] = busybox_store.db.execute("SELECT value FROM build_cache").fetchall()
+    assert json.loads(value)["blobs"] == [layer]
+    assert _df(cli)["Build Cache"][2] == human_size(busybox_store.blobs.disk_size(layer))

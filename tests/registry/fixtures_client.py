@@ -97,14 +97,16 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def make_image(store: Store, tag: str, files: dict[str, bytes], arch: str | None = None) -> Image:
-    """A one-layer image (uncompressed layer, as freight builds them) holding ``files``."""
+def make_image(store: Store, tag: str, files: dict[str, bytes], arch: str | None = None,
+               encode: bool = True) -> Image:
+    """A one-layer image (uncompressed layer, kept encoded as freight builds them; ``encode=False``:
+    kept plain, as in stores made before) holding ``files``."""
     src = Path(store.root).parent / f"src-{abs(hash((tag, tuple(files))))}"
     for name, data in files.items():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(data)
     with store.writing():
-        with store.blobs.writer() as w:
+        with store.blobs.writer(encode=encode) as w:
             write_layer(src, w, source_date_epoch=0)
             digest = w.commit()
             size = w.size

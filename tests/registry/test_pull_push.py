@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
+from freight.store.encoded import SUFFIX
 
 from tests.registry.fixtures_client import (docker_config, fresh_store, make_image, registry,  # noqa: F401
                                             run_freight, skopeo, write_htpasswd)
@@ -399,3 +401,55 @@ def test_push_all_tags(registry, store: Store, tmp_path: Path) -> None:
         assert sorted(reg.tags("many")) == ["a", "b"]
     refused = run_freight(store.root, "push", "-a", f"{host}/many:a")
     assert refused.returncode == 1 and "tag can't be used with --all-tags/-a" in refused.stderr
+
+
+# -- uncompressed layers, which the store keeps encoded ---------------------------------------
+
+
+def test_push_is_the_same_whether_layers_are_kept_encoded_or_plain(registry, store: Store, tmp_path: Path) -> None:
+    """An image whose layer the store keeps encoded pushes the manifest and gzip blob that the same
+    image with its layer kept plain (stores made before) pushes, and that gzip of the tar gives."""
+    from freight.store.compression import gzip_compress
+
+    host = registry("freight")
+    files = {"text": b"a line of text\n" * 100_000, "random": os.urandom(500_000)}
+    image = make_image(store, f"{host}/encoded:v1", files)
+    plain_store = fresh_store(tmp_path, "plain")
+    plain = make_image(plain_store, f"{host}/plain:v1", files, encode=False)
+    diff_id = image.diff_ids[0]
+    assert plain.id == image.id and plain_store.blobs.path(diff_id).is_file()
+    assert (store.blobs.dir / (diff_id[7:] + SUFFIX)).is_file() and not store.blobs.path(diff_id).exists()
+    tar = store.blobs.read(diff_id)
+    assert sha256_bytes(tar) == diff_id
+    gzipped = io.BytesIO()
+    gzip_compress(io.BytesIO(tar), gzipped)
+    assert push(store, f"{host}/encoded:v1") == push(plain_store, f"{host}/plain:v1")
+    with Registry(host) as reg:
+        reg.ping()
+        data, _, _ = reg.get_manifest("encoded", "v1")
+    assert json.loads(data)["layers"][0]["digest"] == sha256_bytes(gzipped.getvalue())
+
+
+@pytest.mark.parametrize("chunk_size", [0, 400_000])
+def test_uncompressed_layer_goes_up_and_comes_down_as_it_is(registry, store: Store, tmp_path: Path,
+                                                             chunk_size: int) -> None:
+    """A registry may hold plain tar layers (skopeo pushes them so): an encoded blob uploads as its
+    original bytes, in chunks too, and a pull keeps such a layer encoded."""
+    host = registry("freight")
+    image = make_image(store, "local/plain:v1", {"text": b"a line of text\n" * 100_000})
+    diff_id = image.diff_ids[0]
+    with Registry(host) as reg:
+        reg.ping()
+        for digest in [image.id, diff_id]:
+            reg.upload_blob("plain", digest, store.blobs.size(digest), lambda d=digest: store.blobs.open(d),
+                            chunk_size)
+        pushed = reg.put_manifest("plain", "v1", store.blobs.read(image.manifest_digest),
+                                  image.manifest["mediaType"])
+    assert pushed == image.manifest_digest
+    other = fresh_store(tmp_path)
+    got = pull(other, f"{host}/plain:v1")
+    assert (got.id, got.manifest_digest) == (image.id, image.manifest_digest)
+    assert (other.blobs.dir / (diff_id[7:] + SUFFIX)).is_file()
+    assert other.blobs.disk_size(diff_id) < other.blobs.size(diff_id) // 20
+    assert other.blobs.read(diff_id) == store.blobs.read(diff_id) and other.blobs.verify(diff_id)
+    assert _layer_files(other, got) == {"text": b"a line of text\n" * 100_000}
