@@ -36,11 +36,11 @@ import os
 import posixpath
 import threading
 import time
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
+from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
 from freight.build import cache
-from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map
+from freight.build.changes import DEFAULT_SHELL, ConfigEnv, apply_expanded
 from freight.build.context import BuildContext, HashCache, Tree, open_context
 from freight.build.copy import (
     FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
@@ -58,6 +58,7 @@ from freight.image.digest import chain_ids
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, BinaryIO, Callable, TextIO
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -125,11 +126,17 @@ class Layer(namedtuple("Layer", "descriptor diff_id")):
 
 
 class State:
-    """A stage's image so far: config, layers, history and the time it stands for."""
+    """A stage's image so far: config, layers, history and the time it stands for.
+
+    The steps of a stage change one State in place (a stage that builds on another starts
+    from a ``copy()``); ``env`` indexes the config's Env, so neither an instruction nor a
+    variable costs time in proportion to all those before it.
+    """
 
     def __init__(self, config: dict[str, Any], layers: list[Layer], history: list[dict[str, Any]], created: str,
                  platform: dict[str, str] | None = None) -> None:
         self.config = config
+        self.env = ConfigEnv(config)
         self.layers = layers
         self.history = history
         self.created = created
@@ -437,9 +444,10 @@ class Builder:
 
     # -- steps ------------------------------------------------------------
 
-    def env(self, state: State, scope: ArgScope) -> dict[str, str]:
-        """Values for expansion: the stage's ARGs (platform ARGs only once declared), then ENV."""
-        return {**scope.values, **env_map(state.config)}
+    def env(self, state: State, scope: ArgScope) -> Mapping[str, str]:
+        """Values for expansion: the stage's ENV, then its ARGs (platform ARGs only once
+        declared). A live view, not a copy: expand before applying what changes them."""
+        return ChainMap(state.env.values, scope.values)
 
     def history(self, state: State, created_by: str, empty: bool, created: str | None = None) -> None:
         if self.epoch is not None:
@@ -453,33 +461,32 @@ class Builder:
             state.created = created
 
     def step(self, state: State, instr: Instruction, scope: ArgScope, name: str, index: int) -> State:
-        state = state.copy()
         k = instr.keyword
         if k == "ARG":
             env = self.env(state, scope)
-            scope.declare(instr, env, self.df.escape)
             shown = expand_instruction(instr, env, self.df.escape)
+            scope.declare(instr, env, self.df.escape)
             self.history(state, "ARG " + " ".join(shown.args), True)
             return state
         if k == "RUN":
             return self.run_step(state, instr, scope, name)
         if k in ("COPY", "ADD"):
             return self.copy_step(state, instr, scope, name)
-        env = self.env(state, scope)
         if k == "MAINTAINER":
             self.history(state, f"MAINTAINER {' '.join(instr.args)}", True)
             return state
-        apply_instruction(state.config, instr, env, self.df.escape)
+        x = expand_instruction(instr, self.env(state, scope), self.df.escape)
+        apply_expanded(state.config, x, state.env)
         if k in ("CMD", "ENTRYPOINT") and instr.command().prepend_shell:
             state.config["ArgsEscaped"] = True  # as BuildKit marks a shell-form command
         if k == "WORKDIR":
             return self.workdir_step(state, instr, name)
-        self.history(state, self._config_created_by(instr, env, state.config), True)
+        self.history(state, self._config_created_by(x, state.config), True)
         return state
 
-    def _config_created_by(self, instr: Instruction, env: dict[str, str], config: dict[str, Any]) -> str:
-        k = instr.keyword
-        x = expand_instruction(instr, env, self.df.escape)
+    def _config_created_by(self, x: Instruction, config: dict[str, Any]) -> str:
+        """The history line of an expanded config instruction ``x``, as BuildKit writes it."""
+        k = x.keyword
         if k in ("ENV", "LABEL"):
             return f"{k} " + " ".join(f"{a}={b}" for a, b in x.key_values())
         if k in ("CMD", "ENTRYPOINT"):
@@ -495,7 +502,7 @@ class Builder:
             retries = check.get("Retries", 0)
             return f"HEALTHCHECK &{{{_go_list(check['Test'])} {times} '\\x{retries:02x}'}}"
         if k == "ONBUILD":
-            return f"ONBUILD {instr.onbuild_expression()}"
+            return f"ONBUILD {x.onbuild_expression()}"
         return f"{k} {' '.join(x.args)}"
 
     # -- layer steps ------------------------------------------------------
@@ -633,7 +640,7 @@ class Builder:
             self._context_vertex()
         v = self.progress.vertex(name)
         try:
-            return self._copy(state, instr, spec, is_add, env, v)
+            return self._copy(state, instr, spec, is_add, v)
         except (SourceNotFound, OSError, FreightError) as err:
             if isinstance(err, BuildError):
                 v.error(err.message)
@@ -644,8 +651,7 @@ class Builder:
             v.error(message)
             raise BuildError(message, instr, name) from None
 
-    def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, env: dict[str, str],
-              v: Vertex) -> State:
+    def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, v: Vertex) -> State:
         tree, frm = self._copy_trees(instr, spec.from_)
         fs = self.rootfs(state)
         from freight.build.dockerignore import read_patterns
@@ -780,7 +786,7 @@ class Builder:
             run_args = shell + args
         else:
             run_args = args
-        build_args = {k: v for k, v in scope.values.items() if k not in env_map(state.config)}
+        build_args = {k: v for k, v in scope.values.items() if k not in state.env.values}
         shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
             if build_args else ""
         created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"

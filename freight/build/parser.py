@@ -58,7 +58,7 @@ A build engine's loop, in outline::
     base = expand_instruction(stage.from_, scope, df.escape).args[0]
     args = ArgScope(scope, build_args)
     for instr in stage.instructions:
-        env = {**args.values, **image_env}          # ENV wins over ARG
+        env = ChainMap(image_env, args.values)      # ENV wins over ARG
         if instr.keyword == "ARG":
             args.declare(instr, env, df.escape)
             continue
@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
+from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable, Mapping
 
 from freight.build.shellwords import ExpansionError, Lexer, expand_word, expand_words, go_quote
@@ -622,36 +622,52 @@ def _flag_word(line: str, pos: int) -> tuple[str, int, bool]:
 
 
 def _parse_words(rest: str, escape: str) -> list[str]:
-    """Split on whitespace outside quotes, keeping quotes and escapes."""
+    """Split on whitespace outside quotes, keeping quotes and escapes (BuildKit's
+    parseWords). Runs of ordinary characters are taken whole: linear in the length."""
     words: list[str] = []
     buf: list[str] = []
     quote = ""
     blank_ok = False
+    runs = _word_runs(escape)
     i, n = 0, len(rest)
     while i < n:
+        run = runs[quote].match(rest, i)
+        if run is not None:
+            buf.append(run.group())
+            i = run.end()
+            continue
         ch = rest[i]
         if not quote and ch.isspace():
             if blank_ok or buf:
                 words.append("".join(buf))
             buf, blank_ok = [], False
-            while i < n and rest[i].isspace():
-                i += 1
-            continue
-        if not quote and ch in "'\"":
-            quote, blank_ok = ch, True
-        elif quote and ch == quote:
-            quote = ""
-        if ch == escape and quote != "'":
+            i = _BLANKS.match(rest, i).end()  # type: ignore[union-attr]
+        elif ch == escape:  # never inside single quotes: the run took it
             if i + 1 == n:
                 break
+            buf.append(rest[i: i + 2])
+            i += 2
+        else:  # a quote opens or closes
+            quote, blank_ok = ("", blank_ok) if quote else (ch, True)
             buf.append(ch)
             i += 1
-            ch = rest[i]
-        buf.append(ch)
-        i += 1
     if blank_ok or buf:
         words.append("".join(buf))
     return words
+
+
+_BLANKS = re.compile(r"\s+")
+_WORD_RUNS: dict[str, dict[str, re.Pattern[str]]] = {}
+
+
+def _word_runs(escape: str) -> dict[str, re.Pattern[str]]:
+    """Per quote state (none, single, double): a run of characters with no meaning there."""
+    runs = _WORD_RUNS.get(escape)
+    if runs is None:
+        e = re.escape(escape)
+        runs = _WORD_RUNS[escape] = {"": re.compile(rf"[^\s'\"{e}]+"), "'": re.compile(r"[^']+"),
+                                     '"': re.compile(rf'[^"{e}]+')}
+    return runs
 
 
 def _parse_json(rest: str) -> list[str] | None:
@@ -1301,7 +1317,7 @@ _HEREDOC_LEXER = Lexer(skip_quotes=True)
 def _expand_heredoc(doc: Heredoc, env: Mapping[str, str]) -> Heredoc:
     if not doc.expand:
         return doc
-    return doc._replace(content=_HEREDOC_LEXER.process(doc.content, env).word)
+    return doc._replace(content=_HEREDOC_LEXER.process(doc.content, env, split=False).word)
 
 
 def instruction_vars(instr: Instruction, escape: str = "\\") -> set[str]:
@@ -1317,11 +1333,11 @@ def instruction_vars(instr: Instruction, escape: str = "\\") -> set[str]:
     names: set[str] = set()
     try:
         for word in words:
-            names |= lexer.process(word, {}).unmatched
+            names |= lexer.process(word, {}, split=False).unmatched
         if instr.keyword in ("ADD", "COPY"):
             for doc in instr.heredocs:
                 if doc.expand:
-                    names |= Lexer(skip_unset=True, skip_quotes=True).process(doc.content, {}).unmatched
+                    names |= Lexer(skip_unset=True, skip_quotes=True).process(doc.content, {}, split=False).unmatched
     except ExpansionError as err:
         raise instr.error(str(err)) from None
     return names
@@ -1373,7 +1389,7 @@ class ArgScope:
 
     def declare(self, instr: Instruction, env: Mapping[str, str], escape: str = "\\") -> dict[str, str | None]:
         declared: dict[str, str | None] = {}
-        scope = dict(env)
+        scope = ChainMap({}, env)  # this ARG's own names first, without copying env
         for key, default in instr.arg_pairs():
             value: str | None
             if key in self.build_args:
