@@ -64,14 +64,22 @@ def _command(config: dict[str, Any], instr: Instruction) -> list[str]:
     return line.args
 
 
+def _port_number(text: str) -> int | None:
+    """Go's ``strconv.ParseUint(text, 10, 16)``, None where it fails."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 5 or int(text) > 65535:
+        return None
+    return int(text)
+
+
 def _ports(config: dict[str, Any], instr: Instruction) -> None:
-    ports = config.setdefault("ExposedPorts", {})
+    ports = _mapping(config, "ExposedPorts")
     for spec in instr.ports():
         number, _, proto = spec.partition("/")
-        first, _, last = number.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = number.partition("-")
+        start, end = _port_number(first), _port_number(last if dash else first)
+        if start is None or end is None or end < start:  # nat.ParsePortRange's refusals
             raise instr.error(f"invalid containerPort: {number}")
-        for port in range(int(first), int(last or first) + 1):
+        for port in range(start, end + 1):
             ports[f"{port}/{(proto or 'tcp').lower()}"] = {}
 
 

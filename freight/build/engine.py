@@ -22,6 +22,12 @@ layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
 any machine, from any checkout, at any time. (BuildKit uses the wall clock
 here, so its image IDs differ between such builds.)
 
+Platforms: a stage's base image must be for its ``FROM --platform`` (else ``build
+--platform``, when given): a local image for another platform is pulled for it, and when
+none can be had the build fails as BuildKit's does; a platform containerd cannot parse is
+refused; ``scratch`` takes any. Stages that read each other (``COPY --from``, ``RUN
+--mount from=``, ``FROM``) are refused before anything runs, with BuildKit's message.
+
 Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
 line and layers below match (COPY/ADD layers depend on content and are
 rebuilt); cache mounts are always shared (``sharing=`` is ignored);
@@ -52,6 +58,7 @@ from freight.build.parser import (
     parse_instructions)
 from freight.build.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.image import platform as platforms
 from freight.image import reference
 from freight.image.config import host_platform, image_config, layer_descriptor, rfc3339
 from freight.image.digest import chain_ids
@@ -158,26 +165,55 @@ class State:
 
 
 class _StageThread(threading.Thread):
-    """A stage building on its own thread; ``result()`` waits and re-raises its error."""
+    """A stage building on its own thread; ``result()`` waits and re-raises its error
+    (a stage may wait on one whose thread has not started yet)."""
 
     def __init__(self, work: Callable[[], State]) -> None:
         super().__init__(daemon=True)
         self.work = work
         self.value: State | None = None
         self.failure: BaseException | None = None
+        self.finished = threading.Event()
 
     def run(self) -> None:
         try:
             self.value = self.work()
         except BaseException as err:  # handed to whoever waits on this stage
             self.failure = err
+        finally:
+            self.finished.set()
 
     def result(self) -> State:
-        self.join()
+        self.finished.wait()
         if self.failure is not None:
             raise self.failure
         assert self.value is not None
         return self.value
+
+
+def _first_reaching_a_cycle(edges: dict[int, list[int]]) -> int | None:
+    """The first node (in order) from which a cycle can be reached (BuildKit's
+    hasCircularDependency), by a depth-first search kept on a list, not on Python's stack."""
+    visited: set[int] = set()
+    for start in sorted(edges):
+        if start in visited:
+            continue
+        visited.add(start)
+        path = {start}
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.discard(node)
+            elif child in path:
+                return start
+            elif child not in visited:
+                visited.add(child)
+                path.add(child)
+                stack.append((child, iter(edges[child])))
+    return None
 
 
 def _go_list(items: list[str]) -> str:
@@ -204,7 +240,7 @@ def _resolve_owner(spec: str, fs: RootFS | None) -> tuple[int, int]:
     user, _, group = spec.partition(":")
 
     def lookup(name: str, db: str, what: str) -> tuple[int, int | None]:
-        if name.isdigit():
+        if name.isascii() and name.isdigit() and len(name) < 11 and int(name) < 1 << 32:
             return int(name), None
         path = fs.real(fs.resolve(db)) if fs is not None else None
         if path and os.path.isfile(path):
@@ -280,15 +316,16 @@ class Builder:
         for i, stage in enumerate(self.df.stages):
             if stage.name and stage.name == ref:
                 return i
-        if by_number and ref.isdigit() and int(ref) < len(self.df.stages):
+        if by_number and ref.isascii() and ref.isdigit() and len(ref) < 10 and int(ref) < len(self.df.stages):
             return int(ref)
         return None
 
     def base_word(self, stage: Stage) -> str:
         return expand_instruction(stage.from_, self.global_env, self.df.escape).args[0]
 
-    def dependencies(self, index: int) -> set[int]:
-        """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from=."""
+    def reads(self, index: int) -> set[int]:
+        """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from= (itself
+        too, when it names itself)."""
         stage = self.df.stages[index]
         deps: set[int] = set()
         base = self.stage_index(self.base_word(stage), False)
@@ -302,9 +339,21 @@ class Builder:
                 refs = [m.from_ for m in instr.mounts(self.global_env, self.df.escape) if m.from_]
             for ref in refs:
                 dep = self.stage_index(ref)
-                if dep is not None and dep != index:
+                if dep is not None:
                     deps.add(dep)
         return deps
+
+    def dependencies(self, index: int) -> set[int]:
+        return self.reads(index) - {index}
+
+    def check_cycles(self) -> None:
+        """Refuse stages that read each other, as BuildKit does before building anything: the
+        error names the first stage, in Dockerfile order, from which such a cycle is reached."""
+        reads = {i: sorted(self.reads(i)) for i in range(len(self.df.stages))}
+        start = _first_reaching_a_cycle(reads)
+        if start is not None:
+            name = self.df.stages[start].name or f"stage-{start}"
+            raise BuildError(f"circular dependency detected on stage: {name}")
 
     def needed(self, target: int) -> list[int]:
         order: list[int] = []
@@ -355,19 +404,34 @@ class Builder:
             raise BuildError(f"stage {index} was not built")
         return future.result()
 
+    def stage_platform(self, stage: Stage) -> dict[str, str] | None:
+        """The platform a stage's base must be for: its ``FROM --platform``, else ``build
+        --platform``; None when neither is given (any local image will do)."""
+        text = expand_instruction(stage.from_, self.global_env, self.df.escape).flag("platform") or self.opts.platform
+        if not text:
+            return None
+        try:
+            return platforms.parse(text)
+        except InvalidArgument as err:
+            raise BuildError(f"failed to parse platform {text}: {err}", stage.from_) from None
+
+    def _base_key(self, word: str, wanted: dict[str, str] | None) -> str:
+        return word if wanted is None else f"{word} for {platforms.text(wanted)}"
+
     def _resolve_bases(self, stages: list[int]) -> None:
         for i in stages:
-            word = self.base_word(self.df.stages[i])
-            if word == "scratch" or self.stage_index(word, False) is not None:
+            stage = self.df.stages[i]
+            word, wanted = self.base_word(stage), self.stage_platform(stage)
+            key = self._base_key(word, wanted)
+            if word == "scratch" or self.stage_index(word, False) is not None or key in self.images:
                 continue
-            if word not in self.images:
-                v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
-                try:
-                    self.images[word] = self.resolve_image(word, self.opts.pull)
-                except FreightError as err:
-                    v.error(str(err))
-                    raise BuildError(str(err), self.df.stages[i].from_) from None
-                v.done()
+            v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
+            try:
+                self.images[key] = self.resolve_image(word, self.opts.pull, wanted)
+            except FreightError as err:
+                v.error(str(err))
+                raise BuildError(str(err), stage.from_) from None
+            v.done()
 
     @staticmethod
     def _normalised(word: str) -> str:
@@ -376,15 +440,18 @@ class Builder:
         except FreightError:
             return word
 
-    def resolve_image(self, word: str, pull: bool = False) -> Any:
-        """A local image, pulled when missing (always with ``--pull``) if freight can pull."""
+    def resolve_image(self, word: str, pull: bool = False, wanted: dict[str, str] | None = None) -> Any:
+        """A local image (for the ``wanted`` platform when given), pulled when missing (always
+        with ``--pull``) if freight can pull."""
         ref = self._normalised(word)
         with self.lock:
             if not pull:
                 try:
-                    return self.store.resolve_image(word)
+                    img = self.store.resolve_image(word)
                 except NotFound:
-                    pass
+                    img = None
+                if img is not None and (wanted is None or platforms.matches(img.config, wanted)):
+                    return img
             try:
                 from freight.registry.pull import pull as pull_image
                 from freight.registry.progress import Reporter
@@ -393,9 +460,13 @@ class Builder:
                     return self.store.resolve_image(word)
                 raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
             try:
-                return pull_image(self.store, word, self.opts.platform or None, Reporter())
+                img = pull_image(self.store, word, wanted or self.opts.platform or None, Reporter())
             except FreightError as err:
                 raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {err}") from None
+            if wanted is not None and not platforms.matches(img.config, wanted):
+                raise NotFound(f"{word}: failed to resolve source metadata for {ref}: "
+                               "no match for platform in manifest: not found")
+            return img
 
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
@@ -403,9 +474,9 @@ class Builder:
         dep = self.stage_index(word, False)
         if dep is not None and dep < index:
             return self.stage_state(dep).copy()
-        if word == "scratch":
+        if word == "scratch":  # for any --platform, as BuildKit in Docker 20.10 builds it
             return State({"Env": [DEFAULT_PATH]}, [], [], rfc3339(self.epoch or 0))
-        img = self.images[word]
+        img = self.images[self._base_key(word, self.stage_platform(stage))]
         config = json.loads(json.dumps(img.config))
         layers = [Layer(desc, diff) for desc, diff in zip(img.layers, img.diff_ids)]
         inner = config.get("config") or {}
@@ -900,6 +971,7 @@ def _build_context(store: Any, opts: BuildOptions, progress: Progress, ctx: Buil
     with store.writing():
         builder = Builder(store, opts, ctx, df, progress)
         target = _target_index(builder, opts.target)
+        builder.check_cycles()
         try:
             state = builder.build_stages(target)
         except DockerfileError as err:
