@@ -331,12 +331,12 @@ class Builder:
         base = self.stage_index(self.base_word(stage), False)
         if base is not None and base < index:
             deps.add(base)
-        for instr in stage.instructions:
+        for instr in stage.instructions:  # --from and from= are never expanded (BuildKit's rule)
             refs = []
             if instr.keyword in ("COPY", "ADD"):
-                refs = expand_instruction(instr, self.global_env, self.df.escape).flags.get("from", [])
+                refs = instr.flags.get("from", [])
             if instr.keyword == "RUN":
-                refs = [m.from_ for m in instr.mounts(self.global_env, self.df.escape) if m.from_]
+                refs = [m.from_ for m in instr.mounts() if m.from_]
             for ref in refs:
                 dep = self.stage_index(ref)
                 if dep is not None:
