@@ -21,7 +21,12 @@ Public API:
 * ``referenced_vars(word, escape="\\\\") -> set[str]``: the variable names a
   word refers to, for cache keys that depend only on the ARGs a step uses.
 * ``Lexer``: the configurable lexer behind those (raw quotes, raw escapes,
-  leaving unset variables as written, skipping quote processing).
+  leaving unset variables as written, skipping quote processing);
+  ``Lexer.process(word, env, split=True)`` splits words only when asked.
+
+Expansion takes time in proportion to the word and the values it expands to
+(runs of plain characters are taken whole), and ``${a:-${b:-...}}`` may nest as
+deep as BuildKit allows (its steps run on a list, not on Python's stack).
 * ``ExpansionError``: raised for bad substitutions; the Dockerfile parser
   turns it into a ``DockerfileError`` naming the line.
 * ``go_quote(text)``: Go's ``%q`` quoting, used in Docker's messages.
