@@ -35,7 +35,9 @@ def now_rfc3339() -> str:
 
 
 def cache_key(parts: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(parts)).hexdigest()
+    """The digest of ``parts`` as canonical JSON; a file name that is not UTF-8 (held as
+    ``os.listdir`` gives it, with surrogate escapes) counts as its own bytes."""
+    return "sha256:" + hashlib.sha256(canonical_json(parts, errors="surrogateescape")).hexdigest()
 
 
 def lookup(store: Any, key: str) -> dict[str, Any] | None:

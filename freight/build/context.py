@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 _CHUNK = 1 << 20
+# A Dockerfile that is not valid UTF-8 builds as BuildKit builds it: each bad byte reads
+# as U+FFFD (a name written so finds no file; ``COPY .`` and globs copy such names as they are).
+DOCKERFILE_ERRORS = "replace"
 _TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd
 
 
@@ -246,12 +249,12 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
     from freight.build.dockerignore import load_patterns
 
     if dockerfile == "-":
-        text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", "surrogateescape")
+        text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", DOCKERFILE_ERRORS)
         path = root / "Dockerfile"
     else:
         path = _dockerfile_path(root, dockerfile, temp is not None)
         try:
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            text = path.read_text(encoding="utf-8", errors=DOCKERFILE_ERRORS)
         except (FileNotFoundError, IsADirectoryError):
             shown = dockerfile or "Dockerfile"
             raise ContextError(
@@ -270,7 +273,7 @@ def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) 
         head += chunk
     if not is_archive(head):
         temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
-        text = (head + stream.read()).decode("utf-8", "surrogateescape")
+        text = (head + stream.read()).decode("utf-8", DOCKERFILE_ERRORS)
         return BuildContext(Path(temp), text, temp=temp)
     with tempfile.TemporaryFile(dir=tmp_dir) as spool:  # a context tar can be large: not in memory
         spool.write(head)

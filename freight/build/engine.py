@@ -22,6 +22,12 @@ layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
 any machine, from any checkout, at any time. (BuildKit uses the wall clock
 here, so its image IDs differ between such builds.)
 
+Platforms: a stage's base image must be for its ``FROM --platform`` (else ``build
+--platform``, when given): a local image for another platform is pulled for it, and when
+none can be had the build fails as BuildKit's does; a platform containerd cannot parse is
+refused; ``scratch`` takes any. Stages that read each other (``COPY --from``, ``RUN
+--mount from=``, ``FROM``) are refused before anything runs, with BuildKit's message.
+
 Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
 line and layers below match (COPY/ADD layers depend on content and are
 rebuilt); cache mounts are always shared (``sharing=`` is ignored);
@@ -36,11 +42,11 @@ import os
 import posixpath
 import threading
 import time
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
+from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
 from freight.build import cache
-from freight.build.changes import DEFAULT_SHELL, apply_instruction, env_map
+from freight.build.changes import DEFAULT_SHELL, ConfigEnv, apply_expanded
 from freight.build.context import BuildContext, HashCache, Tree, open_context
 from freight.build.copy import (
     FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
@@ -52,12 +58,14 @@ from freight.build.parser import (
     parse_instructions)
 from freight.build.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.image import platform as platforms
 from freight.image import reference
 from freight.image.config import host_platform, image_config, layer_descriptor, rfc3339
 from freight.image.digest import chain_ids
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, BinaryIO, Callable, TextIO
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -125,11 +133,17 @@ class Layer(namedtuple("Layer", "descriptor diff_id")):
 
 
 class State:
-    """A stage's image so far: config, layers, history and the time it stands for."""
+    """A stage's image so far: config, layers, history and the time it stands for.
+
+    The steps of a stage change one State in place (a stage that builds on another starts
+    from a ``copy()``); ``env`` indexes the config's Env, so neither an instruction nor a
+    variable costs time in proportion to all those before it.
+    """
 
     def __init__(self, config: dict[str, Any], layers: list[Layer], history: list[dict[str, Any]], created: str,
                  platform: dict[str, str] | None = None) -> None:
         self.config = config
+        self.env = ConfigEnv(config)
         self.layers = layers
         self.history = history
         self.created = created
@@ -151,26 +165,55 @@ class State:
 
 
 class _StageThread(threading.Thread):
-    """A stage building on its own thread; ``result()`` waits and re-raises its error."""
+    """A stage building on its own thread; ``result()`` waits and re-raises its error
+    (a stage may wait on one whose thread has not started yet)."""
 
     def __init__(self, work: Callable[[], State]) -> None:
         super().__init__(daemon=True)
         self.work = work
         self.value: State | None = None
         self.failure: BaseException | None = None
+        self.finished = threading.Event()
 
     def run(self) -> None:
         try:
             self.value = self.work()
         except BaseException as err:  # handed to whoever waits on this stage
             self.failure = err
+        finally:
+            self.finished.set()
 
     def result(self) -> State:
-        self.join()
+        self.finished.wait()
         if self.failure is not None:
             raise self.failure
         assert self.value is not None
         return self.value
+
+
+def _first_reaching_a_cycle(edges: dict[int, list[int]]) -> int | None:
+    """The first node (in order) from which a cycle can be reached (BuildKit's
+    hasCircularDependency), by a depth-first search kept on a list, not on Python's stack."""
+    visited: set[int] = set()
+    for start in sorted(edges):
+        if start in visited:
+            continue
+        visited.add(start)
+        path = {start}
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.discard(node)
+            elif child in path:
+                return start
+            elif child not in visited:
+                visited.add(child)
+                path.add(child)
+                stack.append((child, iter(edges[child])))
+    return None
 
 
 def _go_list(items: list[str]) -> str:
@@ -197,7 +240,7 @@ def _resolve_owner(spec: str, fs: RootFS | None) -> tuple[int, int]:
     user, _, group = spec.partition(":")
 
     def lookup(name: str, db: str, what: str) -> tuple[int, int | None]:
-        if name.isdigit():
+        if name.isascii() and name.isdigit() and len(name) < 11 and int(name) < 1 << 32:
             return int(name), None
         path = fs.real(fs.resolve(db)) if fs is not None else None
         if path and os.path.isfile(path):
@@ -272,31 +315,44 @@ class Builder:
         for i, stage in enumerate(self.df.stages):
             if stage.name and stage.name == ref:
                 return i
-        if by_number and ref.isdigit() and int(ref) < len(self.df.stages):
+        if by_number and ref.isascii() and ref.isdigit() and len(ref) < 10 and int(ref) < len(self.df.stages):
             return int(ref)
         return None
 
     def base_word(self, stage: Stage) -> str:
         return expand_instruction(stage.from_, self.global_env, self.df.escape).args[0]
 
-    def dependencies(self, index: int) -> set[int]:
-        """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from=."""
+    def reads(self, index: int) -> set[int]:
+        """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from= (itself
+        too, when it names itself)."""
         stage = self.df.stages[index]
         deps: set[int] = set()
         base = self.stage_index(self.base_word(stage), False)
         if base is not None and base < index:
             deps.add(base)
-        for instr in stage.instructions:
+        for instr in stage.instructions:  # --from and from= are never expanded (BuildKit's rule)
             refs = []
             if instr.keyword in ("COPY", "ADD"):
-                refs = expand_instruction(instr, self.global_env, self.df.escape).flags.get("from", [])
+                refs = instr.flags.get("from", [])
             if instr.keyword == "RUN":
-                refs = [m.from_ for m in instr.mounts(self.global_env, self.df.escape) if m.from_]
+                refs = [m.from_ for m in instr.mounts() if m.from_]
             for ref in refs:
                 dep = self.stage_index(ref)
-                if dep is not None and dep != index:
+                if dep is not None:
                     deps.add(dep)
         return deps
+
+    def dependencies(self, index: int) -> set[int]:
+        return self.reads(index) - {index}
+
+    def check_cycles(self) -> None:
+        """Refuse stages that read each other, as BuildKit does before building anything: the
+        error names the first stage, in Dockerfile order, from which such a cycle is reached."""
+        reads = {i: sorted(self.reads(i)) for i in range(len(self.df.stages))}
+        start = _first_reaching_a_cycle(reads)
+        if start is not None:
+            name = self.df.stages[start].name or f"stage-{start}"
+            raise BuildError(f"circular dependency detected on stage: {name}")
 
     def needed(self, target: int) -> list[int]:
         order: list[int] = []
@@ -347,19 +403,34 @@ class Builder:
             raise BuildError(f"stage {index} was not built")
         return future.result()
 
+    def stage_platform(self, stage: Stage) -> dict[str, str] | None:
+        """The platform a stage's base must be for: its ``FROM --platform``, else ``build
+        --platform``; None when neither is given (any local image will do)."""
+        text = expand_instruction(stage.from_, self.global_env, self.df.escape).flag("platform") or self.opts.platform
+        if not text:
+            return None
+        try:
+            return platforms.parse(text)
+        except InvalidArgument as err:
+            raise BuildError(f"failed to parse platform {text}: {err}", stage.from_) from None
+
+    def _base_key(self, word: str, wanted: dict[str, str] | None) -> str:
+        return word if wanted is None else f"{word} for {platforms.text(wanted)}"
+
     def _resolve_bases(self, stages: list[int]) -> None:
         for i in stages:
-            word = self.base_word(self.df.stages[i])
-            if word == "scratch" or self.stage_index(word, False) is not None:
+            stage = self.df.stages[i]
+            word, wanted = self.base_word(stage), self.stage_platform(stage)
+            key = self._base_key(word, wanted)
+            if word == "scratch" or self.stage_index(word, False) is not None or key in self.images:
                 continue
-            if word not in self.images:
-                v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
-                try:
-                    self.images[word] = self.resolve_image(word, self.opts.pull)
-                except FreightError as err:
-                    v.error(str(err))
-                    raise BuildError(str(err), self.df.stages[i].from_) from None
-                v.done()
+            v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
+            try:
+                self.images[key] = self.resolve_image(word, self.opts.pull, wanted)
+            except FreightError as err:
+                v.error(str(err))
+                raise BuildError(str(err), stage.from_) from None
+            v.done()
 
     @staticmethod
     def _normalised(word: str) -> str:
@@ -368,15 +439,18 @@ class Builder:
         except FreightError:
             return word
 
-    def resolve_image(self, word: str, pull: bool = False) -> Any:
-        """A local image, pulled when missing (always with ``--pull``) if freight can pull."""
+    def resolve_image(self, word: str, pull: bool = False, wanted: dict[str, str] | None = None) -> Any:
+        """A local image (for the ``wanted`` platform when given), pulled when missing (always
+        with ``--pull``) if freight can pull."""
         ref = self._normalised(word)
         with self.lock:
             if not pull:
                 try:
-                    return self.store.resolve_image(word)
+                    img = self.store.resolve_image(word)
                 except NotFound:
-                    pass
+                    img = None
+                if img is not None and (wanted is None or platforms.matches(img.config, wanted)):
+                    return img
             try:
                 from freight.registry.pull import pull as pull_image
                 from freight.registry.progress import Reporter
@@ -385,9 +459,13 @@ class Builder:
                     return self.store.resolve_image(word)
                 raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {ref}: not found") from None
             try:
-                return pull_image(self.store, word, self.opts.platform or None, Reporter())
+                img = pull_image(self.store, word, wanted or self.opts.platform or None, Reporter())
             except FreightError as err:
                 raise NotFound(f"{word}: failed to resolve source metadata for {ref}: {err}") from None
+            if wanted is not None and not platforms.matches(img.config, wanted):
+                raise NotFound(f"{word}: failed to resolve source metadata for {ref}: "
+                               "no match for platform in manifest: not found")
+            return img
 
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
@@ -395,9 +473,9 @@ class Builder:
         dep = self.stage_index(word, False)
         if dep is not None and dep < index:
             return self.stage_state(dep).copy()
-        if word == "scratch":
+        if word == "scratch":  # for any --platform, as BuildKit in Docker 20.10 builds it
             return State({"Env": [DEFAULT_PATH]}, [], [], rfc3339(self.epoch or 0))
-        img = self.images[word]
+        img = self.images[self._base_key(word, self.stage_platform(stage))]
         config = json.loads(json.dumps(img.config))
         layers = [Layer(desc, diff) for desc, diff in zip(img.layers, img.diff_ids)]
         inner = config.get("config") or {}
@@ -436,9 +514,10 @@ class Builder:
 
     # -- steps ------------------------------------------------------------
 
-    def env(self, state: State, scope: ArgScope) -> dict[str, str]:
-        """Values for expansion: the stage's ARGs (platform ARGs only once declared), then ENV."""
-        return {**scope.values, **env_map(state.config)}
+    def env(self, state: State, scope: ArgScope) -> Mapping[str, str]:
+        """Values for expansion: the stage's ENV, then its ARGs (platform ARGs only once
+        declared). A live view, not a copy: expand before applying what changes them."""
+        return ChainMap(state.env.values, scope.values)
 
     def history(self, state: State, created_by: str, empty: bool, created: str | None = None) -> None:
         if self.epoch is not None:
@@ -452,33 +531,32 @@ class Builder:
             state.created = created
 
     def step(self, state: State, instr: Instruction, scope: ArgScope, name: str, index: int) -> State:
-        state = state.copy()
         k = instr.keyword
         if k == "ARG":
             env = self.env(state, scope)
-            scope.declare(instr, env, self.df.escape)
             shown = expand_instruction(instr, env, self.df.escape)
+            scope.declare(instr, env, self.df.escape)
             self.history(state, "ARG " + " ".join(shown.args), True)
             return state
         if k == "RUN":
             return self.run_step(state, instr, scope, name)
         if k in ("COPY", "ADD"):
             return self.copy_step(state, instr, scope, name)
-        env = self.env(state, scope)
         if k == "MAINTAINER":
             self.history(state, f"MAINTAINER {' '.join(instr.args)}", True)
             return state
-        apply_instruction(state.config, instr, env, self.df.escape)
+        x = expand_instruction(instr, self.env(state, scope), self.df.escape)
+        apply_expanded(state.config, x, state.env)
         if k in ("CMD", "ENTRYPOINT") and instr.command().prepend_shell:
             state.config["ArgsEscaped"] = True  # as BuildKit marks a shell-form command
         if k == "WORKDIR":
             return self.workdir_step(state, instr, name)
-        self.history(state, self._config_created_by(instr, env, state.config), True)
+        self.history(state, self._config_created_by(x, state.config), True)
         return state
 
-    def _config_created_by(self, instr: Instruction, env: dict[str, str], config: dict[str, Any]) -> str:
-        k = instr.keyword
-        x = expand_instruction(instr, env, self.df.escape)
+    def _config_created_by(self, x: Instruction, config: dict[str, Any]) -> str:
+        """The history line of an expanded config instruction ``x``, as BuildKit writes it."""
+        k = x.keyword
         if k in ("ENV", "LABEL"):
             return f"{k} " + " ".join(f"{a}={b}" for a, b in x.key_values())
         if k in ("CMD", "ENTRYPOINT"):
@@ -494,7 +572,7 @@ class Builder:
             retries = check.get("Retries", 0)
             return f"HEALTHCHECK &{{{_go_list(check['Test'])} {times} '\\x{retries:02x}'}}"
         if k == "ONBUILD":
-            return f"ONBUILD {instr.onbuild_expression()}"
+            return f"ONBUILD {x.onbuild_expression()}"
         return f"{k} {' '.join(x.args)}"
 
     # -- layer steps ------------------------------------------------------
@@ -632,7 +710,7 @@ class Builder:
             self._context_vertex()
         v = self.progress.vertex(name)
         try:
-            return self._copy(state, instr, spec, is_add, env, v)
+            return self._copy(state, instr, spec, is_add, v)
         except (SourceNotFound, OSError, FreightError) as err:
             if isinstance(err, BuildError):
                 v.error(err.message)
@@ -643,8 +721,7 @@ class Builder:
             v.error(message)
             raise BuildError(message, instr, name) from None
 
-    def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, env: dict[str, str],
-              v: Vertex) -> State:
+    def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, v: Vertex) -> State:
         tree, frm = self._copy_trees(instr, spec.from_)
         fs = self.rootfs(state)
         from freight.build.dockerignore import read_patterns
@@ -779,7 +856,7 @@ class Builder:
             run_args = shell + args
         else:
             run_args = args
-        build_args = {k: v for k, v in scope.values.items() if k not in env_map(state.config)}
+        build_args = {k: v for k, v in scope.values.items() if k not in state.env.values}
         shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
             if build_args else ""
         created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"
@@ -893,6 +970,7 @@ def _build_context(store: Any, opts: BuildOptions, progress: Progress, ctx: Buil
     with store.writing():
         builder = Builder(store, opts, ctx, df, progress)
         target = _target_index(builder, opts.target)
+        builder.check_cycles()
         try:
             state = builder.build_stages(target)
         except DockerfileError as err:

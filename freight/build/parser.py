@@ -58,7 +58,7 @@ A build engine's loop, in outline::
     base = expand_instruction(stage.from_, scope, df.escape).args[0]
     args = ArgScope(scope, build_args)
     for instr in stage.instructions:
-        env = {**args.values, **image_env}          # ENV wins over ARG
+        env = ChainMap(image_env, args.values)      # ENV wins over ARG
         if instr.keyword == "ARG":
             args.declare(instr, env, df.escape)
             continue
@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
+from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable, Mapping
 
 from freight.build.shellwords import ExpansionError, Lexer, expand_word, expand_words, go_quote
@@ -622,36 +622,52 @@ def _flag_word(line: str, pos: int) -> tuple[str, int, bool]:
 
 
 def _parse_words(rest: str, escape: str) -> list[str]:
-    """Split on whitespace outside quotes, keeping quotes and escapes."""
+    """Split on whitespace outside quotes, keeping quotes and escapes (BuildKit's
+    parseWords). Runs of ordinary characters are taken whole: linear in the length."""
     words: list[str] = []
     buf: list[str] = []
     quote = ""
     blank_ok = False
+    runs = _word_runs(escape)
     i, n = 0, len(rest)
     while i < n:
+        run = runs[quote].match(rest, i)
+        if run is not None:
+            buf.append(run.group())
+            i = run.end()
+            continue
         ch = rest[i]
         if not quote and ch.isspace():
             if blank_ok or buf:
                 words.append("".join(buf))
             buf, blank_ok = [], False
-            while i < n and rest[i].isspace():
-                i += 1
-            continue
-        if not quote and ch in "'\"":
-            quote, blank_ok = ch, True
-        elif quote and ch == quote:
-            quote = ""
-        if ch == escape and quote != "'":
+            i = _BLANKS.match(rest, i).end()  # type: ignore[union-attr]
+        elif ch == escape:  # never inside single quotes: the run took it
             if i + 1 == n:
                 break
+            buf.append(rest[i: i + 2])
+            i += 2
+        else:  # a quote opens or closes
+            quote, blank_ok = ("", blank_ok) if quote else (ch, True)
             buf.append(ch)
             i += 1
-            ch = rest[i]
-        buf.append(ch)
-        i += 1
     if blank_ok or buf:
         words.append("".join(buf))
     return words
+
+
+_BLANKS = re.compile(r"\s+")
+_WORD_RUNS: dict[str, dict[str, re.Pattern[str]]] = {}
+
+
+def _word_runs(escape: str) -> dict[str, re.Pattern[str]]:
+    """Per quote state (none, single, double): a run of characters with no meaning there."""
+    runs = _WORD_RUNS.get(escape)
+    if runs is None:
+        e = re.escape(escape)
+        runs = _WORD_RUNS[escape] = {"": re.compile(rf"[^\s'\"{e}]+"), "'": re.compile(r"[^']+"),
+                                     '"': re.compile(rf'[^"{e}]+')}
+    return runs
 
 
 def _parse_json(rest: str) -> list[str] | None:
@@ -661,7 +677,7 @@ def _parse_json(rest: str) -> list[str] | None:
         return None
     try:
         value = json.loads(rest, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than json reads: not JSON, as Go's depth limit
         return None
     if not isinstance(value, list):
         return None
@@ -711,7 +727,11 @@ def _name_values(rest: str, keyword: str, escape: str) -> list[str]:
     return out
 
 
-def _node_from_line(line: str, escape: str) -> _Node:
+_ONBUILD_CHAIN = "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+_ONBUILD_DEPTH = 50
+
+
+def _node_from_line(line: str, escape: str, depth: int = 0) -> _Node:
     parts = _WHITESPACE.split(line.strip(), maxsplit=1)
     keyword = parts[0]
     rest, flags = _extract_flags(parts[1]) if len(parts) == 2 else ("", [])
@@ -734,7 +754,9 @@ def _node_from_line(line: str, escape: str) -> _Node:
     elif upper == "HEALTHCHECK":
         args, json_form = _health_words(rest)
     elif upper == "ONBUILD":
-        child = _node_from_line(rest, escape) if rest else None
+        if depth > _ONBUILD_DEPTH:  # refused anyway, once validated: stop before Python's stack does
+            raise InstructionError(_ONBUILD_CHAIN)
+        child = _node_from_line(rest, escape, depth + 1) if rest else None
         args = [child.keyword, *child.args] if child else []
     else:
         args = []
@@ -772,8 +794,13 @@ def _heredoc_word(word: str) -> Heredoc | None:
     raw_quotes = sum(raw[0].count(q) for q in "'\"")
     return Heredoc(
         name=words[0], content="", expand=quotes == raw_quotes,
-        chomp=match.group(2) == "-", fd=int(match.group(1) or 0),
+        chomp=match.group(2) == "-", fd=_go_uint(match.group(1) or "0"),
     )
+
+
+def _go_uint(digits: str) -> int:
+    """``strconv.ParseUint`` of decimal digits, which gives its largest value when out of range."""
+    return int(digits) if len(digits.lstrip("0")) <= 20 and int(digits) < 1 << 64 else (1 << 64) - 1
 
 
 def _heredocs_from_line(line: str) -> list[Heredoc]:
@@ -881,7 +908,7 @@ def _check_onbuild(instr: Instruction) -> None:
     _at_least_one(instr)
     trigger = instr.args[0].strip().upper()
     if trigger == "ONBUILD":
-        raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+        raise InstructionError(_ONBUILD_CHAIN)
     if trigger in ("MAINTAINER", "FROM"):
         raise InstructionError(f"{trigger} isn't allowed as an ONBUILD trigger")
 
@@ -993,7 +1020,7 @@ _DURATION_UNITS = {
     "ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
     "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
 }
-_DURATION_PART = r"(\d*)(?:\.(\d*))?([^\d.]*)"  # compiled on first use
+_DURATION_PART = r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)"  # compiled on first use
 
 
 def parse_duration(text: str) -> int:
@@ -1017,9 +1044,14 @@ def parse_duration(text: str) -> int:
         if unit not in _DURATION_UNITS:
             raise InstructionError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
         scale = _DURATION_UNITS[unit]
+        if len(whole.lstrip("0")) > 19:  # past Go's int64 nanoseconds
+            raise bad
         total += int(whole or 0) * scale
         if frac:
+            frac = frac[:20]  # digits below a nanosecond's scale change nothing
             total += int(frac) * scale // 10 ** len(frac)
+        if total >= 1 << 63:
+            raise bad
         s = s[match.end():]
     return sign * total
 
@@ -1051,8 +1083,10 @@ def _healthcheck(instr: Instruction) -> Healthcheck:
     retries = 0
     if instr.flag("retries"):
         value = instr.flag("retries")
-        if not re.fullmatch(r"[+-]?\d+", value):
+        if not re.fullmatch(r"[+-]?[0-9]+", value):
             raise InstructionError(f"strconv.ParseInt: parsing {go_quote(value)}: invalid syntax")
+        if len(value.lstrip("+-").lstrip("0")) > 19 or not -(1 << 63) <= int(value) < 1 << 63:
+            raise InstructionError(f"strconv.ParseInt: parsing {go_quote(value)}: value out of range")
         retries = int(value)
         if retries < 0:
             raise InstructionError(f"--retries cannot be negative ({retries})")
@@ -1079,10 +1113,13 @@ def _go_bool(value: str) -> bool:
 
 
 def _ram_bytes(value: str) -> int:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)[iI]?[bB]?", value.strip())
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtTpP]?)[iI]?[bB]?", value.strip())
     if not match:
         raise InstructionError(f"invalid size: {go_quote(value)}")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if size >= 1 << 63:  # Go's int64 (float('inf') for a number past a float's range)
+        raise InstructionError(f"strconv.ParseFloat: parsing {go_quote(match.group(1))}: value out of range")
+    return int(size)
 
 
 def _mount_number(value: str, base: int, key: str) -> int:
@@ -1301,7 +1338,7 @@ _HEREDOC_LEXER = Lexer(skip_quotes=True)
 def _expand_heredoc(doc: Heredoc, env: Mapping[str, str]) -> Heredoc:
     if not doc.expand:
         return doc
-    return doc._replace(content=_HEREDOC_LEXER.process(doc.content, env).word)
+    return doc._replace(content=_HEREDOC_LEXER.process(doc.content, env, split=False).word)
 
 
 def instruction_vars(instr: Instruction, escape: str = "\\") -> set[str]:
@@ -1317,11 +1354,11 @@ def instruction_vars(instr: Instruction, escape: str = "\\") -> set[str]:
     names: set[str] = set()
     try:
         for word in words:
-            names |= lexer.process(word, {}).unmatched
+            names |= lexer.process(word, {}, split=False).unmatched
         if instr.keyword in ("ADD", "COPY"):
             for doc in instr.heredocs:
                 if doc.expand:
-                    names |= Lexer(skip_unset=True, skip_quotes=True).process(doc.content, {}).unmatched
+                    names |= Lexer(skip_unset=True, skip_quotes=True).process(doc.content, {}, split=False).unmatched
     except ExpansionError as err:
         raise instr.error(str(err)) from None
     return names
@@ -1373,7 +1410,7 @@ class ArgScope:
 
     def declare(self, instr: Instruction, env: Mapping[str, str], escape: str = "\\") -> dict[str, str | None]:
         declared: dict[str, str | None] = {}
-        scope = dict(env)
+        scope = ChainMap({}, env)  # this ARG's own names first, without copying env
         for key, default in instr.arg_pairs():
             value: str | None
             if key in self.build_args:
@@ -1408,8 +1445,8 @@ class StageRefs(namedtuple("StageRefs", "stages images")):
 
 def _lookup_stage(stages: list[Stage], ref: str, by_index: bool = True) -> int | None:
     """Index of the stage ``ref`` names (the last of duplicate names wins)."""
-    if by_index and ref.isdigit():
-        return int(ref) if int(ref) < len(stages) else None
+    if by_index and ref.isascii() and ref.isdigit():
+        return int(ref) if len(ref) < 10 and int(ref) < len(stages) else None
     named = [i for i, stage in enumerate(stages) if stage.name and stage.name == ref.lower()]
     return named[-1] if named else None
 

@@ -21,7 +21,12 @@ Public API:
 * ``referenced_vars(word, escape="\\\\") -> set[str]``: the variable names a
   word refers to, for cache keys that depend only on the ARGs a step uses.
 * ``Lexer``: the configurable lexer behind those (raw quotes, raw escapes,
-  leaving unset variables as written, skipping quote processing).
+  leaving unset variables as written, skipping quote processing);
+  ``Lexer.process(word, env, split=True)`` splits words only when asked.
+
+Expansion takes time in proportion to the word and the values it expands to
+(runs of plain characters are taken whole), and ``${a:-${b:-...}}`` may nest as
+deep as BuildKit allows (its steps run on a list, not on Python's stack).
 * ``ExpansionError``: raised for bad substitutions; the Dockerfile parser
   turns it into a ``DockerfileError`` naming the line.
 * ``go_quote(text)``: Go's ``%q`` quoting, used in Docker's messages.
@@ -34,6 +39,11 @@ from collections import namedtuple  # not dataclasses: see docs/architecture.md,
 from collections.abc import Mapping
 
 from freight.errors import FreightError
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from collections.abc import Generator
+    from typing import Any
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
@@ -55,43 +65,108 @@ class ExpandResult(namedtuple("ExpandResult", "word words matched unmatched")):
 
 
 class _Words:
-    """Accumulates the whitespace-split form of the word being expanded."""
+    """Accumulates the whitespace-split form of the word being expanded.
+
+    A word ends at unquoted whitespace, and only a non-empty one counts (BuildKit's
+    wordsStruct). Pieces are kept in a list and joined once per word, so a long value
+    costs time in proportion to its length.
+    """
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.buf = ""
-        self.in_word = False
+        self.parts: list[str] = []
 
-    def add_char(self, ch: str) -> None:
-        if ch.isspace():
-            if self.in_word and self.buf:
-                self.words.append(self.buf)
-                self.buf = ""
-                self.in_word = False
-        else:
-            self.add_raw(ch)
+    def add_text(self, text: str) -> None:
+        """Text whose whitespace separates words (unquoted text, expanded values)."""
+        first, *rest = _SPACES.split(text)
+        self.parts.append(first)
+        for piece in rest:
+            self._end_word()
+            self.parts.append(piece)
 
     def add_raw(self, text: str) -> None:
-        self.buf += text
-        self.in_word = True
+        """Text that belongs to the current word whatever it holds (quoted, escaped)."""
+        self.parts.append(text)
 
-    def add_expanded(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
+    def _end_word(self) -> None:
+        word = "".join(self.parts)
+        if word:
+            self.words.append(word)
+        self.parts = []
 
     def finish(self) -> list[str]:
-        if self.buf:
-            self.words.append(self.buf)
-            self.buf = ""
-            self.in_word = False
+        self._end_word()
         return self.words
 
 
-class _Scanner:
-    """One pass over a word; mirrors BuildKit's shellWord."""
+class _NoWords(_Words):
+    """For callers that want only the expanded word: nothing is split."""
 
-    def __init__(self, lexer: "Lexer", text: str, env: Mapping[str, str]) -> None:
+    def add_text(self, text: str) -> None:
+        pass
+
+    def add_raw(self, text: str) -> None:
+        pass
+
+
+_SPACES = re.compile(r"\s+")  # \s is exactly str.isspace(), BuildKit's unicode.IsSpace but for U+001C-1F
+_NAME_REST = re.compile(r"\w*")  # \w is exactly str.isalnum() or "_"
+_RUNS: dict[str, re.Pattern[str]] = {}
+
+
+def _run_of_other_than(special: str) -> re.Pattern[str]:
+    """A pattern for a run of characters none of which is in ``special``."""
+    pattern = _RUNS.get(special)
+    if pattern is None:
+        pattern = _RUNS[special] = re.compile("[^" + "".join(re.escape(c) for c in special) + "]+")
+    return pattern
+
+
+if TYPE_CHECKING:
+    Step = Generator[Any, Any, Any]
+
+
+def _run(step: Step) -> Any:
+    """Run a scanner step and the steps it yields (each yield is a call: the step gets its
+    result back, or its exception thrown in) on a list instead of Python's stack, so
+    ``${a:-${a:-...}}`` nested thousands deep expands as it does in BuildKit."""
+    stack = [step]
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        top = stack[-1]
+        try:
+            if error is None:
+                called = top.send(value)
+            else:
+                called, error = top.throw(error), None
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return done.value
+            value = done.value
+            continue
+        except Exception as err:  # raised by the step: its caller gets it
+            stack.pop()
+            if not stack:
+                raise
+            error = err
+            continue
+        stack.append(called)
+        value = None
+
+
+class _Scanner:
+    """One pass over a word; mirrors BuildKit's shellWord.
+
+    The methods that may nest (``$``, quotes, ``${...}`` bodies) are generators run by
+    ``_run``: ``x = yield self.method()`` is a call. Runs of ordinary characters are
+    taken whole, so expansion is linear in the length of the word and of the values.
+    """
+
+    def __init__(self, lexer: "Lexer", text: str, env: Mapping[str, str], split: bool = True) -> None:
         self.lex = lexer
+        self.words = _Words if split else _NoWords
         self.text = text
         self.pos = 0
         self.env = env
@@ -108,46 +183,55 @@ class _Scanner:
             self.pos += 1
         return ch
 
-    def process_stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
+    def process_stop_on(self, stop: str, raw_escapes: bool) -> Step:
         saved, self.raw_escapes = self.raw_escapes, raw_escapes
         try:
-            return self._stop_on(stop)
+            return (yield self._stop_on(stop))
         finally:
             self.raw_escapes = saved
 
-    def _stop_on(self, stop: str) -> tuple[str, list[str]]:
+    def _stop_on(self, stop: str) -> Step:
         result: list[str] = []
-        words = _Words()
+        words = self.words()
         esc = self.lex.escape
-        while self.peek():
-            ch = self.peek()
+        ordinary = _run_of_other_than("$<" + esc + stop + ("" if self.lex.skip_quotes else "'\""))
+        text, end = self.text, len(self.text)
+        while self.pos < end:
+            run = ordinary.match(text, self.pos)
+            if run is not None:
+                self.pos = run.end()
+                result.append(run.group())
+                words.add_text(run.group())
+                continue
+            ch = text[self.pos]
             if stop and ch == stop:
-                self.next()
+                self.pos += 1
                 return "".join(result), words.finish()
             if ch == "$":
-                tmp = self.dollar()
+                tmp = yield self.dollar()
                 result.append(tmp)
-                words.add_expanded(tmp)
+                words.add_text(tmp)
             elif ch == "<":
                 tmp = self.possible_heredoc()
                 result.append(tmp)
                 words.add_raw(tmp)
-            elif ch in "'\"" and not self.lex.skip_quotes:
-                tmp = self.single_quote() if ch == "'" else self.double_quote()
+            elif ch == "'":
+                tmp = self.single_quote()
                 result.append(tmp)
                 words.add_raw(tmp)
-            else:
-                ch = self.next()
-                if ch == esc:
-                    if self.raw_escapes:
-                        words.add_raw(ch)
-                        result.append(ch)
-                    ch = self.next()
-                    if not ch:
-                        break
+            elif ch == '"':
+                tmp = yield self.double_quote()
+                result.append(tmp)
+                words.add_raw(tmp)
+            else:  # the escape character
+                self.pos += 1
+                if self.raw_escapes:
                     words.add_raw(ch)
-                else:
-                    words.add_char(ch)
+                    result.append(ch)
+                ch = self.next()
+                if not ch:
+                    break
+                words.add_raw(ch)
                 result.append(ch)
         if stop:
             raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
@@ -165,25 +249,26 @@ class _Scanner:
         return "<<" + self.text[start:self.pos]
 
     def single_quote(self) -> str:
-        raw = self.lex.raw_quotes
-        first = self.next()
-        out = [first] if raw else []
-        while True:
-            ch = self.next()
-            if not ch:
-                raise ExpansionError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if raw:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
+        end = self.text.find("'", self.pos + 1)
+        if end < 0:
+            self.pos = len(self.text)
+            raise ExpansionError("unexpected end of statement while looking for matching single-quote")
+        body = self.text[self.pos: end + 1] if self.lex.raw_quotes else self.text[self.pos + 1: end]
+        self.pos = end + 1
+        return body
 
-    def double_quote(self) -> str:
+    def double_quote(self) -> Step:
         raw = self.lex.raw_quotes
         first = self.next()
         out = [first] if raw else []
         esc = self.lex.escape
+        ordinary = _run_of_other_than('"$' + esc)
+        text = self.text
         while True:
+            run = ordinary.match(text, self.pos)
+            if run is not None:
+                self.pos = run.end()
+                out.append(run.group())
             ch = self.peek()
             if not ch:
                 raise ExpansionError("unexpected end of statement while looking for matching double-quote")
@@ -193,33 +278,31 @@ class _Scanner:
                     out.append(ch)
                 return "".join(out)
             if ch == "$":
-                out.append(self.dollar())
+                out.append((yield self.dollar()))
                 continue
-            ch = self.next()
-            if ch == esc:
-                if self.raw_escapes:
-                    out.append(ch)
-                nxt = self.peek()
-                if not nxt:
-                    continue
-                if nxt in ('"', "$", esc):
-                    ch = self.next()
+            self.next()  # the escape character
+            if self.raw_escapes:
+                out.append(ch)
+            nxt = self.peek()
+            if not nxt:
+                continue
+            if nxt in ('"', "$", esc):
+                ch = self.next()
             out.append(ch)
 
     def name(self) -> str:
-        out: list[str] = []
-        while self.peek():
-            ch = self.peek()
-            if not out and ch.isdigit():
-                while self.peek().isdigit():
-                    out.append(self.next())
-                return "".join(out)
-            if not out and ch in _SPECIAL_PARAMS:
-                return self.next()
-            if not (ch.isalnum() or ch == "_"):
-                break
-            out.append(self.next())
-        return "".join(out)
+        ch = self.peek()
+        if ch.isdigit():
+            start = self.pos
+            while self.peek().isdigit():
+                self.pos += 1
+            return self.text[start:self.pos]
+        if ch and ch in _SPECIAL_PARAMS:
+            return self.next()
+        found = _NAME_REST.match(self.text, self.pos)
+        assert found is not None  # \w* matches the empty string
+        self.pos = found.end()
+        return found.group()
 
     def get_env(self, name: str) -> tuple[str, bool]:
         if name in self.env:
@@ -228,7 +311,7 @@ class _Scanner:
         self.unmatched.add(name)
         return "", False
 
-    def dollar(self) -> str:
+    def dollar(self) -> Step:
         self.next()
         if self.peek() != "{":
             name = self.name()
@@ -251,10 +334,10 @@ class _Scanner:
                 return "${%s}" % name
             return value
         if ch == "/":
-            return self.replace(name)
-        return self.modifier(name, ch)
+            return (yield self.replace(name))
+        return (yield self.modifier(name, ch))
 
-    def modifier(self, name: str, ch: str) -> str:
+    def modifier(self, name: str, ch: str) -> Step:
         if not ch:
             raise ExpansionError("syntax error: missing '}'")
         chs = ch
@@ -268,7 +351,7 @@ class _Scanner:
         raw = ch in ("#", "%")
         if null_is_unset and raw:
             raise ExpansionError(f"unsupported modifier ({chs}) in substitution")
-        word = self._closing_brace(raw)
+        word = yield self._closing_brace(raw)
         value, found = self.get_env(name)
         if self.lex.skip_unset and not found:
             return "${%s%s%s}" % (name, chs, word)
@@ -291,26 +374,26 @@ class _Scanner:
             return _trim_prefix(word, value, greedy)
         raise ExpansionError(f"unsupported modifier ({chs}) in substitution")
 
-    def _closing_brace(self, raw: bool) -> str:
+    def _closing_brace(self, raw: bool) -> Step:
         try:
-            word, _ = self.process_stop_on("}", raw)
+            word, _ = yield self.process_stop_on("}", raw)
         except ExpansionError:
             if not self.peek():
                 raise ExpansionError("syntax error: missing '}'") from None
             raise
         return word
 
-    def replace(self, name: str) -> str:
+    def replace(self, name: str) -> Step:
         replace_all = self.peek() == "/"
         if replace_all:
             self.next()
         try:
-            pattern, _ = self.process_stop_on("/", True)
+            pattern, _ = yield self.process_stop_on("/", True)
         except ExpansionError:
             if not self.peek():
                 raise ExpansionError("syntax error: missing '/' in ${}") from None
             raise
-        replacement = self._closing_brace(True)
+        replacement = yield self._closing_brace(True)
         value, found = self.get_env(name)
         if self.lex.skip_unset and not found:
             return "${%s/%s/%s}" % (name, pattern, replacement)
@@ -389,13 +472,22 @@ class Lexer(namedtuple("Lexer", "escape raw_quotes raw_escapes skip_unset skip_q
     skip_unset: bool
     skip_quotes: bool
 
-    def process(self, word: str, env: Mapping[str, str]) -> ExpandResult:
-        scanner = _Scanner(self, word, env)
+    def process(self, word: str, env: Mapping[str, str], split: bool = True) -> ExpandResult:
+        """Expand ``word``; without ``split`` the result's ``words`` is left empty."""
+        if self._literal(word):
+            return ExpandResult(word, word.split() if split else [], set(), set())
+        scanner = _Scanner(self, word, env, split)
         try:
-            result, words = scanner.process_stop_on("", self.raw_escapes)
+            result, words = _run(scanner.process_stop_on("", self.raw_escapes))
         except ExpansionError as err:
             raise ExpansionError(f"failed to process {go_quote(word)}: {err}") from None
         return ExpandResult(result, words, scanner.matched, scanner.unmatched)
+
+
+    def _literal(self, word: str) -> bool:
+        """Whether ``word`` holds nothing to expand, unquote or unescape (most words)."""
+        return ("$" not in word and "<" not in word and self.escape not in word
+                and (self.skip_quotes or ("'" not in word and '"' not in word)))
 
 
 def go_quote(text: str) -> str:
@@ -422,7 +514,7 @@ _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", 
 
 def expand_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
     """Expand ``word`` as one word (quotes removed, inner spaces kept)."""
-    return Lexer(escape).process(word, env).word
+    return Lexer(escape).process(word, env, split=False).word
 
 
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
@@ -432,5 +524,5 @@ def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[
 
 def referenced_vars(word: str, escape: str = "\\") -> set[str]:
     """Names of the variables ``word`` refers to (nested defaults included)."""
-    result = Lexer(escape, skip_unset=True).process(word, {})
+    result = Lexer(escape, skip_unset=True).process(word, {}, split=False)
     return result.matched | result.unmatched

@@ -279,6 +279,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     config = apply_changes({}, args.change)
     st = store(args)
     source, comment = _import_source(args.source)
+    _refuse_empty(source)
     image = import_rootfs(st, source, tags, config, args.message or comment)
     print(image.id)
     return 0
@@ -297,6 +298,20 @@ def _import_source(text: str) -> tuple[Path | BinaryIO, str]:
     if not path.exists():
         raise NotFound(f"open {text}: no such file or directory")
     return path, "Imported from -"
+
+
+def _refuse_empty(source: Path | BinaryIO) -> None:
+    """No image from nothing: empty input is no tar archive (an empty one is 1024 zero bytes)."""
+    from pathlib import Path
+
+    from freight.errors import FreightError
+
+    if isinstance(source, Path):
+        empty = source.is_file() and source.stat().st_size == 0
+    else:
+        empty = not source.peek(1)  # type: ignore[attr-defined]  # stdin or a download: buffered
+    if empty:
+        raise FreightError("invalid archive: empty input")
 
 
 def _download(url: str) -> BinaryIO:

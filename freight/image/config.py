@@ -15,9 +15,10 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc
          "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}
 
 
-def canonical_json(obj: Any) -> bytes:
-    """The one serialisation freight writes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def canonical_json(obj: Any, errors: str = "strict") -> bytes:
+    """The one serialisation freight writes: sorted keys, no spaces, UTF-8 (``errors`` as
+    for ``str.encode``)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", errors)
 
 
 def host_platform() -> dict[str, str]:

@@ -18,6 +18,7 @@ import sys
 from contextlib import suppress
 
 from freight.errors import FreightError, NotFound
+from freight.image import platform as platforms
 from freight.image import reference
 from freight.image.config import host_platform
 from freight.image.digest import chain_ids, short_id
@@ -35,45 +36,21 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 JOBS = 3
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
-                 "i386": "386"}
-
-
 def parse_platform(text: str | dict[str, str] | None) -> dict[str, str]:
     """``os/arch[/variant]`` (or a platform dict, or None for the host's) as an OCI platform."""
     if text is None:
         return host_platform()
     if isinstance(text, dict):
         return dict(text)
-    parts = text.lower().split("/")
-    if not 1 <= len(parts) <= 3 or not all(parts):
-        raise FreightError(f"\"{text}\": unknown operating system or architecture: invalid argument")
-    if len(parts) == 1:
-        parts = ["linux", parts[0]]
-    plat = {"os": parts[0], "architecture": _ARCH_ALIASES.get(parts[1], parts[1])}
-    if len(parts) == 3:
-        plat["variant"] = parts[2]
-    return plat
-
-
-def platform_text(plat: dict[str, str]) -> str:
-    return "/".join(p for p in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if p)
-
-
-def _variant(plat: dict[str, Any]) -> str:
-    variant = plat.get("variant") or ""
-    return "" if plat.get("architecture") == "arm64" and variant == "v8" else variant
+    return platforms.parse(text)
 
 
 def choose_manifest(index: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
     """The index entry for ``wanted`` (a variant is matched only when one is asked for)."""
     for entry in index.get("manifests") or []:
-        plat = entry.get("platform") or {}
-        if (plat.get("os") == wanted["os"] and plat.get("architecture") == wanted["architecture"]
-                and (not wanted.get("variant") or _variant(plat) == _variant(wanted))
-                and entry.get("mediaType", "") not in INDEXES):
+        if platforms.matches(entry.get("platform") or {}, wanted) and entry.get("mediaType", "") not in INDEXES:
             return entry
-    raise NotFound(f"no matching manifest for {platform_text(wanted)} in the manifest list entries")
+    raise NotFound(f"no matching manifest for {platforms.text(wanted)} in the manifest list entries")
 
 
 def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,

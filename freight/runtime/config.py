@@ -225,12 +225,19 @@ def spec_mounts(record: dict[str, Any]) -> list[Mount]:
 
 
 _TMPFS_FLAGS = {"ro": 1, "rw": 0, "nosuid": 2, "suid": 0, "nodev": 4, "dev": 0, "noexec": 8,
-                "exec": 0, "sync": 16, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21,
-                "strictatime": 1 << 24}
+                "exec": 0, "sync": 16, "async": 0, "noatime": 1024, "atime": 0, "nodiratime": 2048,
+                "diratime": 0, "relatime": 1 << 21, "norelatime": 0, "strictatime": 1 << 24,
+                "nostrictatime": 0, "dirsync": 128, "mand": 64, "nomand": 0, "defaults": 0}
+# The data options Docker passes to tmpfs (moby/sys/mount's ParseTmpfsOptions); other
+# words it knows as mount flags are left for the kernel to judge.
+_TMPFS_DATA = frozenset({"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"})
+_MOUNT_FLAG_WORDS = frozenset({"bind", "rbind", "remount", "unbindable", "runbindable", "private", "rprivate",
+                               "shared", "rshared", "slave", "rslave"})
 
 
 def tmpfs_options(options: str) -> tuple[int, str]:
-    """Docker's ``--tmpfs`` options: flags (default noexec,nosuid,nodev) and tmpfs data."""
+    """Docker's ``--tmpfs`` options: flags (default noexec,nosuid,nodev) and tmpfs data;
+    an option Docker does not know is refused with its message."""
     words = [w for w in (options or "").split(",") if w]
     flags = 2 | 4 | 8
     for word in words:
@@ -240,8 +247,11 @@ def tmpfs_options(options: str) -> tuple[int, str]:
     for word in words:
         if word in _TMPFS_FLAGS:
             flags |= _TMPFS_FLAGS[word]
-        else:
+        elif word.partition("=")[0] in _TMPFS_DATA or word in _MOUNT_FLAG_WORDS:
             data.append(word)
+        else:
+            shown = " ".join(f'"{part}"' for part in word.split("=", 1))
+            raise FreightError(f"invalid tmpfs option [{shown}]")
     return flags, ",".join(data)
 
 

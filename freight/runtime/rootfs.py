@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
+from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
@@ -198,13 +199,21 @@ def _mount_user(spec: ContainerSpec, root: str) -> None:
         target = secure_join(root, m.target)
         if m.type == "tmpfs":
             _ensure_target(target, True)
-            sc.mount("tmpfs", target, "tmpfs", m.flags | (sc.MS_RDONLY if m.readonly else 0),
-                     m.data or None)
+            _mount_tmpfs(target, m.target, m.flags | (sc.MS_RDONLY if m.readonly else 0), m.data)
         else:
             if m.copy_up and os.path.isdir(target):
                 copy_tree(target, m.source)
             _ensure_target(target, os.path.isdir(m.source))
             _bind(m.source, target, m.readonly, m.flags)
+
+
+def _mount_tmpfs(target: str, shown: str, flags: int, data: str) -> None:
+    """A ``--tmpfs`` mount; options the kernel refuses (``size=abc``) fail as in Docker (runc's words)."""
+    try:
+        sc.mount("tmpfs", target, "tmpfs", flags, data or None)
+    except OSError as err:
+        raise FreightError(f'error mounting "tmpfs" to rootfs at "{shown}": mount tmpfs:{shown}, '
+                           f"flags: {flags:#x}, data: {data}: {os.strerror(err.errno).lower()}") from None
 
 
 def _mask_paths() -> None:

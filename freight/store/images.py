@@ -55,9 +55,13 @@ class Image:
 
     @property
     def config(self) -> dict[str, Any]:
+        """The image config as Docker reads it (``freight.image.schema``): a config stored
+        before freight checked them fails here with Docker's message, not later with a traceback."""
         if self._config is None:
+            from freight.image.schema import read_config  # lazily: listing images reads no config
+
             assert self._read_blob is not None
-            self._config = _json_loads(self._read_blob(self.id))
+            self._config = read_config(self._read_blob(self.id))
         return self._config
 
     @property

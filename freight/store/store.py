@@ -105,15 +105,18 @@ class Store:
 
     def add_image(self, manifest_digest: str, tags: list[str] = (), repo_digest: str | None = None,
                   *, unpack: bool = True) -> Image:
-        """Record an image whose manifest, config and layers are already in the blob store."""
+        """Record an image whose manifest, config and layers are already in the blob store
+        (a config Docker could not read is refused with Docker's message)."""
         import json
+
+        from freight.image.schema import read_config
 
         manifest = json.loads(self.blobs.read(manifest_digest))
         reject_index(manifest)
         if manifest.get("mediaType", OCI_MANIFEST) not in MANIFESTS:
             raise FreightError(f"unsupported manifest media type {manifest.get('mediaType')}")
         config_digest = manifest["config"]["digest"]
-        config = json.loads(self.blobs.read(config_digest))
+        config = read_config(self.blobs.read(config_digest))
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
         layers = manifest.get("layers", [])
         if len(diff_ids) != len(layers):

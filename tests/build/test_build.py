@@ -482,3 +482,20 @@ def test_missing_context_or_dockerfile_exits_1(busybox_store: Store, cli, tmp_pa
     no_file = cli("build", str(tmp_path / "empty"))
     assert no_file.returncode == 1
     assert "failed to read dockerfile: open Dockerfile: no such file or directory" in no_file.stderr
+
+
+def test_env_replaces_a_variable_where_it_stands(store: Store, tmp_path: Path) -> None:
+    """As BuildKit's addEnv: a variable set again keeps its place (checked against BuildKit
+    in Docker 20.10); LABEL and ENV lines see the values of the lines before them."""
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": """\
+FROM scratch
+ENV A=1 B=2
+ENV A=3 PATH=/x:$PATH C=$A
+LABEL b=1 a=2
+LABEL b=3 c=$A$B
+"""})
+    result, _ = do_build(store, ctx)
+    c = config(store, result.image_id)["config"]
+    assert c["Env"] == ["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=3", "B=2",
+                        "C=1"]
+    assert c["Labels"] == {"a": "2", "b": "3", "c": "32"}
