@@ -114,7 +114,7 @@ def timed(*cmd: str) -> float:
 
 
 def make_image(root: Path, tag: str, megabytes: int) -> None:
-    from freight.image.config import image_config, layer_descriptor
+    from freight.image.canonical import image_config, layer_descriptor
     from freight.store import open_store
     from freight.store.layerwrite import write_layer
 

@@ -44,7 +44,7 @@ def payload_rootfs(work: Path, size_mb: int) -> Path:
 def make_image(root: Path, work: Path, size_mb: int) -> None:
     """A store holding TAG: one layer (kept encoded, as freight keeps the layers it makes) with
     the file of ``payload_rootfs``."""
-    from freight.image.config import image_config, layer_descriptor
+    from freight.image.canonical import image_config, layer_descriptor
     from freight.store import open_store
     from freight.store.layerwrite import write_layer
 

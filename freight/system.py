@@ -35,7 +35,7 @@ class Usage(namedtuple("Usage", "kind total active size reclaimable")):
 def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
     """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
     unused) images and build cache, in the order that frees each for the next."""
-    from freight.build.cache import prune_cache
+    from freight.builder.cache import prune_cache
     from freight.runtime.prune import prune_containers, prune_volumes
 
     report = SystemPruneReport()

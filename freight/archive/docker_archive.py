@@ -22,7 +22,7 @@ from freight.archive.oci_layout import blob_name
 from freight.archive.source import ArchiveError, Source, clean_name, compression_of
 from freight.errors import InvalidReference
 from freight.image import reference
-from freight.image.config import canonical_json, descriptor, image_manifest
+from freight.image.canonical import canonical_json, descriptor, image_manifest
 from freight.image.digest import hex_of, sha256_bytes
 from freight.image.mediatypes import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.image.reference import Reference

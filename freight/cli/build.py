@@ -1,4 +1,4 @@
-"""``freight build`` and ``freight builder prune``: thin wrappers over freight.build."""
+"""``freight build`` and ``freight builder prune``: thin wrappers over freight.builder."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def _outputs(items: list[str]) -> list[dict[str, str]]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from freight.build.engine import BuildError, BuildOptions, build, error_report
+    from freight.builder.engine import BuildError, BuildOptions, build, error_report
     from freight.cli.main import store
 
     opts = BuildOptions(
@@ -108,7 +108,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from freight.build.cache import prune_cache
+    from freight.builder.cache import prune_cache
     from freight.cli.format import human_size
     from freight.cli.main import store
 

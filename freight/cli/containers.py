@@ -261,7 +261,7 @@ def _check_expose(value: str, port: str, proto: str) -> None:
 
 def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     """The Docker API create body (Config with HostConfig) for ``run``/``create`` flags."""
-    from freight.runtime.config import parse_ulimit
+    from freight.runtime.hostconfig import parse_ulimit
     from freight.runtime.volumes import parse_mount_flag
 
     host: dict[str, Any] = {

@@ -270,7 +270,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from freight.build.changes import apply_changes
+    from freight.builder.changes import apply_changes
     from freight.store.importer import import_rootfs
 
     tags = [args.repository] if args.repository else []

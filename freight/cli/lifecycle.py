@@ -151,21 +151,21 @@ def cmd_port(args: argparse.Namespace) -> int:
 
 
 def cmd_cp(args: argparse.Namespace) -> int:
-    from freight.runtime import copy
+    from freight.runtime import cp
 
-    src_container, src = copy.split_target(args.src)
-    dest_container, dest = copy.split_target(args.dest)
+    src_container, src = cp.split_target(args.src)
+    dest_container, dest = cp.split_target(args.dest)
     if src_container and dest_container:
         raise InvalidArgument("copying between containers is not supported")
     if not (src_container or dest_container):
         raise InvalidArgument("must specify at least one container source")
     st = store(args)
     if src_container:
-        copy.copy_out(st, src_container, src, dest, args.archive, args.follow_link,
+        cp.copy_out(st, src_container, src, dest, args.archive, args.follow_link,
                       stdout=sys.stdout.buffer)
     else:
         assert dest_container is not None
-        copy.copy_in(st, dest_container, src, dest, args.archive, args.follow_link,
+        cp.copy_in(st, dest_container, src, dest, args.archive, args.follow_link,
                      stdin=sys.stdin.buffer)
     if not args.quiet and "-" not in (src, dest) and sys.stderr.isatty():
         sys.stderr.write(f"Successfully copied to {args.dest}\n")

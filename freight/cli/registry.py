@@ -54,7 +54,7 @@ def _file(text: str | None) -> Path | None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from freight.config import default_root
+    from freight.settings import default_root
     from freight.registry.server import serve
 
     storage = Path(args.storage or Path(args.root or default_root()) / "registry")

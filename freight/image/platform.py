@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from freight.errors import InvalidArgument
-from freight.image.config import host_platform
+from freight.image.canonical import host_platform
 
 _KNOWN_OS = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
                        "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"})

@@ -20,7 +20,7 @@ from contextlib import suppress
 from freight.errors import FreightError, NotFound
 from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.config import host_platform
+from freight.image.canonical import host_platform
 from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
 from freight.registry.client import Abandoned, BlobStream, Registry, RegistryError

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from freight.errors import InvalidReference, NotFound
 from freight.image import reference
-from freight.image.config import canonical_json
+from freight.image.canonical import canonical_json
 from freight.image.digest import hex_of, short_id
 from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP,
                                       OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)

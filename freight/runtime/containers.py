@@ -177,7 +177,7 @@ def create(store: Any, body: dict[str, Any], name: str | None = None) -> Contain
 
 def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Container:
     """Everything ``create`` does except the database insert (``run`` inserts once started)."""
-    from freight.runtime import config as cfg
+    from freight.runtime import hostconfig as cfg
     from freight.runtime import containerdir, volumes
 
     image = store.resolve_image(body.get("Image") or "")
@@ -499,7 +499,7 @@ def _record_ports(c: Container, proxy: Any) -> None:
 
 
 def _launch(store: Any, c: Container, attach: Attach | None) -> _Launched:
-    from freight.runtime import config as cfg
+    from freight.runtime import hostconfig as cfg
     from freight.runtime.launch import fork_container
 
     image = c.image or store.resolve_image(c.image_id)
@@ -640,7 +640,7 @@ def _port_proxy(c: Container) -> Any:
 def _cgroup(c: Container, device_rules: list[Any]) -> Any:
     """The container's cgroup with its limits; device rules follow Docker's default deny list."""
     from freight.runtime import cgroups
-    from freight.runtime.config import make_resources
+    from freight.runtime.hostconfig import make_resources
 
     resources = make_resources(c.host_config)
     if resources.devices is not None:
@@ -870,7 +870,7 @@ def exec_in(store: Any, ref: str, cmd: list[str], env: list[str] = (), user: str
     default to the container's. Returns the command's exit code (127/126 errors raise).
     ``ready_w`` (a monitor's) gets ``0 <pid>`` once the command runs.
     """
-    from freight.runtime import config as cfg
+    from freight.runtime import hostconfig as cfg
     from freight.runtime.launch import fork_container
 
     c = get_running(store, ref)

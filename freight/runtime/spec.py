@@ -1,7 +1,7 @@
 """What the kernel-facing part of the runtime needs to start one container process.
 
 A ``ContainerSpec`` is derived from a container's stored Docker-shaped config
-(``freight.runtime.config``) each time it starts; the launcher forks with it
+(``freight.runtime.hostconfig``) each time it starts; the launcher forks with it
 in memory, so nothing here is serialised on the ``freight run`` path. These
 are plain classes rather than dataclasses: creating dataclasses costs
 milliseconds of start-up that ``freight run`` cannot spare.

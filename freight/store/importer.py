@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from freight.image.config import image_config, layer_descriptor, rfc3339, source_date_epoch
+from freight.image.canonical import image_config, layer_descriptor, rfc3339, source_date_epoch
 from freight.store.blobs import CHUNK, BlobWriter
 from freight.store.compression import open_layer
 from freight.store.images import Image

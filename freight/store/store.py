@@ -135,7 +135,7 @@ class Store:
     def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str] = (),
                     annotations: dict[str, str] | None = None) -> Image:
         """Store a new image from its config and the descriptors of layers already in the store."""
-        from freight.image.config import canonical_json, image_manifest
+        from freight.image.canonical import canonical_json, image_manifest
 
         config_bytes = canonical_json(config)
         config_digest = self.blobs.put(config_bytes)
@@ -223,6 +223,6 @@ def _tighten(path: str) -> None:
 
 
 def open_store(root: str | os.PathLike[str] | None = None) -> Store:
-    from freight.config import default_root
+    from freight.settings import default_root
 
     return Store(root or default_root())

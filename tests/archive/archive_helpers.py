@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.image.config import image_config, layer_descriptor
+from freight.image.canonical import image_config, layer_descriptor
 from freight.store.images import Image
 from freight.store.layerwrite import write_layer
 from freight.store.store import Store

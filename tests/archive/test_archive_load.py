@@ -17,7 +17,7 @@ import zstandard
 from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
-from freight.image.config import image_config
+from freight.image.canonical import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.store import open_store
 from freight.store.encoded import SUFFIX

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from freight.image.config import canonical_json, image_manifest
+from freight.image.canonical import canonical_json, image_manifest
 from freight.image.reference import parse as parse_reference
 from freight.store import Store
 from testlib import CLI

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.image.config import image_config
+from freight.image.canonical import image_config
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary, member, tar_bytes
 from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
 

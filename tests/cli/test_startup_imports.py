@@ -58,7 +58,7 @@ def test_a_fully_cached_build_imports_only_what_it_uses(store: Store, tmp_path: 
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout  # the same image
     loaded = set(again.stderr.rpartition("MODULES ")[2].split())
-    assert "freight.build.engine" in loaded
+    assert "freight.builder.engine" in loaded
     assert not UNUSED_BY_A_CACHED_BUILD & loaded, f"a cached build imports {sorted(UNUSED_BY_A_CACHED_BUILD & loaded)}"
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from freight.image.config import image_config, layer_descriptor
+from freight.image.canonical import image_config, layer_descriptor
 from freight.store import Store, open_store
 from freight.store.images import Image
 from freight.store.layerwrite import write_layer

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from freight.image import reference
-from freight.image.config import canonical_json
+from freight.image.canonical import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
@@ -259,7 +259,7 @@ def test_layer_that_is_not_its_diff_id_is_refused(registry, store: Store, tmp_pa
     """A layer whose content differs from the config's diff_id must not become that snapshot."""
     import gzip
 
-    from freight.image.config import descriptor
+    from freight.image.canonical import descriptor
     from freight.image.digest import sha256_bytes
     from freight.registry.client import Registry
 

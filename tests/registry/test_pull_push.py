@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.image.config import canonical_json, descriptor, host_platform
+from freight.image.canonical import canonical_json, descriptor, host_platform
 from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.registry.client import Registry

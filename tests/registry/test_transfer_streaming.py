@@ -19,7 +19,7 @@ from typing import BinaryIO
 import pytest
 
 from freight.errors import DigestMismatch
-from freight.image.config import canonical_json
+from freight.image.canonical import canonical_json
 from freight.image.digest import chain_ids, hex_of
 from freight.registry.client import Abandoned, BlobStream, Registry
 from freight.registry.pull import pull

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from freight.errors import FreightError
-from freight.runtime.config import command_of, merge_image_config
+from freight.runtime.hostconfig import command_of, merge_image_config
 
 IMAGE_BOTH = {"config": {"Entrypoint": ["/bin/echo", "ep"], "Cmd": ["cmd"]}}
 IMAGE_CMD = {"config": {"Cmd": ["/bin/echo", "c"]}}

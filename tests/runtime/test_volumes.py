@@ -82,7 +82,7 @@ def test_volume_and_bind_errors(runtime_store: Store, cli) -> None:
 
 
 def test_image_without_layers_runs_with_a_bind_mounted_binary(runtime_store: Store, cli) -> None:
-    from freight.image.config import image_config
+    from freight.image.canonical import image_config
 
     config = image_config([], [], "1970-01-01T00:00:00Z", {"Cmd": ["/bin/busybox", "true"]})
     runtime_store.write_image(config, [], tags=["empty:1"])

@@ -13,11 +13,11 @@ from typing import Iterator
 
 import pytest
 
-from freight.build.copy import FIXED_MTIME
-from freight.build.engine import BuildError, error_report
-from freight.build.gitsource import is_git_url, parse_git_source
+from freight.builder.copyadd import FIXED_MTIME
+from freight.builder.engine import BuildError, error_report
+from freight.builder.gitsource import is_git_url, parse_git_source
 from freight.store import Store
-from tests.build.buildutil import do_build, layer_file, layer_members, write_context
+from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
 from tests.testlib import require_tool
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from freight.image.config import canonical_json, rfc3339
+from freight.image.canonical import canonical_json, rfc3339
 from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -18,7 +18,7 @@ Docker's rules, as BuildKit applies them:
   itself is followed;
 * ADD extracts a local tar archive (plain, gzip, bzip2 or xz) into the
   destination and downloads a URL (mode 0600, ``--checksum`` verified);
-  a git repository's tree is copied like a directory (``freight.build.gitsource``).
+  a git repository's tree is copied like a directory (``freight.builder.gitsource``).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ import stat
 from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
-from freight.build.context import Tree, is_archive
-from freight.build.fsview import RootFS, split
+from freight.builder.context import Tree, is_archive
+from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError, LayerError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from freight.build.dockerignore import Pattern
+    from freight.builder.dockerignore import Pattern
 
 # New files from COPY/ADD get this mtime when SOURCE_DATE_EPOCH is not set,
 # so a layer depends only on content and metadata, never on when or where the
@@ -77,13 +77,13 @@ def has_wildcard(path: str) -> bool:
 def _excluded(rel: str, opts: CopyOptions) -> bool:
     if not opts.excludes:
         return False
-    from freight.build.dockerignore import is_excluded
+    from freight.builder.dockerignore import is_excluded
 
     return is_excluded(rel, opts.excludes)
 
 
 def _match_component(pattern: str, name: str) -> bool:
-    from freight.build.dockerignore import Pattern
+    from freight.builder.dockerignore import Pattern
 
     return Pattern(pattern).match(name)
 

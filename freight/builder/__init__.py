@@ -1,10 +1,10 @@
 """Building images from Dockerfiles, as ``docker build`` (BuildKit) does.
 
-* ``freight.build.engine.build(store, BuildOptions) -> BuildResult``: the
+* ``freight.builder.engine.build(store, BuildOptions) -> BuildResult``: the
   whole build (``BuildError`` on failure, ``error_report(err)`` for Docker's
   error block);
-* ``freight.build.cache.prune_cache(store, all) -> int``: ``builder prune``;
-* ``freight.build.parser`` / ``shellwords`` / ``dockerignore``: the
+* ``freight.builder.cache.prune_cache(store, all) -> int``: ``builder prune``;
+* ``freight.builder.parser`` / ``shellwords`` / ``dockerignore``: the
   Dockerfile language, variable expansion and ``.dockerignore``.
 
 Everything else here is the engine's own: ``context`` (contexts and source

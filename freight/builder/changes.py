@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 
-from freight.build.parser import Instruction, expand_instruction, parse_instructions
+from freight.builder.parser import Instruction, expand_instruction, parse_instructions
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freight.build.shellwords import ExpansionError, Lexer, expand_word, expand_words, referenced_vars
+from freight.builder.shellwords import ExpansionError, Lexer, expand_word, expand_words, referenced_vars
 
 ENV = {"PWD": "/home", "SHELL": "bash", "NULL": ""}
 

@@ -19,18 +19,18 @@ import posixpath
 import shutil
 from pathlib import Path
 
-from freight.build import cache
-from freight.build.context import Tree
-from freight.build.copy import CopyOptions, LayerDir
-from freight.build.parser import Heredoc, Instruction, Mount
-from freight.build.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
+from freight.builder import cache
+from freight.builder.context import Tree
+from freight.builder.copyadd import CopyOptions, LayerDir
+from freight.builder.parser import Heredoc, Instruction, Mount
+from freight.builder.runstep import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-    from freight.build.engine import Builder, State
-    from freight.build.progress import Vertex
+    from freight.builder.engine import Builder, State
+    from freight.builder.progress import Vertex
 
 
 def _target(m: Mount, workdir: str) -> str:
@@ -136,7 +136,7 @@ def execute(builder: Builder, state: State, instr: Instruction, run_args: list[s
             script: Heredoc | None, build_args: dict[str, str], mounts: list[Mount], network: str,
             key: str, v: Vertex) -> dict[str, Any]:
     """Run the step in a container and commit its upper dir as the step's layer."""
-    from freight.build.engine import BuildError
+    from freight.builder.engine import BuildError
 
     cdir = builder.new_dir("run")
     try:

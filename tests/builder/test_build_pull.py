@@ -12,9 +12,9 @@ from typing import Iterator
 
 import pytest
 
-from freight.build.engine import BuildError
+from freight.builder.engine import BuildError
 from freight.store import Store, open_store
-from tests.build.buildutil import do_build, layer_file, write_context
+from tests.builder.buildutil import do_build, layer_file, write_context
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 It parses the Dockerfile, works out which stages the target needs, builds
 independent stages on threads and writes the final image to the store.
 Every step that makes a layer (RUN, COPY, ADD, WORKDIR) goes through the
-build cache (``freight.build.cache``); config instructions change only the
+build cache (``freight.builder.cache``); config instructions change only the
 config and add an ``empty_layer`` history entry, as BuildKit writes them.
 
 File times: COPY and ADD give every new file and directory one fixed mtime,
@@ -45,22 +45,22 @@ import time
 from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
-from freight.build import cache
-from freight.build.changes import DEFAULT_SHELL, ConfigEnv, apply_expanded
-from freight.build.context import BuildContext, HashCache, Tree, open_context
-from freight.build.copy import (
+from freight.builder import cache
+from freight.builder.changes import DEFAULT_SHELL, ConfigEnv, apply_expanded
+from freight.builder.context import BuildContext, HashCache, Tree, open_context
+from freight.builder.copyadd import (
     FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
-from freight.build.fsview import RootFS
-from freight.build.gitsource import (
+from freight.builder.fsview import RootFS
+from freight.builder.gitsource import (
     GitSource, checkout as checkout_git, is_git_url, parse_git_source, redact, resolve as resolve_git)
-from freight.build.parser import (
+from freight.builder.parser import (
     ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction, global_scope, parse,
     parse_instructions)
-from freight.build.progress import Progress, Vertex, make_progress
+from freight.builder.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.config import host_platform, image_config, layer_descriptor, rfc3339
+from freight.image.canonical import host_platform, image_config, layer_descriptor, rfc3339
 from freight.image.digest import chain_ids
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -724,7 +724,7 @@ class Builder:
     def _copy(self, state: State, instr: Instruction, spec: Any, is_add: bool, v: Vertex) -> State:
         tree, frm = self._copy_trees(instr, spec.from_)
         fs = self.rootfs(state)
-        from freight.build.dockerignore import read_patterns
+        from freight.builder.dockerignore import read_patterns
 
         owner = _resolve_owner(spec.chown, fs) if spec.chown else None
         mtime = self.epoch if self.epoch is not None else FIXED_MTIME
@@ -844,7 +844,7 @@ class Builder:
     # RUN
 
     def run_step(self, state: State, instr: Instruction, scope: ArgScope, name: str) -> State:
-        from freight.build import runsupport
+        from freight.builder import runsupport
 
         env = self.env(state, scope)
         line = instr.command()
@@ -932,7 +932,7 @@ def _target_index(builder: Builder, target: str) -> int:
 def build(store: Any, opts: BuildOptions) -> BuildResult:
     """Build the image ``opts`` describes, store it (with its tags) and return its ID."""
     if opts.source_date_epoch is None:
-        from freight.image.config import source_date_epoch
+        from freight.image.canonical import source_date_epoch
 
         opts = copy.copy(opts)  # the caller's options stay as given
         opts.source_date_epoch = source_date_epoch()
@@ -1005,7 +1005,7 @@ def _export(store: Any, state: State, opts: BuildOptions, progress: Progress) ->
             for tag in tags:
                 v.status(f"naming to {tag} done")
         else:
-            from freight.build.output import export_output
+            from freight.builder.output import export_output
 
             image_id = export_output(store, full, [l.descriptor for l in state.layers], tags, out)
     v.done()
@@ -1014,7 +1014,7 @@ def _export(store: Any, state: State, opts: BuildOptions, progress: Progress) ->
 
 def _store_image(store: Any, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str]) -> str:
     """Store the image; an image already stored (a cached rebuild) is only re-tagged, with no blob write."""
-    from freight.image.config import canonical_json, image_manifest
+    from freight.image.canonical import canonical_json, image_manifest
     from freight.image.digest import sha256_bytes
 
     config_bytes = canonical_json(config)

@@ -44,7 +44,7 @@ def export_output(store: Any, config: dict[str, Any], layers: list[dict[str, Any
         with open(dest, "wb") as f:
             save(store, list(tags) or [img.id], f)
         return img.id
-    from freight.image.config import canonical_json
+    from freight.image.canonical import canonical_json
     from freight.image.digest import sha256_bytes
 
     if kind == "local":

@@ -8,7 +8,7 @@ container's mount namespace dies with it, so no mount outlives the step.
 
 Forking is only safe from a process with one thread. When the builder runs
 stages on threads, ``run_container`` runs the same code in a child Python
-process (``python -m freight.build.runstep``), which forks from its own
+process (``python -m freight.builder.runstep``), which forks from its own
 single main thread.
 
 Afterwards ``clean_stubs`` removes what the runtime had to create as mount
@@ -26,7 +26,7 @@ import sys
 import threading
 from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
-from freight.build.fsview import RootFS, split
+from freight.builder.fsview import RootFS, split
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
 def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     import subprocess
 
-    proc = subprocess.Popen([sys.executable, "-m", "freight.build.runstep"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "freight.builder.runstep"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin and proc.stdout and proc.stderr
     proc.stdin.write(json.dumps(req._asdict()).encode())

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from freight.build.engine import BuildOptions, BuildResult, build
+from freight.builder.engine import BuildOptions, BuildResult, build
 from testlib import store_temporaries
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from freight.build.engine import BuildOptions, build
+from freight.builder.engine import BuildOptions, build
 from freight.store import Store
 
 

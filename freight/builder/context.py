@@ -20,7 +20,7 @@ import os
 import stat
 from pathlib import Path
 
-from freight.build.fsview import RootFS, split
+from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError, LayerError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -180,7 +180,7 @@ class BuildContext:
         if self._tree is None:
             included = None
             if self.patterns:
-                from freight.build.dockerignore import walk_context
+                from freight.builder.dockerignore import walk_context
 
                 included = set(walk_context(self.root, self.patterns))
             # A temporary (tar or stdin) context is never seen again: no hash cache.
@@ -246,7 +246,7 @@ def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Pa
 
 
 def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
-    from freight.build.dockerignore import load_patterns
+    from freight.builder.dockerignore import load_patterns
 
     if dockerfile == "-":
         text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", DOCKERFILE_ERRORS)

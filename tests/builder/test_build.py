@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from freight.build.engine import BuildError
+from freight.builder.engine import BuildError
 from freight.store import Store
-from tests.build.buildutil import config, do_build, layer_file, layer_members, run_dirs, write_context
+from tests.builder.buildutil import config, do_build, layer_file, layer_members, run_dirs, write_context
 
 
 def test_config_instructions_land_as_docker_writes_them(busybox_store: Store, tmp_path: Path) -> None:

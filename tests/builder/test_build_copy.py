@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from freight.build.copy import FIXED_MTIME
-from freight.build.engine import BuildError
+from freight.builder.copyadd import FIXED_MTIME
+from freight.builder.engine import BuildError
 from freight.store import Store
 from hostile_tars import member, tar_bytes
-from tests.build.buildutil import config, do_build, layer_file, layer_members, write_context
+from tests.builder.buildutil import config, do_build, layer_file, layer_members, write_context
 
 FILES = {"a.txt": "A\n", "b.txt": "B\n", "dir/one": "1\n", "dir/sub/two": "2\n", "x.py": "X\n"}
 

@@ -20,7 +20,7 @@ import os
 import re
 import urllib.parse
 
-from freight.build.copy import SourceNotFound
+from freight.builder.copyadd import SourceNotFound
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from freight.build.cache import prune_cache
+from freight.builder.cache import prune_cache
 from freight.store import Store
-from tests.build.buildutil import do_build, layer_file, run_dirs, write_context
+from tests.builder.buildutil import do_build, layer_file, run_dirs, write_context
 
 # Every RUN appends to a file in a cache mount, so a RUN that really ran leaves a line there.
 TEN_STEPS = """\

@@ -74,7 +74,7 @@ import re
 from collections import ChainMap, namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Iterable, Mapping
 
-from freight.build.shellwords import ExpansionError, Lexer, expand_word, expand_words, go_quote
+from freight.builder.shellwords import ExpansionError, Lexer, expand_word, expand_words, go_quote
 from freight.errors import FreightError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

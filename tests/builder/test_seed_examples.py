@@ -26,7 +26,7 @@ import pytest
 
 from freight.store import Store
 from testlib import SEEDS
-from tests.build.buildutil import do_build, layer_file, layer_members, write_context
+from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
 
 APT_GET = """\
 #!/bin/sh

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.build.dockerignore import (
+from freight.builder.dockerignore import (
     IgnoreFileError,
     find_ignore_file,
     go_clean,

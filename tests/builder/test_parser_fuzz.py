@@ -9,8 +9,8 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from freight.build.changes import IMPORT_CHANGES, apply_expanded
-from freight.build.parser import expand_instruction, instruction_vars, parse, parse_instructions
+from freight.builder.changes import IMPORT_CHANGES, apply_expanded
+from freight.builder.parser import expand_instruction, instruction_vars, parse, parse_instructions
 from freight.errors import FreightError
 from freight.image.reference import parse as parse_reference
 from freight.image.schema import read_config

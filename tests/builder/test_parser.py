@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freight.build.parser import (
+from freight.builder.parser import (
     ArgScope,
     DockerfileError,
     Heredoc,
@@ -694,7 +694,7 @@ def test_from_a_later_stage_name_is_an_image() -> None:
 
 
 def test_predefined_args_listed() -> None:
-    from freight.build.parser import PLATFORM_ARGS, PREDEFINED_ARGS, PROXY_ARGS
+    from freight.builder.parser import PLATFORM_ARGS, PREDEFINED_ARGS, PROXY_ARGS
 
     assert {"HTTP_PROXY", "http_proxy", "no_proxy", "ALL_PROXY"} <= PROXY_ARGS
     assert {"TARGETPLATFORM", "BUILDVARIANT"} <= PLATFORM_ARGS
