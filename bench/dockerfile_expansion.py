@@ -41,8 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 FREIGHT = str(Path(sys.executable).parent / "freight")  # the console script, as installed
 

@@ -43,9 +43,10 @@ MIB = 1 << 20
 
 def layer_gz(work: Path, size_mb: int) -> Path:
     """A gzipped layer: one file, half random, half repeated text."""
+    from save_load import payload_rootfs  # this script's folder is first on sys.path
+
     from freight.store.compression import gzip_compress
     from freight.store.layerwrite import write_layer
-    from save_load import payload_rootfs  # this script's folder is first on sys.path
 
     rootfs = payload_rootfs(work, size_mb)
     tar, gz = work / "layer.tar", work / "layer.tar.gz"

@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, REPO, require_root, require_tool
 
 from freight.store import Store, open_store
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, REPO, require_root, require_tool
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import stat
 import tarfile
 from pathlib import Path

@@ -20,14 +20,23 @@ from pathlib import Path
 
 from freight.archive import docker_archive, oci_layout
 from freight.archive.model import ArchiveImage
-from freight.archive.source import (ArchiveError, DirSource, Entry, Source, TarFileSource, TarSource,
-                                    compression_of, hash_stream)
+from freight.archive.source import (
+    ArchiveError,
+    DirSource,
+    Entry,
+    Source,
+    TarFileSource,
+    TarSource,
+    compression_of,
+    hash_stream,
+)
 from freight.errors import DigestMismatch, LayerError
 from freight.store.compression import open_layer
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO, Callable
+    from collections.abc import Callable
+    from typing import BinaryIO
 
 
 class Archive:

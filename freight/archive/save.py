@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from freight.archive import docker_archive, oci_layout
@@ -41,7 +41,8 @@ from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, Callable
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
 
 _DIR, _REG = b"5", b"0"
 
@@ -140,7 +141,7 @@ def created_epoch(created: Any) -> int:
     except ValueError:
         return 0
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(int(when.timestamp()), 0)
 
 

@@ -15,8 +15,8 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any, Callable
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 IMPORT_CHANGES = frozenset({"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",

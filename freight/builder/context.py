@@ -140,7 +140,7 @@ class Tree:
         self._hash_entry(rel, "", digest)
         return digest.hexdigest()
 
-    def _hash_entry(self, rel: str, name: str, digest: "hashlib._Hash") -> None:
+    def _hash_entry(self, rel: str, name: str, digest: hashlib._Hash) -> None:
         st = self.lstat(rel)
         if st is None:
             return

@@ -49,13 +49,29 @@ from freight.builder import cache
 from freight.builder.changes import DEFAULT_SHELL, ConfigEnv, apply_expanded
 from freight.builder.context import BuildContext, HashCache, Tree, open_context
 from freight.builder.copyadd import (
-    FIXED_MTIME, CopyOptions, LayerDir, SourceNotFound, copy_sources, fetch_url, match_sources)
+    FIXED_MTIME,
+    CopyOptions,
+    LayerDir,
+    SourceNotFound,
+    copy_sources,
+    fetch_url,
+    match_sources,
+)
 from freight.builder.fsview import RootFS
-from freight.builder.gitsource import (
-    GitSource, checkout as checkout_git, is_git_url, parse_git_source, redact, resolve as resolve_git)
+from freight.builder.gitsource import GitSource, is_git_url, parse_git_source, redact
+from freight.builder.gitsource import checkout as checkout_git
+from freight.builder.gitsource import resolve as resolve_git
 from freight.builder.parser import (
-    ArgScope, Dockerfile, DockerfileError, Instruction, Stage, expand_instruction, global_scope, parse,
-    parse_instructions)
+    ArgScope,
+    Dockerfile,
+    DockerfileError,
+    Instruction,
+    Stage,
+    expand_instruction,
+    global_scope,
+    parse,
+    parse_instructions,
+)
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
@@ -65,8 +81,8 @@ from freight.image.digest import chain_ids
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any, BinaryIO, Callable, TextIO
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO, TextIO
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LAYER_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
@@ -452,8 +468,8 @@ class Builder:
                 if img is not None and (wanted is None or platforms.matches(img.config, wanted)):
                     return img
             try:
-                from freight.registry.pull import pull as pull_image
                 from freight.registry.progress import Reporter
+                from freight.registry.pull import pull as pull_image
             except ImportError:
                 if pull:
                     return self.store.resolve_image(word)

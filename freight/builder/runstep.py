@@ -30,8 +30,7 @@ from freight.builder.fsview import RootFS, split
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Callable
+    from collections.abc import Callable, Sequence
 
     from freight.runtime.spec import ContainerSpec
 

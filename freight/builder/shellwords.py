@@ -164,7 +164,7 @@ class _Scanner:
     taken whole, so expansion is linear in the length of the word and of the values.
     """
 
-    def __init__(self, lexer: "Lexer", text: str, env: Mapping[str, str], split: bool = True) -> None:
+    def __init__(self, lexer: Lexer, text: str, env: Mapping[str, str], split: bool = True) -> None:
         self.lex = lexer
         self.words = _Words if split else _NoWords
         self.text = text
@@ -406,7 +406,7 @@ class _Scanner:
         return value[: m.start()] + replacement + value[m.end():]
 
 
-def _pattern_regex(pattern: str, greedy: bool, anchored: bool) -> "re.Pattern[str]":
+def _pattern_regex(pattern: str, greedy: bool, anchored: bool) -> re.Pattern[str]:
     """Shell wildcard pattern (``*``, ``?``, ``\\`` escapes) to a regex."""
     out = ["^"] if anchored else []
     star = ".*" if greedy else ".*?"

@@ -16,8 +16,9 @@ from freight.errors import FreightError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import BinaryIO, Callable
+    from typing import BinaryIO
 
     from freight.cli.main import Subcommands
 

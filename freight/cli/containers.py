@@ -512,7 +512,6 @@ def ps_row(c: Any, no_trunc: bool = False) -> dict[str, str]:
 def cmd_ps(args: argparse.Namespace) -> int:
     from freight.cli.format import Template, render_table
     from freight.runtime import containers
-
     from freight.runtime.filters import parse_filters, select, shows_stopped
 
     st = store(args)

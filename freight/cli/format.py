@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from datetime import UTC
 
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
-    from typing import Any, Callable, Iterable, Sequence
+    from typing import Any
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 _BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
@@ -71,23 +73,23 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(text: str) -> datetime | None:
     """Parse an RFC 3339 timestamp (nanoseconds are cut to microseconds); None if it is not one."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         when = datetime.fromisoformat(text) if "T" in text else None
     except ValueError:
         return None
-    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def since(text: str) -> str:
     """Docker's "2 weeks ago" for an RFC 3339 timestamp."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     when = parse_time(text)
     if when is None:
         return "N/A"
-    return human_duration((datetime.now(timezone.utc) - when).total_seconds()) + " ago"
+    return human_duration((datetime.now(UTC) - when).total_seconds()) + " ago"
 
 
 def docker_time(text: str) -> str:

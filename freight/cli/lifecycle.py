@@ -15,7 +15,8 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, Sequence
+    from collections.abc import Sequence
+    from typing import Any
 
     from freight.cli.main import Handler
 
@@ -120,7 +121,8 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 def port_lines(record: dict[str, Any], private: str | None) -> list[str]:
     """``docker port`` lines from a container's NetworkSettings.Ports (``80/tcp -> 0.0.0.0:8080``)."""
-    from freight.runtime.network import PortBinding, port_lines as lines
+    from freight.runtime.network import PortBinding
+    from freight.runtime.network import port_lines as lines
 
     bindings = []
     for key, entries in (record.get("NetworkSettings", {}).get("Ports") or {}).items():

@@ -29,7 +29,8 @@ from freight.errors import FreightError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, Callable, NoReturn, Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
 
     Handler = Callable[[argparse.Namespace], "int | None"]
 

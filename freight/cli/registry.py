@@ -54,8 +54,8 @@ def _file(text: str | None) -> Path | None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from freight.settings import default_root
     from freight.registry.server import serve
+    from freight.settings import default_root
 
     storage = Path(args.storage or Path(args.root or default_root()) / "registry")
     htpasswd, tls_cert, tls_key = (_file(p) for p in (args.htpasswd, args.tls_cert, args.tls_key))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 
@@ -30,9 +31,9 @@ def host_platform() -> dict[str, str]:
 
 
 def rfc3339(timestamp: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    when = datetime.fromtimestamp(timestamp, timezone.utc)
+    when = datetime.fromtimestamp(timestamp, UTC)
     if when.microsecond:
         return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")

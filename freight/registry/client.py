@@ -42,8 +42,7 @@ from freight.errors import DigestMismatch, FreightError
 from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import MANIFEST_ACCEPT
 from freight.registry.auth import Authenticator, Credentials, get_credentials
-from freight.registry.connections import (Body, Connections, RegistryError, Response, Unreachable, reason,
-                                          with_params)
+from freight.registry.connections import Body, Connections, RegistryError, Response, Unreachable, reason, with_params
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

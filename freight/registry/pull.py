@@ -17,7 +17,7 @@ import json
 import sys
 from contextlib import suppress
 
-from freight.errors import FreightError, NotFound
+from freight.errors import NotFound
 from freight.image import platform as platforms
 from freight.image import reference
 from freight.image.canonical import host_platform
@@ -31,7 +31,8 @@ from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, Callable, TypeVar
+    from collections.abc import Callable
+    from typing import Any, TypeVar
 
     T = TypeVar("T")
 

@@ -32,10 +32,16 @@ from freight.errors import InvalidReference, NotFound
 from freight.image import reference
 from freight.image.canonical import canonical_json
 from freight.image.digest import hex_of, short_id
-from freight.image.mediatypes import (DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP,
-                                      OCI_LAYER_NONDIST, OCI_LAYER_NONDIST_GZIP, OCI_MANIFEST)
-from freight.registry.client import (CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable,
-                                    push_scope)
+from freight.image.mediatypes import (
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_NONDIST,
+    OCI_LAYER_NONDIST_GZIP,
+    OCI_MANIFEST,
+)
+from freight.registry.client import CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable, push_scope
 from freight.registry.progress import Reporter
 from freight.registry.transports import is_transport, push_archive
 from freight.store.compression import gzip_compress, media_type_compression

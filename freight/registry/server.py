@@ -47,9 +47,9 @@ from freight.image.mediatypes import (
 )
 from freight.registry.htpasswd import HtpasswdAuth
 from freight.registry.storage import (
+    UUID_RE,
     RegistryStorage,
     Upload,
-    UUID_RE,
     valid_digest,
     valid_name,
     valid_tag,

@@ -122,7 +122,7 @@ class Upload:
     id: str
     repo: str
     dir: Path
-    hasher: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     size: int = 0
     touched: float = field(default_factory=time.monotonic)
     busy: int = 0

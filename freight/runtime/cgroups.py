@@ -341,7 +341,7 @@ class Layout(namedtuple("Layout", "mode v1 v2_root", defaults=(None,))):
     v2_root: str | None
 
     @classmethod
-    def unified(cls, root: str) -> "Layout":
+    def unified(cls, root: str) -> Layout:
         """A pure v2 layout rooted at ``root`` (also how tests point at a temp tree)."""
         return cls("v2", {}, root)
 

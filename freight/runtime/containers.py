@@ -177,8 +177,8 @@ def create(store: Any, body: dict[str, Any], name: str | None = None) -> Contain
 
 def prepare(store: Any, body: dict[str, Any], name: str | None = None) -> Container:
     """Everything ``create`` does except the database insert (``run`` inserts once started)."""
-    from freight.runtime import hostconfig as cfg
     from freight.runtime import containerdir, volumes
+    from freight.runtime import hostconfig as cfg
 
     image = store.resolve_image(body.get("Image") or "")
     host = dict(body.get("HostConfig") or {})
@@ -664,6 +664,7 @@ def _relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach
                     launched: _Launched) -> int:
     """Relay the streams (and signals) until the process ends; its exit code."""
     import signal
+
     from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
 
     tty = bool(config.get("Tty"))

@@ -31,8 +31,8 @@ from freight.store.layerapply import extract_archive
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import IO, Any, BinaryIO, Iterator
+    from collections.abc import Callable, Iterator
+    from typing import IO, Any, BinaryIO
 
 
 def split_target(text: str) -> tuple[str | None, str]:

@@ -299,7 +299,7 @@ class ContainerEdits:
         self.hooks: dict[str, list[Hook]] = {}
         self.additional_gids: list[int] = []
 
-    def extend(self, other: "ContainerEdits") -> None:
+    def extend(self, other: ContainerEdits) -> None:
         self.env += other.env
         self.devices += other.devices
         self.rules += other.rules

@@ -12,7 +12,8 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
@@ -24,7 +25,7 @@ def parse_filters(specs: list[str]) -> dict[str, list[str]]:
         key, sep, value = spec.partition("=")
         if not sep or key not in _MATCHERS:
             raise InvalidArgument(f"invalid filter '{spec}'" if sep else
-                                  f"bad format of filter (expected name=value)")
+                                  "bad format of filter (expected name=value)")
         if key == "status" and value not in STATUSES:
             raise InvalidArgument(f"invalid filter 'status={value}'")
         if key == "exited" and not value.lstrip("-").isdigit():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC
 
 from freight.errors import InvalidArgument
 
@@ -19,7 +20,7 @@ def parse_time(value: str, now: float | None = None) -> float:
         return float(value)
     if re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+", value):
         return now - sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(value))
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     text = value.replace("Z", "+00:00")
     try:
@@ -28,14 +29,14 @@ def parse_time(value: str, now: float | None = None) -> float:
         raise InvalidArgument(f'invalid value for "since": failed to parse value as time or '
                               f'duration: "{value}"') from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
 def record_time(stamp: str) -> float:
     """The Unix time of a json-file record's ``time`` (RFC 3339 with nanoseconds)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     base, _, rest = stamp.rstrip("Z").partition(".")
-    seconds = datetime.fromisoformat(base).replace(tzinfo=timezone.utc).timestamp()
+    seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
     return seconds + (float("0." + rest) if rest else 0.0)

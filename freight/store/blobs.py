@@ -33,7 +33,8 @@ from freight.store.encoded import SUFFIX, CorruptBlob, Encoder, open_decoded, or
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO, Iterator
+    from collections.abc import Iterator
+    from typing import BinaryIO
 
 CHUNK = 1 << 20
 ENCODE_FROM = 1 << 20

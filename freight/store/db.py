@@ -17,7 +17,7 @@ from freight.errors import FreightError
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import os
-    from typing import Iterator
+    from collections.abc import Iterator
 
 SCHEMA_VERSION = 1
 

@@ -8,6 +8,8 @@ Docker: a full ID, then a name, then a unique ID prefix.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from freight.errors import Conflict, FreightError, InvalidReference, NotFound
 from freight.image import reference
 from freight.image.digest import chain_ids
@@ -17,7 +19,8 @@ from freight.store.db import transaction
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import sqlite3
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
     ReadBlob = Callable[[str], bytes]
 
@@ -85,9 +88,9 @@ def _json_loads(data: bytes) -> Any:
 
 
 def now_rfc3339() -> str:
-    from datetime import datetime, timezone  # lazily: listing images never needs it
+    from datetime import datetime  # lazily: listing images never needs it
 
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ImageIndex:

@@ -24,7 +24,8 @@ from freight.store.store import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, Callable
+    from collections.abc import Callable
+    from typing import Any, BinaryIO
 
 NAME_LEN = 12
 _CHUNK = 1 << 20

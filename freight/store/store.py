@@ -23,8 +23,9 @@ from freight.store.images import Image, ImageIndex, reject_index
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
-    from typing import Any, Iterator
+    from typing import Any
 
     from freight.store.blobs import BlobStore
     from freight.store.gc import GCReport

@@ -7,12 +7,12 @@ import hashlib
 import json
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from archive_helpers import make_image, require_tool
+
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
 from freight.store import open_store

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
+
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
 from freight.image.canonical import image_config

@@ -11,8 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json, tar_members
+
 from freight.archive import save, write_oci_layout
 from freight.errors import NotFound
 from freight.store import open_store

@@ -8,8 +8,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from freight.builder.engine import BuildOptions, BuildResult, build
 from testlib import store_temporaries
+
+from freight.builder.engine import BuildOptions, BuildResult, build
 
 
 def write_context(path: Path, files: dict[str, str | bytes]) -> Path:

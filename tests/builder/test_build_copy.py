@@ -15,11 +15,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from hostile_tars import member, tar_bytes
 
 from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.engine import BuildError
 from freight.store import Store
-from hostile_tars import member, tar_bytes
 from tests.builder.buildutil import config, do_build, layer_file, layer_members, write_context
 
 FILES = {"a.txt": "A\n", "b.txt": "B\n", "dir/one": "1\n", "dir/sub/two": "2\n", "x.py": "X\n"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from testlib import SEEDS
 
 from freight.builder.parser import (
     ArgScope,
@@ -20,8 +21,6 @@ from freight.builder.parser import (
     stage_refs,
     unconsumed_build_args,
 )
-from testlib import SEEDS
-
 
 
 def body_dump(text: str) -> str:

@@ -14,11 +14,10 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from testlib import FREIGHT, SEEDS, require_root
 
 

@@ -23,9 +23,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from testlib import SEEDS
 
 from freight.store import Store
-from testlib import SEEDS
 from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
 
 APT_GET = """\

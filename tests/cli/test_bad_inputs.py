@@ -13,15 +13,16 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from testlib import CLI
 
 from freight.image.canonical import canonical_json, image_manifest
 from freight.image.reference import parse as parse_reference
 from freight.store import Store
-from testlib import CLI
 
 CAFE = "caf\udce9"  # the file name b"caf\xe9" (Latin-1, not UTF-8) as os.listdir gives it
 DEEP = "${a:-" * 2000 + "deep" + "}" * 2000

@@ -17,12 +17,11 @@ import sqlite3
 import subprocess
 import tarfile
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, require_root, serve_http, stop_http
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
@@ -338,7 +337,7 @@ def test_error_path(env: Env, line: str, stdin: str | None, code: int, kind: str
     elif kind == ERROR:
         errors = [n for n in lines if n.startswith(("Error", "ERROR"))]
         assert len(errors) == 1 and env.expand(fragment) in errors[0], err
-        if not args[0] in ("build", "create", "run"):  # build's progress, run's "Unable to find image"
+        if args[0] not in ("build", "create", "run"):  # build's progress, run's "Unable to find image"
             assert len(lines) == 1, err
     assert env.state() == before
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from freight.image.canonical import image_config
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary, member, tar_bytes
 from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
+
+from freight.image.canonical import image_config
 
 CASES = sorted(hostile_corpus(Path("/canary")))
 PLACES = {  # the command, and how it unpacks the tar (a mode of tests/hostile_tars.py)

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from testlib import CLI
+
 from freight.store import Store
 
 

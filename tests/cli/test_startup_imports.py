@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from freight.store import Store
 from testlib import FREIGHT
 
+from freight.store import Store
 from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",

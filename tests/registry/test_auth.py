@@ -20,17 +20,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from testlib import QuietHandler, serve_http, stop_http
 
-from freight.registry.auth import (Credentials, erase_credentials, get_credentials, parse_challenge,
-                                   store_credentials)
+from freight.registry.auth import Credentials, erase_credentials, get_credentials, parse_challenge, store_credentials
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from testlib import QuietHandler, serve_http, stop_http
-
-from tests.registry.fixtures_client import (docker_config, fresh_store, make_image, registry,  # noqa: F401
-                                            run_freight)
+from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry, run_freight  # noqa: F401
 
 USER, PASSWORD = "alice", "s3cret"
 

@@ -11,7 +11,6 @@ from freight.registry.client import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-
 from tests.registry.fixtures_client import docker_config, fresh_store, make_image  # noqa: F401
 
 

@@ -14,18 +14,17 @@ import os
 import select
 import socket
 import ssl
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
+from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image.digest import sha256_bytes
 from freight.registry.client import SYNC_EVERY, Registry
 from freight.registry.connections import Connections, Unreachable
 from freight.store import Store
-from testlib import QuietHandler, serve_http, stop_http
-
 from tests.registry.conftest import self_signed_cert
 
 Answer = Callable[[BaseHTTPRequestHandler], None]

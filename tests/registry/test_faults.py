@@ -16,16 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image import reference
 from freight.image.canonical import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from testlib import QuietHandler, serve_http, stop_http
-
-from tests.registry.fixtures_client import (FREIGHT, docker_config, fresh_store, make_image,  # noqa: F401
-                                            registry, run_freight)
+from tests.registry.fixtures_client import FREIGHT, docker_config, fresh_store, make_image, registry, run_freight  # noqa: F401
 
 
 class Proxy:

@@ -19,9 +19,15 @@ from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
 from freight.store.encoded import SUFFIX
-
-from tests.registry.fixtures_client import (docker_config, fresh_store, make_image, registry,  # noqa: F401
-                                            run_freight, skopeo, write_htpasswd)
+from tests.registry.fixtures_client import (  # noqa: F401
+    docker_config,
+    fresh_store,
+    make_image,
+    registry,
+    run_freight,
+    skopeo,
+    write_htpasswd,
+)
 
 SERVERS = ["freight", "cncf"]
 FILES = {"etc/hello": b"hello\n", "bin/tool": os.urandom(64 * 1024)}
@@ -68,7 +74,7 @@ def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path:
     # A pulled image (compressed layers) goes back out bit for bit, its layer mounted.
     moved = run_freight(other.root, "push", ref, f"{host}/copy:v1")
     assert moved.returncode == 0, moved.stderr
-    assert f"Mounted from app" in moved.stdout or "Layer already exists" in moved.stdout
+    assert "Mounted from app" in moved.stdout or "Layer already exists" in moved.stdout
     assert moved.stdout.splitlines()[-1] == f"v1: digest: {digest} size: {size}"
 
 

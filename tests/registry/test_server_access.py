@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from freight.registry.htpasswd import dummy_hash, hash_password, parse_basic, parse_htpasswd
-
 from tests.registry.conftest import sha256_digest
 
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
-
 from tests.registry.conftest import RegistryProcess, sha256_digest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -485,7 +484,7 @@ def test_catalog(client: httpx.Client, repo: str) -> None:
     assert set(names) <= set(repos) and repos == sorted(repos)
     first = client.get("/v2/_catalog", params={"n": 1, "last": names[0]})
     assert first.json()["repositories"] == [names[1]]
-    assert first.headers["Link"].startswith(f"</v2/_catalog?n=1&last=")
+    assert first.headers["Link"].startswith("</v2/_catalog?n=1&last=")
 
 
 # referrers --------------------------------------------------------------------------------

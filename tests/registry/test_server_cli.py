@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.registry.conftest import RegistryProcess, launch, free_port
+from tests.registry.conftest import RegistryProcess, free_port, launch
 
 FREIGHT = Path(sys.executable).parent / "freight"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 
 from freight.registry.htpasswd import hash_password
-
 from tests.registry.conftest import RegistryProcess, make_oci_layout, skopeo_copy
 
 

@@ -61,7 +61,7 @@ def test_trickled_headers_do_not_extend_the_deadline(start_registry) -> None:
         try:
             sock.send(bytes([byte]))
             closed = sock.recv(1) == b""
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             closed = True

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 
 from freight.errors import DigestMismatch
 from freight.image.canonical import canonical_json
@@ -26,10 +27,7 @@ from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
-from testlib import QuietHandler, serve_http, stop_http, store_temporaries
-
-from tests.registry.fixtures_client import (docker_config, fresh_store, make_image,  # noqa: F401
-                                            registry)
+from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
 from tests.registry.test_faults import Proxy, StaticRegistry, _tar_with
 
 

@@ -10,9 +10,10 @@ import tarfile
 import time
 from pathlib import Path
 
-from freight.store import Store
 from hostile_tars import canary_state, make_canary, member, tar_bytes
 from testlib import FREIGHT
+
+from freight.store import Store
 from tests.runtime.conftest import freight_mounts
 
 

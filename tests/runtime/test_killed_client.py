@@ -14,11 +14,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from testlib import FREIGHT
 
 from freight.errors import NotFound
 from freight.runtime import cgroups, containers
 from freight.store import Store
-from testlib import FREIGHT
 from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 

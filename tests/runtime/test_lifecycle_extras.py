@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import time
 
+from testlib import FREIGHT
+
 from freight.runtime import containers
 from freight.store import Store
-from testlib import FREIGHT
 
 
 def _started_at(store: Store, ref: str) -> str:

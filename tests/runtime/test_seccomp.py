@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testlib import require_tool
 
 from freight.store import Store
-from testlib import require_tool
 
 HELPER_C = r"""
 #define _GNU_SOURCE

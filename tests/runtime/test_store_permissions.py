@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, require_root
 
 from freight.runtime import containers
 from freight.store import Store, open_store
 from freight.store.importer import import_rootfs
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, require_root
 
 NOBODY = 65534
 

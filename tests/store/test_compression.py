@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from layer_helpers import describe, make_tree, needs_root
 
 from freight.errors import LayerError
 from freight.store.compression import gzip_compress, media_type_compression, open_layer, zstd_compress
 from freight.store.layerapply import apply_layer
 from freight.store.layerwrite import write_layer
-from layer_helpers import describe, make_tree, needs_root
 
 PAYLOAD = os.urandom(1 << 20) + b"compressible " * 200_000
 

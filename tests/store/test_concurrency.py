@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from testlib import CLI, FREIGHT
+
 from freight.store import Store, open_store
 from freight.store.gc import check
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from testlib import FREIGHT, store_temporaries
 
 from freight.runtime.prune import tree_size
 from freight.store import Store
-from testlib import FREIGHT, store_temporaries
 from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
 
 SIZE = 24 << 20  # the big file: incompressible, so its blob and its unpacked copy each hold this much

@@ -8,16 +8,15 @@ import re
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hostile_tars import REFUSED, canary_state, hostile_corpus, make_canary, member, tar_bytes
+from layer_helpers import describe, make_tree, needs_root, overlay_mount
 
 from freight.errors import LayerError
 from freight.store.layerapply import apply_layer, extract_archive, is_tar
 from freight.store.layerwrite import write_layer
-from hostile_tars import REFUSED, canary_state, hostile_corpus, make_canary, member, tar_bytes
-from layer_helpers import describe, make_tree, needs_root, overlay_mount
 
 pytestmark = needs_root
 DIR, SYM, LNK = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE

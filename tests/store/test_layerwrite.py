@@ -12,10 +12,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from layer_helpers import CAP_NET_BIND, LONG_DIR, LONG_FILE, make_tree, needs_root, overlay_mount
 
 from freight.store.compression import gzip_compress
 from freight.store.layerwrite import write_layer
-from layer_helpers import CAP_NET_BIND, LONG_DIR, LONG_FILE, make_tree, needs_root, overlay_mount
 
 pytestmark = needs_root
 
