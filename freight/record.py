@@ -15,9 +15,10 @@ helpers ``dataclasses`` has. Type checkers read a record as a dataclass
 (``typing.dataclass_transform``, PEP 681).
 
 Why not ``dataclasses``: importing it (with the ``inspect`` it needs) and
-generating its methods cost a cached build about 40 ms. A record costs one
-small ``exec`` for its ``__init__``, as ``collections.namedtuple`` does, and
-its instances have ``__slots__``.
+generating its methods cost a cached build about 40 ms. A record's ``__init__``
+is compiled from its field names, as ``collections.namedtuple`` does, but only
+when the first record of that class is made, and its instances have
+``__slots__``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _own_fields(namespace: dict[str, Any]) -> list[str]:
 
 
 def _init_source(names: tuple[str, ...], defaults: dict[str, object]) -> str:
+    """``__init__``'s source: the parameters, defaults made by factories, one call storing all."""
     params, body = [], []
     for name in names:
         default = defaults.get(name, _MISSING)
@@ -65,8 +67,39 @@ def _init_source(names: tuple[str, ...], defaults: dict[str, object]) -> str:
             body.append(f" if {name} is _MISSING: {name} = _defaults[{name!r}].make()")
         else:
             params.append(f"{name}=_defaults[{name!r}]")
-        body.append(f" _set(self, {name!r}, {name})")
-    return f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or " pass") + "\n"
+    body.append(f" _store(self, ({''.join(n + ', ' for n in names)}))")
+    return f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+
+
+def _storer(cls: type, names: tuple[str, ...]) -> Callable[[object, tuple[object, ...]], None]:
+    """Stores a tuple of values in the fields' slots, past a frozen record's ``__setattr__``."""
+    setters = [getattr(cls, name).__set__ for name in names]
+
+    def store(record: object, values: tuple[object, ...]) -> None:
+        for set_slot, value in zip(setters, values):
+            set_slot(record, value)
+
+    return store
+
+
+def _compiled_init(cls: type[Record]) -> Callable[..., None]:
+    scope: dict[str, Any] = {"_defaults": cls._defaults, "_MISSING": _MISSING,
+                             "_store": _storer(cls, cls._fields)}
+    exec(_init_source(cls._fields, cls._defaults), scope)  # the source holds only field names
+    init: Callable[..., None] = scope["__init__"]
+    return init
+
+
+def _first_init(owner: list[type[Record]]) -> Callable[..., None]:
+    """An ``__init__`` that compiles the real one on first use: compiling costs far more than
+    making the class, and many record classes a command loads are never instantiated."""
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        cls = owner[0]
+        init = _compiled_init(cls)
+        type.__setattr__(cls, "__init__", init)
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 class _RecordMeta(type):
@@ -90,10 +123,11 @@ class _RecordMeta(type):
         namespace.update(__slots__=tuple(own), _fields=names, _defaults=defaults, _frozen=frozen)
         if not frozen:
             namespace["__hash__"] = None
-        scope = {"_defaults": defaults, "_MISSING": _MISSING, "_set": object.__setattr__}
-        exec(_init_source(names, defaults), scope)  # the source holds only field names
-        namespace["__init__"] = scope["__init__"]
-        return super().__new__(mcls, name, bases, namespace)
+        owner: list[type[Record]] = []
+        namespace["__init__"] = _first_init(owner)
+        cls = super().__new__(mcls, name, bases, namespace)
+        owner.append(cls)  # type: ignore[arg-type]  # every class this metaclass makes is a Record
+        return cls
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
