@@ -325,26 +325,24 @@ class Builder:
                            f"{prefix}ARCH": plat["architecture"], f"{prefix}VARIANT": plat.get("variant", "")})
         return values
 
-    def stage_index(self, ref: str, by_number: bool = True) -> int | None:
-        """A stage by name, or (``COPY --from``, not FROM) by number."""
-        ref = ref.lower()
-        for i, stage in enumerate(self.df.stages):
-            if stage.name and stage.name == ref:
-                return i
-        if by_number and ref.isascii() and ref.isdigit() and len(ref) < 10 and int(ref) < len(self.df.stages):
-            return int(ref)
-        return None
+    def stage_index(self, ref: str) -> int | None:
+        """The stage ``COPY --from`` or ``RUN --mount from=`` names: the last of that name, or by number."""
+        return self.df.stage_index(ref, by_number=True)
 
     def base_word(self, stage: Stage) -> str:
         return expand_instruction(stage.from_, self.global_env, self.df.escape).args[0]
+
+    def base_stage(self, index: int) -> int | None:
+        """The stage stage ``index`` is FROM: the last of that name before it (else an image)."""
+        return self.df.stage_index(self.base_word(self.df.stages[index]), before=index)
 
     def reads(self, index: int) -> set[int]:
         """Stages that stage ``index`` reads: its FROM, COPY --from, RUN --mount from= (itself
         too, when it names itself)."""
         stage = self.df.stages[index]
         deps: set[int] = set()
-        base = self.stage_index(self.base_word(stage), False)
-        if base is not None and base < index:
+        base = self.base_stage(index)
+        if base is not None:
             deps.add(base)
         for instr in stage.instructions:  # --from and from= are never expanded (BuildKit's rule)
             refs = []
@@ -438,7 +436,7 @@ class Builder:
             stage = self.df.stages[i]
             word, wanted = self.base_word(stage), self.stage_platform(stage)
             key = self._base_key(word, wanted)
-            if word == "scratch" or self.stage_index(word, False) is not None or key in self.images:
+            if word == "scratch" or self.base_stage(i) is not None or key in self.images:
                 continue
             v = self.progress.vertex(f"[internal] load metadata for {self._normalised(word)}")
             try:
@@ -486,8 +484,8 @@ class Builder:
     def base_state(self, index: int) -> State:
         stage = self.df.stages[index]
         word = self.base_word(stage)
-        dep = self.stage_index(word, False)
-        if dep is not None and dep < index:
+        dep = self.base_stage(index)
+        if dep is not None:
             return self.stage_state(dep).copy()
         if word == "scratch":  # for any --platform, as BuildKit in Docker 20.10 builds it
             return State({"Env": [DEFAULT_PATH]}, [], [], rfc3339(self.epoch or 0))
@@ -511,7 +509,7 @@ class Builder:
         total = sum(1 for i in instructions if i.keyword in _LAYER_STEPS) + 1
         label = self.stage_label(index)
         prefix = f"{label} " if label else ""
-        self.progress.vertex(f"[{prefix}1/{total}] FROM {self._from_name(stage)}").done()
+        self.progress.vertex(f"[{prefix}1/{total}] FROM {self._from_name(index)}").done()
         scope = ArgScope(self.global_env, self.opts.build_args)
         number = 1
         for instr in instructions:
@@ -522,9 +520,9 @@ class Builder:
             state = self.step(state, instr, scope, name, index)
         return state
 
-    def _from_name(self, stage: Stage) -> str:
-        word = self.base_word(stage)
-        if self.stage_index(word, False) is not None or word == "scratch":
+    def _from_name(self, index: int) -> str:
+        word = self.base_word(self.df.stages[index])
+        if self.base_stage(index) is not None or word == "scratch":
             return word
         return self._normalised(word)
 
@@ -936,13 +934,11 @@ class Builder:
 # entry points
 
 
-def _target_index(builder: Builder, target: str) -> int:
-    if not target:
-        return len(builder.df.stages) - 1
-    index = builder.stage_index(target)
-    if index is None:
-        raise BuildError(f'target stage "{target}" could not be found')
-    return index
+def _target_index(df: Dockerfile, target: str) -> int:
+    try:
+        return df.target(target)
+    except DockerfileError as err:
+        raise BuildError(err.message) from None
 
 
 def build(store: Any, opts: BuildOptions) -> BuildResult:
@@ -985,7 +981,7 @@ def _build_context(store: Any, opts: BuildOptions, progress: Progress, ctx: Buil
     v.done()
     with store.writing():
         builder = Builder(store, opts, ctx, df, progress)
-        target = _target_index(builder, opts.target)
+        target = _target_index(df, opts.target)
         builder.check_cycles()
         try:
             state = builder.build_stages(target)

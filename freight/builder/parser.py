@@ -395,12 +395,24 @@ class Dockerfile:
     def syntax(self) -> str:
         return self.directives.get("syntax", "")
 
-    def stage(self, name: str) -> Stage:
-        """The build target named ``name`` (case-insensitive; the last of duplicates)."""
-        index = _lookup_stage(self.stages, name, by_index=False)
+    def stage_index(self, ref: str, by_number: bool = False, before: int | None = None) -> int | None:
+        """The stage ``ref`` names, as BuildKit finds it: by name (case-insensitive), the last
+        stage of that name; with ``by_number`` (``COPY --from``) a number is an index; with
+        ``before`` (a FROM) only the stages before that index count."""
+        stages = self.stages if before is None else self.stages[:before]
+        if by_number and ref.isascii() and ref.isdigit():
+            return int(ref) if len(ref) < 10 and int(ref) < len(stages) else None
+        named = [i for i, stage in enumerate(stages) if stage.name and stage.name == ref.lower()]
+        return named[-1] if named else None
+
+    def target(self, name: str) -> int:
+        """The stage ``--target`` names (by name only, the last of duplicates), or the last stage."""
+        if not name:
+            return len(self.stages) - 1
+        index = self.stage_index(name)
         if index is None:
             raise DockerfileError(f"target stage {go_quote(name)} could not be found", None, self.filename)
-        return self.stages[index]
+        return index
 
     def instructions(self) -> list[Instruction]:
         """Every instruction in file order."""
@@ -1443,14 +1455,6 @@ class StageRefs(namedtuple("StageRefs", "stages images")):
     images: list[str]
 
 
-def _lookup_stage(stages: list[Stage], ref: str, by_index: bool = True) -> int | None:
-    """Index of the stage ``ref`` names (the last of duplicate names wins)."""
-    if by_index and ref.isascii() and ref.isdigit():
-        return int(ref) if len(ref) < 10 and int(ref) < len(stages) else None
-    named = [i for i, stage in enumerate(stages) if stage.name and stage.name == ref.lower()]
-    return named[-1] if named else None
-
-
 def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> StageRefs:
     """Stages and images stage ``index`` uses: its FROM (expanded with the
     global scope; a name matches an earlier stage), ``COPY --from`` and
@@ -1460,7 +1464,7 @@ def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> Sta
     stages: list[int] = []
     images: list[str] = []
     base = expand_instruction(stage.from_, global_env, df.escape).args[0]
-    earlier = _lookup_stage(df.stages[:index], base, by_index=False)
+    earlier = df.stage_index(base, before=index)
     refs = [(str(earlier), True) if earlier is not None else (base, False)]
     for instr in stage.instructions:
         if instr.keyword == "COPY" and instr.flag("from"):
@@ -1468,7 +1472,7 @@ def stage_refs(df: Dockerfile, index: int, global_env: Mapping[str, str]) -> Sta
         if instr.keyword == "RUN":
             refs += [(m.from_, True) for m in instr.mounts() if m.from_]
     for ref, may_be_stage in refs:
-        found = _lookup_stage(df.stages, ref) if may_be_stage else None
+        found = df.stage_index(ref, by_number=True) if may_be_stage else None
         if found is not None and found not in stages:
             stages.append(found)
         elif found is None and ref != "scratch" and ref not in images:

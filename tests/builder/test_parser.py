@@ -386,11 +386,11 @@ def test_stages_and_global_args() -> None:
     build, final = df.stages
     assert (build.name, build.base, build.platform, build.line) == ("build", "$BASE:${TAG:-3}", "$BUILDPLATFORM", 3)
     assert (final.name, final.base, final.platform, final.line) == ("", "scratch", "", 5)
-    assert df.stage("BUILD") is build
+    assert (df.target("BUILD"), df.target("")) == (0, 1)
     assert [i.keyword for i in final.instructions] == ["COPY"]
     for missing in ("nope", "1"):
         with pytest.raises(DockerfileError) as info:
-            df.stage(missing)
+            df.target(missing)
         assert str(info.value) == f'Dockerfile: target stage "{missing}" could not be found'
 
 
@@ -400,7 +400,7 @@ def test_duplicate_and_reserved_stage_names_warn() -> None:
         'Dockerfile:2: DuplicateStageName: Duplicate stage name "x", stage names should be unique',
         "Dockerfile:3: ReservedStageName: 'scratch' is reserved and should not be used as a stage name",
     ]
-    assert df.stage("x") is df.stages[1]
+    assert df.target("x") == 1
 
 
 def test_directives() -> None:
