@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.builder.engine import BuildError
+from freight.builder.state import BuildError
 from freight.store import Store
 from tests.builder.buildutil import config, do_build, layer_file, layer_members, run_dirs, write_context
 

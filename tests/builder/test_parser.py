@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 from testlib import SEEDS
 
-from freight.builder.parser import (
-    ArgScope,
-    DockerfileError,
-    Heredoc,
-    StageRefs,
-    dump,
-    expand_instruction,
-    global_scope,
-    instruction_vars,
-    parse,
-    parse_duration,
-    parse_instructions,
-    parse_mount,
-    stage_refs,
-    unconsumed_build_args,
-)
+from freight.builder.dockerfile.arguments import healthcheck, parse_duration, parse_mount, run_mounts
+from freight.builder.dockerfile.expansion import ArgScope, expand_instruction, global_scope
+from freight.builder.dockerfile.instructions import DockerfileError, Heredoc
+from freight.builder.dockerfile.parser import parse, parse_instructions, stage_graph
+from tests.builder.buildutil import all_instructions, dump
 
 
 def body_dump(text: str) -> str:
@@ -406,7 +395,7 @@ def test_duplicate_and_reserved_stage_names_warn() -> None:
 def test_directives() -> None:
     df = parse("# syntax=docker/dockerfile:1.7\n#check=skip=all\n# escape=`\nFROM a\n")
     assert df.directives == {"syntax": "docker/dockerfile:1.7", "check": "skip=all", "escape": "`"}
-    assert df.escape == "`" and df.syntax == "docker/dockerfile:1.7"
+    assert df.escape == "`" and df.directives["syntax"] == "docker/dockerfile:1.7"
 
 
 def test_directive_with_spaces_and_case() -> None:
@@ -484,7 +473,7 @@ def test_healthcheck_accessor() -> None:
         "FROM a\nHEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --start-interval=1s --retries=3 "
         "CMD curl -f http://x/\nHEALTHCHECK CMD [\"true\"]\nHEALTHCHECK none\n"
     )
-    full, exec_form, none = (i.healthcheck() for i in df.stages[0].instructions)
+    full, exec_form, none = (healthcheck(i) for i in df.stages[0].instructions)
     assert full.test == ["CMD-SHELL", "curl -f http://x/"]
     assert (full.interval, full.timeout, full.start_period, full.start_interval, full.retries) == (
         90 * 10**9, 5 * 10**8, 2 * 10**9, 10**9, 3)
@@ -498,7 +487,7 @@ def test_run_mounts_network_security() -> None:
         "--mount=type=secret,id=tok,required --mount=from=b,source=/o,target=/i,rw "
         "--network=host --security=insecure make\n"
     ).stages[0].instructions[0]
-    cache, secret, bind = run.mounts()
+    cache, secret, bind = run_mounts(run)
     assert (cache.type, cache.target, cache.id, cache.sharing, cache.mode, cache.uid, cache.readonly) == (
         "cache", "/root/.cache", "pip", "locked", 0o755, 10, False)
     assert (secret.type, secret.id, secret.required, secret.readonly) == ("secret", "tok", True, True)
@@ -516,8 +505,7 @@ def test_mount_defaults_and_expansion() -> None:
 
 def test_mount_expansion_through_instruction() -> None:
     run = parse("FROM a\nRUN --mount=type=cache,target=${CACHE} true\n").stages[0].instructions[0]
-    assert run.mounts({"CACHE": "/c"})[0].target == "/c"
-    assert instruction_vars(run) == {"CACHE"}
+    assert run_mounts(run, {"CACHE": "/c"})[0].target == "/c"
 
 
 def test_onbuild_trigger_and_expression() -> None:
@@ -590,7 +578,6 @@ def test_expand_leaves_commands_alone() -> None:
     df = parse('FROM a\nRUN echo $X\nCMD ["$X"]\nENTRYPOINT $X\nHEALTHCHECK CMD $X\n')
     for instr in df.stages[0].instructions:
         assert expand_instruction(instr, {"X": "1"}).args == instr.args
-        assert instruction_vars(instr) == set()
 
 
 def test_expand_copy_heredoc_content() -> None:
@@ -616,15 +603,6 @@ def test_escape_directive_applies_to_expansion() -> None:
     df = parse("# escape=`\nFROM a\nENV A=`$B C=\\x\n")
     env = expand_instruction(df.stages[0].instructions[0], {"B": "no"}, df.escape)
     assert env.key_values() == [("A", "$B"), ("C", "\\x")]
-
-
-def test_instruction_vars() -> None:
-    df = parse(
-        "FROM a\nENV A=$X B=${Y:-$Z}\nCOPY --chown=$U $SRC /d\nRUN --network=none echo $NOT_COUNTED\n"
-        "COPY <<EOF /f\n$IN_BODY\nEOF\nCOPY <<'EOF' /g\n$NOT_EXPANDED\nEOF\nWORKDIR \\$LITERAL\n"
-    )
-    got = [instruction_vars(i) for i in df.stages[0].instructions]
-    assert got == [{"X", "Y", "Z"}, {"U", "SRC"}, set(), {"IN_BODY"}, set(), set()]
 
 
 def test_global_scope_for_from_lines() -> None:
@@ -663,41 +641,34 @@ def test_later_arg_sees_earlier_one_in_same_instruction() -> None:
     assert ArgScope({}, {}).declare(df.stages[0].instructions[0], {}) == {"A": "1", "B": "12"}
 
 
-def test_unconsumed_build_args() -> None:
-    df = parse("ARG G\nFROM a\nARG S\n")
-    assert unconsumed_build_args(df, ["G", "S", "HTTP_PROXY", "EXTRA", "B"]) == ["B", "EXTRA"]
-
-
 def test_build_arg_overrides_default() -> None:
     df = parse("FROM a\nARG V=${BAD:?never}\n")
     assert ArgScope({}, {"V": "cli"}).declare(df.stages[0].instructions[0], {}) == {"V": "cli"}
 
 
-def test_stage_refs() -> None:
+def test_stage_graph() -> None:
     df = parse(
         "ARG BASE=deps\nFROM alpine AS deps\nFROM golang:1.22 AS Build\nRUN --mount=from=deps,target=/d true\n"
         "FROM ${BASE} AS test\nCOPY --from=1 /out /\nCOPY --from=busybox:musl /bin/sh /sh\n"
         "FROM scratch\nCOPY --from=BUILD /app /app\nCOPY --from=test /x /x\n"
     )
-    scope = global_scope(df, {}, {})
-    assert stage_refs(df, 0, scope) == (StageRefs([], ["alpine"]))
-    assert stage_refs(df, 1, scope) == StageRefs([0], ["golang:1.22"])
-    assert stage_refs(df, 2, scope) == StageRefs([0, 1], ["busybox:musl"])
-    assert stage_refs(df, 3, scope) == StageRefs([1, 2], [])
+    graph = stage_graph(df, global_scope(df, {}, {}))
+    assert graph.words == ["alpine", "golang:1.22", "deps", "scratch"]
+    assert graph.bases == [None, None, 0, None]
+    assert graph.reads == [set(), {0}, {0, 1}, {1, 2}]
+    assert (graph.needed(1), graph.needed(3), graph.cycle_start()) == ([0, 1], [0, 1, 2, 3], None)
 
 
 def test_from_a_later_stage_name_is_an_image() -> None:
-    df = parse("FROM later\nFROM alpine AS later\nFROM 0\n")
-    assert stage_refs(df, 0, {}) == StageRefs([], ["later"])
-    assert stage_refs(df, 2, {}) == StageRefs([], ["0"])
+    graph = stage_graph(parse("FROM later\nFROM alpine AS later\nFROM 0\n"), {})
+    assert graph.bases == [None, None, None] and graph.reads == [set(), set(), set()]
 
 
-def test_predefined_args_listed() -> None:
-    from freight.builder.parser import PLATFORM_ARGS, PREDEFINED_ARGS, PROXY_ARGS
-
-    assert {"HTTP_PROXY", "http_proxy", "no_proxy", "ALL_PROXY"} <= PROXY_ARGS
-    assert {"TARGETPLATFORM", "BUILDVARIANT"} <= PLATFORM_ARGS
-    assert PREDEFINED_ARGS == PROXY_ARGS | PLATFORM_ARGS
+def test_stages_that_read_each_other() -> None:
+    df = parse("FROM a\nFROM b AS x\nCOPY --from=y / /\nFROM c AS y\nRUN --mount=from=x true\n")
+    graph = stage_graph(df, {})
+    assert graph.reads == [set(), {2}, {1}] and graph.cycle_start() == 1
+    assert graph.dependencies(1) == {2}
 
 
 def test_seed_examples_parse() -> None:
@@ -706,7 +677,7 @@ def test_seed_examples_parse() -> None:
     for path in files:
         df = parse(path.read_text(), filename=str(path))
         assert df.stages and df.stages[-1].base
-        for instr in df.instructions():
+        for instr in all_instructions(df):
             expand_instruction(instr, {"PATH": "/usr/bin"})
 
 
