@@ -32,7 +32,7 @@ from pathlib import Path
 from freight.builder.context import BuildContext, HashCache, open_context
 from freight.builder.dockerfile.expansion import global_scope
 from freight.builder.dockerfile.instructions import DockerfileError, Instruction
-from freight.builder.dockerfile.parser import parse, stage_graph
+from freight.builder.dockerfile.parser import StageGraph, parse
 from freight.builder.export import export
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.builder.schedule import build_stages
@@ -87,7 +87,7 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
             target = df.target(opts.target)
         except DockerfileError as err:
             raise BuildError(err.message) from None
-        graph = stage_graph(df, global_env)
+        graph = StageGraph(df, global_env)
         cycle = graph.cycle_start()
         if cycle is not None:
             raise BuildError(f"circular dependency detected on stage: {df.stages[cycle].name or f'stage-{cycle}'}")

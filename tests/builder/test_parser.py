@@ -8,7 +8,7 @@ from testlib import SEEDS
 from freight.builder.dockerfile.arguments import healthcheck, parse_duration, parse_mount, run_mounts
 from freight.builder.dockerfile.expansion import ArgScope, expand_instruction, global_scope
 from freight.builder.dockerfile.instructions import DockerfileError, Heredoc
-from freight.builder.dockerfile.parser import parse, parse_instructions, stage_graph
+from freight.builder.dockerfile.parser import StageGraph, parse, parse_instructions
 from tests.builder.buildutil import all_instructions, dump
 
 
@@ -646,13 +646,13 @@ def test_build_arg_overrides_default() -> None:
     assert ArgScope({}, {"V": "cli"}).declare(df.stages[0].instructions[0], {}) == {"V": "cli"}
 
 
-def test_stage_graph() -> None:
+def test_StageGraph() -> None:
     df = parse(
         "ARG BASE=deps\nFROM alpine AS deps\nFROM golang:1.22 AS Build\nRUN --mount=from=deps,target=/d true\n"
         "FROM ${BASE} AS test\nCOPY --from=1 /out /\nCOPY --from=busybox:musl /bin/sh /sh\n"
         "FROM scratch\nCOPY --from=BUILD /app /app\nCOPY --from=test /x /x\n"
     )
-    graph = stage_graph(df, global_scope(df, {}, {}))
+    graph = StageGraph(df, global_scope(df, {}, {}))
     assert graph.words == ["alpine", "golang:1.22", "deps", "scratch"]
     assert graph.bases == [None, None, 0, None]
     assert graph.reads == [set(), {0}, {0, 1}, {1, 2}]
@@ -660,13 +660,13 @@ def test_stage_graph() -> None:
 
 
 def test_from_a_later_stage_name_is_an_image() -> None:
-    graph = stage_graph(parse("FROM later\nFROM alpine AS later\nFROM 0\n"), {})
+    graph = StageGraph(parse("FROM later\nFROM alpine AS later\nFROM 0\n"), {})
     assert graph.bases == [None, None, None] and graph.reads == [set(), set(), set()]
 
 
 def test_stages_that_read_each_other() -> None:
     df = parse("FROM a\nFROM b AS x\nCOPY --from=y / /\nFROM c AS y\nRUN --mount=from=x true\n")
-    graph = stage_graph(df, {})
+    graph = StageGraph(df, {})
     assert graph.reads == [set(), {2}, {1}] and graph.cycle_start() == 1
     assert graph.dependencies(1) == {2}
 

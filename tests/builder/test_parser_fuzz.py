@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from freight.builder.changes import IMPORT_CHANGES, apply_expanded
 from freight.builder.dockerfile.arguments import healthcheck, run_mounts
 from freight.builder.dockerfile.expansion import expand_instruction
-from freight.builder.dockerfile.parser import parse, parse_instructions, stage_graph
+from freight.builder.dockerfile.parser import StageGraph, parse, parse_instructions
 from freight.errors import FreightError
 from freight.image.reference import parse as parse_reference
 from freight.image.schema import read_config
@@ -37,7 +37,7 @@ _ENV = {"a": "x y", "P": "linux/amd64", "b": ""}
 def _use(text: str) -> None:
     """Parse as a build does and take every view of each instruction the engine takes."""
     df = parse(text)
-    stage_graph(df, _ENV).cycle_start()
+    StageGraph(df, _ENV).cycle_start()
     config: dict[str, object] = {}
     for instr in all_instructions(df):
         expanded = expand_instruction(instr, _ENV, df.escape)

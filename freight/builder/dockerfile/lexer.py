@@ -1,14 +1,15 @@
 """Reading a Dockerfile's text into logical lines (BuildKit's ``parser`` package).
 
-``read(text, filename)`` handles what comes before an instruction is known:
+``Reader(text, filename)`` handles what comes before an instruction is known:
 the byte-order mark, parser directives (``# syntax=``, ``# escape=``,
 ``# check=``), comments, line continuations with the escape character in
 force, heredoc bodies, and the splitting of each logical line into its
 keyword, its leading ``--flags`` and its arguments in the form the keyword
-takes (JSON or shell form, ``key=value`` pairs, words). The result is a
-``Source``: one ``Node`` per logical line, unvalidated, plus the directives
-and BuildKit's warnings (empty continuation lines). ``freight.builder.dockerfile.validate``
-turns nodes into instructions.
+takes (JSON or shell form, ``key=value`` pairs, words). ``Reader.nodes()``
+gives one ``Node`` per logical line, unvalidated; then ``Reader.directives``
+holds the parser directives as written, ``Reader.escape`` the escape character
+in force and ``Reader.warnings`` BuildKit's warnings (empty continuation lines).
+``freight.builder.dockerfile.arguments`` turns nodes into instructions.
 """
 
 from __future__ import annotations
@@ -41,23 +42,6 @@ class Node(Record):
     line: int = 0
     end_line: int = 0
     heredocs: list[Heredoc] = field(default_factory=list)
-
-
-class Source(Record):
-    """A Dockerfile's logical lines, its parser directives as written, the escape
-    character in force and BuildKit's warnings about the text."""
-
-    nodes: list[Node]
-    directives: dict[str, str]
-    escape: str
-    warnings: list[str]
-
-
-def read(text: str, filename: str) -> Source:
-    """The logical lines of ``text``; a Dockerfile with none is an error."""
-    reader = _Reader(text, filename)
-    nodes = reader.nodes()
-    return Source(nodes, dict(reader.d.values), reader.d.escape, reader.warnings)
 
 
 class _Directives:
@@ -113,8 +97,8 @@ def _trim_continuation(line: str, pattern: re.Pattern[str]) -> tuple[str, bool]:
     return line, True
 
 
-class _Reader:
-    """Walks the lines of a Dockerfile and produces nodes."""
+class Reader:
+    """Walks the lines of a Dockerfile and produces nodes (see the module docstring)."""
 
     def __init__(self, text: str, filename: str) -> None:
         self.lines = _split_lines(text)
@@ -136,7 +120,16 @@ class _Reader:
             raise self.fail(str(err), self.pos) from None
         return "" if token.startswith("#") else token
 
+    @property
+    def directives(self) -> dict[str, str]:
+        return self.d.values
+
+    @property
+    def escape(self) -> str:
+        return self.d.escape
+
     def nodes(self) -> list[Node]:
+        """The logical lines; a Dockerfile with none is an error."""
         out: list[Node] = []
         while self.pos < len(self.lines):
             node = self._next_node()

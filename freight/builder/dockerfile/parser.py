@@ -20,7 +20,7 @@ The result:
 
 Stages by name, as BuildKit finds them: ``Dockerfile.stage_index`` (the last
 stage of a name; a FROM sees only the stages before it) and
-``Dockerfile.target`` (``--target``). ``stage_graph(df, global_env)`` tells
+``Dockerfile.target`` (``--target``). ``StageGraph(df, global_env)`` tells
 what each stage reads (its FROM, ``COPY --from``, ``RUN --mount from=``), which
 stages a target needs, and where stages read each other in a circle.
 
@@ -33,7 +33,7 @@ scoping). The engine (``freight.builder.stages``) uses them so::
     df = parse(text, "Dockerfile")
     global_env = global_scope(df, build_args, platform_args)
     target = df.target(name)
-    graph = stage_graph(df, global_env)             # then graph.needed(target)
+    graph = StageGraph(df, global_env)              # then graph.needed(target)
     for each stage, its base from graph.words / graph.bases:
         args = ArgScope(global_env, build_args)
         for instr in stage.instructions:
@@ -50,9 +50,8 @@ from __future__ import annotations
 from freight.builder.dockerfile.arguments import instruction, run_mounts
 from freight.builder.dockerfile.expansion import expand_instruction
 from freight.builder.dockerfile.instructions import Dockerfile, DockerfileError, Instruction, Stage
-from freight.builder.dockerfile.lexer import read
+from freight.builder.dockerfile.lexer import Reader
 from freight.builder.dockerfile.shellwords import go_quote
-from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -65,18 +64,18 @@ def parse_instructions(text: str, filename: str = "Dockerfile") -> list[Instruct
     Used for ONBUILD triggers read from a base image's config; directives,
     continuations and heredocs work as in a Dockerfile.
     """
-    return [instruction(node, filename) for node in read(text, filename).nodes]
+    return [instruction(node, filename) for node in Reader(text, filename).nodes()]
 
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
     """Parse a whole Dockerfile into global ARGs and stages (see module docs)."""
-    source = read(text, filename)
+    reader = Reader(text, filename)
     global_args: list[Instruction] = []
     stages: list[Stage] = []
-    for node in source.nodes:
+    for node in reader.nodes():
         instr = instruction(node, filename)
         if instr.keyword == "FROM":
-            stages.append(_stage(instr, stages, source.warnings))
+            stages.append(_stage(instr, stages, reader.warnings))
         elif stages:
             stages[-1].instructions.append(instr)
         elif instr.keyword == "ARG":
@@ -85,7 +84,7 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
             raise instr.error("no build stage in current context")
     if not stages:
         raise DockerfileError("dockerfile contains no stages to build", None, filename)
-    return Dockerfile(filename, source.directives, source.escape, global_args, stages, source.warnings)
+    return Dockerfile(filename, dict(reader.directives), reader.escape, global_args, stages, reader.warnings)
 
 
 def _stage(instr: Instruction, stages: list[Stage], warnings: list[str]) -> Stage:
@@ -100,18 +99,24 @@ def _stage(instr: Instruction, stages: list[Stage], warnings: list[str]) -> Stag
     return Stage(name, instr.args[0], instr.flag("platform"), instr.line, instr)
 
 
-class StageGraph(Record):
-    """What the stages of a Dockerfile read, found before anything is built.
+class StageGraph:
+    """What the stages of a Dockerfile read, found before anything is built, its FROM lines
+    expanded with ``global_env``.
 
-    ``words[i]``: stage i's FROM word, expanded with the global ARGs; ``bases[i]``: the
-    stage it is FROM (None: an image, or scratch); ``reads[i]``: the stages it reads,
-    its base, ``COPY --from`` and ``RUN --mount from=`` (itself too, when it names
-    itself). ``--from`` and ``from=`` are read as written: BuildKit never expands them.
+    ``words[i]``: stage i's FROM word, expanded; ``bases[i]``: the stage it is FROM (None:
+    an image, or scratch); ``reads[i]``: the stages it reads, its base, ``COPY --from``
+    and ``RUN --mount from=`` (itself too, when it names itself). ``--from`` and
+    ``from=`` are read as written: BuildKit never expands them.
     """
 
-    words: list[str]
-    bases: list[int | None]
-    reads: list[set[int]]
+    def __init__(self, df: Dockerfile, global_env: Mapping[str, str]) -> None:
+        self.words = [expand_instruction(stage.from_, global_env, df.escape).args[0] for stage in df.stages]
+        self.bases = [df.stage_index(word, before=i) for i, word in enumerate(self.words)]
+        self.reads: list[set[int]] = []
+        for base, stage in zip(self.bases, df.stages):
+            refs = [ref for instr in stage.instructions for ref in _stage_refs(instr)]
+            found = {df.stage_index(ref, by_number=True) for ref in refs} | {base}
+            self.reads.append({i for i in found if i is not None})
 
     def dependencies(self, index: int) -> set[int]:
         """The other stages stage ``index`` waits for."""
@@ -153,18 +158,6 @@ class StageGraph(Record):
                     path.add(child)
                     stack.append((child, iter(sorted(self.reads[child]))))
         return None
-
-
-def stage_graph(df: Dockerfile, global_env: Mapping[str, str]) -> StageGraph:
-    """The stage graph of ``df``, its FROM lines expanded with ``global_env``."""
-    words = [expand_instruction(stage.from_, global_env, df.escape).args[0] for stage in df.stages]
-    bases = [df.stage_index(word, before=i) for i, word in enumerate(words)]
-    reads = []
-    for base, stage in zip(bases, df.stages):
-        refs = [ref for instr in stage.instructions for ref in _stage_refs(instr)]
-        found = {df.stage_index(ref, by_number=True) for ref in refs} | {base}
-        reads.append({i for i in found if i is not None})
-    return StageGraph(words, bases, reads)
 
 
 def _stage_refs(instr: Instruction) -> list[str]:
