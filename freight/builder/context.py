@@ -239,7 +239,7 @@ class BuildContext:
         if self.hashes is not None:
             self.hashes.save()
         if self._temp is not None:
-            import shutil
+            import shutil  # a tar or stdin context only: a build from a directory does without it
 
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -258,6 +258,7 @@ def is_archive(head: bytes) -> bool:
 
 def _extract(stream: BinaryIO, dest: str) -> None:
     """Unpack a context tar (plain or compressed) into ``dest``, as Docker's chrooted untar does."""
+    # The layer applier, tempfile and shutil serve tar and stdin contexts only (here and below).
     from freight.store.compression import open_layer
     from freight.store.layerapply import extract_archive
 

@@ -121,7 +121,7 @@ def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
 
 
 def _drop_git_entries(top: str) -> None:
-    import shutil
+    import shutil  # git sources only, as subprocess above
 
     for root, dirs, files in os.walk(top):
         if ".git" in dirs:
