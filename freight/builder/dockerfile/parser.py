@@ -28,21 +28,25 @@ The package, from the text up: ``shellwords`` (BuildKit's variable
 expansion), ``instructions`` (the records), ``lexer`` (lines, directives,
 continuations, heredocs), ``arguments`` (each instruction's flags and
 arguments), this module, and ``expansion`` (expansion at build time, ARG
-scoping). The engine (``freight.builder.stages``) uses them so::
+scoping). The engine uses them so (``freight.builder.engine``, then
+``steps`` for each stage)::
 
     df = parse(text, "Dockerfile")
     global_env = global_scope(df, build_args, platform_args)
     target = df.target(name)
-    graph = StageGraph(df, global_env)              # then graph.needed(target)
-    for each stage, its base from graph.words / graph.bases:
-        args = ArgScope(global_env, build_args)
-        for instr in stage.instructions:
-            env = ChainMap(stage_env, args.values)  # ENV wins over ARG
-            if instr.keyword == "ARG":
-                args.declare(instr, env, df.escape)
-                continue
+    graph = StageGraph(df, global_env)              # graph.cycle_start(), graph.needed(target)
+    # each stage starts from graph.bases[i] (a stage) or graph.words[i] (an image)
+    args = ArgScope(global_env, build_args)
+    for instr in stage.instructions:
+        env = ChainMap(stage_env, args.values)      # ENV wins over ARG
+        if instr.keyword == "ARG":
+            args.declare(instr, env, df.escape)
+        elif instr.keyword == "RUN":                # the command as written, for the shell
+            mounts = run_mounts(instr, env, df.escape)
+            ...
+        else:
             step = expand_instruction(instr, env, df.escape)
-            ...                                     # run / copy / set config
+            ...                                     # copy, or set config
 """
 
 from __future__ import annotations
