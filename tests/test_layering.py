@@ -7,7 +7,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from testlib import REPO
 
 PACKAGE = REPO / "freight"
@@ -116,7 +115,6 @@ KNOWN_CYCLES = [
     ["freight.runtime.child", "freight.runtime.launch"],
     ["freight.runtime.containers", "freight.runtime.monitor"],
     ["freight.registry.pull", "freight.registry.transports"],
-    ["freight.builder.engine", "freight.builder.runsupport"],
 ]
 KNOWN_PRIVATE = [
     "freight.runtime.child imports _HookSync from freight.runtime.launch",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from freight.store.db import transaction
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
+
+    from freight.store.store import Store
 
 # One lock for every use of the store's database connection from the builder's
 # threads (sqlite3 connections are shared, transactions must not interleave).
@@ -40,17 +43,18 @@ def cache_key(parts: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(parts, errors="surrogateescape")).hexdigest()
 
 
-def lookup(store: Any, key: str) -> dict[str, Any] | None:
+def lookup(store: Store, key: str) -> dict[str, Any] | None:
     with _LOCK:
         row = store.db.execute("SELECT value FROM build_cache WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         with transaction(store.db):
             store.db.execute("UPDATE build_cache SET last_used = ? WHERE key = ?", (now_rfc3339(), key))
-    return json.loads(row[0])
+    value: dict[str, Any] = json.loads(row[0])
+    return value
 
 
-def record(store: Any, key: str, value: dict[str, Any]) -> None:
+def record(store: Store, key: str, value: dict[str, Any]) -> None:
     now = now_rfc3339()
     with _LOCK, transaction(store.db):
         store.db.execute(
@@ -58,16 +62,11 @@ def record(store: Any, key: str, value: dict[str, Any]) -> None:
             (key, json.dumps(value, sort_keys=True), now, now))
 
 
-def forget(store: Any, key: str) -> None:
-    with _LOCK, transaction(store.db):
-        store.db.execute("DELETE FROM build_cache WHERE key = ?", (key,))
-
-
-def cache_mounts_dir(store: Any) -> Path:
+def cache_mounts_dir(store: Store) -> Path:
     return store.root / "buildcache-mounts"
 
 
-def prune_cache(store: Any, all: bool = False, collect: bool = True) -> int:
+def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
     """Remove build cache entries and free what only they kept; return the bytes reclaimed.
 
     Without ``all`` only entries whose layer no image uses are removed
@@ -92,7 +91,7 @@ def prune_cache(store: Any, all: bool = False, collect: bool = True) -> int:
     reclaimed = 0
     mounts = cache_mounts_dir(store)
     if all and mounts.exists():
-        import shutil
+        import shutil  # -a only: a build, which imports this module, does without shutil
 
         reclaimed += _tree_size(mounts)
         shutil.rmtree(mounts, ignore_errors=True)
@@ -102,9 +101,7 @@ def prune_cache(store: Any, all: bool = False, collect: bool = True) -> int:
     return reclaimed + (report.reclaimed if report else 0)
 
 
-def _tree_size(path: Any) -> int:
-    import os
-
+def _tree_size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:

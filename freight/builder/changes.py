@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import posixpath
 
-from freight.builder.parser import Instruction, expand_instruction, parse_instructions
+from freight.builder.dockerfile.arguments import healthcheck
+from freight.builder.dockerfile.expansion import expand_instruction
+from freight.builder.dockerfile.instructions import Instruction
+from freight.builder.dockerfile.parser import parse_instructions
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -89,7 +92,7 @@ def _workdir(config: dict[str, Any], instr: Instruction) -> None:
 
 
 def _healthcheck(config: dict[str, Any], instr: Instruction) -> None:
-    check = instr.healthcheck()
+    check = healthcheck(instr)
     value: dict[str, Any] = {"Test": check.test}
     for key, number in (("Interval", check.interval), ("Timeout", check.timeout),
                         ("StartPeriod", check.start_period), ("StartInterval", check.start_interval),

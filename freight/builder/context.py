@@ -10,6 +10,8 @@ stage's or image's layers) with the context's ignore rules and, for the
 context, owners normalised to root as Docker's client sends them.
 ``Tree.checksum(rel)`` hashes a source for the cache key: names, types,
 permission bits, owners, symlink targets and contents, never mtimes.
+``match_sources`` finds what a COPY source names in a tree (wildcards
+expanded, ``--exclude`` patterns applied).
 """
 
 from __future__ import annotations
@@ -17,25 +19,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
+from freight.builder.dockerignore import Pattern, is_excluded, load_patterns, walk_context
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError, LayerError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from collections.abc import Sequence
+    from typing import Any, BinaryIO
 
 _CHUNK = 1 << 20
 # A Dockerfile that is not valid UTF-8 builds as BuildKit builds it: each bad byte reads
 # as U+FFFD (a name written so finds no file; ``COPY .`` and globs copy such names as they are).
 DOCKERFILE_ERRORS = "replace"
 _TAR_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd
+_WILDCARD = re.compile(r"[*?\[]")
 
 
 class ContextError(FreightError):
     """No usable context or Dockerfile: the build fails (exit 1) before it starts."""
+
+    exit_code = 1
+
+
+class SourceNotFound(FreightError):
+    """A COPY/ADD source that is not in the context or stage (a failed build)."""
 
     exit_code = 1
 
@@ -55,12 +67,12 @@ class HashCache:
         self.dirty = False
         self.used: set[str] = set()
         try:
-            self.entries: dict[str, list] = json.loads(path.read_text())
+            self.entries: dict[str, list[Any]] = json.loads(path.read_text())
         except (OSError, ValueError):
             self.entries = {}
 
     @staticmethod
-    def _stamp(st: os.stat_result) -> list:
+    def _stamp(st: os.stat_result) -> list[int]:
         return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
     def get(self, path: str, st: os.stat_result) -> str | None:
@@ -159,6 +171,43 @@ class Tree:
                 self._hash_entry(f"{rel}/{child}" if rel else child, f"{name}/{child}", digest)
 
 
+def has_wildcard(path: str) -> bool:
+    return bool(_WILDCARD.search(path))
+
+
+def excluded(rel: str, excludes: Sequence[Pattern]) -> bool:
+    """Whether ``--exclude`` patterns leave out the source path ``rel``."""
+    return bool(excludes) and is_excluded(rel, excludes)
+
+
+def match_sources(tree: Tree, source: str, excludes: Sequence[Pattern]) -> list[str]:
+    """The tree paths a COPY source names (wildcards expanded), or SourceNotFound."""
+    parts = split(source)
+    if not any(has_wildcard(p) for p in parts):
+        rel = "/".join(parts)
+        if tree.lstat(tree.resolve(rel)) is None or (rel and excluded(rel, excludes)):
+            raise SourceNotFound(f'"/{rel}": not found' if rel else '"/": not found')
+        return [rel]
+    found = [""]
+    for part in parts:
+        nxt: list[str] = []
+        for base in found:
+            if not has_wildcard(part):
+                cand = f"{base}/{part}" if base else part
+                if tree.lstat(cand) is not None:
+                    nxt.append(cand)
+                continue
+            st = tree.lstat(base)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            nxt += [f"{base}/{n}" if base else n for n in tree.listdir(base) if Pattern(part).match(n)]
+        found = nxt
+    found = [f for f in found if not excluded(f, excludes)]
+    if not found:
+        raise SourceNotFound(f'"/{"/".join(parts)}": not found')
+    return sorted(found)
+
+
 class BuildContext:
     """A context directory, its ignore rules and the Dockerfile text.
 
@@ -167,7 +216,7 @@ class BuildContext:
     """
 
     def __init__(self, root: Path, dockerfile: str, dockerfile_name: str = "Dockerfile",
-                 patterns: list | None = None, temp: str | None = None) -> None:
+                 patterns: list[Pattern] | None = None, temp: str | None = None) -> None:
         self.root = root
         self.dockerfile = dockerfile
         self.dockerfile_name = dockerfile_name
@@ -180,8 +229,6 @@ class BuildContext:
         if self._tree is None:
             included = None
             if self.patterns:
-                from freight.builder.dockerignore import walk_context
-
                 included = set(walk_context(self.root, self.patterns))
             # A temporary (tar or stdin) context is never seen again: no hash cache.
             hashes = self.hashes if self._temp is None else None
@@ -192,7 +239,7 @@ class BuildContext:
         if self.hashes is not None:
             self.hashes.save()
         if self._temp is not None:
-            import shutil
+            import shutil  # a tar or stdin context only: a build from a directory does without it
 
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -211,6 +258,7 @@ def is_archive(head: bytes) -> bool:
 
 def _extract(stream: BinaryIO, dest: str) -> None:
     """Unpack a context tar (plain or compressed) into ``dest``, as Docker's chrooted untar does."""
+    # The layer applier, tempfile and shutil serve tar and stdin contexts only (here and below).
     from freight.store.compression import open_layer
     from freight.store.layerapply import extract_archive
 
@@ -246,8 +294,6 @@ def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Pa
 
 
 def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
-    from freight.builder.dockerignore import load_patterns
-
     if dockerfile == "-":
         text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", DOCKERFILE_ERRORS)
         path = root / "Dockerfile"

@@ -19,6 +19,9 @@ Docker's rules, as BuildKit applies them:
 * ADD extracts a local tar archive (plain, gzip, bzip2 or xz) into the
   destination and downloads a URL (mode 0600, ``--checksum`` verified);
   a git repository's tree is copied like a directory (``freight.builder.gitsource``).
+
+Imported when a step fills a layer (or ADD downloads a URL): a fully cached build
+does without this module and ``shutil`` (see tests/cli/test_startup_imports.py).
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import re
 import shutil
 import stat
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from pathlib import Path
 
-from freight.builder.context import Tree, is_archive
+from freight.builder.context import SourceNotFound, Tree, excluded, is_archive
 from freight.builder.fsview import RootFS, split
-from freight.errors import FreightError, LayerError
+from freight.errors import LayerError
+from freight.record import Record
+from freight.store.compression import open_layer
+from freight.store.layerapply import extract_archive, is_tar
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -46,74 +50,18 @@ if TYPE_CHECKING:
 # so a layer depends only on content and metadata, never on when or where the
 # context was checked out (2000-01-01T00:00:00Z: late enough for zip files).
 FIXED_MTIME = 946684800
-_WILDCARD = re.compile(r"[*?\[]")
 
 
-class SourceNotFound(FreightError):
-    """A COPY/ADD source that is not in the context or stage (a failed build)."""
-
-    exit_code = 1
-
-
-_COPY_DEFAULTS = {"owner": None, "chmod": None, "mtime": FIXED_MTIME, "excludes": (), "parents": False,
-                  "unpack": False, "chown_given": False}
-
-
-class CopyOptions(namedtuple("CopyOptions", _COPY_DEFAULTS, defaults=_COPY_DEFAULTS.values())):
-    __slots__ = ()
-    owner: tuple[int, int] | None   # --chown, resolved; None: the source's owner
-    chmod: int | None
-    mtime: int
-    excludes: Sequence[Pattern]     # from --exclude
-    parents: bool
-    unpack: bool                    # ADD: extract local archives
-    chown_given: bool               # archives keep their owners unless --chown
+class CopyOptions(Record):
+    owner: tuple[int, int] | None = None    # --chown, resolved; None: the source's owner
+    chmod: int | None = None
+    mtime: int = FIXED_MTIME
+    excludes: Sequence[Pattern] = ()        # from --exclude
+    parents: bool = False
+    unpack: bool = False                    # ADD: extract local archives
+    chown_given: bool = False               # archives keep their owners unless --chown
 
 
-def has_wildcard(path: str) -> bool:
-    return bool(_WILDCARD.search(path))
-
-
-def _excluded(rel: str, opts: CopyOptions) -> bool:
-    if not opts.excludes:
-        return False
-    from freight.builder.dockerignore import is_excluded
-
-    return is_excluded(rel, opts.excludes)
-
-
-def _match_component(pattern: str, name: str) -> bool:
-    from freight.builder.dockerignore import Pattern
-
-    return Pattern(pattern).match(name)
-
-
-def match_sources(tree: Tree, source: str, opts: CopyOptions) -> list[str]:
-    """The tree paths a COPY source names (wildcards expanded), or SourceNotFound."""
-    parts = split(source)
-    if not any(has_wildcard(p) for p in parts):
-        rel = "/".join(parts)
-        if tree.lstat(tree.resolve(rel)) is None or (rel and _excluded(rel, opts)):
-            raise SourceNotFound(f'"/{rel}": not found' if rel else '"/": not found')
-        return [rel]
-    found = [""]
-    for part in parts:
-        nxt: list[str] = []
-        for base in found:
-            if not has_wildcard(part):
-                cand = f"{base}/{part}" if base else part
-                if tree.lstat(cand) is not None:
-                    nxt.append(cand)
-                continue
-            st = tree.lstat(base)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                continue
-            nxt += [f"{base}/{n}" if base else n for n in tree.listdir(base) if _match_component(part, n)]
-        found = nxt
-    found = [f for f in found if not _excluded(f, opts)]
-    if not found:
-        raise SourceNotFound(f'"/{"/".join(parts)}": not found')
-    return sorted(found)
 
 
 class LayerDir:
@@ -187,7 +135,7 @@ class LayerDir:
                 os.mkdir(path)
             for name in tree.listdir(src):
                 rel = f"{rel_top}/{name}" if rel_top else name
-                if not _excluded(rel, opts):
+                if not excluded(rel, opts.excludes):
                     self.copy(tree, f"{src}/{name}" if src else name, f"{dest}/{name}", opts, rel)
         elif stat.S_ISREG(kind):
             shutil.copyfile(tree.real(src), path, follow_symlinks=False)
@@ -217,9 +165,6 @@ class LayerDir:
         """ADD of a local archive: unpacked into ``dest`` as Docker's chrooted untar does it
         (``extract_archive``), its owners kept unless --chown gives ``owner``; the directories it
         implies get the layer's mtime, as other new entries do."""
-        from freight.store.compression import open_layer
-        from freight.store.layerapply import extract_archive
-
         with open(archive, "rb") as raw, open_layer(raw) as tar:
             extract_archive(tar, Path(self._layer(dest)), owner=owner, implied_mtime=self.mtime)
 
@@ -268,9 +213,6 @@ def copy_sources(layer: LayerDir, tree: Tree, sources: list[str], dest: str, des
 
 def _is_archive_file(path: str) -> bool:
     """Whether ADD unpacks ``path``: a tar, plain or compressed, judged by its content as Docker does."""
-    from freight.store.compression import open_layer
-    from freight.store.layerapply import is_tar
-
     with open(path, "rb") as f:
         if not is_archive(f.read(512)):
             return False
@@ -284,6 +226,7 @@ def _is_archive_file(path: str) -> bool:
 
 def fetch_url(url: str, dest: str, checksum: str = "") -> tuple[str, int | None]:
     """Download ``url`` to the file ``dest``; return its sha256 and Last-Modified time."""
+    # urllib.request and email cost about 30 ms: imported only for an ADD of a URL.
     import urllib.error
     import urllib.request
     from email.utils import parsedate_to_datetime

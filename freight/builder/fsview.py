@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _MAX_HOPS = 255
@@ -54,7 +57,7 @@ def split(rel: str) -> list[str]:
 class RootFS:
     """The merged filesystem of ``layers`` (bottom first), as overlayfs would show it."""
 
-    def __init__(self, layers: list[Path]) -> None:
+    def __init__(self, layers: Sequence[str | os.PathLike[str]]) -> None:
         self.top_first = [os.fspath(p) for p in reversed(layers)]
         self._dirs: dict[str, bool] = {}  # single layer: is this path a real directory?
 

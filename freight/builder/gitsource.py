@@ -20,7 +20,8 @@ import os
 import re
 import urllib.parse
 
-from freight.builder.copyadd import SourceNotFound
+from freight.builder.context import SourceNotFound
+from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -32,13 +33,12 @@ _COMMIT = r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$"
 _USERINFO = r"(?i)^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@"
 
 
-class GitSource:
-    def __init__(self, text: str, remote: str, ref: str, subdir: str) -> None:
-        self.text = text          # the ADD source as written
-        self.remote = remote      # the repository URL, without the fragment
-        self.ref = ref            # branch, tag or commit ("" for the remote's HEAD)
-        self.subdir = subdir      # directory inside the tree ("" for the root)
-        self.commit = ""          # set by ``resolve``
+class GitSource(Record):
+    text: str                 # the ADD source as written
+    remote: str               # the repository URL, without the fragment
+    ref: str                  # branch, tag or commit ("" for the remote's HEAD)
+    subdir: str               # directory inside the tree ("" for the root)
+    commit: str = ""          # what ``resolve`` found
 
 
 def is_git_url(source: str) -> bool:
@@ -62,9 +62,9 @@ def redact(url: str) -> str:
     return re.sub(_USERINFO, r"\1:xxxxx@", url)
 
 
-def _git(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
+def _git(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run git without a terminal: a server asking for credentials fails instead of prompting."""
-    import subprocess
+    import subprocess  # git sources only: a build without one does without subprocess
 
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
@@ -74,8 +74,8 @@ def _git(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess
         raise SourceNotFound("failed to load cache key: git not found (install the git package)") from None
 
 
-def _failure(src: GitSource, proc: subprocess.CompletedProcess) -> SourceNotFound:
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+def _failure(src: GitSource, proc: subprocess.CompletedProcess[str]) -> SourceNotFound:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     detail = lines[-1] if lines else f"exit status {proc.returncode}"
     return SourceNotFound(f"failed to load cache key: failed to fetch remote {redact(src.remote)}: {detail}")
 
@@ -87,7 +87,7 @@ def resolve(src: GitSource) -> str:
     proc = _git(["ls-remote", src.remote])
     if proc.returncode != 0:
         raise _failure(src, proc)
-    refs = {}
+    refs: dict[str, str] = {}
     for line in proc.stdout.splitlines():
         sha, _, name = line.partition("\t")
         refs[name] = sha
@@ -121,7 +121,7 @@ def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
 
 
 def _drop_git_entries(top: str) -> None:
-    import shutil
+    import shutil  # git sources only, as subprocess above
 
     for root, dirs, files in os.walk(top):
         if ".git" in dirs:

@@ -1,252 +1,111 @@
-"""RUN: one build step in a real container, through the runtime's launcher.
+"""RUN steps: the command line, the cache key, the ``--mount``s.
 
-``run_container(req, on_line)`` lays out the container directory (``upper``,
-``work``, ``merged`` and the hosts files), forks the container with
-``freight.runtime.launch.fork_container`` over the step's lower snapshot
-dirs, streams its output line by line and returns its exit code. The
-container's mount namespace dies with it, so no mount outlives the step.
+A RUN's cache key holds the state below it, the command, the ARGs in scope
+(passed to the command as environment), the network mode and each mount's
+identity (a bind mount's origin and source checksum). On a miss, after the
+``--cache-from`` images, ``freight.builder.runexec`` runs the command in a
+container and makes the layer. ``RUN --mount=type=ssh`` and ``RUN
+--security=insecure`` (an entitlement) are refused.
 
-Forking is only safe from a process with one thread. When the builder runs
-stages on threads, ``run_container`` runs the same code in a child Python
-process (``python -m freight.builder.runstep``), which forks from its own
-single main thread.
+Mounts, as BuildKit gives them:
 
-Afterwards ``clean_stubs`` removes what the runtime had to create as mount
-points (``/etc/hosts`` in an image without one, a missing mount target) so
-they do not end up in the step's layer, as BuildKit does.
+* ``type=cache``: a directory under ``<store>/buildcache-mounts`` named after
+  the mount's ``id`` (default: its target), kept between builds (``sharing=``
+  is ignored: always shared);
+* ``type=bind``: a path of the context, or of another stage or image
+  (``from=``), read-only unless ``rw`` (then a throw-away copy);
+* ``type=secret``: a ``--secret`` file at ``/run/secrets/<id>`` (or the
+  target), or its value in an environment variable (``env=``);
+* ``type=tmpfs``: a fresh tmpfs.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import stat
-import sys
-import threading
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
-
-from freight.builder.fsview import RootFS, split
+from freight.builder import cache
+from freight.builder.changes import DEFAULT_SHELL
+from freight.builder.context import Tree
+from freight.builder.copystep import source_tree
+from freight.builder.dockerfile.arguments import run_mounts
+from freight.builder.layers import cached_layer, from_cache_images, hit_created, with_result
+from freight.builder.state import BuildError, BuildSession, State
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from typing import Any
 
-    from freight.runtime.spec import ContainerSpec
-
-HOSTS = "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-HOSTNAME = "buildkitsandbox"
-_HOST_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+    from freight.builder.dockerfile.expansion import ArgScope
+    from freight.builder.dockerfile.instructions import Instruction, Mount
 
 
-class MountSpec(namedtuple("MountSpec", "type target source readonly data", defaults=("", False, ""))):
-    __slots__ = ()
-    type: str           # "bind" or "tmpfs"
-    target: str
-    source: str
-    readonly: bool
-    data: str
+def run_step(session: BuildSession, state: State, instr: Instruction, scope: ArgScope, name: str) -> State:
+    env = session.env(state, scope)
+    line = instr.command()
+    args, script = line.script()
+    shell = list(state.config.get("Shell") or DEFAULT_SHELL)
+    if script is not None:
+        run_args = [f"/dev/pipes/{script.name}"]
+    elif line.prepend_shell:
+        run_args = shell + args
+    else:
+        run_args = args
+    build_args = {k: v for k, v in scope.values.items() if k not in state.env.values}
+    shown = f"|{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + " " \
+        if build_args else ""
+    created_by = f"RUN {shown}{' '.join(run_args)} # buildkit"
+    if instr.security() == "insecure":
+        raise BuildError("granting entitlement security.insecure is not allowed by build daemon configuration",
+                         instr)
+    mounts = run_mounts(instr, env, session.df.escape)
+    network = instr.network() if instr.network() != "default" else session.opts.network
+    binds = [_bind_tree(session, m) if m.type == "bind" else None for m in mounts]
+    key = cache.cache_key({
+        "parent": state.key(), "step": "RUN", "args": run_args, "script": script.body if script else None,
+        "build_args": sorted(build_args.items()), "network": network,
+        "mounts": [_mount_key(m, tree) for m, tree in zip(mounts, binds)]})
+    v = session.progress.vertex(name)
+    cached = cached_layer(session, state, key, v)
+    if cached is None:
+        cached = from_cache_images(session, state, created_by, key, v)
+    if cached is not None:
+        hit = cache.lookup(session.store, key) or {}
+        session.history(cached, created_by, bool(hit.get("empty")), hit_created(session, hit))
+        return cached
+    # Running a step is another module's work, with the container's and the runtime's
+    # modules: a fully cached build does without them (tests/cli/test_startup_imports.py).
+    from freight.builder.runexec import execute
+
+    result = execute(session, state, instr, run_args, script, build_args, mounts,
+                     [b[0] if b else None for b in binds], network, key, v)
+    session.steps_run += 1
+    v.done()
+    state = with_result(state, result)
+    session.history(state, created_by, bool(result.get("empty")), result["created"])
+    return state
 
 
-class RunRequest(namedtuple("RunRequest", "container_dir lowers lower_root args env cwd user network mounts",
-                            defaults=("/", "", "default", ()))):
-    """One RUN step's container, as the child process that starts it reads it (JSON)."""
-
-    __slots__ = ()
-    container_dir: str
-    lowers: list[str]           # snapshot dirs, top-most first, relative to lower_root
-    lower_root: str
-    args: list[str]
-    env: list[str]
-    cwd: str
-    user: str
-    network: str                # default (the host's), host, none
-    mounts: Sequence[MountSpec]
+def _bind_tree(session: BuildSession, m: Mount) -> tuple[Tree, str]:
+    """The tree a bind mount reads, and what identifies its origin in the cache key."""
+    if not m.from_:
+        return session.ctx.tree(), "context"
+    dep = session.df.stage_index(m.from_, by_number=True)
+    if dep is not None:
+        state = session.stage_state(dep)
+        return Tree(session.rootfs(state)), state.key()
+    tree, _ = source_tree(session, None, m.from_)  # no line to show for an image it cannot find
+    return tree, m.from_
 
 
-class RunSetupError(Exception):
-    """The container could not be started (the runtime's message)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def _prepare_dir(req: RunRequest) -> None:
-    for sub in ("upper", "work", "merged"):
-        os.makedirs(f"{req.container_dir}/{sub}", exist_ok=True)
-    with open(f"{req.container_dir}/hosts", "w") as f:
-        f.write(HOSTS)
-    with open(f"{req.container_dir}/hostname", "w") as f:
-        f.write(HOSTNAME + "\n")
-    try:
-        shutil.copyfile("/etc/resolv.conf", f"{req.container_dir}/resolv.conf")
-    except OSError:
-        open(f"{req.container_dir}/resolv.conf", "w").close()
+def _mount_key(m: Mount, bind: tuple[Tree, str] | None) -> dict[str, Any]:
+    """What of a mount belongs in the step's cache key (``bind``: a bind mount's tree and origin)."""
+    key: dict[str, Any] = {"type": m.type, "target": m.target, "readonly": m.readonly}
+    if bind is not None:
+        tree, origin = bind
+        source = tree.resolve(m.source)
+        key.update(origin=origin, source=m.source, checksum=tree.checksum(source))
+    elif m.type == "cache":
+        key.update(id=m.id or m.target)
+    elif m.type == "secret":
+        key.update(id=m.id, env=m.env)
+    return key
 
 
-def _spec(req: RunRequest) -> ContainerSpec:
-    """Docker's default capabilities and seccomp profile, as BuildKit gives a RUN step."""
-    from freight.runtime.seccomp import default_profile
-    from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
-
-    mounts = [Mount(type=m.type, target=m.target, source=m.source, readonly=m.readonly, data=m.data)
-              for m in req.mounts]
-    network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
-    spec = ContainerSpec(
-        id=os.path.basename(req.container_dir), container_dir=req.container_dir,
-        lowers=req.lowers, lower_root=req.lower_root, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
-        hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
-    spec.seccomp = default_profile(spec.caps)
-    return spec
-
-
-def _fork(req: RunRequest, out_fd: int) -> int:
-    """Fork the container from this (single-threaded) process, output to ``out_fd``; its PID."""
-    from freight.errors import FreightError
-    from freight.runtime.launch import Stdio, fork_container, wait_exec
-
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        pid, err_r = fork_container(_spec(req), Stdio(null, out_fd, out_fd))
-    finally:
-        os.close(null)
-    try:
-        wait_exec(pid, err_r)
-    except FreightError as err:
-        raise RunSetupError(str(err), err.exit_code) from None
-    return pid
-
-
-def _wait(pid: int) -> int:
-    from freight.runtime.launch import exit_code
-
-    return exit_code(os.waitpid(pid, 0)[1])
-
-
-def _pump(fd: int, on_line: Callable[[bytes], None]) -> None:
-    """Hand each output line to ``on_line`` until the container closes its end."""
-    pending = b""
-    try:
-        while chunk := os.read(fd, 65536):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                on_line(line)
-        if pending:
-            on_line(pending)
-    finally:
-        os.close(fd)
-
-
-def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
-    """Run the step's command; return its exit code (raise RunSetupError if it never started)."""
-    _prepare_dir(req)
-    if threading.current_thread() is not threading.main_thread() or threading.active_count() > 1:
-        return _run_in_child(req, on_line)
-    read_fd, write_fd = os.pipe()
-    try:
-        pid = _fork(req, write_fd)
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    try:
-        _pump(read_fd, on_line)
-    except BaseException:  # interrupted: the step's container must not outlive the build
-        import signal
-
-        os.kill(pid, signal.SIGKILL)
-        _wait(pid)
-        raise
-    return _wait(pid)
-
-
-def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
-    import subprocess
-
-    proc = subprocess.Popen([sys.executable, "-m", "freight.builder.runstep"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin and proc.stdout and proc.stderr
-    proc.stdin.write(json.dumps(req._asdict()).encode())
-    proc.stdin.close()
-    try:
-        _pump(os.dup(proc.stdout.fileno()), on_line)
-    except BaseException:
-        proc.kill()  # the container dies with it (PR_SET_PDEATHSIG)
-        proc.wait()
-        raise
-    proc.stdout.close()
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    code = proc.wait()
-    if err.startswith("setup-error "):
-        status, _, message = err[len("setup-error "):].partition(" ")
-        raise RunSetupError(message.strip(), int(status))
-    return code
-
-
-def clean_stubs(upper: str, lower: RootFS, targets: list[str]) -> None:
-    """Remove mount points the step created that hold nothing, and pure copy-ups of their parents."""
-    paths = [t.lstrip("/") for t in targets] + list(_HOST_FILES)
-    for rel in sorted({"/".join(split(p)) for p in paths}, key=lambda p: -p.count("/")):
-        if not rel or lower.lstat(rel) is not None:
-            continue
-        _remove_empty(upper, rel)
-        parent = rel.rpartition("/")[0]
-        while parent:
-            if lower.lstat(parent) is None:
-                _remove_empty(upper, parent)
-            elif not _is_pure_copy_up(upper, parent, lower):
-                break
-            else:
-                os.rmdir(f"{upper}/{parent}")
-            parent = parent.rpartition("/")[0]
-
-
-def _remove_empty(upper: str, rel: str) -> None:
-    path = f"{upper}/{rel}"
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        if not os.listdir(path):
-            os.rmdir(path)
-    elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        os.unlink(path)
-
-
-def _is_pure_copy_up(upper: str, rel: str, lower: RootFS) -> bool:
-    """An empty, non-opaque upper dir with the lower dir's mode and owner changes nothing."""
-    path = f"{upper}/{rel}"
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    below = lower.lstat(rel)
-    if not stat.S_ISDIR(st.st_mode) or os.listdir(path) or below is None:
-        return False
-    try:
-        if os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
-            return False
-    except OSError:
-        pass
-    return (below.st_mode, below.st_uid, below.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
-
-
-def _main() -> int:
-    """Child-process entry: run one request from stdin, output on stdout."""
-    data = json.loads(sys.stdin.buffer.read())
-    data["mounts"] = [MountSpec(*m) for m in data["mounts"]]  # each one a JSON array
-    req = RunRequest(**data)
-    try:
-        return _wait(_fork(req, 1))
-    except RunSetupError as err:
-        sys.stderr.write(f"setup-error {err.exit_code} {err}\n")
-        return err.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -1,4 +1,4 @@
-"""``freight build`` and ``freight builder prune``: thin wrappers over freight.builder."""
+"""``freight build``: a thin wrapper over freight.builder."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import argparse
 import os
 import sys
 
+from freight.cli.main import store
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from freight.cli.main import Subcommands
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add("build", _build, help="Build an image from a Dockerfile")
     p.add_argument("context", metavar="PATH | URL | -")
     p.add_argument("-t", "--tag", action="append", default=[], help="name and optionally a tag (name:tag)")
@@ -34,10 +35,6 @@ def register(sub: Any) -> None:
     p.add_argument("--cache-from", action="append", default=[], help="images to consider as cache sources")
     p.add_argument("-o", "--output", action="append", default=[],
                    help="output destination (type=docker|oci|tar|local,dest=...)")
-    b = sub.group("builder", help="Manage builds")
-    pr = b.add("prune", _prune, help="Remove build cache")
-    pr.add_argument("-a", "--all", action="store_true", help="remove all unused build cache, not just dangling ones")
-    pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
 
 
 def _csv(text: str) -> dict[str, str]:
@@ -84,8 +81,10 @@ def _outputs(items: list[str]) -> list[dict[str, str]]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from freight.builder.engine import BuildError, BuildOptions, build, error_report
-    from freight.cli.main import store
+    # The image group registers ``image build`` from this module, so ``freight image ls``
+    # imports it too: the engine is imported when a build runs.
+    from freight.builder.engine import build, error_report
+    from freight.builder.state import BuildError, BuildOptions
 
     opts = BuildOptions(
         context=args.context, dockerfile=args.file, tags=args.tag, build_args=_build_args(args.build_arg),
@@ -104,20 +103,4 @@ def _build(args: argparse.Namespace) -> int:
             f.write(result.image_id)
     if args.quiet:
         print(result.image_id)
-    return 0
-
-
-def _prune(args: argparse.Namespace) -> int:
-    from freight.builder.cache import prune_cache
-    from freight.cli.format import human_size
-    from freight.cli.main import store
-
-    if not args.force:
-        what = "all build cache" if args.all else "all dangling build cache"
-        sys.stdout.write(f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    reclaimed = prune_cache(store(args), args.all)
-    print(f"Total:\t{human_size(reclaimed)}")
     return 0

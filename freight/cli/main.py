@@ -44,7 +44,8 @@ _MODULES = {
     "freight.cli.system": "system",
     "freight.cli.registry": "registry pull push login logout",
     "freight.cli.archive": "save load",
-    "freight.cli.build": "build builder",
+    "freight.cli.build": "build",
+    "freight.cli.builder": "builder",
     "freight.cli.lifecycle": "restart attach top port cp stats container",
     "freight.cli.volumes": "volume",
 }

@@ -1,4 +1,5 @@
-"""Helpers for the build tests: write a context, build it, read the image back."""
+"""Helpers for the build tests: write a context, build it, read the image back; a parsed
+Dockerfile's instructions, and their dump in BuildKit's s-expression style."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 
 from testlib import store_temporaries
 
-from freight.builder.engine import BuildOptions, BuildResult, build
+from freight.builder.dockerfile.instructions import Dockerfile, Instruction
+from freight.builder.dockerfile.shellwords import go_quote
+from freight.builder.engine import build
+from freight.builder.state import BuildOptions, BuildResult
+from freight.record import replace
 
 
 def write_context(path: Path, files: dict[str, str | bytes]) -> Path:
@@ -51,3 +56,31 @@ def layer_file(store: Any, image_id: str, name: str, index: int = -1) -> bytes:
 def run_dirs(store: Any) -> list[str]:
     """Container directories a RUN step left behind, and other temporaries (there should be none)."""
     return store_temporaries(store.root)
+
+
+def all_instructions(df: Dockerfile) -> list[Instruction]:
+    """Every instruction in file order."""
+    out = list(df.global_args)
+    for stage in df.stages:
+        out.append(stage.from_)
+        out.extend(stage.instructions)
+    return out
+
+
+def _dump_instruction(instr: Instruction) -> str:
+    parts = [instr.keyword.lower()]
+    if instr.raw_flags:
+        parts.append("[" + " ".join(go_quote(f) for f in instr.raw_flags) + "]")
+    if instr.trigger is not None:
+        parts.append(_dump_instruction(replace(instr.trigger, heredocs=[])))
+    else:
+        parts += [go_quote(a) for a in instr.args]
+    for doc in instr.heredocs:
+        opts = "".join(o for o, on in ((" chomp", doc.chomp), (" noexpand", not doc.expand)) if on)
+        parts.append(f"(heredoc{opts} {go_quote(doc.name)} {go_quote(doc.content)})")
+    return "(" + " ".join(parts) + ")"
+
+
+def dump(df: Dockerfile) -> str:
+    """One s-expression per instruction, as BuildKit's parser dumps them: ``(copy ["--from=a"] "x" "/y")``."""
+    return "".join(_dump_instruction(i) + "\n" for i in all_instructions(df))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.builder.engine import BuildError
+from freight.builder.state import BuildError
 from freight.store import Store
 from tests.builder.buildutil import config, do_build, layer_file, layer_members, run_dirs, write_context
 
@@ -499,3 +499,36 @@ LABEL b=3 c=$A$B
     assert c["Env"] == ["PATH=/x:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=3", "B=2",
                         "C=1"]
     assert c["Labels"] == {"a": "2", "b": "3", "c": "32"}
+
+
+def test_duplicate_stage_names_mean_what_they_mean_to_buildkit(busybox_store: Store, tmp_path: Path) -> None:
+    """A name means the last stage of that name (``--target``, ``COPY --from``, ``RUN --mount
+    from=``); a FROM means the last stage of that name before it, and a later one is an image."""
+    ctx = write_context(tmp_path / "ctx", {"one": "one\n", "two": "two\n", "three": "three\n", "Dockerfile": """\
+FROM scratch AS a
+COPY one /x
+FROM scratch AS a
+COPY two /x
+FROM a AS child
+FROM scratch AS a
+COPY three /x
+FROM busybox AS last
+COPY --from=a /x /from-copy
+COPY --from=child /x /from-child
+RUN --mount=from=a,target=/m cat /m/x > /from-mount
+FROM later-stage AS early
+FROM scratch AS later-stage
+"""})
+    target_a, _ = do_build(busybox_store, ctx, target="a")
+    assert layer_file(busybox_store, target_a.image_id, "x") == b"three\n"
+    child, _ = do_build(busybox_store, ctx, target="child")
+    assert layer_file(busybox_store, child.image_id, "x") == b"two\n"
+    last, _ = do_build(busybox_store, ctx, target="last")
+    assert layer_file(busybox_store, last.image_id, "from-copy", -3) == b"three\n"
+    assert layer_file(busybox_store, last.image_id, "from-child", -2) == b"two\n"
+    assert layer_file(busybox_store, last.image_id, "from-mount", -1) == b"three\n"
+    with pytest.raises(BuildError, match="later-stage: failed to resolve source metadata for "
+                                         "docker.io/library/later-stage:latest"):
+        do_build(busybox_store, ctx, target="early")
+    with pytest.raises(BuildError, match='target stage "0" could not be found'):
+        do_build(busybox_store, ctx, target="0")

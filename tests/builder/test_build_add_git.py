@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from freight.builder.copyadd import FIXED_MTIME
-from freight.builder.engine import BuildError, error_report
+from freight.builder.engine import error_report
 from freight.builder.gitsource import is_git_url, parse_git_source
+from freight.builder.state import BuildError
 from freight.store import Store
 from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
 from tests.testlib import require_tool

@@ -18,7 +18,7 @@ import pytest
 from hostile_tars import member, tar_bytes
 
 from freight.builder.copyadd import FIXED_MTIME
-from freight.builder.engine import BuildError
+from freight.builder.state import BuildError
 from freight.store import Store
 from tests.builder.buildutil import config, do_build, layer_file, layer_members, write_context
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.builder.engine import BuildError
+from freight.builder.state import BuildError
 from freight.store import Store, open_store
 from tests.builder.buildutil import do_build, layer_file, write_context
 

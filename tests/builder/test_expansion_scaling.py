@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from freight.builder.engine import BuildOptions, build
+from freight.builder.engine import build
+from freight.builder.state import BuildOptions
 from freight.store import Store
 
 

@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 from testlib import SEEDS
 
-from freight.builder.parser import (
-    ArgScope,
-    DockerfileError,
-    Heredoc,
-    StageRefs,
-    dump,
-    expand_instruction,
-    global_scope,
-    instruction_vars,
-    parse,
-    parse_duration,
-    parse_instructions,
-    parse_mount,
-    stage_refs,
-    unconsumed_build_args,
-)
+from freight.builder.dockerfile.arguments import healthcheck, parse_duration, parse_mount, run_mounts
+from freight.builder.dockerfile.expansion import ArgScope, expand_instruction, global_scope
+from freight.builder.dockerfile.instructions import DockerfileError, Heredoc
+from freight.builder.dockerfile.parser import StageGraph, parse, parse_instructions
+from tests.builder.buildutil import all_instructions, dump
 
 
 def body_dump(text: str) -> str:
@@ -51,7 +40,8 @@ BODY_CASES = [
      '(run ["--mount=type=bind,target=/a" "--mount=type=tmpfs,target=/t"] "ls")\n'),
     ("run-network-flag", "RUN --network=none true", '(run ["--network=none"] "true")\n'),
     ("run-security-flag", "RUN --security=insecure true", '(run ["--security=insecure"] "true")\n'),
-    ("run-quoted-flag-value", 'RUN --mount="type=cache,target=/x y" ls', '(run ["--mount=type=cache,target=/x y"] "ls")\n'),
+    ("run-quoted-flag-value", 'RUN --mount="type=cache,target=/x y" ls',
+     '(run ["--mount=type=cache,target=/x y"] "ls")\n'),
     ("run-double-dash-ends-flags", "RUN -- --not-a-flag", '(run "--not-a-flag")\n'),
     ("run-dash-word-not-flag", "RUN -x", '(run "-x")\n'),
     ("run-flag-after-command-is-arg", "RUN ls --network=none", '(run "ls --network=none")\n'),
@@ -123,15 +113,18 @@ BODY_CASES = [
     ("healthcheck-none", "HEALTHCHECK NONE", '(healthcheck "NONE")\n'),
     ("healthcheck-cmd-shell", "HEALTHCHECK CMD curl -f http://x/", '(healthcheck "CMD" "curl -f http://x/")\n'),
     ("healthcheck-cmd-json", 'HEALTHCHECK CMD ["curl", "-f"]', '(healthcheck "CMD" "curl" "-f")\n'),
-    ("healthcheck-flags", "HEALTHCHECK --interval=5s --timeout=3s --start-period=1m --start-interval=2s --retries=4 CMD true",
-     '(healthcheck ["--interval=5s" "--timeout=3s" "--start-period=1m" "--start-interval=2s" "--retries=4"] "CMD" "true")\n'),
+    ("healthcheck-flags",
+     "HEALTHCHECK --interval=5s --timeout=3s --start-period=1m --start-interval=2s --retries=4 CMD true",
+     '(healthcheck ["--interval=5s" "--timeout=3s" "--start-period=1m" "--start-interval=2s" "--retries=4"] '
+     '"CMD" "true")\n'),
     ("heredoc-run", "RUN <<EOF\necho a\necho b\nEOF", '(run "<<EOF" (heredoc "EOF" "echo a\\necho b\\n"))\n'),
     ("heredoc-then-next-instruction", "RUN <<EOF\nx\nEOF\nRUN y", '(run "<<EOF" (heredoc "EOF" "x\\n"))\n(run "y")\n'),
     ("heredoc-in-command", "RUN cat <<EOF > /f\nhi\nEOF", '(run "cat <<EOF > /f" (heredoc "EOF" "hi\\n"))\n'),
     ("heredoc-two", "RUN cat <<A <<B\n1\nA\n2\nB",
      '(run "cat <<A <<B" (heredoc "A" "1\\n") (heredoc "B" "2\\n"))\n'),
     ("heredoc-chomp", "RUN <<-EOF\n\techo a\n\tEOF", '(run "<<-EOF" (heredoc chomp "EOF" "\\techo a\\n"))\n'),
-    ("heredoc-double-quoted-no-expand", 'RUN <<"EOF"\n$x\nEOF', '(run "<<\\"EOF\\"" (heredoc noexpand "EOF" "$x\\n"))\n'),
+    ("heredoc-double-quoted-no-expand", 'RUN <<"EOF"\n$x\nEOF',
+     '(run "<<\\"EOF\\"" (heredoc noexpand "EOF" "$x\\n"))\n'),
     ("heredoc-single-quoted-no-expand", "RUN <<'EOF'\n$x\nEOF", '(run "<<\'EOF\'" (heredoc noexpand "EOF" "$x\\n"))\n'),
     ("heredoc-copy", "COPY <<EOF /etc/conf\nk=v\nEOF", '(copy "<<EOF" "/etc/conf" (heredoc "EOF" "k=v\\n"))\n'),
     ("heredoc-add-two-files", "ADD <<one <<two /dest/\n1\none\n2\ntwo",
@@ -150,10 +143,13 @@ BODY_CASES = [
     ("heredoc-space-before-dash", "RUN << -EOF\nx\n-EOF", '(run "<< -EOF" (heredoc "-EOF" "x\\n"))\n'),
     ("heredoc-partly-quoted", "RUN <<eo'f'\nx\neof", '(run "<<eo\'f\'" (heredoc noexpand "eof" "x\\n"))\n'),
     ("heredoc-escaped-quote-expands", "RUN <<eo\\'f\nx\neo'f", '(run "<<eo\\\\\'f" (heredoc "eo\'f" "x\\n"))\n'),
-    ("heredoc-quoted-with-space", "RUN <<'one two'\nx\none two", '(run "<<\'one two\'" (heredoc noexpand "one two" "x\\n"))\n'),
+    ("heredoc-quoted-with-space", "RUN <<'one two'\nx\none two",
+     '(run "<<\'one two\'" (heredoc noexpand "one two" "x\\n"))\n'),
     ("heredoc-dollar-name", "RUN <<$EOF\n$EOF", '(run "<<$EOF" (heredoc "$EOF" ""))\n'),
-    ("heredoc-bodies-read-in-order", "COPY <<X <<Y /d\nY\nX\nX\nY", '(copy "<<X" "<<Y" "/d" (heredoc "X" "Y\\n") (heredoc "Y" "X\\n"))\n'),
-    ("heredoc-with-interpreter-arg", "RUN <<EOF python3\nprint(1)\nEOF", '(run "<<EOF python3" (heredoc "EOF" "print(1)\\n"))\n'),
+    ("heredoc-bodies-read-in-order", "COPY <<X <<Y /d\nY\nX\nX\nY",
+     '(copy "<<X" "<<Y" "/d" (heredoc "X" "Y\\n") (heredoc "Y" "X\\n"))\n'),
+    ("heredoc-with-interpreter-arg", "RUN <<EOF python3\nprint(1)\nEOF",
+     '(run "<<EOF python3" (heredoc "EOF" "print(1)\\n"))\n'),
     ("heredoc-after-continuation", "RUN cat \\\n <<EOF\nz\nEOF", '(run "cat  <<EOF" (heredoc "EOF" "z\\n"))\n'),
 ]
 
@@ -174,7 +170,8 @@ FILE_CASES = [
     ("bom-stripped", "\ufeffFROM a", '(from "a")\n'),
     ("no-trailing-newline", "FROM a\nRUN b", '(from "a")\n(run "b")\n'),
     ("escape-backtick-continuation", "# escape=`\nFROM a\nRUN a `\n b", '(from "a")\n(run "a  b")\n'),
-    ("escape-backtick-keeps-backslash", "# escape=`\nFROM a\nCOPY c:\\src c:\\dst", '(from "a")\n(copy "c:\\\\src" "c:\\\\dst")\n'),
+    ("escape-backtick-keeps-backslash", "# escape=`\nFROM a\nCOPY c:\\src c:\\dst",
+     '(from "a")\n(copy "c:\\\\src" "c:\\\\dst")\n'),
     ("escape-backslash-explicit", "# escape=\\\nFROM a\nRUN x \\\n y", '(from "a")\n(run "x  y")\n'),
     ("escape-after-instruction-is-comment", "FROM a\n# escape=`\nRUN x \\\n y", '(from "a")\n(run "x  y")\n'),
     ("escape-after-blank-line-ignored", "\n# escape=`\nFROM a\nRUN x \\\n y", '(from "a")\n(run "x  y")\n'),
@@ -204,21 +201,26 @@ ERROR_CASES = [
     ("copy-flag-on-add", "FROM a\nADD --from=b x y", "Dockerfile:2: unknown flag: from"),
     ("duplicate-flag", "FROM a\nCOPY --chown=1 --chown=2 a b", "Dockerfile:2: duplicate flag specified: chown"),
     ("flag-missing-value", "FROM a\nCOPY --from a b", "Dockerfile:2: missing a value on flag: from"),
-    ("bool-flag-bad-value", "FROM a\nCOPY --link=maybe a b", "Dockerfile:2: expecting boolean value for flag link, not: maybe"),
+    ("bool-flag-bad-value", "FROM a\nCOPY --link=maybe a b",
+     "Dockerfile:2: expecting boolean value for flag link, not: maybe"),
     ("bool-flag-empty-value", "FROM a\nCOPY --link= a b", "Dockerfile:2: missing a value on flag: link"),
     ("env-blank-name", "FROM a\nENV =x", "Dockerfile:2: ENV names can not be blank"),
     ("env-no-value", "FROM a\nENV A", "Dockerfile:2: ENV must have two arguments"),
     ("env-empty", "FROM a\nENV", "Dockerfile:2: ENV requires at least one argument"),
-    ("env-missing-equals", "FROM a\nENV A=1 B", 'Dockerfile:2: Syntax error - can\'t find = in "B". Must be of the form: name=value'),
+    ("env-missing-equals", "FROM a\nENV A=1 B",
+     'Dockerfile:2: Syntax error - can\'t find = in "B". Must be of the form: name=value'),
     ("label-blank-name", "FROM a\nLABEL =x", "Dockerfile:2: LABEL names can not be blank"),
     ("label-empty", "FROM a\nLABEL", "Dockerfile:2: LABEL requires at least one argument"),
     ("arg-empty", "FROM a\nARG", "Dockerfile:2: ARG requires at least one argument"),
     ("arg-blank-name", "FROM a\nARG =1", "Dockerfile:2: ARG names can not be blank"),
     ("copy-one-arg", "FROM a\nCOPY a",
-     "Dockerfile:2: COPY requires at least two arguments, but only one was provided. Destination could not be determined"),
+     "Dockerfile:2: COPY requires at least two arguments, but only one was provided. "
+     "Destination could not be determined"),
     ("add-no-arg", "FROM a\nADD",
-     "Dockerfile:2: ADD requires at least two arguments, but only one was provided. Destination could not be determined"),
-    ("copy-heredoc-destination", "FROM a\nCOPY x <<EOF\nhi\nEOF", "Dockerfile:2: COPY cannot accept a heredoc as a destination"),
+     "Dockerfile:2: ADD requires at least two arguments, but only one was provided. "
+     "Destination could not be determined"),
+    ("copy-heredoc-destination", "FROM a\nCOPY x <<EOF\nhi\nEOF",
+     "Dockerfile:2: COPY cannot accept a heredoc as a destination"),
     ("from-no-args", "FROM", "Dockerfile:1: FROM requires either one or three arguments"),
     ("from-two-args", "FROM a b", "Dockerfile:1: FROM requires either one or three arguments"),
     ("from-bad-as", "FROM a FOR b", "Dockerfile:1: FROM requires either one or three arguments"),
@@ -238,40 +240,52 @@ ERROR_CASES = [
      "Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only"),
     ("json-null", 'FROM a\nENTRYPOINT ["a", null]',
      "Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only"),
-    ("onbuild-onbuild", "FROM a\nONBUILD ONBUILD RUN x", "Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+    ("onbuild-onbuild", "FROM a\nONBUILD ONBUILD RUN x",
+     "Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
     ("onbuild-from", "FROM a\nONBUILD FROM b", "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"),
-    ("onbuild-maintainer", "FROM a\nONBUILD maintainer me", "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger"),
+    ("onbuild-maintainer", "FROM a\nONBUILD maintainer me",
+     "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger"),
     ("onbuild-empty", "FROM a\nONBUILD", "Dockerfile:2: ONBUILD requires at least one argument"),
     ("healthcheck-empty", "FROM a\nHEALTHCHECK", "Dockerfile:2: HEALTHCHECK requires at least one argument"),
     ("healthcheck-none-args", "FROM a\nHEALTHCHECK NONE x", "Dockerfile:2: HEALTHCHECK NONE takes no arguments"),
     ("healthcheck-bad-type", "FROM a\nHEALTHCHECK RUN x", 'Dockerfile:2: Unknown type "RUN" in HEALTHCHECK (try CMD)'),
     ("healthcheck-missing-cmd", "FROM a\nHEALTHCHECK CMD", "Dockerfile:2: Missing command after HEALTHCHECK CMD"),
-    ("healthcheck-bad-duration", "FROM a\nHEALTHCHECK --interval=5 CMD x", 'Dockerfile:2: time: missing unit in duration "5"'),
+    ("healthcheck-bad-duration", "FROM a\nHEALTHCHECK --interval=5 CMD x",
+     'Dockerfile:2: time: missing unit in duration "5"'),
     ("healthcheck-tiny-interval", "FROM a\nHEALTHCHECK --timeout=10us CMD x",
      'Dockerfile:2: Interval "timeout" cannot be less than 1ms'),
-    ("healthcheck-negative-retries", "FROM a\nHEALTHCHECK --retries=-1 CMD x", "Dockerfile:2: --retries cannot be negative (-1)"),
+    ("healthcheck-negative-retries", "FROM a\nHEALTHCHECK --retries=-1 CMD x",
+     "Dockerfile:2: --retries cannot be negative (-1)"),
     ("healthcheck-bad-retries", "FROM a\nHEALTHCHECK --retries=x CMD y",
      'Dockerfile:2: strconv.ParseInt: parsing "x": invalid syntax'),
     ("healthcheck-unknown-flag", "FROM a\nHEALTHCHECK --every=1s CMD y", "Dockerfile:2: unknown flag: every"),
     ("run-bad-network", "FROM a\nRUN --network=bridge x", 'Dockerfile:2: unsupported network mode "bridge"'),
     ("run-bad-security", "FROM a\nRUN --security=x y", 'Dockerfile:2: unsupported security mode "x"'),
     ("run-bad-mount-type", "FROM a\nRUN --mount=type=nfs,target=/x y", 'Dockerfile:2: unsupported mount type "nfs"'),
-    ("run-mount-bad-key", "FROM a\nRUN --mount=target=/x,colour=red y", "Dockerfile:2: unexpected key 'colour' in 'colour=red'"),
-    ("run-mount-bare-field", "FROM a\nRUN --mount=target=/x,foo y", "Dockerfile:2: invalid field 'foo' must be a key=value pair"),
-    ("run-mount-sharing-on-bind", "FROM a\nRUN --mount=target=/x,sharing=locked y", "Dockerfile:2: invalid cache sharing set for bind mount"),
-    ("run-mount-mode-on-bind", "FROM a\nRUN --mount=target=/x,mode=0700 y", 'Dockerfile:2: mode not allowed for "bind" type mounts'),
-    ("run-secret-no-target", "FROM a\nRUN --mount=type=secret y", "Dockerfile:2: invalid secret mount. one of source, target required"),
+    ("run-mount-bad-key", "FROM a\nRUN --mount=target=/x,colour=red y",
+     "Dockerfile:2: unexpected key 'colour' in 'colour=red'"),
+    ("run-mount-bare-field", "FROM a\nRUN --mount=target=/x,foo y",
+     "Dockerfile:2: invalid field 'foo' must be a key=value pair"),
+    ("run-mount-sharing-on-bind", "FROM a\nRUN --mount=target=/x,sharing=locked y",
+     "Dockerfile:2: invalid cache sharing set for bind mount"),
+    ("run-mount-mode-on-bind", "FROM a\nRUN --mount=target=/x,mode=0700 y",
+     'Dockerfile:2: mode not allowed for "bind" type mounts'),
+    ("run-secret-no-target", "FROM a\nRUN --mount=type=secret y",
+     "Dockerfile:2: invalid secret mount. one of source, target required"),
     ("run-empty", "FROM a\nRUN", "Dockerfile:2: RUN requires at least one argument"),
     ("run-empty-continuation-at-eof", "FROM a\nRUN \\", "Dockerfile:2: RUN requires at least one argument"),
     ("lone-continuation-at-eof", "FROM a\n\\", "Dockerfile:2: unexpected end of file after a line continuation"),
     ("unterminated-heredoc", "FROM a\nRUN <<EOF\necho hi\n", "Dockerfile:2: unterminated heredoc"),
     ("unterminated-second-heredoc", "FROM a\nRUN cat <<A <<B\n1\nA\n2", "Dockerfile:2: unterminated heredoc"),
-    ("duplicate-escape-directive", "# escape=`\n# escape=\\\nFROM a", "Dockerfile:2: only one escape parser directive can be used"),
-    ("duplicate-syntax-directive", "# syntax=a\n# syntax=b\nFROM a", "Dockerfile:2: only one syntax parser directive can be used"),
+    ("duplicate-escape-directive", "# escape=`\n# escape=\\\nFROM a",
+     "Dockerfile:2: only one escape parser directive can be used"),
+    ("duplicate-syntax-directive", "# syntax=a\n# syntax=b\nFROM a",
+     "Dockerfile:2: only one syntax parser directive can be used"),
     ("bad-escape-directive", "# escape=x\nFROM a", "Dockerfile:1: invalid escape token 'x' does not match ` or \\"),
     ("heredoc-not-for-user", "FROM a\nUSER <<X\nX", "Dockerfile:3: unknown instruction: X"),
     ("error-line-after-heredoc", "FROM a\nRUN <<EOF\n1\n2\nEOF\nNOPE", "Dockerfile:6: unknown instruction: NOPE"),
-    ("error-line-after-continuation-comments", "FROM a\nRUN a \\\n# c\n\n b\nCOPY x", "Dockerfile:6: COPY requires at least two "
+    ("error-line-after-continuation-comments", "FROM a\nRUN a \\\n# c\n\n b\nCOPY x",
+     "Dockerfile:6: COPY requires at least two "
      "arguments, but only one was provided. Destination could not be determined"),
 ]
 
@@ -386,11 +400,11 @@ def test_stages_and_global_args() -> None:
     build, final = df.stages
     assert (build.name, build.base, build.platform, build.line) == ("build", "$BASE:${TAG:-3}", "$BUILDPLATFORM", 3)
     assert (final.name, final.base, final.platform, final.line) == ("", "scratch", "", 5)
-    assert df.stage("BUILD") is build
+    assert (df.target("BUILD"), df.target("")) == (0, 1)
     assert [i.keyword for i in final.instructions] == ["COPY"]
     for missing in ("nope", "1"):
         with pytest.raises(DockerfileError) as info:
-            df.stage(missing)
+            df.target(missing)
         assert str(info.value) == f'Dockerfile: target stage "{missing}" could not be found'
 
 
@@ -400,13 +414,13 @@ def test_duplicate_and_reserved_stage_names_warn() -> None:
         'Dockerfile:2: DuplicateStageName: Duplicate stage name "x", stage names should be unique',
         "Dockerfile:3: ReservedStageName: 'scratch' is reserved and should not be used as a stage name",
     ]
-    assert df.stage("x") is df.stages[1]
+    assert df.target("x") == 1
 
 
 def test_directives() -> None:
     df = parse("# syntax=docker/dockerfile:1.7\n#check=skip=all\n# escape=`\nFROM a\n")
     assert df.directives == {"syntax": "docker/dockerfile:1.7", "check": "skip=all", "escape": "`"}
-    assert df.escape == "`" and df.syntax == "docker/dockerfile:1.7"
+    assert df.escape == "`" and df.directives["syntax"] == "docker/dockerfile:1.7"
 
 
 def test_directive_with_spaces_and_case() -> None:
@@ -484,7 +498,7 @@ def test_healthcheck_accessor() -> None:
         "FROM a\nHEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --start-interval=1s --retries=3 "
         "CMD curl -f http://x/\nHEALTHCHECK CMD [\"true\"]\nHEALTHCHECK none\n"
     )
-    full, exec_form, none = (i.healthcheck() for i in df.stages[0].instructions)
+    full, exec_form, none = (healthcheck(i) for i in df.stages[0].instructions)
     assert full.test == ["CMD-SHELL", "curl -f http://x/"]
     assert (full.interval, full.timeout, full.start_period, full.start_interval, full.retries) == (
         90 * 10**9, 5 * 10**8, 2 * 10**9, 10**9, 3)
@@ -498,7 +512,7 @@ def test_run_mounts_network_security() -> None:
         "--mount=type=secret,id=tok,required --mount=from=b,source=/o,target=/i,rw "
         "--network=host --security=insecure make\n"
     ).stages[0].instructions[0]
-    cache, secret, bind = run.mounts()
+    cache, secret, bind = run_mounts(run)
     assert (cache.type, cache.target, cache.id, cache.sharing, cache.mode, cache.uid, cache.readonly) == (
         "cache", "/root/.cache", "pip", "locked", 0o755, 10, False)
     assert (secret.type, secret.id, secret.required, secret.readonly) == ("secret", "tok", True, True)
@@ -516,8 +530,7 @@ def test_mount_defaults_and_expansion() -> None:
 
 def test_mount_expansion_through_instruction() -> None:
     run = parse("FROM a\nRUN --mount=type=cache,target=${CACHE} true\n").stages[0].instructions[0]
-    assert run.mounts({"CACHE": "/c"})[0].target == "/c"
-    assert instruction_vars(run) == {"CACHE"}
+    assert run_mounts(run, {"CACHE": "/c"})[0].target == "/c"
 
 
 def test_onbuild_trigger_and_expression() -> None:
@@ -590,7 +603,6 @@ def test_expand_leaves_commands_alone() -> None:
     df = parse('FROM a\nRUN echo $X\nCMD ["$X"]\nENTRYPOINT $X\nHEALTHCHECK CMD $X\n')
     for instr in df.stages[0].instructions:
         assert expand_instruction(instr, {"X": "1"}).args == instr.args
-        assert instruction_vars(instr) == set()
 
 
 def test_expand_copy_heredoc_content() -> None:
@@ -616,15 +628,6 @@ def test_escape_directive_applies_to_expansion() -> None:
     df = parse("# escape=`\nFROM a\nENV A=`$B C=\\x\n")
     env = expand_instruction(df.stages[0].instructions[0], {"B": "no"}, df.escape)
     assert env.key_values() == [("A", "$B"), ("C", "\\x")]
-
-
-def test_instruction_vars() -> None:
-    df = parse(
-        "FROM a\nENV A=$X B=${Y:-$Z}\nCOPY --chown=$U $SRC /d\nRUN --network=none echo $NOT_COUNTED\n"
-        "COPY <<EOF /f\n$IN_BODY\nEOF\nCOPY <<'EOF' /g\n$NOT_EXPANDED\nEOF\nWORKDIR \\$LITERAL\n"
-    )
-    got = [instruction_vars(i) for i in df.stages[0].instructions]
-    assert got == [{"X", "Y", "Z"}, {"U", "SRC"}, set(), {"IN_BODY"}, set(), set()]
 
 
 def test_global_scope_for_from_lines() -> None:
@@ -663,41 +666,34 @@ def test_later_arg_sees_earlier_one_in_same_instruction() -> None:
     assert ArgScope({}, {}).declare(df.stages[0].instructions[0], {}) == {"A": "1", "B": "12"}
 
 
-def test_unconsumed_build_args() -> None:
-    df = parse("ARG G\nFROM a\nARG S\n")
-    assert unconsumed_build_args(df, ["G", "S", "HTTP_PROXY", "EXTRA", "B"]) == ["B", "EXTRA"]
-
-
 def test_build_arg_overrides_default() -> None:
     df = parse("FROM a\nARG V=${BAD:?never}\n")
     assert ArgScope({}, {"V": "cli"}).declare(df.stages[0].instructions[0], {}) == {"V": "cli"}
 
 
-def test_stage_refs() -> None:
+def test_StageGraph() -> None:
     df = parse(
         "ARG BASE=deps\nFROM alpine AS deps\nFROM golang:1.22 AS Build\nRUN --mount=from=deps,target=/d true\n"
         "FROM ${BASE} AS test\nCOPY --from=1 /out /\nCOPY --from=busybox:musl /bin/sh /sh\n"
         "FROM scratch\nCOPY --from=BUILD /app /app\nCOPY --from=test /x /x\n"
     )
-    scope = global_scope(df, {}, {})
-    assert stage_refs(df, 0, scope) == (StageRefs([], ["alpine"]))
-    assert stage_refs(df, 1, scope) == StageRefs([0], ["golang:1.22"])
-    assert stage_refs(df, 2, scope) == StageRefs([0, 1], ["busybox:musl"])
-    assert stage_refs(df, 3, scope) == StageRefs([1, 2], [])
+    graph = StageGraph(df, global_scope(df, {}, {}))
+    assert graph.words == ["alpine", "golang:1.22", "deps", "scratch"]
+    assert graph.bases == [None, None, 0, None]
+    assert graph.reads == [set(), {0}, {0, 1}, {1, 2}]
+    assert (graph.needed(1), graph.needed(3), graph.cycle_start()) == ([0, 1], [0, 1, 2, 3], None)
 
 
 def test_from_a_later_stage_name_is_an_image() -> None:
-    df = parse("FROM later\nFROM alpine AS later\nFROM 0\n")
-    assert stage_refs(df, 0, {}) == StageRefs([], ["later"])
-    assert stage_refs(df, 2, {}) == StageRefs([], ["0"])
+    graph = StageGraph(parse("FROM later\nFROM alpine AS later\nFROM 0\n"), {})
+    assert graph.bases == [None, None, None] and graph.reads == [set(), set(), set()]
 
 
-def test_predefined_args_listed() -> None:
-    from freight.builder.parser import PLATFORM_ARGS, PREDEFINED_ARGS, PROXY_ARGS
-
-    assert {"HTTP_PROXY", "http_proxy", "no_proxy", "ALL_PROXY"} <= PROXY_ARGS
-    assert {"TARGETPLATFORM", "BUILDVARIANT"} <= PLATFORM_ARGS
-    assert PREDEFINED_ARGS == PROXY_ARGS | PLATFORM_ARGS
+def test_stages_that_read_each_other() -> None:
+    df = parse("FROM a\nFROM b AS x\nCOPY --from=y / /\nFROM c AS y\nRUN --mount=from=x true\n")
+    graph = StageGraph(df, {})
+    assert graph.reads == [set(), {2}, {1}] and graph.cycle_start() == 1
+    assert graph.dependencies(1) == {2}
 
 
 def test_seed_examples_parse() -> None:
@@ -706,7 +702,7 @@ def test_seed_examples_parse() -> None:
     for path in files:
         df = parse(path.read_text(), filename=str(path))
         assert df.stages and df.stages[-1].base
-        for instr in df.instructions():
+        for instr in all_instructions(df):
             expand_instruction(instr, {"PATH": "/usr/bin"})
 
 

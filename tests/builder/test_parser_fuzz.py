@@ -10,10 +10,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from freight.builder.changes import IMPORT_CHANGES, apply_expanded
-from freight.builder.parser import expand_instruction, instruction_vars, parse, parse_instructions
+from freight.builder.dockerfile.arguments import healthcheck, run_mounts
+from freight.builder.dockerfile.expansion import expand_instruction
+from freight.builder.dockerfile.parser import StageGraph, parse, parse_instructions
 from freight.errors import FreightError
 from freight.image.reference import parse as parse_reference
 from freight.image.schema import read_config
+from tests.builder.buildutil import all_instructions
 
 _KEYWORDS = ["FROM", "RUN", "CMD", "ENTRYPOINT", "ENV", "LABEL", "ARG", "COPY", "ADD", "EXPOSE", "VOLUME", "USER",
              "WORKDIR", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER", "from", "Bogus"]
@@ -34,19 +37,19 @@ _ENV = {"a": "x y", "P": "linux/amd64", "b": ""}
 def _use(text: str) -> None:
     """Parse as a build does and take every view of each instruction the engine takes."""
     df = parse(text)
+    StageGraph(df, _ENV).cycle_start()
     config: dict[str, object] = {}
-    for instr in df.instructions():
+    for instr in all_instructions(df):
         expanded = expand_instruction(instr, _ENV, df.escape)
-        instruction_vars(instr, df.escape)
         if instr.keyword in IMPORT_CHANGES:  # the config instructions, as a build applies them
             apply_expanded(config, expanded)
         elif instr.keyword in ("COPY", "ADD"):
             expanded.copy_spec()
         elif instr.keyword == "RUN":
             expanded.command().script()
-            instr.mounts(_ENV, df.escape)
+            run_mounts(instr, _ENV, df.escape)
         elif instr.keyword == "HEALTHCHECK" and instr.args:
-            instr.healthcheck()
+            healthcheck(instr)
         elif instr.keyword == "ONBUILD" and instr.args:
             parse_instructions(instr.onbuild_expression())
 

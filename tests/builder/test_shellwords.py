@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freight.builder.shellwords import ExpansionError, Lexer, expand_word, expand_words, referenced_vars
+from freight.builder.dockerfile.shellwords import ExpansionError, Lexer, expand_word, expand_words
 
 ENV = {"PWD": "/home", "SHELL": "bash", "NULL": ""}
 
@@ -208,15 +208,3 @@ def test_skip_unset_keeps_references() -> None:
 def test_skip_quotes_for_heredoc_bodies() -> None:
     lexer = Lexer(skip_quotes=True)
     assert lexer.process("echo '$PWD' \"$SHELL\"\n", ENV).word == "echo '/home' \"bash\"\n"
-
-
-def test_matched_and_unmatched_names() -> None:
-    result = Lexer().process("$PWD ${NOPE:-$SHELL} $NULL", ENV)
-    assert result.matched == {"PWD", "SHELL", "NULL"}
-    assert result.unmatched == {"NOPE"}
-
-
-def test_referenced_vars() -> None:
-    assert referenced_vars("$A ${B:-$C} '${NOT}' \\$ESC ${D:?x} ${E#p} ${F/a/$G}") == {"A", "B", "C", "D", "E", "F", "G"}
-    assert referenced_vars("plain text") == set()
-    assert referenced_vars("a`$B $C", escape="`") == {"C"}

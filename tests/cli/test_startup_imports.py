@@ -22,8 +22,11 @@ HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "sub
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
          "signal", "select", "fcntl"}
 
-# what a build whose every step is cached does not need: they are for steps that run
-UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "csv", "signal", "typing", "dataclasses",
+# What a fully cached build of a Dockerfile without RUN --mount does not need: they are for
+# steps that run (csv reads --mount values), and each costs a cached build time (imported
+# after what it does import, medians on a 2-core machine: subprocess 2.6 ms, shutil 1.7,
+# tempfile 1.6, tarfile 1.4, signal 0.7, csv 0.6; a cached build is about 60 ms of CPU).
+UNUSED_BY_A_CACHED_BUILD = {"subprocess", "tarfile", "tempfile", "shutil", "signal", "csv", "typing", "dataclasses",
                             "inspect"}
 # modules no run, pull or push uses: annotations only, or other commands' work
 UNUSED_BY_RUN_PULL_PUSH = {"typing", "dataclasses", "inspect", "asyncio", "httpx", "tarfile"}

@@ -18,8 +18,6 @@ Public API:
   inner spaces kept (BuildKit ``ProcessWord``).
 * ``expand_words(word, env, escape="\\\\") -> list[str]``: expand, then split
   on unquoted whitespace (BuildKit ``ProcessWords``).
-* ``referenced_vars(word, escape="\\\\") -> set[str]``: the variable names a
-  word refers to, for cache keys that depend only on the ARGs a step uses.
 * ``Lexer``: the configurable lexer behind those (raw quotes, raw escapes,
   leaving unset variables as written, skipping quote processing);
   ``Lexer.process(word, env, split=True)`` splits words only when asked.
@@ -35,10 +33,10 @@ deep as BuildKit allows (its steps run on a list, not on Python's stack).
 from __future__ import annotations
 
 import re
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 from collections.abc import Mapping
 
 from freight.errors import FreightError
+from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -54,14 +52,11 @@ class ExpansionError(FreightError):
     exit_code = 1
 
 
-class ExpandResult(namedtuple("ExpandResult", "word words matched unmatched")):
-    """Outcome of one expansion: the word, its split form and the names seen."""
+class ExpandResult(Record):
+    """Outcome of one expansion: the word and its split form."""
 
-    __slots__ = ()
     word: str
     words: list[str]
-    matched: set[str]
-    unmatched: set[str]
 
 
 class _Words:
@@ -171,8 +166,6 @@ class _Scanner:
         self.pos = 0
         self.env = env
         self.raw_escapes = lexer.raw_escapes
-        self.matched: set[str] = set()
-        self.unmatched: set[str] = set()
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -306,9 +299,7 @@ class _Scanner:
 
     def get_env(self, name: str) -> tuple[str, bool]:
         if name in self.env:
-            self.matched.add(name)
             return self.env[name], True
-        self.unmatched.add(name)
         return "", False
 
     def dollar(self) -> Step:
@@ -331,7 +322,7 @@ class _Scanner:
         if ch == "}":
             value, found = self.get_env(name)
             if not found and self.lex.skip_unset:
-                return "${%s}" % name
+                return f"${{{name}}}"
             return value
         if ch == "/":
             return (yield self.replace(name))
@@ -354,7 +345,7 @@ class _Scanner:
         word = yield self._closing_brace(raw)
         value, found = self.get_env(name)
         if self.lex.skip_unset and not found:
-            return "${%s%s%s}" % (name, chs, word)
+            return f"${{{name}{chs}{word}}}"
         empty = not found or (null_is_unset and value == "")
         if ch == "-":
             return word if empty else value
@@ -396,7 +387,7 @@ class _Scanner:
         replacement = yield self._closing_brace(True)
         value, found = self.get_env(name)
         if self.lex.skip_unset and not found:
-            return "${%s/%s/%s}" % (name, pattern, replacement)
+            return f"${{{name}/{pattern}/{replacement}}}"
         regex = _pattern_regex(pattern, greedy=True, anchored=False)
         if replace_all:
             return regex.sub(lambda _m: replacement, value)
@@ -455,8 +446,7 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
 
 
-class Lexer(namedtuple("Lexer", "escape raw_quotes raw_escapes skip_unset skip_quotes",
-                       defaults=("\\", False, False, False, False))):
+class Lexer(Record):
     """BuildKit's ``shell.Lex`` with its switches.
 
     ``raw_quotes`` keeps quote characters in the output, ``raw_escapes`` keeps
@@ -465,23 +455,22 @@ class Lexer(namedtuple("Lexer", "escape raw_quotes raw_escapes skip_unset skip_q
     heredoc bodies).
     """
 
-    __slots__ = ()
-    escape: str
-    raw_quotes: bool
-    raw_escapes: bool
-    skip_unset: bool
-    skip_quotes: bool
+    escape: str = "\\"
+    raw_quotes: bool = False
+    raw_escapes: bool = False
+    skip_unset: bool = False
+    skip_quotes: bool = False
 
     def process(self, word: str, env: Mapping[str, str], split: bool = True) -> ExpandResult:
         """Expand ``word``; without ``split`` the result's ``words`` is left empty."""
         if self._literal(word):
-            return ExpandResult(word, word.split() if split else [], set(), set())
+            return ExpandResult(word, word.split() if split else [])
         scanner = _Scanner(self, word, env, split)
         try:
             result, words = _run(scanner.process_stop_on("", self.raw_escapes))
         except ExpansionError as err:
             raise ExpansionError(f"failed to process {go_quote(word)}: {err}") from None
-        return ExpandResult(result, words, scanner.matched, scanner.unmatched)
+        return ExpandResult(result, words)
 
 
     def _literal(self, word: str) -> bool:
@@ -520,9 +509,3 @@ def expand_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """Expand ``word`` and split it on unquoted whitespace."""
     return Lexer(escape).process(word, env).words
-
-
-def referenced_vars(word: str, escape: str = "\\") -> set[str]:
-    """Names of the variables ``word`` refers to (nested defaults included)."""
-    result = Lexer(escape, skip_unset=True).process(word, {}, split=False)
-    return result.matched | result.unmatched

@@ -1,0 +1,1 @@
+"""The Dockerfile language, as BuildKit's dockerfile frontend reads it (see ``parser``)."""

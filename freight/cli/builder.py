@@ -1,0 +1,33 @@
+"""``freight builder prune``: removing build cache, as ``docker builder prune`` does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from freight.builder.cache import prune_cache
+from freight.cli.format import human_size
+from freight.cli.main import store
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from freight.cli.main import Subcommands
+
+
+def register(sub: Subcommands) -> None:
+    b = sub.group("builder", help="Manage builds")
+    pr = b.add("prune", _prune, help="Remove build cache")
+    pr.add_argument("-a", "--all", action="store_true", help="remove all unused build cache, not just dangling ones")
+    pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if not args.force:
+        what = "all build cache" if args.all else "all dangling build cache"
+        sys.stdout.write(f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    reclaimed = prune_cache(store(args), args.all)
+    print(f"Total:\t{human_size(reclaimed)}")
+    return 0
