@@ -115,7 +115,6 @@ KNOWN_CYCLES = [
      "freight.store.store"],
     ["freight.runtime.child", "freight.runtime.launch"],
     ["freight.runtime.containers", "freight.runtime.monitor"],
-    ["freight.registry.pull", "freight.registry.transports"],
     ["freight.builder.engine", "freight.builder.runsupport"],
 ]
 KNOWN_PRIVATE = [
@@ -125,7 +124,6 @@ KNOWN_PRIVATE = [
     "freight.cli.volumes imports _each from freight.cli.containers",
     "freight.cli.lifecycle imports _bool from freight.cli.containers",
     "freight.cli.lifecycle imports _each from freight.cli.containers",
-    "freight.registry.transports imports _write_atomic from freight.archive.save",
 ]
 
 

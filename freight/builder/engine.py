@@ -76,8 +76,9 @@ from freight.builder.progress import Progress, Vertex, make_progress
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.canonical import host_platform, image_config, layer_descriptor, rfc3339
+from freight.image.canonical import image_config, layer_descriptor, rfc3339
 from freight.image.digest import chain_ids
+from freight.image.platform import host_platform
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

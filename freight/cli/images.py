@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 from freight.cli.format import Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
@@ -28,10 +29,13 @@ def register(sub: Subcommands) -> None:
                          help="Import the contents from a tarball to create a filesystem image"))
 
 
+# The image group's commands that other modules define (imported only when asked for).
+_IMAGE_GROUP_ELSEWHERE = {"freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
+                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load")}
+
+
 def register_image_group(sub: Subcommands) -> None:
     """``freight image ...``: the image commands, plus build, pull, push, save and load."""
-    from importlib import import_module
-
     image = sub.group("image", help="Manage images")
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
@@ -45,9 +49,9 @@ def register_image_group(sub: Subcommands) -> None:
     prune = image.add("prune", cmd_image_prune, help="Remove unused images")
     prune.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
     prune.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    for module, names in (("freight.cli.build", ["build"]), ("freight.cli.registry", ["pull", "push"]),
-                          ("freight.cli.archive", ["save", "load"])):
-        import_module(module).register(image.only(names))
+    for module, names in _IMAGE_GROUP_ELSEWHERE.items():
+        if image.wanted is None or image.wanted in names:
+            import_module(module).register(image.only(names))
 
 
 # -- images ------------------------------------------------------------------

@@ -8,6 +8,8 @@ Conventions for command modules (``freight/cli/<area>.py``):
   ``sub.group("image", help=...)`` returning a nested ``Subcommands``.
 * ``COMMANDS`` below maps every top-level command to its module, so running a
   command imports only that module: ``freight run`` start-up is a headline figure.
+  A group's ``wanted`` names the subcommand asked for (None: not known), so that
+  a group registering commands of other modules imports only the one it needs.
 * A handler is ``handler(args: argparse.Namespace) -> int | None`` (the exit
   status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
 * Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
@@ -20,6 +22,7 @@ Conventions for command modules (``freight/cli/<area>.py``):
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 from importlib import import_module
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
+    from freight.store.store import Store
+
     Handler = Callable[[argparse.Namespace], "int | None"]
 
 _MODULES = {
@@ -42,7 +47,10 @@ _MODULES = {
     "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
-    "freight.cli.registry": "registry pull push login logout",
+    "freight.cli.pull": "pull",
+    "freight.cli.push": "push",
+    "freight.cli.login": "login logout",
+    "freight.cli.registry": "registry",
     "freight.cli.archive": "save load",
     "freight.cli.build": "build builder",
     "freight.cli.lifecycle": "restart attach top port cp stats container",
@@ -100,11 +108,13 @@ class Parser(argparse.ArgumentParser):
 
 
 class Subcommands:
-    """Adds commands (or groups of commands) under a parser."""
+    """Adds commands (or groups of commands) under a parser; ``wanted``: the one the command
+    line asks for, when known."""
 
-    def __init__(self, parser: argparse.ArgumentParser, prog: str) -> None:
+    def __init__(self, parser: argparse.ArgumentParser, prog: str, wanted: str | None = None) -> None:
         self._actions = parser.add_subparsers(metavar="COMMAND", parser_class=Parser)
         self._prog = prog
+        self.wanted = wanted
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
@@ -113,13 +123,14 @@ class Subcommands:
         parser.set_defaults(func=handler, error_code=error_code)
         return parser
 
-    def only(self, names: Sequence[str]) -> Subcommands:
-        """A view of this group that takes only ``names`` from another module's ``register``.
+    def only(self, names: Sequence[str], then: str | None = None) -> Subcommands:
+        """A view of this group that takes only ``names`` from another module's ``register``
+        (``then``: the subcommand wanted of a group among them).
 
         It lets ``image pull`` reuse the ``pull`` command's parser and handler:
         one definition for every flag.
         """
-        return _Only(self, frozenset(names))
+        return _Only(self, frozenset(names), then)
 
     def group(self, name: str, help: str) -> Subcommands:
         parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
@@ -129,9 +140,10 @@ class Subcommands:
 
 
 class _Only(Subcommands):
-    def __init__(self, inner: Subcommands, names: frozenset[str]) -> None:
+    def __init__(self, inner: Subcommands, names: frozenset[str], then: str | None = None) -> None:
         self._inner = inner
         self._names = names
+        self.wanted = then
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
@@ -140,7 +152,11 @@ class _Only(Subcommands):
         return _Discard()  # type: ignore[return-value]
 
     def group(self, name: str, help: str) -> Subcommands:
-        return self._inner.group(name, help) if name in self._names else _Only(self, frozenset())
+        if name not in self._names:
+            return _Only(self, frozenset())
+        group = self._inner.group(name, help)
+        group.wanted = self.wanted
+        return group
 
 
 class _Discard:
@@ -160,14 +176,16 @@ def _group_usage(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def store(args: argparse.Namespace) -> Any:
+def store(args: argparse.Namespace) -> Store:
     """Open the store the global --root names."""
-    from freight.store import open_store
+    from freight.store.store import open_store  # sqlite3: not for --version and --help
 
     return open_store(args.root)
 
 
-def _command_name(argv: Sequence[str]) -> str | None:
+def _command_words(argv: Sequence[str]) -> list[str]:
+    """The words of ``argv`` that are not options (the command, a group's subcommand, ...)."""
+    words = []
     skip = False
     for word in argv:
         if skip:
@@ -175,8 +193,8 @@ def _command_name(argv: Sequence[str]) -> str | None:
         elif word in ("--root",):
             skip = True
         elif not word.startswith("-"):
-            return word
-    return None
+            words.append(word)
+    return words
 
 
 def build_parser(argv: Sequence[str]) -> Parser:
@@ -187,9 +205,10 @@ def build_parser(argv: Sequence[str]) -> Parser:
     parser.add_argument("--debug", "-D", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", "-v", action="version", version=f"freight version {__version__}")
     sub = Subcommands(parser, "freight")
-    wanted = _command_name(argv)
+    words = _command_words(argv)
+    wanted = words[0] if words else None
     if wanted in COMMANDS:
-        modules, sub = [COMMANDS[wanted]], sub.only([wanted])
+        modules, sub = [COMMANDS[wanted]], sub.only([wanted], words[1] if len(words) > 1 else None)
     elif wanted is None and {"--version", "-v"} & set(argv):
         modules = []
     else:
@@ -254,8 +273,6 @@ def _exit(status: int) -> NoReturn:
     and the process leaves at once: the rest of the teardown would only free
     memory the kernel frees anyway.
     """
-    import atexit
-
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     threading = sys.modules.get("threading")
     if run_exit_handlers is None or (threading is not None and any(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from freight.errors import FreightError
+from freight.registry.auth import Credentials
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -115,8 +116,6 @@ class _Proxy:
                 raise RegistryError(f"proxy {proxy}: only http:// proxies are supported")
             self.netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
             if parts.username is not None:
-                from freight.registry.auth import Credentials
-
                 creds = Credentials(parts.username, parts.password or "")
                 self.headers = {"Proxy-Authorization": creds.basic()}
             self.absolute = scheme == "http"
@@ -126,7 +125,7 @@ class _Proxy:
 def _proxy_url(scheme: str, netloc: str) -> str | None:
     if not any(name.lower().endswith("_proxy") for name in os.environ):
         return None
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    from urllib.request import getproxies_environment, proxy_bypass_environment  # heavy, and only behind a proxy
 
     proxies = getproxies_environment()
     if proxy_bypass_environment(netloc, proxies):
@@ -242,7 +241,7 @@ class Connections:
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The system's trust store, or no checks when insecure (then no certificates are loaded)."""
-        import ssl
+        import ssl  # heavy: only HTTPS registries load it
 
         with self._lock:
             if self._ssl is None:
