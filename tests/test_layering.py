@@ -111,8 +111,6 @@ def _layer(module: str) -> int:
 
 # Being untied by the tidy-up (issue 12); each entry goes when its cycle does.
 KNOWN_CYCLES = [
-    ["freight.store.blobs", "freight.store.gc", "freight.store.scratch", "freight.store.snapshots",
-     "freight.store.store"],
     ["freight.runtime.child", "freight.runtime.launch"],
     ["freight.runtime.containers", "freight.runtime.monitor"],
     ["freight.builder.engine", "freight.builder.runsupport"],

@@ -66,7 +66,7 @@ def cmd_df(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from freight.store.gc import check
+    from freight.store.check import check
 
     st = store(args)
     problems = check(st)

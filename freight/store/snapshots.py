@@ -19,8 +19,9 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
+from freight.store import scratch
 from freight.store.db import transaction
-from freight.store.store import PRIVATE
+from freight.store.root import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ _CHUNK = 1 << 20
 
 
 def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
-    import shutil  # lazily: only paths that delete pay for it
+    import shutil  # heavy: only removals need it
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
 
@@ -109,6 +110,7 @@ class Snapshots:
         if self.exists(chain_id):
             self._record(chain_id, parent, diff_id, None)
             return
+        # Only an unpack needs these: ``run`` of an image that is unpacked loads none of them.
         from freight.store.compression import open_layer as decompress
         from freight.store.layerapply import apply_layer
 
@@ -155,11 +157,9 @@ class Snapshots:
     def _temporary(self, prefix: str) -> Path:
         """A new directory in this process's temporary space (``scratch``), on the same
         file system as the snapshots, so that it is renamed into place."""
-        import tempfile  # lazily: it costs start-up time on paths that never write
+        import tempfile  # heavy: only unpacks and removals need it
 
-        from freight.store.scratch import directory
-
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=directory(os.fspath(self._root))))
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch.directory(os.fspath(self._root))))
 
     def _install(self, tmp: Path, chain_id: str) -> None:
         try:

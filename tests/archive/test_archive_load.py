@@ -21,7 +21,7 @@ from freight.image.canonical import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.store import open_store
 from freight.store.encoded import SUFFIX
-from freight.store.gc import check
+from freight.store.check import check
 from freight.store.store import Store
 
 
