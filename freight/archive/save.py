@@ -36,8 +36,9 @@ from freight.image.reference import Reference
 from freight.record import Record, field
 from freight.store.blobs import CHUNK
 from freight.store.images import Image
-from freight.store.layerwrite import BLOCK, tar_header
+from freight.store.layerwrite import tar_header
 from freight.store.store import Store
+from freight.store.tarformat import BLOCK
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
