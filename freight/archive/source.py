@@ -27,10 +27,10 @@ import posixpath
 import tarfile
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from freight.errors import FreightError
+from freight.record import Record
 from freight.store.blobs import CHUNK, BlobStore
 from freight.store.compression import GZIP_MAGIC, ZSTD_MAGIC
 
@@ -47,8 +47,7 @@ class ArchiveError(FreightError):
     """An archive that is not a readable image archive (truncated, corrupt, incomplete)."""
 
 
-@dataclass
-class Entry:
+class Entry(Record):
     """One file of an archive: where its bytes are, and their digest and size."""
 
     path: Path
