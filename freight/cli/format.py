@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from datetime import datetime
     from typing import Any
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
@@ -73,8 +72,6 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(text: str) -> datetime | None:
     """Parse an RFC 3339 timestamp (nanoseconds are cut to microseconds); None if it is not one."""
-    from datetime import datetime
-
     try:
         when = datetime.fromisoformat(text) if "T" in text else None
     except ValueError:
@@ -84,8 +81,6 @@ def parse_time(text: str) -> datetime | None:
 
 def since(text: str) -> str:
     """Docker's "2 weeks ago" for an RFC 3339 timestamp."""
-    from datetime import datetime
-
     when = parse_time(text)
     if when is None:
         return "N/A"
@@ -123,7 +118,7 @@ class TemplateError(InvalidArgument):
 
 
 def _json(value: Any) -> str:
-    import json
+    import json  # listing commands load this module, and a plain listing does without json
 
     return json.dumps(value, separators=(",", ":"), default=str)
 

@@ -1,21 +1,26 @@
-"""Image commands: images, tag, rmi, history, import, and the `image` group."""
+"""Image commands: images, tag, rmi, history, and the `image` group (``freight import`` is
+``freight.cli.image_import``'s)."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 from importlib import import_module
 
 from freight.cli.format import Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument
+from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
+from freight.store.images import Image
+from freight.store.inspect import image_history, image_inspect
+from freight.store.prune import prune_images
+from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
-    from typing import Any, BinaryIO
+    from typing import Any
 
 _IMAGE_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"}
 
@@ -25,24 +30,21 @@ def register(sub: Subcommands) -> None:
     _tag_args(sub.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _rmi_args(sub.add("rmi", cmd_rmi, help="Remove one or more images"))
     _history_args(sub.add("history", cmd_history, help="Show the history of an image"))
-    _import_args(sub.add("import", cmd_import,
-                         help="Import the contents from a tarball to create a filesystem image"))
 
 
 # The image group's commands that other modules define (imported only when asked for).
 _IMAGE_GROUP_ELSEWHERE = {"freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
-                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load")}
+                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load"),
+                          "freight.cli.image_import": ("import",)}
 
 
 def register_image_group(sub: Subcommands) -> None:
-    """``freight image ...``: the image commands, plus build, pull, push, save and load."""
+    """``freight image ...``: the image commands, plus build, pull, push, save, load and import."""
     image = sub.group("image", help="Manage images")
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
     _tag_args(image.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _history_args(image.add("history", cmd_history, help="Show the history of an image"))
-    _import_args(image.add("import", cmd_import,
-                           help="Import the contents from a tarball to create a filesystem image"))
     inspect = image.add("inspect", cmd_image_inspect, help="Display detailed information on one or more images")
     inspect.add_argument("-f", "--format", help="Format output using a Go template")
     inspect.add_argument("images", nargs="+", metavar="IMAGE")
@@ -66,7 +68,7 @@ def _images_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _image_rows(images: list[Any], no_trunc: bool) -> Iterator[dict[str, str]]:
+def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]:
     """One row per tag, or a <none> row for an untagged image, as Docker lists them."""
     for image in images:
         image_id = image.id if no_trunc else image.id[7:19]
@@ -95,7 +97,7 @@ def _filters(specs: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _select(st: Any, images: list[Any], filters: dict[str, list[str]]) -> list[Any]:
+def _select(st: Store, images: list[Image], filters: dict[str, list[str]]) -> list[Image]:
     for value in filters.get("dangling", []):
         if value not in ("true", "false", "1", "0"):
             raise InvalidArgument(f"invalid filter 'dangling={value}'")
@@ -113,8 +115,6 @@ def _select(st: Any, images: list[Any], filters: dict[str, list[str]]) -> list[A
 
 
 def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
-    import fnmatch
-
     name = f"{row['Repository']}:{row['Tag']}"
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
 
@@ -164,8 +164,6 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
-    from freight.errors import FreightError
-
     st = store(args)
     status = 0
     for name in args.images:
@@ -185,8 +183,6 @@ def cmd_rmi(args: argparse.Namespace) -> int:
 
 
 def cmd_image_inspect(args: argparse.Namespace) -> int:
-    from freight.store.inspect import image_inspect
-
     st = store(args)
     return print_inspect([image_inspect(st, st.resolve_image(name)) for name in args.images], args.format)
 
@@ -196,15 +192,13 @@ def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
     if fmt:
         Template(fmt).write(objects)
     else:
-        import json
+        import json  # see freight.cli.format._json
 
         print(json.dumps(objects, indent=4))
     return 0
 
 
 def cmd_image_prune(args: argparse.Namespace) -> int:
-    from freight.store.prune import prune_images
-
     if not args.force and not confirm(
             "WARNING! This will remove all " + ("images without at least one container associated to them."
                                                 if args.all else "dangling images.")):
@@ -230,7 +224,8 @@ def confirm(warning: str) -> bool:
 # -- history -----------------------------------------------------------------
 
 def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-H", "--human", default="true", choices=["true", "false"], help="Print sizes and dates in human readable format")
+    p.add_argument("-H", "--human", default="true", choices=["true", "false"],
+                   help="Print sizes and dates in human readable format")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--format", help="Format output using a custom template")
@@ -238,8 +233,6 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from freight.store.inspect import image_history
-
     st = store(args)
     entries = image_history(st, st.resolve_image(args.image))
     human = args.human == "true"
@@ -262,78 +255,3 @@ def cmd_history(args: argparse.Namespace) -> int:
         render_table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
                      + [[r[c] for c in cols] for r in rows])
     return 0
-
-
-# -- import ------------------------------------------------------------------
-
-def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
-    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
-    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
-    p.add_argument("source", metavar="file|URL|-")
-    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from freight.builder.changes import apply_changes
-    from freight.store.importer import import_rootfs
-
-    tags = [args.repository] if args.repository else []
-    for tag in tags:
-        reference.parse(tag)
-    config = apply_changes({}, args.change)
-    st = store(args)
-    source, comment = _import_source(args.source)
-    _refuse_empty(source)
-    image = import_rootfs(st, source, tags, config, args.message or comment)
-    print(image.id)
-    return 0
-
-
-def _import_source(text: str) -> tuple[Path | BinaryIO, str]:
-    from pathlib import Path
-
-    from freight.errors import NotFound
-
-    if text == "-":
-        return sys.stdin.buffer, "Imported from -"
-    if text.startswith(("http://", "https://")):
-        return _download(text), f"Imported from {text}"
-    path = Path(text)
-    if not path.exists():
-        raise NotFound(f"open {text}: no such file or directory")
-    return path, "Imported from -"
-
-
-def _refuse_empty(source: Path | BinaryIO) -> None:
-    """No image from nothing: empty input is no tar archive (an empty one is 1024 zero bytes)."""
-    from pathlib import Path
-
-    from freight.errors import FreightError
-
-    if isinstance(source, Path):
-        empty = source.is_file() and source.stat().st_size == 0
-    else:
-        empty = not source.peek(1)  # type: ignore[attr-defined]  # stdin or a download: buffered
-    if empty:
-        raise FreightError("invalid archive: empty input")
-
-
-def _download(url: str) -> BinaryIO:
-    """Fetch a rootfs tar into a temporary file (the import reads it once, streaming)."""
-    import tempfile
-
-    import httpx
-
-    from freight.errors import FreightError
-
-    tmp = tempfile.TemporaryFile()
-    try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-            response.raise_for_status()
-            for chunk in response.iter_bytes(1 << 20):
-                tmp.write(chunk)
-    except httpx.HTTPError as err:
-        raise FreightError(f"failed to download {url}: {err}") from None
-    tmp.seek(0)
-    return tmp

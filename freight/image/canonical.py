@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from freight.image.platform import host_platform
@@ -20,8 +20,6 @@ def canonical_json(obj: Any, errors: str = "strict") -> bytes:
 
 
 def rfc3339(timestamp: float) -> str:
-    from datetime import datetime
-
     when = datetime.fromtimestamp(timestamp, UTC)
     if when.microsecond:
         return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
