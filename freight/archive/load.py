@@ -13,6 +13,7 @@ GC never collects what the load is about to reference.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from freight.archive.model import ArchiveImage
@@ -58,7 +59,7 @@ def _unpack(store: Store, archive: Archive, image: ArchiveImage) -> None:
     parent = None
     for chain, diff_id, layer in zip(chain_ids(image.diff_ids), image.diff_ids, image.layers):
         name = image.blobs[layer["digest"]]
-        store.snapshots.unpack(chain, parent, diff_id, lambda name=name: archive.source.open(name))
+        store.snapshots.unpack(chain, parent, diff_id, functools.partial(archive.source.open, name))
         parent = chain
 
 

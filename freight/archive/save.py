@@ -74,8 +74,9 @@ def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
         return [(store.resolve_image(text), None)]
     if ref.tag:
         return [(store.resolve_image(text), ref)]
-    tagged = [(image, tag) for image in store.images.all()
-              for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
+    tagged: list[tuple[Image, Reference | None]] = [
+        (image, tag) for image in store.images.all()
+        for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
     tagged.sort(key=lambda pair: str(pair[1]))
     return tagged or [(store.resolve_image(text), None)]
 

@@ -243,7 +243,8 @@ def _go_repr(value: Any) -> str:
 
 def _parse(template: str) -> list[Any]:
     """Turn a template into a tree of text, expressions, range and if blocks."""
-    pos, stack = 0, [("root", [])]
+    pos = 0
+    stack: list[tuple[Any, ...]] = [("root", [])]  # (kind, body[, expr[, body before else]])
     for match in re.finditer(_TOKEN, template):
         stack[-1][1].append(_between_actions(template[pos:match.start()]))
         pos = match.end()
@@ -264,7 +265,8 @@ def _parse(template: str) -> list[Any]:
     stack[-1][1].append(_between_actions(template[pos:]))
     if len(stack) != 1:
         raise TemplateError("unexpected EOF")
-    return stack[0][1]
+    nodes: list[Any] = stack[0][1]
+    return nodes
 
 
 def _between_actions(text: str) -> str:
@@ -286,7 +288,7 @@ def _run(nodes: Iterable[Any], dot: Any) -> str:
     return "".join(parts)
 
 
-def _block(node: tuple, dot: Any) -> str:
+def _block(node: tuple[Any, ...], dot: Any) -> str:
     kind, body, expr = node[0], node[1], node[2]
     otherwise = node[3] if kind.endswith("-else") else None
     then = otherwise if otherwise is not None else body

@@ -75,14 +75,14 @@ def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]
         digest = "<none>"
         if image.repo_digests:
             digest = image.repo_digests[0].partition("@")[2]
-        names = [reference.parse_normalized(t) for t in image.repo_tags] or [None]
-        for ref in names:
+        names: list[reference.Reference | None] = [reference.parse_normalized(t) for t in image.repo_tags]
+        for ref in names or [None]:
             yield {
                 "Containers": "N/A", "CreatedAt": docker_time(image.created),
                 "CreatedSince": since(image.created), "Digest": digest, "ID": image_id,
                 "Repository": ref.familiar_repository if ref else "<none>",
                 "SharedSize": "N/A", "Size": human_size(image.size),
-                "Tag": ref.tag if ref else "<none>", "UniqueSize": "N/A",
+                "Tag": (ref.tag or "<none>") if ref else "<none>", "UniqueSize": "N/A",
                 "VirtualSize": human_size(image.size),
             }
 

@@ -68,9 +68,10 @@ def _columns() -> int:
         try:
             _COLUMNS = int(os.environ["COLUMNS"])
         except (KeyError, ValueError):
+            stdout = sys.__stdout__
             try:
-                _COLUMNS = os.get_terminal_size(sys.__stdout__.fileno()).columns
-            except (AttributeError, ValueError, OSError):
+                _COLUMNS = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 80
+            except (ValueError, OSError):
                 _COLUMNS = 80
     return _COLUMNS
 
@@ -95,7 +96,7 @@ class Parser(argparse.ArgumentParser):
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
         sys.exit(125)
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]  # one of its overloads
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         """Reject leftovers here, so the usage error names this command, not ``freight``.
 
@@ -150,7 +151,7 @@ class _Only(Subcommands):
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
         if name in self._names:
             return self._inner.add(name, handler, help, aliases, error_code, **kwargs)
-        return _Discard()  # type: ignore[return-value]
+        return _Discard()  # type: ignore[return-value]  # stands in for the parser (see _Discard)
 
     def group(self, name: str, help: str) -> Subcommands:
         if name not in self._names:
@@ -227,13 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    handler: Handler = args.func
+    error_code: int = args.error_code
     try:
-        status = args.func(args)
+        status = handler(args)
     except FreightError as err:
         if args.debug:
             raise
         sys.stderr.write(f"Error: {err}\n")
-        return args.error_code if err.exit_code == FreightError.exit_code else err.exit_code
+        return error_code if err.exit_code == FreightError.exit_code else err.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -243,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None or args.debug:
             raise
         sys.stderr.write(f"Error: {message}\n")
-        return args.error_code
+        return error_code
     return status or 0
 
 

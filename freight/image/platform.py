@@ -129,6 +129,7 @@ def matches(plat: dict[str, str], wanted: dict[str, str]) -> bool:
 
 def choose_manifest(index: dict[str, Any], plat: dict[str, str]) -> dict[str, Any]:
     """The entry of an image index for platform ``plat`` (a variant is matched only when one is asked for)."""
+    entry: dict[str, Any]
     for entry in index.get("manifests") or []:
         if matches(entry.get("platform") or {}, plat) and entry.get("mediaType", "") not in INDEXES:
             return entry

@@ -54,7 +54,8 @@ def config_path() -> Path:
 def _load() -> dict[str, Any]:
     path = config_path()
     try:
-        return json.loads(path.read_text() or "{}")
+        config: dict[str, Any] = json.loads(path.read_text() or "{}")
+        return config
     except FileNotFoundError:
         return {}
     except ValueError as err:
@@ -86,11 +87,12 @@ def _host_of(key: str) -> str:
 
 
 def _helper_for(config: dict[str, Any], host: str) -> str | None:
-    helpers = config.get("credHelpers") or {}
+    helpers: dict[str, str] = config.get("credHelpers") or {}
     for key, name in helpers.items():
         if _host_of(key) == _host_of(host):
             return name
-    return config.get("credsStore") or None
+    store: str | None = config.get("credsStore") or None
+    return store
 
 
 def _run_helper(name: str, action: str, data: str) -> str:

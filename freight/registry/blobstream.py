@@ -95,23 +95,22 @@ class BlobStream:
 
 def beside(work: Callable[[], T]) -> Callable[[], T]:
     """Run ``work`` on a thread of its own; return a function that waits and gives its result or raises."""
-    outcome: list[tuple[bool, T | BaseException]] = []
+    results: list[T] = []
+    failures: list[BaseException] = []
 
     def run() -> None:
         try:
-            outcome.append((True, work()))
+            results.append(work())
         except BaseException as err:  # handed to whoever waits
-            outcome.append((False, err))
+            failures.append(err)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
 
     def wait() -> T:
         thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            assert isinstance(value, BaseException)
-            raise value
-        return value  # type: ignore[return-value]  # ok: work() returned it
+        if failures:
+            raise failures[0]
+        return results[0]
 
     return wait

@@ -16,6 +16,7 @@ from a generator of unknown length in one chunked ``PATCH`` (``upload_stream``).
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import re
@@ -342,7 +343,7 @@ class Registry:
                 "PATCH", location, push_scope(repo),
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Range": f"{start}-{end - 1}", "Content-Length": str(end - start)},
-                content=lambda s=start, e=end: _read_range(opener, s, e, progress))
+                content=functools.partial(_read_range, opener, start, end, progress))
             response.read()
             if response.status_code != 202:
                 raise RegistryError(f"uploading a chunk: {error_from(response)}")

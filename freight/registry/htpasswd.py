@@ -109,9 +109,9 @@ class HtpasswdAuth:
         """True when the header carries a user and password the file accepts."""
         self._reload()
         credentials = parse_basic(header)
-        if credentials is None:
+        if credentials is None or header is None:
             return False
-        key = hashlib.sha256(header.encode()).digest()  # type: ignore[union-attr]
+        key = hashlib.sha256(header.encode()).digest()
         if key in self._accepted:
             return True
         user, password = credentials

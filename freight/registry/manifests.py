@@ -48,7 +48,8 @@ def _descriptor_digest(value: Any) -> str:
         or value["size"] < 0
     ):
         raise DistributionError("MANIFEST_INVALID", {"descriptor": value})
-    return value["digest"]
+    digest: str = value["digest"]
+    return digest
 
 
 def _nested_deeper(doc: Any, limit: int) -> bool:

@@ -13,6 +13,7 @@ the next pull reuses or garbage collection removes.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +25,8 @@ from freight.image import reference
 from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
 from freight.registry.blobstream import Abandoned, BlobStream, beside
-from freight.registry.client import Registry, RegistryError
+from freight.registry.client import Registry
+from freight.registry.connections import RegistryError
 from freight.registry.progress import Lines, Reporter
 from freight.registry.transportref import is_transport
 from freight.store.compression import media_type_compression
@@ -125,7 +127,7 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
                 if (future := pending.get(layer["digest"])) is not None:
                     future.result()
                 store.snapshots.unpack(chain_id, parent, diff_id,
-                                       lambda d=layer["digest"]: store.blobs.open(d))
+                                       functools.partial(store.blobs.open, layer["digest"]))
                 if future is not None:
                     progress.status(short_id(layer["digest"]), "Pull complete")
             for future in pending.values():

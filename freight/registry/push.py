@@ -43,7 +43,8 @@ from freight.image.mediatypes import (
     OCI_MANIFEST,
 )
 from freight.registry.blobstream import CHUNK, Abandoned, BlobStream, beside
-from freight.registry.client import Progress, Registry, RegistryError, Unreachable, push_scope
+from freight.registry.client import Progress, Registry, push_scope
+from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
 from freight.registry.transportref import is_transport
 from freight.store.blobs import BlobWriter

@@ -97,7 +97,7 @@ def _take_oci_image(store: Store, source: Source, ref: str | None,
 
 
 def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
-    entries = index.get("manifests") or []
+    entries: list[dict[str, Any]] = index.get("manifests") or []
     if ref is None:
         if len(entries) != 1:
             raise FreightError(f"the layout holds {len(entries)} images: name one as oci:DIR:REF")

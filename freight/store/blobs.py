@@ -65,7 +65,7 @@ class BlobWriter:
         self.size = 0
         self.digest: str | None = None
 
-    def write(self, data: bytes | memoryview) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._held is not None:
             self._hold(data)
         else:
@@ -76,7 +76,7 @@ class BlobWriter:
             self._sync()
         return len(data)
 
-    def _hold(self, data: bytes | memoryview) -> None:
+    def _hold(self, data: bytes | bytearray | memoryview) -> None:
         """Keep the start of a blob to encode in memory until it reaches ``ENCODE_FROM``, then encode."""
         assert self._held is not None
         self._held += data

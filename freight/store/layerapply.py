@@ -41,7 +41,7 @@ from freight.store.tarread import TarEntry, TarReader
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from freight.store.streams import Reader
 
 _CHUNK = 1 << 20
 _AUFS_META = ".wh..wh."
@@ -389,7 +389,7 @@ class _Applier:
                 pass
 
 
-def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int:
+def apply_layer(stream: Reader, target: Path, *, overlay: bool = False) -> int:
     """Apply the uncompressed layer tar read from ``stream`` to ``target``.
 
     Symlinks met on the way to an entry are followed only while they stay in
@@ -402,7 +402,7 @@ def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int
     return _run(_Applier(target, overlay), TarReader(stream))
 
 
-def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
+def extract_archive(stream: Reader, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
                     implied_mtime: int | None = None) -> int:
     """Unpack the uncompressed tar read from ``stream`` as Docker's chrooted untar does.
 
@@ -424,7 +424,7 @@ def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: t
     return _run(applier, TarReader(stream, "archive"))
 
 
-def is_tar(stream: BinaryIO) -> bool:
+def is_tar(stream: Reader) -> bool:
     """Whether ``stream`` starts with a valid tar header (Docker's test for ``ADD``'s archives)."""
     try:
         return TarReader(stream).next() is not None

@@ -49,7 +49,7 @@ _KINDS = {
 
 def _fits(value: int, width: int) -> bool:
     """Whether ``value`` fits a NUL-terminated octal field of ``width`` bytes."""
-    return 0 <= value < 8 ** (width - 1)
+    return 0 <= value < 1 << 3 * (width - 1)
 
 
 def _ascii(value: bytes) -> bytes:

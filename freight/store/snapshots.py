@@ -26,7 +26,9 @@ from freight.store.root import PRIVATE
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, BinaryIO
+    from typing import BinaryIO
+
+    from freight.store.streams import Reader
 
 NAME_LEN = 12
 _CHUNK = 1 << 20
@@ -41,7 +43,7 @@ def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
 class _HashingReader:
     """A read stream that hashes what passes through it."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: Reader) -> None:
         self._inner = inner
         self._hash = new_sha256()
 
@@ -49,11 +51,6 @@ class _HashingReader:
         data = self._inner.read(size)
         self._hash.update(data)
         return data
-
-    def readinto(self, buf: Any) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
     def finish(self) -> str:
         """Read what the consumer left (tar padding) and return the digest of it all."""
@@ -98,7 +95,7 @@ class Snapshots:
         with open_layer() as raw:
             self.unpack_stream(chain_id, parent, diff_id, raw)
 
-    def unpack_stream(self, chain_id: str, parent: str | None, diff_id: str, stream: BinaryIO) -> None:
+    def unpack_stream(self, chain_id: str, parent: str | None, diff_id: str, stream: Reader) -> None:
         """``unpack`` from a stream of the (compressed or plain) layer, e.g. one still downloading.
 
         ``stream`` is read to its very end before the snapshot becomes
@@ -118,7 +115,7 @@ class Snapshots:
         try:
             with decompress(stream) as tar:
                 hashed = _HashingReader(tar)
-                size = apply_layer(hashed, tmp, overlay=True)  # type: ignore[arg-type]
+                size = apply_layer(hashed, tmp, overlay=True)
                 got = hashed.finish()
             if got != diff_id:
                 raise DigestMismatch(f"layer content {got} does not match the image configuration,"

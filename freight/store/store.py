@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, partial
 
 from freight.errors import FreightError
 from freight.image import reference
@@ -27,7 +27,7 @@ from freight.store.root import make_root
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -104,7 +104,7 @@ class Store:
     def resolve_image(self, text: str) -> Image:
         return self.images.resolve(text)
 
-    def add_image(self, manifest_digest: str, tags: list[str] = (), repo_digest: str | None = None,
+    def add_image(self, manifest_digest: str, tags: Sequence[str] = (), repo_digest: str | None = None,
                   *, unpack: bool = True) -> Image:
         """Record an image whose manifest, config and layers are already in the blob store
         (a config Docker could not read is refused with Docker's message)."""
@@ -133,7 +133,7 @@ class Store:
                            repo_digest)
         return self.images.resolve(config_digest)
 
-    def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str] = (),
+    def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: Sequence[str] = (),
                     annotations: dict[str, str] | None = None) -> Image:
         """Store a new image from its config and the descriptors of layers already in the store."""
         from freight.image.canonical import canonical_json, image_manifest  # json: see the class docstring
@@ -146,7 +146,7 @@ class Store:
     def unpack(self, diff_ids: list[str], blob_digests: list[str]) -> None:
         parent = None
         for chain, diff_id, blob in zip(chain_ids(diff_ids), diff_ids, blob_digests):
-            self.snapshots.unpack(chain, parent, diff_id, lambda b=blob: self.blobs.open(b))
+            self.snapshots.unpack(chain, parent, diff_id, partial(self.blobs.open, blob))
             parent = chain
 
     def layer_dirs(self, image: Image) -> list[Path]:

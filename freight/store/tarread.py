@@ -16,7 +16,7 @@ from freight.store.tarformat import BLOCK, OVERLAY_XATTRS, PAX_XATTR
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from freight.store.streams import Reader
 
 _CHUNK = 1 << 20
 _ZERO_BLOCK = bytes(BLOCK)
@@ -88,7 +88,7 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
 class TarReader:
     """A forward-only tar parser over a stream (USTAR, PAX, GNU long names)."""
 
-    def __init__(self, stream: BinaryIO, label: str = "layer") -> None:
+    def __init__(self, stream: Reader, label: str = "layer") -> None:
         self.stream = stream
         self.label = label
 
