@@ -173,10 +173,3 @@ def parse_normalized(text: str) -> Reference:
         domain, path = "", name
     return Reference(domain, path, tag, digest or None)
 
-
-def is_valid(text: str) -> bool:
-    try:
-        parse(text)
-    except InvalidReference:
-        return False
-    return True

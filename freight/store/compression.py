@@ -172,14 +172,3 @@ def gzip_compress(src: Reader, dst: Writer, level: int = 2) -> None:
     dst.write(comp.flush())
     dst.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
 
-
-def zstd_compress(src: BinaryIO, dst: BinaryIO, level: int = 3) -> None:
-    """Zstd-compress ``src`` into ``dst``: one frame, content size unknown, checksummed.
-
-    Single-threaded zstd output depends only on the input, level and library
-    version, so it is deterministic for a pinned zstandard.
-    """
-    import zstandard
-
-    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
-    cctx.copy_stream(src, dst, read_size=_CHUNK, write_size=_CHUNK)
