@@ -1,4 +1,5 @@
-"""Docker's output formats: aligned tables, human sizes and ages, --format templates.
+"""Docker's output formats: aligned tables, human sizes and ages, --format templates, and
+``inspect``'s output (``print_inspect``).
 
 ``--format`` takes Go-template-like text as Docker does: ``{{.Field}}``,
 ``{{.A.B}}``, ``{{json .}}``, ``{{json .Field}}``, ``{{index .Labels "k"}}``,
@@ -335,3 +336,14 @@ class Template:
             render_table(rows, out)
         else:
             out.write("".join(line + "\n" for line in lines))
+
+
+def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
+    """Print ``inspect`` output: an indented JSON array, or one template line per object."""
+    if fmt:
+        Template(fmt).write(objects)
+    else:
+        import json  # see _json
+
+        print(json.dumps(objects, indent=4))
+    return 0

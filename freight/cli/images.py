@@ -1,5 +1,6 @@
-"""Image commands: images, tag, rmi, history, and the `image` group (``freight import`` is
-``freight.cli.image_import``'s)."""
+"""``freight images``, ``tag`` and ``rmi``, and the ``image`` group, which takes its other
+commands from their own modules (``history``, ``image_inspect``, ``image_prune``,
+``image_import``, ``build``, ``pull``, ``push``, ``archive``)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,11 @@ from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
 from freight.store.images import Image
-from freight.store.inspect import image_history, image_inspect
-from freight.store.prune import prune_images
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any
 
 _IMAGE_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"}
 
@@ -29,28 +27,21 @@ def register(sub: Subcommands) -> None:
     _images_args(sub.add("images", cmd_images, help="List images"))
     _tag_args(sub.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _rmi_args(sub.add("rmi", cmd_rmi, help="Remove one or more images"))
-    _history_args(sub.add("history", cmd_history, help="Show the history of an image"))
 
 
-# The image group's commands that other modules define (imported only when asked for).
-_IMAGE_GROUP_ELSEWHERE = {"freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
-                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load"),
-                          "freight.cli.image_import": ("import",)}
+# The image group's commands that other modules define (each imported only when asked for).
+_IMAGE_GROUP_ELSEWHERE = {"freight.cli.history": ("history",), "freight.cli.image_import": ("import",),
+                          "freight.cli.image_inspect": ("inspect",), "freight.cli.image_prune": ("prune",),
+                          "freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
+                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load")}
 
 
 def register_image_group(sub: Subcommands) -> None:
-    """``freight image ...``: the image commands, plus build, pull, push, save, load and import."""
+    """``freight image ...``: ls, rm and tag, and the commands of ``_IMAGE_GROUP_ELSEWHERE``."""
     image = sub.group("image", help="Manage images")
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
     _tag_args(image.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
-    _history_args(image.add("history", cmd_history, help="Show the history of an image"))
-    inspect = image.add("inspect", cmd_image_inspect, help="Display detailed information on one or more images")
-    inspect.add_argument("-f", "--format", help="Format output using a Go template")
-    inspect.add_argument("images", nargs="+", metavar="IMAGE")
-    prune = image.add("prune", cmd_image_prune, help="Remove unused images")
-    prune.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
-    prune.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     for module, names in _IMAGE_GROUP_ELSEWHERE.items():
         if image.wanted is None or image.wanted in names:
             import_module(module).register(image.only(names))
@@ -143,7 +134,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- tag, rmi, inspect, prune -----------------------------------------------
+# -- tag, rmi, and the prune prompt -----------------------------------------
 
 def _tag_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
@@ -182,76 +173,9 @@ def cmd_rmi(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_image_inspect(args: argparse.Namespace) -> int:
-    st = store(args)
-    return print_inspect([image_inspect(st, st.resolve_image(name)) for name in args.images], args.format)
-
-
-def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
-    """Print ``inspect`` output: an indented JSON array, or one template line per object."""
-    if fmt:
-        Template(fmt).write(objects)
-    else:
-        import json  # see freight.cli.format._json
-
-        print(json.dumps(objects, indent=4))
-    return 0
-
-
-def cmd_image_prune(args: argparse.Namespace) -> int:
-    if not args.force and not confirm(
-            "WARNING! This will remove all " + ("images without at least one container associated to them."
-                                                if args.all else "dangling images.")):
-        return 0
-    report = prune_images(store(args), all_unused=args.all)
-    if report.images:
-        print("Deleted Images:")
-        for kind, what in report.images:
-            print(f"{kind.lower()}: {what}")
-        print()
-    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
-    return 0
-
-
 def confirm(warning: str) -> bool:
     """Docker's prune prompt; in a pipe with no answer, the answer is no."""
     sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
-
-
-# -- history -----------------------------------------------------------------
-
-def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-H", "--human", default="true", choices=["true", "false"],
-                   help="Print sizes and dates in human readable format")
-    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
-    p.add_argument("--format", help="Format output using a custom template")
-    p.add_argument("image", metavar="IMAGE")
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    st = store(args)
-    entries = image_history(st, st.resolve_image(args.image))
-    human = args.human == "true"
-    rows = []
-    for e in entries:
-        image_id = e["Id"] if args.no_trunc or e["Id"] == "<missing>" else e["Id"][7:19]
-        created_by = e["CreatedBy"].replace("\t", " ")
-        if not args.no_trunc and len(created_by) > 45:
-            created_by = created_by[:44] + "…"
-        rows.append({"ID": image_id, "CreatedSince": since(e["Created"]) if human else e["Created"],
-                     "CreatedAt": e["Created"], "CreatedBy": created_by,
-                     "Size": human_size(e["Size"]) if human else str(e["Size"]),
-                     "Comment": e["Comment"]})
-    if args.quiet:
-        print("\n".join(r["ID"] for r in rows))
-    elif args.format:
-        Template(args.format, {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY"}).write(rows)
-    else:
-        cols = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
-        render_table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-                     + [[r[c] for c in cols] for r in rows])
-    return 0

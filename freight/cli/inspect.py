@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.images import print_inspect
+from freight.cli.format import print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
 from freight.runtime.inspect import find_and_inspect

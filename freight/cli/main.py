@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 _MODULES = {
     # module[:function]: the top-level commands it registers (add a line for a new module);
     # the function defaults to ``register``
-    "freight.cli.images": "images tag rmi history",
+    "freight.cli.images": "images tag rmi",
+    "freight.cli.history": "history",
     "freight.cli.image_import": "import",
     "freight.cli.images:register_image_group": "image",
     "freight.cli.containers": "run create start stop kill wait rm exec ps logs",

@@ -21,7 +21,7 @@ import os
 
 from freight.pids import alive, start_time
 from freight.record import Record
-from freight.store.root import PRIVATE
+from freight.settings import PRIVATE
 
 TMP = "tmp"
 _LEGACY = (("snapshots", ("unpack-", "remove-")), ("", ("build-output-", "build-add-", "build-context-")))

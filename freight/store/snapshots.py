@@ -19,9 +19,9 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
+from freight.settings import PRIVATE
 from freight.store import scratch
 from freight.store.db import transaction
-from freight.store.root import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

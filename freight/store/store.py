@@ -10,7 +10,6 @@ process's temporary directory, which the next writer removes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from functools import cached_property, partial
@@ -19,11 +18,9 @@ from freight.errors import FreightError
 from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
-from freight.settings import default_root
-from freight.store import scratch
+from freight.settings import default_root, make_root
 from freight.store.db import connect
 from freight.store.images import Image, ImageIndex, reject_index
-from freight.store.root import make_root
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -41,7 +38,8 @@ class Store:
     the snapshots and ``root`` as a Path are made on first use, so that commands
     that only list (``images``, ``ps``) start fast. (So the modules of what only
     writers use are imported where it is first used: ``pathlib`` and the blob store
-    cost a listing command about a tenth of its time, ``json`` a thirtieth.)"""
+    cost a listing command about a tenth of its time, ``json`` a twentieth, the
+    temporary space and the lock (``scratch``, ``fcntl``) a fiftieth.)"""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = os.fspath(root)
@@ -83,6 +81,8 @@ class Store:
     @property
     def scratch_dir(self) -> str:
         """This process's temporary directory in the store (``freight.store.scratch``)."""
+        from freight.store import scratch  # see the class docstring
+
         return scratch.directory(self._root)
 
     # -- locking --------------------------------------------------------
@@ -91,6 +91,10 @@ class Store:
     def writing(self) -> Iterator[None]:
         """Hold the store lock shared while adding content (see module docstring); first
         remove what killed writers left in ``tmp/`` (``freight.store.scratch``)."""
+        import fcntl  # see the class docstring
+
+        from freight.store import scratch
+
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
@@ -165,6 +169,8 @@ class Store:
         With ``wait=False`` it gives up (returns None) when another process is
         adding content, so ``rmi`` never blocks behind a long pull.
         """
+        import fcntl  # see the class docstring
+
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
