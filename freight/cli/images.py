@@ -5,7 +5,6 @@ commands from their own modules (``history``, ``image_inspect``, ``image_prune``
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 from importlib import import_module
 
@@ -106,6 +105,8 @@ def _select(st: Store, images: list[Image], filters: dict[str, list[str]]) -> li
 
 
 def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
+    import fnmatch  # only a listing filtered by name needs it
+
     name = f"{row['Repository']}:{row['Tag']}"
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
 
