@@ -41,8 +41,9 @@ def register_image_group(sub: Subcommands) -> None:
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
     _tag_args(image.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
+    known = {"ls", "list", "rm", "remove", "tag"}.union(*_IMAGE_GROUP_ELSEWHERE.values())
     for module, names in _IMAGE_GROUP_ELSEWHERE.items():
-        if image.wanted is None or image.wanted in names:
+        if image.wanted in names or image.wanted not in known:  # not known: all, for help or the usage error
             import_module(module).register(image.only(names))
 
 

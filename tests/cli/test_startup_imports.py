@@ -48,6 +48,16 @@ def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
     assert not HEAVY & loaded, f"freight {' '.join(argv)} imports {sorted(HEAVY & loaded)}"
 
 
+@pytest.mark.parametrize("argv, module", [(["image", "ls"], "freight.cli.images"),
+                                          (["image", "prune", "-f"], "freight.cli.image_prune")])
+def test_the_image_group_imports_only_the_module_of_its_command(store: Store, argv: list[str], module: str) -> None:
+    result = subprocess.run([sys.executable, "-c", _PROBE, "--root", str(store.root), *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = {m for m in result.stderr.rpartition("MODULES ")[2].split() if m.startswith("freight.cli.")}
+    assert loaded == {"freight.cli.main", "freight.cli.format", "freight.cli.images", module}
+
+
 def test_a_fully_cached_build_imports_only_what_it_uses(store: Store, tmp_path: Path) -> None:
     context = tmp_path / "context"
     context.mkdir()
