@@ -6,25 +6,33 @@ and the API service offer the same behaviour.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
-from freight.store import Store
+from freight.builder.cache import prune_cache
+from freight.record import Record, field
+from freight.runtime.containers import list_containers
+from freight.runtime.prune import container_size, list_volumes, prune_containers, prune_volumes, tree_size, used_volumes
+from freight.store import scratch
 from freight.store.prune import prune_images
+from freight.store.store import Store
 
 
-class SystemPruneReport:
-    def __init__(self) -> None:
-        self.containers: list[str] = []
-        self.volumes: list[str] = []
-        self.images: list[tuple[str, str]] = []
-        self.build_cache: list[str] = []
-        self.reclaimed = 0
+class SystemPruneReport(Record, frozen=False):
+    """What ``system prune`` removed, and the bytes it freed."""
+
+    containers: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[tuple[str, str]] = field(default_factory=list)
+    build_cache: list[str] = field(default_factory=list)
+    reclaimed: int = 0
 
 
-class Usage(namedtuple("Usage", "kind total active size reclaimable")):
-    __slots__ = ()
+class Usage(Record):
+    """One row of ``system df``: how many there are, how many are in use, their bytes, and the
+    bytes removing those not in use would free."""
+
     kind: str
     total: int
     active: int
@@ -35,9 +43,6 @@ class Usage(namedtuple("Usage", "kind total active size reclaimable")):
 def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
     """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
     unused) images and build cache, in the order that frees each for the next."""
-    from freight.builder.cache import prune_cache
-    from freight.runtime.prune import prune_containers, prune_volumes
-
     report = SystemPruneReport()
     report.containers, report.reclaimed = prune_containers(store)
     if volumes:
@@ -79,9 +84,6 @@ def _image_usage(store: Store) -> Usage:
 
 
 def _container_usage(store: Store) -> Usage:
-    from freight.runtime.containers import list_containers
-    from freight.runtime.prune import container_size
-
     found = list_containers(store, all=True)
     sizes = {c.id: container_size(store, c) for c in found}
     running = [c for c in found if c.running]
@@ -90,8 +92,6 @@ def _container_usage(store: Store) -> Usage:
 
 
 def _volume_usage(store: Store) -> Usage:
-    from freight.runtime.prune import list_volumes, tree_size, used_volumes
-
     volumes = list_volumes(store)
     used = used_volumes(store)
     sizes = {v["Name"]: tree_size(v["Mountpoint"]) for v in volumes}
@@ -102,8 +102,6 @@ def _volume_usage(store: Store) -> Usage:
 
 def _cache_usage(store: Store) -> Usage:
     """Build cache: the layer blobs its entries keep that no image uses, as the space they take on disk."""
-    import json
-
     used: set[str] = set()
     for image in store.images.all():
         used.update(layer["digest"] for layer in image.layers)
@@ -118,9 +116,7 @@ def _cache_usage(store: Store) -> Usage:
 def temporary_usage(store: Store) -> Usage:
     """Temporary data (``freight.store.scratch``): active is what running writers hold,
     reclaimable what killed ones left, which the next writer (or GC) removes."""
-    from freight.store.scratch import entries
-
-    found = entries(os.fspath(store.root))
+    found = scratch.entries(store.root_path)
     sizes = [(entry.owned, entry_size(entry.path)) for entry in found]
     size = sum(s for _owned, s in sizes)
     return Usage("Temporary", len(found), sum(1 for e in found if e.owned), size,
@@ -129,8 +125,6 @@ def temporary_usage(store: Store) -> Usage:
 
 def entry_size(path: str) -> int:
     """The bytes of a file, or of the files below a directory."""
-    from freight.runtime.prune import tree_size
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:

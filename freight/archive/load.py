@@ -13,12 +13,13 @@ GC never collects what the load is about to reference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
 from pathlib import Path
 
 from freight.archive.model import ArchiveImage
 from freight.archive.reader import Archive, open_archive
 from freight.image.digest import chain_ids
+from freight.record import Record, field
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 
-@dataclass
-class LoadedImage:
+class LoadedImage(Record):
     """An image a load added: its ID, manifest digest and names (familiar form, as Docker prints them)."""
 
     id: str
@@ -59,7 +59,7 @@ def _unpack(store: Store, archive: Archive, image: ArchiveImage) -> None:
     parent = None
     for chain, diff_id, layer in zip(chain_ids(image.diff_ids), image.diff_ids, image.layers):
         name = image.blobs[layer["digest"]]
-        store.snapshots.unpack(chain, parent, diff_id, lambda name=name: archive.source.open(name))
+        store.snapshots.unpack(chain, parent, diff_id, functools.partial(archive.source.open, name))
         parent = chain
 
 

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 from freight.archive.source import ArchiveError
 from freight.image.reference import Reference
+from freight.record import Record, field
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass
-class ArchiveImage:
+class ArchiveImage(Record, frozen=False):
     """One image in an archive.
 
     ``manifest`` is the manifest's exact bytes: as stored in an OCI layout, or
     made by freight (an OCI manifest over the archive's own layer files) for a
     Docker archive, which carries none. ``blobs`` maps each config and layer
-    digest to the archive file holding it.
+    digest to the archive file holding it. Reading an archive gathers an image's
+    ``names`` (``add_names``) from every place that names it.
     """
 
     manifest: bytes

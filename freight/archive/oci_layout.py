@@ -20,9 +20,9 @@ from freight.archive.model import ArchiveImage
 from freight.archive.source import ArchiveError, Source
 from freight.errors import DigestMismatch, InvalidReference
 from freight.image import reference
-from freight.image.canonical import host_platform
 from freight.image.digest import check
 from freight.image.mediatypes import INDEXES, MANIFESTS, OCI_INDEX
+from freight.image.platform import host_platform
 from freight.image.reference import Reference
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -16,6 +16,7 @@ the diff_id the config gives it.
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 from freight.archive import docker_archive, oci_layout
@@ -138,8 +139,6 @@ def _read_stream(stream: BinaryIO, spool_dir: Path | None) -> TarSource:
 
 def _tar_errors(read: Callable[[], Source]) -> Source:
     """Run ``read``, turning tar and codec errors into one clear ArchiveError."""
-    import tarfile
-
     try:
         return read()
     except tarfile.TarError as err:

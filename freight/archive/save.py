@@ -24,31 +24,30 @@ import io
 import json
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from freight.archive import docker_archive, oci_layout
+from freight.archive.atomic import write_atomic
 from freight.errors import FreightError, InvalidReference
 from freight.image import reference
 from freight.image.mediatypes import OCI_MANIFEST
 from freight.image.reference import Reference
+from freight.record import Record, field
 from freight.store.blobs import CHUNK
 from freight.store.images import Image
-from freight.store.layerwrite import BLOCK, tar_header
+from freight.store.layerwrite import tar_header
 from freight.store.store import Store
+from freight.store.tarformat import BLOCK
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any, BinaryIO
 
 _DIR, _REG = b"5", b"0"
 
 
-@dataclass
-class Selection:
+class Selection(Record):
     """An image to save and the tags to save it under (none: saved by ID)."""
 
     image: Image
@@ -75,8 +74,9 @@ def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
         return [(store.resolve_image(text), None)]
     if ref.tag:
         return [(store.resolve_image(text), ref)]
-    tagged = [(image, tag) for image in store.images.all()
-              for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
+    tagged: list[tuple[Image, Reference | None]] = [
+        (image, tag) for image in store.images.all()
+        for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
     tagged.sort(key=lambda pair: str(pair[1]))
     return tagged or [(store.resolve_image(text), None)]
 
@@ -219,8 +219,8 @@ def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_nam
     names_added = {_desc_name(d) for d in added} - {None}
     kept = [d for d in index.get("manifests") or [] if _desc_name(d) not in names_added
             and d not in added]
-    _write_atomic(directory / oci_layout.LAYOUT, lambda out: out.write(oci_layout.LAYOUT_CONTENT))
-    _write_atomic(index_path, lambda out: out.write(oci_layout.index_json(kept + added)))
+    write_atomic(directory / oci_layout.LAYOUT, lambda out: out.write(oci_layout.LAYOUT_CONTENT))
+    write_atomic(index_path, lambda out: out.write(oci_layout.index_json(kept + added)))
 
 
 def _desc_name(desc: dict[str, Any]) -> str | None:
@@ -231,17 +231,4 @@ def _desc_name(desc: dict[str, Any]) -> str | None:
 def _copy_blob(store: Store, digest: str, dest: Path) -> None:
     if not dest.exists():
         with store.blobs.open(digest) as f:
-            _write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
-
-
-def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Create ``path`` whole or not at all: write a temporary file beside it, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))

@@ -27,16 +27,18 @@ import posixpath
 import tarfile
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from freight.errors import FreightError
+from freight.record import Record
 from freight.store.blobs import CHUNK, BlobStore
 from freight.store.compression import GZIP_MAGIC, ZSTD_MAGIC
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import BinaryIO
+
+    from freight.store.streams import Reader
 
 METADATA_LIMIT = 64 << 20  # a manifest, config or index larger than this is not one
 _MAX_LINKS = 16
@@ -47,8 +49,7 @@ class ArchiveError(FreightError):
     """An archive that is not a readable image archive (truncated, corrupt, incomplete)."""
 
 
-@dataclass
-class Entry:
+class Entry(Record):
     """One file of an archive: where its bytes are, and their digest and size."""
 
     path: Path
@@ -209,13 +210,15 @@ class TarSource(Source):
             for member in tar:
                 name = clean_name(member.name)
                 if member.isreg():
-                    self._add(name, tar.extractfile(member))  # type: ignore[arg-type]
+                    data = tar.extractfile(member)
+                    assert data is not None  # a regular member has data
+                    self._add(name, data)
                 elif member.issym():
                     self._links[name] = clean_name(posixpath.join(posixpath.dirname(name), member.linkname))
                 elif member.islnk():
                     self._links[name] = clean_name(member.linkname)
 
-    def _add(self, name: str, data: BinaryIO) -> None:
+    def _add(self, name: str, data: Reader) -> None:
         path = self._spool_file()
         h = hashlib.sha256()
         size = 0

@@ -17,7 +17,8 @@ from freight.builder.state import DEFAULT_PATH, BuildError, BuildSession, Layer,
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.canonical import host_platform, rfc3339
+from freight.image.canonical import rfc3339
+from freight.image.platform import host_platform
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

@@ -21,8 +21,9 @@ from freight.builder.cache import DB_LOCK, cache_key
 from freight.builder.changes import ConfigEnv
 from freight.builder.fsview import RootFS
 from freight.errors import FreightError
-from freight.image.canonical import host_platform, rfc3339
+from freight.image.canonical import rfc3339
 from freight.image.digest import chain_ids
+from freight.image.platform import host_platform
 from freight.record import Record, field
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

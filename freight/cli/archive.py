@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from freight.cli.main import store
+from freight.archive.atomic import write_atomic
+from freight.archive.load import load
+from freight.archive.save import save
+from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
     from typing import BinaryIO
-
-    from freight.cli.main import Subcommands
 
 SAVE_HELP = "Save one or more images to a tar archive (streamed to STDOUT by default)"
 LOAD_HELP = "Load an image from a tar archive or STDIN"
@@ -43,10 +44,6 @@ def add_load_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_save(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from freight.archive.save import save
-
     if not args.output:
         if sys.stdout.isatty():
             raise FreightError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -61,23 +58,13 @@ def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
 
     An existing non-regular file (``/dev/null``, a FIFO) is written to directly, never replaced.
     """
-    import tempfile
-
     if path.exists() and not path.is_file():
         with path.open("wb") as out:
             write(out)
         return
     if not path.parent.is_dir():
         raise FreightError(f'failed to save image: invalid output path: directory "{path.parent}" does not exist')
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".freight_temp_")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, write, mode=0o666 & ~_umask(), prefix=".freight_temp_")
 
 
 def _umask() -> int:
@@ -87,10 +74,6 @@ def _umask() -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from freight.archive.load import load
-
     source: BinaryIO | Path
     if args.input in (None, "-"):
         if args.input is None and sys.stdin.isatty():

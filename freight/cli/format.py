@@ -1,4 +1,5 @@
-"""Docker's output formats: aligned tables, human sizes and ages, --format templates.
+"""Docker's output formats: aligned tables, human sizes and ages, --format templates, and
+``inspect``'s output (``print_inspect``).
 
 ``--format`` takes Go-template-like text as Docker does: ``{{.Field}}``,
 ``{{.A.B}}``, ``{{json .}}``, ``{{json .Field}}``, ``{{index .Labels "k"}}``,
@@ -12,14 +13,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from datetime import datetime
     from typing import Any
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
@@ -73,8 +73,6 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(text: str) -> datetime | None:
     """Parse an RFC 3339 timestamp (nanoseconds are cut to microseconds); None if it is not one."""
-    from datetime import datetime
-
     try:
         when = datetime.fromisoformat(text) if "T" in text else None
     except ValueError:
@@ -84,8 +82,6 @@ def parse_time(text: str) -> datetime | None:
 
 def since(text: str) -> str:
     """Docker's "2 weeks ago" for an RFC 3339 timestamp."""
-    from datetime import datetime
-
     when = parse_time(text)
     if when is None:
         return "N/A"
@@ -123,7 +119,7 @@ class TemplateError(InvalidArgument):
 
 
 def _json(value: Any) -> str:
-    import json
+    import json  # listing commands load this module, and a plain listing does without json
 
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -248,7 +244,8 @@ def _go_repr(value: Any) -> str:
 
 def _parse(template: str) -> list[Any]:
     """Turn a template into a tree of text, expressions, range and if blocks."""
-    pos, stack = 0, [("root", [])]
+    pos = 0
+    stack: list[tuple[Any, ...]] = [("root", [])]  # (kind, body[, expr[, body before else]])
     for match in re.finditer(_TOKEN, template):
         stack[-1][1].append(_between_actions(template[pos:match.start()]))
         pos = match.end()
@@ -269,7 +266,8 @@ def _parse(template: str) -> list[Any]:
     stack[-1][1].append(_between_actions(template[pos:]))
     if len(stack) != 1:
         raise TemplateError("unexpected EOF")
-    return stack[0][1]
+    nodes: list[Any] = stack[0][1]
+    return nodes
 
 
 def _between_actions(text: str) -> str:
@@ -291,7 +289,7 @@ def _run(nodes: Iterable[Any], dot: Any) -> str:
     return "".join(parts)
 
 
-def _block(node: tuple, dot: Any) -> str:
+def _block(node: tuple[Any, ...], dot: Any) -> str:
     kind, body, expr = node[0], node[1], node[2]
     otherwise = node[3] if kind.endswith("-else") else None
     then = otherwise if otherwise is not None else body
@@ -338,3 +336,14 @@ class Template:
             render_table(rows, out)
         else:
             out.write("".join(line + "\n" for line in lines))
+
+
+def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
+    """Print ``inspect`` output: an indented JSON array, or one template line per object."""
+    if fmt:
+        Template(fmt).write(objects)
+    else:
+        import json  # see _json
+
+        print(json.dumps(objects, indent=4))
+    return 0

@@ -1,20 +1,23 @@
-"""Image commands: images, tag, rmi, history, import, and the `image` group."""
+"""``freight images``, ``tag`` and ``rmi``, and the ``image`` group, which takes its other
+commands from their own modules (``history``, ``image_inspect``, ``image_prune``,
+``image_import``, ``build``, ``pull``, ``push``, ``archive``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 from freight.cli.format import Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument
+from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
+from freight.store.images import Image
+from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
-    from typing import Any, BinaryIO
 
 _IMAGE_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"}
 
@@ -23,31 +26,25 @@ def register(sub: Subcommands) -> None:
     _images_args(sub.add("images", cmd_images, help="List images"))
     _tag_args(sub.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _rmi_args(sub.add("rmi", cmd_rmi, help="Remove one or more images"))
-    _history_args(sub.add("history", cmd_history, help="Show the history of an image"))
-    _import_args(sub.add("import", cmd_import,
-                         help="Import the contents from a tarball to create a filesystem image"))
+
+
+# The image group's commands that other modules define (each imported only when asked for).
+_IMAGE_GROUP_ELSEWHERE = {"freight.cli.history": ("history",), "freight.cli.image_import": ("import",),
+                          "freight.cli.image_inspect": ("inspect",), "freight.cli.image_prune": ("prune",),
+                          "freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
+                          "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load")}
 
 
 def register_image_group(sub: Subcommands) -> None:
-    """``freight image ...``: the image commands, plus build, pull, push, save and load."""
-    from importlib import import_module
-
+    """``freight image ...``: ls, rm and tag, and the commands of ``_IMAGE_GROUP_ELSEWHERE``."""
     image = sub.group("image", help="Manage images")
     _images_args(image.add("ls", cmd_images, help="List images", aliases=["list"]))
     _rmi_args(image.add("rm", cmd_rmi, help="Remove one or more images", aliases=["remove"]))
     _tag_args(image.add("tag", cmd_tag, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
-    _history_args(image.add("history", cmd_history, help="Show the history of an image"))
-    _import_args(image.add("import", cmd_import,
-                           help="Import the contents from a tarball to create a filesystem image"))
-    inspect = image.add("inspect", cmd_image_inspect, help="Display detailed information on one or more images")
-    inspect.add_argument("-f", "--format", help="Format output using a Go template")
-    inspect.add_argument("images", nargs="+", metavar="IMAGE")
-    prune = image.add("prune", cmd_image_prune, help="Remove unused images")
-    prune.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
-    prune.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    for module, names in (("freight.cli.build", ["build"]), ("freight.cli.registry", ["pull", "push"]),
-                          ("freight.cli.archive", ["save", "load"])):
-        import_module(module).register(image.only(names))
+    known = {"ls", "list", "rm", "remove", "tag"}.union(*_IMAGE_GROUP_ELSEWHERE.values())
+    for module, names in _IMAGE_GROUP_ELSEWHERE.items():
+        if image.wanted in names or image.wanted not in known:  # not known: all, for help or the usage error
+            import_module(module).register(image.only(names))
 
 
 # -- images ------------------------------------------------------------------
@@ -62,21 +59,21 @@ def _images_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _image_rows(images: list[Any], no_trunc: bool) -> Iterator[dict[str, str]]:
+def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]:
     """One row per tag, or a <none> row for an untagged image, as Docker lists them."""
     for image in images:
         image_id = image.id if no_trunc else image.id[7:19]
         digest = "<none>"
         if image.repo_digests:
             digest = image.repo_digests[0].partition("@")[2]
-        names = [reference.parse_normalized(t) for t in image.repo_tags] or [None]
-        for ref in names:
+        names: list[reference.Reference | None] = [reference.parse_normalized(t) for t in image.repo_tags]
+        for ref in names or [None]:
             yield {
                 "Containers": "N/A", "CreatedAt": docker_time(image.created),
                 "CreatedSince": since(image.created), "Digest": digest, "ID": image_id,
                 "Repository": ref.familiar_repository if ref else "<none>",
                 "SharedSize": "N/A", "Size": human_size(image.size),
-                "Tag": ref.tag if ref else "<none>", "UniqueSize": "N/A",
+                "Tag": (ref.tag or "<none>") if ref else "<none>", "UniqueSize": "N/A",
                 "VirtualSize": human_size(image.size),
             }
 
@@ -91,7 +88,7 @@ def _filters(specs: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _select(st: Any, images: list[Any], filters: dict[str, list[str]]) -> list[Any]:
+def _select(st: Store, images: list[Image], filters: dict[str, list[str]]) -> list[Image]:
     for value in filters.get("dangling", []):
         if value not in ("true", "false", "1", "0"):
             raise InvalidArgument(f"invalid filter 'dangling={value}'")
@@ -109,7 +106,7 @@ def _select(st: Any, images: list[Any], filters: dict[str, list[str]]) -> list[A
 
 
 def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
-    import fnmatch
+    import fnmatch  # only a listing filtered by name needs it
 
     name = f"{row['Repository']}:{row['Tag']}"
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
@@ -139,7 +136,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- tag, rmi, inspect, prune -----------------------------------------------
+# -- tag, rmi, and the prune prompt -----------------------------------------
 
 def _tag_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
@@ -160,8 +157,6 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
-    from freight.errors import FreightError
-
     st = store(args)
     status = 0
     for name in args.images:
@@ -180,156 +175,9 @@ def cmd_rmi(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_image_inspect(args: argparse.Namespace) -> int:
-    from freight.store.inspect import image_inspect
-
-    st = store(args)
-    return print_inspect([image_inspect(st, st.resolve_image(name)) for name in args.images], args.format)
-
-
-def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:
-    """Print ``inspect`` output: an indented JSON array, or one template line per object."""
-    if fmt:
-        Template(fmt).write(objects)
-    else:
-        import json
-
-        print(json.dumps(objects, indent=4))
-    return 0
-
-
-def cmd_image_prune(args: argparse.Namespace) -> int:
-    from freight.store.prune import prune_images
-
-    if not args.force and not confirm(
-            "WARNING! This will remove all " + ("images without at least one container associated to them."
-                                                if args.all else "dangling images.")):
-        return 0
-    report = prune_images(store(args), all_unused=args.all)
-    if report.images:
-        print("Deleted Images:")
-        for kind, what in report.images:
-            print(f"{kind.lower()}: {what}")
-        print()
-    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
-    return 0
-
-
 def confirm(warning: str) -> bool:
     """Docker's prune prompt; in a pipe with no answer, the answer is no."""
     sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
-
-
-# -- history -----------------------------------------------------------------
-
-def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-H", "--human", default="true", choices=["true", "false"], help="Print sizes and dates in human readable format")
-    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
-    p.add_argument("--format", help="Format output using a custom template")
-    p.add_argument("image", metavar="IMAGE")
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from freight.store.inspect import image_history
-
-    st = store(args)
-    entries = image_history(st, st.resolve_image(args.image))
-    human = args.human == "true"
-    rows = []
-    for e in entries:
-        image_id = e["Id"] if args.no_trunc or e["Id"] == "<missing>" else e["Id"][7:19]
-        created_by = e["CreatedBy"].replace("\t", " ")
-        if not args.no_trunc and len(created_by) > 45:
-            created_by = created_by[:44] + "…"
-        rows.append({"ID": image_id, "CreatedSince": since(e["Created"]) if human else e["Created"],
-                     "CreatedAt": e["Created"], "CreatedBy": created_by,
-                     "Size": human_size(e["Size"]) if human else str(e["Size"]),
-                     "Comment": e["Comment"]})
-    if args.quiet:
-        print("\n".join(r["ID"] for r in rows))
-    elif args.format:
-        Template(args.format, {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY"}).write(rows)
-    else:
-        cols = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
-        render_table([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-                     + [[r[c] for c in cols] for r in rows])
-    return 0
-
-
-# -- import ------------------------------------------------------------------
-
-def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
-    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
-    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
-    p.add_argument("source", metavar="file|URL|-")
-    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from freight.builder.changes import apply_changes
-    from freight.store.importer import import_rootfs
-
-    tags = [args.repository] if args.repository else []
-    for tag in tags:
-        reference.parse(tag)
-    config = apply_changes({}, args.change)
-    st = store(args)
-    source, comment = _import_source(args.source)
-    _refuse_empty(source)
-    image = import_rootfs(st, source, tags, config, args.message or comment)
-    print(image.id)
-    return 0
-
-
-def _import_source(text: str) -> tuple[Path | BinaryIO, str]:
-    from pathlib import Path
-
-    from freight.errors import NotFound
-
-    if text == "-":
-        return sys.stdin.buffer, "Imported from -"
-    if text.startswith(("http://", "https://")):
-        return _download(text), f"Imported from {text}"
-    path = Path(text)
-    if not path.exists():
-        raise NotFound(f"open {text}: no such file or directory")
-    return path, "Imported from -"
-
-
-def _refuse_empty(source: Path | BinaryIO) -> None:
-    """No image from nothing: empty input is no tar archive (an empty one is 1024 zero bytes)."""
-    from pathlib import Path
-
-    from freight.errors import FreightError
-
-    if isinstance(source, Path):
-        empty = source.is_file() and source.stat().st_size == 0
-    else:
-        empty = not source.peek(1)  # type: ignore[attr-defined]  # stdin or a download: buffered
-    if empty:
-        raise FreightError("invalid archive: empty input")
-
-
-def _download(url: str) -> BinaryIO:
-    """Fetch a rootfs tar into a temporary file (the import reads it once, streaming)."""
-    import tempfile
-
-    import httpx
-
-    from freight.errors import FreightError
-
-    tmp = tempfile.TemporaryFile()
-    try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-            response.raise_for_status()
-            for chunk in response.iter_bytes(1 << 20):
-                tmp.write(chunk)
-    except httpx.HTTPError as err:
-        raise FreightError(f"failed to download {url}: {err}") from None
-    tmp.seek(0)
-    return tmp

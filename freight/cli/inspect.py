@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.images import print_inspect
+from freight.cli.format import print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
+from freight.runtime.inspect import find_and_inspect
+from freight.store.inspect import image_inspect
+from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -24,10 +27,7 @@ def register(sub: Subcommands, kind: str | None = None) -> None:
     p.add_argument("names", nargs="+", metavar="NAME|ID")
 
 
-def _inspect_one(st: Any, name: str, kind: str | None) -> dict[str, Any]:
-    from freight.runtime.inspect import find_and_inspect
-    from freight.store.inspect import image_inspect
-
+def _inspect_one(st: Store, name: str, kind: str | None) -> dict[str, Any]:
     if kind in (None, "container", "volume"):
         found = find_and_inspect(st, name, kind)
         if found is not None:

@@ -8,6 +8,8 @@ Conventions for command modules (``freight/cli/<area>.py``):
   ``sub.group("image", help=...)`` returning a nested ``Subcommands``.
 * ``COMMANDS`` below maps every top-level command to its module, so running a
   command imports only that module: ``freight run`` start-up is a headline figure.
+  A group's ``wanted`` names the subcommand asked for (None: not known), so that
+  a group registering commands of other modules imports only the one it needs.
 * A handler is ``handler(args: argparse.Namespace) -> int | None`` (the exit
   status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
 * Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
@@ -20,6 +22,7 @@ Conventions for command modules (``freight/cli/<area>.py``):
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 from importlib import import_module
@@ -32,17 +35,24 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
+    from freight.store.store import Store
+
     Handler = Callable[[argparse.Namespace], "int | None"]
 
 _MODULES = {
     # module[:function]: the top-level commands it registers (add a line for a new module);
     # the function defaults to ``register``
-    "freight.cli.images": "images tag rmi history import",
+    "freight.cli.images": "images tag rmi",
+    "freight.cli.history": "history",
+    "freight.cli.image_import": "import",
     "freight.cli.images:register_image_group": "image",
     "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
-    "freight.cli.registry": "registry pull push login logout",
+    "freight.cli.pull": "pull",
+    "freight.cli.push": "push",
+    "freight.cli.login": "login logout",
+    "freight.cli.registry": "registry",
     "freight.cli.archive": "save load",
     "freight.cli.build": "build",
     "freight.cli.builder": "builder",
@@ -60,9 +70,10 @@ def _columns() -> int:
         try:
             _COLUMNS = int(os.environ["COLUMNS"])
         except (KeyError, ValueError):
+            stdout = sys.__stdout__
             try:
-                _COLUMNS = os.get_terminal_size(sys.__stdout__.fileno()).columns
-            except (AttributeError, ValueError, OSError):
+                _COLUMNS = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 80
+            except (ValueError, OSError):
                 _COLUMNS = 80
     return _COLUMNS
 
@@ -87,7 +98,7 @@ class Parser(argparse.ArgumentParser):
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
         sys.exit(125)
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]  # one of its overloads
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         """Reject leftovers here, so the usage error names this command, not ``freight``.
 
@@ -101,11 +112,13 @@ class Parser(argparse.ArgumentParser):
 
 
 class Subcommands:
-    """Adds commands (or groups of commands) under a parser."""
+    """Adds commands (or groups of commands) under a parser; ``wanted``: the one the command
+    line asks for, when known."""
 
-    def __init__(self, parser: argparse.ArgumentParser, prog: str) -> None:
+    def __init__(self, parser: argparse.ArgumentParser, prog: str, wanted: str | None = None) -> None:
         self._actions = parser.add_subparsers(metavar="COMMAND", parser_class=Parser)
         self._prog = prog
+        self.wanted = wanted
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
@@ -114,13 +127,14 @@ class Subcommands:
         parser.set_defaults(func=handler, error_code=error_code)
         return parser
 
-    def only(self, names: Sequence[str]) -> Subcommands:
-        """A view of this group that takes only ``names`` from another module's ``register``.
+    def only(self, names: Sequence[str], then: str | None = None) -> Subcommands:
+        """A view of this group that takes only ``names`` from another module's ``register``
+        (``then``: the subcommand wanted of a group among them).
 
         It lets ``image pull`` reuse the ``pull`` command's parser and handler:
         one definition for every flag.
         """
-        return _Only(self, frozenset(names))
+        return _Only(self, frozenset(names), then)
 
     def group(self, name: str, help: str) -> Subcommands:
         parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
@@ -130,18 +144,23 @@ class Subcommands:
 
 
 class _Only(Subcommands):
-    def __init__(self, inner: Subcommands, names: frozenset[str]) -> None:
+    def __init__(self, inner: Subcommands, names: frozenset[str], then: str | None = None) -> None:
         self._inner = inner
         self._names = names
+        self.wanted = then
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
         if name in self._names:
             return self._inner.add(name, handler, help, aliases, error_code, **kwargs)
-        return _Discard()  # type: ignore[return-value]
+        return _Discard()  # type: ignore[return-value]  # stands in for the parser (see _Discard)
 
     def group(self, name: str, help: str) -> Subcommands:
-        return self._inner.group(name, help) if name in self._names else _Only(self, frozenset())
+        if name not in self._names:
+            return _Only(self, frozenset())
+        group = self._inner.group(name, help)
+        group.wanted = self.wanted
+        return group
 
 
 class _Discard:
@@ -161,14 +180,16 @@ def _group_usage(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def store(args: argparse.Namespace) -> Any:
+def store(args: argparse.Namespace) -> Store:
     """Open the store the global --root names."""
-    from freight.store import open_store
+    from freight.store.store import open_store  # sqlite3: not for --version and --help
 
     return open_store(args.root)
 
 
-def _command_name(argv: Sequence[str]) -> str | None:
+def _command_words(argv: Sequence[str]) -> list[str]:
+    """The words of ``argv`` that are not options (the command, a group's subcommand, ...)."""
+    words = []
     skip = False
     for word in argv:
         if skip:
@@ -176,8 +197,8 @@ def _command_name(argv: Sequence[str]) -> str | None:
         elif word in ("--root",):
             skip = True
         elif not word.startswith("-"):
-            return word
-    return None
+            words.append(word)
+    return words
 
 
 def build_parser(argv: Sequence[str]) -> Parser:
@@ -188,9 +209,10 @@ def build_parser(argv: Sequence[str]) -> Parser:
     parser.add_argument("--debug", "-D", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", "-v", action="version", version=f"freight version {__version__}")
     sub = Subcommands(parser, "freight")
-    wanted = _command_name(argv)
+    words = _command_words(argv)
+    wanted = words[0] if words else None
     if wanted in COMMANDS:
-        modules, sub = [COMMANDS[wanted]], sub.only([wanted])
+        modules, sub = [COMMANDS[wanted]], sub.only([wanted], words[1] if len(words) > 1 else None)
     elif wanted is None and {"--version", "-v"} & set(argv):
         modules = []
     else:
@@ -208,13 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    handler: Handler = args.func
+    error_code: int = args.error_code
     try:
-        status = args.func(args)
+        status = handler(args)
     except FreightError as err:
         if args.debug:
             raise
         sys.stderr.write(f"Error: {err}\n")
-        return args.error_code if err.exit_code == FreightError.exit_code else err.exit_code
+        return error_code if err.exit_code == FreightError.exit_code else err.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -224,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None or args.debug:
             raise
         sys.stderr.write(f"Error: {message}\n")
-        return args.error_code
+        return error_code
     return status or 0
 
 
@@ -255,8 +279,6 @@ def _exit(status: int) -> NoReturn:
     and the process leaves at once: the rest of the teardown would only free
     memory the kernel frees anyway.
     """
-    import atexit
-
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     threading = sys.modules.get("threading")
     if run_exit_handlers is None or (threading is not None and any(

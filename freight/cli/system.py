@@ -9,10 +9,10 @@ from freight.cli.format import human_size, render_table
 from freight.cli.images import confirm
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
-
-TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
-if TYPE_CHECKING:
-    from freight.store import Store
+from freight.store import scratch
+from freight.store.check import check
+from freight.store.store import Store
+from freight.system import disk_usage, entry_size, prune_system
 
 
 def register(sub: Subcommands) -> None:
@@ -37,8 +37,6 @@ def _prune_warning(args: argparse.Namespace) -> str:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from freight.system import prune_system
-
     if not args.force and not confirm(_prune_warning(args)):
         return 0
     report = prune_system(store(args), all_unused=args.all, volumes=args.volumes)
@@ -54,8 +52,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_df(args: argparse.Namespace) -> int:
-    from freight.system import disk_usage
-
     rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
     for usage in disk_usage(store(args)):
         share = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size and usage.kind != "Build Cache" else ""
@@ -66,8 +62,6 @@ def cmd_df(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from freight.store.gc import check
-
     st = store(args)
     problems = check(st)
     for problem in problems:
@@ -82,11 +76,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _report_temporaries(st: Store) -> None:
     """Temporary data is no inconsistency, but ``check`` names it: a running writer's, and
     what killed ones left (which the next writing command removes)."""
-    import os
-
-    from freight.store.scratch import entries
-    from freight.system import entry_size
-
-    for entry in entries(os.fspath(st.root)):
+    for entry in scratch.entries(st.root_path):
         whose = "held by a running writer" if entry.owned else "left by a killed writer"
         print(f"temporary data {whose}: {entry.path} ({human_size(entry_size(entry.path))})")

@@ -75,7 +75,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from freight.cli.images import print_inspect
+    from freight.cli.format import print_inspect
     from freight.errors import FreightError
     from freight.runtime.prune import get_volume
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+from freight.image.platform import host_platform
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-         "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}
-
 
 def canonical_json(obj: Any, errors: str = "strict") -> bytes:
     """The one serialisation freight writes: sorted keys, no spaces, UTF-8 (``errors`` as
@@ -22,17 +19,7 @@ def canonical_json(obj: Any, errors: str = "strict") -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", errors)
 
 
-def host_platform() -> dict[str, str]:
-    machine = os.uname().machine
-    plat = {"os": "linux", "architecture": _ARCH.get(machine, machine)}
-    if machine == "armv7l":
-        plat["variant"] = "v7"
-    return plat
-
-
 def rfc3339(timestamp: float) -> str:
-    from datetime import datetime
-
     when = datetime.fromtimestamp(timestamp, UTC)
     if when.microsecond:
         return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -8,12 +8,12 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from _hashlib import HASH
 
 _SHA256 = r"sha256:[a-f0-9]{64}"
 
 
-def new_sha256() -> Any:
+def new_sha256() -> HASH:
     """A sha256 hasher; hashlib is imported on first use (loading OpenSSL costs start-up time)."""
     import hashlib
 

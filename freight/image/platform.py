@@ -6,15 +6,21 @@ characters than letters, digits, ``_``, ``.`` and ``-``, more than three compone
 single component that is no known operating system or architecture. Two or three
 components are taken as they are, known or not (as containerd does): whether an image
 exists for them is for the image's source to say. ``matches(config, wanted)`` tells
-whether an image config is for a platform.
+whether an image config (or an index entry's platform) is for a platform, and
+``choose_manifest(index, wanted)`` picks the entry of an image index for one.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
-from freight.errors import InvalidArgument
-from freight.image.canonical import host_platform
+from freight.errors import InvalidArgument, NotFound
+from freight.image.mediatypes import INDEXES
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 _KNOWN_OS = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
                        "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"})
@@ -22,6 +28,18 @@ _KNOWN_ARCH = frozenset({"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "a
                          "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc",
                          "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm"})
 _COMPONENT = r"[A-Za-z0-9_.-]+"
+# ``uname -m`` to the architecture (and variant) an image config names
+_MACHINE = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
+            "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}
+
+
+def host_platform() -> dict[str, str]:
+    """The platform of this machine, as an OCI platform dict."""
+    machine = os.uname().machine
+    plat = {"os": "linux", "architecture": _MACHINE.get(machine, machine)}
+    if machine == "armv7l":
+        plat["variant"] = "v7"
+    return plat
 
 
 def _invalid(message: str) -> InvalidArgument:
@@ -84,6 +102,15 @@ def _platform(os_: str, arch: str, variant: str) -> dict[str, str]:
     return plat
 
 
+def resolve(spec: str | dict[str, str] | None) -> dict[str, str]:
+    """``os/arch[/variant]`` (or a platform dict, or None for the host's) as an OCI platform."""
+    if spec is None:
+        return host_platform()
+    if isinstance(spec, dict):
+        return dict(spec)
+    return parse(spec)
+
+
 def text(plat: dict[str, str]) -> str:
     return "/".join(p for p in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if p)
 
@@ -98,3 +125,12 @@ def matches(plat: dict[str, str], wanted: dict[str, str]) -> bool:
     when one is asked for; ``arm64`` and ``arm64/v8`` are one)."""
     return (plat.get("os") == wanted["os"] and plat.get("architecture") == wanted["architecture"]
             and (not wanted.get("variant") or _variant(plat) == _variant(wanted)))
+
+
+def choose_manifest(index: dict[str, Any], plat: dict[str, str]) -> dict[str, Any]:
+    """The entry of an image index for platform ``plat`` (a variant is matched only when one is asked for)."""
+    entry: dict[str, Any]
+    for entry in index.get("manifests") or []:
+        if matches(entry.get("platform") or {}, plat) and entry.get("mediaType", "") not in INDEXES:
+            return entry
+    raise NotFound(f"no matching manifest for {text(plat)} in the manifest list entries")

@@ -19,9 +19,9 @@ no domain at all, as in Docker: its ``repository`` is its path.
 from __future__ import annotations
 
 import re
-from collections import namedtuple
 
 from freight.errors import InvalidReference
+from freight.record import Record, replace
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAIN = "index.docker.io"
@@ -50,17 +50,13 @@ _ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _GO_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
 
 
-class Reference(namedtuple("Reference", "domain path tag digest", defaults=(None, None))):
-    """A normalised image reference: ``domain/path[:tag][@digest]``.
+class Reference(Record):
+    """A normalised image reference: ``domain/path[:tag][@digest]``."""
 
-    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
-    """
-
-    __slots__ = ()
     domain: str
     path: str
-    tag: str | None
-    digest: str | None
+    tag: str | None = None
+    digest: str | None = None
 
     @property
     def repository(self) -> str:
@@ -129,7 +125,7 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
         raise InvalidReference(f"{INVALID_FORMAT}: repository name ({remote}) must be lowercase")
     ref = _parse_full(f"{domain}/{remainder}")
     if ref.tag is None and ref.digest is None and default_tag:
-        ref = ref._replace(tag=DEFAULT_TAG)
+        ref = replace(ref, tag=DEFAULT_TAG)
     return ref
 
 
@@ -177,10 +173,3 @@ def parse_normalized(text: str) -> Reference:
         domain, path = "", name
     return Reference(domain, path, tag, digest or None)
 
-
-def is_valid(text: str) -> bool:
-    try:
-        parse(text)
-    except InvalidReference:
-        return False
-    return True

@@ -1,48 +1,40 @@
 """An OCI distribution API client (the HTTP side of ``freight pull`` and ``freight push``).
 
-Registries are reached over HTTPS with the system's trust store, except
-insecure ones: ``localhost``, ``127.0.0.0/8`` and ``::1`` always, and those
-listed in freight's registry configuration, the JSON file named by
-``$FREIGHT_CONFIG``, else ``$XDG_CONFIG_HOME/freight/registries.json``
-(``~/.config/freight/registries.json``)::
-
-    {"insecure-registries": ["myregistry.lan:5000", "10.0.0.0/8"]}
-
-Entries are ``host[:port]`` names or CIDR ranges, as in Docker's daemon.json.
-As Docker does, an insecure registry is tried over HTTPS without certificate
-verification first, then over plain HTTP. ``docker.io`` is served by
-``registry-1.docker.io``.
-
-Requests go over the standard library's ``http.client`` (``connections``:
-kept-alive connections, redirects, TLS, proxies from the environment). Blob
-downloads stream into the store's blob writer (never whole in memory), read
-off the socket in 1 MiB pieces, are resumed with ``Range`` after a broken
-connection, and are verified against their digest before they become visible.
-A download can also feed a ``BlobStream`` that another thread reads while the
-bytes arrive (``freight pull`` unpacks from it). Uploads stream from files,
-either in one ``PUT`` or as ``PATCH`` chunks with ``Content-Range``, or from a
-generator of unknown length in one chunked ``PATCH`` (``upload_stream``).
+Which registries are spoken to over plain HTTP, and where ``docker.io`` is, is
+``freight.registry.hosts``'s; answering authentication challenges is
+``freight.registry.challenges``'s. Requests go over the standard library's
+``http.client`` (``connections``: kept-alive connections, redirects, TLS,
+proxies from the environment). Blob downloads stream into the store's blob
+writer (never whole in memory), read off the socket in 1 MiB pieces, are
+resumed with ``Range`` after a broken connection, and are verified against
+their digest before they become visible. A download can also feed a
+``BlobStream`` (``freight.registry.blobstream``) that another thread reads
+while the bytes arrive (``freight pull`` unpacks from it). Uploads stream from
+files, either in one ``PUT`` or as ``PATCH`` chunks with ``Content-Range``, or
+from a generator of unknown length in one chunked ``PATCH`` (``upload_stream``).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import json
-import os
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urljoin
 
 from freight.errors import DigestMismatch, FreightError
 from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import MANIFEST_ACCEPT
-from freight.registry.auth import Authenticator, Credentials, get_credentials
+from freight.image.reference import Reference
+from freight.registry.auth import Credentials, get_credentials
+from freight.registry.blobstream import CHUNK, BlobStream
+from freight.registry.challenges import Authenticator
 from freight.registry.connections import Body, Connections, RegistryError, Response, Unreachable, reason, with_params
+from freight.registry.hosts import endpoint, is_insecure
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -50,69 +42,11 @@ if TYPE_CHECKING:
 
     from freight.store.blobs import BlobStore
 
-CHUNK = 1 << 20
 MAX_MANIFEST = 4 << 20
 RETRIES = 5
-STREAM_DEPTH = 16  # MiB a BlobStream holds before its producer waits for the reader
 SYNC_EVERY = 16 << 20  # a download's bytes are synced to disk as they come, in pieces this big
-HUB_ENDPOINT = "registry-1.docker.io"
 
 Progress = Callable[[int], None]  # called with the number of bytes just moved
-
-
-# -- where a registry is and how to reach it -------------------------------
-
-
-def config_file() -> Path:
-    if env := os.environ.get("FREIGHT_CONFIG"):
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "freight" / "registries.json"
-
-
-def insecure_registries() -> list[str]:
-    try:
-        config = json.loads(config_file().read_text())
-    except FileNotFoundError:
-        return []
-    except ValueError as err:
-        raise FreightError(f"{config_file()}: {err}") from None
-    return list(config.get("insecure-registries", []))
-
-
-def _split_host(host: str) -> str:
-    """The address part of ``host[:port]`` (IPv6 in brackets allowed)."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def is_insecure(host: str) -> bool:
-    """Whether ``host`` is spoken to over plain HTTP (see the module docstring)."""
-    name = _split_host(host)
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
-    if address is not None and address.is_loopback:
-        return True
-    for entry in insecure_registries():
-        if entry == host or entry == name:
-            return True
-        if address is not None and "/" in entry:
-            try:
-                if address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
-
-
-def endpoint(domain: str) -> str:
-    """The HTTPS base URL of the registry that serves references under ``domain``."""
-    return f"https://{HUB_ENDPOINT if domain == 'docker.io' else domain}"
 
 
 def error_from(response: Response) -> str:
@@ -409,7 +343,7 @@ class Registry:
                 "PATCH", location, push_scope(repo),
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Range": f"{start}-{end - 1}", "Content-Length": str(end - start)},
-                content=lambda s=start, e=end: _read_range(opener, s, e, progress))
+                content=functools.partial(_read_range, opener, start, end, progress))
             response.read()
             if response.status_code != 202:
                 raise RegistryError(f"uploading a chunk: {error_from(response)}")
@@ -477,78 +411,6 @@ class _Sink:
             raise failed[0]
 
 
-class Abandoned(Exception):
-    """Raised by ``BlobStream.read`` when the download feeding it gave up or started over."""
-
-
-class BlobStream:
-    """A blob's bytes handed from a download to a reader on another thread, as they arrive.
-
-    A file-like for the reader (``read``). The reader sees the end of the
-    stream only once the download has verified the whole blob against its
-    digest; if the download fails, or starts over, ``read`` raises
-    ``Abandoned``. The producer waits while ``STREAM_DEPTH`` chunks are
-    unread; once the reader calls ``close`` (done, or failed), further bytes
-    are dropped, so a download never waits on a reader that stopped.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(STREAM_DEPTH)
-        self._closed = False
-        self._abandoned = False
-        self._ended = False
-        self._error: BaseException | None = None
-        self._head = b""
-
-    # -- the producer's side
-    def feed(self, chunk: bytes) -> None:
-        self._put(bytes(chunk))
-
-    def end(self) -> None:
-        self._put(None)
-
-    def abandon(self) -> None:
-        if not self._abandoned:
-            self._abandoned = True
-            self._put(Abandoned("the download feeding this stream was abandoned"))
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        if not self._closed:  # after close, at most one item lands in the drained queue
-            self._queue.put(item)
-
-    # -- the reader's side
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK), b""))
-        if self._error is not None:
-            raise self._error
-        if not self._head and not self._ended:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._error = item
-                raise item
-            if item is None:
-                self._ended = True
-            else:
-                self._head = item
-        data, self._head = self._head[:size], self._head[size:]
-        return data
-
-    def close(self) -> None:
-        self._closed = True
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return
-
-    def __enter__(self) -> BlobStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class _Short(Exception):
     """A blob download that ended early; retried with Range."""
 
@@ -585,8 +447,6 @@ def _next_link(header: str | None) -> str | None:
 
 def _manifest_name(domain: str, repo: str, ref: str) -> str:
     """``busybox:latest`` or ``localhost:5000/app@sha256:...``, as Docker names it in errors."""
-    from freight.image.reference import Reference
-
     digest = ref if ref.startswith("sha256:") else None
     return Reference(domain, repo, None if digest else ref, digest).familiar()
 

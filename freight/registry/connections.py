@@ -11,6 +11,7 @@ and ``NO_PROXY`` are honoured (plain-HTTP proxies; HTTPS goes through a
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from freight.errors import FreightError
+from freight.registry.auth import Credentials
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -113,10 +115,8 @@ class _Proxy:
             parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
             if parts.scheme != "http":
                 raise RegistryError(f"proxy {proxy}: only http:// proxies are supported")
-            self.netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            self.netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
             if parts.username is not None:
-                from freight.registry.auth import Credentials
-
                 creds = Credentials(parts.username, parts.password or "")
                 self.headers = {"Proxy-Authorization": creds.basic()}
             self.absolute = scheme == "http"
@@ -126,10 +126,10 @@ class _Proxy:
 def _proxy_url(scheme: str, netloc: str) -> str | None:
     if not any(name.lower().endswith("_proxy") for name in os.environ):
         return None
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    from urllib.request import getproxies_environment, proxy_bypass  # heavy, and only behind a proxy
 
     proxies = getproxies_environment()
-    if proxy_bypass_environment(netloc, proxies):
+    if proxy_bypass(netloc, proxies):  # on Linux, urllib's proxy_bypass_environment
         return None
     return proxies.get(scheme) or proxies.get("all")
 
@@ -199,8 +199,7 @@ class Connections:
                 if reused and isinstance(err, (ConnectionError, http.client.RemoteDisconnected)):
                     continue
                 raise Unreachable(f'{method.title()} "{url}": {reason(err)}') from None
-            return Response(method, url, answer,
-                            lambda reusable, c=conn: self._give_back(key, c, reusable))
+            return Response(method, url, answer, functools.partial(self._give_back, key, conn))
 
     def _take(self, key: tuple[str, str]) -> tuple[http.client.HTTPConnection | None, bool]:
         """An idle connection to reuse (and True), else (None, False)."""
@@ -242,7 +241,7 @@ class Connections:
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The system's trust store, or no checks when insecure (then no certificates are loaded)."""
-        import ssl
+        import ssl  # heavy: only HTTPS registries load it
 
         with self._lock:
             if self._ssl is None:

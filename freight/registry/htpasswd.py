@@ -27,13 +27,6 @@ MISSING = (-1, -1)  # the stamp of a file that cannot be read
 DEFAULT_COST = 5  # what `htpasswd -B` uses
 
 
-def hash_password(password: str, rounds: int = 5) -> str:
-    """A bcrypt entry for an htpasswd file ("$2b$..."), as `htpasswd -B` makes."""
-    import bcrypt
-
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
-
-
 def parse_htpasswd(text: str, source: str = "htpasswd") -> dict[str, bytes]:
     """user -> bcrypt hash; lines with other hash kinds are skipped with a warning."""
     users: dict[str, bytes] = {}
@@ -70,7 +63,7 @@ def dummy_hash(users: dict[str, bytes]) -> bytes:
     Only its salt part is used by a check, so a fresh salt and filler make it: checking
     a password against it costs what checking against a real entry of that cost does.
     """
-    import bcrypt
+    import bcrypt  # heavy: only a server with --htpasswd loads it
 
     costs = Counter(h[4:6] for h in users.values() if h[4:6].isdigit() and h[6:7] == b"$")
     cost = int(max(costs, key=lambda c: (costs[c], c))) if costs else DEFAULT_COST
@@ -109,14 +102,14 @@ class HtpasswdAuth:
         """True when the header carries a user and password the file accepts."""
         self._reload()
         credentials = parse_basic(header)
-        if credentials is None:
+        if credentials is None or header is None:
             return False
-        key = hashlib.sha256(header.encode()).digest()  # type: ignore[union-attr]
+        key = hashlib.sha256(header.encode()).digest()
         if key in self._accepted:
             return True
         user, password = credentials
         hashed = self._users.get(user, self._dummy)  # unknown: as slow as a wrong password
-        import bcrypt
+        import bcrypt  # see dummy_hash
 
         try:
             ok = await asyncio.get_running_loop().run_in_executor(

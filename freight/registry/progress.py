@@ -75,7 +75,7 @@ class Bars(Reporter):
             if task is None:
                 task = self._tasks[item] = self._progress.add_task(text, item=item, total=total)
             done = text in FINAL or text.startswith("Mounted from")
-            self._progress.update(task, description=text, **({"total": total} if total else {}))
+            self._progress.update(task, description=text, total=total or None)  # None: the total stays
             if done:
                 current = self._progress.tasks[task]
                 self._progress.update(task, completed=current.total or 0)

@@ -13,45 +13,32 @@ the next pull reuses or garbage collection removes.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 
-from freight.errors import NotFound
+from freight.errors import LayerError, NotFound
 from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.canonical import host_platform
 from freight.image.digest import chain_ids, short_id
 from freight.image.mediatypes import INDEXES, MANIFESTS
-from freight.registry.client import Abandoned, BlobStream, Registry, RegistryError
+from freight.registry.blobstream import Abandoned, BlobStream, beside
+from freight.registry.client import Registry
+from freight.registry.connections import RegistryError
 from freight.registry.progress import Lines, Reporter
-from freight.registry.transports import is_transport, pull_archive
+from freight.registry.transportref import is_transport
+from freight.store.compression import media_type_compression
 from freight.store.images import Image
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeVar
-
-    T = TypeVar("T")
+    from typing import Any
 
 JOBS = 3
-def parse_platform(text: str | dict[str, str] | None) -> dict[str, str]:
-    """``os/arch[/variant]`` (or a platform dict, or None for the host's) as an OCI platform."""
-    if text is None:
-        return host_platform()
-    if isinstance(text, dict):
-        return dict(text)
-    return platforms.parse(text)
-
-
-def choose_manifest(index: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
-    """The index entry for ``wanted`` (a variant is matched only when one is asked for)."""
-    for entry in index.get("manifests") or []:
-        if platforms.matches(entry.get("platform") or {}, wanted) and entry.get("mediaType", "") not in INDEXES:
-            return entry
-    raise NotFound(f"no matching manifest for {platforms.text(wanted)} in the manifest list entries")
 
 
 def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
@@ -59,10 +46,12 @@ def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
     """Pull ``ref`` (``busybox``, ``host:5000/app@sha256:...``, ``oci:DIR:tag``...) into ``store``."""
     progress = progress or Reporter()
     if is_transport(ref):
-        return pull_archive(store, ref, parse_platform(platform), progress)
+        from freight.registry.transports import pull_archive  # loads the archive code: only for archives
+
+        return pull_archive(store, ref, platforms.resolve(platform), progress)
     parsed = reference.parse(ref)
     with Registry(parsed.domain) as registry:
-        return _pull(store, registry, parsed, parse_platform(platform), progress)
+        return _pull(store, registry, parsed, platforms.resolve(platform), progress)
 
 
 def ensure_image(store: Store, ref: str, platform: str | dict[str, str] | None = None,
@@ -89,7 +78,7 @@ def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: di
     data, media_type, digest = registry.get_manifest(ref.path, ref.digest or ref.tag or "latest")
     top = digest
     if media_type in INDEXES:
-        entry = choose_manifest(json.loads(data), wanted)
+        entry = platforms.choose_manifest(json.loads(data), wanted)
         data, media_type, digest = registry.get_manifest(ref.path, entry["digest"])
     manifest = json.loads(data)
     if manifest.get("schemaVersion") != 2 or media_type not in MANIFESTS | {None, ""} \
@@ -117,8 +106,6 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
     arrive (see ``_fetch_layer``). Layers whose blob was already here, or whose
     streamed unpack had to be abandoned, are unpacked from the blob afterwards.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor  # imports logging: only when used
-
     config = manifest["config"]
     if not store.blobs.has(config["digest"]):
         registry.download_blob(repo, config["digest"], config.get("size"), store.blobs)
@@ -140,7 +127,7 @@ def fetch_blobs(store: Store, registry: Registry, repo: str, manifest: dict[str,
                 if (future := pending.get(layer["digest"])) is not None:
                     future.result()
                 store.snapshots.unpack(chain_id, parent, diff_id,
-                                       lambda d=layer["digest"]: store.blobs.open(d))
+                                       functools.partial(store.blobs.open, layer["digest"]))
                 if future is not None:
                     progress.status(short_id(layer["digest"]), "Pull complete")
             for future in pending.values():
@@ -192,9 +179,6 @@ def _fetch_layer(store: Store, registry: Registry, repo: str, layer: dict[str, A
 
 def _uncompressed(layer: dict[str, Any]) -> bool:
     """Whether a layer's descriptor says it is a plain tar (which the store keeps encoded)."""
-    from freight.errors import LayerError
-    from freight.store.compression import media_type_compression
-
     try:
         return media_type_compression(str(layer.get("mediaType", ""))) == "none"
     except LayerError:
@@ -209,27 +193,3 @@ def _unpack_stream(store: Store, snapshot: tuple[str, str | None, str], stream: 
         except Abandoned:
             pass
 
-
-def beside(work: Callable[[], T]) -> Callable[[], T]:
-    """Run ``work`` on a thread of its own; return a function that waits and gives its result or raises."""
-    import threading
-
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, work()))
-        except BaseException as err:  # handed to whoever waits
-            outcome.append((False, err))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def wait() -> T:
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
-
-    return wait

@@ -16,15 +16,16 @@ For each layer (three at a time) the registry is asked whether it has the blob
 (``HEAD``), else to mount it from another repository of the same registry that
 the image was pulled from or pushed to (its repo digests), else the blob is
 uploaded (a layer not gzipped yet has no digest to ask about: it is uploaded
-as it is compressed). The config goes up beside the layers. The manifest goes last, so an interrupted push leaves nothing a
-client can see. A successful push records ``repo@digest`` as a repo digest of
-the image, as Docker does.
+as it is compressed). The config goes up beside the layers. The manifest goes
+last, so an interrupted push leaves nothing a client can see. A successful push
+records ``repo@digest`` as a repo digest of the image, as Docker does.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
@@ -41,9 +42,12 @@ from freight.image.mediatypes import (
     OCI_LAYER_NONDIST_GZIP,
     OCI_MANIFEST,
 )
-from freight.registry.client import CHUNK, Abandoned, BlobStream, Registry, RegistryError, Unreachable, push_scope
+from freight.registry.blobstream import CHUNK, Abandoned, BlobStream, beside
+from freight.registry.client import Progress, Registry, push_scope
+from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
-from freight.registry.transports import is_transport, push_archive
+from freight.registry.transportref import is_transport
+from freight.store.blobs import BlobWriter
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
 from freight.store.store import Store
@@ -51,8 +55,6 @@ from freight.store.store import Store
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
-
-    from freight.store.blobs import BlobWriter
 
 JOBS = 3
 MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in one PATCH, then PUT, as Docker sends them
@@ -78,6 +80,8 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     progress = progress or Reporter()
     image = find_image(store, source)
     if dest is not None and is_transport(dest):
+        from freight.registry.transports import push_archive  # loads the archive code: only for archives
+
         return push_archive(store, source, dest, progress)
     target = reference.parse(dest or source)
     if target.digest:
@@ -96,8 +100,6 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
 def _push_image(store: Store, registry: Registry, image: Image, target: reference.Reference,
                 progress: Reporter, chunk_size: int | None) -> tuple[bytes, str]:
     """Upload config and layers; return the manifest to put (bytes, media type)."""
-    from concurrent.futures import ThreadPoolExecutor  # imports logging: only when used
-
     sources = mount_sources(image, target)
     layers = image.layers
     diff_ids = image.diff_ids
@@ -150,7 +152,7 @@ def _push_layer(store: Store, registry: Registry, repo: str, layer: dict[str, An
 
 
 def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
-                       advance: Any) -> dict[str, Any]:
+                       advance: Progress) -> dict[str, Any]:
     """Gzip an uncompressed layer and upload the gzip output while it is made.
 
     The compressed blob's digest is known only at the end, so the upload is a
@@ -160,8 +162,6 @@ def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[
     upload breaks, the compression still finishes and the stored blob is
     pushed the ordinary way, with its retries.
     """
-    from freight.registry.pull import beside
-
     stream = BlobStream()
     location = None
     with store.blobs.open(layer["digest"]) as src, store.blobs.writer() as writer:
@@ -190,7 +190,7 @@ def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[
 
 
 def _push_blob(store: Store, registry: Registry, repo: str, digest: str, size: int,
-               sources: list[str], chunk_size: int | None, advance: Any = lambda n: None) -> str:
+               sources: list[str], chunk_size: int | None, advance: Progress = lambda n: None) -> str:
     """Make the registry hold a blob; return Docker's status word for how."""
     if registry.has_blob(repo, digest, push_scope(repo)):
         return "Layer already exists"
@@ -262,7 +262,7 @@ def _gzip(src: BinaryIO, writer: BlobWriter, stream: BlobStream | None = None) -
 
 def _keep(store: Store, diff_id: str, writer: BlobWriter) -> tuple[str, int]:
     """Commit the gzipped blob of layer ``diff_id`` and remember it in the cache."""
-    import tempfile
+    import tempfile  # heavy: a push of layers already compressed does without it
 
     digest = writer.commit()
     entry = _cache_entry(store, diff_id)

@@ -31,8 +31,9 @@ import re
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from freight.record import Record, field
 
 DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 NAME_RE = re.compile(
@@ -115,8 +116,7 @@ def _refresh(folder: Path) -> None:
         pass
 
 
-@dataclass
-class Upload:
+class Upload(Record, frozen=False):
     """An upload session: bytes received so far, on disk and in the running sha256."""
 
     id: str
@@ -159,8 +159,9 @@ class Upload:
         return file_digest(self.data, algorithm)
 
 
-@dataclass(frozen=True)
-class StoredManifest:
+class StoredManifest(Record):
+    """A manifest as the registry keeps it: its exact bytes and the media type it was put with."""
+
     digest: str
     media_type: str
     data: bytes

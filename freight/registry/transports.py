@@ -1,13 +1,14 @@
 """skopeo's archive transports for ``freight pull`` and ``freight push``.
 
 ``oci:DIR[:REF]`` is an OCI image layout directory, ``oci-archive:FILE[:REF]``
-a tar of one, ``docker-archive:FILE[:REF]`` a ``docker save`` tar. As a
-source, REF picks the image: for OCI layouts the index entry whose
-``org.opencontainers.image.ref.name`` (or ``io.containerd.image.name``) is REF,
-for Docker archives a RepoTag; without REF the archive must hold exactly one
-image. An index entry that is itself an index is resolved to the requested
-platform. As a destination, REF names the image (``ref.name`` for OCI layouts,
-the RepoTag for Docker archives); without it the image's own name is used.
+a tar of one, ``docker-archive:FILE[:REF]`` a ``docker save`` tar (the names:
+``freight.registry.transportref``). As a source, REF picks the image: for OCI
+layouts the index entry whose ``org.opencontainers.image.ref.name`` (or
+``io.containerd.image.name``) is REF, for Docker archives a RepoTag; without REF
+the archive must hold exactly one image. An index entry that is itself an index
+is resolved to the requested platform. As a destination, REF names the image
+(``ref.name`` for OCI layouts, the RepoTag for Docker archives); without it the
+image's own name is used.
 
 Reading and writing archives is ``freight.archive``'s work; this module picks
 images and moves them between archives and the store. Pulled images keep their
@@ -17,43 +18,36 @@ manifest bytes, and every blob is checked against its digest before it is stored
 from __future__ import annotations
 
 import json
+import tarfile
+import tempfile
 from pathlib import Path
 
-from freight.errors import DigestMismatch, FreightError, InvalidReference, NotFound
+from freight.archive.atomic import write_atomic
+from freight.archive.oci_layout import IMAGE_NAME, INDEX, REF_NAME, blob_name, names_from
+from freight.archive.reader import Archive, read_docker_archive, read_oci_layout
+from freight.archive.save import select_images, write_archive, write_oci_layout
+from freight.archive.source import Source
+from freight.errors import DigestMismatch, FreightError, NotFound
 from freight.image import reference
 from freight.image.mediatypes import INDEXES
+from freight.image.platform import choose_manifest
+from freight.record import replace
 from freight.registry.progress import Reporter
+from freight.registry.transportref import split
+from freight.store.images import Image
+from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
-
-    from freight.store.images import Image
-    from freight.store.store import Store
-
-TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-
-
-def is_transport(text: str) -> bool:
-    """Whether ``text`` names an archive transport (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
-    return text.split(":", 1)[0] in TRANSPORTS
-
-
-def split(text: str) -> tuple[str, Path, str | None]:
-    """``oci-archive:/tmp/x.tar:v1`` → ("oci-archive", Path("/tmp/x.tar"), "v1")."""
-    transport, _, rest = text.partition(":")
-    if transport not in TRANSPORTS or not rest:
-        raise InvalidReference(f"invalid transport reference \"{text}\"")
-    path, _, ref = rest.partition(":")  # as skopeo: a path has no colon, a REF may have several
-    return transport, Path(path), ref or None
+    from typing import Any, BinaryIO
 
 
 # -- pulling from archives --------------------------------------------------
 
 
 def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Reporter) -> Image:
-    from freight.archive import read_docker_archive, read_oci_layout
-
+    """Bring the image an archive transport reference names into the store (``platform``: the
+    one to take from an index)."""
     transport, path, ref = split(text)
     progress.message(f"Getting image source signatures from {transport}:{path}")
     with store.writing():
@@ -68,7 +62,7 @@ def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Re
     return image
 
 
-def _take_docker_image(store: Store, archive: Any, ref: str | None) -> tuple[str, list[str]]:
+def _take_docker_image(store: Store, archive: Archive, ref: str | None) -> tuple[str, list[str]]:
     images = archive.images
     if ref:
         wanted = reference.parse(ref)
@@ -86,16 +80,12 @@ def _take_docker_image(store: Store, archive: Any, ref: str | None) -> tuple[str
     return image.manifest_digest, [str(name) for name in image.names]
 
 
-def _take_oci_image(store: Store, source: Any, ref: str | None,
+def _take_oci_image(store: Store, source: Source, ref: str | None,
                     platform: dict[str, str]) -> tuple[str, list[str]]:
-    from freight.archive.oci_layout import INDEX, names_from
-
     desc = _index_entry(json.loads(source.read(INDEX)), ref)
     names = [str(name) for name in names_from(desc.get("annotations") or {})]
     data = _blob(store, source, desc["digest"])
     if desc.get("mediaType") in INDEXES or "manifests" in json.loads(data):
-        from freight.registry.pull import choose_manifest
-
         desc = choose_manifest(json.loads(data), platform)
         data = _blob(store, source, desc["digest"])
     manifest = json.loads(data)
@@ -107,9 +97,7 @@ def _take_oci_image(store: Store, source: Any, ref: str | None,
 
 
 def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
-    from freight.archive.oci_layout import IMAGE_NAME, REF_NAME
-
-    entries = index.get("manifests") or []
+    entries: list[dict[str, Any]] = index.get("manifests") or []
     if ref is None:
         if len(entries) != 1:
             raise FreightError(f"the layout holds {len(entries)} images: name one as oci:DIR:REF")
@@ -121,11 +109,9 @@ def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
     raise NotFound(f"no descriptor found for reference \"{ref}\"")
 
 
-def _blob(store: Store, source: Any, digest: str, keep: bool = False, layer: bool = False) -> bytes:
+def _blob(store: Store, source: Source, digest: str, keep: bool = False, layer: bool = False) -> bytes:
     """Check a layout blob against its name; store it (``keep``; ``layer``: see ``Source.take``)
     or return its (small) bytes."""
-    from freight.archive.oci_layout import blob_name
-
     entry = source.entry(blob_name(digest))
     if entry.digest != digest:
         raise DigestMismatch(f"blob {digest} in the archive does not match its digest ({entry.digest})")
@@ -140,11 +126,6 @@ def _blob(store: Store, source: Any, digest: str, keep: bool = False, layer: boo
 
 def push_archive(store: Store, source: str, text: str, progress: Reporter) -> str:
     """Write local image ``source`` to an archive destination; return its manifest digest."""
-    import tempfile
-
-    from freight.archive import select_images, write_archive, write_oci_layout
-    from freight.archive.save import _write_atomic
-
     transport, path, ref = split(text)
     selections = select_images(store, [source])[:1]
     image = selections[0].image
@@ -154,18 +135,16 @@ def push_archive(store: Store, source: str, text: str, progress: Reporter) -> st
     elif transport == "oci-archive":
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             write_oci_layout(store, [source] if ref is None else [image.id], Path(tmp), ref_name=ref)
-            _write_atomic(path, lambda out: _tar_directory(Path(tmp), out))
+            write_atomic(path, lambda out: _tar_directory(Path(tmp), out))
     else:
         if ref is not None:
-            selections[0].refs = [reference.parse(ref)]
-        _write_atomic(path, lambda out: write_archive(store, selections, out))
+            selections = [replace(selections[0], refs=[reference.parse(ref)])]
+        write_atomic(path, lambda out: write_archive(store, selections, out))
     return image.manifest_digest
 
 
-def _tar_directory(directory: Path, out: Any) -> None:
+def _tar_directory(directory: Path, out: BinaryIO) -> None:
     """A tar of a layout directory with fixed owners and times, entries in name order."""
-    import tarfile
-
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(directory.rglob("*")):
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory)))

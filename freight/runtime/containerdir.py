@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from freight.store.store import PRIVATE
+from freight.settings import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

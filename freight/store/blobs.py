@@ -29,6 +29,7 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch, NotFound
 from freight.image.digest import check, hex_of, new_sha256
+from freight.store import scratch
 from freight.store.encoded import SUFFIX, CorruptBlob, Encoder, open_decoded, original_size
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -53,7 +54,7 @@ class BlobWriter:
         self._synced = 0  # the size written when the file was last synced
         self._synced_at = 0  # the file's length then (smaller than that size when encoded)
         self.tmp_dir = store.tmp_dir
-        import tempfile  # lazily: it costs start-up time on paths that never write
+        import tempfile  # heavy: a command that only reads blobs does without it
 
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
@@ -64,7 +65,7 @@ class BlobWriter:
         self.size = 0
         self.digest: str | None = None
 
-    def write(self, data: bytes | memoryview) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._held is not None:
             self._hold(data)
         else:
@@ -75,7 +76,7 @@ class BlobWriter:
             self._sync()
         return len(data)
 
-    def _hold(self, data: bytes | memoryview) -> None:
+    def _hold(self, data: bytes | bytearray | memoryview) -> None:
         """Keep the start of a blob to encode in memory until it reaches ``ENCODE_FROM``, then encode."""
         assert self._held is not None
         self._held += data
@@ -136,9 +137,7 @@ class BlobStore:
     @property
     def tmp_dir(self) -> Path:
         """This process's temporary directory in the store (see ``freight.store.scratch``)."""
-        from freight.store.scratch import directory
-
-        return Path(directory(os.fspath(self._root)))
+        return Path(scratch.directory(os.fspath(self._root)))
 
     def path(self, digest: str) -> Path:
         """Where the blob is kept as it is (an encoded one is at this path plus ``SUFFIX``)."""

@@ -53,14 +53,14 @@ class Encoder:
         self._writer = compressor.stream_writer(file, closefd=False, write_size=_CHUNK)
         self.size = 0
 
-    def write(self, data: bytes | memoryview) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._writer.write(data)
         self.size += len(data)
         return len(data)
 
     def finish(self) -> None:
         """End the frame and record the original size in the header; the caller flushes and syncs."""
-        self._writer.close()  # ends the frame; ``closefd=False`` keeps ``file`` open
+        self._writer.close()  # type: ignore[no-untyped-call]  # unannotated in zstandard's stub; ends the frame
         self._file.flush()
         os.pwrite(self._file.fileno(), _HEADER.pack(_MAGIC, 8, self.size), 0)
 
@@ -117,7 +117,7 @@ class Decoded(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]  # it is handed bytearrays and memoryviews
         try:
             n = int(self._reader.readinto(buf))
         except self._errors as exc:
@@ -153,4 +153,4 @@ class Decoded(io.RawIOBase):
 
 def open_decoded(path: Path) -> BinaryIO:
     """A buffered stream of the original bytes of the encoded file ``path``."""
-    return io.BufferedReader(Decoded(path), buffer_size=_CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(Decoded(path), buffer_size=_CHUNK)

@@ -8,7 +8,7 @@ Docker: a full ID, then a name, then a unique ID prefix.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.errors import Conflict, FreightError, InvalidReference, NotFound
 from freight.image import reference
@@ -61,7 +61,7 @@ class Image:
         """The image config as Docker reads it (``freight.image.schema``): a config stored
         before freight checked them fails here with Docker's message, not later with a traceback."""
         if self._config is None:
-            from freight.image.schema import read_config  # lazily: listing images reads no config
+            from freight.image.schema import read_config  # json: see _json_loads
 
             assert self._read_blob is not None
             self._config = read_config(self._read_blob(self.id))
@@ -82,14 +82,12 @@ class Image:
 
 
 def _json_loads(data: bytes) -> Any:
-    import json  # lazily: listing images reads no config
+    import json  # listing images reads no manifest: json would cost it about a thirtieth of its time
 
     return json.loads(data)
 
 
 def now_rfc3339() -> str:
-    from datetime import datetime  # lazily: listing images never needs it
-
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -26,13 +26,16 @@ from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, BinaryIO
+
+    from freight.store.streams import Reader
 
 
 class _Tee:
     """A read stream that copies everything read into a blob writer."""
 
-    def __init__(self, inner: BinaryIO, sink: BlobWriter) -> None:
+    def __init__(self, inner: Reader, sink: BlobWriter) -> None:
         self._inner = inner
         self._sink = sink
 
@@ -41,17 +44,12 @@ class _Tee:
         self._sink.write(data)
         return data
 
-    def readinto(self, buf: Any) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
     def drain(self) -> None:
         while self.read(CHUNK):
             pass
 
 
-def import_rootfs(store: Store, source: Path | BinaryIO, tags: list[str] = (),
+def import_rootfs(store: Store, source: Path | BinaryIO, tags: Sequence[str] = (),
                   config: dict[str, Any] | None = None, comment: str = "Imported from -") -> Image:
     """Create an image from a rootfs tar stream or directory."""
     with store.writing(), store.blobs.writer(encode=True) as blob:
@@ -85,7 +83,7 @@ def _ingest(source: Path | BinaryIO, blob: BlobWriter, snapshot: Path) -> int:
 def _apply(raw: BinaryIO, blob: BlobWriter, snapshot: Path) -> int:
     with open_layer(raw) as tar:
         tee = _Tee(tar, blob)
-        size = apply_layer(tee, snapshot, overlay=True)  # type: ignore[arg-type]
+        size = apply_layer(tee, snapshot, overlay=True)
         tee.drain()
     return size
 

@@ -31,200 +31,24 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import namedtuple
 from collections.abc import Callable
 from pathlib import Path
 
 from freight.errors import LayerError
+from freight.record import replace
+from freight.store.tarformat import BLOCK, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+from freight.store.tarread import TarEntry, TarReader
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from freight.store.streams import Reader
 
-BLOCK = 512
 _CHUNK = 1 << 20
-_ZERO_BLOCK = bytes(BLOCK)
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-_PAX_XATTR = "SCHILY.xattr."
-_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 _MAX_SYMLINKS = 40
-_MAX_SPECIAL = 1 << 20  # PAX and GNU long-name records, as Go's archive/tar limits them
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _REGULAR = (b"0", b"\0", b"7")
-_HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
 _DEVICE_TYPES = {b"3": stat.S_IFCHR, b"4": stat.S_IFBLK, b"6": stat.S_IFIFO}
-
-
-class _Entry(namedtuple("_Entry", "name kind mode uid gid size mtime_ns linkname devmajor devminor xattrs")):
-    """One tar member with PAX and GNU long-name records already folded in.
-
-    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
-    """
-
-    __slots__ = ()
-    name: str
-    kind: bytes
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    mtime_ns: int
-    linkname: str
-    devmajor: int
-    devminor: int
-    xattrs: dict[str, bytes]
-
-
-def _number(raw: bytes) -> int:
-    """A numeric header field: NUL/space-padded octal, or GNU base-256."""
-    if raw and raw[0] & 0x80:
-        value = int.from_bytes(raw[1:], "big")
-        return value - (1 << (8 * len(raw) - 1)) if raw[0] & 0x40 else value
-    text = raw.strip(b" \0")
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise LayerError(f"invalid number {raw!r} in layer tar header") from None
-
-
-def _string(raw: bytes) -> bytes:
-    return raw.split(b"\0", 1)[0]
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _pax_mtime_ns(value: bytes) -> int:
-    sec, _, frac = value.decode("ascii", "replace").partition(".")
-    ns = int((frac + "000000000")[:9]) if frac.isdigit() else 0
-    whole = int(sec)
-    return whole * 1_000_000_000 + (-ns if sec.startswith("-") else ns)
-
-
-def _parse_pax(data: bytes) -> dict[str, bytes]:
-    """``LEN key=value\\n`` records; keys as text, values as raw bytes."""
-    records: dict[str, bytes] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0 or not data[pos:space].isdigit():
-            break
-        end = pos + int(data[pos:space])
-        if end > len(data) or end <= space:
-            raise LayerError("malformed PAX header in layer tar")
-        key, _, value = data[space + 1 : end - 1].partition(b"=")
-        records[_decode(key)] = value
-        pos = end
-    return records
-
-
-class _TarReader:
-    """A forward-only tar parser over a stream (USTAR, PAX, GNU long names)."""
-
-    def __init__(self, stream: BinaryIO, label: str = "layer") -> None:
-        self.stream = stream
-        self.label = label
-
-    def read(self, n: int) -> bytes:
-        data = self.stream.read(n)
-        if len(data) == n:
-            return data
-        parts = [data]
-        got = len(data)
-        while got < n:
-            more = self.stream.read(n - got)
-            if not more:
-                raise LayerError(f"{self.label} tar is truncated")
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts)
-
-    def skip(self, n: int) -> None:
-        while n > 0:
-            step = min(n, _CHUNK)
-            self.read(step)
-            n -= step
-
-    def _block(self) -> bytes | None:
-        block = self.stream.read(BLOCK)
-        if len(block) < BLOCK and block:
-            block += self.read(BLOCK - len(block))
-        if not block or block == _ZERO_BLOCK:
-            return None
-        stored = _number(block[148:156])
-        unsigned = sum(block[:148]) + 256 + sum(block[156:])
-        if stored != unsigned and stored != unsigned - 2 * sum(b for b in block if b > 127) + 2 * sum(
-            b for b in block[148:156] if b > 127
-        ):
-            raise LayerError(f"{self.label} tar has a corrupt header (bad checksum)")
-        return block
-
-    def next(self) -> _Entry | None:
-        """The next member, or None at the end of the archive."""
-        try:
-            return self._next()
-        except ValueError as exc:  # a PAX number or time that is not one
-            raise LayerError(f"{self.label} tar has a malformed header: {exc}") from None
-
-    def _next(self) -> _Entry | None:
-        pax: dict[str, bytes] = {}
-        long_name = long_link = None
-        while True:
-            block = self._block()
-            if block is None:
-                return None
-            kind = block[156:157]
-            size = _number(block[124:136])
-            if kind in (b"x", b"g", b"L", b"K"):
-                if size > _MAX_SPECIAL:
-                    raise LayerError(f"{self.label} tar has a {size}-byte extended header, over the 1 MiB limit")
-                data = self.read(size)
-                self.skip(-size % BLOCK)
-                if kind == b"x":
-                    pax.update(_parse_pax(data))
-                elif kind == b"L":
-                    long_name = _string(data)
-                elif kind == b"K":
-                    long_link = _string(data)
-                continue
-            return self._entry(block, kind, size, pax, long_name, long_link)
-
-    def _entry(
-        self, block: bytes, kind: bytes, size: int, pax: dict[str, bytes],
-        long_name: bytes | None, long_link: bytes | None,
-    ) -> _Entry:
-        name = _string(block[0:100])
-        if block[257:263] == b"ustar\0":
-            prefix = _string(block[345:500])
-            if prefix:
-                name = prefix + b"/" + name
-        name = pax.get("path", long_name or name)
-        if any(key.startswith("GNU.sparse") for key in pax) or kind == b"S":
-            raise LayerError(f'{self.label} entry "{_decode(name)}" is a sparse file, which freight does not support')
-        size = int(pax["size"]) if "size" in pax else size
-        if kind in _HEADER_ONLY:
-            size = 0
-        return _Entry(
-            name=_decode(name),
-            kind=kind,
-            mode=_number(block[100:108]) & 0o7777,
-            uid=int(pax["uid"]) if "uid" in pax else _number(block[108:116]),
-            gid=int(pax["gid"]) if "gid" in pax else _number(block[116:124]),
-            size=size,
-            mtime_ns=_pax_mtime_ns(pax["mtime"]) if "mtime" in pax else _number(block[136:148]) * 1_000_000_000,
-            linkname=_decode(pax.get("linkpath", long_link or _string(block[157:257]))),
-            devmajor=_number(block[329:337]),
-            devminor=_number(block[337:345]),
-            xattrs={
-                key[len(_PAX_XATTR) :]: value
-                for key, value in pax.items()
-                if key.startswith(_PAX_XATTR) and not key[len(_PAX_XATTR) :].startswith(_OVERLAY_XATTRS)
-            },
-        )
 
 
 def _clean(name: str, noun: str) -> list[str]:
@@ -370,7 +194,7 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True
-            import shutil  # lazily: few layers replace a directory, and shutil costs start-up time
+            import shutil  # heavy, and few layers replace a directory
 
             shutil.rmtree(path)
             self.forget(real)
@@ -386,9 +210,9 @@ class _Applier:
         """The components of member name ``name``, below ``base`` for an archive."""
         return _clean(name, self.noun) if self.base is None else _confine(name, self.base, self.noun)
 
-    def apply(self, entry: _Entry, reader: _TarReader) -> None:
+    def apply(self, entry: TarEntry, reader: TarReader) -> None:
         if self.owner is not None:
-            entry = entry._replace(uid=self.owner[0], gid=self.owner[1])
+            entry = replace(entry, uid=self.owner[0], gid=self.owner[1])
         parts = self.names(entry.name)
         marked = [part.startswith(WHITEOUT_PREFIX) for part in parts] if self.base is None else []
         if any(marked):
@@ -424,7 +248,7 @@ class _Applier:
         else:
             reader.skip(entry.size + (-entry.size % BLOCK))  # unknown types are skipped, as Docker does
 
-    def check_symlink(self, entry: _Entry, parts: list[str]) -> None:
+    def check_symlink(self, entry: TarEntry, parts: list[str]) -> None:
         """Docker's untar refuses a relative symlink that points above the directory it unpacks into
         (``cp`` into a container's subdirectory); what it points to is never followed out anyway."""
         if self.depth and not entry.linkname.startswith("/"):
@@ -442,7 +266,7 @@ class _Applier:
             self.remove(real)
             make(path)
 
-    def regular(self, entry: _Entry, real: str, reader: _TarReader) -> None:
+    def regular(self, entry: TarEntry, real: str, reader: TarReader) -> None:
         path = self.abs(real)
         try:
             fd = os.open(path, _WRITE_FLAGS, 0o600)
@@ -467,7 +291,7 @@ class _Applier:
             os.close(fd)
         self.size += entry.size
 
-    def directory(self, entry: _Entry, real: str, parts: list[str]) -> None:
+    def directory(self, entry: TarEntry, real: str, parts: list[str]) -> None:
         path = self.abs(real)
         try:
             os.mkdir(path, 0o700)
@@ -478,7 +302,7 @@ class _Applier:
         self.parents["/".join(parts)] = real
         self.metadata(entry, real)
 
-    def hardlink(self, entry: _Entry, real: str) -> None:
+    def hardlink(self, entry: TarEntry, real: str) -> None:
         try:
             parts = self.names(entry.linkname)
         except LayerError:
@@ -493,7 +317,7 @@ class _Applier:
             return
         self.create(real, lambda path: os.link(self.abs(source), path, follow_symlinks=False))
 
-    def whiteout(self, entry: _Entry, parts: list[str]) -> None:
+    def whiteout(self, entry: TarEntry, parts: list[str]) -> None:
         base = parts[-1]
         create = self.overlay
         parent = self.resolve(parts[:-1], entry.name, create=create)
@@ -529,7 +353,7 @@ class _Applier:
             elif is_dir:
                 self.opaque(real)
 
-    def metadata(self, entry: _Entry, real: str) -> None:
+    def metadata(self, entry: TarEntry, real: str) -> None:
         """Owner, mode, xattrs and mtime of a non-regular entry (a directory's mtime waits for the end)."""
         path = self.abs(real)
         symlink = entry.kind == b"2"
@@ -543,7 +367,7 @@ class _Applier:
         else:
             os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
 
-    def set_xattrs(self, target: str | int, entry: _Entry, symlink: bool) -> None:
+    def set_xattrs(self, target: str | int, entry: TarEntry, symlink: bool) -> None:
         for key, value in entry.xattrs.items():
             try:
                 if isinstance(target, int):
@@ -565,7 +389,7 @@ class _Applier:
                 pass
 
 
-def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int:
+def apply_layer(stream: Reader, target: Path, *, overlay: bool = False) -> int:
     """Apply the uncompressed layer tar read from ``stream`` to ``target``.
 
     Symlinks met on the way to an entry are followed only while they stay in
@@ -575,10 +399,10 @@ def apply_layer(stream: BinaryIO, target: Path, *, overlay: bool = False) -> int
     one that tries to write outside ``target``; nothing outside ``target`` is
     created, changed or removed.
     """
-    return _run(_Applier(target, overlay), _TarReader(stream))
+    return _run(_Applier(target, overlay), TarReader(stream))
 
 
-def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
+def extract_archive(stream: Reader, target: Path, *, into: str = "/", owner: tuple[int, int] | None = None,
                     implied_mtime: int | None = None) -> int:
     """Unpack the uncompressed tar read from ``stream`` as Docker's chrooted untar does.
 
@@ -597,18 +421,18 @@ def extract_archive(stream: BinaryIO, target: Path, *, into: str = "/", owner: t
     nothing outside ``target`` is created, changed or removed.
     """
     applier = _Applier(target, False, base=_confine(into, [], "directory"), owner=owner, implied_mtime=implied_mtime)
-    return _run(applier, _TarReader(stream, "archive"))
+    return _run(applier, TarReader(stream, "archive"))
 
 
-def is_tar(stream: BinaryIO) -> bool:
+def is_tar(stream: Reader) -> bool:
     """Whether ``stream`` starts with a valid tar header (Docker's test for ``ADD``'s archives)."""
     try:
-        return _TarReader(stream).next() is not None
+        return TarReader(stream).next() is not None
     except LayerError:
         return False
 
 
-def _run(applier: _Applier, reader: _TarReader) -> int:
+def _run(applier: _Applier, reader: TarReader) -> int:
     """Apply every member ``reader`` yields; return the regular file bytes written."""
     while (entry := reader.next()) is not None:
         try:

@@ -20,19 +20,21 @@ import stat
 from pathlib import Path
 
 from freight.errors import LayerError
+from freight.store.tarformat import (
+    BLOCK,
+    OPAQUE_MARKER,
+    OVERLAY_OPAQUE_XATTR,
+    OVERLAY_XATTRS,
+    PAX_XATTR,
+    WHITEOUT_PREFIX,
+)
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-BLOCK = 512
 _CHUNK = 1 << 20
 _FLUSH_AT = 1 << 20
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-PAX_XATTR = "SCHILY.xattr."
-_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 _REG, _LINK, _SYM, _CHR, _BLK, _DIR, _FIFO, _PAX = b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"x"
 _KINDS = {
@@ -47,7 +49,7 @@ _KINDS = {
 
 def _fits(value: int, width: int) -> bool:
     """Whether ``value`` fits a NUL-terminated octal field of ``width`` bytes."""
-    return 0 <= value < 8 ** (width - 1)
+    return 0 <= value < 1 << 3 * (width - 1)
 
 
 def _ascii(value: bytes) -> bytes:
@@ -153,7 +155,7 @@ class _Writer:
         return {
             n: os.getxattr(path, n, follow_symlinks=False)
             for n in names
-            if not n.startswith(_OVERLAY_XATTRS) and not n.startswith("system.")
+            if not n.startswith(OVERLAY_XATTRS) and not n.startswith("system.")
         }
 
     def emit(self, data: bytes) -> None:

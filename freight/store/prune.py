@@ -1,14 +1,16 @@
-"""Pruning images and measuring the store (``image prune``, ``system df``)."""
+"""Pruning images (``image prune``)."""
 
 from __future__ import annotations
 
+from freight.record import Record, field
 from freight.store.store import Store
 
 
-class PruneReport:
-    def __init__(self) -> None:
-        self.images: list[tuple[str, str]] = []
-        self.reclaimed = 0
+class PruneReport(Record, frozen=False):
+    """The ("Untagged" or "Deleted", what) events of a prune, and the bytes it freed."""
+
+    images: list[tuple[str, str]] = field(default_factory=list)
+    reclaimed: int = 0
 
 
 def prune_images(store: Store, all_unused: bool = False) -> PruneReport:

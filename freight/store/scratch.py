@@ -16,21 +16,21 @@ owner: only GC, which holds the store lock exclusively, removes them.
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections import namedtuple  # not dataclasses: see docs/architecture.md, "Start-up time"
 
 from freight.pids import alive, start_time
-from freight.store.store import PRIVATE
+from freight.record import Record
+from freight.settings import PRIVATE
 
 TMP = "tmp"
 _LEGACY = (("snapshots", ("unpack-", "remove-")), ("", ("build-output-", "build-add-", "build-context-")))
 _own: dict[tuple[str, int], str] = {}  # (store root, pid) -> this process's directory
 
 
-class Entry(namedtuple("Entry", "path owned")):
+class Entry(Record):
     """A temporary file or directory in the store; ``owned``: its writer still runs."""
 
-    __slots__ = ()
     path: str
     owned: bool
 
@@ -48,8 +48,6 @@ def directory(root: str) -> str:
             pass
         path = os.path.join(tmp, f"{os.getpid()}-{start_time(os.getpid())}")
         os.makedirs(path, PRIVATE, exist_ok=True)
-        import atexit
-
         atexit.register(_remove_own, path, os.getpid())
         _own[key] = path
     return path
@@ -67,7 +65,7 @@ def _remove_own(path: str, pid: int) -> None:
 
 
 def _remove(path: str) -> None:
-    import shutil  # lazily: only writers pay for it
+    import shutil  # heavy, and only what a killed writer left is removed so
 
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)

@@ -19,20 +19,23 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
+from freight.settings import PRIVATE
+from freight.store import scratch
 from freight.store.db import transaction
-from freight.store.store import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, BinaryIO
+    from typing import BinaryIO
+
+    from freight.store.streams import Reader
 
 NAME_LEN = 12
 _CHUNK = 1 << 20
 
 
 def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
-    import shutil  # lazily: only paths that delete pay for it
+    import shutil  # heavy: only removals need it
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
 
@@ -40,7 +43,7 @@ def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
 class _HashingReader:
     """A read stream that hashes what passes through it."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: Reader) -> None:
         self._inner = inner
         self._hash = new_sha256()
 
@@ -48,11 +51,6 @@ class _HashingReader:
         data = self._inner.read(size)
         self._hash.update(data)
         return data
-
-    def readinto(self, buf: Any) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
     def finish(self) -> str:
         """Read what the consumer left (tar padding) and return the digest of it all."""
@@ -97,7 +95,7 @@ class Snapshots:
         with open_layer() as raw:
             self.unpack_stream(chain_id, parent, diff_id, raw)
 
-    def unpack_stream(self, chain_id: str, parent: str | None, diff_id: str, stream: BinaryIO) -> None:
+    def unpack_stream(self, chain_id: str, parent: str | None, diff_id: str, stream: Reader) -> None:
         """``unpack`` from a stream of the (compressed or plain) layer, e.g. one still downloading.
 
         ``stream`` is read to its very end before the snapshot becomes
@@ -109,6 +107,7 @@ class Snapshots:
         if self.exists(chain_id):
             self._record(chain_id, parent, diff_id, None)
             return
+        # Only an unpack needs these: ``run`` of an image that is unpacked loads none of them.
         from freight.store.compression import open_layer as decompress
         from freight.store.layerapply import apply_layer
 
@@ -116,7 +115,7 @@ class Snapshots:
         try:
             with decompress(stream) as tar:
                 hashed = _HashingReader(tar)
-                size = apply_layer(hashed, tmp, overlay=True)  # type: ignore[arg-type]
+                size = apply_layer(hashed, tmp, overlay=True)
                 got = hashed.finish()
             if got != diff_id:
                 raise DigestMismatch(f"layer content {got} does not match the image configuration,"
@@ -155,11 +154,9 @@ class Snapshots:
     def _temporary(self, prefix: str) -> Path:
         """A new directory in this process's temporary space (``scratch``), on the same
         file system as the snapshots, so that it is renamed into place."""
-        import tempfile  # lazily: it costs start-up time on paths that never write
+        import tempfile  # heavy: only unpacks and removals need it
 
-        from freight.store.scratch import directory
-
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=directory(os.fspath(self._root))))
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch.directory(os.fspath(self._root))))
 
     def _install(self, tmp: Path, chain_id: str) -> None:
         try:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, partial
 
 from freight.errors import FreightError
 from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
+from freight.settings import default_root, make_root
 from freight.store.db import connect
 from freight.store.images import Image, ImageIndex, reject_index
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -35,18 +36,21 @@ if TYPE_CHECKING:
 class Store:
     """The store at ``root``. Opening it opens only the database: the blob store,
     the snapshots and ``root`` as a Path are made on first use, so that commands
-    that only list (``images``, ``ps``) start fast."""
+    that only list (``images``, ``ps``) start fast. (So the modules of what only
+    writers use are imported where it is first used: ``pathlib`` and the blob store
+    cost a listing command about a tenth of its time, ``json`` a twentieth, the
+    temporary space and the lock (``scratch``, ``fcntl``) a fiftieth.)"""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = os.fspath(root)
-        _make_root(self._root)
+        make_root(self._root)
         self.db = connect(os.path.join(self._root, "metadata.db"))
         self.images = ImageIndex(self.db, self._read_blob)
         self._lock_path = os.path.join(self._root, "lock")
 
     @cached_property
     def root(self) -> Path:
-        from pathlib import Path
+        from pathlib import Path  # see the class docstring
 
         return Path(self._root)
 
@@ -77,9 +81,9 @@ class Store:
     @property
     def scratch_dir(self) -> str:
         """This process's temporary directory in the store (``freight.store.scratch``)."""
-        from freight.store.scratch import directory
+        from freight.store import scratch  # see the class docstring
 
-        return directory(os.fspath(self.root))
+        return scratch.directory(self._root)
 
     # -- locking --------------------------------------------------------
 
@@ -87,14 +91,14 @@ class Store:
     def writing(self) -> Iterator[None]:
         """Hold the store lock shared while adding content (see module docstring); first
         remove what killed writers left in ``tmp/`` (``freight.store.scratch``)."""
-        import fcntl  # lazily, as everything only writers use
+        import fcntl  # see the class docstring
 
-        from freight.store.scratch import sweep
+        from freight.store import scratch
 
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            sweep(self._root)
+            scratch.sweep(self._root)
             yield
         finally:
             os.close(fd)
@@ -104,11 +108,11 @@ class Store:
     def resolve_image(self, text: str) -> Image:
         return self.images.resolve(text)
 
-    def add_image(self, manifest_digest: str, tags: list[str] = (), repo_digest: str | None = None,
+    def add_image(self, manifest_digest: str, tags: Sequence[str] = (), repo_digest: str | None = None,
                   *, unpack: bool = True) -> Image:
         """Record an image whose manifest, config and layers are already in the blob store
         (a config Docker could not read is refused with Docker's message)."""
-        import json
+        import json  # see the class docstring
 
         from freight.image.schema import read_config
 
@@ -133,10 +137,10 @@ class Store:
                            repo_digest)
         return self.images.resolve(config_digest)
 
-    def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: list[str] = (),
+    def write_image(self, config: dict[str, Any], layers: list[dict[str, Any]], tags: Sequence[str] = (),
                     annotations: dict[str, str] | None = None) -> Image:
         """Store a new image from its config and the descriptors of layers already in the store."""
-        from freight.image.canonical import canonical_json, image_manifest
+        from freight.image.canonical import canonical_json, image_manifest  # json: see the class docstring
 
         config_bytes = canonical_json(config)
         config_digest = self.blobs.put(config_bytes)
@@ -146,7 +150,7 @@ class Store:
     def unpack(self, diff_ids: list[str], blob_digests: list[str]) -> None:
         parent = None
         for chain, diff_id, blob in zip(chain_ids(diff_ids), diff_ids, blob_digests):
-            self.snapshots.unpack(chain, parent, diff_id, lambda b=blob: self.blobs.open(b))
+            self.snapshots.unpack(chain, parent, diff_id, partial(self.blobs.open, blob))
             parent = chain
 
     def layer_dirs(self, image: Image) -> list[Path]:
@@ -165,7 +169,7 @@ class Store:
         With ``wait=False`` it gives up (returns None) when another process is
         adding content, so ``rmi`` never blocks behind a long pull.
         """
-        import fcntl
+        import fcntl  # see the class docstring
 
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -173,57 +177,13 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 return None
-            return self._collect()
+            from freight.store.gc import collect  # json: see the class docstring
+
+            return collect(self._root, self.db, self.blobs, self.snapshots)
         finally:
             os.close(fd)
 
-    def _collect(self) -> GCReport:
-        from freight.store.gc import collect
-
-        return collect(self)
-
-
-PRIVATE = 0o700  # the store root: other users reach nothing below it (see _make_root)
-_TIGHTENED = ("snapshots", "containers", "tmp")  # older stores made these 0755 too
-
-
-def _make_root(path: str) -> None:
-    """``mkdir -p`` the store root, private to its owner; an existing one is made private too.
-
-    Layers and containers' upper dirs hold setuid-root programs; a store other
-    users can traverse lets any of them run those as root (Docker's
-    CVE-2021-41091), so the root is 0700, as Podman's storage (Docker's is 0710).
-    Containers and builds do not need it: the overlay reaches its layers with the
-    mounter's credentials, volumes and host files are bind-mounted. An existing
-    root costs one ``stat`` (and, once, the ``chmod``s that tighten a store made
-    before): no walk, so that ``images`` and ``ps`` stay fast.
-    """
-    try:
-        os.mkdir(path, PRIVATE)
-    except FileNotFoundError:
-        os.makedirs(path, PRIVATE, exist_ok=True)
-    except FileExistsError:
-        _tighten(path)
-    except NotADirectoryError:
-        raise FreightError(f"cannot use {path} as the store root: not a directory") from None
-
-
-def _tighten(path: str) -> None:
-    st = os.stat(path)
-    if (st.st_mode & 0o170000) != 0o040000:
-        raise FreightError(f"cannot use {path} as the store root: not a directory")
-    if st.st_mode & 0o077 == 0:
-        return
-    for name in ("", *_TIGHTENED):
-        try:
-            os.chmod(os.path.join(path, name), PRIVATE)
-        except FileNotFoundError:
-            pass
-        except PermissionError:
-            return  # another user's store: its owner's next command tightens it
-
 
 def open_store(root: str | os.PathLike[str] | None = None) -> Store:
-    from freight.settings import default_root
-
+    """The store at ``root``, by default the user's (``freight.settings``)."""
     return Store(root or default_root())

@@ -20,8 +20,8 @@ from freight.errors import DigestMismatch, LayerError
 from freight.image.canonical import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from freight.store import open_store
+from freight.store.check import check
 from freight.store.encoded import SUFFIX
-from freight.store.gc import check
 from freight.store.store import Store
 
 

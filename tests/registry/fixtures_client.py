@@ -127,8 +127,14 @@ def run_freight(root: Path, *args: str, input: str | None = None,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def hash_password(password: str, rounds: int = 5) -> str:
+    """A bcrypt entry for an htpasswd file ("$2b$..."), as `htpasswd -B` makes."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
 def write_htpasswd(path: Path, user: str, password: str) -> Path:
-    from freight.registry.htpasswd import hash_password
 
     path.write_text(f"{user}:{hash_password(password)}\n")
     return path

@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from testlib import QuietHandler, serve_http, stop_http
 
-from freight.registry.auth import Credentials, erase_credentials, get_credentials, parse_challenge, store_credentials
+from freight.registry.auth import Credentials, erase_credentials, get_credentials, store_credentials
+from freight.registry.challenges import parse_challenge
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.registry.client import endpoint, is_insecure
+from freight.registry.hosts import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from freight.image.canonical import canonical_json, descriptor, host_platform
+from freight.image.canonical import canonical_json, descriptor
 from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
+from freight.image.platform import host_platform
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from freight.registry.htpasswd import dummy_hash, hash_password, parse_basic, parse_htpasswd
+from freight.registry.htpasswd import dummy_hash, parse_basic, parse_htpasswd
 from tests.registry.conftest import sha256_digest
+from tests.registry.fixtures_client import hash_password
 
 
 def error_code(response: httpx.Response) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from freight.registry.htpasswd import hash_password
 from tests.registry.conftest import RegistryProcess, make_oci_layout, skopeo_copy
+from tests.registry.fixtures_client import hash_password
 
 
 def manifest_digest(server: RegistryProcess, repo: str, tag: str,

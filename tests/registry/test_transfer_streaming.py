@@ -22,7 +22,8 @@ from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 from freight.errors import DigestMismatch
 from freight.image.canonical import canonical_json
 from freight.image.digest import chain_ids, hex_of
-from freight.registry.client import Abandoned, BlobStream, Registry
+from freight.registry.blobstream import Abandoned, BlobStream
+from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
@@ -248,7 +249,7 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
 
 
 def test_a_refused_streamed_upload_leaves_no_half_written_blob(start_registry, store: Store) -> None:
-    from freight.registry.client import RegistryError
+    from freight.registry.connections import RegistryError
 
     server = start_registry("--read-only")
     image = make_image(store, f"{server.host}/ro:v1", {"noise": os.urandom(1 << 20)})

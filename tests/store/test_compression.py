@@ -16,7 +16,7 @@ import zstandard
 from layer_helpers import describe, make_tree, needs_root
 
 from freight.errors import LayerError
-from freight.store.compression import gzip_compress, media_type_compression, open_layer, zstd_compress
+from freight.store.compression import gzip_compress, media_type_compression, open_layer
 from freight.store.layerapply import apply_layer
 from freight.store.layerwrite import write_layer
 
@@ -52,12 +52,6 @@ def test_gunzip_accepts_it(tmp_path: Path) -> None:
     assert out == PAYLOAD
 
 
-def test_zstd_compress_round_trips() -> None:
-    out = io.BytesIO()
-    zstd_compress(io.BytesIO(PAYLOAD), out)
-    assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(out.getvalue())).read() == PAYLOAD
-
-
 @pytest.mark.parametrize("kind", ["gzip", "gzip-multimember", "zstd", "zstd-multiframe", "bzip2", "xz", "plain",
                                   "plain-starting-BZh", "empty"])
 def test_open_layer_sniffs_and_streams(kind: str) -> None:
@@ -69,7 +63,8 @@ def test_open_layer_sniffs_and_streams(kind: str) -> None:
         "gzip": lambda: gz(data),
         "gzip-multimember": lambda: gz(data[:1000]) + gzip.compress(data[1000:]),
         "zstd": lambda: zstandard.ZstdCompressor().compress(data),
-        "zstd-multiframe": lambda: zstandard.ZstdCompressor().compress(data[:5]) + zstandard.ZstdCompressor().compress(data[5:]),
+        "zstd-multiframe": lambda: (zstandard.ZstdCompressor().compress(data[:5])
+                                    + zstandard.ZstdCompressor().compress(data[5:])),
         "plain": lambda: data,
         "empty": lambda: data,
     }[kind]()
@@ -89,7 +84,10 @@ def test_compressed_layers_apply(tmp_path: Path, compression: str) -> None:
     write_layer(tmp_path / "src", tar)
     tar.seek(0)
     blob = io.BytesIO()
-    (gzip_compress if compression == "gzip" else zstd_compress)(tar, blob)
+    if compression == "gzip":
+        gzip_compress(tar, blob)
+    else:
+        zstandard.ZstdCompressor().copy_stream(tar, blob)
     blob.seek(0)
     (tmp_path / "dst").mkdir()
     with open_layer(blob) as stream:

@@ -14,7 +14,7 @@ import pytest
 from testlib import CLI, FREIGHT
 
 from freight.store import Store, open_store
-from freight.store.gc import check
+from freight.store.check import check
 
 
 def _rootfs_variant(base: Path, dest: Path, marker: str, megabytes: int = 0) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from freight.store.blobs import ENCODE_FROM
+from freight.store.check import check
 from freight.store.encoded import SUFFIX
-from freight.store.gc import check
 from freight.store.store import Store
 
 MIB = 1 << 20

@@ -13,7 +13,7 @@ from freight.errors import Conflict, DigestMismatch, NotFound
 from freight.image.digest import sha256_bytes
 from freight.image.reference import parse
 from freight.store import Store
-from freight.store.gc import check
+from freight.store.check import check
 from freight.store.importer import import_rootfs
 
 

@@ -1,0 +1,31 @@
+"""``freight image prune``: dangling (or all unused) images, then the content only they used."""
+
+from __future__ import annotations
+
+import argparse
+
+from freight.cli.format import human_size
+from freight.cli.images import confirm
+from freight.cli.main import Subcommands, store
+from freight.store.prune import prune_images
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("prune", cmd_image_prune, help="Remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+
+
+def cmd_image_prune(args: argparse.Namespace) -> int:
+    if not args.force and not confirm(
+            "WARNING! This will remove all " + ("images without at least one container associated to them."
+                                                if args.all else "dangling images.")):
+        return 0
+    report = prune_images(store(args), all_unused=args.all)
+    if report.images:
+        print("Deleted Images:")
+        for kind, what in report.images:
+            print(f"{kind.lower()}: {what}")
+        print()
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
