@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testlib import free_port
 
 from freight.builder.engine import BuildError
 from freight.store import Store, open_store
@@ -19,9 +19,7 @@ from tests.builder.buildutil import do_build, layer_file, write_context
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = open(tmp_path / "registry.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "freight.registry.server", "--addr", f"127.0.0.1:{port}",
                              "--root", str(tmp_path / "registry")], stdout=log, stderr=log)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import tarfile
@@ -22,7 +21,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, require_root, serve_http, stop_http
+from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, free_port, require_root, serve_http, stop_http
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
@@ -58,12 +57,6 @@ class Env:
                                   ("snapshots", "chain_id"), ("volumes", "name")):
                 listing[table] = sorted(row[0] for row in db.execute(f"SELECT {column} FROM {table}"))
         return listing
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _HTMLHandler(QuietHandler):
@@ -137,7 +130,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Itera
     files.mkdir()
     import_rootfs(open_store(root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
     server = serve_http(_HTMLHandler)
-    e = Env(root, files, _free_port(), server.server_address[1])
+    e = Env(root, files, free_port(), server.server_address[1])
     _make_files(files, busybox_rootfs)
     ctx = files / "fromgarbage" / "Dockerfile"
     ctx.write_text(e.expand(ctx.read_text()))

@@ -19,7 +19,7 @@ Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verific
 on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
 root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root,
 port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a certificate
-for 127.0.0.1; ``free_port()``, ``sha256_digest(data)``, ``layer_tar_gz(files)``.
+for 127.0.0.1; ``sha256_digest(data)``, ``layer_tar_gz(files)``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import io
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -41,14 +40,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testlib import free_port
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -12,36 +12,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from testlib import free_port, wait_for_port
 
 from freight.image.canonical import image_config, layer_descriptor
 from freight.store import Store, open_store
 from freight.store.images import Image
 from freight.store.layerwrite import write_layer
-from tests.registry.conftest import cncf_config, free_port
+from tests.registry.conftest import cncf_config
 
 FREIGHT = Path(sys.executable).parent / "freight"
 Start = Callable[..., str]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def _cncf_config(root: Path, port: int, htpasswd: Path | None, token: dict[str, str] | None) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testlib import free_port
 
 from freight.image.canonical import canonical_json, descriptor, host_platform
 from freight.image.digest import sha256_bytes
@@ -135,8 +136,6 @@ def test_manifest_unknown(server: str, registry, store: Store) -> None:
 
 
 def test_unreachable_registry(store: Store) -> None:
-    from tests.registry.fixtures_client import free_port
-
     port = free_port()
     result = run_freight(store.root, "pull", f"127.0.0.1:{port}/app")
     assert result.returncode == 1

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import httpx
+from testlib import free_port
 
-from tests.registry.conftest import RegistryProcess, free_port, launch
+from tests.registry.conftest import RegistryProcess, launch
 
 FREIGHT = Path(sys.executable).parent / "freight"
 

@@ -13,6 +13,7 @@ import re
 import socket
 
 import pytest
+from testlib import free_port
 
 from freight.store import Store
 from tests.runtime.conftest import CGROUP_ROOT, freight_mounts, processes_mentioning
@@ -115,14 +116,8 @@ def test_invalid_memory_is_one_error_and_no_container(runtime_store: Store, cli)
     assert _ids(runtime_store) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_published_port_reachable_unpublished_not(runtime_store: Store, cli) -> None:
-    published, hidden = _free_port(), _free_port()
+    published, hidden = free_port(), free_port()
     server = (f"mkdir /www; echo hello-web > /www/index.html; httpd -p {hidden} -h /www; "
               "exec httpd -f -p 80 -h /www")
     cid = cli("run", "-d", "-p", f"127.0.0.1:{published}:80", "busybox", "sh", "-c", server,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from testlib import free_port
+
 from freight.store import Store
-from tests.registry.conftest import free_port, launch
+from tests.registry.conftest import launch
 
 
 def test_run_pulls_a_missing_image_then_runs_it(runtime_store: Store, cli, tmp_path) -> None:
