@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
+from imagelib import sha256_digest
 
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
@@ -23,10 +24,6 @@ from freight.store import open_store
 from freight.store.encoded import SUFFIX
 from freight.store.gc import check
 from freight.store.store import Store
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def saved(store: Store, *names: str) -> bytes:
@@ -146,7 +143,7 @@ def legacy_archive(config: bytes, layers: list[bytes], tags: list[str], manifest
         else:
             seen[data] = layer_id
             members.append((f"{layer_id}/layer.tar", data))
-    config_name = sha(config)[7:] + ".json"
+    config_name = sha256_digest(config)[7:] + ".json"
     members.append((config_name, config))
     manifest = json.dumps([{"Config": config_name, "RepoTags": tags,
                             "Layers": [f"{i}/layer.tar" for i in ids]}]).encode()
@@ -159,11 +156,11 @@ def legacy_archive(config: bytes, layers: list[bytes], tags: list[str], manifest
 def test_legacy_docker_archive(other: Store, manifest_first: bool, load_bytes) -> None:
     first, second = layer_tar({"etc/a": b"a"}), layer_tar({"etc/b": b"b"})
     layers = [first, second, first]
-    config = json.dumps(image_config([sha(d) for d in layers], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(d) for d in layers], [], "2020-01-01T00:00:00Z")).encode()
     loaded = load_bytes(other, legacy_archive(config, layers, ["legacy:v1"], manifest_first))
-    assert (loaded[0].id, loaded[0].tags) == (sha(config), ["legacy:v1"])
+    assert (loaded[0].id, loaded[0].tags) == (sha256_digest(config), ["legacy:v1"])
     image = other.resolve_image("legacy:v1")
-    assert [layer["digest"] for layer in image.layers] == [sha(d) for d in layers]
+    assert [layer["digest"] for layer in image.layers] == [sha256_digest(d) for d in layers]
     assert (other.layer_dirs(image)[1] / "etc/b").read_bytes() == b"b"
 
 
@@ -173,13 +170,13 @@ def test_legacy_docker_archive(other: Store, manifest_first: bool, load_bytes) -
 def test_compressed_layer_in_docker_archive(other: Store, compress, media_type: str) -> None:
     raw = layer_tar({"etc/a": b"a" * 10_000})
     blob = compress(raw)
-    config = json.dumps(image_config([sha(raw)], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(raw)], [], "2020-01-01T00:00:00Z")).encode()
     loaded = load(other, io.BytesIO(legacy_archive(config, [blob], ["c:1"], True)))
     image = other.resolve_image("c:1")
-    assert loaded[0].id == sha(config)
-    assert image.layers == [{"mediaType": media_type, "digest": sha(blob), "size": len(blob)}]
-    assert other.blobs.read(sha(blob)) == blob  # kept as received
-    assert other.blobs.path(sha(blob)).is_file()  # as it is: it is compressed already
+    assert loaded[0].id == sha256_digest(config)
+    assert image.layers == [{"mediaType": media_type, "digest": sha256_digest(blob), "size": len(blob)}]
+    assert other.blobs.read(sha256_digest(blob)) == blob  # kept as received
+    assert other.blobs.path(sha256_digest(blob)).is_file()  # as it is: it is compressed already
     assert (other.layer_dirs(image)[0] / "etc/a").read_bytes() == b"a" * 10_000
 
 
@@ -273,9 +270,9 @@ def test_nested_index_picks_this_platform(store: Store, other: Store) -> None:
          "platform": {"architecture": "s390x", "os": "linux"}},
         {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
          "size": len(store.blobs.read(image.manifest_digest)), "platform": platform}]}).encode()
-    members[f"blobs/sha256/{sha(nested)[7:]}"] = nested
+    members[f"blobs/sha256/{sha256_digest(nested)[7:]}"] = nested
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(nested), "size": len(nested),
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha256_digest(nested), "size": len(nested),
          "annotations": {"io.containerd.image.name": "docker.io/library/nested:1"}}]}).encode()
     loaded = load(other, io.BytesIO(tar_bytes(list(members.items()))))
     assert [(i.manifest_digest, i.tags) for i in loaded] == [(image.manifest_digest, ["nested:1"])]
@@ -286,9 +283,9 @@ def test_oci_manifest_missing_its_layers_falls_back_to_manifest_json(store: Stor
     image = make_image(store, [{"a": b"1"}], ["app:1"])
     members = tar_members(saved(store, "app:1"))
     broken = json.dumps({**image.manifest, "layers": []}).encode()
-    members[f"blobs/sha256/{sha(broken)[7:]}"] = broken
+    members[f"blobs/sha256/{sha256_digest(broken)[7:]}"] = broken
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(broken), "size": len(broken),
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(broken), "size": len(broken),
          "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
     with open_archive(io.BytesIO(tar_bytes(list(members.items())))) as archive:
         assert [i.config_digest for i in archive.images] == [image.id]
@@ -309,7 +306,7 @@ def test_corrupt_compressed_layer_is_rejected(other: Store, load_bytes) -> None:
     raw = layer_tar({"etc/a": os.urandom(50_000)})
     blob = bytearray(gzip.compress(raw))
     blob[len(blob) // 2:] = b"\0" * (len(blob) - len(blob) // 2)
-    config = json.dumps(image_config([sha(raw)], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(raw)], [], "2020-01-01T00:00:00Z")).encode()
     with pytest.raises(LayerError, match="not valid compressed data"):
         load_bytes(other, legacy_archive(config, [bytes(blob)], ["c:1"], True))
     assert_nothing_stored(other)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json, tar_members
+from imagelib import sha256_digest
 
 from freight.archive import save, write_oci_layout
 from freight.errors import NotFound
@@ -67,7 +67,7 @@ def test_blobs_are_written_as_stored(store: Store) -> None:
     for digest in [image.manifest_digest, image.id, image.layers[0]["digest"]]:
         content = files[f"blobs/sha256/{digest[7:]}"]
         assert content == store.blobs.read(digest)
-        assert "sha256:" + hashlib.sha256(content).hexdigest() == digest
+        assert sha256_digest(content) == digest
 
 
 def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Store, cli, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import http.server
 import io
 import lzma
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from hostile_tars import member, tar_bytes
+from imagelib import sha256_digest
 
 from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.engine import BuildError
@@ -195,7 +195,7 @@ def http_root(tmp_path: Path):
 def test_add_url_with_checksum(busybox_store: Store, tmp_path: Path, http_root) -> None:
     root, base = http_root
     (root / "tool.sh").write_text("echo tool\n")
-    good = "sha256:" + hashlib.sha256(b"echo tool\n").hexdigest()
+    good = sha256_digest(b"echo tool\n")
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD --checksum={good} {base}/tool.sh /opt/\n"
                                                          f"ADD {base}/tool.sh /renamed\n"})
     result, _ = do_build(busybox_store, ctx)

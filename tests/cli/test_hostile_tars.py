@@ -9,7 +9,6 @@ the tar, or succeeds with every entry kept inside its destination, as the case e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary, member, tar_bytes
+from imagelib import sha256_digest
 from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
 
 from freight.image.canonical import image_config
@@ -73,30 +73,26 @@ def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Itera
     assert e.run("system", "check").returncode == 0
 
 
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def docker_archive(layer: bytes) -> bytes:
-    config = json.dumps(image_config([_sha(layer)], [], "2024-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(layer)], [], "2024-01-01T00:00:00Z")).encode()
     manifest = json.dumps([{"Config": "config.json", "RepoTags": [], "Layers": ["layer.tar"]}]).encode()
     return tar_bytes([member("layer.tar", data=layer), member("config.json", data=config),
                       member("manifest.json", data=manifest)])
 
 
 def oci_layout(layer: bytes) -> bytes:
-    config = json.dumps(image_config([_sha(layer)], [], "2024-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(layer)], [], "2024-01-01T00:00:00Z")).encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(config),
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(config),
                    "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(layer),
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256_digest(layer),
                     "size": len(layer)}],
     }).encode()
     index = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _sha(manifest),
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(manifest),
          "size": len(manifest)}]}).encode()
-    blobs = [member(f"blobs/sha256/{_sha(d)[7:]}", data=d) for d in (layer, config, manifest)]
+    blobs = [member(f"blobs/sha256/{sha256_digest(d)[7:]}", data=d) for d in (layer, config, manifest)]
     return tar_bytes([member("oci-layout", data=b'{"imageLayoutVersion":"1.0.0"}'), *blobs,
                       member("index.json", data=index)])
 

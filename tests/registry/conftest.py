@@ -19,13 +19,12 @@ Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verific
 on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
 root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root,
 port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a certificate
-for 127.0.0.1; ``sha256_digest(data)``, ``layer_tar_gz(files)``.
+for 127.0.0.1; ``layer_tar_gz(files)``.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import shutil
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
 from testlib import free_port
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
@@ -162,10 +162,6 @@ def cncf_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
                      folder / "storage", folder / "server.log")
     yield server
     server.stop()
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def layer_tar_gz(files: dict[str, bytes]) -> bytes:

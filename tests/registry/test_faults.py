@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image import reference
@@ -155,9 +155,9 @@ class StaticRegistry:
         layer = _tar_with("payload", os.urandom(256 * 1024))
         config = canonical_json({"architecture": "amd64", "os": "linux",
                                  "rootfs": {"type": "layers",
-                                            "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
-        self.layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
-        self.config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+                                            "diff_ids": [sha256_digest(layer)]}})
+        self.layer_digest = sha256_digest(layer)
+        self.config_digest = sha256_digest(config)
         manifest = canonical_json({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -249,7 +249,7 @@ def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Sto
     response = httpx.get(f"http://{host}/v2/app/manifests/v1",
                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     assert response.status_code == 200
-    assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
+    assert sha256_digest(response.content) == digest
     assert json.loads(response.content)["layers"][0]["mediaType"].endswith("+gzip")
 
 

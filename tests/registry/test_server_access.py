@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
 
 from freight.registry.htpasswd import dummy_hash, hash_password, parse_basic, parse_htpasswd
-from tests.registry.conftest import sha256_digest
 
 
 def error_code(response: httpx.Response) -> str:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
-from tests.registry.conftest import RegistryProcess, sha256_digest
+from tests.registry.conftest import RegistryProcess
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

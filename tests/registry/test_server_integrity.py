@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
 
-from tests.registry.conftest import RegistryProcess, sha256_digest
+from tests.registry.conftest import RegistryProcess
 
 
 def chunked_push(url: str, repo: str, data: bytes, piece: int = 256 * 1024) -> int:

@@ -12,8 +12,9 @@ import socket
 import time
 
 import httpx
+from imagelib import sha256_digest
 
-from tests.registry.conftest import RegistryProcess, sha256_digest
+from tests.registry.conftest import RegistryProcess
 
 IDLE = 1.0
 BOUND = IDLE + 2.0  # the timer's own slack, and a busy machine's

@@ -9,7 +9,6 @@ gzipping first.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from imagelib import sha256_digest
 from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 
 from freight.errors import DigestMismatch
@@ -29,10 +29,6 @@ from freight.store import Store
 from freight.store.compression import gzip_compress
 from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
 from tests.registry.test_faults import Proxy, StaticRegistry, _tar_with
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
@@ -65,7 +61,7 @@ def streams_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 def test_a_snapshot_waits_for_the_end_of_its_stream(store: Store) -> None:
     tar = _tar_with("hello", b"hi\n")
-    diff_id = _digest(tar)
+    diff_id = sha256_digest(tar)
     for verdict, expect_snapshot in (("abandon", False), ("end", True)):
         stream = BlobStream()
         stream.feed(gzip.compress(tar, mtime=0))
@@ -158,16 +154,16 @@ class _Registry:
         named = gzip.compress(tar, mtime=0)
         served = named[:4] + b"\x01\x00\x00\x00" + named[8:]  # another mtime: same content
         config = canonical_json({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": [_digest(tar)]}})
+                                 "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]}})
         manifest = canonical_json({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": _digest(config), "size": len(config)},
+                       "digest": sha256_digest(config), "size": len(config)},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": _digest(named), "size": len(named)}]})
-        self.layer_digest, self.chain = _digest(named), chain_ids([_digest(tar)])[0]
+                        "digest": sha256_digest(named), "size": len(named)}]})
+        self.layer_digest, self.chain = sha256_digest(named), chain_ids([sha256_digest(tar)])[0]
         routes = {"/v2/": b"{}", "/v2/app/manifests/latest": manifest,
-                  f"/v2/app/blobs/{_digest(config)}": config, f"/v2/app/blobs/{_digest(named)}": served}
+                  f"/v2/app/blobs/{sha256_digest(config)}": config, f"/v2/app/blobs/{sha256_digest(named)}": served}
 
         class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
@@ -220,14 +216,14 @@ def test_push_gzips_while_uploading_and_keeps_the_same_bytes(
     image = make_image(store, f"{host}/gz:v1", {"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000})
     first = push(store, f"{host}/gz:v1")
     expected = _gzipped(store, image.diff_ids[0])
-    assert cached_blob(store, image.diff_ids[0]) == (_digest(expected), len(expected))
+    assert cached_blob(store, image.diff_ids[0]) == (sha256_digest(expected), len(expected))
     with Registry(host) as reg:
         reg.ping()
-        assert reg.has_blob("gz", _digest(expected))
+        assert reg.has_blob("gz", sha256_digest(expected))
     again = push(store, f"{host}/gz:v1", f"{host}/gz2:v1")  # from the cache, mounted or uploaded
     assert again == first
     got = pull(fresh_store(tmp_path), f"{host}/gz2:v1")
-    assert got.id == image.id and got.layers[0]["digest"] == _digest(expected)
+    assert got.id == image.id and got.layers[0]["digest"] == sha256_digest(expected)
 
 
 def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store: Store,
@@ -242,7 +238,7 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
         proxy.close()
     assert proxy.dropped == 1
     entry = store.root / "distribution" / "gzip" / hex_of(image.diff_ids[0])
-    assert entry.read_text().split()[0] == _digest(_gzipped(store, image.diff_ids[0]))
+    assert entry.read_text().split()[0] == sha256_digest(_gzipped(store, image.diff_ids[0]))
     got = pull(fresh_store(tmp_path), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest
 

@@ -4,7 +4,6 @@ every reader (open, size, check, GC, system df) still sees the original bytes.""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import subprocess
@@ -12,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from imagelib import sha256_digest
 
 from freight.store.blobs import ENCODE_FROM
 from freight.store.encoded import SUFFIX
@@ -88,7 +88,7 @@ def test_imported_plain_tar_is_kept_encoded_and_reads_back_as_it_was(store: Stor
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
     [layer] = store.resolve_image("plain:1").layers
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     assert layer["digest"] == digest and layer["size"] == len(data)
     assert store.blobs.read(digest) == data
     assert store.blobs.size(digest) == len(data) and store.blobs.disk_size(digest) < len(data) * 0.6
@@ -108,7 +108,7 @@ def test_imported_plain_tar_is_kept_encoded_and_reads_back_as_it_was(store: Stor
 def test_check_finds_a_damaged_encoded_blob(store: Store, cli, layer_tar: tuple[Path, bytes], damage: str) -> None:
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     encoded = store.blobs.dir / (digest[7:] + SUFFIX)
     content = bytearray(encoded.read_bytes())
     if damage == "truncate":
@@ -153,7 +153,7 @@ def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
     path = tmp_path / "small.tar"
     path.write_bytes(data)
     cli("import", str(path), "small:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     assert store.blobs.path(digest).read_bytes() == data
     assert not (store.blobs.dir / (digest[7:] + SUFFIX)).exists()
 
@@ -161,7 +161,7 @@ def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
 def test_gc_reports_the_space_an_encoded_blob_took(store: Store, cli, layer_tar: tuple[Path, bytes]) -> None:
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     on_disk = store.blobs.disk_size(digest)
     snapshot = store.snapshots.size(store.resolve_image("plain:1").chain_ids[0])
     store.images.remove("plain:1")

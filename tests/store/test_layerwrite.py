@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from imagelib import sha256_digest
 from layer_helpers import CAP_NET_BIND, LONG_DIR, LONG_FILE, make_tree, needs_root, overlay_mount
 
 from freight.store.compression import gzip_compress
@@ -197,11 +198,11 @@ def test_umoci_unpacks_it(tree: Path, tmp_path: Path) -> None:
     (layout / "blobs/sha256").mkdir(parents=True)
 
     def put(data: bytes, media_type: str) -> dict[str, object]:
-        digest = hashlib.sha256(data).hexdigest()
-        (layout / "blobs/sha256" / digest).write_bytes(data)
-        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+        digest = sha256_digest(data)
+        (layout / "blobs/sha256" / digest[7:]).write_bytes(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
-    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    diff_id = sha256_digest(tar)
     config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
     manifest = {
         "schemaVersion": 2,
