@@ -7,11 +7,11 @@ import json
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 import pytest
+from imagelib import tar_members
 
 from freight.image.canonical import image_config, layer_descriptor
 from freight.store.images import Image
@@ -50,27 +50,6 @@ def make_image(store: Store, layers: list[dict[str, bytes]], tags: list[str] = (
         history = [{"created": CREATED, "created_by": f"layer {i}"} for i in range(len(layers))]
         config = image_config(diff_ids, history, CREATED, {"Cmd": cmd or ["sh"]})
         return store.write_image(config, descriptors, list(tags))
-
-
-def tar_bytes(members: list[tuple[str, bytes]], links: dict[str, str] | None = None) -> bytes:
-    """A tar with the given regular files (in order) and symbolic links."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return out.getvalue()
-
-
-def tar_members(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
 
 
 def tar_json(data: bytes, name: str) -> object:

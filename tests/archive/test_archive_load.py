@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
-from imagelib import sha256_digest
+from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image
+from imagelib import sha256_digest, tar_members, tar_of
 
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
@@ -115,16 +115,15 @@ def test_oci_layout_directory_and_tar_without_manifest_json(store: Store, other:
     (layout / "manifest.json").unlink()
     assert [(i.manifest_digest, i.tags) for i in load(other, layout)] == [(image.manifest_digest, ["app:1"])]
     assert (layout / "index.json").exists() and len(list((layout / "blobs/sha256").iterdir())) == 3
-    oci_only = tar_bytes([(n, b) for n, b in tar_members(data).items()
-                          if n not in ("manifest.json", "repositories")])
+    oci_only = tar_of({n: b for n, b in tar_members(data).items() if n not in ("manifest.json", "repositories")})
     third = open_store(tmp_path / "third")
     assert [i.manifest_digest for i in load(third, io.BytesIO(oci_only))] == [image.manifest_digest]
 
 
 def test_docker_archive_without_index_builds_an_oci_manifest(store: Store, other: Store) -> None:
     image = make_image(store, [{"a": b"1"}, {"b": b"2"}], ["app:1"])
-    docker_only = tar_bytes([(n, b) for n, b in tar_members(saved(store, "app:1")).items()
-                             if n not in ("index.json", "oci-layout")])
+    docker_only = tar_of({n: b for n, b in tar_members(saved(store, "app:1")).items()
+                          if n not in ("index.json", "oci-layout")})
     loaded = load(other, io.BytesIO(docker_only))[0]
     assert (loaded.id, loaded.tags) == (image.id, ["app:1"])
     manifest = other.resolve_image("app:1").manifest
@@ -149,7 +148,7 @@ def legacy_archive(config: bytes, layers: list[bytes], tags: list[str], manifest
                             "Layers": [f"{i}/layer.tar" for i in ids]}]).encode()
     repositories = json.dumps({"legacy": {"v1": ids[-1]}}).encode()
     meta = [("manifest.json", manifest), ("repositories", repositories)]
-    return tar_bytes(meta + members if manifest_first else members + meta, links)
+    return tar_of(dict(meta + members if manifest_first else members + meta), links)
 
 
 @pytest.mark.parametrize("manifest_first", [True, False])
@@ -219,7 +218,7 @@ def corrupt_layer(data: bytes, layer: str) -> bytes:
     content = bytearray(members[layer])
     content[600] ^= 0xFF
     members[layer] = bytes(content)
-    return tar_bytes(list(members.items()))
+    return tar_of(members)
 
 
 def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Store, cli, tmp_path: Path,
@@ -231,7 +230,7 @@ def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Sto
     with pytest.raises(DigestMismatch, match="does not match"):
         load_bytes(other, bad)
     assert_nothing_stored(other)
-    docker_only = tar_bytes([(n, b) for n, b in tar_members(bad).items() if n != "index.json"])
+    docker_only = tar_of({n: b for n, b in tar_members(bad).items() if n != "index.json"})
     with pytest.raises(DigestMismatch, match="diff_id"):
         load_bytes(other, docker_only)
     assert_nothing_stored(other)
@@ -274,7 +273,7 @@ def test_nested_index_picks_this_platform(store: Store, other: Store) -> None:
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
         {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha256_digest(nested), "size": len(nested),
          "annotations": {"io.containerd.image.name": "docker.io/library/nested:1"}}]}).encode()
-    loaded = load(other, io.BytesIO(tar_bytes(list(members.items()))))
+    loaded = load(other, io.BytesIO(tar_of(members)))
     assert [(i.manifest_digest, i.tags) for i in loaded] == [(image.manifest_digest, ["nested:1"])]
 
 
@@ -287,16 +286,16 @@ def test_oci_manifest_missing_its_layers_falls_back_to_manifest_json(store: Stor
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
         {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(broken), "size": len(broken),
          "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
-    with open_archive(io.BytesIO(tar_bytes(list(members.items())))) as archive:
+    with open_archive(io.BytesIO(tar_of(members))) as archive:
         assert [i.config_digest for i in archive.images] == [image.id]
         assert archive.images[0].layers == image.layers
-    loaded = load(other, io.BytesIO(tar_bytes(list(members.items()))))
+    loaded = load(other, io.BytesIO(tar_of(members)))
     assert (loaded[0].id, loaded[0].tags) == (image.id, ["app:1"])
 
 
 def test_not_an_archive(other: Store) -> None:
     with pytest.raises(ArchiveError, match="no manifest.json or index.json"):
-        load(other, io.BytesIO(tar_bytes([("hello.txt", b"hi")])))
+        load(other, io.BytesIO(tar_of({"hello.txt": b"hi"})))
     with pytest.raises(ArchiveError, match="empty input"):
         load(other, io.BytesIO(b""))
     assert_nothing_stored(other)

@@ -10,8 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json, tar_members
-from imagelib import sha256_digest
+from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json
+from imagelib import sha256_digest, tar_members
 
 from freight.archive import save, write_oci_layout
 from freight.errors import NotFound

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagelib import sha256_digest
+from imagelib import sha256_digest, tar_of
 from testlib import CLI
 
 from freight.image.canonical import canonical_json, image_manifest
@@ -46,11 +46,7 @@ def _archive_with_config(cli: CLI, tmp_path: Path, change: Callable[[dict[str, A
     files = {**layers, name: data,
              "manifest.json": json.dumps([{"Config": name, "RepoTags": [tag], "Layers": list(layers)}]).encode()}
     out = tmp_path / f"{tag.replace(':', '-')}.tar"
-    with tarfile.open(out, "w") as tar:
-        for path, payload in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
+    out.write_bytes(tar_of(files))
     return out
 
 

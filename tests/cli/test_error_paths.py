@@ -21,6 +21,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from imagelib import tar_bytes, tar_members, tar_of
 from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, free_port, require_root, serve_http, stop_http
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
@@ -74,21 +75,6 @@ class _HTMLHandler(QuietHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _page
 
 
-def _tar(path: Path, entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tar:
-        for info in entries:
-            payload = data.get(info.name, b"")
-            info.size = len(payload) if info.isfile() else 0
-            tar.addfile(info, io.BytesIO(payload) if info.isfile() else None)
-
-
-def _file(name: str, **kw: object) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    for key, value in kw.items():
-        setattr(info, key, value)
-    return info
-
-
 def _make_files(files: Path, busybox: Path) -> None:
     (files / "home").mkdir()
     (files / "emptydir").mkdir()
@@ -98,9 +84,9 @@ def _make_files(files: Path, busybox: Path) -> None:
     with tarfile.open(fileobj=whole, mode="w") as tar:
         tar.add(busybox / "bin", arcname="bin")
     (files / "truncated.tar").write_bytes(whole.getvalue()[:3000])
-    _tar(files / "hostile-layer.tar", [_file("../../escape")], {"../../escape": b"x"})
+    (files / "hostile-layer.tar").write_bytes(tar_of({"../../escape": b"x"}))
     manifest = b'[{"Config":"../../etc/passwd","RepoTags":["hostile:1"],"Layers":["../../x"]}]'
-    _tar(files / "hostile-archive.tar", [_file("manifest.json")], {"manifest.json": manifest})
+    (files / "hostile-archive.tar").write_bytes(tar_of({"manifest.json": manifest}))
     ctx = files / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nBOGUS instruction\n")
@@ -111,12 +97,12 @@ def _make_files(files: Path, busybox: Path) -> None:
 def _damage_largest_blob(archive: Path, corrupt: Path, missing: Path) -> None:
     """Copies of a ``save`` archive: its layer blob with one bit flipped, and without it."""
     with tarfile.open(archive) as tar:
-        members = [(m, tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()]
-    layer = max(members, key=lambda item: len(item[1]))[0].name
-    flipped = {m.name: data for m, data in members}
-    flipped[layer] = bytes([flipped[layer][0] ^ 1]) + flipped[layer][1:]
-    _tar(corrupt, [m for m, _ in members], flipped)
-    _tar(missing, [m for m, _ in members if m.name != layer], flipped)
+        entries = tar.getmembers()
+    contents = tar_members(archive.read_bytes())
+    layer = max(contents, key=lambda name: len(contents[name]))
+    contents[layer] = bytes([contents[layer][0] ^ 1]) + contents[layer][1:]
+    corrupt.write_bytes(tar_bytes((m, contents.get(m.name)) for m in entries))
+    missing.write_bytes(tar_bytes((m, contents.get(m.name)) for m in entries if m.name != layer))
 
 
 @pytest.fixture(scope="module")

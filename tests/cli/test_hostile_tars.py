@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary, member, tar_bytes
-from imagelib import sha256_digest
+from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary
+from imagelib import member, sha256_digest, tar_bytes
 from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
 
 from freight.image.canonical import image_config

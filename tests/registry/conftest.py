@@ -19,19 +19,17 @@ Helpers: ``skopeo_copy(src, dst, *flags)`` runs ``skopeo copy`` with TLS verific
 on both sides (skips without skopeo) and returns the CompletedProcess; ``launch(cmd, url,
 root, log)`` starts any registry command and waits for its /v2/; ``cncf_config(root,
 port)`` writes the CNCF registry's YAML; ``self_signed_cert(folder)`` makes a certificate
-for 127.0.0.1; ``layer_tar_gz(files)``.
+for 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from imagelib import sha256_digest
+from imagelib import sha256_digest, tar_of
 from testlib import free_port
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
@@ -164,17 +162,6 @@ def cncf_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     server.stop()
 
 
-def layer_tar_gz(files: dict[str, bytes]) -> bytes:
-    """A gzipped layer tar with the given files (mtime 0, so the same files give one digest)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
 def make_oci_layout(folder: Path, files: dict[str, bytes], tag: str = "latest") -> str:
     """Write a one-layer OCI image layout into folder; returns the manifest digest."""
     blobs = folder / "blobs" / "sha256"
@@ -185,7 +172,7 @@ def make_oci_layout(folder: Path, files: dict[str, bytes], tag: str = "latest") 
         (blobs / digest[7:]).write_bytes(data)
         return digest
 
-    layer = layer_tar_gz(files)
+    layer = gzip.compress(tar_of(files), mtime=0)
     diff_id = sha256_digest(gzip.decompress(layer))
     config = json.dumps({
         "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import signal
 import subprocess
-import tarfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from imagelib import sha256_digest
+from imagelib import sha256_digest, tar_of
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image import reference
@@ -135,15 +133,6 @@ def test_broken_upload_is_retried(chunk_size: int, registry, store: Store, tmp_p
     assert got.id == image.id and got.manifest_digest == digest
 
 
-def _tar_with(name: str, data: bytes) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o644
-        tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 class StaticRegistry:
     """A read-only registry of one image (``bad:latest``) that ignores Range requests.
 
@@ -152,7 +141,7 @@ class StaticRegistry:
     """
 
     def __init__(self, corrupt: bool = False, cut_first: bool = False) -> None:
-        layer = _tar_with("payload", os.urandom(256 * 1024))
+        layer = tar_of({"payload": os.urandom(256 * 1024)})
         config = canonical_json({"architecture": "amd64", "os": "linux",
                                  "rootfs": {"type": "layers",
                                             "diff_ids": [sha256_digest(layer)]}})

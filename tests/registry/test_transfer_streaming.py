@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from imagelib import sha256_digest
+from imagelib import sha256_digest, tar_of
 from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 
 from freight.errors import DigestMismatch
@@ -28,7 +28,7 @@ from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
 from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
-from tests.registry.test_faults import Proxy, StaticRegistry, _tar_with
+from tests.registry.test_faults import Proxy, StaticRegistry
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
@@ -60,7 +60,7 @@ def streams_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_a_snapshot_waits_for_the_end_of_its_stream(store: Store) -> None:
-    tar = _tar_with("hello", b"hi\n")
+    tar = tar_of({"hello": b"hi\n"})
     diff_id = sha256_digest(tar)
     for verdict, expect_snapshot in (("abandon", False), ("end", True)):
         stream = BlobStream()
@@ -150,7 +150,7 @@ class _Registry:
     """
 
     def __init__(self) -> None:
-        tar = _tar_with("payload", os.urandom(512 * 1024))
+        tar = tar_of({"payload": os.urandom(512 * 1024)})
         named = gzip.compress(tar, mtime=0)
         served = named[:4] + b"\x01\x00\x00\x00" + named[8:]  # another mtime: same content
         config = canonical_json({"architecture": "amd64", "os": "linux",

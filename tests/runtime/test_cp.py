@@ -10,7 +10,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from hostile_tars import canary_state, make_canary, member, tar_bytes
+from hostile_tars import canary_state, make_canary
+from imagelib import member, tar_bytes, tar_of
 from testlib import FREIGHT
 
 from freight.store import Store
@@ -72,10 +73,7 @@ def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> 
     out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True, env=env, check=True)
     assert _tar_names(out.stdout) == ["x", "x/y"]
     archive = tmp_path / "in.tar"
-    with tarfile.open(archive, "w") as tar:
-        info = tarfile.TarInfo("fromtar/note")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"hi\n"))
+    archive.write_bytes(tar_of({"fromtar/note": b"hi\n"}))
     cli("cp", "-", "box:/srv", stdin=archive, check=True)
     assert cli("exec", "box", "cat", "/srv/fromtar/note", check=True).stdout == "hi\n"
     squeezed = tmp_path / "in.tar.gz"  # Docker takes a compressed stream too

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from imagelib import sha256_digest
+from imagelib import sha256_digest, tar_of
 
 from freight.store.blobs import ENCODE_FROM
 from freight.store.encoded import SUFFIX
@@ -64,20 +64,10 @@ def test_gzip_bomb_import_grows_the_store_by_its_unpacked_size_once(store: Store
     assert _du(store.root) - before < MIB
 
 
-def _tar_of(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 @pytest.fixture
 def layer_tar(tmp_path: Path) -> tuple[Path, bytes]:
     """A plain layer tar on disk (1.5 MB: a third random, the rest text) and its bytes."""
-    data = _tar_of({"random": os.urandom(500_000), "text": b"the same line again\n" * 50_000})
+    data = tar_of({"random": os.urandom(500_000), "text": b"the same line again\n" * 50_000})
     path = tmp_path / "layer.tar"
     path.write_bytes(data)
     return path, data
@@ -148,7 +138,7 @@ def test_a_blob_kept_in_both_forms_is_one_blob(store: Store, layer_tar: tuple[Pa
 def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
     """Under ENCODE_FROM a layer is kept as it is: encoding would save little, and reading it back
     would cost a push or save of a small image the import of zstandard."""
-    data = _tar_of({"small": b"x" * (ENCODE_FROM - 20_000)})
+    data = tar_of({"small": b"x" * (ENCODE_FROM - 20_000)})
     assert len(data) < ENCODE_FROM
     path = tmp_path / "small.tar"
     path.write_bytes(data)
