@@ -6,7 +6,18 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from freight.image.canonical import image_config, layer_descriptor
+from freight.store.images import Image
+from freight.store.layerwrite import write_layer
+from freight.store.store import Store
+
+# When make_image's images were made (their config's created time and their files' mtime).
+CREATED = "2024-01-02T03:04:05Z"
+CREATED_EPOCH = 1704164645
 
 
 def sha256_digest(data: bytes) -> str:
@@ -59,3 +70,39 @@ def tar_members(data: bytes) -> dict[str, bytes]:
             if source is not None:
                 found[info.name] = source.read()
     return found
+
+
+def layer_tar(files: Mapping[str, bytes], mtime: int = CREATED_EPOCH) -> bytes:
+    """An uncompressed layer tar of ``files`` (path -> content) as freight writes one, every entry
+    dated ``mtime``: the same files give the same bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+        out = io.BytesIO()
+        write_layer(root, out, source_date_epoch=mtime)
+        return out.getvalue()
+
+
+def make_image(store: Store, layers: Sequence[Mapping[str, bytes]], tags: Sequence[str] = (), *,
+               cmd: list[str] | None = None, arch: str | None = None, encode: bool = True) -> Image:
+    """Store an image of one layer per ``layers`` entry (path -> content), created at ``CREATED``.
+
+    Its layers are uncompressed and kept encoded, as freight's builds and imports keep them
+    (``encode=False``: kept plain, as in stores made before); ``arch`` sets the config's
+    architecture, ``cmd`` its Cmd (``sh`` without)."""
+    descriptors, diff_ids = [], []
+    with store.writing():
+        for files in layers:
+            data = layer_tar(files)
+            with store.blobs.writer(encode=encode) as writer:
+                writer.write(data)
+                diff_id = writer.commit()
+            diff_ids.append(diff_id)
+            descriptors.append(layer_descriptor(diff_id, len(data)))
+        history = [{"created": CREATED, "created_by": f"layer {i}"} for i in range(len(layers))]
+        config = image_config(diff_ids, history, CREATED, {"Cmd": cmd or ["sh"]})
+        if arch:
+            config["architecture"] = arch
+        return store.write_image(config, descriptors, list(tags))

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from archive_helpers import make_image, require_tool
-from imagelib import sha256_digest
+from imagelib import make_image, sha256_digest
+from testlib import require_tool
 
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse

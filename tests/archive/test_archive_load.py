@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image
-from imagelib import sha256_digest, tar_members, tar_of
+from imagelib import layer_tar, make_image, sha256_digest, tar_members, tar_of
+from testlib import FREIGHT
 
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
@@ -30,6 +30,14 @@ def saved(store: Store, *names: str) -> bytes:
     out = io.BytesIO()
     save(store, list(names), out)
     return out.getvalue()
+
+
+def image_count(store: Store) -> int:
+    return len(store.images.all())
+
+
+def blob_count(store: Store) -> int:
+    return sum(1 for _ in store.blobs.digests())
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json
-from imagelib import sha256_digest, tar_members
+from imagelib import CREATED_EPOCH, layer_tar, make_image, sha256_digest, tar_members
+from testlib import FREIGHT
 
 from freight.archive import save, write_oci_layout
 from freight.errors import NotFound
@@ -24,6 +24,10 @@ def saved(store: Store, *names: str) -> bytes:
     out = io.BytesIO()
     save(store, list(names), out)
     return out.getvalue()
+
+
+def tar_json(data: bytes, name: str) -> object:
+    return json.loads(tar_members(data)[name])
 
 
 def test_archive_layout_headers_and_metadata_match_docker(store: Store) -> None:

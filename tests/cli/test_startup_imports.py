@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 from testlib import FREIGHT
 
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
+from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
@@ -94,7 +95,7 @@ def test_run_imports_nothing_it_does_not_use(busybox_store: Store, flags: list[s
 
 
 def test_rmi_imports_no_dataclasses(store: Store) -> None:
-    make_image(store, "gone:1", {"etc/hello": b"hello\n"})
+    make_image(store, [{"etc/hello": b"hello\n"}], ["gone:1"])
     loaded = _imported(store, "rmi", "gone:1")
     assert "freight.store.gc" in loaded  # the image's content was collected
     assert not {"dataclasses", "typing"} & loaded, f"rmi imports {sorted({'dataclasses', 'typing'} & loaded)}"
@@ -102,7 +103,7 @@ def test_rmi_imports_no_dataclasses(store: Store) -> None:
 
 def test_pull_and_push_import_nothing_they_do_not_use(registry, store: Store, tmp_path: Path) -> None:  # noqa: F811
     ref = f"{registry('freight')}/app:v1"
-    make_image(store, ref, {"etc/hello": b"hello\n"})
+    make_image(store, [{"etc/hello": b"hello\n"}], [ref])
     pushed = _imported(store, "push", ref)
     assert "freight.registry.push" in pushed and "http.client" in pushed
     assert not UNUSED_BY_RUN_PULL_PUSH & pushed, f"push imports {sorted(UNUSED_BY_RUN_PULL_PUSH & pushed)}"

@@ -20,10 +20,7 @@ from pathlib import Path
 import pytest
 from testlib import free_port, wait_for_port
 
-from freight.image.canonical import image_config, layer_descriptor
 from freight.store import Store, open_store
-from freight.store.images import Image
-from freight.store.layerwrite import write_layer
 from tests.registry.conftest import cncf_config
 
 FREIGHT = Path(sys.executable).parent / "freight"
@@ -81,26 +78,6 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DOCKER_CONFIG", str(directory))
     monkeypatch.setenv("FREIGHT_CONFIG", str(tmp_path / "freight-registries.json"))
     return directory
-
-
-def make_image(store: Store, tag: str, files: dict[str, bytes], arch: str | None = None,
-               encode: bool = True) -> Image:
-    """A one-layer image (uncompressed layer, kept encoded as freight builds them; ``encode=False``:
-    kept plain, as in stores made before) holding ``files``."""
-    src = Path(store.root).parent / f"src-{abs(hash((tag, tuple(files))))}"
-    for name, data in files.items():
-        (src / name).parent.mkdir(parents=True, exist_ok=True)
-        (src / name).write_bytes(data)
-    with store.writing():
-        with store.blobs.writer(encode=encode) as w:
-            write_layer(src, w, source_date_epoch=0)
-            digest = w.commit()
-            size = w.size
-        config = image_config([digest], [{"created": "1970-01-01T00:00:00Z"}], "1970-01-01T00:00:00Z",
-                              {"Cmd": ["sh"]})
-        if arch:
-            config["architecture"] = arch
-        return store.write_image(config, [layer_descriptor(digest, size)], tags=[tag])
 
 
 def fresh_store(tmp_path: Path, name: str = "other") -> Store:

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from imagelib import make_image
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.registry.auth import Credentials, erase_credentials, get_credentials, parse_challenge, store_credentials
@@ -27,7 +28,7 @@ from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry, run_freight  # noqa: F401
+from tests.registry.fixtures_client import docker_config, fresh_store, registry, run_freight  # noqa: F401
 
 USER, PASSWORD = "alice", "s3cret"
 
@@ -125,7 +126,7 @@ def test_login_through_helper_then_push(cred_helper: Path, docker_config: Path, 
     result = run_freight(store.root, "login", "-u", USER, "--password-stdin", host, input=PASSWORD)
     assert result.stdout.strip() == "Login Succeeded", result.stderr
     assert "auth" not in json.loads((docker_config / "config.json").read_text())["auths"][host]
-    make_image(store, f"{host}/helped:v1", {"f": b"x"})
+    make_image(store, [{"f": b"x"}], [f"{host}/helped:v1"])
     assert run_freight(store.root, "push", f"{host}/helped:v1").returncode == 0
 
 
@@ -222,7 +223,7 @@ def test_bearer_token_flow_with_cncf_registry(token_server: TokenServer, registr
                                               tmp_path: Path, docker_config: Path) -> None:
     host = registry("cncf", token=token_server.settings())
     ref = f"{host}/team/app:v1"
-    image = make_image(store, ref, {"etc/hello": b"hi\n"})
+    image = make_image(store, [{"etc/hello": b"hi\n"}], [ref])
     denied = run_freight(store.root, "push", ref)  # anonymous tokens carry pull only
     assert denied.returncode == 1 and "unauthorized" in denied.stderr.lower(), denied.stderr
     assert token_server.requests[-1]["scope"] == ["repository:team/app:pull,push"]
@@ -255,7 +256,7 @@ def test_expired_token_is_refreshed_once(token_server: TokenServer, registry, st
     host = registry("cncf", token=token_server.settings())
     ref = f"{host}/app:v1"
     token_server.lifetime = 300
-    make_image(store, ref, {"a": b"a"})
+    make_image(store, [{"a": b"a"}], [ref])
     store_credentials(host, Credentials(USER, PASSWORD))
     push(store, ref)
     token_server.lifetime = 2  # the registry honours these for 2 s (past its 60 s leeway)

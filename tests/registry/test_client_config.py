@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 
 from freight.registry.client import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image  # noqa: F401
+from tests.registry.fixtures_client import docker_config, fresh_store  # noqa: F401
 
 
 def test_loopback_is_always_insecure() -> None:
@@ -42,7 +43,7 @@ def test_tls_registry_on_loopback_is_reached_over_https(start_registry, store: S
     if not server.url.startswith("https://"):
         pytest.skip("the registry fixture did not start with TLS")
     ref = f"{server.host}/secure:v1"
-    image = make_image(store, ref, {"f": b"tls"})
+    image = make_image(store, [{"f": b"tls"}], [ref])
     push(store, ref)
     got = pull(fresh_store(tmp_path), ref)
     assert got.id == image.id

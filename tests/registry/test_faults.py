@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from imagelib import sha256_digest, tar_of
+from imagelib import make_image, sha256_digest, tar_of
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image import reference
@@ -21,7 +21,7 @@ from freight.image.canonical import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import FREIGHT, docker_config, fresh_store, make_image, registry, run_freight  # noqa: F401
+from tests.registry.fixtures_client import FREIGHT, docker_config, fresh_store, registry, run_freight  # noqa: F401
 
 
 class Proxy:
@@ -103,7 +103,7 @@ class Proxy:
 @pytest.mark.parametrize("server", ["freight", "cncf"])
 def test_broken_download_resumes_with_range(server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
-    image = make_image(store, f"{host}/big:v1", {"noise": os.urandom(3 << 20)})
+    image = make_image(store, [{"noise": os.urandom(3 << 20)}], [f"{host}/big:v1"])
     push(store, f"{host}/big:v1")
     proxy = Proxy(host, drop_after=1 << 20, drops=2)
     try:
@@ -124,7 +124,7 @@ def test_broken_upload_is_retried(chunk_size: int, registry, store: Store, tmp_p
     proxy = Proxy(host, drop_upload_after=1 << 20, drops=1)
     try:
         ref = f"{proxy.host}/up:v1"
-        image = make_image(store, ref, {"noise": os.urandom(3 << 20)})
+        image = make_image(store, [{"noise": os.urandom(3 << 20)}], [ref])
         digest = push(store, ref, chunk_size=chunk_size)
     finally:
         proxy.close()
@@ -216,7 +216,7 @@ def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Sto
     host = registry(server)
     proxy = Proxy(host, rate=2 << 20)
     slow_ref = f"{proxy.host}/app:v1"
-    image = make_image(store, slow_ref, {"noise": os.urandom(8 << 20)})
+    image = make_image(store, [{"noise": os.urandom(8 << 20)}], [slow_ref])
     store.images.tag(image.id, reference.parse(f"{host}/app:v1"))
     try:
         proc = subprocess.Popen([str(FREIGHT), "--root", str(store.root), "push", slow_ref],
@@ -251,8 +251,8 @@ def test_layer_that_is_not_its_diff_id_is_refused(registry, store: Store, tmp_pa
     from freight.registry.client import Registry
 
     host = registry("freight")
-    honest = make_image(store, "local/honest:v1", {"etc/motd": b"honest\n"})
-    evil_tar = store.blobs.read(make_image(store, "local/evil:v1", {"etc/motd": b"evil\n"}).layers[0]["digest"])
+    honest = make_image(store, [{"etc/motd": b"honest\n"}], ["local/honest:v1"])
+    evil_tar = store.blobs.read(make_image(store, [{"etc/motd": b"evil\n"}], ["local/evil:v1"]).layers[0]["digest"])
     layer = gzip.compress(evil_tar, mtime=0)
     config = canonical_json({"architecture": "amd64", "os": "linux",
                              "rootfs": {"type": "layers", "diff_ids": honest.diff_ids}})

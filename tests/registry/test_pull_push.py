@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 from testlib import free_port
 
 from freight.image.canonical import canonical_json, descriptor, host_platform
@@ -23,7 +24,6 @@ from freight.store.encoded import SUFFIX
 from tests.registry.fixtures_client import (  # noqa: F401
     docker_config,
     fresh_store,
-    make_image,
     registry,
     run_freight,
     skopeo,
@@ -43,7 +43,7 @@ def _layer_files(store: Store, image) -> dict[str, bytes]:
 def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/app:v1"
-    image = make_image(store, ref, FILES)
+    image = make_image(store, [FILES], [ref])
     first = run_freight(store.root, "push", ref)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
@@ -89,7 +89,7 @@ def test_monolithic_and_chunked_uploads(server: str, chunk_size: int, registry, 
                                         tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/chunks:latest"
-    image = make_image(store, ref, {"big": os.urandom(300_000)})
+    image = make_image(store, [{"big": os.urandom(300_000)}], [ref])
     digest = push(store, ref, chunk_size=chunk_size)
     other = fresh_store(tmp_path)
     got = pull(other, ref)
@@ -102,7 +102,7 @@ def test_htpasswd_login_push_pull(server: str, registry, store: Store, tmp_path:
                                   docker_config: Path) -> None:
     host = registry(server, htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "s3cret"))
     ref = f"{host}/private:v1"
-    image = make_image(store, ref, FILES)
+    image = make_image(store, [FILES], [ref])
     denied = run_freight(store.root, "push", ref)
     assert denied.returncode == 1
     assert denied.stderr.strip().endswith("unauthorized: authentication required")
@@ -175,7 +175,7 @@ def _push_index(host: str, repo: str, tag: str, store: Store, kind: str = "oci")
     with Registry(host) as reg:
         reg.ping()
         for arch in ("amd64", "arm64"):
-            image = make_image(store, f"local/{arch}:x", {f"which-{arch}": arch.encode()}, arch=arch)
+            image = make_image(store, [{f"which-{arch}": arch.encode()}], [f"local/{arch}:x"], arch=arch)
             layer = _upload(reg, repo, store.blobs.read(image.layers[0]["digest"]))
             config = _upload(reg, repo, store.blobs.read(image.id))
             manifest = canonical_json({"schemaVersion": 2, "mediaType": manifest_type,
@@ -236,7 +236,7 @@ def _skopeo(*args: str) -> str:
 def test_skopeo_reads_what_freight_pushes(server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/app:v1"
-    make_image(store, ref, FILES)
+    make_image(store, [FILES], [ref])
     digest = push(store, ref)
     raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}")
     assert sha256_bytes(raw.encode()) == digest
@@ -251,7 +251,7 @@ def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, d
                                                            store: Store, tmp_path: Path) -> None:
     source = registry(source_server)
     dest = registry(dest_server) if dest_server != source_server else source
-    image = make_image(store, f"{source}/app:v1", FILES)
+    image = make_image(store, [FILES], [f"{source}/app:v1"])
     digest = push(store, f"{source}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
             f"docker://{source}/app:v1", f"docker://{dest}/copied:v2")
@@ -264,7 +264,7 @@ def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, d
 def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: Store, tmp_path: Path) -> None:
     """skopeo pushes an uncompressed OCI layout freight wrote; freight pulls it back unchanged."""
     host = registry(server)
-    image = make_image(store, "local/app:v1", FILES)
+    image = make_image(store, [FILES], ["local/app:v1"])
     assert run_freight(store.root, "push", "local/app:v1", f"oci:{tmp_path / 'layout'}:v1").returncode == 0
     _skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1", f"docker://{host}/fromoci:v1")
     other = fresh_store(tmp_path)
@@ -279,7 +279,7 @@ def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: St
 @pytest.mark.parametrize("dest", ["oci:{tmp}/layout", "oci:{tmp}/layout:v1", "oci-archive:{tmp}/image.tar:v1",
                                   "docker-archive:{tmp}/docker.tar", "docker-archive:{tmp}/d.tar:example.com/x:v2"])
 def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) -> None:
-    image = make_image(store, "local/app:v1", FILES)
+    image = make_image(store, [FILES], ["local/app:v1"])
     target = dest.format(tmp=tmp_path)
     pushed = run_freight(store.root, "push", "local/app:v1", target)
     assert pushed.returncode == 0, pushed.stderr
@@ -296,7 +296,7 @@ def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) 
 
 def test_pull_oci_layout_written_by_skopeo(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    image = make_image(store, f"{host}/app:v1", FILES)
+    image = make_image(store, [FILES], [f"{host}/app:v1"])
     push(store, f"{host}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", f"docker://{host}/app:v1", f"oci-archive:{tmp_path / 'a.tar'}:v1")
     other = fresh_store(tmp_path)
@@ -316,8 +316,8 @@ def test_bad_transport_paths(store: Store, tmp_path: Path) -> None:
 
 def test_pull_all_tags(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    one = make_image(store, f"{host}/tags:one", {"one": b"1"})
-    two = make_image(store, f"{host}/tags:two", {"two": b"2"})
+    one = make_image(store, [{"one": b"1"}], [f"{host}/tags:one"])
+    two = make_image(store, [{"two": b"2"}], [f"{host}/tags:two"])
     push(store, f"{host}/tags:one")
     push(store, f"{host}/tags:two")
     other = fresh_store(tmp_path)
@@ -335,7 +335,7 @@ def test_ensure_image_pulls_only_when_missing(registry, store: Store, tmp_path: 
     from freight.registry.pull import ensure_image
 
     host = registry("freight")
-    image = make_image(store, f"{host}/run:v1", FILES)
+    image = make_image(store, [FILES], [f"{host}/run:v1"])
     push(store, f"{host}/run:v1")
     other = fresh_store(tmp_path)
     got = ensure_image(other, f"{host}/run:v1")
@@ -352,7 +352,7 @@ def test_push_errors_and_quiet(registry, store: Store) -> None:
     missing = run_freight(store.root, "push", f"{host}/absent:v1")
     assert missing.returncode == 1
     assert missing.stderr == f"Error: An image does not exist locally with the tag: {host}/absent:v1\n"
-    make_image(store, f"{host}/quiet:v1", {"q": b"q"})
+    make_image(store, [{"q": b"q"}], [f"{host}/quiet:v1"])
     quiet = run_freight(store.root, "push", "-q", f"{host}/quiet:v1")
     assert quiet.returncode == 0 and quiet.stdout == f"{host}/quiet:v1\n"
     pulled = run_freight(fresh_store(store.root.parent, "q").root, "pull", f"{host}/quiet")
@@ -366,7 +366,7 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
 
     host = registry("freight")
     ref = f"{host}/tty:v1"
-    make_image(store, ref, FILES)
+    make_image(store, [FILES], [ref])
     push(store, ref)
     primary, secondary = pty.openpty()
     try:
@@ -395,9 +395,9 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
 
 def test_push_all_tags(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    make_image(store, f"{host}/many:a", {"a": b"a"})
-    make_image(store, f"{host}/many:b", {"b": b"b"})
-    make_image(store, f"{host}/other:c", {"c": b"c"})
+    make_image(store, [{"a": b"a"}], [f"{host}/many:a"])
+    make_image(store, [{"b": b"b"}], [f"{host}/many:b"])
+    make_image(store, [{"c": b"c"}], [f"{host}/other:c"])
     result = run_freight(store.root, "push", "--all-tags", f"{host}/many")
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines() if ": digest: " in line] == ["a", "b"]
@@ -418,9 +418,9 @@ def test_push_is_the_same_whether_layers_are_kept_encoded_or_plain(registry, sto
 
     host = registry("freight")
     files = {"text": b"a line of text\n" * 100_000, "random": os.urandom(500_000)}
-    image = make_image(store, f"{host}/encoded:v1", files)
+    image = make_image(store, [files], [f"{host}/encoded:v1"])
     plain_store = fresh_store(tmp_path, "plain")
-    plain = make_image(plain_store, f"{host}/plain:v1", files, encode=False)
+    plain = make_image(plain_store, [files], [f"{host}/plain:v1"], encode=False)
     diff_id = image.diff_ids[0]
     assert plain.id == image.id and plain_store.blobs.path(diff_id).is_file()
     assert (store.blobs.dir / (diff_id[7:] + SUFFIX)).is_file() and not store.blobs.path(diff_id).exists()
@@ -441,7 +441,7 @@ def test_uncompressed_layer_goes_up_and_comes_down_as_it_is(registry, store: Sto
     """A registry may hold plain tar layers (skopeo pushes them so): an encoded blob uploads as its
     original bytes, in chunks too, and a pull keeps such a layer encoded."""
     host = registry("freight")
-    image = make_image(store, "local/plain:v1", {"text": b"a line of text\n" * 100_000})
+    image = make_image(store, [{"text": b"a line of text\n" * 100_000}], ["local/plain:v1"])
     diff_id = image.diff_ids[0]
     with Registry(host) as reg:
         reg.ping()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from imagelib import sha256_digest, tar_of
+from imagelib import make_image, sha256_digest, tar_of
 from testlib import QuietHandler, serve_http, stop_http, store_temporaries
 
 from freight.errors import DigestMismatch
@@ -27,7 +27,7 @@ from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
+from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
 from tests.registry.test_faults import Proxy, StaticRegistry
 
 
@@ -109,7 +109,7 @@ def test_pull_unpacks_while_downloading_across_a_broken_connection(
         server: str, registry, store: Store, tmp_path: Path, streams_seen: list[tuple[str, str]]) -> None:
     host = registry(server)
     noise = os.urandom(3 << 20)
-    image = make_image(store, f"{host}/big:v1", {"noise": noise, "etc/motd": b"streamed\n"})
+    image = make_image(store, [{"noise": noise, "etc/motd": b"streamed\n"}], [f"{host}/big:v1"])
     push(store, f"{host}/big:v1")
     proxy = Proxy(host, drop_after=1 << 20, drops=2)
     other = fresh_store(tmp_path)
@@ -213,7 +213,7 @@ def _gzipped(store: Store, diff_id: str) -> bytes:
 def test_push_gzips_while_uploading_and_keeps_the_same_bytes(
         server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
-    image = make_image(store, f"{host}/gz:v1", {"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000})
+    image = make_image(store, [{"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000}], [f"{host}/gz:v1"])
     first = push(store, f"{host}/gz:v1")
     expected = _gzipped(store, image.diff_ids[0])
     assert cached_blob(store, image.diff_ids[0]) == (sha256_digest(expected), len(expected))
@@ -232,7 +232,7 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
     proxy = Proxy(host, drop_upload_after=1 << 20, drops=1)
     try:
         ref = f"{proxy.host}/up:v1"
-        image = make_image(store, ref, {"noise": os.urandom(3 << 20)})
+        image = make_image(store, [{"noise": os.urandom(3 << 20)}], [ref])
         digest = push(store, ref)
     finally:
         proxy.close()
@@ -247,7 +247,7 @@ def test_a_refused_streamed_upload_leaves_no_half_written_blob(start_registry, s
     from freight.registry.client import RegistryError
 
     server = start_registry("--read-only")
-    image = make_image(store, f"{server.host}/ro:v1", {"noise": os.urandom(1 << 20)})
+    image = make_image(store, [{"noise": os.urandom(1 << 20)}], [f"{server.host}/ro:v1"])
     with pytest.raises(RegistryError):
         push(store, f"{server.host}/ro:v1")
     assert cached_blob(store, image.diff_ids[0]) is None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib import BUSYBOX_CONFIG
 
 from freight.store import Store
 
@@ -63,13 +64,13 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
 
 
 @pytest.fixture
-def make_image(runtime_store: Store, busybox_rootfs: Path) -> Callable[..., str]:
-    """Import the busybox rootfs again under a new tag with the given image config."""
+def busybox_image(runtime_store: Store, busybox_rootfs: Path) -> Callable[..., str]:
+    """``busybox_image(TAG, **CONFIG)``: the busybox rootfs imported again as ``TAG``, its image
+    config busybox's ``Env`` and ``CONFIG`` (no ``Cmd`` unless given)."""
     from freight.store.importer import import_rootfs
 
     def make(tag: str, **config: Any) -> str:
-        full = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], **config}
-        import_rootfs(runtime_store, busybox_rootfs, [tag], full)
+        import_rootfs(runtime_store, busybox_rootfs, [tag], {"Env": BUSYBOX_CONFIG["Env"], **config})
         return tag
 
     return make

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 from testlib import FREIGHT, store_temporaries
 
 from freight.runtime.prune import tree_size
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
+from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
 
 SIZE = 24 << 20  # the big file: incompressible, so its blob and its unpacked copy each hold this much
 MOMENTS = [1, 4 << 20, 20 << 20]  # killed once its temporary files hold that many bytes
@@ -95,7 +96,7 @@ def test_killed_import(store: Store, cli, big_tar: Path, moment: int) -> None:
 def test_killed_pull(store: Store, cli, tmp_path: Path, registry, moment: int) -> None:  # noqa: F811
     host = registry("freight")
     source = fresh_store(tmp_path, "source")
-    make_image(source, f"{host}/big:1", {"big": os.urandom(SIZE)})
+    make_image(source, [{"big": os.urandom(SIZE)}], [f"{host}/big:1"])
     pushed = subprocess.run([str(FREIGHT), "--root", str(source.root), "push", "-q", f"{host}/big:1"],
                             capture_output=True, text=True, timeout=120)
     assert pushed.returncode == 0, pushed.stderr
