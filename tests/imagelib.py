@@ -3,14 +3,17 @@ digests, tars, layers and images in a store."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import json
 import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from freight.image.canonical import image_config, layer_descriptor
+from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.store.images import Image
 from freight.store.layerwrite import write_layer
 from freight.store.store import Store
@@ -106,3 +109,35 @@ def make_image(store: Store, layers: Sequence[Mapping[str, bytes]], tags: Sequen
         if arch:
             config["architecture"] = arch
         return store.write_image(config, descriptors, list(tags))
+
+
+def make_oci_layout(folder: Path, files: Mapping[str, bytes], tag: str = "latest") -> str:
+    """Write an OCI image layout of one gzipped layer holding ``files`` into ``folder``, tagged ``tag``;
+    returns the manifest digest."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+
+    def put(data: bytes) -> str:
+        digest = sha256_digest(data)
+        (blobs / digest[7:]).write_bytes(data)
+        return digest
+
+    tar = tar_of(files)
+    layer = gzip.compress(tar, mtime=0)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
+    }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": put(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": put(layer), "size": len(layer)}],
+    }).encode()
+    digest = put(manifest)
+    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (folder / "index.json").write_text(json.dumps({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+                       "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    }))
+    return digest

@@ -17,7 +17,7 @@ from imagelib import make_image
 from testlib import FREIGHT
 
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
+from tests.registry.fixtures_client import fresh_store
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",

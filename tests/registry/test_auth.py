@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from imagelib import make_image
+from registries import write_htpasswd
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.registry.auth import Credentials, erase_credentials, get_credentials, parse_challenge, store_credentials
@@ -28,7 +29,7 @@ from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, registry, run_freight  # noqa: F401
+from tests.registry.fixtures_client import fresh_store, run_freight
 
 USER, PASSWORD = "alice", "s3cret"
 
@@ -119,8 +120,6 @@ def test_credential_helpers(setting: str, cred_helper: Path, docker_config: Path
 
 def test_login_through_helper_then_push(cred_helper: Path, docker_config: Path, registry, store: Store,
                                         tmp_path: Path) -> None:
-    from tests.registry.fixtures_client import write_htpasswd
-
     host = registry("freight", htpasswd=write_htpasswd(tmp_path / "htpasswd", USER, PASSWORD))
     (docker_config / "config.json").write_text(json.dumps({"credsStore": "test"}))
     result = run_freight(store.root, "login", "-u", USER, "--password-stdin", host, input=PASSWORD)

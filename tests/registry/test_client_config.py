@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from freight.registry.client import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store  # noqa: F401
+from tests.registry.fixtures_client import fresh_store
 
 
 def test_loopback_is_always_insecure() -> None:
@@ -22,8 +23,8 @@ def test_loopback_is_always_insecure() -> None:
     assert not is_insecure("10.1.2.3:5000")
 
 
-def test_insecure_registries_from_config(tmp_path: Path) -> None:
-    config = Path(tmp_path / "freight-registries.json")  # FREIGHT_CONFIG, set by docker_config
+def test_insecure_registries_from_config() -> None:
+    config = Path(os.environ["FREIGHT_CONFIG"])  # a path of the test's own (the docker_config fixture)
     config.write_text(json.dumps({"insecure-registries": ["myregistry.lan:5000", "10.0.0.0/8"]}))
     assert is_insecure("myregistry.lan:5000")
     assert not is_insecure("myregistry.lan:5001")

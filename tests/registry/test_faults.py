@@ -21,7 +21,7 @@ from freight.image.canonical import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
-from tests.registry.fixtures_client import FREIGHT, docker_config, fresh_store, registry, run_freight  # noqa: F401
+from tests.registry.fixtures_client import FREIGHT, fresh_store, run_freight
 
 
 class Proxy:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from imagelib import make_image
+from registries import skopeo, write_htpasswd
 from testlib import free_port
 
 from freight.image.canonical import canonical_json, descriptor, host_platform
@@ -21,14 +22,7 @@ from freight.registry.pull import pull
 from freight.registry.push import push
 from freight.store import Store
 from freight.store.encoded import SUFFIX
-from tests.registry.fixtures_client import (  # noqa: F401
-    docker_config,
-    fresh_store,
-    registry,
-    run_freight,
-    skopeo,
-    write_htpasswd,
-)
+from tests.registry.fixtures_client import fresh_store, run_freight
 
 SERVERS = ["freight", "cncf"]
 FILES = {"etc/hello": b"hello\n", "bin/tool": os.urandom(64 * 1024)}
@@ -227,7 +221,7 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
 
 
 def _skopeo(*args: str) -> str:
-    result = subprocess.run([skopeo(), "--insecure-policy", *args], capture_output=True, text=True, timeout=120)
+    result = skopeo(*args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

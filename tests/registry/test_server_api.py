@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 from imagelib import sha256_digest
+from registries import RegistryProcess
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
-from tests.registry.conftest import RegistryProcess
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

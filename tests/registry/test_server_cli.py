@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import httpx
+from registries import RegistryProcess, launch
 from testlib import free_port
-
-from tests.registry.conftest import RegistryProcess, launch
 
 FREIGHT = Path(sys.executable).parent / "freight"
 

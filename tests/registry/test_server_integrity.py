@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from imagelib import sha256_digest
-
-from tests.registry.conftest import RegistryProcess
+from registries import RegistryProcess
 
 
 def chunked_push(url: str, repo: str, data: bytes, piece: int = 256 * 1024) -> int:

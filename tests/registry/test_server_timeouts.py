@@ -13,8 +13,7 @@ import time
 
 import httpx
 from imagelib import sha256_digest
-
-from tests.registry.conftest import RegistryProcess
+from registries import RegistryProcess
 
 IDLE = 1.0
 BOUND = IDLE + 2.0  # the timer's own slack, and a busy machine's

@@ -27,7 +27,7 @@ from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store
 from freight.store.compression import gzip_compress
-from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
+from tests.registry.fixtures_client import fresh_store
 from tests.registry.test_faults import Proxy, StaticRegistry
 
 

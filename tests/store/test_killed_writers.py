@@ -16,7 +16,7 @@ from testlib import FREIGHT, store_temporaries
 
 from freight.runtime.prune import tree_size
 from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, registry  # noqa: F401
+from tests.registry.fixtures_client import fresh_store
 
 SIZE = 24 << 20  # the big file: incompressible, so its blob and its unpacked copy each hold this much
 MOMENTS = [1, 4 << 20, 20 << 20]  # killed once its temporary files hold that many bytes
