@@ -9,14 +9,14 @@ a ``docker_config`` of its own, so no credentials leak in or out.
 
 from __future__ import annotations
 
-import os
+import functools
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, REPO, require_root, require_tool
+from testlib import BUSYBOX_CONFIG, CLI, REPO, require_root, require_tool, run_freight
 
 from freight.store import Store, open_store
 
@@ -67,24 +67,8 @@ def busybox_store(store: Store, busybox_rootfs: Path) -> Store:
 
 @pytest.fixture
 def cli(store: Store) -> CLI:
-    """Run ``freight ARGS...`` on the fixture store; returns the CompletedProcess (text mode).
-
-    ``input`` is text for stdin; ``stdin`` a file to read stdin from (binary data).
-    """
-
-    def run(*args: str, input: str | None = None, stdin: Path | None = None, check: bool = False,
-            timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        full_env = {**os.environ, "FREIGHT_ROOT": str(store.root), **(env or {})}
-        with open(stdin or os.devnull, "rb") as source:
-            result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
-                                    timeout=timeout, env=full_env,
-                                    **({} if input is not None else {"stdin": source}))
-        if check and result.returncode != 0:
-            raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
-
-    return run
+    """Run ``freight ARGS...`` on the fixture store: ``testlib.run_freight`` with its root."""
+    return functools.partial(run_freight, store.root)
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,39 @@ SEEDS = REPO / "tests" / "seed-examples"
 BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                   "Cmd": ["sh"]}
 
-CLI = Callable[..., subprocess.CompletedProcess]
+CLI = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def freight_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a freight process on the store at ``root``: this one's, ``FREIGHT_ROOT``
+    and ``extra``."""
+    return {**os.environ, "FREIGHT_ROOT": str(root), **extra}
+
+
+def run_freight(root: Path, *args: str, input: str | None = None, stdin: Path | None = None,
+                env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
+                check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real ``freight ARGS...`` on the store at ``root``; its CompletedProcess (text).
+
+    ``input`` is text for stdin, ``stdin`` a file to read stdin from (binary data), else stdin
+    is /dev/null; ``env`` adds to the environment. With ``check`` a failure raises
+    AssertionError showing its output.
+    """
+    with open(stdin or os.devnull, "rb") as source:
+        result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
+                                timeout=timeout, env=freight_env(root, **(env or {})), cwd=cwd,
+                                **({} if input is not None else {"stdin": source}))
+    if check and result.returncode != 0:
+        raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def freight_process(root: Path, *args: str, env: Mapping[str, str] | None = None,
+                    **popen: Any) -> subprocess.Popen[Any]:
+    """Start ``freight ARGS...`` on the store at ``root``; ``env`` adds to the environment,
+    ``popen`` are Popen's stdio and options."""
+    return subprocess.Popen([str(FREIGHT), *args], env=freight_env(root, **(env or {})), **popen)
 
 
 def require_root() -> None:

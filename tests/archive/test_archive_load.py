@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from imagelib import layer_tar, make_image, sha256_digest, tar_members, tar_of
-from testlib import FREIGHT
+from testlib import FREIGHT, freight_env
 
 from freight.archive import ArchiveError, load, open_archive, save
 from freight.errors import DigestMismatch, LayerError
@@ -204,7 +204,7 @@ def test_cli_load_output(store: Store, cli, tmp_path: Path) -> None:
     assert cli("load", "-q", "-i", str(tmp_path / "old.tar"), check=True).stdout == "Loaded image: app:latest\n"
     with (tmp_path / "new.tar.gz").open("rb") as f:
         result = subprocess.run([FREIGHT, "load"], stdin=f, capture_output=True, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (f"The image app:latest already exists, renaming the old one with ID {old.id} "
                              "to empty string\nLoaded image: app:2\nLoaded image: app:latest\n")
@@ -214,7 +214,7 @@ def test_cli_load_output(store: Store, cli, tmp_path: Path) -> None:
     main, tty = os.openpty()
     try:
         result = subprocess.run([FREIGHT, "load"], stdin=tty, capture_output=True, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     finally:
         os.close(main)
         os.close(tty)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from imagelib import CREATED_EPOCH, layer_tar, make_image, sha256_digest, tar_members
-from testlib import FREIGHT
+from testlib import FREIGHT, freight_env
 
 from freight.archive import save, write_oci_layout
 from freight.errors import NotFound
@@ -95,7 +95,7 @@ def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Stor
     cli("save", "-o", str(out), "app:1", check=True)
     assert out.read_bytes() == data
     piped = subprocess.run([FREIGHT, "save", "app:1"], stdout=subprocess.PIPE, check=True,
-                           env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                           env=freight_env(store.root))
     assert piped.stdout == data
     write_oci_layout(store, ["app:1"], tmp_path / "encoded-layout")
     write_oci_layout(plain_store, ["app:1"], tmp_path / "plain-layout")
@@ -157,7 +157,7 @@ def test_cli_save_to_file_and_stdout(store: Store, cli, tmp_path: Path) -> None:
     assert Path("/dev/null").is_char_device()
     with (tmp_path / "piped.tar").open("wb") as f:
         result = subprocess.run([FREIGHT, "save", "app:1"], stdout=f,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     assert result.returncode == 0
     assert (tmp_path / "piped.tar").read_bytes() == out.read_bytes()
 
@@ -168,7 +168,7 @@ def test_cli_refuses_a_terminal(store: Store, cli, tmp_path: Path) -> None:
     try:
         result = subprocess.run([FREIGHT, "save", "app:1"], stdout=tty,
                                 stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     finally:
         os.close(main)
         os.close(tty)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testlib import freight_env
 
 from freight.builder.engine import BuildError
 from freight.store import Store
@@ -382,7 +383,7 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
     import time
 
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started && sleep 31.5\n"})
-    env = {**os.environ, "FREIGHT_ROOT": str(busybox_store.root)}
+    env = freight_env(busybox_store.root)
     proc = subprocess.Popen([sys.executable, "-m", "freight.cli.main", "build", "--progress=plain", str(ctx)],
                             stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None

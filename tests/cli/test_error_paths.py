@@ -22,7 +22,19 @@ from pathlib import Path
 
 import pytest
 from imagelib import tar_bytes, tar_members, tar_of
-from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, free_port, require_root, serve_http, stop_http
+from testlib import (
+    BUSYBOX_CONFIG,
+    FREIGHT,
+    QuietHandler,
+    free_port,
+    freight_env,
+    freight_process,
+    require_root,
+    require_tool,
+    run_freight,
+    serve_http,
+    stop_http,
+)
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
@@ -42,10 +54,8 @@ class Env:
 
     def run(self, *args: str, stdin: Path | None = None, root: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "FREIGHT_ROOT": str(root or self.root), "HOME": str(self.files / "home")}
-        with open(stdin or os.devnull, "rb") as source:
-            return subprocess.run([str(FREIGHT), *args], stdin=source, capture_output=True, text=True,
-                                  env=env, timeout=timeout, cwd=self.files)
+        return run_freight(root or self.root, *args, stdin=stdin, env={"HOME": str(self.files / "home")},
+                           cwd=self.files, timeout=timeout)
 
     def state(self) -> dict[str, list[str]]:
         """What a failed command must not change."""
@@ -412,8 +422,8 @@ def test_ctrl_c_exits_130_quietly(env: Env, args: list[str]) -> None:
     """SIGINT while a command waits on its input: exit 130, no traceback, nothing left behind."""
     before = env.state()
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen([str(FREIGHT), *args], stdin=read_end, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "FREIGHT_ROOT": str(env.root)})
+    proc = freight_process(env.root, *args, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
     os.close(read_end)
     try:
         os.write(write_end, (env.files / "busybox.tar").read_bytes()[:2048])
@@ -441,15 +451,13 @@ def test_store_database_that_is_not_sqlite(env: Env, tmp_path: Path) -> None:
 ])
 def test_store_the_user_cannot_write(env: Env, tmp_path: Path, line: str, code: int, message: str) -> None:
     """An unprivileged user on root's store: one line, the right code."""
-    from testlib import require_tool
-
     setpriv = require_tool("setpriv", "util-linux")
     os.chmod(tmp_path, 0o755)
     args = line.replace("{tmp}", str(tmp_path)).split()
     message = message.replace("{tmp}", str(tmp_path)).replace("{root}", str(env.root))
     result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(FREIGHT), *args],
                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "FREIGHT_ROOT": str(env.root)})
+                            env=freight_env(env.root))
     if "Permission denied" in result.stderr and "freight" in result.stderr.split(":")[0]:
         pytest.skip("the unprivileged user cannot run freight from this checkout")
     assert "Traceback" not in result.stderr

@@ -10,7 +10,6 @@ the tar, or succeeds with every entry kept inside its destination, as the case e
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary
 from imagelib import member, sha256_digest, tar_bytes
-from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
+from testlib import BUSYBOX_CONFIG, require_root, run_freight
 
 from freight.image.canonical import image_config
 
@@ -39,10 +38,7 @@ class Env:
         self.corpus = hostile_corpus(self.canary)
 
     def run(self, *args: str, stdin: Path | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "FREIGHT_ROOT": str(self.root)}
-        with open(stdin or os.devnull, "rb") as source:
-            return subprocess.run([str(FREIGHT), *args], stdin=source, capture_output=True, text=True,
-                                  env=env, timeout=120, cwd=self.files)
+        return run_freight(self.root, *args, stdin=stdin, cwd=self.files)
 
     def write(self, name: str, data: bytes) -> Path:
         path = self.files / name

@@ -16,8 +16,7 @@ import pytest
 from imagelib import make_image
 from testlib import FREIGHT
 
-from freight.store import Store
-from tests.registry.fixtures_client import fresh_store
+from freight.store import Store, open_store
 
 HEAVY = {"typing", "pathlib", "threading", "tempfile", "shutil", "hashlib", "subprocess", "tarfile",
          "httpx", "ssl", "asyncio", "logging", "dataclasses", "inspect", "ipaddress", "urllib.parse",
@@ -107,7 +106,7 @@ def test_pull_and_push_import_nothing_they_do_not_use(registry, store: Store, tm
     pushed = _imported(store, "push", ref)
     assert "freight.registry.push" in pushed and "http.client" in pushed
     assert not UNUSED_BY_RUN_PULL_PUSH & pushed, f"push imports {sorted(UNUSED_BY_RUN_PULL_PUSH & pushed)}"
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = _imported(other, "pull", ref)
     assert "freight.store.layerapply" in pulled  # the layer was unpacked
     unused = UNUSED_BY_RUN_PULL_PUSH - {"typing"}  # python-isal's threaded gzip reader imports it

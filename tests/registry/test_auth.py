@@ -22,14 +22,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from imagelib import make_image
 from registries import write_htpasswd
-from testlib import QuietHandler, serve_http, stop_http
+from testlib import QuietHandler, run_freight, serve_http, stop_http
 
 from freight.registry.auth import Credentials, erase_credentials, get_credentials, parse_challenge, store_credentials
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
-from tests.registry.fixtures_client import fresh_store, run_freight
+from freight.store import Store, open_store
 
 USER, PASSWORD = "alice", "s3cret"
 
@@ -237,7 +236,7 @@ def test_bearer_token_flow_with_cncf_registry(token_server: TokenServer, registr
     assert token_server.requests == [{"scope": ["repository:team/app:pull,push"],
                                       "service": ["test-registry"], "user": USER}]  # one token, reused
     token_server.requests.clear()
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, ref)
     assert got.id == image.id
     assert token_server.requests[0]["scope"] == ["repository:team/app:pull"]

@@ -12,8 +12,7 @@ from imagelib import make_image
 from freight.registry.client import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
-from tests.registry.fixtures_client import fresh_store
+from freight.store import Store, open_store
 
 
 def test_loopback_is_always_insecure() -> None:
@@ -46,5 +45,5 @@ def test_tls_registry_on_loopback_is_reached_over_https(start_registry, store: S
     ref = f"{server.host}/secure:v1"
     image = make_image(store, [{"f": b"tls"}], [ref])
     push(store, ref)
-    got = pull(fresh_store(tmp_path), ref)
+    got = pull(open_store(tmp_path / "other"), ref)
     assert got.id == image.id

@@ -14,14 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from imagelib import make_image, sha256_digest, tar_of
-from testlib import QuietHandler, serve_http, stop_http
+from testlib import QuietHandler, freight_process, run_freight, serve_http, stop_http
 
 from freight.image import reference
 from freight.image.canonical import canonical_json
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
-from tests.registry.fixtures_client import FREIGHT, fresh_store, run_freight
+from freight.store import Store, open_store
 
 
 class Proxy:
@@ -107,7 +106,7 @@ def test_broken_download_resumes_with_range(server: str, registry, store: Store,
     push(store, f"{host}/big:v1")
     proxy = Proxy(host, drop_after=1 << 20, drops=2)
     try:
-        other = fresh_store(tmp_path)
+        other = open_store(tmp_path / "other")
         got = pull(other, f"{proxy.host}/big:v1")
     finally:
         proxy.close()
@@ -129,7 +128,7 @@ def test_broken_upload_is_retried(chunk_size: int, registry, store: Store, tmp_p
     finally:
         proxy.close()
     assert proxy.dropped == 1
-    got = pull(fresh_store(tmp_path), f"{host}/up:v1")
+    got = pull(open_store(tmp_path / "other"), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest
 
 
@@ -219,8 +218,7 @@ def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Sto
     image = make_image(store, [{"noise": os.urandom(8 << 20)}], [slow_ref])
     store.images.tag(image.id, reference.parse(f"{host}/app:v1"))
     try:
-        proc = subprocess.Popen([str(FREIGHT), "--root", str(store.root), "push", slow_ref],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = freight_process(store.root, "push", slow_ref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while proxy.upstream_bytes < (1 << 20) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
@@ -268,7 +266,7 @@ def test_layer_that_is_not_its_diff_id_is_refused(registry, store: Store, tmp_pa
             path.write_bytes(blob)
             reg.upload_blob("liar", sha256_bytes(blob), len(blob), lambda: path.open("rb"))
         reg.put_manifest("liar", "v1", manifest, "application/vnd.oci.image.manifest.v1+json")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     result = run_freight(other.root, "pull", f"{host}/liar:v1")
     assert result.returncode == 1
     assert "does not match the image configuration" in result.stderr

@@ -6,13 +6,12 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from imagelib import make_image
 from registries import skopeo, write_htpasswd
-from testlib import free_port
+from testlib import FREIGHT, free_port, run_freight
 
 from freight.image.canonical import canonical_json, descriptor, host_platform
 from freight.image.digest import sha256_bytes
@@ -20,9 +19,8 @@ from freight.image.mediatypes import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
+from freight.store import Store, open_store
 from freight.store.encoded import SUFFIX
-from tests.registry.fixtures_client import fresh_store, run_freight
 
 SERVERS = ["freight", "cncf"]
 FILES = {"etc/hello": b"hello\n", "bin/tool": os.urandom(64 * 1024)}
@@ -50,7 +48,7 @@ def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path:
     assert again.stdout.splitlines()[-1] == lines[-1]  # same manifest digest: deterministic gzip
     assert f"{host}/app@{digest}" in store.resolve_image(ref).repo_digests
 
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = run_freight(other.root, "pull", ref)
     assert pulled.returncode == 0, pulled.stderr
     assert pulled.stdout.splitlines() == [
@@ -85,7 +83,7 @@ def test_monolithic_and_chunked_uploads(server: str, chunk_size: int, registry, 
     ref = f"{host}/chunks:latest"
     image = make_image(store, [{"big": os.urandom(300_000)}], [ref])
     digest = push(store, ref, chunk_size=chunk_size)
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, ref)
     assert got.id == image.id and got.manifest_digest == digest
     assert other.blobs.verify(got.layers[0]["digest"])
@@ -109,13 +107,13 @@ def test_htpasswd_login_push_pull(server: str, registry, store: Store, tmp_path:
     saved = json.loads((docker_config / "config.json").read_text())
     assert saved["auths"][host]["auth"] == "YWxpY2U6czNjcmV0"  # base64("alice:s3cret")
     assert run_freight(store.root, "push", ref).returncode == 0
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     assert run_freight(other.root, "pull", "-q", ref).stdout == f"{ref}\n"
     assert other.resolve_image(ref).id == image.id
     out = run_freight(store.root, "logout", host)
     assert out.stdout.strip() == f"Removing login credentials for {host}"
     assert host not in json.loads((docker_config / "config.json").read_text())["auths"]
-    anonymous = run_freight(fresh_store(tmp_path, "third").root, "pull", ref)
+    anonymous = run_freight(open_store(tmp_path / "third").root, "pull", ref)
     assert anonymous.returncode == 1 and "unauthorized: authentication required" in anonymous.stderr
 
 
@@ -190,11 +188,11 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
     host = registry(server)
     configs = _push_index(host, "multi", "latest", store, kind)
     ref = f"{host}/multi:latest"
-    native = fresh_store(tmp_path, "native")
+    native = open_store(tmp_path / "native")
     assert run_freight(native.root, "pull", ref).returncode == 0
     assert native.resolve_image(ref).id == configs[host_platform()["architecture"]]
     other_arch = "arm64" if host_platform()["architecture"] != "arm64" else "amd64"
-    foreign = fresh_store(tmp_path, "foreign")
+    foreign = open_store(tmp_path / "foreign")
     result = run_freight(foreign.root, "pull", "--platform", f"linux/{other_arch}", ref)
     assert result.returncode == 0, result.stderr
     image = foreign.resolve_image(ref)
@@ -203,11 +201,11 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
     # The repo digest is the index's, as Docker records it.
     index_digest = result.stdout.splitlines()[-3].split()[1]
     assert image.repo_digests == [f"{host}/multi@{index_digest}"]
-    missing = run_freight(fresh_store(tmp_path, "none").root, "pull", "--platform", "linux/s390x", ref)
+    missing = run_freight(open_store(tmp_path / "none").root, "pull", "--platform", "linux/s390x", ref)
     assert missing.returncode == 1
     assert "no matching manifest for linux/s390x in the manifest list entries" in missing.stderr
     # By digest: the platform manifest itself, untagged, verified against the digest asked for.
-    by_digest = fresh_store(tmp_path, "digest")
+    by_digest = open_store(tmp_path / "digest")
     named = f"{host}/multi@{image.manifest_digest}"
     result = run_freight(by_digest.root, "pull", named)
     assert result.returncode == 0, result.stderr
@@ -249,7 +247,7 @@ def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, d
     digest = push(store, f"{source}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
             f"docker://{source}/app:v1", f"docker://{dest}/copied:v2")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{dest}/copied:v2")
     assert got.id == image.id and got.manifest_digest == digest
 
@@ -261,7 +259,7 @@ def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: St
     image = make_image(store, [FILES], ["local/app:v1"])
     assert run_freight(store.root, "push", "local/app:v1", f"oci:{tmp_path / 'layout'}:v1").returncode == 0
     _skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1", f"docker://{host}/fromoci:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{host}/fromoci:v1")
     assert got.id == image.id
     assert _layer_files(other, got) == FILES
@@ -277,7 +275,7 @@ def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) 
     target = dest.format(tmp=tmp_path)
     pushed = run_freight(store.root, "push", "local/app:v1", target)
     assert pushed.returncode == 0, pushed.stderr
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = run_freight(other.root, "pull", target)
     assert pulled.returncode == 0, pulled.stderr
     got = other.images.get(image.id)
@@ -293,7 +291,7 @@ def test_pull_oci_layout_written_by_skopeo(registry, store: Store, tmp_path: Pat
     image = make_image(store, [FILES], [f"{host}/app:v1"])
     push(store, f"{host}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", f"docker://{host}/app:v1", f"oci-archive:{tmp_path / 'a.tar'}:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"oci-archive:{tmp_path / 'a.tar'}:v1")
     assert got.id == image.id
     missing = run_freight(other.root, "pull", f"oci-archive:{tmp_path / 'a.tar'}:nope")
@@ -314,7 +312,7 @@ def test_pull_all_tags(registry, store: Store, tmp_path: Path) -> None:
     two = make_image(store, [{"two": b"2"}], [f"{host}/tags:two"])
     push(store, f"{host}/tags:one")
     push(store, f"{host}/tags:two")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     result = run_freight(other.root, "pull", "--all-tags", f"{host}/tags")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == f"{host}/tags"
@@ -331,7 +329,7 @@ def test_ensure_image_pulls_only_when_missing(registry, store: Store, tmp_path: 
     host = registry("freight")
     image = make_image(store, [FILES], [f"{host}/run:v1"])
     push(store, f"{host}/run:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = ensure_image(other, f"{host}/run:v1")
     assert got.id == image.id
     err = capsys.readouterr().err
@@ -349,7 +347,7 @@ def test_push_errors_and_quiet(registry, store: Store) -> None:
     make_image(store, [{"q": b"q"}], [f"{host}/quiet:v1"])
     quiet = run_freight(store.root, "push", "-q", f"{host}/quiet:v1")
     assert quiet.returncode == 0 and quiet.stdout == f"{host}/quiet:v1\n"
-    pulled = run_freight(fresh_store(store.root.parent, "q").root, "pull", f"{host}/quiet")
+    pulled = run_freight(open_store(store.root.parent / "q").root, "pull", f"{host}/quiet")
     assert pulled.stdout.splitlines()[0] == "Using default tag: latest"
     assert pulled.returncode == 1 and "manifest for" in pulled.stderr
 
@@ -364,8 +362,8 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
     push(store, ref)
     primary, secondary = pty.openpty()
     try:
-        proc = subprocess.run([str(Path(sys.executable).parent / "freight"), "--root",
-                               str(fresh_store(tmp_path).root), "pull", ref],
+        proc = subprocess.run([str(FREIGHT), "--root",
+                               str(open_store(tmp_path / "other").root), "pull", ref],
                               stdout=secondary, stderr=subprocess.PIPE, timeout=60,
                               env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
         os.close(secondary)
@@ -413,7 +411,7 @@ def test_push_is_the_same_whether_layers_are_kept_encoded_or_plain(registry, sto
     host = registry("freight")
     files = {"text": b"a line of text\n" * 100_000, "random": os.urandom(500_000)}
     image = make_image(store, [files], [f"{host}/encoded:v1"])
-    plain_store = fresh_store(tmp_path, "plain")
+    plain_store = open_store(tmp_path / "plain")
     plain = make_image(plain_store, [files], [f"{host}/plain:v1"], encode=False)
     diff_id = image.diff_ids[0]
     assert plain.id == image.id and plain_store.blobs.path(diff_id).is_file()
@@ -445,7 +443,7 @@ def test_uncompressed_layer_goes_up_and_comes_down_as_it_is(registry, store: Sto
         pushed = reg.put_manifest("plain", "v1", store.blobs.read(image.manifest_digest),
                                   image.manifest["mediaType"])
     assert pushed == image.manifest_digest
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{host}/plain:v1")
     assert (got.id, got.manifest_digest) == (image.id, image.manifest_digest)
     assert (other.blobs.dir / (diff_id[7:] + SUFFIX)).is_file()

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from registries import RegistryProcess, launch
-from testlib import free_port
-
-FREIGHT = Path(sys.executable).parent / "freight"
+from testlib import FREIGHT, free_port
 
 
 def test_cli_serves(tmp_path: Path) -> None:

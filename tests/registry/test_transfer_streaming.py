@@ -25,9 +25,8 @@ from freight.image.digest import chain_ids, hex_of
 from freight.registry.client import Abandoned, BlobStream, Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
-from freight.store import Store
+from freight.store import Store, open_store
 from freight.store.compression import gzip_compress
-from tests.registry.fixtures_client import fresh_store
 from tests.registry.test_faults import Proxy, StaticRegistry
 
 
@@ -112,7 +111,7 @@ def test_pull_unpacks_while_downloading_across_a_broken_connection(
     image = make_image(store, [{"noise": noise, "etc/motd": b"streamed\n"}], [f"{host}/big:v1"])
     push(store, f"{host}/big:v1")
     proxy = Proxy(host, drop_after=1 << 20, drops=2)
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     streams_seen.clear()  # making the image unpacked it in the first store
     try:
         got = pull(other, f"{proxy.host}/big:v1")
@@ -222,7 +221,7 @@ def test_push_gzips_while_uploading_and_keeps_the_same_bytes(
         assert reg.has_blob("gz", sha256_digest(expected))
     again = push(store, f"{host}/gz:v1", f"{host}/gz2:v1")  # from the cache, mounted or uploaded
     assert again == first
-    got = pull(fresh_store(tmp_path), f"{host}/gz2:v1")
+    got = pull(open_store(tmp_path / "other"), f"{host}/gz2:v1")
     assert got.id == image.id and got.layers[0]["digest"] == sha256_digest(expected)
 
 
@@ -239,7 +238,7 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
     assert proxy.dropped == 1
     entry = store.root / "distribution" / "gzip" / hex_of(image.diff_ids[0])
     assert entry.read_text().split()[0] == sha256_digest(_gzipped(store, image.diff_ids[0]))
-    got = pull(fresh_store(tmp_path), f"{host}/up:v1")
+    got = pull(open_store(tmp_path / "other"), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hostile_tars import canary_state, make_canary
 from imagelib import member, tar_bytes, tar_of
-from testlib import FREIGHT
+from testlib import FREIGHT, freight_env
 
 from freight.store import Store
 from tests.runtime.conftest import freight_mounts
@@ -69,8 +69,8 @@ def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> 
     cli("run", "-d", "--name", "box", "busybox", "sh", "-c", "mkdir -p /srv/x; echo y > /srv/x/y; sleep 60",
         check=True)
     _wait_for(cli, "box", "/srv/x/y")
-    env = {**os.environ, "FREIGHT_ROOT": str(runtime_store.root)}
-    out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True, env=env, check=True)
+    out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True,
+                         env=freight_env(runtime_store.root), check=True)
     assert _tar_names(out.stdout) == ["x", "x/y"]
     archive = tmp_path / "in.tar"
     archive.write_bytes(tar_of({"fromtar/note": b"hi\n"}))

@@ -14,7 +14,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from testlib import FREIGHT
+from testlib import freight_process
 
 from freight.errors import NotFound
 from freight.runtime import cgroups, containers
@@ -23,8 +23,8 @@ from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 
 def _client(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(FREIGHT), *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "FREIGHT_ROOT": str(root)})
+    return freight_process(root, *args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
 
 
 def _row(root: Path, cid: str) -> dict | None:

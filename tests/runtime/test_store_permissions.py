@@ -4,6 +4,7 @@ Containers and builds work all the same for non-root users inside them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, require_root
+from testlib import BUSYBOX_CONFIG, CLI, require_root, run_freight
 
 from freight.runtime import containers
 from freight.store import Store, open_store
@@ -39,12 +40,7 @@ def open_parent(busybox_rootfs: Path) -> Iterator[Path]:
 
 
 def _cli(root: Path) -> CLI:
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(FREIGHT), *args], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "FREIGHT_ROOT": str(root)}, stdin=subprocess.DEVNULL)
-        assert not check or result.returncode == 0, f"freight {args}: {result.stderr}"
-        return result
-    return run
+    return functools.partial(run_freight, root, check=True)
 
 
 def _as_nobody(check: str, paths: list[str]) -> dict[str, list[str]]:
