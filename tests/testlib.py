@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,6 +27,7 @@ BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
                   "Cmd": ["sh"]}
 
 CLI = Callable[..., subprocess.CompletedProcess[str]]
+T = TypeVar("T")
 
 
 def freight_env(root: Path, **extra: str) -> dict[str, str]:
@@ -78,6 +80,30 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Ask ``condition`` every ``interval`` seconds until it answers something true or ``timeout``
+    seconds have passed; its last answer (``assert wait_until(...)`` where it must come true)."""
+    deadline = time.monotonic() + timeout
+    while not (answer := condition()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return answer
+
+
+def http_get(port: int, timeout: float = 10.0) -> str:
+    """The body of ``GET http://127.0.0.1:PORT/``, asked again while nothing answers there yet
+    (a server starting up), for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                body: bytes = response.read()
+                return body.decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from imagelib import make_image, sha256_digest
-from testlib import require_tool
+from testlib import require_tool, wait_until
 
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
@@ -115,7 +115,6 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     import os
     import shutil
     import signal
-    import time
 
     cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
     if os.geteuid() != 0 or not shutil.which("dockerd") or not cli:
@@ -128,11 +127,10 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
                                "--host", f"unix://{sock}"], stdout=log, stderr=log)
     command = [cli, "--host", f"unix://{sock}"]
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([*command, "version"], capture_output=True).returncode != 0:
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
-            time.sleep(0.2)
+        answered = wait_until(lambda: subprocess.run([*command, "version"], capture_output=True).returncode == 0
+                              or daemon.poll() is not None, timeout=30, interval=0.2)
+        if not answered or daemon.poll() is not None:
+            pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
         yield command
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testlib import freight_env
+from testlib import freight_env, wait_until
 
 from freight.builder.engine import BuildError
 from freight.store import Store
@@ -391,10 +391,8 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
         for line in proc.stderr:
             if line.rstrip().endswith(" started"):
                 break
-        deadline = time.monotonic() + 10
-        while not _processes_running("sleep\x0031.5"):  # the shell forks sleep after echoing
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # the shell forks sleep after echoing
+        assert wait_until(lambda: _processes_running("sleep\x0031.5"), interval=0.02)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) != 0
     finally:

@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from imagelib import make_image, sha256_digest, tar_of
-from testlib import QuietHandler, freight_process, run_freight, serve_http, stop_http
+from testlib import QuietHandler, freight_process, run_freight, serve_http, stop_http, wait_until
 
 from freight.image import reference
 from freight.image.canonical import canonical_json
@@ -219,9 +218,7 @@ def test_push_killed_midway_leaves_no_manifest(server: str, registry, store: Sto
     store.images.tag(image.id, reference.parse(f"{host}/app:v1"))
     try:
         proc = freight_process(store.root, "push", slow_ref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while proxy.upstream_bytes < (1 << 20) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        wait_until(lambda: proxy.upstream_bytes >= (1 << 20) or proc.poll() is not None, timeout=30)
         assert proc.poll() is None, "the push finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

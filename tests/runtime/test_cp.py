@@ -7,12 +7,11 @@ import io
 import os
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 from hostile_tars import canary_state, make_canary
 from imagelib import member, tar_bytes, tar_of
-from testlib import FREIGHT, freight_env
+from testlib import FREIGHT, freight_env, wait_until
 
 from freight.store import Store
 from tests.runtime.conftest import freight_mounts
@@ -25,10 +24,8 @@ def _tar_names(data: bytes) -> list[str]:
 
 def _wait_for(cli, container: str, path: str) -> None:
     """Until the detached container's command has made ``path``."""
-    deadline = time.monotonic() + 10
-    while cli("exec", container, "test", "-e", path).returncode != 0:
-        assert time.monotonic() < deadline, f"{path} never appeared in {container}"
-        time.sleep(0.05)
+    assert wait_until(lambda: cli("exec", container, "test", "-e", path).returncode == 0), \
+        f"{path} never appeared in {container}"
 
 
 def test_cp_file_into_a_running_container_and_read_it_back(runtime_store: Store, cli, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from testlib import wait_until
 
 from freight.errors import Conflict, NotFound
 from freight.runtime import containers
@@ -88,10 +89,8 @@ def test_rm_flag_removes_everything_after_exit(runtime_store: Store, cli) -> Non
     cli("run", "--rm", "--memory", "64m", "--pids-limit", "50", "busybox", "true", check=True)
     cid = cli("run", "-d", "--rm", "--memory", "64m", "busybox", "sh", "-c", "sleep 0.5", check=True).stdout.strip()
     assert freight_cgroups([cid])  # limits put it in its own cgroup
-    deadline = time.monotonic() + 20
-    while runtime_store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_until(lambda: not runtime_store.db.execute("SELECT 1 FROM containers WHERE id = ?",
+                                                           (cid,)).fetchone(), timeout=20)
     time.sleep(0.2)
     assert freight_cgroups([cid]) == []
     assert not (runtime_store.root / "containers" / cid).exists()

@@ -13,11 +13,10 @@ import re
 import socket
 
 import pytest
-from testlib import free_port
+from testlib import free_port, http_get
 
 from freight.store import Store
 from tests.runtime.conftest import CGROUP_ROOT, freight_mounts, processes_mentioning
-from tests.runtime.test_ports import _get
 
 # Two busy loops for 2 s, then the container's own CPU time (it sees its cgroup as the
 # root of its cgroup namespace): nanoseconds (v1 cpuacct) or microseconds (v2 cpu.stat).
@@ -123,7 +122,7 @@ def test_published_port_reachable_unpublished_not(runtime_store: Store, cli) -> 
     cid = cli("run", "-d", "-p", f"127.0.0.1:{published}:80", "busybox", "sh", "-c", server,
               check=True).stdout.strip()
     try:
-        assert _get(published) == "hello-web\n"
+        assert http_get(published) == "hello-web\n"
         # Both servers run (the published one answered; the other started before it)
         # in the container's network namespace: the unpublished port is not on the host.
         assert cli("exec", cid, "wget", "-qO-", f"http://127.0.0.1:{hidden}/",

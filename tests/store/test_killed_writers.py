@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from imagelib import make_image
-from testlib import FREIGHT, freight_env, freight_process, run_freight, store_temporaries
+from testlib import FREIGHT, freight_env, freight_process, run_freight, store_temporaries, wait_until
 
 from freight.runtime.prune import tree_size
 from freight.store import Store, open_store
@@ -33,14 +32,17 @@ def _writer_dirs(root: Path) -> list[str]:
 
 def _stop_when_holding(proc: subprocess.Popen, root: Path, size: int) -> None:
     """SIGSTOP the writer once its temporary directory holds ``size`` bytes."""
-    deadline = time.monotonic() + 60
-    while not (_writer_dirs(root) and _temporary_bytes(root) >= size):
-        assert proc.poll() is None, f"the writer ended ({proc.returncode}) before holding {size} bytes"
-        assert time.monotonic() < deadline, "the writer never held that much"
-        time.sleep(0.001)
+    def holding() -> str:
+        if _writer_dirs(root) and _temporary_bytes(root) >= size:
+            return "held"
+        return "ended" if proc.poll() is not None else ""
+
+    state = wait_until(holding, timeout=60, interval=0.001)
+    assert state != "ended", f"the writer ended ({proc.returncode}) before holding {size} bytes"
+    assert state, "the writer never held that much"
     proc.send_signal(signal.SIGSTOP)
-    while not all(_state(task) == "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()):
-        time.sleep(0.001)  # until every thread has stopped writing
+    assert wait_until(lambda: all(_state(task) == "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()),
+                      timeout=60, interval=0.001)  # until every thread has stopped writing
 
 
 def _state(task: Path) -> str:
