@@ -121,6 +121,43 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def freight_mounts(root: Path) -> list[str]:
+    """Mount points on the host below the store root (a stopped container leaves none)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
+
+
+def freight_cgroups(container_ids: list[str]) -> list[Path]:
+    """The cgroups of these containers still on the host (cgroup v1 hierarchies or v2)."""
+    found = []
+    for ident in container_ids:
+        found += list(CGROUP_ROOT.glob(f"*/freight/{ident}"))
+        found += list(CGROUP_ROOT.glob(f"freight/{ident}"))
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs but this one whose command line or environment mention ``text`` (a store root,
+    a command's arguments)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if text.encode() in cmdline or text.encode() in environ:
+            pids.append(int(entry))
+    return pids
+
+
 def store_temporaries(root: Path) -> list[str]:
     """What writers left in the store's temporary space: the files in ``tmp/`` (in the
     writers' own directories there too) and ``unpack-*`` in ``snapshots/``."""

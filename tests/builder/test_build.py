@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testlib import freight_env, wait_until
+from testlib import freight_env, processes_mentioning, wait_until
 
 from freight.builder.engine import BuildError
 from freight.store import Store
@@ -364,18 +364,6 @@ def test_cli_contexts_tar_stdin_and_tty_progress(busybox_store: Store, cli, tmp_
     assert "[+] Building" in tty.stderr and "=> [2/2] COPY f /f" in tty.stderr
 
 
-def _processes_running(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(pid))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -392,7 +380,7 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
             if line.rstrip().endswith(" started"):
                 break
         # the shell forks sleep after echoing
-        assert wait_until(lambda: _processes_running("sleep\x0031.5"), interval=0.02)
+        assert wait_until(lambda: processes_mentioning("sleep\x0031.5"), interval=0.02)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) != 0
     finally:
@@ -400,7 +388,7 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
             proc.kill()
             proc.wait()
     time.sleep(0.2)
-    assert _processes_running("sleep\x0031.5") == []
+    assert processes_mentioning("sleep\x0031.5") == []
     assert run_dirs(busybox_store) == []
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from hostile_tars import canary_state, make_canary
 from imagelib import member, tar_bytes, tar_of
-from testlib import FREIGHT, freight_env, wait_until
+from testlib import FREIGHT, freight_env, freight_mounts, wait_until
 
 from freight.store import Store
-from tests.runtime.conftest import freight_mounts
 
 
 def _tar_names(data: bytes) -> list[str]:

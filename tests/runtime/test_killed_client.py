@@ -15,12 +15,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from testlib import T, freight_process, wait_until
+from testlib import T, freight_cgroups, freight_mounts, freight_process, wait_until
 
 from freight.errors import NotFound
 from freight.runtime import cgroups, containers
 from freight.store import Store
-from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 
 def _client(root: Path, *args: str) -> subprocess.Popen:

@@ -6,12 +6,11 @@ import json
 import time
 
 import pytest
-from testlib import wait_until
+from testlib import freight_cgroups, freight_mounts, processes_mentioning, wait_until
 
 from freight.errors import Conflict, NotFound
 from freight.runtime import containers
 from freight.store import Store
-from tests.runtime.conftest import freight_cgroups, freight_mounts, processes_mentioning
 
 
 def state(store: Store, ref: str) -> dict:

@@ -13,10 +13,9 @@ import re
 import socket
 
 import pytest
-from testlib import free_port, http_get
+from testlib import CGROUP_ROOT, free_port, freight_mounts, http_get, processes_mentioning
 
 from freight.store import Store
-from tests.runtime.conftest import CGROUP_ROOT, freight_mounts, processes_mentioning
 
 # Two busy loops for 2 s, then the container's own CPU time (it sees its cgroup as the
 # root of its cgroup namespace): nanoseconds (v1 cpuacct) or microseconds (v2 cpu.stat).
