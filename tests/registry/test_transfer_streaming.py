@@ -17,17 +17,16 @@ from typing import BinaryIO
 
 import pytest
 from imagelib import make_image, sha256_digest, tar_of
-from testlib import QuietHandler, serve_http, stop_http, store_temporaries
+from registries import Proxy, StaticRegistry
+from testlib import store_temporaries
 
 from freight.errors import DigestMismatch
-from freight.image.canonical import canonical_json
 from freight.image.digest import chain_ids, hex_of
 from freight.registry.client import Abandoned, BlobStream, Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store, open_store
 from freight.store.compression import gzip_compress
-from tests.registry.test_faults import Proxy, StaticRegistry
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
@@ -129,7 +128,8 @@ def test_pull_unpacks_while_downloading_across_a_broken_connection(
 
 def test_a_download_that_starts_over_abandons_the_streamed_unpack(
         store: Store, streams_seen: list[tuple[str, str]]) -> None:
-    server = StaticRegistry(cut_first=True)  # cuts the first GET, then ignores Range
+    # cuts the first GET, then ignores Range
+    server = StaticRegistry(tar_of({"payload": os.urandom(256 * 1024)}), cut_first=True)
     try:
         image = pull(store, f"{server.host}/bad:latest")
     finally:
@@ -140,59 +140,22 @@ def test_a_download_that_starts_over_abandons_the_streamed_unpack(
     assert _unpack_temporaries(store) == []
 
 
-class _Registry:
-    """A read-only registry of ``app:latest`` whose layer blob is not the one its manifest names.
-
-    The served bytes are a valid gzip of the right tar (so the layer matches its
-    diff_id and the streamed unpack completes) of the descriptor's length, but with
-    another gzip header, hence another digest.
-    """
-
-    def __init__(self) -> None:
-        tar = tar_of({"payload": os.urandom(512 * 1024)})
-        named = gzip.compress(tar, mtime=0)
-        served = named[:4] + b"\x01\x00\x00\x00" + named[8:]  # another mtime: same content
-        config = canonical_json({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]}})
-        manifest = canonical_json({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": sha256_digest(config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": sha256_digest(named), "size": len(named)}]})
-        self.layer_digest, self.chain = sha256_digest(named), chain_ids([sha256_digest(tar)])[0]
-        routes = {"/v2/": b"{}", "/v2/app/manifests/latest": manifest,
-                  f"/v2/app/blobs/{sha256_digest(config)}": config, f"/v2/app/blobs/{sha256_digest(named)}": served}
-
-        class Handler(QuietHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                body = routes.get(self.path)
-                self.send_response(404 if body is None else 200)
-                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json"
-                                 if "manifests" in self.path else "application/octet-stream")
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-        self.httpd = serve_http(Handler)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        stop_http(self.httpd)
-
-
 def test_a_layer_whose_blob_digest_mismatches_leaves_no_snapshot(
         store: Store, streams_seen: list[tuple[str, str]]) -> None:
-    server = _Registry()
+    # The registry serves a valid gzip of the right tar (so the layer matches its diff_id and the
+    # streamed unpack completes) of the descriptor's length, but with another gzip header (another
+    # mtime), hence another digest than the manifest names.
+    tar = tar_of({"payload": os.urandom(512 * 1024)})
+    named = gzip.compress(tar, mtime=0)
+    server = StaticRegistry(tar, repo="app", gzipped=True, served=named[:4] + b"\x01\x00\x00\x00" + named[8:])
+    chain = chain_ids([sha256_digest(tar)])[0]
     try:
         with pytest.raises(DigestMismatch):
             pull(store, f"{server.host}/app:latest")
     finally:
         server.close()
     assert streams_seen == [("download", "Abandoned")]  # the content was right: only the end refused it
-    assert not store.snapshots.exists(server.chain)
+    assert not store.snapshots.exists(chain)
     assert store.snapshots.names_on_disk() == set() and _unpack_temporaries(store) == []
     assert store.images.all() == [] and not store.blobs.has(server.layer_digest)
     assert list(store.blobs.tmp_dir.iterdir()) == []
