@@ -7,7 +7,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from testlib import REPO
 
 PACKAGE = REPO / "freight"

@@ -292,8 +292,8 @@ def test_oci_manifest_missing_its_layers_falls_back_to_manifest_json(store: Stor
     broken = json.dumps({**image.manifest, "layers": []}).encode()
     members[f"blobs/sha256/{sha256_digest(broken)[7:]}"] = broken
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(broken), "size": len(broken),
-         "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(broken),
+         "size": len(broken), "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
     with open_archive(io.BytesIO(tar_of(members))) as archive:
         assert [i.config_digest for i in archive.images] == [image.id]
         assert archive.images[0].layers == image.layers

@@ -37,7 +37,8 @@ MATCH_CASES = [
     ("a**/*.txt", "a/dir/dir/file.txt", True), ("a/*.txt", "a/dir/file.txt", False), ("a/*.txt", "a/file.txt", True),
     ("a/*.txt**", "a/file.txt", True), ("a[b-d]e", "ae", False), ("a[b-d]e", "ace", True), ("a[b-d]e", "aae", False),
     ("a[^b-d]e", "aze", True), (".*", ".foo", True), (".*", "foo", False), ("abc.def", "abcdef", False),
-    ("abc.def", "abc.def", True), ("abc.def", "abcZdef", False), ("abc?def", "abcZdef", True), ("abc?def", "abcdef", False),
+    ("abc.def", "abc.def", True), ("abc.def", "abcZdef", False), ("abc?def", "abcZdef", True),
+    ("abc?def", "abcdef", False),
     ("**/foo/bar", "foo/bar", True), ("**/foo/bar", "dir/dir2/foo/bar", True), ("abc/**", "abc", False),
     ("abc/**", "abc/def/ghi", True), ("**/.foo", ".foo", True), ("**/.foo", "bar.foo", False),
     ("a(b)c/def", "a(b)c/def", True), ("a(b)c/def", "a(b)c/xyz", False), ("a.|)$(}+{bc", "a.|)$(}+{bc", True),
@@ -52,7 +53,8 @@ MATCH_CASES = [
     ("*[a-ζ]", "A", False), ("a?b", "a/b", False), ("a*b", "a/b", False), ("[\\]a]", "]", True),
     ("[\\-]", "-", True), ("[x\\-]", "-", True), ("[x\\-]", "z", False), ("[\\-x]", "x", True), ("*x", "xxx", True),
     # directories exclude what is inside them
-    ("docs", "docs/README.md", True), ("docs/", "docs/a/b", True), ("/docs", "docs/x", True), ("./docs", "docs/x", True),
+    ("docs", "docs/README.md", True), ("docs/", "docs/a/b", True), ("/docs", "docs/x", True),
+    ("./docs", "docs/x", True),
     ("docs", "other/docs", False), ("*/tmp", "a/tmp/x", True), ("*/tmp", "a/b/tmp", False),
 ]
 
@@ -126,7 +128,8 @@ def test_comment_only_at_line_start() -> None:
 
 
 @pytest.mark.parametrize("raw,clean", [
-    ("a/b/../c", "a/c"), ("./a", "a"), ("a//b", "a/b"), ("/..", "/"), ("//a", "/a"), ("", "."), ("a/", "a"), ("..", ".."),
+    ("a/b/../c", "a/c"), ("./a", "a"), ("a//b", "a/b"), ("/..", "/"), ("//a", "/a"), ("", "."), ("a/", "a"),
+    ("..", ".."),
 ])
 def test_go_clean(raw: str, clean: str) -> None:
     assert go_clean(raw) == clean

@@ -217,6 +217,7 @@ def test_matched_and_unmatched_names() -> None:
 
 
 def test_referenced_vars() -> None:
-    assert referenced_vars("$A ${B:-$C} '${NOT}' \\$ESC ${D:?x} ${E#p} ${F/a/$G}") == {"A", "B", "C", "D", "E", "F", "G"}
+    assert referenced_vars("$A ${B:-$C} '${NOT}' \\$ESC ${D:?x} ${E#p} ${F/a/$G}") == {
+        "A", "B", "C", "D", "E", "F", "G"}
     assert referenced_vars("plain text") == set()
     assert referenced_vars("a`$B $C", escape="`") == {"C"}

@@ -35,7 +35,7 @@ _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(mai
 @pytest.mark.parametrize("argv", [["--version"], ["images"], ["images", "-q"], ["image", "ls"],
                                   ["ps"], ["ps", "-a"], ["ps", "-a", "--format", "{{.Names}}"]])
 def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
-    store.images  # the store exists, as after any earlier command
+    _ = store.images  # the store exists, as after any earlier command
     result = subprocess.run([sys.executable, "-c", _PROBE, "--root", str(store.root), *argv],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

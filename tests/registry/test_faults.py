@@ -133,7 +133,7 @@ def test_layer_that_is_not_its_diff_id_is_refused(registry, store: Store, tmp_pa
         for blob in (layer, config):
             path = tmp_path / "blob"
             path.write_bytes(blob)
-            reg.upload_blob("liar", sha256_bytes(blob), len(blob), lambda: path.open("rb"))
+            reg.upload_blob("liar", sha256_bytes(blob), len(blob), lambda path=path: path.open("rb"))
         reg.put_manifest("liar", "v1", manifest, "application/vnd.oci.image.manifest.v1+json")
     other = open_store(tmp_path / "other")
     result = run_freight(other.root, "pull", f"{host}/liar:v1")

@@ -69,7 +69,8 @@ def test_open_layer_sniffs_and_streams(kind: str) -> None:
         "gzip": lambda: gz(data),
         "gzip-multimember": lambda: gz(data[:1000]) + gzip.compress(data[1000:]),
         "zstd": lambda: zstandard.ZstdCompressor().compress(data),
-        "zstd-multiframe": lambda: zstandard.ZstdCompressor().compress(data[:5]) + zstandard.ZstdCompressor().compress(data[5:]),
+        "zstd-multiframe": lambda: (zstandard.ZstdCompressor().compress(data[:5])
+                                    + zstandard.ZstdCompressor().compress(data[5:])),
         "plain": lambda: data,
         "empty": lambda: data,
     }[kind]()

@@ -75,7 +75,8 @@ def test_replacing_entries(tmp_path: Path) -> None:
 
 def test_relative_symlink_inside_the_target_is_followed(tmp_path: Path) -> None:
     target = tmp_path / "t"
-    apply_members(target, [member("usr/lib/", DIR), member("lib", SYM, linkname="usr/lib"), member("a/../top", data=b"t")])
+    apply_members(target, [member("usr/lib/", DIR), member("lib", SYM, linkname="usr/lib"),
+                           member("a/../top", data=b"t")])
     apply_members(target, [member("lib/libx.so", data=b"elf"), member("lib/libx.so.1", LNK, linkname="lib/libx.so")])
     assert (target / "usr/lib/libx.so").read_bytes() == b"elf"
     assert (target / "usr/lib/libx.so.1").stat().st_nlink == 2
