@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from imagelib import import_busybox
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import BUSYBOX_CONFIG, CLI, REPO, require_root, require_tool, run_freight
+from testlib import CLI, REPO, require_root, require_tool, run_freight
 
 from freight.store import Store, open_store
 
@@ -58,10 +59,8 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def busybox_store(store: Store, busybox_rootfs: Path) -> Store:
     """A store holding ``busybox:latest``."""
-    from freight.store.importer import import_rootfs
-
     require_root()
-    import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(store, busybox_rootfs)
     return store
 
 

@@ -12,9 +12,12 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from testlib import BUSYBOX_CONFIG
+
 from freight.image.canonical import image_config, layer_descriptor
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.store.images import Image
+from freight.store.importer import import_rootfs
 from freight.store.layerwrite import write_layer
 from freight.store.store import Store
 
@@ -109,6 +112,12 @@ def make_image(store: Store, layers: Sequence[Mapping[str, bytes]], tags: Sequen
         if arch:
             config["architecture"] = arch
         return store.write_image(config, descriptors, list(tags))
+
+
+def import_busybox(store: Store, rootfs: Path) -> Image:
+    """``busybox:latest`` in ``store``, imported from ``rootfs`` (the ``busybox_rootfs`` fixture)
+    with busybox's image config."""
+    return import_rootfs(store, rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
 
 
 def make_oci_layout(folder: Path, files: Mapping[str, bytes], tag: str = "latest") -> str:

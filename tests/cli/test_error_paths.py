@@ -21,9 +21,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from imagelib import tar_bytes, tar_members, tar_of
+from imagelib import import_busybox, tar_bytes, tar_members, tar_of
 from testlib import (
-    BUSYBOX_CONFIG,
     FREIGHT,
     QuietHandler,
     free_port,
@@ -118,13 +117,11 @@ def _damage_largest_blob(archive: Path, corrupt: Path, missing: Path) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
     from freight.store import open_store
-    from freight.store.importer import import_rootfs
-
     require_root()
     base = tmp_path_factory.mktemp("errors")
     root, files = base / "root", base / "files"
     files.mkdir()
-    import_rootfs(open_store(root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(open_store(root), busybox_rootfs)
     server = serve_http(_HTMLHandler)
     e = Env(root, files, free_port(), server.server_address[1])
     _make_files(files, busybox_rootfs)

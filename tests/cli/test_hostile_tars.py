@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary
-from imagelib import member, sha256_digest, tar_bytes
-from testlib import BUSYBOX_CONFIG, require_root, run_freight
+from imagelib import import_busybox, member, sha256_digest, tar_bytes
+from testlib import require_root, run_freight
 
 from freight.image.canonical import image_config
 
@@ -55,12 +55,10 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
     from freight.store import open_store
-    from freight.store.importer import import_rootfs
-
     require_root()
     e = Env(tmp_path_factory.mktemp("hostile"))
     e.files.mkdir()
-    import_rootfs(open_store(e.root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(open_store(e.root), busybox_rootfs)
     for name in CASES:
         (e.files / "work" / name).mkdir(parents=True)
     e.run("create", "--name", "box", "busybox", "true").check_returncode()

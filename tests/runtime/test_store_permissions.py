@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, CLI, require_root, run_freight, wait_until
+from imagelib import import_busybox
+from testlib import CLI, require_root, run_freight, wait_until
 
 from freight.runtime import containers
 from freight.store import Store, open_store
-from freight.store.importer import import_rootfs
 
 NOBODY = 65534
 
@@ -91,7 +91,7 @@ def _setuid_files(root: Path) -> list[Path]:
 def test_nobody_reaches_no_file_in_the_store(open_parent: Path, busybox_rootfs: Path, tmp_path: Path) -> None:
     root = open_parent / "root"
     store = open_store(root)
-    import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(store, busybox_rootfs)
     cli = _cli(root)
     context = tmp_path / "ctx"
     context.mkdir()
