@@ -15,7 +15,7 @@ from pathlib import Path
 from testlib import BUSYBOX_CONFIG
 
 from freight.image.canonical import image_config, layer_descriptor
-from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
+from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.store.images import Image
 from freight.store.importer import import_rootfs
 from freight.store.layerwrite import write_layer
@@ -82,12 +82,8 @@ def layer_tar(files: Mapping[str, bytes], mtime: int = CREATED_EPOCH) -> bytes:
     """An uncompressed layer tar of ``files`` (path -> content) as freight writes one, every entry
     dated ``mtime``: the same files give the same bytes."""
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for name, data in files.items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_bytes(data)
         out = io.BytesIO()
-        write_layer(root, out, source_date_epoch=mtime)
+        write_layer(write_files(Path(tmp), files), out, source_date_epoch=mtime)
         return out.getvalue()
 
 
@@ -120,33 +116,39 @@ def import_busybox(store: Store, rootfs: Path) -> Image:
     return import_rootfs(store, rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
 
 
+def write_files(root: Path, files: Mapping[str, bytes]) -> Path:
+    """``files`` (path -> content) written below ``root``; ``root``."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def oci_layout(layer: bytes, config: bytes, layer_type: str = OCI_LAYER, tag: str | None = None) -> dict[str, bytes]:
+    """The files (path -> content) of an OCI image layout of one image: the blob ``layer`` (of
+    media type ``layer_type``), its ``config``, their manifest, and an index naming it ``tag``."""
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": layer_type, "digest": sha256_digest(layer), "size": len(layer)}],
+    }).encode()
+    entry: dict[str, object] = {"mediaType": OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest)}
+    if tag is not None:
+        entry["annotations"] = {"org.opencontainers.image.ref.name": tag}
+    return {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
+            **{f"blobs/sha256/{sha256_digest(blob)[7:]}": blob for blob in (layer, config, manifest)},
+            "index.json": json.dumps({"schemaVersion": 2, "manifests": [entry]}).encode()}
+
+
 def make_oci_layout(folder: Path, files: Mapping[str, bytes], tag: str = "latest") -> str:
     """Write an OCI image layout of one gzipped layer holding ``files`` into ``folder``, tagged ``tag``;
     returns the manifest digest."""
-    blobs = folder / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-
-    def put(data: bytes) -> str:
-        digest = sha256_digest(data)
-        (blobs / digest[7:]).write_bytes(data)
-        return digest
-
     tar = tar_of(files)
-    layer = gzip.compress(tar, mtime=0)
     config = json.dumps({
         "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
     }).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": put(config), "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": put(layer), "size": len(layer)}],
-    }).encode()
-    digest = put(manifest)
-    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (folder / "index.json").write_text(json.dumps({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
-                       "annotations": {"org.opencontainers.image.ref.name": tag}}],
-    }))
+    layout = oci_layout(gzip.compress(tar, mtime=0), config, OCI_LAYER_GZIP, tag)
+    write_files(folder, layout)
+    digest: str = json.loads(layout["index.json"])["manifests"][0]["digest"]
     return digest

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary
-from imagelib import import_busybox, member, sha256_digest, tar_bytes
+from imagelib import import_busybox, member, oci_layout, sha256_digest, tar_bytes, tar_of
 from testlib import require_root, run_freight
 
 from freight.image.canonical import image_config
@@ -74,21 +74,9 @@ def docker_archive(layer: bytes) -> bytes:
                       member("manifest.json", data=manifest)])
 
 
-def oci_layout(layer: bytes) -> bytes:
+def oci_layout_tar(layer: bytes) -> bytes:
     config = json.dumps(image_config([sha256_digest(layer)], [], "2024-01-01T00:00:00Z")).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256_digest(layer),
-                    "size": len(layer)}],
-    }).encode()
-    index = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(manifest),
-         "size": len(manifest)}]}).encode()
-    blobs = [member(f"blobs/sha256/{sha256_digest(d)[7:]}", data=d) for d in (layer, config, manifest)]
-    return tar_bytes([member("oci-layout", data=b'{"imageLayoutVersion":"1.0.0"}'), *blobs,
-                      member("index.json", data=index)])
+    return tar_of(oci_layout(layer, config))
 
 
 def _command(env: Env, place: str, name: str, case: Case) -> subprocess.CompletedProcess:
@@ -98,7 +86,7 @@ def _command(env: Env, place: str, name: str, case: Case) -> subprocess.Complete
     if place == "load-docker-archive":
         return env.run("load", "-i", str(env.write(f"{name}/docker.tar", docker_archive(tar))))
     if place == "load-oci-layout":
-        return env.run("load", "-i", str(env.write(f"{name}/oci.tar", oci_layout(tar))))
+        return env.run("load", "-i", str(env.write(f"{name}/oci.tar", oci_layout_tar(tar))))
     if place == "build-add":
         env.write(f"{name}/add/evil.tar", tar)
         env.write(f"{name}/add/Dockerfile", b"FROM busybox\nADD evil.tar /dest/\n")
