@@ -14,6 +14,7 @@ from pathlib import Path
 
 from testlib import BUSYBOX_CONFIG
 
+from freight.archive import save
 from freight.image.canonical import image_config, layer_descriptor
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST
 from freight.store.images import Image
@@ -152,3 +153,10 @@ def make_oci_layout(folder: Path, files: Mapping[str, bytes], tag: str = "latest
     write_files(folder, layout)
     digest: str = json.loads(layout["index.json"])["manifests"][0]["digest"]
     return digest
+
+
+def saved(store: Store, *names: str) -> bytes:
+    """The archive ``freight save NAMES...`` writes."""
+    out = io.BytesIO()
+    save(store, list(names), out)
+    return out.getvalue()

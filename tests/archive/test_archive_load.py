@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from imagelib import layer_tar, make_image, sha256_digest, tar_members, tar_of
+from imagelib import layer_tar, make_image, saved, sha256_digest, tar_members, tar_of
 from testlib import FREIGHT, freight_env
 
-from freight.archive import ArchiveError, load, open_archive, save
+from freight.archive import ArchiveError, load, open_archive
 from freight.errors import DigestMismatch, LayerError
 from freight.image.canonical import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
@@ -24,12 +24,6 @@ from freight.store import open_store
 from freight.store.encoded import SUFFIX
 from freight.store.gc import check
 from freight.store.store import Store
-
-
-def saved(store: Store, *names: str) -> bytes:
-    out = io.BytesIO()
-    save(store, list(names), out)
-    return out.getvalue()
 
 
 def image_count(store: Store) -> int:

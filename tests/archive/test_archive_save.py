@@ -10,20 +10,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from imagelib import CREATED_EPOCH, layer_tar, make_image, sha256_digest, tar_members
+from imagelib import CREATED_EPOCH, layer_tar, make_image, saved, sha256_digest, tar_members
 from testlib import FREIGHT, freight_env
 
-from freight.archive import save, write_oci_layout
+from freight.archive import write_oci_layout
 from freight.errors import NotFound
 from freight.store import open_store
 from freight.store.encoded import SUFFIX
 from freight.store.store import Store
-
-
-def saved(store: Store, *names: str) -> bytes:
-    out = io.BytesIO()
-    save(store, list(names), out)
-    return out.getvalue()
 
 
 def tar_json(data: bytes, name: str) -> object:
