@@ -57,9 +57,9 @@ def make_canary(canary: Path) -> Path:
     return canary
 
 
-def canary_state(canary: Path) -> dict[str, tuple]:
+def canary_state(canary: Path) -> dict[str, tuple[object, ...]]:
     """Everything about the canary tree that an escape could change (a new hard link changes nlink)."""
-    found = {}
+    found: dict[str, tuple[object, ...]] = {}
     for path in sorted([canary, *canary.rglob("*")]):
         st = path.lstat()
         body = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else None

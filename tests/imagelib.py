@@ -11,6 +11,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from testlib import BUSYBOX_CONFIG
 
@@ -60,7 +61,7 @@ def tar_bytes(members: Iterable[Member], format: int = tarfile.PAX_FORMAT) -> by
     return buf.getvalue()
 
 
-def tar_of(files: Mapping[str, bytes], links: Mapping[str, str] | None = None, **attrs: object) -> bytes:
+def tar_of(files: Mapping[str, bytes], links: Mapping[str, str] | None = None, **attrs: Any) -> bytes:
     """A tar of regular files (name -> content, in order), then symbolic links (name -> target);
     ``attrs``: TarInfo fields of every file (mtime, uid, mode, ...)."""
     regular = [member(name, data=data, **attrs) for name, data in files.items()]

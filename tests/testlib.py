@@ -46,9 +46,9 @@ def run_freight(root: Path, *args: str, input: str | None = None, stdin: Path | 
     AssertionError showing its output.
     """
     with open(stdin or os.devnull, "rb") as source:
-        result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
-                                timeout=timeout, env=freight_env(root, **(env or {})), cwd=cwd,
-                                **({} if input is not None else {"stdin": source}))
+        result = subprocess.run([str(FREIGHT), *args], input=input, stdin=None if input is not None else source,
+                                capture_output=True, text=True, timeout=timeout,
+                                env=freight_env(root, **(env or {})), cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
