@@ -19,14 +19,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from imagelib import sha256_digest
-from testlib import QuietHandler, free_port, require_tool, serve_http, stop_http
+from testlib import QuietHandler, free_port, require_tool, serve_http, stop_http, wait_until
 
 from freight.image.canonical import canonical_json
 from freight.image.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST
@@ -49,17 +48,18 @@ class RegistryProcess:
         return self.url.split("://", 1)[1]
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``/v2/`` answers (whatever it says); fails if the process exits first."""
+        def answering() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.cmd} exited {self.proc.returncode}: "
-                                   f"{self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.cmd} exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             try:
                 httpx.get(self.url + "/v2/", verify=False, timeout=1.0)
-                return
+                return True
             except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.cmd} did not answer in {timeout} s")
+                return False
+
+        if not wait_until(answering, timeout):
+            raise RuntimeError(f"{self.cmd} did not answer in {timeout} s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -1,4 +1,9 @@
-"""Helpers shared by the test suite (importable from any test folder as ``testlib``)."""
+"""Helpers shared by the test suite (importable from any test folder as ``testlib``): where
+things are, the freight CLI, what a test needs of the machine, waiting, free ports, what a
+store leaves on the host, and stand-in HTTP servers.
+
+Images, tars and layers a test makes by hand are in ``imagelib``; registries in ``registries``.
+"""
 
 from __future__ import annotations
 
@@ -109,16 +114,17 @@ def http_get(port: int, timeout: float = 10.0) -> str:
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Until something accepts connections on 127.0.0.1:``port``; fails if ``proc`` (the server
     meant to) exits first, or after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+            return False
+
+    if not wait_until(listening, timeout):
+        raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
