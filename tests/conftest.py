@@ -1,20 +1,34 @@
-"""Shared fixtures: a fresh store, the busybox base image, and the freight CLI.
+"""Shared fixtures: a fresh store, the busybox base image, the freight CLI, and registries.
 
 ``busybox_store`` holds ``busybox:latest`` made from Debian's busybox-static
 by ``scripts/busybox-rootfs.sh`` (the same script the demo uses); ``cli``
-runs the real ``freight`` command against that store's root.
+runs the real ``freight`` command against that store's root. ``start_registry``
+and ``registry`` start registries on 127.0.0.1 (``registries.py``); every test has
+a ``docker_config`` of its own, so no credentials leak in or out.
 """
 
 from __future__ import annotations
 
-import os
+import functools
+import signal
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, REPO, require_root, require_tool
+from imagelib import import_busybox
+from registries import RegistryProcess, cncf_registry, freight_registry
+from testlib import CLI, REPO, require_root, require_tool, run_freight
 
 from freight.store import Store, open_store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the suite a SIGINT handler even when it was started with SIGINT ignored (as a
+    background job of a non-interactive shell is): an ignored signal stays ignored in every
+    process the tests start, so the tests that press Ctrl-C would wait in vain."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
@@ -54,30 +68,63 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def busybox_store(store: Store, busybox_rootfs: Path) -> Store:
     """A store holding ``busybox:latest``."""
-    from freight.store.importer import import_rootfs
-
     require_root()
-    import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(store, busybox_rootfs)
     return store
 
 
 @pytest.fixture
 def cli(store: Store) -> CLI:
-    """Run ``freight ARGS...`` on the fixture store; returns the CompletedProcess (text mode).
+    """Run ``freight ARGS...`` on the fixture store: ``testlib.run_freight`` with its root."""
+    return functools.partial(run_freight, store.root)
 
-    ``input`` is text for stdin; ``stdin`` a file to read stdin from (binary data).
+
+@pytest.fixture(autouse=True)
+def docker_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private DOCKER_CONFIG for each test, and a FREIGHT_CONFIG (freight's registries
+    configuration, not written) beside it; outside ``tmp_path``, which tests list."""
+    directory = tmp_path_factory.mktemp("client-config")
+    monkeypatch.setenv("DOCKER_CONFIG", str(directory / "docker"))
+    monkeypatch.setenv("FREIGHT_CONFIG", str(directory / "freight-registries.json"))
+    (directory / "docker").mkdir()
+    return directory / "docker"
+
+
+@pytest.fixture
+def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RegistryProcess]]:
+    """``start_registry(*ARGS, kind="freight", root=None, tls=False, htpasswd=None, token=None)``:
+    a new registry on 127.0.0.1, stopped when the test ends.
+
+    ``kind="freight"``: freight's server with the options ``ARGS`` (``"--read-only"``,
+    ``"--upload-timeout", "1"``...), storing in ``root`` if given (a restart on that storage),
+    HTTPS with ``tls``; ``kind="cncf"``: the CNCF registry (skips without it). ``htpasswd``
+    turns on Basic auth, ``token`` (CNCF only: ``realm``, ``service``, ``issuer``,
+    ``rootcertbundle``) token auth.
     """
+    started: list[RegistryProcess] = []
 
-    def run(*args: str, input: str | None = None, stdin: Path | None = None, check: bool = False,
-            timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        full_env = {**os.environ, "FREIGHT_ROOT": str(store.root), **(env or {})}
-        with open(stdin or os.devnull, "rb") as source:
-            result = subprocess.run([str(FREIGHT), *args], input=input, capture_output=True, text=True,
-                                    timeout=timeout, env=full_env,
-                                    **({} if input is not None else {"stdin": source}))
-        if check and result.returncode != 0:
-            raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
+    def start(*extra: str, kind: str = "freight", root: Path | None = None, tls: bool = False,
+              htpasswd: Path | None = None, token: dict[str, str] | None = None) -> RegistryProcess:
+        folder = tmp_path_factory.mktemp(f"{kind}-registry")
+        if kind == "cncf":
+            server = cncf_registry(folder, htpasswd, token)
+        else:
+            auth = ["--htpasswd", str(htpasswd)] if htpasswd is not None else []
+            server = freight_registry(folder, *extra, *auth, root=root, tls=tls)
+        started.append(server)
+        return server
 
-    return run
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def registry(start_registry: Callable[..., RegistryProcess]) -> Callable[..., str]:
+    """``registry(KIND, htpasswd=None, token=None)``: the ``host:port`` of a new registry,
+    freight's (``"freight"``) or the CNCF one (``"cncf"``); see ``start_registry``."""
+
+    def start(kind: str, htpasswd: Path | None = None, token: dict[str, str] | None = None) -> str:
+        return start_registry(kind=kind, htpasswd=htpasswd, token=token).host
+
+    return start

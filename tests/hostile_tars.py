@@ -22,11 +22,12 @@ A case says which of the two it expects for each way a tar is unpacked:
 from __future__ import annotations
 
 import hashlib
-import io
 import stat
 import tarfile
 from pathlib import Path
 from typing import NamedTuple
+
+from imagelib import Member, member, tar_bytes
 
 REFUSED, CONFINED = "refused", "confined"
 MODES = ("layer", "root", "subdir")
@@ -35,30 +36,8 @@ DIR, SYM, LNK, CHR, BLK, FIFO = (tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTY
 PRECIOUS = b"precious"
 
 
-def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    """A PAX tar of hand-made members, names written exactly as given."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tf.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
-
-
-def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes | None = None, **attrs: object) -> tuple:
-    """One tar member: ``kind`` a tarfile type, ``attrs`` TarInfo fields (linkname, mode, ...)."""
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.mtime = 1_700_000_000
-    for key, value in attrs.items():
-        setattr(info, key, value)
-    return info, (data if data is not None else (b"" if kind == tarfile.REGTYPE else None))
-
-
 class Case(NamedTuple):
-    members: list[tuple[tarfile.TarInfo, bytes | None]]
+    members: list[Member]
     expect: dict[str, str]  # mode (see MODES) -> REFUSED or CONFINED
 
     def tar(self) -> bytes:
@@ -78,9 +57,9 @@ def make_canary(canary: Path) -> Path:
     return canary
 
 
-def canary_state(canary: Path) -> dict[str, tuple]:
+def canary_state(canary: Path) -> dict[str, tuple[object, ...]]:
     """Everything about the canary tree that an escape could change (a new hard link changes nlink)."""
-    found = {}
+    found: dict[str, tuple[object, ...]] = {}
     for path in sorted([canary, *canary.rglob("*")]):
         st = path.lstat()
         body = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else None
@@ -89,7 +68,7 @@ def canary_state(canary: Path) -> dict[str, tuple]:
     return found
 
 
-def _pathmax_chain(up: str) -> list[tuple]:
+def _pathmax_chain(up: str) -> list[Member]:
     """CVE-2025-4517's shape: nested 247-character directories, each reachable through a one-letter
     symlink, so that a link through all the letters resolves past PATH_MAX (where ``os.path.realpath``
     stopped resolving); then a symlink climbing out through it, a hard link through that to the
@@ -112,7 +91,7 @@ def hostile_corpus(canary: Path) -> dict[str, Case]:
     absolute = str(canary)
     up = "../" * 64 + absolute.lstrip("/")  # from any destination, a climb that ends in the canary
 
-    def case(members: list[tuple], layer: str, root: str, subdir: str) -> Case:
+    def case(members: list[Member], layer: str, root: str, subdir: str) -> Case:
         return Case(members, {"layer": layer, "root": root, "subdir": subdir})
 
     return {

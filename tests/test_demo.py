@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 from pathlib import Path
 
-from testlib import REPO, require_root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from testlib import REPO, free_port, freight_env, require_root
 
 
 def test_demo_builds_runs_and_serves_the_example(tmp_path: Path) -> None:
     require_root()
-    env = {**os.environ, "FREIGHT_ROOT": str(tmp_path / "root"), "DEMO_PORT": str(_free_port())}
+    env = freight_env(tmp_path / "root", DEMO_PORT=str(free_port()))
     result = subprocess.run([str(REPO / "scripts" / "demo.sh")], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

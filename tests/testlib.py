@@ -1,16 +1,25 @@
-"""Helpers shared by the test suite (importable from any test folder as ``testlib``)."""
+"""Helpers shared by the test suite (importable from any test folder as ``testlib``): where
+things are, the freight CLI, what a test needs of the machine, waiting, free ports, what a
+store leaves on the host, and stand-in HTTP servers.
+
+Images, tars and layers a test makes by hand are in ``imagelib``; registries in ``registries``.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,7 +31,40 @@ SEEDS = REPO / "tests" / "seed-examples"
 BUSYBOX_CONFIG = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                   "Cmd": ["sh"]}
 
-CLI = Callable[..., subprocess.CompletedProcess]
+CLI = Callable[..., subprocess.CompletedProcess[str]]
+T = TypeVar("T")
+
+
+def freight_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a freight process on the store at ``root``: this one's, ``FREIGHT_ROOT``
+    and ``extra``."""
+    return {**os.environ, "FREIGHT_ROOT": str(root), **extra}
+
+
+def run_freight(root: Path, *args: str, input: str | None = None, stdin: Path | None = None,
+                env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
+                check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real ``freight ARGS...`` on the store at ``root``; its CompletedProcess (text).
+
+    ``input`` is text for stdin, ``stdin`` a file to read stdin from (binary data), else stdin
+    is /dev/null; ``env`` adds to the environment. With ``check`` a failure raises
+    AssertionError showing its output.
+    """
+    with open(stdin or os.devnull, "rb") as source:
+        result = subprocess.run([str(FREIGHT), *args], input=input, stdin=None if input is not None else source,
+                                capture_output=True, text=True, timeout=timeout,
+                                env=freight_env(root, **(env or {})), cwd=cwd)
+    if check and result.returncode != 0:
+        raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def freight_process(root: Path, *args: str, env: Mapping[str, str] | None = None,
+                    **popen: Any) -> subprocess.Popen[Any]:
+    """Start ``freight ARGS...`` on the store at ``root``; ``env`` adds to the environment,
+    ``popen`` are Popen's stdio and options."""
+    return subprocess.Popen([str(FREIGHT), *args], env=freight_env(root, **(env or {})), **popen)
 
 
 def require_root() -> None:
@@ -35,6 +77,91 @@ def require_tool(name: str, package: str) -> str:
     if path is None:
         pytest.skip(f"needs {name} (Debian package {package})")
     return path
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on now (TCP, or ``kind``)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Ask ``condition`` every ``interval`` seconds until it answers something true or ``timeout``
+    seconds have passed; its last answer (``assert wait_until(...)`` where it must come true)."""
+    deadline = time.monotonic() + timeout
+    while not (answer := condition()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return answer
+
+
+def http_get(port: int, timeout: float = 10.0) -> str:
+    """The body of ``GET http://127.0.0.1:PORT/``, asked again while nothing answers there yet
+    (a server starting up), for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                body: bytes = response.read()
+                return body.decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Until something accepts connections on 127.0.0.1:``port``; fails if ``proc`` (the server
+    meant to) exits first, or after ``timeout`` seconds."""
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    if not wait_until(listening, timeout):
+        raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def freight_mounts(root: Path) -> list[str]:
+    """Mount points on the host below the store root (a stopped container leaves none)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
+
+
+def freight_cgroups(container_ids: list[str]) -> list[Path]:
+    """The cgroups of these containers still on the host (cgroup v1 hierarchies or v2)."""
+    found = []
+    for ident in container_ids:
+        found += list(CGROUP_ROOT.glob(f"*/freight/{ident}"))
+        found += list(CGROUP_ROOT.glob(f"freight/{ident}"))
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs but this one whose command line or environment mention ``text`` (a store root,
+    a command's arguments)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if text.encode() in cmdline or text.encode() in environ:
+            pids.append(int(entry))
+    return pids
 
 
 def store_temporaries(root: Path) -> list[str]:

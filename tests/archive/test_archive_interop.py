@@ -3,7 +3,6 @@ loads what skopeo writes, all offline."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import tarfile
@@ -11,16 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from archive_helpers import make_image, require_tool
+from imagelib import make_image, sha256_digest
+from testlib import require_tool, wait_until
 
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
 from freight.store import open_store
 from freight.store.store import Store
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def tool(*args: str) -> str:
@@ -47,9 +43,9 @@ def test_skopeo_reads_the_archive_both_ways(saved_busybox: tuple[Store, Path], s
     docker = json.loads(tool(skopeo, "inspect", f"docker-archive:{path}:busybox:latest"))
     assert docker["Layers"] == image.diff_ids
     config = tool(skopeo, "inspect", "--config", "--raw", f"docker-archive:{path}:busybox:latest")
-    assert digest(config.encode()) == image.id
+    assert sha256_digest(config.encode()) == image.id
     raw = tool(skopeo, "inspect", "--raw", f"oci-archive:{path}:latest")
-    assert digest(raw.encode()) == image.manifest_digest
+    assert sha256_digest(raw.encode()) == image.manifest_digest
     two = json.loads(tool(skopeo, "inspect", f"docker-archive:{path}:example.com/two:layers"))
     assert len(two["Layers"]) == 2
 
@@ -75,7 +71,7 @@ def test_loads_what_skopeo_writes(saved_busybox: tuple[Store, Path], skopeo: str
     target = open_store(tmp_path / "target")
     loaded = load(target, layout)
     assert [(i.manifest_digest, i.id, i.tags) for i in loaded] == [
-        (digest(manifest), json.loads(manifest)["config"]["digest"], [])]
+        (sha256_digest(manifest), json.loads(manifest)["config"]["digest"], [])]
     assert target.resolve_image(loaded[0].id).layers == layers
     target.images.tag(loaded[0].id, parse("gz:1"))
     resaved = tmp_path / "resaved.tar"  # compressed blobs go out as received
@@ -90,14 +86,14 @@ def test_loads_what_skopeo_writes(saved_busybox: tuple[Store, Path], skopeo: str
     config = tool(skopeo, "inspect", "--config", "--raw", f"docker-archive:{archive}").encode()
     fresh = open_store(tmp_path / "fresh")
     loaded = load(fresh, archive)
-    assert [(i.id, i.tags) for i in loaded] == [(digest(config), ["example.com/copied:v1"])]
+    assert [(i.id, i.tags) for i in loaded] == [(sha256_digest(config), ["example.com/copied:v1"])]
     image = fresh.resolve_image("example.com/copied:v1")
     assert (fresh.layer_dirs(image)[0] / "bin/busybox").is_file()
 
     oci_archive = tmp_path / "oci-archive.tar"
     tool(skopeo, "copy", "-q", f"oci:{layout}:mytag", f"oci-archive:{oci_archive}:mytag")
     with oci_archive.open("rb") as f:
-        assert [i.manifest_digest for i in load(open_store(tmp_path / "third"), f)] == [digest(manifest)]
+        assert [i.manifest_digest for i in load(open_store(tmp_path / "third"), f)] == [sha256_digest(manifest)]
 
 
 def test_skopeo_reads_a_written_oci_layout(busybox_store: Store, skopeo: str, tmp_path: Path) -> None:
@@ -107,7 +103,7 @@ def test_skopeo_reads_a_written_oci_layout(busybox_store: Store, skopeo: str, tm
     image = busybox_store.resolve_image("busybox:latest")
     for ref in ("latest", "plain"):
         raw = tool(skopeo, "inspect", "--raw", f"oci:{layout}:{ref}").encode()
-        assert digest(raw) == image.manifest_digest
+        assert sha256_digest(raw) == image.manifest_digest
     index = json.loads((layout / "index.json").read_bytes())
     assert len(index["manifests"]) == 2
     assert load(open_store(tmp_path / "again"), layout)[0].manifest_digest == image.manifest_digest
@@ -119,7 +115,6 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     import os
     import shutil
     import signal
-    import time
 
     cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
     if os.geteuid() != 0 or not shutil.which("dockerd") or not cli:
@@ -132,11 +127,10 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
                                "--host", f"unix://{sock}"], stdout=log, stderr=log)
     command = [cli, "--host", f"unix://{sock}"]
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([*command, "version"], capture_output=True).returncode != 0:
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
-            time.sleep(0.2)
+        answered = wait_until(lambda: subprocess.run([*command, "version"], capture_output=True).returncode == 0
+                              or daemon.poll() is not None, timeout=30, interval=0.2)
+        if not answered or daemon.poll() is not None:
+            pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
         yield command
     finally:
         daemon.send_signal(signal.SIGTERM)

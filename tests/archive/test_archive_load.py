@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_helpers import FREIGHT, blob_count, image_count, layer_tar, make_image, tar_bytes, tar_members
+from imagelib import layer_tar, make_image, saved, sha256_digest, tar_members, tar_of
+from testlib import FREIGHT, freight_env
 
-from freight.archive import ArchiveError, load, open_archive, save
+from freight.archive import ArchiveError, load, open_archive
 from freight.errors import DigestMismatch, LayerError
 from freight.image.canonical import image_config
 from freight.image.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
@@ -25,14 +26,12 @@ from freight.store.encoded import SUFFIX
 from freight.store.store import Store
 
 
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def image_count(store: Store) -> int:
+    return len(store.images.all())
 
 
-def saved(store: Store, *names: str) -> bytes:
-    out = io.BytesIO()
-    save(store, list(names), out)
-    return out.getvalue()
+def blob_count(store: Store) -> int:
+    return sum(1 for _ in store.blobs.digests())
 
 
 @pytest.fixture
@@ -118,16 +117,15 @@ def test_oci_layout_directory_and_tar_without_manifest_json(store: Store, other:
     (layout / "manifest.json").unlink()
     assert [(i.manifest_digest, i.tags) for i in load(other, layout)] == [(image.manifest_digest, ["app:1"])]
     assert (layout / "index.json").exists() and len(list((layout / "blobs/sha256").iterdir())) == 3
-    oci_only = tar_bytes([(n, b) for n, b in tar_members(data).items()
-                          if n not in ("manifest.json", "repositories")])
+    oci_only = tar_of({n: b for n, b in tar_members(data).items() if n not in ("manifest.json", "repositories")})
     third = open_store(tmp_path / "third")
     assert [i.manifest_digest for i in load(third, io.BytesIO(oci_only))] == [image.manifest_digest]
 
 
 def test_docker_archive_without_index_builds_an_oci_manifest(store: Store, other: Store) -> None:
     image = make_image(store, [{"a": b"1"}, {"b": b"2"}], ["app:1"])
-    docker_only = tar_bytes([(n, b) for n, b in tar_members(saved(store, "app:1")).items()
-                             if n not in ("index.json", "oci-layout")])
+    docker_only = tar_of({n: b for n, b in tar_members(saved(store, "app:1")).items()
+                          if n not in ("index.json", "oci-layout")})
     loaded = load(other, io.BytesIO(docker_only))[0]
     assert (loaded.id, loaded.tags) == (image.id, ["app:1"])
     manifest = other.resolve_image("app:1").manifest
@@ -146,24 +144,24 @@ def legacy_archive(config: bytes, layers: list[bytes], tags: list[str], manifest
         else:
             seen[data] = layer_id
             members.append((f"{layer_id}/layer.tar", data))
-    config_name = sha(config)[7:] + ".json"
+    config_name = sha256_digest(config)[7:] + ".json"
     members.append((config_name, config))
     manifest = json.dumps([{"Config": config_name, "RepoTags": tags,
                             "Layers": [f"{i}/layer.tar" for i in ids]}]).encode()
     repositories = json.dumps({"legacy": {"v1": ids[-1]}}).encode()
     meta = [("manifest.json", manifest), ("repositories", repositories)]
-    return tar_bytes(meta + members if manifest_first else members + meta, links)
+    return tar_of(dict(meta + members if manifest_first else members + meta), links)
 
 
 @pytest.mark.parametrize("manifest_first", [True, False])
 def test_legacy_docker_archive(other: Store, manifest_first: bool, load_bytes) -> None:
     first, second = layer_tar({"etc/a": b"a"}), layer_tar({"etc/b": b"b"})
     layers = [first, second, first]
-    config = json.dumps(image_config([sha(d) for d in layers], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(d) for d in layers], [], "2020-01-01T00:00:00Z")).encode()
     loaded = load_bytes(other, legacy_archive(config, layers, ["legacy:v1"], manifest_first))
-    assert (loaded[0].id, loaded[0].tags) == (sha(config), ["legacy:v1"])
+    assert (loaded[0].id, loaded[0].tags) == (sha256_digest(config), ["legacy:v1"])
     image = other.resolve_image("legacy:v1")
-    assert [layer["digest"] for layer in image.layers] == [sha(d) for d in layers]
+    assert [layer["digest"] for layer in image.layers] == [sha256_digest(d) for d in layers]
     assert (other.layer_dirs(image)[1] / "etc/b").read_bytes() == b"b"
 
 
@@ -173,13 +171,13 @@ def test_legacy_docker_archive(other: Store, manifest_first: bool, load_bytes) -
 def test_compressed_layer_in_docker_archive(other: Store, compress, media_type: str) -> None:
     raw = layer_tar({"etc/a": b"a" * 10_000})
     blob = compress(raw)
-    config = json.dumps(image_config([sha(raw)], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(raw)], [], "2020-01-01T00:00:00Z")).encode()
     loaded = load(other, io.BytesIO(legacy_archive(config, [blob], ["c:1"], True)))
     image = other.resolve_image("c:1")
-    assert loaded[0].id == sha(config)
-    assert image.layers == [{"mediaType": media_type, "digest": sha(blob), "size": len(blob)}]
-    assert other.blobs.read(sha(blob)) == blob  # kept as received
-    assert other.blobs.path(sha(blob)).is_file()  # as it is: it is compressed already
+    assert loaded[0].id == sha256_digest(config)
+    assert image.layers == [{"mediaType": media_type, "digest": sha256_digest(blob), "size": len(blob)}]
+    assert other.blobs.read(sha256_digest(blob)) == blob  # kept as received
+    assert other.blobs.path(sha256_digest(blob)).is_file()  # as it is: it is compressed already
     assert (other.layer_dirs(image)[0] / "etc/a").read_bytes() == b"a" * 10_000
 
 
@@ -200,7 +198,7 @@ def test_cli_load_output(store: Store, cli, tmp_path: Path) -> None:
     assert cli("load", "-q", "-i", str(tmp_path / "old.tar"), check=True).stdout == "Loaded image: app:latest\n"
     with (tmp_path / "new.tar.gz").open("rb") as f:
         result = subprocess.run([FREIGHT, "load"], stdin=f, capture_output=True, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (f"The image app:latest already exists, renaming the old one with ID {old.id} "
                              "to empty string\nLoaded image: app:2\nLoaded image: app:latest\n")
@@ -210,7 +208,7 @@ def test_cli_load_output(store: Store, cli, tmp_path: Path) -> None:
     main, tty = os.openpty()
     try:
         result = subprocess.run([FREIGHT, "load"], stdin=tty, capture_output=True, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     finally:
         os.close(main)
         os.close(tty)
@@ -222,7 +220,7 @@ def corrupt_layer(data: bytes, layer: str) -> bytes:
     content = bytearray(members[layer])
     content[600] ^= 0xFF
     members[layer] = bytes(content)
-    return tar_bytes(list(members.items()))
+    return tar_of(members)
 
 
 def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Store, cli, tmp_path: Path,
@@ -234,7 +232,7 @@ def test_corrupted_layer_is_rejected_and_nothing_stored(store: Store, other: Sto
     with pytest.raises(DigestMismatch, match="does not match"):
         load_bytes(other, bad)
     assert_nothing_stored(other)
-    docker_only = tar_bytes([(n, b) for n, b in tar_members(bad).items() if n != "index.json"])
+    docker_only = tar_of({n: b for n, b in tar_members(bad).items() if n != "index.json"})
     with pytest.raises(DigestMismatch, match="diff_id"):
         load_bytes(other, docker_only)
     assert_nothing_stored(other)
@@ -273,11 +271,11 @@ def test_nested_index_picks_this_platform(store: Store, other: Store) -> None:
          "platform": {"architecture": "s390x", "os": "linux"}},
         {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
          "size": len(store.blobs.read(image.manifest_digest)), "platform": platform}]}).encode()
-    members[f"blobs/sha256/{sha(nested)[7:]}"] = nested
+    members[f"blobs/sha256/{sha256_digest(nested)[7:]}"] = nested
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(nested), "size": len(nested),
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha256_digest(nested), "size": len(nested),
          "annotations": {"io.containerd.image.name": "docker.io/library/nested:1"}}]}).encode()
-    loaded = load(other, io.BytesIO(tar_bytes(list(members.items()))))
+    loaded = load(other, io.BytesIO(tar_of(members)))
     assert [(i.manifest_digest, i.tags) for i in loaded] == [(image.manifest_digest, ["nested:1"])]
 
 
@@ -286,20 +284,20 @@ def test_oci_manifest_missing_its_layers_falls_back_to_manifest_json(store: Stor
     image = make_image(store, [{"a": b"1"}], ["app:1"])
     members = tar_members(saved(store, "app:1"))
     broken = json.dumps({**image.manifest, "layers": []}).encode()
-    members[f"blobs/sha256/{sha(broken)[7:]}"] = broken
+    members[f"blobs/sha256/{sha256_digest(broken)[7:]}"] = broken
     members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(broken), "size": len(broken),
-         "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
-    with open_archive(io.BytesIO(tar_bytes(list(members.items())))) as archive:
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256_digest(broken),
+         "size": len(broken), "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}]}).encode()
+    with open_archive(io.BytesIO(tar_of(members))) as archive:
         assert [i.config_digest for i in archive.images] == [image.id]
         assert archive.images[0].layers == image.layers
-    loaded = load(other, io.BytesIO(tar_bytes(list(members.items()))))
+    loaded = load(other, io.BytesIO(tar_of(members)))
     assert (loaded[0].id, loaded[0].tags) == (image.id, ["app:1"])
 
 
 def test_not_an_archive(other: Store) -> None:
     with pytest.raises(ArchiveError, match="no manifest.json or index.json"):
-        load(other, io.BytesIO(tar_bytes([("hello.txt", b"hi")])))
+        load(other, io.BytesIO(tar_of({"hello.txt": b"hi"})))
     with pytest.raises(ArchiveError, match="empty input"):
         load(other, io.BytesIO(b""))
     assert_nothing_stored(other)
@@ -309,7 +307,7 @@ def test_corrupt_compressed_layer_is_rejected(other: Store, load_bytes) -> None:
     raw = layer_tar({"etc/a": os.urandom(50_000)})
     blob = bytearray(gzip.compress(raw))
     blob[len(blob) // 2:] = b"\0" * (len(blob) - len(blob) // 2)
-    config = json.dumps(image_config([sha(raw)], [], "2020-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(raw)], [], "2020-01-01T00:00:00Z")).encode()
     with pytest.raises(LayerError, match="not valid compressed data"):
         load_bytes(other, legacy_archive(config, [bytes(blob)], ["c:1"], True))
     assert_nothing_stored(other)

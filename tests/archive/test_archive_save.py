@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -11,19 +10,18 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_helpers import CREATED_EPOCH, FREIGHT, layer_tar, make_image, tar_json, tar_members
+from imagelib import CREATED_EPOCH, layer_tar, make_image, saved, sha256_digest, tar_members
+from testlib import FREIGHT, freight_env
 
-from freight.archive import save, write_oci_layout
+from freight.archive import write_oci_layout
 from freight.errors import NotFound
 from freight.store import open_store
 from freight.store.encoded import SUFFIX
 from freight.store.store import Store
 
 
-def saved(store: Store, *names: str) -> bytes:
-    out = io.BytesIO()
-    save(store, list(names), out)
-    return out.getvalue()
+def tar_json(data: bytes, name: str) -> object:
+    return json.loads(tar_members(data)[name])
 
 
 def test_archive_layout_headers_and_metadata_match_docker(store: Store) -> None:
@@ -67,7 +65,7 @@ def test_blobs_are_written_as_stored(store: Store) -> None:
     for digest in [image.manifest_digest, image.id, image.layers[0]["digest"]]:
         content = files[f"blobs/sha256/{digest[7:]}"]
         assert content == store.blobs.read(digest)
-        assert "sha256:" + hashlib.sha256(content).hexdigest() == digest
+        assert sha256_digest(content) == digest
 
 
 def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Store, cli, tmp_path: Path) -> None:
@@ -91,7 +89,7 @@ def test_saves_are_the_same_whether_layers_are_kept_encoded_or_plain(store: Stor
     cli("save", "-o", str(out), "app:1", check=True)
     assert out.read_bytes() == data
     piped = subprocess.run([FREIGHT, "save", "app:1"], stdout=subprocess.PIPE, check=True,
-                           env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                           env=freight_env(store.root))
     assert piped.stdout == data
     write_oci_layout(store, ["app:1"], tmp_path / "encoded-layout")
     write_oci_layout(plain_store, ["app:1"], tmp_path / "plain-layout")
@@ -153,7 +151,7 @@ def test_cli_save_to_file_and_stdout(store: Store, cli, tmp_path: Path) -> None:
     assert Path("/dev/null").is_char_device()
     with (tmp_path / "piped.tar").open("wb") as f:
         result = subprocess.run([FREIGHT, "save", "app:1"], stdout=f,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     assert result.returncode == 0
     assert (tmp_path / "piped.tar").read_bytes() == out.read_bytes()
 
@@ -164,7 +162,7 @@ def test_cli_refuses_a_terminal(store: Store, cli, tmp_path: Path) -> None:
     try:
         result = subprocess.run([FREIGHT, "save", "app:1"], stdout=tty,
                                 stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+                                env=freight_env(store.root))
     finally:
         os.close(main)
         os.close(tty)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testlib import freight_env, processes_mentioning, wait_until
 
 from freight.builder.state import BuildError
 from freight.store import Store
@@ -363,18 +364,6 @@ def test_cli_contexts_tar_stdin_and_tty_progress(busybox_store: Store, cli, tmp_
     assert "[+] Building" in tty.stderr and "=> [2/2] COPY f /f" in tty.stderr
 
 
-def _processes_running(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(pid))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -382,7 +371,7 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
     import time
 
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started && sleep 31.5\n"})
-    env = {**os.environ, "FREIGHT_ROOT": str(busybox_store.root)}
+    env = freight_env(busybox_store.root)
     proc = subprocess.Popen([sys.executable, "-m", "freight.cli.main", "build", "--progress=plain", str(ctx)],
                             stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None
@@ -390,10 +379,8 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
         for line in proc.stderr:
             if line.rstrip().endswith(" started"):
                 break
-        deadline = time.monotonic() + 10
-        while not _processes_running("sleep\x0031.5"):  # the shell forks sleep after echoing
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # the shell forks sleep after echoing
+        assert wait_until(lambda: processes_mentioning("sleep\x0031.5"), interval=0.02)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) != 0
     finally:
@@ -401,7 +388,7 @@ def test_interrupted_build_leaves_no_container(busybox_store: Store, tmp_path: P
             proc.kill()
             proc.wait()
     time.sleep(0.2)
-    assert _processes_running("sleep\x0031.5") == []
+    assert processes_mentioning("sleep\x0031.5") == []
     assert run_dirs(busybox_store) == []
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from testlib import free_port, require_tool, wait_for_port
 
 from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.engine import error_report
@@ -19,7 +18,6 @@ from freight.builder.gitsource import is_git_url, parse_git_source
 from freight.builder.state import BuildError
 from freight.store import Store
 from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
-from tests.testlib import require_tool
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
@@ -45,25 +43,6 @@ def commit_files(work: Path, files: dict[str, str], message: str) -> str:
     return git(work, "rev-parse", "HEAD")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("git daemon exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("git daemon did not listen")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """repo.git (two commits, annotated tag v1.0 on the first, a submodule) and sub.git, under git daemon."""
@@ -86,12 +65,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
     first = git(work, "rev-parse", "HEAD")
     git(work, "tag", "-a", "v1.0", "-m", "release")
     commit_files(work, {"README": "two\n", "docs/guide.md": "guide v2\n"}, "second")
-    port = _free_port()
+    port = free_port()
     daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all",
                                "--listen=127.0.0.1", f"--port={port}", str(base)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_listening(port, daemon)
+        wait_for_port(port, daemon, timeout=10)
         yield Served(work, f"git://127.0.0.1:{port}/repo.git", first)
     finally:
         os.kill(daemon.pid, signal.SIGTERM)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import http.server
-import io
 import lzma
 import os
 import shutil
@@ -15,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hostile_tars import member, tar_bytes
+from imagelib import member, sha256_digest, tar_bytes, tar_of
 
 from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.state import BuildError
@@ -106,18 +104,8 @@ def test_dockerignore(busybox_store: Store, tmp_path: Path) -> None:
         do_build(busybox_store, ctx)
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.uid = len(data), 1234567890, 7
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_add_extracts_local_archives(busybox_store: Store, tmp_path: Path) -> None:
-    raw = _tar({"pkg/file": b"content\n"})
+    raw = tar_of({"pkg/file": b"content\n"}, mtime=1234567890, uid=7)
     ctx = write_context(tmp_path / "ctx", {
         "plain.tar": raw, "g.tar.gz": gzip.compress(raw), "b.tar.bz2": bz2.compress(raw),
         "x.tar.xz": lzma.compress(raw), "Dockerfile": """\
@@ -195,7 +183,7 @@ def http_root(tmp_path: Path):
 def test_add_url_with_checksum(busybox_store: Store, tmp_path: Path, http_root) -> None:
     root, base = http_root
     (root / "tool.sh").write_text("echo tool\n")
-    good = "sha256:" + hashlib.sha256(b"echo tool\n").hexdigest()
+    good = sha256_digest(b"echo tool\n")
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM busybox\nADD --checksum={good} {base}/tool.sh /opt/\n"
                                                          f"ADD {base}/tool.sh /renamed\n"})
     result, _ = do_build(busybox_store, ctx)

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,32 +11,8 @@ from freight.store import Store, open_store
 from tests.builder.buildutil import do_build, layer_file, write_context
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "registry.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "freight.registry.server", "--addr", f"127.0.0.1:{port}",
-                             "--root", str(tmp_path / "registry")], stdout=log, stderr=log)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the registry did not start: " + (tmp_path / "registry.log").read_text())
-            time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-
-
-def test_from_pulls_a_missing_base(busybox_store: Store, cli, registry: str, tmp_path: Path) -> None:
-    name = f"{registry}/base/busybox:1"
+def test_from_pulls_a_missing_base(busybox_store: Store, cli, registry, tmp_path: Path) -> None:
+    name = f"{registry('freight')}/base/busybox:1"
     assert cli("tag", "busybox", name).returncode == 0
     pushed = cli("push", name)
     assert pushed.returncode == 0, pushed.stderr

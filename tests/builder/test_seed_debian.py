@@ -11,32 +11,26 @@ shared store.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import FREIGHT, SEEDS, require_root
+from testlib import SEEDS, require_root, run_freight
 
 
 @pytest.fixture(scope="module")
-def debian(tmp_path_factory: pytest.TempPathFactory, debian_rootfs_tar: Path) -> Iterator[dict[str, str]]:
-    """Environment for a store whose ubuntu images are the Debian rootfs."""
+def debian(tmp_path_factory: pytest.TempPathFactory, debian_rootfs_tar: Path) -> Path:
+    """The root of a store whose ubuntu images are the Debian rootfs."""
     require_root()
-    env = {**os.environ, "FREIGHT_ROOT": str(tmp_path_factory.mktemp("debian-root"))}
-    _freight(env, "import", "--change", 'CMD ["bash"]', str(debian_rootfs_tar), "ubuntu:latest")
+    root = tmp_path_factory.mktemp("debian-root")
+    _freight(root, "import", "--change", 'CMD ["bash"]', str(debian_rootfs_tar), "ubuntu:latest")
     for tag in ("ubuntu:noble-20240801", "ubuntu:noble"):
-        _freight(env, "tag", "ubuntu:latest", tag)
-    yield env
+        _freight(root, "tag", "ubuntu:latest", tag)
+    return root
 
 
-def _freight(env: dict[str, str], *args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run([str(FREIGHT), *args], env=env, cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, f"freight {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+def _freight(root: Path, *args: str) -> str:
+    return run_freight(root, *args, timeout=600, check=True).stdout
 
 
 def _context(tmp_path: Path, example: str) -> Path:
@@ -45,23 +39,22 @@ def _context(tmp_path: Path, example: str) -> Path:
     return ctx
 
 
-def _build(env: dict[str, str], ctx: Path, tag: str) -> str:
-    result = subprocess.run([str(FREIGHT), "build", "--progress=plain", "-t", tag, "."], env=env,
-                            cwd=ctx, capture_output=True, text=True, timeout=600)
+def _build(root: Path, ctx: Path, tag: str) -> str:
+    result = run_freight(root, "build", "--progress=plain", "-t", tag, ".", cwd=ctx, timeout=600)
     assert result.returncode == 0, f"build of {ctx.name}:\n{result.stderr}"
     return result.stdout + result.stderr
 
 
-def _diff_ids(env: dict[str, str], image: str) -> list[str]:
-    return json.loads(_freight(env, "image", "inspect", image))[0]["RootFS"]["Layers"]
+def _diff_ids(root: Path, image: str) -> list[str]:
+    return json.loads(_freight(root, "image", "inspect", image))[0]["RootFS"]["Layers"]
 
 
-def test_01_image_is_a_clone_of_its_base(debian: dict[str, str], tmp_path: Path) -> None:
+def test_01_image_is_a_clone_of_its_base(debian: Path, tmp_path: Path) -> None:
     _build(debian, _context(tmp_path, "01-from-ubuntu"), "clone")
     assert _diff_ids(debian, "clone") == _diff_ids(debian, "ubuntu")
 
 
-def test_02_03_apt_installs_python_and_copy_brings_the_app(debian: dict[str, str], tmp_path: Path) -> None:
+def test_02_03_apt_installs_python_and_copy_brings_the_app(debian: Path, tmp_path: Path) -> None:
     _build(debian, _context(tmp_path, "02-apt-python"), "apt-python")
     assert _freight(debian, "run", "--rm", "apt-python", "python3", "-c", "print(6 * 7)") == "42\n"
     _build(debian, _context(tmp_path, "03-pinned-copy"), "pinned-copy")
@@ -83,7 +76,7 @@ def _reran(output: str, keyword: str) -> bool:
 
 @pytest.mark.parametrize("example, apt_reruns", [("05-cache-order-good", False),
                                                  ("04-cache-order-bad", True)])
-def test_04_05_changing_app_py(debian: dict[str, str], tmp_path: Path, example: str,
+def test_04_05_changing_app_py(debian: Path, tmp_path: Path, example: str,
                                 apt_reruns: bool) -> None:
     ctx = _context(tmp_path, example)
     _build(debian, ctx, example)
@@ -94,7 +87,7 @@ def test_04_05_changing_app_py(debian: dict[str, str], tmp_path: Path, example: 
     assert _freight(debian, "run", "--rm", example, "python3", "/app/app.py") == "changed\n"
 
 
-def test_06_07_cmd_is_overridden_entrypoint_is_not(debian: dict[str, str], tmp_path: Path) -> None:
+def test_06_07_cmd_is_overridden_entrypoint_is_not(debian: Path, tmp_path: Path) -> None:
     _build(debian, _context(tmp_path, "06-cmd"), "with-cmd")
     _build(debian, _context(tmp_path, "07-entrypoint"), "with-entrypoint")
     assert _freight(debian, "run", "--rm", "with-cmd") == "hello from the container\n"

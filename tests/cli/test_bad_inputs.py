@@ -9,7 +9,6 @@ machine: ``docker load`` of a config with ``"Cmd": 42``, ``--tmpfs /x:size=abc``
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imagelib import sha256_digest, tar_of
 from testlib import CLI
 
 from freight.image.canonical import canonical_json, image_manifest
@@ -42,15 +42,11 @@ def _archive_with_config(cli: CLI, tmp_path: Path, change: Callable[[dict[str, A
         layers = {name: tar.extractfile(name).read() for name in entry["Layers"]}  # type: ignore[union-attr]
     change(config)
     data = json.dumps(config).encode()
-    name = hashlib.sha256(data).hexdigest() + ".json"
+    name = sha256_digest(data)[7:] + ".json"
     files = {**layers, name: data,
              "manifest.json": json.dumps([{"Config": name, "RepoTags": [tag], "Layers": list(layers)}]).encode()}
     out = tmp_path / f"{tag.replace(':', '-')}.tar"
-    with tarfile.open(out, "w") as tar:
-        for path, payload in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
+    out.write_bytes(tar_of(files))
     return out
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import tarfile
@@ -22,7 +21,19 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, FREIGHT, QuietHandler, require_root, serve_http, stop_http
+from imagelib import import_busybox, tar_bytes, tar_members, tar_of
+from testlib import (
+    FREIGHT,
+    QuietHandler,
+    free_port,
+    freight_env,
+    freight_process,
+    require_root,
+    require_tool,
+    run_freight,
+    serve_http,
+    stop_http,
+)
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
@@ -42,10 +53,8 @@ class Env:
 
     def run(self, *args: str, stdin: Path | None = None, root: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "FREIGHT_ROOT": str(root or self.root), "HOME": str(self.files / "home")}
-        with open(stdin or os.devnull, "rb") as source:
-            return subprocess.run([str(FREIGHT), *args], stdin=source, capture_output=True, text=True,
-                                  env=env, timeout=timeout, cwd=self.files)
+        return run_freight(root or self.root, *args, stdin=stdin, env={"HOME": str(self.files / "home")},
+                           cwd=self.files, timeout=timeout)
 
     def state(self) -> dict[str, list[str]]:
         """What a failed command must not change."""
@@ -58,12 +67,6 @@ class Env:
                                   ("snapshots", "chain_id"), ("volumes", "name")):
                 listing[table] = sorted(row[0] for row in db.execute(f"SELECT {column} FROM {table}"))
         return listing
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _HTMLHandler(QuietHandler):
@@ -81,21 +84,6 @@ class _HTMLHandler(QuietHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _page
 
 
-def _tar(path: Path, entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tar:
-        for info in entries:
-            payload = data.get(info.name, b"")
-            info.size = len(payload) if info.isfile() else 0
-            tar.addfile(info, io.BytesIO(payload) if info.isfile() else None)
-
-
-def _file(name: str, **kw: object) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    for key, value in kw.items():
-        setattr(info, key, value)
-    return info
-
-
 def _make_files(files: Path, busybox: Path) -> None:
     (files / "home").mkdir()
     (files / "emptydir").mkdir()
@@ -105,9 +93,9 @@ def _make_files(files: Path, busybox: Path) -> None:
     with tarfile.open(fileobj=whole, mode="w") as tar:
         tar.add(busybox / "bin", arcname="bin")
     (files / "truncated.tar").write_bytes(whole.getvalue()[:3000])
-    _tar(files / "hostile-layer.tar", [_file("../../escape")], {"../../escape": b"x"})
+    (files / "hostile-layer.tar").write_bytes(tar_of({"../../escape": b"x"}))
     manifest = b'[{"Config":"../../etc/passwd","RepoTags":["hostile:1"],"Layers":["../../x"]}]'
-    _tar(files / "hostile-archive.tar", [_file("manifest.json")], {"manifest.json": manifest})
+    (files / "hostile-archive.tar").write_bytes(tar_of({"manifest.json": manifest}))
     ctx = files / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nBOGUS instruction\n")
@@ -118,26 +106,24 @@ def _make_files(files: Path, busybox: Path) -> None:
 def _damage_largest_blob(archive: Path, corrupt: Path, missing: Path) -> None:
     """Copies of a ``save`` archive: its layer blob with one bit flipped, and without it."""
     with tarfile.open(archive) as tar:
-        members = [(m, tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()]
-    layer = max(members, key=lambda item: len(item[1]))[0].name
-    flipped = {m.name: data for m, data in members}
-    flipped[layer] = bytes([flipped[layer][0] ^ 1]) + flipped[layer][1:]
-    _tar(corrupt, [m for m, _ in members], flipped)
-    _tar(missing, [m for m, _ in members if m.name != layer], flipped)
+        entries = tar.getmembers()
+    contents = tar_members(archive.read_bytes())
+    layer = max(contents, key=lambda name: len(contents[name]))
+    contents[layer] = bytes([contents[layer][0] ^ 1]) + contents[layer][1:]
+    corrupt.write_bytes(tar_bytes((m, contents.get(m.name)) for m in entries))
+    missing.write_bytes(tar_bytes((m, contents.get(m.name)) for m in entries if m.name != layer))
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
     from freight.store import open_store
-    from freight.store.importer import import_rootfs
-
     require_root()
     base = tmp_path_factory.mktemp("errors")
     root, files = base / "root", base / "files"
     files.mkdir()
-    import_rootfs(open_store(root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(open_store(root), busybox_rootfs)
     server = serve_http(_HTMLHandler)
-    e = Env(root, files, _free_port(), server.server_address[1])
+    e = Env(root, files, free_port(), server.server_address[1])
     _make_files(files, busybox_rootfs)
     ctx = files / "fromgarbage" / "Dockerfile"
     ctx.write_text(e.expand(ctx.read_text()))
@@ -433,8 +419,8 @@ def test_ctrl_c_exits_130_quietly(env: Env, args: list[str]) -> None:
     """SIGINT while a command waits on its input: exit 130, no traceback, nothing left behind."""
     before = env.state()
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen([str(FREIGHT), *args], stdin=read_end, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "FREIGHT_ROOT": str(env.root)})
+    proc = freight_process(env.root, *args, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
     os.close(read_end)
     try:
         os.write(write_end, (env.files / "busybox.tar").read_bytes()[:2048])
@@ -462,15 +448,13 @@ def test_store_database_that_is_not_sqlite(env: Env, tmp_path: Path) -> None:
 ])
 def test_store_the_user_cannot_write(env: Env, tmp_path: Path, line: str, code: int, message: str) -> None:
     """An unprivileged user on root's store: one line, the right code."""
-    from testlib import require_tool
-
     setpriv = require_tool("setpriv", "util-linux")
     os.chmod(tmp_path, 0o755)
     args = line.replace("{tmp}", str(tmp_path)).split()
     message = message.replace("{tmp}", str(tmp_path)).replace("{root}", str(env.root))
     result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(FREIGHT), *args],
                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "FREIGHT_ROOT": str(env.root)})
+                            env=freight_env(env.root))
     if "Permission denied" in result.stderr and "freight" in result.stderr.split(":")[0]:
         pytest.skip("the unprivileged user cannot run freight from this checkout")
     assert "Traceback" not in result.stderr

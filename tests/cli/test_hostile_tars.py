@@ -9,16 +9,15 @@ the tar, or succeeds with every entry kept inside its destination, as the case e
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary, member, tar_bytes
-from testlib import BUSYBOX_CONFIG, FREIGHT, require_root
+from hostile_tars import CONFINED, REFUSED, Case, canary_state, hostile_corpus, make_canary
+from imagelib import import_busybox, member, oci_layout, sha256_digest, tar_bytes, tar_of
+from testlib import require_root, run_freight
 
 from freight.image.canonical import image_config
 
@@ -39,10 +38,7 @@ class Env:
         self.corpus = hostile_corpus(self.canary)
 
     def run(self, *args: str, stdin: Path | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "FREIGHT_ROOT": str(self.root)}
-        with open(stdin or os.devnull, "rb") as source:
-            return subprocess.run([str(FREIGHT), *args], stdin=source, capture_output=True, text=True,
-                                  env=env, timeout=120, cwd=self.files)
+        return run_freight(self.root, *args, stdin=stdin, cwd=self.files)
 
     def write(self, name: str, data: bytes) -> Path:
         path = self.files / name
@@ -59,12 +55,10 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Env]:
     from freight.store import open_store
-    from freight.store.importer import import_rootfs
-
     require_root()
     e = Env(tmp_path_factory.mktemp("hostile"))
     e.files.mkdir()
-    import_rootfs(open_store(e.root), busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(open_store(e.root), busybox_rootfs)
     for name in CASES:
         (e.files / "work" / name).mkdir(parents=True)
     e.run("create", "--name", "box", "busybox", "true").check_returncode()
@@ -73,32 +67,16 @@ def env(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Itera
     assert e.run("system", "check").returncode == 0
 
 
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def docker_archive(layer: bytes) -> bytes:
-    config = json.dumps(image_config([_sha(layer)], [], "2024-01-01T00:00:00Z")).encode()
+    config = json.dumps(image_config([sha256_digest(layer)], [], "2024-01-01T00:00:00Z")).encode()
     manifest = json.dumps([{"Config": "config.json", "RepoTags": [], "Layers": ["layer.tar"]}]).encode()
     return tar_bytes([member("layer.tar", data=layer), member("config.json", data=config),
                       member("manifest.json", data=manifest)])
 
 
-def oci_layout(layer: bytes) -> bytes:
-    config = json.dumps(image_config([_sha(layer)], [], "2024-01-01T00:00:00Z")).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(layer),
-                    "size": len(layer)}],
-    }).encode()
-    index = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _sha(manifest),
-         "size": len(manifest)}]}).encode()
-    blobs = [member(f"blobs/sha256/{_sha(d)[7:]}", data=d) for d in (layer, config, manifest)]
-    return tar_bytes([member("oci-layout", data=b'{"imageLayoutVersion":"1.0.0"}'), *blobs,
-                      member("index.json", data=index)])
+def oci_layout_tar(layer: bytes) -> bytes:
+    config = json.dumps(image_config([sha256_digest(layer)], [], "2024-01-01T00:00:00Z")).encode()
+    return tar_of(oci_layout(layer, config))
 
 
 def _command(env: Env, place: str, name: str, case: Case) -> subprocess.CompletedProcess:
@@ -108,7 +86,7 @@ def _command(env: Env, place: str, name: str, case: Case) -> subprocess.Complete
     if place == "load-docker-archive":
         return env.run("load", "-i", str(env.write(f"{name}/docker.tar", docker_archive(tar))))
     if place == "load-oci-layout":
-        return env.run("load", "-i", str(env.write(f"{name}/oci.tar", oci_layout(tar))))
+        return env.run("load", "-i", str(env.write(f"{name}/oci.tar", oci_layout_tar(tar))))
     if place == "build-add":
         env.write(f"{name}/add/evil.tar", tar)
         env.write(f"{name}/add/Dockerfile", b"FROM busybox\nADD evil.tar /dest/\n")

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 from testlib import FREIGHT
 
-from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
+from freight.store import Store, open_store
 
 # Modules freight uses elsewhere that each cost a listing command a millisecond or more (after
 # what ``freight images`` imports; 2-core machine, Python 3.11, byte-code compiled), from
@@ -42,7 +42,7 @@ _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(mai
 @pytest.mark.parametrize("argv", [["--version"], ["images"], ["images", "-q"], ["image", "ls"],
                                   ["ps"], ["ps", "-a"], ["ps", "-a", "--format", "{{.Names}}"]])
 def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
-    store.images  # the store exists, as after any earlier command
+    _ = store.images  # the store exists, as after any earlier command
     result = subprocess.run([sys.executable, "-c", _PROBE, "--root", str(store.root), *argv],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -111,7 +111,7 @@ def test_run_imports_nothing_it_does_not_use(busybox_store: Store, flags: list[s
 
 
 def test_rmi_imports_no_dataclasses(store: Store) -> None:
-    make_image(store, "gone:1", {"etc/hello": b"hello\n"})
+    make_image(store, [{"etc/hello": b"hello\n"}], ["gone:1"])
     loaded = _imported(store, "rmi", "gone:1")
     assert "freight.store.gc" in loaded  # the image's content was collected
     assert not {"dataclasses", "typing"} & loaded, f"rmi imports {sorted({'dataclasses', 'typing'} & loaded)}"
@@ -119,11 +119,11 @@ def test_rmi_imports_no_dataclasses(store: Store) -> None:
 
 def test_pull_and_push_import_nothing_they_do_not_use(registry, store: Store, tmp_path: Path) -> None:  # noqa: F811
     ref = f"{registry('freight')}/app:v1"
-    make_image(store, ref, {"etc/hello": b"hello\n"})
+    make_image(store, [{"etc/hello": b"hello\n"}], [ref])
     pushed = _imported(store, "push", ref)
     assert "freight.registry.push" in pushed and "http.client" in pushed
     assert not UNUSED_BY_RUN_PULL_PUSH & pushed, f"push imports {sorted(UNUSED_BY_RUN_PULL_PUSH & pushed)}"
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = _imported(other, "pull", ref)
     assert "freight.store.layerapply" in pulled  # the layer was unpacked
     unused = UNUSED_BY_RUN_PULL_PUSH - {"typing"}  # python-isal's threaded gzip reader imports it

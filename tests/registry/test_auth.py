@@ -20,15 +20,16 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from testlib import QuietHandler, serve_http, stop_http
+from imagelib import make_image
+from registries import write_htpasswd
+from testlib import QuietHandler, run_freight, serve_http, stop_http
 
 from freight.registry.auth import Credentials, erase_credentials, get_credentials, store_credentials
 from freight.registry.challenges import parse_challenge
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry, run_freight  # noqa: F401
+from freight.store import Store, open_store
 
 USER, PASSWORD = "alice", "s3cret"
 
@@ -119,14 +120,12 @@ def test_credential_helpers(setting: str, cred_helper: Path, docker_config: Path
 
 def test_login_through_helper_then_push(cred_helper: Path, docker_config: Path, registry, store: Store,
                                         tmp_path: Path) -> None:
-    from tests.registry.fixtures_client import write_htpasswd
-
     host = registry("freight", htpasswd=write_htpasswd(tmp_path / "htpasswd", USER, PASSWORD))
     (docker_config / "config.json").write_text(json.dumps({"credsStore": "test"}))
     result = run_freight(store.root, "login", "-u", USER, "--password-stdin", host, input=PASSWORD)
     assert result.stdout.strip() == "Login Succeeded", result.stderr
     assert "auth" not in json.loads((docker_config / "config.json").read_text())["auths"][host]
-    make_image(store, f"{host}/helped:v1", {"f": b"x"})
+    make_image(store, [{"f": b"x"}], [f"{host}/helped:v1"])
     assert run_freight(store.root, "push", f"{host}/helped:v1").returncode == 0
 
 
@@ -223,7 +222,7 @@ def test_bearer_token_flow_with_cncf_registry(token_server: TokenServer, registr
                                               tmp_path: Path, docker_config: Path) -> None:
     host = registry("cncf", token=token_server.settings())
     ref = f"{host}/team/app:v1"
-    image = make_image(store, ref, {"etc/hello": b"hi\n"})
+    image = make_image(store, [{"etc/hello": b"hi\n"}], [ref])
     denied = run_freight(store.root, "push", ref)  # anonymous tokens carry pull only
     assert denied.returncode == 1 and "unauthorized" in denied.stderr.lower(), denied.stderr
     assert token_server.requests[-1]["scope"] == ["repository:team/app:pull,push"]
@@ -238,7 +237,7 @@ def test_bearer_token_flow_with_cncf_registry(token_server: TokenServer, registr
     assert token_server.requests == [{"scope": ["repository:team/app:pull,push"],
                                       "service": ["test-registry"], "user": USER}]  # one token, reused
     token_server.requests.clear()
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, ref)
     assert got.id == image.id
     assert token_server.requests[0]["scope"] == ["repository:team/app:pull"]
@@ -256,7 +255,7 @@ def test_expired_token_is_refreshed_once(token_server: TokenServer, registry, st
     host = registry("cncf", token=token_server.settings())
     ref = f"{host}/app:v1"
     token_server.lifetime = 300
-    make_image(store, ref, {"a": b"a"})
+    make_image(store, [{"a": b"a"}], [ref])
     store_credentials(host, Credentials(USER, PASSWORD))
     push(store, ref)
     token_server.lifetime = 2  # the registry honours these for 2 s (past its 60 s leeway)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
 
 from freight.registry.hosts import endpoint, is_insecure
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image  # noqa: F401
+from freight.store import Store, open_store
 
 
 def test_loopback_is_always_insecure() -> None:
@@ -21,8 +22,8 @@ def test_loopback_is_always_insecure() -> None:
     assert not is_insecure("10.1.2.3:5000")
 
 
-def test_insecure_registries_from_config(tmp_path: Path) -> None:
-    config = Path(tmp_path / "freight-registries.json")  # FREIGHT_CONFIG, set by docker_config
+def test_insecure_registries_from_config() -> None:
+    config = Path(os.environ["FREIGHT_CONFIG"])  # a path of the test's own (the docker_config fixture)
     config.write_text(json.dumps({"insecure-registries": ["myregistry.lan:5000", "10.0.0.0/8"]}))
     assert is_insecure("myregistry.lan:5000")
     assert not is_insecure("myregistry.lan:5001")
@@ -42,7 +43,7 @@ def test_tls_registry_on_loopback_is_reached_over_https(start_registry, store: S
     if not server.url.startswith("https://"):
         pytest.skip("the registry fixture did not start with TLS")
     ref = f"{server.host}/secure:v1"
-    image = make_image(store, ref, {"f": b"tls"})
+    image = make_image(store, [{"f": b"tls"}], [ref])
     push(store, ref)
-    got = pull(fresh_store(tmp_path), ref)
+    got = pull(open_store(tmp_path / "other"), ref)
     assert got.id == image.id

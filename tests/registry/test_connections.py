@@ -19,13 +19,13 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from registries import self_signed_cert
 from testlib import QuietHandler, serve_http, stop_http
 
 from freight.image.digest import sha256_bytes
 from freight.registry.client import SYNC_EVERY, Registry
 from freight.registry.connections import Connections, Unreachable
 from freight.store import Store
-from tests.registry.conftest import self_signed_cert
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 

@@ -6,10 +6,12 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from imagelib import make_image
+from registries import skopeo, write_htpasswd
+from testlib import FREIGHT, free_port, run_freight
 
 from freight.image.canonical import canonical_json, descriptor
 from freight.image.digest import sha256_bytes
@@ -18,17 +20,8 @@ from freight.image.platform import host_platform
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import push
-from freight.store import Store
+from freight.store import Store, open_store
 from freight.store.encoded import SUFFIX
-from tests.registry.fixtures_client import (  # noqa: F401
-    docker_config,
-    fresh_store,
-    make_image,
-    registry,
-    run_freight,
-    skopeo,
-    write_htpasswd,
-)
 
 SERVERS = ["freight", "cncf"]
 FILES = {"etc/hello": b"hello\n", "bin/tool": os.urandom(64 * 1024)}
@@ -43,7 +36,7 @@ def _layer_files(store: Store, image) -> dict[str, bytes]:
 def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/app:v1"
-    image = make_image(store, ref, FILES)
+    image = make_image(store, [FILES], [ref])
     first = run_freight(store.root, "push", ref)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
@@ -56,7 +49,7 @@ def test_push_pull_round_trip_cli(server: str, registry, store: Store, tmp_path:
     assert again.stdout.splitlines()[-1] == lines[-1]  # same manifest digest: deterministic gzip
     assert f"{host}/app@{digest}" in store.resolve_image(ref).repo_digests
 
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = run_freight(other.root, "pull", ref)
     assert pulled.returncode == 0, pulled.stderr
     assert pulled.stdout.splitlines() == [
@@ -89,9 +82,9 @@ def test_monolithic_and_chunked_uploads(server: str, chunk_size: int, registry, 
                                         tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/chunks:latest"
-    image = make_image(store, ref, {"big": os.urandom(300_000)})
+    image = make_image(store, [{"big": os.urandom(300_000)}], [ref])
     digest = push(store, ref, chunk_size=chunk_size)
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, ref)
     assert got.id == image.id and got.manifest_digest == digest
     assert other.blobs.verify(got.layers[0]["digest"])
@@ -102,7 +95,7 @@ def test_htpasswd_login_push_pull(server: str, registry, store: Store, tmp_path:
                                   docker_config: Path) -> None:
     host = registry(server, htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "s3cret"))
     ref = f"{host}/private:v1"
-    image = make_image(store, ref, FILES)
+    image = make_image(store, [FILES], [ref])
     denied = run_freight(store.root, "push", ref)
     assert denied.returncode == 1
     assert denied.stderr.strip().endswith("unauthorized: authentication required")
@@ -115,13 +108,13 @@ def test_htpasswd_login_push_pull(server: str, registry, store: Store, tmp_path:
     saved = json.loads((docker_config / "config.json").read_text())
     assert saved["auths"][host]["auth"] == "YWxpY2U6czNjcmV0"  # base64("alice:s3cret")
     assert run_freight(store.root, "push", ref).returncode == 0
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     assert run_freight(other.root, "pull", "-q", ref).stdout == f"{ref}\n"
     assert other.resolve_image(ref).id == image.id
     out = run_freight(store.root, "logout", host)
     assert out.stdout.strip() == f"Removing login credentials for {host}"
     assert host not in json.loads((docker_config / "config.json").read_text())["auths"]
-    anonymous = run_freight(fresh_store(tmp_path, "third").root, "pull", ref)
+    anonymous = run_freight(open_store(tmp_path / "third").root, "pull", ref)
     assert anonymous.returncode == 1 and "unauthorized: authentication required" in anonymous.stderr
 
 
@@ -136,8 +129,6 @@ def test_manifest_unknown(server: str, registry, store: Store) -> None:
 
 
 def test_unreachable_registry(store: Store) -> None:
-    from tests.registry.fixtures_client import free_port
-
     port = free_port()
     result = run_freight(store.root, "pull", f"127.0.0.1:{port}/app")
     assert result.returncode == 1
@@ -177,7 +168,7 @@ def _push_index(host: str, repo: str, tag: str, store: Store, kind: str = "oci")
     with Registry(host) as reg:
         reg.ping()
         for arch in ("amd64", "arm64"):
-            image = make_image(store, f"local/{arch}:x", {f"which-{arch}": arch.encode()}, arch=arch)
+            image = make_image(store, [{f"which-{arch}": arch.encode()}], [f"local/{arch}:x"], arch=arch)
             layer = _upload(reg, repo, store.blobs.read(image.layers[0]["digest"]))
             config = _upload(reg, repo, store.blobs.read(image.id))
             manifest = canonical_json({"schemaVersion": 2, "mediaType": manifest_type,
@@ -198,11 +189,11 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
     host = registry(server)
     configs = _push_index(host, "multi", "latest", store, kind)
     ref = f"{host}/multi:latest"
-    native = fresh_store(tmp_path, "native")
+    native = open_store(tmp_path / "native")
     assert run_freight(native.root, "pull", ref).returncode == 0
     assert native.resolve_image(ref).id == configs[host_platform()["architecture"]]
     other_arch = "arm64" if host_platform()["architecture"] != "arm64" else "amd64"
-    foreign = fresh_store(tmp_path, "foreign")
+    foreign = open_store(tmp_path / "foreign")
     result = run_freight(foreign.root, "pull", "--platform", f"linux/{other_arch}", ref)
     assert result.returncode == 0, result.stderr
     image = foreign.resolve_image(ref)
@@ -211,11 +202,11 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
     # The repo digest is the index's, as Docker records it.
     index_digest = result.stdout.splitlines()[-3].split()[1]
     assert image.repo_digests == [f"{host}/multi@{index_digest}"]
-    missing = run_freight(fresh_store(tmp_path, "none").root, "pull", "--platform", "linux/s390x", ref)
+    missing = run_freight(open_store(tmp_path / "none").root, "pull", "--platform", "linux/s390x", ref)
     assert missing.returncode == 1
     assert "no matching manifest for linux/s390x in the manifest list entries" in missing.stderr
     # By digest: the platform manifest itself, untagged, verified against the digest asked for.
-    by_digest = fresh_store(tmp_path, "digest")
+    by_digest = open_store(tmp_path / "digest")
     named = f"{host}/multi@{image.manifest_digest}"
     result = run_freight(by_digest.root, "pull", named)
     assert result.returncode == 0, result.stderr
@@ -229,7 +220,7 @@ def test_multi_platform_index(server: str, kind: str, registry, store: Store, tm
 
 
 def _skopeo(*args: str) -> str:
-    result = subprocess.run([skopeo(), "--insecure-policy", *args], capture_output=True, text=True, timeout=120)
+    result = skopeo(*args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -238,7 +229,7 @@ def _skopeo(*args: str) -> str:
 def test_skopeo_reads_what_freight_pushes(server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
     ref = f"{host}/app:v1"
-    make_image(store, ref, FILES)
+    make_image(store, [FILES], [ref])
     digest = push(store, ref)
     raw = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}")
     assert sha256_bytes(raw.encode()) == digest
@@ -253,11 +244,11 @@ def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, d
                                                            store: Store, tmp_path: Path) -> None:
     source = registry(source_server)
     dest = registry(dest_server) if dest_server != source_server else source
-    image = make_image(store, f"{source}/app:v1", FILES)
+    image = make_image(store, [FILES], [f"{source}/app:v1"])
     digest = push(store, f"{source}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
             f"docker://{source}/app:v1", f"docker://{dest}/copied:v2")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{dest}/copied:v2")
     assert got.id == image.id and got.manifest_digest == digest
 
@@ -266,10 +257,10 @@ def test_skopeo_copy_between_registries_then_freight_pulls(source_server: str, d
 def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: Store, tmp_path: Path) -> None:
     """skopeo pushes an uncompressed OCI layout freight wrote; freight pulls it back unchanged."""
     host = registry(server)
-    image = make_image(store, "local/app:v1", FILES)
+    image = make_image(store, [FILES], ["local/app:v1"])
     assert run_freight(store.root, "push", "local/app:v1", f"oci:{tmp_path / 'layout'}:v1").returncode == 0
     _skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1", f"docker://{host}/fromoci:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{host}/fromoci:v1")
     assert got.id == image.id
     assert _layer_files(other, got) == FILES
@@ -281,11 +272,11 @@ def test_freight_pulls_skopeo_pushed_oci_layout(server: str, registry, store: St
 @pytest.mark.parametrize("dest", ["oci:{tmp}/layout", "oci:{tmp}/layout:v1", "oci-archive:{tmp}/image.tar:v1",
                                   "docker-archive:{tmp}/docker.tar", "docker-archive:{tmp}/d.tar:example.com/x:v2"])
 def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) -> None:
-    image = make_image(store, "local/app:v1", FILES)
+    image = make_image(store, [FILES], ["local/app:v1"])
     target = dest.format(tmp=tmp_path)
     pushed = run_freight(store.root, "push", "local/app:v1", target)
     assert pushed.returncode == 0, pushed.stderr
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     pulled = run_freight(other.root, "pull", target)
     assert pulled.returncode == 0, pulled.stderr
     got = other.images.get(image.id)
@@ -298,10 +289,10 @@ def test_archive_transports_round_trip(dest: str, store: Store, tmp_path: Path) 
 
 def test_pull_oci_layout_written_by_skopeo(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    image = make_image(store, f"{host}/app:v1", FILES)
+    image = make_image(store, [FILES], [f"{host}/app:v1"])
     push(store, f"{host}/app:v1")
     _skopeo("copy", "--src-tls-verify=false", f"docker://{host}/app:v1", f"oci-archive:{tmp_path / 'a.tar'}:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"oci-archive:{tmp_path / 'a.tar'}:v1")
     assert got.id == image.id
     missing = run_freight(other.root, "pull", f"oci-archive:{tmp_path / 'a.tar'}:nope")
@@ -318,11 +309,11 @@ def test_bad_transport_paths(store: Store, tmp_path: Path) -> None:
 
 def test_pull_all_tags(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    one = make_image(store, f"{host}/tags:one", {"one": b"1"})
-    two = make_image(store, f"{host}/tags:two", {"two": b"2"})
+    one = make_image(store, [{"one": b"1"}], [f"{host}/tags:one"])
+    two = make_image(store, [{"two": b"2"}], [f"{host}/tags:two"])
     push(store, f"{host}/tags:one")
     push(store, f"{host}/tags:two")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     result = run_freight(other.root, "pull", "--all-tags", f"{host}/tags")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == f"{host}/tags"
@@ -337,9 +328,9 @@ def test_ensure_image_pulls_only_when_missing(registry, store: Store, tmp_path: 
     from freight.registry.pull import ensure_image
 
     host = registry("freight")
-    image = make_image(store, f"{host}/run:v1", FILES)
+    image = make_image(store, [FILES], [f"{host}/run:v1"])
     push(store, f"{host}/run:v1")
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = ensure_image(other, f"{host}/run:v1")
     assert got.id == image.id
     err = capsys.readouterr().err
@@ -354,10 +345,10 @@ def test_push_errors_and_quiet(registry, store: Store) -> None:
     missing = run_freight(store.root, "push", f"{host}/absent:v1")
     assert missing.returncode == 1
     assert missing.stderr == f"Error: An image does not exist locally with the tag: {host}/absent:v1\n"
-    make_image(store, f"{host}/quiet:v1", {"q": b"q"})
+    make_image(store, [{"q": b"q"}], [f"{host}/quiet:v1"])
     quiet = run_freight(store.root, "push", "-q", f"{host}/quiet:v1")
     assert quiet.returncode == 0 and quiet.stdout == f"{host}/quiet:v1\n"
-    pulled = run_freight(fresh_store(store.root.parent, "q").root, "pull", f"{host}/quiet")
+    pulled = run_freight(open_store(store.root.parent / "q").root, "pull", f"{host}/quiet")
     assert pulled.stdout.splitlines()[0] == "Using default tag: latest"
     assert pulled.returncode == 1 and "manifest for" in pulled.stderr
 
@@ -368,12 +359,12 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
 
     host = registry("freight")
     ref = f"{host}/tty:v1"
-    make_image(store, ref, FILES)
+    make_image(store, [FILES], [ref])
     push(store, ref)
     primary, secondary = pty.openpty()
     try:
-        proc = subprocess.run([str(Path(sys.executable).parent / "freight"), "--root",
-                               str(fresh_store(tmp_path).root), "pull", ref],
+        proc = subprocess.run([str(FREIGHT), "--root",
+                               str(open_store(tmp_path / "other").root), "pull", ref],
                               stdout=secondary, stderr=subprocess.PIPE, timeout=60,
                               env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
         os.close(secondary)
@@ -397,9 +388,9 @@ def test_progress_bars_on_a_terminal(registry, store: Store, tmp_path: Path) -> 
 
 def test_push_all_tags(registry, store: Store, tmp_path: Path) -> None:
     host = registry("freight")
-    make_image(store, f"{host}/many:a", {"a": b"a"})
-    make_image(store, f"{host}/many:b", {"b": b"b"})
-    make_image(store, f"{host}/other:c", {"c": b"c"})
+    make_image(store, [{"a": b"a"}], [f"{host}/many:a"])
+    make_image(store, [{"b": b"b"}], [f"{host}/many:b"])
+    make_image(store, [{"c": b"c"}], [f"{host}/other:c"])
     result = run_freight(store.root, "push", "--all-tags", f"{host}/many")
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines() if ": digest: " in line] == ["a", "b"]
@@ -420,9 +411,9 @@ def test_push_is_the_same_whether_layers_are_kept_encoded_or_plain(registry, sto
 
     host = registry("freight")
     files = {"text": b"a line of text\n" * 100_000, "random": os.urandom(500_000)}
-    image = make_image(store, f"{host}/encoded:v1", files)
-    plain_store = fresh_store(tmp_path, "plain")
-    plain = make_image(plain_store, f"{host}/plain:v1", files, encode=False)
+    image = make_image(store, [files], [f"{host}/encoded:v1"])
+    plain_store = open_store(tmp_path / "plain")
+    plain = make_image(plain_store, [files], [f"{host}/plain:v1"], encode=False)
     diff_id = image.diff_ids[0]
     assert plain.id == image.id and plain_store.blobs.path(diff_id).is_file()
     assert (store.blobs.dir / (diff_id[7:] + SUFFIX)).is_file() and not store.blobs.path(diff_id).exists()
@@ -443,7 +434,7 @@ def test_uncompressed_layer_goes_up_and_comes_down_as_it_is(registry, store: Sto
     """A registry may hold plain tar layers (skopeo pushes them so): an encoded blob uploads as its
     original bytes, in chunks too, and a pull keeps such a layer encoded."""
     host = registry("freight")
-    image = make_image(store, "local/plain:v1", {"text": b"a line of text\n" * 100_000})
+    image = make_image(store, [{"text": b"a line of text\n" * 100_000}], ["local/plain:v1"])
     diff_id = image.diff_ids[0]
     with Registry(host) as reg:
         reg.ping()
@@ -453,7 +444,7 @@ def test_uncompressed_layer_goes_up_and_comes_down_as_it_is(registry, store: Sto
         pushed = reg.put_manifest("plain", "v1", store.blobs.read(image.manifest_digest),
                                   image.manifest["mediaType"])
     assert pushed == image.manifest_digest
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     got = pull(other, f"{host}/plain:v1")
     assert (got.id, got.manifest_digest) == (image.id, image.manifest_digest)
     assert (other.blobs.dir / (diff_id[7:] + SUFFIX)).is_file()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
+from registries import hash_password
 
 from freight.registry.htpasswd import dummy_hash, parse_basic, parse_htpasswd
-from tests.registry.conftest import sha256_digest
-from tests.registry.fixtures_client import hash_password
 
 
 def error_code(response: httpx.Response) -> str:

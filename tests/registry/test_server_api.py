@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from imagelib import sha256_digest
+from registries import RegistryProcess
+from testlib import wait_until
 
 from freight.image.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
-from tests.registry.conftest import RegistryProcess, sha256_digest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -551,9 +552,7 @@ def test_idle_uploads_expire(start_registry) -> None:
         assert c.patch(location, content=b"some").status_code == 202
         upload_dir = Path(server.root) / "uploads" / location.rsplit("/", 1)[1]
         assert upload_dir.is_dir()
-        deadline = time.monotonic() + 10
-        while upload_dir.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not upload_dir.exists(), interval=0.1)
         assert not upload_dir.exists()
         r = c.get(location)
         assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN"
@@ -562,8 +561,6 @@ def test_idle_uploads_expire(start_registry) -> None:
 def test_requests_are_logged(registry_server: RegistryProcess, client: httpx.Client,
                              repo: str) -> None:
     client.get(f"/v2/{repo}/tags/list")
-    deadline = time.monotonic() + 5
     pattern = re.compile(rf'"GET /v2/{re.escape(repo)}/tags/list" 404 in=0 out=\d+ [\d.]+ms')
-    while not pattern.search(registry_server.log.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: pattern.search(registry_server.log.read_text()), timeout=5)
     assert pattern.search(registry_server.log.read_text())

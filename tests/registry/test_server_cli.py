@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-
-from tests.registry.conftest import RegistryProcess, free_port, launch
-
-FREIGHT = Path(sys.executable).parent / "freight"
+from registries import RegistryProcess, launch
+from testlib import FREIGHT, free_port
 
 
 def test_cli_serves(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.registry.conftest import RegistryProcess, sha256_digest
+from imagelib import sha256_digest
+from registries import RegistryProcess
+from testlib import wait_until
 
 
 def chunked_push(url: str, repo: str, data: bytes, piece: int = 256 * 1024) -> int:
@@ -41,15 +42,6 @@ def send_partial_body(server: RegistryProcess, method: str, path: str, total: in
             "Content-Type: application/octet-stream\r\n\r\n").encode()
     sock.sendall(head + sent)
     return sock
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_concurrent_pushes_of_the_same_blob(registry_server: RegistryProcess) -> None:

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import httpx
-
-from tests.registry.conftest import RegistryProcess, make_oci_layout, skopeo_copy
-from tests.registry.fixtures_client import hash_password
+from imagelib import make_oci_layout
+from registries import RegistryProcess, skopeo_copy, write_htpasswd
 
 
 def manifest_digest(server: RegistryProcess, repo: str, tag: str,
@@ -61,8 +60,7 @@ def test_skopeo_between_freight_and_cncf(registry_server: RegistryProcess,
 
 def test_skopeo_with_htpasswd_and_tls(start_registry, oci_image: tuple[Path, str],
                                       tmp_path: Path) -> None:
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(f"alice:{hash_password('s3cret')}\n")
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", "alice", "s3cret")
     server = start_registry("--htpasswd", str(htpasswd), tls=True)
     folder, digest = oci_image
     ref = f"docker://{server.host}/private/app:v1"

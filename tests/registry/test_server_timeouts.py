@@ -12,8 +12,8 @@ import socket
 import time
 
 import httpx
-
-from tests.registry.conftest import RegistryProcess, sha256_digest
+from imagelib import sha256_digest
+from registries import RegistryProcess
 
 IDLE = 1.0
 BOUND = IDLE + 2.0  # the timer's own slack, and a busy machine's

@@ -9,7 +9,6 @@ gzipping first.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import threading
@@ -17,23 +16,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from testlib import QuietHandler, serve_http, stop_http, store_temporaries
+from imagelib import make_image, sha256_digest, tar_of
+from registries import Proxy, StaticRegistry
+from testlib import store_temporaries
 
 from freight.errors import DigestMismatch
-from freight.image.canonical import canonical_json
 from freight.image.digest import chain_ids, hex_of
 from freight.registry.blobstream import Abandoned, BlobStream
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
-from freight.store import Store
+from freight.store import Store, open_store
 from freight.store.compression import gzip_compress
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
-from tests.registry.test_faults import Proxy, StaticRegistry, _tar_with
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
@@ -65,8 +59,8 @@ def streams_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_a_snapshot_waits_for_the_end_of_its_stream(store: Store) -> None:
-    tar = _tar_with("hello", b"hi\n")
-    diff_id = _digest(tar)
+    tar = tar_of({"hello": b"hi\n"})
+    diff_id = sha256_digest(tar)
     for verdict, expect_snapshot in (("abandon", False), ("end", True)):
         stream = BlobStream()
         stream.feed(gzip.compress(tar, mtime=0))
@@ -114,10 +108,10 @@ def test_pull_unpacks_while_downloading_across_a_broken_connection(
         server: str, registry, store: Store, tmp_path: Path, streams_seen: list[tuple[str, str]]) -> None:
     host = registry(server)
     noise = os.urandom(3 << 20)
-    image = make_image(store, f"{host}/big:v1", {"noise": noise, "etc/motd": b"streamed\n"})
+    image = make_image(store, [{"noise": noise, "etc/motd": b"streamed\n"}], [f"{host}/big:v1"])
     push(store, f"{host}/big:v1")
     proxy = Proxy(host, drop_after=1 << 20, drops=2)
-    other = fresh_store(tmp_path)
+    other = open_store(tmp_path / "other")
     streams_seen.clear()  # making the image unpacked it in the first store
     try:
         got = pull(other, f"{proxy.host}/big:v1")
@@ -135,7 +129,8 @@ def test_pull_unpacks_while_downloading_across_a_broken_connection(
 
 def test_a_download_that_starts_over_abandons_the_streamed_unpack(
         store: Store, streams_seen: list[tuple[str, str]]) -> None:
-    server = StaticRegistry(cut_first=True)  # cuts the first GET, then ignores Range
+    # cuts the first GET, then ignores Range
+    server = StaticRegistry(tar_of({"payload": os.urandom(256 * 1024)}), cut_first=True)
     try:
         image = pull(store, f"{server.host}/bad:latest")
     finally:
@@ -146,59 +141,22 @@ def test_a_download_that_starts_over_abandons_the_streamed_unpack(
     assert _unpack_temporaries(store) == []
 
 
-class _Registry:
-    """A read-only registry of ``app:latest`` whose layer blob is not the one its manifest names.
-
-    The served bytes are a valid gzip of the right tar (so the layer matches its
-    diff_id and the streamed unpack completes) of the descriptor's length, but with
-    another gzip header, hence another digest.
-    """
-
-    def __init__(self) -> None:
-        tar = _tar_with("payload", os.urandom(512 * 1024))
-        named = gzip.compress(tar, mtime=0)
-        served = named[:4] + b"\x01\x00\x00\x00" + named[8:]  # another mtime: same content
-        config = canonical_json({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": [_digest(tar)]}})
-        manifest = canonical_json({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": _digest(config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": _digest(named), "size": len(named)}]})
-        self.layer_digest, self.chain = _digest(named), chain_ids([_digest(tar)])[0]
-        routes = {"/v2/": b"{}", "/v2/app/manifests/latest": manifest,
-                  f"/v2/app/blobs/{_digest(config)}": config, f"/v2/app/blobs/{_digest(named)}": served}
-
-        class Handler(QuietHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                body = routes.get(self.path)
-                self.send_response(404 if body is None else 200)
-                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json"
-                                 if "manifests" in self.path else "application/octet-stream")
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-        self.httpd = serve_http(Handler)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        stop_http(self.httpd)
-
-
 def test_a_layer_whose_blob_digest_mismatches_leaves_no_snapshot(
         store: Store, streams_seen: list[tuple[str, str]]) -> None:
-    server = _Registry()
+    # The registry serves a valid gzip of the right tar (so the layer matches its diff_id and the
+    # streamed unpack completes) of the descriptor's length, but with another gzip header (another
+    # mtime), hence another digest than the manifest names.
+    tar = tar_of({"payload": os.urandom(512 * 1024)})
+    named = gzip.compress(tar, mtime=0)
+    server = StaticRegistry(tar, repo="app", gzipped=True, served=named[:4] + b"\x01\x00\x00\x00" + named[8:])
+    chain = chain_ids([sha256_digest(tar)])[0]
     try:
         with pytest.raises(DigestMismatch):
             pull(store, f"{server.host}/app:latest")
     finally:
         server.close()
     assert streams_seen == [("download", "Abandoned")]  # the content was right: only the end refused it
-    assert not store.snapshots.exists(server.chain)
+    assert not store.snapshots.exists(chain)
     assert store.snapshots.names_on_disk() == set() and _unpack_temporaries(store) == []
     assert store.images.all() == [] and not store.blobs.has(server.layer_digest)
     assert list(store.blobs.tmp_dir.iterdir()) == []
@@ -218,17 +176,17 @@ def _gzipped(store: Store, diff_id: str) -> bytes:
 def test_push_gzips_while_uploading_and_keeps_the_same_bytes(
         server: str, registry, store: Store, tmp_path: Path) -> None:
     host = registry(server)
-    image = make_image(store, f"{host}/gz:v1", {"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000})
+    image = make_image(store, [{"noise": os.urandom(3 << 20), "text": b"line\n" * 400_000}], [f"{host}/gz:v1"])
     first = push(store, f"{host}/gz:v1")
     expected = _gzipped(store, image.diff_ids[0])
-    assert cached_blob(store, image.diff_ids[0]) == (_digest(expected), len(expected))
+    assert cached_blob(store, image.diff_ids[0]) == (sha256_digest(expected), len(expected))
     with Registry(host) as reg:
         reg.ping()
-        assert reg.has_blob("gz", _digest(expected))
+        assert reg.has_blob("gz", sha256_digest(expected))
     again = push(store, f"{host}/gz:v1", f"{host}/gz2:v1")  # from the cache, mounted or uploaded
     assert again == first
-    got = pull(fresh_store(tmp_path), f"{host}/gz2:v1")
-    assert got.id == image.id and got.layers[0]["digest"] == _digest(expected)
+    got = pull(open_store(tmp_path / "other"), f"{host}/gz2:v1")
+    assert got.id == image.id and got.layers[0]["digest"] == sha256_digest(expected)
 
 
 def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store: Store,
@@ -237,14 +195,14 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
     proxy = Proxy(host, drop_upload_after=1 << 20, drops=1)
     try:
         ref = f"{proxy.host}/up:v1"
-        image = make_image(store, ref, {"noise": os.urandom(3 << 20)})
+        image = make_image(store, [{"noise": os.urandom(3 << 20)}], [ref])
         digest = push(store, ref)
     finally:
         proxy.close()
     assert proxy.dropped == 1
     entry = store.root / "distribution" / "gzip" / hex_of(image.diff_ids[0])
-    assert entry.read_text().split()[0] == _digest(_gzipped(store, image.diff_ids[0]))
-    got = pull(fresh_store(tmp_path), f"{host}/up:v1")
+    assert entry.read_text().split()[0] == sha256_digest(_gzipped(store, image.diff_ids[0]))
+    got = pull(open_store(tmp_path / "other"), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest
 
 
@@ -252,7 +210,7 @@ def test_a_refused_streamed_upload_leaves_no_half_written_blob(start_registry, s
     from freight.registry.connections import RegistryError
 
     server = start_registry("--read-only")
-    image = make_image(store, f"{server.host}/ro:v1", {"noise": os.urandom(1 << 20)})
+    image = make_image(store, [{"noise": os.urandom(1 << 20)}], [f"{server.host}/ro:v1"])
     with pytest.raises(RegistryError):
         push(store, f"{server.host}/ro:v1")
     assert cached_blob(store, image.diff_ids[0]) is None

@@ -1,49 +1,15 @@
-"""Fixtures for the container runtime tests: a busybox store, extra images, leftover checks."""
+"""Fixtures for the container runtime tests: a busybox store checked for leftovers, extra images."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib import BUSYBOX_CONFIG, freight_cgroups, freight_mounts, processes_mentioning
 
 from freight.store import Store
-
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def freight_mounts(root: Path) -> list[str]:
-    """Mount points on the host below the store root (a stopped container leaves none)."""
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
-
-
-def freight_cgroups(container_ids: list[str]) -> list[Path]:
-    found = []
-    for ident in container_ids:
-        found += [p for p in CGROUP_ROOT.glob(f"*/freight/{ident}")]
-        found += [p for p in CGROUP_ROOT.glob(f"freight/{ident}")]
-    return found
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line or environment mention ``text`` (the store root)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if text.encode() in cmdline or text.encode() in environ:
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture
@@ -63,13 +29,13 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
 
 
 @pytest.fixture
-def make_image(runtime_store: Store, busybox_rootfs: Path) -> Callable[..., str]:
-    """Import the busybox rootfs again under a new tag with the given image config."""
+def busybox_image(runtime_store: Store, busybox_rootfs: Path) -> Callable[..., str]:
+    """``busybox_image(TAG, **CONFIG)``: the busybox rootfs imported again as ``TAG``, its image
+    config busybox's ``Env`` and ``CONFIG`` (no ``Cmd`` unless given)."""
     from freight.store.importer import import_rootfs
 
     def make(tag: str, **config: Any) -> str:
-        full = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], **config}
-        import_rootfs(runtime_store, busybox_rootfs, [tag], full)
+        import_rootfs(runtime_store, busybox_rootfs, [tag], {"Env": BUSYBOX_CONFIG["Env"], **config})
         return tag
 
     return make

@@ -7,14 +7,13 @@ import io
 import os
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
-from hostile_tars import canary_state, make_canary, member, tar_bytes
-from testlib import FREIGHT
+from hostile_tars import canary_state, make_canary
+from imagelib import member, tar_bytes, tar_of
+from testlib import FREIGHT, freight_env, freight_mounts, wait_until
 
 from freight.store import Store
-from tests.runtime.conftest import freight_mounts
 
 
 def _tar_names(data: bytes) -> list[str]:
@@ -24,10 +23,8 @@ def _tar_names(data: bytes) -> list[str]:
 
 def _wait_for(cli, container: str, path: str) -> None:
     """Until the detached container's command has made ``path``."""
-    deadline = time.monotonic() + 10
-    while cli("exec", container, "test", "-e", path).returncode != 0:
-        assert time.monotonic() < deadline, f"{path} never appeared in {container}"
-        time.sleep(0.05)
+    assert wait_until(lambda: cli("exec", container, "test", "-e", path).returncode == 0), \
+        f"{path} never appeared in {container}"
 
 
 def test_cp_file_into_a_running_container_and_read_it_back(runtime_store: Store, cli, tmp_path: Path) -> None:
@@ -68,14 +65,11 @@ def test_cp_tar_streams_both_ways(runtime_store: Store, cli, tmp_path: Path) -> 
     cli("run", "-d", "--name", "box", "busybox", "sh", "-c", "mkdir -p /srv/x; echo y > /srv/x/y; sleep 60",
         check=True)
     _wait_for(cli, "box", "/srv/x/y")
-    env = {**os.environ, "FREIGHT_ROOT": str(runtime_store.root)}
-    out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True, env=env, check=True)
+    out = subprocess.run([str(FREIGHT), "cp", "box:/srv/x", "-"], capture_output=True,
+                         env=freight_env(runtime_store.root), check=True)
     assert _tar_names(out.stdout) == ["x", "x/y"]
     archive = tmp_path / "in.tar"
-    with tarfile.open(archive, "w") as tar:
-        info = tarfile.TarInfo("fromtar/note")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"hi\n"))
+    archive.write_bytes(tar_of({"fromtar/note": b"hi\n"}))
     cli("cp", "-", "box:/srv", stdin=archive, check=True)
     assert cli("exec", "box", "cat", "/srv/fromtar/note", check=True).stdout == "hi\n"
     squeezed = tmp_path / "in.tar.gz"  # Docker takes a compressed stream too

@@ -39,9 +39,9 @@ def test_env_merge_user_wins() -> None:
     assert config["Env"] == ["A=2", "B=1", "C=3"]
 
 
-def test_rules_end_to_end(runtime_store, cli, make_image) -> None:
-    make_image("ep:1", Entrypoint=["/bin/echo", "ep"], Cmd=["cmd"])
-    make_image("nocmd:1")
+def test_rules_end_to_end(runtime_store, cli, busybox_image) -> None:
+    busybox_image("ep:1", Entrypoint=["/bin/echo", "ep"], Cmd=["cmd"])
+    busybox_image("nocmd:1")
     assert cli("run", "--rm", "ep:1").stdout == "ep cmd\n"
     assert cli("run", "--rm", "ep:1", "a", "b").stdout == "ep a b\n"
     assert cli("run", "--rm", "--entrypoint", "echo", "ep:1").stdout == "\n"

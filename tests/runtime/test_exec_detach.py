@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from testlib import wait_until
+
 from freight.store import Store
 
 
@@ -17,9 +19,7 @@ def test_exec_detached_runs_in_the_background(runtime_store: Store, cli) -> None
         assert "sleep 1" in cli("exec", "host", "ps", check=True).stdout  # started before exec -d returned
         missing = cli("exec", "-d", "host", "no-such-command")
         assert missing.returncode == 127 and "no-such-command" in missing.stderr
-        deadline = time.monotonic() + 15
-        while cli("exec", "host", "cat", "/tmp/marker").returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: cli("exec", "host", "cat", "/tmp/marker").returncode == 0, timeout=15, interval=0.2)
         assert cli("exec", "host", "cat", "/tmp/marker", check=True).stdout == "bg /tmp\n"
     finally:
         cli("rm", "-f", "host")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib import freight_cgroups, freight_mounts
 
 from freight.store import Store
-from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 HOOK_SCRIPT = """#!/bin/sh
 # $1: the stage. Records the state JSON from stdin, our mount namespace, the container

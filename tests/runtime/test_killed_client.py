@@ -10,21 +10,21 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from testlib import FREIGHT
+from testlib import T, freight_cgroups, freight_mounts, freight_process, wait_until
 
 from freight.errors import NotFound
 from freight.runtime import cgroups, containers
 from freight.store import Store
-from tests.runtime.conftest import freight_cgroups, freight_mounts
 
 
 def _client(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(FREIGHT), *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "FREIGHT_ROOT": str(root)})
+    return freight_process(root, *args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
 
 
 def _row(root: Path, cid: str) -> dict | None:
@@ -33,11 +33,10 @@ def _row(root: Path, cid: str) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-def _until(condition, what: str, timeout: float = 30) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.0005)
+def _until(condition: Callable[[], T], what: str) -> T:
+    """``condition``'s first true answer, asked every half millisecond, not to miss a moment."""
+    value = wait_until(condition, timeout=30, interval=0.0005)
+    assert value, f"{what} never happened"
     return value
 
 

@@ -6,11 +6,11 @@ import json
 import time
 
 import pytest
+from testlib import freight_cgroups, freight_mounts, processes_mentioning, wait_until
 
 from freight.errors import Conflict, NotFound
 from freight.runtime import containers
 from freight.store import Store
-from tests.runtime.conftest import freight_cgroups, freight_mounts, processes_mentioning
 
 
 def state(store: Store, ref: str) -> dict:
@@ -88,10 +88,8 @@ def test_rm_flag_removes_everything_after_exit(runtime_store: Store, cli) -> Non
     cli("run", "--rm", "--memory", "64m", "--pids-limit", "50", "busybox", "true", check=True)
     cid = cli("run", "-d", "--rm", "--memory", "64m", "busybox", "sh", "-c", "sleep 0.5", check=True).stdout.strip()
     assert freight_cgroups([cid])  # limits put it in its own cgroup
-    deadline = time.monotonic() + 20
-    while runtime_store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_until(lambda: not runtime_store.db.execute("SELECT 1 FROM containers WHERE id = ?",
+                                                           (cid,)).fetchone(), timeout=20)
     time.sleep(0.2)
     assert freight_cgroups([cid]) == []
     assert not (runtime_store.root / "containers" / cid).exists()
@@ -120,13 +118,14 @@ def test_a_failed_start_keeps_the_container_created_with_the_error(runtime_store
 
 def test_exec_joins_namespaces_cgroup_and_identity(runtime_store: Store, cli) -> None:
     cid = cli("run", "-d", "--name", "target", "-e", "FROM_RUN=1", "busybox", "sleep", "60", check=True).stdout.strip()
-    result = cli("exec", "target", "sh", "-c", "ps -o pid,comm; hostname; echo $FROM_RUN; grep CapEff /proc/self/status",
-                 check=True)
+    result = cli("exec", "target", "sh", "-c",
+                 "ps -o pid,comm; hostname; echo $FROM_RUN; grep CapEff /proc/self/status", check=True)
     out = result.stdout.splitlines()
     assert out[1].split() == ["1", "sleep"]
     assert cid[:12] in out and "1" in out
     assert "CapEff:\t00000000a80425fb" in out
-    as_user = cli("exec", "-u", "www-data", "-w", "/tmp", "-e", "X=2", "target", "sh", "-c", "id -u; pwd; echo $X; exit 3")
+    as_user = cli("exec", "-u", "www-data", "-w", "/tmp", "-e", "X=2", "target", "sh", "-c",
+                  "id -u; pwd; echo $X; exit 3")
     assert as_user.returncode == 3 and as_user.stdout.split() == ["33", "/tmp", "2"]
     assert cli("exec", "-i", "target", "cat", input="piped\n").stdout == "piped\n"
     missing = cli("exec", "target", "nosuchcmd")

@@ -13,10 +13,9 @@ import re
 import socket
 
 import pytest
+from testlib import CGROUP_ROOT, free_port, freight_mounts, http_get, processes_mentioning
 
 from freight.store import Store
-from tests.runtime.conftest import CGROUP_ROOT, freight_mounts, processes_mentioning
-from tests.runtime.test_ports import _get
 
 # Two busy loops for 2 s, then the container's own CPU time (it sees its cgroup as the
 # root of its cgroup namespace): nanoseconds (v1 cpuacct) or microseconds (v2 cpu.stat).
@@ -115,20 +114,14 @@ def test_invalid_memory_is_one_error_and_no_container(runtime_store: Store, cli)
     assert _ids(runtime_store) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_published_port_reachable_unpublished_not(runtime_store: Store, cli) -> None:
-    published, hidden = _free_port(), _free_port()
+    published, hidden = free_port(), free_port()
     server = (f"mkdir /www; echo hello-web > /www/index.html; httpd -p {hidden} -h /www; "
               "exec httpd -f -p 80 -h /www")
     cid = cli("run", "-d", "-p", f"127.0.0.1:{published}:80", "busybox", "sh", "-c", server,
               check=True).stdout.strip()
     try:
-        assert _get(published) == "hello-web\n"
+        assert http_get(published) == "hello-web\n"
         # Both servers run (the published one answered; the other started before it)
         # in the container's network namespace: the unpublished port is not on the host.
         assert cli("exec", cid, "wget", "-qO-", f"http://127.0.0.1:{hidden}/",

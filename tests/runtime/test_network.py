@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from testlib import free_port
 
 from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.runtime import network
@@ -151,12 +152,6 @@ def netns_pid() -> Iterator[int]:
         proc.wait()
 
 
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -198,7 +193,7 @@ def _exchange(port: int, payload: bytes) -> bytes:
 
 
 def test_tcp_both_ways(proxy_for) -> None:
-    port = _free_port()
+    port = free_port()
     proxy = proxy_for(f"127.0.0.1:{port}:80/tcp")
     assert proxy.bindings == [PortBinding(80, "tcp", "127.0.0.1", port)]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -210,7 +205,7 @@ def test_tcp_both_ways(proxy_for) -> None:
 
 
 def test_tcp_concurrent_connections(proxy_for) -> None:
-    port = _free_port()
+    port = free_port()
     proxy_for(f"127.0.0.1:{port}:80")
     results: dict[int, bytes] = {}
 
@@ -226,7 +221,7 @@ def test_tcp_concurrent_connections(proxy_for) -> None:
 
 
 def test_udp_both_ways(proxy_for) -> None:
-    port = _free_port(socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM)
     proxy_for(f"127.0.0.1:{port}:80/udp")
     clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
     try:
@@ -250,7 +245,7 @@ def test_random_host_port(proxy_for) -> None:
 
 
 def test_unpublished_port_is_unreachable(proxy_for) -> None:
-    port = _free_port()
+    port = free_port()
     proxy_for(f"127.0.0.1:{port}:80")
     assert _exchange(port, b"published") == b"published"
     for container_port in (80, 81):  # both listen in the container, on 0.0.0.0
@@ -260,7 +255,7 @@ def test_unpublished_port_is_unreachable(proxy_for) -> None:
 
 
 def test_stop_closes_the_host_port(proxy_for) -> None:
-    port = _free_port()
+    port = free_port()
     proxy = proxy_for(f"127.0.0.1:{port}:80")
     assert _exchange(port, b"x") == b"x"
     proxy.stop()
@@ -270,7 +265,7 @@ def test_stop_closes_the_host_port(proxy_for) -> None:
 
 
 def test_closed_container_port_closes_the_client(proxy_for) -> None:
-    port = _free_port()
+    port = free_port()
     proxy_for(f"127.0.0.1:{port}:9999")  # nothing listens on 9999 in the container
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         assert sock.recv(10) == b""
@@ -281,7 +276,7 @@ def test_port_in_use_fails_before_start() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         used = taken.getsockname()[1]
-        other = _free_port()
+        other = free_port()
         proxy = PortProxy(None, network.parse_publish(f"127.0.0.1:{other}:81")
                           + network.parse_publish(f"127.0.0.1:{used}:80"))
         with pytest.raises(Conflict) as info:
@@ -291,7 +286,7 @@ def test_port_in_use_fails_before_start() -> None:
         assert _port_is_free(other)  # the binding made before the failure was released
 
 
-def test_host_port_range_picks_a_free_port() -> None:
+def test_host_port_range_picks_afree_port() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

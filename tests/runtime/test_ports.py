@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import time
-import urllib.request
+
+from testlib import http_get
 
 from freight.runtime import containers
 from freight.store import Store
@@ -13,24 +13,12 @@ from freight.store import Store
 SERVER = "mkdir /www; echo hello-web > /www/index.html; httpd -f -p 8080 -h /www"
 
 
-def _get(port: int) -> str:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def test_publish_detached_records_real_port_and_releases_it(runtime_store: Store, cli) -> None:
     cid = cli("run", "-d", "-p", "127.0.0.1::8080", "busybox", "sh", "-c", SERVER, check=True).stdout.strip()
     ports = containers.get(runtime_store, cid).record["NetworkSettings"]["Ports"]
     host_port = int(ports["8080/tcp"][0]["HostPort"])
     assert ports["8080/tcp"][0]["HostIp"] == "127.0.0.1" and host_port > 0
-    assert _get(host_port) == "hello-web\n"
+    assert http_get(host_port) == "hello-web\n"
     inspected = json.loads(cli("inspect", cid, check=True).stdout)[0]
     assert inspected["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"] == str(host_port)
     cli("rm", "-f", cid, check=True)
@@ -55,7 +43,7 @@ def test_publish_all_maps_exposed_ports(runtime_store: Store, cli) -> None:
     ports = containers.get(runtime_store, cid).record["NetworkSettings"]["Ports"]
     (binding,) = ports["8080/tcp"]
     assert binding["HostIp"] == "0.0.0.0" and int(binding["HostPort"]) > 0
-    assert _get(int(binding["HostPort"])) == "hello-web\n"
+    assert http_get(int(binding["HostPort"])) == "hello-web\n"
 
 
 def test_command_that_exits_before_the_proxy_starts_is_not_an_error(runtime_store: Store, cli) -> None:

@@ -11,9 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from testlib import freight_process
+
 from freight.runtime.stdio import JsonLog, timestamp
 from freight.store import Store
-from tests.conftest import FREIGHT
 
 
 def run_in_pty(root: Path, *args: str, send: bytes = b"", timeout: float = 30) -> tuple[int, bytes]:
@@ -25,8 +26,7 @@ def run_in_pty(root: Path, *args: str, send: bytes = b"", timeout: float = 30) -
     import termios
 
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 97, 0, 0))
-    proc = subprocess.Popen([str(FREIGHT), *args], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "FREIGHT_ROOT": str(root)}, start_new_session=True)
+    proc = freight_process(root, *args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
     if send:
         time.sleep(0.5)
@@ -75,10 +75,9 @@ def test_without_tty_nothing_is_a_terminal(runtime_store: Store) -> None:
 
 
 def test_signals_are_proxied_to_the_container(runtime_store: Store) -> None:
-    proc = subprocess.Popen([str(FREIGHT), "run", "--rm", "busybox", "sh", "-c",
-                             "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done"],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    proc = freight_process(runtime_store.root, "run", "--rm", "busybox", "sh", "-c",
+                           "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done",
+                           stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
@@ -87,10 +86,9 @@ def test_signals_are_proxied_to_the_container(runtime_store: Store) -> None:
 
 
 def test_no_sig_proxy_leaves_the_container_alone(runtime_store: Store, cli) -> None:
-    proc = subprocess.Popen([str(FREIGHT), "run", "--rm", "--sig-proxy=false", "busybox", "sh", "-c",
-                             "trap 'echo got-usr1' USR1; echo ready; sleep 1; echo done"],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    proc = freight_process(runtime_store.root, "run", "--rm", "--sig-proxy=false", "busybox", "sh", "-c",
+                           "trap 'echo got-usr1' USR1; echo ready; sleep 1; echo done",
+                           stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGUSR1)  # kills freight run itself (default action)
     proc.communicate(timeout=30)
@@ -126,10 +124,8 @@ def test_detached_tty_output_is_logged_as_stdout(runtime_store: Store, cli) -> N
 
 
 def test_interrupt_without_sig_proxy_stops_and_records(runtime_store: Store, cli) -> None:
-    proc = subprocess.Popen([str(FREIGHT), "run", "--name", "intr", "--sig-proxy=false", "busybox", "sh", "-c",
-                             "echo ready; sleep 30"],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    proc = freight_process(runtime_store.root, "run", "--name", "intr", "--sig-proxy=false", "busybox", "sh", "-c",
+                           "echo ready; sleep 30", stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
@@ -147,10 +143,9 @@ def test_window_size_follows_sigwinch(runtime_store: Store) -> None:
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 10, 20, 0, 0))
-    proc = subprocess.Popen([str(FREIGHT), "run", "-t", "--rm", "busybox", "sh", "-c",
-                             "stty size; sleep 1.5; stty size"],
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                            env={**os.environ, "FREIGHT_ROOT": str(runtime_store.root)})
+    proc = freight_process(runtime_store.root, "run", "-t", "--rm", "busybox", "sh", "-c",
+                           "stty size; sleep 1.5; stty size",
+                           stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
     out = b""
     while b"10 20" not in out:

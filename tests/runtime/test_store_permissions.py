@@ -4,22 +4,22 @@ Containers and builds work all the same for non-root users inside them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, require_root
+from imagelib import import_busybox
+from testlib import CLI, require_root, run_freight, wait_until
 
 from freight.runtime import containers
 from freight.store import Store, open_store
-from freight.store.importer import import_rootfs
 
 NOBODY = 65534
 
@@ -39,12 +39,7 @@ def open_parent(busybox_rootfs: Path) -> Iterator[Path]:
 
 
 def _cli(root: Path) -> CLI:
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(FREIGHT), *args], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "FREIGHT_ROOT": str(root)}, stdin=subprocess.DEVNULL)
-        assert not check or result.returncode == 0, f"freight {args}: {result.stderr}"
-        return result
-    return run
+    return functools.partial(run_freight, root, check=True)
 
 
 def _as_nobody(check: str, paths: list[str]) -> dict[str, list[str]]:
@@ -93,17 +88,10 @@ def _setuid_files(root: Path) -> list[Path]:
     return found
 
 
-def _wait_for_file(path: Path) -> None:
-    deadline = time.monotonic() + 20
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def test_nobody_reaches_no_file_in_the_store(open_parent: Path, busybox_rootfs: Path, tmp_path: Path) -> None:
     root = open_parent / "root"
     store = open_store(root)
-    import_rootfs(store, busybox_rootfs, ["busybox:latest"], dict(BUSYBOX_CONFIG))
+    import_busybox(store, busybox_rootfs)
     cli = _cli(root)
     context = tmp_path / "ctx"
     context.mkdir()
@@ -112,9 +100,8 @@ def test_nobody_reaches_no_file_in_the_store(open_parent: Path, busybox_rootfs: 
     cid = cli("run", "-d", "-v", "/vol", "busybox", "sh", "-c",
               "cp /bin/busybox /upper-suid && chmod 4755 /upper-suid && echo x > /vol/v && sleep 300").stdout.strip()
     upper = root / "containers" / cid / "upper" / "upper-suid"
-    _wait_for_file(upper)
-    while upper.stat().st_mode & stat.S_ISUID == 0:
-        time.sleep(0.05)
+    assert wait_until(upper.exists, timeout=20), f"{upper} never appeared"
+    assert wait_until(lambda: upper.stat().st_mode & stat.S_ISUID, timeout=20)
     setuid = _setuid_files(root)
     assert upper in setuid and any(p.name == "suid" and "snapshots" in p.parts for p in setuid)
     every = [os.path.join(top, name) for top, dirs, files in os.walk(root) for name in dirs + files]
@@ -152,10 +139,8 @@ def test_non_root_users_in_containers_reach_their_files(runtime_store: Store, cl
               "touch /tmp/ready; sleep 300")
     cli("run", "-d", "--name", "user", "-u", "1000:1000", "-v", "named:/named", "-v", f"{host}:/bound:ro",
         "-v", "/anon", "--tmpfs", "/t", "busybox", "sh", "-c", script, check=True)
-    deadline = time.monotonic() + 20
-    while cli("exec", "user", "test", "-e", "/tmp/ready").returncode != 0:
-        assert time.monotonic() < deadline, cli("logs", "user").stderr
-        time.sleep(0.05)
+    assert wait_until(lambda: cli("exec", "user", "test", "-e", "/tmp/ready").returncode == 0, timeout=20), \
+        cli("logs", "user").stderr
     assert cli("logs", "user", check=True).stdout == "1000\nlower\nupper\nin-volume\nbound\n/anon\nt\n"
     assert cli("exec", "-u", "1000", "user", "sh", "-c", "id -u; cat /tmp/u; echo e > /tmp/e; cat /tmp/e",
                check=True).stdout == "1000\nupper\ne\n"

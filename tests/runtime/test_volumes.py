@@ -50,8 +50,8 @@ def test_named_volume_copy_up_and_persistence(runtime_store: Store, cli) -> None
     assert "confvol" in volume_rows(runtime_store)  # named volumes outlive --rm
 
 
-def test_anonymous_volumes_from_image_are_removed_with_rm_v(runtime_store: Store, cli, make_image) -> None:
-    make_image("withvol:1", Volumes={"/var/www": {}}, Cmd=["sh"])
+def test_anonymous_volumes_from_image_are_removed_with_rm_v(runtime_store: Store, cli, busybox_image) -> None:
+    busybox_image("withvol:1", Volumes={"/var/www": {}}, Cmd=["sh"])
     cid = cli("create", "withvol:1", "ls", "/var/www", check=True).stdout.strip()
     c = containers.get(runtime_store, cid)
     (mount,) = [m for m in c.record["Mounts"] if m["Destination"] == "/var/www"]

@@ -86,7 +86,8 @@ def describe(root: Path) -> dict[str, tuple]:
 
 
 @contextmanager
-def overlay_mount(lowers: list[Path], merged: Path, upper: Path | None = None, work: Path | None = None) -> Iterator[Path]:
+def overlay_mount(lowers: list[Path], merged: Path, upper: Path | None = None,
+                  work: Path | None = None) -> Iterator[Path]:
     """Mount overlayfs (read-only when no upper) and unmount it afterwards."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("overlay mounts need root and mount(8)")

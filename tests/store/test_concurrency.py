@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testlib import CLI, FREIGHT
+from testlib import CLI, freight_process
 
 from freight.store import Store, open_store
 from freight.store.check import check
@@ -29,8 +29,7 @@ def _rootfs_variant(base: Path, dest: Path, marker: str, megabytes: int = 0) -> 
 
 
 def _spawn(store: Store, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(FREIGHT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "FREIGHT_ROOT": str(store.root)})
+    return freight_process(store.root, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_concurrent_imports_rmi_and_prune(store: Store, cli: CLI, busybox_rootfs: Path,

@@ -4,7 +4,6 @@ every reader (open, size, check, GC, system df) still sees the original bytes.""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import subprocess
@@ -12,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from imagelib import sha256_digest, tar_of
 
 from freight.store.blobs import ENCODE_FROM
 from freight.store.check import check
@@ -64,20 +64,10 @@ def test_gzip_bomb_import_grows_the_store_by_its_unpacked_size_once(store: Store
     assert _du(store.root) - before < MIB
 
 
-def _tar_of(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 @pytest.fixture
 def layer_tar(tmp_path: Path) -> tuple[Path, bytes]:
     """A plain layer tar on disk (1.5 MB: a third random, the rest text) and its bytes."""
-    data = _tar_of({"random": os.urandom(500_000), "text": b"the same line again\n" * 50_000})
+    data = tar_of({"random": os.urandom(500_000), "text": b"the same line again\n" * 50_000})
     path = tmp_path / "layer.tar"
     path.write_bytes(data)
     return path, data
@@ -88,7 +78,7 @@ def test_imported_plain_tar_is_kept_encoded_and_reads_back_as_it_was(store: Stor
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
     [layer] = store.resolve_image("plain:1").layers
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     assert layer["digest"] == digest and layer["size"] == len(data)
     assert store.blobs.read(digest) == data
     assert store.blobs.size(digest) == len(data) and store.blobs.disk_size(digest) < len(data) * 0.6
@@ -108,7 +98,7 @@ def test_imported_plain_tar_is_kept_encoded_and_reads_back_as_it_was(store: Stor
 def test_check_finds_a_damaged_encoded_blob(store: Store, cli, layer_tar: tuple[Path, bytes], damage: str) -> None:
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     encoded = store.blobs.dir / (digest[7:] + SUFFIX)
     content = bytearray(encoded.read_bytes())
     if damage == "truncate":
@@ -148,12 +138,12 @@ def test_a_blob_kept_in_both_forms_is_one_blob(store: Store, layer_tar: tuple[Pa
 def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
     """Under ENCODE_FROM a layer is kept as it is: encoding would save little, and reading it back
     would cost a push or save of a small image the import of zstandard."""
-    data = _tar_of({"small": b"x" * (ENCODE_FROM - 20_000)})
+    data = tar_of({"small": b"x" * (ENCODE_FROM - 20_000)})
     assert len(data) < ENCODE_FROM
     path = tmp_path / "small.tar"
     path.write_bytes(data)
     cli("import", str(path), "small:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     assert store.blobs.path(digest).read_bytes() == data
     assert not (store.blobs.dir / (digest[7:] + SUFFIX)).exists()
 
@@ -161,7 +151,7 @@ def test_a_small_layer_stays_plain(store: Store, cli, tmp_path: Path) -> None:
 def test_gc_reports_the_space_an_encoded_blob_took(store: Store, cli, layer_tar: tuple[Path, bytes]) -> None:
     path, data = layer_tar
     cli("import", str(path), "plain:1", check=True)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     on_disk = store.blobs.disk_size(digest)
     snapshot = store.snapshots.size(store.resolve_image("plain:1").chain_ids[0])
     store.images.remove("plain:1")

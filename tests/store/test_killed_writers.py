@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from testlib import FREIGHT, store_temporaries
+from imagelib import make_image
+from testlib import FREIGHT, freight_env, freight_process, run_freight, store_temporaries, wait_until
 
 from freight.runtime.prune import tree_size
-from freight.store import Store
-from tests.registry.fixtures_client import docker_config, fresh_store, make_image, registry  # noqa: F401
+from freight.store import Store, open_store
 
 SIZE = 24 << 20  # the big file: incompressible, so its blob and its unpacked copy each hold this much
 MOMENTS = [1, 4 << 20, 20 << 20]  # killed once its temporary files hold that many bytes
@@ -33,14 +32,17 @@ def _writer_dirs(root: Path) -> list[str]:
 
 def _stop_when_holding(proc: subprocess.Popen, root: Path, size: int) -> None:
     """SIGSTOP the writer once its temporary directory holds ``size`` bytes."""
-    deadline = time.monotonic() + 60
-    while not (_writer_dirs(root) and _temporary_bytes(root) >= size):
-        assert proc.poll() is None, f"the writer ended ({proc.returncode}) before holding {size} bytes"
-        assert time.monotonic() < deadline, "the writer never held that much"
-        time.sleep(0.001)
+    def holding() -> str:
+        if _writer_dirs(root) and _temporary_bytes(root) >= size:
+            return "held"
+        return "ended" if proc.poll() is not None else ""
+
+    state = wait_until(holding, timeout=60, interval=0.001)
+    assert state != "ended", f"the writer ended ({proc.returncode}) before holding {size} bytes"
+    assert state, "the writer never held that much"
     proc.send_signal(signal.SIGSTOP)
-    while not all(_state(task) == "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()):
-        time.sleep(0.001)  # until every thread has stopped writing
+    assert wait_until(lambda: all(_state(task) == "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()),
+                      timeout=60, interval=0.001)  # until every thread has stopped writing
 
 
 def _state(task: Path) -> str:
@@ -55,8 +57,7 @@ def _temporary_row(cli) -> list[str]:
 def _kill_then_retry(store: Store, cli, argv: list[str], moment: int, stdin: Path | None = None) -> None:
     root = store.root
     with open(stdin or os.devnull, "rb") as source:
-        writer = subprocess.Popen([str(FREIGHT), *argv], stdin=source, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, env={**os.environ, "FREIGHT_ROOT": str(root)})
+        writer = freight_process(root, *argv, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _stop_when_holding(writer, root, moment)
     held = _writer_dirs(root)
     assert held == [f"{writer.pid}-{Path(f'/proc/{writer.pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"]
@@ -94,10 +95,9 @@ def test_killed_import(store: Store, cli, big_tar: Path, moment: int) -> None:
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_killed_pull(store: Store, cli, tmp_path: Path, registry, moment: int) -> None:  # noqa: F811
     host = registry("freight")
-    source = fresh_store(tmp_path, "source")
-    make_image(source, f"{host}/big:1", {"big": os.urandom(SIZE)})
-    pushed = subprocess.run([str(FREIGHT), "--root", str(source.root), "push", "-q", f"{host}/big:1"],
-                            capture_output=True, text=True, timeout=120)
+    source = open_store(tmp_path / "source")
+    make_image(source, [{"big": os.urandom(SIZE)}], [f"{host}/big:1"])
+    pushed = run_freight(source.root, "push", "-q", f"{host}/big:1")
     assert pushed.returncode == 0, pushed.stderr
     _kill_then_retry(store, cli, ["pull", "-q", f"{host}/big:1"], moment)
 
@@ -116,14 +116,13 @@ def test_a_live_writers_files_survive_other_writers(busybox_store: Store, cli, b
                                                     busybox_rootfs: Path) -> None:
     root = busybox_store.root
     with open(big_tar, "rb") as source:
-        writer = subprocess.Popen([str(FREIGHT), "import", "-", "big:1"], stdin=source,
-                                  env={**os.environ, "FREIGHT_ROOT": str(root)})
+        writer = freight_process(root, "import", "-", "big:1", stdin=source)
     try:
         _stop_when_holding(writer, root, 4 << 20)
         held = _temporary_bytes(root)
         small = subprocess.run(["tar", "-C", str(busybox_rootfs), "-c", "."], capture_output=True, check=True)
         again = subprocess.run([str(FREIGHT), "import", "-", "again:1"], input=small.stdout,
-                               capture_output=True, env={**os.environ, "FREIGHT_ROOT": str(root)})
+                               capture_output=True, env=freight_env(root))
         assert again.returncode == 0, again.stderr
         assert _temporary_bytes(root) == held  # the stopped writer's files are all there
         writer.send_signal(signal.SIGCONT)

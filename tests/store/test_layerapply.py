@@ -11,7 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from hostile_tars import REFUSED, canary_state, hostile_corpus, make_canary, member, tar_bytes
+from hostile_tars import REFUSED, canary_state, hostile_corpus, make_canary
+from imagelib import member, tar_bytes
 from layer_helpers import describe, make_tree, needs_root, overlay_mount
 
 from freight.errors import LayerError
@@ -41,14 +42,10 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
 
 def test_pax_and_gnu_long_names_and_modes(tmp_path: Path) -> None:
     long = "a" * 150 + "/" + "b" * 150
-    gnu = io.BytesIO()
-    with tarfile.open(fileobj=gnu, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        info, data = member(long, data=b"gnu", mode=0o6755, uid=5, gid=6)
-        info.size = 3
-        tf.addfile(info, io.BytesIO(data))
+    gnu = tar_bytes([member(long, data=b"gnu", mode=0o6755, uid=5, gid=6)], format=tarfile.GNU_FORMAT)
     target = tmp_path / "t"
     target.mkdir()
-    apply_layer(io.BytesIO(gnu.getvalue()), target)
+    apply_layer(io.BytesIO(gnu), target)
     st = (target / long).stat()
     assert (target / long).read_bytes() == b"gnu"
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == (0o6755, 5, 6, 1_700_000_000)
@@ -78,7 +75,8 @@ def test_replacing_entries(tmp_path: Path) -> None:
 
 def test_relative_symlink_inside_the_target_is_followed(tmp_path: Path) -> None:
     target = tmp_path / "t"
-    apply_members(target, [member("usr/lib/", DIR), member("lib", SYM, linkname="usr/lib"), member("a/../top", data=b"t")])
+    apply_members(target, [member("usr/lib/", DIR), member("lib", SYM, linkname="usr/lib"),
+                           member("a/../top", data=b"t")])
     apply_members(target, [member("lib/libx.so", data=b"elf"), member("lib/libx.so.1", LNK, linkname="lib/libx.so")])
     assert (target / "usr/lib/libx.so").read_bytes() == b"elf"
     assert (target / "usr/lib/libx.so.1").stat().st_nlink == 2

@@ -12,8 +12,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from imagelib import oci_layout, sha256_digest, write_files
 from layer_helpers import CAP_NET_BIND, LONG_DIR, LONG_FILE, make_tree, needs_root, overlay_mount
 
+from freight.image.mediatypes import OCI_LAYER_GZIP
 from freight.store.compression import gzip_compress
 from freight.store.layerwrite import write_layer
 
@@ -193,25 +195,9 @@ def test_umoci_unpacks_it(tree: Path, tmp_path: Path) -> None:
     tar = layer_bytes(tree)
     blob = io.BytesIO()
     gzip_compress(io.BytesIO(tar), blob)
-    layout = tmp_path / "layout"
-    (layout / "blobs/sha256").mkdir(parents=True)
-
-    def put(data: bytes, media_type: str) -> dict[str, object]:
-        digest = hashlib.sha256(data).hexdigest()
-        (layout / "blobs/sha256" / digest).write_bytes(data)
-        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
-
-    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    manifest = {
-        "schemaVersion": 2,
-        "config": put(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
-        "layers": [put(blob.getvalue(), "application/vnd.oci.image.layer.v1.tar+gzip")],
-    }
-    entry = put(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
-    entry["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]}}
+    layout = write_files(tmp_path / "layout", oci_layout(blob.getvalue(), json.dumps(config).encode(),
+                                                         OCI_LAYER_GZIP, "latest"))
     bundle = tmp_path / "bundle"
     subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)], check=True, capture_output=True)
     rootfs = bundle / "rootfs"

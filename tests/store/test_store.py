@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from imagelib import tar_of
 
 from freight.errors import Conflict, DigestMismatch, NotFound
 from freight.image.digest import sha256_bytes
@@ -132,13 +133,8 @@ def test_next_writer_removes_only_what_killed_writers_left(store: Store) -> None
 
 
 def test_hostile_import_stores_nothing(store: Store, tmp_path: Path) -> None:
-    import tarfile
-
     bad = tmp_path / "bad.tar"
-    with tarfile.open(bad, "w") as tar:
-        info = tarfile.TarInfo("../escape")
-        info.size = 1
-        tar.addfile(info, io.BytesIO(b"x"))
+    bad.write_bytes(tar_of({"../escape": b"x"}))
     with pytest.raises(Exception, match="escape"):
         import_rootfs(store, bad, ["bad:1"])
     assert store.images.all() == []
