@@ -113,15 +113,10 @@ def _layer(module: str) -> int:
 KNOWN_CYCLES = [
     ["freight.store.blobs", "freight.store.gc", "freight.store.scratch", "freight.store.snapshots",
      "freight.store.store"],
-    ["freight.runtime.child", "freight.runtime.launch"],
-    ["freight.runtime.containers", "freight.runtime.monitor"],
     ["freight.registry.pull", "freight.registry.transports"],
     ["freight.builder.engine", "freight.builder.runsupport"],
 ]
 KNOWN_PRIVATE = [
-    "freight.runtime.child imports _HookSync from freight.runtime.launch",
-    "freight.runtime.child imports _namespace_flags from freight.runtime.launch",
-    "freight.runtime.child imports _report from freight.runtime.launch",
     "freight.cli.volumes imports _each from freight.cli.containers",
     "freight.cli.lifecycle imports _bool from freight.cli.containers",
     "freight.cli.lifecycle imports _each from freight.cli.containers",

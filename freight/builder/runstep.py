@@ -104,7 +104,8 @@ def _spec(req: RunRequest) -> ContainerSpec:
 def _fork(req: RunRequest, out_fd: int) -> int:
     """Fork the container from this (single-threaded) process, output to ``out_fd``; its PID."""
     from freight.errors import FreightError
-    from freight.runtime.launch import Stdio, fork_container, wait_exec
+    from freight.runtime.handoff import Stdio
+    from freight.runtime.launch import fork_container, wait_exec
 
     null = os.open(os.devnull, os.O_RDONLY)
     try:
@@ -119,7 +120,7 @@ def _fork(req: RunRequest, out_fd: int) -> int:
 
 
 def _wait(pid: int) -> int:
-    from freight.runtime.launch import exit_code
+    from freight.runtime.handoff import exit_code
 
     return exit_code(os.waitpid(pid, 0)[1])
 

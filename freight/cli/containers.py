@@ -291,7 +291,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     if args.stop_timeout is not None:
         config["StopTimeout"] = _int(args.stop_timeout, "--stop-timeout")
     if args.stop_signal:
-        from freight.runtime.containers import parse_signal
+        from freight.runtime.lifecycle import parse_signal
 
         parse_signal(args.stop_signal)
     if args.workdir and not args.workdir.startswith("/"):
@@ -346,7 +346,8 @@ def _usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import supervise
+    from freight.runtime.childio import Attach
 
     try:
         body, name = body_from_args(args)
@@ -355,16 +356,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     st = store(args)
     _ensure_image(st, args.image, args.pull)
     if args.detach:
-        print(containers.run(st, body, name, detach=True), flush=True)
+        print(supervise.run(st, body, name, detach=True), flush=True)
         exit_now(0)
-    attach = containers.Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
-    code = containers.run(st, body, name, attach=attach)
+    attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
+    code = supervise.run(st, body, name, attach=attach)
     assert isinstance(code, int)
     exit_now(code)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime.create import create
 
     try:
         body, name = body_from_args(args)
@@ -372,7 +373,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         return _usage_error(args, err)
     st = store(args)
     _ensure_image(st, args.image, args.pull)
-    print(containers.create(st, body, name).id)
+    print(create(st, body, name).id)
     return 0
 
 
@@ -396,15 +397,16 @@ def _ensure_image(st: Any, ref: str, policy: str) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import supervise
+    from freight.runtime.childio import Attach
 
     st = store(args)
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
-        attach = containers.Attach(stdin=0 if args.interactive else None)
-        return containers.start(st, args.containers[0], attach) or 0
-    return _each(args.containers, lambda ref: containers.start(st, ref))
+        attach = Attach(stdin=0 if args.interactive else None)
+        return supervise.start(st, args.containers[0], attach) or 0
+    return _each(args.containers, lambda ref: supervise.start(st, ref))
 
 
 def _each(refs: list[str], action: Any, show: Any = None) -> int:
@@ -423,36 +425,37 @@ def _each(refs: list[str], action: Any, show: Any = None) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import lifecycle
 
     st = store(args)
-    return _each(args.containers, lambda ref: containers.stop(st, ref, args.time, args.signal))
+    return _each(args.containers, lambda ref: lifecycle.stop(st, ref, args.time, args.signal))
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import lifecycle
 
     st = store(args)
-    containers.parse_signal(args.signal)
-    return _each(args.containers, lambda ref: containers.kill(st, ref, args.signal))
+    lifecycle.parse_signal(args.signal)
+    return _each(args.containers, lambda ref: lifecycle.kill(st, ref, args.signal))
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import lifecycle
 
     st = store(args)
-    return _each(args.containers, lambda ref: containers.wait(st, ref), show=str)
+    return _each(args.containers, lambda ref: lifecycle.wait(st, ref), show=str)
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import lifecycle
 
     st = store(args)
-    return _each(args.containers, lambda ref: containers.remove(st, ref, args.force, args.volumes))
+    return _each(args.containers, lambda ref: lifecycle.remove(st, ref, args.force, args.volumes))
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from freight.runtime import containers
+    from freight.runtime import execute
+    from freight.runtime.childio import Attach
 
     try:
         env = _env(args)
@@ -462,11 +465,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
         sys.stderr.write("freight: 'exec' requires at least 2 arguments.\nSee 'freight exec --help'.\n")
         return 125
     if args.detach:
-        containers.exec_detached(store(args), args.container, list(args.command), env=env, user=args.user,
+        execute.exec_detached(store(args), args.container, list(args.command), env=env, user=args.user,
                                  workdir=args.workdir, privileged=args.privileged)
         return 0
-    attach = containers.Attach(stdin=0 if args.interactive else None)
-    return containers.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
+    attach = Attach(stdin=0 if args.interactive else None)
+    return execute.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
                               workdir=args.workdir, tty=args.tty, interactive=args.interactive,
                               privileged=args.privileged, attach=attach)
 

@@ -93,13 +93,13 @@ def _bool(value: str) -> bool:
 
 def cmd_restart(args: argparse.Namespace) -> int:
     from freight.cli.containers import _each
-    from freight.runtime import containers
+    from freight.runtime import lifecycle, supervise
 
     st = store(args)
 
     def restart(ref: str) -> None:
-        containers.stop(st, ref, args.time, args.signal)
-        containers.start(st, ref)
+        lifecycle.stop(st, ref, args.time, args.signal)
+        supervise.start(st, ref)
 
     return _each(args.containers, restart)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from freight.errors import FreightError
 from freight.runtime import process, rootfs
 from freight.runtime import syscalls as sc
-from freight.runtime.launch import Stdio, _HookSync, _namespace_flags, _report, exit_code
+from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -128,7 +128,7 @@ def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) ->
 
 def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None,
                    hooks: dict[str, list[Any]] | None = None,
-                   sync: _HookSync | None = None) -> NoReturn:
+                   sync: HookSync | None = None) -> NoReturn:
     """Everything from the fork to the exec. ``joined_r`` (with a cgroup) reads a byte once
     the parent moved us into the container's cgroup: that migration is slow on cgroup v1,
     so it runs while we build the filesystem, and only the cgroup namespace waits for it.
@@ -136,7 +136,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     over to the parent once the mounts are done, before the pivot."""
     seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    sc.unshare(_namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
+    sc.unshare(namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
     hierarchies = rootfs.cgroup_hierarchies()
@@ -154,7 +154,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     _exec(spec, stdio, err_w, seccomp, start_hooks)
 
 
-def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSync | None,
+def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: HookSync | None,
                 console: Callable[[str], None] | None
                 ) -> tuple[Callable[[str], None], Callable[[], None] | None]:
     """What runs before the pivot (the console, the parent's createRuntime hooks, our
@@ -227,7 +227,7 @@ def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoRetur
         try:
             process.exec_command(path, args, env)
         except FreightError as err:
-            _report(err_w, err.exit_code, str(err))
+            report(err_w, err.exit_code, str(err))
             os._exit(err.exit_code)
     os.close(err_w)
     for sig in signal.Signals:

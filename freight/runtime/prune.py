@@ -75,7 +75,8 @@ def _labels_match(labels: dict[str, str], wanted: str) -> bool:
 
 def prune_containers(store: Any, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
     """Remove every stopped container (older than ``until``); (IDs, bytes reclaimed)."""
-    from freight.runtime.containers import list_containers, remove
+    from freight.runtime.containers import list_containers
+    from freight.runtime.lifecycle import remove
 
     filters = filters or {}
     until = _until(filters["until"]) if "until" in filters else None
@@ -104,7 +105,7 @@ def volume_record(store: Any, row: Any) -> dict[str, Any]:
 
     name, created, driver, labels, options = row
     return {"CreatedAt": created, "Driver": driver, "Labels": json.loads(labels) or None,
-            "Mountpoint": volume_path(store.root, name), "Name": name, "Options": json.loads(options) or None,
+            "Mountpoint": volume_path(store.root_path, name), "Name": name, "Options": json.loads(options) or None,
             "Scope": "local"}
 
 
@@ -133,7 +134,7 @@ def create_volume(store: Any, name: str | None = None, labels: dict[str, str] | 
     name = name or os.urandom(32).hex()
     check_name(name)
     with transaction(store.db) as db:
-        ensure_volume(db, store.root, name, timestamp(), labels=labels)
+        ensure_volume(db, store.root_path, name, timestamp(), labels=labels)
     return get_volume(store, name)
 
 
@@ -142,7 +143,7 @@ def remove_volumes(store: Any, name: str, force: bool = False) -> None:
     from freight.store.db import transaction
 
     with transaction(store.db) as db:
-        remove_volume(db, store.root, name, force=force)
+        remove_volume(db, store.root_path, name, force=force)
 
 
 def used_volumes(store: Any) -> set[str]:
@@ -166,7 +167,7 @@ def prune_volumes(store: Any, all: bool = False, filters: dict[str, str] | None 
             continue
         if "label" in filters and not _labels_match(labels, filters["label"]):
             continue
-        size = tree_size(volume_path(store.root, volume["Name"]))
+        size = tree_size(volume_path(store.root_path, volume["Name"]))
         remove_volumes(store, volume["Name"])
         removed.append(volume["Name"])
         reclaimed += size

@@ -67,7 +67,7 @@ class JsonLog:
         os.write(self._fd, record.encode())
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -126,7 +126,7 @@ class Relay:
         target = self.targets[stream]
         if target is not None:
             try:
-                _write_all(target, data)
+                write_all(target, data)
             except BrokenPipeError:
                 self.targets[stream] = None
         if self.log is not None:
@@ -141,7 +141,7 @@ class Relay:
             data = b""
         if data and self.stdin_to is not None:
             try:
-                _write_all(self.stdin_to, data)
+                write_all(self.stdin_to, data)
                 return True
             except OSError:
                 pass

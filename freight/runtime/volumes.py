@@ -19,7 +19,6 @@ from freight.errors import Conflict, InvalidArgument, NotFound
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import sqlite3
-    from pathlib import Path
     from typing import Any
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker 23+: what volume prune removes by default
@@ -28,7 +27,7 @@ _BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", 
                "rslave", "consistent", "cached", "delegated"}
 
 
-def volume_path(root: Path, name: str) -> str:
+def volume_path(root: str, name: str) -> str:
     return f"{root}/volumes/{name}/_data"
 
 
@@ -39,7 +38,7 @@ def check_name(name: str) -> None:
                               f"host directory, use absolute path")
 
 
-def ensure_volume(db: sqlite3.Connection, root: Path, name: str, created: str,
+def ensure_volume(db: sqlite3.Connection, root: str, name: str, created: str,
                   labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> bool:
     """Create the volume unless it exists (call inside a transaction); say if it was new."""
     import json
@@ -52,7 +51,7 @@ def ensure_volume(db: sqlite3.Connection, root: Path, name: str, created: str,
     return True
 
 
-def remove_volume(db: sqlite3.Connection, root: Path, name: str, force: bool = False) -> None:
+def remove_volume(db: sqlite3.Connection, root: str, name: str, force: bool = False) -> None:
     """Delete a volume no container uses (call inside a transaction)."""
     if not db.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
         if force:
@@ -82,7 +81,7 @@ def _bind_entry(source: str, target: str, readonly: bool, mode: str = "") -> dic
             "RW": not readonly, "Propagation": "rprivate"}
 
 
-def _volume_entry(root: Path, name: str, target: str, readonly: bool, mode: str = "z",
+def _volume_entry(root: str, name: str, target: str, readonly: bool, mode: str = "z",
                   nocopy: bool = False) -> dict[str, Any]:
     return {"Type": "volume", "Name": name, "Source": volume_path(root, name), "Destination": target,
             "Driver": "local", "Mode": mode, "RW": not readonly, "Propagation": "", "NoCopy": nocopy}
@@ -94,7 +93,7 @@ def _check_target(target: str, kind: str) -> None:
                               f"'{target}' mount path must be absolute")
 
 
-def parse_bind(root: Path, text: str) -> dict[str, Any]:
+def parse_bind(root: str, text: str) -> dict[str, Any]:
     """One ``-v`` value: ``/host:/ctr[:opts]``, ``name:/ctr[:opts]`` or ``/ctr`` (anonymous)."""
     parts = text.split(":")
     if len(parts) == 1:
@@ -159,7 +158,7 @@ def parse_mount_flag(text: str) -> dict[str, Any]:
     return mount
 
 
-def _api_mount(root: Path, m: dict[str, Any]) -> dict[str, Any]:
+def _api_mount(root: str, m: dict[str, Any]) -> dict[str, Any]:
     kind, target, source = m.get("Type", "volume"), m.get("Target", ""), m.get("Source", "")
     readonly = bool(m.get("ReadOnly"))
     _check_target(target, kind)
@@ -187,7 +186,7 @@ def _api_mount(root: Path, m: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def resolve_mounts(root: Path, config: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
+def resolve_mounts(root: str, config: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
     """Every mount of a new container, in inspect's shape; image volumes not mounted over
     become anonymous volumes. A target given twice is an error, as in Docker."""
     mounts = [parse_bind(root, b) for b in host.get("Binds") or []]

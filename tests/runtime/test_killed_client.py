@@ -17,7 +17,7 @@ import pytest
 from testlib import FREIGHT
 
 from freight.errors import NotFound
-from freight.runtime import cgroups, containers
+from freight.runtime import cgroups, containers, records
 from freight.store import Store
 from tests.runtime.conftest import freight_cgroups, freight_mounts
 
@@ -148,7 +148,7 @@ def test_a_dead_supervisors_cgroups_go_in_every_layout(runtime_store: Store, cli
     gone = subprocess.Popen(["true"])
     gone.wait()
     with closing(sqlite3.connect(runtime_store.root / "metadata.db")) as db, db:
-        state = {**containers.new_state("running"), "Running": True, "Pid": left.pid,
+        state = {**records.new_state("running"), "Running": True, "Pid": left.pid,
                  "MonitorPid": gone.pid, "MonitorStartTime": "1"}
         db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(state), cid))
     assert group.directories() and all(os.path.isdir(d) for d in group.directories())

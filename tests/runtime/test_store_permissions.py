@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from testlib import BUSYBOX_CONFIG, CLI, FREIGHT, require_root
 
-from freight.runtime import containers
+from freight.runtime import containers, lifecycle
 from freight.store import Store, open_store
 from freight.store.importer import import_rootfs
 
@@ -34,7 +34,7 @@ def open_parent(busybox_rootfs: Path) -> Iterator[Path]:
     yield parent
     store = open_store(parent / "root")
     for c in containers.list_containers(store, all=True):
-        containers.remove(store, c.id, force=True, volumes=True)
+        lifecycle.remove(store, c.id, force=True, volumes=True)
     shutil.rmtree(parent)
 
 
