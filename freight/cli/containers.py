@@ -228,11 +228,11 @@ def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
 def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
     if not (args.publish or args.expose or args.publish_all):
         return
-    from freight.runtime import network
+    from freight.runtime import ports
 
     bindings: dict[str, list[dict[str, str]]] = {}
     for spec in args.publish:
-        for b in network.parse_publish(spec):
+        for b in ports.parse_publish(spec):
             port = str(b.host_port) if b.host_port else ""
             if b.host_port_end:
                 port = f"{b.host_port}-{b.host_port_end}"
@@ -330,9 +330,9 @@ def _network(value: str) -> str:
 
 def _gpus(value: str) -> dict[str, Any]:
     """``--gpus`` as the Docker API's DeviceRequest."""
-    from freight.runtime import devices
+    from freight.runtime import gpus
 
-    r = devices.parse_gpus(value)
+    r = gpus.parse_gpus(value)
     return {"Driver": r.driver, "Count": r.count, "DeviceIDs": r.device_ids,
             "Capabilities": r.capabilities, "Options": r.options or {}}
 

@@ -121,8 +121,8 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 def port_lines(record: dict[str, Any], private: str | None) -> list[str]:
     """``docker port`` lines from a container's NetworkSettings.Ports (``80/tcp -> 0.0.0.0:8080``)."""
-    from freight.runtime.network import PortBinding
-    from freight.runtime.network import port_lines as lines
+    from freight.runtime.ports import PortBinding
+    from freight.runtime.ports import port_lines as lines
 
     bindings = []
     for key, entries in (record.get("NetworkSettings", {}).get("Ports") or {}).items():

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.cgroups import Cgroup
-    from freight.runtime.devices import Hook
-    from freight.runtime.network import PortProxy
+    from freight.runtime.hooks import Hook
+    from freight.runtime.portproxy import PortProxy
     from freight.runtime.spec import ContainerSpec
 
 _SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}

@@ -20,6 +20,8 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
+    from freight.runtime.cdi import ContainerEdits
+
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
 _RLIMIT_NUMBERS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6,
@@ -279,13 +281,13 @@ _DEFAULT_DEVICE_PATHS = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "
                          "/dev/tty", "/dev/console", "/dev/ptmx"}
 
 
-def device_edits(host: dict[str, Any]) -> Any:
-    """``--device`` and ``--gpus`` (CDI) as ``devices.ContainerEdits``; None when there are none."""
+def device_edits(host: dict[str, Any]) -> ContainerEdits | None:
+    """``--device`` and ``--gpus`` (CDI) as ``cdi.ContainerEdits``; None when there are none."""
     if not host.get("Devices") and not host.get("DeviceRequests"):
         return None
-    from freight.runtime import devices
+    from freight.runtime import cdi, devices, gpus  # only containers given devices need them
 
-    edits = devices.ContainerEdits()
+    edits = cdi.ContainerEdits()
     for d in host.get("Devices") or []:
         request = devices.DeviceRequest(d["PathOnHost"], d.get("PathInContainer") or d["PathOnHost"],
                                         d.get("CgroupPermissions") or "rwm")
@@ -298,11 +300,11 @@ def device_edits(host: dict[str, Any]) -> Any:
         if r.get("Driver") == "cdi":
             names += r.get("DeviceIDs") or []
             continue
-        registry = registry or devices.CdiRegistry()
-        gpus = devices.GpuRequest(count=r.get("Count") or 0, device_ids=r.get("DeviceIDs"),
-                                  capabilities=r.get("Capabilities") or [["gpu"]],
-                                  driver=r.get("Driver") or "", options=r.get("Options") or {})
-        names += devices.gpu_device_names(gpus, registry)
+        registry = registry or cdi.CdiRegistry()
+        wanted = gpus.GpuRequest(count=r.get("Count") or 0, device_ids=r.get("DeviceIDs"),
+                                 capabilities=r.get("Capabilities") or [["gpu"]],
+                                 driver=r.get("Driver") or "", options=r.get("Options") or {})
+        names += gpus.gpu_device_names(wanted, registry)
     if names:
-        edits.extend((registry or devices.CdiRegistry()).edits(names))
+        edits.extend((registry or cdi.CdiRegistry()).edits(names))
     return edits

@@ -35,7 +35,7 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     and cgroup (``exec``); ``spec`` then describes only the process. Otherwise the
     child is moved into ``spec.cgroup`` here, while it builds its filesystem; with
     ``make_cgroup`` that cgroup is even created then (and stored in ``spec.cgroup``).
-    ``hooks`` (stage -> ``devices.Hook`` list) are the OCI hooks up to startContainer:
+    ``hooks`` (stage -> ``hooks.Hook`` list) are the OCI hooks up to startContainer:
     the createRuntime (and prestart) ones run here, in our namespaces, while the child
     waits after its mounts (see ``child``); a failing one kills the child and raises.
     """
@@ -90,7 +90,7 @@ def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int
     one kills the child."""
     try:
         if sync.child_ready():
-            from freight.runtime.devices import oci_state, run_hooks
+            from freight.runtime.hooks import oci_state, run_hooks
 
             state = oci_state(spec.id, "creating", spec.container_dir, pid)
             for stage in RUNTIME_HOOK_STAGES:

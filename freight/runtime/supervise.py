@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.cgroups import DeviceRule
-    from freight.runtime.network import PortProxy
+    from freight.runtime.portproxy import PortProxy
     from freight.store import Store
 
 
@@ -166,7 +166,8 @@ def _port_proxy(c: Container) -> PortProxy | None:
     publish_all = bool(c.host_config.get("PublishAllPorts") and c.config.get("ExposedPorts"))
     if not (bindings or publish_all) or c.host_config.get("NetworkMode") in ("host", "none"):
         return None
-    from freight.runtime.network import PortBinding, PortProxy, expose_all
+    from freight.runtime.portproxy import PortProxy  # sockets and a thread: only -p and -P need them
+    from freight.runtime.ports import PortBinding, expose_all
 
     wanted = []
     for key, entries in bindings.items():
@@ -214,7 +215,7 @@ def _exiting(pid: int) -> bool:
 
 
 def _record_ports(c: Container, proxy: PortProxy) -> None:
-    from freight.runtime.network import ports_json
+    from freight.runtime.ports import ports_json
 
     c.record["NetworkSettings"]["Ports"] = ports_json(proxy.bindings, c.config.get("ExposedPorts") or {})
 
@@ -223,7 +224,7 @@ def _run_hooks(store: Store, c: Container, launched: Launched, stage: str) -> No
     """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning."""
     if not launched.hooks or not launched.hooks.get(stage):
         return
-    from freight.runtime.devices import oci_state, run_hooks
+    from freight.runtime.hooks import oci_state, run_hooks
 
     status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
     run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),

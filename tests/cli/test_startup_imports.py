@@ -85,7 +85,7 @@ def _imported(store: Store, *argv: str) -> set[str]:
     return loaded
 
 
-@pytest.mark.parametrize("flags, module", [(["-p", "127.0.0.1::80"], "freight.runtime.network"),
+@pytest.mark.parametrize("flags, module", [(["-p", "127.0.0.1::80"], "freight.runtime.portproxy"),
                                           (["--device", "/dev/null:/dev/xnull"], "freight.runtime.devices")])
 def test_run_imports_nothing_it_does_not_use(busybox_store: Store, flags: list[str], module: str) -> None:
     loaded = _imported(busybox_store, "run", "--rm", *flags, "busybox", "true")
