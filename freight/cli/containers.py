@@ -208,16 +208,16 @@ def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
     if not any((args.memory, args.memory_swap, args.memory_reservation, args.cpus, args.cpu_shares,
                 args.cpuset_cpus, args.pids_limit)):
         return
-    from freight.runtime import cgroups
+    from freight.runtime import limits
 
     if args.memory:
-        host["Memory"] = cgroups.parse_memory(args.memory, "-m, --memory")
+        host["Memory"] = limits.parse_memory(args.memory, "-m, --memory")
     if args.memory_swap:
-        host["MemorySwap"] = cgroups.parse_memory_swap(args.memory_swap)
+        host["MemorySwap"] = limits.parse_memory_swap(args.memory_swap)
     if args.memory_reservation:
-        host["MemoryReservation"] = cgroups.parse_memory(args.memory_reservation, "--memory-reservation")
+        host["MemoryReservation"] = limits.parse_memory(args.memory_reservation, "--memory-reservation")
     if args.cpus:
-        host["NanoCpus"] = round(cgroups.parse_cpus(args.cpus) * 1e9)
+        host["NanoCpus"] = round(limits.parse_cpus(args.cpus) * 1e9)
     host["CpuShares"] = _int(args.cpu_shares, "-c, --cpu-shares") or 0
     if args.cpuset_cpus:
         host["CpusetCpus"] = args.cpuset_cpus

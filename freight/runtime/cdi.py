@@ -25,9 +25,9 @@ import re
 from freight.errors import FreightError
 from freight.record import Record, field
 from freight.runtime import syscalls
-from freight.runtime.cgroups import DeviceRule
 from freight.runtime.devices import CDI_CLASS, CDI_NAME, CDI_VENDOR, node_from_path, rule_for
 from freight.runtime.hooks import STAGES, Hook
+from freight.runtime.limits import DeviceRule
 from freight.runtime.spec import DeviceNode, Mount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -16,7 +16,7 @@ import stat
 
 from freight.errors import FreightError, InvalidArgument
 from freight.record import Record
-from freight.runtime.cgroups import DeviceRule
+from freight.runtime.limits import DeviceRule
 from freight.runtime.spec import DeviceNode
 
 # CDI's names: ``vendor.com/class`` is a kind, ``vendor.com/class=name`` a qualified device name.

@@ -14,6 +14,7 @@ import os
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
 from freight.runtime import seccomp
+from freight.runtime.limits import Resources
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -118,12 +119,10 @@ def resources_requested(host: dict[str, Any]) -> bool:
     return any(host.get(k) for k in _RESOURCE_KEYS)
 
 
-def make_resources(host: dict[str, Any]) -> Any:
-    """The cgroups module's ``Resources`` from HostConfig (imports it only when called)."""
-    from freight.runtime import cgroups
-
+def make_resources(host: dict[str, Any]) -> Resources:
+    """The container's limits (for ``cgroups.create``) from its HostConfig."""
     nano = host.get("NanoCpus") or 0
-    res = cgroups.Resources(
+    res = Resources(
         memory=host.get("Memory") or None, memory_swap=host.get("MemorySwap") or None,
         memory_reservation=host.get("MemoryReservation") or None,
         cpus=nano / 1e9 if nano else None, cpu_period=host.get("CpuPeriod") or None,

@@ -32,7 +32,7 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-    from freight.runtime.cgroups import DeviceRule
+    from freight.runtime.limits import DeviceRule
     from freight.runtime.portproxy import PortProxy
     from freight.store import Store
 

@@ -122,7 +122,7 @@ def parse_bind(root: str, text: str) -> dict[str, Any]:
 
 def parse_mount_flag(text: str) -> dict[str, Any]:
     """``--mount type=...,source=...,target=...`` -> Docker API's HostConfig.Mounts entry."""
-    from freight.runtime.cgroups import parse_memory
+    from freight.runtime.limits import parse_memory
 
     mount: dict[str, Any] = {"Type": "volume"}
     for field in text.split(","):

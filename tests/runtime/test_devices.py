@@ -15,9 +15,9 @@ import pytest
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import cgroups, devices, gpus, syscalls
 from freight.runtime.cdi import CdiRegistry
-from freight.runtime.cgroups import DeviceRule
 from freight.runtime.devices import DeviceRequest
 from freight.runtime.gpus import GpuRequest
+from freight.runtime.limits import DeviceRule, Resources
 from freight.runtime.spec import DeviceNode
 
 # ---------------------------------------------------------------- --device
@@ -288,7 +288,7 @@ def test_device_rule_is_enforced_by_the_kernel() -> None:
         pytest.skip("needs root to create cgroups")
     _, rules = devices.host_devices(devices.parse_device("/dev/full:/dev/full:r"))
     cg = cgroups.create(f"test-{uuid.uuid4().hex[:12]}",
-                        cgroups.Resources(devices=[DeviceRule("a", allow=False), *rules]))
+                        Resources(devices=[DeviceRule("a", allow=False), *rules]))
     try:
         if not cg.devices_enforced:
             pytest.skip("device rules need the v1 devices controller")
