@@ -25,7 +25,7 @@ import threading
 import time
 
 from freight.errors import Conflict, FreightError
-from freight.record import replace
+from freight.record import Record, replace
 from freight.runtime import syscalls
 from freight.runtime.ports import PortBinding
 
@@ -154,14 +154,13 @@ class _Stream:
         return all(self.eof) and not any(self.pending)
 
 
-class _Datagram:
+class _Datagram(Record, frozen=False):
     """One UDP peer of a published port and its socket in the container's netns."""
 
-    def __init__(self, host_sock: socket.socket, peer: tuple, upstream: socket.socket, last_seen: float) -> None:
-        self.host_sock = host_sock
-        self.peer = peer
-        self.upstream = upstream
-        self.last_seen = last_seen
+    host_sock: socket.socket
+    peer: tuple[str, int]
+    upstream: socket.socket
+    last_seen: float
 
 
 class _Relay(threading.Thread):

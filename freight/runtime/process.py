@@ -13,6 +13,7 @@ import os
 import signal
 
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
+from freight.record import Record
 from freight.runtime import caps as capabilities
 from freight.runtime import syscalls as sc
 from freight.runtime.spec import ContainerSpec
@@ -20,13 +21,13 @@ from freight.runtime.spec import ContainerSpec
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ExecUser:
+class ExecUser(Record):
     """The resolved identity: ids, home, and every group to set (primary first)."""
 
-    __slots__ = ("uid", "gid", "home", "groups")
-
-    def __init__(self, uid: int, gid: int, home: str, groups: list[int]) -> None:
-        self.uid, self.gid, self.home, self.groups = uid, gid, home, groups
+    uid: int
+    gid: int
+    home: str
+    groups: list[int]
 
 
 def _read_db(path: str) -> list[list[str]]:

@@ -26,6 +26,7 @@ import os
 import stat
 
 from freight.errors import FreightError
+from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -49,13 +50,12 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-class Program:
+class Program(Record):
     """A compiled filter, ready for ``load``: its code, seccomp(2) flags and syscall number."""
 
-    __slots__ = ("code", "flags", "syscall")
-
-    def __init__(self, code: bytes, flags: int, syscall: int) -> None:
-        self.code, self.flags, self.syscall = code, flags, syscall
+    code: bytes
+    flags: int
+    syscall: int
 
 
 def prepare(oci: dict[str, Any], cache_dir: str = CACHE_DIR) -> Program:
