@@ -90,7 +90,8 @@ def _container_usage(store: Store) -> Usage:
 
 
 def _volume_usage(store: Store) -> Usage:
-    from freight.runtime.prune import list_volumes, tree_size, used_volumes
+    from freight.runtime.prune import tree_size
+    from freight.runtime.volumes import list_volumes, used_volumes
 
     volumes = list_volumes(store)
     used = used_volumes(store)

@@ -117,9 +117,6 @@ KNOWN_CYCLES = [
     ["freight.builder.engine", "freight.builder.runsupport"],
 ]
 KNOWN_PRIVATE = [
-    "freight.cli.volumes imports _each from freight.cli.containers",
-    "freight.cli.lifecycle imports _bool from freight.cli.containers",
-    "freight.cli.lifecycle imports _each from freight.cli.containers",
     "freight.registry.transports imports _write_atomic from freight.archive.save",
 ]
 

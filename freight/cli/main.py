@@ -39,13 +39,17 @@ _MODULES = {
     # the function defaults to ``register``
     "freight.cli.images": "images tag rmi history import",
     "freight.cli.images:register_image_group": "image",
-    "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
+    "freight.cli.run": "run create start restart exec",
+    "freight.cli.lifecycle": "stop kill wait rm attach",
+    "freight.cli.containers": "ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
     "freight.cli.registry": "registry pull push login logout",
     "freight.cli.archive": "save load",
     "freight.cli.build": "build builder",
-    "freight.cli.lifecycle": "restart attach top port cp stats container",
+    "freight.cli.stats": "top stats port",
+    "freight.cli.cp": "cp",
+    "freight.cli.containergroup": "container",
     "freight.cli.volumes": "volume",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()

@@ -21,8 +21,9 @@ import signal
 
 from freight.errors import Conflict
 from freight.runtime.containers import get
-from freight.runtime.lifecycle import send_signal, wait_recorded
+from freight.runtime.lifecycle import wait_recorded
 from freight.runtime.records import Container
+from freight.runtime.signals import send_signal
 from freight.runtime.stdio import RawTerminal, copy_window_size, write_all
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -18,13 +18,14 @@ from freight.errors import FreightError
 from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
 from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
-from freight.runtime.hooks import Hook, oci_state, run_hooks
 from freight.runtime.network import loopback_up
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from freight.runtime.hooks import Hook
 
 def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]:
     """Allocate the terminal in the container's devpts and send its master to the parent;
@@ -129,6 +130,8 @@ def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Hook]], sync: HookSyn
     """What runs before the pivot (the console, the parent's createRuntime hooks, our
     createContainer hooks, in the host's filesystem) and just before exec (startContainer,
     in the container's), each hook given the OCI state with our host PID."""
+    from freight.runtime.hooks import oci_state, run_hooks  # only CDI devices bring hooks (before the pivot)
+
     pid = int(os.readlink("/proc/self"))  # still the host's /proc: our PID as the host sees it
 
     def before_pivot(root: str) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import termios
 
 from freight.record import Record
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import wait_exec
-from freight.runtime.lifecycle import send_signal
+from freight.runtime.signals import send_signal
 from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -85,6 +84,8 @@ def _window_size(fd: int | None) -> bytes | None:
     """The packed window size of terminal ``fd``, or None when it is not a terminal."""
     if fd is None or not os.isatty(fd):
         return None
+    import termios  # only -t needs it
+
     return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
 
 

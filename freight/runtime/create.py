@@ -14,11 +14,11 @@ from freight.errors import Conflict
 from freight.runtime import containerdir
 from freight.runtime import hostconfig as cfg
 from freight.runtime.hostfiles import write_host_files
+from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
 from freight.runtime.records import Container, insert, new_state
 from freight.runtime.removal import dispose
-from freight.runtime.stdio import timestamp
-from freight.runtime.volumes import anonymous_volumes, resolve_mounts
+from freight.runtime.times import timestamp
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

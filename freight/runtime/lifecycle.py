@@ -12,38 +12,16 @@ import select
 import signal
 import time
 
-from freight.errors import Conflict, InvalidArgument, NotFound
+from freight.errors import Conflict, NotFound
 from freight.pids import start_time
 from freight.runtime.containers import get
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
+from freight.runtime.signals import parse_signal, send_signal
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from freight.store import Store
-
-
-def parse_signal(value: str | int) -> int:
-    """``KILL``, ``SIGKILL``, ``9`` -> 9 (Docker's names and numbers)."""
-    text = str(value).strip().upper()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < 65:
-            return number
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        sig = getattr(signal.Signals, name, None)
-        if sig is not None:
-            return int(sig)
-    raise InvalidArgument(f"Invalid signal: {value}")
-
-
-def send_signal(pid: int, sig: int) -> None:
-    """Signal ``pid``; one that is gone already is no error."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:

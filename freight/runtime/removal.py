@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 
 from freight.runtime import cgroups, containerdir
+from freight.runtime.mounts import anonymous_volumes
 from freight.runtime.records import Container, exited, release_dir
-from freight.runtime.stdio import timestamp
-from freight.runtime.volumes import anonymous_volumes, remove_volume
+from freight.runtime.times import timestamp
+from freight.runtime.volumes import remove_volume
 from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"

@@ -9,23 +9,15 @@ format. Everything is plain ``select.poll`` in one thread.
 from __future__ import annotations
 
 import os
-import time
+import select
+from _json import encode_basestring  # the C encoder: no json package import
+
+from freight.runtime.times import timestamp
 
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
 
 
-def timestamp(ns: int | None = None) -> str:
-    """RFC 3339 with nanoseconds and trailing zeros trimmed, as Go's RFC3339Nano."""
-    ns = time.time_ns() if ns is None else ns
-    seconds, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    fraction = f"{frac:09d}".rstrip("0")
-    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
-
-
 def _json_string(text: str) -> str:
-    from _json import encode_basestring  # the C encoder: no json package import
-
     escaped = encode_basestring(text)
     return escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -91,8 +83,6 @@ class Relay:
         self.close_stdin = close_stdin
 
     def run(self) -> None:
-        import select  # lazily: ``ps`` and ``inspect`` load this module only for ``timestamp``
-
         poller = select.poll()
         for fd in self.sources:
             poller.register(fd, select.POLLIN)
@@ -160,7 +150,7 @@ class RawTerminal:
         self.saved: list | None = None
 
     def __enter__(self) -> RawTerminal:
-        import termios
+        import termios  # this and the next: only -t needs them
         import tty
 
         if os.isatty(self.fd):

@@ -22,11 +22,11 @@ from freight.runtime.containers import get
 from freight.runtime.create import prepare
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
-from freight.runtime.lifecycle import send_signal
 from freight.runtime.records import ZERO_TIME, Container, exited, insert, new_state, save_state
 from freight.runtime.removal import dispose
+from freight.runtime.signals import send_signal
 from freight.runtime.spawn import spawn
-from freight.runtime.stdio import timestamp
+from freight.runtime.times import timestamp
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

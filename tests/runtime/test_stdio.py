@@ -11,7 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from freight.runtime.stdio import JsonLog, timestamp
+from freight.runtime.stdio import JsonLog
+from freight.runtime.times import timestamp
 from freight.store import Store
 from tests.conftest import FREIGHT
 
