@@ -126,7 +126,7 @@ def _env(args: argparse.Namespace) -> list[str]:
             with open(path) as f:
                 lines = f.read().splitlines()
         except OSError as err:
-            raise InvalidArgument(f"open {path}: {err.strerror.lower()}") from None
+            raise InvalidArgument(f"open {path}: {(err.strerror or str(err)).lower()}") from None
         env += [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     env += args.env
     out = []
@@ -204,7 +204,7 @@ def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any
             if b.host_port_end:
                 port = f"{b.host_port}-{b.host_port_end}"
             bindings.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": port})
-    exposed = {key: {} for key in bindings}
+    exposed: dict[str, dict[str, str]] = {key: {} for key in bindings}
     for value in args.expose:
         port, _, proto = value.partition("/")
         _check_expose(value, port, proto)

@@ -81,7 +81,7 @@ def _monitor_pty_master(monitor: int) -> int | None:
     libc = ctypes.CDLL(None, use_errno=True)
     pidfd = os.pidfd_open(monitor)
     try:
-        fd = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
+        fd: int = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
     finally:
         os.close(pidfd)
     if fd < 0:
@@ -116,7 +116,7 @@ def _relay(store: Store, c: Container, stdin: int | None, to_container: int | No
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if to_container is not None:
+        if to_container is not None and stdin is not None:
             poller.register(stdin, select.POLLIN)
         while True:
             events = dict(poller.poll(50))

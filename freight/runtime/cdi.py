@@ -70,7 +70,7 @@ class CdiError(FreightError):
     """A CDI spec that cannot be used, or a device no spec provides."""
 
 
-def _as_list(value: Any, what: str) -> list:
+def _as_list(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -78,7 +78,7 @@ def _as_list(value: Any, what: str) -> list:
     return value
 
 
-def _device_node_edit(raw: dict) -> tuple[DeviceNode, DeviceRule | None]:
+def _device_node_edit(raw: dict[str, Any]) -> tuple[DeviceNode, DeviceRule | None]:
     """A CDI deviceNode, with type and numbers filled in from the host as CDI does."""
     path = raw.get("path")
     if not isinstance(path, str) or not path.startswith("/"):
@@ -108,7 +108,7 @@ _MOUNT_FLAGS = {"nosuid": syscalls.MS_NOSUID, "nodev": syscalls.MS_NODEV,
                 "noexec": syscalls.MS_NOEXEC}
 
 
-def _mount_edit(raw: dict) -> Mount:
+def _mount_edit(raw: dict[str, Any]) -> Mount:
     source, target = raw.get("hostPath"), raw.get("containerPath")
     if not isinstance(source, str) or not isinstance(target, str) or not target.startswith("/"):
         raise CdiError(f"invalid mount {raw!r}: needs hostPath and an absolute containerPath")
@@ -126,7 +126,7 @@ def _mount_edit(raw: dict) -> Mount:
     return Mount(kind, target, source, "ro" in options, ",".join(data), flags)
 
 
-def _hook_edit(raw: dict) -> tuple[str, Hook]:
+def _hook_edit(raw: dict[str, Any]) -> tuple[str, Hook]:
     stage, path = raw.get("hookName"), raw.get("path")
     if stage not in STAGES:
         raise CdiError(f"invalid hook name {stage!r}")
@@ -150,7 +150,7 @@ def _edits_from(raw: Any) -> ContainerEdits:
         raise CdiError(f"invalid containerEdits: {exc}") from None
 
 
-def _convert_edits(raw: dict) -> ContainerEdits:
+def _convert_edits(raw: dict[str, Any]) -> ContainerEdits:
     edits = ContainerEdits()
     for entry in _as_list(raw.get("env"), "env"):
         if "=" not in str(entry):

@@ -177,8 +177,8 @@ def relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach 
             relay.run()
         return exit_code_of(launched.pid)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def exit_code_of(pid: int) -> int:

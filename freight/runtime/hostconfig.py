@@ -10,10 +10,12 @@ launcher needs, each time the container starts.
 from __future__ import annotations
 
 import os
+import stat
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
 from freight.runtime import seccomp
+from freight.runtime import syscalls as sc
 from freight.runtime.limits import Resources
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
 
@@ -100,7 +102,7 @@ def parse_ulimit(text: str) -> dict[str, Any]:
 
 def check_ulimits(ulimits: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
     """The rlimits to set, refusing a hard limit above ours (that needs CAP_SYS_RESOURCE)."""
-    import resource
+    import resource  # only --ulimit needs it
 
     out = []
     for u in ulimits:
@@ -206,9 +208,7 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
 
 
 def spec_mounts(record: dict[str, Any]) -> list[Mount]:
-    """Binds, volumes and tmpfs mounts as stored in the record (see ``freight.runtime.volumes``)."""
-    from freight.runtime import syscalls as sc
-
+    """Binds, volumes and tmpfs mounts as stored in the record (see ``freight.runtime.mounts``)."""
     out = []
     tmpfs = dict(record["HostConfig"].get("Tmpfs") or {})
     for m in record.get("Mounts") or []:
@@ -258,8 +258,6 @@ def tmpfs_options(options: str) -> tuple[int, str]:
 
 def privileged_devices(host: dict[str, Any]) -> list[DeviceNode]:
     """For ``--privileged``, every device node of the host's /dev, as Docker gives."""
-    import stat
-
     if not host.get("Privileged"):
         return []
     nodes = []

@@ -23,12 +23,15 @@ from freight.runtime.spec import ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
+
+    from freight.runtime.cgroups import Cgroup
+    from freight.runtime.hooks import Hook
 
 
 def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None,
-                   make_cgroup: Callable[[], Any] | None = None,
-                   hooks: dict[str, list[Any]] | None = None) -> tuple[int, int]:
+                   make_cgroup: Callable[[], Cgroup] | None = None,
+                   hooks: dict[str, list[Hook]] | None = None) -> tuple[int, int]:
     """Fork the container's first process; return its host PID and the error pipe's read end.
 
     With ``join_pid`` the process instead joins that running container's namespaces
@@ -85,7 +88,7 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
 
 
 def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int,
-                       hooks: dict[str, list[Any]]) -> None:
+                       hooks: dict[str, list[Hook]]) -> None:
     """Once the child's mounts are done, the hooks that run in our namespaces; a failing
     one kills the child."""
     try:
@@ -104,10 +107,11 @@ def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int
 
 
 def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
-                 make_cgroup: Callable[[], Any] | None) -> None:
+                 make_cgroup: Callable[[], Cgroup] | None) -> None:
     """Move the new child into its cgroup, then let it go on (or kill it on failure)."""
     try:
-        if spec.cgroup is None and make_cgroup is not None:
+        if spec.cgroup is None:
+            assert make_cgroup is not None  # the caller joins a cgroup only when there is one
             spec.cgroup = make_cgroup()
         spec.cgroup.add(pid)
         os.write(joined_w, b"j")
@@ -148,7 +152,7 @@ def wait_exec(pid: int, err_r: int) -> None:
 
 
 def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None,
-           joined_r: int | None, hooks: dict[str, list[Any]] | None = None,
+           joined_r: int | None, hooks: dict[str, list[Hook]] | None = None,
            sync: HookSync | None = None) -> NoReturn:
     """The container's PID 1 until it execs (or, with ``--init``, for its whole life)."""
     code = 125

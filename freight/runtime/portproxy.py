@@ -32,6 +32,7 @@ from freight.runtime.ports import PortBinding
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any
 
 UDP_IDLE_TIMEOUT = 90.0  # seconds a UDP peer's upstream socket lives without traffic
 _CHUNK = 65536
@@ -158,7 +159,7 @@ class _Datagram(Record, frozen=False):
     """One UDP peer of a published port and its socket in the container's netns."""
 
     host_sock: socket.socket
-    peer: tuple[str, int]
+    peer: Any  # the address recvfrom gave
     upstream: socket.socket
     last_seen: float
 
@@ -172,7 +173,7 @@ class _Relay(threading.Thread):
         self.listeners = listeners
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.flows: dict[tuple[int, tuple], _Datagram] = {}
+        self.flows: dict[tuple[int, Any], _Datagram] = {}
         self.streams: set[_Stream] = set()
         self.running = True
         self.ready = threading.Event()
@@ -219,10 +220,12 @@ class _Relay(threading.Thread):
     def _dispatch(self, key: selectors.SelectorKey, events: int) -> None:
         data = key.data
         if isinstance(data, PortBinding):
+            listener = key.fileobj
+            assert isinstance(listener, socket.socket)  # a binding's data goes with its host socket
             if data.proto == "tcp":
-                self._accept(key.fileobj, data)  # type: ignore[arg-type]
+                self._accept(listener, data)
             else:
-                self._from_peer(key.fileobj, data)  # type: ignore[arg-type]
+                self._from_peer(listener, data)
         elif isinstance(data, tuple):
             self._on_stream(data[0], data[1], events)
         elif isinstance(data, _Datagram):

@@ -8,11 +8,16 @@ format. Everything is plain ``select.poll`` in one thread.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 from _json import encode_basestring  # the C encoder: no json package import
 
 from freight.runtime.times import timestamp
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
 
@@ -125,6 +130,7 @@ class Relay:
 
     def _forward_stdin(self) -> bool:
         """Copy one chunk of input; False once the input ended (the container's stdin closes)."""
+        assert self.stdin_from is not None  # polled only while there is input
         try:
             data = os.read(self.stdin_from, 65536)
         except OSError:
@@ -147,7 +153,7 @@ class RawTerminal:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.saved: list | None = None
+        self.saved: list[Any] | None = None
 
     def __enter__(self) -> RawTerminal:
         import termios  # this and the next: only -t needs them
@@ -167,8 +173,7 @@ class RawTerminal:
 
 def copy_window_size(from_fd: int, to_fd: int) -> None:
     """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
-    import fcntl
-    import termios
+    import termios  # only -t needs it
 
     try:
         size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)

@@ -120,13 +120,14 @@ def test_a_failed_start_keeps_the_container_created_with_the_error(runtime_store
 
 def test_exec_joins_namespaces_cgroup_and_identity(runtime_store: Store, cli) -> None:
     cid = cli("run", "-d", "--name", "target", "-e", "FROM_RUN=1", "busybox", "sleep", "60", check=True).stdout.strip()
-    result = cli("exec", "target", "sh", "-c", "ps -o pid,comm; hostname; echo $FROM_RUN; grep CapEff /proc/self/status",
-                 check=True)
+    script = "ps -o pid,comm; hostname; echo $FROM_RUN; grep CapEff /proc/self/status"
+    result = cli("exec", "target", "sh", "-c", script, check=True)
     out = result.stdout.splitlines()
     assert out[1].split() == ["1", "sleep"]
     assert cid[:12] in out and "1" in out
     assert "CapEff:\t00000000a80425fb" in out
-    as_user = cli("exec", "-u", "www-data", "-w", "/tmp", "-e", "X=2", "target", "sh", "-c", "id -u; pwd; echo $X; exit 3")
+    as_user = cli("exec", "-u", "www-data", "-w", "/tmp", "-e", "X=2", "target",
+                  "sh", "-c", "id -u; pwd; echo $X; exit 3")
     assert as_user.returncode == 3 and as_user.stdout.split() == ["33", "/tmp", "2"]
     assert cli("exec", "-i", "target", "cat", input="piped\n").stdout == "piped\n"
     missing = cli("exec", "target", "nosuchcmd")
