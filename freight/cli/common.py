@@ -1,9 +1,10 @@
 """Helpers the command modules share: Docker's loop over several containers (or volumes),
-and its boolean flag values."""
+its flag values (booleans, integers, ``-e``/``--env-file``) and its usage errors."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from freight.errors import FreightError, InvalidArgument
@@ -51,3 +52,32 @@ def parse_bool(value: str) -> bool:
         return False
     raise argparse.ArgumentTypeError(f'invalid argument "{value}": strconv.ParseBool: '
                                      f'parsing "{value}": invalid syntax')
+
+
+def env_from_flags(args: argparse.Namespace) -> list[str]:
+    """``-e`` and ``--env-file`` as Docker's client reads them (``KEY`` alone takes our value)."""
+    env = []
+    for path in args.env_file:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as err:
+            raise InvalidArgument(f"open {path}: {(err.strerror or str(err)).lower()}") from None
+        env += [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    env += args.env
+    out = []
+    for item in env:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        if sep:
+            out.append(item)
+        elif key in os.environ:
+            out.append(f"{key}={os.environ[key]}")
+    return out
+
+
+def usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:
+    """Print Docker's two-line usage error for a bad flag value; its exit status."""
+    sys.stderr.write(f"freight: {err}\nSee 'freight {args.func.__name__[4:]} --help'.\n")
+    return 125

@@ -7,7 +7,7 @@ definition; so ``container`` builds (and imports) every container command.
 
 from __future__ import annotations
 
-from freight.cli import containers, cp, inspect, lifecycle, run, stats
+from freight.cli import containers, cp, execute, inspect, lifecycle, restart, run, stats
 from freight.cli.main import Subcommands
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -35,6 +35,8 @@ class _WithAliases(Subcommands):
 def register(sub: Subcommands) -> None:
     group = sub.group("container", help="Manage containers")
     run.register(group)
+    restart.register(group)
+    execute.register(group)
     lifecycle.register(group)
     containers.register(_WithAliases(group, {"ps": ("ls", "list")}))
     inspect.register(group, kind="container")

@@ -39,7 +39,9 @@ _MODULES = {
     # the function defaults to ``register``
     "freight.cli.images": "images tag rmi history import",
     "freight.cli.images:register_image_group": "image",
-    "freight.cli.run": "run create start restart exec",
+    "freight.cli.run": "run create start",
+    "freight.cli.restart": "restart",
+    "freight.cli.execute": "exec",
     "freight.cli.lifecycle": "stop kill wait rm attach",
     "freight.cli.containers": "ps logs",
     "freight.cli.inspect": "inspect",

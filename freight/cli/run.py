@@ -1,4 +1,4 @@
-"""Commands that start containers and processes: ``run``, ``create``, ``start``, ``restart``, ``exec``.
+"""Commands that start containers: ``run``, ``create``, ``start``.
 
 Flags follow ``docker run``; everything after IMAGE is the command. ``run`` and
 ``create`` turn their flags into the Docker API's create body (``body_from_args``);
@@ -11,13 +11,11 @@ it is given.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-from freight.cli.common import each, flag_error, parse_bool, parse_int
+from freight.cli.common import each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import execute, lifecycle, supervise
+from freight.runtime import supervise
 from freight.runtime.childio import Attach
 from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
@@ -45,21 +43,6 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
     p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p = sub.add("restart", cmd_restart, help="Restart one or more containers")
-    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
-    p.add_argument("-s", "--signal", help="Signal to send to the container")
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p = sub.add("exec", cmd_exec, help="Execute a command in a running container")
-    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
-    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
-    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
-    p.add_argument("--env-file", action="append", default=[], help="Read in a file of environment variables")
-    p.add_argument("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_argument("-w", "--workdir", default="", help="Working directory inside the container")
-    p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
-    p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
-    p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False
 
 
 def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
@@ -117,28 +100,6 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
 
 
 # ---------------------------------------------------------------- flags -> create body
-
-
-def _env(args: argparse.Namespace) -> list[str]:
-    env = []
-    for path in args.env_file:
-        try:
-            with open(path) as f:
-                lines = f.read().splitlines()
-        except OSError as err:
-            raise InvalidArgument(f"open {path}: {(err.strerror or str(err)).lower()}") from None
-        env += [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    env += args.env
-    out = []
-    for item in env:
-        key, sep, _ = item.partition("=")
-        if not key:
-            raise InvalidArgument(f"invalid environment variable: {item}")
-        if sep:
-            out.append(item)
-        elif key in os.environ:
-            out.append(f"{key}={os.environ[key]}")
-    return out
 
 
 def _labels(values: list[str]) -> dict[str, str]:
@@ -243,7 +204,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))
     _resources(args, host)
     config: dict[str, Any] = {
-        "Image": args.image, "Cmd": list(args.command) or None, "Env": _env(args),
+        "Image": args.image, "Cmd": list(args.command) or None, "Env": env_from_flags(args),
         "Hostname": args.hostname or "", "WorkingDir": args.workdir or "", "User": args.user or "",
         "Tty": args.tty, "OpenStdin": args.interactive, "StdinOnce": args.interactive,
         "AttachStdin": args.interactive, "AttachStdout": not getattr(args, "detach", False),
@@ -297,18 +258,13 @@ def _gpus(value: str) -> dict[str, Any]:
             "Capabilities": r.capabilities, "Options": r.options or {}}
 
 
-def _usage_error(args: argparse.Namespace, err: InvalidArgument) -> int:
-    sys.stderr.write(f"freight: {err}\nSee 'freight {args.func.__name__[4:]} --help'.\n")
-    return 125
-
-
 def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], str | None] | int:
     """``run``/``create``: the create body of the flags (or a usage error's exit status),
     with the store once it holds the image."""
     try:
         body, name = body_from_args(args)
     except InvalidArgument as err:
-        return _usage_error(args, err)
+        return usage_error(args, err)
     st = store(args)
     _ensure_image(st, args.image, args.pull)
     return st, body, name
@@ -363,31 +319,3 @@ def cmd_start(args: argparse.Namespace) -> int:
         attach = Attach(stdin=0 if args.interactive else None)
         return supervise.start(st, args.containers[0], attach) or 0
     return each(args.containers, lambda ref: supervise.start(st, ref))
-
-
-def cmd_restart(args: argparse.Namespace) -> int:
-    st = store(args)
-
-    def restart(ref: str) -> None:
-        lifecycle.stop(st, ref, args.time, args.signal)
-        supervise.start(st, ref)
-
-    return each(args.containers, restart)
-
-
-def cmd_exec(args: argparse.Namespace) -> int:
-    try:
-        env = _env(args)
-    except InvalidArgument as err:
-        return _usage_error(args, err)
-    if not args.command:
-        sys.stderr.write("freight: 'exec' requires at least 2 arguments.\nSee 'freight exec --help'.\n")
-        return 125
-    if args.detach:
-        execute.exec_detached(store(args), args.container, list(args.command), env=env, user=args.user,
-                                 workdir=args.workdir, privileged=args.privileged)
-        return 0
-    attach = Attach(stdin=0 if args.interactive else None)
-    return execute.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
-                              workdir=args.workdir, tty=args.tty, interactive=args.interactive,
-                              privileged=args.privileged, attach=attach)

@@ -7,18 +7,17 @@ imported before it: this module's imports, and what ``_preload`` adds.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import signal
 import struct
-import termios
 from collections.abc import Callable
 
 from freight.errors import FreightError
 from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
 from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
-from freight.runtime.network import loopback_up
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -27,11 +26,33 @@ if TYPE_CHECKING:
 
     from freight.runtime.hooks import Hook
 
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the calling thread's network namespace, with one ioctl (no ``ip``
+    binary, and no ``socket`` module: a container's process calls it after its pivot)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "socket")
+    try:
+        ifreq = bytearray(struct.pack("16sH22x", b"lo", 0))
+        fcntl.ioctl(fd, _SIOCGIFFLAGS, ifreq)
+        flags = struct.unpack_from("H", ifreq, 16)[0] | _IFF_UP
+        fcntl.ioctl(fd, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags))
+    finally:
+        os.close(fd)
+
+
 def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]:
     """Allocate the terminal in the container's devpts and send its master to the parent;
     ``console`` also binds it over /dev/console (not for ``exec``)."""
     def open_console(root: str) -> None:
-        import socket  # imported by _preload: only -t needs it
+        import socket  # this and termios: imported by _preload, only -t needs them
+        import termios
 
         master = os.open(f"{root}/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))            # TIOCSPTLCK: unlock
@@ -52,6 +73,8 @@ def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]
 def _set_stdio(stdio: Stdio, err_w: int) -> None:
     if stdio.tty_socket is not None:
         os.setsid()
+        import termios  # imported by _preload
+
         fcntl.ioctl(stdio.stdin, termios.TIOCSCTTY, 0)
     for target, fd in enumerate((stdio.stdin, stdio.stdout, stdio.stderr)):
         os.dup2(fd, target)
@@ -71,6 +94,7 @@ def _preload(spec: ContainerSpec) -> seccomp_filter.Program | None:
         import resource  # noqa: F401 - process.apply_identity sets the limits
     if spec.tty:
         import socket  # noqa: F401 - the console opener sends the pty master
+        import termios  # noqa: F401
     if spec.seccomp is None:
         return None
     return seccomp_filter.prepare(spec.seccomp)

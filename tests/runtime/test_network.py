@@ -89,7 +89,7 @@ def test_network_modes() -> None:
 
 SERVER = r"""
 import socket, sys, threading
-from freight.runtime.network import loopback_up
+from freight.runtime.child import loopback_up
 
 def loopback_works():
     with socket.socket() as listener, socket.socket() as client:
