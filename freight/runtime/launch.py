@@ -108,16 +108,23 @@ def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int
 
 def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
                  make_cgroup: Callable[[], Cgroup] | None) -> None:
-    """Move the new child into its cgroup, then let it go on (or kill it on failure)."""
+    """Move the new child into its cgroup, then let it go on (or kill it on failure).
+
+    A child whose set-up failed before it waited for us (a mount the kernel refused)
+    has closed its end: its report, which ``wait_exec`` reads, says why."""
     try:
         if spec.cgroup is None:
             assert make_cgroup is not None  # the caller joins a cgroup only when there is one
             spec.cgroup = make_cgroup()
         spec.cgroup.add(pid)
-        os.write(joined_w, b"j")
     except BaseException:
+        os.close(joined_w)
         _abandon(pid, err_r)
         raise
+    try:
+        os.write(joined_w, b"j")
+    except BrokenPipeError:
+        pass
     finally:
         os.close(joined_w)
 
