@@ -2,12 +2,15 @@
 (``docker container ls|run|...|prune``).
 
 It reuses each command module's ``register`` on the group, so every flag has one
-definition; so ``container`` builds (and imports) every container command.
+definition. As ``cli/main.py`` does for the top-level commands, it imports only
+the module of the command named (``container ls`` loads what ``ps`` loads), or every
+one when none is (``container --help``).
 """
 
 from __future__ import annotations
 
-from freight.cli import containers, cp, execute, inspect, lifecycle, restart, run, stats
+from importlib import import_module
+
 from freight.cli.main import Subcommands
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -17,6 +20,21 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.cli.main import Handler
+
+_MODULES = {
+    # module[:function]: the commands of the group it registers
+    "freight.cli.run": "run create start",
+    "freight.cli.restart": "restart",
+    "freight.cli.execute": "exec",
+    "freight.cli.lifecycle": "stop kill wait rm attach",
+    "freight.cli.containers": "ps ls list logs",
+    "freight.cli.inspect": "inspect",
+    "freight.cli.stats": "top stats port",
+    "freight.cli.cp": "cp",
+    "freight.cli.lifecycle:register_prune": "prune",
+}
+_ALIASES: dict[str, tuple[str, ...]] = {"ps": ("ls", "list")}
+_OPTIONS = {"freight.cli.inspect": {"kind": "container"}}  # ``container inspect`` looks only for containers
 
 
 class _WithAliases(Subcommands):
@@ -34,12 +52,9 @@ class _WithAliases(Subcommands):
 
 def register(sub: Subcommands) -> None:
     group = sub.group("container", help="Manage containers")
-    run.register(group)
-    restart.register(group)
-    execute.register(group)
-    lifecycle.register(group)
-    containers.register(_WithAliases(group, {"ps": ("ls", "list")}))
-    inspect.register(group, kind="container")
-    stats.register(group)
-    cp.register(group)
-    lifecycle.register_prune(group)
+    wanted = group.wanted()
+    entries = [e for e, names in _MODULES.items() if wanted in names.split()] or list(_MODULES)
+    for entry in entries:
+        module, _, function = entry.partition(":")
+        register_commands = getattr(import_module(module), function or "register")
+        register_commands(_WithAliases(group, _ALIASES), **_OPTIONS.get(entry, {}))

@@ -108,9 +108,15 @@ class Parser(argparse.ArgumentParser):
 class Subcommands:
     """Adds commands (or groups of commands) under a parser."""
 
-    def __init__(self, parser: argparse.ArgumentParser, prog: str) -> None:
+    def __init__(self, parser: argparse.ArgumentParser, prog: str, wanted: str | None = None) -> None:
         self._actions = parser.add_subparsers(metavar="COMMAND", parser_class=Parser)
         self._prog = prog
+        self._wanted = wanted
+
+    def wanted(self) -> str | None:
+        """The command of this group the command line names, when known: a group may then
+        register only that one (``freight container ls`` builds no ``run`` parser)."""
+        return self._wanted
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
@@ -119,25 +125,27 @@ class Subcommands:
         parser.set_defaults(func=handler, error_code=error_code)
         return parser
 
-    def only(self, names: Sequence[str]) -> Subcommands:
+    def only(self, names: Sequence[str], rest: Sequence[str] = ()) -> Subcommands:
         """A view of this group that takes only ``names`` from another module's ``register``.
 
         It lets ``image pull`` reuse the ``pull`` command's parser and handler:
-        one definition for every flag.
+        one definition for every flag. ``rest``, the words after the command, tell a
+        group it makes which of its commands is wanted.
         """
-        return _Only(self, frozenset(names))
+        return _Only(self, frozenset(names), rest)
 
-    def group(self, name: str, help: str) -> Subcommands:
+    def group(self, name: str, help: str, wanted: str | None = None) -> Subcommands:
         parser = self._actions.add_parser(name, help=help, description=help, allow_abbrev=False,
                                           prog=f"{self._prog} {name}")
         parser.set_defaults(func=lambda args: _group_usage(parser), error_code=1)
-        return Subcommands(parser, f"{self._prog} {name}")
+        return Subcommands(parser, f"{self._prog} {name}", wanted)
 
 
 class _Only(Subcommands):
-    def __init__(self, inner: Subcommands, names: frozenset[str]) -> None:
+    def __init__(self, inner: Subcommands, names: frozenset[str], rest: Sequence[str] = ()) -> None:
         self._inner = inner
         self._names = names
+        self._rest = rest
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
@@ -145,8 +153,13 @@ class _Only(Subcommands):
             return self._inner.add(name, handler, help, aliases, error_code, **kwargs)
         return _Discard()  # type: ignore[return-value]
 
-    def group(self, name: str, help: str) -> Subcommands:
-        return self._inner.group(name, help) if name in self._names else _Only(self, frozenset())
+    def wanted(self) -> str | None:
+        return self._inner.wanted()
+
+    def group(self, name: str, help: str, wanted: str | None = None) -> Subcommands:
+        if name not in self._names:
+            return _Only(self, frozenset())
+        return self._inner.group(name, help, _command_name(self._rest))
 
 
 class _Discard:
@@ -173,16 +186,22 @@ def store(args: argparse.Namespace) -> Any:
     return open_store(args.root)
 
 
-def _command_name(argv: Sequence[str]) -> str | None:
+def _command_index(argv: Sequence[str]) -> int | None:
+    """Where the command's name is in ``argv`` (after the global flags)."""
     skip = False
-    for word in argv:
+    for index, word in enumerate(argv):
         if skip:
             skip = False
         elif word in ("--root",):
             skip = True
         elif not word.startswith("-"):
-            return word
+            return index
     return None
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    index = _command_index(argv)
+    return None if index is None else argv[index]
 
 
 def build_parser(argv: Sequence[str]) -> Parser:
@@ -193,10 +212,10 @@ def build_parser(argv: Sequence[str]) -> Parser:
     parser.add_argument("--debug", "-D", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", "-v", action="version", version=f"freight version {__version__}")
     sub = Subcommands(parser, "freight")
-    wanted = _command_name(argv)
-    if wanted in COMMANDS:
-        modules, sub = [COMMANDS[wanted]], sub.only([wanted])
-    elif wanted is None and {"--version", "-v"} & set(argv):
+    index = _command_index(argv)
+    if index is not None and argv[index] in COMMANDS:
+        modules, sub = [COMMANDS[argv[index]]], sub.only([argv[index]], argv[index + 1:])
+    elif index is None and {"--version", "-v"} & set(argv):
         modules = []
     else:
         modules = list(dict.fromkeys(COMMANDS.values()))

@@ -33,7 +33,8 @@ _PROBE = ("import sys\nfrom freight.cli.main import main\ntry:\n    sys.exit(mai
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["images"], ["images", "-q"], ["image", "ls"],
-                                  ["ps"], ["ps", "-a"], ["ps", "-a", "--format", "{{.Names}}"]])
+                                  ["ps"], ["ps", "-a"], ["ps", "-a", "--format", "{{.Names}}"],
+                                  ["container", "ls"]])
 def test_command_imports_no_heavy_module(store: Store, argv: list[str]) -> None:
     store.images  # the store exists, as after any earlier command
     result = subprocess.run([sys.executable, "-c", _PROBE, "--root", str(store.root), *argv],
