@@ -2,13 +2,16 @@
 
 The request is the body of Docker's ``POST /containers/create`` (``hostconfig``
 merges it with the image's config); ``prepare`` makes the container's
-directory with its overlay directories, hosts files and volumes, and ``create``
-records it. ``run`` records it only once it started (``supervise``).
+directory with its overlay directories, hosts files and volumes, and ``insert``
+records it with its volumes (``create`` at once, ``run`` once it started:
+``supervise``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 
 from freight.errors import Conflict
 from freight.runtime import containerdir
@@ -16,9 +19,11 @@ from freight.runtime import hostconfig as cfg
 from freight.runtime.hostfiles import write_host_files
 from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
-from freight.runtime.records import Container, insert, new_state
+from freight.runtime.records import Container, new_state, release_dir
 from freight.runtime.removal import dispose
 from freight.runtime.times import timestamp
+from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
+from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -67,6 +72,23 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
         dispose(store, c, None, remove_row=False)
         raise
     return c
+
+
+def insert(store: Store, c: Container) -> None:
+    """Record ``c`` with the volumes it mounts (one transaction), then let go of its directory."""
+    try:
+        with transaction(store.db) as db:
+            for m in c.record["Mounts"]:
+                if m["Type"] == "volume":
+                    ensure_volume(db, store.root_path, m["Name"], c.record["Created"],
+                                  labels={ANONYMOUS_LABEL: ""} if m.get("Anonymous") else None)
+            db.execute("INSERT INTO containers (id, name, image_id, created, config, state) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),
+                        json.dumps(c.state)))
+    except sqlite3.IntegrityError:
+        raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
+    release_dir(c)
 
 
 def _make_files(c: Container, directory: str, host_network: bool) -> None:

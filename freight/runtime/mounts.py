@@ -2,7 +2,7 @@
 
 ``resolve_mounts`` turns a create request's Binds, Mounts and the image's Volumes
 into the inspect-shaped ``Mounts`` list stored with the container; a volume named
-there gets its row when the container does (``records.insert``). Entries carry
+there gets its row when the container does (``create.insert``). Entries carry
 private keys (``NoCopy``, ``Anonymous``, ``TmpfsOptions``) that inspect leaves out.
 A volume that is empty when a container mounts it gets the image's content at that
 path first (Docker's copy-up), unless the mount says ``nocopy``.

@@ -6,23 +6,21 @@ private ``StartTime``, ``MonitorPid`` and ``MonitorStartTime`` (``PRIVATE_STATE`
 which tell a live process from a reused PID. Its files are in
 ``<root>/containers/<id>/`` (``containerdir``).
 
-A container's row is written in one transaction when it is created (for
-``run``: once it started) and in one when it exits.
+A container's row is written in one transaction when it is created (``create.insert``;
+for ``run``: once it started) and in one when it exits (``save_state``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 
-from freight.errors import Conflict
 from freight.record import Record
-from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
 from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    import sqlite3
     from typing import Any
 
     from freight.store import Store
@@ -89,23 +87,6 @@ def exited(c: Container, code: int, finished_at: str, **more: Any) -> None:
 
 def from_row(row: sqlite3.Row) -> Container:
     return Container(json.loads(row["config"]), json.loads(row["state"]))
-
-
-def insert(store: Store, c: Container) -> None:
-    """Record ``c`` with the volumes it mounts (one transaction), then let go of its directory."""
-    try:
-        with transaction(store.db) as db:
-            for m in c.record["Mounts"]:
-                if m["Type"] == "volume":
-                    ensure_volume(db, store.root_path, m["Name"], c.record["Created"],
-                                  labels={ANONYMOUS_LABEL: ""} if m.get("Anonymous") else None)
-            db.execute("INSERT INTO containers (id, name, image_id, created, config, state) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),
-                        json.dumps(c.state)))
-    except sqlite3.IntegrityError:
-        raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
-    release_dir(c)
 
 
 def release_dir(c: Container) -> None:

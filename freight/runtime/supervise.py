@@ -19,10 +19,10 @@ from freight.runtime import cgroups
 from freight.runtime import hostconfig as cfg
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
-from freight.runtime.create import prepare
+from freight.runtime.create import insert, prepare
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
-from freight.runtime.records import ZERO_TIME, Container, exited, insert, new_state, save_state
+from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import spawn
