@@ -15,10 +15,14 @@ helpers ``dataclasses`` has. Type checkers read a record as a dataclass
 (``typing.dataclass_transform``, PEP 681).
 
 Why not ``dataclasses``: importing it (with the ``inspect`` it needs) and
-generating its methods cost a cached build about 40 ms. A record's ``__init__``
-is compiled from its field names, as ``collections.namedtuple`` does, but only
-when the first record of that class is made, and its instances have
-``__slots__``.
+generating its methods cost a cached build about 40 ms. A record class costs
+no generated code: its first instances are made by one ``__init__`` all records
+share, which binds the arguments to the fields; a class of which many are made
+(a tar member per entry of a layer) then gets an ``__init__`` compiled from its
+field names, as ``collections.namedtuple`` has, which makes an instance several
+times faster. Compiling costs about 15 us per field: done for every class, it
+would add a millisecond or two to ``freight run``, which makes few of each.
+Instances have ``__slots__``.
 """
 
 from __future__ import annotations
@@ -55,8 +59,35 @@ def _own_fields(namespace: dict[str, Any]) -> list[str]:
             if not name.startswith("_") and not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
 
 
+_COMPILE_AFTER = 32  # instances of a class made by the shared __init__ before it gets its own
+
+
+def _bind(self: Record, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+    """Positional arguments in field order, then keywords, then defaults, into the slots."""
+    names = self._fields
+    if len(args) > len(names):
+        raise TypeError(f"{type(self).__name__}() takes {len(names)} positional arguments "
+                        f"but {len(args)} were given")
+    for name, value in zip(names, args):
+        object.__setattr__(self, name, value)
+    for name in names[len(args):]:
+        value = kwargs.pop(name, _MISSING)
+        if value is _MISSING:
+            value = self._defaults.get(name, _MISSING)
+            if value is _MISSING:
+                raise TypeError(f"{type(self).__name__}() missing required argument: {name!r}")
+            if isinstance(value, _Factory):
+                value = value.make()
+        object.__setattr__(self, name, value)
+    if kwargs:
+        name = next(iter(kwargs))
+        problem = "got multiple values for argument" if name in names else "got an unexpected keyword argument"
+        raise TypeError(f"{type(self).__name__}() {problem} {name!r}")
+
+
 def _init_source(names: tuple[str, ...], defaults: dict[str, object]) -> str:
-    """``__init__``'s source: the parameters, defaults made by factories, one call storing all."""
+    """A compiled ``__init__``'s source: the parameters, defaults made by factories, and one
+    call storing every value."""
     params, body = [], []
     for name in names:
         default = defaults.get(name, _MISSING)
@@ -90,10 +121,17 @@ def _compiled_init(cls: type[Record]) -> Callable[..., None]:
     return init
 
 
-def _first_init(owner: list[type[Record]]) -> Callable[..., None]:
-    """An ``__init__`` that compiles the real one on first use: compiling costs far more than
-    making the class, and many record classes a command loads are never instantiated."""
-    def __init__(self: object, *args: object, **kwargs: object) -> None:
+def _shared_init(owner: list[type[Record]]) -> Callable[..., None]:
+    """The ``__init__`` a class starts with: ``_bind``, until the class has made enough
+    instances to be worth compiling one of its own."""
+    made = 0
+
+    def __init__(self: Record, *args: object, **kwargs: object) -> None:
+        nonlocal made
+        made += 1
+        if made < _COMPILE_AFTER:
+            _bind(self, args, kwargs)
+            return
         cls = owner[0]
         init = _compiled_init(cls)
         type.__setattr__(cls, "__init__", init)
@@ -124,7 +162,7 @@ class _RecordMeta(type):
         if not frozen:
             namespace["__hash__"] = None
         owner: list[type[Record]] = []
-        namespace["__init__"] = _first_init(owner)
+        namespace["__init__"] = _shared_init(owner)
         cls = super().__new__(mcls, name, bases, namespace)
         owner.append(cls)  # type: ignore[arg-type]  # every class this metaclass makes is a Record
         return cls

@@ -13,7 +13,8 @@ import stat
 from freight.builder.cache import prune_cache
 from freight.record import Record, field
 from freight.runtime.containers import list_containers
-from freight.runtime.prune import container_size, list_volumes, prune_containers, prune_volumes, tree_size, used_volumes
+from freight.runtime.prune import container_size, prune_containers, prune_volumes, tree_size
+from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
 from freight.store.prune import prune_images
 from freight.store.store import Store

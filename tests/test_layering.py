@@ -110,16 +110,8 @@ def _layer(module: str) -> int:
 
 # Being untied by the tidy-up (issue 12); each entry goes when its cycle does.
 KNOWN_CYCLES = [
-    ["freight.runtime.child", "freight.runtime.launch"],
-    ["freight.runtime.containers", "freight.runtime.monitor"],
 ]
 KNOWN_PRIVATE = [
-    "freight.runtime.child imports _HookSync from freight.runtime.launch",
-    "freight.runtime.child imports _namespace_flags from freight.runtime.launch",
-    "freight.runtime.child imports _report from freight.runtime.launch",
-    "freight.cli.volumes imports _each from freight.cli.containers",
-    "freight.cli.lifecycle imports _bool from freight.cli.containers",
-    "freight.cli.lifecycle imports _each from freight.cli.containers",
 ]
 
 

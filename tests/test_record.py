@@ -81,3 +81,21 @@ def test_a_field_without_default_after_one_with_is_refused() -> None:
         class Bad(Record):
             a: int = 1
             b: int
+
+
+def test_a_class_made_many_times_keeps_its_behaviour() -> None:
+    # After some instances a class gets an __init__ compiled for it: the same rules hold.
+    class Entry(Record):
+        name: str
+        size: int = 0
+        links: list[str] = field(default_factory=list)
+
+    made = [Entry(str(i), size=i) for i in range(100)]
+    assert made[99] == Entry("99", 99, [])
+    assert made[98].links is not made[99].links
+    with pytest.raises(TypeError):
+        Entry()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Entry("x", nosuch=1)  # type: ignore[call-arg]
+    with pytest.raises(AttributeError, match="frozen"):
+        made[0].size = 1  # type: ignore[misc]

@@ -30,7 +30,8 @@ import threading
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError
 from freight.record import Record, as_dict, field
-from freight.runtime.launch import Stdio, exit_code, fork_container, wait_exec
+from freight.runtime.handoff import Stdio, exit_code
+from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.seccomp import default_profile
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
 

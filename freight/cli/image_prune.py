@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from freight.cli.common import confirm
 from freight.cli.format import human_size
-from freight.cli.images import confirm
 from freight.cli.main import Subcommands, store
 from freight.store.prune import prune_images
 

@@ -174,10 +174,3 @@ def cmd_rmi(args: argparse.Namespace) -> int:
             print(f"Deleted: {chain}")
     return status
 
-
-def confirm(warning: str) -> bool:
-    """Docker's prune prompt; in a pipe with no answer, the answer is no."""
-    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")

@@ -46,7 +46,11 @@ _MODULES = {
     "freight.cli.history": "history",
     "freight.cli.image_import": "import",
     "freight.cli.images:register_image_group": "image",
-    "freight.cli.containers": "run create start stop kill wait rm exec ps logs",
+    "freight.cli.run": "run create start",
+    "freight.cli.restart": "restart",
+    "freight.cli.execute": "exec",
+    "freight.cli.lifecycle": "stop kill wait rm attach",
+    "freight.cli.containers": "ps logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.system": "system",
     "freight.cli.pull": "pull",
@@ -56,7 +60,9 @@ _MODULES = {
     "freight.cli.archive": "save load",
     "freight.cli.build": "build",
     "freight.cli.builder": "builder",
-    "freight.cli.lifecycle": "restart attach top port cp stats container",
+    "freight.cli.stats": "top stats port",
+    "freight.cli.cp": "cp",
+    "freight.cli.containergroup": "container",
     "freight.cli.volumes": "volume",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()

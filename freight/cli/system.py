@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from freight.cli.common import confirm
 from freight.cli.format import human_size, render_table
-from freight.cli.images import confirm
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.store import scratch

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from freight.cli.common import confirm, each
+from freight.cli.format import Template, human_size, print_inspect
 from freight.cli.main import Subcommands, store
+from freight.errors import FreightError, InvalidArgument
+from freight.runtime.prune import parse_filters, prune_volumes
+from freight.runtime.volumes import create_volume, get_volume, list_volumes, remove_volumes, used_volumes
 
 
 def register(sub: Subcommands) -> None:
@@ -37,20 +42,13 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from freight.runtime.prune import create_volume
-
     if args.opt:
-        from freight.errors import InvalidArgument
-
         raise InvalidArgument("driver options (-o) are not supported by the local driver here")
     print(create_volume(store(args), args.name, _pairs(args.label), args.driver)["Name"])
     return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from freight.cli.format import Template
-    from freight.runtime.prune import list_volumes, parse_filters, used_volumes
-
     filters = parse_filters(args.filter, ("dangling", "name", "label", "driver"))
     st = store(args)
     volumes = list_volumes(st)
@@ -75,10 +73,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from freight.cli.format import print_inspect
-    from freight.errors import FreightError
-    from freight.runtime.prune import get_volume
-
     st = store(args)
     found, status = [], 0
     for name in args.names:
@@ -92,18 +86,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from freight.cli.containers import _each
-    from freight.runtime.prune import remove_volumes
-
     st = store(args)
-    return _each(args.names, lambda name: remove_volumes(st, name, args.force))
+    return each(args.names, lambda name: remove_volumes(st, name, args.force))
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from freight.cli.format import human_size
-    from freight.cli.images import confirm
-    from freight.runtime.prune import parse_filters, prune_volumes
-
     filters = parse_filters(args.filter, ("label", "all"))
     everything = args.all or filters.pop("all", "").lower() in ("true", "1")
     what = "all local volumes" if everything else "anonymous local volumes"

@@ -1,17 +1,20 @@
 """Containers: run an image isolated by the kernel, the way ``docker run`` does.
 
-Nothing is imported here, so ``freight run`` pays only for the modules it uses.
+Nothing is imported here, so each command pays only for the modules it uses.
 
-* ``containers`` -- the library behind the CLI and the Docker API: ``create``,
-  ``run``, ``start``, ``stop``, ``kill``, ``wait``, ``remove``, ``get``,
-  ``list_containers``, ``exec_in``; state in the ``containers`` table.
-* ``config`` -- Docker's create request merged with the image config, and the
-  ``spec.ContainerSpec`` a start needs; ``volumes`` -- ``-v``, ``--mount``, volumes.
-* ``launch`` -- fork a container process (``fork_container``, ``wait_exec``,
-  ``exit_code``); it runs ``child`` (namespaces, ``rootfs``, ``process``) up to exec.
-* ``stdio`` -- stream relay, json-file log, raw terminal; ``monitor`` -- the
-  supervisor of a detached container; ``inspect`` -- Docker's inspect JSON.
-* ``cgroups``, ``network``, ``devices`` -- limits, ports, devices and CDI (see their docstrings).
-* ``attach``, ``copy`` (``cp``), ``top``, ``stats``, ``prune`` (stopped containers and
-  volumes), ``filters`` (``ps --filter``), ``logs`` (``--since``/``--until`` times).
+* Records and lookups (what ``ps`` and ``inspect`` read): ``records`` (a container's
+  row), ``containers`` (``get``, ``list_containers``), ``inspect``, ``filters``
+  (``ps --filter``), ``containerdir`` (a container's directory and its lock).
+* The verbs: ``create``; ``supervise`` (``run``, ``start``: start a container and
+  stay its parent until it exits), ``spawn`` and ``monitor`` (the parent of a
+  detached one), ``execute`` (``exec``), ``lifecycle`` (``stop``, ``kill``,
+  ``wait``, ``rm``), ``removal`` (a container's files, and finishing one whose
+  supervisor was killed), ``attach``, ``cp``, ``top``, ``stats``, ``prune``.
+* Starting a process: ``hostconfig`` (Docker's create request merged with the image
+  config, and the ``spec.ContainerSpec`` a start needs), ``launch`` (fork), ``handoff``
+  (what the parent and the child pass each other), ``child``, ``rootfs``, ``process``,
+  ``caps``, ``seccomp`` and ``seccomp_filter`` (in the child, up to exec),
+  ``childio`` and ``stdio`` (streams, signals, the json-file log), ``signals``, ``times``.
+* Resources: ``limits`` and ``cgroups``; ``network``, ``ports`` and ``portproxy``;
+  ``devices``, ``gpus``, ``cdi`` and ``hooks``; ``volumes`` and ``mounts``; ``hostfiles``.
 """

@@ -13,16 +13,22 @@ Ctrl-P Ctrl-Q detaches, as in Docker.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import select
 import signal
 
 from freight.errors import Conflict
+from freight.runtime.containers import get
+from freight.runtime.lifecycle import wait_recorded
+from freight.runtime.records import Container
+from freight.runtime.signals import send_signal
+from freight.runtime.stdio import RawTerminal, copy_window_size, write_all
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from freight.store import Store
 
 _SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
 _DETACH = b"\x10\x11"  # Ctrl-P Ctrl-Q
@@ -49,16 +55,10 @@ class _LogFollower:
         for line in lines:
             if line:
                 record = json.loads(line)
-                _write(err if record.get("stream") == "stderr" else out, record["log"].encode())
+                write_all(err if record.get("stream") == "stderr" else out, record["log"].encode())
 
 
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _open_stdin(c: Any) -> int | None:
+def _open_stdin(c: Container) -> int | None:
     """Where the container's input goes (its stdin pipe, or its terminal's master);
     None when it takes no input."""
     if not c.config.get("OpenStdin"):
@@ -73,8 +73,6 @@ def _open_stdin(c: Any) -> int | None:
 
 def _monitor_pty_master(monitor: int) -> int | None:
     """A duplicate of the pty master the monitor holds (``pidfd_getfd``)."""
-    import ctypes
-
     for entry in os.listdir(f"/proc/{monitor}/fd"):
         if os.readlink(f"/proc/{monitor}/fd/{entry}") in ("/dev/pts/ptmx", "/dev/ptmx"):
             break
@@ -83,7 +81,7 @@ def _monitor_pty_master(monitor: int) -> int | None:
     libc = ctypes.CDLL(None, use_errno=True)
     pidfd = os.pidfd_open(monitor)
     try:
-        fd = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
+        fd: int = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
     finally:
         os.close(pidfd)
     if fd < 0:
@@ -91,18 +89,14 @@ def _monitor_pty_master(monitor: int) -> int | None:
     return fd
 
 
-def attach(store: Any, ref: str, stdin: int | None = 0, stdout: int = 1, stderr: int = 2,
+def attach(store: Store, ref: str, stdin: int | None = 0, stdout: int = 1, stderr: int = 2,
            sig_proxy: bool = True) -> int:
     """Relay until the container exits (or, with a terminal, the caller detaches); its exit code."""
-    from freight.runtime.containers import get
-
     c = get(store, ref)
     if not c.running:
         raise Conflict("You cannot attach to a stopped container, start it first")
     to_container = _open_stdin(c) if stdin is not None else None
     if to_container is not None and c.config.get("Tty"):
-        from freight.runtime.stdio import RawTerminal, copy_window_size
-
         assert stdin is not None
         copy_window_size(stdout, to_container)
         with RawTerminal(stdin):
@@ -110,21 +104,19 @@ def attach(store: Any, ref: str, stdin: int | None = 0, stdout: int = 1, stderr:
     return _relay(store, c, stdin, to_container, stdout, stderr, sig_proxy)
 
 
-def _relay(store: Any, c: Any, stdin: int | None, to_container: int | None, stdout: int, stderr: int,
+def _relay(store: Store, c: Container, stdin: int | None, to_container: int | None, stdout: int, stderr: int,
            sig_proxy: bool) -> int:
-    from freight.runtime.containers import wait_recorded
-
     follower = _LogFollower(c.record["LogPath"])
     pidfd = os.pidfd_open(c.pid)
     tty = bool(c.config.get("Tty"))
     previous = {}
     if sig_proxy:
         for sig in _FORWARDED:
-            previous[sig] = signal.signal(sig, lambda s, _f: _signal(c.pid, s))
+            previous[sig] = signal.signal(sig, lambda s, _f: send_signal(c.pid, s))
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if to_container is not None:
+        if to_container is not None and stdin is not None:
             poller.register(stdin, select.POLLIN)
         while True:
             events = dict(poller.poll(50))
@@ -155,18 +147,11 @@ def _forward(source: int, target: int, tty: bool) -> bool | None:
     try:
         data = os.read(source, 65536)
         if tty and _DETACH in data:
-            _write(target, data[:data.index(_DETACH)])
+            write_all(target, data[:data.index(_DETACH)])
             return None
         if data:
-            _write(target, data)
+            write_all(target, data)
             return True
     except OSError:
         pass
     return False
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

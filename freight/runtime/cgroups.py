@@ -1,4 +1,4 @@
-"""Control groups for containers: limits, accounting, OOM detection, kill and cleanup.
+"""A container's control group: made with its limits, then accounting, OOM detection, kill and removal.
 
 Works on the three layouts a Linux host can have, detected once per process from
 /proc/self/mountinfo:
@@ -10,44 +10,18 @@ Works on the three layouts a Linux host can have, detected once per process from
 
 A container's cgroup is ``freight/<container id>`` below the root of every hierarchy
 it uses (Docker uses ``docker/<id>``).  On v1 that is memory, cpu, cpuacct, pids,
-freezer and devices (stats, kill and pause need them), plus cpuset only when the
+freezer and devices (stats and a race-free kill need them), plus cpuset only when the
 container pins CPUs or memory nodes.
 
-Public API
-----------
-``Resources``                          limits as the CLI parsed them (see its fields)
-``DeviceRule`` (namedtuple)             one device cgroup rule (``c 1:3 rwm``)
-``DEFAULT_DEVICE_RULES``               Docker's default allow list (deny all first)
-``parse_memory(value, flag)``          "512m" -> bytes, Docker's flag error message
-``parse_memory_swap(value)``           like parse_memory, "-1" means unlimited
-``parse_cpus(value)``                  "0.5" -> 0.5, Docker's flag error message
-``detect_layout(root) -> Layout``      host layout (cached for /sys/fs/cgroup)
-``create(container_id, resources, layout=None) -> Cgroup``
-``load(container_id, layout=None) -> Cgroup | None``   reopen from another process
-``Cgroup.add(pid)``                    move a process (and its future children) in
-``Cgroup.oom_killed() -> bool``        did the kernel OOM-kill something in it
-``Cgroup.stats() -> CgroupStats``      memory, CPU time, pids (for ``freight stats``)
-``Cgroup.pids() -> list[int]``         processes in it (for ``freight top``)
-``Cgroup.freeze()`` / ``thaw()``       ``freight pause`` / ``unpause``
-``Cgroup.kill_all(sig)``               signal every process, race-free on fork
-``Cgroup.destroy()``                   kill leftovers, remove every directory; idempotent
-
-How the runtime core calls it
------------------------------
-1. Before forking the container: ``cg = cgroups.create(container_id, resources)``
-   (it validates first; ``Resources.validate()`` alone checks flags).  Errors raise
-   ``InvalidArgument`` (bad value) or ``FreightError`` (kernel refused), so nothing
-   has started yet when they are reported (exit 125).
-2. After fork and before the child execs the user's command: either the child calls
-   ``cg.add(0)`` (0 is "the writing process") or the parent calls ``cg.add(child_pid)``
-   while the child waits on a pipe.  Every process the command forks later is born in
-   the same cgroups.  Add the child before it unshares a cgroup namespace so that
-   namespace is rooted at the container's cgroup.
-3. When the container's init exits with SIGKILL, ``cg.oom_killed()`` tells whether it
-   was the OOM killer (Docker's ``State.OOMKilled``; exit code 137 either way).
-4. On container removal (or ``--rm``): ``cg.destroy()``; it kills leftovers first.
-   From another process (``freight stats``, ``top``, ``pause``, ``kill``, ``rm``) use
-   ``cgroups.load(container_id)``.
+``create(container_id, resources)`` makes a container's cgroup and applies its
+limits (``limits.Resources``) before any process joins; ``load(container_id)``
+reopens it from another process (``stats``, ``top``, ``exec``, removal). The
+supervisor moves the container's first process in (``Cgroup.add``) while the
+process builds its filesystem, before it unshares its cgroup namespace, so that
+namespace is rooted at the container's cgroup (``launch``). ``Cgroup.oom_killed``
+tells a container killed by the OOM killer (Docker's ``State.OOMKilled``),
+``Cgroup.stats`` feeds ``freight stats``, and ``Cgroup.destroy`` kills what is
+left (frozen first, so that nothing forks away) and removes the directories.
 
 Device rules on cgroup v2 need an eBPF program attached to the cgroup (Docker and runc
 load one); freight does not load BPF, so on v2 ``Resources.devices`` is not enforced
@@ -59,291 +33,35 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections import namedtuple
 from collections.abc import Callable
 from functools import lru_cache
 
-from freight.errors import FreightError, InvalidArgument
+from freight.errors import FreightError
+from freight.record import Record
+from freight.runtime.limits import Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "freight"
-CFS_PERIOD_US = 100000
-MIN_MEMORY = 6 * 1024 * 1024
 V1_UNLIMITED = 0x7FFFFFFFFFFFF000  # memory.limit_in_bytes with no limit, page aligned
 
 # v1 controllers every container gets: memory/pids/cpuacct for stats and OOM,
-# cpu for limits, freezer for pause and race-free kill, devices for isolation.
+# cpu for limits, freezer for a race-free kill, devices for isolation.
 V1_BASE_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 V2_CONTROLLERS = ("cpu", "memory", "pids")
-
-
-# ---------------------------------------------------------------- parsing values
-
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-_BINARY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def _flag_error(value: str, flag: str, reason: str) -> InvalidArgument:
-    return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {reason}')
-
-
-def parse_memory(value: str, flag: str = "-m, --memory") -> int:
-    """Parse a Docker memory size ("512m", "1g", "1.5G", "1024") into bytes.
-
-    Units are binary (k = 1024), as Docker's ``RAMInBytes``.
-    """
-    match = _SIZE_RE.match(value)
-    if not match:
-        raise _flag_error(value, flag, f"invalid size: '{value}'")
-    try:
-        number = float(match.group(1))
-    except ValueError:  # "1.2.3" passes the pattern, as in Docker, but is no number
-        raise _flag_error(value, flag, f"invalid size: '{value}'") from None
-    unit = match.group(2)
-    return int(number * _BINARY_UNITS[unit.lower()]) if unit else int(number)
-
-
-def parse_memory_swap(value: str) -> int:
-    """Parse ``--memory-swap``: a size, or -1 for unlimited swap."""
-    if value == "-1":
-        return -1
-    return parse_memory(value, "--memory-swap")
-
-
-def parse_cpus(value: str) -> float:
-    """Parse ``--cpus`` ("0.5", "1.5", "3/2") the way Docker's NanoCPUs flag does."""
-    try:
-        if value != value.strip() or "_" in value:  # Fraction allows these, Go does not
-            raise ValueError(value)
-        from fractions import Fraction  # costs ms of start-up; only --cpus needs it
-
-        rational = Fraction(value)
-    except (ValueError, ZeroDivisionError):
-        raise _flag_error(value, "--cpus", f"failed to parse {value} as a rational number") from None
-    if (rational * 1_000_000_000).denominator != 1:
-        raise _flag_error(value, "--cpus", "value is too precise")
-    return float(rational)
-
-
-def _parse_cpu_list(text: str) -> set[int]:
-    """"0-2,4" -> {0, 1, 2, 4}; raises ValueError on a malformed list."""
-    result: set[int] = set()
-    for part in text.strip().split(","):
-        low, sep, high = part.partition("-")
-        start = int(low)
-        end = int(high) if sep else start
-        if start < 0 or end < start:
-            raise ValueError(f"invalid range {part}")
-        result.update(range(start, end + 1))
-    return result
-
-
-# ---------------------------------------------------------------- resources
-
-
-class DeviceRule(namedtuple("DeviceRule", "type major minor access allow", defaults=(None, None, "rwm", True))):
-    """One device cgroup rule; ``major``/``minor`` None means any (``*``).
-
-    (A ``collections.namedtuple``: ``typing.NamedTuple`` would cost start-up time.)
-    """
-
-    __slots__ = ()
-    type: str  # "a" (all), "c" (char) or "b" (block)
-    major: int | None
-    minor: int | None
-    access: str
-    allow: bool
-
-    def v1_line(self) -> str:
-        """The text written to devices.allow / devices.deny: ``c 1:3 rwm``."""
-        major = "*" if self.major is None else str(self.major)
-        minor = "*" if self.minor is None else str(self.minor)
-        return f"{self.type} {major}:{minor} {self.access}"
-
-
-def _allow(type_: str, major: int | None, minor: int | None, access: str = "rwm") -> DeviceRule:
-    return DeviceRule(type_, major, minor, access)
-
-
-# Docker's default device policy (moby oci defaults plus runc's allowed devices):
-# deny everything, allow mknod of any node and use of the standard /dev nodes.
-DEFAULT_DEVICE_RULES: tuple[DeviceRule, ...] = (
-    DeviceRule("a", allow=False),
-    _allow("c", None, None, "m"),
-    _allow("b", None, None, "m"),
-    _allow("c", 1, 3),  # /dev/null
-    _allow("c", 1, 5),  # /dev/zero
-    _allow("c", 1, 7),  # /dev/full
-    _allow("c", 1, 8),  # /dev/random
-    _allow("c", 1, 9),  # /dev/urandom
-    _allow("c", 5, 0),  # /dev/tty
-    _allow("c", 5, 1),  # /dev/console
-    _allow("c", 5, 2),  # /dev/ptmx
-    _allow("c", 136, None),  # /dev/pts/*
-    _allow("c", 10, 200),  # /dev/net/tun
-)
-
-
-class _Default:
-    """Marks an argument left out (None has a meaning of its own for ``devices``)."""
-
-
-_DEFAULT = _Default()
-
-
-class Resources:
-    """Container limits, in the units Docker's flags use once parsed.
-
-    ``memory_swap`` is memory plus swap (Docker's ``--memory-swap``): None means the
-    Docker default (twice ``memory``), -1 unlimited.  ``cpus`` becomes a CFS quota
-    over a 100 ms period.  ``pids_limit`` of 0 or -1 means unlimited.  ``devices`` is
-    the device cgroup policy in order (None leaves the devices cgroup open, as
-    ``--privileged`` does); the default is Docker's.  (A plain class, not a
-    dataclass: importing dataclasses costs ``freight run`` ~10 ms of start-up.)
-    """
-
-    __slots__ = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_period", "cpu_quota",
-                 "cpu_shares", "cpuset_cpus", "cpuset_mems", "pids_limit", "devices")
-
-    def __init__(self, memory: int | None = None, memory_swap: int | None = None,
-                 memory_reservation: int | None = None, cpus: float | None = None,
-                 cpu_period: int | None = None, cpu_quota: int | None = None,
-                 cpu_shares: int | None = None, cpuset_cpus: str | None = None,
-                 cpuset_mems: str | None = None, pids_limit: int | None = None,
-                 devices: list[DeviceRule] | None | _Default = _DEFAULT) -> None:
-        self.memory = memory
-        self.memory_swap = memory_swap
-        self.memory_reservation = memory_reservation
-        self.cpus = cpus
-        self.cpu_period = cpu_period
-        self.cpu_quota = cpu_quota
-        self.cpu_shares = cpu_shares
-        self.cpuset_cpus = cpuset_cpus
-        self.cpuset_mems = cpuset_mems
-        self.pids_limit = pids_limit
-        self.devices = list(DEFAULT_DEVICE_RULES) if isinstance(devices, _Default) else devices
-
-    def __repr__(self) -> str:
-        values = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__ if k != "devices")
-        return f"Resources({values})"
-
-    def validate(self) -> None:
-        """Reject values the Docker daemon rejects, with its messages."""
-        if self.memory is not None and 0 < self.memory < MIN_MEMORY:
-            raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        if self.memory_swap is not None and self.memory_swap > 0:
-            if not self.memory:
-                raise InvalidArgument(
-                    "You should always set the Memory limit when using Memoryswap limit, see usage"
-                )
-            if self.memory_swap < self.memory:
-                raise InvalidArgument(
-                    "Minimum memoryswap limit should be larger than memory limit, see usage"
-                )
-        if self.memory_reservation and self.memory and self.memory < self.memory_reservation:
-            raise InvalidArgument(
-                "Minimum memory limit can not be less than memory reservation limit, see usage"
-            )
-        self._validate_cpu()
-        self._validate_cpuset()
-
-    def _validate_cpu(self) -> None:
-        if self.cpus is not None and (self.cpu_period or self.cpu_quota):
-            if self.cpu_period:
-                raise InvalidArgument(
-                    "Conflicting options: Nano CPUs and CPU Period cannot both be set"
-                )
-            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-        ncpu = os.cpu_count() or 1
-        if self.cpus is not None and not 0 <= self.cpus <= ncpu:
-            raise InvalidArgument(
-                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-            )
-        if self.cpu_period and not 1000 <= self.cpu_period <= 1000000:
-            raise InvalidArgument(
-                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
-            )
-        if self.cpu_quota and self.cpu_quota > 0 and self.cpu_quota < 1000:
-            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-
-    def _validate_cpuset(self) -> None:
-        for value, what, plural, available in (
-            (self.cpuset_cpus, "cpus", "CPUs", _available_cpus),
-            (self.cpuset_mems, "mems", "memory nodes", _available_mems),
-        ):
-            if not value:
-                continue
-            try:
-                requested = _parse_cpu_list(value)
-            except ValueError:  # Docker's words, without Python's int() detail
-                raise InvalidArgument(f"Invalid value {value} for cpuset {what}") from None
-            have = available()
-            if not requested <= _parse_cpu_list(have):
-                raise InvalidArgument(
-                    f"Requested {plural} are not available - requested {value}, available: {have}"
-                )
-
-    def effective_memory_swap(self) -> int | None:
-        """The memory+swap limit to apply: Docker defaults it to twice the memory."""
-        if self.memory and self.memory_swap is None:
-            return 2 * self.memory
-        return self.memory_swap
-
-    def cfs(self) -> tuple[int, int] | None:
-        """(quota_us, period_us) from ``cpus`` or the explicit quota/period."""
-        if self.cpus:
-            return round(self.cpus * CFS_PERIOD_US), CFS_PERIOD_US
-        if self.cpu_quota or self.cpu_period:
-            return (self.cpu_quota or -1), (self.cpu_period or CFS_PERIOD_US)
-        return None
-
-    def pins_cpuset(self) -> bool:
-        return bool(self.cpuset_cpus or self.cpuset_mems)
-
-
-def _available_cpus() -> str:
-    return _read_first(("/sys/fs/cgroup/cpuset/cpuset.effective_cpus",
-                        "/sys/fs/cgroup/cpuset.cpus.effective",
-                        "/sys/devices/system/cpu/online"))
-
-
-def _available_mems() -> str:
-    return _read_first(("/sys/fs/cgroup/cpuset/cpuset.effective_mems",
-                        "/sys/fs/cgroup/cpuset.mems.effective",
-                        "/sys/devices/system/node/online"), default="0")
-
-
-def _read_first(paths: tuple[str, ...], default: str = "0") -> str:
-    for path in paths:
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text:
-            return text
-    return default
 
 
 # ---------------------------------------------------------------- layout
 
 
-class Layout(namedtuple("Layout", "mode v1 v2_root", defaults=(None,))):
+class Layout(Record):
     """Where the cgroup hierarchies are: v1 mounts by controller, or the v2 root."""
 
-    __slots__ = ()
     mode: str  # "v1", "v2" or "hybrid"
     v1: dict[str, str]  # controller -> mount point
-    v2_root: str | None
-
-    @classmethod
-    def unified(cls, root: str) -> Layout:
-        """A pure v2 layout rooted at ``root`` (also how tests point at a temp tree)."""
-        return cls("v2", {}, root)
+    v2_root: str | None = None
 
 
 def _mountinfo_entries() -> list[tuple[str, str, str]]:
@@ -489,14 +207,13 @@ def _pids_of(directory: str) -> list[int]:
 # ---------------------------------------------------------------- cgroups
 
 
-class CgroupStats(namedtuple("CgroupStats", "memory_usage memory_limit cpu_usage_ns pids_current pids_limit")):
+class CgroupStats(Record):
     """What ``freight stats`` shows.  None where the host has no such accounting.
 
     ``memory_usage`` excludes inactive file cache, as ``docker stats`` does;
     ``memory_limit`` is None when unlimited (Docker then shows the host's memory).
     """
 
-    __slots__ = ()
     memory_usage: int | None
     memory_limit: int | None
     cpu_usage_ns: int | None

@@ -1,23 +1,30 @@
 """Inside the forked container process: namespaces, filesystem, identity, exec.
 
-Imported only in the child, so none of it costs the caller start-up time.
+Imported only in the child (``launch``), so none of it costs the caller start-up
+time. What runs after the pivot, when the host's Python is out of reach, must be
+imported before it: this module's imports, and what ``_preload`` adds.
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
 import signal
+import struct
 from collections.abc import Callable
 
 from freight.errors import FreightError
-from freight.runtime import process, rootfs
+from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
-from freight.runtime.launch import Stdio, _HookSync, _namespace_flags, _report, exit_code
+from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
+
+    from freight.runtime.hooks import Hook
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -25,11 +32,8 @@ _IFF_UP = 0x1
 
 
 def loopback_up() -> None:
-    """Bring ``lo`` up in the (new) network namespace, with one ioctl."""
-    import ctypes
-    import fcntl
-    import struct
-
+    """Bring ``lo`` up in the calling thread's network namespace, with one ioctl (no ``ip``
+    binary, and no ``socket`` module: a container's process calls it after its pivot)."""
     libc = ctypes.CDLL(None, use_errno=True)
     fd = libc.socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
     if fd < 0:
@@ -47,15 +51,12 @@ def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]
     """Allocate the terminal in the container's devpts and send its master to the parent;
     ``console`` also binds it over /dev/console (not for ``exec``)."""
     def open_console(root: str) -> None:
-        import fcntl
-        import socket
-        import struct
+        import socket  # this and termios: imported by _preload, only -t needs them
+        import termios
 
         master = os.open(f"{root}/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))            # TIOCSPTLCK: unlock
         if stdio.winsize:
-            import termios
-
             fcntl.ioctl(master, termios.TIOCSWINSZ, stdio.winsize)
         number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
         sock = socket.socket(fileno=stdio.tty_socket)
@@ -72,8 +73,7 @@ def _console_opener(stdio: Stdio, console: bool = True) -> Callable[[str], None]
 def _set_stdio(stdio: Stdio, err_w: int) -> None:
     if stdio.tty_socket is not None:
         os.setsid()
-        import fcntl
-        import termios
+        import termios  # imported by _preload
 
         fcntl.ioctl(stdio.stdin, termios.TIOCSCTTY, 0)
     for target, fd in enumerate((stdio.stdin, stdio.stdout, stdio.stderr)):
@@ -83,26 +83,20 @@ def _set_stdio(stdio: Stdio, err_w: int) -> None:
     os.closerange(err_w + 1, 1 << 20)
 
 
-def _preload(spec: ContainerSpec) -> Any:
-    """Import now what later steps need: after the pivot the host's Python is out of reach.
+def _preload(spec: ContainerSpec) -> seccomp_filter.Program | None:
+    """Import now what only some containers need later (after the pivot the host's Python
+    is out of reach), and prepare the container's seccomp program.
 
-    Returns the container's seccomp program, ready to load: compiling one (when the
-    cache has none) needs libseccomp and its binding, and here that work overlaps
-    with the parent's moving us into the cgroup.
+    Compiling a program (when the cache has none) needs libseccomp and its binding,
+    and here that work overlaps with the parent's moving us into the cgroup.
     """
-    import ctypes  # noqa: F401
-    import fcntl  # noqa: F401
-    import struct  # noqa: F401
-
     if spec.ulimits:
-        import resource  # noqa: F401
+        import resource  # noqa: F401 - process.apply_identity sets the limits
     if spec.tty:
-        import socket  # noqa: F401
+        import socket  # noqa: F401 - the console opener sends the pty master
         import termios  # noqa: F401
     if spec.seccomp is None:
         return None
-    from freight.runtime import seccomp_filter
-
     return seccomp_filter.prepare(spec.seccomp)
 
 
@@ -127,8 +121,8 @@ def join_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, target: int) ->
 
 
 def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int | None,
-                   hooks: dict[str, list[Any]] | None = None,
-                   sync: _HookSync | None = None) -> NoReturn:
+                   hooks: dict[str, list[Hook]] | None = None,
+                   sync: HookSync | None = None) -> NoReturn:
     """Everything from the fork to the exec. ``joined_r`` (with a cgroup) reads a byte once
     the parent moved us into the container's cgroup: that migration is slow on cgroup v1,
     so it runs while we build the filesystem, and only the cgroup namespace waits for it.
@@ -136,7 +130,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     over to the parent once the mounts are done, before the pivot."""
     seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    sc.unshare(_namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
+    sc.unshare(namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
     hierarchies = rootfs.cgroup_hierarchies()
@@ -154,15 +148,13 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     _exec(spec, stdio, err_w, seccomp, start_hooks)
 
 
-def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSync | None,
+def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Hook]], sync: HookSync | None,
                 console: Callable[[str], None] | None
                 ) -> tuple[Callable[[str], None], Callable[[], None] | None]:
     """What runs before the pivot (the console, the parent's createRuntime hooks, our
     createContainer hooks, in the host's filesystem) and just before exec (startContainer,
     in the container's), each hook given the OCI state with our host PID."""
-    import select  # noqa: F401 - the hooks need it after the pivot
-
-    from freight.runtime.devices import oci_state, run_hooks
+    from freight.runtime.hooks import oci_state, run_hooks  # only CDI devices bring hooks (before the pivot)
 
     pid = int(os.readlink("/proc/self"))  # still the host's /proc: our PID as the host sees it
 
@@ -181,7 +173,7 @@ def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Any]], sync: _HookSyn
     return before_pivot, before_exec if hooks.get("startContainer") else None
 
 
-def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int, seccomp: Any = None,
+def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int, seccomp: seccomp_filter.Program | None = None,
           start_hooks: Callable[[], None] | None = None) -> NoReturn:
     """Identity, environment, stdio and the exec itself, inside the container's root;
     ``start_hooks`` (OCI startContainer) run once the command is found, still as root.
@@ -198,23 +190,17 @@ def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int, seccomp: Any = None,
         start_hooks()
     _set_stdio(stdio, err_w)
     if seccomp is not None and not spec.no_new_privileges:
-        _load_seccomp(seccomp)
+        seccomp_filter.load(seccomp)
     process.apply_identity(spec, user)
     process.enter_workdir(spec.cwd or "/")
     process.reset_signals()
     os.umask(0o022)
     if seccomp is not None and spec.no_new_privileges:
-        _load_seccomp(seccomp)
+        seccomp_filter.load(seccomp)
     if spec.init:
         _run_init(path, spec.args, env, err_w)
     process.exec_command(path, spec.args, env)
     raise AssertionError("unreachable")
-
-
-def _load_seccomp(seccomp: Any) -> None:
-    from freight.runtime import seccomp_filter
-
-    seccomp_filter.load(seccomp)
 
 
 def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoReturn:
@@ -227,7 +213,7 @@ def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoRetur
         try:
             process.exec_command(path, args, env)
         except FreightError as err:
-            _report(err_w, err.exit_code, str(err))
+            report(err_w, err.exit_code, str(err))
             os._exit(err.exit_code)
     os.close(err_w)
     for sig in signal.Signals:

@@ -12,13 +12,15 @@ and two removers never race each other.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
+from freight.runtime.fsutil import remove_tree
 from freight.settings import PRIVATE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from freight.store import Store
 
 ANONYMOUS_VOLUMES = "anonymous-volumes"  # the volumes to remove with a directory that never got its row
 _OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -27,8 +29,6 @@ _OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 def create(root: str, cid: str, anonymous_volumes: list[str]) -> int:
     """Make the container's directory; return the fd that holds its lock (close it once the
     row is committed)."""
-    import fcntl  # lazily: ``ps`` imports this module, and needs fcntl only when it finds strays
-
     parent = f"{root}/containers"
     try:
         os.mkdir(parent, PRIVATE)
@@ -50,8 +50,6 @@ def create(root: str, cid: str, anonymous_volumes: list[str]) -> int:
 
 def lock(path: str) -> int | None:
     """Wait for and hold the lock of an existing container directory (None: there is none)."""
-    import fcntl
-
     try:
         fd = os.open(path, _OPEN)
     except FileNotFoundError:
@@ -64,8 +62,6 @@ def remove(path: str) -> None:
     """Remove a container's files; hold its lock. A ``cp`` killed while it copied from the
     stopped container may have left its overlay mounted there: detached first, or removing
     would go on into the volumes bound below it."""
-    from freight.runtime.fsutil import remove_tree
-
     try:
         names = os.listdir(path)
     except FileNotFoundError:
@@ -77,7 +73,7 @@ def remove(path: str) -> None:
 
 
 def _detach(path: str) -> None:
-    from freight.runtime import syscalls as sc
+    from freight.runtime import syscalls as sc  # ctypes: only for a copy's leftover mount
 
     try:
         sc.umount2(path, sc.MNT_DETACH)
@@ -85,7 +81,7 @@ def _detach(path: str) -> None:
         pass  # not a mount point (any more)
 
 
-def sweep(store: Any, known: set[str]) -> None:
+def sweep(store: Store, known: set[str]) -> None:
     """Remove the directories without a row (none of ``known``) that no live process owns."""
     parent = f"{store.root_path}/containers"
     try:
@@ -104,8 +100,6 @@ def sweep(store: Any, known: set[str]) -> None:
 
 def _abandoned(parent: str, names: list[str]) -> list[tuple[str, int]]:
     """The directories among ``names`` whose lock is free, each with the fd now holding it."""
-    import fcntl
-
     parent_fd = os.open(parent, _OPEN)
     found = []
     try:
@@ -126,8 +120,8 @@ def _abandoned(parent: str, names: list[str]) -> list[tuple[str, int]]:
     return found
 
 
-def _remove_abandoned(store: Any, cid: str) -> None:
-    from freight.runtime import cgroups
+def _remove_abandoned(store: Store, cid: str) -> None:
+    from freight.runtime import cgroups  # only for the directory of a killed creator
 
     path = f"{store.root_path}/containers/{cid}"
     cgroup = cgroups.load(cid)
@@ -141,11 +135,9 @@ def _remove_abandoned(store: Any, cid: str) -> None:
     remove(path)
 
 
-def remove_unrecorded_volumes(store: Any, names: list[str]) -> None:
+def remove_unrecorded_volumes(store: Store, names: list[str]) -> None:
     """Remove the directories of a container's anonymous volumes that have no row: those of
     a container that never got its own (they are recorded with it, in one transaction)."""
-    from freight.runtime.fsutil import remove_tree
-
     for name in names:
         if _is_id(name) and not store.db.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
             remove_tree(f"{store.root_path}/volumes/{name}")

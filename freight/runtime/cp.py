@@ -27,12 +27,19 @@ import tempfile
 from pathlib import Path
 
 from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.runtime import syscalls as sc
+from freight.runtime.containers import get
+from freight.runtime.records import Container
+from freight.runtime.rootfs import secure_join
+from freight.store.compression import open_layer
 from freight.store.layerapply import extract_archive
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import IO, Any, BinaryIO
+
+    from freight.store import Store
 
 
 def split_target(text: str) -> tuple[str | None, str]:
@@ -44,13 +51,11 @@ def split_target(text: str) -> tuple[str | None, str]:
 
 
 @contextlib.contextmanager
-def container_root(store: Any, c: Any) -> Iterator[str]:
+def container_root(store: Store, c: Container) -> Iterator[str]:
     """The directory that is ``/`` of container ``c`` for the duration of the copy."""
     if c.running:
         yield f"/proc/{c.pid}/root"
         return
-    from freight.runtime import syscalls as sc
-
     directory = c.directory(store)
     lowers = [str(p) for p in reversed(store.layer_dirs(store.resolve_image(c.image_id)))]
     if not lowers:
@@ -73,9 +78,6 @@ def container_root(store: Any, c: Any) -> Iterator[str]:
 def _mount_volumes(root: str, mounts: list[dict[str, Any]]) -> None:
     """Bind the stopped container's volumes and bind mounts where it sees them (when
     their mount point exists), so that ``cp`` reads and writes them as Docker's does."""
-    from freight.runtime import syscalls as sc
-    from freight.runtime.rootfs import secure_join
-
     for m in sorted(mounts, key=lambda m: m["Destination"].count("/")):
         if m["Type"] not in ("bind", "volume") or not os.path.isdir(m["Source"]):
             continue
@@ -89,8 +91,6 @@ def _mount_volumes(root: str, mounts: list[dict[str, Any]]) -> None:
 
 def _in_root(root: str, path: str, follow: bool) -> str:
     """The host path of container ``path``; its last component is a symlink unless ``follow``."""
-    from freight.runtime.rootfs import secure_join
-
     if follow:
         return secure_join(root, path)
     parent, name = os.path.split(os.path.normpath("/" + path))
@@ -190,11 +190,9 @@ def _plan(src_path: str, src_st: os.stat_result, dest_path: str,
     return os.path.basename(os.path.normpath(dest_path)), False
 
 
-def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
+def copy_out(store: Store, ref: str, src: str, dest: str, archive: bool = False,
              follow: bool = False, stdout: BinaryIO | None = None) -> None:
     """``cp CONTAINER:SRC DEST`` (``DEST`` "-": a tar stream to ``stdout``)."""
-    from freight.runtime.containers import get
-
     c = get(store, ref)
     with container_root(store, c) as root:
         real = _in_root(root, src, follow)
@@ -223,11 +221,9 @@ def copy_out(store: Any, ref: str, src: str, dest: str, archive: bool = False,
                 raise FreightError(f"copy from the container failed: {err}") from None
 
 
-def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
+def copy_in(store: Store, ref: str, src: str, dest: str, archive: bool = False,
             follow: bool = False, stdin: BinaryIO | None = None) -> None:
     """``cp SRC CONTAINER:DEST`` (``SRC`` "-": a tar stream from ``stdin`` into directory DEST)."""
-    from freight.runtime.containers import get
-
     c = get(store, ref)
     with container_root(store, c) as root:
         dest_real = _in_root(root, dest, True)
@@ -258,8 +254,6 @@ def copy_in(store: Any, ref: str, src: str, dest: str, archive: bool = False,
 def _extract(root: str, inside: str, stream: BinaryIO, owner: int | None) -> None:
     """Unpack tar ``stream`` (plain or compressed, as Docker takes it) into container directory
     ``inside``, by a child process chrooted into ``root``."""
-    from freight.store.compression import open_layer
-
     def work(enter: Callable[[], None]) -> None:
         with open_layer(stream) as tar:  # its codec is imported from the host, before the chroot
             enter()

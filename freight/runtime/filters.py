@@ -13,7 +13,10 @@ from freight.errors import InvalidArgument
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+
+    from freight.runtime.records import Container
+
+    Resolve = Callable[[str], Container]
 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
@@ -39,21 +42,21 @@ def shows_stopped(filters: dict[str, list[str]]) -> bool:
     return "exited" in filters or any(v != "running" for v in filters.get("status", []))
 
 
-def select(containers: list[Any], filters: dict[str, list[str]],
-           resolve: Callable[[str], Any]) -> list[Any]:
+def select(containers: list[Container], filters: dict[str, list[str]],
+           resolve: Resolve) -> list[Container]:
     """The containers every filter key accepts; ``resolve`` finds a container by name or ID."""
     return [c for c in containers
             if all(any(_MATCHERS[key](c, value, resolve) for value in values)
                    for key, values in filters.items())]
 
 
-def _label(c: Any, value: str, _resolve: Any) -> bool:
+def _label(c: Container, value: str, _resolve: Resolve) -> bool:
     key, sep, want = value.partition("=")
     labels = c.config.get("Labels") or {}
     return key in labels and (not sep or labels[key] == want)
 
 
-def _ancestor(c: Any, value: str, _resolve: Any) -> bool:
+def _ancestor(c: Container, value: str, _resolve: Resolve) -> bool:
     image = c.config.get("Image", "")
     if value in (image, c.image_id, c.image_id.removeprefix("sha256:")):
         return True
@@ -62,15 +65,16 @@ def _ancestor(c: Any, value: str, _resolve: Any) -> bool:
     return ":" not in value.rsplit("/", 1)[-1] and image == f"{value}:latest"
 
 
-def _created_relative(before: bool) -> Callable[[Any, str, Any], bool]:
-    def match(c: Any, value: str, resolve: Any) -> bool:
-        pivot = resolve(value).record["Created"]
-        return c.record["Created"] < pivot if before else c.record["Created"] > pivot
+def _created_relative(before: bool) -> Callable[[Container, str, Resolve], bool]:
+    def match(c: Container, value: str, resolve: Resolve) -> bool:
+        pivot: str = resolve(value).record["Created"]
+        created: str = c.record["Created"]
+        return created < pivot if before else created > pivot
     return match
 
 
-def _port(key: str) -> Callable[[Any, str, Any], bool]:
-    def match(c: Any, value: str, _resolve: Any) -> bool:
+def _port(key: str) -> Callable[[Container, str, Resolve], bool]:
+    def match(c: Container, value: str, _resolve: Resolve) -> bool:
         wanted = value if "/" in value else f"{value}/tcp"
         if key == "expose":
             return wanted in (c.config.get("ExposedPorts") or {})
@@ -78,12 +82,12 @@ def _port(key: str) -> Callable[[Any, str, Any], bool]:
     return match
 
 
-def _volume(c: Any, value: str, _resolve: Any) -> bool:
+def _volume(c: Container, value: str, _resolve: Resolve) -> bool:
     return any(value in (m.get("Name"), m.get("Source"), m.get("Destination"))
                for m in c.record.get("Mounts") or [])
 
 
-_MATCHERS: dict[str, Callable[[Any, str, Any], bool]] = {
+_MATCHERS: dict[str, Callable[[Container, str, Resolve], bool]] = {
     "id": lambda c, v, _: c.id.startswith(v),
     "name": lambda c, v, _: re.search(v, c.name) is not None,
     "label": _label,

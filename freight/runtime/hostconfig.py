@@ -10,15 +10,20 @@ launcher needs, each time the container starts.
 from __future__ import annotations
 
 import os
+import stat
 
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import caps as capabilities
 from freight.runtime import seccomp
+from freight.runtime import syscalls as sc
+from freight.runtime.limits import Resources
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
+
+    from freight.runtime.cdi import ContainerEdits
 
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
@@ -97,7 +102,7 @@ def parse_ulimit(text: str) -> dict[str, Any]:
 
 def check_ulimits(ulimits: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
     """The rlimits to set, refusing a hard limit above ours (that needs CAP_SYS_RESOURCE)."""
-    import resource
+    import resource  # only --ulimit needs it
 
     out = []
     for u in ulimits:
@@ -116,12 +121,10 @@ def resources_requested(host: dict[str, Any]) -> bool:
     return any(host.get(k) for k in _RESOURCE_KEYS)
 
 
-def make_resources(host: dict[str, Any]) -> Any:
-    """The cgroups module's ``Resources`` from HostConfig (imports it only when called)."""
-    from freight.runtime import cgroups
-
+def make_resources(host: dict[str, Any]) -> Resources:
+    """The container's limits (for ``cgroups.create``) from its HostConfig."""
     nano = host.get("NanoCpus") or 0
-    res = cgroups.Resources(
+    res = Resources(
         memory=host.get("Memory") or None, memory_swap=host.get("MemorySwap") or None,
         memory_reservation=host.get("MemoryReservation") or None,
         cpus=nano / 1e9 if nano else None, cpu_period=host.get("CpuPeriod") or None,
@@ -205,9 +208,7 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
 
 
 def spec_mounts(record: dict[str, Any]) -> list[Mount]:
-    """Binds, volumes and tmpfs mounts as stored in the record (see ``freight.runtime.volumes``)."""
-    from freight.runtime import syscalls as sc
-
+    """Binds, volumes and tmpfs mounts as stored in the record (see ``freight.runtime.mounts``)."""
     out = []
     tmpfs = dict(record["HostConfig"].get("Tmpfs") or {})
     for m in record.get("Mounts") or []:
@@ -257,8 +258,6 @@ def tmpfs_options(options: str) -> tuple[int, str]:
 
 def privileged_devices(host: dict[str, Any]) -> list[DeviceNode]:
     """For ``--privileged``, every device node of the host's /dev, as Docker gives."""
-    import stat
-
     if not host.get("Privileged"):
         return []
     nodes = []
@@ -279,13 +278,13 @@ _DEFAULT_DEVICE_PATHS = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "
                          "/dev/tty", "/dev/console", "/dev/ptmx"}
 
 
-def device_edits(host: dict[str, Any]) -> Any:
-    """``--device`` and ``--gpus`` (CDI) as ``devices.ContainerEdits``; None when there are none."""
+def device_edits(host: dict[str, Any]) -> ContainerEdits | None:
+    """``--device`` and ``--gpus`` (CDI) as ``cdi.ContainerEdits``; None when there are none."""
     if not host.get("Devices") and not host.get("DeviceRequests"):
         return None
-    from freight.runtime import devices
+    from freight.runtime import cdi, devices, gpus  # only containers given devices need them
 
-    edits = devices.ContainerEdits()
+    edits = cdi.ContainerEdits()
     for d in host.get("Devices") or []:
         request = devices.DeviceRequest(d["PathOnHost"], d.get("PathInContainer") or d["PathOnHost"],
                                         d.get("CgroupPermissions") or "rwm")
@@ -298,11 +297,11 @@ def device_edits(host: dict[str, Any]) -> Any:
         if r.get("Driver") == "cdi":
             names += r.get("DeviceIDs") or []
             continue
-        registry = registry or devices.CdiRegistry()
-        gpus = devices.GpuRequest(count=r.get("Count") or 0, device_ids=r.get("DeviceIDs"),
-                                  capabilities=r.get("Capabilities") or [["gpu"]],
-                                  driver=r.get("Driver") or "", options=r.get("Options") or {})
-        names += devices.gpu_device_names(gpus, registry)
+        registry = registry or cdi.CdiRegistry()
+        wanted = gpus.GpuRequest(count=r.get("Count") or 0, device_ids=r.get("DeviceIDs"),
+                                 capabilities=r.get("Capabilities") or [["gpu"]],
+                                 driver=r.get("Driver") or "", options=r.get("Options") or {})
+        names += gpus.gpu_device_names(wanted, registry)
     if names:
-        edits.extend((registry or devices.CdiRegistry()).edits(names))
+        edits.extend((registry or cdi.CdiRegistry()).edits(names))
     return edits

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 from freight.errors import NotFound
+from freight.runtime import containers
+from freight.runtime.records import PRIVATE_STATE, Container
+from freight.runtime.volumes import get_volume
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-# Keys freight keeps in its records for itself, not shown by inspect.
-_PRIVATE_STATE = ("StartTime", "MonitorPid", "MonitorStartTime")
-_PRIVATE_MOUNT = ("NoCopy", "Anonymous", "TmpfsOptions")
+    from freight.store import Store
+
+_PRIVATE_MOUNT = ("NoCopy", "Anonymous", "TmpfsOptions")  # freight's own keys (``mounts``)
 
 
-def container_inspect(store: Any, c: Any) -> dict[str, Any]:
+def container_inspect(store: Store, c: Container) -> dict[str, Any]:
     """The container as ``docker container inspect`` shows it."""
     record = c.record
-    state = {k: v for k, v in c.state.items() if k not in _PRIVATE_STATE}
+    state = {k: v for k, v in c.state.items() if k not in PRIVATE_STATE}
     directory = c.directory(store)
     lowers = ""
     try:
@@ -45,24 +46,16 @@ def container_inspect(store: Any, c: Any) -> dict[str, Any]:
     return out
 
 
-def volume_inspect(store: Any, name: str) -> dict[str, Any] | None:
-    row = store.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        return None
-    return {"CreatedAt": row["created"], "Driver": row["driver"], "Labels": json.loads(row["labels"]) or None,
-            "Mountpoint": f"{store.root}/volumes/{name}/_data", "Name": name,
-            "Options": json.loads(row["options"]) or None, "Scope": "local"}
-
-
-def find_and_inspect(store: Any, name: str, kind: str | None = None) -> dict[str, Any] | None:
+def find_and_inspect(store: Store, name: str, kind: str | None = None) -> dict[str, Any] | None:
     """A container (or, with ``kind`` None or "volume", a volume) by name or ID; None if absent."""
-    from freight.runtime import containers
-
     if kind in (None, "container"):
         try:
             return container_inspect(store, containers.get(store, name))
         except NotFound:
             pass
     if kind in (None, "volume"):
-        return volume_inspect(store, name)
+        try:
+            return get_volume(store, name)
+        except NotFound:
+            return None
     return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from freight.errors import InvalidArgument
+
 LEFT = ("admiring", "affectionate", "agitated", "amazing", "angry", "awesome", "beautiful",
         "blissful", "bold", "boring", "brave", "busy", "charming", "clever", "compassionate",
         "competent", "confident", "cool", "cranky", "crazy", "dazzling", "determined", "distracted",
@@ -44,8 +46,6 @@ def random_name() -> str:
 
 def check_name(name: str) -> str:
     """A user-given name without its leading slash; Docker's error for a bad one."""
-    from freight.errors import InvalidArgument
-
     if not _NAME_RE.match(name):
         raise InvalidArgument(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     return name.lstrip("/")

@@ -13,20 +13,25 @@ import os
 import signal
 
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
+from freight.record import Record
 from freight.runtime import caps as capabilities
 from freight.runtime import syscalls as sc
 from freight.runtime.spec import ContainerSpec
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ExecUser:
+class ExecUser(Record):
     """The resolved identity: ids, home, and every group to set (primary first)."""
 
-    __slots__ = ("uid", "gid", "home", "groups")
-
-    def __init__(self, uid: int, gid: int, home: str, groups: list[int]) -> None:
-        self.uid, self.gid, self.home, self.groups = uid, gid, home, groups
+    uid: int
+    gid: int
+    home: str
+    groups: list[int]
 
 
 def _read_db(path: str) -> list[list[str]]:
@@ -50,7 +55,7 @@ def _find(entries: list[list[str]], key: str, fields: int) -> list[str] | None:
     return None
 
 
-def resolve_user(spec_user: str, group_add: list[str] = (), etc: str = "/etc") -> ExecUser:
+def resolve_user(spec_user: str, group_add: Sequence[str] = (), etc: str = "/etc") -> ExecUser:
     """``name|uid[:group|gid]`` against the container's passwd and group files."""
     user_part, _, group_part = (spec_user or "").partition(":")
     passwd = _read_db(f"{etc}/passwd")
@@ -114,7 +119,7 @@ def lookup(command: str, env: list[str]) -> str:
         except FileNotFoundError:
             raise CommandNotFound(f'exec: "{command}": stat {command}: no such file or directory') from None
         except OSError as err:
-            raise CannotInvoke(f'exec: "{command}": stat {command}: {err.strerror.lower()}') from None
+            raise CannotInvoke(f'exec: "{command}": stat {command}: {(err.strerror or str(err)).lower()}') from None
         if os.path.isdir(command):
             raise CannotInvoke(f'exec: "{command}": is a directory')
         if not st.st_mode & 0o111:
@@ -171,7 +176,8 @@ def enter_workdir(cwd: str) -> None:
     try:
         os.chdir(cwd)
     except OSError as err:
-        raise CannotInvoke(f'chdir to cwd ("{cwd}") set in config.json failed: {err.strerror.lower()}') from None
+        reason = (err.strerror or str(err)).lower()
+        raise CannotInvoke(f'chdir to cwd ("{cwd}") set in config.json failed: {reason}') from None
 
 
 def reset_signals() -> None:
@@ -185,10 +191,10 @@ def reset_signals() -> None:
 
 def exec_command(path: str, args: list[str], env: list[str]) -> None:
     try:
-        os.execve(path, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
+        os.execve(path, args, {key: value for key, _, value in (e.partition("=") for e in env)})
     except FileNotFoundError:
         raise CommandNotFound(f'exec: "{args[0]}": no such file or directory') from None
     except PermissionError:
         raise CannotInvoke(f'exec: "{args[0]}": permission denied') from None
     except OSError as err:
-        raise CannotInvoke(f'exec: "{args[0]}": {err.strerror.lower()}') from None
+        raise CannotInvoke(f'exec: "{args[0]}": {(err.strerror or str(err)).lower()}') from None

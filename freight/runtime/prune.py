@@ -1,21 +1,24 @@
-"""Container and volume housekeeping: ``container prune``, the ``volume`` commands, sizes.
+"""``container prune`` and ``volume prune``, and the sizes they (and ``system df``) report.
 
-Volumes are rows of the ``volumes`` table (``freight.runtime.volumes``);
-anonymous ones carry Docker's ``com.docker.volume.anonymous`` label, and only
-they are pruned unless ``all`` is asked for, as Docker 23+ does.
+Only anonymous volumes are pruned unless ``all`` is asked for, as Docker 23+ does.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
+import time
 
 from freight.errors import InvalidArgument, NotFound
-from freight.runtime.volumes import ANONYMOUS_LABEL
+from freight.runtime.containers import list_containers
+from freight.runtime.lifecycle import remove
+from freight.runtime.records import Container
+from freight.runtime.times import timestamp
+from freight.runtime.volumes import ANONYMOUS_LABEL, list_volumes, remove_volumes, used_volumes, volume_path
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from freight.store import Store
 
 
 def tree_size(path: str) -> int:
@@ -34,18 +37,13 @@ def tree_size(path: str) -> int:
     return total
 
 
-def container_size(store: Any, c: Any) -> int:
+def container_size(store: Store, c: Container) -> int:
     """What the container wrote: its overlay upper dir."""
     return tree_size(f"{c.directory(store)}/upper")
 
 
 def _until(value: str) -> str:
     """``until`` filter: a timestamp, a Unix time or a duration (``10m``, ``1h30m``) -> RFC 3339."""
-    import re
-    import time
-
-    from freight.runtime.stdio import timestamp
-
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return timestamp(int(float(value) * 1e9))
     units = {"s": 1, "m": 60, "h": 3600}
@@ -73,10 +71,8 @@ def _labels_match(labels: dict[str, str], wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
-def prune_containers(store: Any, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
+def prune_containers(store: Store, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
     """Remove every stopped container (older than ``until``); (IDs, bytes reclaimed)."""
-    from freight.runtime.containers import list_containers, remove
-
     filters = filters or {}
     until = _until(filters["until"]) if "until" in filters else None
     removed, reclaimed = [], 0
@@ -95,68 +91,8 @@ def prune_containers(store: Any, filters: dict[str, str] | None = None) -> tuple
     return removed, reclaimed
 
 
-# ---------------------------------------------------------------- volumes
-
-
-def volume_record(store: Any, row: Any) -> dict[str, Any]:
-    """``docker volume inspect``'s object."""
-    from freight.runtime.volumes import volume_path
-
-    name, created, driver, labels, options = row
-    return {"CreatedAt": created, "Driver": driver, "Labels": json.loads(labels) or None,
-            "Mountpoint": volume_path(store.root, name), "Name": name, "Options": json.loads(options) or None,
-            "Scope": "local"}
-
-
-def list_volumes(store: Any) -> list[dict[str, Any]]:
-    rows = store.db.execute("SELECT name, created, driver, labels, options FROM volumes ORDER BY name")
-    return [volume_record(store, r) for r in rows.fetchall()]
-
-
-def get_volume(store: Any, name: str) -> dict[str, Any]:
-    row = store.db.execute("SELECT name, created, driver, labels, options FROM volumes WHERE name = ?",
-                           (name,)).fetchone()
-    if row is None:
-        raise NotFound(f"get {name}: no such volume")
-    return volume_record(store, row)
-
-
-def create_volume(store: Any, name: str | None = None, labels: dict[str, str] | None = None,
-                  driver: str = "local") -> dict[str, Any]:
-    """``docker volume create``: an existing name is returned as it is."""
-    from freight.runtime.stdio import timestamp
-    from freight.runtime.volumes import check_name, ensure_volume
-    from freight.store.db import transaction
-
-    if driver != "local":
-        raise NotFound(f"plugin \"{driver}\" not found")
-    name = name or os.urandom(32).hex()
-    check_name(name)
-    with transaction(store.db) as db:
-        ensure_volume(db, store.root, name, timestamp(), labels=labels)
-    return get_volume(store, name)
-
-
-def remove_volumes(store: Any, name: str, force: bool = False) -> None:
-    from freight.runtime.volumes import remove_volume
-    from freight.store.db import transaction
-
-    with transaction(store.db) as db:
-        remove_volume(db, store.root, name, force=force)
-
-
-def used_volumes(store: Any) -> set[str]:
-    """Names of volumes some container (running or not) mounts."""
-    used = set()
-    for (config,) in store.db.execute("SELECT config FROM containers"):
-        used.update(m["Name"] for m in json.loads(config).get("Mounts") or [] if m.get("Type") == "volume")
-    return used
-
-
-def prune_volumes(store: Any, all: bool = False, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
+def prune_volumes(store: Store, all: bool = False, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
     """Remove unused volumes: anonymous ones, or every one with ``all``; (names, bytes)."""
-    from freight.runtime.volumes import volume_path
-
     filters = filters or {}
     used = used_volumes(store)
     removed, reclaimed = [], 0
@@ -166,7 +102,7 @@ def prune_volumes(store: Any, all: bool = False, filters: dict[str, str] | None 
             continue
         if "label" in filters and not _labels_match(labels, filters["label"]):
             continue
-        size = tree_size(volume_path(store.root, volume["Name"]))
+        size = tree_size(volume_path(store.root_path, volume["Name"]))
         remove_volumes(store, volume["Name"])
         removed.append(volume["Name"])
         reclaimed += size

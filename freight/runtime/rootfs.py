@@ -213,7 +213,7 @@ def _mount_tmpfs(target: str, shown: str, flags: int, data: str) -> None:
         sc.mount("tmpfs", target, "tmpfs", flags, data or None)
     except OSError as err:
         raise FreightError(f'error mounting "tmpfs" to rootfs at "{shown}": mount tmpfs:{shown}, '
-                           f"flags: {flags:#x}, data: {data}: {os.strerror(err.errno).lower()}") from None
+                           f"flags: {flags:#x}, data: {data}: {os.strerror(err.errno or 0).lower()}") from None
 
 
 def _mask_paths() -> None:

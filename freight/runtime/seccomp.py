@@ -255,7 +255,7 @@ def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
     if value not in allowed:
         raise ProfileError(where, f"unknown value {json.dumps(value)}")
-    return value
+    return str(value)
 
 
 def _uint(value: Any, where: str) -> int:

@@ -24,8 +24,10 @@ import errno
 import json
 import os
 import stat
+import zlib
 
 from freight.errors import FreightError
+from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -49,13 +51,12 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-class Program:
+class Program(Record):
     """A compiled filter, ready for ``load``: its code, seccomp(2) flags and syscall number."""
 
-    __slots__ = ("code", "flags", "syscall")
-
-    def __init__(self, code: bytes, flags: int, syscall: int) -> None:
-        self.code, self.flags, self.syscall = code, flags, syscall
+    code: bytes
+    flags: int
+    syscall: int
 
 
 def prepare(oci: dict[str, Any], cache_dir: str = CACHE_DIR) -> Program:
@@ -117,10 +118,10 @@ def _action(pyseccomp: Any, name: str, errno_ret: int | None) -> int:
     """libseccomp's action; ERRNO and TRACE answer EPERM unless told otherwise (runc)."""
     if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
         make = pyseccomp.ERRNO if name == "SCMP_ACT_ERRNO" else pyseccomp.TRACE
-        return make(errno.EPERM if errno_ret is None else errno_ret)
-    return {"SCMP_ACT_KILL": pyseccomp.KILL_THREAD, "SCMP_ACT_KILL_THREAD": pyseccomp.KILL_THREAD,
+        return int(make(errno.EPERM if errno_ret is None else errno_ret))
+    return int({"SCMP_ACT_KILL": pyseccomp.KILL_THREAD, "SCMP_ACT_KILL_THREAD": pyseccomp.KILL_THREAD,
             "SCMP_ACT_KILL_PROCESS": pyseccomp.KILL_PROCESS, "SCMP_ACT_TRAP": pyseccomp.TRAP,
-            "SCMP_ACT_ALLOW": pyseccomp.ALLOW, "SCMP_ACT_LOG": pyseccomp.LOG}[name]
+            "SCMP_ACT_ALLOW": pyseccomp.ALLOW, "SCMP_ACT_LOG": pyseccomp.LOG}[name])
 
 
 def _add_arch(pyseccomp: Any, filt: Any, name: str) -> None:
@@ -167,8 +168,6 @@ def _cache_key(oci: dict[str, Any], version: _Version) -> bytes:
 
 
 def _entry(directory: str, key: bytes) -> str:
-    import zlib
-
     return f"{directory}/{zlib.crc32(key):08x}-{len(key):x}"
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections import namedtuple
 
-TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
-if TYPE_CHECKING:
-    from typing import Any
+from freight.record import Record
+from freight.runtime import cgroups
+from freight.runtime.records import Container
 
 
-class Sample(namedtuple("Sample", "id name cpu_percent memory_usage memory_limit net_rx net_tx block_read "
-                                 "block_write pids")):
-    __slots__ = ()
+class Sample(Record):
+    """One container's reading, as ``docker stats`` shows it (bytes, and CPU in percent)."""
+
     id: str
     name: str
     cpu_percent: float
@@ -63,7 +62,7 @@ def _net(pid: int) -> tuple[int, int]:
     return rx, tx
 
 
-def _block_io(cgroup: Any) -> tuple[int, int]:
+def _block_io(cgroup: cgroups.Cgroup) -> tuple[int, int]:
     """Bytes read and written (v1 blkio throttle counters or v2 io.stat)."""
     read = write = 0
     for directory in cgroup.directories():
@@ -85,10 +84,8 @@ def _block_io(cgroup: Any) -> tuple[int, int]:
     return read, write
 
 
-def sample(containers: list[Any], interval: float = 0.5) -> list[Sample]:
+def sample(containers: list[Container], interval: float = 0.5) -> list[Sample]:
     """One reading per running container; CPU % is measured over ``interval`` seconds."""
-    from freight.runtime import cgroups
-
     groups = {c.id: cgroups.load(c.id) for c in containers}
     first = {cid: (g.stats().cpu_usage_ns or 0) if g else 0 for cid, g in groups.items()}
     host_first = _host_cpu_ns()

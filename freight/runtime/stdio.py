@@ -8,24 +8,21 @@ format. Everything is plain ``select.poll`` in one thread.
 
 from __future__ import annotations
 
+import fcntl
 import os
-import time
+import select
+from _json import encode_basestring  # the C encoder: no json package import
+
+from freight.runtime.times import timestamp
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
 
 
-def timestamp(ns: int | None = None) -> str:
-    """RFC 3339 with nanoseconds and trailing zeros trimmed, as Go's RFC3339Nano."""
-    ns = time.time_ns() if ns is None else ns
-    seconds, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    fraction = f"{frac:09d}".rstrip("0")
-    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
-
-
 def _json_string(text: str) -> str:
-    from _json import encode_basestring  # the C encoder: no json package import
-
     escaped = encode_basestring(text)
     return escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -67,7 +64,7 @@ class JsonLog:
         os.write(self._fd, record.encode())
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -91,8 +88,6 @@ class Relay:
         self.close_stdin = close_stdin
 
     def run(self) -> None:
-        import select  # lazily: ``ps`` and ``inspect`` load this module only for ``timestamp``
-
         poller = select.poll()
         for fd in self.sources:
             poller.register(fd, select.POLLIN)
@@ -126,7 +121,7 @@ class Relay:
         target = self.targets[stream]
         if target is not None:
             try:
-                _write_all(target, data)
+                write_all(target, data)
             except BrokenPipeError:
                 self.targets[stream] = None
         if self.log is not None:
@@ -135,13 +130,14 @@ class Relay:
 
     def _forward_stdin(self) -> bool:
         """Copy one chunk of input; False once the input ended (the container's stdin closes)."""
+        assert self.stdin_from is not None  # polled only while there is input
         try:
             data = os.read(self.stdin_from, 65536)
         except OSError:
             data = b""
         if data and self.stdin_to is not None:
             try:
-                _write_all(self.stdin_to, data)
+                write_all(self.stdin_to, data)
                 return True
             except OSError:
                 pass
@@ -157,10 +153,10 @@ class RawTerminal:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.saved: list | None = None
+        self.saved: list[Any] | None = None
 
     def __enter__(self) -> RawTerminal:
-        import termios
+        import termios  # this and the next: only -t needs them
         import tty
 
         if os.isatty(self.fd):
@@ -177,8 +173,7 @@ class RawTerminal:
 
 def copy_window_size(from_fd: int, to_fd: int) -> None:
     """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
-    import fcntl
-    import termios
+    import termios  # only -t needs it
 
     try:
         size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)

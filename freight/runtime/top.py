@@ -9,17 +9,16 @@ from __future__ import annotations
 import subprocess
 
 from freight.errors import FreightError
+from freight.runtime import cgroups
+from freight.runtime.containers import get_running
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from freight.store import Store
 
 
-def top(store: Any, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+def top(store: Store, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """(titles, rows) of ``ps ps_args`` restricted to the container's processes."""
-    from freight.runtime import cgroups
-    from freight.runtime.containers import get_running
-
     c = get_running(store, ref)
     cgroup = cgroups.load(c.id)
     pids = set(cgroup.pids()) if cgroup is not None else {c.pid}

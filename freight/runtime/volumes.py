@@ -1,49 +1,45 @@
-"""Volumes and mounts: ``-v``, ``--mount``, image ``VOLUME``s, named and anonymous volumes.
+"""Volumes: named and anonymous, and the ``volume`` commands (create, ls, inspect, rm).
 
-A volume lives in ``<root>/volumes/<name>/_data`` with a row in the
-``volumes`` table. A volume that is empty when a container mounts it gets
-the image's content at that path first (Docker's copy-up), unless the mount
-says ``nocopy``. ``resolve_mounts`` turns a create request's Binds, Mounts
-and the image's Volumes into the inspect-shaped ``Mounts`` list stored with
-the container; entries carry private keys (``NoCopy``, ``Anonymous``,
-``TmpfsOptions``) that ``freight.runtime.inspect`` leaves out.
+A volume lives in ``<root>/volumes/<name>/_data`` with a row in the ``volumes``
+table; anonymous ones carry Docker's ``com.docker.volume.anonymous`` label.
+Containers mount them through ``mounts``; ``prune`` removes unused ones.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 from freight.errors import Conflict, InvalidArgument, NotFound
+from freight.runtime.fsutil import remove_tree
+from freight.runtime.times import timestamp
+from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import sqlite3
-    from pathlib import Path
     from typing import Any
 
+    from freight.store import Store
+
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker 23+: what volume prune removes by default
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-_BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave",
-               "rslave", "consistent", "cached", "delegated"}
 
 
-def volume_path(root: Path, name: str) -> str:
+def volume_path(root: str, name: str) -> str:
     return f"{root}/volumes/{name}/_data"
 
 
 def check_name(name: str) -> None:
-    if not _NAME_RE.match(name):
+    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", name):
         raise InvalidArgument(f'"{name}" includes invalid characters for a local volume name, only '
                               f'"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a '
                               f"host directory, use absolute path")
 
 
-def ensure_volume(db: sqlite3.Connection, root: Path, name: str, created: str,
+def ensure_volume(db: sqlite3.Connection, root: str, name: str, created: str,
                   labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> bool:
     """Create the volume unless it exists (call inside a transaction); say if it was new."""
-    import json
-
     if db.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
         return False
     os.makedirs(volume_path(root, name), 0o755, exist_ok=True)
@@ -52,7 +48,7 @@ def ensure_volume(db: sqlite3.Connection, root: Path, name: str, created: str,
     return True
 
 
-def remove_volume(db: sqlite3.Connection, root: Path, name: str, force: bool = False) -> None:
+def remove_volume(db: sqlite3.Connection, root: str, name: str, force: bool = False) -> None:
     """Delete a volume no container uses (call inside a transaction)."""
     if not db.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
         if force:
@@ -62,14 +58,10 @@ def remove_volume(db: sqlite3.Connection, root: Path, name: str, force: bool = F
     if users:
         raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
     db.execute("DELETE FROM volumes WHERE name = ?", (name,))
-    from freight.runtime.fsutil import remove_tree
-
     remove_tree(f"{root}/volumes/{name}")
 
 
 def volume_users(db: sqlite3.Connection, name: str) -> list[str]:
-    import json
-
     users = []
     for cid, config in db.execute("SELECT id, config FROM containers"):
         if any(m.get("Name") == name for m in json.loads(config).get("Mounts") or []):
@@ -77,138 +69,47 @@ def volume_users(db: sqlite3.Connection, name: str) -> list[str]:
     return users
 
 
-def _bind_entry(source: str, target: str, readonly: bool, mode: str = "") -> dict[str, Any]:
-    return {"Type": "bind", "Source": source, "Destination": target, "Mode": mode,
-            "RW": not readonly, "Propagation": "rprivate"}
+def volume_record(store: Store, row: tuple[str, str, str, str, str]) -> dict[str, Any]:
+    """``docker volume inspect``'s object."""
+    name, created, driver, labels, options = row
+    return {"CreatedAt": created, "Driver": driver, "Labels": json.loads(labels) or None,
+            "Mountpoint": volume_path(store.root_path, name), "Name": name, "Options": json.loads(options) or None,
+            "Scope": "local"}
 
 
-def _volume_entry(root: Path, name: str, target: str, readonly: bool, mode: str = "z",
-                  nocopy: bool = False) -> dict[str, Any]:
-    return {"Type": "volume", "Name": name, "Source": volume_path(root, name), "Destination": target,
-            "Driver": "local", "Mode": mode, "RW": not readonly, "Propagation": "", "NoCopy": nocopy}
+def list_volumes(store: Store) -> list[dict[str, Any]]:
+    rows = store.db.execute("SELECT name, created, driver, labels, options FROM volumes ORDER BY name")
+    return [volume_record(store, r) for r in rows.fetchall()]
 
 
-def _check_target(target: str, kind: str) -> None:
-    if not target.startswith("/"):
-        raise InvalidArgument(f'invalid mount config for type "{kind}": invalid mount path: '
-                              f"'{target}' mount path must be absolute")
+def get_volume(store: Store, name: str) -> dict[str, Any]:
+    row = store.db.execute("SELECT name, created, driver, labels, options FROM volumes WHERE name = ?",
+                           (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"get {name}: no such volume")
+    return volume_record(store, row)
 
 
-def parse_bind(root: Path, text: str) -> dict[str, Any]:
-    """One ``-v`` value: ``/host:/ctr[:opts]``, ``name:/ctr[:opts]`` or ``/ctr`` (anonymous)."""
-    parts = text.split(":")
-    if len(parts) == 1:
-        _check_target(parts[0], "volume")
-        entry = _volume_entry(root, os.urandom(32).hex(), parts[0], False, "")
-        entry["Anonymous"] = True
-        return entry
-    if len(parts) > 3 or not parts[0] or not parts[1]:
-        raise InvalidArgument(f"invalid spec: {text}: too many colons" if len(parts) > 3
-                              else f"invalid spec: {text}")
-    source, target = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else ""
-    opts = set(mode.split(",")) - {""}
-    if opts - _BIND_MODES:
-        raise InvalidArgument(f"invalid mode: {mode}")
-    readonly = "ro" in opts
-    if source.startswith("/"):
-        _check_target(target, "bind")
-        if not os.path.lexists(source):
-            os.makedirs(source)  # -v creates a missing host dir, as Docker does
-        return _bind_entry(os.path.normpath(source), target, readonly, mode)
-    check_name(source)
-    _check_target(target, "volume")
-    return _volume_entry(root, source, target, readonly, mode or "z", "nocopy" in opts)
+def create_volume(store: Store, name: str | None = None, labels: dict[str, str] | None = None,
+                  driver: str = "local") -> dict[str, Any]:
+    """``docker volume create``: an existing name is returned as it is."""
+    if driver != "local":
+        raise NotFound(f"plugin \"{driver}\" not found")
+    name = name or os.urandom(32).hex()
+    check_name(name)
+    with transaction(store.db) as db:
+        ensure_volume(db, store.root_path, name, timestamp(), labels=labels)
+    return get_volume(store, name)
 
 
-def parse_mount_flag(text: str) -> dict[str, Any]:
-    """``--mount type=...,source=...,target=...`` -> Docker API's HostConfig.Mounts entry."""
-    from freight.runtime.cgroups import parse_memory
-
-    mount: dict[str, Any] = {"Type": "volume"}
-    for field in text.split(","):
-        key, sep, value = field.partition("=")
-        key = key.strip().lower()
-        if key in ("readonly", "ro"):
-            if value not in ("", "1", "true", "0", "false"):
-                raise InvalidArgument(f'invalid value for readonly: {value}')
-            mount["ReadOnly"] = value in ("", "1", "true")
-        elif not sep:
-            raise InvalidArgument(f'invalid field \'{field}\' must be a key=value pair')
-        elif key == "type":
-            if value not in ("bind", "volume", "tmpfs"):
-                raise InvalidArgument(f'invalid argument "{text}" for "--mount" flag: '
-                                      f"unsupported mount type: {value}")
-            mount["Type"] = value
-        elif key in ("source", "src"):
-            mount["Source"] = value
-        elif key in ("target", "destination", "dst"):
-            mount["Target"] = value
-        elif key == "volume-nocopy":
-            mount.setdefault("VolumeOptions", {})["NoCopy"] = value in ("", "1", "true")
-        elif key == "tmpfs-size":
-            mount.setdefault("TmpfsOptions", {})["SizeBytes"] = parse_memory(value, "--mount")
-        elif key == "tmpfs-mode":
-            mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
-        elif key in ("bind-propagation", "consistency", "volume-driver", "bind-create-host-path"):
-            continue
-        else:
-            raise InvalidArgument(f"unexpected key '{key}' in '{text}'")
-    if not mount.get("Target"):
-        raise InvalidArgument(f'invalid argument "{text}" for "--mount" flag: target is required')
-    return mount
+def remove_volumes(store: Store, name: str, force: bool = False) -> None:
+    with transaction(store.db) as db:
+        remove_volume(db, store.root_path, name, force=force)
 
 
-def _api_mount(root: Path, m: dict[str, Any]) -> dict[str, Any]:
-    kind, target, source = m.get("Type", "volume"), m.get("Target", ""), m.get("Source", "")
-    readonly = bool(m.get("ReadOnly"))
-    _check_target(target, kind)
-    if kind == "bind":
-        if not source.startswith("/") or not os.path.exists(source):
-            raise InvalidArgument(f'invalid mount config for type "bind": '
-                                  f"bind source path does not exist: {source}")
-        entry = _bind_entry(os.path.normpath(source), target, readonly)
-        entry["Mode"] = ""
-        return entry
-    if kind == "tmpfs":
-        if source:
-            raise InvalidArgument('invalid mount config for type "tmpfs": source must not be specified')
-        opts = m.get("TmpfsOptions") or {}
-        data = [f"size={opts['SizeBytes']}"] if opts.get("SizeBytes") else []
-        if opts.get("Mode"):
-            data.append(f"mode={opts['Mode']:o}")
-        return {"Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": not readonly,
-                "Propagation": "", "TmpfsOptions": ",".join(data)}
-    name = source or os.urandom(32).hex()
-    if source:
-        check_name(source)
-    entry = _volume_entry(root, name, target, readonly, "", bool((m.get("VolumeOptions") or {}).get("NoCopy")))
-    entry["Anonymous"] = not source
-    return entry
-
-
-def resolve_mounts(root: Path, config: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every mount of a new container, in inspect's shape; image volumes not mounted over
-    become anonymous volumes. A target given twice is an error, as in Docker."""
-    mounts = [parse_bind(root, b) for b in host.get("Binds") or []]
-    mounts += [_api_mount(root, m) for m in host.get("Mounts") or []]
-    seen: set[str] = set()
-    for m in mounts:
-        target = os.path.normpath(m["Destination"])
-        if target in seen:
-            raise InvalidArgument(f"Duplicate mount point: {target}")
-        seen.add(target)
-    for target in host.get("Tmpfs") or {}:
-        _check_target(target, "tmpfs")
-    tmpfs_targets = {os.path.normpath(t) for t in host.get("Tmpfs") or {}}
-    for target in config.get("Volumes") or {}:
-        if os.path.normpath(target) not in seen | tmpfs_targets:
-            entry = _volume_entry(root, os.urandom(32).hex(), target, False, "")
-            entry["Anonymous"] = True
-            mounts.append(entry)
-    return mounts
-
-
-def anonymous_volumes(mounts: list[dict[str, Any]]) -> list[str]:
-    """Volumes ``rm -v`` and ``--rm`` remove: anonymous ones (``-v /path`` or image VOLUMEs)."""
-    return [m["Name"] for m in mounts if m["Type"] == "volume" and m.get("Anonymous")]
+def used_volumes(store: Store) -> set[str]:
+    """Names of volumes some container (running or not) mounts."""
+    used: set[str] = set()
+    for (config,) in store.db.execute("SELECT config FROM containers"):
+        used.update(m["Name"] for m in json.loads(config).get("Mounts") or [] if m.get("Type") == "volume")
+    return used

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from freight.runtime import containers
+from freight.runtime import containers, lifecycle
 from freight.store import Store
 
 
@@ -41,7 +41,7 @@ def test_system_df_counts_containers_volumes_and_build_cache(busybox_store: Stor
         assert rows["Build Cache"][0] == "1" and rows["Build Cache"][2] == rows["Build Cache"][3]
         assert rows["Build Cache"][2].endswith("kB") and float(rows["Build Cache"][2][:-2]) >= 20
     finally:
-        containers.remove(busybox_store, running, force=True, volumes=True)
+        lifecycle.remove(busybox_store, running, force=True, volumes=True)
 
 
 def test_system_prune_removes_stopped_containers_volumes_and_cache(busybox_store: Store, cli,
@@ -68,7 +68,7 @@ def test_system_prune_removes_stopped_containers_volumes_and_cache(busybox_store
         assert _df(cli)["Build Cache"][:3] == ["0", "0", "0B"]
         cli("image", "inspect", "busybox", check=True)  # in use, and not dangling
     finally:
-        containers.remove(busybox_store, running, force=True, volumes=True)
+        lifecycle.remove(busybox_store, running, force=True, volumes=True)
 
 
 def test_build_layers_are_kept_encoded_and_the_cache_counts_their_space_on_disk(busybox_store: Store, cli,

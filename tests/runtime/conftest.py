@@ -17,10 +17,10 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
     """``busybox_store``, checked after the test: every container removed leaves nothing."""
     yield busybox_store
     ids = [r[0] for r in busybox_store.db.execute("SELECT id FROM containers")]
-    from freight.runtime import containers
+    from freight.runtime import containers, lifecycle
 
     for c in containers.list_containers(busybox_store, all=True):  # finishes --rm ones of killed clients
-        containers.remove(busybox_store, c.id, force=True, volumes=True)
+        lifecycle.remove(busybox_store, c.id, force=True, volumes=True)
     root = busybox_store.root
     assert freight_cgroups(ids) == []
     assert freight_mounts(root) == []

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from freight.errors import InvalidArgument
-from freight.runtime import cgroups
-from freight.runtime.cgroups import DeviceRule, Layout, Resources
+from freight.runtime import cgroups, limits
+from freight.runtime.cgroups import Layout
+from freight.runtime.limits import DeviceRule, Resources
 
 # ---------------------------------------------------------------- parsing
 
@@ -26,36 +27,36 @@ from freight.runtime.cgroups import DeviceRule, Layout, Resources
      ("1.5g", 3 << 29), ("2gb", 2 << 30), ("64MiB", 64 << 20), ("10 m", 10 << 20)],
 )
 def test_parse_memory(text: str, expected: int) -> None:
-    assert cgroups.parse_memory(text) == expected
+    assert limits.parse_memory(text) == expected
 
 
 @pytest.mark.parametrize("text", ["abc", "-1", "1x", "", "m", "1.2.3g"])
 def test_parse_memory_rejects_with_dockers_message(text: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        cgroups.parse_memory(text)
+        limits.parse_memory(text)
     assert str(info.value) == f"invalid argument \"{text}\" for \"-m, --memory\" flag: invalid size: '{text}'"
 
 
 def test_parse_memory_swap_accepts_unlimited() -> None:
-    assert cgroups.parse_memory_swap("-1") == -1
-    assert cgroups.parse_memory_swap("1g") == 1 << 30
+    assert limits.parse_memory_swap("-1") == -1
+    assert limits.parse_memory_swap("1g") == 1 << 30
     with pytest.raises(InvalidArgument, match='for "--memory-swap" flag: invalid size'):
-        cgroups.parse_memory_swap("-2")
+        limits.parse_memory_swap("-2")
 
 
 @pytest.mark.parametrize(("text", "expected"), [("0.5", 0.5), ("2", 2.0), ("3/2", 1.5), ("1e-2", 0.01)])
 def test_parse_cpus(text: str, expected: float) -> None:
-    assert cgroups.parse_cpus(text) == expected
+    assert limits.parse_cpus(text) == expected
 
 
 def test_parse_cpus_errors() -> None:
     with pytest.raises(InvalidArgument) as info:
-        cgroups.parse_cpus("abc")
+        limits.parse_cpus("abc")
     assert str(info.value) == (
         'invalid argument "abc" for "--cpus" flag: failed to parse abc as a rational number'
     )
     with pytest.raises(InvalidArgument, match='"--cpus" flag: value is too precise'):
-        cgroups.parse_cpus("0.0000000001")
+        limits.parse_cpus("0.0000000001")
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_device_rule_lines() -> None:
 @pytest.fixture
 def v2_tree(tmp_path: Path) -> Layout:
     (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
-    return Layout.unified(str(tmp_path))
+    return Layout("v2", {}, str(tmp_path))
 
 
 def test_v2_create_writes_limits(v2_tree: Layout) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import cgroups, devices, syscalls
-from freight.runtime.cgroups import DeviceRule
-from freight.runtime.devices import CdiRegistry, DeviceRequest, GpuRequest
+from freight.runtime import cgroups, devices, gpus, syscalls
+from freight.runtime.cdi import CdiRegistry
+from freight.runtime.devices import DeviceRequest
+from freight.runtime.gpus import GpuRequest
+from freight.runtime.limits import DeviceRule, Resources
 from freight.runtime.spec import DeviceNode
 
 # ---------------------------------------------------------------- --device
@@ -97,7 +99,7 @@ def test_host_device_directory(tmp_path: Path) -> None:
     ],
 )
 def test_parse_gpus(value: str, expected: GpuRequest) -> None:
-    assert devices.parse_gpus(value) == expected
+    assert gpus.parse_gpus(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,7 @@ def test_parse_gpus(value: str, expected: GpuRequest) -> None:
 )
 def test_parse_gpus_errors(value: str, reason: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        devices.parse_gpus(value)
+        gpus.parse_gpus(value)
     assert str(info.value) == f'invalid argument "{value}" for "--gpus" flag: {reason}'
 
 
@@ -172,7 +174,6 @@ def cdi_dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_registry_lists_devices(cdi_dirs: tuple[Path, Path]) -> None:
     registry = CdiRegistry([str(d) for d in cdi_dirs])
-    assert registry.kinds() == {"nvidia.com/gpu"}
     assert registry.devices("nvidia.com/gpu") == ["0", "1", "all"]
     assert registry.errors == []
 
@@ -208,7 +209,7 @@ def test_spec_edits_apply_once_for_many_devices(cdi_dirs: tuple[Path, Path]) -> 
 
 def test_gpus_map_to_cdi_devices(cdi_dirs: tuple[Path, Path]) -> None:
     registry = CdiRegistry([str(d) for d in cdi_dirs])
-    names = lambda value: devices.gpu_device_names(devices.parse_gpus(value), registry)  # noqa: E731
+    names = lambda value: gpus.gpu_device_names(gpus.parse_gpus(value), registry)  # noqa: E731
     assert names("all") == ["nvidia.com/gpu=all"]
     assert names("1") == ["nvidia.com/gpu=0"]
     assert names("2") == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]
@@ -224,14 +225,14 @@ def test_gpus_map_to_cdi_devices(cdi_dirs: tuple[Path, Path]) -> None:
 def test_unknown_gpu_is_unresolvable(cdi_dirs: tuple[Path, Path]) -> None:
     registry = CdiRegistry([str(d) for d in cdi_dirs])
     with pytest.raises(FreightError) as info:
-        registry.edits(devices.gpu_device_names(devices.parse_gpus("device=7"), registry))
+        registry.edits(gpus.gpu_device_names(gpus.parse_gpus("device=7"), registry))
     assert str(info.value) == "CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=7"
 
 
 def test_no_gpu_spec_fails_like_docker(tmp_path: Path) -> None:
     registry = CdiRegistry([str(tmp_path / "empty"), str(tmp_path / "missing")])
     with pytest.raises(FreightError) as info:
-        devices.gpu_device_names(devices.parse_gpus("all"), registry)
+        gpus.gpu_device_names(gpus.parse_gpus("all"), registry)
     assert str(info.value) == 'could not select device driver "" with capabilities: [[gpu]]'
     assert info.value.exit_code == 125
 
@@ -281,22 +282,13 @@ def test_malformed_edit_is_a_cdi_error(tmp_path: Path) -> None:
         CdiRegistry([str(tmp_path)]).edits(["example.com/thing=a"])
 
 
-def test_parse_device_cgroup_rule() -> None:
-    assert devices.parse_device_cgroup_rule("c 42:* rmw") == DeviceRule("c", 42, None, "rmw")
-    assert devices.parse_device_cgroup_rule("a *:* r").v1_line() == "a *:* r"
-    with pytest.raises(InvalidArgument) as info:
-        devices.parse_device_cgroup_rule("x 1:2 rwm")
-    assert str(info.value) == ('invalid argument "x 1:2 rwm" for "--device-cgroup-rule" flag: '
-                               "invalid device cgroup format 'x 1:2 rwm'")
-
-
 def test_device_rule_is_enforced_by_the_kernel() -> None:
     """A read-only ``--device`` rule lets a process in the cgroup read but not write."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create cgroups")
     _, rules = devices.host_devices(devices.parse_device("/dev/full:/dev/full:r"))
     cg = cgroups.create(f"test-{uuid.uuid4().hex[:12]}",
-                        cgroups.Resources(devices=[DeviceRule("a", allow=False), *rules]))
+                        Resources(devices=[DeviceRule("a", allow=False), *rules]))
     try:
         if not cg.devices_enforced:
             pytest.skip("device rules need the v1 devices controller")

@@ -18,7 +18,7 @@ import pytest
 from testlib import T, freight_cgroups, freight_mounts, freight_process, wait_until
 
 from freight.errors import NotFound
-from freight.runtime import cgroups, containers
+from freight.runtime import cgroups, containers, limits, records
 from freight.store import Store
 
 
@@ -129,7 +129,7 @@ def _layouts() -> dict[str, cgroups.Layout]:
     found = {host.mode: host}
     if host.mode == "hybrid":
         found["v1"] = cgroups.Layout("v1", host.v1)
-        found["v2"] = cgroups.Layout.unified(host.v2_root)
+        found["v2"] = cgroups.Layout("v2", {}, host.v2_root)
     return found
 
 
@@ -141,13 +141,13 @@ def test_a_dead_supervisors_cgroups_go_in_every_layout(runtime_store: Store, cli
         pytest.skip(f"this host's cgroup hierarchies make no {mode} layout")
     cid = cli("create", "busybox", "sleep", "60", check=True).stdout.strip()
     monkeypatch.setattr(cgroups, "detect_layout", lambda root=cgroups.CGROUP_ROOT: layout)
-    group = cgroups.create(cid, cgroups.Resources(), layout)
+    group = cgroups.create(cid, limits.Resources(), layout)
     left = subprocess.Popen(["sleep", "60"])  # a process its killed supervisor left in its cgroups
     group.add(left.pid)
     gone = subprocess.Popen(["true"])
     gone.wait()
     with closing(sqlite3.connect(runtime_store.root / "metadata.db")) as db, db:
-        state = {**containers.new_state("running"), "Running": True, "Pid": left.pid,
+        state = {**records.new_state("running"), "Running": True, "Pid": left.pid,
                  "MonitorPid": gone.pid, "MonitorStartTime": "1"}
         db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(state), cid))
     assert group.directories() and all(os.path.isdir(d) for d in group.directories())

@@ -9,7 +9,7 @@ import pytest
 from testlib import freight_cgroups, freight_mounts, processes_mentioning, wait_until
 
 from freight.errors import Conflict, NotFound
-from freight.runtime import containers
+from freight.runtime import containers, lifecycle
 from freight.store import Store
 
 
@@ -72,7 +72,7 @@ def test_names_are_unique_and_lookup_follows_docker(runtime_store: Store, cli) -
 def test_rm_refuses_running_unless_forced(runtime_store: Store, cli) -> None:
     cid = cli("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
     with pytest.raises(Conflict):
-        containers.remove(runtime_store, cid)
+        lifecycle.remove(runtime_store, cid)
     pid = state(runtime_store, cid)["Pid"]
     assert cli("rm", "-f", cid).returncode == 0
     with pytest.raises(NotFound):

@@ -14,8 +14,9 @@ import pytest
 from testlib import free_port
 
 from freight.errors import Conflict, InvalidArgument, NotFound
-from freight.runtime import network
-from freight.runtime.network import PortBinding, PortProxy
+from freight.runtime import network, ports
+from freight.runtime.portproxy import PortProxy
+from freight.runtime.ports import PortBinding
 
 # ---------------------------------------------------------------- parsing
 
@@ -35,7 +36,7 @@ from freight.runtime.network import PortBinding, PortProxy
     ],
 )
 def test_parse_publish(spec: str, expected: list[PortBinding]) -> None:
-    assert network.parse_publish(spec) == expected
+    assert ports.parse_publish(spec) == expected
 
 
 @pytest.mark.parametrize(
@@ -54,25 +55,25 @@ def test_parse_publish(spec: str, expected: list[PortBinding]) -> None:
 )
 def test_parse_publish_errors(spec: str, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        network.parse_publish(spec)
+        ports.parse_publish(spec)
     assert str(info.value) == message
 
 
 def test_expose_all_skips_published_ports() -> None:
-    published = network.parse_publish("127.0.0.1:8080:80")
-    assert network.expose_all(["80/tcp", "53/udp", "8443"], published) == [
+    published = ports.parse_publish("127.0.0.1:8080:80")
+    assert ports.expose_all(["80/tcp", "53/udp", "8443"], published) == [
         PortBinding(53, "udp"), PortBinding(8443, "tcp")]
 
 
 def test_ports_json_and_port_lines() -> None:
     bindings = [PortBinding(80, "tcp", "127.0.0.1", 8080), PortBinding(53, "udp", "", 5353),
                 PortBinding(80, "tcp", "::1", 8081)]
-    assert network.ports_json(bindings, exposed=["443/tcp", "80/tcp"]) == {
+    assert ports.ports_json(bindings, exposed=["443/tcp", "80/tcp"]) == {
         "443/tcp": None,
         "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}, {"HostIp": "::1", "HostPort": "8081"}],
         "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
     }
-    assert network.port_lines(bindings) == [
+    assert ports.port_lines(bindings) == [
         "80/tcp -> 127.0.0.1:8080", "53/udp -> 0.0.0.0:5353", "80/tcp -> [::1]:8081"]
 
 
@@ -81,8 +82,6 @@ def test_network_modes() -> None:
     assert network.parse_network_mode("bridge") == network.PRIVATE
     assert network.parse_network_mode("none") == network.NONE
     assert network.parse_network_mode("host") == network.HOST
-    assert network.unshare_flags(network.HOST) == 0
-    assert network.unshare_flags(network.NONE) != 0
     with pytest.raises(NotFound, match="^network foo not found$"):
         network.parse_network_mode("foo")
 
@@ -91,7 +90,7 @@ def test_network_modes() -> None:
 
 SERVER = r"""
 import socket, sys, threading
-from freight.runtime.network import bring_up_loopback
+from freight.runtime.child import loopback_up
 
 def loopback_works():
     with socket.socket() as listener, socket.socket() as client:
@@ -100,7 +99,7 @@ def loopback_works():
         return client.connect_ex(listener.getsockname()) == 0
 
 state = "lo-was-up" if loopback_works() else "lo-was-down"
-bring_up_loopback()
+loopback_up()
 assert loopback_works()
 
 def echo(conn):
@@ -166,7 +165,7 @@ def proxy_for(netns_pid: int) -> Iterator:
     proxies: list[PortProxy] = []
 
     def make(*specs: str) -> PortProxy:
-        bindings = [b for spec in specs for b in network.parse_publish(spec)]
+        bindings = [b for spec in specs for b in ports.parse_publish(spec)]
         proxy = PortProxy(f"/proc/{netns_pid}/ns/net", bindings)
         proxies.append(proxy)
         proxy.start()
@@ -240,7 +239,7 @@ def test_random_host_port(proxy_for) -> None:
     (binding,) = proxy.bindings
     assert binding.host_port > 0 and binding.host_ip == "127.0.0.1"
     assert _exchange(binding.host_port, b"random") == b"random"
-    assert network.ports_json(proxy.bindings) == {
+    assert ports.ports_json(proxy.bindings) == {
         "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(binding.host_port)}]}
 
 
@@ -277,8 +276,8 @@ def test_port_in_use_fails_before_start() -> None:
         taken.listen()
         used = taken.getsockname()[1]
         other = free_port()
-        proxy = PortProxy(None, network.parse_publish(f"127.0.0.1:{other}:81")
-                          + network.parse_publish(f"127.0.0.1:{used}:80"))
+        proxy = PortProxy(None, ports.parse_publish(f"127.0.0.1:{other}:81")
+                          + ports.parse_publish(f"127.0.0.1:{used}:80"))
         with pytest.raises(Conflict) as info:
             proxy.bind()
         assert str(info.value) == f"Bind for 127.0.0.1:{used} failed: port is already allocated"
@@ -293,7 +292,7 @@ def test_host_port_range_picks_afree_port() -> None:
         used = taken.getsockname()[1]
         if not _port_is_free(used + 1):
             pytest.skip("the next port is taken on this host")
-        proxy = PortProxy(None, network.parse_publish(f"127.0.0.1:{used}-{used + 1}:80"))
+        proxy = PortProxy(None, ports.parse_publish(f"127.0.0.1:{used}-{used + 1}:80"))
         proxy.bind()
         try:
             assert [b.host_port for b in proxy.bindings] == [used + 1]
@@ -302,7 +301,7 @@ def test_host_port_range_picks_afree_port() -> None:
 
 
 def test_start_without_a_namespace_fails() -> None:
-    proxy = PortProxy("/proc/self/ns/does-not-exist", network.parse_publish("127.0.0.1::80"))
+    proxy = PortProxy("/proc/self/ns/does-not-exist", ports.parse_publish("127.0.0.1::80"))
     try:
         with pytest.raises(Exception, match="cannot open /proc/self/ns/does-not-exist"):
             proxy.start()

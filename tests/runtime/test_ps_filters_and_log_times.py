@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from freight.runtime.logs import parse_time, record_time
+from freight.runtime.times import parse_time, record_time
 from freight.store import Store
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from testlib import freight_process
 
-from freight.runtime.stdio import JsonLog, timestamp
+from freight.runtime.stdio import JsonLog
+from freight.runtime.times import timestamp
 from freight.store import Store
 
 

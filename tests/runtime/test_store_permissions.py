@@ -18,7 +18,7 @@ import pytest
 from imagelib import import_busybox
 from testlib import CLI, require_root, run_freight, wait_until
 
-from freight.runtime import containers
+from freight.runtime import containers, lifecycle
 from freight.store import Store, open_store
 
 NOBODY = 65534
@@ -34,7 +34,7 @@ def open_parent(busybox_rootfs: Path) -> Iterator[Path]:
     yield parent
     store = open_store(parent / "root")
     for c in containers.list_containers(store, all=True):
-        containers.remove(store, c.id, force=True, volumes=True)
+        lifecycle.remove(store, c.id, force=True, volumes=True)
     shutil.rmtree(parent)
 
 

@@ -1,15 +1,25 @@
-"""Reading json-file container logs: ``--since`` / ``--until`` times, as ``docker logs`` takes them."""
+"""Docker's times: RFC 3339 with nanoseconds as containers' records and json-file logs
+hold them (``timestamp``), and the ``--since``/``--until`` forms ``docker logs`` takes."""
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 from freight.errors import InvalidArgument
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def timestamp(ns: int | None = None) -> str:
+    """RFC 3339 with nanoseconds and trailing zeros trimmed, as Go's RFC3339Nano."""
+    ns = time.time_ns() if ns is None else ns
+    seconds, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    fraction = f"{frac:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
 
 
 def parse_time(value: str, now: float | None = None) -> float:
@@ -19,9 +29,7 @@ def parse_time(value: str, now: float | None = None) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     if re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+", value):
-        return now - sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(value))
-    from datetime import datetime
-
+        return now - sum(float(n) * _UNIT[u] for n, u in re.findall(_DURATION, value))
     text = value.replace("Z", "+00:00")
     try:
         when = datetime.fromisoformat(text)
@@ -35,8 +43,6 @@ def parse_time(value: str, now: float | None = None) -> float:
 
 def record_time(stamp: str) -> float:
     """The Unix time of a json-file record's ``time`` (RFC 3339 with nanoseconds)."""
-    from datetime import datetime
-
     base, _, rest = stamp.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
     return seconds + (float("0." + rest) if rest else 0.0)

@@ -1,0 +1,26 @@
+"""``restart``: stop, then start again, one or more containers."""
+
+from __future__ import annotations
+
+import argparse
+
+from freight.cli.common import each
+from freight.cli.main import Subcommands, store
+from freight.runtime import lifecycle, supervise
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("restart", cmd_restart, help="Restart one or more containers")
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
+    p.add_argument("-s", "--signal", help="Signal to send to the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    st = store(args)
+
+    def restart(ref: str) -> None:
+        lifecycle.stop(st, ref, args.time, args.signal)
+        supervise.start(st, ref)
+
+    return each(args.containers, restart)

@@ -1,0 +1,321 @@
+"""Commands that start containers: ``run``, ``create``, ``start``.
+
+Flags follow ``docker run``; everything after IMAGE is the command. ``run`` and
+``create`` turn their flags into the Docker API's create body (``body_from_args``);
+a bad flag value prints Docker's one line (``freight: invalid argument "abc" for
+"-m, --memory" flag: ...``) and exits 125 before anything is created. Modules only
+one optional flag needs (``--device``, ``-p``, ``--gpus``, ...) are imported when
+it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from freight.cli.common import each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
+from freight.cli.main import Subcommands, exit_now, store
+from freight.errors import FreightError, InvalidArgument
+from freight.runtime import supervise
+from freight.runtime.childio import Attach
+from freight.runtime.create import create
+from freight.runtime.hostconfig import parse_ulimit
+from freight.runtime.limits import parse_cpus, parse_memory, parse_memory_swap
+from freight.runtime.mounts import parse_mount_flag
+from freight.runtime.seccomp import read_profile
+from freight.runtime.signals import parse_signal
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+    from freight.store import Store
+
+_DEFAULT_SIGNAL_HELP = "Signal to stop the container"
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("run", cmd_run, help="Create and run a new container from an image", add_help=False,
+                error_code=125)
+    add_run_arguments(p, run=True)
+    p = sub.add("create", cmd_create, help="Create a new container", add_help=False, error_code=125)
+    add_run_arguments(p, run=False)
+    p = sub.add("start", cmd_start, help="Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
+    """Docker's ``run``/``create`` flags, then IMAGE [COMMAND [ARG...]]."""
+    a = p.add_argument
+    a("--help", action="help", help="Print usage")
+    if run:
+        a("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+        a("--sig-proxy", type=parse_bool, nargs="?", const=True, default=True,
+          help="Proxy received signals to the process")
+    a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    a("--rm", action="store_true", help="Automatically remove the container when it exits")
+    a("--name", help="Assign a name to the container")
+    a("-h", "--hostname", help="Container host name")
+    a("-e", "--env", action="append", default=[], help="Set environment variables")
+    a("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    a("-w", "--workdir", help="Working directory inside the container")
+    a("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    a("--group-add", action="append", default=[], help="Add additional groups to join")
+    a("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    a("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    a("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    a("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
+    a("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+    a("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    a("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    a("--network", "--net", default="default", help="Connect a container to a network")
+    a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    a("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
+    a("--cap-add", action="append", default=[], help="Add Linux capabilities")
+    a("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
+    a("--privileged", action="store_true", help="Give extended privileges to this container")
+    a("--security-opt", action="append", default=[], help="Security Options")
+    a("--ulimit", action="append", default=[], help="Ulimit options")
+    a("-m", "--memory", help="Memory limit")
+    a("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    a("--memory-reservation", help="Memory soft limit")
+    a("--cpus", help="Number of CPUs")
+    a("-c", "--cpu-shares", help="CPU shares (relative weight)")
+    a("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    a("--pids-limit", help="Tune container pids limit (set -1 for unlimited)")
+    a("--device", action="append", default=[], help="Add a host device to the container")
+    a("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)")
+    a("--pid", default="", help="PID namespace to use")
+    a("--ipc", default="", help="IPC mode to use")
+    a("--uts", default="", help="UTS namespace to use")
+    a("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
+    a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("--pull", default="missing", choices=("always", "missing", "never"),
+      help='Pull image before running ("always", "missing", "never")')
+    a("image", metavar="IMAGE")
+    a("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False  # not in "required:" errors
+
+
+# ---------------------------------------------------------------- flags -> create body
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+def _namespace_mode(value: str, flag: str) -> str:
+    if value not in ("", "host", "private", "shareable"):
+        raise flag_error(value, flag, f"invalid {flag.lstrip('-').upper()} mode")
+    return "" if value in ("private", "shareable") else value
+
+
+def _devices(values: list[str], host: dict[str, Any]) -> None:
+    """``--device``: host paths to HostConfig.Devices, CDI names to a "cdi" DeviceRequest."""
+    if not values:
+        return
+    from freight.runtime import devices  # this and the other flag-only imports: only when given
+
+    for value in values:
+        request = devices.parse_device(value)
+        if request.cdi_name:
+            host.setdefault("DeviceRequests", []).append(
+                {"Driver": "cdi", "Count": 0, "DeviceIDs": [request.cdi_name], "Capabilities": None,
+                 "Options": {}})
+        else:
+            host.setdefault("Devices", []).append(
+                {"PathOnHost": request.path_on_host, "PathInContainer": request.path_in_container,
+                 "CgroupPermissions": request.permissions})
+
+
+def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
+    if not any((args.memory, args.memory_swap, args.memory_reservation, args.cpus, args.cpu_shares,
+                args.cpuset_cpus, args.pids_limit)):
+        return
+    if args.memory:
+        host["Memory"] = parse_memory(args.memory, "-m, --memory")
+    if args.memory_swap:
+        host["MemorySwap"] = parse_memory_swap(args.memory_swap)
+    if args.memory_reservation:
+        host["MemoryReservation"] = parse_memory(args.memory_reservation, "--memory-reservation")
+    if args.cpus:
+        host["NanoCpus"] = round(parse_cpus(args.cpus) * 1e9)
+    host["CpuShares"] = parse_int(args.cpu_shares, "-c, --cpu-shares") or 0
+    if args.cpuset_cpus:
+        host["CpusetCpus"] = args.cpuset_cpus
+    if args.pids_limit:
+        host["PidsLimit"] = parse_int(args.pids_limit, "--pids-limit")
+
+
+def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
+    if not (args.publish or args.expose or args.publish_all):
+        return
+    from freight.runtime import ports
+
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in args.publish:
+        for b in ports.parse_publish(spec):
+            port = str(b.host_port) if b.host_port else ""
+            if b.host_port_end:
+                port = f"{b.host_port}-{b.host_port_end}"
+            bindings.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": port})
+    exposed: dict[str, dict[str, str]] = {key: {} for key in bindings}
+    for value in args.expose:
+        port, _, proto = value.partition("/")
+        _check_expose(value, port, proto)
+        exposed[f"{port}/{proto or 'tcp'}"] = {}
+    if exposed:
+        config["ExposedPorts"] = exposed
+    host["PortBindings"] = bindings
+    host["PublishAllPorts"] = bool(args.publish_all)
+
+
+def _check_expose(value: str, port: str, proto: str) -> None:
+    """``--expose PORT[-END][/PROTO]``, refused with Docker's message when malformed."""
+    first, _, last = port.partition("-")
+    for number in (first, last) if last else (first,):
+        if not number.isdigit() or int(number) > 65535:
+            raise InvalidArgument(f'invalid range format for --expose: {value}, error: '
+                                  f'strconv.ParseUint: parsing "{number}": invalid syntax')
+    if proto not in ("", "tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
+
+
+def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The Docker API create body (Config with HostConfig) for ``run``/``create`` flags."""
+    host: dict[str, Any] = {
+        "Binds": args.volume or None, "Mounts": [parse_mount_flag(m) for m in args.mount] or None,
+        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
+        "NetworkMode": _network(args.network), "ReadonlyRootfs": args.read_only, "Init": args.init,
+        "CapAdd": args.cap_add or None, "CapDrop": args.cap_drop or None, "Privileged": args.privileged,
+        "SecurityOpt": _security_opts(args.security_opt) or None,
+        "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None, "GroupAdd": args.group_add or None,
+        "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
+        "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
+    }
+    _devices(args.device, host)
+    if args.gpus:
+        host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))
+    _resources(args, host)
+    config: dict[str, Any] = {
+        "Image": args.image, "Cmd": list(args.command) or None, "Env": env_from_flags(args),
+        "Hostname": args.hostname or "", "WorkingDir": args.workdir or "", "User": args.user or "",
+        "Tty": args.tty, "OpenStdin": args.interactive, "StdinOnce": args.interactive,
+        "AttachStdin": args.interactive, "AttachStdout": not getattr(args, "detach", False),
+        "AttachStderr": not getattr(args, "detach", False), "Labels": _labels(args.label),
+        "StopSignal": args.stop_signal or "", "HostConfig": host,
+    }
+    if args.entrypoint is not None:
+        config["Entrypoint"] = [args.entrypoint]
+    if args.stop_timeout is not None:
+        config["StopTimeout"] = parse_int(args.stop_timeout, "--stop-timeout")
+    if args.stop_signal:
+        parse_signal(args.stop_signal)
+    if args.workdir and not args.workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
+    _ports(args, config, host)
+    return config, args.name
+
+
+def _security_opts(values: list[str]) -> list[str]:
+    """``--security-opt`` as Docker's client sends it: a seccomp profile file goes as its JSON."""
+    out = []
+    for opt in values:
+        key, sep, value = opt.partition("=")
+        if not sep and key != "no-new-privileges":
+            key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise InvalidArgument(f'Invalid --security-opt: "{opt}"')
+        if key == "seccomp" and value not in ("builtin", "unconfined"):
+            opt = "seccomp=" + read_profile(value)
+        out.append(opt)
+    return out
+
+
+def _network(value: str) -> str:
+    if value in ("default", "bridge", "private", ""):
+        return "default"
+    if value in ("none", "host"):
+        return value
+    from freight.runtime.network import parse_network_mode
+
+    parse_network_mode(value)
+    return value
+
+
+def _gpus(value: str) -> dict[str, Any]:
+    """``--gpus`` as the Docker API's DeviceRequest."""
+    from freight.runtime import gpus
+
+    r = gpus.parse_gpus(value)
+    return {"Driver": r.driver, "Count": r.count, "DeviceIDs": r.device_ids,
+            "Capabilities": r.capabilities, "Options": r.options or {}}
+
+
+def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], str | None] | int:
+    """``run``/``create``: the create body of the flags (or a usage error's exit status),
+    with the store once it holds the image."""
+    try:
+        body, name = body_from_args(args)
+    except InvalidArgument as err:
+        return usage_error(args, err)
+    st = store(args)
+    _ensure_image(st, args.image, args.pull)
+    return st, body, name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    prepared = _body_and_image(args)
+    if isinstance(prepared, int):
+        return prepared
+    st, body, name = prepared
+    if args.detach:
+        print(supervise.run(st, body, name, detach=True), flush=True)
+        exit_now(0)
+    attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
+    code = supervise.run(st, body, name, attach=attach)
+    assert isinstance(code, int)
+    exit_now(code)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    prepared = _body_and_image(args)
+    if isinstance(prepared, int):
+        return prepared
+    st, body, name = prepared
+    print(create(st, body, name).id)
+    return 0
+
+
+def _ensure_image(st: Store, ref: str, policy: str) -> None:
+    """Docker's ``--pull``: by default pull only an image the store lacks (the registry
+    client is imported only then)."""
+    if policy == "never" or (policy == "missing" and st.images.lookup(ref) is not None):
+        return
+    from freight.registry import pull  # the registry client: only for an image the store lacks
+
+    try:
+        if policy == "always":
+            pull.pull(st, ref)
+        else:
+            pull.ensure_image(st, ref)
+    except FreightError as err:  # run/create report a failed pull as an engine error (125)
+        if err.exit_code == FreightError.exit_code:
+            raise
+        raise FreightError(str(err)) from None
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    st = store(args)
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        attach = Attach(stdin=0 if args.interactive else None)
+        return supervise.start(st, args.containers[0], attach) or 0
+    return each(args.containers, lambda ref: supervise.start(st, ref))

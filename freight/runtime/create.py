@@ -1,0 +1,127 @@
+"""``docker create``: a container's record and files, from Docker's create request.
+
+The request is the body of Docker's ``POST /containers/create`` (``hostconfig``
+merges it with the image's config); ``prepare`` makes the container's
+directory with its overlay directories, hosts files and volumes, and ``insert``
+records it with its volumes (``create`` at once, ``run`` once it started:
+``supervise``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+from freight.errors import Conflict
+from freight.runtime import containerdir
+from freight.runtime import hostconfig as cfg
+from freight.runtime.hostfiles import write_host_files
+from freight.runtime.mounts import anonymous_volumes, resolve_mounts
+from freight.runtime.names import check_name, random_name
+from freight.runtime.records import Container, new_state, release_dir
+from freight.runtime.removal import dispose
+from freight.runtime.times import timestamp
+from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
+from freight.store.db import transaction
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+    from freight.store import Store
+
+
+def create(store: Store, body: dict[str, Any], name: str | None = None) -> Container:
+    """Docker's ``POST /containers/create``: record the container and prepare its files."""
+    c = prepare(store, body, name)
+    insert(store, c)
+    return c
+
+
+def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Container:
+    """Everything ``create`` does except the database insert (``run`` inserts once started)."""
+    image = store.resolve_image(body.get("Image") or "")
+    host = dict(body.get("HostConfig") or {})
+    config = cfg.merge_image_config(body, image.config)
+    cfg.validate_host_config(host)
+    name = _unique_name(store, name)
+    cid = os.urandom(32).hex()
+    host_network = host.get("NetworkMode") == "host"
+    if not config.get("Hostname"):
+        config["Hostname"] = os.uname().nodename if host_network else cid[:12]
+    config["Image"] = body.get("Image") or image.id
+    mounts = resolve_mounts(store.root_path, config, host)
+    host.setdefault("NetworkMode", "default")
+    directory = f"{store.root_path}/containers/{cid}"
+    record = {
+        "Id": cid, "Created": timestamp(), "Path": cfg.command_of(config)[0],
+        "Args": cfg.command_of(config)[1:], "Image": image.id, "Name": "/" + name,
+        "ResolvConfPath": f"{directory}/resolv.conf", "HostnamePath": f"{directory}/hostname",
+        "HostsPath": f"{directory}/hosts", "LogPath": f"{directory}/{cid}-json.log",
+        "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
+        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": host, "Mounts": mounts, "Config": config,
+        "NetworkSettings": {"Ports": _ports(config, host)},
+    }
+    c = Container(record, new_state(), image)
+    c.dir_lock = containerdir.create(store.root_path, cid, anonymous_volumes(mounts))
+    try:
+        _make_files(c, directory, host_network)
+    except BaseException:
+        dispose(store, c, None, remove_row=False)
+        raise
+    return c
+
+
+def insert(store: Store, c: Container) -> None:
+    """Record ``c`` with the volumes it mounts (one transaction), then let go of its directory."""
+    try:
+        with transaction(store.db) as db:
+            for m in c.record["Mounts"]:
+                if m["Type"] == "volume":
+                    ensure_volume(db, store.root_path, m["Name"], c.record["Created"],
+                                  labels={ANONYMOUS_LABEL: ""} if m.get("Anonymous") else None)
+            db.execute("INSERT INTO containers (id, name, image_id, created, config, state) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),
+                        json.dumps(c.state)))
+    except sqlite3.IntegrityError:
+        raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
+    release_dir(c)
+
+
+def _make_files(c: Container, directory: str, host_network: bool) -> None:
+    """The overlay's directories (the upper dir is the container's ``/``: 0755, below the
+    private container directory), the host files and the volumes' directories."""
+    for sub in ("upper", "work", "merged"):
+        os.mkdir(f"{directory}/{sub}", 0o700 if sub == "work" else 0o755)
+    write_host_files(directory, c.config["Hostname"], host_network)
+    for m in c.record["Mounts"]:
+        if m["Type"] == "volume":
+            os.makedirs(m["Source"], 0o755, exist_ok=True)
+
+
+def _unique_name(store: Store, name: str | None) -> str:
+    if name:
+        name = check_name(name)
+        row = store.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+        if row:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                           f'"{row[0]}". You have to remove (or rename) that container to be able to reuse that name.')
+        return name
+    while True:
+        name = random_name()
+        if not store.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
+            return name
+
+
+def _ports(config: dict[str, Any], host: dict[str, Any]) -> dict[str, Any]:
+    """NetworkSettings.Ports before the start: exposed ports, and the bindings asked for."""
+    if not host.get("PortBindings") and not config.get("ExposedPorts"):
+        return {}
+    result: dict[str, Any] = {key: None for key in config.get("ExposedPorts") or {}}
+    for key, bindings in (host.get("PortBindings") or {}).items():
+        result[key] = [{"HostIp": b.get("HostIp") or "0.0.0.0", "HostPort": str(b.get("HostPort") or "")}
+                       for b in bindings]
+    return result

@@ -1,0 +1,247 @@
+"""``docker run`` and ``docker start``: start a container and supervise it until it exits.
+
+Whoever starts a container supervises it: ``freight run`` in the foreground
+itself, or a monitor process (``spawn``, ``monitor``) for detached containers
+(``-d``, ``start``). The supervisor relays and logs the output, runs the port
+proxies and the poststart/poststop hooks, records the exit (one transaction)
+and does ``--rm``. A supervisor killed outright leaves a container that the
+next lookup finishes (``removal.reap``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from freight.errors import FreightError
+from freight.pids import start_time
+from freight.runtime import cgroups
+from freight.runtime import hostconfig as cfg
+from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
+from freight.runtime.containers import get
+from freight.runtime.create import insert, prepare
+from freight.runtime.handoff import report
+from freight.runtime.launch import fork_container
+from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
+from freight.runtime.removal import dispose
+from freight.runtime.signals import send_signal
+from freight.runtime.spawn import spawn
+from freight.runtime.times import timestamp
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+    from freight.runtime.limits import DeviceRule
+    from freight.runtime.portproxy import PortProxy
+    from freight.store import Store
+
+
+def run(store: Store, body: dict[str, Any], name: str | None = None, detach: bool = False,
+        attach: Attach | None = None) -> int | str:
+    """``docker run``: create and start; the exit code, or the ID when ``detach``."""
+    c = prepare(store, body, name)
+    if detach:
+        _start_detached(store, c, inserted=False)
+        return c.id
+    return supervise(store, c, attach or Attach(), inserted=False)
+
+
+def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
+    """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
+    c = get(store, ref)
+    if c.running:
+        return None
+    if attach is not None:
+        return supervise(store, c, attach, inserted=True)
+    _start_detached(store, c, inserted=True)
+    return None
+
+
+def _start_detached(store: Store, c: Container, inserted: bool) -> None:
+    """Record the container, then hand it to its own monitor process."""
+    if not inserted:
+        insert(store, c)
+    spawn(store.root_path, c.id)
+
+
+def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
+              ready_w: int | None = None) -> int:
+    """Start ``c`` and stay its parent until it exits; return its exit code.
+
+    ``ready_w`` (the monitor's) gets the report ``0 <pid>`` once the command runs.
+    """
+    try:
+        launched = _launch(store, c, attach)
+    except FreightError as err:
+        _start_failed(store, c, inserted, err)
+        raise
+    c.state.update(Status="running", Running=True, Pid=launched.pid, StartedAt=timestamp(),
+                   FinishedAt=ZERO_TIME, ExitCode=0, Error="", OOMKilled=False,
+                   StartTime=start_time(launched.pid), MonitorPid=os.getpid(),
+                   MonitorStartTime=start_time(os.getpid()))
+    try:  # recorded while the child sets itself up, in parallel
+        insert(store, c) if not inserted else save_state(store, c)
+    except FreightError:
+        os.kill(launched.pid, signal.SIGKILL)
+        os.waitpid(launched.pid, 0)
+        launched.abort()
+        dispose(store, c, None, remove_row=False)
+        raise
+    try:
+        launched.wait_exec()
+    except FreightError as err:
+        launched.abort()
+        c.state.update(new_state(), Error=str(err), ExitCode=err.exit_code)
+        if c.host_config.get("AutoRemove"):
+            dispose(store, c, None, remove_row=True, volumes=True)
+        else:
+            save_state(store, c)
+        _run_hooks(store, c, launched, "poststop")
+        raise
+    _run_hooks(store, c, launched, "poststart")
+    if launched.proxy is not None:
+        try:
+            launched.proxy.start(f"/proc/{launched.pid}/ns/net")
+        except FreightError:
+            if not _exiting(launched.pid):  # else it exited first: there is nothing to relay to
+                raise
+        _record_ports(c, launched.proxy)
+        save_state(store, c, record=True)
+    if ready_w is not None:
+        report(ready_w, 0, str(launched.pid))
+    try:
+        code = relay_and_wait(c.config, c.record["LogPath"], attach, launched)
+    except BaseException:  # e.g. Ctrl-C without --sig-proxy: the container cannot outlive us
+        send_signal(launched.pid, signal.SIGKILL)
+        _finish(store, c, launched, exit_code_of(launched.pid))
+        raise
+    _finish(store, c, launched, code)
+    return code
+
+
+def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
+    """Fork the container's process (not yet running its command) with its streams,
+    cgroup and bound port proxy."""
+    image = c.image or store.resolve_image(c.image_id)
+    lowers = [p.name for p in reversed(store.layer_dirs(image))]
+    lower_root = str(store.snapshots_root)
+    if not lowers:  # an image without layers: overlayfs still needs one lower dir
+        lower_root = c.directory(store)
+        os.makedirs(f"{lower_root}/empty-lower", exist_ok=True)
+        lowers = ["empty-lower"]
+    spec = cfg.make_spec(c.record, c.directory(store), lowers, lower_root)
+    edits = cfg.device_edits(c.host_config)
+    if edits is not None:
+        spec.devices += edits.devices
+        spec.mounts += edits.mounts
+        spec.env = edits.merge_env(spec.env)
+        spec.group_add += [str(g) for g in edits.additional_gids]
+    proxy = _port_proxy(c)
+    try:
+        io = ChildStdio(spec, attach.stdout if attach is not None else None)
+    except BaseException:
+        release(None, proxy)
+        raise
+    rules = edits.rules if edits is not None else []
+    hooks = edits.hooks if edits is not None and edits.hooks else None
+    try:
+        # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
+        # It is made while the child builds its filesystem (see fork_container).
+        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules),
+                                     hooks=hooks)
+    except BaseException:
+        io.abort()
+        release(spec.cgroup, proxy)
+        raise
+    finally:
+        io.close_child_ends()
+    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach,
+                    hooks)
+
+
+def _port_proxy(c: Container) -> PortProxy | None:
+    """The bound (not yet relaying) proxy for -p/-P; None without published ports."""
+    bindings = c.host_config.get("PortBindings") or {}
+    publish_all = bool(c.host_config.get("PublishAllPorts") and c.config.get("ExposedPorts"))
+    if not (bindings or publish_all) or c.host_config.get("NetworkMode") in ("host", "none"):
+        return None
+    from freight.runtime.portproxy import PortProxy  # sockets and a thread: only -p and -P need them
+    from freight.runtime.ports import PortBinding, expose_all
+
+    wanted = []
+    for key, entries in bindings.items():
+        port, _, proto = key.partition("/")
+        for b in entries or [{}]:
+            host_port = str(b.get("HostPort") or "0")
+            low, _, high = host_port.partition("-")
+            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "",
+                                      int(low or 0), int(high or 0)))
+    if publish_all:
+        wanted += expose_all(c.config["ExposedPorts"], wanted)
+    proxy = PortProxy(None, wanted)
+    proxy.bind()
+    return proxy
+
+
+def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
+    """The container's cgroup with its limits; device rules follow Docker's default deny list."""
+    resources = cfg.make_resources(c.host_config)
+    if resources.devices is not None:
+        resources.devices = [*resources.devices, *device_rules]
+    return cgroups.create(c.id, resources)
+
+
+def _start_failed(store: Store, c: Container, inserted: bool, err: FreightError) -> None:
+    """Docker keeps a container whose start failed, in state created with the error (unless --rm)."""
+    if c.host_config.get("AutoRemove"):
+        dispose(store, c, None, remove_row=inserted, volumes=True)
+        return
+    c.state.update(Error=str(err), ExitCode=err.exit_code)
+    if inserted:
+        save_state(store, c)
+    else:
+        insert(store, c)
+
+
+def _exiting(pid: int) -> bool:
+    """Whether our child ``pid`` (not yet reaped, so not reused) has released its namespaces,
+    which it does on its way out."""
+    try:
+        os.readlink(f"/proc/{pid}/ns/net")
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def _record_ports(c: Container, proxy: PortProxy) -> None:
+    from freight.runtime.ports import ports_json
+
+    c.record["NetworkSettings"]["Ports"] = ports_json(proxy.bindings, c.config.get("ExposedPorts") or {})
+
+
+def _run_hooks(store: Store, c: Container, launched: Launched, stage: str) -> None:
+    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning."""
+    if not launched.hooks or not launched.hooks.get(stage):
+        return
+    from freight.runtime.hooks import oci_state, run_hooks
+
+    status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
+    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
+              fatal=False)
+
+
+def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
+    """Record the exit (one transaction) or, with --rm, remove everything."""
+    if launched.proxy is not None:
+        launched.proxy.stop()
+    oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
+    if c.host_config.get("AutoRemove"):
+        dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
+        _run_hooks(store, c, launched, "poststop")
+        return
+    if launched.cgroup is not None:
+        launched.cgroup.destroy()
+    exited(c, code, timestamp(), OOMKilled=oom)
+    save_state(store, c)
+    _run_hooks(store, c, launched, "poststop")
