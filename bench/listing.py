@@ -96,7 +96,7 @@ def cleanup(engines: dict[str, list[str]], env: dict[str, str]) -> None:
 
 def measure(engines: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[tuple[str, str], list[float]]:
     times: dict[tuple[str, str], list[float]] = {}
-    for name, engine in engines.items():  # warm caches
+    for engine in engines.values():  # warm caches
         for args in COMMANDS.values():
             timed([*engine, *args], env)
     for _ in range(runs):

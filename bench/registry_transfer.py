@@ -176,7 +176,8 @@ def one_run(kind: str, work: Path, built: Path, run: int, skopeo_bin: str) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="layer size in MB (default 200)")
-    parser.add_argument("--runs", type=int, default=6, help="runs per registry (default 6: even, so each client goes first as often)")
+    parser.add_argument("--runs", type=int, default=6,
+                        help="runs per registry (default 6: even, so each client goes first as often)")
     args = parser.parse_args()
     skopeo_bin = shutil.which("skopeo")
     if skopeo_bin is None or shutil.which("docker-registry") is None:

@@ -100,14 +100,16 @@ def oci_layout(tar: Path, gz: Path, layout: Path) -> None:
     (layout / "blobs/sha256").mkdir(parents=True)
     digest = sha256_file(gz)
     shutil.copyfile(gz, layout / "blobs/sha256" / digest)
-    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{digest}", "size": gz.stat().st_size}
+    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{digest}",
+             "size": gz.stat().st_size}
     config = {
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{sha256_file(tar)}"]},
     }
     manifest = {
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **write_blob(layout, json.dumps(config).encode())},
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   **write_blob(layout, json.dumps(config).encode())},
         "layers": [layer],
     }
     entry = {
@@ -175,7 +177,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "freight-bench-cache")
-    parser.add_argument("--scratch", type=Path, help="where to unpack (default: the cache dir); a tmpfs takes the disk out")
+    parser.add_argument("--scratch", type=Path,
+                        help="where to unpack (default: the cache dir); a tmpfs takes the disk out")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: unpacking keeps owners and device nodes")
