@@ -280,10 +280,10 @@ class _Tee:
     def __init__(self, writer: BlobWriter, stream: BlobStream | None) -> None:
         self._writer = writer
         self._stream = stream
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | bytearray | memoryview] = []  # each kept as given: see layerwrite
         self._held = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._writer.write(data)
         if self._stream is not None:
             self._pending.append(data)

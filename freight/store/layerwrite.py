@@ -31,7 +31,7 @@ from freight.store.tarformat import (
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from freight.store.streams import Writer
 
 _CHUNK = 1 << 20
 _FLUSH_AT = 1 << 20
@@ -129,7 +129,7 @@ class _Writer:
     """Walks a tree and streams its tar to ``out`` through a 1 MiB buffer."""
 
     def __init__(
-        self, root: Path, out: BinaryIO, overlay_upper: bool, epoch: int | None, uid: int | None, gid: int | None
+        self, root: Path, out: Writer, overlay_upper: bool, epoch: int | None, uid: int | None, gid: int | None
     ) -> None:
         self.root = os.fsencode(root)
         self.out = out
@@ -254,7 +254,7 @@ class _Writer:
 
 def write_layer(
     src: Path,
-    out: BinaryIO,
+    out: Writer,
     *,
     overlay_upper: bool = False,
     source_date_epoch: int | None = None,

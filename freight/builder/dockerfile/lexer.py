@@ -252,7 +252,8 @@ def _parse_words(rest: str, escape: str) -> list[str]:
             if blank_ok or buf:
                 words.append("".join(buf))
             buf, blank_ok = [], False
-            i = _BLANKS.match(rest, i).end()  # type: ignore[union-attr]
+            while i < n and rest[i].isspace():
+                i += 1
         elif ch == escape:  # never inside single quotes: the run took it
             if i + 1 == n:
                 break
@@ -267,7 +268,6 @@ def _parse_words(rest: str, escape: str) -> list[str]:
     return words
 
 
-_BLANKS = re.compile(r"\s+")
 _WORD_RUNS: dict[str, dict[str, re.Pattern[str]]] = {}
 
 
