@@ -1,22 +1,24 @@
 """Whole-engine maintenance: ``system prune`` and ``system df``.
 
 This sits above the store, runtime and builder and combines them, so the CLI
-and the API service offer the same behaviour.
+and the API service offer the same behaviour. What holds what in the store it
+reads from the store's reference table (``freight.store.refs``), and it asks
+the runtime and the builder for their own records: it runs no SQL on their tables.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
-from freight.builder.cache import prune_cache
+from freight.builder import cache
 from freight.record import Record, field
 from freight.runtime.containers import list_containers
 from freight.runtime.prune import container_size, prune_containers, prune_volumes, tree_size
 from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
 from freight.store.prune import prune_images
+from freight.store.refs import BLOB, IMAGE
 from freight.store.store import Store
 
 
@@ -49,17 +51,13 @@ def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) 
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed
-    before = _cache_keys(store)
-    report.reclaimed += prune_cache(store, all_unused, collect=False)
-    report.build_cache = sorted(before - _cache_keys(store))
+    before = cache.keys(store)
+    report.reclaimed += cache.prune_cache(store, all_unused, collect=False)
+    report.build_cache = sorted(before - cache.keys(store))
     images = prune_images(store, all_unused)
     report.images = images.images
     report.reclaimed += images.reclaimed
     return report
-
-
-def _cache_keys(store: Store) -> set[str]:
-    return {key for (key,) in store.db.execute("SELECT key FROM build_cache")}
 
 
 def disk_usage(store: Store) -> list[Usage]:
@@ -71,7 +69,7 @@ def disk_usage(store: Store) -> list[Usage]:
 
 def _image_usage(store: Store) -> Usage:
     images = store.images.all()
-    used = {row[0] for row in store.db.execute("SELECT DISTINCT image_id FROM containers")}
+    used = store.refs.held(IMAGE)
     chains: dict[str, int] = {}
     active_chains: set[str] = set()
     for image in images:
@@ -106,12 +104,9 @@ def _cache_usage(store: Store) -> Usage:
     used: set[str] = set()
     for image in store.images.all():
         used.update(layer["digest"] for layer in image.layers)
-    rows = store.db.execute("SELECT value FROM build_cache").fetchall()
-    blobs: set[str] = set()
-    for (value,) in rows:
-        blobs.update(json.loads(value).get("blobs", []))
+    blobs = store.refs.held(BLOB, owner_kind=cache.OWNER)
     size = sum(store.blobs.disk_size(b) for b in blobs if b not in used)
-    return Usage("Build Cache", len(rows), 0, size, size)
+    return Usage("Build Cache", len(cache.keys(store)), 0, size, size)
 
 
 def temporary_usage(store: Store) -> Usage:

@@ -1,7 +1,9 @@
 """Mark and sweep over the store's blobs and snapshots.
 
-Called with the store lock held exclusively (``Store.gc``), so no other
-process is half-way through adding content.
+The roots are the images and whatever an owner holds in the reference table
+(``freight.store.refs``): GC knows no other part's tables. Called with the
+store lock held exclusively (``Store.gc``), so no other process is half-way
+through adding content.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from freight.image.digest import chain_ids
 from freight.record import Record, field
 from freight.store import scratch
 from freight.store.blobs import BlobStore
+from freight.store.refs import BLOB, SNAPSHOT, References
 from freight.store.snapshots import Snapshots
 
 
@@ -32,15 +35,14 @@ class LiveSet(Record):
     chains: set[str] = field(default_factory=set)
 
 
-def live_set(db: sqlite3.Connection, blobs: BlobStore) -> LiveSet:
-    """Everything images and the build cache still reference."""
+def live_set(db: sqlite3.Connection, blobs: BlobStore, refs: References) -> LiveSet:
+    """Everything images and the owners in ``refs`` still hold (a held image has its row, and so
+    is marked with the others: ``rmi`` deletes no held image)."""
     live = LiveSet()
     for (manifest_digest,) in db.execute("SELECT manifest_digest FROM images"):
         _mark_image(blobs, manifest_digest, live)
-    for (value,) in db.execute("SELECT value FROM build_cache"):
-        entry = json.loads(value)
-        live.blobs.update(entry.get("blobs", []))
-        live.chains.update(entry.get("snapshots", []))
+    live.blobs.update(refs.held(BLOB))
+    live.chains.update(refs.held(SNAPSHOT))
     return live
 
 
@@ -57,11 +59,12 @@ def _mark_image(blobs: BlobStore, manifest_digest: str, live: LiveSet) -> None:
     live.chains.update(chain_ids(config.get("rootfs", {}).get("diff_ids", [])))
 
 
-def collect(root: str, db: sqlite3.Connection, blobs: BlobStore, snapshots: Snapshots) -> GCReport:
+def collect(root: str, db: sqlite3.Connection, blobs: BlobStore, snapshots: Snapshots,
+            refs: References) -> GCReport:
     """Remove what nothing references from the store at ``root``: blobs, snapshots, and the
     temporary files of killed writers and of older versions (``freight.store.scratch``)."""
     report = GCReport()
-    live = live_set(db, blobs)
+    live = live_set(db, blobs, refs)
     scratch.collect(root)
     for digest in list(blobs.digests()):
         if digest not in live.blobs:
