@@ -23,6 +23,7 @@ from pathlib import Path
 
 from freight.image.canonical import canonical_json, rfc3339
 from freight.store.db import register_schema, transaction
+from freight.store.diskusage import du
 from freight.store.refs import BLOB, SNAPSHOT
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -117,20 +118,9 @@ def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
     if all and mounts.exists():
         import shutil  # -a only: a build, which imports this module, does without shutil
 
-        reclaimed += _tree_size(mounts)
+        reclaimed += du(os.fspath(mounts))
         shutil.rmtree(mounts, ignore_errors=True)
     if not collect:
         return reclaimed
     report = store.gc()
     return reclaimed + (report.reclaimed if report else 0)
-
-
-def _tree_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total

@@ -9,6 +9,7 @@ through adding content.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 from freight.errors import FreightError
@@ -16,12 +17,14 @@ from freight.image.digest import chain_ids
 from freight.record import Record, field
 from freight.store import scratch
 from freight.store.blobs import BlobStore
+from freight.store.diskusage import du
 from freight.store.refs import BLOB, SNAPSHOT, References
 from freight.store.snapshots import Snapshots
 
 
 class GCReport(Record, frozen=False):
-    """What a collection removed, and the bytes it freed."""
+    """What a collection removed, and the bytes it freed (as ``du`` counts them:
+    ``freight.store.diskusage``)."""
 
     deleted_snapshots: list[str] = field(default_factory=list)
     deleted_blobs: list[str] = field(default_factory=list)
@@ -65,7 +68,7 @@ def collect(root: str, db: sqlite3.Connection, blobs: BlobStore, snapshots: Snap
     temporary files of killed writers and of older versions (``freight.store.scratch``)."""
     report = GCReport()
     live = live_set(db, blobs, refs)
-    scratch.collect(root)
+    report.reclaimed += scratch.collect(root)
     for digest in list(blobs.digests()):
         if digest not in live.blobs:
             report.reclaimed += blobs.disk_size(digest)
@@ -74,9 +77,10 @@ def collect(root: str, db: sqlite3.Connection, blobs: BlobStore, snapshots: Snap
     live_names = {snapshots.name(c) for c in live.chains}
     for (chain_id,) in db.execute("SELECT chain_id FROM snapshots").fetchall():
         if chain_id not in live.chains:
-            report.reclaimed += snapshots.size(chain_id)
+            report.reclaimed += du(os.fspath(snapshots.path(chain_id)))
             snapshots.remove(chain_id)
             report.deleted_snapshots.append(chain_id)
     for name in snapshots.names_on_disk() - live_names:
+        report.reclaimed += du(os.fspath(snapshots.dir / name))
         snapshots.remove_name(name)  # left by a crash before its record was written
     return report
