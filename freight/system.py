@@ -18,6 +18,7 @@ from freight.runtime.prune import container_size, prune_containers, prune_volume
 from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
 from freight.store.diskusage import du
+from freight.store.gc import LiveSet
 from freight.store.images import Image
 from freight.store.prune import PruneReport, collect, delete_images
 from freight.store.refs import BLOB, IMAGE, SNAPSHOT
@@ -65,13 +66,6 @@ def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) 
     return report
 
 
-class _Content(Record, frozen=False):
-    """The blobs and snapshots (chain IDs) of a set of images."""
-
-    blobs: set[str] = field(default_factory=set)
-    chains: set[str] = field(default_factory=set)
-
-
 def disk_usage(store: Store) -> list[Usage]:
     """``docker system df``: Images, Containers, Local Volumes, Build Cache, and freight's
     Temporary data, in bytes on disk as ``du`` counts them: the rows add up to the store's
@@ -83,8 +77,8 @@ def disk_usage(store: Store) -> list[Usage]:
             temporary]
 
 
-def _contents(store: Store, images: list[Image]) -> _Content:
-    found = _Content()
+def _contents(store: Store, images: list[Image]) -> LiveSet:
+    found = LiveSet()
     for image in images:
         try:
             found.blobs.update([image.manifest_digest, image.id, *(layer["digest"] for layer in image.layers)])
@@ -94,7 +88,7 @@ def _contents(store: Store, images: list[Image]) -> _Content:
     return found
 
 
-def _bytes(store: Store, content: _Content) -> int:
+def _bytes(store: Store, content: LiveSet) -> int:
     return (sum(store.blobs.disk_size(b) for b in content.blobs if store.blobs.has(b))
             + sum(du(os.fspath(store.snapshots.path(c))) for c in content.chains))
 
@@ -114,7 +108,7 @@ def _image_usage(store: Store, cache_only: int, temporary: int) -> Usage:
             size += du(entry.path)
     active = _contents(store, [i for i in images if i.id in used])
     every = _contents(store, images)
-    unused = _Content(every.blobs - active.blobs, every.chains - active.chains)
+    unused = LiveSet(every.blobs - active.blobs, every.chains - active.chains)
     return Usage("Images", len(images), sum(1 for i in images if i.id in used), size, _bytes(store, unused))
 
 
@@ -140,7 +134,7 @@ def _cache_usage(store: Store) -> tuple[Usage, int]:
     --mount=type=cache`` directories; and the bytes of the first two (which are in ``blobs/``
     and ``snapshots/``)."""
     images = _contents(store, store.images.all())
-    held = _Content(store.refs.held(BLOB, owner_kind=cache.OWNER) - images.blobs,
+    held = LiveSet(store.refs.held(BLOB, owner_kind=cache.OWNER) - images.blobs,
                     store.refs.held(SNAPSHOT, owner_kind=cache.OWNER) - images.chains)
     only = _bytes(store, held)
     size = only + du(os.fspath(cache.cache_mounts_dir(store)))

@@ -77,10 +77,6 @@ class Store:
         return self.blobs.read(digest)
 
     @property
-    def snapshots_root(self) -> Path:
-        return self.snapshots.dir
-
-    @property
     def scratch_dir(self) -> str:
         """This process's temporary directory in the store (``freight.store.scratch``)."""
         from freight.store import scratch  # see the class docstring
