@@ -42,12 +42,12 @@ from freight.image.mediatypes import (
     OCI_LAYER_NONDIST_GZIP,
     OCI_MANIFEST,
 )
-from freight.registry.blobstream import CHUNK, Abandoned, BlobStream, beside
 from freight.registry.client import Progress, Registry, push_scope
 from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
 from freight.registry.transportref import is_transport
 from freight.store.blobs import BlobWriter
+from freight.store.blobstream import CHUNK, Abandoned, BlobStream, beside
 from freight.store.compression import gzip_compress, media_type_compression
 from freight.store.images import Image
 from freight.store.store import Store
