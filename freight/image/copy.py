@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 JOBS = 3
 
 
+class Quiet:
+    """A progress display that shows nothing (``load`` and the archive transports print their own lines)."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def status(self, item: str, text: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, item: str, count: int) -> None:
+        pass
+
+
 class Destination:
     """Where :func:`copy` puts an image; each method a step of the copy (see the module docstring)."""
 

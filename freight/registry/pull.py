@@ -67,7 +67,7 @@ def _pull(store: Store, registry: Registry, ref: reference.Reference, wanted: di
     progress.message(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
     tags = [str(ref)] if ref.tag and not ref.digest else []
     before = store.images.lookup(str(ref)) if tags else None
-    dest = StoreDestination(store, tags, f"{ref.repository}@{top}")
+    dest = StoreDestination(store, tags, f"{ref.repository}@{top}", reuse=True)
     with store.writing():
         copy(source, dest, progress)
     assert dest.image is not None  # the copy finished

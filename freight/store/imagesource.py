@@ -51,12 +51,17 @@ class StoreImage(ImageSource):
 
 class StoreDestination(Destination):
     """Images copied into the store get ``tags`` and the registry's ``repo_digest``; ``image``
-    is the record once the copy finished."""
+    is the record once the copy finished (with ``record=False`` the caller records it, as
+    ``load`` does once every image of an archive is in). ``reuse``: hold a layer the store
+    has as another blob of the same diff_id (for downloads; an archive's blob is here anyway)."""
 
-    def __init__(self, store: Store, tags: Sequence[str] = (), repo_digest: str | None = None) -> None:
+    def __init__(self, store: Store, tags: Sequence[str] = (), repo_digest: str | None = None, *,
+                 record: bool = True, reuse: bool = False) -> None:
         self.store = store
         self.tags = list(tags)
         self.repo_digest = repo_digest
+        self.record = record
+        self.reuse = reuse
         self.image: Image | None = None
         self._chains: list[tuple[str, str | None, str]] = []  # (chain ID, parent, diff_id) per layer
         self._by_diff_id: dict[str, dict[str, Any]] | None = None
@@ -73,7 +78,7 @@ class StoreDestination(Destination):
     def held(self, layer: Layer) -> dict[str, Any] | None:
         if self.store.blobs.has(layer.digest):
             return layer.descriptor
-        return self._held_layers().get(layer.diff_id)
+        return self._held_layers().get(layer.diff_id) if self.reuse else None
 
     def _held_layers(self) -> dict[str, dict[str, Any]]:
         """diff_id → the descriptor of a stored blob of it, from the store's images (read once)."""
@@ -138,7 +143,8 @@ class StoreDestination(Destination):
 
     def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
         self.store.blobs.put(manifest, expected=digest)
-        self.image = self.store.add_image(digest, tags=self.tags, repo_digest=self.repo_digest)
+        if self.record:
+            self.image = self.store.add_image(digest, tags=self.tags, repo_digest=self.repo_digest)
         return digest
 
 
