@@ -11,8 +11,9 @@ is resolved to the requested platform. As a destination, REF names the image
 image's own name is used.
 
 Reading and writing archives is ``freight.archive``'s work; this module picks
-images and moves them between archives and the store. Pulled images keep their
-manifest bytes, and every blob is checked against its digest before it is stored.
+images, and a copy (``freight.image.copy``) moves each between an archive and
+the store. Pulled images keep their manifest bytes, and every blob is checked
+against its digest before it is stored.
 """
 
 from __future__ import annotations
