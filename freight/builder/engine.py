@@ -8,17 +8,12 @@ Every step that makes a layer (RUN, COPY, ADD, WORKDIR) goes through the build
 cache (``freight.builder.cache``); config instructions change only the config
 and add an ``empty_layer`` history entry, as BuildKit writes them.
 
-Timestamps (reproducibility): with ``SOURCE_DATE_EPOCH`` every history
-entry and the config's ``created`` are that time and every file in a new
-layer is clamped to it. Without it a RUN step's history entry carries the
-time the step really ran (kept in its cache entry, so a fully cached rebuild
-gives the same image), and every other step inherits the time of the state
-below it (the base image's ``created``, or the last RUN's): a build whose
-layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
-any machine, from any checkout, at any time. (BuildKit uses the wall clock
-here, so its image IDs differ between such builds.) COPY and ADD give their
-files one fixed mtime (``freight.builder.copystep``); RUN layers keep the times
-the command gave its files, clamped to ``SOURCE_DATE_EPOCH`` when set.
+Timestamps (reproducibility): every new history entry, the config's
+``created`` and every new layer's mtimes come from one time that depends only on
+the build's inputs (``freight.builder.timestamps``: ``SOURCE_DATE_EPOCH``, else
+the newest ``created`` of the base images, else the Unix epoch), so the same
+inputs give the same image ID on any machine, from any checkout, at any time,
+with a cold or a warm cache. ``--timestamp now`` gives Docker's wall-clock times.
 
 Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
 line and layers below match (COPY/ADD layers depend on content and are
@@ -37,8 +32,8 @@ from freight.builder.export import export
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.builder.schedule import build_stages
 from freight.builder.state import BuildError, BuildOptions, BuildResult, BuildSession, platform_args
+from freight.builder.timestamps import NOW, given_epoch, parse_timestamp
 from freight.image import reference
-from freight.image.canonical import source_date_epoch
 from freight.record import replace
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -48,8 +43,10 @@ if TYPE_CHECKING:
 
 def build(store: Store, opts: BuildOptions) -> BuildResult:
     """Build the image ``opts`` describes, store it (with its tags) and return its ID."""
-    if opts.source_date_epoch is None:
-        opts = replace(opts, source_date_epoch=source_date_epoch())
+    if opts.timestamp and opts.timestamp != NOW:
+        opts = replace(opts, source_date_epoch=parse_timestamp(opts.timestamp))
+    elif opts.source_date_epoch is None and not opts.timestamp:
+        opts = replace(opts, source_date_epoch=given_epoch(opts.build_args))
     for tag in opts.tags:
         reference.parse(tag)  # a bad name fails before anything is built
     progress = make_progress(opts.progress, opts.out)
@@ -96,7 +93,7 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
             state = build_stages(session, target)
         except DockerfileError as err:
             raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
-        image_id, tags = export(store, state, opts, progress)
+        image_id, tags = export(store, state, opts, progress, session.epoch)
     return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from freight.builder.cache import DB_LOCK, cache_key
 from freight.builder.changes import ConfigEnv
 from freight.builder.fsview import RootFS
+from freight.builder.timestamps import LAYER_RULES
 from freight.errors import FreightError
 from freight.image.canonical import rfc3339
 from freight.image.digest import chain_ids
@@ -75,6 +76,7 @@ class BuildOptions(Record):
     cache_from: list[str] = field(default_factory=list)
     outputs: list[dict[str, str]] = field(default_factory=list)      # {"type": ..., "dest": ...}
     source_date_epoch: int | None = None
+    timestamp: str = ""                 # "" (the inputs' time, freight.builder.timestamps), "now", or seconds
     stdin: BinaryIO | None = None
     out: TextIO | None = None           # progress stream (stderr)
 
@@ -139,6 +141,8 @@ class BuildSession:
         self.ctx = ctx
         self.df = df
         self.progress = progress
+        # The build's time (freight.builder.timestamps): set once the base images are
+        # resolved; None with ``--timestamp now``.
         self.epoch = opts.source_date_epoch
         self.lock = DB_LOCK
         self.images: dict[str, Image] = {}
@@ -149,6 +153,12 @@ class BuildSession:
         self.graph = graph
         self.context_vertex_done = False
         self._dirs = itertools.count()
+
+    def step_key(self, parts: dict[str, Any]) -> str:
+        """The cache key of a step that makes a layer: ``parts`` with the build's time and
+        layer rules, which change the layer's bytes too."""
+        time = self.epoch if self.epoch is not None else "now"
+        return cache_key({**parts, "time": time, "rules": LAYER_RULES})
 
     def stage_state(self, index: int) -> State:
         """The State stage ``index`` ends with, once built."""

@@ -33,6 +33,9 @@ def register(sub: Subcommands) -> None:
                    help="networking mode for the RUN instructions")
     p.add_argument("--secret", action="append", default=[], help="secret to expose: id=mysecret[,src=/local/secret]")
     p.add_argument("--cache-from", action="append", default=[], help="images to consider as cache sources")
+    p.add_argument("--timestamp", default="", metavar="now|SECONDS",
+                   help="time of the image and its new files: 'now' for the wall clock, or seconds since the "
+                        "epoch (default: SOURCE_DATE_EPOCH, else the newest base image's time)")
     p.add_argument("-o", "--output", action="append", default=[],
                    help="output destination (type=docker|oci|tar|local,dest=...)")
 
@@ -92,6 +95,7 @@ def _build(args: argparse.Namespace) -> int:
         labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
         progress="quiet" if args.quiet else args.progress, network=args.network,
         secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
+        timestamp=args.timestamp,
         stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)
     try:
         result = build(store(args), opts)
