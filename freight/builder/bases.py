@@ -102,8 +102,9 @@ def base_state(session: BuildSession, index: int) -> State:
     dep = session.graph.bases[index]
     if dep is not None:
         return session.stage_state(dep).copy()
-    if word == "scratch":  # for any --platform, as BuildKit in Docker 20.10 builds it
-        return new_state({"Env": [DEFAULT_PATH]}, [], [], rfc3339(session.epoch or 0))
+    if word == "scratch":  # for any --platform, which the image then says it is for
+        return new_state({"Env": [DEFAULT_PATH]}, [], [], rfc3339(session.epoch or 0),
+                         stage_platform(session, index))
     img = session.images[_base_key(word, stage_platform(session, index))]
     config = json.loads(json.dumps(img.config))
     layers = [Layer(desc, diff) for desc, diff in zip(img.layers, img.diff_ids)]
