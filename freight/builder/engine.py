@@ -94,7 +94,8 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         except DockerfileError as err:
             raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
         image_id, tags = export(store, state, opts, progress, session.epoch)
-    return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached)
+    return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached,
+                       sorted({img.id for img in session.images.values()}))
 
 
 def _line_only(line: int | None, filename: str) -> Instruction | None:

@@ -87,6 +87,7 @@ class BuildResult(Record):
     dockerfile_text: str = ""
     steps_run: int = 0
     steps_cached: int = 0
+    images: list[str] = field(default_factory=list)  # the IDs of the images it read (FROM, --from)
 
 
 class Layer(Record):

@@ -11,6 +11,7 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from freight.builder.state import BuildOptions, BuildResult
     from freight.cli.main import Subcommands
 
 
@@ -36,6 +37,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--timestamp", default="", metavar="now|SECONDS",
                    help="time of the image and its new files: 'now' for the wall clock, or seconds since the "
                         "epoch (default: SOURCE_DATE_EPOCH, else the newest base image's time)")
+    p.add_argument("--check", action="store_true",
+                   help="build again without any cache in separate state and fail, showing what differs, "
+                        "unless both give the same image")
     p.add_argument("-o", "--output", action="append", default=[],
                    help="output destination (type=docker|oci|tar|local,dest=...)")
 
@@ -83,6 +87,26 @@ def _outputs(items: list[str]) -> list[dict[str, str]]:
     return outs
 
 
+def _check(args: argparse.Namespace, opts: BuildOptions, result: BuildResult) -> bool:
+    """``--check``: whether a second build without cache, in separate state, gives the same image."""
+    from freight.builder.check import check
+    from freight.builder.engine import error_report
+    from freight.builder.state import BuildError
+
+    sys.stderr.write("checking: building again without cache, in separate state\n")
+    try:
+        outcome = check(store(args), opts, result)
+    except BuildError as err:
+        sys.stderr.write(error_report(err))
+        return False
+    if outcome.same:
+        sys.stderr.write(f"check: reproducible: both builds give {outcome.first}\n")
+        return True
+    sys.stderr.write(f"check: not reproducible: {outcome.first} != {outcome.second}\n")
+    sys.stderr.write("".join(line + "\n" for line in outcome.differences))
+    return False
+
+
 def _build(args: argparse.Namespace) -> int:
     # The image group registers ``image build`` from this module, so ``freight image ls``
     # imports it too: the engine is imported when a build runs.
@@ -101,6 +125,8 @@ def _build(args: argparse.Namespace) -> int:
         result = build(store(args), opts)
     except BuildError as err:
         sys.stderr.write(error_report(err))
+        return 1
+    if args.check and not _check(args, opts, result):
         return 1
     if args.iidfile:
         with open(args.iidfile, "w") as f:
