@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from freight.builder.dockerfile.expansion import expand_instruction
+from freight.builder.lockfile import pinned
 from freight.builder.state import DEFAULT_PATH, BuildError, BuildSession, Layer, State, new_state
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
@@ -73,6 +74,9 @@ def resolve_image(session: BuildSession, word: str, pull: bool = False,
     with ``--pull``)."""
     store = session.store
     ref = normalised(word)
+    locked = pinned(session.lock_file, word, wanted or platforms.resolve(session.opts.platform or None))
+    if locked is not None:  # the lock file's digest, whatever the tag means now
+        word, pull = locked, False
     with session.lock:
         if not pull:
             try:

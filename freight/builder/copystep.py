@@ -117,7 +117,8 @@ def _copy(session: BuildSession, state: State, instr: Instruction, spec: CopySpe
         dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
     gits = [replace(g, commit=_resolve_git(session, g)) for g in gits]
     with _downloads(session, bool(urls or gits)) as downloads:
-        fetched = [(u, *_fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
+        locked = session.lock_file.urls if session.lock_file is not None else {}
+        fetched = [(u, *_fetch(u, downloads, i, spec.checksum or locked.get(u, ""))) for i, u in enumerate(urls)]
         key = session.step_key({
             "parent": state.key() if not spec.link else "", "step": instr.keyword,
             "from": frm, "sources": [(m, tree.checksum(tree.resolve(m))) for m in matched],

@@ -26,13 +26,15 @@ from pathlib import Path
 
 from freight.builder.context import BuildContext, HashCache, open_context
 from freight.builder.dockerfile.expansion import global_scope
-from freight.builder.dockerfile.instructions import DockerfileError, Instruction
+from freight.builder.dockerfile.instructions import Dockerfile, DockerfileError, Instruction
 from freight.builder.dockerfile.parser import StageGraph, parse
 from freight.builder.export import export
+from freight.builder.lockfile import Lock, LockError, lock_path, read_lock, references
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.builder.schedule import build_stages
 from freight.builder.state import BuildError, BuildOptions, BuildResult, BuildSession, platform_args
 from freight.builder.timestamps import NOW, given_epoch, parse_timestamp
+from freight.image import platform as platforms
 from freight.image import reference
 from freight.record import replace
 
@@ -89,6 +91,7 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         if cycle is not None:
             raise BuildError(f"circular dependency detected on stage: {df.stages[cycle].name or f'stage-{cycle}'}")
         session = BuildSession(store, opts, ctx, df, progress, global_env, graph)
+        session.lock_file = _lock_file(opts, ctx, df)
         try:
             state = build_stages(session, target)
         except DockerfileError as err:
@@ -96,6 +99,23 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         image_id, tags = export(store, state, opts, progress, session.epoch)
     return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached,
                        sorted({img.id for img in session.images.values()}))
+
+
+def _lock_file(opts: BuildOptions, ctx: BuildContext, df: Dockerfile) -> Lock | None:
+    """The Dockerfile's lock file, if any; with ``--locked``, checked against the registries."""
+    path = lock_path(ctx.dockerfile_path) if ctx.dockerfile_path is not None else None
+    try:
+        lock = read_lock(path) if path is not None else None
+        if opts.locked:
+            # The registry client: only a build that checks its lock file asks registries.
+            from freight.builder.lockresolve import verify
+
+            images, urls = references(df, opts.build_args, platform_args(opts.platform))
+            verify(lock, path or Path(ctx.dockerfile_name + ".lock"), images, urls,
+                   platforms.resolve(opts.platform or None))
+    except LockError as err:
+        raise BuildError(str(err)) from None
+    return lock
 
 
 def _line_only(line: int | None, filename: str) -> Instruction | None:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from freight.builder.dockerfile.expansion import ArgScope
     from freight.builder.dockerfile.instructions import Dockerfile, Instruction
     from freight.builder.dockerfile.parser import StageGraph
+    from freight.builder.lockfile import Lock
     from freight.builder.progress import Progress
     from freight.store.images import Image
     from freight.store.store import Store
@@ -76,6 +77,7 @@ class BuildOptions(Record):
     cache_from: list[str] = field(default_factory=list)
     outputs: list[dict[str, str]] = field(default_factory=list)      # {"type": ..., "dest": ...}
     source_date_epoch: int | None = None
+    locked: bool = False                # fail unless the lock file holds every image and URL, up to date
     timestamp: str = ""                 # "" (the inputs' time, freight.builder.timestamps), "now", or seconds
     stdin: BinaryIO | None = None
     out: TextIO | None = None           # progress stream (stderr)
@@ -147,6 +149,7 @@ class BuildSession:
         self.epoch = opts.source_date_epoch
         self.lock = DB_LOCK
         self.images: dict[str, Image] = {}
+        self.lock_file: Lock | None = None  # the Dockerfile's lock file (freight.builder.lockfile)
         self.stage_results: dict[int, Callable[[], State]] = {}
         self.steps_run = 0
         self.steps_cached = 0

@@ -37,6 +37,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--timestamp", default="", metavar="now|SECONDS",
                    help="time of the image and its new files: 'now' for the wall clock, or seconds since the "
                         "epoch (default: SOURCE_DATE_EPOCH, else the newest base image's time)")
+    p.add_argument("--locked", action="store_true",
+                   help="fail unless the Dockerfile's lock file holds every image and URL it names, "
+                        "as the registries resolve them now")
     p.add_argument("--check", action="store_true",
                    help="build again without any cache in separate state and fail, showing what differs, "
                         "unless both give the same image")
@@ -52,7 +55,7 @@ def _csv(text: str) -> dict[str, str]:
     return out
 
 
-def _build_args(items: list[str]) -> dict[str, str]:
+def build_args(items: list[str]) -> dict[str, str]:
     args: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
@@ -114,12 +117,12 @@ def _build(args: argparse.Namespace) -> int:
     from freight.builder.state import BuildError, BuildOptions
 
     opts = BuildOptions(
-        context=args.context, dockerfile=args.file, tags=args.tag, build_args=_build_args(args.build_arg),
+        context=args.context, dockerfile=args.file, tags=args.tag, build_args=build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
         progress="quiet" if args.quiet else args.progress, network=args.network,
         secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
-        timestamp=args.timestamp,
+        timestamp=args.timestamp, locked=args.locked,
         stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)
     try:
         result = build(store(args), opts)
