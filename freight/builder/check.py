@@ -64,7 +64,9 @@ def _copy_image(src: Store, dst: Store, img: Image) -> None:
             dst.blobs.ingest(stream, desc["digest"], encode=plain)
     dst.blobs.put(src.blobs.read(img.manifest_digest), img.manifest_digest)
     with dst.writing():
-        dst.add_image(img.manifest_digest, img.repo_tags, img.repo_digests[0] if img.repo_digests else None)
+        dst.add_image(img.manifest_digest, img.repo_tags)
+        for name in img.repo_digests:  # a lock file's pinned references find it by these
+            dst.add_image(img.manifest_digest, repo_digest=name, unpack=False)
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
