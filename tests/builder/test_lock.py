@@ -130,3 +130,13 @@ def test_lock_fails_naming_an_image_it_cannot_resolve(busybox_store: Store, regi
     plain = write_context(tmp_path / "plain", {"Dockerfile": "FROM busybox\n"})
     locked = run_freight(busybox_store.root, "build", "--locked", str(plain))
     assert locked.returncode == 1 and "there is no lock file" in locked.stderr
+
+
+def test_a_broken_lock_file_fails_the_build_in_one_line(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\n", "Dockerfile.lock": "{not json"})
+    result = run_freight(busybox_store.root, "build", str(ctx))
+    assert result.returncode == 1
+    assert "cannot read lock file" in result.stderr and "Traceback" not in result.stderr
+    (ctx / "Dockerfile.lock").write_text('{"lockVersion": 99}')
+    result = run_freight(busybox_store.root, "build", str(ctx))
+    assert result.returncode == 1 and "unsupported lockVersion 99" in result.stderr
