@@ -9,10 +9,13 @@ the cold build. The aim (issue 14): ``--check`` costs at most twice one cold bui
 
 Usage: ``python bench/build_check.py [--runs N] [--keep]`` (as root).
 
-Figures (2-core machine shared with other work, 5 rounds, medians): cold build 1.31 s;
-``--check`` on a warm cache 1.96 s (1.49x); ``--check --no-cache`` 2.95 s (2.24x: two cold
-builds, plus copying and unpacking the base image into the check's own store and removing
-that store, about 0.2 s and 0.6 s here, where an unlink costs about 1 ms).
+Figures (2-core machine shared with other work; whole processes, 7 pairs run in turn,
+median of the per-pair ratios): ``--check`` on a warm cache 1.05x one cold build (the
+first build is cached, the check's is cold); ``--check --no-cache`` 1.91x (two cold
+builds; the check's store links the base image's unpacked snapshots instead of
+unpacking them again). Before that linking, copying and unpacking the base and removing
+it again cost about 0.8 s here and ``--check --no-cache`` was 2.24x. Single runs vary
+by a factor of two on such a machine: compare ratios, not seconds.
 """
 
 from __future__ import annotations

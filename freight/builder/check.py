@@ -2,9 +2,10 @@
 
 The second build runs in a new store of its own (in the first store's temporary
 directory, removed afterwards) that holds only copies of the images the first build
-read (its base images and ``COPY --from`` images, by ID, with their names): no layer,
-snapshot, cache entry or ``RUN --mount=type=cache`` directory of the first build can
-stand in for the second's work. Equal image IDs mean the build is reproducible;
+read (its base images and ``COPY --from`` images, by ID, with their names; their
+unpacked snapshots are links to the first store's, which the second build only reads):
+no layer, snapshot, cache entry or ``RUN --mount=type=cache`` directory the first build
+made can stand in for the second's work. Equal image IDs mean the build is reproducible;
 otherwise ``differences`` explains how the two images differ: config fields first, then
 layer by layer the paths added, removed or changed (``freight.store.layerdiff``).
 """
@@ -12,6 +13,7 @@ layer by layer the paths added, removed or changed (``freight.store.layerdiff``)
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -57,7 +59,11 @@ def check(store: Store, opts: BuildOptions, first: BuildResult) -> CheckResult:
 
 
 def _copy_image(src: Store, dst: Store, img: Image) -> None:
-    """``img`` (its blobs, ID and names) into ``dst``."""
+    """``img`` (its blobs, ID and names) into ``dst``. Its snapshots are not unpacked again:
+    ``dst``'s are links to ``src``'s (the check's build reads them as lower layers only)."""
+    for chain, path in zip(img.chain_ids, src.layer_dirs(img)):
+        if not dst.snapshots.path(chain).exists():
+            os.symlink(path, dst.snapshots.path(chain))
     for desc in [img.manifest["config"], *img.layers]:
         plain = desc is not img.manifest["config"] and media_type_compression(desc["mediaType"]) == "none"
         with src.blobs.open(desc["digest"]) as stream:

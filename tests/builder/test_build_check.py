@@ -20,6 +20,11 @@ def test_check_passes_on_a_deterministic_build(busybox_store: Store, tmp_path: P
     assert f"check: reproducible: both builds give {image.id}" in result.stderr
     assert not run_dirs(busybox_store)
     assert os.listdir(busybox_store.scratch_dir) == []
+    # The check's store linked the base image's snapshots: removing it left them whole.
+    base = busybox_store.layer_dirs(busybox_store.resolve_image("busybox"))[0]
+    assert (base / "bin" / "busybox").is_file() and len(os.listdir(base / "bin")) > 50
+    shown = run_freight(busybox_store.root, "run", "--rm", "--user", "0", "repro:1", "cat", "/x/link")
+    assert shown.stdout == "hello\n"
 
 
 def test_check_fails_and_names_the_file_that_differs(busybox_store: Store, tmp_path: Path) -> None:
