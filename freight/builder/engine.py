@@ -29,11 +29,12 @@ from freight.builder.dockerfile.expansion import global_scope
 from freight.builder.dockerfile.instructions import Dockerfile, DockerfileError, Instruction
 from freight.builder.dockerfile.parser import StageGraph, parse
 from freight.builder.export import export
-from freight.builder.lockfile import Lock, LockError, lock_path, read_lock, references
+from freight.builder.lockfile import Lock, lock_path, read_lock, references
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.builder.schedule import build_stages
 from freight.builder.state import BuildError, BuildOptions, BuildResult, BuildSession, platform_args
 from freight.builder.timestamps import NOW, given_epoch, parse_timestamp
+from freight.errors import FreightError
 from freight.image import platform as platforms
 from freight.image import reference
 from freight.record import replace
@@ -113,7 +114,7 @@ def _lock_file(opts: BuildOptions, ctx: BuildContext, df: Dockerfile) -> Lock | 
             images, urls = references(df, opts.build_args, platform_args(opts.platform))
             verify(lock, path or Path(ctx.dockerfile_name + ".lock"), images, urls,
                    platforms.resolve(opts.platform or None))
-    except LockError as err:
+    except FreightError as err:  # a lock file that cannot be read or does not match; a bad image name
         raise BuildError(str(err)) from None
     return lock
 
