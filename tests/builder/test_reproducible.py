@@ -96,5 +96,7 @@ def test_timestamp_now_uses_the_wall_clock(busybox_store: Store, tmp_path: Path)
     assert _build(busybox_store.root, ctx, "--timestamp", "1700000000") != image
     assert busybox_store.resolve_image(_build(busybox_store.root, ctx, "--timestamp", "1700000000")) \
         .config["created"] == "2023-11-14T22:13:20Z"
+    by_arg = _build(busybox_store.root, ctx, "--build-arg", "SOURCE_DATE_EPOCH=1600000000")
+    assert busybox_store.resolve_image(by_arg).config["created"] == "2020-09-13T12:26:40Z"
     bad = run_freight(busybox_store.root, "build", "--timestamp", "yesterday", str(ctx))
     assert bad.returncode == 1 and "invalid --timestamp" in bad.stderr
