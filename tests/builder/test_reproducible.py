@@ -88,7 +88,9 @@ def _epoch_of(store: Store, name: str) -> int:
     return created_seconds(store.resolve_image(name).config["created"])
 
 
-def test_timestamp_now_uses_the_wall_clock(busybox_store: Store, tmp_path: Path) -> None:
+def test_timestamp_now_uses_the_wall_clock(busybox_store: Store, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     ctx = deterministic_context(tmp_path / "ctx", 1_111_111_111)
     before = time.time()
     image = _build(busybox_store.root, ctx, "--timestamp", "now", "--no-cache")
