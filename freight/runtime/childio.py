@@ -10,7 +10,6 @@ exits.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.cgroups import Cgroup
+    from freight.runtime.channel import Hub
     from freight.runtime.hooks import Hook
     from freight.runtime.portproxy import PortProxy
     from freight.runtime.spec import ContainerSpec
@@ -34,18 +34,20 @@ _SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE"
 
 
 class Attach(Record):
-    """The caller's streams for a foreground container (None: not attached)."""
+    """The caller's streams for a foreground container (None: not attached), and the keys
+    that detach it from a terminal (``--detach-keys``; Ctrl-P Ctrl-Q by default)."""
 
     stdin: int | None = 0
     stdout: int | None = 1
     stderr: int | None = 2
     sig_proxy: bool = True
+    detach_keys: bytes = b"\x10\x11"
 
 
 class ChildStdio:
     """The pipes (or the socket a pty master comes back on) between a container process and us."""
 
-    def __init__(self, spec: ContainerSpec, terminal: int | None = None) -> None:
+    def __init__(self, spec: ContainerSpec, winsize: bytes | None = None) -> None:
         self.child_fds: list[int] = []
         self.sources: dict[int, str] = {}
         self.stdin_to: int | None = None
@@ -55,7 +57,7 @@ class ChildStdio:
 
             self.tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.child_fds.append(child_sock.detach())
-            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0], winsize=_window_size(terminal))
+            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0], winsize=winsize)
             return
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -78,15 +80,6 @@ class ChildStdio:
             os.close(fd)
         if self.tty_sock is not None:
             self.tty_sock.close()
-
-
-def _window_size(fd: int | None) -> bytes | None:
-    """The packed window size of terminal ``fd``, or None when it is not a terminal."""
-    if fd is None or not os.isatty(fd):
-        return None
-    import termios  # only -t needs it
-
-    return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
 
 
 class Launched(Record, frozen=False):
@@ -145,8 +138,9 @@ def _receive_pty(sock: socket.socket, attach: Attach | None) -> tuple[dict[int, 
 
 
 def relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
-                   launched: Launched) -> int:
-    """Relay the streams (and signals) until the process ends; its exit code."""
+                   launched: Launched, hub: Hub | None = None) -> int:
+    """Relay the streams (and signals) until the process ends; its exit code. A monitor's
+    ``hub`` relays them to its viewers (``channel``)."""
     tty = bool(config.get("Tty"))
     log = JsonLog(log_path) if log_path else None
     stdin_from = None
@@ -155,7 +149,7 @@ def relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach 
     relay = Relay(launched.sources, log,
                   attach.stdout if attach else None,
                   (attach.stdout if tty else attach.stderr) if attach else None,
-                  stdin_from, launched.stdin_to, close_stdin=not tty)
+                  stdin_from, launched.stdin_to, close_stdin=not tty, hub=hub)
     previous: dict[int, Any] = {}
     if attach is not None and attach.sig_proxy:
         for sig in signal.Signals:

@@ -16,6 +16,7 @@ from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
 from freight.runtime.spawn import spawn
+from freight.runtime.stdio import window_size
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if privileged:
         spec.caps = all_caps()
     spec.cgroup = cgroups.load(c.id)
-    io = ChildStdio(spec, attach.stdout if attach is not None else None)
+    io = ChildStdio(spec, window_size(attach.stdout) if attach is not None else None)
     try:
         pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
     except BaseException:

@@ -1,14 +1,12 @@
-"""The per-container monitor of a detached container or exec: ``python -m freight.runtime.monitor``.
+"""The monitor of a detached exec (``exec -d``): ``python -m freight.runtime.monitor``.
 
-``spawn`` starts it as a fresh process. It forks once more so the caller can
-reap it at once, starts a new session, and then supervises the container
-(``supervise``): relays its output to the json-file log, runs the port
-proxies, records the exit code, finish time and OOM kill, and does ``--rm``.
-Given exec options (``exec -d``), it instead runs that command in the running
-container and stays its parent (``execute``). It reports ``0 <pid>`` or
-``<exit code> <error>`` on the readiness fd it was given (``handoff.report``).
+``spawn`` starts it as a fresh process in a new session. It forks once more so
+the caller can reap it at once, then runs the command in the running container
+and stays its parent (``execute``). It reports ``0 <pid>`` or ``<exit code>
+<error>`` on the readiness fd it was given (``handoff.report``). (A container's
+own monitor is forked by the caller: ``spawn.fork_monitor``, ``supervise``.)
 
-Usage: ``python -m freight.runtime.monitor ROOT CONTAINER_ID READY_FD [EXEC_JSON]``
+Usage: ``python -m freight.runtime.monitor ROOT CONTAINER_ID READY_FD EXEC_JSON``
 """
 
 from __future__ import annotations
@@ -19,10 +17,8 @@ import sys
 
 from freight.errors import FreightError
 from freight.runtime.childio import Attach
-from freight.runtime.containers import get
 from freight.runtime.execute import exec_in
 from freight.runtime.handoff import report
-from freight.runtime.supervise import supervise
 from freight.store import open_store
 
 
@@ -32,12 +28,8 @@ def main(argv: list[str]) -> int:
         return 0
     code = 125
     try:
-        store = open_store(root)
-        if len(argv) > 3:
-            options = json.loads(argv[3])
-            code = exec_in(store, container_id, attach=Attach(stdin=None), ready_w=ready, **options)
-        else:
-            code = supervise(store, get(store, container_id), None, inserted=True, ready_w=ready)
+        options = json.loads(argv[3])
+        code = exec_in(open_store(root), container_id, attach=Attach(stdin=None), ready_w=ready, **options)
     except FreightError as err:
         report(ready, err.exit_code, str(err))
     except BaseException as err:  # never leave the caller waiting

@@ -1,10 +1,14 @@
 """Hand a recorded container (or an exec in one) to a monitor process of its own.
 
 A container dies with the process that started it (its parent-death signal),
-so a detached one (``run -d``, ``start``, ``exec -d``) needs a parent that
-outlives the caller: ``freight.runtime.monitor``, spawned here (never forked,
-so no sqlite connection or thread crosses a fork). The caller returns once the
-monitor reports that the command runs (``handoff.report``).
+so every container needs a parent that outlives the caller: its monitor. A
+container's monitor is forked from the caller (``fork_monitor``: it has imported
+all the monitor needs, which saves a new interpreter's start-up on every ``run``);
+the monitor opens the store afresh and never touches the caller's connection, and
+the caller starts no thread before. ``exec -d``'s is spawned as a fresh process
+(``spawn``, ``freight.runtime.monitor``). Either way the monitor leaves the caller's
+session, and the caller returns once it reports that the command runs
+(``handoff.report``).
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import json
 import os
 import sys
 
-from freight.runtime.handoff import error_for, read_report
+from freight.errors import FreightError
+from freight.runtime.handoff import error_for, read_report, report
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
 
-def spawn(root: str, container_id: str, exec_options: dict[str, Any] | None = None) -> None:
-    """Start the monitor for a recorded container (or for an exec in it); return once its command runs.
+def spawn(root: str, container_id: str, exec_options: dict[str, Any]) -> None:
+    """Start the monitor of an exec in a running container; return once its command runs.
 
     Raises the command's start error (125/126/127) when it cannot start.
     """
@@ -29,14 +35,69 @@ def spawn(root: str, container_id: str, exec_options: dict[str, Any] | None = No
     os.set_inheritable(ready_w, True)
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0),
                (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
-    argv = [sys.executable, "-m", "freight.runtime.monitor", root, container_id, str(ready_w)]
-    argv += [json.dumps(exec_options)] if exec_options is not None else []
+    argv = [sys.executable, "-m", "freight.runtime.monitor", root, container_id, str(ready_w),
+            json.dumps(exec_options)]
     try:
         pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
     finally:
         os.close(ready_w)
     outcome = read_report(ready_r)
     os.waitpid(pid, 0)
+    _check(outcome)
+
+
+def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -> int:
+    """Run ``monitor(ready_w)`` in a forked process of a session of its own, its standard
+    streams /dev/null (stderr ``$FREIGHT_MONITOR_LOG`` when set) and the fds ``callers``
+    closed; return its PID once it reports that the command runs (raise its start error
+    otherwise). It stays our child: a caller that outlives it reaps it (``waitpid``)."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for fd in (ready_r, *callers):
+            os.close(fd)
+        _be_monitor(monitor, ready_w)
+    os.close(ready_w)
+    try:
+        _check(read_report(ready_r))
+    except FreightError:
+        os.waitpid(pid, 0)
+        raise
+    return pid
+
+
+def _be_monitor(monitor: Callable[[int], int], ready_w: int) -> NoReturn:
+    """The forked child: leave the caller's session and streams, and supervise; its exit
+    status is the container's exit code."""
+    code = 125
+    pipe = os.fstat(ready_w).st_ino
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        if log := os.environ.get("FREIGHT_MONITOR_LOG"):  # a diagnostic: what the monitor says
+            os.dup2(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), 2)
+        code = monitor(ready_w)
+    except BaseException as err:  # never leave the caller waiting
+        if _still(ready_w, pipe):  # not reported yet (a report closes it; the number may be reused)
+            report(ready_w, err.exit_code if isinstance(err, FreightError) else 125, str(err) or type(err).__name__)
+        else:
+            import traceback  # only for a monitor's own failure, written to its log
+
+            traceback.print_exc()
+    os._exit(code if 0 <= code < 256 else 125)
+
+
+def _still(fd: int, inode: int) -> bool:
+    try:
+        return os.fstat(fd).st_ino == inode
+    except OSError:
+        return False
+
+
+def _check(outcome: tuple[int, str] | None) -> None:
     code, text = outcome or (125, "")
     if code != 0:
         raise error_for(code, text or "the container monitor exited before starting the container")

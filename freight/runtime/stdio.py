@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
+    from freight.runtime.channel import Hub
+
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
 
 
@@ -74,18 +76,20 @@ class Relay:
     """Copy container output to ``out``/``err`` fds (None: log only) and caller input to the container.
 
     ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
-    with a pty the single master fd is "stdout" and also the input target.
+    with a pty the single master fd is "stdout" and also the input target. A monitor's
+    ``hub`` (``channel``) gets the output for its viewers and feeds their input.
     """
 
     def __init__(self, sources: dict[int, str], log: JsonLog | None, out: int | None,
                  err: int | None, stdin_from: int | None = None, stdin_to: int | None = None,
-                 close_stdin: bool = True) -> None:
+                 close_stdin: bool = True, hub: Hub | None = None) -> None:
         self.sources = dict(sources)
         self.log = log
         self.targets = {"stdout": out, "stderr": err}
         self.stdin_from = stdin_from
         self.stdin_to = stdin_to
         self.close_stdin = close_stdin
+        self.hub = hub
 
     def run(self) -> None:
         poller = select.poll()
@@ -93,9 +97,13 @@ class Relay:
             poller.register(fd, select.POLLIN)
         if self.stdin_from is not None:
             poller.register(self.stdin_from, select.POLLIN)
+        for fd in self.hub.fds() if self.hub is not None else ():
+            poller.register(fd, select.POLLIN)
         while self.sources:
             for fd, _events in poller.poll():
-                if fd == self.stdin_from:
+                if self.hub is not None and self.hub.owns(fd):
+                    self.hub.handle(fd, poller, self)
+                elif fd == self.stdin_from:
                     if not self._forward_stdin():
                         poller.unregister(fd)
                 elif fd in self.sources and not self._copy_out(fd):
@@ -126,6 +134,8 @@ class Relay:
                 self.targets[stream] = None
         if self.log is not None:
             self.log.write(stream, data)
+        if self.hub is not None:
+            self.hub.send(stream, data)
         return True
 
     def _forward_stdin(self) -> bool:
@@ -135,17 +145,27 @@ class Relay:
             data = os.read(self.stdin_from, 65536)
         except OSError:
             data = b""
-        if data and self.stdin_to is not None:
-            try:
-                write_all(self.stdin_to, data)
-                return True
-            except OSError:
-                pass
+        if data and self.feed(data):
+            return True
+        self.end_input()
+        self.stdin_from = None
+        return False
+
+    def feed(self, data: bytes) -> bool:
+        """Write input to the container; False when it cannot take it."""
+        if self.stdin_to is None:
+            return False
+        try:
+            write_all(self.stdin_to, data)
+            return True
+        except OSError:
+            return False
+
+    def end_input(self) -> None:
+        """The input ended: close the container's stdin (not a terminal's master, which is also its output)."""
         if self.stdin_to is not None and self.close_stdin and self.stdin_to not in self.sources:
             os.close(self.stdin_to)
             self.stdin_to = None
-        self.stdin_from = None
-        return False
 
 
 class RawTerminal:
@@ -173,10 +193,27 @@ class RawTerminal:
 
 def copy_window_size(from_fd: int, to_fd: int) -> None:
     """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
-    import termios  # only -t needs it
+    size = window_size(from_fd)
+    if size is not None:
+        set_window_size(to_fd, size)
+
+
+def window_size(fd: int | None) -> bytes | None:
+    """The packed ``struct winsize`` of terminal ``fd``; None when it is not a terminal."""
+    if fd is None or not os.isatty(fd):
+        return None
+    import termios  # this and the next: only -t needs them
 
     try:
-        size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(to_fd, termios.TIOCSWINSZ, size)
+        return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+
+
+def set_window_size(fd: int, size: bytes) -> None:
+    import termios
+
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
     except OSError:
         pass

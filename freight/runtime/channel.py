@@ -1,0 +1,320 @@
+"""The attach channel: how viewers (``run`` and ``start -a`` in the foreground, ``attach``)
+see and feed a container that its monitor runs.
+
+The monitor listens on ``attach.sock`` in the container's directory, a Unix socket of
+type SOCK_SEQPACKET (each message keeps its bounds), and may be handed one viewer
+already connected: the socket pair of the ``run`` or ``start -a`` that started it, so
+that no output is missed. A message is one type byte and its payload:
+
+* viewer to monitor: ``a`` hello (payload ``i`` when the viewer's input is attached),
+  ``0`` input (empty: the input ended), ``w`` a packed ``struct winsize``, ``k`` a signal
+  number (``--sig-proxy``);
+* monitor to viewer: ``1`` and ``2`` output of stdout and stderr, ``x`` the exit code,
+  sent once the exit is recorded (or, with ``--rm``, the container removed).
+
+A viewer that goes away changes nothing for the container, except that the end of an
+attached input closes a ``StdinOnce`` container's stdin, as in Docker. Only the monitor
+knows the container's process: a viewer never signals a PID that may have been reused.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import stat
+import time
+from _socket import AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, socket, socketpair  # the C module: no enum set-up
+
+from freight.runtime.signals import send_signal
+from freight.runtime.stdio import RawTerminal, set_window_size, window_size, write_all
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from freight.runtime.stdio import Relay
+
+SOCKET = "attach.sock"
+_GOODBYE = 1.0  # seconds a finished monitor waits for its viewers to close their ends
+_MESSAGE = 1 << 17  # a read of output (64 KiB) and its type byte fit
+_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def pair() -> tuple[socket, socket]:
+    """A connected viewer (first) and monitor (second) end, for a monitor this process starts."""
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)
+
+
+def _at(directory: str, act: str) -> socket:
+    """A socket bound (``act`` "bind") or connected to the directory's ``attach.sock``; through
+    ``/proc/self/fd`` since a store's path can exceed a socket address's 108 bytes."""
+    sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        getattr(sock, act)(f"/proc/self/fd/{fd}/{SOCKET}")
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.close(fd)
+    return sock
+
+
+def connect(directory: str) -> socket:
+    """A viewer's connection to the monitor of the container in ``directory`` (OSError: none)."""
+    return _at(directory, "connect")
+
+
+# ---------------------------------------------------------------- the monitor's side
+
+
+class Hub:
+    """The monitor's viewers: it sends them the output and takes their input and signals."""
+
+    def __init__(self, directory: str, pid: int, tty: bool, stdin_once: bool,
+                 first: socket | None = None) -> None:
+        self.pid, self.tty, self.stdin_once = pid, tty, stdin_once
+        try:
+            os.unlink(f"{directory}/{SOCKET}")
+        except FileNotFoundError:
+            pass
+        self.listener = _at(directory, "bind")
+        self.listener.listen(16)
+        self.viewers: dict[int, socket] = {}
+        self.feeding: set[int] = set()  # viewers whose input is attached
+        if first is not None:
+            self.viewers[first.fileno()] = first
+
+    def fds(self) -> list[int]:
+        return [self.listener.fileno(), *self.viewers]
+
+    def owns(self, fd: int) -> bool:
+        return fd == self.listener.fileno() or fd in self.viewers
+
+    def handle(self, fd: int, poller: select.poll, relay: Relay) -> None:
+        """A new viewer, or a message from one."""
+        if fd == self.listener.fileno():
+            try:  # the C socket's accept, which socket.socket.accept wraps (typeshed omits it)
+                viewer = socket(AF_UNIX, SOCK_SEQPACKET, 0, self.listener._accept()[0])  # type: ignore[attr-defined]
+            except OSError:
+                return
+            os.set_inheritable(viewer.fileno(), False)
+            self.viewers[viewer.fileno()] = viewer
+            poller.register(viewer.fileno(), select.POLLIN)
+            return
+        try:
+            message = self.viewers[fd].recv(_MESSAGE)
+        except OSError:
+            message = b""
+        if not message:
+            poller.unregister(fd)
+            self._drop(fd, relay)
+            return
+        kind, payload = message[:1], message[1:]
+        if kind == b"a":
+            if payload == b"i":
+                self.feeding.add(fd)
+        elif kind == b"0":
+            self._input(fd, payload, relay)
+        elif kind == b"w" and self.tty and relay.stdin_to is not None:
+            set_window_size(relay.stdin_to, payload)
+        elif kind == b"k" and payload.isdigit():
+            send_signal(self.pid, int(payload))
+
+    def _input(self, fd: int, data: bytes, relay: Relay) -> None:
+        if data:
+            relay.feed(data)
+        elif fd in self.feeding:
+            self.feeding.discard(fd)
+            self._input_ended(relay)
+
+    def _input_ended(self, relay: Relay) -> None:
+        if self.stdin_once and not self.tty:
+            relay.end_input()
+
+    def _drop(self, fd: int, relay: Relay | None) -> None:
+        self.viewers.pop(fd).close()
+        if fd in self.feeding:
+            self.feeding.discard(fd)
+            if relay is not None:
+                self._input_ended(relay)
+
+    def send(self, stream: str, data: bytes) -> None:
+        """Output to every viewer; one that cannot take it is dropped."""
+        message = (b"1" if stream == "stdout" else b"2") + data
+        for fd in list(self.viewers):
+            try:
+                self.viewers[fd].sendall(message)
+            except OSError:
+                self._drop(fd, None)
+
+    def finish(self, code: int | None) -> None:
+        """Tell the viewers the exit code (None: none, the monitor failed) and stop listening.
+
+        Each viewer is closed once it has closed its end (within a second): a socket closed
+        with unread input in it would reset the viewer's end before it read the exit code."""
+        self.listener.close()
+        poller = select.poll()
+        for fd, viewer in self.viewers.items():
+            try:
+                if code is not None:
+                    viewer.sendall(b"x%d" % code)
+                poller.register(fd, select.POLLIN)
+            except OSError:
+                pass
+        deadline = time.monotonic() + _GOODBYE
+        while self.viewers and (left := deadline - time.monotonic()) > 0 and (ready := poller.poll(left * 1000)):
+            for fd, _events in ready:
+                try:
+                    gone = not self.viewers[fd].recv(_MESSAGE)
+                except OSError:
+                    gone = True
+                if gone:
+                    poller.unregister(fd)
+                    self.viewers.pop(fd).close()
+        for viewer in self.viewers.values():
+            viewer.close()
+        self.viewers = {}
+
+
+# ---------------------------------------------------------------- the viewer's side
+
+
+def parse_detach_keys(value: str) -> bytes:
+    """Docker's ``--detach-keys`` ("ctrl-p,ctrl-q", "a,ctrl-@"...) as the bytes to look for."""
+    keys = b""
+    for key in value.split(","):
+        low = key.strip().lower()
+        if len(key) == 1:
+            keys += key.encode()
+        elif low.startswith("ctrl-") and len(low) == 6 and (low[5].isalpha() or low[5] in "@[\\]^_"):
+            keys += bytes([ord(low[5].upper()) & 0x1F])
+        else:
+            raise ValueError(f"Unknown character: '{key}'")
+    if not keys:
+        raise ValueError("invalid detach keys: none given")
+    return keys
+
+
+class DetachKeys:
+    """Watches typed input for the detach sequence; what it holds back is sent once it proves
+    not to be the sequence."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """The input to send on, and whether the sequence was typed (then nothing after it is sent)."""
+        out = b""
+        for byte in data:
+            self.held += bytes([byte])
+            while self.held and not self.keys.startswith(self.held):
+                out, self.held = out + self.held[:1], self.held[1:]
+            if self.held == self.keys:
+                return out, True
+        return out, False
+
+
+DETACHED, CLOSED, LOST = "detached", "closed", "lost"
+_SENT, _ENDED = "sent", "ended"
+
+
+def view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, sig_proxy: bool,
+         detach_keys: bytes | None) -> int | str:
+    """Relay until the exit code arrives (returned) or: ``DETACHED`` (the detach keys were
+    typed), ``CLOSED`` (the reader of our output is gone), ``LOST`` (the monitor went away
+    without an exit code). With ``tty`` our input's terminal is raw meanwhile."""
+    try:
+        if tty and stdin is not None:
+            with RawTerminal(stdin):
+                return _view(sock, stdin, stdout, stderr, tty, sig_proxy, detach_keys)
+        return _view(sock, stdin, stdout, stderr, tty, sig_proxy, detach_keys)
+    finally:
+        sock.close()
+
+
+def _view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, sig_proxy: bool,
+          detach_keys: bytes | None) -> int | str:
+    sock.sendall(b"ai" if stdin is not None else b"a")
+    previous: dict[int, object] = {}
+    if tty and os.isatty(stdout):
+        _send_window_size(sock, stdout)
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda _s, _f: _send_window_size(sock, stdout))
+    if sig_proxy:
+        for sig in signal.Signals:
+            if sig.name not in _NOT_FORWARDED:
+                try:
+                    previous[sig] = signal.signal(sig, lambda s, _f: _send(sock, b"k%d" % s))
+                except (OSError, ValueError):
+                    pass
+    try:
+        return _relay(sock, stdin, stdout, stderr, DetachKeys(detach_keys) if tty and detach_keys else None)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]  # what signal.signal returned
+
+
+def _relay(sock: socket, stdin: int | None, stdout: int, stderr: int, keys: DetachKeys | None) -> int | str:
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    if stat.S_ISFIFO(os.fstat(stdout).st_mode):
+        poller.register(stdout, 0)  # POLLERR alone: the pipe's reader is gone
+    if stdin is not None:
+        poller.register(stdin, select.POLLIN)
+    while True:
+        for fd, _events in poller.poll():
+            if fd == sock.fileno():
+                try:
+                    message = sock.recv(_MESSAGE)
+                except OSError:  # reset: the monitor died
+                    message = b""
+                if not message:
+                    return LOST
+                if message[:1] == b"x":
+                    return int(message[1:])
+                try:
+                    write_all(stdout if message[:1] == b"1" else stderr, message[1:])
+                except BrokenPipeError:
+                    return CLOSED
+                except OSError:  # a terminal hung up: the container goes on, and so do we
+                    pass
+            elif fd == stdin:
+                outcome = _forward(sock, fd, keys)
+                if outcome == DETACHED:
+                    return DETACHED
+                if outcome == _ENDED:
+                    poller.unregister(fd)
+                    stdin = None
+            else:
+                return CLOSED
+
+
+def _forward(sock: socket, stdin: int, keys: DetachKeys | None) -> str:
+    """Send one read of input: ``_SENT``, ``_ENDED`` (an empty message said so) or ``DETACHED``."""
+    try:
+        data = os.read(stdin, 65536)
+    except OSError:
+        data = b""
+    if not data:
+        _send(sock, b"0")
+        return _ENDED
+    detached = False
+    if keys is not None:
+        data, detached = keys.feed(data)
+    if data:
+        _send(sock, b"0" + data)
+    return DETACHED if detached else _SENT
+
+
+def _send(sock: socket, message: bytes) -> None:
+    try:
+        sock.sendall(message)
+    except OSError:  # the monitor is gone: the next read says so
+        pass
+
+
+def _send_window_size(sock: socket, terminal: int) -> None:
+    size = window_size(terminal)
+    if size is not None:
+        _send(sock, b"w" + size)

@@ -1,0 +1,144 @@
+"""Viewers of a container its monitor runs: ``run`` and ``start -a`` in the foreground and
+``attach`` leave it running when they go (a closed pipe, the detach keys), and proxy
+signals to it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from testlib import freight_process
+
+from freight.runtime import containers
+from freight.runtime.channel import DetachKeys, parse_detach_keys
+from freight.store import Store
+
+
+class Terminal:
+    """``freight ARGS`` on a terminal of its own; ``read_until`` what it shows."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = freight_process(root, *args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, text: bytes, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.seen and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        assert text in self.seen, f"{text!r} never shown; saw {self.seen!r}"
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> int:
+        code = self.proc.wait(timeout=30)
+        os.close(self.master)
+        return code
+
+
+def _running(store: Store, name: str) -> bool:
+    return containers.get(store, name).running
+
+
+def test_ctrl_p_ctrl_q_detaches_from_run_it_and_attach(runtime_store: Store, cli) -> None:
+    term = Terminal(runtime_store.root, "run", "-it", "--name", "shell", "busybox", "sh")
+    term.read_until(b"# ")
+    term.type(b"echo typed-$((6*7))\r")
+    term.read_until(b"typed-42")
+    term.type(b"\x10")  # the keys typed one at a time, as a person does
+    time.sleep(0.2)
+    term.type(b"\x11")
+    assert term.close() == 0
+    assert _running(runtime_store, "shell")
+
+    again = Terminal(runtime_store.root, "attach", "--detach-keys", "ctrl-x,x", "shell")
+    time.sleep(0.5)
+    again.type(b"echo again-$((6*7))\r")
+    again.read_until(b"again-42")
+    again.type(b"\x18x")
+    assert again.close() == 0
+    assert _running(runtime_store, "shell")
+
+    last = Terminal(runtime_store.root, "attach", "shell")
+    time.sleep(0.5)
+    last.type(b"exit 5\r")
+    assert last.close() == 5
+    assert containers.get(runtime_store, "shell").state["ExitCode"] == 5
+    cli("rm", "shell", check=True)
+
+
+def test_start_ai_detaches_with_its_detach_keys(runtime_store: Store, cli) -> None:
+    cli("create", "-it", "--name", "later", "busybox", "sh", check=True)
+    term = Terminal(runtime_store.root, "start", "-ai", "--detach-keys", "ctrl-a", "later")
+    term.read_until(b"# ")
+    term.type(b"\x01")
+    assert term.close() == 0
+    assert _running(runtime_store, "later")
+    cli("rm", "-f", "later", check=True)
+
+
+def test_start_a_returns_as_soon_as_its_pipe_closes(runtime_store: Store, cli) -> None:
+    """``start -a NAME | head -1``: the reader's end closes, the viewer leaves within a second,
+    though the container prints nothing more; the container runs on."""
+    cli("create", "--name", "talker", "busybox", "sh", "-c", "echo first; echo second; sleep 60", check=True)
+    viewer = freight_process(runtime_store.root, "start", "-a", "talker", stdout=subprocess.PIPE)
+    assert viewer.stdout.readline() == b"first\n"
+    viewer.stdout.close()
+    closed = time.monotonic()
+    assert viewer.wait(timeout=30) == 141  # as a writer killed by SIGPIPE
+    assert time.monotonic() - closed < 1.0
+    assert _running(runtime_store, "talker")
+    cli("rm", "-f", "talker", check=True)
+
+
+def test_sigterm_to_start_a_reaches_the_container(runtime_store: Store, cli) -> None:
+    cli("create", "--name", "trapper", "busybox", "sh", "-c",
+        "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done", check=True)
+    viewer = freight_process(runtime_store.root, "start", "-a", "trapper", stdout=subprocess.PIPE)
+    assert viewer.stdout.readline() == b"ready\n"
+    viewer.send_signal(signal.SIGTERM)
+    out, _ = viewer.communicate(timeout=30)
+    assert viewer.returncode == 3 and out == b"got-term\n"
+    cli("rm", "trapper", check=True)
+
+
+def test_input_ends_for_run_i_and_attach_feeds_a_running_one(runtime_store: Store, cli) -> None:
+    done = cli("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo eof-seen", input="piped\n")
+    assert done.returncode == 0 and done.stdout == "piped\neof-seen\n"
+    cid = cli("run", "-di", "--name", "reader", "busybox", "sh", "-c", "read line; echo got:$line",
+              check=True).stdout.strip()
+    fed = cli("attach", "reader", input="hello\n")
+    assert fed.returncode == 0 and fed.stdout == "got:hello\n"
+    assert containers.get(runtime_store, cid).state["ExitCode"] == 0
+    cli("rm", "reader", check=True)
+
+
+def test_bad_detach_keys_are_refused_before_anything_runs(runtime_store: Store, cli) -> None:
+    result = cli("run", "--detach-keys", "ctrl-1", "busybox", "true")
+    assert result.returncode == 125
+    assert "Invalid detach keys (ctrl-1) provided" in result.stderr
+    assert cli("ps", "-a", "-q", check=True).stdout == ""
+
+
+def test_detach_keys_parse_as_docker_and_match_across_reads() -> None:
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("a,ctrl-@,ctrl-\\") == b"a\x00\x1c"
+    with pytest.raises(ValueError, match="Unknown character"):
+        parse_detach_keys("ctrl-pp")
+    keys = DetachKeys(b"\x10\x11")
+    assert keys.feed(b"ab\x10") == (b"ab", False)  # held back: maybe the start of the keys
+    assert keys.feed(b"c") == (b"\x10c", False)  # it was not: sent on
+    assert keys.feed(b"\x10") == (b"", False)
+    assert keys.feed(b"\x11rest") == (b"", True)
