@@ -15,6 +15,7 @@ import time
 from freight.cli.common import parse_int
 from freight.cli.format import Template, render_table, since
 from freight.cli.main import Subcommands, store
+from freight.errors import NotFound
 from freight.runtime import containers
 from freight.runtime.filters import parse_filters, select, shows_stopped
 from freight.runtime.times import parse_time, record_time
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.records import Container
+    from freight.store import Store
 
 
 def register(sub: Subcommands) -> None:
@@ -114,7 +116,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             fresh = f.readlines()
             offset = f.tell()
         _write_log_lines([line for line in fresh if line.endswith(b"\n")], args.timestamps, window)
-        if not containers.get(st, c.id).running and not fresh:
+        if not fresh and not _still_running(st, c.id):
             break
         time.sleep(0.1)
     return 0
@@ -137,3 +139,11 @@ def _write_log_lines(lines: list[bytes], timestamps: bool, window: tuple[float, 
         stream = sys.stderr if record.get("stream") == "stderr" else sys.stdout
         stream.write(text)
         stream.flush()
+
+
+def _still_running(st: Store, cid: str) -> bool:
+    """Whether the followed container runs (one its --rm monitor removed does not)."""
+    try:
+        return containers.get(st, cid).running
+    except NotFound:
+        return False

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from freight.runtime.stdio import Relay
 
 SOCKET = "attach.sock"
-_GOODBYE = 1.0  # seconds a finished monitor waits for its viewers to close their ends
+_GOODBYE = 2.0  # seconds a finished monitor gives its viewers to take the rest and close their ends
+_BACKLOG = 8 << 20  # bytes of output a viewer may leave untaken before it is dropped
 _MESSAGE = 1 << 17  # a read of output (64 KiB) and its type byte fit
 _NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -69,7 +70,12 @@ def connect(directory: str) -> socket:
 
 
 class Hub:
-    """The monitor's viewers: it sends them the output and takes their input and signals."""
+    """The monitor's viewers: it sends them the output and takes their input and signals.
+
+    It never waits for a viewer while the container runs: output a viewer cannot take at
+    once waits in its backlog (sent when it can), and a viewer whose backlog outgrows
+    ``_BACKLOG`` is dropped, so a stopped viewer holds up neither the container nor the log.
+    """
 
     def __init__(self, directory: str, pid: int, tty: bool, stdin_once: bool,
                  first: socket | None = None) -> None:
@@ -81,33 +87,49 @@ class Hub:
         self.listener = _at(directory, "bind")
         self.listener.listen(16)
         self.viewers: dict[int, socket] = {}
+        self.backlog: dict[int, list[bytes]] = {}
         self.feeding: set[int] = set()  # viewers whose input is attached
+        self.poller = select.poll()
+        self.poller.register(self.listener.fileno(), select.POLLIN)
         if first is not None:
-            self.viewers[first.fileno()] = first
+            self._add(first)
 
-    def fds(self) -> list[int]:
-        return [self.listener.fileno(), *self.viewers]
+    def watch(self, poller: select.poll) -> None:
+        """Be polled by ``poller`` (the relay's) from now on."""
+        self.poller = poller
+        for fd in [self.listener.fileno(), *self.viewers]:
+            poller.register(fd, select.POLLIN | (select.POLLOUT if self.backlog.get(fd) else 0))
 
     def owns(self, fd: int) -> bool:
         return fd == self.listener.fileno() or fd in self.viewers
 
-    def handle(self, fd: int, poller: select.poll, relay: Relay) -> None:
-        """A new viewer, or a message from one."""
+    def _add(self, viewer: socket) -> None:
+        viewer.setblocking(False)
+        self.viewers[viewer.fileno()] = viewer
+        self.backlog[viewer.fileno()] = []
+        self.poller.register(viewer.fileno(), select.POLLIN)
+
+    def handle(self, fd: int, events: int, relay: Relay) -> None:
+        """A new viewer, a message from one, or room in one for its backlog."""
         if fd == self.listener.fileno():
             try:  # the C socket's accept, which socket.socket.accept wraps (typeshed omits it)
                 viewer = socket(AF_UNIX, SOCK_SEQPACKET, 0, self.listener._accept()[0])  # type: ignore[attr-defined]
             except OSError:
                 return
             os.set_inheritable(viewer.fileno(), False)
-            self.viewers[viewer.fileno()] = viewer
-            poller.register(viewer.fileno(), select.POLLIN)
+            self._add(viewer)
+            return
+        if events & select.POLLOUT and not self._flush(fd):
+            return
+        if not events & (select.POLLIN | select.POLLHUP | select.POLLERR):
             return
         try:
             message = self.viewers[fd].recv(_MESSAGE)
+        except BlockingIOError:
+            return
         except OSError:
             message = b""
         if not message:
-            poller.unregister(fd)
             self._drop(fd, relay)
             return
         kind, payload = message[:1], message[1:]
@@ -128,41 +150,62 @@ class Hub:
             self.feeding.discard(fd)
             self._input_ended(relay)
 
-    def _input_ended(self, relay: Relay) -> None:
-        if self.stdin_once and not self.tty:
+    def _input_ended(self, relay: Relay | None) -> None:
+        if relay is not None and self.stdin_once and not self.tty:
             relay.end_input()
 
     def _drop(self, fd: int, relay: Relay | None) -> None:
+        self.poller.unregister(fd)
         self.viewers.pop(fd).close()
+        del self.backlog[fd]
         if fd in self.feeding:
             self.feeding.discard(fd)
-            if relay is not None:
-                self._input_ended(relay)
+            self._input_ended(relay)
 
     def send(self, stream: str, data: bytes) -> None:
-        """Output to every viewer; one that cannot take it is dropped."""
+        """Output to every viewer, now or, for one that cannot take it yet, from its backlog."""
         message = (b"1" if stream == "stdout" else b"2") + data
         for fd in list(self.viewers):
-            try:
-                self.viewers[fd].sendall(message)
-            except OSError:
+            waiting = self.backlog[fd]
+            waiting.append(message)
+            if len(waiting) == 1:
+                self._flush(fd)
+            elif sum(map(len, waiting)) > _BACKLOG:
                 self._drop(fd, None)
 
-    def finish(self, code: int | None) -> None:
-        """Tell the viewers the exit code (None: none, the monitor failed) and stop listening.
+    def _flush(self, fd: int) -> bool:
+        """Send what ``fd``'s backlog holds, as far as it takes it; False when it was dropped."""
+        waiting = self.backlog[fd]
+        try:
+            while waiting:
+                self.viewers[fd].send(waiting[0])
+                waiting.pop(0)
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(fd, None)
+            return False
+        self.poller.modify(fd, select.POLLIN | (select.POLLOUT if waiting else 0))
+        return True
 
-        Each viewer is closed once it has closed its end (within a second): a socket closed
-        with unread input in it would reset the viewer's end before it read the exit code."""
+    def finish(self, code: int | None) -> None:
+        """Send the viewers their backlogs and the exit code (None: none, the monitor failed),
+        and stop listening.
+
+        Each viewer is closed once it has closed its end (within ``_GOODBYE`` in all): a
+        socket closed with unread input in it would reset the viewer's end before it read
+        the exit code."""
         self.listener.close()
         poller = select.poll()
-        for fd, viewer in self.viewers.items():
+        deadline = time.monotonic() + _GOODBYE
+        for fd, viewer in list(self.viewers.items()):
             try:
-                if code is not None:
-                    viewer.sendall(b"x%d" % code)
+                viewer.settimeout(max(deadline - time.monotonic(), 0.001))
+                for message in [*self.backlog[fd], *([b"x%d" % code] if code is not None else [])]:
+                    viewer.sendall(message)
                 poller.register(fd, select.POLLIN)
             except OSError:
-                pass
-        deadline = time.monotonic() + _GOODBYE
+                self.viewers.pop(fd).close()
         while self.viewers and (left := deadline - time.monotonic()) > 0 and (ready := poller.poll(left * 1000)):
             for fd, _events in ready:
                 try:
@@ -174,7 +217,7 @@ class Hub:
                     self.viewers.pop(fd).close()
         for viewer in self.viewers.values():
             viewer.close()
-        self.viewers = {}
+        self.viewers, self.backlog = {}, {}
 
 
 # ---------------------------------------------------------------- the viewer's side

@@ -78,7 +78,9 @@ def _be_monitor(monitor: Callable[[int], int], ready_w: int) -> NoReturn:
             os.dup2(null, fd)
         os.close(null)
         if log := os.environ.get("FREIGHT_MONITOR_LOG"):  # a diagnostic: what the monitor says
-            os.dup2(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), 2)
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.dup2(fd, 2)
+            os.close(fd)
         code = monitor(ready_w)
     except BaseException as err:  # never leave the caller waiting
         if _still(ready_w, pipe):  # not reported yet (a report closes it; the number may be reused)

@@ -97,12 +97,12 @@ class Relay:
             poller.register(fd, select.POLLIN)
         if self.stdin_from is not None:
             poller.register(self.stdin_from, select.POLLIN)
-        for fd in self.hub.fds() if self.hub is not None else ():
-            poller.register(fd, select.POLLIN)
+        if self.hub is not None:
+            self.hub.watch(poller)
         while self.sources:
-            for fd, _events in poller.poll():
+            for fd, events in poller.poll():
                 if self.hub is not None and self.hub.owns(fd):
-                    self.hub.handle(fd, poller, self)
+                    self.hub.handle(fd, events, self)
                 elif fd == self.stdin_from:
                     if not self._forward_stdin():
                         poller.unregister(fd)

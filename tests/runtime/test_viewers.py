@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from testlib import freight_process
+from testlib import freight_process, wait_until
 
+from freight.errors import NotFound
 from freight.runtime import containers
 from freight.runtime.channel import DetachKeys, parse_detach_keys
 from freight.store import Store
@@ -142,3 +143,29 @@ def test_detach_keys_parse_as_docker_and_match_across_reads() -> None:
     assert keys.feed(b"c") == (b"\x10c", False)  # it was not: sent on
     assert keys.feed(b"\x10") == (b"", False)
     assert keys.feed(b"\x11rest") == (b"", True)
+
+
+def test_a_viewer_that_does_not_read_holds_up_neither_the_container_nor_its_log(runtime_store: Store, cli) -> None:
+    viewer = freight_process(runtime_store.root, "run", "--name", "chatty", "busybox", "sh", "-c",
+                             "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo done", stdout=subprocess.PIPE)
+    # never read: its pipe fills, then its socket, then the backlog the monitor keeps for it
+    assert wait_until(lambda: not _running(runtime_store, "chatty") if _recorded(runtime_store, "chatty") else False,
+                      timeout=60)
+    assert containers.get(runtime_store, "chatty").state["ExitCode"] == 0
+    assert cli("logs", "--tail", "1", "chatty", check=True).stdout == "done\n"
+    viewer.kill()
+    viewer.wait()
+    cli("rm", "chatty", check=True)
+
+
+def test_logs_f_of_an_rm_container_ends_with_it(runtime_store: Store, cli) -> None:
+    cli("run", "-d", "--rm", "--name", "brief", "busybox", "sh", "-c", "echo a; sleep 1; echo b", check=True)
+    followed = cli("logs", "-f", "brief")
+    assert followed.returncode == 0 and followed.stdout == "a\nb\n"
+
+
+def _recorded(store: Store, name: str) -> bool:
+    try:
+        return containers.get(store, name).state.get("Pid") is not None
+    except NotFound:
+        return False
