@@ -10,7 +10,8 @@ that no output is missed. A message is one type byte and its payload:
   ``0`` input (empty: the input ended), ``w`` a packed ``struct winsize``, ``k`` a signal
   number (``--sig-proxy``);
 * monitor to viewer: ``1`` and ``2`` output of stdout and stderr, ``x`` the exit code,
-  sent once the exit is recorded (or, with ``--rm``, the container removed).
+  sent once the exit is recorded (or, with ``--rm``, the container removed); ``e`` the
+  monitor's own warnings (a failed poststart hook), for the viewer's stderr.
 
 A viewer that goes away changes nothing for the container, except that the end of an
 attached input closes a ``StdinOnce`` container's stdin, as in Docker. Only the monitor
@@ -79,7 +80,7 @@ class Hub:
 
     def __init__(self, directory: str, pid: int, tty: bool, stdin_once: bool,
                  first: socket | None = None) -> None:
-        self.pid, self.tty, self.stdin_once = pid, tty, stdin_once
+        self.pid, self.tty, self.stdin_once, self.directory = pid, tty, stdin_once, directory
         try:
             os.unlink(f"{directory}/{SOCKET}")
         except FileNotFoundError:
@@ -162,9 +163,15 @@ class Hub:
             self.feeding.discard(fd)
             self._input_ended(relay)
 
+    def warn(self, text: str) -> None:
+        """A warning of the monitor's own, for every viewer's stderr."""
+        self._post(b"e" + text.encode())
+
     def send(self, stream: str, data: bytes) -> None:
         """Output to every viewer, now or, for one that cannot take it yet, from its backlog."""
-        message = (b"1" if stream == "stdout" else b"2") + data
+        self._post((b"1" if stream == "stdout" else b"2") + data)
+
+    def _post(self, message: bytes) -> None:
         for fd in list(self.viewers):
             waiting = self.backlog[fd]
             waiting.append(message)
@@ -188,6 +195,17 @@ class Hub:
         self.poller.modify(fd, select.POLLIN | (select.POLLOUT if waiting else 0))
         return True
 
+    def stop_listening(self) -> None:
+        """No new viewers: called before the exit is recorded, so that a new start's monitor
+        never loses its socket to us."""
+        if self.listener.fileno() < 0:
+            return
+        self.listener.close()
+        try:
+            os.unlink(f"{self.directory}/{SOCKET}")
+        except FileNotFoundError:
+            pass
+
     def finish(self, code: int | None) -> None:
         """Send the viewers their backlogs and the exit code (None: none, the monitor failed),
         and stop listening.
@@ -195,7 +213,7 @@ class Hub:
         Each viewer is closed once it has closed its end (within ``_GOODBYE`` in all): a
         socket closed with unread input in it would reset the viewer's end before it read
         the exit code."""
-        self.listener.close()
+        self.stop_listening()
         poller = select.poll()
         deadline = time.monotonic() + _GOODBYE
         for fd, viewer in list(self.viewers.items()):
@@ -317,7 +335,7 @@ def _relay(sock: socket, stdin: int | None, stdout: int, stderr: int, keys: Deta
                 if message[:1] == b"x":
                     return int(message[1:])
                 try:
-                    write_all(stdout if message[:1] == b"1" else stderr, message[1:])
+                    write_all(stdout if message[:1] == b"1" else stderr, message[1:])  # "2", "e": stderr
                 except BrokenPipeError:
                     return CLOSED
                 except OSError:  # a terminal hung up: the container goes on, and so do we

@@ -36,6 +36,7 @@ from freight.store import open_store
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from _socket import socket
+    from collections.abc import Callable
     from typing import Any
 
     from freight.runtime.limits import DeviceRule
@@ -128,7 +129,9 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
             save_state(store, c)
         _run_hooks(store, c, launched, "poststop")
         raise
-    _run_hooks(store, c, launched, "poststart")
+    hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
+                      bool(c.config.get("StdinOnce")), viewer)
+    _run_hooks(store, c, launched, "poststart", hub.warn)
     if launched.proxy is not None:
         try:
             launched.proxy.start(f"/proc/{launched.pid}/ns/net")
@@ -137,17 +140,17 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
                 raise
         _record_ports(c, launched.proxy)
         save_state(store, c, record=True)
-    hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
-                      bool(c.config.get("StdinOnce")), viewer)
     report(ready_w, 0, str(launched.pid))
     try:
         code = relay_and_wait(c.config, c.record["LogPath"], None, launched, hub)
     except BaseException:  # the monitor failed: the container cannot outlive it
         send_signal(launched.pid, signal.SIGKILL)
-        _finish(store, c, launched, exit_code_of(launched.pid))
+        hub.stop_listening()
+        _finish(store, c, launched, exit_code_of(launched.pid), hub.warn)
         hub.finish(None)
         raise
-    _finish(store, c, launched, code)
+    hub.stop_listening()
+    _finish(store, c, launched, code, hub.warn)
     hub.finish(code)
     return code
 
@@ -248,28 +251,31 @@ def _record_ports(c: Container, proxy: PortProxy) -> None:
     c.record["NetworkSettings"]["Ports"] = ports_json(proxy.bindings, c.config.get("ExposedPorts") or {})
 
 
-def _run_hooks(store: Store, c: Container, launched: Launched, stage: str) -> None:
-    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning."""
+def _run_hooks(store: Store, c: Container, launched: Launched, stage: str,
+               warn: Callable[[str], None] | None = None) -> None:
+    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning (for the
+    viewers: ``warn``)."""
     if not launched.hooks or not launched.hooks.get(stage):
         return
     from freight.runtime.hooks import oci_state, run_hooks
 
     status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
     run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
-              fatal=False)
+              fatal=False, warn=warn)
 
 
-def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
-    """Record the exit (one transaction) or, with --rm, remove everything."""
+def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Callable[[str], None]) -> None:
+    """Record the exit (one transaction) or, with --rm, remove everything (the poststop hooks'
+    warnings go to ``warn``)."""
     if launched.proxy is not None:
         launched.proxy.stop()
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
-        _run_hooks(store, c, launched, "poststop")
+        _run_hooks(store, c, launched, "poststop", warn)
         return
     if launched.cgroup is not None:
         launched.cgroup.destroy()
     exited(c, code, timestamp(), OOMKilled=oom)
     save_state(store, c)
-    _run_hooks(store, c, launched, "poststop")
+    _run_hooks(store, c, launched, "poststop", warn)

@@ -149,8 +149,7 @@ def test_a_viewer_that_does_not_read_holds_up_neither_the_container_nor_its_log(
     viewer = freight_process(runtime_store.root, "run", "--name", "chatty", "busybox", "sh", "-c",
                              "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo done", stdout=subprocess.PIPE)
     # never read: its pipe fills, then its socket, then the backlog the monitor keeps for it
-    assert wait_until(lambda: not _running(runtime_store, "chatty") if _recorded(runtime_store, "chatty") else False,
-                      timeout=60)
+    assert wait_until(lambda: _status(runtime_store, "chatty") == "exited", timeout=60)
     assert containers.get(runtime_store, "chatty").state["ExitCode"] == 0
     assert cli("logs", "--tail", "1", "chatty", check=True).stdout == "done\n"
     viewer.kill()
@@ -164,8 +163,8 @@ def test_logs_f_of_an_rm_container_ends_with_it(runtime_store: Store, cli) -> No
     assert followed.returncode == 0 and followed.stdout == "a\nb\n"
 
 
-def _recorded(store: Store, name: str) -> bool:
+def _status(store: Store, name: str) -> str | None:
     try:
-        return containers.get(store, name).state.get("Pid") is not None
+        return str(containers.get(store, name).state["Status"])
     except NotFound:
-        return False
+        return None
