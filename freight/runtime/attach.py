@@ -18,9 +18,6 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from freight.store import Store
 
-_CLOSED_OUTPUT = 141  # as a command killed by SIGPIPE: the reader of our output is gone
-
-
 def attach(store: Store, ref: str, stdin: int | None = 0, stdout: int = 1, stderr: int = 2,
            sig_proxy: bool = True, detach_keys: bytes | None = b"\x10\x11") -> int:
     """Relay until the container exits (or, with a terminal, the caller detaches); its exit code."""
@@ -37,15 +34,11 @@ def attach(store: Store, ref: str, stdin: int | None = 0, stdout: int = 1, stder
 
 
 def exit_code_after(store: Store, cid: str, outcome: int | str) -> int:
-    """A viewer's exit code: the container's, 0 once detached, 141 when its output's reader
-    left, or, when the monitor went away without telling, what the record says (137 when
-    the container is gone)."""
-    if isinstance(outcome, int):
-        return outcome
-    if outcome == channel.DETACHED:
-        return 0
-    if outcome == channel.CLOSED:
-        return _CLOSED_OUTPUT
+    """A viewer's exit code (``channel.viewer_exit``) or, when the monitor went away without
+    telling, what the record says (137 when the container is gone)."""
+    code = channel.viewer_exit(outcome)
+    if code is not None:
+        return code
     try:
         return int(wait_recorded(store, cid).state.get("ExitCode") or 0)
     except NotFound:

@@ -78,31 +78,35 @@ class Hub:
     ``_BACKLOG`` is dropped, so a stopped viewer holds up neither the container nor the log.
     """
 
-    def __init__(self, directory: str, pid: int, tty: bool, stdin_once: bool,
+    def __init__(self, directory: str | None, pid: int, tty: bool, stdin_once: bool,
                  first: socket | None = None) -> None:
+        """``directory``: the container's, to listen in (None: ``first`` is the only viewer, as
+        an exec's)."""
         self.pid, self.tty, self.stdin_once, self.directory = pid, tty, stdin_once, directory
-        try:
-            os.unlink(f"{directory}/{SOCKET}")
-        except FileNotFoundError:
-            pass
-        self.listener = _at(directory, "bind")
-        self.listener.listen(16)
+        self.listener = None
         self.viewers: dict[int, socket] = {}
         self.backlog: dict[int, list[bytes]] = {}
         self.feeding: set[int] = set()  # viewers whose input is attached
         self.poller = select.poll()
-        self.poller.register(self.listener.fileno(), select.POLLIN)
+        if directory is not None:
+            try:
+                os.unlink(f"{directory}/{SOCKET}")
+            except FileNotFoundError:
+                pass
+            self.listener = _at(directory, "bind")
+            self.listener.listen(16)
+            self.poller.register(self.listener.fileno(), select.POLLIN)
         if first is not None:
             self._add(first)
 
     def watch(self, poller: select.poll) -> None:
         """Be polled by ``poller`` (the relay's) from now on."""
         self.poller = poller
-        for fd in [self.listener.fileno(), *self.viewers]:
+        for fd in [*([self.listener.fileno()] if self.listener is not None else []), *self.viewers]:
             poller.register(fd, select.POLLIN | (select.POLLOUT if self.backlog.get(fd) else 0))
 
     def owns(self, fd: int) -> bool:
-        return fd == self.listener.fileno() or fd in self.viewers
+        return fd in self.viewers or self.listener is not None and fd == self.listener.fileno()
 
     def _add(self, viewer: socket) -> None:
         viewer.setblocking(False)
@@ -112,7 +116,7 @@ class Hub:
 
     def handle(self, fd: int, events: int, relay: Relay) -> None:
         """A new viewer, a message from one, or room in one for its backlog."""
-        if fd == self.listener.fileno():
+        if self.listener is not None and fd == self.listener.fileno():
             try:  # the C socket's accept, which socket.socket.accept wraps (typeshed omits it)
                 viewer = socket(AF_UNIX, SOCK_SEQPACKET, 0, self.listener._accept()[0])  # type: ignore[attr-defined]
             except OSError:
@@ -198,7 +202,7 @@ class Hub:
     def stop_listening(self) -> None:
         """No new viewers: called before the exit is recorded, so that a new start's monitor
         never loses its socket to us."""
-        if self.listener.fileno() < 0:
+        if self.listener is None or self.listener.fileno() < 0:
             return
         self.listener.close()
         try:
@@ -278,6 +282,7 @@ class DetachKeys:
 
 
 DETACHED, CLOSED, LOST = "detached", "closed", "lost"
+CLOSED_OUTPUT = 141  # a viewer's exit status once its output's reader left, as a writer's killed by SIGPIPE
 _SENT, _ENDED = "sent", "ended"
 
 
@@ -314,6 +319,14 @@ def _view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, 
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]  # what signal.signal returned
+
+
+def viewer_exit(outcome: int | str) -> int | None:
+    """A viewer's exit status for ``view``'s outcome: the exit code, 0 once detached, 141 when
+    its output's reader left; None when the monitor went away without telling."""
+    if isinstance(outcome, int):
+        return outcome
+    return {DETACHED: 0, CLOSED: CLOSED_OUTPUT}.get(outcome)
 
 
 def _relay(sock: socket, stdin: int | None, stdout: int, stderr: int, keys: DetachKeys | None) -> int | str:

@@ -1,21 +1,18 @@
 """Hand a recorded container (or an exec in one) to a monitor process of its own.
 
 A container dies with the process that started it (its parent-death signal),
-so every container needs a parent that outlives the caller: its monitor. A
-container's monitor is forked from the caller (``fork_monitor``: it has imported
-all the monitor needs, which saves a new interpreter's start-up on every ``run``);
-the monitor opens the store afresh and never touches the caller's connection, and
-the caller starts no thread before. ``exec -d``'s is spawned as a fresh process
-(``spawn``, ``freight.runtime.monitor``). Either way the monitor leaves the caller's
-session, and the caller returns once it reports that the command runs
+so every container (and exec) needs a parent that outlives the caller: its
+monitor, forked from the caller (``fork_monitor``: the caller has imported all
+the monitor needs, which saves a new interpreter's start-up on every ``run``).
+The monitor opens the store afresh and never touches the caller's connection,
+and the caller starts no thread before. The monitor leaves the caller's session
+and streams, and the caller returns once it reports that the command runs
 (``handoff.report``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 from freight.errors import FreightError
 from freight.runtime.handoff import error_for, read_report, report
@@ -23,27 +20,7 @@ from freight.runtime.handoff import error_for, read_report, report
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, NoReturn
-
-
-def spawn(root: str, container_id: str, exec_options: dict[str, Any]) -> None:
-    """Start the monitor of an exec in a running container; return once its command runs.
-
-    Raises the command's start error (125/126/127) when it cannot start.
-    """
-    ready_r, ready_w = os.pipe()
-    os.set_inheritable(ready_w, True)
-    actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0),
-               (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
-    argv = [sys.executable, "-m", "freight.runtime.monitor", root, container_id, str(ready_w),
-            json.dumps(exec_options)]
-    try:
-        pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
-    finally:
-        os.close(ready_w)
-    outcome = read_report(ready_r)
-    os.waitpid(pid, 0)
-    _check(outcome)
+    from typing import NoReturn
 
 
 def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -> int:

@@ -168,3 +168,19 @@ def _status(store: Store, name: str) -> str | None:
         return str(containers.get(store, name).state["Status"])
     except NotFound:
         return None
+
+
+def test_exec_it_detaches_and_its_command_runs_on(runtime_store: Store, cli) -> None:
+    cli("run", "-d", "--name", "host", "busybox", "sleep", "60", check=True)
+    term = Terminal(runtime_store.root, "exec", "-it", "host", "sh")
+    term.read_until(b"# ")
+    term.type(b"echo $((6*7)) > /tmp/answer; exec sleep 77\r")
+    time.sleep(0.5)
+    term.type(b"\x10\x11")
+    assert term.close() == 0
+    assert wait_until(lambda: "sleep 77" in cli("exec", "host", "ps", check=True).stdout)
+    assert cli("exec", "host", "cat", "/tmp/answer", check=True).stdout == "42\n"
+    assert cli("exec", "host", "sh", "-c", "exit 7").returncode == 7
+    missing = cli("exec", "host", "no-such-command")
+    assert missing.returncode == 127
+    cli("rm", "-f", "host", check=True)
