@@ -9,8 +9,6 @@ runs on, and ``exec -d`` returns once the command runs.
 
 from __future__ import annotations
 
-import os
-
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import cgroups, channel
 from freight.runtime import hostconfig as cfg
@@ -19,7 +17,7 @@ from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
 from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
-from freight.runtime.spawn import fork_monitor
+from freight.runtime.spawn import fork_monitor, fork_viewed
 from freight.runtime.stdio import window_size
 from freight.store import open_store
 
@@ -85,22 +83,11 @@ def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: S
     from here (``attach``: our streams, signals and detach keys); its exit code."""
     _check(store, ref, cmd)
     root = store.root_path
-    mine, theirs = channel.pair()
     winsize = window_size(attach.stdout) if tty else None
-    try:
-        monitor = fork_monitor(lambda ready_w: exec_in(
-            open_store(root), ref, cmd, env, user, workdir, tty, interactive, privileged, ready_w, theirs, winsize),
-            (mine.fileno(),))
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
-    outcome = channel.view(mine, attach.stdin if interactive else None, 1 if attach.stdout is None else attach.stdout,
-                           2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy, attach.detach_keys)
+    outcome = fork_viewed(lambda ready_w, viewer: exec_in(open_store(root), ref, cmd, env, user, workdir, tty,
+                                                          interactive, privileged, ready_w, viewer, winsize),
+                          attach, attach.stdin if interactive else None, tty)
     code = channel.viewer_exit(outcome)
-    if code is None or outcome not in (channel.DETACHED, channel.CLOSED):  # it has finished: so do we, after it
-        os.waitpid(monitor, 0)
     return 137 if code is None else code  # a monitor killed outright took its command with it
 
 

@@ -13,43 +13,84 @@ and streams, and the caller returns once it reports that the command runs
 from __future__ import annotations
 
 import os
+import select
 
 from freight.errors import FreightError
+from freight.runtime import channel
 from freight.runtime.handoff import error_for, read_report, report
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from _socket import socket
     from collections.abc import Callable
     from typing import NoReturn
+
+    from freight.runtime.childio import Attach
+
+_EXIT_WAIT = 10.0  # seconds a viewer waits for the monitor it saw finish to exit
 
 
 def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -> int:
     """Run ``monitor(ready_w)`` in a forked process of a session of its own, its standard
     streams /dev/null (stderr ``$FREIGHT_MONITOR_LOG`` when set) and the fds ``callers``
     closed; return its PID once it reports that the command runs (raise its start error
-    otherwise). It stays our child: a caller that outlives it reaps it (``waitpid``)."""
+    otherwise). It is forked twice, so it is never the caller's child (a long-lived caller
+    would keep it a zombie that looks alive)."""
     ready_r, ready_w = os.pipe()
+    pid_r, pid_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        for fd in (ready_r, *callers):
+        for fd in (ready_r, pid_r, *callers):
             os.close(fd)
-        _be_monitor(monitor, ready_w)
+        _be_monitor(monitor, ready_w, pid_w)
     os.close(ready_w)
+    os.close(pid_w)
+    with open(pid_r, "rb") as said:
+        grandchild = said.read()
+    os.waitpid(pid, 0)
+    _check(read_report(ready_r))
+    return int(grandchild)
+
+
+def fork_viewed(monitor: Callable[[int, socket], int], attach: Attach, stdin: int | None, tty: bool) -> int | str:
+    """Fork ``monitor(ready_w, viewer)`` (``fork_monitor``) with this process as its first
+    viewer (``channel.view``, with ``attach``'s streams, ``stdin`` attached or None);
+    the view's outcome, once the monitor has exited when it finished."""
+    mine, theirs = channel.pair()
     try:
-        _check(read_report(ready_r))
-    except FreightError:
-        os.waitpid(pid, 0)
+        pid = fork_monitor(lambda ready_w: monitor(ready_w, theirs), (mine.fileno(),))
+    except BaseException:
+        mine.close()
         raise
-    return pid
+    finally:
+        theirs.close()
+    try:  # now: the monitor cannot exit before we close our end, so its PID is not reused yet
+        watch = os.pidfd_open(pid)
+    except ProcessLookupError:  # it died
+        watch = None
+    outcome = channel.view(mine, stdin, 1 if attach.stdout is None else attach.stdout,
+                           2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy,
+                           attach.detach_keys)
+    if watch is not None:
+        if outcome not in (channel.DETACHED, channel.CLOSED):  # it finished: so do we, after it
+            select.select([watch], [], [], _EXIT_WAIT)
+        os.close(watch)
+    return outcome
 
 
-def _be_monitor(monitor: Callable[[int], int], ready_w: int) -> NoReturn:
-    """The forked child: leave the caller's session and streams, and supervise; its exit
-    status is the container's exit code."""
+def _be_monitor(monitor: Callable[[int], int], ready_w: int, pid_w: int) -> NoReturn:
+    """The forked child: leave the caller's session, fork again (telling the caller on ``pid_w``
+    the PID of the monitor, which the caller then no longer parents), leave the caller's
+    streams, and supervise; its exit status is the container's exit code."""
     code = 125
     pipe = os.fstat(ready_w).st_ino
     try:
         os.setsid()
+        grandchild = os.fork()
+        if grandchild != 0:
+            os.write(pid_w, b"%d" % grandchild)
+            os._exit(0)
+        os.close(pid_w)
         null = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)

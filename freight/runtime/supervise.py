@@ -28,7 +28,7 @@ from freight.runtime.launch import fork_container
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
-from freight.runtime.spawn import fork_monitor
+from freight.runtime.spawn import fork_monitor, fork_viewed
 from freight.runtime.stdio import window_size
 from freight.runtime.times import timestamp
 from freight.store import open_store
@@ -65,32 +65,20 @@ def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
     return None
 
 
-def _start(store: Store, c: Container, viewer: socket | None = None, winsize: bytes | None = None,
-           ours: socket | None = None) -> int:
-    """Hand the recorded ``c`` to a monitor of its own (``viewer``: its first viewer's
-    socket, ``ours`` the other end); its PID once the command runs (its start error otherwise)."""
+def _start(store: Store, c: Container) -> None:
+    """Hand the recorded ``c`` to a monitor of its own; return once its command runs (raise
+    its start error otherwise)."""
     root = store.root_path
-    return fork_monitor(lambda ready_w: supervise(open_store(root), c, ready_w, viewer, winsize),
-                 (ours.fileno(),) if ours is not None else ())
+    fork_monitor(lambda ready_w: supervise(open_store(root), c, ready_w))
 
 
 def _start_attached(store: Store, c: Container, attach: Attach) -> int:
     """Start ``c`` with this process as its first viewer; the exit code."""
-    mine, theirs = channel.pair()
+    root = store.root_path
     tty = bool(c.config.get("Tty"))
-    try:
-        monitor = _start(store, c, theirs, window_size(attach.stdout) if tty else None, mine)
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
-    stdin = attach.stdin if c.config.get("OpenStdin") else None
-    outcome = channel.view(mine, stdin, 1 if attach.stdout is None else attach.stdout,
-                           2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy,
-                           attach.detach_keys)
-    if not isinstance(outcome, str) or outcome == channel.LOST:  # it has finished: so do we, after it
-        os.waitpid(monitor, 0)
+    winsize = window_size(attach.stdout) if tty else None
+    outcome = fork_viewed(lambda ready_w, viewer: supervise(open_store(root), c, ready_w, viewer, winsize),
+                          attach, attach.stdin if c.config.get("OpenStdin") else None, tty)
     return exit_code_after(store, c.id, outcome)
 
 

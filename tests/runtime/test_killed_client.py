@@ -162,6 +162,8 @@ def test_kill_9_of_a_monitor_leaves_its_container_exited(runtime_store: Store, c
                              stdout=subprocess.DEVNULL)
     cid = str(_until(lambda: _new_directory(runtime_store.root), "the container's directory"))
     _until(lambda: _command_runs(runtime_store.root, cid), "the container's command")
+    _until(lambda: (runtime_store.root / "containers" / cid / "attach.sock").exists(), "the monitor's channel")
+    time.sleep(0.3)  # the monitor has told the client the command runs, and the client views it
     state = _row(runtime_store.root, cid)
     os.kill(state["MonitorPid"], signal.SIGKILL)
     assert client.wait(timeout=30) == 137
