@@ -8,6 +8,17 @@ to settle, then reads ``/proc/<monitor>/smaps_rollup`` of every container's moni
 ``MonitorPid`` of its record) and reports the mean, minimum and maximum PSS and the
 total, in MiB; the containers are removed before the next count. PSS shares each page
 among the processes that map it, so the total is what the monitors together cost.
+
+Measured on a 2-core machine (Python 3.11, byte-code compiled), busy with other work:
+
+    running   PSS per monitor (mean)   total
+    1         7.88 MiB                   7.9 MiB
+    10        7.82 MiB                  78.2 MiB
+    50        7.74 MiB                 387.2 MiB
+
+A monitor forked from ``freight run`` carries the modules the command imported (the
+CLI's among them): about 0.9 MiB more than the monitor spawned as a fresh interpreter
+it replaced (6.97, 6.93 and 6.84 MiB for 1, 10 and 50), for a faster ``run``.
 """
 
 from __future__ import annotations

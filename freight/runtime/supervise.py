@@ -19,6 +19,7 @@ from freight.errors import FreightError
 from freight.pids import start_time
 from freight.runtime import cgroups, channel
 from freight.runtime import hostconfig as cfg
+from freight.runtime.attach import attach as attach_to
 from freight.runtime.attach import exit_code_after
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
@@ -57,8 +58,11 @@ def run(store: Store, body: dict[str, Any], name: str | None = None, detach: boo
 def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
     """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
     c = get(store, ref)
-    if c.running:
-        return None
+    if c.running:  # as Docker: start -a of a running container attaches to it
+        if attach is None:
+            return None
+        return attach_to(store, c.id, attach.stdin, 1 if attach.stdout is None else attach.stdout,
+                         2 if attach.stderr is None else attach.stderr, attach.sig_proxy, attach.detach_keys)
     if attach is not None:
         return _start_attached(store, c, attach)
     _start(store, c)

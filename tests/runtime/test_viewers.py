@@ -184,3 +184,10 @@ def test_exec_it_detaches_and_its_command_runs_on(runtime_store: Store, cli) -> 
     missing = cli("exec", "host", "no-such-command")
     assert missing.returncode == 127
     cli("rm", "-f", "host", check=True)
+
+
+def test_start_a_of_a_running_container_attaches(runtime_store: Store, cli) -> None:
+    cli("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 2; echo late; exit 4", check=True)
+    viewer = cli("start", "-a", "busy")
+    assert (viewer.returncode, viewer.stdout) == (4, "late\n")
+    cli("rm", "busy", check=True)
