@@ -191,3 +191,12 @@ def test_start_a_of_a_running_container_attaches(runtime_store: Store, cli) -> N
     viewer = cli("start", "-a", "busy")
     assert (viewer.returncode, viewer.stdout) == (4, "late\n")
     cli("rm", "busy", check=True)
+
+
+def test_ctrl_c_in_run_it_reaches_the_container_through_its_terminal(runtime_store: Store) -> None:
+    term = Terminal(runtime_store.root, "run", "-it", "--rm", "busybox", "sh", "-c",
+                    "trap 'echo got-int; exit 3' INT; echo ready; while :; do sleep 0.1; done")
+    term.read_until(b"ready")
+    term.type(b"\x03")
+    term.read_until(b"got-int")
+    assert term.close() == 3
