@@ -28,8 +28,9 @@ def attach(store: Store, ref: str, stdin: int | None = 0, stdout: int = 1, stder
         sock = channel.connect(c.directory(store))
     except OSError:
         raise FreightError(f"cannot attach to container {c.id[:12]}: its monitor does not answer") from None
-    outcome = channel.view(sock, stdin if c.config.get("OpenStdin") else None, stdout, stderr,
-                           bool(c.config.get("Tty")), sig_proxy, detach_keys)
+    stdin = stdin if c.config.get("OpenStdin") else None
+    outcome = channel.view_monitor(sock, int(c.state.get("MonitorPid") or 0), stdin, stdout, stderr,
+                                   bool(c.config.get("Tty")), sig_proxy, detach_keys)
     return exit_code_after(store, c.id, outcome)
 
 

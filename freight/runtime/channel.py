@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 SOCKET = "attach.sock"
 _GOODBYE = 2.0  # seconds a finished monitor gives its viewers to take the rest and close their ends
+_EXIT_WAIT = 10.0  # seconds a viewer waits for the monitor that sent it the exit code to exit
 _BACKLOG = 8 << 20  # bytes of output a viewer may leave untaken before it is dropped
 _MESSAGE = 1 << 17  # a read of output (64 KiB) and its type byte fit
 _NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
@@ -284,6 +285,26 @@ class DetachKeys:
 DETACHED, CLOSED, LOST = "detached", "closed", "lost"
 CLOSED_OUTPUT = 141  # a viewer's exit status once its output's reader left, as a writer's killed by SIGPIPE
 _SENT, _ENDED = "sent", "ended"
+
+
+def view_monitor(sock: socket, monitor: int, stdin: int | None, stdout: int, stderr: int, tty: bool,
+                 sig_proxy: bool, detach_keys: bytes | None) -> int | str:
+    """``view``, and once the monitor (PID ``monitor``, alive now) has finished, wait until it
+    exited: within ``_EXIT_WAIT`` after it sent the exit code, or however long it takes after
+    it went without one (a viewer too slow for the output is dropped, and its monitor runs on
+    until the container exits; a killed one is gone already)."""
+    try:
+        watch: int | None = os.pidfd_open(monitor)
+    except OSError:  # gone already
+        watch = None
+    try:
+        outcome = view(sock, stdin, stdout, stderr, tty, sig_proxy, detach_keys)
+        if watch is not None and outcome not in (DETACHED, CLOSED):
+            select.select([watch], [], [], None if outcome == LOST else _EXIT_WAIT)
+        return outcome
+    finally:
+        if watch is not None:
+            os.close(watch)
 
 
 def view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, sig_proxy: bool,

@@ -13,7 +13,6 @@ and streams, and the caller returns once it reports that the command runs
 from __future__ import annotations
 
 import os
-import select
 
 from freight.errors import FreightError
 from freight.runtime import channel
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
     from freight.runtime.childio import Attach
 
-_EXIT_WAIT = 10.0  # seconds a viewer waits for the monitor it saw finish to exit
 
 
 def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -> int:
@@ -55,7 +53,7 @@ def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -
 def fork_viewed(monitor: Callable[[int, socket], int], attach: Attach, stdin: int | None, tty: bool) -> int | str:
     """Fork ``monitor(ready_w, viewer)`` (``fork_monitor``) with this process as its first
     viewer (``channel.view``, with ``attach``'s streams, ``stdin`` attached or None);
-    the view's outcome, once the monitor has exited when it finished."""
+    the view's outcome (``channel.view_monitor``)."""
     mine, theirs = channel.pair()
     try:
         pid = fork_monitor(lambda ready_w: monitor(ready_w, theirs), (mine.fileno(),))
@@ -64,18 +62,10 @@ def fork_viewed(monitor: Callable[[int, socket], int], attach: Attach, stdin: in
         raise
     finally:
         theirs.close()
-    try:  # now: the monitor cannot exit before we close our end, so its PID is not reused yet
-        watch = os.pidfd_open(pid)
-    except ProcessLookupError:  # it died
-        watch = None
-    outcome = channel.view(mine, stdin, 1 if attach.stdout is None else attach.stdout,
-                           2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy,
-                           attach.detach_keys)
-    if watch is not None:
-        if outcome not in (channel.DETACHED, channel.CLOSED):  # it finished: so do we, after it
-            select.select([watch], [], [], _EXIT_WAIT)
-        os.close(watch)
-    return outcome
+    # the monitor cannot exit before we close our end, so its PID is not reused meanwhile
+    return channel.view_monitor(mine, pid, stdin, 1 if attach.stdout is None else attach.stdout,
+                                2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy,
+                                attach.detach_keys)
 
 
 def _be_monitor(monitor: Callable[[int], int], ready_w: int, pid_w: int) -> NoReturn:
