@@ -1,23 +1,20 @@
 """A container process's streams and signals, from its fork to its exit: what the
-supervisor of a container (``supervise``) and of an exec (``execute``) share.
+monitor of a container (``supervise``) and of an exec (``execute``) share.
 
 ``ChildStdio`` makes the pipes (or, with ``-t``, the socket the container's pty
 master comes back on) before the fork; ``Launched`` is the forked process with
 its streams, cgroup and port proxy; ``relay_and_wait`` copies its output to the
-caller and the json-file log, the caller's input and signals to it, until it
-exits.
+json-file log and the monitor's viewers, and their input to it, until it exits.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 
 from freight.record import Record
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import wait_exec
-from freight.runtime.signals import send_signal
-from freight.runtime.stdio import JsonLog, RawTerminal, Relay, copy_window_size
+from freight.runtime.stdio import JsonLog, Relay
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -30,11 +27,9 @@ if TYPE_CHECKING:
     from freight.runtime.portproxy import PortProxy
     from freight.runtime.spec import ContainerSpec
 
-_SIGNALS_NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
-
 
 class Attach(Record):
-    """The caller's streams for a foreground container (None: not attached), and the keys
+    """A viewer's streams (None: not attached), whether it proxies signals, and the keys
     that detach it from a terminal (``--detach-keys``; Ctrl-P Ctrl-Q by default)."""
 
     stdin: int | None = 0
@@ -84,7 +79,7 @@ class ChildStdio:
 
 class Launched(Record, frozen=False):
     """A forked container process, its streams, cgroup and port proxy; ``hooks`` are the
-    OCI hooks of its CDI devices (poststart and poststop are the supervisor's)."""
+    OCI hooks of its CDI devices (poststart and poststop are the monitor's)."""
 
     pid: int
     exec_r: int
@@ -93,13 +88,12 @@ class Launched(Record, frozen=False):
     cgroup: Cgroup | None
     proxy: PortProxy | None
     tty_sock: socket.socket | None
-    attach: Attach | None
     hooks: dict[str, list[Hook]] | None = None
 
     def wait_exec(self) -> None:
         """Until the command runs (the pty master arrives first with -t); its set-up error."""
         if self.tty_sock is not None:
-            self.sources, self.stdin_to = _receive_pty(self.tty_sock, self.attach)
+            self.sources, self.stdin_to = _receive_pty(self.tty_sock)
             self.tty_sock = None
         wait_exec(self.pid, self.exec_r)
 
@@ -121,7 +115,7 @@ def release(cgroup: Cgroup | None, proxy: PortProxy | None) -> None:
         proxy.stop()
 
 
-def _receive_pty(sock: socket.socket, attach: Attach | None) -> tuple[dict[int, str], int | None]:
+def _receive_pty(sock: socket.socket) -> tuple[dict[int, str], int | None]:
     import socket  # imported already for the socket pair (-t)
 
     try:
@@ -132,47 +126,17 @@ def _receive_pty(sock: socket.socket, attach: Attach | None) -> tuple[dict[int, 
         return {}, None
     master = fds[0]
     os.set_inheritable(master, False)
-    if attach is not None and attach.stdout is not None and os.isatty(attach.stdout):
-        copy_window_size(attach.stdout, master)
     return {master: "stdout"}, master
 
 
-def relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
-                   launched: Launched, hub: Hub | None = None) -> int:
-    """Relay the streams (and signals) until the process ends; its exit code. A monitor's
-    ``hub`` relays them to its viewers (``channel``)."""
-    tty = bool(config.get("Tty"))
-    log = JsonLog(log_path) if log_path else None
-    stdin_from = None
-    if attach is not None and attach.stdin is not None and config.get("OpenStdin"):
-        stdin_from = attach.stdin
-    relay = Relay(launched.sources, log,
-                  attach.stdout if attach else None,
-                  (attach.stdout if tty else attach.stderr) if attach else None,
-                  stdin_from, launched.stdin_to, close_stdin=not tty, hub=hub)
-    previous: dict[int, Any] = {}
-    if attach is not None and attach.sig_proxy:
-        for sig in signal.Signals:
-            if sig.name in _SIGNALS_NOT_FORWARDED:
-                continue
-            try:
-                previous[sig] = signal.signal(sig, lambda s, _f: send_signal(launched.pid, s))
-            except (OSError, ValueError):
-                pass
-    if tty and attach is not None and attach.stdout is not None and launched.stdin_to is not None:
-        master, out = launched.stdin_to, attach.stdout
-        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH,
-                                                  lambda _s, _f: copy_window_size(out, master))
-    try:
-        if tty and stdin_from is not None:
-            with RawTerminal(stdin_from):
-                relay.run()
-        else:
-            relay.run()
-        return exit_code_of(launched.pid)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+def relay_and_wait(config: dict[str, Any], log_path: str | None, launched: Launched,
+                   hub: Hub | None = None) -> int:
+    """In a monitor: relay the streams to the json-file log and to the ``hub``'s viewers
+    (``channel``), and their input to the process, until it ends; its exit code."""
+    relay = Relay(launched.sources, JsonLog(log_path) if log_path else None, launched.stdin_to,
+                  close_stdin=not config.get("Tty"), hub=hub)
+    relay.run()
+    return exit_code_of(launched.pid)
 
 
 def exit_code_of(pid: int) -> int:

@@ -61,7 +61,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
         raise
     finally:
         io.close_child_ends()
-    launched = Launched(pid, exec_r, io.sources, io.stdin_to, None, None, io.tty_sock, None)
+    launched = Launched(pid, exec_r, io.sources, io.stdin_to, None, None, io.tty_sock)
     try:
         launched.wait_exec()
     except FreightError:
@@ -70,7 +70,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     hub = channel.Hub(None, pid, tty, True, viewer) if viewer is not None else None
     if ready_w is not None:
         report(ready_w, 0, str(pid))
-    code = relay_and_wait({"Tty": tty, "OpenStdin": interactive}, None, None, launched, hub)
+    code = relay_and_wait({"Tty": tty}, None, launched, hub)
     if hub is not None:
         hub.finish(code)
     return code

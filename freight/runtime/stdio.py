@@ -1,9 +1,10 @@
-"""A running container's standard streams: relay to the caller, and the json-file log.
+"""A running container's standard streams: the json-file log, the relay to viewers,
+and the viewer's terminal.
 
 The container's stdout and stderr are pipes (or one pty with ``-t``) read by
-its parent, which copies them to its own stdout/stderr when attached and
-appends them, a line per record, to ``<id>-json.log`` in Docker's json-file
-format. Everything is plain ``select.poll`` in one thread.
+its monitor, which appends them, a line per record, to ``<id>-json.log`` in
+Docker's json-file format and hands them to its viewers (``channel``).
+Everything is plain ``select.poll`` in one thread.
 """
 
 from __future__ import annotations
@@ -73,20 +74,17 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 class Relay:
-    """Copy container output to ``out``/``err`` fds (None: log only) and caller input to the container.
+    """Copy container output to the json-file log and to a monitor's viewers (``hub``,
+    ``channel``), whose input it writes to the container.
 
     ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
-    with a pty the single master fd is "stdout" and also the input target. A monitor's
-    ``hub`` (``channel``) gets the output for its viewers and feeds their input.
+    with a pty the single master fd is "stdout" and also the input target.
     """
 
-    def __init__(self, sources: dict[int, str], log: JsonLog | None, out: int | None,
-                 err: int | None, stdin_from: int | None = None, stdin_to: int | None = None,
+    def __init__(self, sources: dict[int, str], log: JsonLog | None, stdin_to: int | None = None,
                  close_stdin: bool = True, hub: Hub | None = None) -> None:
         self.sources = dict(sources)
         self.log = log
-        self.targets = {"stdout": out, "stderr": err}
-        self.stdin_from = stdin_from
         self.stdin_to = stdin_to
         self.close_stdin = close_stdin
         self.hub = hub
@@ -95,17 +93,12 @@ class Relay:
         poller = select.poll()
         for fd in self.sources:
             poller.register(fd, select.POLLIN)
-        if self.stdin_from is not None:
-            poller.register(self.stdin_from, select.POLLIN)
         if self.hub is not None:
             self.hub.watch(poller)
         while self.sources:
             for fd, events in poller.poll():
                 if self.hub is not None and self.hub.owns(fd):
                     self.hub.handle(fd, events, self)
-                elif fd == self.stdin_from:
-                    if not self._forward_stdin():
-                        poller.unregister(fd)
                 elif fd in self.sources and not self._copy_out(fd):
                     poller.unregister(fd)
                     os.close(fd)
@@ -126,30 +119,11 @@ class Relay:
         if not data:
             return False
         stream = self.sources[fd]
-        target = self.targets[stream]
-        if target is not None:
-            try:
-                write_all(target, data)
-            except BrokenPipeError:
-                self.targets[stream] = None
         if self.log is not None:
             self.log.write(stream, data)
         if self.hub is not None:
             self.hub.send(stream, data)
         return True
-
-    def _forward_stdin(self) -> bool:
-        """Copy one chunk of input; False once the input ended (the container's stdin closes)."""
-        assert self.stdin_from is not None  # polled only while there is input
-        try:
-            data = os.read(self.stdin_from, 65536)
-        except OSError:
-            data = b""
-        if data and self.feed(data):
-            return True
-        self.end_input()
-        self.stdin_from = None
-        return False
 
     def feed(self, data: bytes) -> bool:
         """Write input to the container; False when it cannot take it."""
@@ -189,13 +163,6 @@ class RawTerminal:
 
         if self.saved is not None:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
-def copy_window_size(from_fd: int, to_fd: int) -> None:
-    """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
-    size = window_size(from_fd)
-    if size is not None:
-        set_window_size(to_fd, size)
 
 
 def window_size(fd: int | None) -> bytes | None:

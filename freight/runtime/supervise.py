@@ -134,7 +134,7 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
         save_state(store, c, record=True)
     report(ready_w, 0, str(launched.pid))
     try:
-        code = relay_and_wait(c.config, c.record["LogPath"], None, launched, hub)
+        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub)
     except BaseException:  # the monitor failed: the container cannot outlive it
         send_signal(launched.pid, signal.SIGKILL)
         hub.stop_listening()
@@ -183,7 +183,7 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         raise
     finally:
         io.close_child_ends()
-    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, None, hooks)
+    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, hooks)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
