@@ -13,6 +13,8 @@ that no output is missed. A message is one type byte and its payload:
   sent once the exit is recorded (or, with ``--rm``, the container removed); ``e`` the
   monitor's own warnings (a failed poststart hook), for the viewer's stderr.
 
+In the monitor, ``Relay`` copies the container's output to the json-file log and the
+``Hub``'s viewers, and their input to the container, in one thread (``select.poll``).
 A viewer that goes away changes nothing for the container, except that the end of an
 attached input closes a ``StdinOnce`` container's stdin, as in Docker. Only the monitor
 knows the container's process: a viewer never signals a PID that may have been reused.
@@ -32,7 +34,7 @@ from freight.runtime.stdio import RawTerminal, set_window_size, window_size, wri
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from freight.runtime.stdio import Relay
+    from freight.runtime.stdio import JsonLog
 
 SOCKET = "attach.sock"
 _GOODBYE = 2.0  # seconds a finished monitor gives its viewers to take the rest and close their ends
@@ -69,6 +71,75 @@ def connect(directory: str) -> socket:
 
 
 # ---------------------------------------------------------------- the monitor's side
+
+
+class Relay:
+    """Copy container output to the json-file log and to a monitor's viewers (``hub``,
+    ``channel``), whose input it writes to the container.
+
+    ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
+    with a pty the single master fd is "stdout" and also the input target.
+    """
+
+    def __init__(self, sources: dict[int, str], log: JsonLog | None, stdin_to: int | None = None,
+                 close_stdin: bool = True, hub: Hub | None = None) -> None:
+        self.sources = dict(sources)
+        self.log = log
+        self.stdin_to = stdin_to
+        self.close_stdin = close_stdin
+        self.hub = hub
+
+    def run(self) -> None:
+        poller = select.poll()
+        for fd in self.sources:
+            poller.register(fd, select.POLLIN)
+        if self.hub is not None:
+            self.hub.watch(poller)
+        while self.sources:
+            for fd, events in poller.poll():
+                if self.hub is not None and self.hub.owns(fd):
+                    self.hub.handle(fd, events, self)
+                elif fd in self.sources and not self._copy_out(fd):
+                    poller.unregister(fd)
+                    os.close(fd)
+                    if fd == self.stdin_to:
+                        self.stdin_to = None
+                    del self.sources[fd]
+        if self.stdin_to is not None and self.close_stdin:
+            os.close(self.stdin_to)
+            self.stdin_to = None
+        if self.log is not None:
+            self.log.close()
+
+    def _copy_out(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's other side is gone
+            data = b""
+        if not data:
+            return False
+        stream = self.sources[fd]
+        if self.log is not None:
+            self.log.write(stream, data)
+        if self.hub is not None:
+            self.hub.send(stream, data)
+        return True
+
+    def feed(self, data: bytes) -> bool:
+        """Write input to the container; False when it cannot take it."""
+        if self.stdin_to is None:
+            return False
+        try:
+            write_all(self.stdin_to, data)
+            return True
+        except OSError:
+            return False
+
+    def end_input(self) -> None:
+        """The input ended: close the container's stdin (not a terminal's master, which is also its output)."""
+        if self.stdin_to is not None and self.close_stdin and self.stdin_to not in self.sources:
+            os.close(self.stdin_to)
+            self.stdin_to = None
 
 
 class Hub:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 
 from freight.record import Record
+from freight.runtime.channel import Relay
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import wait_exec
-from freight.runtime.stdio import JsonLog, Relay
+from freight.runtime.stdio import JsonLog
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:

@@ -1,17 +1,15 @@
-"""A running container's standard streams: the json-file log, the relay to viewers,
-and the viewer's terminal.
+"""A running container's standard streams: the json-file log, and a viewer's terminal.
 
 The container's stdout and stderr are pipes (or one pty with ``-t``) read by
 its monitor, which appends them, a line per record, to ``<id>-json.log`` in
-Docker's json-file format and hands them to its viewers (``channel``).
-Everything is plain ``select.poll`` in one thread.
+Docker's json-file format (``JsonLog``) and hands them to its viewers
+(``channel``), whose terminal is raw meanwhile (``RawTerminal``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import select
 from _json import encode_basestring  # the C encoder: no json package import
 
 from freight.runtime.times import timestamp
@@ -19,8 +17,6 @@ from freight.runtime.times import timestamp
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
-
-    from freight.runtime.channel import Hub
 
 _MAX_LINE = 16 * 1024  # Docker splits longer lines into partial records of this size
 
@@ -71,75 +67,6 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-class Relay:
-    """Copy container output to the json-file log and to a monitor's viewers (``hub``,
-    ``channel``), whose input it writes to the container.
-
-    ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
-    with a pty the single master fd is "stdout" and also the input target.
-    """
-
-    def __init__(self, sources: dict[int, str], log: JsonLog | None, stdin_to: int | None = None,
-                 close_stdin: bool = True, hub: Hub | None = None) -> None:
-        self.sources = dict(sources)
-        self.log = log
-        self.stdin_to = stdin_to
-        self.close_stdin = close_stdin
-        self.hub = hub
-
-    def run(self) -> None:
-        poller = select.poll()
-        for fd in self.sources:
-            poller.register(fd, select.POLLIN)
-        if self.hub is not None:
-            self.hub.watch(poller)
-        while self.sources:
-            for fd, events in poller.poll():
-                if self.hub is not None and self.hub.owns(fd):
-                    self.hub.handle(fd, events, self)
-                elif fd in self.sources and not self._copy_out(fd):
-                    poller.unregister(fd)
-                    os.close(fd)
-                    if fd == self.stdin_to:
-                        self.stdin_to = None
-                    del self.sources[fd]
-        if self.stdin_to is not None and self.close_stdin:
-            os.close(self.stdin_to)
-            self.stdin_to = None
-        if self.log is not None:
-            self.log.close()
-
-    def _copy_out(self, fd: int) -> bool:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:  # EIO: the pty's other side is gone
-            data = b""
-        if not data:
-            return False
-        stream = self.sources[fd]
-        if self.log is not None:
-            self.log.write(stream, data)
-        if self.hub is not None:
-            self.hub.send(stream, data)
-        return True
-
-    def feed(self, data: bytes) -> bool:
-        """Write input to the container; False when it cannot take it."""
-        if self.stdin_to is None:
-            return False
-        try:
-            write_all(self.stdin_to, data)
-            return True
-        except OSError:
-            return False
-
-    def end_input(self) -> None:
-        """The input ended: close the container's stdin (not a terminal's master, which is also its output)."""
-        if self.stdin_to is not None and self.close_stdin and self.stdin_to not in self.sources:
-            os.close(self.stdin_to)
-            self.stdin_to = None
 
 
 class RawTerminal:

@@ -70,7 +70,7 @@ def _command_runs(root: Path, cid: str, command: bytes = b"sleep") -> bool:
 
 def _stop_at(root: Path, moment: str) -> tuple[subprocess.Popen, str, bool]:
     """Start ``freight run --rm`` and stop it (SIGSTOP) at ``moment``; (client, ID, recorded yet)."""
-    client = _client(root, "run", "--rm", "-v", "/data", "busybox", "sleep", "1")
+    client = _client(root, "run", "--rm", "-v", "/data", "busybox", "sleep", "2")
     cid = str(_until(lambda: _new_directory(root), "the container's directory"))
     if moment != "created":
         _until(lambda: _command_runs(root, cid), "the container's command")
