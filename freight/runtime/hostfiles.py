@@ -51,8 +51,32 @@ def write_host_files(directory: str, hostname: str, host_network: bool) -> None:
         "resolv.conf": resolv_conf(host_network),
     }
     for name, content in files.items():
-        fd = os.open(f"{directory}/{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, content.encode())
-        finally:
-            os.close(fd)
+        _write_file(f"{directory}/{name}", content)
+
+
+def extra_host_lines(extra: list[str], gateway: str) -> str:
+    """``--add-host NAME:IP`` as Docker writes them (``host-gateway``: the network's gateway)."""
+    lines = ""
+    for entry in extra:
+        name, _, address = entry.partition(":")
+        if address == "host-gateway":
+            address = gateway
+        lines += f"{address}\t{name}\n"
+    return lines
+
+
+def write_hosts(directory: str, hostname: str, domain: str, extra: list[str], addresses: list[str],
+                gateway: str) -> None:
+    """/etc/hosts of a container with addresses, as Docker writes it: the defaults, the
+    ``--add-host`` entries, then each address with the host name."""
+    names = f"{hostname}.{domain} {hostname}" if domain else hostname
+    text = _HOSTS + extra_host_lines(extra, gateway) + "".join(f"{a}\t{names}\n" for a in addresses)
+    _write_file(f"{directory}/hosts", text)
+
+
+def _write_file(path: str, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, content.encode())
+    finally:
+        os.close(fd)
