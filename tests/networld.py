@@ -68,10 +68,11 @@ class World:
             time.sleep(0.05)
         return proc
 
-    def freight(self, *args: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess[str]:
-        """``freight ARGS`` in the ``host`` namespace, on the world's store."""
+    def freight(self, *args: str, timeout: float = 60, check: bool = False,
+                **env: str) -> subprocess.CompletedProcess[str]:
+        """``freight ARGS`` in the ``host`` namespace, on the world's store (``env`` added)."""
         result = subprocess.run([*self.nsenter(self.host), str(FREIGHT), *args], capture_output=True, text=True,
-                                timeout=timeout, env=freight_env(self.root), stdin=subprocess.DEVNULL)
+                                timeout=timeout, env=freight_env(self.root, **env), stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
             raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout}\n{result.stderr}")

@@ -167,8 +167,11 @@ def default_network(db: sqlite3.Connection, host_routes: list[str]) -> Network:
     subnet = os.environ.get(SUBNET_ENV) or DEFAULT_SUBNET
     try:
         return add_network(db, DEFAULT_NAME, subnet, None, False, {}, host_routes, bridge=DEFAULT_BRIDGE)
-    except Conflict:  # made by another process meanwhile
-        return lookup(db, DEFAULT_NAME)
+    except Conflict:
+        row = db.execute("SELECT * FROM networks WHERE name = ?", (DEFAULT_NAME,)).fetchone()
+        if row is None:
+            raise
+        return _network(row)  # made by another process meanwhile
 
 
 def lookup(db: sqlite3.Connection, ref: str) -> Network:
@@ -299,6 +302,10 @@ def endpoints(db: sqlite3.Connection, network_id: str | None = None) -> list[End
 
 
 def stale(db: sqlite3.Connection) -> list[str]:
-    """The containers whose leases are held by a process that is gone (killed outright)."""
-    rows = tables(db).execute("SELECT DISTINCT container_id, owner_pid, owner_start FROM endpoints").fetchall()
+    """The containers whose leases are held by a process that is gone (killed outright); a read
+    only (a store without network tables has none)."""
+    try:
+        rows = db.execute("SELECT DISTINCT container_id, owner_pid, owner_start FROM endpoints").fetchall()
+    except sqlite3.OperationalError:
+        return []
     return sorted({r[0] for r in rows if not alive(r[1], r[2])})

@@ -1,0 +1,63 @@
+"""Nothing of a container's network is left behind: no veth, lease, firewall element, DNS
+name or DNS server, after rm, rm -f, run --rm, kill -9 of the container and kill -9 of
+freight itself while it starts one (the next freight command cleans up)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+from networld import World
+from testlib import wait_until
+
+from freight.store import Store
+
+
+def _leases(world: World) -> list[str]:
+    db = sqlite3.connect(world.root / "metadata.db")
+    try:
+        return [r[0] for r in db.execute("SELECT container_id FROM endpoints")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def _pid(world: World, name: str) -> int:
+    return int(json.loads(world.freight("inspect", name, check=True).stdout)[0]["State"]["Pid"])
+
+
+@pytest.mark.parametrize("publish", [[], ["-p", "8080:80"]])
+def test_rm_force_of_a_running_container(busybox_store: Store, world: World, publish: list[str]) -> None:
+    world.freight("run", "-d", "--name", "box", *publish, "busybox", "sleep", "60", check=True)
+    assert len(world.leftovers()["veths"]) == 1  # type: ignore[arg-type]
+    world.freight("rm", "-f", "box", check=True)
+    wait_until(lambda: world.leftovers() == {}, timeout=5)
+
+
+def test_kill_9_of_the_container(busybox_store: Store, world: World) -> None:
+    world.freight("run", "-d", "--name", "box", "busybox", "sleep", "60", check=True)
+    os.kill(_pid(world, "box"), signal.SIGKILL)
+    wait_until(lambda: world.leftovers() == {}, timeout=5)
+    assert json.loads(world.freight("inspect", "box", check=True).stdout)[0]["State"]["ExitCode"] == 137
+    world.freight("rm", "box", check=True)
+    assert world.leftovers() == {}
+
+
+@pytest.mark.parametrize("then", [["ps", "-a"], ["system", "prune", "-f"], ["run", "--rm", "busybox", "true"]])
+def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, world: World, then: list[str]) -> None:
+    client = world.popen("run", "--name", "box", "-p", "8080:80", "busybox", "sleep", "60")
+    try:
+        wait_until(lambda: _leases(world) != [], timeout=20, interval=0.005)
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+    world.freight(*then, check=True)
+    deadline = time.monotonic() + 5
+    while world.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert world.leftovers() == {}
