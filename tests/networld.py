@@ -103,11 +103,19 @@ class World:
         finally:
             db.close()
         folder = self.root / "network" / "aardvark"
-        names = [line for f in folder.glob("*") if not f.name.startswith(".") and f.name != "aardvark.pid"
+        names = [line for f in folder.glob("*") if f.name != "aardvark.pid"
                  for line in f.read_text().splitlines()[1:]] if folder.exists() else []
         found: dict[str, object] = {"veths": veths, "leases": leases, "port elements": elements, "dns": names,
                                     "dns server": _aardvark(folder)}
         return {k: v for k, v in found.items() if v}
+
+    def settled(self, timeout: float = 5) -> dict[str, object]:
+        """``leftovers`` once they are gone or ``timeout`` passed: the kernel removes a dead
+        namespace's veths asynchronously (a few ms, longer on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while (found := self.leftovers()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
     def close(self) -> None:
         pid = _aardvark(self.root / "network" / "aardvark")

@@ -239,8 +239,9 @@ def remove_network(db: sqlite3.Connection, network: Network) -> None:
 # ------------------------------------------------------------------ leases
 
 def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: str,
-             names: list[str], wanted: str = "") -> Endpoint:
-    """Lease an address (``wanted``, or the next free one) for the calling process."""
+             names: list[str], wanted: str = "", owner: tuple[int, str] | None = None, mac: str = "") -> Endpoint:
+    """Lease an address (``wanted``, or the next free one) held by ``owner`` (PID, start time:
+    the container's supervisor), by default the calling process."""
     base, prefix = parse_subnet(network.subnet)
     size = 1 << (32 - prefix)
     gateway = to_int(network.gateway) - base
@@ -259,12 +260,12 @@ def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: 
             host = _next_free(cursor, size, used | {gateway})
             db.execute("UPDATE networks SET cursor = ? WHERE id = ?", (host, network.id))
         address = to_text(base + host)
-        endpoint = Endpoint(network.id, container_id, address, mac_of(address), veth, names)
-        me = os.getpid()
+        endpoint = Endpoint(network.id, container_id, address, mac or mac_of(address), veth, names)
+        if owner is None:
+            owner = (os.getpid(), start_time(os.getpid()) or "")
         db.execute("INSERT INTO endpoints (network_id, container_id, address, mac, veth, names, owner_pid,"
                    " owner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (network.id, container_id, address, endpoint.mac, veth, json.dumps(names), me,
-                    start_time(me) or ""))
+                   (network.id, container_id, address, endpoint.mac, veth, json.dumps(names), *owner))
     return endpoint
 
 
@@ -282,6 +283,11 @@ def release(db: sqlite3.Connection, container_id: str) -> list[Endpoint]:
         gone = endpoints_of(db, container_id)
         db.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
     return gone
+
+
+def release_one(db: sqlite3.Connection, network_id: str, container_id: str) -> None:
+    with transaction(tables(db)):
+        db.execute("DELETE FROM endpoints WHERE network_id = ? AND container_id = ?", (network_id, container_id))
 
 
 def _endpoint(row: sqlite3.Row) -> Endpoint:

@@ -40,17 +40,17 @@ def sync(root: str, db: sqlite3.Connection) -> None:
     """Make the files and the process match the leases (start, reload or stop it)."""
     folder = directory(root)
     os.makedirs(folder, 0o700, exist_ok=True)
-    lock = os.open(f"{folder}/.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = os.open(f"{folder}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # aardvark reads every file
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         wanted = _files(db)
         for name in os.listdir(folder):
-            if not name.startswith(".") and name != "aardvark.pid" and name not in wanted:
+            if name != "aardvark.pid" and name not in wanted:
                 os.unlink(f"{folder}/{name}")
         for name, text in wanted.items():
-            with open(f"{folder}/.{name}.tmp", "w") as f:
+            with open(f"{folder}.tmp", "w") as f:
                 f.write(text)
-            os.rename(f"{folder}/.{name}.tmp", f"{folder}/{name}")
+            os.rename(f"{folder}.tmp", f"{folder}/{name}")
         pid = pid_of(root)
         if not wanted:
             if pid is not None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import os
 
-from freight.errors import Conflict, NotFound
+from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.pids import alive
 from freight.record import Record, field
 from freight.runtime import ipam, netbridge, netdns, netfirewall
-from freight.runtime.hostfiles import write_hosts
+from freight.runtime.hostfiles import resolver_of, write_hosts, write_resolv_conf
 from freight.runtime.ipam import Endpoint, Network
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -51,6 +51,23 @@ def wanted_networks(c: Container) -> dict[str, dict[str, Any]]:
     return listed
 
 
+def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, Any] | None) -> dict[str, Any]:
+    """NetworkSettings.Networks of a new container (its endpoints' settings, no address yet);
+    an unknown network, or an alias or address the network cannot have, fails as in Docker."""
+    mode = host.get("NetworkMode") or "default"
+    if mode in PLAIN_MODES or mode.startswith("container:"):
+        return {}
+    network = _network(store, ipam.DEFAULT_NAME if mode == "default" else mode, make=False)
+    configs = (networking or {}).get("EndpointsConfig") or {}
+    settings = dict(configs.get(network.name) or configs.get(mode) or {})
+    if network.name == ipam.DEFAULT_NAME and settings.get("Aliases"):
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address")
+    if wanted and not ipam.contains(network.subnet, wanted):
+        raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    return {network.name: endpoint_settings(network, None, settings)}
+
+
 def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sandbox | None:
     """The network namespace the container's process is to be forked into, wired; None for
     ``host`` and ``none`` (the process makes its own). ``published`` are the ports the
@@ -70,7 +87,8 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
         for index, (network, settings) in enumerate(resolved):
             names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
             wanted = ((settings.get("IPAMConfig") or {}).get("IPv4Address")) or ""
-            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted)
+            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
+                                     mac=settings.get("MacAddress") or "")
             sandbox.endpoints.append(endpoint)
             netbridge.plug(sandbox.fd, network, endpoint, f"eth{index}", hairpin=bool(ports), first=index == 0)
             sandbox.dns = sandbox.dns or network.dns
@@ -101,14 +119,14 @@ def _joined(store: Store, ref: str) -> int:
     return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
-def _network(store: Store, name: str) -> Network:
-    """The network by name; the default one (and any bridge) is made when missing."""
+def _network(store: Store, name: str, make: bool = True) -> Network:
+    """The network by name; the default one is made when missing, and (``make``) its bridge."""
     db = ipam.tables(store.db)
     if name == ipam.DEFAULT_NAME:
         network = ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
     else:
         network = ipam.lookup(db, name)
-    if not netbridge.exists(network.bridge):
+    if make and not netbridge.exists(network.bridge):
         netbridge.make_bridge(network)
         netfirewall.load(ipam.networks(db), ports(db))
     return network
@@ -137,6 +155,8 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
                 [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
+    if resolved[0][0].dns:  # names on user-defined networks: the network's DNS server
+        write_resolv_conf(c.directory(store), resolver_of(host, local=resolved[0][0].gateway))
     networks = {}
     for (network, settings), e in zip(resolved, sandbox.endpoints):
         networks[network.name] = endpoint_settings(network, e, settings)
@@ -149,7 +169,8 @@ def endpoint_settings(network: Network, e: Endpoint | None, settings: dict[str, 
     """One entry of NetworkSettings.Networks, as Docker shows it."""
     return {
         "IPAMConfig": settings.get("IPAMConfig"), "Links": None, "Aliases": settings.get("Aliases"),
-        "MacAddress": e.mac if e else "", "DriverOpts": None, "GwPriority": 0, "NetworkID": network.id,
+        "MacAddress": e.mac if e else settings.get("MacAddress") or "", "DriverOpts": None, "GwPriority": 0,
+        "NetworkID": network.id,
         "EndpointID": (os.urandom(32).hex() if e else ""), "Gateway": network.gateway if e else "",
         "IPAddress": e.address if e else "", "IPPrefixLen": network.prefix if e else 0,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

@@ -36,7 +36,8 @@ def run_tool(argv: list[str], stdin: str = "", netns: int | None = None, check: 
     if quiet:
         os.close(out_w)
         out_w = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
-    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)]
+    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2),
+               *_inherited()]
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC) if netns is not None else None
     try:
         if netns is not None:
@@ -66,6 +67,20 @@ def run_tool(argv: list[str], stdin: str = "", netns: int | None = None, check: 
         lines = [line for line in output.splitlines() if line.strip()]
         raise FreightError(f"{argv[0]} failed: {lines[0] if lines else f'exit status {status}'}")
     return output
+
+
+def _inherited() -> list[tuple[int, int]]:
+    """Close actions for our inheritable descriptors (a monitor's report pipe): a daemon such as
+    aardvark-dns must not hold them, or whoever waits for their end waits for ever."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                found.append((os.POSIX_SPAWN_CLOSE, fd))
+        except OSError:
+            pass  # the listing's own descriptor
+    return found
 
 
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}

@@ -22,7 +22,7 @@ def test_a_container_reaches_the_outside_through_nat(busybox_store: Store, world
     result = world.freight("run", "--rm", "busybox", "sh", "-c", FETCH)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello from outside\n"
-    assert world.leftovers() == {}
+    assert world.settled() == {}
 
 
 def test_nothing_outside_reaches_a_container_and_neighbours_reach_each_other_by_address(
@@ -37,7 +37,7 @@ def test_nothing_outside_reaches_a_container_and_neighbours_reach_each_other_by_
     by_name = world.freight("run", "--rm", "busybox", "timeout", "5", "wget", "-q", "-O", "-", "http://web/")
     assert by_name.returncode != 0 and by_name.stdout == ""
     world.freight("rm", "-f", "web", check=True)
-    assert world.leftovers() == {}
+    assert world.settled() == {}
 
 
 def test_hosts_hostname_and_network_settings(busybox_store: Store, world: World) -> None:
@@ -62,7 +62,7 @@ def test_hosts_hostname_and_network_settings(busybox_store: Store, world: World)
     stopped = _inspect(world, "box")["NetworkSettings"]
     assert stopped["IPAddress"] == "" and stopped["Networks"]["bridge"]["IPAddress"] == ""
     world.freight("rm", "box", check=True)
-    assert world.leftovers() == {}
+    assert world.settled() == {}
 
 
 def test_addresses_are_handed_out_in_turn(busybox_store: Store, world: World) -> None:
@@ -76,4 +76,4 @@ def test_a_subnet_overlapping_a_host_route_is_refused(busybox_store: Store, worl
     assert result.returncode == 125
     assert result.stderr.strip() == ("Error: subnet 198.51.100.0/24 overlaps with the host's route to "
                                      "198.51.100.0/24: choose another subnet")
-    assert world.leftovers() == {}
+    assert world.settled() == {}

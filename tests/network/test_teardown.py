@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import time
 
 import pytest
 from networld import World
@@ -36,16 +35,16 @@ def test_rm_force_of_a_running_container(busybox_store: Store, world: World, pub
     world.freight("run", "-d", "--name", "box", *publish, "busybox", "sleep", "60", check=True)
     assert len(world.leftovers()["veths"]) == 1  # type: ignore[arg-type]
     world.freight("rm", "-f", "box", check=True)
-    wait_until(lambda: world.leftovers() == {}, timeout=5)
+    assert world.settled() == {}
 
 
 def test_kill_9_of_the_container(busybox_store: Store, world: World) -> None:
     world.freight("run", "-d", "--name", "box", "busybox", "sleep", "60", check=True)
     os.kill(_pid(world, "box"), signal.SIGKILL)
-    wait_until(lambda: world.leftovers() == {}, timeout=5)
+    assert world.settled() == {}
     assert json.loads(world.freight("inspect", "box", check=True).stdout)[0]["State"]["ExitCode"] == 137
     world.freight("rm", "box", check=True)
-    assert world.leftovers() == {}
+    assert world.settled() == {}
 
 
 @pytest.mark.parametrize("then", [["ps", "-a"], ["system", "prune", "-f"], ["run", "--rm", "busybox", "true"]])
@@ -57,7 +56,4 @@ def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, wor
         client.send_signal(signal.SIGKILL)
         client.wait()
     world.freight(*then, check=True)
-    deadline = time.monotonic() + 5
-    while world.leftovers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert world.leftovers() == {}
+    assert world.settled() == {}
