@@ -203,7 +203,7 @@ def add_network(db: sqlite3.Connection, name: str, subnet: str | None, gateway: 
             parse_subnet(subnet)
             for other in taken:
                 if overlaps(subnet, other):
-                    raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
+                    raise Conflict("Pool overlaps with other one on this address space")
             for route in host_routes:
                 if overlaps(subnet, route):
                     raise Conflict(f"subnet {subnet} overlaps with the host's route to {route}: "
