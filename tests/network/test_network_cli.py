@@ -22,8 +22,7 @@ _FULL = re.compile(r"\b[0-9a-f]{64}\b")
 _SHORT = re.compile(r"\b[0-9a-f]{12}\b")
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?( \+0000 UTC|Z)")
 
-# command, and whether its output is compared (some differ only in what the two daemons
-# hold: dockerd here runs without its default bridge)
+# listings are of custom networks: dockerd here runs without its default bridge
 SEQUENCE: list[list[str]] = [
     ["network", "create", "foo"],
     ["network", "create", "foo"],
@@ -36,7 +35,8 @@ SEQUENCE: list[list[str]] = [
     ["network", "ls", "-q", "--filter", "type=custom"],
     ["network", "ls", "--no-trunc", "--filter", "type=custom"],
     ["network", "ls", "--filter", "name=ba"],
-    ["network", "ls", "--filter", "label=a=b", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.Labels}}"],
+    ["network", "ls", "--filter", "label=a=b", "--format",
+     "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.Labels}}"],
     ["network", "ls", "--filter", "type=custom", "--format", "{{json .}}"],
     ["network", "inspect", "bar"],
     ["network", "inspect", "nope"],
