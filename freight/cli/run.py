@@ -241,7 +241,7 @@ def _extra_host(value: str) -> str:
     """``--add-host NAME:IP`` (or ``NAME=IP``), checked as Docker's client checks it."""
     name, sep, address = value.replace("=", ":", 1).partition(":")
     if not sep or not name or not address:
-        raise InvalidArgument(f"bad format for add-host: {value!r}")
+        raise InvalidArgument(f'invalid argument "{value}" for "--add-host" flag: bad format for add-host: "{value}"')
     return f"{name}:{address}"
 
 
