@@ -122,24 +122,30 @@ def connection_rate(port: int, seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
-def ports(engines: Engines, megabytes: int, seconds: float) -> dict[str, tuple[float, float]]:
-    found = {}
-    for name, base in engines.all().items():
-        sink = [*base, "run", "-d", "--name", "sink", "-p", "127.0.0.1:18080:80", IMAGE,
-                "nc", "-ll", "-p", "80", "-e", "sh", "-c", "cat > /dev/null"]
-        web = [*base, "run", "-d", "--name", "web", "-p", "127.0.0.1:18081:80", IMAGE, "sh", "-c",
-               "mkdir /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]
-        sh(*sink, env=engines.env)
-        sh(*web, env=engines.env)
-        try:
-            _wait_port(18080)
-            _wait_port(18081)
-            rates = [throughput(18080, megabytes) for _ in range(3)]
-            conns = [connection_rate(18081, seconds) for _ in range(3)]
-            found[name] = (statistics.median(rates), statistics.median(conns))
-        finally:
-            subprocess.run([*base, "rm", "-f", "sink", "web"], env=engines.env, capture_output=True)
-    return found
+def ports(engines: Engines, megabytes: int, seconds: float, rounds: int = 5) -> dict[str, tuple[float, float]]:
+    """Each engine's sink and web server run side by side (host ports 18080+), measured in
+    alternation so that load changes hit all alike; medians of ``rounds``."""
+    servers: dict[str, tuple[int, int]] = {}
+    try:
+        for index, (name, base) in enumerate(engines.all().items()):
+            sink_port, web_port = 18080 + 2 * index, 18081 + 2 * index
+            sh(*base, "run", "-d", "--name", "sink", "-p", f"127.0.0.1:{sink_port}:80", IMAGE,
+               "nc", "-ll", "-p", "80", "-e", "sh", "-c", "cat > /dev/null", env=engines.env)
+            sh(*base, "run", "-d", "--name", "web", "-p", f"127.0.0.1:{web_port}:80", IMAGE, "sh", "-c",
+               "mkdir /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www", env=engines.env)
+            servers[name] = (sink_port, web_port)
+            _wait_port(sink_port)
+            _wait_port(web_port)
+        rates: dict[str, list[float]] = {name: [] for name in servers}
+        conns: dict[str, list[float]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (sink_port, web_port) in servers.items():
+                rates[name].append(throughput(sink_port, megabytes))
+                conns[name].append(connection_rate(web_port, seconds))
+    finally:
+        for name in servers:
+            subprocess.run([*engines.all()[name], "rm", "-f", "sink", "web"], env=engines.env, capture_output=True)
+    return {name: (statistics.median(rates[name]), statistics.median(conns[name])) for name in servers}
 
 
 def report(times: dict[str, list[float]], port_figures: dict[str, tuple[float, float]]) -> None:
