@@ -222,9 +222,14 @@ def reconcile(store: Store) -> None:
         release(store, container_id)
 
 
-def forget(c: Container) -> None:
-    """After the container stopped: its addresses leave NetworkSettings (Docker keeps the entries)."""
-    ns = c.record.get("NetworkSettings") or {}
+def forget(store: Store, c: Container) -> None:
+    """After the container stopped: its addresses leave NetworkSettings (Docker keeps the entries).
+    The networks are read again first: ``network connect`` and ``disconnect`` may have changed
+    them while it ran."""
+    ns = c.record.setdefault("NetworkSettings", {})
+    row = store.db.execute("SELECT config FROM containers WHERE id = ?", (c.id,)).fetchone()
+    if row is not None:
+        ns["Networks"] = (json.loads(row[0]).get("NetworkSettings") or {}).get("Networks") or {}
     for entry in (ns.get("Networks") or {}).values():
         for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
                            ("IPPrefixLen", 0), ("DNSNames", None)):

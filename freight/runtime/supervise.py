@@ -254,7 +254,7 @@ def _close_network(store: Store, c: Container, launched: Launched) -> None:
     if launched.network is not None:
         close_sandbox(store, launched.network)
         launched.network = None
-        forget(c)
+        forget(store, c)
 
 
 def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:

@@ -129,6 +129,11 @@ def test_connect_and_disconnect_a_running_container(busybox_store: Store, world:
                                                    "exists in network app\n")
     got = world.freight("run", "--rm", "--network", "app", "busybox", "ping", "-c", "1", "-W", "2", "site")
     assert got.returncode == 0, got.stdout + got.stderr
+    world.freight("stop", "-t", "0", "web", check=True)
+    networks = json.loads(world.freight("inspect", "web", check=True).stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(networks) == ["app", "bridge"] and networks["app"]["Aliases"] == ["site"]
+    world.freight("start", "web", check=True)
+    assert "eth1" in world.freight("exec", "web", "ip", "-o", "-4", "addr", check=True).stdout
     world.freight("network", "disconnect", "app", "web", check=True)
     assert "eth1" not in world.freight("exec", "web", "ip", "-o", "-4", "addr", check=True).stdout
     gone = world.freight("network", "disconnect", "app", "web")
