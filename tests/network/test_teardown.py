@@ -47,9 +47,14 @@ def test_kill_9_of_the_container(busybox_store: Store, world: World) -> None:
     assert world.settled() == {}
 
 
-@pytest.mark.parametrize("then", [["ps", "-a"], ["system", "prune", "-f"], ["run", "--rm", "busybox", "true"]])
-def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, world: World, then: list[str]) -> None:
-    client = world.popen("run", "--name", "box", "-p", "8080:80", "busybox", "sleep", "60")
+@pytest.mark.parametrize(("network", "then"), [("default", ["ps", "-a"]), ("default", ["system", "prune", "-f"]),
+                                               ("default", ["run", "--rm", "busybox", "true"]),
+                                               ("app", ["ps", "-a"]), ("app", ["network", "ls"])])
+def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, world: World, network: str,
+                                                       then: list[str]) -> None:
+    if network != "default":  # names in DNS too, and the DNS server
+        world.freight("network", "create", network, check=True)
+    client = world.popen("run", "--name", "box", "--network", network, "-p", "8080:80", "busybox", "sleep", "60")
     try:
         wait_until(lambda: _leases(world) != [], timeout=20, interval=0.005)
     finally:
