@@ -13,6 +13,7 @@ import stat
 from freight.builder.cache import prune_cache
 from freight.record import Record, field
 from freight.runtime.containers import list_containers
+from freight.runtime.networks import prune as prune_networks
 from freight.runtime.prune import container_size, prune_containers, prune_volumes, tree_size
 from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
@@ -24,6 +25,7 @@ class SystemPruneReport(Record, frozen=False):
     """What ``system prune`` removed, and the bytes it freed."""
 
     containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)
     build_cache: list[str] = field(default_factory=list)
@@ -42,10 +44,12 @@ class Usage(Record):
 
 
 def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
-    """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
+    """Stopped containers, user-defined networks no running container uses, (``volumes``) unused
+    anonymous volumes, dangling (``all_unused``:
     unused) images and build cache, in the order that frees each for the next."""
     report = SystemPruneReport()
     report.containers, report.reclaimed = prune_containers(store)
+    report.networks = prune_networks(store)
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed
