@@ -154,3 +154,33 @@ def test_system_prune_removes_unused_networks(busybox_store: Store, world: World
     assert names == ["bridge", "host", "none", "used"]
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
+
+
+def _shape(value: object) -> object:
+    """Keys and value types, recursively (addresses and IDs differ between the two)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items() if not re.fullmatch(r"[0-9a-f]{64}", k)}
+    return type(value).__name__
+
+
+def test_network_settings_have_dockers_shape(busybox_store: Store, world: World, dockerd: list[str],
+                                             tmp_path: Path) -> None:
+    def docker(*argv: str) -> str:
+        return subprocess.run([*dockerd, *argv], capture_output=True, text=True, timeout=60, check=True).stdout
+
+    world.freight("save", "-o", str(tmp_path / "busybox.tar"), "busybox", check=True)
+    docker("load", "-i", str(tmp_path / "busybox.tar"))
+    shapes = []
+    for run, inspect in ((docker, lambda *a: docker(*a)), (world.freight, lambda *a: world.freight(*a).stdout)):
+        run("network", "create", "foo")
+        run("run", "-d", "--name", "s1", "--network", "foo", "busybox", "sleep", "60")
+        # through the client's API types (Docker 28's shape; the daemon here may be older)
+        running = json.loads(inspect("inspect", "--format", "{{json .NetworkSettings}}", "s1"))
+        members = json.loads(inspect("network", "inspect", "foo"))[0]["Containers"]
+        shapes.append((_shape(running), [_shape(m) for m in members.values()]))
+        run("rm", "-f", "s1")
+    theirs, ours = shapes
+    assert ours[1] == theirs[1]
+    assert list(ours[0]["Networks"]["foo"]) == list(theirs[0]["Networks"]["foo"])  # type: ignore[index]
+    assert list(ours[0]) == list(theirs[0])  # type: ignore[call-overload]
+    assert world.settled() == {}
