@@ -11,6 +11,7 @@ what was derived from them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 
@@ -127,9 +128,23 @@ def _network(store: Store, name: str, make: bool = True) -> Network:
     else:
         network = ipam.lookup(db, name)
     if make and not netbridge.exists(network.bridge):
-        netbridge.make_bridge(network)
-        netfirewall.load(ipam.networks(db), ports(db))
+        ensure_bridge(store, network)
     return network
+
+
+def ensure_bridge(store: Store, network: Network) -> None:
+    """Make the network's bridge and (re)load the firewall table, unless a concurrent start
+    (waited for, on a lock) made them first."""
+    os.makedirs(f"{store.root_path}/network", 0o700, exist_ok=True)
+    lock = os.open(f"{store.root_path}/network/bridges.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not netbridge.exists(network.bridge):
+            netbridge.make_bridge(network)
+            db = ipam.tables(store.db)
+            netfirewall.load(ipam.networks(db), ports(db))
+    finally:
+        os.close(lock)
 
 
 def _record_ports(store: Store, container_id: str, published: list[netfirewall.Port]) -> None:

@@ -14,7 +14,7 @@ import os
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.runtime import ipam, netbridge, netdns, netfirewall
 from freight.runtime.ipam import Network
-from freight.runtime.netsandbox import endpoint_settings, ports, reconcile
+from freight.runtime.netsandbox import endpoint_settings, ensure_bridge, ports, reconcile
 from freight.runtime.records import Container, from_row, save_state
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -174,8 +174,7 @@ def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], 
 def _plug_running(store: Store, c: Container, network: Network, settings: dict[str, Any],
                   index: int) -> dict[str, Any]:
     if not netbridge.exists(network.bridge):
-        netbridge.make_bridge(network)
-        _sync_firewall(store)
+        ensure_bridge(store, network)
     names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
     wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address") or ""
     owner = (int(c.state.get("MonitorPid") or 0), str(c.state.get("MonitorStartTime") or ""))
