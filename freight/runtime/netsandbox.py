@@ -56,6 +56,8 @@ def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, A
     """NetworkSettings.Networks of a new container (its endpoints' settings, no address yet);
     an unknown network, or an alias or address the network cannot have, fails as in Docker."""
     mode = host.get("NetworkMode") or "default"
+    if mode.startswith("container:") and (host.get("PortBindings") or host.get("PublishAllPorts")):
+        raise InvalidArgument("conflicting options: port publishing and the container type network mode")
     if mode in PLAIN_MODES or mode.startswith("container:"):
         return {}
     network = _network(store, ipam.DEFAULT_NAME if mode == "default" else mode, make=False)

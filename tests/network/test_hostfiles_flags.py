@@ -55,5 +55,10 @@ def test_flags_docker_refuses(busybox_store: Store, world: World) -> None:
     assert (missing.returncode, missing.stderr) == (125, "Error: network nope not found\n")
     bad = world.freight("run", "--rm", "--add-host", "bad", "busybox", "true")
     assert bad.returncode == 125 and 'bad format for add-host: "bad"' in bad.stderr
+    world.freight("run", "-d", "--name", "first", "busybox", "sleep", "60", check=True)
+    ported = world.freight("run", "--rm", "--network", "container:first", "-p", "80", "busybox", "true")
+    assert (ported.returncode, ported.stderr) == (
+        125, "Error: conflicting options: port publishing and the container type network mode\n")
+    world.freight("rm", "-f", "first", check=True)
     assert world.freight("ps", "-aq", check=True).stdout == ""
     assert world.settled() == {}

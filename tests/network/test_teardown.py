@@ -62,3 +62,13 @@ def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, wor
         client.wait()
     world.freight(*then, check=True)
     assert world.settled() == {}
+
+
+def test_a_container_that_cannot_start_leaves_nothing(busybox_store: Store, world: World) -> None:
+    result = world.freight("run", "--rm", "-p", "8080:80", "busybox", "no-such-command")
+    assert result.returncode == 127
+    kept = world.freight("run", "--name", "kept", "busybox", "no-such-command")
+    assert kept.returncode == 127
+    assert world.settled() == {}
+    world.freight("start", "kept")
+    assert world.settled() == {}
