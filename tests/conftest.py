@@ -5,6 +5,11 @@ by ``scripts/busybox-rootfs.sh`` (the same script the demo uses); ``cli``
 runs the real ``freight`` command against that store's root. ``start_registry``
 and ``registry`` start registries on 127.0.0.1 (``registries.py``); every test has
 a ``docker_config`` of its own, so no credentials leak in or out.
+
+The session runs in a network and mount namespace of its own (``isolate_session``),
+so the bridges, firewall table and sysctls freight sets up for containers never reach
+the machine; ``world`` gives a networking test two more namespaces of its own
+(``networld``): freight's "host" and an "outside" with an HTTP server.
 """
 
 from __future__ import annotations
