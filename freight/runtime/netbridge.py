@@ -88,13 +88,14 @@ def new_namespace() -> int:
 
 
 @contextmanager
-def entered(netns: int) -> Iterator[None]:
-    """Our thread inside ``netns`` (what it forks is born there), then back home."""
+def entered(netns: int) -> Iterator[int]:
+    """Our thread inside ``netns`` (what it forks is born there), then back home; yields the
+    home namespace's descriptor."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         sc.setns(netns, sc.CLONE_NEWNET)
         try:
-            yield
+            yield home
         finally:
             sc.setns(home, sc.CLONE_NEWNET)
     finally:
@@ -102,15 +103,16 @@ def entered(netns: int) -> Iterator[None]:
 
 
 def plug(netns: int, network: Network, endpoint: Endpoint, interface: str, hairpin: bool,
-         first: bool) -> None:
+         first: bool, host_netns: int | None = None) -> None:
     """A veth from ``network``'s bridge to ``interface`` in ``netns``, with the endpoint's
-    address and MAC (and, ``first``, ``lo`` up and the default route)."""
+    address and MAC (and, ``first``, ``lo`` up and the default route); ``host_netns`` is the
+    bridge's namespace when it is not the calling thread's."""
     fd_path = f"/proc/{os.getpid()}/fd/{netns}"
     host = (f"link add {endpoint.veth} type veth peer name {interface} address {endpoint.mac} netns {fd_path}\n"
             f"link set {endpoint.veth} master {network.bridge} up\n")
     if hairpin:  # a container reaching its own published port through the host
         host += f"link set {endpoint.veth} type bridge_slave hairpin on\n"
-    run_tool(["ip", "-batch", "-"], host)
+    run_tool(["ip", "-batch", "-"], host, netns=host_netns)
     inside = "link set lo up\n" if first else ""
     inside += f"addr add {endpoint.address}/{network.prefix} dev {interface}\nlink set {interface} up\n"
     if first and not network.internal:

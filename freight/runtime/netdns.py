@@ -36,8 +36,9 @@ def pid_of(root: str) -> int | None:
         return None
 
 
-def sync(root: str, db: sqlite3.Connection) -> None:
-    """Make the files and the process match the leases (start, reload or stop it)."""
+def sync(root: str, db: sqlite3.Connection, netns: int | None = None) -> None:
+    """Make the files and the process match the leases (start, reload or stop it); ``netns``:
+    the host's namespace, where the server must listen, when the caller is elsewhere."""
     folder = directory(root)
     os.makedirs(folder, 0o700, exist_ok=True)
     lock = os.open(f"{folder}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # aardvark reads every file
@@ -56,7 +57,7 @@ def sync(root: str, db: sqlite3.Connection) -> None:
             if pid is not None:
                 os.kill(pid, signal.SIGTERM)
         elif pid is None:
-            run_tool([BINARY, "--config", folder, "-p", "53", "run"], quiet=True)
+            run_tool([BINARY, "--config", folder, "-p", "53", "run"], quiet=True, netns=netns)
         else:
             os.kill(pid, signal.SIGHUP)
     finally:

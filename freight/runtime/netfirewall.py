@@ -82,9 +82,9 @@ def load(networks: list[Network], ports: list[tuple[str, Port]]) -> None:
     run_tool(["nft", "-f", "-"], table(networks, ports))
 
 
-def add_ports(container_id: str, ports: list[Port]) -> None:
+def add_ports(container_id: str, ports: list[Port], netns: int | None = None) -> None:
     items = ", ".join(port_element(container_id, p) for p in ports)
-    run_tool(["nft", "-f", "-"], f"add element ip {TABLE} ports {{ {items} }}\n")
+    run_tool(["nft", "-f", "-"], f"add element ip {TABLE} ports {{ {items} }}\n", netns=netns)
 
 
 def delete_ports(ports: list[Port]) -> None:

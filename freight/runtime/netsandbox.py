@@ -38,6 +38,7 @@ class Sandbox(Record, frozen=False):
 
     fd: int
     container_id: str
+    networks: list[Network] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: list[netfirewall.Port] = field(default_factory=list)
     dns: bool = False
@@ -72,8 +73,9 @@ def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, A
 
 
 def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sandbox | None:
-    """The network namespace the container's process is to be forked into, wired; None for
-    ``host`` and ``none`` (the process makes its own). ``published`` are the ports the
+    """The network namespace the container's process is to be forked into, with its leases,
+    hosts files and NetworkSettings (``wire`` plugs it in once the process is forked); None
+    for ``host`` and ``none`` (the process makes its own). ``published`` are the ports the
     supervisor reserved (bound) for -p/-P: their IPv4 traffic is forwarded by the kernel
     (DNAT) to the container's address."""
     mode = c.host_config.get("NetworkMode") or "default"
@@ -93,20 +95,31 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
             endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
                                      mac=settings.get("MacAddress") or "")
             sandbox.endpoints.append(endpoint)
-            netbridge.plug(sandbox.fd, network, endpoint, f"eth{index}", hairpin=bool(ports), first=index == 0)
+            sandbox.networks.append(network)
             sandbox.dns = sandbox.dns or network.dns
         if ports and sandbox.endpoints:
             address = sandbox.endpoints[0].address
             sandbox.ports = [(b.host_ip, b.proto, b.host_port, address, b.container_port) for b in ports]
             _record_ports(store, c.id, sandbox.ports)
-            netfirewall.add_ports(c.id, sandbox.ports)
-        if sandbox.dns:
-            netdns.sync(store.root_path, db)
         _settle(store, c, resolved, sandbox)
     except BaseException:
         close_sandbox(store, sandbox)
         raise
     return sandbox
+
+
+def wire(store: Store, sandbox: Sandbox, host_netns: int) -> None:
+    """The veths, published ports and DNS names of an opened sandbox. The supervisor calls it
+    once the container's process is forked, while that builds its filesystem (and waits for
+    us before its command runs), from inside the container's namespace: ``host_netns`` is
+    where the host's side is."""
+    for index, (network, endpoint) in enumerate(zip(sandbox.networks, sandbox.endpoints)):
+        netbridge.plug(sandbox.fd, network, endpoint, f"eth{index}", hairpin=bool(sandbox.ports),
+                       first=index == 0, host_netns=host_netns)
+    if sandbox.ports:
+        netfirewall.add_ports(sandbox.container_id, sandbox.ports, host_netns)
+    if sandbox.dns:
+        netdns.sync(store.root_path, store.db, host_netns)
 
 
 def _joined(store: Store, ref: str) -> int:

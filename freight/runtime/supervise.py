@@ -24,7 +24,7 @@ from freight.runtime.create import insert, prepare
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
 from freight.runtime.netbridge import entered
-from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox
+from freight.runtime.netsandbox import Sandbox, close_sandbox, forget, open_sandbox, wire
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
@@ -163,9 +163,9 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # It is made while the child builds its filesystem (see fork_container).
-        with entered(sandbox.fd) if sandbox is not None else nullcontext():
-            pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules),
-                                         hooks=hooks)
+        with entered(sandbox.fd) if sandbox is not None else nullcontext() as home:
+            pid, exec_r = fork_container(spec, io.stdio, hooks=hooks,
+                                         make_cgroup=lambda: _cgroup(c, rules, store, sandbox, home))
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
@@ -202,8 +202,13 @@ def _port_proxy(c: Container) -> PortProxy | None:
     return proxy
 
 
-def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
-    """The container's cgroup with its limits; device rules follow Docker's default deny list."""
+def _cgroup(c: Container, device_rules: list[DeviceRule], store: Store, sandbox: Sandbox | None,
+            home: int | None) -> cgroups.Cgroup:
+    """The container's cgroup with its limits; device rules follow Docker's default deny list.
+    Made while the child builds its filesystem, as is its network (``sandbox``, wired from
+    ``home``, the namespace we were forked from)."""
+    if sandbox is not None and home is not None:
+        wire(store, sandbox, home)
     resources = cfg.make_resources(c.host_config)
     if resources.devices is not None:
         resources.devices = [*resources.devices, *device_rules]
