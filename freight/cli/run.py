@@ -234,6 +234,8 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
                     "IPAMConfig": {"IPv4Address": args.ip} if args.ip else None, "MacAddress": args.mac_address}
         name = "bridge" if host["NetworkMode"] == "default" else host["NetworkMode"]
         config["NetworkingConfig"] = {"EndpointsConfig": {name: endpoint}}
+    if args.mac_address:  # also kept where Docker's older API keeps it: the next start uses it again
+        config["MacAddress"] = args.mac_address
     return config, args.name
 
 

@@ -45,6 +45,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
     image = store.resolve_image(body.get("Image") or "")
     host = dict(body.get("HostConfig") or {})
     config = cfg.merge_image_config(body, image.config)
+    networking = config.pop("NetworkingConfig", None)  # the API's, beside the config
     cfg.validate_host_config(host)
     name = _unique_name(store, name)
     cid = os.urandom(32).hex()
@@ -64,7 +65,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host, "Mounts": mounts, "Config": config,
         "NetworkSettings": {"Ports": _ports(config, host),
-                            "Networks": initial_networks(store, host, body.get("NetworkingConfig"))},
+                            "Networks": initial_networks(store, host, networking)},
     }
     c = Container(record, new_state(), image)
     c.dir_lock = containerdir.create(store.root_path, cid, anonymous_volumes(mounts))

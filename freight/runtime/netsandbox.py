@@ -93,7 +93,8 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
             names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
             wanted = ((settings.get("IPAMConfig") or {}).get("IPv4Address")) or ""
             endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
-                                     mac=settings.get("MacAddress") or "")
+                                     mac=settings.get("MacAddress") or (c.config.get("MacAddress") if index == 0
+                                                                        else "") or "")
             sandbox.endpoints.append(endpoint)
             sandbox.networks.append(network)
             sandbox.dns = sandbox.dns or network.dns

@@ -42,9 +42,11 @@ def test_default_bridge_and_none(busybox_store: Store, world: World) -> None:
 
 
 def test_mac_address(busybox_store: Store, world: World) -> None:
-    out = world.freight("run", "--rm", "--mac-address", "92:d0:c6:0a:29:33", "busybox", "cat",
+    out = world.freight("run", "--name", "box", "--mac-address", "92:d0:c6:0a:29:33", "busybox", "cat",
                         "/sys/class/net/eth0/address", check=True).stdout
     assert out == "92:d0:c6:0a:29:33\n"
+    assert world.freight("start", "-a", "box", check=True).stdout == out  # kept for the next start
+    world.freight("rm", "box", check=True)
 
 
 def test_flags_docker_refuses(busybox_store: Store, world: World) -> None:
