@@ -307,6 +307,12 @@ def endpoints(db: sqlite3.Connection, network_id: str | None = None) -> list[End
         "SELECT * FROM endpoints WHERE network_id = ?", (network_id,))]
 
 
+def named_members(db: sqlite3.Connection) -> bool:
+    """Whether any container is on a network with DNS (a user-defined one)."""
+    return db.execute("SELECT 1 FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
+                      "WHERE networks.name != ? LIMIT 1", (DEFAULT_NAME,)).fetchone() is not None
+
+
 def stale(db: sqlite3.Connection) -> list[str]:
     """The containers whose leases are held by a process that is gone (killed outright); a read
     only (a store without network tables has none)."""

@@ -247,10 +247,13 @@ def _leased_ports(e: Endpoint) -> list[netfirewall.Port]:
 
 
 def reconcile(store: Store) -> None:
-    """Release the leases of containers whose supervisor is gone (killed outright)."""
+    """Release the leases of containers whose supervisor is gone (killed outright), and stop a
+    DNS server that serves no container (its starter killed before it could)."""
     db = ipam.tables(store.db)
     for container_id in ipam.stale(db):
         release(store, container_id)
+    if netdns.pid_of(store.root_path) is not None and not ipam.named_members(db):
+        netdns.sync(store.root_path, db)
 
 
 def forget(store: Store, c: Container) -> None:

@@ -82,3 +82,12 @@ def test_random_host_ports(busybox_store: Store, world: World) -> None:
     assert _get(world, world.out, f"http://{HOST_IP}:{host_port}/") == "hi\n"
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
+
+
+def test_publish_all_exposed_ports(busybox_store: Store, world: World) -> None:
+    world.freight("run", "-d", "--name", "web", "--expose", "80", "-P", "busybox", "sh", "-c",
+                  SERVE.format(bind=""), check=True)
+    line = world.freight("port", "web", "80", check=True).stdout.splitlines()[0]
+    assert _get(world, world.out, f"http://{HOST_IP}:{line.rpartition(':')[2]}/") == "hi\n"
+    world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
