@@ -26,7 +26,7 @@ _DEFAULT_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
 
 class Resolver(Record):
     """What ``resolv.conf`` says: HostConfig's ``Dns``, ``DnsSearch`` and ``DnsOptions``, and the
-    network's own DNS server (``local``, on user-defined networks) that takes the nameservers' place."""
+    resolver on user-defined networks (``local``: Docker's 127.0.0.11) that takes the nameservers' place."""
 
     nameservers: list[str] = field(default_factory=list)
     search: list[str] = field(default_factory=list)

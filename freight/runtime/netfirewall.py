@@ -13,6 +13,7 @@ the ``same_bridge`` accept before the isolation rule.
 from __future__ import annotations
 
 from freight.runtime.ipam import Network
+from freight.runtime.netbridge import entered
 from freight.runtime.nettools import run_tool
 
 TABLE = "freight"
@@ -90,6 +91,23 @@ def add_ports(container_id: str, ports: list[Port], netns: int | None = None) ->
 def delete_ports(ports: list[Port]) -> None:
     items = ", ".join(port_key(p) for p in ports)
     run_tool(["nft", "-f", "-"], f"delete element ip {TABLE} ports {{ {items} }}\n", check=False)
+
+
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def embedded_dns(netns: int, interface: str, gateway: str, address: str) -> None:
+    """Docker's resolver address inside a container on a user-defined network: 127.0.0.11:53
+    is forwarded to the network's DNS server (aardvark-dns on the gateway), with the
+    container's address as source on the way out (``route_localnet`` lets 127/8 leave)."""
+    table = (f"table ip freight_dns {{\n"
+             f"  chain output {{ type nat hook output priority -100;\n"
+             f"    ip daddr {EMBEDDED_DNS} meta l4proto {{ tcp, udp }} th dport 53 dnat to {gateway}:53\n  }}\n"
+             f"  chain postrouting {{ type nat hook postrouting priority srcnat;\n"
+             f"    ip saddr 127.0.0.0/8 ip daddr {gateway} th dport 53 snat to {address}\n  }}\n}}\n")
+    run_tool(["nft", "-f", "-"], table, netns=netns)
+    with entered(netns), open(f"/proc/sys/net/ipv4/conf/{interface}/route_localnet", "w") as f:
+        f.write("1")
 
 
 def listed() -> str:

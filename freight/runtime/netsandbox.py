@@ -117,6 +117,9 @@ def wire(store: Store, sandbox: Sandbox, host_netns: int) -> None:
     for index, (network, endpoint) in enumerate(zip(sandbox.networks, sandbox.endpoints)):
         netbridge.plug(sandbox.fd, network, endpoint, f"eth{index}", hairpin=bool(sandbox.ports),
                        first=index == 0, host_netns=host_netns)
+    first = sandbox.networks[0] if sandbox.networks else None
+    if first is not None and first.dns:
+        netfirewall.embedded_dns(sandbox.fd, "eth0", first.gateway, sandbox.endpoints[0].address)
     if sandbox.ports:
         netfirewall.add_ports(sandbox.container_id, sandbox.ports, host_netns)
     if sandbox.dns:
@@ -186,8 +189,8 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
                 [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
-    if resolved[0][0].dns:  # names on user-defined networks: the network's DNS server
-        write_resolv_conf(c.directory(store), resolver_of(host, local=resolved[0][0].gateway))
+    if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``)
+        write_resolv_conf(c.directory(store), resolver_of(host, local=netfirewall.EMBEDDED_DNS))
     networks = {}
     for (network, settings), e in zip(resolved, sandbox.endpoints):
         networks[network.name] = endpoint_settings(network, e, settings)

@@ -24,7 +24,7 @@ def test_user_network_with_every_flag(busybox_store: Store, world: World) -> Non
                "--add-host", "gw:host-gateway", "--dns", "9.9.9.9", "--dns-search", "ex.com",
                "--dns-option", "ndots:2", "--network-alias", "al")
     resolv, hosts, rest = out.split("---\n")
-    assert resolv == "search ex.com\nnameserver 10.124.0.1\noptions ndots:2\n"  # Docker: its 127.0.0.11
+    assert resolv == "search ex.com\nnameserver 127.0.0.11\noptions ndots:2\n"
     assert hosts == DEFAULT_HOSTS + "1.2.3.4\ta.b\n10.124.0.1\tgw\n10.124.0.2\tweb\n"
     assert rest == "web\n10.124.0.2/24\n"
 

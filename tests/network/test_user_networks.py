@@ -65,5 +65,5 @@ def test_static_address_and_resolv_conf(busybox_store: Store, world: World) -> N
     out = world.freight("run", "--rm", "--network", "fixed", "--ip", "10.123.0.42", "--dns-search", "ex.com",
                         "busybox", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/resolv.conf", check=True).stdout
     assert "inet 10.123.0.42/24" in out
-    assert out.endswith("search ex.com\nnameserver 10.123.0.1\noptions ndots:0\n")
+    assert out.endswith("search ex.com\nnameserver 127.0.0.11\noptions ndots:0\n")
     assert world.settled() == {}
