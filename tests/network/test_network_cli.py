@@ -89,6 +89,15 @@ def dockerd(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             daemon.kill()
             daemon.wait()
         log.close()
+        _unmount_below(root)
+
+
+def _unmount_below(root: Path) -> None:
+    """What dockerd left mounted under its directories (its data root is a mount of its own)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if line.split()[4].startswith(f"{root}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def test_network_commands_print_what_docker_prints(busybox_store: Store, world: World, dockerd: list[str],
