@@ -28,10 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from netns import prepare, private_network
+
 REPO = Path(__file__).resolve().parents[1]
 FREIGHT = Path(sys.executable).parent / "freight"
 IMAGE = "localhost/freight-bench-busybox:latest"
-MARK = "FREIGHT_BENCH_NETNS"
 SETTLE = 0.3
 
 
@@ -173,14 +174,8 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("network: needs root")
-    if os.environ.get(MARK) != "1":  # a namespace of our own first: nothing of the machine changes
-        os.environ[MARK] = "1"
-        os.execvp("unshare", ["unshare", "--net", "--mount", "--propagation", "private", sys.executable,
-                              *sys.orig_argv[1:]])
-    sh("ip", "link", "set", "lo", "up")
-    for directory in ("/run/freight", "/run/netns", "/run/containers", "/run/libpod"):
-        if os.path.isdir(directory):
-            sh("mount", "-t", "tmpfs", "tmpfs", directory)
+    private_network()  # a namespace of our own first: nothing of the machine changes
+    prepare(("/run/containers", "/run/libpod"))
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "freight")], check=True)
     with tempfile.TemporaryDirectory(prefix="freight-bench-net-") as tmp:
         engines = Engines(Path(tmp))
