@@ -19,6 +19,9 @@ Every engine runs the same busybox root filesystem (``scripts/busybox-rootfs.sh`
   Nothing else on the host is changed.
 * docker: ``docker run --rm`` of the imported image, only when a daemon answers.
 
+The whole run is in a network and mount namespace of its own (``netns.py``), so the
+bridge and firewall table freight's default network makes stay off the machine.
+
 Runs are interleaved (one of each engine per round, with a short pause before
 each) so load changes hit all alike; the report gives each engine's median and
 min and freight's ratio to each.
@@ -36,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from netns import prepare, private_network
 
 REPO = Path(__file__).resolve().parents[1]
 FREIGHT = Path(sys.executable).parent / "freight"
@@ -148,6 +153,8 @@ def start(doc: str, name: str) -> tuple[argparse.Namespace, dict[str, str]]:
 
 def main() -> int:
     args, env = start(__doc__, "run_latency")
+    private_network()  # freight's default bridge and firewall table stay out of the machine
+    prepare()
     mounted_hugetlb = False
     with tempfile.TemporaryDirectory(prefix="freight-bench-") as tmp:
         work = Path(tmp)

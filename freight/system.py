@@ -14,6 +14,7 @@ from freight.builder import cache
 from freight.errors import FreightError
 from freight.record import Record, field
 from freight.runtime.containers import list_containers
+from freight.runtime.networks import prune as prune_networks
 from freight.runtime.prune import container_size, prune_containers, prune_volumes, volume_size
 from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
@@ -29,6 +30,7 @@ class SystemPruneReport(Record, frozen=False):
     """What ``system prune`` removed, and the bytes it freed."""
 
     containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)
     build_cache: list[str] = field(default_factory=list)
@@ -47,12 +49,14 @@ class Usage(Record):
 
 
 def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
-    """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
-    unused) images and unused (``all_unused``: all) build cache, in the order that frees each
-    for the next: a cache entry whose layer only a pruned image used is unused once it is gone.
-    ``reclaimed`` is the bytes really freed, as ``du`` counts them."""
+    """Stopped containers, user-defined networks no running container uses, (``volumes``)
+    unused anonymous volumes, dangling (``all_unused``: unused) images and unused
+    (``all_unused``: all) build cache, in the order that frees each for the next: a cache
+    entry whose layer only a pruned image used is unused once it is gone. ``reclaimed`` is
+    the bytes really freed, as ``du`` counts them."""
     report = SystemPruneReport()
     report.containers, report.reclaimed = prune_containers(store)
+    report.networks = prune_networks(store)
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed

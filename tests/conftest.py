@@ -5,11 +5,17 @@ by ``scripts/busybox-rootfs.sh`` (the same script the demo uses); ``cli``
 runs the real ``freight`` command against that store's root. ``start_registry``
 and ``registry`` start registries on 127.0.0.1 (``registries.py``); every test has
 a ``docker_config`` of its own, so no credentials leak in or out.
+
+The session runs in a network and mount namespace of its own (``isolate_session``),
+so the bridges, firewall table and sysctls freight sets up for containers never reach
+the machine; ``world`` gives a networking test two more namespaces of its own
+(``networld``): freight's "host" and an "outside" with an HTTP server.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,10 +23,38 @@ from pathlib import Path
 
 import pytest
 from imagelib import import_busybox
+from networld import World
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import CLI, REPO, require_root, require_tool, run_freight
+from testlib import CLI, REPO, machine_network, require_root, require_tool, run_freight
 
+from freight.runtime import syscalls as sc
+from freight.runtime.child import loopback_up
 from freight.store import Store, open_store
+
+
+def isolate_session() -> None:
+    """Run the whole session in a network and mount namespace of its own (as root).
+
+    Every container freight starts gets a network by default: its bridge, firewall table
+    and forwarding settings must never reach the machine. Here they stay in a namespace
+    that disappears with the session, even when it fails; registries and servers on
+    127.0.0.1 work as before. What freight writes under /run (and ``ip netns``'s files)
+    goes to private tmpfs mounts. ``testlib.machine_network`` keeps a way back to the
+    machine's network for the few tests that fetch packages from its mirrors.
+    """
+    if os.geteuid() != 0 or os.environ.get("FREIGHT_TEST_ISOLATED") == str(os.getpid()):
+        return
+    machine_network.fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    sc.unshare(sc.CLONE_NEWNET | sc.CLONE_NEWNS)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    loopback_up()
+    for directory in ("/run/netns", "/run/freight"):
+        os.makedirs(directory, exist_ok=True)
+        sc.mount("tmpfs", directory, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
+    os.environ["FREIGHT_TEST_ISOLATED"] = str(os.getpid())
+
+
+isolate_session()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,8 +87,8 @@ def debian_rootfs_tar() -> Path:
     if not cached.exists():
         cached.parent.mkdir(exist_ok=True)
         partial = cached.with_suffix(".partial")
-        subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet", "bookworm", str(partial)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*machine_network.nsenter(), "mmdebstrap", "--variant=minbase", "--quiet", "bookworm",
+                        str(partial)], check=True, stdout=subprocess.DEVNULL)
         partial.rename(cached)
     return cached
 
@@ -88,6 +122,18 @@ def docker_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("FREIGHT_CONFIG", str(directory / "freight-registries.json"))
     (directory / "docker").mkdir()
     return directory / "docker"
+
+
+@pytest.fixture
+def world(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A network world (``networld``): freight's namespace and an outside one with an HTTP server
+    on 203.0.113.10; freight runs there on the fixture store (``world.freight``)."""
+    require_root()
+    world = World(store.root, os.urandom(3).hex(), tmp_path_factory.mktemp("outside"))
+    try:
+        yield world
+    finally:
+        world.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,17 +43,17 @@ def freight_env(root: Path, **extra: str) -> dict[str, str]:
 
 def run_freight(root: Path, *args: str, input: str | None = None, stdin: Path | None = None,
                 env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
-                check: bool = False) -> subprocess.CompletedProcess[str]:
+                check: bool = False, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
     """Run the real ``freight ARGS...`` on the store at ``root``; its CompletedProcess (text).
 
     ``input`` is text for stdin, ``stdin`` a file to read stdin from (binary data), else stdin
-    is /dev/null; ``env`` adds to the environment. With ``check`` a failure raises
-    AssertionError showing its output.
+    is /dev/null; ``env`` adds to the environment; ``prefix`` runs it through a command such as
+    ``machine_network.nsenter()``. With ``check`` a failure raises AssertionError showing its output.
     """
     with open(stdin or os.devnull, "rb") as source:
-        result = subprocess.run([str(FREIGHT), *args], input=input, stdin=None if input is not None else source,
-                                capture_output=True, text=True, timeout=timeout,
-                                env=freight_env(root, **(env or {})), cwd=cwd)
+        result = subprocess.run([*prefix, str(FREIGHT), *args], input=input,
+                                stdin=None if input is not None else source, capture_output=True, text=True,
+                                timeout=timeout, env=freight_env(root, **(env or {})), cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
@@ -65,6 +65,17 @@ def freight_process(root: Path, *args: str, env: Mapping[str, str] | None = None
     """Start ``freight ARGS...`` on the store at ``root``; ``env`` adds to the environment,
     ``popen`` are Popen's stdio and options."""
     return subprocess.Popen([str(FREIGHT), *args], env=freight_env(root, **(env or {})), **popen)
+
+
+class machine_network:  # noqa: N801 - a namespace for one value, set once by conftest
+    """The machine's own network namespace, held open by the session (``conftest.isolate_session``)."""
+
+    fd: int | None = None
+
+    @classmethod
+    def nsenter(cls) -> list[str]:
+        """The command prefix that runs a program in the machine's network namespace."""
+        return ["nsenter", f"--net=/proc/{os.getpid()}/fd/{cls.fd}", "--"] if cls.fd is not None else []
 
 
 def require_root() -> None:

@@ -73,6 +73,13 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
     a("--expose", action="append", default=[], help="Expose a port or a range of ports")
     a("--network", "--net", default="default", help="Connect a container to a network")
+    a("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias for the container")
+    a("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    a("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
+    a("--dns", action="append", default=[], help="Set custom DNS servers")
+    a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    a("--dns-option", "--dns-opt", action="append", default=[], help="Set DNS options")
     a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     a("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
     a("--cap-add", action="append", default=[], help="Add Linux capabilities")
@@ -200,6 +207,8 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None, "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
+        "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": args.dns,
+        "DnsSearch": args.dns_search, "DnsOptions": args.dns_option,
     }
     _devices(args.device, host)
     if args.gpus:
@@ -222,7 +231,22 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     if args.workdir and not args.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
+    if args.network_alias or args.ip or args.mac_address:
+        endpoint = {"Aliases": args.network_alias or None,
+                    "IPAMConfig": {"IPv4Address": args.ip} if args.ip else None, "MacAddress": args.mac_address}
+        name = "bridge" if host["NetworkMode"] == "default" else host["NetworkMode"]
+        config["NetworkingConfig"] = {"EndpointsConfig": {name: endpoint}}
+    if args.mac_address:  # also kept where Docker's older API keeps it: the next start uses it again
+        config["MacAddress"] = args.mac_address
     return config, args.name
+
+
+def _extra_host(value: str) -> str:
+    """``--add-host NAME:IP`` (or ``NAME=IP``), checked as Docker's client checks it."""
+    name, sep, address = value.replace("=", ":", 1).partition(":")
+    if not sep or not name or not address:
+        raise InvalidArgument(f'invalid argument "{value}" for "--add-host" flag: bad format for add-host: "{value}"')
+    return f"{name}:{address}"
 
 
 def _security_opts(values: list[str]) -> list[str]:
@@ -241,14 +265,9 @@ def _security_opts(values: list[str]) -> list[str]:
 
 
 def _network(value: str) -> str:
-    if value in ("default", "bridge", "private", ""):
-        return "default"
-    if value in ("none", "host"):
-        return value
     from freight.runtime.network import parse_network_mode
 
-    parse_network_mode(value)
-    return value
+    return parse_network_mode(value)
 
 
 def _gpus(value: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def register(sub: Subcommands) -> None:
 
 
 def _prune_warning(args: argparse.Namespace) -> str:
-    items = ["all stopped containers"]
+    items = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         items.append("all anonymous volumes not used by at least one container")
     items.append("all images without at least one container associated to them" if args.all
@@ -41,7 +41,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if not args.force and not confirm(_prune_warning(args)):
         return 0
     report = prune_system(store(args), all_unused=args.all, volumes=args.volumes)
-    for title, items in (("Deleted Containers", report.containers), ("Deleted Volumes", report.volumes)):
+    for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
+                         ("Deleted Volumes", report.volumes)):
         if items:
             print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
     if report.images:

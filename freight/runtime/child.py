@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import select
 import signal
 import struct
 from collections.abc import Callable
@@ -130,6 +131,7 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     over to the parent once the mounts are done, before the pivot."""
     seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    _exit_if_orphaned(err_w)
     sc.unshare(namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
@@ -146,6 +148,16 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     sc.unshare(sc.CLONE_NEWCGROUP)  # rooted at the container's cgroup
     rootfs.mount_cgroupfs(hierarchies, readonly=not spec.privileged)
     _exec(spec, stdio, err_w, seccomp, start_hooks)
+
+
+def _exit_if_orphaned(err_w: int) -> None:
+    """Exit when the parent died before our parent-death signal was set: then nobody reads the
+    error pipe (poll says POLLERR on a pipe without readers), and a container without its
+    supervisor would hold its namespaces (and network) for ever."""
+    poller = select.poll()
+    poller.register(err_w, select.POLLOUT)
+    if any(events & select.POLLERR for _, events in poller.poll(0)):
+        os._exit(125)
 
 
 def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Hook]], sync: HookSync | None,

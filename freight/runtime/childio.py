@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from freight.runtime.cgroups import Cgroup
     from freight.runtime.channel import Hub
     from freight.runtime.hooks import Hook
+    from freight.runtime.netsandbox import Sandbox
     from freight.runtime.portproxy import PortProxy
     from freight.runtime.spec import ContainerSpec
 
@@ -90,6 +91,7 @@ class Launched(Record, frozen=False):
     proxy: PortProxy | None
     tty_sock: socket.socket | None
     hooks: dict[str, list[Hook]] | None = None
+    network: Sandbox | None = None  # its network namespace and leases (netsandbox)
 
     def wait_exec(self) -> None:
         """Until the command runs (the pty master arrives first with -t); its set-up error."""

@@ -6,7 +6,7 @@ supervisor (parent-death signal), so one recorded as running whose supervisor
 is gone was left by a killed ``freight run`` or monitor: the lookups here
 finish it as its supervisor would have (``removal.reap``). A container killed
 before its row was written leaves only its directory, which ``list_containers``
-removes (``containerdir``).
+removes (``containerdir``), and the network leases such a container held (``netsandbox``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from freight.errors import Conflict, NotFound
 from freight.pids import alive
 from freight.runtime.containerdir import sweep
+from freight.runtime.ipam import stale
 from freight.runtime.records import Container, from_row
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -51,6 +52,10 @@ def list_containers(store: Store, all: bool = False) -> list[Container]:
     rows = store.db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
     found = [_refresh(store, from_row(r)) for r in rows]
     sweep(store, {r["id"] for r in rows})
+    if stale(store.db):  # leases of containers whose supervisor was killed, even before their row
+        from freight.runtime.netsandbox import reconcile  # the network tools: only then
+
+        reconcile(store)
     return [c for c in found if c is not None and (all or c.running)]
 
 

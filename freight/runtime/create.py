@@ -16,9 +16,10 @@ import sqlite3
 from freight.errors import Conflict
 from freight.runtime import containerdir
 from freight.runtime import hostconfig as cfg
-from freight.runtime.hostfiles import write_host_files
+from freight.runtime.hostfiles import resolver_of, write_host_files
 from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
+from freight.runtime.netsandbox import initial_networks
 from freight.runtime.records import OWNER, Container, new_state, release_dir
 from freight.runtime.removal import dispose
 from freight.runtime.times import timestamp
@@ -45,6 +46,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
     image = store.resolve_image(body.get("Image") or "")
     host = dict(body.get("HostConfig") or {})
     config = cfg.merge_image_config(body, image.config)
+    networking = config.pop("NetworkingConfig", None)  # the API's, beside the config
     cfg.validate_host_config(host)
     name = _unique_name(store, name)
     cid = os.urandom(32).hex()
@@ -63,7 +65,8 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
         "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host, "Mounts": mounts, "Config": config,
-        "NetworkSettings": {"Ports": _ports(config, host)},
+        "NetworkSettings": {"Ports": _ports(config, host),
+                            "Networks": initial_networks(store, host, networking)},
     }
     c = Container(record, new_state(), image)
     c.dir_lock = containerdir.create(store.root_path, cid, anonymous_volumes(mounts))
@@ -100,7 +103,9 @@ def _make_files(c: Container, directory: str, host_network: bool) -> None:
     private container directory), the host files and the volumes' directories."""
     for sub in ("upper", "work", "merged"):
         os.mkdir(f"{directory}/{sub}", 0o700 if sub == "work" else 0o755)
-    write_host_files(directory, c.config["Hostname"], host_network)
+    host = c.host_config
+    write_host_files(directory, c.config["Hostname"], host_network, list(host.get("ExtraHosts") or []),
+                     resolver_of(host))
     for m in c.record["Mounts"]:
         if m["Type"] == "volume":
             os.makedirs(m["Source"], 0o755, exist_ok=True)

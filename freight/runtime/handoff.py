@@ -20,7 +20,7 @@ import os
 from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.record import Record
 from freight.runtime import syscalls as sc
-from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+from freight.runtime.spec import NETWORK_HOST, NETWORK_JOINED, ContainerSpec
 
 RUNTIME_HOOK_STAGES = ("prestart", "createRuntime")  # OCI hooks run in our namespaces, before the pivot
 _ERRORS: dict[int, type[FreightError]] = {126: CannotInvoke, 127: CommandNotFound}
@@ -48,7 +48,7 @@ def namespace_flags(spec: ContainerSpec) -> int:
         flags |= sc.CLONE_NEWUTS
     if not spec.ipc_host:
         flags |= sc.CLONE_NEWIPC
-    if spec.network != NETWORK_HOST:
+    if spec.network not in (NETWORK_HOST, NETWORK_JOINED):
         flags |= sc.CLONE_NEWNET
     return flags
 

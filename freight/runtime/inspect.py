@@ -40,9 +40,23 @@ def container_inspect(store: Store, c: Container) -> dict[str, Any]:
                           "Name": "overlay"}
     out["Mounts"] = [{k: v for k, v in m.items() if k not in _PRIVATE_MOUNT} for m in record["Mounts"]]
     out["Config"] = record["Config"]
-    out["NetworkSettings"] = {"Bridge": "", "SandboxID": "", "SandboxKey": "",
-                              "Ports": record.get("NetworkSettings", {}).get("Ports") or {},
-                              "Networks": {}}
+    out["NetworkSettings"] = _network_settings(record.get("NetworkSettings") or {}, state)
+    return out
+
+
+_NETWORK_KEYS = {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+                 "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+                 "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+                 "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": ""}
+
+
+def _network_settings(recorded: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """NetworkSettings in Docker's shape: the default bridge's address at the top level, every
+    network's endpoint under Networks (``netsandbox`` records them at start)."""
+    out = {key: recorded.get(key) or empty for key, empty in _NETWORK_KEYS.items()}
+    if state.get("Running") and out["SandboxID"]:
+        out["SandboxKey"] = f"/proc/{state.get('Pid')}/ns/net"
+    out["Networks"] = recorded.get("Networks") or {}
     return out
 
 

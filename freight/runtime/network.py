@@ -1,28 +1,27 @@
 """Container networking: the network modes ``--network`` names.
 
-Modes (``--network``): ``private`` (the default; also spelled ``default`` or
-``bridge``) and ``none`` give the container a new network namespace with only the
-loopback interface, which its process brings up before exec (``child.loopback_up``);
-``host`` shares the host's namespace. freight has no bridge, so a private
-namespace reaches nothing outside the container; published ports reach into it
-through a proxy (``ports``, ``portproxy``).
+Modes (``--network``): ``default`` (also spelled ``bridge``): the default bridge network;
+the name or ID of a user-defined network (``network create``); ``none``: a namespace of
+its own with only the loopback interface, which the container's process brings up
+before exec (``child.loopback_up``); ``host``: the host's namespace;
+``container:NAME``: that running container's namespace. The networks themselves are
+``netsandbox``'s (and ``ipam``, ``netbridge``, ``netfirewall``, ``netdns``); whether a
+named network exists is checked against the store when the container is created.
 """
 
 from __future__ import annotations
 
-from freight.errors import NotFound
+from freight.errors import InvalidArgument
 
-PRIVATE = "private"
+DEFAULT = "default"
 NONE = "none"
 HOST = "host"
 
 
 def parse_network_mode(value: str) -> str:
-    """Map ``--network`` to a mode; an unknown network fails as in Docker."""
-    if value in ("", "default", "bridge", PRIVATE):
-        return PRIVATE
-    if value in (NONE, HOST):
-        return value
-    if value.startswith("container:") and len(value) > len("container:"):
-        return value
-    raise NotFound(f"network {value} not found")
+    """``--network`` as HostConfig.NetworkMode records it."""
+    if value in ("", DEFAULT, "bridge"):
+        return DEFAULT
+    if value.startswith("container:") and len(value) == len("container:"):
+        raise InvalidArgument("--network: container: needs a container name or ID")
+    return value

@@ -47,6 +47,7 @@ def dispose(store: Store, c: Container, cgroup: cgroups.Cgroup | None, remove_ro
                 remove_volume(db, store.root_path, name, force=True)
         if not recorded:
             containerdir.remove_unrecorded_volumes(store, anonymous_volumes(c.record["Mounts"]))
+        _release_network(store, c)
         containerdir.remove(directory)
     finally:
         release_dir(c)
@@ -70,4 +71,14 @@ def reap(store: Store, c: Container) -> Container | None:
             cgroup.destroy()
         exited(c, 137, timestamp(), Error="container process disappeared")
         db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
+    _release_network(store, c)
     return c
+
+
+def _release_network(store: Store, c: Container) -> None:
+    """The leases of a container whose supervisor is gone (its namespace went with it)."""
+    if (c.host_config.get("NetworkMode") or "default") in ("host", "none"):
+        return
+    from freight.runtime.netsandbox import reconcile  # only containers with a network: keeps ps light
+
+    reconcile(store)

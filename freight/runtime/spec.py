@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 NETWORK_PRIVATE = "private"   # a new netns with only loopback (Docker's "none", and our default)
 NETWORK_HOST = "host"
+NETWORK_JOINED = "joined"     # the namespace the process is forked in (made and wired by its supervisor)
 
 
 class Mount(Record):

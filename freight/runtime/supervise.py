@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import nullcontext
 
 from freight.errors import FreightError
 from freight.pids import start_time
@@ -26,10 +27,13 @@ from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
+from freight.runtime.netbridge import entered
+from freight.runtime.netsandbox import Sandbox, close_sandbox, forget, open_sandbox, wire
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.spec import NETWORK_JOINED
 from freight.runtime.stdio import window_size
 from freight.runtime.times import timestamp
 from freight.store import open_store
@@ -103,22 +107,24 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
                    StartTime=start_time(launched.pid), MonitorPid=os.getpid(),
                    MonitorStartTime=start_time(os.getpid()))
     try:  # recorded while the child sets itself up, in parallel
-        save_state(store, c)
+        save_state(store, c, record=launched.network is not None)
     except FreightError:
         os.kill(launched.pid, signal.SIGKILL)
         os.waitpid(launched.pid, 0)
         launched.abort()
+        _close_network(store, c, launched)
         dispose(store, c, None, remove_row=False)
         raise
     try:
         launched.wait_exec()
     except FreightError as err:
         launched.abort()
+        _close_network(store, c, launched)
         c.state.update(new_state(), Error=str(err), ExitCode=err.exit_code)
         if c.host_config.get("AutoRemove"):
             dispose(store, c, None, remove_row=True, volumes=True)
         else:
-            save_state(store, c)
+            save_state(store, c, record=True)
         _run_hooks(store, c, launched, "poststop")
         raise
     hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
@@ -160,24 +166,36 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
+        sandbox = open_sandbox(store, c, proxy.bindings if proxy is not None else [])
+    except BaseException:
+        release(None, proxy)
+        raise
+    if sandbox is not None:  # the process is forked inside the namespace made for it
+        spec.network = NETWORK_JOINED
+    try:
         io = ChildStdio(spec, winsize)
     except BaseException:
         release(None, proxy)
+        if sandbox is not None:
+            close_sandbox(store, sandbox)
         raise
     rules = edits.rules if edits is not None else []
     hooks = edits.hooks if edits is not None and edits.hooks else None
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # It is made while the child builds its filesystem (see fork_container).
-        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules),
-                                     hooks=hooks)
+        with entered(sandbox.fd) if sandbox is not None else nullcontext() as home:
+            pid, exec_r = fork_container(spec, io.stdio, hooks=hooks,
+                                         make_cgroup=lambda: _cgroup(c, rules, store, sandbox, home))
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
+        if sandbox is not None:
+            close_sandbox(store, sandbox)
         raise
     finally:
         io.close_child_ends()
-    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, hooks)
+    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, hooks, sandbox)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
@@ -204,8 +222,13 @@ def _port_proxy(c: Container) -> PortProxy | None:
     return proxy
 
 
-def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
-    """The container's cgroup with its limits; device rules follow Docker's default deny list."""
+def _cgroup(c: Container, device_rules: list[DeviceRule], store: Store, sandbox: Sandbox | None,
+            home: int | None) -> cgroups.Cgroup:
+    """The container's cgroup with its limits; device rules follow Docker's default deny list.
+    Made while the child builds its filesystem, as is its network (``sandbox``, wired from
+    ``home``, the namespace we were forked from)."""
+    if sandbox is not None and home is not None:
+        wire(store, sandbox, home)
     resources = cfg.make_resources(c.host_config)
     if resources.devices is not None:
         resources.devices = [*resources.devices, *device_rules]
@@ -250,11 +273,20 @@ def _run_hooks(store: Store, c: Container, launched: Launched, stage: str,
               fatal=False, warn=warn)
 
 
+def _close_network(store: Store, c: Container, launched: Launched) -> None:
+    """Release the container's network (its leases; the namespace goes with our descriptor)."""
+    if launched.network is not None:
+        close_sandbox(store, launched.network)
+        launched.network = None
+        forget(store, c)
+
+
 def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Callable[[str], None]) -> None:
     """Record the exit (one transaction) or, with --rm, remove everything (the poststop hooks'
     warnings go to ``warn``)."""
     if launched.proxy is not None:
         launched.proxy.stop()
+    _close_network(store, c, launched)
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
@@ -263,5 +295,5 @@ def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Cal
     if launched.cgroup is not None:
         launched.cgroup.destroy()
     exited(c, code, timestamp(), OOMKilled=oom)
-    save_state(store, c)
+    save_state(store, c, record=True)
     _run_hooks(store, c, launched, "poststop", warn)

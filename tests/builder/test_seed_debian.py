@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from testlib import REPO, SEEDS, require_root, run_freight
+from testlib import REPO, SEEDS, machine_network, require_root, run_freight
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,10 @@ def _context(tmp_path: Path, example: str) -> Path:
 
 
 def _build(root: Path, ctx: Path, tag: str) -> str:
-    result = run_freight(root, "build", "--progress=plain", "-t", tag, ".", cwd=ctx, timeout=600)
+    # RUN steps use the host's network (build's default): the machine's, to reach its mirrors
+    # (the session runs in a network namespace of its own, see ``conftest.isolate_session``).
+    result = run_freight(root, "build", "--progress=plain", "-t", tag, ".", cwd=ctx, timeout=600,
+                         prefix=machine_network.nsenter())
     assert result.returncode == 0, f"build of {ctx.name}:\n{result.stderr}"
     return result.stdout + result.stderr
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from testlib import free_port
 
-from freight.errors import Conflict, InvalidArgument, NotFound
+from freight.errors import Conflict, InvalidArgument
 from freight.runtime import network, ports
 from freight.runtime.portproxy import PortProxy
 from freight.runtime.ports import PortBinding
@@ -78,12 +78,13 @@ def test_ports_json_and_port_lines() -> None:
 
 
 def test_network_modes() -> None:
-    assert network.parse_network_mode("") == network.PRIVATE
-    assert network.parse_network_mode("bridge") == network.PRIVATE
+    assert network.parse_network_mode("") == network.DEFAULT
+    assert network.parse_network_mode("bridge") == network.DEFAULT
     assert network.parse_network_mode("none") == network.NONE
     assert network.parse_network_mode("host") == network.HOST
-    with pytest.raises(NotFound, match="^network foo not found$"):
-        network.parse_network_mode("foo")
+    assert network.parse_network_mode("foo") == "foo"  # a user-defined network, checked at create
+    with pytest.raises(InvalidArgument):
+        network.parse_network_mode("container:")
 
 
 # ---------------------------------------------------------------- a real network namespace

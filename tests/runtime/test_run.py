@@ -59,8 +59,8 @@ def test_hostname_is_short_id_or_given(runtime_store: Store, cli) -> None:
     assert cli("run", "--rm", "--hostname", "web", "busybox", "cat", "/etc/hostname").stdout == "web\n"
 
 
-def test_network_namespace_has_only_loopback_up(runtime_store: Store, cli) -> None:
-    result = cli("run", "--rm", "busybox", "ip", "-o", "link", check=True)
+def test_network_none_has_only_loopback_up(runtime_store: Store, cli) -> None:
+    result = cli("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link", check=True)
     links = lines(result.stdout)
     assert len(links) == 1 and "lo:" in links[0] and "UP" in links[0]
     host = cli("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link", check=True)

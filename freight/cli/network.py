@@ -1,0 +1,174 @@
+"""``freight network``: create, ls, inspect, rm, prune, connect, disconnect (``docker network``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from freight.cli.common import confirm
+from freight.cli.format import Template, print_inspect
+from freight.cli.main import Subcommands, store
+from freight.errors import FreightError
+from freight.runtime import networks
+from freight.runtime.prune import parse_filters
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def register(sub: Subcommands) -> None:
+    group = sub.group("network", help="Manage networks")
+    p = group.add("create", cmd_create, help="Create a network")
+    p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
+    p.add_argument("--subnet", action="append", default=[],
+                   help="Subnet in CIDR format that represents a network segment")
+    p.add_argument("--gateway", action="append", default=[], help="IPv4 or IPv6 Gateway for the master subnet")
+    p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
+    p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
+    p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
+    p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
+    p.add_argument("name", metavar="NETWORK")
+    p = group.add("ls", cmd_ls, help="List networks", aliases=("list",))
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values (e.g. \"driver=bridge\")")
+    p.add_argument("--format", help="Format output using a custom template")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
+    p = group.add("inspect", cmd_inspect, help="Display detailed information on one or more networks")
+    p.add_argument("-f", "--format", help="Format output using a custom template")
+    p.add_argument("-v", "--verbose", action="store_true", help="Verbose output for diagnostics")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    p = group.add("rm", cmd_rm, help="Remove one or more networks", aliases=("remove",))
+    p.add_argument("-f", "--force", action="store_true", help="Do not error if the network does not exist")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    p = group.add("prune", cmd_prune, help="Remove all unused networks")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "until=<timestamp>")')
+    p = group.add("connect", cmd_connect, help="Connect a container to a network")
+    p.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
+    p.add_argument("--ip", default="", help="IPv4 address (e.g., \"172.30.100.104\")")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+    p = group.add("disconnect", cmd_disconnect, help="Disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true", help="Force the container to disconnect from a network")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def _fail(err: FreightError) -> int:
+    sys.stderr.write(f"Error response from daemon: {err}\n")
+    return 1
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    labels = {k: v for k, _, v in (item.partition("=") for item in args.label)}
+    try:
+        network = networks.create(store(args), args.name, args.driver, args.subnet[0] if args.subnet else None,
+                                  args.gateway[0] if args.gateway else None, args.internal, labels)
+    except FreightError as err:
+        if str(err).startswith("no matching subnet"):  # the client's own check: no daemon prefix
+            sys.stderr.write(f"{err}\n")
+            return 1
+        return _fail(err)
+    print(network.id)
+    return 0
+
+
+def _row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    created = n["Created"].replace("T", " ").replace("Z", " +0000 UTC")
+    return {"CreatedAt": created, "Driver": n["Driver"], "ID": n["Id"] if no_trunc else n["Id"][:12],
+            "IPv4": "false", "IPv6": "false", "Internal": str(n["Internal"]).lower(),
+            "Labels": ",".join(f"{k}={v}" for k, v in n["Labels"].items()), "Name": n["Name"], "Scope": n["Scope"]}
+
+
+def _matches(n: dict[str, Any], filters: dict[str, str]) -> bool:
+    for key, value in filters.items():
+        if key == "name" and value not in n["Name"]:
+            return False
+        if key == "id" and not n["Id"].startswith(value):
+            return False
+        if key == "driver" and n["Driver"] != value:
+            return False
+        if key == "scope" and n["Scope"] != value:
+            return False
+        if key == "type" and (value == "custom") != (n["Name"] not in ("bridge", "host", "none")):
+            return False
+        if key == "label":
+            name, sep, wanted = value.partition("=")
+            if name not in n["Labels"] or (sep and n["Labels"][name] != wanted):
+                return False
+        if key == "dangling" and (value.lower() in ("true", "1")) != (not n["Containers"]):
+            return False
+    return True
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    filters = parse_filters(args.filter, ("name", "id", "driver", "label", "scope", "type", "dangling"))
+    rows = [_row(n, args.no_trunc) for n in networks.listing(store(args)) if _matches(n, filters)]
+    if args.quiet:
+        for r in rows:
+            print(r["ID"])
+        return 0
+    Template(args.format or "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+             {"ID": "NETWORK ID"}).write(rows)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    st = store(args)
+    everything = {n["Name"]: n for n in networks.listing(st)}
+    found, status, errors = [], 0, []
+    for ref in args.names:
+        try:
+            found.append(everything.get(ref) or networks.inspect(st, networks.lookup(st, ref)))
+        except FreightError as err:
+            errors.append(err)
+            status = 1
+    print_inspect(found, args.format)
+    for error in errors:
+        _fail(error)
+    return status
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    st = store(args)
+    status = 0
+    for ref in args.names:
+        try:
+            networks.remove(st, ref)
+            print(ref, flush=True)
+        except FreightError as err:
+            if args.force and "not found" in str(err):
+                continue
+            _fail(err)
+            status = 1
+    if status:
+        sys.stderr.write("exit status 1\n")
+    return status
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    parse_filters(args.filter, ("until", "label"))
+    if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
+                                      "container."):
+        return 0
+    removed = networks.prune(store(args))
+    if removed:
+        print("Deleted Networks:\n" + "".join(f"{name}\n" for name in removed))
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    try:
+        networks.connect(store(args), args.network, args.container, args.alias, args.ip)
+    except FreightError as err:
+        return _fail(err)
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    try:
+        networks.disconnect(store(args), args.network, args.container, args.force)
+    except FreightError as err:
+        return _fail(err)
+    return 0

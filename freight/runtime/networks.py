@@ -1,0 +1,209 @@
+"""``docker network``: create, list, inspect, remove, prune, connect and disconnect networks.
+
+A user-defined network is a row in the store (``ipam``), a bridge of its own (made at
+once, and again whenever a container needs it and it is missing, e.g. after a reboot)
+and its members in freight's firewall table. ``host`` and ``none`` are listed as Docker
+lists them; ``bridge`` is the default network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.runtime import ipam, netbridge, netdns, netfirewall
+from freight.runtime.ipam import Network
+from freight.runtime.netsandbox import endpoint_settings, ensure_bridge, ports, reconcile
+from freight.runtime.records import Container, from_row, save_state
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+    from freight.store import Store
+
+BUILTIN = {"host": "host", "none": "null"}  # name -> driver
+
+
+class NetworkError(FreightError):
+    """Docker answers network errors with exit status 1."""
+
+    exit_code = 1
+
+
+def _builtin_id(store: Store, name: str) -> str:
+    return hashlib.sha256(f"{store.root_path}\0{name}".encode()).hexdigest()
+
+
+def _sync_firewall(store: Store) -> None:
+    db = ipam.tables(store.db)
+    netfirewall.load(ipam.networks(db), ports(db))
+
+
+def create(store: Store, name: str, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
+           internal: bool = False, labels: dict[str, str] | None = None) -> Network:
+    if name in BUILTIN:
+        raise NetworkError(f"operation is not permitted on predefined {name} network")
+    if driver != "bridge":
+        raise NetworkError(f'plugin "{driver}" not found')
+    if gateway and not subnet:
+        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+    db = ipam.tables(store.db)
+    if name != ipam.DEFAULT_NAME:
+        ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
+    bridges = {n.bridge for n in ipam.networks(db)}
+    try:
+        network = ipam.add_network(db, name, subnet, gateway, internal, labels or {}, netbridge.host_routes(bridges))
+    except FreightError as err:
+        raise NetworkError(str(err)) from None
+    try:
+        netbridge.make_bridge(network)
+        _sync_firewall(store)
+    except BaseException:
+        netbridge.remove_bridge(network)
+        ipam.remove_network(db, network)
+        raise
+    return network
+
+
+def lookup(store: Store, ref: str) -> Network:
+    try:
+        return ipam.lookup(store.db, ref)
+    except NotFound as err:
+        raise NetworkError(str(err)) from None
+
+
+def listing(store: Store) -> list[dict[str, Any]]:
+    """Every network as ``inspect`` shows it (the builtin ones included), sorted by name."""
+    reconcile(store)
+    db = ipam.tables(store.db)
+    ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
+    found = [inspect(store, n) for n in ipam.networks(db)]
+    created = found[0]["Created"] if found else ""
+    for name, driver in BUILTIN.items():
+        found.append(_inspect_shape(name, _builtin_id(store, name), created, driver, None, False, {}, {}, {}))
+    return sorted(found, key=lambda n: n["Name"])
+
+
+def _inspect_shape(name: str, nid: str, created: str, driver: str, ipam_config: list[dict[str, str]] | None,
+                   internal: bool, containers: dict[str, Any], options: dict[str, str],
+                   labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "Name": name, "Id": nid, "Created": created, "Scope": "local", "Driver": driver, "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None if ipam_config is None else {},
+                 "Config": ipam_config or None if ipam_config is None else ipam_config},
+        "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": labels,
+    }
+
+
+def inspect(store: Store, network: Network) -> dict[str, Any]:
+    members = {}
+    for e in ipam.endpoints(store.db, network.id):
+        row = store.db.execute("SELECT name FROM containers WHERE id = ?", (e.container_id,)).fetchone()
+        members[e.container_id] = {"Name": row[0] if row else e.names[0], "EndpointID": e.container_id[:32] * 2,
+                                   "MacAddress": e.mac, "IPv4Address": f"{e.address}/{network.prefix}",
+                                   "IPv6Address": ""}
+    options = dict(network.options)
+    if network.name == ipam.DEFAULT_NAME:
+        options = {"com.docker.network.bridge.default_bridge": "true",
+                   "com.docker.network.bridge.name": network.bridge, **options}
+    return _inspect_shape(network.name, network.id, network.created, network.driver,
+                          [{"Subnet": network.subnet, "Gateway": network.gateway}], network.internal,
+                          members, options, network.labels)
+
+
+def remove(store: Store, ref: str) -> None:
+    if ref in BUILTIN or ref == ipam.DEFAULT_NAME:
+        raise NetworkError(f"{ref} is a pre-defined network and cannot be removed")
+    reconcile(store)
+    network = lookup(store, ref)
+    if network.name == ipam.DEFAULT_NAME:
+        raise NetworkError(f"{network.name} is a pre-defined network and cannot be removed")
+    if ipam.endpoints(store.db, network.id):
+        raise NetworkError(f"error while removing network: network {network.name} id {network.id} "
+                           "has active endpoints")
+    ipam.remove_network(store.db, network)
+    netbridge.remove_bridge(network)
+    _sync_firewall(store)
+
+
+def prune(store: Store) -> list[str]:
+    """Remove the user-defined networks no running container uses; their names."""
+    reconcile(store)
+    removed = []
+    for network in ipam.networks(ipam.tables(store.db)):
+        if network.name != ipam.DEFAULT_NAME and not ipam.endpoints(store.db, network.id):
+            remove(store, network.id)
+            removed.append(network.name)
+    return removed
+
+
+def _container(store: Store, ref: str) -> Container:
+    rows = store.db.execute("SELECT * FROM containers WHERE id = ? OR name = ? OR id LIKE ?",
+                            (ref, ref.lstrip("/"), ref + "%")).fetchall()
+    if len(rows) != 1:
+        raise NetworkError(f"No such container: {ref}")
+    return from_row(rows[0])
+
+
+def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], address: str = "") -> None:
+    """Connect a container: recorded for its next start; a running one gets an interface now."""
+    network = lookup(store, net_ref)
+    c = _container(store, container_ref)
+    mode = c.host_config.get("NetworkMode") or "default"
+    if mode in ("host", "none") or mode.startswith("container:"):
+        raise NetworkError("container cannot be disconnected from host network or connected to host network"
+                           if mode == "host" else "container sharing network namespace with another container "
+                           "or host cannot be connected to any other network")
+    ns = c.record.setdefault("NetworkSettings", {})
+    networks = ns.setdefault("Networks", {})
+    if not networks:
+        networks[ipam.DEFAULT_NAME if mode == "default" else mode] = {}
+    if network.name in networks:
+        raise NetworkError(f"endpoint with name {c.name} already exists in network {network.name}")
+    settings = {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": address} if address else None}
+    entry = endpoint_settings(network, None, settings)
+    if c.running:
+        entry = _plug_running(store, c, network, settings, len(networks))
+    networks[network.name] = entry
+    save_state(store, c, record=True)
+
+
+def _plug_running(store: Store, c: Container, network: Network, settings: dict[str, Any],
+                  index: int) -> dict[str, Any]:
+    if not netbridge.exists(network.bridge):
+        ensure_bridge(store, network)
+    names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
+    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address") or ""
+    owner = (int(c.state.get("MonitorPid") or 0), str(c.state.get("MonitorStartTime") or ""))
+    endpoint = ipam.allocate(store.db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted, owner)
+    fd = os.open(f"/proc/{c.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        netbridge.plug(fd, network, endpoint, f"eth{index}", hairpin=False, first=False)
+    except BaseException:
+        ipam.release_one(store.db, network.id, c.id)
+        raise
+    finally:
+        os.close(fd)
+    if network.dns:
+        netdns.sync(store.root_path, store.db)
+    return endpoint_settings(network, endpoint, settings)
+
+
+def disconnect(store: Store, net_ref: str, container_ref: str, force: bool = False) -> None:
+    network = lookup(store, net_ref)
+    c = _container(store, container_ref)
+    networks = (c.record.get("NetworkSettings") or {}).get("Networks") or {}
+    if network.name not in networks:
+        raise NetworkError(f"container {c.id} is not connected to network {network.name}")
+    for e in ipam.endpoints(store.db, network.id):
+        if e.container_id == c.id:
+            netbridge.unplug(e.veth)
+            ipam.release_one(store.db, network.id, c.id)
+            if network.dns:
+                netdns.sync(store.root_path, store.db)
+    del networks[network.name]
+    save_state(store, c, record=True)
+

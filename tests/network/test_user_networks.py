@@ -1,0 +1,69 @@
+"""User-defined networks: names by DNS (aardvark-dns), isolation, --internal, container:NAME,
+--ip and the hosts files (tests run in namespaces of their own: ``networld``)."""
+
+from __future__ import annotations
+
+import json
+
+from networld import OUTSIDE_IP, World
+
+from freight.store import Store
+
+SERVE = "mkdir /www && echo hi from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def _get(world: World, *flags_and_url: str) -> str:
+    """``wget URL`` from a new container (``--init``: busybox's timeout signals its parent, which
+    as PID 1 would ignore SIGTERM)."""
+    *flags, url = flags_and_url
+    result = world.freight("run", "--rm", "--init", *flags, "busybox", "timeout", "5", "wget", "-q", "-O", "-", url)
+    return result.stdout if result.returncode == 0 else f"failed: {result.stdout}{result.stderr}"
+
+
+def test_containers_reach_each_other_by_name_alias_and_short_id(busybox_store: Store, world: World) -> None:
+    world.freight("network", "create", "app", check=True)
+    cid = world.freight("run", "-d", "--name", "web", "--hostname", "web", "--network", "app",
+                        "--network-alias", "site", "busybox", "sh", "-c", SERVE, check=True).stdout.strip()
+    for host in ("web", "site", cid[:12]):
+        assert _get(world, "--network", "app", f"http://{host}/") == "hi from web\n", host
+    world.freight("network", "create", "other", check=True)
+    assert _get(world, "--network", "other", "http://web/").startswith("failed")
+    address = json.loads(world.freight("inspect", "web", check=True).stdout)[0]["NetworkSettings"]["Networks"][
+        "app"]["IPAddress"]
+    assert _get(world, "--network", "other", f"http://{address}/").startswith("failed")  # isolated networks
+    assert _get(world, "--network", "app", f"http://{OUTSIDE_IP}/hello.txt") == "hello from outside\n"
+    world.freight("stop", "-t", "0", "web", check=True)
+    assert _get(world, "--network", "app", "http://web/").startswith("failed")
+    world.freight("rm", "web", check=True)
+    assert world.settled() == {}
+
+
+def test_an_internal_network_reaches_nothing_outside(busybox_store: Store, world: World) -> None:
+    world.freight("network", "create", "--internal", "closed", check=True)
+    world.freight("run", "-d", "--name", "web", "--hostname", "web", "--network", "closed", "busybox", "sh", "-c",
+                  SERVE, check=True)
+    assert _get(world, "--network", "closed", "http://web/") == "hi from web\n"
+    assert _get(world, "--network", "closed", f"http://{OUTSIDE_IP}/hello.txt").startswith("failed")
+    route = world.freight("run", "--rm", "--network", "closed", "busybox", "ip", "route", check=True).stdout
+    assert "default" not in route
+    world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
+
+
+def test_network_container_shares_the_namespace(busybox_store: Store, world: World) -> None:
+    world.freight("run", "-d", "--name", "first", "busybox", "sleep", "60", check=True)
+    mine = world.freight("exec", "first", "readlink", "/proc/self/ns/net", check=True).stdout
+    joined = world.freight("run", "--rm", "--network", "container:first", "busybox", "readlink",
+                           "/proc/self/ns/net", check=True).stdout
+    assert joined == mine
+    world.freight("rm", "-f", "first", check=True)
+    assert world.settled() == {}
+
+
+def test_static_address_and_resolv_conf(busybox_store: Store, world: World) -> None:
+    world.freight("network", "create", "--subnet", "10.123.0.0/24", "fixed", check=True)
+    out = world.freight("run", "--rm", "--network", "fixed", "--ip", "10.123.0.42", "--dns-search", "ex.com",
+                        "busybox", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/resolv.conf", check=True).stdout
+    assert "inet 10.123.0.42/24" in out
+    assert out.endswith("search ex.com\nnameserver 127.0.0.11\noptions ndots:0\n")
+    assert world.settled() == {}

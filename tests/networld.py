@@ -1,0 +1,136 @@
+"""Network worlds for the networking tests: namespaces the test makes and removes.
+
+The whole session already runs in a network and mount namespace of its own
+(``conftest.isolate_session``), so nothing a test (or freight) does to interfaces,
+routes, sysctls or the firewall reaches the machine. A ``World`` adds, per test:
+
+* ``host``: the namespace freight runs in (``World.freight``), the containers' "machine";
+* ``out``: the outside world, joined to ``host`` by a veth (198.51.100.1 <-> .2,
+  TEST-NET-2), with an HTTP server on 203.0.113.10 (TEST-NET-3, on its loopback) and
+  no route back to any container subnet: only working NAT gets an answer.
+
+``host`` has no other uplink, so no query leaves it. ``close`` stops the servers,
+freight's DNS server and the namespaces (their veths and bridges go with them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from testlib import FREIGHT, freight_env
+
+OUTSIDE_IP = "203.0.113.10"
+HOST_IP = "198.51.100.1"
+OUT_IP = "198.51.100.2"
+
+
+def ip(*args: str, netns: str | None = None) -> str:
+    argv = ["ip", *(["-n", netns] if netns else []), *args]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+class World:
+    """Two namespaces (``host``, ``out``) and the servers started in them."""
+
+    def __init__(self, root: Path, tag: str, files: Path) -> None:
+        self.root = root
+        self.host = f"frtw-host-{tag}"
+        self.out = f"frtw-out-{tag}"
+        self.servers: list[subprocess.Popen[bytes]] = []
+        for name in (self.host, self.out):
+            ip("netns", "add", name)
+        ip("link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", self.out, netns=self.host)
+        for line in ("link set lo up", f"addr add {HOST_IP}/24 dev up0", "link set up0 up",
+                     f"route add default via {OUT_IP}"):
+            ip(*line.split(), netns=self.host)
+        for line in ("link set lo up", f"addr add {OUT_IP}/24 dev out0", "link set out0 up",
+                     f"addr add {OUTSIDE_IP}/32 dev lo"):
+            ip(*line.split(), netns=self.out)
+        (files / "hello.txt").write_text("hello from outside\n")
+        self.serve(self.out, ["python3", "-m", "http.server", "--bind", OUTSIDE_IP, "80", "--directory", str(files)],
+                   OUTSIDE_IP, 80)
+
+    def nsenter(self, netns: str) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{netns}", "--"]
+
+    def serve(self, netns: str, argv: list[str], address: str, port: int) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in ``netns`` and wait until ``address:port`` accepts connections."""
+        proc = subprocess.Popen([*self.nsenter(netns), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.servers.append(proc)
+        probe = f"import socket; socket.create_connection(('{address}', {port}), 0.5).close()"
+        deadline = time.monotonic() + 10
+        while subprocess.run([*self.nsenter(netns), "python3", "-c", probe], capture_output=True).returncode:
+            assert proc.poll() is None and time.monotonic() < deadline, f"{argv} did not start"
+            time.sleep(0.05)
+        return proc
+
+    def freight(self, *args: str, timeout: float = 60, check: bool = False,
+                **env: str) -> subprocess.CompletedProcess[str]:
+        """``freight ARGS`` in the ``host`` namespace, on the world's store (``env`` added)."""
+        result = subprocess.run([*self.nsenter(self.host), str(FREIGHT), *args], capture_output=True, text=True,
+                                timeout=timeout, env=freight_env(self.root, **env), stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise AssertionError(f"freight {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*self.nsenter(self.host), str(FREIGHT), *args], env=freight_env(self.root),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def run_in(self, netns: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.nsenter(netns), *argv], capture_output=True, text=True, timeout=30)
+
+    def leftovers(self) -> dict[str, object]:
+        """What freight's networking holds in ``host`` and the store: veths, leases, port
+        elements, DNS names and DNS server (empty when nothing runs)."""
+        links = [line.split(":")[1].strip().split("@")[0] for line in ip("-o", "link", "show", netns=self.host)
+                 .splitlines()]
+        veths = [name for name in links if name.startswith("frt") and "-" not in name]
+        table = self.run_in(self.host, "nft", "-j", "list", "map", "ip", "freight", "ports").stdout
+        elements = '"elem"' in table
+        import sqlite3
+
+        db = sqlite3.connect(self.root / "metadata.db")
+        try:
+            leases = [r[0] for r in db.execute("SELECT container_id FROM endpoints")]
+        except sqlite3.OperationalError:
+            leases = []
+        finally:
+            db.close()
+        folder = self.root / "network" / "aardvark"
+        names = [line for f in folder.glob("*") if f.name != "aardvark.pid"
+                 for line in f.read_text().splitlines()[1:]] if folder.exists() else []
+        found: dict[str, object] = {"veths": veths, "leases": leases, "port elements": elements, "dns": names,
+                                    "dns server": _aardvark(folder)}
+        return {k: v for k, v in found.items() if v}
+
+    def settled(self, timeout: float = 5) -> dict[str, object]:
+        """``leftovers`` once they are gone or ``timeout`` passed: the kernel removes a dead
+        namespace's veths asynchronously (a few ms, longer on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while (found := self.leftovers()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
+    def close(self) -> None:
+        pid = _aardvark(self.root / "network" / "aardvark")
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        for proc in self.servers:
+            proc.kill()
+            proc.wait()
+        for name in (self.host, self.out):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def _aardvark(folder: Path) -> int | None:
+    try:
+        pid = int((folder / "aardvark.pid").read_text().strip())
+        return pid if b"aardvark" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+    except (OSError, ValueError):
+        return None
