@@ -1,6 +1,8 @@
 """Nothing of a container's network is left behind: no veth, lease, firewall element, DNS
 name or DNS server, after rm, rm -f, run --rm, kill -9 of the container and kill -9 of
-freight itself while it starts one (the next freight command cleans up)."""
+freight itself while it starts one (the next freight command cleans up). Killing only the
+client of ``run`` leaves the container running, owned by its monitor (a freight process
+too): its network goes when it is removed."""
 
 from __future__ import annotations
 
@@ -24,6 +26,22 @@ def _leases(world: World) -> list[str]:
         return []
     finally:
         db.close()
+
+
+def _freight_processes(marker: bytes) -> list[int]:
+    """The processes forked from ``freight run`` whose command line holds ``marker``: the
+    client, the monitor (a fork of it) and the container's process until it runs its command."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if b"freight" in cmdline and marker in cmdline:
+                pids.append(int(entry))
+    return pids
 
 
 def _pid(world: World, name: str) -> int:
@@ -58,9 +76,25 @@ def test_kill_9_of_freight_while_it_starts_a_container(busybox_store: Store, wor
     try:
         wait_until(lambda: _leases(world) != [], timeout=20, interval=0.005)
     finally:
-        client.send_signal(signal.SIGKILL)
+        for pid in _freight_processes(b"--name\0box\0"):
+            os.kill(pid, signal.SIGKILL)
         client.wait()
     world.freight(*then, check=True)
+    assert world.settled() == {}
+
+
+def test_kill_9_of_the_run_client_leaves_the_container_running(busybox_store: Store, world: World) -> None:
+    client = world.popen("run", "--name", "box", "-p", "8080:80", "busybox", "sleep", "60")
+    try:
+        wait_until(lambda: _leases(world) != [], timeout=20, interval=0.005)
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+    world.freight("ps", check=True)
+    wait_until(lambda: json.loads(world.freight("inspect", "box", check=True).stdout)[0]["State"]["Running"],
+               timeout=20)
+    assert len(world.leftovers()["veths"]) == 1  # type: ignore[arg-type]
+    world.freight("rm", "-f", "box", check=True)
     assert world.settled() == {}
 
 
