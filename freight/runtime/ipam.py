@@ -19,7 +19,7 @@ from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
 from freight.pids import alive, start_time
 from freight.record import Record, field
 from freight.runtime.times import timestamp
-from freight.store.db import transaction
+from freight.store.db import register_schema, transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     UNIQUE (network_id, address)
 );
 """
+register_schema("network", 1, SCHEMA)
+
 
 DEFAULT_NAME = "bridge"
 DEFAULT_BRIDGE = "freight0"
@@ -136,32 +138,18 @@ def mac_of(address: str) -> str:
 
 # ------------------------------------------------------------------ networks
 
-_ready: set[int] = set()
-
-
-def tables(db: sqlite3.Connection) -> sqlite3.Connection:
-    """``db`` with the network tables (made on first use)."""
-    if id(db) not in _ready:
-        with transaction(db):
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-        _ready.add(id(db))
-    return db
-
-
 def _network(row: sqlite3.Row) -> Network:
     return Network(row["id"], row["name"], row["driver"], row["bridge"], row["subnet"], row["gateway"],
                    bool(row["internal"]), json.loads(row["labels"]), json.loads(row["options"]), row["created"])
 
 
 def networks(db: sqlite3.Connection) -> list[Network]:
-    return [_network(r) for r in tables(db).execute("SELECT * FROM networks ORDER BY created, name")]
+    return [_network(r) for r in db.execute("SELECT * FROM networks ORDER BY created, name")]
 
 
 def default_network(db: sqlite3.Connection, host_routes: list[str]) -> Network:
     """The ``bridge`` network, made on first use with ``FREIGHT_BRIDGE_SUBNET`` or ``DEFAULT_SUBNET``."""
-    row = tables(db).execute("SELECT * FROM networks WHERE name = ?", (DEFAULT_NAME,)).fetchone()
+    row = db.execute("SELECT * FROM networks WHERE name = ?", (DEFAULT_NAME,)).fetchone()
     if row is not None:
         return _network(row)
     subnet = os.environ.get(SUBNET_ENV) or DEFAULT_SUBNET
@@ -176,7 +164,7 @@ def default_network(db: sqlite3.Connection, host_routes: list[str]) -> Network:
 
 def lookup(db: sqlite3.Connection, ref: str) -> Network:
     """A network by name, full ID or unique ID prefix; Docker's error otherwise."""
-    db = tables(db)
+    db = db
     row = db.execute("SELECT * FROM networks WHERE name = ? OR id = ?", (ref, ref)).fetchone()
     if row is None and ref:
         rows = db.execute("SELECT * FROM networks WHERE id LIKE ?", (ref.lower() + "%",)).fetchall()
@@ -193,7 +181,7 @@ def add_network(db: sqlite3.Connection, name: str, subnet: str | None, gateway: 
                 options: dict[str, str] | None = None) -> Network:
     """Record a new network; its subnet is checked against the others' and the host's routes."""
     nid = os.urandom(32).hex()
-    with transaction(tables(db)):
+    with transaction(db):
         if db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
             raise Conflict(f"network with name {name} already exists")
         taken = [r[0] for r in db.execute("SELECT subnet FROM networks")]
@@ -232,7 +220,7 @@ def _free_subnet(taken: list[str], host_routes: list[str]) -> str:
 
 
 def remove_network(db: sqlite3.Connection, network: Network) -> None:
-    with transaction(tables(db)):
+    with transaction(db):
         db.execute("DELETE FROM networks WHERE id = ?", (network.id,))
 
 
@@ -245,7 +233,7 @@ def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: 
     base, prefix = parse_subnet(network.subnet)
     size = 1 << (32 - prefix)
     gateway = to_int(network.gateway) - base
-    with transaction(tables(db)):
+    with transaction(db):
         used = {to_int(r[0]) - base for r in
                 db.execute("SELECT address FROM endpoints WHERE network_id = ?", (network.id,))}
         if wanted:
@@ -279,14 +267,14 @@ def _next_free(cursor: int, size: int, used: set[int]) -> int:
 
 def release(db: sqlite3.Connection, container_id: str) -> list[Endpoint]:
     """Drop every lease of the container; return them."""
-    with transaction(tables(db)):
+    with transaction(db):
         gone = endpoints_of(db, container_id)
         db.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
     return gone
 
 
 def release_one(db: sqlite3.Connection, network_id: str, container_id: str) -> None:
-    with transaction(tables(db)):
+    with transaction(db):
         db.execute("DELETE FROM endpoints WHERE network_id = ? AND container_id = ?", (network_id, container_id))
 
 
@@ -296,14 +284,14 @@ def _endpoint(row: sqlite3.Row) -> Endpoint:
 
 
 def endpoints_of(db: sqlite3.Connection, container_id: str) -> list[Endpoint]:
-    return [_endpoint(r) for r in tables(db).execute(
+    return [_endpoint(r) for r in db.execute(
         "SELECT * FROM endpoints WHERE container_id = ?", (container_id,))]
 
 
 def endpoints(db: sqlite3.Connection, network_id: str | None = None) -> list[Endpoint]:
     if network_id is None:
-        return [_endpoint(r) for r in tables(db).execute("SELECT * FROM endpoints")]
-    return [_endpoint(r) for r in tables(db).execute(
+        return [_endpoint(r) for r in db.execute("SELECT * FROM endpoints")]
+    return [_endpoint(r) for r in db.execute(
         "SELECT * FROM endpoints WHERE network_id = ?", (network_id,))]
 
 

@@ -84,7 +84,7 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
     if mode.startswith("container:"):
         return Sandbox(_joined(store, mode.partition(":")[2]), c.id)
     reconcile(store)
-    db = ipam.tables(store.db)
+    db = store.db
     resolved = [(_network(store, name), settings) for name, settings in wanted_networks(c).items()]
     sandbox = Sandbox(netbridge.new_namespace(), c.id)
     try:
@@ -141,7 +141,7 @@ def _joined(store: Store, ref: str) -> int:
 
 def _network(store: Store, name: str, make: bool = True) -> Network:
     """The network by name; the default one is made when missing, and (``make``) its bridge."""
-    db = ipam.tables(store.db)
+    db = store.db
     if name == ipam.DEFAULT_NAME:
         network = ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
     else:
@@ -160,7 +160,7 @@ def ensure_bridge(store: Store, network: Network) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not netbridge.exists(network.bridge):
             netbridge.make_bridge(network)
-            db = ipam.tables(store.db)
+            db = store.db
             netfirewall.load(ipam.networks(db), ports(db))
     finally:
         os.close(lock)
@@ -234,7 +234,7 @@ def close_sandbox(store: Store, sandbox: Sandbox) -> None:
 
 def release(store: Store, container_id: str) -> None:
     """Drop the container's leases and what was derived from them (port elements, DNS names)."""
-    db = ipam.tables(store.db)
+    db = store.db
     gone = ipam.release(db, container_id)
     if not gone:
         return
@@ -252,7 +252,7 @@ def _leased_ports(e: Endpoint) -> list[netfirewall.Port]:
 def reconcile(store: Store) -> None:
     """Release the leases of containers whose supervisor is gone (killed outright), and stop a
     DNS server that serves no container (its starter killed before it could)."""
-    db = ipam.tables(store.db)
+    db = store.db
     for container_id in ipam.stale(db):
         release(store, container_id)
     if netdns.pid_of(store.root_path) is not None and not ipam.named_members(db):

@@ -37,7 +37,7 @@ def _builtin_id(store: Store, name: str) -> str:
 
 
 def _sync_firewall(store: Store) -> None:
-    db = ipam.tables(store.db)
+    db = store.db
     netfirewall.load(ipam.networks(db), ports(db))
 
 
@@ -49,7 +49,7 @@ def create(store: Store, name: str, driver: str = "bridge", subnet: str | None =
         raise NetworkError(f'plugin "{driver}" not found')
     if gateway and not subnet:
         raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-    db = ipam.tables(store.db)
+    db = store.db
     if name != ipam.DEFAULT_NAME:
         ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
     bridges = {n.bridge for n in ipam.networks(db)}
@@ -77,7 +77,7 @@ def lookup(store: Store, ref: str) -> Network:
 def listing(store: Store) -> list[dict[str, Any]]:
     """Every network as ``inspect`` shows it (the builtin ones included), sorted by name."""
     reconcile(store)
-    db = ipam.tables(store.db)
+    db = store.db
     ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
     found = [inspect(store, n) for n in ipam.networks(db)]
     created = found[0]["Created"] if found else ""
@@ -133,7 +133,7 @@ def prune(store: Store) -> list[str]:
     """Remove the user-defined networks no running container uses; their names."""
     reconcile(store)
     removed = []
-    for network in ipam.networks(ipam.tables(store.db)):
+    for network in ipam.networks(store.db):
         if network.name != ipam.DEFAULT_NAME and not ipam.endpoints(store.db, network.id):
             remove(store, network.id)
             removed.append(network.name)

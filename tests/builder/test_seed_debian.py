@@ -112,7 +112,8 @@ def test_apt_pinned_example_passes_build_check(debian: Path, tmp_path: Path) -> 
     ctx = tmp_path / "apt-pinned"
     shutil.copytree(REPO / "examples" / "apt-pinned", ctx)
     (ctx / "Dockerfile").write_text(text)
-    result = run_freight(debian, "build", "--check", "-t", "apt-pinned", str(ctx), timeout=1200)
+    result = run_freight(debian, "build", "--check", "-t", "apt-pinned", str(ctx), timeout=1200,
+                         prefix=machine_network.nsenter())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "check: reproducible: both builds give sha256:" in result.stderr
     assert _freight(debian, "run", "--rm", "apt-pinned") == "hello from pinned Debian packages\n"
