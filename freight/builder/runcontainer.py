@@ -30,6 +30,7 @@ import threading
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError
 from freight.record import Record, as_dict, field
+from freight.runtime import bundle
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.seccomp import default_profile
@@ -102,9 +103,14 @@ def _spec(req: RunRequest) -> ContainerSpec:
 
 def _fork(req: RunRequest, out_fd: int) -> int:
     """Fork the container from this (single-threaded) process, output to ``out_fd``; its PID."""
+    try:  # the step's bundle: the built-in runtime reads what it runs from there
+        spec = _spec(req)
+        spec = bundle.load(bundle.write(spec), spec.id).spec
+    except FreightError as err:
+        raise RunSetupError(str(err), err.exit_code) from None
     null = os.open(os.devnull, os.O_RDONLY)
     try:
-        pid, err_r = fork_container(_spec(req), Stdio(null, out_fd, out_fd))
+        pid, err_r = fork_container(spec, Stdio(null, out_fd, out_fd))
     finally:
         os.close(null)
     try:

@@ -8,7 +8,7 @@ container process dies with the process that started it.
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import cgroups
+from freight.runtime import bundle, cgroups
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
@@ -45,6 +45,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     spec.tty, spec.stdin, spec.init = tty, interactive, False
     if privileged:
         spec.caps = all_caps()
+    spec = bundle.exec_process(spec, c.pid)
     spec.cgroup = cgroups.load(c.id)
     io = ChildStdio(spec, attach.stdout if attach is not None else None)
     try:

@@ -55,11 +55,12 @@ def _find(entries: list[list[str]], key: str, fields: int) -> list[str] | None:
     return None
 
 
-def resolve_user(spec_user: str, group_add: Sequence[str] = (), etc: str = "/etc") -> ExecUser:
+def resolve_user(spec_user: str, group_add: Sequence[str] = (), passwd_file: str = "/etc/passwd",
+                 group_file: str = "/etc/group") -> ExecUser:
     """``name|uid[:group|gid]`` against the container's passwd and group files."""
     user_part, _, group_part = (spec_user or "").partition(":")
-    passwd = _read_db(f"{etc}/passwd")
-    groups = _read_db(f"{etc}/group")
+    passwd = _read_db(passwd_file)
+    groups = _read_db(group_file)
     uid, gid, home, name = 0, 0, "/", None
     if user_part:
         entry = _find(passwd, user_part, 7)

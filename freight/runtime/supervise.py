@@ -15,7 +15,7 @@ import signal
 
 from freight.errors import FreightError
 from freight.pids import start_time
-from freight.runtime import cgroups
+from freight.runtime import bundle, cgroups
 from freight.runtime import hostconfig as cfg
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
@@ -32,7 +32,7 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-    from freight.runtime.limits import DeviceRule
+    from freight.runtime.limits import DeviceRule, Resources
     from freight.runtime.portproxy import PortProxy
     from freight.store import Store
 
@@ -148,8 +148,10 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # It is made while the child builds its filesystem (see fork_container).
-        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: _cgroup(c, rules),
-                                     hooks=hooks)
+        given = bundle.load(bundle.write(spec, _resources(c, rules), hooks), c.id)
+        resources, spec = given.resources, given.spec
+        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: cgroups.create(c.id, resources),
+                                     hooks=given.hooks or None)
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
@@ -157,7 +159,7 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
     finally:
         io.close_child_ends()
     return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach,
-                    hooks)
+                    given.hooks or None)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
@@ -184,12 +186,12 @@ def _port_proxy(c: Container) -> PortProxy | None:
     return proxy
 
 
-def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
-    """The container's cgroup with its limits; device rules follow Docker's default deny list."""
+def _resources(c: Container, device_rules: list[DeviceRule]) -> Resources:
+    """The container's cgroup limits; device rules follow Docker's default deny list."""
     resources = cfg.make_resources(c.host_config)
     if resources.devices is not None:
         resources.devices = [*resources.devices, *device_rules]
-    return cgroups.create(c.id, resources)
+    return resources
 
 
 def _start_failed(store: Store, c: Container, inserted: bool, err: FreightError) -> None:

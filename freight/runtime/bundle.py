@@ -1,0 +1,105 @@
+"""A container's OCI bundle: its ``config.json`` on disk, written at every start.
+
+The bundle is the folder ``bundle`` in the container's directory (mode 0700, the
+config 0600: it names the container's mounts and environment). ``write`` resolves
+the image's user and group names against the image's own files first, as the
+runtime-spec wants numbers, and finishes the environment as Docker does (PATH,
+HOSTNAME, TERM, HOME), so that what the file says is all any OCI runtime needs.
+``load`` is the built-in runtime's input: it reads the file back (``ocispec``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from freight.runtime import ocispec, process
+from freight.runtime.ocispec import RuntimeInput
+from freight.runtime.spec import ContainerSpec
+
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
+
+    from freight.runtime.hooks import Hook
+    from freight.runtime.limits import Resources
+
+BUNDLE = "bundle"
+CONFIG = "config.json"
+
+
+def bundle_dir(container_dir: str) -> str:
+    return f"{container_dir}/{BUNDLE}"
+
+
+def write(spec: ContainerSpec, resources: Resources | None = None,
+          hooks: dict[str, list[Hook]] | None = None, etc: str | None = None) -> str:
+    """Resolve ``spec``'s identity (in place), write its ``config.json``; the bundle's path.
+
+    ``etc`` is the directory whose passwd and group files name the users (default:
+    the top-most of the container's upper dir and image layers that has each file).
+    """
+    resolve_identity(spec, etc)
+    return write_config(bundle_dir(spec.container_dir), ocispec.to_config(spec, resources, hooks))
+
+
+def write_config(directory: str, config: dict[str, Any], name: str = CONFIG) -> str:
+    """Write ``config`` as ``directory/name``, owner-only, atomically; ``directory``."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = f"{directory}/{name}"
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with open(fd, "w") as f:
+        json.dump(config, f, separators=(",", ":"))
+    os.replace(tmp, path)
+    return directory
+
+
+def load(directory: str, container_id: str) -> RuntimeInput:
+    """The built-in runtime's reading of the bundle at ``directory``."""
+    with open(f"{directory}/{CONFIG}") as f:
+        return ocispec.from_config(json.load(f), container_id)
+
+
+def exec_process(spec: ContainerSpec, pid: int) -> ContainerSpec:
+    """``exec``: ``spec``'s process as the built-in runtime reads it from a process.json
+    (written to the bundle, read back and removed); names resolve in the running
+    container ``pid``'s own /etc."""
+    resolve_identity(spec, f"/proc/{pid}/root/etc")
+    name = f"process-{os.getpid()}.json"
+    directory = write_config(bundle_dir(spec.container_dir), ocispec.process_config(spec), name)
+    try:
+        with open(f"{directory}/{name}") as f:
+            return ocispec.from_process(json.load(f), spec)
+    finally:
+        os.unlink(f"{directory}/{name}")
+
+
+def resolve_identity(spec: ContainerSpec, etc: str | None = None) -> None:
+    """``spec.user`` as ``uid:gid``, ``group_add`` as every group id, ``env`` final."""
+    if etc is None:
+        passwd, group = _image_file(spec, "etc/passwd"), _image_file(spec, "etc/group")
+    else:
+        passwd, group = f"{etc}/passwd", f"{etc}/group"
+    user = process.resolve_user(spec.user, spec.group_add, passwd, group)
+    spec.user = f"{user.uid}:{user.gid}"
+    spec.group_add = [str(g) for g in sorted(set(user.groups))]
+    spec.env = process.final_env(spec, user.home)
+
+
+def _image_file(spec: ContainerSpec, relative: str) -> str:
+    """The container's ``relative`` file as its overlay shows it: the upper dir's, else
+    the top-most layer's; "" when there is none (or a layer deleted it)."""
+    root = spec.lower_root or ""
+    for layer in [f"{spec.container_dir}/upper", *(os.path.join(root, lower) for lower in spec.lowers)]:
+        path = f"{layer}/{relative}"
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # a whiteout: deleted above the image
+            return ""
+        return path
+    return ""
