@@ -93,6 +93,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
     a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("--runtime", help="Runtime to use for this container")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
     a("image", metavar="IMAGE")
@@ -199,6 +200,8 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
     }
+    if args.runtime:
+        host["Runtime"] = args.runtime
     _devices(args.device, host)
     if args.gpus:
         host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))

@@ -14,6 +14,7 @@ import json
 import os
 import stat
 
+from freight.runtime import caps as capabilities
 from freight.runtime import ocispec, process
 from freight.runtime.ocispec import RuntimeInput
 from freight.runtime.spec import ContainerSpec
@@ -41,6 +42,7 @@ def write(spec: ContainerSpec, resources: Resources | None = None,
     the top-most of the container's upper dir and image layers that has each file).
     """
     resolve_identity(spec, etc)
+    spec.caps = held_capabilities(spec.caps)
     return write_config(bundle_dir(spec.container_dir), ocispec.to_config(spec, resources, hooks))
 
 
@@ -63,18 +65,35 @@ def load(directory: str, container_id: str) -> RuntimeInput:
         return ocispec.from_config(json.load(f), container_id)
 
 
-def exec_process(spec: ContainerSpec, pid: int) -> ContainerSpec:
-    """``exec``: ``spec``'s process as the built-in runtime reads it from a process.json
-    (written to the bundle, read back and removed); names resolve in the running
-    container ``pid``'s own /etc."""
+def write_process(spec: ContainerSpec, pid: int) -> str:
+    """``exec``: write ``spec``'s process as a process.json in the bundle; its path.
+    Names resolve in the running container ``pid``'s own /etc."""
     resolve_identity(spec, f"/proc/{pid}/root/etc")
-    name = f"process-{os.getpid()}.json"
-    directory = write_config(bundle_dir(spec.container_dir), ocispec.process_config(spec), name)
+    path = process_file(spec, pid)
+    write_config(os.path.dirname(path), ocispec.process_config(spec), os.path.basename(path))
+    return path
+
+
+def process_file(spec: ContainerSpec, pid: int) -> str:
+    """Where this process's ``exec`` in the container ``pid`` keeps its process.json."""
+    return f"{bundle_dir(spec.container_dir)}/process-{os.getpid()}-{pid}.json"
+
+
+def load_process(path: str, spec: ContainerSpec) -> ContainerSpec:
+    """The built-in runtime's reading of the process.json at ``path`` (then removed)
+    for the container of ``spec``."""
     try:
-        with open(f"{directory}/{name}") as f:
+        with open(path) as f:
             return ocispec.from_process(json.load(f), spec)
     finally:
-        os.unlink(f"{directory}/{name}")
+        os.unlink(path)
+
+
+def held_capabilities(caps: list[str]) -> list[str]:
+    """Those of ``caps`` this process may pass on (its bounding set): a runtime asked for
+    more fails (``--privileged`` where freight itself lacks some, as CAP_SYS_RESOURCE)."""
+    bounding, _ = process.capability_masks()
+    return [cap for cap in caps if capabilities.mask([cap]) & bounding]
 
 
 def resolve_identity(spec: ContainerSpec, etc: str | None = None) -> None:

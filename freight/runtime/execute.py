@@ -8,14 +8,13 @@ container process dies with the process that started it.
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import bundle, cgroups
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
 from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
-from freight.runtime.launch import fork_container
 from freight.runtime.spawn import spawn
+from freight.runtime.starter import end_exec, start_exec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -45,11 +44,9 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     spec.tty, spec.stdin, spec.init = tty, interactive, False
     if privileged:
         spec.caps = all_caps()
-    spec = bundle.exec_process(spec, c.pid)
-    spec.cgroup = cgroups.load(c.id)
     io = ChildStdio(spec, attach.stdout if attach is not None else None)
     try:
-        pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
+        pid, exec_r = start_exec(c.host_config.get("Runtime"), spec, c.pid, io.stdio)
     except BaseException:
         io.abort()
         raise
@@ -63,7 +60,9 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
         raise
     if ready_w is not None:
         report(ready_w, 0, str(pid))
-    return relay_and_wait({"Tty": tty, "OpenStdin": interactive}, None, attach, launched)
+    code = relay_and_wait({"Tty": tty, "OpenStdin": interactive}, None, attach, launched)
+    end_exec(c.host_config.get("Runtime"), spec, c.pid)
+    return code
 
 
 def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",

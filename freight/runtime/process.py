@@ -138,7 +138,7 @@ def lookup(command: str, env: list[str]) -> str:
     raise CommandNotFound(f'exec: "{command}": executable file not found in $PATH')
 
 
-def _capability_masks() -> tuple[int, int]:
+def capability_masks() -> tuple[int, int]:
     """Our bounding set and permitted set, so we never ask for more than we hold."""
     bounding = permitted = 0
     with open("/proc/self/status") as f:
@@ -157,7 +157,7 @@ def apply_identity(spec: ContainerSpec, user: ExecUser) -> None:
 
         for res, soft, hard in spec.ulimits:
             resource.setrlimit(res, (soft, hard))
-    bounding, permitted = _capability_masks()
+    bounding, permitted = capability_masks()
     wanted = capabilities.mask(spec.caps) & permitted
     for cap in range(capabilities.last_cap() + 1):
         if not wanted >> cap & 1 and bounding >> cap & 1:

@@ -15,17 +15,16 @@ import signal
 
 from freight.errors import FreightError
 from freight.pids import start_time
-from freight.runtime import bundle, cgroups
 from freight.runtime import hostconfig as cfg
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
 from freight.runtime.handoff import report
-from freight.runtime.launch import fork_container
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import spawn
+from freight.runtime.starter import end_process, start_process
 from freight.runtime.times import timestamp
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -86,6 +85,7 @@ def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
         os.kill(launched.pid, signal.SIGKILL)
         os.waitpid(launched.pid, 0)
         launched.abort()
+        end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
         dispose(store, c, None, remove_row=False)
         raise
     try:
@@ -147,19 +147,15 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
     hooks = edits.hooks if edits is not None and edits.hooks else None
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
-        # It is made while the child builds its filesystem (see fork_container).
-        given = bundle.load(bundle.write(spec, _resources(c, rules), hooks), c.id)
-        resources, spec = given.resources, given.spec
-        pid, exec_r = fork_container(spec, io.stdio, make_cgroup=lambda: cgroups.create(c.id, resources),
-                                     hooks=given.hooks or None)
+        started = start_process(c.host_config.get("Runtime"), spec, _resources(c, rules), hooks, io.stdio)
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
         raise
     finally:
         io.close_child_ends()
-    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach,
-                    given.hooks or None)
+    return Launched(started.pid, started.exec_r, io.sources, io.stdin_to, started.spec.cgroup, proxy,
+                    io.tty_sock, attach, started.hooks)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
@@ -238,6 +234,7 @@ def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
     if launched.proxy is not None:
         launched.proxy.stop()
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
+    end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
         _run_hooks(store, c, launched, "poststop")
