@@ -259,6 +259,7 @@ def _pass_pty(listener: socket.socket, stdio: Stdio) -> None:
 def cleanup(runtime: Runtime, container_id: str, merged: str) -> None:
     """After the container exited (or failed to start): the runtime's record of it, our
     reaped orphans of it, and the overlay at ``merged``."""
+    _reap_orphans()  # first: runsc's delete waits for its gofer, which may be our zombie
     try:
         _run(runtime, "delete", "--force", container_id)
     except FreightError:

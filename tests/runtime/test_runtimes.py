@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -184,3 +185,21 @@ def test_runtimes_share_one_store(oci: Store, cli: CLI) -> None:
     assert cli("ps", "-q").stdout == ""
     assert cli("rm", *names.values()).returncode == 0
     assert cli("ps", "-aq").stdout == ""
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runsc"])
+def test_a_dead_monitor_is_cleaned_up_after(oci: Store, cli: CLI, runtime: str) -> None:
+    """Reaping a container whose monitor is gone (what the next command that notices does)
+    deletes the runtime's container, unmounts its root and records the exit."""
+    from freight.runtime import containers, removal
+
+    assert cli("run", "-d", "--name", "orphan", "--runtime", runtime, "busybox", "sleep", "1000").returncode == 0
+    c = containers.get(oci, "orphan")
+    state = dict(c.state)
+    os.kill(state["MonitorPid"], signal.SIGKILL)
+    assert removal.reap(oci, c) is not None
+    assert cli("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.startswith("orphan Exited (137)")
+    cid = cli("inspect", "-f", "{{.Id}}", "orphan").stdout.strip()
+    assert not os.path.ismount(f"{oci.root}/containers/{cid}/merged")
+    assert wait_until(lambda: not os.path.exists(f"/proc/{state['Pid']}"), timeout=15)
+    assert cli("rm", "orphan").returncode == 0
