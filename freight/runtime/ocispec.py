@@ -251,7 +251,8 @@ def from_config(config: dict[str, Any], container_id: str) -> RuntimeInput:
         parsed = _parse(config, container_id)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
         raise UnsupportedField(f"a field it cannot read ({err!r})") from None
-    difference = first_difference(config, to_config(parsed.spec, parsed.resources, parsed.hooks))
+    again = to_config(parsed.spec, parsed.resources, parsed.hooks)
+    difference = None if config == again else first_difference(config, again)
     if difference is not None:
         raise UnsupportedField(difference)
     return parsed
