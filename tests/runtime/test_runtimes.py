@@ -203,3 +203,12 @@ def test_a_dead_monitor_is_cleaned_up_after(oci: Store, cli: CLI, runtime: str) 
     assert not os.path.ismount(f"{oci.root}/containers/{cid}/merged")
     assert wait_until(lambda: not os.path.exists(f"/proc/{state['Pid']}"), timeout=15)
     assert cli("rm", "orphan").returncode == 0
+
+
+def test_build_runs_its_steps_with_the_runtime_asked_for(oci: Store, cli: CLI, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN uname -r > /kernel\n")
+    built = cli("build", "--runtime", "runsc", "-q", "-t", "sandboxed", str(tmp_path), timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert cli("run", "--rm", "sandboxed", "cat", "/kernel").stdout == "4.4.0\n"  # gVisor's kernel, not ours
+    refused = cli("build", "--runtime", "nosuch", "--no-cache", "-q", str(tmp_path))
+    assert refused.returncode == 1 and "unknown or invalid runtime name: nosuch" in refused.stderr
