@@ -16,6 +16,7 @@ import signal
 from freight.errors import FreightError
 from freight.pids import start_time
 from freight.runtime import hostconfig as cfg
+from freight.runtime.bundle import bundle_dir
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
@@ -225,7 +226,7 @@ def _run_hooks(store: Store, c: Container, launched: Launched, stage: str) -> No
     from freight.runtime.hooks import oci_state, run_hooks
 
     status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
-    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
+    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, bundle_dir(c.directory(store)), pid),
               fatal=False)
 
 
