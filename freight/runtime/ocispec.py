@@ -86,8 +86,10 @@ def process_config(spec: ContainerSpec) -> dict[str, Any]:
 
 def _process(spec: ContainerSpec) -> dict[str, Any]:
     uid, gid = numeric_user(spec.user)
-    process: dict[str, Any] = {
-        "terminal": spec.tty,
+    process: dict[str, Any] = {"terminal": spec.tty}
+    if spec.tty and spec.console_size is not None:
+        process["consoleSize"] = {"height": spec.console_size[0], "width": spec.console_size[1]}
+    process |= {
         "user": {"uid": uid, "gid": gid, "additionalGids": [int(g) for g in spec.group_add]},
         "args": list(spec.args), "env": list(spec.env), "cwd": spec.cwd or "/",
         "capabilities": {kind: list(spec.caps) for kind in ("bounding", "effective", "permitted")},
@@ -312,7 +314,8 @@ def _parse(config: dict[str, Any], container_id: str) -> RuntimeInput:
         devices=[DeviceNode(d["path"], d["type"], d["major"], d["minor"], d.get("fileMode", 0o666),
                             d.get("uid", 0), d.get("gid", 0)) for d in linux.get("devices") or []],
         init=notes.get(ANNOTATION + "init") == "true",
-        masked_paths=privileged or bool(linux.get("maskedPaths")), seccomp=linux.get("seccomp"))
+        masked_paths=privileged or bool(linux.get("maskedPaths")), seccomp=linux.get("seccomp"),
+        console_size=_console_size(process))
     resources = _parse_resources(linux["resources"]) if "cgroupsPath" in linux else None
     hooks = {stage: [Hook(h["path"], list(h.get("args") or []), list(h.get("env") or []), h.get("timeout"))
                      for h in entries] for stage, entries in (config.get("hooks") or {}).items()}
@@ -329,6 +332,7 @@ def from_process(process: dict[str, Any], spec: ContainerSpec) -> ContainerSpec:
         out.user = f"{user['uid']}:{user['gid']}"
         out.group_add = [str(g) for g in user.get("additionalGids") or []]
         out.tty, out.no_new_privileges = bool(process.get("terminal")), bool(process.get("noNewPrivileges"))
+        out.console_size = _console_size(process)
         out.caps = list((process.get("capabilities") or {}).get("bounding") or [])
         out.ulimits = [(RLIMIT_NAMES.index(r["type"]), _from_rlim(r["soft"]), _from_rlim(r["hard"]))
                        for r in process.get("rlimits") or []]
@@ -338,6 +342,11 @@ def from_process(process: dict[str, Any], spec: ContainerSpec) -> ContainerSpec:
     if difference is not None:
         raise UnsupportedField(difference)
     return out
+
+
+def _console_size(process: dict[str, Any]) -> tuple[int, int] | None:
+    size = process.get("consoleSize")
+    return (size["height"], size["width"]) if size is not None else None
 
 
 def _from_rlim(value: int) -> int:

@@ -60,7 +60,8 @@ class ContainerSpec(Record, frozen=False):
     that is set; ``container_dir`` holds upper, work, merged and the hosts files;
     ``ulimits`` are (resource, soft, hard); ``cgroup`` is a
     ``freight.runtime.cgroups.Cgroup`` or None; ``masked_paths`` applies Docker's
-    masked and read-only /proc paths; ``seccomp`` is the runtime-spec's
+    masked and read-only /proc paths; ``console_size`` the caller's terminal's;
+    ``seccomp`` is the runtime-spec's
     ``linux.seccomp`` (``freight.runtime.seccomp``), None for unconfined.
     """
 
@@ -91,6 +92,7 @@ class ContainerSpec(Record, frozen=False):
     cgroup: Cgroup | None = None
     masked_paths: bool = True
     seccomp: dict[str, Any] | None = None
+    console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with ``tty``
 
     @property
     def merged(self) -> str:

@@ -11,6 +11,7 @@ says nothing), as ``launch.fork_container`` gives.
 from __future__ import annotations
 
 import os
+import struct
 
 from freight.record import Record
 from freight.runtime import bundle, cgroups, runtimes
@@ -39,6 +40,7 @@ def start_process(runtime_name: str | None, spec: ContainerSpec, resources: Reso
                   hooks: dict[str, list[Hook]] | None, stdio: Stdio) -> Started:
     """Write ``spec``'s bundle and start it with the runtime called ``runtime_name``."""
     runtime = runtimes.find(runtime_name)
+    spec.console_size = _console_size(stdio)
     path = bundle.write(spec, resources, hooks)
     if runtime is not None:
         pid = runtimes.start(runtime, spec, path, stdio)
@@ -55,6 +57,7 @@ def start_process(runtime_name: str | None, spec: ContainerSpec, resources: Reso
 def start_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int, stdio: Stdio) -> tuple[int, int]:
     """``exec`` ``spec``'s process in the running container ``container_pid``: (pid, exec_r)."""
     runtime = runtimes.find(runtime_name)
+    spec.console_size = _console_size(stdio)
     path = bundle.write_process(spec, container_pid)
     if runtime is not None:
         return runtimes.exec_process(runtime, spec.id, path, stdio), _silent_pipe()
@@ -77,6 +80,14 @@ def end_process(runtime_name: str | None, container_id: str, container_dir: str)
     runtime = runtimes.find(runtime_name) if runtime_name not in (None, runtimes.BUILTIN) else None
     if runtime is not None:
         runtimes.cleanup(runtime, container_id, f"{container_dir}/merged")
+
+
+def _console_size(stdio: Stdio) -> tuple[int, int] | None:
+    """The caller's terminal size (rows, columns) that ``stdio`` carries for ``-t``."""
+    if not stdio.winsize:
+        return None
+    rows, columns = struct.unpack("HHHH", stdio.winsize)[:2]
+    return rows, columns
 
 
 def _silent_pipe() -> int:

@@ -90,6 +90,16 @@ def test_config_json_validates_against_the_runtime_spec_schema(runtime_store: St
     assert cli("rm", "box").returncode == 0
 
 
+def test_a_terminal_gets_its_console_size_in_the_config(runtime_store: Store, cli: CLI) -> None:
+    from test_stdio import run_in_pty
+
+    code, out = run_in_pty(runtime_store.root, "run", "-t", "--name", "sized", "busybox", "stty", "size")
+    assert code == 0 and b"33 97" in out
+    process = json.loads(_config_path(cli, "sized").read_text())["process"]
+    assert process["terminal"] is True and process["consoleSize"] == {"height": 33, "width": 97}
+    assert cli("rm", "sized").returncode == 0
+
+
 def test_the_built_in_runtime_names_a_field_it_cannot_honour(runtime_store: Store, cli: CLI) -> None:
     from freight.runtime import bundle
     from freight.runtime.ocispec import UnsupportedField
