@@ -80,6 +80,16 @@ def check_name(name: str | None) -> str:
     return name
 
 
+def check_host_config(name: str, host: dict[str, Any]) -> None:
+    """Refuse at create what the runtime ``name`` cannot do: published ports into gVisor's
+    own network stack (the port proxy reaches the container's namespace, not gVisor's)."""
+    if name == BUILTIN or not (host.get("PortBindings") or host.get("PublishAllPorts")):
+        return
+    entry = _configured().get(name) or {}
+    if os.path.basename(str(entry.get("path") or name)) == "runsc":
+        raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) yet")
+
+
 def find(name: str | None) -> Runtime | None:
     """The external runtime called ``name``; None for the built-in one. One that is not
     installed fails with a line naming it."""

@@ -161,6 +161,13 @@ def test_published_port(oci: Store, cli: CLI, tmp_path: Path, runtime: str) -> N
     assert cli("rm", "-f", "web").returncode == 0
 
 
+def test_runsc_refuses_published_ports(oci: Store, cli: CLI) -> None:
+    refused = cli("run", "--rm", "--runtime", "runsc", "-p", "127.0.0.1::80", "busybox", "true")
+    assert refused.returncode == 125
+    assert refused.stderr == "Error: runtime 'runsc' does not support published ports (-p, -P) yet\n"
+    assert cli("ps", "-aq").stdout == ""
+
+
 def _fetch(port: int) -> str | None:
     try:
         return http_get(port, timeout=1)
