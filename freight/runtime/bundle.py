@@ -108,11 +108,24 @@ def resolve_identity(spec: ContainerSpec, etc: str | None = None) -> None:
     spec.env = process.final_env(spec, user.home)
 
 
+def _layers(spec: ContainerSpec) -> list[str]:
+    """The directories the root is made of, top-most first: an overlay's upper and lower
+    dirs (relative ones from its ``cwd``), or a bind mount's source."""
+    layers: list[str] = []
+    for m in spec.rootfs:
+        if m.type != "overlay":
+            layers.append(m.source)
+            continue
+        options = dict(o.partition("=")[::2] for o in m.options)
+        dirs = [options.get("upperdir", ""), *options.get("lowerdir", "").split(":")]
+        layers += [os.path.join(m.cwd, d) for d in dirs if d]
+    return layers
+
+
 def _image_file(spec: ContainerSpec, relative: str) -> str:
     """The container's ``relative`` file as its overlay shows it: the upper dir's, else
     the top-most layer's; "" when there is none (or a layer deleted it)."""
-    root = spec.lower_root or ""
-    for layer in [f"{spec.container_dir}/upper", *(os.path.join(root, lower) for lower in spec.lowers)]:
+    for layer in _layers(spec):
         path = f"{layer}/{relative}"
         try:
             st = os.lstat(path)

@@ -9,8 +9,8 @@ an unknown mount type, a changed option) fails with an error naming the field
 instead of being ignored.
 
 freight's own details that the runtime-spec has no words for live in
-``annotations`` under ``org.freight.``: the overlay the built-in runtime mounts as
-the root (an external runtime gets it mounted beforehand), ``--init``, and the
+``annotations`` under ``org.freight.``: the mounts (the snapshot store's) the built-in
+runtime makes the root of (an external runtime gets them mounted beforehand), ``--init``, and the
 volumes that first get the image's content.
 """
 
@@ -26,6 +26,7 @@ from freight.runtime.hooks import STAGES, Hook
 from freight.runtime.limits import DeviceRule, Resources
 from freight.runtime.rootfs import HOST_FILES, MASKED_PATHS, READONLY_PATHS
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
+from freight.store.snapshots import SnapshotMount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -231,10 +232,9 @@ def _hook(hook: Hook) -> dict[str, Any]:
 
 def _annotations(spec: ContainerSpec) -> dict[str, str]:
     out = {ANNOTATION + "container-dir": spec.container_dir}
-    if spec.lowers:
-        out[ANNOTATION + "overlay.lowerdir"] = ":".join(spec.lowers)
-    if spec.lower_root:
-        out[ANNOTATION + "overlay.lowerroot"] = spec.lower_root
+    if spec.rootfs:
+        out[ANNOTATION + "rootfs"] = json.dumps([{"type": m.type, "source": m.source, "options": list(m.options),
+                                                  "cwd": m.cwd} for m in spec.rootfs])
     if spec.init:
         out[ANNOTATION + "init"] = "true"
     copy_up = [m.target for m in spec.mounts if m.copy_up]
@@ -296,10 +296,10 @@ def _parse(config: dict[str, Any], container_id: str) -> RuntimeInput:
     privileged = cgroup_mount is not None and "ro" not in (cgroup_mount.get("options") or [])
     container_dir = notes[ANNOTATION + "container-dir"]
     copy_up = set(json.loads(notes.get(ANNOTATION + "copy-up", "[]")))
-    lowers = notes.get(ANNOTATION + "overlay.lowerdir", "")
+    rootfs = [SnapshotMount(m["type"], m["source"], tuple(m.get("options") or ()), m.get("cwd") or "")
+              for m in json.loads(notes.get(ANNOTATION + "rootfs", "[]"))]
     spec = ContainerSpec(
-        id=container_id, container_dir=container_dir, lowers=lowers.split(":") if lowers else [],
-        lower_root=notes.get(ANNOTATION + "overlay.lowerroot"),
+        id=container_id, container_dir=container_dir, rootfs=rootfs,
         args=list(process["args"]), env=list(process.get("env") or []), cwd=process.get("cwd") or "/",
         user=f"{user['uid']}:{user['gid']}", group_add=[str(g) for g in user.get("additionalGids") or []],
         hostname=config.get("hostname", ""), tty=bool(process.get("terminal")),

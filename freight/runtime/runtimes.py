@@ -28,7 +28,7 @@ from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.record import Record, field, replace
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
-from freight.runtime.rootfs import secure_join
+from freight.runtime.rootfs import mount_snapshot, secure_join
 from freight.runtime.spec import NETWORK_HOST
 from freight.settings import config_file
 
@@ -203,15 +203,11 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
 
 
 def _mount_rootfs(spec: ContainerSpec) -> None:
-    """The overlay at ``merged`` on the host (the built-in runtime mounts it in the
+    """The root at ``merged`` on the host (the built-in runtime mounts it in the
     container's own namespace instead), and the image's content into new volumes."""
-    d = spec.container_dir
-    data = f"lowerdir={':'.join(os.path.join(spec.lower_root or '', lower) for lower in spec.lowers)}," \
-           f"upperdir={d}/upper,workdir={d}/work"
-    if len(data) >= 4096:  # a page: the short relative names would be needed, as the built-in runtime uses
-        raise FreightError("the image has too many layers for an external runtime's root filesystem")
     os.makedirs(spec.merged, exist_ok=True)
-    sc.mount("overlay", spec.merged, "overlay", 0, data)
+    for layer in spec.rootfs:
+        mount_snapshot(layer, spec.merged)
     for m in spec.mounts:
         target = secure_join(spec.merged, m.target)
         if m.copy_up and os.path.isdir(target):
@@ -267,9 +263,11 @@ def _pass_pty(listener: socket.socket, stdio: Stdio) -> None:
 
 
 def cleanup(runtime: Runtime, container_id: str, merged: str) -> None:
-    """After the container exited (or failed to start): the runtime's record of it, our
-    reaped orphans of it, and the overlay at ``merged``."""
-    _reap_orphans()  # first: runsc's delete waits for its gofer, which may be our zombie
+    """After the container exited (or failed to start): the runtime's helpers that are our
+    children (runsc's sandbox and gofer, which its ``delete`` would wait seconds for while
+    they are our zombies), the runtime's record of the container, and its root at ``merged``."""
+    _kill_helpers(runtime)
+    _reap_orphans(wait=2.0)
     try:
         _run(runtime, "delete", "--force", container_id)
     except FreightError:
@@ -279,15 +277,38 @@ def cleanup(runtime: Runtime, container_id: str, merged: str) -> None:
         sc.umount2(merged, sc.MNT_DETACH)
 
 
-def _reap_orphans() -> None:
-    """The runtime's helper processes that ended as our children (runsc's gofer)."""
+def _kill_helpers(runtime: Runtime) -> None:
+    """Our children still running the runtime's program once its container is deleted
+    (runsc's sandbox and gofer may linger for seconds): nothing needs them any more."""
+    program = os.path.realpath(runtime.path)
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = f.read().rpartition(")")[2].split()[1]
+            if parent == me and os.path.realpath(f"/proc/{entry}/exe") == program:
+                os.kill(int(entry), 9)
+        except (OSError, IndexError):
+            continue
+
+
+def _reap_orphans(wait: float = 0.0) -> None:
+    """The runtime's helper processes that ended as our children (runsc's sandbox and
+    gofer), waiting up to ``wait`` seconds for those still on their way out."""
+    import time  # only external runtimes need it
+
+    deadline = time.monotonic() + wait
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
 
 def exec_process(runtime: Runtime, container_id: str, process_file: str, stdio: Stdio) -> int:

@@ -123,18 +123,16 @@ def test_the_built_in_runtime_names_a_field_it_cannot_honour(runtime_store: Stor
 
 
 def test_a_bundle_freight_wrote_runs_with_crun_by_hand(runtime_store: Store, cli: CLI) -> None:
-    """The bundle stands alone: mount its overlay (freight's annotations say which), then
+    """The bundle stands alone: mount its root (freight's annotations say how), then
     ``crun run -b BUNDLE``."""
     require_tool("crun", "crun")
     result = cli("run", "--name", "box", "-e", "WHO=crun", "busybox", "sh", "-c", 'echo "by hand: $WHO $(hostname)"')
     assert result.returncode == 0, result.stderr
     bundle_dir = _config_path(cli, "box").parent
     config = json.loads((bundle_dir / "config.json").read_text())
-    notes = config["annotations"]
-    overlay = (f"lowerdir={notes['org.freight.overlay.lowerdir']},upperdir={notes['org.freight.container-dir']}/upper,"
-               f"workdir={notes['org.freight.container-dir']}/work")
-    script = (f'cd {notes["org.freight.overlay.lowerroot"]} && mount -t overlay overlay -o {overlay} '
-              f'{config["root"]["path"]} && cd / && exec crun run -b {bundle_dir} freight-by-hand-{os.getpid()}')
+    mounts = " && ".join(f'cd {m["cwd"] or "/"} && mount -t {m["type"]} -o {",".join(m["options"])} {m["source"]} '
+                         f'{config["root"]["path"]}' for m in json.loads(config["annotations"]["org.freight.rootfs"]))
+    script = f'{mounts} && cd / && exec crun run -b {bundle_dir} freight-by-hand-{os.getpid()}'
     ran = subprocess.run([*runtime_namespace(), "sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == f"by hand: crun {config['hostname']}\n"
