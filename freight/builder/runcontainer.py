@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import threading
+import zlib
 
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError
@@ -96,7 +97,7 @@ def _spec(req: RunRequest) -> ContainerSpec:
               for m in req.mounts]
     network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
     spec = ContainerSpec(
-        id=os.path.basename(req.container_dir), container_dir=req.container_dir,
+        id=_step_id(req), container_dir=req.container_dir,
         rootfs=list(req.rootfs), args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
         hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
     spec.seccomp = default_profile(spec.caps)
@@ -171,7 +172,13 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
 
 def _end(req: RunRequest) -> None:
     """What an external runtime holds of the step's container once it exited."""
-    end_process(runtimes.check_name(req.runtime or None), os.path.basename(req.container_dir), req.container_dir)
+    end_process(runtimes.check_name(req.runtime or None), _step_id(req), req.container_dir)
+
+
+def _step_id(req: RunRequest) -> str:
+    """The step container's ID: its folder's name, made unique by its path (an external
+    runtime keeps every container it runs under its ID, machine-wide)."""
+    return f"{os.path.basename(req.container_dir)}-{zlib.crc32(req.container_dir.encode()):08x}"
 
 
 def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:

@@ -273,8 +273,19 @@ def cleanup(runtime: Runtime, container_id: str, merged: str) -> None:
     except FreightError:
         pass  # never created, or gone already
     _reap_orphans()
+    _remove_default_cgroups(container_id)
     if os.path.ismount(merged):
         sc.umount2(merged, sc.MNT_DETACH)
+
+
+def _remove_default_cgroups(container_id: str) -> None:
+    """The cgroups a runtime made at its default place for a container given no
+    cgroupsPath (a build step's) and left behind (runsc does): empty once it is gone."""
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{container_id}")
+        except OSError:
+            continue
 
 
 def _kill_helpers(runtime: Runtime) -> None:
