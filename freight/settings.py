@@ -17,6 +17,15 @@ def default_root() -> str:
     return os.path.join(data, "freight")
 
 
+def config_file() -> str:
+    """freight's configuration file (insecure registries, OCI runtimes), as Docker's
+    daemon.json: ``$FREIGHT_CONFIG``, else ``$XDG_CONFIG_HOME/freight/registries.json``."""
+    if env := os.environ.get("FREIGHT_CONFIG"):
+        return env
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "freight", "registries.json")
+
+
 PRIVATE = 0o700  # the store root: other users reach nothing below it (see make_root)
 _TIGHTENED = ("snapshots", "containers", "tmp")  # older stores made these 0755 too
 

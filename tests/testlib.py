@@ -90,6 +90,19 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+HUGETLB = "/sys/fs/cgroup/hugetlb"
+
+
+def runtime_namespace() -> list[str]:
+    """A command prefix: run in a private mount namespace where, on a hybrid cgroup host,
+    the hugetlb controller is mounted at /sys/fs/cgroup/hugetlb, which crun insists on.
+    The mount is the namespace's own; the binding of the controller to a v1 hierarchy
+    lasts, machine-wide, while any cgroup is left in it."""
+    script = (f'if [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q {HUGETLB}; then mkdir -p {HUGETLB} '
+              f'&& mount -t cgroup -o hugetlb cgroup {HUGETLB}; fi; exec "$@"')
+    return ["unshare", "-m", "sh", "-c", script, "sh"]
+
+
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
     """A port on 127.0.0.1 that nothing listens on now (TCP, or ``kind``)."""
     with socket.socket(socket.AF_INET, kind) as sock:

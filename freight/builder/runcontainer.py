@@ -26,14 +26,17 @@ import stat
 import subprocess
 import sys
 import threading
+import zlib
 
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError
 from freight.record import Record, as_dict, field
+from freight.runtime import bundle, runtimes
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.seccomp import default_profile
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
+from freight.runtime.starter import end_process
 from freight.store.snapshots import SnapshotMount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -64,6 +67,7 @@ class RunRequest(Record):
     user: str = ""
     network: str = "default"    # default (the host's), host, none
     mounts: Sequence[MountSpec] = field(default_factory=tuple)
+    runtime: str = ""           # an OCI runtime's name ("": the configured default)
 
 
 class RunSetupError(Exception):
@@ -93,7 +97,7 @@ def _spec(req: RunRequest) -> ContainerSpec:
               for m in req.mounts]
     network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
     spec = ContainerSpec(
-        id=os.path.basename(req.container_dir), container_dir=req.container_dir,
+        id=_step_id(req), container_dir=req.container_dir,
         rootfs=list(req.rootfs), args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
         hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
     spec.seccomp = default_profile(spec.caps)
@@ -102,11 +106,19 @@ def _spec(req: RunRequest) -> ContainerSpec:
 
 def _fork(req: RunRequest, out_fd: int) -> int:
     """Fork the container from this (single-threaded) process, output to ``out_fd``; its PID."""
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        pid, err_r = fork_container(_spec(req), Stdio(null, out_fd, out_fd))
-    finally:
-        os.close(null)
+    try:  # the step's bundle: the runtime reads what it runs from there
+        runtime = runtimes.find(runtimes.check_name(req.runtime or None))
+        spec = _spec(req)
+        path = bundle.write(spec)
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            if runtime is not None:
+                return runtimes.start(runtime, spec, path, Stdio(null, out_fd, out_fd))
+            pid, err_r = fork_container(bundle.load(path, spec.id).spec, Stdio(null, out_fd, out_fd))
+        finally:
+            os.close(null)
+    except FreightError as err:
+        raise RunSetupError(str(err), err.exit_code) from None
     try:
         wait_exec(pid, err_r)
     except FreightError as err:
@@ -151,8 +163,22 @@ def run_container(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     except BaseException:  # interrupted: the step's container must not outlive the build
         os.kill(pid, signal.SIGKILL)
         _wait(pid)
+        _end(req)
         raise
-    return _wait(pid)
+    code = _wait(pid)
+    _end(req)
+    return code
+
+
+def _end(req: RunRequest) -> None:
+    """What an external runtime holds of the step's container once it exited."""
+    end_process(runtimes.check_name(req.runtime or None), _step_id(req), req.container_dir)
+
+
+def _step_id(req: RunRequest) -> str:
+    """The step container's ID: its folder's name, made unique by its path (an external
+    runtime keeps every container it runs under its ID, machine-wide)."""
+    return f"{os.path.basename(req.container_dir)}-{zlib.crc32(req.container_dir.encode()):08x}"
 
 
 def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:

@@ -129,7 +129,7 @@ def execute(session: BuildSession, state: State, instr: Instruction, run_args: l
             path.chmod(0o755)
             specs.append(MountSpec("bind", run_args[0], os.fspath(path), readonly=True))
         req = RunRequest(os.fspath(cdir), rootfs, run_args, env, workdir,
-                         state.config.get("User") or "", network, specs)
+                         state.config.get("User") or "", network, specs, session.opts.runtime)
         try:
             code = run_container(req, lambda line: v.log(line.decode("utf-8", "replace")))
         except RunSetupError as err:

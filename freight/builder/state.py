@@ -73,6 +73,7 @@ class BuildOptions(Record):
     platform: str = ""
     progress: str = "auto"              # auto, plain, tty, quiet
     network: str = "default"            # default, host, none
+    runtime: str = ""                   # the OCI runtime of RUN steps ("": the configured default)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {"src"|"env": ...}
     cache_from: list[str] = field(default_factory=list)
     outputs: list[dict[str, str]] = field(default_factory=list)      # {"type": ..., "dest": ...}

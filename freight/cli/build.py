@@ -32,6 +32,7 @@ def register(sub: Subcommands) -> None:
                    help="type of progress output")
     p.add_argument("--network", default="default", choices=["default", "host", "none"],
                    help="networking mode for the RUN instructions")
+    p.add_argument("--runtime", help="OCI runtime for the RUN instructions")
     p.add_argument("--secret", action="append", default=[], help="secret to expose: id=mysecret[,src=/local/secret]")
     p.add_argument("--cache-from", action="append", default=[], help="images to consider as cache sources")
     p.add_argument("--timestamp", default="", metavar="now|SECONDS",
@@ -120,7 +121,7 @@ def _build(args: argparse.Namespace) -> int:
         context=args.context, dockerfile=args.file, tags=args.tag, build_args=build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
-        progress="quiet" if args.quiet else args.progress, network=args.network,
+        progress="quiet" if args.quiet else args.progress, network=args.network, runtime=args.runtime or "",
         secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
         timestamp=args.timestamp, locked=args.locked,
         stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)

@@ -102,6 +102,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
     a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("--runtime", help="Runtime to use for this container")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
     a("image", metavar="IMAGE")
@@ -210,6 +211,8 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": args.dns,
         "DnsSearch": args.dns_search, "DnsOptions": args.dns_option,
     }
+    if args.runtime:
+        host["Runtime"] = args.runtime
     _devices(args.device, host)
     if args.gpus:
         host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 from pathlib import Path
 
+from freight import settings
 from freight.errors import FreightError
 
 HUB_ENDPOINT = "registry-1.docker.io"
 
 
 def config_file() -> Path:
-    if env := os.environ.get("FREIGHT_CONFIG"):
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "freight" / "registries.json"
+    return Path(settings.config_file())
 
 
 def insecure_registries() -> list[str]:

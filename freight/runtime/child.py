@@ -18,6 +18,7 @@ from collections.abc import Callable
 from freight.errors import FreightError
 from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
+from freight.runtime.bundle import bundle_dir
 from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
@@ -176,11 +177,11 @@ def _hook_steps(spec: ContainerSpec, hooks: dict[str, list[Hook]], sync: HookSyn
         if sync is not None:
             sync.wait_for_parent()
         run_hooks("createContainer", hooks.get("createContainer"),
-                  oci_state(spec.id, "creating", spec.container_dir, pid))
+                  oci_state(spec.id, "creating", bundle_dir(spec.container_dir), pid))
 
     def before_exec() -> None:
         run_hooks("startContainer", hooks.get("startContainer"),
-                  oci_state(spec.id, "created", spec.container_dir, pid))
+                  oci_state(spec.id, "created", bundle_dir(spec.container_dir), pid))
 
     return before_pivot, before_exec if hooks.get("startContainer") else None
 

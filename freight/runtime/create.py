@@ -22,6 +22,8 @@ from freight.runtime.names import check_name, random_name
 from freight.runtime.netsandbox import initial_networks
 from freight.runtime.records import OWNER, Container, new_state, release_dir
 from freight.runtime.removal import dispose
+from freight.runtime.runtimes import check_host_config
+from freight.runtime.runtimes import check_name as check_runtime
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
 from freight.store.db import transaction
@@ -48,6 +50,8 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
     config = cfg.merge_image_config(body, image.config)
     networking = config.pop("NetworkingConfig", None)  # the API's, beside the config
     cfg.validate_host_config(host)
+    host["Runtime"] = check_runtime(host.get("Runtime"))
+    check_host_config(host["Runtime"], host)
     name = _unique_name(store, name)
     cid = os.urandom(32).hex()
     host_network = host.get("NetworkMode") == "host"

@@ -10,14 +10,14 @@ runs on, and ``exec -d`` returns once the command runs.
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import cgroups, channel
+from freight.runtime import channel
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
 from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
-from freight.runtime.launch import fork_container
 from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.starter import end_exec, start_exec
 from freight.runtime.stdio import window_size
 from freight.store import open_store
 
@@ -52,10 +52,9 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     spec.tty, spec.stdin, spec.init = tty, interactive, False
     if privileged:
         spec.caps = all_caps()
-    spec.cgroup = cgroups.load(c.id)
     io = ChildStdio(spec, winsize)
     try:
-        pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
+        pid, exec_r = start_exec(c.host_config.get("Runtime"), spec, c.pid, io.stdio)
     except BaseException:
         io.abort()
         raise
@@ -71,6 +70,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if ready_w is not None:
         report(ready_w, 0, str(pid))
     code = relay_and_wait({"Tty": tty}, None, launched, hub)
+    end_exec(c.host_config.get("Runtime"), spec, c.pid)
     if hub is not None:
         hub.finish(code)
     return code

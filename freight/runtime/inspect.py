@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from freight.errors import NotFound
 from freight.runtime import containers
+from freight.runtime.bundle import CONFIG, bundle_dir
 from freight.runtime.records import PRIVATE_STATE, Container
 from freight.runtime.volumes import get_volume
 
@@ -38,6 +39,7 @@ def container_inspect(store: Store, c: Container) -> dict[str, Any]:
     out["GraphDriver"] = {"Data": {"LowerDir": lowers, "MergedDir": f"{directory}/merged",
                                    "UpperDir": f"{directory}/upper", "WorkDir": f"{directory}/work"},
                           "Name": "overlay"}
+    out["OCIConfigPath"] = f"{bundle_dir(directory)}/{CONFIG}"  # Podman's name: the bundle's config.json
     out["Mounts"] = [{k: v for k, v in m.items() if k not in _PRIVATE_MOUNT} for m in record["Mounts"]]
     out["Config"] = record["Config"]
     out["NetworkSettings"] = _network_settings(record.get("NetworkSettings") or {}, state)

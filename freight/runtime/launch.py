@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
+from freight.runtime.bundle import bundle_dir
 from freight.runtime.handoff import RUNTIME_HOOK_STAGES, HookSync, Stdio, close_fds, error_for, read_report, report
 from freight.runtime.spec import ContainerSpec
 
@@ -95,7 +96,7 @@ def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int
         if sync.child_ready():
             from freight.runtime.hooks import oci_state, run_hooks
 
-            state = oci_state(spec.id, "creating", spec.container_dir, pid)
+            state = oci_state(spec.id, "creating", bundle_dir(spec.container_dir), pid)
             for stage in RUNTIME_HOOK_STAGES:
                 run_hooks(stage, hooks.get(stage), state)
             sync.release_child()

@@ -55,11 +55,12 @@ def _find(entries: list[list[str]], key: str, fields: int) -> list[str] | None:
     return None
 
 
-def resolve_user(spec_user: str, group_add: Sequence[str] = (), etc: str = "/etc") -> ExecUser:
+def resolve_user(spec_user: str, group_add: Sequence[str] = (), passwd_file: str = "/etc/passwd",
+                 group_file: str = "/etc/group") -> ExecUser:
     """``name|uid[:group|gid]`` against the container's passwd and group files."""
     user_part, _, group_part = (spec_user or "").partition(":")
-    passwd = _read_db(f"{etc}/passwd")
-    groups = _read_db(f"{etc}/group")
+    passwd = _read_db(passwd_file)
+    groups = _read_db(group_file)
     uid, gid, home, name = 0, 0, "/", None
     if user_part:
         entry = _find(passwd, user_part, 7)
@@ -137,7 +138,7 @@ def lookup(command: str, env: list[str]) -> str:
     raise CommandNotFound(f'exec: "{command}": executable file not found in $PATH')
 
 
-def _capability_masks() -> tuple[int, int]:
+def capability_masks() -> tuple[int, int]:
     """Our bounding set and permitted set, so we never ask for more than we hold."""
     bounding = permitted = 0
     with open("/proc/self/status") as f:
@@ -156,7 +157,7 @@ def apply_identity(spec: ContainerSpec, user: ExecUser) -> None:
 
         for res, soft, hard in spec.ulimits:
             resource.setrlimit(res, (soft, hard))
-    bounding, permitted = _capability_masks()
+    bounding, permitted = capability_masks()
     wanted = capabilities.mask(spec.caps) & permitted
     for cap in range(capabilities.last_cap() + 1):
         if not wanted >> cap & 1 and bounding >> cap & 1:

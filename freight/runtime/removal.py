@@ -55,6 +55,10 @@ def dispose(store: Store, c: Container, cgroup: cgroups.Cgroup | None, remove_ro
 
 def reap(store: Store, c: Container) -> Container | None:
     """Finish ``c``, recorded as running by a supervisor that is gone; None when it is removed."""
+    if c.host_config.get("Runtime") not in (None, "freight"):  # an external runtime's: its record, its root
+        from freight.runtime.starter import end_process  # rarely needed, and it imports the launcher
+
+        end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, None, remove_row=True, volumes=True)
         return None

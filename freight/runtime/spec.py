@@ -62,7 +62,8 @@ class ContainerSpec(Record, frozen=False):
     (``Snapshots.prepare``); ``container_dir`` holds upper, work, merged and the hosts files;
     ``ulimits`` are (resource, soft, hard); ``cgroup`` is a
     ``freight.runtime.cgroups.Cgroup`` or None; ``masked_paths`` applies Docker's
-    masked and read-only /proc paths; ``seccomp`` is the runtime-spec's
+    masked and read-only /proc paths; ``console_size`` the caller's terminal's;
+    ``seccomp`` is the runtime-spec's
     ``linux.seccomp`` (``freight.runtime.seccomp``), None for unconfined.
     """
 
@@ -78,6 +79,7 @@ class ContainerSpec(Record, frozen=False):
     tty: bool = False
     stdin: bool = False
     network: str = NETWORK_PRIVATE
+    netns_path: str = ""  # with NETWORK_JOINED: the namespace, as its supervisor holds it open
     pid_host: bool = False
     ipc_host: bool = False
     uts_host: bool = False
@@ -92,6 +94,7 @@ class ContainerSpec(Record, frozen=False):
     cgroup: Cgroup | None = None
     masked_paths: bool = True
     seccomp: dict[str, Any] | None = None
+    console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with ``tty``
 
     @property
     def merged(self) -> str:

@@ -18,22 +18,23 @@ from contextlib import nullcontext
 
 from freight.errors import FreightError
 from freight.pids import start_time
-from freight.runtime import cgroups, channel
+from freight.runtime import channel
 from freight.runtime import hostconfig as cfg
 from freight.runtime.attach import attach as attach_to
 from freight.runtime.attach import exit_code_after
+from freight.runtime.bundle import bundle_dir
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
 from freight.runtime.handoff import report
-from freight.runtime.launch import fork_container
 from freight.runtime.netbridge import entered
-from freight.runtime.netsandbox import Sandbox, close_sandbox, forget, open_sandbox, wire
+from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox, wire
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import fork_monitor, fork_viewed
 from freight.runtime.spec import NETWORK_JOINED
+from freight.runtime.starter import end_process, start_process
 from freight.runtime.stdio import window_size
 from freight.runtime.times import timestamp
 from freight.store import open_store
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from freight.runtime.limits import DeviceRule
+    from freight.runtime.limits import DeviceRule, Resources
     from freight.runtime.portproxy import PortProxy
     from freight.store import Store
 
@@ -113,6 +114,7 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
         os.waitpid(launched.pid, 0)
         launched.abort()
         _close_network(store, c, launched)
+        end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
         dispose(store, c, None, remove_row=False)
         raise
     try:
@@ -172,6 +174,7 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         raise
     if sandbox is not None:  # the process is forked inside the namespace made for it
         spec.network = NETWORK_JOINED
+        spec.netns_path = f"/proc/{os.getpid()}/fd/{sandbox.fd}"
     try:
         io = ChildStdio(spec, winsize)
     except BaseException:
@@ -183,10 +186,11 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
     hooks = edits.hooks if edits is not None and edits.hooks else None
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
-        # It is made while the child builds its filesystem (see fork_container).
+        # The network is wired while the child builds its filesystem (see start_process).
         with entered(sandbox.fd) if sandbox is not None else nullcontext() as home:
-            pid, exec_r = fork_container(spec, io.stdio, hooks=hooks,
-                                         make_cgroup=lambda: _cgroup(c, rules, store, sandbox, home))
+            wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None and home is not None else None
+            started = start_process(c.host_config.get("Runtime"), spec, _resources(c, rules), hooks, io.stdio,
+                                    wiring)
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
@@ -195,7 +199,8 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         raise
     finally:
         io.close_child_ends()
-    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, hooks, sandbox)
+    return Launched(started.pid, started.exec_r, io.sources, io.stdin_to, started.spec.cgroup, proxy,
+                    io.tty_sock, started.hooks, sandbox)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
@@ -222,17 +227,12 @@ def _port_proxy(c: Container) -> PortProxy | None:
     return proxy
 
 
-def _cgroup(c: Container, device_rules: list[DeviceRule], store: Store, sandbox: Sandbox | None,
-            home: int | None) -> cgroups.Cgroup:
-    """The container's cgroup with its limits; device rules follow Docker's default deny list.
-    Made while the child builds its filesystem, as is its network (``sandbox``, wired from
-    ``home``, the namespace we were forked from)."""
-    if sandbox is not None and home is not None:
-        wire(store, sandbox, home)
+def _resources(c: Container, device_rules: list[DeviceRule]) -> Resources:
+    """The container's cgroup limits; device rules follow Docker's default deny list."""
     resources = cfg.make_resources(c.host_config)
     if resources.devices is not None:
         resources.devices = [*resources.devices, *device_rules]
-    return cgroups.create(c.id, resources)
+    return resources
 
 
 def _start_failed(store: Store, c: Container, err: FreightError) -> None:
@@ -269,7 +269,7 @@ def _run_hooks(store: Store, c: Container, launched: Launched, stage: str,
     from freight.runtime.hooks import oci_state, run_hooks
 
     status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
-    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
+    run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, bundle_dir(c.directory(store)), pid),
               fatal=False, warn=warn)
 
 
@@ -288,6 +288,7 @@ def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Cal
         launched.proxy.stop()
     _close_network(store, c, launched)
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
+    end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
         _run_hooks(store, c, launched, "poststop", warn)

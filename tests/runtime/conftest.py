@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib import BUSYBOX_CONFIG, freight_cgroups, freight_mounts, processes_mentioning
+from testlib import BUSYBOX_CONFIG, HUGETLB, freight_cgroups, freight_mounts, processes_mentioning
 
 from freight.store import Store
 
@@ -39,3 +40,31 @@ def busybox_image(runtime_store: Store, busybox_rootfs: Path) -> Callable[..., s
         return tag
 
     return make
+
+
+MS_SLAVE = 1 << 19
+
+
+@pytest.fixture(scope="session")
+def oci_runtimes() -> Iterator[None]:
+    """The external OCI runtimes' set-up: on a hybrid cgroup host crun (and runc) want the
+    hugetlb controller on a v1 hierarchy at /sys/fs/cgroup/hugetlb. It is mounted in a
+    mount namespace of this test process's own (the rest of the session runs in it, and
+    its freight commands inherit it), so no other process on the machine sees the mount;
+    the binding of the controller itself is machine-wide while a cgroup is left in it, so
+    the ``freight`` cgroup made there is removed at the end."""
+    from freight.runtime import syscalls as sc
+
+    hybrid = os.path.isdir("/sys/fs/cgroup/unified") and os.path.isdir("/sys/fs/cgroup/memory")
+    if not hybrid or os.path.ismount(HUGETLB):
+        yield
+        return
+    sc.unshare(sc.CLONE_NEWNS)  # a single-threaded process may; pytest is one
+    sc.mount(None, "/", None, sc.MS_REC | MS_SLAVE)
+    os.makedirs(HUGETLB, exist_ok=True)
+    sc.mount("cgroup", HUGETLB, "cgroup", 0, "hugetlb")
+    yield
+    try:
+        os.rmdir(f"{HUGETLB}/freight")
+    except OSError:
+        pass

@@ -109,7 +109,7 @@ def test_gpus_all_applies_devices_env_mounts_and_hooks(runtime_store: Store, cli
                           ("poststart", "running"), ("poststop", "stopped")):
         state = records[stage]["state"]
         assert state["ociVersion"] == "1.0.2" and state["id"] == cid and state["status"] == status
-        assert state["bundle"] == f"{runtime_store.root}/containers/{cid}"
+        assert state["bundle"] == f"{runtime_store.root}/containers/{cid}/bundle"
     pid = records["createRuntime"]["state"]["pid"]
     assert records["createContainer"]["state"]["pid"] == start_state["pid"] == pid
     # createRuntime: in the runtime's mount namespace, with the container's already made.
