@@ -85,9 +85,17 @@ def check_host_config(name: str, host: dict[str, Any]) -> None:
     own network stack (the port proxy reaches the container's namespace, not gVisor's)."""
     if name == BUILTIN or not (host.get("PortBindings") or host.get("PublishAllPorts")):
         return
-    entry = _configured().get(name) or {}
-    if os.path.basename(str(entry.get("path") or name)) == "runsc":
+    if has_own_network(name):
         raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) yet")
+
+
+def has_own_network(name: str | None) -> bool:
+    """Whether the runtime ``name`` brings its own network stack (gVisor's), so a network
+    namespace made and wired for the container would not be the one it uses."""
+    if not name or name == BUILTIN:
+        return False
+    entry = _configured().get(name) or {}
+    return os.path.basename(str(entry.get("path") or name)) == "runsc"
 
 
 def find(name: str | None) -> Runtime | None:

@@ -31,6 +31,7 @@ from freight.runtime.netbridge import entered
 from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox, wire
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
+from freight.runtime.runtimes import has_own_network
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import fork_monitor, fork_viewed
 from freight.runtime.spec import NETWORK_JOINED
@@ -168,7 +169,9 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        sandbox = open_sandbox(store, c, proxy.bindings if proxy is not None else [])
+        runtime = c.host_config.get("Runtime")
+        sandbox = None if has_own_network(runtime) else open_sandbox(store, c, proxy.bindings if proxy is not None
+                                                                     else [])
     except BaseException:
         release(None, proxy)
         raise

@@ -126,7 +126,9 @@ def test_a_bundle_freight_wrote_runs_with_crun_by_hand(runtime_store: Store, cli
     """The bundle stands alone: mount its root (freight's annotations say how), then
     ``crun run -b BUNDLE``."""
     require_tool("crun", "crun")
-    result = cli("run", "--name", "box", "-e", "WHO=crun", "busybox", "sh", "-c", 'echo "by hand: $WHO $(hostname)"')
+    # --network none: a bridge network's namespace is the monitor's, joined by path, and goes with it
+    result = cli("run", "--name", "box", "--network", "none", "-e", "WHO=crun", "busybox", "sh", "-c",
+                 'echo "by hand: $WHO $(hostname)"')
     assert result.returncode == 0, result.stderr
     bundle_dir = _config_path(cli, "box").parent
     config = json.loads((bundle_dir / "config.json").read_text())
