@@ -38,7 +38,6 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://freight.build/dockerfile/v1"  # names the parameters' schema below
 BUILDER_ID = "https://freight.build/builder"
-MEDIA_TYPE = "application/vnd.in-toto+json"  # the statement's and the artifact's type
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
 
 
@@ -77,6 +76,6 @@ def record(store: Store, image: Image, opts: BuildOptions, ctx: BuildContext, ba
     """Keep the build's statement beside ``image``; return the artifact manifest's digest."""
     subject = {"mediaType": image.manifest.get("mediaType") or OCI_MANIFEST, "digest": image.manifest_digest,
                "size": store.blobs.size(image.manifest_digest)}
-    return referrers.attach(store, subject, MEDIA_TYPE, MEDIA_TYPE,
+    return referrers.attach(store, subject, referrers.IN_TOTO, referrers.IN_TOTO,
                             canonical_json(statement(image, opts, ctx, bases)),
                             {PREDICATE_ANNOTATION: PREDICATE_TYPE})

@@ -14,8 +14,6 @@ from freight.store import referrers
 from freight.store.inspect import image_inspect
 from freight.store.store import Store
 
-_STATEMENT = "application/vnd.in-toto+json"  # freight.builder.provenance.MEDIA_TYPE (cli must not load the builder)
-
 
 def register(sub: Subcommands) -> None:
     p = sub.add("inspect", cmd_image_inspect, help="Display detailed information on one or more images")
@@ -41,7 +39,7 @@ def print_provenance(st: Store, names: list[str], fmt: str | None) -> int:
     statements = []
     for name in names:
         image = st.resolve_image(name)
-        found = referrers.referrers(st, image.manifest_digest, _STATEMENT)
+        found = referrers.referrers(st, image.manifest_digest, referrers.IN_TOTO)
         if not found:
             raise NotFound(f"No provenance for image: {name}")
         statements.append(json.loads(referrers.payload(st, found[0])))

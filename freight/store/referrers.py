@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from freight.store.store import Store
 
+IN_TOTO = "application/vnd.in-toto+json"  # an in-toto statement, and the artifact type of one
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 EMPTY_DIGEST = sha256_bytes(EMPTY)
