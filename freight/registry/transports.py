@@ -28,6 +28,7 @@ from freight.archive.imagesource import ArchiveSource, layout_image
 from freight.archive.model import ArchiveImage
 from freight.archive.oci_layout import IMAGE_NAME, INDEX, REF_NAME, names_from
 from freight.archive.reader import Archive, read_docker_archive, read_oci_layout
+from freight.archive.referrers import load_referrers
 from freight.archive.save import select_images, write_archive, write_oci_layout
 from freight.errors import FreightError, NotFound
 from freight.image import reference
@@ -64,6 +65,8 @@ def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Re
                 desc = index_entry(json.loads(archive.source.read(INDEX)), ref)
                 dest = StoreDestination(store, [str(name) for name in names_from(desc.get("annotations") or {})])
                 copy(layout_image(archive.source, desc, platform), dest, Quiet())
+                if dest.image is not None:
+                    load_referrers(store, archive.source, dest.image.manifest_digest)
     image = dest.image
     assert image is not None  # the copy finished
     progress.message(f"Loaded image: {image.repo_tags[0] if image.repo_tags else image.id}")

@@ -74,3 +74,23 @@ def test_provenance_lives_as_long_as_its_image(busybox_store: Store, tmp_path: P
     assert run_freight(busybox_store.root, "rmi", "prov:gc").returncode == 0
     busybox_store.gc()
     assert not busybox_store.blobs.has(artifact.digest) and not busybox_store.blobs.has(statement)
+
+
+def test_save_and_load_keep_the_provenance(busybox_store: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "a\n", "Dockerfile": DOCKERFILE})
+    image_id = _build(busybox_store, ctx, "-t", "prov:save")
+    statement = run_freight(busybox_store.root, "inspect", "--provenance", image_id).stdout
+    [artifact] = referrers.referrers(busybox_store, busybox_store.resolve_image(image_id).manifest_digest)
+    saved = tmp_path / "prov.tar"
+    assert run_freight(busybox_store.root, "save", "-o", str(saved), "prov:save").returncode == 0
+    pushed = run_freight(busybox_store.root, "push", "prov:save", f"oci:{tmp_path / 'layout'}")
+    assert pushed.returncode == 0, pushed.stderr
+    index = json.loads((tmp_path / "layout" / "index.json").read_text())
+    assert [d["annotations"]["dev.freight.referrers"] for d in index["manifests"]] == [artifact.digest]
+    assert (tmp_path / "layout" / "blobs" / "sha256" / artifact.digest[7:]).read_bytes() == artifact.raw
+    for n, (verb, source) in enumerate((("load", ["-i", str(saved)]), ("pull", [f"oci:{tmp_path / 'layout'}"]))):
+        other = open_store(tmp_path / f"other{n}")
+        done = run_freight(other.root, verb, *source)
+        assert done.returncode == 0, done.stderr
+        assert other.resolve_image("prov:save").id == image_id
+        assert run_freight(other.root, "inspect", "--provenance", "prov:save").stdout == statement
