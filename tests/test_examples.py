@@ -1,5 +1,5 @@
 """examples/: every Dockerfile parses, and the README's walkthrough of examples/pipeline
-does what it says (lock, build, --check, change the data, rebuild)."""
+does what it says (lock, build, --check, change the data, rebuild, image diff)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def test_the_readme_walkthrough(busybox_store: Store, registry: Callable[..., st
     assert re.search(r"COPY --chmod=755 count.sh /pipeline/count.sh\n#\d+ CACHED", changed.stderr)
     second = busybox_store.resolve_image("pipeline:2").id
     assert second != first
+    diff = freight("image", "diff", "pipeline:1", "pipeline:2").splitlines()
+    assert [line.split(":")[0] for line in diff if not line.startswith(" ")] == [
+        "layer 3 (COPY data/ /pipeline/data/ # buildkit)", "layer 4 (RUN /bin/sh -c ./count.sh data > results.txt && "
+        "mkdir -p /out && ln -s /pipeline/results.txt /out/results.txt # buildkit)"], diff
+    assert [line.split(":")[0].strip() for line in diff if line.startswith(" ")] == [
+        "~ /pipeline/data/fruits.txt", "~ /pipeline/results.txt"], diff
     data.write_text(original)
     assert freight("build", base, "-q", str(example)).strip() == first
     locked = run_freight(root, "build", base, "--locked", "-q", str(example), timeout=300)

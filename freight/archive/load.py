@@ -20,6 +20,7 @@ from pathlib import Path
 from freight.archive.imagesource import ArchiveSource
 from freight.archive.model import ArchiveImage
 from freight.archive.reader import open_archive
+from freight.archive.referrers import load_referrers
 from freight.image.copy import Quiet, copy
 from freight.record import Record, field
 from freight.store.imagesource import StoreDestination
@@ -48,7 +49,10 @@ def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
         archive.verify()
         for image in archive.images:
             copy(ArchiveSource.of(archive.source, image), StoreDestination(store, record=False), Quiet())
-        return [_record(store, image) for image in archive.images]
+        loaded = [_record(store, image) for image in archive.images]
+        for image in archive.images:
+            load_referrers(store, archive.source, image.manifest_digest)
+        return loaded
 
 
 def _record(store: Store, image: ArchiveImage) -> LoadedImage:

@@ -12,7 +12,9 @@ images are identical byte for byte.
 
 Blobs go out exactly as stored (uncompressed layers for images freight built,
 the registry's compressed blobs for pulled ones) with the stored manifest
-bytes, so loading the archive gives back the same manifest and image IDs.
+bytes, so loading the archive gives back the same manifest and image IDs. An image's
+referrers (its provenance) go into ``blobs/`` too, named by its index.json entries
+(``freight.archive.referrers``).
 Each image is a copy (``freight.image.copy``) from the store
 (``freight.store.imagesource.StoreImage``) into :class:`ArchiveBlobs` (for
 the tar) or :class:`LayoutBlobs` (an OCI layout directory). Blobs stream from
@@ -22,6 +24,7 @@ store's zstd encoding where it is kept encoded); none is held in memory.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -31,6 +34,8 @@ from pathlib import Path
 
 from freight.archive import docker_archive, oci_layout
 from freight.archive.atomic import write_atomic
+from freight.archive.referrers import annotate
+from freight.archive.referrers import blobs_of as referrer_blobs
 from freight.errors import FreightError, InvalidReference
 from freight.image import reference
 from freight.image.copy import Destination, Quiet, copy
@@ -106,7 +111,10 @@ def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> N
     for selection in selections:
         image = selection.image
         copy(StoreImage(store, image), blobs, Quiet())
-        descriptors.extend(_descriptors(store, selection))
+        extra, named = referrer_blobs(store, image)
+        for digest, data in extra:
+            blobs.blobs.setdefault(digest, (0, len(data), functools.partial(io.BytesIO, data)))
+        descriptors.extend(annotate(_descriptors(store, selection), named))
         items.append(docker_archive.manifest_item(image.id, selection.refs,
                                                   [layer["digest"] for layer in image.layers]))
         if image.diff_ids:
@@ -229,9 +237,13 @@ def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_nam
         raise FreightError(f"ref name {ref_name!r} needs exactly one image, got {len(selections)}")
     (directory / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     layout = LayoutBlobs(directory)
+    added: list[dict[str, Any]] = []
     for selection in selections:
         copy(StoreImage(store, selection.image), layout, Quiet())
-    added = [d for s in selections for d in _descriptors(store, s, ref_name)]
+        extra, named = referrer_blobs(store, selection.image)
+        for digest, data in extra:
+            layout.write(digest, functools.partial(io.BytesIO, data))
+        added += annotate(_descriptors(store, selection, ref_name), named)
     index_path = directory / oci_layout.INDEX
     index = json.loads(index_path.read_bytes()) if index_path.exists() else {}
     names_added = {_desc_name(d) for d in added} - {None}
@@ -256,20 +268,20 @@ class LayoutBlobs(Destination):
         return layer.descriptor if self._path(layer.digest).exists() else None
 
     def put_layer(self, index: int, layer: Layer, progress: Progress, item: str) -> tuple[dict[str, Any], None]:
-        self._write(layer.digest, layer.open)
+        self.write(layer.digest, layer.open)
         return layer.descriptor, None
 
     def put_config(self, source: ImageSource) -> None:
-        self._write(source.config_descriptor["digest"], lambda: source.blob(source.config_descriptor))
+        self.write(source.config_descriptor["digest"], lambda: source.blob(source.config_descriptor))
 
     def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
-        self._write(digest, lambda: io.BytesIO(manifest))
+        self.write(digest, lambda: io.BytesIO(manifest))
         return digest
 
     def _path(self, digest: str) -> Path:
         return self.directory / oci_layout.blob_name(digest)
 
-    def _write(self, digest: str, opener: Callable[[], Readable]) -> None:
+    def write(self, digest: str, opener: Callable[[], Readable]) -> None:
         if not self._path(digest).exists():
             with closing(opener()) as f:
                 write_atomic(self._path(digest), lambda out: shutil.copyfileobj(f, out, CHUNK))

@@ -7,12 +7,12 @@ unpacked snapshots are links to the first store's, which the second build only r
 no layer, snapshot, cache entry or ``RUN --mount=type=cache`` directory the first build
 made can stand in for the second's work. Equal image IDs mean the build is reproducible;
 otherwise ``differences`` explains how the two images differ: config fields first, then
-layer by layer the paths added, removed or changed (``freight.store.layerdiff``).
+layer by layer the paths added, removed or changed (``freight.store.imagediff``, which
+``freight image diff`` uses too).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -20,14 +20,13 @@ from pathlib import Path
 from freight.builder.engine import build
 from freight.builder.state import BuildError, BuildOptions, BuildResult
 from freight.record import Record, replace
-from freight.store.compression import media_type_compression, open_layer
-from freight.store.layerdiff import compare, summarise
+from freight.store.compression import media_type_compression
+from freight.store.imagediff import diff_images
+from freight.store.imagesource import StoreImage
 from freight.store.store import Store, open_store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from typing import Any
-
     from freight.store.images import Image
 
 
@@ -50,7 +49,8 @@ def check(store: Store, opts: BuildOptions, first: BuildResult) -> CheckResult:
         other = open_store(root)
         for image_id in first.images:
             _copy_image(store, other, store.resolve_image(image_id))
-        second = build(other, replace(opts, no_cache=True, pull=False, tags=[], outputs=[], cache_from=[]))
+        second = build(other, replace(opts, no_cache=True, pull=False, tags=[], outputs=[], cache_from=[],
+                                     provenance=False))
         lines = [] if second.image_id == first.image_id else differences(
             store, store.resolve_image(first.image_id), other, other.resolve_image(second.image_id))
         return CheckResult(first.image_id, second.image_id, lines)
@@ -75,44 +75,6 @@ def _copy_image(src: Store, dst: Store, img: Image) -> None:
             dst.add_image(img.manifest_digest, repo_digest=name, unpack=False)
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}" if prefix else key, out)
-    else:
-        out[prefix] = json.dumps(value, sort_keys=True)
-
-
 def differences(store_a: Store, a: Image, store_b: Store, b: Image) -> list[str]:
-    """How image ``b`` differs from ``a``: config fields, then each layer's paths."""
-    fields_a: dict[str, str] = {}
-    fields_b: dict[str, str] = {}
-    skip = ("rootfs", "history")  # shown layer by layer below
-    _flatten({k: v for k, v in a.config.items() if k not in skip}, "", fields_a)
-    _flatten({k: v for k, v in b.config.items() if k not in skip}, "", fields_b)
-    lines = [f"config {key}: {fields_a.get(key, '(none)')} != {fields_b.get(key, '(none)')}"
-             for key in sorted(fields_a.keys() | fields_b.keys()) if fields_a.get(key) != fields_b.get(key)]
-    history_a = [h for h in a.config.get("history") or [] if not h.get("empty_layer")]
-    history_b = [h for h in b.config.get("history") or [] if not h.get("empty_layer")]
-    for i, (old, new) in enumerate(zip(a.config.get("history") or [], b.config.get("history") or [])):
-        if old != new:
-            lines.append(f"history {i} ({old.get('created_by', '')}): {json.dumps(old, sort_keys=True)} != "
-                         f"{json.dumps(new, sort_keys=True)}")
-    for i in range(max(len(a.diff_ids), len(b.diff_ids))):
-        old_id = a.diff_ids[i] if i < len(a.diff_ids) else None
-        new_id = b.diff_ids[i] if i < len(b.diff_ids) else None
-        if old_id == new_id:
-            continue
-        step = (history_b[i] if i < len(history_b) else history_a[i] if i < len(history_a) else {})
-        lines.append(f"layer {i} ({step.get('created_by', '?')}): {old_id or '(none)'} != {new_id or '(none)'}")
-        old = _summary(store_a, a, i)
-        new = _summary(store_b, b, i)
-        lines += ["  " + line for line in compare(old, new)]
-    return lines
-
-
-def _summary(store: Store, img: Image, index: int) -> dict[str, Any]:
-    if index >= len(img.layers):
-        return {}
-    with store.blobs.open(img.layers[index]["digest"]) as raw, open_layer(raw) as tar:
-        return summarise(tar)
+    """How image ``b`` differs from ``a`` (``freight.store.imagediff``), as lines of text."""
+    return diff_images(StoreImage(store_a, a), StoreImage(store_b, b)).lines()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from freight.builder import provenance
 from freight.builder.context import BuildContext, HashCache, open_context
 from freight.builder.dockerfile.expansion import global_scope
 from freight.builder.dockerfile.instructions import Dockerfile, DockerfileError, Instruction
@@ -98,6 +99,8 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         except DockerfileError as err:
             raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
         image_id, tags = export(store, state, opts, progress, session.epoch)
+        if opts.provenance and (image := store.images.get(image_id)) is not None:
+            provenance.record(store, image, opts, ctx, session.images)
     return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached,
                        sorted({img.id for img in session.images.values()}))
 

@@ -80,6 +80,7 @@ class BuildOptions(Record):
     source_date_epoch: int | None = None
     locked: bool = False                # fail unless the lock file holds every image and URL, up to date
     timestamp: str = ""                 # "" (the inputs' time, freight.builder.timestamps), "now", or seconds
+    provenance: bool = True             # keep a provenance statement beside the image (builder.provenance)
     stdin: BinaryIO | None = None
     out: TextIO | None = None           # progress stream (stderr)
 

@@ -44,6 +44,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--check", action="store_true",
                    help="build again without any cache in separate state and fail, showing what differs, "
                         "unless both give the same image")
+    p.add_argument("--provenance", default="true", choices=["true", "false"],
+                   help="keep a SLSA provenance statement of the build's inputs beside the image (not in it)")
     p.add_argument("-o", "--output", action="append", default=[],
                    help="output destination (type=docker|oci|tar|local,dest=...)")
 
@@ -123,7 +125,7 @@ def _build(args: argparse.Namespace) -> int:
         labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
         progress="quiet" if args.quiet else args.progress, network=args.network, runtime=args.runtime or "",
         secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
-        timestamp=args.timestamp, locked=args.locked,
+        timestamp=args.timestamp, locked=args.locked, provenance=args.provenance == "true",
         stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)
     try:
         result = build(store(args), opts)

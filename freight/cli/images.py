@@ -30,7 +30,8 @@ def register(sub: Subcommands) -> None:
 
 # The image group's commands that other modules define (each imported only when asked for).
 _IMAGE_GROUP_ELSEWHERE = {"freight.cli.history": ("history",), "freight.cli.image_import": ("import",),
-                          "freight.cli.image_inspect": ("inspect",), "freight.cli.image_prune": ("prune",),
+                          "freight.cli.image_inspect": ("inspect",), "freight.cli.image_diff": ("diff",),
+                          "freight.cli.image_prune": ("prune",),
                           "freight.cli.build": ("build",), "freight.cli.pull": ("pull",),
                           "freight.cli.push": ("push",), "freight.cli.archive": ("save", "load")}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from freight.cli.format import print_inspect
+from freight.cli.image_inspect import add_provenance_flag, print_provenance
 from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
 from freight.runtime.inspect import find_and_inspect
@@ -24,6 +25,7 @@ def register(sub: Subcommands, kind: str | None = None) -> None:
     p.add_argument("-f", "--format", help="Format output using a Go template")
     p.add_argument("--type", choices=["container", "image", "volume"], help="Return JSON for specified type")
     p.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")
+    add_provenance_flag(p)
     p.add_argument("names", nargs="+", metavar="NAME|ID")
 
 
@@ -41,4 +43,6 @@ def _inspect_one(st: Store, name: str, kind: str | None) -> dict[str, Any]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     st = store(args)
+    if args.provenance:
+        return print_provenance(st, args.names, args.format)
     return print_inspect([_inspect_one(st, name, args.type) for name in args.names], args.format)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument
+from freight.errors import InvalidArgument, NotFound
 from freight.image import reference
 from freight.registry.client import Registry
 from freight.registry.progress import reporter
 from freight.registry.pull import pull
 from freight.registry.transportref import is_transport
+from freight.store.images import Image
+from freight.store.referrers import IN_TOTO
 
 
 def register(sub: Subcommands) -> None:
@@ -19,6 +21,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--platform", help="pull this platform (os/arch[/variant]) of a multi-platform image")
     p.add_argument("-a", "--all-tags", action="store_true", help="download every tagged image")
     p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
+    p.add_argument("--provenance", action="store_true",
+                   help="also fetch the image's provenance statement (referrers API or fallback tag)")
     p.add_argument("ref", metavar="NAME[:TAG|@DIGEST]",
                    help="an image, or oci:DIR[:ref], oci-archive:FILE[:ref], docker-archive:FILE[:ref]")
 
@@ -37,11 +41,23 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 and ":" not in args.ref.rsplit("/", 1)[-1]:
             print(f"Using default tag: {ref.tag}", flush=True)
         for name in _tags_to_pull(ref) if args.all_tags else [str(ref)]:
-            pull(store(args), name, args.platform, progress)
+            image = pull(store(args), name, args.platform, progress)
+            if args.provenance:
+                _pull_provenance(args, reference.parse(name), image)
     finally:
         progress.close()
     print(ref.repository if args.all_tags else str(ref))
     return 0
+
+
+def _pull_provenance(args: argparse.Namespace, ref: reference.Reference, image: Image) -> None:
+    """Keep the image's provenance beside it; no provenance is an error (the image stays)."""
+    from freight.registry.referrers import pull_referrer  # only for --provenance
+
+    found = pull_referrer(store(args), ref, image, IN_TOTO)
+    if found is None:
+        raise NotFound(f"no provenance found for {ref.familiar()}")
+    print(f"Provenance: {found}", flush=True)
 
 
 def _tags_to_pull(ref: reference.Reference) -> list[str]:

@@ -184,6 +184,29 @@ class Registry:
             raise RegistryError(error_from(response))
         return sha256_bytes(data)
 
+    def put_referrer(self, repo: str, data: bytes, media_type: str) -> bool:
+        """Put a manifest that has a ``subject``, by digest; whether the registry keeps its
+        referrers (it answered ``OCI-Subject``, distribution-spec 1.1) or a client must
+        update the fallback tag itself."""
+        digest = sha256_bytes(data)
+        response = self.request("PUT", f"/v2/{repo}/manifests/{digest}", push_scope(repo),
+                                headers={"Content-Type": media_type}, content=lambda: data)
+        if response.status_code not in (200, 201, 202):
+            raise RegistryError(error_from(response))
+        return response.headers.get("OCI-Subject") is not None
+
+    def referrers(self, repo: str, digest: str, artifact_type: str) -> list[dict[str, Any]] | None:
+        """The descriptors of ``digest``'s referrers of ``artifact_type`` through the referrers
+        API; None where the registry has no such API (it answers 404)."""
+        response = self.request("GET", f"/v2/{repo}/referrers/{digest}", pull_scope(repo),
+                                params={"artifactType": artifact_type})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(error_from(response))
+        found: list[dict[str, Any]] = _json_body(response, "referrers index").get("manifests") or []
+        return [d for d in found if d.get("artifactType") == artifact_type]
+
     def tags(self, repo: str) -> list[str]:
         """Every tag of a repository, following ``Link`` pagination."""
         tags: list[str] = []

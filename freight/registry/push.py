@@ -46,6 +46,7 @@ from freight.image.mediatypes import (
 from freight.registry.client import Progress, Registry, push_scope
 from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
+from freight.registry.referrers import push_referrers
 from freight.registry.transportref import is_transport
 from freight.store.blobs import BlobWriter
 from freight.store.blobstream import CHUNK, Abandoned, BlobStream, beside
@@ -97,7 +98,11 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
         digest = copy(StoreImage(store, image), pushing, progress)
         store.images.insert(image.id, image.manifest_digest, image.created, image.size, [],
                             f"{target.repository}@{digest}")
+        subject = {"mediaType": pushing.media_type, "digest": digest, "size": pushing.size}
+        attached = push_referrers(store, registry, target.path, image, subject, str(target))
     progress.message(f"{target.tag}: digest: {digest} size: {pushing.size}")
+    for artifact in attached:
+        progress.message(f"{target.tag}: provenance: {artifact}")
     return digest
 
 
@@ -118,6 +123,7 @@ class RegistryDestination(Destination):
         self.chunk_size = chunk_size
         self.sources: list[str] = []
         self.size = 0
+        self.media_type = ""
 
     def begin(self, source: ImageSource, progress: Display) -> None:
         self.sources = mount_sources(source.origins, self.target)
@@ -146,6 +152,7 @@ class RegistryDestination(Destination):
 
     def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
         self.size = len(manifest)
+        self.media_type = media_type
         return self.registry.put_manifest(self.target.path, self.target.tag or "latest", manifest, media_type)
 
 

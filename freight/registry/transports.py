@@ -28,6 +28,7 @@ from freight.archive.imagesource import ArchiveSource, layout_image
 from freight.archive.model import ArchiveImage
 from freight.archive.oci_layout import IMAGE_NAME, INDEX, REF_NAME, names_from
 from freight.archive.reader import Archive, read_docker_archive, read_oci_layout
+from freight.archive.referrers import load_referrers
 from freight.archive.save import select_images, write_archive, write_oci_layout
 from freight.errors import FreightError, NotFound
 from freight.image import reference
@@ -55,22 +56,24 @@ def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Re
     with store.writing():
         if transport == "docker-archive":
             with read_docker_archive(path, store.blobs.tmp_dir) as archive:
-                chosen = _docker_image(archive, ref)
+                chosen = docker_image(archive, ref)
                 archive.verify()
                 dest = StoreDestination(store, [str(name) for name in chosen.names])
                 copy(ArchiveSource.of(archive.source, chosen), dest, Quiet())
         else:
             with read_oci_layout(path, store.blobs.tmp_dir) as archive:
-                desc = _index_entry(json.loads(archive.source.read(INDEX)), ref)
+                desc = index_entry(json.loads(archive.source.read(INDEX)), ref)
                 dest = StoreDestination(store, [str(name) for name in names_from(desc.get("annotations") or {})])
                 copy(layout_image(archive.source, desc, platform), dest, Quiet())
+                if dest.image is not None:
+                    load_referrers(store, archive.source, dest.image.manifest_digest)
     image = dest.image
     assert image is not None  # the copy finished
     progress.message(f"Loaded image: {image.repo_tags[0] if image.repo_tags else image.id}")
     return image
 
 
-def _docker_image(archive: Archive, ref: str | None) -> ArchiveImage:
+def docker_image(archive: Archive, ref: str | None) -> ArchiveImage:
     images = archive.images
     if ref:
         wanted = reference.parse(ref)
@@ -82,7 +85,7 @@ def _docker_image(archive: Archive, ref: str | None) -> ArchiveImage:
     return images[0]
 
 
-def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
+def index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
     entries: list[dict[str, Any]] = index.get("manifests") or []
     if ref is None:
         if len(entries) != 1:

@@ -18,7 +18,7 @@ from freight.record import Record, field
 from freight.store import scratch
 from freight.store.blobs import BlobStore
 from freight.store.diskusage import du
-from freight.store.refs import BLOB, SNAPSHOT, References
+from freight.store.refs import BLOB, REFERRER, SNAPSHOT, References
 from freight.store.snapshots import Snapshots
 
 
@@ -42,9 +42,14 @@ def live_set(db: sqlite3.Connection, blobs: BlobStore, refs: References) -> Live
     """Everything images and the owners in ``refs`` still hold (a held image has its row, and so
     is marked with the others: ``rmi`` deletes no held image)."""
     live = LiveSet()
+    manifests: set[str] = set()
     for (manifest_digest,) in db.execute("SELECT manifest_digest FROM images"):
+        manifests.add(manifest_digest)
         _mark_image(blobs, manifest_digest, live)
-    live.blobs.update(refs.held(BLOB))
+    # An image's referrers (freight.store.referrers) live as long as the image.
+    live.blobs.update(key for owner_kind, owner_id, key in db.execute(
+        "SELECT owner_kind, owner_id, key FROM refs WHERE kind = ?", (BLOB,))
+        if owner_kind != REFERRER or owner_id in manifests)
     live.chains.update(refs.held(SNAPSHOT))
     return live
 

@@ -2,9 +2,9 @@
 
 ``summarise`` reads a layer tar forward and keeps, for each path, what a reader of the
 image would see of it: its kind, mode, owner, mtime, size, content digest, link target
-and xattrs. ``compare`` lists the paths added, removed or changed between two such
-summaries, naming what changed. ``build --check`` explains with it why two builds of
-the same inputs differ.
+and xattrs. ``changes`` lists the paths added, removed or changed between two such
+summaries, naming what changed. ``freight.store.imagediff`` compares
+whole images with it, for ``freight image diff`` and ``build --check``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from freight.store.tarread import TarReader
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any
+
     from freight.store.streams import Reader
 
 _CHUNK = 1 << 20
@@ -56,35 +58,53 @@ def summarise(stream: Reader) -> dict[str, Entry]:
     return entries
 
 
-def _changes(old: Entry, new: Entry) -> list[str]:
-    """What differs between two entries of one path, in words."""
-    out: list[str] = []
-    if old.kind != new.kind:
-        out.append(f"kind {old.kind} -> {new.kind}")
-    if old.digest != new.digest or old.size != new.size:
-        out.append(f"content {old.size} bytes {old.digest[7:19] or '-'} -> {new.size} bytes {new.digest[7:19] or '-'}")
-    if old.mode != new.mode:
-        out.append(f"mode {old.mode:04o} -> {new.mode:04o}")
-    if (old.uid, old.gid) != (new.uid, new.gid):
-        out.append(f"owner {old.uid}:{old.gid} -> {new.uid}:{new.gid}")
-    if old.mtime_ns != new.mtime_ns:
-        out.append(f"mtime {old.mtime_ns / 1e9:.9g} -> {new.mtime_ns / 1e9:.9g}")
-    if old.linkname != new.linkname:
-        out.append(f"link {old.linkname!r} -> {new.linkname!r}")
-    if old.xattrs != new.xattrs:
-        out.append(f"xattrs {sorted(old.xattrs)} -> {sorted(new.xattrs)}")
-    return out
+class PathChange(Record):
+    """How one path differs: ``change`` is ``added``, ``removed`` or ``changed``; ``fields``
+    maps what changed (kind, size, digest, mode, owner, mtime, link, xattrs) to [old, new]."""
+
+    path: str
+    change: str
+    fields: dict[str, list[Any]]
+
+    def line(self) -> str:
+        """``+ /path``, ``- /path`` or ``~ /path: what changed``, in words."""
+        if self.change != "changed":
+            return f"{'+' if self.change == 'added' else '-'} /{self.path}"
+        return f"~ /{self.path}: " + ", ".join(_words(name, old, new) for name, (old, new) in self.fields.items())
 
 
-def compare(old: dict[str, Entry], new: dict[str, Entry]) -> list[str]:
-    """One line per path that differs: ``+ path`` (only in ``new``), ``- path`` (only in
-    ``old``), ``~ path: what changed``; in path order."""
-    lines: list[str] = []
+def _words(name: str, old: Any, new: Any) -> str:
+    if name == "digest":
+        return f"content {old[7:19] or '-'} -> {new[7:19] or '-'}"
+    if name == "size":
+        return f"size {old} -> {new} bytes"
+    if name == "mode":
+        return f"mode {old:04o} -> {new:04o}"
+    if name == "mtime":
+        return f"mtime {old / 1e9:.9g} -> {new / 1e9:.9g}"
+    if name == "link":
+        return f"link {old!r} -> {new!r}"
+    return f"{name} {old} -> {new}"
+
+
+def _fields(old: Entry, new: Entry) -> dict[str, list[Any]]:
+    """What differs between two entries of one path, field by field."""
+    pairs: dict[str, tuple[Any, Any]] = {
+        "kind": (old.kind, new.kind), "digest": (old.digest, new.digest), "size": (old.size, new.size),
+        "mode": (old.mode, new.mode), "owner": (f"{old.uid}:{old.gid}", f"{new.uid}:{new.gid}"),
+        "mtime": (old.mtime_ns, new.mtime_ns), "link": (old.linkname, new.linkname),
+        "xattrs": (sorted(old.xattrs), sorted(new.xattrs)) if old.xattrs != new.xattrs else ([], [])}
+    return {name: [a, b] for name, (a, b) in pairs.items() if a != b}
+
+
+def changes(old: dict[str, Entry], new: dict[str, Entry]) -> list[PathChange]:
+    """The paths added (only in ``new``), removed (only in ``old``) or changed, in path order."""
+    out: list[PathChange] = []
     for path in sorted(old.keys() | new.keys()):
         if path not in new:
-            lines.append(f"- /{path}")
+            out.append(PathChange(path, "removed", {}))
         elif path not in old:
-            lines.append(f"+ /{path}")
-        elif changed := _changes(old[path], new[path]):
-            lines.append(f"~ /{path}: " + ", ".join(changed))
-    return lines
+            out.append(PathChange(path, "added", {}))
+        elif changed := _fields(old[path], new[path]):
+            out.append(PathChange(path, "changed", changed))
+    return out

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 IMAGE = "image"  # key: an image ID; the image is not deleted while held
 BLOB = "blob"  # key: a blob digest
 SNAPSHOT = "snapshot"  # key: a snapshot's chain ID
+REFERRER = "referrer"  # an owner kind: its ID is an image's manifest digest (freight.store.referrers)
 
 Held = tuple[str, str]  # (kind, key)
 
