@@ -1,10 +1,11 @@
 #!/bin/sh
 # Prepare a fresh Debian 12 machine for freight: the Debian packages the demo
 # and the tests use, and a virtual environment with freight and its pinned
-# dependencies in .venv. Safe to run again: it only installs what is missing.
+# dependencies in .venv, and an environment an ordinary user can run (see
+# user_env below). Safe to run again: it only installs what is missing.
 set -eu
 cd "$(dirname "$0")/.."
-packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev"
+packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev python3-venv fuse-overlayfs slirp4netns"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -19,3 +20,16 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+
+# The rootless tests run freight as an ordinary user, who can run neither a Python
+# installed under a private home (such as pyenv's under /root) nor read a checkout
+# there: so Debian's own Python gets a virtual environment in a system path, one per
+# checkout, with a copy of freight installed (the tests refresh that copy from the
+# checkout before they use it).
+user_env=${FREIGHT_USER_ENV:-/usr/local/lib/freight-user-env/$(printf %s "$PWD" | sha1sum | cut -c1-12)}
+if [ ! -x "$user_env/bin/freight" ]; then
+    echo "setup: making the environment for ordinary users in $user_env"
+    /usr/bin/python3 -m venv "$user_env"
+    "$user_env/bin/python" -m pip install -q --disable-pip-version-check .
+fi
+chmod -R go+rX "$user_env"

@@ -16,6 +16,7 @@ from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -102,9 +103,16 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
     dev = root + "/dev"
     os.makedirs(dev, exist_ok=True)
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    in_userns = rootless()
     for name, major, minor in DEFAULT_DEVICES:
+        if in_userns:  # mknod is refused in a user namespace: the host's node, bound (as runc does)
+            os.close(os.open(f"{dev}/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
+            _bind(f"/dev/{name}", f"{dev}/{name}", False)
+            continue
         os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"{dev}/{name}", 0o666)
+    if spec.devices and in_userns:
+        raise FreightError(f"rootless: --device {spec.devices[0].path} is not supported without root")
     for node in spec.devices:
         path = secure_join(root, node.path)
         os.makedirs(os.path.dirname(path), exist_ok=True)

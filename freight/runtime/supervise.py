@@ -178,7 +178,7 @@ def _port_proxy(c: Container) -> PortProxy | None:
     return proxy
 
 
-def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
+def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup | None:
     """The container's cgroup with its limits; device rules follow Docker's default deny list."""
     resources = cfg.make_resources(c.host_config)
     if resources.devices is not None:

@@ -283,7 +283,7 @@ class _Applier:
                 left -= len(data)
             reader.skip(-entry.size % BLOCK)
             if self.chown:
-                os.fchown(fd, entry.uid, entry.gid)
+                _own(lambda: os.fchown(fd, entry.uid, entry.gid), entry)
             os.fchmod(fd, entry.mode)
             self.set_xattrs(fd, entry, symlink=False)
             os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
@@ -338,7 +338,7 @@ class _Applier:
         if self.overlay:
             self.create(real, lambda path: os.mknod(path, stat.S_IFCHR, 0))
             if self.chown:
-                os.lchown(self.abs(real), entry.uid, entry.gid)
+                _own(lambda: os.lchown(self.abs(real), entry.uid, entry.gid), entry)
         else:
             self.remove(real)
 
@@ -358,7 +358,7 @@ class _Applier:
         path = self.abs(real)
         symlink = entry.kind == b"2"
         if self.chown:
-            os.lchown(path, entry.uid, entry.gid)
+            _own(lambda: os.lchown(path, entry.uid, entry.gid), entry)
         if not symlink:
             os.chmod(path, entry.mode)
         self.set_xattrs(path, entry, symlink)
@@ -446,3 +446,15 @@ def _run(applier: _Applier, reader: TarReader) -> int:
     while reader.stream.read(_CHUNK):
         pass
     return applier.size
+
+
+def _own(change: Callable[[], None], entry: TarEntry) -> None:
+    """Give ``entry``'s file its owner; in a user namespace without that ID, say why (EINVAL)."""
+    try:
+        change()
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        raise LayerError(f"{entry.name}: owner {entry.uid}:{entry.gid} cannot be mapped in the user namespace "
+                         "(rootless with a single ID: give this user ranges in /etc/subuid and /etc/subgid)"
+                         ) from None
