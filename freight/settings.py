@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from freight.errors import FreightError
 
@@ -17,10 +18,12 @@ def default_root() -> str:
     return os.path.join(data, "freight")
 
 
+@cache
 def rootless() -> bool:
     """Whether this process runs in a user namespace (root in it is an ordinary user outside).
 
-    Read from ``/proc/self/uid_map``: the initial namespace maps every ID to itself.
+    Read from ``/proc/self/uid_map`` (the initial namespace maps every ID to itself), once:
+    ``userns.enter`` forgets the answer when it joins one.
     """
     return _uid_map() != [(0, 0, 4294967295)]
 
@@ -44,8 +47,8 @@ def runtime_dir() -> str:
 
     ``FREIGHT_RUNTIME_DIR``, else /run/freight for root, else ``$XDG_RUNTIME_DIR/freight``,
     else (under ``su`` or ``runuser``, which set no XDG_RUNTIME_DIR) ``/tmp/freight-run-UID``
-    as Podman falls back to ``/tmp/podman-run-UID``: refused unless the user owns it and
-    nobody else can reach it.
+    as Podman falls back to ``/tmp/podman-run-UID``: refused unless the user owns it, and
+    made private (0700).
     """
     if env := os.environ.get("FREIGHT_RUNTIME_DIR"):
         path = env
@@ -62,8 +65,10 @@ def runtime_dir() -> str:
     except FileExistsError:
         pass
     st = os.lstat(path)
-    if st.st_uid != os.geteuid() or st.st_mode & 0o077 or not (st.st_mode & 0o170000) == 0o040000:
-        raise FreightError(f"cannot use {path} as the runtime directory: not a private directory of this user")
+    if st.st_uid != os.geteuid() or (st.st_mode & 0o170000) != 0o040000:
+        raise FreightError(f"cannot use {path} as the runtime directory: not a directory of this user")
+    if st.st_mode & 0o077:
+        os.chmod(path, PRIVATE)
     return path
 
 

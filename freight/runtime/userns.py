@@ -169,6 +169,7 @@ def _join(pid: int) -> None:
     finally:
         os.close(user)
         os.close(mnt)
+    rootless.cache_clear()
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     try:
