@@ -23,9 +23,13 @@ def rootless() -> bool:
     """Whether this process runs in a user namespace (root in it is an ordinary user outside).
 
     Read from ``/proc/self/uid_map`` (the initial namespace maps every ID to itself), once:
-    ``userns.enter`` forgets the answer when it joins one.
+    ``userns.enter`` learns it anew when it joins one. Without /proc (a process inside a
+    container's root, as ``cp`` runs) and nothing learnt before: False.
     """
-    return _uid_map() != [(0, 0, 4294967295)]
+    try:
+        return _uid_map() != [(0, 0, 4294967295)]
+    except FileNotFoundError:
+        return False
 
 
 def host_uid() -> int:

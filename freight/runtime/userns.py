@@ -170,6 +170,7 @@ def _join(pid: int) -> None:
         os.close(user)
         os.close(mnt)
     rootless.cache_clear()
+    rootless()  # learnt while /proc is in reach, for code that runs inside a container's root
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     try:
