@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from io import BytesIO
 from pathlib import Path
 
 from conftest import Rootless
-from testlib import free_port, http_get, wait_until
+from testlib import free_port, http_get, run_freight, wait_until
 
 from freight.runtime.userns import Ranges
 
@@ -146,3 +147,37 @@ def _get_v2(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_rootless_build_has_the_root_build_digest(rootless: Rootless, busybox_tar: Path, tmp_path: Path) -> None:
+    ctx = rootless.home / "same"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY app.txt /app/\nCOPY --chown=33:33 app.txt /www/\n"
+                                    "WORKDIR /app\nENV MODE=test\n")
+    (ctx / "app.txt").write_text("same bytes\n")
+    rootless.shared(ctx)
+    _load_busybox(rootless, busybox_tar)
+    as_user = rootless("build", "-q", str(ctx), check=True).stdout.strip()
+    root = tmp_path / "root"
+    run_freight(root, "load", "-i", str(busybox_tar), check=True)
+    as_root = run_freight(root, "build", "-q", str(ctx), check=True).stdout.strip()
+    assert as_user == as_root and as_user.startswith("sha256:")
+
+
+def test_apt_get_installs_in_a_rootless_build(rootless: Rootless, debian_rootfs_tar: Path) -> None:
+    """A Debian bookworm minbase (mmdebstrap) whose RUN step installs a package: apt drops to
+    its _apt user (uid 42) and dpkg renames directories on overlayfs (userxattr)."""
+    tar = rootless.home / "debian.tar"
+    if debian_rootfs_tar.is_dir():  # mmdebstrap made a directory of the cached name
+        subprocess.run(["tar", "-C", str(debian_rootfs_tar), "--numeric-owner", "-cf", str(tar), "."], check=True)
+    else:
+        shutil.copyfile(debian_rootfs_tar, tar)
+    rootless.shared(tar)
+    rootless("import", "--change", 'CMD ["bash"]', str(tar), "debian:bookworm", check=True, timeout=600)
+    ctx = rootless.home / "apt"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM debian:bookworm\n"
+                                    "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends hello\n")
+    rootless.shared(ctx)
+    rootless("build", "-t", "hello", str(ctx), check=True, timeout=600)
+    assert rootless("run", "--rm", "hello", "hello", check=True).stdout == "Hello, world!\n"
