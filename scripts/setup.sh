@@ -5,7 +5,7 @@
 # user_env below). Safe to run again: it only installs what is missing.
 set -eu
 cd "$(dirname "$0")/.."
-packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev python3-venv fuse-overlayfs slirp4netns"
+packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev qemu-user python3-venv fuse-overlayfs slirp4netns"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -26,7 +26,7 @@ fi
 # there: so Debian's own Python gets a virtual environment in a system path, one per
 # checkout, with a copy of freight installed (the tests refresh that copy from the
 # checkout before they use it).
-user_env=${FREIGHT_USER_ENV:-/usr/local/lib/freight-user-env/$(printf %s "$PWD" | sha1sum | cut -c1-12)}
+user_env=${FREIGHT_USER_ENV:-/usr/local/lib/freight-user-env/$(pwd -P | tr -d "\n" | sha1sum | cut -c1-12)}
 if [ ! -x "$user_env/bin/freight" ]; then
     echo "setup: making the environment for ordinary users in $user_env"
     /usr/bin/python3 -m venv "$user_env"
