@@ -27,9 +27,11 @@ fi
 # checkout, with a copy of freight installed (the tests refresh that copy from the
 # checkout before they use it).
 user_env=${FREIGHT_USER_ENV:-/usr/local/lib/freight-user-env/$(pwd -P | tr -d "\n" | sha1sum | cut -c1-12)}
-if [ ! -x "$user_env/bin/freight" ]; then
+wanted=$(sha1sum < pyproject.toml | cut -c1-40)  # reinstalled when the dependencies change
+if [ ! -x "$user_env/bin/freight" ] || [ "$(cat "$user_env/.pyproject.sha1" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: making the environment for ordinary users in $user_env"
-    /usr/bin/python3 -m venv "$user_env"
+    [ -x "$user_env/bin/python" ] || /usr/bin/python3 -m venv "$user_env"
     "$user_env/bin/python" -m pip install -q --disable-pip-version-check .
+    echo "$wanted" > "$user_env/.pyproject.sha1"
 fi
 chmod -R go+rX "$user_env"

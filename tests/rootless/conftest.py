@@ -75,7 +75,9 @@ def user_env() -> Path:
     """The ordinary users' environment, with this checkout's freight in it."""
     require_root()
     env_dir = user_env_dir()
-    if not (env_dir / "bin" / "freight").exists():
+    marker = env_dir / ".pyproject.sha1"
+    wanted = hashlib.sha1((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    if not (env_dir / "bin" / "freight").exists() or not marker.exists() or marker.read_text().strip() != wanted:
         subprocess.run([REPO / "scripts" / "setup.sh"], check=True)
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     with open(env_dir / ".sync.lock", "w") as lock:
