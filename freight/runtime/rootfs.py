@@ -9,6 +9,7 @@ mount behind on the host. Paths inside the image are resolved with
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -126,8 +127,13 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
         os.symlink(target, f"{dev}/{name}")
     for sub in ("pts", "shm", "mqueue"):
         os.mkdir(f"{dev}/{sub}", 0o755)
-    sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    try:
+        sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    except OSError as err:  # a user namespace without group 5 (rootless with a single ID), as Podman
+        if err.errno != errno.EINVAL or not in_userns:
+            raise
+        sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     if spec.ipc_host:
         _bind("/dev/shm", f"{dev}/shm", False)
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import Rootless
 from testlib import free_port, http_get, run_freight, wait_until
 
+from freight.runtime.cgroups import detect_layout
 from freight.runtime.userns import Ranges
 
 
@@ -181,3 +182,46 @@ def test_apt_get_installs_in_a_rootless_build(rootless: Rootless, debian_rootfs_
     rootless.shared(ctx)
     rootless("build", "-t", "hello", str(ctx), check=True, timeout=600)
     assert rootless("run", "--rm", "hello", "hello", check=True).stdout == "Hello, world!\n"
+
+
+def _delegate(uid: int) -> list[Path]:
+    """As an administrator would: the user's cgroup subtree, one per v1 controller freight uses."""
+    layout = detect_layout()
+    assert layout.mode != "v2", "this machine's test prepares v1 controllers (hybrid)"
+    made = []
+    for controller in ("memory", "cpu", "cpuacct", "pids", "freezer"):
+        path = Path(layout.v1[controller]) / f"freight-user-{uid}"
+        path.mkdir(exist_ok=True)
+        for p in [path, *path.iterdir()]:
+            os.chown(p, uid, -1)
+        made.append(path)
+    return made
+
+
+def test_limits_in_a_delegated_subtree(rootless: Rootless, busybox_tar: Path) -> None:
+    _load_busybox(rootless, busybox_tar)
+    subtrees = _delegate(rootless.uid)
+    try:
+        cid = rootless("run", "-d", "--memory", "32m", "--pids-limit", "8", "--cpus", "0.5", "busybox",
+                       "sleep", "60", check=True).stdout.strip()
+        memory, cpu, _, pids, _ = subtrees
+        assert (memory / cid / "memory.limit_in_bytes").read_text() == "33554432\n"
+        assert (pids / cid / "pids.max").read_text() == "8\n"
+        assert (cpu / cid / "cpu.cfs_quota_us").read_text() == "50000\n"
+        forks = rootless("exec", cid, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; wait")
+        assert "can't fork" in forks.stderr
+        rootless("rm", "-f", cid, check=True)
+        assert not (memory / cid).exists()
+    finally:
+        for path in subtrees:
+            path.rmdir()
+
+
+def test_limits_without_a_delegated_subtree_fail_clearly(single_id: Rootless, busybox_tar: Path) -> None:
+    _load_busybox(single_id, busybox_tar)
+    result = single_id("run", "--rm", "--memory", "32m", "busybox", "true")
+    assert result.returncode == 125 and result.stderr.count("\n") == 1
+    assert "rootless: --memory needs a cgroup subtree delegated to this user" in result.stderr
+    assert f"freight-user-{single_id.uid}" in result.stderr
+    assert single_id("run", "--rm", "busybox", "true").returncode == 0
+    assert single_id("ps", "-aq", check=True).stdout == ""
