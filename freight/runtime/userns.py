@@ -61,9 +61,10 @@ def enter() -> None:
     with open(os.path.join(directory, "userns.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         pid = _alive(os.path.join(directory, _PAUSE_NAME))
-        if pid is None:
-            pid = _start_pause(directory)
-    _join(pid)
+        try:
+            _join(pid if pid is not None else _start_pause(directory))
+        except FileNotFoundError:  # it has just died
+            _join(_start_pause(directory))
 
 
 def _alive(pidfile: str) -> int | None:
@@ -184,3 +185,4 @@ def single_id() -> bool:
     """Whether this namespace maps only the user (no subordinate ranges)."""
     with open("/proc/self/uid_map") as f:
         return rootless() and sum(int(line.split()[2]) for line in f) == 1
+

@@ -43,7 +43,7 @@ class Rootless:
                 "XDG_DATA_HOME": str(self.home / "data"), **extra}
         return ["/usr/sbin/runuser", "-u", self.user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items())]
 
-    def __call__(self, *args: str, input: str | None = None, timeout: float = 300, check: bool = False,
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120, check: bool = False,
                  cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*self.env(**(env or {})), "freight", *args], input=input,
                                 stdin=None if input is not None else subprocess.DEVNULL,
