@@ -156,6 +156,7 @@ def test_rootless_build_has_the_root_build_digest(rootless: Rootless, busybox_ta
     ctx = rootless.home / "same"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY app.txt /app/\nCOPY --chown=33:33 app.txt /www/\n"
+                                    "RUN mkdir /data && echo run > /data/f && chown -R 1000:1000 /data\n"
                                     "WORKDIR /app\nENV MODE=test\n")
     (ctx / "app.txt").write_text("same bytes\n")
     rootless.shared(ctx)
