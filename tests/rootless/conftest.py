@@ -152,7 +152,7 @@ def single_id(user_env: Path, test_users: None) -> Iterator[Rootless]:
 
 
 @pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Path:
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) -> Iterator[Path]:
     """``busybox:latest`` as a docker-archive any user can read (saved from a root store)."""
     from imagelib import import_busybox
 
@@ -166,4 +166,5 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path) 
     subprocess.run([str(FREIGHT), "--root", str(store.root), "save", "-o",
                     str(work / "busybox.tar"), "busybox:latest"], check=True)
     (work / "busybox.tar").chmod(0o644)
-    return work / "busybox.tar"
+    yield work / "busybox.tar"
+    shutil.rmtree(work)
