@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from freight.errors import FreightError
 
@@ -11,7 +12,7 @@ def default_root() -> str:
     """``FREIGHT_ROOT``, else /var/lib/freight for root, else $XDG_DATA_HOME/freight."""
     if env := os.environ.get("FREIGHT_ROOT"):
         return env
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not rootless():
         return "/var/lib/freight"
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(data, "freight")
@@ -24,6 +25,64 @@ def config_file() -> str:
         return env
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "freight", "registries.json")
+
+
+@cache
+def rootless() -> bool:
+    """Whether this process runs in a user namespace (root in it is an ordinary user outside).
+
+    Read from ``/proc/self/uid_map`` (the initial namespace maps every ID to itself), once:
+    ``userns.enter`` learns it anew when it joins one. Without /proc (a process inside a
+    container's root, as ``cp`` runs) and nothing learnt before: False.
+    """
+    try:
+        return _uid_map() != [(0, 0, 4294967295)]
+    except FileNotFoundError:
+        return False
+
+
+def host_uid() -> int:
+    """The user's ID outside any user namespace (the one that owns the store and runtime dir)."""
+    inside = os.geteuid()
+    for start, outside, count in _uid_map():
+        if start <= inside < start + count:
+            return outside + inside - start
+    return inside
+
+
+def _uid_map() -> list[tuple[int, int, int]]:
+    with open("/proc/self/uid_map") as f:
+        return [(int(a), int(b), int(c)) for a, b, c in (line.split() for line in f)]
+
+
+def runtime_dir() -> str:
+    """Where freight keeps runtime state (locks, the user namespace's pid, caches), created private.
+
+    ``FREIGHT_RUNTIME_DIR``, else /run/freight for root, else ``$XDG_RUNTIME_DIR/freight``,
+    else (under ``su`` or ``runuser``, which set no XDG_RUNTIME_DIR) ``/tmp/freight-run-UID``
+    as Podman falls back to ``/tmp/podman-run-UID``: refused unless the user owns it, and
+    made private (0700).
+    """
+    if env := os.environ.get("FREIGHT_RUNTIME_DIR"):
+        path = env
+    elif os.geteuid() == 0 and not rootless():
+        path = "/run/freight"
+    elif (xdg := os.environ.get("XDG_RUNTIME_DIR")) and os.access(xdg, os.W_OK):
+        path = os.path.join(xdg, "freight")
+    else:
+        path = f"/tmp/freight-run-{host_uid()}"
+    try:
+        os.mkdir(path, PRIVATE)
+    except FileNotFoundError:
+        os.makedirs(path, PRIVATE, exist_ok=True)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if st.st_uid != os.geteuid() or (st.st_mode & 0o170000) != 0o040000:
+        raise FreightError(f"cannot use {path} as the runtime directory: not a directory of this user")
+    if st.st_mode & 0o077:
+        os.chmod(path, PRIVATE)
+    return path
 
 
 PRIVATE = 0o700  # the store root: other users reach nothing below it (see make_root)

@@ -5,7 +5,7 @@ destination exist, is it a directory, does a path go through a symlink) and
 ``COPY --from`` reads another stage's files. Both are answered here from the
 snapshot dirs themselves, with overlayfs's rules: the top-most layer that has
 a name wins, a 0:0 character device is a whiteout, a directory with
-``trusted.overlay.opaque=y`` hides everything below it. Paths are
+``trusted.overlay.opaque=y`` (``user.`` rootless) hides everything below it. Paths are
 slash-separated and relative to the root (``""`` is the root itself).
 """
 
@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import stat
 
+from freight.store.tarformat import opaque_xattr
+
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
 _MAX_HOPS = 255
 
 
@@ -35,7 +36,7 @@ def _is_whiteout(st: os.stat_result) -> bool:
 
 def _is_opaque(path: str) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 

@@ -38,6 +38,7 @@ from freight.runtime.seccomp import default_profile
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
 from freight.runtime.starter import end_process
 from freight.store.snapshots import SnapshotMount
+from freight.store.tarformat import opaque_xattr
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ def _is_pure_copy_up(upper: str, rel: str, lower: RootFS) -> bool:
     if not stat.S_ISDIR(st.st_mode) or os.listdir(path) or below is None:
         return False
     try:
-        if os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+        if os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y":
             return False
     except OSError:
         pass

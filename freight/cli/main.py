@@ -66,6 +66,7 @@ _MODULES = {
     "freight.cli.containergroup": "container",
     "freight.cli.volumes": "volume",
     "freight.cli.network": "network",
+    "freight.cli.unshare": "unshare",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
@@ -241,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.func
     error_code: int = args.error_code
     try:
+        if os.geteuid() != 0:  # an ordinary user: the namespace first, while single-threaded
+            from freight.runtime import userns
+
+            userns.enter()
         status = handler(args)
     except FreightError as err:
         if args.debug:

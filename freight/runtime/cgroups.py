@@ -42,6 +42,7 @@ from functools import lru_cache
 from freight.errors import FreightError
 from freight.record import Record
 from freight.runtime.limits import Resources
+from freight.settings import host_uid, rootless
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "freight"
@@ -511,7 +512,7 @@ def _v2_swap(resources: Resources) -> str | None:
 
 
 def _v1_controllers(resources: Resources, layout: Layout) -> list[str]:
-    wanted = list(V1_BASE_CONTROLLERS)
+    wanted = [c for c in V1_BASE_CONTROLLERS if not (c == "devices" and resources.devices is None)]
     if resources.pins_cpuset():
         wanted.append("cpuset")
     return [c for c in wanted if c in layout.v1]
@@ -521,7 +522,7 @@ def _mkdirs_v1(container_id: str, resources: Resources, layout: Layout) -> Cgrou
     dirs: dict[str, str] = {}
     for controller in _v1_controllers(resources, layout):
         mount = layout.v1[controller]
-        parent = os.path.join(mount, PARENT)
+        parent = os.path.join(mount, parent_name())
         _mkdir(parent)
         if controller == "cpuset":
             _inherit_cpuset(mount, parent)
@@ -555,7 +556,7 @@ def _enable_v2_controllers(root: str, parent: str, created: bool, cpuset: bool) 
 
 def _mkdirs_v2(container_id: str, resources: Resources, layout: Layout) -> CgroupV2:
     assert layout.v2_root is not None
-    parent = os.path.join(layout.v2_root, PARENT)
+    parent = os.path.join(layout.v2_root, parent_name())
     _enable_v2_controllers(layout.v2_root, parent, _mkdir(parent), resources.pins_cpuset())
     path = os.path.join(parent, container_id)
     _mkdir(path)
@@ -563,11 +564,20 @@ def _mkdirs_v2(container_id: str, resources: Resources, layout: Layout) -> Cgrou
 
 
 def create(container_id: str, resources: Resources | None = None,
-           layout: Layout | None = None) -> Cgroup:
-    """Validate ``resources``, create the container's cgroups and apply the limits."""
+           layout: Layout | None = None) -> Cgroup | None:
+    """Validate ``resources``, create the container's cgroups and apply the limits.
+
+    Rootless (see ``delegated``): None when no subtree is delegated to the user and no
+    limit is asked for; device rules are the mount namespace's job there (a user cannot
+    write v1 ``devices.*`` files)."""
     layout = layout or detect_layout()
     resources = resources or Resources()
     resources.validate()
+    if rootless():
+        resources.devices = None
+        if not delegated(layout):
+            _refuse_limits(resources, layout)
+            return None
     if layout.mode == "v2":
         cgroup: Cgroup = _mkdirs_v2(container_id, resources, layout)
     else:
@@ -581,16 +591,44 @@ def create(container_id: str, resources: Resources | None = None,
 
 
 
+def parent_name() -> str:
+    """The directory containers' cgroups go in: ``freight`` for root; for a rootless user
+    ``freight-user-UID``, which an administrator creates and hands to the user (a v1
+    directory per controller, or one on v2) for limits to work rootless."""
+    return f"{PARENT}-user-{host_uid()}" if rootless() else PARENT
+
+
+def delegated(layout: Layout) -> bool:
+    """Whether the user's subtree exists and is the user's to write (every v1 controller's)."""
+    roots = [layout.v2_root] if layout.mode == "v2" else [layout.v1[c] for c in V1_BASE_CONTROLLERS
+                                                          if c in layout.v1 and c != "devices"]
+    return all(r is not None and os.access(os.path.join(r, parent_name()), os.W_OK) for r in roots)
+
+
+def _refuse_limits(resources: Resources, layout: Layout) -> None:
+    asked = [flag for flag, value in (("--memory", resources.memory), ("--memory-swap", resources.memory_swap),
+                                      ("--memory-reservation", resources.memory_reservation),
+                                      ("--cpus", resources.cpus), ("--cpu-quota", resources.cpu_quota),
+                                      ("--cpu-shares", resources.cpu_shares), ("--cpuset-cpus", resources.cpuset_cpus),
+                                      ("--cpuset-mems", resources.cpuset_mems), ("--pids-limit", resources.pids_limit))
+             if value is not None]
+    if asked:
+        where = layout.v2_root if layout.mode == "v2" else layout.v1.get("memory", CGROUP_ROOT)
+        raise FreightError(f"rootless: {asked[0]} needs a cgroup subtree delegated to this user, and "
+                           f"{os.path.join(where or CGROUP_ROOT, parent_name())} is not one "
+                           "(run without limit flags, or have an administrator create it for this user)")
+
+
 def load(container_id: str, layout: Layout | None = None) -> Cgroup | None:
     """Reopen an existing container cgroup (None when it has none)."""
     layout = layout or detect_layout()
     if layout.mode == "v2":
         assert layout.v2_root is not None
-        path = os.path.join(layout.v2_root, PARENT, container_id)
+        path = os.path.join(layout.v2_root, parent_name(), container_id)
         return CgroupV2(container_id, path) if os.path.isdir(path) else None
     dirs = {}
     for controller, mount in layout.v1.items():
-        directory = os.path.join(mount, PARENT, container_id)
+        directory = os.path.join(mount, parent_name(), container_id)
         if os.path.isdir(directory):
             dirs[controller] = directory
     return CgroupV1(container_id, dirs) if dirs else None

@@ -3,7 +3,7 @@
 The caller's PID namespace for children is switched to a new one just
 around ``fork`` (then switched back with ``setns``), so the forked child is
 PID 1 of the container without a second fork, and the caller stays able
-to fork normally afterwards. The child does all its set-up itself and
+to fork normally afterwards (rootless: ``pidfork``, as that setns is refused). The child does all its set-up itself and
 reports a failure before exec over a close-on-exec pipe (``handoff.report``);
 end-of-file on that pipe without a report means the exec happened.
 
@@ -14,13 +14,16 @@ process may deadlock.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.bundle import bundle_dir
 from freight.runtime.handoff import RUNTIME_HOOK_STAGES, HookSync, Stdio, close_fds, error_for, read_report, report
+from freight.runtime.pidfork import fork_new_pidns
 from freight.runtime.spec import ContainerSpec
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = None,
-                   make_cgroup: Callable[[], Cgroup] | None = None,
+                   make_cgroup: Callable[[], Cgroup | None] | None = None,
                    hooks: dict[str, list[Hook]] | None = None) -> tuple[int, int]:
     """Fork the container's first process; return its host PID and the error pipe's read end.
 
@@ -51,7 +54,9 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     if hooks and join_pid is None and any(hooks.get(stage) for stage in RUNTIME_HOOK_STAGES):
         sync = HookSync()
     own_pidns = None
-    if join_pid is not None or not spec.pid_host:
+    in_userns = rootless()  # the setns back to our own PID namespace is refused: see pidfork, _relay
+    new_pidns = join_pid is None and not spec.pid_host and in_userns
+    if (join_pid is not None or not spec.pid_host) and not in_userns:
         own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
             if join_pid is None:
@@ -62,7 +67,7 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
             close_fds(own_pidns, err_r, err_w, joined_r, joined_w)
             raise
     try:
-        pid = os.fork()
+        pid = fork_new_pidns() if new_pidns else os.fork()
     except OSError:
         _restore_pidns(own_pidns)
         close_fds(err_r, err_w, joined_r, joined_w)
@@ -108,7 +113,7 @@ def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int
 
 
 def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
-                 make_cgroup: Callable[[], Cgroup] | None) -> None:
+                 make_cgroup: Callable[[], Cgroup | None] | None) -> None:
     """Move the new child into its cgroup, then let it go on (or kill it on failure).
 
     A child whose set-up failed before it waited for us (a mount the kernel refused)
@@ -117,7 +122,8 @@ def _join_cgroup(spec: ContainerSpec, pid: int, joined_w: int, err_r: int,
         if spec.cgroup is None:
             assert make_cgroup is not None  # the caller joins a cgroup only when there is one
             spec.cgroup = make_cgroup()
-        spec.cgroup.add(pid)
+        if spec.cgroup is not None:  # rootless without a delegated subtree: none
+            spec.cgroup.add(pid)
     except BaseException:
         os.close(joined_w)
         _abandon(pid, err_r)
@@ -145,6 +151,21 @@ def _join_pidns(pid: int) -> None:
         os.close(fd)
 
 
+def _relay(join_pid: int, err_w: int) -> None:
+    """Rootless ``exec``: join the container's PID namespace here and fork the process
+    into it; this one waits and leaves as it did (in the child: returns)."""
+    _join_pidns(join_pid)
+    pid = os.fork()
+    if pid == 0:
+        return
+    os.close(err_w)
+    status = os.waitpid(pid, 0)[1]
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
 def _restore_pidns(fd: int | None) -> None:
     if fd is not None:
         sc.setns(fd, sc.CLONE_NEWPID)
@@ -170,6 +191,8 @@ def _child(spec: ContainerSpec, stdio: Stdio, err_w: int, join_pid: int | None,
         if join_pid is None:
             child.setup_and_exec(spec, stdio, err_w, joined_r, hooks, sync)
         else:
+            if rootless():
+                _relay(join_pid, err_w)
             child.join_and_exec(spec, stdio, err_w, join_pid)
     except FreightError as err:
         code = err.exit_code

@@ -17,6 +17,7 @@ from freight.record import Record
 from freight.runtime import caps as capabilities
 from freight.runtime import syscalls as sc
 from freight.runtime.spec import ContainerSpec
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -162,7 +163,11 @@ def apply_identity(spec: ContainerSpec, user: ExecUser) -> None:
     for cap in range(capabilities.last_cap() + 1):
         if not wanted >> cap & 1 and bounding >> cap & 1:
             sc.prctl(sc.PR_CAPBSET_DROP, cap)
-    os.setgroups(sorted(set(user.groups)))
+    try:
+        os.setgroups(sorted(set(user.groups)))
+    except PermissionError:  # a single-ID user namespace denies setgroups: the groups stay as they are
+        if not rootless():
+            raise
     os.setgid(user.gid)
     os.setuid(user.uid)
     # setuid to a non-root user already emptied permitted and effective; inheritable

@@ -9,6 +9,7 @@ mount behind on the host. Paths inside the image are resolved with
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -16,6 +17,7 @@ from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -102,9 +104,16 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
     dev = root + "/dev"
     os.makedirs(dev, exist_ok=True)
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    in_userns = rootless()
     for name, major, minor in DEFAULT_DEVICES:
+        if in_userns:  # mknod is refused in a user namespace: the host's node, bound (as runc does)
+            os.close(os.open(f"{dev}/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
+            _bind(f"/dev/{name}", f"{dev}/{name}", False)
+            continue
         os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"{dev}/{name}", 0o666)
+    if spec.devices and in_userns:
+        raise FreightError(f"rootless: --device {spec.devices[0].path} is not supported without root")
     for node in spec.devices:
         path = secure_join(root, node.path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -118,8 +127,13 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
         os.symlink(target, f"{dev}/{name}")
     for sub in ("pts", "shm", "mqueue"):
         os.mkdir(f"{dev}/{sub}", 0o755)
-    sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    try:
+        sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    except OSError as err:  # a user namespace without group 5 (rootless with a single ID), as Podman
+        if err.errno != errno.EINVAL or not in_userns:
+            raise
+        sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     if spec.ipc_host:
         _bind("/dev/shm", f"{dev}/shm", False)
     else:

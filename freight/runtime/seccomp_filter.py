@@ -3,7 +3,7 @@ loaded just before exec.
 
 Runs in a container's child process. ``prepare`` (before the pivot, while the
 host's files are in reach) gives the BPF program libseccomp compiles for a
-``linux.seccomp``: from the cache (``CACHE_DIR``, which the machine empties at
+``linux.seccomp``: from the cache (``seccomp`` in the runtime directory, which the machine empties at
 boot) when a container before compiled the same one with the same libseccomp on
 the same kernel, else compiled through pyseccomp and stored there. Compiling
 costs some 35 ms of CPU (the binding's import, an ``ldconfig`` run among it, and
@@ -28,12 +28,12 @@ import zlib
 
 from freight.errors import FreightError
 from freight.record import Record
+from freight.settings import runtime_dir
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-CACHE_DIR = "/run/freight/seccomp"
 _CACHE_FORMAT = b"freight seccomp cache 1"
 _CACHE_ENTRIES = 256  # beyond this many programs, the older half goes
 _FLAG_BITS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
@@ -59,15 +59,16 @@ class Program(Record):
     syscall: int
 
 
-def prepare(oci: dict[str, Any], cache_dir: str = CACHE_DIR) -> Program:
-    """The program for ``oci``, from the cache or compiled (and then cached)."""
+def prepare(oci: dict[str, Any], cache_dir: str | None = None) -> Program:
+    """The program for ``oci``, from the cache (default: ``seccomp`` in the runtime directory)
+    or compiled (and then cached)."""
     try:
         lib = ctypes.CDLL("libseccomp.so.2")
     except OSError as err:
         raise FreightError(f"seccomp: cannot load libseccomp: {err}") from None
     lib.seccomp_version.restype = ctypes.POINTER(_Version)
     key = _cache_key(oci, lib.seccomp_version().contents)
-    directory = _usable_dir(cache_dir)
+    directory = _usable_dir(cache_dir or os.path.join(runtime_dir(), "seccomp"))
     code = _cached(directory, key) if directory else None
     if code is None:
         code = compile_bpf(oci)

@@ -55,7 +55,7 @@ def start_process(runtime_name: str | None, spec: ContainerSpec, resources: Reso
     given = bundle.load(path, spec.id)
     limits = given.resources
 
-    def make_cgroup() -> cgroups.Cgroup:
+    def make_cgroup() -> cgroups.Cgroup | None:
         if wiring is not None:
             wiring()
         return cgroups.create(spec.id, limits)

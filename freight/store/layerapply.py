@@ -36,7 +36,8 @@ from pathlib import Path
 
 from freight.errors import LayerError
 from freight.record import replace
-from freight.store.tarformat import BLOCK, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+from freight.settings import rootless
+from freight.store.tarformat import BLOCK, OPAQUE_MARKER, WHITEOUT_PREFIX, opaque_xattr
 from freight.store.tarread import TarEntry, TarReader
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -107,6 +108,7 @@ class _Applier:
         self.implied_ns = None if implied_mtime is None else implied_mtime * 1_000_000_000
         self.noun = "layer entry" if base is None else "archive entry"
         self.chown = os.geteuid() == 0
+        self.in_userns = rootless()
         self.parents: dict[str, str] = {"": ""}
         self.real_dirs: set[str] = {""}
         self.applied: set[str] = set()
@@ -241,6 +243,8 @@ class _Applier:
             self.metadata(entry, real)
         elif entry.kind == b"1":
             self.hardlink(entry, real)
+        elif entry.kind in _DEVICE_TYPES and self.in_userns:
+            reader.skip(entry.size + (-entry.size % BLOCK))  # mknod is refused there: skipped, as Docker does
         elif entry.kind in _DEVICE_TYPES:
             device = os.makedev(entry.devmajor, entry.devminor)
             self.create(real, lambda path: os.mknod(path, _DEVICE_TYPES[entry.kind] | entry.mode, device))
@@ -283,7 +287,7 @@ class _Applier:
                 left -= len(data)
             reader.skip(-entry.size % BLOCK)
             if self.chown:
-                os.fchown(fd, entry.uid, entry.gid)
+                _own(lambda: os.fchown(fd, entry.uid, entry.gid), entry)
             os.fchmod(fd, entry.mode)
             self.set_xattrs(fd, entry, symlink=False)
             os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
@@ -325,7 +329,7 @@ class _Applier:
             return
         if base == OPAQUE_MARKER:
             if self.overlay:
-                os.setxattr(self.abs(parent), OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+                os.setxattr(self.abs(parent), opaque_xattr(), b"y", follow_symlinks=False)
             else:
                 self.opaque(parent)
             return
@@ -338,7 +342,7 @@ class _Applier:
         if self.overlay:
             self.create(real, lambda path: os.mknod(path, stat.S_IFCHR, 0))
             if self.chown:
-                os.lchown(self.abs(real), entry.uid, entry.gid)
+                _own(lambda: os.lchown(self.abs(real), entry.uid, entry.gid), entry)
         else:
             self.remove(real)
 
@@ -358,7 +362,7 @@ class _Applier:
         path = self.abs(real)
         symlink = entry.kind == b"2"
         if self.chown:
-            os.lchown(path, entry.uid, entry.gid)
+            _own(lambda: os.lchown(path, entry.uid, entry.gid), entry)
         if not symlink:
             os.chmod(path, entry.mode)
         self.set_xattrs(path, entry, symlink)
@@ -446,3 +450,15 @@ def _run(applier: _Applier, reader: TarReader) -> int:
     while reader.stream.read(_CHUNK):
         pass
     return applier.size
+
+
+def _own(change: Callable[[], None], entry: TarEntry) -> None:
+    """Give ``entry``'s file its owner; in a user namespace without that ID, say why (EINVAL)."""
+    try:
+        change()
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        raise LayerError(f"{entry.name}: owner {entry.uid}:{entry.gid} cannot be mapped in the user namespace "
+                         "(rootless with a single ID: give this user ranges in /etc/subuid and /etc/subgid)"
+                         ) from None

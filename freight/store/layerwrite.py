@@ -25,10 +25,10 @@ from freight.errors import LayerError
 from freight.store.tarformat import (
     BLOCK,
     OPAQUE_MARKER,
-    OVERLAY_OPAQUE_XATTR,
     OVERLAY_XATTRS,
     PAX_XATTR,
     WHITEOUT_PREFIX,
+    opaque_xattr,
 )
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -233,7 +233,7 @@ class _Writer:
 
     def is_opaque(self, path: bytes) -> bool:
         try:
-            return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
+            return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
         except OSError:
             return False
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
 from freight.record import Record
-from freight.settings import PRIVATE
+from freight.settings import PRIVATE, rootless
 from freight.store import scratch
 from freight.store.db import transaction
 
@@ -168,8 +168,10 @@ class Snapshots:
         for sub, mode in (("upper", 0o755), ("work", 0o700)):
             os.makedirs(f"{key}/{sub}", mode, exist_ok=True)
         lowers = [self.name(c) for c in reversed(chain)] or [self._empty()]
+        userxattr = ("userxattr",) if rootless() else ()  # trusted.* xattrs are root's alone
         return [SnapshotMount("overlay", "overlay",
-                              (f"lowerdir={':'.join(lowers)}", f"upperdir={key}/upper", f"workdir={key}/work"),
+                              (f"lowerdir={':'.join(lowers)}", f"upperdir={key}/upper", f"workdir={key}/work",
+                               *userxattr),
                               os.fspath(self.dir))]
 
     def view(self, chain: list[str]) -> list[SnapshotMount]:
@@ -179,7 +181,8 @@ class Snapshots:
             source = os.fspath(self.path(chain[0])) if chain else os.fspath(self.dir / self._empty())
             return [SnapshotMount("bind", source, ("rbind", "ro"))]
         lowers = ":".join(self.name(c) for c in reversed(chain))
-        return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}",), os.fspath(self.dir))]
+        userxattr = ("userxattr",) if rootless() else ()
+        return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}", *userxattr), os.fspath(self.dir))]
 
     def commit(self, name: str, upper: Path, parent: str | None, diff_id: str, size: int) -> None:
         """Make ``upper``, a filled upper dir (an active snapshot's, or a layer unpacked by other
