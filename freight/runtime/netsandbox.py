@@ -21,6 +21,7 @@ from freight.record import Record, field
 from freight.runtime import ipam, netbridge, netdns, netfirewall
 from freight.runtime.hostfiles import resolver_of, write_hosts, write_resolv_conf
 from freight.runtime.ipam import Endpoint, Network
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -80,6 +81,13 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
     (DNAT) to the container's address."""
     mode = c.host_config.get("NetworkMode") or "default"
     if mode in PLAIN_MODES:
+        return None
+    if rootless() and not mode.startswith("container:"):
+        # Bridges and firewall rules need root on the host: a rootless container gets a
+        # namespace of its own with its loopback only (outbound access through slirp4netns
+        # or pasta is not there yet).
+        if mode not in ("default", "bridge"):
+            raise InvalidArgument(f"network {mode}: user-defined networks need root (not available rootless)")
         return None
     if mode.startswith("container:"):
         return Sandbox(_joined(store, mode.partition(":")[2]), c.id)

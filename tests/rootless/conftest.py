@@ -44,8 +44,10 @@ class Rootless:
         return ["/usr/sbin/runuser", "-u", self.user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items())]
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 120, check: bool = False,
-                 cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*self.env(**(env or {})), "freight", *args], input=input,
+                 cwd: Path | None = None, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+        """``prefix`` runs before ``runuser`` (as root), e.g. ``machine_network.nsenter()``."""
+        result = subprocess.run([*(prefix or []), *self.env(**(env or {})), "freight", *args], input=input,
                                 stdin=None if input is not None else subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=timeout, cwd=cwd or self.home)
         if check and result.returncode != 0:

@@ -13,7 +13,7 @@ from io import BytesIO
 from pathlib import Path
 
 from conftest import Rootless
-from testlib import free_port, http_get, run_freight, wait_until
+from testlib import free_port, http_get, machine_network, run_freight, wait_until
 
 from freight.runtime.cgroups import detect_layout
 from freight.runtime.userns import Ranges
@@ -183,7 +183,9 @@ def test_apt_get_installs_in_a_rootless_build(rootless: Rootless, debian_rootfs_
     (ctx / "Dockerfile").write_text("FROM debian:bookworm\n"
                                     "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends hello\n")
     rootless.shared(ctx)
-    rootless("build", "-t", "hello", str(ctx), check=True, timeout=600)
+    # RUN steps use the user's own network namespace: the machine's, to reach its mirrors (the
+    # session runs in a network namespace of its own, see ``conftest.isolate_session``)
+    rootless("build", "-t", "hello", str(ctx), check=True, timeout=600, prefix=machine_network.nsenter())
     assert rootless("run", "--rm", "hello", "hello", check=True).stdout == "Hello, world!\n"
 
 
