@@ -56,6 +56,8 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+    from freight.registry.auth import Credentials
+
 JOBS = 3
 MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in one PATCH, then PUT, as Docker sends them
 UPLOAD_TRIES = 3
@@ -71,8 +73,9 @@ def find_image(store: Store, ref: str) -> Image:
 
 
 def push(store: Store, source: str, dest: str | None = None, progress: Reporter | None = None, *,
-         chunk_size: int | None = None) -> str:
-    """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest.
+         chunk_size: int | None = None, credentials: Credentials | None = None) -> str:
+    """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest
+    (``credentials``: these, not the stored ones, as the API's ``X-Registry-Auth`` gives them).
 
     ``chunk_size``: upload every blob in PATCH chunks of this many bytes (0:
     always one PUT); by default blobs over MONOLITHIC_MAX go in one PATCH.
@@ -87,7 +90,7 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     if target.digest:
         raise InvalidReference(f"cannot push a digest reference: {target.familiar()}")
     progress.message(f"The push refers to repository [{target.repository}]")
-    with store.writing(), Registry(target.domain) as registry:
+    with store.writing(), Registry(target.domain, credentials) as registry:
         registry.ping()
         data, media_type = _push_image(store, registry, image, target, progress, chunk_size)
         digest = registry.put_manifest(target.path, target.tag or "latest", data, media_type)

@@ -58,20 +58,20 @@ class _LogFollower:
                 write_all(err if record.get("stream") == "stderr" else out, record["log"].encode())
 
 
-def _open_stdin(c: Container) -> int | None:
+def open_stdin(c: Container) -> int | None:
     """Where the container's input goes (its stdin pipe, or its terminal's master);
     None when it takes no input."""
     if not c.config.get("OpenStdin"):
         return None
     try:
         if c.config.get("Tty"):
-            return _monitor_pty_master(int(c.state.get("MonitorPid") or 0))
+            return pty_master(int(c.state.get("MonitorPid") or 0))
         return os.open(f"/proc/{c.pid}/fd/0", os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
         return None
 
 
-def _monitor_pty_master(monitor: int) -> int | None:
+def pty_master(monitor: int) -> int | None:
     """A duplicate of the pty master the monitor holds (``pidfd_getfd``)."""
     for entry in os.listdir(f"/proc/{monitor}/fd"):
         if os.readlink(f"/proc/{monitor}/fd/{entry}") in ("/dev/pts/ptmx", "/dev/ptmx"):
@@ -95,7 +95,7 @@ def attach(store: Store, ref: str, stdin: int | None = 0, stdout: int = 1, stder
     c = get(store, ref)
     if not c.running:
         raise Conflict("You cannot attach to a stopped container, start it first")
-    to_container = _open_stdin(c) if stdin is not None else None
+    to_container = open_stdin(c) if stdin is not None else None
     if to_container is not None and c.config.get("Tty"):
         assert stdin is not None
         copy_window_size(stdout, to_container)
