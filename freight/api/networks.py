@@ -25,7 +25,12 @@ def inspect(call: Call) -> None:
     call.json(_NETWORKS[name])
 
 
+def prune(call: Call) -> None:
+    call.json({"NetworksDeleted": None})
+
+
 ROUTES = [
     ("GET", "/networks", list_),
+    ("POST", "/networks/prune", prune),
     ("GET", "/networks/{id}", inspect),
 ]
