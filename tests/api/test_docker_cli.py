@@ -1,0 +1,228 @@
+"""The real docker CLI against ``freight system service``: each command prints what it prints
+against Docker, with the same exit status, and what it makes is what the freight CLI sees."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import Service, UnixConnection, start_service
+from registries import RegistryProcess
+from testlib import require_tool, run_freight, wait_until
+
+from freight.store import Store
+
+
+def test_version_and_info_name_the_service(service: Service) -> None:
+    out = service.docker("version").stdout
+    assert "Server: freight" in out
+    assert "API version:      1.51 (minimum version 1.40)" in out
+    info = service.docker("info", "--format", "{{.ServerVersion}} {{.OSType}} {{.Images}}").stdout
+    assert info.split()[1:] == ["linux", "1"]
+
+
+def test_run_rm_prints_the_output_and_returns_the_exit_code(service: Service) -> None:
+    result = service.docker("run", "--rm", "busybox", "echo", "hi")
+    assert result.stdout == "hi\n"
+    result = service.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (result.returncode, result.stdout) == (3, "out\n")
+    assert "err\n" in result.stderr
+    assert service.docker("ps", "-aq").stdout == ""
+
+
+def test_run_a_missing_command_exits_127(service: Service) -> None:
+    result = service.docker("run", "--rm", "busybox", "no-such-command", check=False)
+    assert result.returncode == 127
+    assert "executable file not found" in result.stderr
+
+
+def test_run_i_passes_stdin_and_its_end(service: Service) -> None:
+    result = service.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done", input="hello\n")
+    assert result.stdout == "hello\ndone\n"
+
+
+def test_detached_container_is_the_freight_cli_s(service: Service) -> None:
+    cid = service.docker("run", "-d", "--name", "web", "busybox", "sh", "-c",
+                         "echo started; exec sleep 60").stdout.strip()
+    assert len(cid) == 64
+    assert service.docker("ps", "--format", "{{.Names}} {{.Status}}").stdout.startswith("web Up")
+    assert "web" in run_freight(service.root, "ps").stdout
+    assert wait_until(lambda: service.docker("logs", "web").stdout == "started\n")
+    run_freight(service.root, "stop", "-t", "1", "web", check=True)
+    state = service.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "web").stdout
+    assert state.strip() == "exited 137"
+    assert service.docker("rm", "web").stdout == "web\n"
+    assert run_freight(service.root, "ps", "-aq").stdout == ""
+
+
+def test_exec_and_its_exit_code(service: Service) -> None:
+    service.docker("run", "-d", "--name", "box", "busybox", "sleep", "60")
+    assert service.docker("exec", "box", "echo", "inside").stdout == "inside\n"
+    assert service.docker("exec", "box", "sh", "-c", "exit 5", check=False).returncode == 5
+    assert service.docker("exec", "-e", "X=1", "-w", "/tmp", "box", "sh", "-c", "echo $X $PWD").stdout == "1 /tmp\n"
+    service.docker("rm", "-f", "box")
+
+
+def _in_a_pty(service: Service, command: str) -> str:
+    """``command`` (a docker command line) run with a terminal, as a user types it."""
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], env=service.env, capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_run_it_and_exec_it_get_a_terminal(service: Service) -> None:
+    docker = service.docker_path
+    out = _in_a_pty(service, f"{docker} run -it --rm busybox sh -c 'tty; echo end'")
+    assert "/dev/pts/0" in out and "end" in out
+    service.docker("run", "-d", "--name", "term", "busybox", "sleep", "60")
+    out = _in_a_pty(service, f"{docker} exec -it term sh -c 'tty; echo end'")
+    assert "/dev/pts/" in out and "end" in out
+    service.docker("rm", "-f", "term")
+
+
+def test_cp_both_ways(service: Service, tmp_path: Path) -> None:
+    service.docker("run", "-d", "--name", "files", "busybox", "sleep", "60")
+    (tmp_path / "local.txt").write_text("from the host\n")
+    service.docker("cp", str(tmp_path / "local.txt"), "files:/tmp/")
+    assert service.docker("exec", "files", "cat", "/tmp/local.txt").stdout == "from the host\n"
+    service.docker("exec", "files", "sh", "-c", "mkdir /out && echo made > /out/f")
+    service.docker("cp", "files:/out", str(tmp_path / "copied"))
+    assert (tmp_path / "copied" / "f").read_text() == "made\n"
+    missing = service.docker("cp", "files:/nope", str(tmp_path), check=False)
+    assert missing.returncode == 1 and "Could not find the file /nope" in missing.stderr
+    service.docker("rm", "-f", "files")
+
+
+def test_build_tag_images_rmi(service: Service, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text('FROM busybox\nRUN echo built > /hello\nCOPY f /f\n'
+                                         'CMD ["cat", "/hello", "/f"]\n')
+    (tmp_path / "f").write_text("copied\n")
+    result = service.docker("build", "-t", "app:1", str(tmp_path))
+    assert "Successfully built " in result.stdout and "Successfully tagged app:1" in result.stdout
+    assert service.docker("run", "--rm", "app:1").stdout == "built\ncopied\n"
+    service.docker("tag", "app:1", "app:2")
+    listed = service.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert {"app:1", "app:2", "busybox:latest"} <= set(listed)
+    assert service.docker("rmi", "app:2").stdout == "Untagged: app:2\n"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    failed = service.docker("build", str(tmp_path), check=False)
+    assert failed.returncode == 1 and "exit code: 3" in failed.stderr
+
+
+def test_save_and_load(service: Service, tmp_path: Path) -> None:
+    archive = tmp_path / "busybox.tar"
+    service.docker("save", "-o", str(archive), "busybox")
+    assert archive.stat().st_size > 100_000
+    service.docker("rmi", "busybox")
+    assert service.docker("load", "-i", str(archive)).stdout == "Loaded image: busybox:latest\n"
+
+
+def test_push_and_pull_through_a_registry(service: Service,
+                                          start_registry: Callable[..., RegistryProcess]) -> None:
+    registry = start_registry()
+    name = f"{registry.host}/tools/box:1"
+    service.docker("tag", "busybox", name)
+    pushed = service.docker("push", name).stdout
+    assert "digest: sha256:" in pushed
+    service.docker("rmi", name)
+    pulled = service.docker("pull", name).stdout
+    assert f"Status: Downloaded newer image for {name}" in pulled
+    assert service.docker("run", "--rm", name, "echo", "pulled").stdout == "pulled\n"
+
+
+def test_volumes_df_and_prune(service: Service) -> None:
+    assert service.docker("volume", "create", "data").stdout == "data\n"
+    service.docker("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert service.docker("run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f").stdout == "kept\n"
+    assert "data" in service.docker("volume", "ls", "-q").stdout.split()
+    assert "Local Volumes" in service.docker("system", "df").stdout
+    service.docker("volume", "rm", "data")
+    service.docker("create", "--name", "idle", "busybox", "true")
+    pruned = service.docker("system", "prune", "-f").stdout
+    assert "Deleted Containers:" in pruned and "Total reclaimed space:" in pruned
+    assert service.docker("ps", "-aq").stdout == ""
+
+
+def test_bad_requests_get_docker_s_status_and_message(service: Service) -> None:
+    assert service.request("GET", "/v1.51/containers/nope/json") == (404, {"message": "No such container: nope"})
+    status, answer = service.request("POST", "/containers/create", b"{not json",
+                                     {"Content-Type": "application/json"})
+    assert status == 400 and "invalid JSON" in answer["message"]
+    assert service.request("PATCH", "/containers/json") == (404, {"message": "page not found"})
+    status, answer = service.request("POST", "/containers/create", b'{"Image": "missing:1", "Cmd": ["true"]}',
+                                     {"Content-Type": "application/json"})
+    assert status == 404 and "missing:1" in answer["message"]
+    status, answer = service.request("POST", "/containers/create",
+                                     b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1}}',
+                                     {"Content-Type": "application/json"})
+    assert status == 400, answer
+    status, answer = service.request("GET", "/v1.24/version")
+    assert status == 400 and "Minimum supported API version is 1.40" in answer["message"]
+    result = service.docker("rm", "nope", check=False)
+    assert (result.returncode, result.stderr) == (1, "Error response from daemon: No such container: nope\n")
+
+
+def test_ping_negotiates_the_classic_builder(service: Service) -> None:
+    conn_status, _ = service.request("HEAD", "/_ping")
+    assert conn_status == 200
+    conn = UnixConnection(str(service.sock))
+    conn.request("GET", "/_ping")
+    response = conn.getresponse()
+    assert response.read() == b"OK"
+    assert response.getheader("Api-Version") == "1.51"
+    assert response.getheader("Builder-Version") == "1"
+    assert response.getheader("Ostype") == "linux"
+    conn.close()
+
+
+def test_many_clients_at_once(service: Service) -> None:
+    with ThreadPoolExecutor(50) as pool:
+        listings = list(pool.map(lambda _: service.docker("ps", check=False).returncode, range(50)))
+    assert listings == [0] * 50
+    with ThreadPoolExecutor(10) as pool:
+        runs = list(pool.map(lambda i: service.docker("run", "--rm", "busybox", "echo", str(i), check=False),
+                             range(10)))
+    assert [(r.returncode, r.stdout) for r in runs] == [(0, f"{i}\n") for i in range(10)]
+
+
+def test_clients_that_leave_mid_stream_leave_the_service_up(service: Service) -> None:
+    service.docker("run", "-d", "--name", "talker", "busybox", "sh", "-c", "while true; do echo x; sleep 0.1; done")
+    follower = subprocess.Popen([service.docker_path, "logs", "-f", "talker"], env=service.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert follower.stdout is not None and follower.stdout.readline() == b"x\n"
+    follower.kill()
+    follower.wait()
+    attached = subprocess.Popen([service.docker_path, "run", "--rm", "busybox", "sh", "-c",
+                                 "while true; do echo y; sleep 0.1; done"], env=service.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert attached.stdout is not None and attached.stdout.readline() == b"y\n"
+    attached.kill()
+    attached.wait()
+    assert service.docker("ps", "-q").stdout.count("\n") == 2  # the attached one outlived its client
+    assert service.proc.poll() is None
+    service.docker("rm", "-f", "talker")
+
+
+def test_socket_mode_idle_exit_and_containers_outliving_the_service(busybox_store: Store, tmp_path: Path) -> None:
+    sock = tmp_path / "s.sock"
+    proc = start_service(busybox_store.root, sock, "--timeout", "2")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+    rss = int(next(line.split()[1] for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:")))
+    assert rss <= 60 * 1024, f"{rss} KiB resident"
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
+    docker = require_tool("docker", "docker-cli")
+    subprocess.run([docker, "run", "-d", "--name", "stays", "busybox", "sleep", "60"], env=env, check=True,
+                   capture_output=True)
+    started = time.monotonic()
+    assert proc.wait(timeout=20) == 0
+    assert time.monotonic() - started >= 1.5
+    assert not sock.exists()
+    assert run_freight(busybox_store.root, "ps", "--format", "{{.Names}}").stdout == "stays\n"
+    run_freight(busybox_store.root, "rm", "-f", "stays", check=True)
