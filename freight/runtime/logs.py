@@ -8,6 +8,7 @@ the API frames alike.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from freight.errors import NotFound
@@ -17,7 +18,7 @@ from freight.runtime.times import record_time
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from freight.runtime.records import Container
     from freight.store import Store
@@ -29,20 +30,20 @@ def records(store: Store, c: Container, tail: int | None = None, since: float = 
             until: float = float("inf"), follow: bool = False,
             stopped: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
     """The log's records (the last ``tail`` when given) within [since, until); with ``follow``,
-    then those written until the container stops (or ``stopped`` says to)."""
-    path = c.record["LogPath"]
-    lines, offset = _complete_lines(path, 0)
-    if tail is not None:
-        lines = lines[-tail:] if tail > 0 else []
-    yield from _within(lines, since, until)
-    while follow and not (stopped is not None and stopped()):
-        fresh, offset = _complete_lines(path, offset)
-        yield from _within(fresh, since, until)
-        if not fresh and not _running(store, c.id):
-            fresh, offset = _complete_lines(path, offset)  # what it wrote as it exited
+    then those written until the container stops (or ``stopped`` says to). The log stays open
+    while it is read, so a container removed meanwhile (``--rm``, ``rm -f``) is read to its end."""
+    with _Log(c.record["LogPath"]) as log:
+        lines = log.complete_lines()
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        yield from _within(lines, since, until)
+        while follow and not (stopped is not None and stopped()):
+            fresh = log.complete_lines()
             yield from _within(fresh, since, until)
-            return
-        time.sleep(_POLL)
+            if not fresh and not _running(store, c.id):
+                yield from _within(log.complete_lines(), since, until)  # what it wrote as it exited
+                return
+            time.sleep(_POLL)
 
 
 def _running(store: Store, cid: str) -> bool:
@@ -52,16 +53,35 @@ def _running(store: Store, cid: str) -> bool:
         return False
 
 
-def _complete_lines(path: str, offset: int) -> tuple[list[bytes], int]:
-    """The complete lines from ``offset``, and the offset after them."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    return data[:end].splitlines(), offset + end
+class _Log:
+    """A json-file log read as it grows. It is created if the container has not written it yet
+    (as its writer opens it: ``stdio.JsonLog``), so that it is read even if the container is
+    removed before the next look."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+        self.rest = b""
+
+    def __enter__(self) -> _Log:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def complete_lines(self) -> list[bytes]:
+        """The complete lines written since the last call."""
+        if self.file is None:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                self.file = os.fdopen(fd, "rb")  # closed by __exit__
+            except FileNotFoundError:
+                return []
+        data = self.rest + self.file.read()
+        end = data.rfind(b"\n") + 1
+        self.rest = data[end:]
+        return data[:end].splitlines()
 
 
 def _within(lines: list[bytes], since: float, until: float) -> Iterator[dict[str, Any]]:
