@@ -4,6 +4,7 @@ against Docker, with the same exit status, and what it makes is what the freight
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import Service, UnixConnection, start_service
 from registries import RegistryProcess
 from testlib import require_tool, run_freight, wait_until
@@ -226,3 +228,19 @@ def test_socket_mode_idle_exit_and_containers_outliving_the_service(busybox_stor
     assert not sock.exists()
     assert run_freight(busybox_store.root, "ps", "--format", "{{.Names}}").stdout == "stays\n"
     run_freight(busybox_store.root, "rm", "-f", "stays", check=True)
+
+
+def test_debian_s_docker_cli_too(service: Service, tmp_path: Path) -> None:
+    """The docker.io client (an older CLI, API 1.41) against the same service."""
+    debian = shutil.which("docker", path="/usr/bin")
+    if debian is None:
+        pytest.skip("needs the docker CLI of Debian's docker.io package")
+    older = Service(service.root, service.sock, service.proc, debian)
+    assert "API version:      1.51 (minimum version 1.40)" in older.docker("version").stdout
+    assert older.docker("run", "--rm", "busybox", "sh", "-c", "echo hi; exit 2", check=False).stdout == "hi\n"
+    older.docker("run", "-d", "--name", "old", "busybox", "sleep", "60")
+    assert older.docker("ps", "--format", "{{.Names}}").stdout == "old\n"
+    assert older.docker("exec", "old", "echo", "in").stdout == "in\n"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    assert "Successfully tagged older:1" in older.docker("build", "-t", "older:1", str(tmp_path)).stdout
+    older.docker("rm", "-f", "old")
