@@ -14,6 +14,7 @@ import time
 from freight.api import streams, summaries
 from freight.api.http import Call, HttpError
 from freight.errors import NotFound
+from freight.image.schema import ConfigError, check_create_request
 from freight.runtime import cp, lifecycle, logs, supervise
 from freight.runtime.containers import get, list_containers
 from freight.runtime.create import create
@@ -68,12 +69,11 @@ def _create_body(call: Call) -> dict[str, Any]:
     body = call.body_json()
     if not isinstance(body, dict):
         raise HttpError(400, "config cannot be empty in order to create a container")
+    try:
+        check_create_request(body)
+    except ConfigError as err:
+        raise HttpError(400, str(err)) from None
     host = body.get("HostConfig") or {}
-    if not isinstance(host, dict):
-        raise HttpError(400, "json: cannot unmarshal HostConfig: an object was expected")
-    for key in ("Cmd", "Entrypoint"):
-        if isinstance(body.get(key), str):
-            body[key] = [body[key]]
     if host.get("NetworkMode"):
         parse_network_mode(host["NetworkMode"])
     body.pop("NetworkingConfig", None)

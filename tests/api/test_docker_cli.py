@@ -164,6 +164,16 @@ def test_bad_requests_get_docker_s_status_and_message(service: Service) -> None:
                                      b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1}}',
                                      {"Content-Type": "application/json"})
     assert status == 400, answer
+    status, answer = service.request("POST", "/containers/create",
+                                     b'{"Image": "busybox", "HostConfig": {"Memory": "lots"}}',
+                                     {"Content-Type": "application/json"})
+    assert (status, answer["message"]) == (400, "json: cannot unmarshal string into Go struct field "
+                                                "HostConfig.HostConfig.Memory of type int")
+    status, answer = service.request("POST", "/containers/create",
+                                     b'{"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": '
+                                     b'[{"HostPort": "http"}]}}}', {"Content-Type": "application/json"})
+    assert (status, answer["message"]) == (400, 'invalid port specification: "http"')
+    assert service.docker("ps", "-aq").stdout == ""
     status, answer = service.request("GET", "/v1.24/version")
     assert status == 400 and "Minimum supported API version is 1.40" in answer["message"]
     result = service.docker("rm", "nope", check=False)
