@@ -10,6 +10,7 @@ on and closes when it returns).
 
 from __future__ import annotations
 
+import http
 import json
 import select
 import socket
@@ -154,7 +155,7 @@ class Call:
         fields = {**(headers or {}), "Content-Length": str(len(data))}
         if content_type:
             fields["Content-Type"] = content_type
-        self._conn.send(h11.Response(status_code=status, headers=self._headers(fields)))
+        self._conn.send(h11.Response(status_code=status, headers=self._headers(fields), reason=_reason(status)))
         if data and self.method != "HEAD":
             self._conn.send(h11.Data(data=data))
         self._conn.send(h11.EndOfMessage())
@@ -163,7 +164,7 @@ class Call:
     def start(self, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
         """Begin a streamed (chunked) answer; ``send`` its parts."""
         fields = {**(headers or {}), "Content-Type": content_type}
-        self._conn.send(h11.Response(status_code=status, headers=self._headers(fields)))
+        self._conn.send(h11.Response(status_code=status, headers=self._headers(fields), reason=_reason(status)))
         self.started = True
 
     def send(self, data: bytes) -> None:
@@ -194,6 +195,13 @@ class Call:
     def _headers(self, fields: dict[str, str]) -> list[tuple[str, str]]:
         return [*fields.items(), ("Api-Version", self.api_version), ("Docker-Experimental", "false"),
                 ("Ostype", "linux"), ("Server", "freight")]
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 class Connection:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import queue
 import re
 import socket
 import sqlite3
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 MIN_VERSION = (1, 40)
 MAX_VERSION = (1, 51)
 API_VERSION = "1.51"
+_WORKER_IDLE = 60.0  # seconds a connection's thread waits for another before it ends
 _VERSIONED = re.compile(r"/v(\d+)\.(\d+)(/.*)")
 
 
@@ -95,6 +97,7 @@ class Service:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open = 0
+        self._idle: list[queue.SimpleQueue[socket.socket]] = []
         self._idle_since = time.monotonic()
 
     def store(self) -> Store:
@@ -126,7 +129,27 @@ class Service:
                 continue
             with self._lock:
                 self._open += 1
-            threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
+                worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                worker = queue.SimpleQueue()
+                threading.Thread(target=self._work, args=(worker,), daemon=True).start()
+            worker.put(sock)
+
+    def _work(self, jobs: queue.SimpleQueue[socket.socket]) -> None:
+        """Serve connections one after another; a worker idle for a while ends. Workers are
+        kept so that a connection finds its thread's store open (and its thread started)."""
+        while True:
+            try:
+                sock = jobs.get(timeout=_WORKER_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if jobs in self._idle:
+                        self._idle.remove(jobs)
+                        return
+                continue  # handed a connection just now
+            self._connection(sock)
+            with self._lock:
+                self._idle.append(jobs)
 
     def _connection(self, sock: socket.socket) -> None:
         try:
