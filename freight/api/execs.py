@@ -49,7 +49,8 @@ def create(call: Call) -> None:
               "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False, "DetachKeys": "",
               "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
                                 "privileged": bool(body.get("Privileged")), "user": body.get("User") or ""},
-              "Env": body.get("Env") or [], "WorkingDir": body.get("WorkingDir") or ""}
+              "Env": body.get("Env") or [], "WorkingDir": body.get("WorkingDir") or "",
+              "ConsoleSize": body.get("ConsoleSize")}
     with _lock:
         _execs[exec_id] = record
     call.json({"Id": exec_id}, 201)
@@ -59,7 +60,7 @@ def _options(record: dict[str, Any], tty: bool) -> dict[str, Any]:
     process = record["ProcessConfig"]
     return {"cmd": [process["entrypoint"], *process["arguments"]], "env": record["Env"],
             "user": process["user"], "workdir": record["WorkingDir"], "privileged": process["privileged"],
-            "tty": tty, "interactive": record["OpenStdin"]}
+            "tty": tty, "interactive": record["OpenStdin"], "console_size": record["ConsoleSize"]}
 
 
 def start(call: Call) -> None:
@@ -70,9 +71,10 @@ def start(call: Call) -> None:
     st = call.store
     get_running(st, record["ContainerID"])
     tty = bool(body.get("Tty", record["ProcessConfig"]["tty"]))
+    record["ConsoleSize"] = body.get("ConsoleSize") or record["ConsoleSize"]
     options = _options(record, tty)
     if body.get("Detach"):
-        del options["tty"], options["interactive"]
+        del options["tty"], options["interactive"], options["console_size"]
         exec_detached(st, record["ContainerID"], **options)
         record["Running"] = True
         call.respond(200)

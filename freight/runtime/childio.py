@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import struct
 
 from freight.record import Record
 from freight.runtime.handoff import Stdio, exit_code
@@ -45,7 +46,10 @@ class Attach(Record):
 class ChildStdio:
     """The pipes (or the socket a pty master comes back on) between a container process and us."""
 
-    def __init__(self, spec: ContainerSpec, terminal: int | None = None) -> None:
+    def __init__(self, spec: ContainerSpec, terminal: int | None = None,
+                 console_size: list[int] | None = None) -> None:
+        """``terminal``: the caller's, whose size the container's terminal gets; else
+        ``console_size`` ([rows, columns], the API's ``ConsoleSize``)."""
         self.child_fds: list[int] = []
         self.sources: dict[int, str] = {}
         self.stdin_to: int | None = None
@@ -55,7 +59,10 @@ class ChildStdio:
 
             self.tty_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.child_fds.append(child_sock.detach())
-            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0], winsize=_window_size(terminal))
+            winsize = _window_size(terminal)
+            if winsize is None and console_size and all(console_size[:2]):
+                winsize = struct.pack("HHHH", console_size[0], console_size[1], 0, 0)
+            self.stdio = Stdio(-1, -1, -1, tty_socket=self.child_fds[0], winsize=winsize)
             return
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
             workdir: str = "", tty: bool = False, interactive: bool = False,
-            privileged: bool = False, attach: Attach | None = None, ready_w: int | None = None) -> int:
+            privileged: bool = False, attach: Attach | None = None, ready_w: int | None = None,
+            console_size: list[int] | None = None) -> int:
     """Run ``cmd`` in the running container and relay its streams; its exit code
     (126/127 errors raise).
 
     Its environment is the container's plus ``env``; user and working directory
     default to the container's. ``ready_w`` (a monitor's) gets the report
-    ``0 <pid>`` once the command runs.
+    ``0 <pid>`` once the command runs. ``console_size`` ([rows, columns]): the terminal's
+    size when the caller's own is not one.
     """
     c = get_running(store, ref)
     if not cmd:
@@ -46,7 +48,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if privileged:
         spec.caps = all_caps()
     spec.cgroup = cgroups.load(c.id)
-    io = ChildStdio(spec, attach.stdout if attach is not None else None)
+    io = ChildStdio(spec, attach.stdout if attach is not None else None, console_size)
     try:
         pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
     except BaseException:

@@ -139,7 +139,7 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        io = ChildStdio(spec, attach.stdout if attach is not None else None)
+        io = ChildStdio(spec, attach.stdout if attach is not None else None, c.host_config.get("ConsoleSize"))
     except BaseException:
         release(None, proxy)
         raise

@@ -80,11 +80,11 @@ def _in_a_pty(service: Service, command: str) -> str:
 
 def test_run_it_and_exec_it_get_a_terminal(service: Service) -> None:
     docker = service.docker_path
-    out = _in_a_pty(service, f"{docker} run -it --rm busybox sh -c 'tty; echo end'")
-    assert "/dev/pts/0" in out and "end" in out
+    out = _in_a_pty(service, f"stty rows 30 cols 100; {docker} run -it --rm busybox sh -c 'tty; stty size'")
+    assert "/dev/pts/0" in out and "30 100" in out
     service.docker("run", "-d", "--name", "term", "busybox", "sleep", "60")
-    out = _in_a_pty(service, f"{docker} exec -it term sh -c 'tty; echo end'")
-    assert "/dev/pts/" in out and "end" in out
+    out = _in_a_pty(service, f"stty rows 20 cols 90; {docker} exec -it term sh -c 'tty; stty size'")
+    assert "/dev/pts/" in out and "20 90" in out
     service.docker("rm", "-f", "term")
 
 
