@@ -21,7 +21,7 @@ import select
 import socket
 import threading
 
-from freight.api.http import Call, HttpError
+from freight.api.http import Call
 from freight.errors import Conflict, FreightError, NotFound
 from freight.runtime.attach import open_stdin, pty_master
 from freight.runtime.containers import get
@@ -147,9 +147,7 @@ def attach(call: Call) -> None:
         sock, _early = call.hijack(content_type(tty))
         _follow(call, c, sock, stdin, wanted)
         return
-    if c.state.get("Status") != "created":
-        raise HttpError(409, "You cannot attach to a stopped container, start it first")
-    pending = _Pending()
+    pending = _Pending()  # ``docker start -a``, ``docker run``: the start comes next
     with _pending_lock:
         _pending[c.id] = pending
     try:
@@ -260,12 +258,11 @@ def _follow(call: Call, c: Container, sock: socket.socket, stdin: bool, wanted: 
                 return
             for _fd, _events in poller.poll(_POLL_MS):
                 data = sock.recv(65536)
-                if not data:
-                    if target is None:
-                        return
-                    os.close(target)
-                    target = None
+                if not data:  # the client's input ended (it may still read): so does the container's
                     poller.unregister(sock)
+                    if target is not None:
+                        os.close(target)
+                        target = None
                 elif target is not None:
                     os.write(target, data)
     except OSError:

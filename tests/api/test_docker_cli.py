@@ -254,3 +254,13 @@ def test_debian_s_docker_cli_too(service: Service, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
     assert "Successfully tagged older:1" in older.docker("build", "-t", "older:1", str(tmp_path)).stdout
     older.docker("rm", "-f", "old")
+
+
+def test_start_a_and_attach(service: Service) -> None:
+    service.docker("create", "--name", "again", "busybox", "sh", "-c", "echo ran; exit 6")
+    for _ in range(2):
+        result = service.docker("start", "-a", "again", check=False)
+        assert (result.returncode, result.stdout) == (6, "ran\n")
+    service.docker("run", "-d", "--name", "later", "busybox", "sh", "-c", "sleep 1; echo out; echo err >&2; exit 3")
+    result = service.docker("attach", "later", check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
