@@ -203,7 +203,7 @@ def test_many_clients_at_once(service: Service) -> None:
     assert [(r.returncode, r.stdout) for r in runs] == [(0, f"{i}\n") for i in range(10)]
 
 
-def test_clients_that_leave_mid_stream_leave_the_service_up(service: Service) -> None:
+def test_clients_that_leave_mid_stream_leave_the_service_up(service: Service, tmp_path: Path) -> None:
     service.docker("run", "-d", "--name", "talker", "busybox", "sh", "-c", "while true; do echo x; sleep 0.1; done")
     follower = subprocess.Popen([service.docker_path, "logs", "-f", "talker"], env=service.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -217,7 +217,16 @@ def test_clients_that_leave_mid_stream_leave_the_service_up(service: Service) ->
     attached.kill()
     attached.wait()
     assert service.docker("ps", "-q").stdout.count("\n") == 2  # the attached one outlived its client
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo step && sleep 2\n")
+    builder = subprocess.Popen([service.docker_path, "build", "-t", "left:1", str(tmp_path)], env=service.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert builder.stdout is not None
+    assert wait_until(lambda: b"step" in builder.stdout.readline())
+    builder.kill()
+    builder.wait()
+    time.sleep(3)
     assert service.proc.poll() is None
+    assert run_freight(service.root, "system", "check").stdout.endswith("store is consistent\n")
     service.docker("rm", "-f", "talker")
 
 
