@@ -180,11 +180,16 @@ class Call:
     def hijack(self, content_type: str) -> tuple[socket.socket, bytes]:
         """Answer ``101 UPGRADED`` (or, to a client that asked for no upgrade, 200) and take
         the connection: the socket, and what the client already sent past the request."""
-        self.finish_body()
         status = "101 UPGRADED" if self.upgrade else "200 OK"
-        head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        fields = {"Content-Type": content_type}
         if self.upgrade:
-            head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+            fields.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        return self.take(status, fields)
+
+    def take(self, status: str, fields: dict[str, str]) -> tuple[socket.socket, bytes]:
+        """Answer ``status`` with ``fields`` and take the connection (see ``hijack``)."""
+        self.finish_body()
+        head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
         head += f"Api-Version: {self.api_version}\r\n\r\n"
         sock = self._conn.sock
         sock.sendall(head.encode())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from freight.api import build, containers, execs, images, networks, system, volumes
+from freight.api import build, containers, execs, images, networks, system, volumes, websocket
 from freight.api.http import Call, HttpError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _TABLE: list[tuple[str, str, Handler]] = [
     *system.ROUTES, *containers.ROUTES, *execs.ROUTES, *images.ROUTES, *build.ROUTES,
-    *volumes.ROUTES, *networks.ROUTES,
+    *volumes.ROUTES, *networks.ROUTES, *websocket.ROUTES,
 ]
 
 

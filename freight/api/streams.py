@@ -20,6 +20,7 @@ import os
 import select
 import socket
 import threading
+import time
 
 from freight.api.http import Call
 from freight.errors import Conflict, FreightError, NotFound
@@ -145,7 +146,7 @@ def attach(call: Call) -> None:
     wanted = {s for s in ("stdout", "stderr") if call.flag(s)}
     if c.running:
         sock, _early = call.hijack(content_type(tty))
-        _follow(call, c, sock, stdin, wanted)
+        follow(call, c, Channel(sock, tty), stdin, wanted)
         return
     pending = _Pending()  # ``docker start -a``, ``docker run``: the start comes next
     with _pending_lock:
@@ -239,31 +240,49 @@ def _poll(fds: dict[int, str]) -> list[tuple[int, int]]:
     return poller.poll()
 
 
-def _follow(call: Call, c: Container, sock: socket.socket, stdin: bool, wanted: set[str]) -> None:
-    """Attached to a running container: its log from now on, and the client's input to its stdin,
-    until it exits (or the client leaves)."""
+class Channel:
+    """The client's side of a hijacked connection: output to it, input from it."""
+
+    def __init__(self, sock: socket.socket, tty: bool) -> None:
+        self.sock = sock
+        self.tty = tty
+
+    def send(self, stream: str, data: bytes) -> None:
+        self.sock.sendall(frame(stream, data, self.tty))
+
+    def receive(self) -> bytes | None:
+        """The client's next input (b"" once it ended; None: nothing for the container)."""
+        return self.sock.recv(65536)
+
+
+def follow(call: Call, c: Container, channel: Channel, stdin: bool, wanted: set[str]) -> None:
+    """Attached to a running container: its log from now on (once it runs, when it does
+    not yet), and the client's input to its stdin, until it exits (or the client leaves)."""
     st = call.store
-    tty = bool(c.config.get("Tty"))
     log = os.open(c.record["LogPath"], os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    target = open_stdin(c) if stdin else None
     os.lseek(log, 0, os.SEEK_END)
+    target = None
     partial = b""
     try:
+        running = _until_running(call, c)
+        if running is None:
+            return
+        target = open_stdin(running) if stdin else None
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        poller.register(channel.sock, select.POLLIN)
         while True:
-            partial = _send_log(sock, log, partial, wanted, tty)
-            if not _still_running(st, c.id):
-                _send_log(sock, log, partial, wanted, tty)
+            partial = _send_log(channel, log, partial, wanted)
+            if not _still_running(st, running.id):
+                _send_log(channel, log, partial, wanted)
                 return
             for _fd, _events in poller.poll(_POLL_MS):
-                data = sock.recv(65536)
-                if not data:  # the client's input ended (it may still read): so does the container's
-                    poller.unregister(sock)
+                data = channel.receive()
+                if data == b"":  # the client's input ended (it may still read): so does the container's
+                    poller.unregister(channel.sock)
                     if target is not None:
                         os.close(target)
                         target = None
-                elif target is not None:
+                elif data and target is not None:
                     os.write(target, data)
     except OSError:
         return
@@ -273,6 +292,16 @@ def _follow(call: Call, c: Container, sock: socket.socket, stdin: bool, wanted: 
             os.close(target)
 
 
+def _until_running(call: Call, c: Container) -> Container | None:
+    """``c`` once it runs; None if the client leaves first."""
+    while not c.running:
+        if call.client_gone():
+            return None
+        time.sleep(_POLL_MS / 1000)
+        c = get(call.store, c.id)
+    return c
+
+
 def _still_running(store: Store, cid: str) -> bool:
     try:
         return get(store, cid).running
@@ -280,14 +309,14 @@ def _still_running(store: Store, cid: str) -> bool:
         return False
 
 
-def _send_log(sock: socket.socket, log: int, partial: bytes, wanted: set[str], tty: bool) -> bytes:
+def _send_log(channel: Channel, log: int, partial: bytes, wanted: set[str]) -> bytes:
     data = partial + os.read(log, 1 << 20)
     end = data.rfind(b"\n") + 1
     for line in data[:end].splitlines():
         record = json.loads(line)
         stream = record.get("stream", "stdout")
         if stream in wanted:
-            sock.sendall(frame(stream, record["log"].encode(), tty))
+            channel.send(stream, record["log"].encode())
     return data[end:]
 
 
