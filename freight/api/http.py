@@ -59,6 +59,7 @@ class Call:
         self.started = False
         self.hijacked: socket.socket | None = None
         self._body_done = False
+        self._deferred: str | None = None
 
     # ------------------------------------------------------------ the request
 
@@ -167,7 +168,15 @@ class Call:
         self._conn.send(h11.Response(status_code=status, headers=self._headers(fields), reason=_reason(status)))
         self.started = True
 
+    def start_at_first_send(self, content_type: str) -> None:
+        """Begin a streamed answer once there is something to send (so that a failure before
+        that is answered with its HTTP status, as Docker answers a pull that cannot begin)."""
+        self._deferred = content_type
+
     def send(self, data: bytes) -> None:
+        if self._deferred is not None:
+            content_type, self._deferred = self._deferred, None
+            self.start(content_type)
         if data:
             self._conn.send(h11.Data(data=data))
 
@@ -175,6 +184,7 @@ class Call:
         self.send(json.dumps(value).encode() + b"\n")
 
     def end(self) -> None:
+        self.send(b"")
         self._conn.send(h11.EndOfMessage())
 
     def hijack(self, content_type: str) -> tuple[socket.socket, bytes]:

@@ -105,7 +105,7 @@ def create(call: Call) -> None:
         name = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
     ref = reference.parse(name)
     auth = credentials(call)
-    call.start("application/json")
+    call.start_at_first_send("application/json")
     pull(st, str(ref), call.param("platform") or None, JsonProgress(call), credentials=auth)
     call.end()
 
@@ -116,7 +116,7 @@ def push(call: Call) -> None:
     tag = call.param("tag")
     target = f"{name}:{tag}" if tag else name
     auth = credentials(call)
-    call.start("application/json")
+    call.start_at_first_send("application/json")
     progress = JsonProgress(call)
     digest = push_image(st, target, progress=progress, credentials=auth)
     call.send_json({"progressDetail": {}, "aux": {"Tag": tag or "latest", "Digest": digest}})
