@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import re
+import signal
 import socket
 import sqlite3
 import threading
@@ -232,6 +233,7 @@ def serve(root: str | None, path: str | None, timeout: float, tcp: str | None,
         raise InvalidArgument("--tcp needs --tlscert, --tlskey and --tlscacert: "
                               "the API is only served on TCP to clients with a verified certificate")
     open_store(root)  # a store that cannot be opened fails here, not on the first request
+    signal.signal(signal.SIGTERM, _stop)
     path = path or default_socket()
     listeners = [listen_unix(path)]
     try:
@@ -247,3 +249,8 @@ def serve(root: str | None, path: str | None, timeout: float, tcp: str | None,
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    """SIGTERM: leave through ``serve``'s clean-up (the socket file is removed)."""
+    raise SystemExit(0)

@@ -82,7 +82,8 @@ def service(busybox_store: Store, tmp_path: Path) -> Iterator[Service]:
     proc = start_service(busybox_store.root, sock, "--timeout", "0")
     yield Service(busybox_store.root, sock, proc, docker)
     proc.terminate()
-    proc.wait(timeout=20)
+    assert proc.wait(timeout=20) == 0
+    assert not sock.exists()
     left = run_freight(busybox_store.root, "ps", "-aq", "--no-trunc").stdout.split()
     if left:
         run_freight(busybox_store.root, "rm", "-f", *left)
