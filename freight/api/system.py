@@ -9,6 +9,9 @@ import platform
 from freight import __version__
 from freight.api import summaries
 from freight.api.http import Call, HttpError
+from freight.registry.auth import Credentials, host_of
+from freight.registry.client import Registry
+from freight.registry.connections import RegistryError
 from freight.runtime.containers import list_containers
 from freight.runtime.prune import container_size, tree_size
 from freight.runtime.stats import host_memory
@@ -119,11 +122,17 @@ def disk_usage_report(call: Call) -> None:
 
 
 def auth(call: Call) -> None:
-    """``POST /auth``: the credentials are checked when they are used (pull, push), as a
-    registry that needs none accepts any."""
+    """``POST /auth``: the credentials checked against the registry, as ``freight login`` does
+    (the client keeps them)."""
     body = call.body_json() or {}
     if not isinstance(body, dict):
         raise HttpError(400, "invalid auth configuration")
+    creds = Credentials(str(body.get("username") or ""), str(body.get("password") or ""))
+    try:
+        with Registry(host_of(str(body.get("serveraddress") or "docker.io")), creds) as registry:
+            registry.check_login()
+    except RegistryError as err:
+        raise HttpError(401, str(err)) from None
     call.json({"Status": "Login Succeeded", "IdentityToken": ""})
 
 

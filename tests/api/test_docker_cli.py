@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Service, UnixConnection, start_service
-from registries import RegistryProcess
+from registries import RegistryProcess, write_htpasswd
 from testlib import require_tool, run_freight, wait_until
 
 from freight.store import Store
@@ -273,3 +273,20 @@ def test_start_a_and_attach(service: Service) -> None:
     service.docker("run", "-d", "--name", "later", "busybox", "sh", "-c", "sleep 1; echo out; echo err >&2; exit 3")
     result = service.docker("attach", "later", check=False)
     assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
+
+
+def test_login_and_push_with_credentials(service: Service, tmp_path: Path,
+                                         start_registry: Callable[..., RegistryProcess]) -> None:
+    registry = start_registry(htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "secret"))
+    wrong = service.docker("login", "-u", "alice", "--password-stdin", registry.host, input="nope\n", check=False)
+    assert wrong.returncode == 1 and "Error response from daemon:" in wrong.stderr
+    assert "Login Succeeded" in service.docker("login", "-u", "alice", "--password-stdin", registry.host,
+                                               input="secret\n").stdout
+    name = f"{registry.host}/private/box:1"
+    service.docker("tag", "busybox", name)
+    assert "digest: sha256:" in service.docker("push", name).stdout  # the CLI's X-Registry-Auth
+    service.docker("rmi", name)
+    service.docker("pull", name)
+    service.docker("logout", registry.host)
+    denied = service.docker("push", name, check=False)
+    assert denied.returncode == 1
