@@ -52,7 +52,7 @@ def spawn_attached(root: str, container_id: str, stdio: tuple[int, int, int], st
         raise
     finally:
         os.close(exit_w)
-    if exec_options is None:
+    if exec_options is None or (outcome or (125, ""))[0] != 0:  # else our child until the exec ends
         os.waitpid(pid, 0)
     try:
         _raise_failed(outcome)

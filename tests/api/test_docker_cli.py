@@ -66,8 +66,18 @@ def test_exec_and_its_exit_code(service: Service) -> None:
     service.docker("run", "-d", "--name", "box", "busybox", "sleep", "60")
     assert service.docker("exec", "box", "echo", "inside").stdout == "inside\n"
     assert service.docker("exec", "box", "sh", "-c", "exit 5", check=False).returncode == 5
+    missing = service.docker("exec", "box", "no-such-command", check=False)
+    assert missing.returncode == 127 and "executable file not found" in missing.stderr
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _parent(pid) == service.proc.pid]
     assert service.docker("exec", "-e", "X=1", "-w", "/tmp", "box", "sh", "-c", "echo $X $PWD").stdout == "1 /tmp\n"
     service.docker("rm", "-f", "box")
+
+
+def _parent(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError):
+        return 0
 
 
 def _in_a_pty(service: Service, command: str) -> str:
