@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from signal import SIGKILL
 
 from freight.api import streams, summaries
 from freight.api.http import Call, HttpError
@@ -23,6 +24,7 @@ from freight.runtime.filters import select, shows_stopped
 from freight.runtime.inspect import container_inspect
 from freight.runtime.network import parse_network_mode
 from freight.runtime.prune import container_size, parse_filters, prune_containers
+from freight.runtime.signals import parse_signal
 from freight.runtime.stats import sample
 from freight.runtime.times import parse_time, timestamp
 from freight.runtime.top import top
@@ -130,7 +132,15 @@ def restart(call: Call) -> None:
 
 
 def kill(call: Call) -> None:
-    lifecycle.kill(call.store, call.args["id"], call.param("signal") or "KILL")
+    """``POST /containers/{id}/kill``: with SIGKILL (the default) answered once the container
+    stopped, as dockerd does, so that a ``docker rm`` right after finds it stopped."""
+    signal = call.param("signal") or "KILL"
+    c = lifecycle.kill(call.store, call.args["id"], signal)
+    if parse_signal(signal) == SIGKILL:
+        try:
+            lifecycle.wait_recorded(call.store, c.id, timeout=5.0)
+        except NotFound:  # removed on its exit (--rm)
+            pass
     call.respond(204)
 
 

@@ -94,7 +94,7 @@ def create(call: Call) -> None:
         if source != "-":
             raise HttpError(400, "only fromSrc=- (the request body) is supported")
         repo = call.param("repo")
-        tags = [f"{repo}:{tag or 'latest'}"] if repo else []
+        tags = [f"{repo}:{tag}" if tag else repo] if repo else []  # the CLI sends REPO[:TAG] as repo
         call.start("application/json")
         imported = import_rootfs(st, body_file(call), tags)
         call.send_json({"status": imported.id})

@@ -300,3 +300,23 @@ def test_login_and_push_with_credentials(service: Service, tmp_path: Path,
     service.docker("logout", registry.host)
     denied = service.docker("push", name, check=False)
     assert denied.returncode == 1
+
+
+def test_top_stats_restart_kill_and_import(service: Service, busybox_rootfs: Path, tmp_path: Path) -> None:
+    service.docker("run", "-d", "--name", "busy", "busybox", "sleep", "60")
+    assert "sleep 60" in service.docker("top", "busy").stdout
+    stats = service.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "busy").stdout
+    assert stats == "busy 1\n"
+    first = service.docker("inspect", "--format", "{{.State.StartedAt}}", "busy").stdout
+    service.docker("restart", "-t", "0", "busy")
+    assert service.docker("inspect", "--format", "{{.State.StartedAt}}", "busy").stdout != first
+    service.docker("kill", "busy")
+    assert service.docker("inspect", "--format", "{{.State.Status}}", "busy").stdout == "exited\n"
+    killed = service.docker("kill", "busy", check=False)
+    assert killed.returncode == 1 and "is not running" in killed.stderr
+    archive = tmp_path / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(busybox_rootfs), "-cf", str(archive), "."], check=True)
+    image_id = service.docker("import", str(archive), "imported:1").stdout.strip()
+    assert image_id.startswith("sha256:")
+    assert service.docker("run", "--rm", "imported:1", "echo", "from import").stdout == "from import\n"
+    assert "Imported from -" in service.docker("history", "imported:1").stdout
