@@ -103,6 +103,7 @@ class Call:
         def read() -> bytes:
             if self._body_done:
                 return b""
+            self._conn.continue_if_asked()
             event = self._conn.next_event()
             if isinstance(event, h11.Data):
                 return bytes(event.data)
@@ -245,6 +246,11 @@ class Connection:
                 self.sock.sendall(data)
             except OSError:
                 raise Disconnected() from None
+
+    def continue_if_asked(self) -> None:
+        """``100 Continue`` to a client that waits for it before it sends the body."""
+        if self._h11.they_are_waiting_for_100_continue:
+            self.send(h11.InformationalResponse(status_code=100, headers=[]))
 
     def trailing(self) -> bytes:
         return bytes(self._h11.trailing_data[0])
