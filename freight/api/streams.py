@@ -42,6 +42,7 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 _STREAM_NUMBER = {"stdin": 0, "stdout": 1, "stderr": 2}
 _POLL_MS = 50
+_START_WAIT = 300.0  # seconds an attached client waits for the start it will ask for
 
 
 def content_type(tty: bool) -> str:
@@ -153,8 +154,11 @@ def attach(call: Call) -> None:
         _pending[c.id] = pending
     try:
         sock, _early = call.hijack(content_type(tty))
+        deadline = time.monotonic() + _START_WAIT
         while not pending.go.wait(0.1):
-            if call.client_gone():
+            # A client whose input already ended has shut its side (``docker run -i < /dev/null``):
+            # it still waits for the output, so only the deadline ends its wait.
+            if (call.client_gone() and not stdin) or time.monotonic() > deadline:
                 return
     finally:
         with _pending_lock:
