@@ -60,6 +60,10 @@ def test_detached_container_is_the_freight_cli_s(service: Service) -> None:
     assert state.strip() == "exited 137"
     assert service.docker("rm", "web").stdout == "web\n"
     assert run_freight(service.root, "ps", "-aq").stdout == ""
+    run_freight(service.root, "run", "-d", "--name", "from-cli", "busybox", "sleep", "60", check=True)
+    assert service.docker("ps", "--format", "{{.Names}}").stdout == "from-cli\n"
+    service.docker("stop", "-t", "1", "from-cli")
+    assert "Exited (137)" in run_freight(service.root, "ps", "-a").stdout
 
 
 def test_exec_and_its_exit_code(service: Service) -> None:
