@@ -13,7 +13,7 @@ from freight.registry.auth import Credentials, host_of
 from freight.registry.client import Registry
 from freight.registry.connections import RegistryError
 from freight.runtime.containers import list_containers
-from freight.runtime.prune import container_size, tree_size
+from freight.runtime.prune import container_size, volume_size
 from freight.runtime.stats import host_memory
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import list_volumes, used_volumes
@@ -113,7 +113,7 @@ def disk_usage_report(call: Call) -> None:
                              for c in found]
     if "volume" in kinds:
         used = used_volumes(st)
-        out["Volumes"] = [{**v, "UsageData": {"Size": tree_size(v["Mountpoint"]),
+        out["Volumes"] = [{**v, "UsageData": {"Size": volume_size(st, v["Name"]),
                                               "RefCount": 1 if v["Name"] in used else 0}}
                           for v in list_volumes(st)]
     if "build-cache" in kinds:

@@ -50,7 +50,7 @@ def commit_dir(session: BuildSession, state: State, key: str, path: Path, overla
     chains = chain_ids([layer.diff_id for layer in state.layers] + [blob])
     parent = chains[-2] if len(chains) > 1 else None
     with session.lock:
-        store.snapshots.adopt(chains[-1], parent, blob, path, _dir_size(os.fspath(path)))
+        store.snapshots.commit(chains[-1], path, parent, blob, _dir_size(os.fspath(path)))
     result = {"diff_id": blob, "blob": blob, "size": size, "created": created,
               "blobs": [blob], "snapshots": [chains[-1]]}
     cache.record(store, key, result)

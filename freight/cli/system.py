@@ -11,8 +11,9 @@ from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.store import scratch
 from freight.store.check import check
+from freight.store.diskusage import du
 from freight.store.store import Store
-from freight.system import disk_usage, entry_size, prune_system
+from freight.system import disk_usage, prune_system
 
 
 def register(sub: Subcommands) -> None:
@@ -94,4 +95,4 @@ def _report_temporaries(st: Store) -> None:
     what killed ones left (which the next writing command removes)."""
     for entry in scratch.entries(st.root_path):
         whose = "held by a running writer" if entry.owned else "left by a killed writer"
-        print(f"temporary data {whose}: {entry.path} ({human_size(entry_size(entry.path))})")
+        print(f"temporary data {whose}: {entry.path} ({human_size(du(entry.path))})")

@@ -39,7 +39,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
-    spec = cfg.make_spec(c.record, c.directory(store), [], None)
+    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
     spec.args = list(cmd)
     spec.env = cfg.merge_env(spec.env, list(env))
     spec.user = user or spec.user

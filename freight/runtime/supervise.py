@@ -124,13 +124,7 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
     """Fork the container's process (not yet running its command) with its streams,
     cgroup and bound port proxy."""
     image = c.image or store.resolve_image(c.image_id)
-    lowers = [p.name for p in reversed(store.layer_dirs(image))]
-    lower_root = str(store.snapshots_root)
-    if not lowers:  # an image without layers: overlayfs still needs one lower dir
-        lower_root = c.directory(store)
-        os.makedirs(f"{lower_root}/empty-lower", exist_ok=True)
-        lowers = ["empty-lower"]
-    spec = cfg.make_spec(c.record, c.directory(store), lowers, lower_root)
+    spec = cfg.make_spec(c.record, c.directory(store), store.rootfs_mounts(image, c.directory(store)))
     edits = cfg.device_edits(c.host_config)
     if edits is not None:
         spec.devices += edits.devices
