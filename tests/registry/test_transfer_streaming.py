@@ -22,11 +22,11 @@ from testlib import store_temporaries
 
 from freight.errors import DigestMismatch
 from freight.image.digest import chain_ids, hex_of
-from freight.registry.blobstream import Abandoned, BlobStream
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store, open_store
+from freight.store.blobstream import Abandoned, BlobStream
 from freight.store.compression import gzip_compress
 
 
