@@ -12,11 +12,11 @@ import json
 import time
 from signal import SIGKILL
 
-from freight.api import streams, summaries
+from freight.api import forker, streams, summaries
 from freight.api.http import Call, HttpError
 from freight.errors import NotFound
 from freight.image.schema import ConfigError, check_create_request
-from freight.runtime import cp, lifecycle, logs, supervise
+from freight.runtime import cp, lifecycle, logs
 from freight.runtime.containers import get, list_containers
 from freight.runtime.create import create
 from freight.runtime.filters import parse_filters as parse_ps_filters
@@ -108,8 +108,8 @@ def start(call: Call) -> None:
     if c.running:
         call.respond(304)
         return
-    if not streams.start_pending(c.id):  # else a client attached first: started with its streams
-        supervise.start(st, c.id)
+    if not streams.start_pending(c):  # else a client attached first: it views the start
+        forker.current().start(c.id)
     call.respond(204)
 
 
@@ -127,7 +127,7 @@ def restart(call: Call) -> None:
     st = call.store
     c = get(st, call.args["id"])
     lifecycle.stop(st, c.id, call.number("t"), call.param("signal") or None)
-    supervise.start(st, c.id)
+    forker.current().start(c.id)
     call.respond(204)
 
 
@@ -254,7 +254,7 @@ def resize(call: Call) -> None:
     c = get(call.store, call.args["id"])
     if not c.running:
         raise HttpError(409, f"Container {c.id} is not running")
-    streams.resize_container(c, call.number("h") or 0, call.number("w") or 0)
+    streams.resize(call.store, c, call.number("h") or 0, call.number("w") or 0)
     call.respond(200)
 
 

@@ -1,27 +1,28 @@
 """Exec endpoints: create, start (attached, or detached to a monitor), inspect, resize.
 
 Docker keeps execs as daemon state; so does the service, for as long as it runs
-(an exec that the CLI runs has no record either). An attached exec's monitor
-stays the service's child and ends with its client.
+(an exec that the CLI runs has no record either). An exec belongs to a monitor of
+its own, as the CLI's; the service is its viewer (``streams.view``), and resizes its
+terminal through the monitor's channel.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from _socket import socket
 
-from freight.api import streams
+from freight.api import forker, streams
 from freight.api.http import Call, HttpError
 from freight.errors import FreightError, NotFound
 from freight.runtime.containers import get_running
-from freight.runtime.execute import exec_detached
-from freight.runtime.spawn import spawn_attached
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
 _execs: dict[str, dict[str, Any]] = {}
+_channels: dict[str, socket] = {}  # running attached execs: the channel to their monitor
 _lock = threading.Lock()
 
 
@@ -60,7 +61,7 @@ def _options(record: dict[str, Any], tty: bool) -> dict[str, Any]:
     process = record["ProcessConfig"]
     return {"cmd": [process["entrypoint"], *process["arguments"]], "env": record["Env"],
             "user": process["user"], "workdir": record["WorkingDir"], "privileged": process["privileged"],
-            "tty": tty, "interactive": record["OpenStdin"], "console_size": record["ConsoleSize"]}
+            "tty": tty, "interactive": record["OpenStdin"]}
 
 
 def start(call: Call) -> None:
@@ -74,28 +75,29 @@ def start(call: Call) -> None:
     record["ConsoleSize"] = body.get("ConsoleSize") or record["ConsoleSize"]
     options = _options(record, tty)
     if body.get("Detach"):
-        del options["tty"], options["interactive"], options["console_size"]
-        exec_detached(st, record["ContainerID"], **options)
+        del options["tty"], options["interactive"]
+        forker.current().exec_detached(record["ContainerID"], **options)
         record["Running"] = True
         call.respond(200)
         return
-    sock, _early = call.hijack(streams.content_type(tty))
+    sock, early = call.hijack(streams.content_type(tty))
     wanted = {s for s, key in (("stdout", "OpenStdout"), ("stderr", "OpenStderr")) if record[key]}
-    record["Running"] = True
-
-    def spawn(stdio: tuple[int, int, int]) -> tuple[int, int]:
-        pid, exit_r = spawn_attached(st.root_path, record["ContainerID"], stdio, record["OpenStdin"], options)
-        record["Pid"] = pid
-        return pid, exit_r
-
     try:
-        pid, code = streams.run_with_client(sock, tty, record["OpenStdin"], wanted, spawn)
-        os.waitpid(pid, 0)
-        record["ExitCode"] = code if code is not None else 126
+        monitor, pid = forker.current().exec_viewed(record["ContainerID"], streams.winsize(record["ConsoleSize"]),
+                                                    **options)
     except FreightError as err:  # the command could not start: the client reads why, and its code
         record["ExitCode"] = err.exit_code
         sock.sendall(streams.frame("stderr", f"{err}\n".encode(), tty))
+        return
+    record.update(Running=True, Pid=pid)
+    with _lock:
+        _channels[record["ID"]] = monitor
+    try:
+        code = streams.view(monitor, streams.Channel(sock, tty), record["OpenStdin"], wanted, early)
+        record["ExitCode"] = 137 if code is None else code  # None: a monitor killed took its command
     finally:
+        with _lock:
+            del _channels[record["ID"]]
         record["Running"] = False
 
 
@@ -105,9 +107,16 @@ def inspect(call: Call) -> None:
 
 def resize(call: Call) -> None:
     record = _get(call.args["id"])
-    if not record["Running"] or not record["Pid"]:
+    with _lock:
+        monitor = _channels.get(record["ID"])
+    size = streams.winsize([call.number("h") or 0, call.number("w") or 0])
+    if monitor is None:
         raise HttpError(409, f"Exec {record['ID']} is not running")
-    streams.resize_pty(record["Pid"], call.number("h") or 0, call.number("w") or 0)
+    if size is not None and record["ProcessConfig"]["tty"]:
+        try:
+            monitor.sendall(b"w" + size)
+        except OSError:  # it ended meanwhile
+            pass
     call.respond(201)
 
 

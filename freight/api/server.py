@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 
-from freight.api import routes
+from freight.api import forker, routes
 from freight.api.http import Call, Connection, Disconnected, HttpError
 from freight.errors import Conflict, FreightError, InvalidArgument, InvalidReference, NotFound
 from freight.store.store import Store, open_store
@@ -233,6 +233,7 @@ def serve(root: str | None, path: str | None, timeout: float, tcp: str | None,
         raise InvalidArgument("--tcp needs --tlscert, --tlskey and --tlscacert: "
                               "the API is only served on TCP to clients with a verified certificate")
     open_store(root)  # a store that cannot be opened fails here, not on the first request
+    forker.begin(root)  # before any thread (and any client's socket)
     signal.signal(signal.SIGTERM, _stop)
     path = path or default_socket()
     listeners = [listen_unix(path)]

@@ -4,33 +4,33 @@ Docker frames output as 8-byte headers (stream, 0, 0, 0, big-endian length)
 followed by the data, except with a terminal, where the stream is raw. Input
 is always raw.
 
-A client that attaches before the start (``docker run`` attaches, then
-starts) gets the container started with its streams: its monitor takes the
-hijacked connection as its stdin and stdout (for a terminal), or writes to
-pipes this thread frames onto it, so the output is live and the container
-still belongs to its monitor. A client that attaches to a running container
-follows its log (and writes to its stdin), as ``freight attach`` does.
+The service is one more viewer of a container's monitor, as ``freight attach``
+and ``freight run`` are: it relays between the client and the monitor's attach
+channel (``runtime.channel``). A client that attaches before the start
+(``docker run`` attaches, then starts) gets the container started with the
+service as its first viewer, so that none of the output is missed and its exit
+code comes back (for a ``--rm`` container too); a client that attaches to a
+running container connects to its monitor's socket.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import select
 import socket
+import struct
 import threading
 import time
 
+from freight.api import forker
 from freight.api.http import Call
-from freight.errors import Conflict, FreightError, NotFound
-from freight.runtime.attach import open_stdin, pty_master
+from freight.errors import FreightError
+from freight.runtime import channel
 from freight.runtime.containers import get
-from freight.runtime.handoff import read_report
-from freight.runtime.spawn import spawn_attached
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from _socket import socket as Monitor  # the attach channel's (``channel.connect``)
     from collections.abc import Callable
 
     from typing_extensions import Buffer
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 _STREAM_NUMBER = {"stdin": 0, "stdout": 1, "stderr": 2}
-_POLL_MS = 50
-_START_WAIT = 300.0  # seconds an attached client waits for the start it will ask for
 
 
 def content_type(tty: bool) -> str:
@@ -100,150 +98,6 @@ def body_file(call: Call) -> io.BufferedReader:
     return io.BufferedReader(BodyReader(call), 1 << 16)
 
 
-class _Pending:
-    """A client attached to a container not yet started: the start is done with its streams."""
-
-    def __init__(self) -> None:
-        self.go = threading.Event()
-        self.started = threading.Event()
-        self.error: BaseException | None = None
-
-
-_pending: dict[str, _Pending] = {}
-_pending_lock = threading.Lock()
-_exits: dict[str, tuple[threading.Event, list[int]]] = {}  # attached containers: their exit, once known
-
-
-def exit_code_of_attached(cid: str, timeout: float = 5.0) -> int | None:
-    """The exit code of a container started with a client's streams, which its monitor
-    reports (for one gone with --rm, whose record is removed with it); None if none is known."""
-    with _pending_lock:
-        entry = _exits.get(cid)
-    if entry is None or not entry[0].wait(timeout):
-        return None
-    return entry[1][0] if entry[1] else None
-
-
-def start_pending(cid: str) -> bool:
-    """Start ``cid`` with the streams of a client waiting on it; False when none waits.
-    Raises what the start raised."""
-    with _pending_lock:
-        pending = _pending.pop(cid, None)
-    if pending is None:
-        return False
-    pending.go.set()
-    pending.started.wait()
-    if pending.error is not None:
-        raise pending.error
-    return True
-
-
-def attach(call: Call) -> None:
-    """``POST /containers/{id}/attach``: hijack the connection and relay the chosen streams."""
-    st = call.store
-    c = get(st, call.args["id"])
-    tty = bool(c.config.get("Tty"))
-    stdin = call.flag("stdin") and bool(c.config.get("OpenStdin"))
-    wanted = {s for s in ("stdout", "stderr") if call.flag(s)}
-    if c.running:
-        sock, _early = call.hijack(content_type(tty))
-        follow(call, c, Channel(sock, tty), stdin, wanted)
-        return
-    pending = _Pending()  # ``docker start -a``, ``docker run``: the start comes next
-    with _pending_lock:
-        _pending[c.id] = pending
-    try:
-        sock, _early = call.hijack(content_type(tty))
-        deadline = time.monotonic() + _START_WAIT
-        while not pending.go.wait(0.1):
-            # A client whose input already ended has shut its side (``docker run -i < /dev/null``):
-            # it still waits for the output, so only the deadline ends its wait.
-            if (call.client_gone() and not stdin) or time.monotonic() > deadline:
-                return
-    finally:
-        with _pending_lock:
-            if _pending.get(c.id) is pending:
-                del _pending[c.id]
-    done: tuple[threading.Event, list[int]] = (threading.Event(), [])
-    with _pending_lock:
-        _exits[c.id] = done
-    try:
-        _pid, code = run_with_client(sock, tty, stdin, wanted,
-                                     lambda stdio: spawn_attached(st.root_path, c.id, stdio, stdin), pending)
-        if code is not None:
-            done[1].append(code)
-    finally:
-        done[0].set()
-        threading.Timer(10.0, _forget_exit, (c.id, done)).start()
-
-
-def _forget_exit(cid: str, entry: tuple[threading.Event, list[int]]) -> None:
-    with _pending_lock:
-        if _exits.get(cid) is entry:
-            del _exits[cid]
-
-
-def run_with_client(sock: socket.socket, tty: bool, stdin: bool, wanted: set[str],
-                    start: Callable[[tuple[int, int, int]], tuple[int, int]],
-                    pending: _Pending | None = None) -> tuple[int, int | None]:
-    """Start a command with the client's streams (``start`` spawns its monitor); relay until
-    it ends. Its monitor's PID and exit code (None when it could not start)."""
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    pipes: dict[int, str] = {}
-    try:
-        if tty:
-            out = err = sock.fileno() if wanted else null
-        else:
-            out_r, out = os.pipe()
-            err_r, err = os.pipe()
-            pipes = {out_r: "stdout", err_r: "stderr"}
-        try:
-            pid, exit_r = start((sock.fileno() if stdin else null, out, err))
-        except BaseException as error:
-            if pending is None:
-                raise
-            pending.error = error
-            return 0, None
-        finally:
-            if pending is not None:
-                pending.started.set()
-            if not tty:
-                os.close(out)
-                os.close(err)
-        _frame_output(sock, pipes, wanted)
-        outcome = read_report(exit_r)
-        return pid, outcome[0] if outcome else None
-    finally:
-        os.close(null)
-        for fd in pipes:
-            os.close(fd)
-
-
-def _frame_output(sock: socket.socket, pipes: dict[int, str], wanted: set[str]) -> None:
-    """Copy the output pipes, framed, to the client until they end (a client that is gone:
-    the output is still read, so that the command never blocks on it)."""
-    live = dict(pipes)
-    client = True
-    while live:
-        for fd, _events in _poll(live):
-            data = os.read(fd, 65536)
-            if not data:
-                del live[fd]
-                continue
-            if client and live.get(fd) in wanted:
-                try:
-                    sock.sendall(frame(pipes[fd], data, False))
-                except OSError:
-                    client = False
-
-
-def _poll(fds: dict[int, str]) -> list[tuple[int, int]]:
-    poller = select.poll()
-    for fd in fds:
-        poller.register(fd, select.POLLIN)
-    return poller.poll()
-
-
 class Channel:
     """The client's side of a hijacked connection: output to it, input from it."""
 
@@ -259,91 +113,204 @@ class Channel:
         return self.sock.recv(65536)
 
 
-def follow(call: Call, c: Container, channel: Channel, stdin: bool, wanted: set[str]) -> None:
-    """Attached to a running container: its log from now on (once it runs, when it does
-    not yet), and the client's input to its stdin, until it exits (or the client leaves)."""
-    st = call.store
-    log = os.open(c.record["LogPath"], os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    os.lseek(log, 0, os.SEEK_END)
-    target = None
-    partial = b""
+def winsize(size: list[int] | None) -> bytes | None:
+    """Docker's ``ConsoleSize`` ([rows, columns]) as a packed ``struct winsize``; None without one."""
+    if not size or len(size) < 2 or not all(size[:2]):
+        return None
+    return struct.pack("HHHH", size[0], size[1], 0, 0)
+
+
+def view(monitor: Monitor, client: Channel, stdin: bool, wanted: set[str], early: bytes = b"") -> int | None:
+    """Relay between a monitor's attach channel and a client (its input when ``stdin``, the
+    output streams in ``wanted``) until the exit code arrives (returned); None when the client
+    or the monitor went away first. The channel is closed on return."""
     try:
-        running = _until_running(call, c)
-        if running is None:
-            return
-        target = open_stdin(running) if stdin else None
+        monitor.sendall(b"ai" if stdin else b"a")
+        if stdin and early:
+            monitor.sendall(b"0" + early)
         poller = select.poll()
-        poller.register(channel.sock, select.POLLIN)
+        poller.register(monitor, select.POLLIN)
+        poller.register(client.sock, select.POLLIN if stdin else 0)  # 0: only its hang-up
         while True:
-            partial = _send_log(channel, log, partial, wanted)
-            if not _still_running(st, running.id):
-                _send_log(channel, log, partial, wanted)
-                return
-            for _fd, _events in poller.poll(_POLL_MS):
-                data = channel.receive()
-                if data == b"":  # the client's input ended (it may still read): so does the container's
-                    poller.unregister(channel.sock)
-                    if target is not None:
-                        os.close(target)
-                        target = None
-                elif data and target is not None:
-                    os.write(target, data)
+            for fd, events in poller.poll():
+                if fd == monitor.fileno():
+                    outcome = _from_monitor(monitor, client, wanted)
+                    if outcome != _GO_ON:
+                        return outcome
+                elif not _from_client(monitor, client, events, poller):
+                    return None
     except OSError:
-        return
+        return None
     finally:
-        os.close(log)
-        if target is not None:
-            os.close(target)
+        monitor.close()
 
 
-def _until_running(call: Call, c: Container) -> Container | None:
-    """``c`` once it runs; None if the client leaves first."""
-    while not c.running:
-        if call.client_gone():
-            return None
-        time.sleep(_POLL_MS / 1000)
-        c = get(call.store, c.id)
-    return c
+_GO_ON = -1
 
 
-def _still_running(store: Store, cid: str) -> bool:
-    try:
-        return get(store, cid).running
-    except NotFound:
+def _from_monitor(monitor: Monitor, client: Channel, wanted: set[str]) -> int | None:
+    """One message of the monitor's: the exit code, None once it or the client is gone, else ``_GO_ON``."""
+    message = monitor.recv(1 << 17)
+    if not message:
+        return None
+    kind, payload = message[:1], message[1:]
+    if kind == b"x":
+        return int(payload)
+    stream = "stdout" if kind == b"1" else "stderr"  # "2", and "e": the monitor's warnings
+    if stream in wanted:
+        client.send(stream, payload)
+    return _GO_ON
+
+
+def _from_client(monitor: Monitor, client: Channel, events: int, poller: select.poll) -> bool:
+    """The client's input to the monitor; False once the client is gone (its input ended but
+    its reading goes on: the monitor is told, and only a hang-up is watched for from then on)."""
+    if not events & select.POLLIN:
+        return False  # POLLHUP, POLLERR
+    data = client.receive()
+    if data == b"":
+        monitor.sendall(b"0")
+        poller.modify(client.sock, 0)
+    elif data:
+        monitor.sendall(b"0" + data)
+    return True
+
+
+class _Pending:
+    """A client attached to a container not yet started: the start hands it the channel."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.forked: tuple[Monitor, int] | None = None
+
+
+_pending: dict[str, _Pending] = {}
+_pending_lock = threading.Lock()
+_exits: dict[str, tuple[threading.Event, list[int]]] = {}  # attached containers: their exit, once known
+_START_WAIT = 300.0  # seconds an attached client waits for the start it will ask for
+
+
+def exit_code_of_attached(cid: str, timeout: float = 5.0) -> int | None:
+    """The exit code of a container started with a client attached, which its monitor
+    sends (for one gone with --rm, whose record is removed with it); None if none is known."""
+    with _pending_lock:
+        entry = _exits.get(cid)
+    if entry is None or not entry[0].wait(timeout):
+        return None
+    return entry[1][0] if entry[1] else None
+
+
+def start_pending(c: Container) -> bool:
+    """Start ``c`` with the service as its first viewer for a client attached to it before
+    (``docker run``, ``docker start -a``); False when none waits. Raises the start's error."""
+    with _pending_lock:
+        pending = _pending.pop(c.id, None)
+    if pending is None:
         return False
-
-
-def _send_log(channel: Channel, log: int, partial: bytes, wanted: set[str]) -> bytes:
-    data = partial + os.read(log, 1 << 20)
-    end = data.rfind(b"\n") + 1
-    for line in data[:end].splitlines():
-        record = json.loads(line)
-        stream = record.get("stream", "stdout")
-        if stream in wanted:
-            channel.send(stream, record["log"].encode())
-    return data[end:]
-
-
-def resize_container(c: Container, height: int, width: int) -> None:
-    """The container's terminal gets the client's size (its monitor holds the pty master)."""
-    if not c.config.get("Tty"):
-        return
-    resize_pty(int(c.state.get("MonitorPid") or 0), height, width)
-
-
-def resize_pty(holder: int, height: int, width: int) -> None:
-    """Set the size of the terminal whose master process ``holder`` holds."""
-    import fcntl
-    import struct
-    import termios
-
     try:
-        master = pty_master(holder)
-    except OSError as err:
-        raise Conflict(f"cannot resize the terminal: {err}") from None
-    if master is None:
-        raise FreightError("the container has no terminal to resize")
-    try:
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        pending.forked = forker.current().start_viewed(c.id, winsize(c.host_config.get("ConsoleSize")))
     finally:
-        os.close(master)
+        pending.go.set()
+    return True
+
+
+def attach(call: Call) -> None:
+    """``POST /containers/{id}/attach``: hijack the connection and relay the chosen streams."""
+    c = get(call.store, call.args["id"])
+    tty = bool(c.config.get("Tty"))
+
+    def hijack() -> tuple[Channel, bytes]:
+        sock, early = call.hijack(content_type(tty))
+        return Channel(sock, tty), early
+
+    attach_client(call, c, hijack)
+
+
+def attach_client(call: Call, c: Container, take: Callable[[], tuple[Channel, bytes]]) -> None:
+    """Take the connection (``take``: the client's channel and its input already read) and relay
+    between the client and ``c``'s monitor: at once when it runs, else from its start on (the
+    client's ``start`` comes next, once it has the answer: so a start is awaited before it)."""
+    stdin = call.flag("stdin") and bool(c.config.get("OpenStdin"))
+    wanted = {s for s in ("stdout", "stderr") if call.flag(s)}
+    if c.running:
+        client, early = take()
+        try:
+            monitor = channel.connect(c.directory(call.store))
+        except OSError:  # it exited meanwhile
+            return
+        view(monitor, client, stdin, wanted, early)
+        return
+    pending = _Pending()
+    with _pending_lock:
+        _pending[c.id] = pending
+    try:
+        client, early = take()
+    except BaseException:
+        _withdraw(c.id, pending)
+        raise
+    if not _wait_for_start(client, c.id, pending) or pending.forked is None:
+        return
+    done: tuple[threading.Event, list[int]] = (threading.Event(), [])
+    with _pending_lock:
+        _exits[c.id] = done
+    try:
+        code = view(pending.forked[0], client, stdin, wanted, early)
+        if code is not None:
+            done[1].append(code)
+    finally:
+        done[0].set()
+        threading.Timer(10.0, _forget_exit, (c.id, done)).start()
+
+
+def _wait_for_start(client: Channel, cid: str, pending: _Pending) -> bool:
+    """Whether the start came (else the client left, or waited too long)."""
+    deadline = time.monotonic() + _START_WAIT
+    while not pending.go.wait(0.1):
+        if _hung_up(client.sock) or time.monotonic() > deadline:
+            _withdraw(cid, pending)
+            return False
+    return True
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the client closed its connection. One that only shut its writing side (the
+    docker CLI does once its input ended, or at once without one) still reads the output; a
+    unix socket tells them apart (POLLHUP once both sides are shut), TCP does not (then only
+    the deadline ends the wait)."""
+    poller = select.poll()
+    poller.register(sock, 0)
+    return any(events & (select.POLLHUP | select.POLLERR) for _fd, events in poller.poll(0))
+
+
+def _withdraw(cid: str, pending: _Pending) -> None:
+    """The client no longer waits for the start: a start that took it already is let go."""
+    with _pending_lock:
+        if _pending.get(cid) is pending:
+            del _pending[cid]
+            return
+    pending.go.wait()
+    if pending.forked is not None:
+        pending.forked[0].close()
+
+
+def _forget_exit(cid: str, entry: tuple[threading.Event, list[int]]) -> None:
+    with _pending_lock:
+        if _exits.get(cid) is entry:
+            del _exits[cid]
+
+
+def resize(store: Store, c: Container, height: int, width: int) -> None:
+    """The container's terminal gets the client's size, through its monitor."""
+    if not c.config.get("Tty") or not c.running:
+        return
+    size = winsize([height, width])
+    if size is None:
+        return
+    try:
+        monitor = channel.connect(c.directory(store))
+    except OSError:
+        raise FreightError(f"cannot resize container {c.id[:12]}: its monitor does not answer") from None
+    try:
+        monitor.sendall(b"w" + size)
+    finally:
+        monitor.close()

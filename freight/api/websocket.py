@@ -14,7 +14,7 @@ import socket
 import struct
 
 from freight.api.http import Call, HttpError
-from freight.api.streams import Channel, follow
+from freight.api.streams import Channel, attach_client
 from freight.runtime.containers import get
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -91,13 +91,17 @@ def attach_websocket(call: Call) -> None:
     if call.headers.get("upgrade", "").lower() != "websocket" or not key:
         raise HttpError(400, "a websocket upgrade is required")
     accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
-    sock, early = call.take("101 Switching Protocols", {"Upgrade": "websocket", "Connection": "Upgrade",
-                                                        "Sec-WebSocket-Accept": accept})
-    stdin = call.flag("stdin") and bool(c.config.get("OpenStdin"))
-    wanted = {s for s in ("stdout", "stderr") if call.flag(s)}
-    follow(call, c, WebSocket(sock, early), stdin, wanted)
+    taken: list[WebSocket] = []
+
+    def take() -> tuple[Channel, bytes]:
+        sock, early = call.take("101 Switching Protocols", {"Upgrade": "websocket", "Connection": "Upgrade",
+                                                            "Sec-WebSocket-Accept": accept})
+        taken.append(WebSocket(sock, early))  # it reads the early input as frames
+        return taken[0], b""
+
+    attach_client(call, c, take)
     try:
-        sock.sendall(_frame(_CLOSE, struct.pack("!H", 1000)))
+        taken[0].sock.sendall(_frame(_CLOSE, struct.pack("!H", 1000)))
     except OSError:
         pass
 

@@ -44,7 +44,8 @@ def commit_dir(session: BuildSession, state: State, key: str, path: Path, overla
         return result
     with store.blobs.writer(encode=True) as w:  # the snapshot holds it unpacked: keep it small
         # write_layer only writes to its output, which a BlobWriter does (its annotation asks for a BinaryIO)
-        write_layer(path, w, overlay_upper=overlay, source_date_epoch=session.epoch)
+        # settle: the directory becomes the snapshot, so it must hold the times the tar holds
+        write_layer(path, w, overlay_upper=overlay, source_date_epoch=session.epoch, settle=True)
         blob = w.commit()
     size = store.blobs.size(blob)
     chains = chain_ids([layer.diff_id for layer in state.layers] + [blob])

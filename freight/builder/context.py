@@ -216,8 +216,10 @@ class BuildContext:
     """
 
     def __init__(self, root: Path, dockerfile: str, dockerfile_name: str = "Dockerfile",
-                 patterns: list[Pattern] | None = None, temp: str | None = None) -> None:
+                 patterns: list[Pattern] | None = None, temp: str | None = None,
+                 dockerfile_path: Path | None = None) -> None:
         self.root = root
+        self.dockerfile_path = dockerfile_path  # where the Dockerfile was read (None: from stdin)
         self.dockerfile = dockerfile
         self.dockerfile_name = dockerfile_name
         self.patterns = patterns or []
@@ -306,7 +308,8 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
             raise ContextError(
                 f"failed to solve: failed to read dockerfile: open {shown}: no such file or directory") from None
     patterns = load_patterns(root, path)
-    return BuildContext(root.resolve(), text, path.name, patterns, temp=temp)
+    return BuildContext(root.resolve(), text, path.name, patterns, temp=temp,
+                        dockerfile_path=None if dockerfile == "-" else path)
 
 
 def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:

@@ -9,7 +9,7 @@ built keep uncompressed layers; push gzips each one deterministically
 (``freight.store.compression.gzip_compress``) while uploading the output as it
 is made (``POST``, one chunked ``PATCH``, then ``PUT ?digest=`` once the digest
 is known), stores the compressed blob and remembers it under
-``<root>/distribution/gzip/<diff_id hex>`` (its digest and size), and pushes a
+``<root>/distribution/<GZIP_FLAVOUR>/<diff_id hex>`` (its digest and size), and pushes a
 manifest whose layers say ``...tar+gzip``: a second push compresses nothing and
 gives the same manifest digest. No image references the
 compressed blob, so garbage collection may remove it; the next push then makes
@@ -49,7 +49,7 @@ from freight.registry.progress import Reporter
 from freight.registry.transportref import is_transport
 from freight.store.blobs import BlobWriter
 from freight.store.blobstream import CHUNK, Abandoned, BlobStream, beside
-from freight.store.compression import gzip_compress, media_type_compression
+from freight.store.compression import GZIP_FLAVOUR, gzip_compress, media_type_compression
 from freight.store.images import Image
 from freight.store.imagesource import StoreImage
 from freight.store.store import Store
@@ -246,7 +246,7 @@ def cached_blob(store: Store, diff_id: str) -> tuple[str, int] | None:
 
 
 def _cache_entry(store: Store, diff_id: str) -> Path:
-    return store.root / "distribution" / "gzip" / hex_of(diff_id)
+    return store.root / "distribution" / GZIP_FLAVOUR / hex_of(diff_id)
 
 
 def _compress(store: Store, diff_id: str) -> tuple[str, int]:
