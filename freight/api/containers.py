@@ -149,19 +149,27 @@ def remove(call: Call) -> None:
     call.respond(204)
 
 
-def _exit_seen(store: Store, cid: str, condition: str, last: dict[str, Any], finished: str) -> dict[str, Any] | None:
+def _exit_seen(store: Store, cid: str, condition: str, last: dict[str, Any], finished: str,
+               watch: list[streams.ExitWatch]) -> dict[str, Any] | None:
     """The state that ends a wait for ``condition``, or None to keep waiting. A removed
-    container ends any wait, with the state last seen (``last``, kept up to date here)."""
+    container ends any wait, with the state last seen (``last``, kept up to date here) and
+    the exit code its monitor sent (``watch``: a viewer of it, made once it runs)."""
     try:
-        state = get(store, cid).state
+        c = get(store, cid)
     except NotFound:
-        code = streams.exit_code_of_attached(cid)
+        code = watch[0].check() if watch else None
+        if code is None:
+            code = streams.exit_code_of_attached(cid)
         return last if code is None else {**last, "ExitCode": code}
+    state = c.state
     last.clear()
     last.update(state)
-    if condition == "removed" or state.get("Running"):
+    if state.get("Running"):
+        if not watch:
+            watch.append(streams.ExitWatch(store, c))
+        watch[0].check()
         return None
-    if condition == "next-exit" and state.get("FinishedAt") == finished:
+    if condition == "removed" or condition == "next-exit" and state.get("FinishedAt") == finished:
         return None
     return state
 
@@ -176,11 +184,16 @@ def wait(call: Call) -> None:
     c = get(st, call.args["id"])
     last = dict(c.state)
     finished = str(c.state.get("FinishedAt"))
+    watch: list[streams.ExitWatch] = []
     call.start("application/json")
-    while (state := _exit_seen(st, c.id, condition, last, finished)) is None:
-        if call.client_gone():
-            return
-        time.sleep(_WAIT_POLL)
+    try:
+        while (state := _exit_seen(st, c.id, condition, last, finished, watch)) is None:
+            if call.client_gone():
+                return
+            time.sleep(_WAIT_POLL)
+    finally:
+        for viewer in watch:
+            viewer.close()
     error = state.get("Error") or None
     call.send_json({"StatusCode": int(state.get("ExitCode") or 0), "Error": {"Message": error} if error else None})
     call.end()

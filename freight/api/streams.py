@@ -314,3 +314,39 @@ def resize(store: Store, c: Container, height: int, width: int) -> None:
         monitor.sendall(b"w" + size)
     finally:
         monitor.close()
+
+
+class ExitWatch:
+    """A viewer of a running container's monitor that only waits for the exit code, which the
+    monitor sends once the exit is recorded or, with ``--rm``, the container removed (``wait``
+    needs it then: the record is gone). Its output is read and dropped."""
+
+    def __init__(self, store: Store, c: Container) -> None:
+        self.code: int | None = None
+        self._sock: Monitor | None = None
+        try:
+            self._sock = channel.connect(c.directory(store))
+            self._sock.sendall(b"a")
+            self._sock.setblocking(False)
+        except OSError:  # it exited meanwhile
+            self.close()
+
+    def check(self) -> int | None:
+        """The exit code once it came (None until then, or when the monitor went without it)."""
+        while self._sock is not None:
+            try:
+                message = self._sock.recv(1 << 17)
+            except BlockingIOError:
+                break
+            except OSError:
+                message = b""
+            if message[:1] == b"x":
+                self.code = int(message[1:])
+            if not message or self.code is not None:
+                self.close()
+        return self.code
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

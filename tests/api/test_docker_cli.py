@@ -294,6 +294,30 @@ def test_start_a_and_attach(service: Service) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
 
 
+def test_attach_relays_input_and_output_as_they_come(service: Service) -> None:
+    """docker attach is a viewer of the container's monitor: input goes to the container,
+    output comes back unbuffered (a prompt without a newline too), and its end is the exit."""
+    service.docker("run", "-d", "-i", "--name", "asker", "busybox", "sh", "-c",
+                   "read greeting; printf \"$greeting, name? \"; read name; echo hello $name; exit 4")
+    attached = subprocess.Popen([service.docker_path, "attach", "asker"], env=service.env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert attached.stdin is not None and attached.stdout is not None
+    attached.stdin.write(b"hi\n")
+    attached.stdin.flush()
+    assert attached.stdout.read(10) == b"hi, name? "  # no line's end: a log would hold it back
+    attached.stdin.write(b"ann\n")
+    attached.stdin.flush()
+    assert attached.stdout.readline() == b"hello ann\n"
+    assert attached.wait(timeout=30) == 4
+
+
+def test_wait_sees_the_exit_code_of_a_container_removed_on_exit(service: Service) -> None:
+    cid = service.docker("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 1; exit 3").stdout.strip()
+    result = service.docker("wait", cid, check=False)
+    assert (result.returncode, result.stdout) == (0, "3\n")
+    assert run_freight(service.root, "ps", "-aq").stdout == ""
+
+
 def test_login_and_push_with_credentials(service: Service, tmp_path: Path,
                                          start_registry: Callable[..., RegistryProcess]) -> None:
     registry = start_registry(htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "secret"))
