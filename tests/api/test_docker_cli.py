@@ -318,6 +318,15 @@ def test_wait_sees_the_exit_code_of_a_container_removed_on_exit(service: Service
     assert run_freight(service.root, "ps", "-aq").stdout == ""
 
 
+def test_resize_reaches_the_container_s_terminal_through_its_monitor(service: Service) -> None:
+    service.docker("run", "-d", "-t", "--name", "term", "busybox", "sh", "-c",
+                   "while true; do stty size; sleep 0.2; done")
+    status, _answer = service.request("POST", "/containers/term/resize?h=33&w=101")
+    assert status == 200
+    assert wait_until(lambda: "33 101" in service.docker("logs", "term").stdout)
+    service.docker("rm", "-f", "term")
+
+
 def test_login_and_push_with_credentials(service: Service, tmp_path: Path,
                                          start_registry: Callable[..., RegistryProcess]) -> None:
     registry = start_registry(htpasswd=write_htpasswd(tmp_path / "htpasswd", "alice", "secret"))
