@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from freight.errors import InvalidArgument
+from freight.runtime.times import human_duration
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -42,33 +43,6 @@ def _scaled(size: float, step: float, units: list[str], digits: int) -> str:
         size /= step
         unit += 1
     return f"{size:.{digits}g}{units[unit]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration, as Docker shows ages ("2 weeks")."""
-    if seconds < 1:
-        return "Less than a second"
-    if round(seconds) == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def parse_time(text: str) -> datetime | None:

@@ -10,10 +10,10 @@ from importlib import import_module
 
 from freight.cli.format import Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
-from freight.errors import FreightError, InvalidArgument
+from freight.errors import FreightError
 from freight.image import reference
+from freight.store.filters import matches_reference, parse_image_filters, select_images
 from freight.store.images import Image
-from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -79,50 +79,16 @@ def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]
             }
 
 
-def _filters(specs: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for spec in specs:
-        key, sep, value = spec.partition("=")
-        if not sep or key not in ("dangling", "reference", "label", "before", "since"):
-            raise InvalidArgument(f"invalid filter '{spec}'")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _select(st: Store, images: list[Image], filters: dict[str, list[str]]) -> list[Image]:
-    for value in filters.get("dangling", []):
-        if value not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={value}'")
-        want = value in ("true", "1")
-        images = [i for i in images if (not i.repo_tags) == want]
-    for key in ("before", "since"):
-        for value in filters.get(key, []):
-            pivot = st.resolve_image(value).created
-            images = [i for i in images if (i.created < pivot if key == "before" else i.created > pivot)]
-    for value in filters.get("label", []):
-        k, _, v = value.partition("=")
-        images = [i for i in images if k in (labels := i.config.get("config", {}).get("Labels") or {})
-                  and (not v or labels[k] == v)]
-    return images
-
-
-def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
-    import fnmatch  # only a listing filtered by name needs it
-
-    name = f"{row['Repository']}:{row['Tag']}"
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
-
-
 def cmd_images(args: argparse.Namespace) -> int:
     st = store(args)
-    filters = _filters(args.filter)
-    images = _select(st, st.images.all(), filters)
+    filters = parse_image_filters(args.filter)
+    images = select_images(st, st.images.all(), filters)
     rows = list(_image_rows(images, args.no_trunc))
     patterns = filters.get("reference", [])
     if args.repository:
         patterns.append(args.repository)
     if patterns:
-        rows = [r for r in rows if _matches_reference(r, patterns)]
+        rows = [r for r in rows if matches_reference(r["Repository"], r["Tag"], patterns)]
     if args.quiet:
         for image_id in dict.fromkeys(r["ID"] for r in rows):
             print(image_id)

@@ -9,7 +9,7 @@ import sys
 
 from freight.cli.main import Subcommands
 from freight.errors import InvalidArgument
-from freight.registry.auth import Credentials, erase_credentials, store_credentials
+from freight.registry.auth import Credentials, erase_credentials, host_of, store_credentials
 from freight.registry.client import Registry
 
 
@@ -24,7 +24,7 @@ def register(sub: Subcommands) -> None:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    host = _server_host(args.server)
+    host = host_of(args.server)
     password = args.password
     if args.password_stdin:
         if args.password or not args.username:
@@ -47,15 +47,9 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    host = _server_host(args.server)
+    host = host_of(args.server)
     if not erase_credentials(host):
         print(f"Not logged in to {host}")
         return 0
     print(f"Removing login credentials for {host}")
     return 0
-
-
-def _server_host(server: str) -> str:
-    """``https://host:5000/v2/`` → ``host:5000``; Docker Hub's names → ``docker.io``."""
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host

@@ -25,6 +25,15 @@ def register(sub: Subcommands) -> None:
     p = system.add("df", cmd_df, help="Show freight disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
+    p = system.add("service", cmd_service, help="Serve the Docker Engine API (for docker, docker-py, compose)")
+    p.add_argument("--socket", help="the unix socket to listen on (default /run/freight/freight.sock as root, "
+                                    "$XDG_RUNTIME_DIR/freight/freight.sock otherwise)")
+    p.add_argument("-t", "--timeout", type=float, default=5.0,
+                   help="exit after this many idle seconds (0: never)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="also listen on TCP, with TLS client verification")
+    p.add_argument("--tlscert", help="the service's TLS certificate (with --tcp)")
+    p.add_argument("--tlskey", help="the service's TLS key (with --tcp)")
+    p.add_argument("--tlscacert", help="the CA that client certificates must be signed by (with --tcp)")
 
 
 def _prune_warning(args: argparse.Namespace) -> str:
@@ -60,6 +69,13 @@ def cmd_df(args: argparse.Namespace) -> int:
         rows.append([usage.kind, str(usage.total), str(usage.active), human_size(usage.size),
                      human_size(usage.reclaimable) + share])
     render_table(rows)
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from freight.api.server import serve  # the service: only this command loads it
+
+    serve(args.root, args.socket, args.timeout, args.tcp, (args.tlscert, args.tlskey, args.tlscacert))
     return 0
 
 

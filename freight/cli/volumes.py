@@ -10,7 +10,7 @@ from freight.cli.format import Template, human_size, print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime.prune import parse_filters, prune_volumes
-from freight.runtime.volumes import create_volume, get_volume, list_volumes, remove_volumes, used_volumes
+from freight.runtime.volumes import create_volume, get_volume, list_volumes, remove_volumes, select_volumes
 
 
 def register(sub: Subcommands) -> None:
@@ -51,19 +51,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter, ("dangling", "name", "label", "driver"))
     st = store(args)
-    volumes = list_volumes(st)
-    if "dangling" in filters:
-        used = used_volumes(st)
-        dangling = filters["dangling"].lower() in ("true", "1")
-        volumes = [v for v in volumes if (v["Name"] not in used) == dangling]
-    if "name" in filters:
-        volumes = [v for v in volumes if filters["name"] in v["Name"]]
-    if "driver" in filters:
-        volumes = [v for v in volumes if v["Driver"] == filters["driver"]]
-    if "label" in filters:
-        key, sep, value = filters["label"].partition("=")
-        volumes = [v for v in volumes
-                   if key in (v["Labels"] or {}) and (not sep or v["Labels"][key] == value)]
+    volumes = select_volumes(st, list_volumes(st), filters)
     if args.quiet:
         for v in volumes:
             print(v["Name"])

@@ -47,8 +47,17 @@ _STRUCTS: dict[str, dict[str, str]] = {
     "RootFS": {"type": STRING, "diff_ids": DIFF_IDS},
     "History": {"created": TIME, "author": STRING, "created_by": STRING, "comment": STRING, "empty_layer": BOOL},
 }
+_STRUCTS["HostConfig"] = {
+    **dict.fromkeys(("Binds", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "SecurityOpt"), STRINGS),
+    **dict.fromkeys(("CapAdd", "CapDrop"), STRSLICE),
+    **dict.fromkeys(("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+                     "PidsLimit", "ShmSize"), INT),
+    **dict.fromkeys(("Privileged", "ReadonlyRootfs", "AutoRemove", "PublishAllPorts", "Init"), BOOL),
+    **dict.fromkeys(("NetworkMode", "PidMode", "IpcMode", "UTSMode", "CpusetCpus", "CpusetMems"), STRING),
+    "Tmpfs": LABELS,
+}
 _GO_STRUCT_TYPES = {"Config": "container.Config", "HealthConfig": "container.HealthConfig",
-                    "RootFS": "image.RootFS", "History": "image.History"}
+                    "RootFS": "image.RootFS", "History": "image.History", "HostConfig": "container.HostConfig"}
 
 
 class ConfigError(FreightError):
@@ -66,6 +75,14 @@ def read_config(data: bytes) -> dict[str, Any]:
         raise ConfigError(f"json: cannot unmarshal {_kind(config)} into Go value of type image.Image")
     _check_struct(config, "Image", "")
     return config
+
+
+def check_create_request(body: dict[str, Any]) -> None:
+    """Check the types of a container create request (Docker's ``container.Config`` with its
+    ``HostConfig``) as ``read_config`` checks an image's; a string ``Cmd``/``Entrypoint``
+    becomes a list of one."""
+    _check_struct(body, "Config", "")
+    _check_object(body.get("HostConfig"), "HostConfig", "HostConfig", "HostConfig")
 
 
 def _kind(value: Any) -> str:

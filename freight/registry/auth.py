@@ -80,7 +80,7 @@ def server_key(host: str) -> str:
     return DOCKER_HUB_KEY if host in _HUB_HOSTS else host
 
 
-def _host_of(key: str) -> str:
+def host_of(key: str) -> str:
     """``https://host:5000/v2/`` or ``host:5000`` → ``host:5000``."""
     host = key.split("://", 1)[-1].split("/", 1)[0]
     return "docker.io" if host in _HUB_HOSTS else host
@@ -89,7 +89,7 @@ def _host_of(key: str) -> str:
 def _helper_for(config: dict[str, Any], host: str) -> str | None:
     helpers: dict[str, str] = config.get("credHelpers") or {}
     for key, name in helpers.items():
-        if _host_of(key) == _host_of(host):
+        if host_of(key) == host_of(host):
             return name
     store: str | None = config.get("credsStore") or None
     return store
@@ -125,7 +125,7 @@ def get_credentials(host: str) -> Credentials | None:
         entry = json.loads(out)
         return Credentials(entry.get("Username", ""), entry.get("Secret", ""))
     for name, entry in (config.get("auths") or {}).items():
-        if _host_of(name) == _host_of(key) and entry.get("auth"):
+        if host_of(name) == host_of(key) and entry.get("auth"):
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return Credentials(user, password)
     return None
@@ -150,7 +150,7 @@ def erase_credentials(host: str) -> bool:
     config = _load()
     key = server_key(host)
     auths = config.get("auths") or {}
-    names = [name for name in auths if _host_of(name) == _host_of(key)]
+    names = [name for name in auths if host_of(name) == host_of(key)]
     helper = _helper_for(config, host)
     if helper:
         _run_helper(helper, "erase", key)

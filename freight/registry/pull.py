@@ -28,17 +28,22 @@ from freight.store.images import Image
 from freight.store.imagesource import StoreDestination
 from freight.store.store import Store
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from freight.registry.auth import Credentials
+
 
 def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
-         progress: Reporter | None = None) -> Image:
-    """Pull ``ref`` (``busybox``, ``host:5000/app@sha256:...``, ``oci:DIR:tag``...) into ``store``."""
+         progress: Reporter | None = None, credentials: Credentials | None = None) -> Image:
+    """Pull ``ref`` (``busybox``, ``host:5000/app@sha256:...``, ``oci:DIR:tag``...) into ``store``
+    (``credentials``: these, not the stored ones, as the API's ``X-Registry-Auth`` gives them)."""
     progress = progress or Reporter()
     if is_transport(ref):
         from freight.registry.transports import pull_archive  # loads the archive code: only for archives
 
         return pull_archive(store, ref, platforms.resolve(platform), progress)
     parsed = reference.parse(ref)
-    with Registry(parsed.domain) as registry:
+    with Registry(parsed.domain, credentials) as registry:
         return _pull(store, registry, parsed, platforms.resolve(platform), progress)
 
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from freight.image.copy import Progress as Display
     from freight.image.source import ImageSource, Layer
+    from freight.registry.auth import Credentials
 
 MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in one PATCH, then PUT, as Docker sends them
 UPLOAD_TRIES = 3
@@ -76,8 +77,9 @@ def find_image(store: Store, ref: str) -> Image:
 
 
 def push(store: Store, source: str, dest: str | None = None, progress: Reporter | None = None, *,
-         chunk_size: int | None = None) -> str:
-    """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest.
+         chunk_size: int | None = None, credentials: Credentials | None = None) -> str:
+    """Push local image ``source`` to ``dest`` (default: ``source`` itself); return the manifest digest
+    (``credentials``: these, not the stored ones, as the API's ``X-Registry-Auth`` gives them).
 
     ``chunk_size``: upload every blob in PATCH chunks of this many bytes (0:
     always one PUT); by default blobs over MONOLITHIC_MAX go in one PATCH.
@@ -92,7 +94,7 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     if target.digest:
         raise InvalidReference(f"cannot push a digest reference: {target.familiar()}")
     progress.message(f"The push refers to repository [{target.repository}]")
-    with store.writing(), Registry(target.domain) as registry:
+    with store.writing(), Registry(target.domain, credentials) as registry:
         registry.ping()
         pushing = RegistryDestination(store, registry, target, chunk_size)
         digest = copy(StoreImage(store, image), pushing, progress)

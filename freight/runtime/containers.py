@@ -16,9 +16,12 @@ from freight.pids import alive
 from freight.runtime.containerdir import sweep
 from freight.runtime.ipam import stale
 from freight.runtime.records import Container, from_row
+from freight.runtime.times import age
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from typing import Any
+
     from freight.store import Store
 
 
@@ -36,6 +39,15 @@ def get(store: Store, ref: str) -> Container:
     if c is None:
         raise NotFound(f"No such container: {ref}")
     return c
+
+
+def status_text(state: dict[str, Any]) -> str:
+    """The STATUS column of ``docker ps`` (and ``Status`` of the API's container list)."""
+    if state.get("Running"):
+        return "Up " + age(state["StartedAt"]) + (" (Paused)" if state.get("Paused") else "")
+    if state.get("Status") == "exited":
+        return f"Exited ({state.get('ExitCode', 0)}) {age(state['FinishedAt'])} ago"
+    return "Created"
 
 
 def get_running(store: Store, ref: str) -> Container:

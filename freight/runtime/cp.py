@@ -24,6 +24,7 @@ import os
 import stat
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from freight.errors import FreightError, InvalidArgument, NotFound
@@ -101,6 +102,15 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+
+
+def _existing(root: str, path: str, follow: bool, ref: str) -> tuple[str, os.stat_result]:
+    """The host path of container ``path`` and its status; Docker's error when it is missing."""
+    real = _in_root(root, path, follow)
+    st = _lstat(real)
+    if st is None:
+        raise NotFound(f"Could not find the file {path} in container {ref}")
+    return real, st
 
 
 def _tar_of(real: str, name: str, contents: bool, out: IO[bytes], owner: int | None) -> None:
@@ -187,15 +197,33 @@ def _plan(src_path: str, src_st: os.stat_result, dest_path: str,
     return os.path.basename(os.path.normpath(dest_path)), False
 
 
+def path_stat(store: Store, ref: str, path: str) -> dict[str, Any]:
+    """What Docker's ``HEAD /containers/{id}/archive`` reports of a path in the container:
+    name, size, Go's ``os.FileMode`` bits, modification time and link target."""
+    c = get(store, ref)
+    with container_root(store, c) as root:
+        real, st = _existing(root, path, False, ref)
+        link = ""
+        if stat.S_ISLNK(st.st_mode):
+            link = os.readlink(real)
+    mode = stat.S_IMODE(st.st_mode) & 0o777
+    for bit, go_bit in ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20)):
+        if st.st_mode & bit:
+            mode |= go_bit
+    kind = stat.S_IFMT(st.st_mode)
+    mode |= {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFIFO: 1 << 25, stat.S_IFSOCK: 1 << 24,
+             stat.S_IFBLK: 1 << 26, stat.S_IFCHR: (1 << 26) | (1 << 21)}.get(kind, 0)
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))
+    return {"name": os.path.basename(os.path.normpath("/" + path)) or "/", "size": st.st_size, "mode": mode,
+            "mtime": when, "linkTarget": link}
+
+
 def copy_out(store: Store, ref: str, src: str, dest: str, archive: bool = False,
              follow: bool = False, stdout: BinaryIO | None = None) -> None:
     """``cp CONTAINER:SRC DEST`` (``DEST`` "-": a tar stream to ``stdout``)."""
     c = get(store, ref)
     with container_root(store, c) as root:
-        real = _in_root(root, src, follow)
-        src_st = _lstat(real)
-        if src_st is None:
-            raise NotFound(f"Could not find the file {src} in container {ref}")
+        real, src_st = _existing(root, src, follow, ref)
         owner = None if archive else os.getuid()
         if dest == "-":
             assert stdout is not None

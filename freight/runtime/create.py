@@ -60,6 +60,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
     config["Image"] = body.get("Image") or image.id
     mounts = resolve_mounts(store.root_path, config, host)
     host.setdefault("NetworkMode", "default")
+    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     directory = f"{store.root_path}/containers/{cid}"
     record = {
         "Id": cid, "Created": timestamp(), "Path": cfg.command_of(config)[0],

@@ -16,7 +16,7 @@ from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
 from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
-from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.spawn import fork_monitor, fork_with_viewer, view_forked
 from freight.runtime.starter import end_exec, start_exec
 from freight.runtime.stdio import window_size
 from freight.store import open_store
@@ -81,14 +81,23 @@ def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: S
                   privileged: bool = False) -> int:
     """``docker exec``: run ``cmd`` in the container under a monitor of its own and view it
     from here (``attach``: our streams, signals and detach keys); its exit code."""
-    _check(store, ref, cmd)
-    root = store.root_path
-    winsize = window_size(attach.stdout) if tty else None
-    outcome = fork_viewed(lambda ready_w, viewer: exec_in(open_store(root), ref, cmd, env, user, workdir, tty,
-                                                          interactive, privileged, ready_w, viewer, winsize),
-                          attach, attach.stdin if interactive else None, tty)
+    forked = exec_viewed(store, ref, cmd, env, user, workdir, tty, interactive, privileged,
+                         window_size(attach.stdout) if tty else None)
+    outcome = view_forked(forked, attach, attach.stdin if interactive else None, tty)
     code = channel.viewer_exit(outcome)
     return 137 if code is None else code  # a monitor killed outright took its command with it
+
+
+def exec_viewed(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
+                workdir: str = "", tty: bool = False, interactive: bool = False, privileged: bool = False,
+                winsize: bytes | None = None) -> tuple[socket, int]:
+    """Run ``cmd`` in the container under a monitor of its own with the caller as its only
+    viewer (``winsize``: the viewer's terminal size); return once it runs: the caller's end of
+    the attach channel and the monitor's PID. What ``exec_in`` would refuse is refused here."""
+    _check(store, ref, cmd)
+    root = store.root_path
+    return fork_with_viewer(lambda ready_w, viewer: exec_in(open_store(root), ref, cmd, env, user, workdir, tty,
+                                                            interactive, privileged, ready_w, viewer, winsize))
 
 
 def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",

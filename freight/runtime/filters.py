@@ -44,9 +44,10 @@ def shows_stopped(filters: dict[str, list[str]]) -> bool:
 
 def select(containers: list[Container], filters: dict[str, list[str]],
            resolve: Resolve) -> list[Container]:
-    """The containers every filter key accepts; ``resolve`` finds a container by name or ID."""
+    """The containers every filter key accepts (one of its values, or for ``label`` all of
+    them, as Docker's); ``resolve`` finds a container by name or ID."""
     return [c for c in containers
-            if all(any(_MATCHERS[key](c, value, resolve) for value in values)
+            if all((all if key == "label" else any)(_MATCHERS[key](c, value, resolve) for value in values)
                    for key, values in filters.items())]
 
 

@@ -145,9 +145,25 @@ def validate_host_config(host: dict[str, Any]) -> None:
         check_ulimits(host["Ulimits"])
     if resources_requested(host):
         make_resources(host).validate()
+    _check_port_bindings(host.get("PortBindings") or {})
     profile, _ = security_options(host)
     if profile not in (None, seccomp.UNCONFINED, seccomp.BUILTIN):
         seccomp.container_profile(profile, privileged, caps)  # a bad profile fails here, not at start
+
+
+def _check_port_bindings(bindings: dict[str, Any]) -> None:
+    """``PortBindings`` as Docker's nat package reads them: ``PORT[/PROTO]`` keys, host ports
+    that are empty, a number or a range."""
+    if not isinstance(bindings, dict):
+        raise InvalidArgument("invalid port bindings: an object of port keys was expected")
+    for key, entries in bindings.items():
+        port, _, proto = key.partition("/")
+        if not port.isdigit() or not 0 < int(port) < 65536 or proto not in ("", "tcp", "udp", "sctp"):
+            raise InvalidArgument(f'invalid port specification: "{key}"')
+        for entry in entries or []:
+            host_port = str((entry or {}).get("HostPort") or "")
+            if host_port and not all(p.isdigit() and int(p) < 65536 for p in host_port.split("-", 1)):
+                raise InvalidArgument(f'invalid port specification: "{host_port}"')
 
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")

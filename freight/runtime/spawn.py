@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from freight.runtime.childio import Attach
 
 
+_monitor_hooks: list[Callable[[], None]] = []
+
+
+def at_monitor_fork(hook: Callable[[], None]) -> None:
+    """Run ``hook`` first thing in every monitor forked from now on: a long-lived caller (the
+    API service) closes there the sockets it serves, which a monitor would otherwise keep
+    open as long as its container runs (a fork keeps every fd, close-on-exec or not)."""
+    _monitor_hooks.append(hook)
+
 
 def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -> int:
     """Run ``monitor(ready_w)`` in a forked process of a session of its own, its standard
@@ -50,10 +59,10 @@ def fork_monitor(monitor: Callable[[int], int], callers: tuple[int, ...] = ()) -
     return int(grandchild)
 
 
-def fork_viewed(monitor: Callable[[int, socket], int], attach: Attach, stdin: int | None, tty: bool) -> int | str:
-    """Fork ``monitor(ready_w, viewer)`` (``fork_monitor``) with this process as its first
-    viewer (``channel.view``, with ``attach``'s streams, ``stdin`` attached or None);
-    the view's outcome (``channel.view_monitor``)."""
+def fork_with_viewer(monitor: Callable[[int, socket], int]) -> tuple[socket, int]:
+    """Fork ``monitor(ready_w, viewer)`` (``fork_monitor``) with the caller as its first viewer:
+    the caller's end of the attach channel (``channel.view_monitor`` reads it) and the monitor's
+    PID. The monitor cannot exit before that end is closed, so its PID is not reused meanwhile."""
     mine, theirs = channel.pair()
     try:
         pid = fork_monitor(lambda ready_w: monitor(ready_w, theirs), (mine.fileno(),))
@@ -62,7 +71,13 @@ def fork_viewed(monitor: Callable[[int, socket], int], attach: Attach, stdin: in
         raise
     finally:
         theirs.close()
-    # the monitor cannot exit before we close our end, so its PID is not reused meanwhile
+    return mine, pid
+
+
+def view_forked(forked: tuple[socket, int], attach: Attach, stdin: int | None, tty: bool) -> int | str:
+    """View the monitor ``fork_with_viewer`` forked, with ``attach``'s streams (``stdin``
+    attached or None); the view's outcome (``channel.view_monitor``)."""
+    mine, pid = forked
     return channel.view_monitor(mine, pid, stdin, 1 if attach.stdout is None else attach.stdout,
                                 2 if attach.stderr is None else attach.stderr, tty, attach.sig_proxy,
                                 attach.detach_keys)
@@ -76,6 +91,8 @@ def _be_monitor(monitor: Callable[[int], int], ready_w: int, pid_w: int) -> NoRe
     pipe = os.fstat(ready_w).st_ino
     try:
         os.setsid()
+        for hook in _monitor_hooks:
+            hook()
         grandchild = os.fork()
         if grandchild != 0:
             os.write(pid_w, b"%d" % grandchild)

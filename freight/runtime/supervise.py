@@ -33,7 +33,7 @@ from freight.runtime.records import ZERO_TIME, Container, exited, new_state, sav
 from freight.runtime.removal import dispose
 from freight.runtime.runtimes import has_own_network
 from freight.runtime.signals import send_signal
-from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.spawn import fork_monitor, fork_with_viewer, view_forked
 from freight.runtime.spec import NETWORK_JOINED
 from freight.runtime.starter import end_process, start_process
 from freight.runtime.stdio import window_size
@@ -84,12 +84,18 @@ def _start(store: Store, c: Container) -> None:
 
 def _start_attached(store: Store, c: Container, attach: Attach) -> int:
     """Start ``c`` with this process as its first viewer; the exit code."""
-    root = store.root_path
     tty = bool(c.config.get("Tty"))
-    winsize = window_size(attach.stdout) if tty else None
-    outcome = fork_viewed(lambda ready_w, viewer: supervise(open_store(root), c, ready_w, viewer, winsize),
-                          attach, attach.stdin if c.config.get("OpenStdin") else None, tty)
+    forked = start_viewed(store, c, window_size(attach.stdout) if tty else None)
+    outcome = view_forked(forked, attach, attach.stdin if c.config.get("OpenStdin") else None, tty)
     return exit_code_after(store, c.id, outcome)
+
+
+def start_viewed(store: Store, c: Container, winsize: bytes | None = None) -> tuple[socket, int]:
+    """Hand the recorded ``c`` to a monitor with the caller as its first viewer (``winsize``: the
+    viewer's terminal size), so that it misses none of the output; return once the command runs
+    (raise its start error otherwise): the caller's end of the attach channel and the monitor's PID."""
+    root = store.root_path
+    return fork_with_viewer(lambda ready_w, viewer: supervise(open_store(root), c, ready_w, viewer, winsize))
 
 
 def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = None,

@@ -46,3 +46,35 @@ def record_time(stamp: str) -> float:
     base, _, rest = stamp.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
     return seconds + (float("0." + rest) if rest else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, as Docker shows ages ("2 weeks")."""
+    if seconds < 1:
+        return "Less than a second"
+    if round(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def age(stamp: str, now: float | None = None) -> str:
+    """Docker's \"2 weeks\" for the time since an RFC 3339 timestamp."""
+    return human_duration((time.time() if now is None else now) - record_time(stamp))

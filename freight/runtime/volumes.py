@@ -113,3 +113,20 @@ def used_volumes(store: Store) -> set[str]:
     for (config,) in store.db.execute("SELECT config FROM containers"):
         used.update(m["Name"] for m in json.loads(config).get("Mounts") or [] if m.get("Type") == "volume")
     return used
+
+
+def select_volumes(store: Store, volumes: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
+    """``docker volume ls --filter``: dangling, name (a substring), driver and label (``key[=value]``)."""
+    if "dangling" in filters:
+        used = used_volumes(store)
+        dangling = filters["dangling"].lower() in ("true", "1")
+        volumes = [v for v in volumes if (v["Name"] not in used) == dangling]
+    if "name" in filters:
+        volumes = [v for v in volumes if filters["name"] in v["Name"]]
+    if "driver" in filters:
+        volumes = [v for v in volumes if v["Driver"] == filters["driver"]]
+    if "label" in filters:
+        key, sep, value = filters["label"].partition("=")
+        volumes = [v for v in volumes
+                   if key in (v["Labels"] or {}) and (not sep or v["Labels"][key] == value)]
+    return volumes
