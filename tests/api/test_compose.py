@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import Service
+from apilib import Service
 from testlib import free_port, http_get, require_tool, run_freight
 
 _PROJECT = """\

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Service, UnixConnection, start_service
+from apilib import Service, UnixConnection, start_service
 from registries import RegistryProcess, write_htpasswd
 from testlib import require_tool, run_freight, wait_until
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import docker
 import pytest
-from conftest import Service
+from apilib import Service
 from registries import RegistryProcess
 from testlib import wait_until
 

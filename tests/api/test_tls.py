@@ -9,7 +9,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
-from conftest import start_service
+from apilib import start_service
 from testlib import free_port, require_tool, run_freight, wait_until
 
 from freight.store import Store

@@ -8,7 +8,7 @@ import hashlib
 import os
 import socket
 
-from conftest import Service
+from apilib import Service
 
 
 def _masked(opcode: int, data: bytes) -> bytes:

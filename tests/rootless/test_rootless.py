@@ -12,11 +12,14 @@ import tarfile
 from io import BytesIO
 from pathlib import Path
 
-from conftest import Rootless
 from testlib import free_port, http_get, machine_network, run_freight, wait_until
 
 from freight.runtime.cgroups import detect_layout
 from freight.runtime.userns import Ranges
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # conftest modules share one name: import it only for the type checker
+    from conftest import Rootless
 
 
 def _load_busybox(user: Rootless, busybox_tar: Path) -> None:
