@@ -8,7 +8,7 @@ import argparse
 import sys
 from importlib import import_module
 
-from freight.cli.format import Template, docker_time, human_size, render_table, since
+from freight.cli.format import Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
@@ -59,23 +59,23 @@ def _images_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]:
-    """One row per tag, or a <none> row for an untagged image, as Docker lists them."""
-    for image in images:
+def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[Row]:
+    """One row per tag, or a <none> row for an untagged image, as Docker lists them: newest first."""
+    for image in sorted(images, key=lambda i: i.created, reverse=True):
         image_id = image.id if no_trunc else image.id[7:19]
         digest = "<none>"
         if image.repo_digests:
             digest = image.repo_digests[0].partition("@")[2]
         names: list[reference.Reference | None] = [reference.parse_normalized(t) for t in image.repo_tags]
         for ref in names or [None]:
-            yield {
+            yield Row({
                 "Containers": "N/A", "CreatedAt": docker_time(image.created),
                 "CreatedSince": since(image.created), "Digest": digest, "ID": image_id,
                 "Repository": ref.familiar_repository if ref else "<none>",
                 "SharedSize": "N/A", "Size": human_size(image.size),
                 "Tag": (ref.tag or "<none>") if ref else "<none>", "UniqueSize": "N/A",
-                "VirtualSize": human_size(image.size),
-            }
+                "VirtualSize": human_size(image.size, 4),
+            })
 
 
 def _filters(specs: list[str]) -> dict[str, list[str]]:
@@ -105,11 +105,11 @@ def _select(st: Store, images: list[Image], filters: dict[str, list[str]]) -> li
     return images
 
 
-def _matches_reference(row: dict[str, str], patterns: list[str]) -> bool:
+def _matches_reference(row: Row, patterns: list[str]) -> bool:
     import fnmatch  # only a listing filtered by name needs it
 
     name = f"{row['Repository']}:{row['Tag']}"
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in patterns)
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(str(row["Repository"]), p) for p in patterns)
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     columns = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
     headers = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
                "CreatedSince": "CREATED", "Size": "SIZE"}
-    render_table([[headers[c] for c in columns]] + [[r[c] for c in columns] for r in rows])
+    render_table([[headers[c] for c in columns]] + [[str(r[c]) for c in columns] for r in rows])
     return 0
 
 

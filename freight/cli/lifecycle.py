@@ -63,7 +63,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     st = store(args)
-    return each(args.containers, lambda ref: lifecycle.remove(st, ref, args.force, args.volumes))
+    return each(args.containers, lambda ref: lifecycle.remove(st, ref, args.force, args.volumes),
+                missing_ok=args.force)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:

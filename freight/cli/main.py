@@ -231,6 +231,10 @@ def build_parser(argv: Sequence[str]) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    words = _command_words(argv)
+    if words and words[0] not in COMMANDS:
+        sys.stderr.write(f"freight: '{words[0]}' is not a freight command.\nSee 'freight --help'\n")
+        return 1
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -37,6 +37,7 @@ from testlib import (
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
+UNKNOWN = "unknown"  # expected kind: Docker's two lines for a command it does not have, exit 1
 
 
 class Env:
@@ -279,7 +280,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("system bogus", None, 125, USAGE, "invalid choice: 'bogus'"),
     ("system df --bogus", None, 125, USAGE, "unknown flag: --bogus"),
     ("--bogus", None, 125, USAGE, "unknown flag: --bogus"),
-    ("bogus", None, 125, USAGE, "invalid choice: 'bogus'"),
+    ("bogus", None, 1, UNKNOWN, "'bogus' is not a freight command."),
 ]
 
 
@@ -325,6 +326,8 @@ def test_error_path(env: Env, line: str, stdin: str | None, code: int, kind: str
         assert len(errors) == 1 and env.expand(fragment) in errors[0], err
         if args[0] not in ("build", "create", "run"):  # build's progress, run's "Unable to find image"
             assert len(lines) == 1, err
+    elif kind == UNKNOWN:
+        assert lines == [f"freight: {fragment}", "See 'freight --help'"], err
     assert env.state() == before
 
 
