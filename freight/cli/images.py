@@ -144,9 +144,13 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    from freight.store import events  # json: ``images``, in this module, lists without it
+
     st = store(args)
     image = st.resolve_image(args.source)
-    st.images.tag(image.id, reference.parse(args.target))
+    target = reference.parse(args.target)
+    st.images.tag(image.id, target)
+    events.emit(st.root_path, "image", "tag", image.id, {"name": str(target)})
     return 0
 
 
@@ -157,17 +161,21 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
+    from freight.store import events  # see cmd_tag
+
     st = store(args)
     status = 0
     for name in args.images:
         try:
-            events = st.images.remove(name, force=args.force)
+            removed = st.images.remove(name, force=args.force)
         except FreightError as err:
             sys.stderr.write(f"Error: {err}\n")
             status = 1
             continue
-        for kind, what in events:
+        for kind, what in removed:
             print(f"{kind}: {what}")
+            events.emit(st.root_path, "image", "untag" if kind == "Untagged" else "delete", what,
+                        {"name": what})
     report = st.gc(wait=False)
     if report:
         for chain in report.deleted_snapshots:

@@ -64,6 +64,7 @@ _MODULES = {
     "freight.cli.cp": "cp",
     "freight.cli.containergroup": "container",
     "freight.cli.volumes": "volume",
+    "freight.cli.events": "events",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}

@@ -16,6 +16,7 @@ import sqlite3
 from freight.errors import Conflict
 from freight.runtime import containerdir
 from freight.runtime import hostconfig as cfg
+from freight.runtime.events import container_event
 from freight.runtime.hostfiles import write_host_files
 from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
@@ -89,6 +90,7 @@ def insert(store: Store, c: Container) -> None:
     except sqlite3.IntegrityError:
         raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
     release_dir(c)
+    container_event(store, c, "create")
 
 
 def _make_files(c: Container, directory: str, host_network: bool) -> None:

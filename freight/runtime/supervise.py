@@ -20,6 +20,7 @@ from freight.runtime import hostconfig as cfg
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
+from freight.runtime.events import container_event
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
@@ -100,6 +101,7 @@ def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
         _run_hooks(store, c, launched, "poststop")
         raise
     _run_hooks(store, c, launched, "poststart")
+    container_event(store, c, "start")
     if launched.proxy is not None:
         try:
             launched.proxy.start(f"/proc/{launched.pid}/ns/net")
@@ -236,6 +238,9 @@ def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
     if launched.proxy is not None:
         launched.proxy.stop()
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
+    if oom:
+        container_event(store, c, "oom")
+    container_event(store, c, "die", exitCode=str(code))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
         _run_hooks(store, c, launched, "poststop")
