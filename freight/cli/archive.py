@@ -50,11 +50,11 @@ def cmd_save(args: argparse.Namespace) -> int:
             raise FreightError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
         save(store(args), args.images, sys.stdout.buffer)
         return 0
-    _save_to_file(lambda out: save(store(args), args.images, out), Path(args.output))
+    save_to_file(lambda out: save(store(args), args.images, out), Path(args.output))
     return 0
 
 
-def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
+def save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
     """Write through a temporary file beside ``path`` and rename it into place, as Docker's CLI does.
 
     An existing non-regular file (``/dev/null``, a FIFO) is written to directly, never replaced.

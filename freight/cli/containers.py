@@ -50,7 +50,7 @@ _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Ru
 
 def _status(state: dict[str, Any]) -> str:
     if state.get("Running"):
-        return "Up " + since(state["StartedAt"]).removesuffix(" ago")
+        return "Up " + since(state["StartedAt"]).removesuffix(" ago") + (" (Paused)" if state.get("Paused") else "")
     if state.get("Status") == "exited":
         return f"Exited ({state.get('ExitCode', 0)}) {since(state['FinishedAt'])}"
     return "Created"

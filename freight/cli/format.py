@@ -48,7 +48,7 @@ def human_duration(seconds: float) -> str:
     """go-units HumanDuration, as Docker shows ages ("2 weeks")."""
     if seconds < 1:
         return "Less than a second"
-    if round(seconds) == 1:
+    if int(seconds) == 1:
         return "1 second"
     if seconds < 60:
         return f"{int(seconds)} seconds"

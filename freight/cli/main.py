@@ -65,6 +65,11 @@ _MODULES = {
     "freight.cli.containergroup": "container",
     "freight.cli.volumes": "volume",
     "freight.cli.events": "events",
+    "freight.cli.pause": "pause unpause",
+    "freight.cli.rename": "rename",
+    "freight.cli.changes": "diff export",
+    "freight.cli.commit": "commit",
+    "freight.cli.update": "update",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}

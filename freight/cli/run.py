@@ -14,12 +14,12 @@ import argparse
 
 from freight.cli.common import each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
+from freight.cli.resources import add_resource_flags, memory_and_cpus
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import supervise
 from freight.runtime.childio import Attach
 from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
-from freight.runtime.limits import parse_cpus, parse_memory, parse_memory_swap
 from freight.runtime.mounts import parse_mount_flag
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
@@ -78,13 +78,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--privileged", action="store_true", help="Give extended privileges to this container")
     a("--security-opt", action="append", default=[], help="Security Options")
     a("--ulimit", action="append", default=[], help="Ulimit options")
-    a("-m", "--memory", help="Memory limit")
-    a("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
-    a("--memory-reservation", help="Memory soft limit")
-    a("--cpus", help="Number of CPUs")
-    a("-c", "--cpu-shares", help="CPU shares (relative weight)")
-    a("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
-    a("--pids-limit", help="Tune container pids limit (set -1 for unlimited)")
+    add_resource_flags(p)
     a("--device", action="append", default=[], help="Add a host device to the container")
     a("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)")
     a("--pid", default="", help="PID namespace to use")
@@ -138,19 +132,8 @@ def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
     if not any((args.memory, args.memory_swap, args.memory_reservation, args.cpus, args.cpu_shares,
                 args.cpuset_cpus, args.pids_limit)):
         return
-    if args.memory:
-        host["Memory"] = parse_memory(args.memory, "-m, --memory")
-    if args.memory_swap:
-        host["MemorySwap"] = parse_memory_swap(args.memory_swap)
-    if args.memory_reservation:
-        host["MemoryReservation"] = parse_memory(args.memory_reservation, "--memory-reservation")
-    if args.cpus:
-        host["NanoCpus"] = round(parse_cpus(args.cpus) * 1e9)
+    host.update(memory_and_cpus(args))
     host["CpuShares"] = parse_int(args.cpu_shares, "-c, --cpu-shares") or 0
-    if args.cpuset_cpus:
-        host["CpusetCpus"] = args.cpuset_cpus
-    if args.pids_limit:
-        host["PidsLimit"] = parse_int(args.pids_limit, "--pids-limit")
 
 
 def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from freight.errors import Conflict, NotFound
 from freight.pids import start_time
 from freight.runtime.containers import get
 from freight.runtime.events import container_event
+from freight.runtime.pause import thaw
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
 from freight.runtime.signals import parse_signal, send_signal
@@ -32,6 +33,8 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
         raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
     send_signal(c.pid, number)
     container_event(store, c, "kill", signal=str(number))
+    if c.state.get("Paused"):  # a frozen process takes its signal once thawed, as Docker's does
+        thaw(store, c)
     return c
 
 
@@ -46,6 +49,8 @@ def stop(store: Store, ref: str, timeout: int | None = None, sig: str | None = N
     number = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
     send_signal(c.pid, number)
     container_event(store, c, "kill", signal=str(number))
+    if c.state.get("Paused"):
+        thaw(store, c)
     if not _wait_process_exit(c, timeout if timeout >= 0 else None):
         send_signal(c.pid, signal.SIGKILL)
         container_event(store, c, "kill", signal=str(int(signal.SIGKILL)))
