@@ -70,6 +70,8 @@ _MODULES = {
     "freight.cli.changes": "diff export",
     "freight.cli.commit": "commit",
     "freight.cli.update": "update",
+    "freight.cli.version": "version info",
+    "freight.cli.search": "search",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
