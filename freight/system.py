@@ -16,7 +16,7 @@ from freight.runtime.containers import list_containers
 from freight.runtime.prune import container_size, prune_containers, prune_volumes, tree_size
 from freight.runtime.volumes import list_volumes, used_volumes
 from freight.store import scratch
-from freight.store.prune import prune_images
+from freight.store.prune import image_filter, prune_images
 from freight.store.store import Store
 
 
@@ -41,18 +41,21 @@ class Usage(Record):
     reclaimable: int
 
 
-def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
+def prune_system(store: Store, all_unused: bool = False, volumes: bool = False,
+                 filters: dict[str, list[str]] | None = None) -> SystemPruneReport:
     """Stopped containers, (``volumes``) unused anonymous volumes, dangling (``all_unused``:
-    unused) images and build cache, in the order that frees each for the next."""
+    unused) images and build cache, in the order that frees each for the next; ``filters``
+    (``until``, ``label``, ``label!``) choose the containers, images and cache entries."""
+    filters = filters or {}
     report = SystemPruneReport()
-    report.containers, report.reclaimed = prune_containers(store)
+    report.containers, report.reclaimed = prune_containers(store, filters)
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed
     before = _cache_keys(store)
-    report.reclaimed += prune_cache(store, all_unused, collect=False)
+    report.reclaimed += prune_cache(store, all_unused, collect=False, until=min(filters.get("until", [""])))
     report.build_cache = sorted(before - _cache_keys(store))
-    images = prune_images(store, all_unused)
+    images = prune_images(store, all_unused, image_filter(filters))
     report.images = images.images
     report.reclaimed += images.reclaimed
     return report

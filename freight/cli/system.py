@@ -9,6 +9,7 @@ from freight.cli.common import confirm
 from freight.cli.format import human_size, render_table
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
+from freight.runtime.prune import parse_filter_lists
 from freight.store import scratch
 from freight.store.check import check
 from freight.store.store import Store
@@ -21,6 +22,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "label=<key>=<value>")')
     p = system.add("df", cmd_df, help="Show freight disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
@@ -37,9 +39,10 @@ def _prune_warning(args: argparse.Namespace) -> str:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    filters = parse_filter_lists(args.filter, ("until", "label", "label!"))
     if not args.force and not confirm(_prune_warning(args)):
         return 0
-    report = prune_system(store(args), all_unused=args.all, volumes=args.volumes)
+    report = prune_system(store(args), all_unused=args.all, volumes=args.volumes, filters=filters)
     for title, items in (("Deleted Containers", report.containers), ("Deleted Volumes", report.volumes)):
         if items:
             print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
