@@ -15,6 +15,7 @@ import time
 from freight.cli.common import parse_int
 from freight.cli.format import Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
+from freight.errors import FreightError
 from freight.runtime import containers
 from freight.runtime.filters import parse_filters, select, shows_stopped
 from freight.runtime.times import parse_time, record_time
@@ -140,11 +141,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
     st = store(args)
     c = containers.get(st, args.container)
     path = c.record["LogPath"]
-    try:
-        with open(path, "rb") as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        lines = []
+    if not path:
+        raise FreightError("configured logging driver does not support reading")
+    lines = []
+    for name in [*(f"{path}.{n}" for n in range(_MAX_LOG_FILES, 0, -1)), path]:  # rotated files first
+        try:
+            with open(name, "rb") as f:
+                lines += f.readlines()
+        except FileNotFoundError:
+            pass
     if args.tail != "all":
         count = parse_int(args.tail, "-n, --tail") or 0
         lines = lines[-count:] if count > 0 else []
@@ -161,6 +166,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             break
         time.sleep(0.1)
     return 0
+
+
+_MAX_LOG_FILES = 100  # rotated logs looked for (--log-opt max-file)
 
 
 def _log_window(args: argparse.Namespace) -> tuple[float, float] | None:

@@ -11,6 +11,7 @@ it is given.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from freight.cli.common import each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
@@ -20,6 +21,7 @@ from freight.runtime import supervise
 from freight.runtime.childio import Attach
 from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
+from freight.runtime.limits import parse_memory
 from freight.runtime.mounts import parse_mount_flag
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
@@ -89,6 +91,11 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
+    a("--platform", help="Set platform if server is multi-platform capable")
+    a("--shm-size", help="Size of /dev/shm")
+    a("--cidfile", help="Write the container ID to the file")
+    a("--log-driver", help="Logging driver for the container")
+    a("--log-opt", action="append", default=[], help="Log driver options")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False  # not in "required:" errors
 
@@ -181,7 +188,10 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None, "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
+        "ContainerIDFile": args.cidfile or "", "LogConfig": _log_config(args),
     }
+    if args.shm_size:
+        host["ShmSize"] = parse_memory(args.shm_size, "--shm-size")
     _devices(args.device, host)
     if args.gpus:
         host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))
@@ -204,6 +214,16 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
     return config, args.name
+
+
+def _log_config(args: argparse.Namespace) -> dict[str, Any]:
+    options = {}
+    for opt in args.log_opt:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            raise InvalidArgument(f'invalid argument "{opt}" for "--log-opt" flag: invalid key value pair format')
+        options[key] = value
+    return {"Type": args.log_driver or "json-file", "Config": options}
 
 
 def _security_opts(values: list[str]) -> list[str]:
@@ -249,7 +269,7 @@ def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], st
     except InvalidArgument as err:
         return usage_error(args, err)
     st = store(args)
-    _ensure_image(st, args.image, args.pull)
+    _ensure_image(st, args.image, args.pull, args.platform)
     return st, body, name
 
 
@@ -276,22 +296,43 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_image(st: Store, ref: str, policy: str) -> None:
+def _ensure_image(st: Store, ref: str, policy: str, platform: str | None = None) -> None:
     """Docker's ``--pull``: by default pull only an image the store lacks (the registry
-    client is imported only then)."""
-    if policy == "never" or (policy == "missing" and st.images.lookup(ref) is not None):
+    client is imported only then), showing the pull's progress on stderr; with
+    ``--platform``, an image of another platform counts as missing."""
+    local = st.images.lookup(ref)
+    if local is not None and platform and not _platform_matches(local.config, platform):
+        if policy == "never":
+            raise FreightError(f"image with reference {ref} was found but does not match the specified "
+                               f"platform: wanted {platform}")
+        local = None
+    if policy == "never" or (policy == "missing" and local is not None):
         return
     from freight.registry import pull  # the registry client: only for an image the store lacks
+    from freight.registry.progress import reporter
 
     try:
-        if policy == "always":
-            pull.pull(st, ref)
+        if policy == "always" or local is None and platform:
+            progress = reporter(stream=sys.stderr)
+            try:
+                pull.pull(st, ref, platform, progress)
+            finally:
+                progress.close()
         else:
-            pull.ensure_image(st, ref)
+            pull.ensure_image(st, ref, platform)
     except FreightError as err:  # run/create report a failed pull as an engine error (125)
         if err.exit_code == FreightError.exit_code:
             raise
         raise FreightError(str(err)) from None
+
+
+def _platform_matches(config: dict[str, Any], wanted: str) -> bool:
+    from freight.image import platform  # only --platform needs it
+
+    have = {"os": config.get("os", ""), "architecture": config.get("architecture", "")}
+    if config.get("variant"):
+        have["variant"] = config["variant"]
+    return platform.matches(have, platform.parse(wanted))
 
 
 def cmd_start(args: argparse.Namespace) -> int:

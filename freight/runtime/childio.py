@@ -145,10 +145,11 @@ def _receive_pty(sock: socket.socket, attach: Attach | None) -> tuple[dict[int, 
 
 
 def relay_and_wait(config: dict[str, Any], log_path: str | None, attach: Attach | None,
-                   launched: Launched) -> int:
-    """Relay the streams (and signals) until the process ends; its exit code."""
+                   launched: Launched, log_limits: tuple[int, int] = (0, 1)) -> int:
+    """Relay the streams (and signals) until the process ends; its exit code. ``log_limits``:
+    the log's max size and number of files (``hostconfig.log_limits``)."""
     tty = bool(config.get("Tty"))
-    log = JsonLog(log_path) if log_path else None
+    log = JsonLog(log_path, *log_limits) if log_path else None
     stdin_from = None
     if attach is not None and attach.stdin is not None and config.get("OpenStdin"):
         stdin_from = attach.stdin

@@ -11,6 +11,7 @@ import shutil
 from freight import __version__
 from freight.errors import FreightError
 from freight.runtime.cgroups import detect_layout
+from freight.runtime.hostconfig import INIT_BINARY
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from freight.store import Store
 
 API_VERSION = "1.41"  # the Docker Engine API version whose shapes freight's output follows
-INIT_BINARY = "/usr/bin/tini-static"  # ``run --init``'s PID 1 (Debian's tini package)
 _OCI_RUNTIMES = ("crun", "runc", "runsc")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 

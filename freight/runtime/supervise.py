@@ -113,7 +113,7 @@ def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
     if ready_w is not None:
         report(ready_w, 0, str(launched.pid))
     try:
-        code = relay_and_wait(c.config, c.record["LogPath"], attach, launched)
+        code = relay_and_wait(c.config, c.record["LogPath"], attach, launched, cfg.log_limits(c.host_config))
     except BaseException:  # e.g. Ctrl-C without --sig-proxy: the container cannot outlive us
         send_signal(launched.pid, signal.SIGKILL)
         _finish(store, c, launched, exit_code_of(launched.pid))
