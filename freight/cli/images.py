@@ -50,7 +50,7 @@ def register_image_group(sub: Subcommands) -> None:
 # -- images ------------------------------------------------------------------
 
 def _images_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="Show all images")
+    p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--digests", action="store_true", help="Show digests")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")

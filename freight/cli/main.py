@@ -108,6 +108,11 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
+    def format_help(self) -> str:
+        from freight.cli import helptext  # only for help
+
+        return helptext.top_help(self) if self.prog == "freight" else helptext.command_help(self)
+
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
         sys.exit(125)
@@ -240,6 +245,9 @@ def build_parser(argv: Sequence[str]) -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     words = _command_words(argv)
+    if words and words[0] == "help":  # ``freight help COMMAND``: that command's --help
+        argv = [*words[1:], "--help"]
+        words = words[1:]
     if words and words[0] not in COMMANDS:
         sys.stderr.write(f"freight: '{words[0]}' is not a freight command.\nSee 'freight --help'\n")
         return 1

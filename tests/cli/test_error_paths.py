@@ -338,13 +338,13 @@ def test_store_is_consistent_after_the_failures(env: Env) -> None:
 
 def test_no_arguments_prints_usage(env: Env) -> None:
     result = env.run()
-    assert result.returncode == 0 and result.stdout.startswith("usage: freight")
+    assert result.returncode == 0 and result.stdout.startswith("Usage:  freight [OPTIONS] COMMAND\n")
 
 
 @pytest.mark.parametrize("group", ["image", "system", "registry", "builder"])
 def test_group_without_subcommand_prints_its_help(env: Env, group: str) -> None:
     result = env.run(group)
-    assert result.returncode == 0 and result.stderr.startswith(f"usage: freight {group}")
+    assert result.returncode == 0 and result.stderr.startswith(f"Usage:  freight {group} COMMAND\n")
 
 
 def _all_commands() -> list[str]:
@@ -378,7 +378,7 @@ def test_help(command: str) -> None:
     result = subprocess.run([str(FREIGHT), *command.split(), "--help"], capture_output=True, text=True,
                             timeout=30, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: freight {command} "), result.stdout[:200]
+    assert result.stdout.startswith(f"Usage:  freight {command}"), result.stdout[:200]
     assert "Traceback" not in result.stderr
 
 
