@@ -355,6 +355,7 @@ class Template:
     """A compiled --format string; ``table`` formats get headers and aligned columns."""
 
     def __init__(self, text: str, headers: Mapping[str, str] | None = None) -> None:
+        text = "{{json .}}" if text == "json" else text  # Docker's shorthand
         self.table = text.startswith("table")
         text = text[5:].lstrip() if self.table else text
         self.text = text.replace("\\t", "\t").replace("\\n", "\n")

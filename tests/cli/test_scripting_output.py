@@ -78,6 +78,7 @@ def test_ps_json_rows_match_dockers(both: tuple[CLI, list[str]]) -> None:
     assert cli("ps", "-a", "--format", "{{json .Command}}").stdout == \
         _docker(docker, "ps", "-a", "--format", "{{json .Command}}").stdout  # the function does not
     assert cli("ps", "-a", "--format", "{{.Command}}").stdout == '"echo \'a b\' <x>"\n'
+    assert json.loads(cli("ps", "-a", "--format", "json").stdout)["Command"] == ours["Command"]  # the shorthand
 
 
 def test_images_json_rows_match_dockers(both: tuple[CLI, list[str]]) -> None:
