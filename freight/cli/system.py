@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 from freight.cli.common import confirm
 from freight.cli.format import human_size, render_table
@@ -26,6 +27,9 @@ def register(sub: Subcommands) -> None:
     p = system.add("df", cmd_df, help="Show freight disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
+    if system.wanted in (None, "info", "events"):  # Docker's ``system info`` and ``system events``
+        import_module("freight.cli.version").register(system.only(["info"]))
+        import_module("freight.cli.events").register(system)
 
 
 def _prune_warning(args: argparse.Namespace) -> str:

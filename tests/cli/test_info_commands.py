@@ -84,3 +84,11 @@ def test_search_says_when_a_registry_has_no_catalog(cli: CLI) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error: {host} does not list its repositories")
     assert result.stderr.strip().endswith("search needs a registry that offers its catalog")
+
+
+def test_system_info_and_events_are_the_same_commands(busybox_store: Store, cli: CLI) -> None:
+    assert cli("system", "info", "-f", "{{.Images}} {{.Driver}}", check=True).stdout == "1 overlay\n"
+    cli("volume", "create", "seen", check=True)
+    window = ["--since", "10m", "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"]
+    assert cli("system", "events", *window, check=True).stdout == cli("events", *window).stdout == \
+        "volume create seen\n"
