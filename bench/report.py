@@ -163,7 +163,8 @@ def plot(rows: list[Row], plots: Path = PLOTS) -> list[Path]:
     return written
 
 
-def write_report(rows: list[Row], facts: dict[str, str], doc: Path = DOC, plots: Path = PLOTS) -> None:
+def write_report(rows: list[Row], facts: dict[str, str], doc: Path = DOC, plots: Path = PLOTS,
+                 note: str = "") -> None:
     images = plot(rows, plots) if rows else []
     parts = ["# Benchmarks", "",
              "freight's time over each reference tool's for the same work (below 1: freight is faster), the "
@@ -171,7 +172,8 @@ def write_report(rows: list[Row], facts: dict[str, str], doc: Path = DOC, plots:
              "benchmark's method is in its script's docstring under `bench/`.", "",
              f"Ran on {facts.get('date', '?')}: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, "
              f"{facts.get('memory', '?')} memory, Linux {facts.get('kernel', '?')}, "
-             f"Python {facts.get('python', '?')}.", "", table(rows) if rows else "No results yet.", ""]
+             f"Python {facts.get('python', '?')}.", "", *([note, ""] if note else []),
+             table(rows) if rows else "No results yet.", ""]
     for image in images:
         parts += [f"![{image.stem}]({image.relative_to(doc.parent)})", ""]
     doc.write_text("\n".join(parts))
@@ -182,13 +184,14 @@ def main() -> int:
     parser.add_argument("--read", action="store_true", help="write the report from the last results only")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each benchmark script (default 3)")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--note", default="", help="a line for the report on how it was run")
     args = parser.parse_args()
     if not args.read:
         run(args.only or list(BENCHMARKS), args.repeats)
     facts_path = RESULTS / "machine.json"
     facts = json.loads(facts_path.read_text()) if facts_path.exists() else machine()
     rows = collect()
-    write_report(rows, facts)
+    write_report(rows, facts, note=args.note)
     print(f"wrote {DOC.relative_to(REPO)} ({len(rows)} rows)")
     return 0
 
