@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def test_concurrent_writers_append_whole_lines(tmp_path: Path) -> None:
     code = ("import sys\nfrom freight.store import events\n"
             "for i in range(300): events.emit(sys.argv[1], 'container', 'create', f'{sys.argv[2]}-{i}', "
             "{'name': 'x' * 500})")
-    writers = [subprocess.Popen([".venv/bin/python", "-c", code, str(tmp_path), str(n)]) for n in range(4)]
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(n)]) for n in range(4)]
     assert all(w.wait(timeout=60) == 0 for w in writers)
     logged = events.read(str(tmp_path))
     assert len(logged) == 1200
