@@ -13,7 +13,7 @@ import sys
 import time
 
 from freight.cli.common import parse_int
-from freight.cli.format import Row, Template, docker_time, human_size, render_table, since
+from freight.cli.format import FORMAT_HELP, Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.runtime import containers
@@ -35,7 +35,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-f", "--filter", action="append", default=[],
                    help="Filter output based on conditions provided")
-    p.add_argument("--format", help="Format output using a custom template")
+    p.add_argument("--format", help=FORMAT_HELP)
     p = sub.add("logs", cmd_logs, help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any
 
+# Docker's description of a listing's --format flag.
+FORMAT_HELP = ("Format output using a custom template:\n"
+               "'table':            Print output in table format with column headers (default)\n"
+               "'table TEMPLATE':   Print output in table format using the given Go template\n"
+               "'json':             Print in JSON format\n"
+               "'TEMPLATE':         Print output using the given Go template.\n"
+               "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output "
+               "with templates")
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 _BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
 

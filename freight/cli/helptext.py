@@ -6,7 +6,6 @@ the commands as Docker's does. Imported only to print help."""
 from __future__ import annotations
 
 import argparse
-import textwrap
 
 # Docker's groups of top-level commands; a command in none of them is listed under "Commands".
 COMMON = ("run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info")
@@ -75,11 +74,38 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     return rows
 
 
+def _pflag_wrap(text: str, room: int) -> list[str]:
+    """The lines pflag wraps a flag's usage into (its ``wrap``/``wrapN``): cut at the last blank
+    before ``room - 5`` characters, or at a newline before it, and let a rest that is at most
+    5 characters over stay whole."""
+    slop = 5
+    width = room - slop
+    if width + slop < 24:
+        return text.split("\n")
+    lines: list[str] = []
+    while text:
+        if width + slop > len(text):
+            lines += text.split("\n")
+            break
+        cut = max(text.rfind(" ", 0, width), text.rfind("\t", 0, width), text.rfind("\n", 0, width))
+        if cut <= 0:
+            lines += text.split("\n")
+            break
+        newline = text.rfind("\n", 0, width)
+        if 0 < newline < cut:
+            cut = newline
+        lines.append(text[:cut])
+        text = text[cut + 1:]
+    return lines or [""]
+
+
 def _table(rows: list[tuple[str, str]], width: int | None = None) -> str:
+    """Flags (``width`` None: as wide as the longest, their usage wrapped as pflag wraps it),
+    or commands (``width`` given: one line each, as cobra lists them)."""
     column = width or max(len(left) for left, _ in rows) + 3
     lines = []
     for left, text in rows:
-        wrapped = textwrap.wrap(text, max(20, _WIDTH - column)) or [""]
+        wrapped = [text] if width else _pflag_wrap(text, _WIDTH - column)
         lines.append(left.ljust(column) + wrapped[0])
         lines += [" " * column + more for more in wrapped[1:]]
     return "\n".join(line.rstrip() for line in lines)

@@ -8,7 +8,7 @@ import argparse
 import sys
 from importlib import import_module
 
-from freight.cli.format import Row, Template, docker_time, human_size, render_table, since
+from freight.cli.format import FORMAT_HELP, Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
@@ -55,7 +55,7 @@ def _images_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--digests", action="store_true", help="Show digests")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
-    p.add_argument("--format", help="Format output using a custom template")
+    p.add_argument("--format", help=FORMAT_HELP)
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 

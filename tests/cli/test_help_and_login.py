@@ -34,6 +34,18 @@ def test_usage_lines_match_the_docker_cli(cli: CLI) -> None:
         assert _usage(ours).replace("freight", "docker") == _usage(theirs), command
 
 
+def test_listing_options_read_as_dockers(cli: CLI) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("needs the docker CLI (Debian package docker.io)")
+    for command in ("images", "ps"):
+        theirs = subprocess.run([docker, command, "--help"], capture_output=True, text=True).stdout
+        ours = cli(command, "--help", check=True).stdout
+        for row in re.finditer(r"^  (?:-\w, |    )--([\w-]+).*\n(?: {20,}.*\n)*", ours, re.M):
+            match = re.search(rf"^  (?:-\w, |    )--{row[1]}\b.*\n(?: {{20,}}.*\n)*", theirs, re.M)
+            assert match is not None and match[0] == row[0], (command, row[0])
+
+
 def test_help_is_laid_out_as_dockers(cli: CLI) -> None:
     text = cli("images", "--help", check=True).stdout
     assert text.startswith("Usage:  freight images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n\nOptions:\n")
