@@ -113,3 +113,12 @@ def test_slips_exit_as_dockers_do(cli: CLI, docker_busybox: list[str]) -> None:
         assert ours.returncode == theirs.returncode, args
     assert cli("nosuchcommand").stderr.startswith("freight: 'nosuchcommand' is not a freight command.\n")
     assert cli("rm", "-f", "nosuch").stderr == "Error response from daemon: No such container: nosuch\n"
+
+
+def test_image_inspect_has_the_fields_of_a_current_docker(busybox_store: Store, cli: CLI,
+                                                          docker_busybox: list[str]) -> None:
+    ours = json.loads(cli("image", "inspect", "busybox", check=True).stdout)[0]
+    theirs = json.loads(_docker(docker_busybox, "image", "inspect", "busybox").stdout)[0]
+    # The 20.10 daemon here still has what API 1.44 (Docker 25) removed; 1.48 (Docker 28) added Descriptor.
+    assert set(theirs) - {"Container", "ContainerConfig", "VirtualSize"} | {"Descriptor"} == set(ours)
+    assert set(theirs["Config"]) == set(ours["Config"])
