@@ -26,14 +26,12 @@ from pathlib import Path
 from freight.builder.dockerignore import Pattern, is_excluded, load_patterns, walk_context
 from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError, LayerError
-from freight.record import replace
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, BinaryIO
 
-    from freight.builder.gitsource import GitSource
 
 _CHUNK = 1 << 20
 # A Dockerfile that is not valid UTF-8 builds as BuildKit builds it: each bad byte reads
@@ -274,21 +272,13 @@ def _extract(stream: BinaryIO, dest: str) -> None:
 
 def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | None = None,
                  tmp_dir: Path | None = None) -> BuildContext:
-    """Open a context as ``docker build`` takes it: a directory, a tar file, ``-``, a git
-    repository URL (``https://host/repo.git#ref:subdir``, ``git://...``) or the URL of a
-    tar (or of a lone Dockerfile)."""
+    """Open a context as ``docker build`` takes it: a directory, a tar file or ``-`` (URLs:
+    ``remotecontext``)."""
     if context == "-":
-        return _from_stdin(stdin or os.fdopen(0, "rb", closefd=False), dockerfile, tmp_dir)
-    if "://" in context or ("@" in context and not os.path.exists(context)):  # a URL
-        from freight.builder import gitsource  # it imports this module; and only URLs need it
-
-        if gitsource.is_git_url(context):
-            return _from_git(gitsource.parse_git_source(context), dockerfile, tmp_dir)
-        if context.startswith(("http://", "https://")):
-            return _from_url(context, dockerfile, tmp_dir)
+        return from_stdin(stdin or os.fdopen(0, "rb", closefd=False), dockerfile, tmp_dir)
     path = Path(context)
     if path.is_dir():
-        return _from_dir(path, dockerfile)
+        return from_dir(path, dockerfile)
     if path.is_file():
         with open(path, "rb") as f:
             return _from_tar(f, dockerfile, tmp_dir)
@@ -305,7 +295,7 @@ def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Pa
     return path if path.is_absolute() or path.exists() else root / dockerfile
 
 
-def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
+def from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
     if dockerfile == "-":
         text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", DOCKERFILE_ERRORS)
         path = root / "Dockerfile"
@@ -321,7 +311,7 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
     return BuildContext(root.resolve(), text, path.name, patterns, temp=temp)
 
 
-def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
+def from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
     """``docker build -``: a tar of the context, or else the Dockerfile alone."""
     import shutil
     import tempfile
@@ -340,46 +330,6 @@ def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) 
         return _from_tar(spool, dockerfile, tmp_dir)
 
 
-def _from_git(src: GitSource, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
-    """A git repository's tree at ``#ref`` (the remote's HEAD without one), from ``:subdir``."""
-    import shutil
-    import tempfile
-
-    from freight.builder import gitsource
-
-    temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
-    try:
-        src = replace(src, commit=gitsource.resolve(src))
-        gitsource.checkout(src, f"{temp}/tree", keep_git_dir=False)
-        root = Path(temp, "tree", src.subdir)
-        if not root.is_dir():
-            raise ContextError(f"unable to prepare context: subdirectory {src.subdir} not found in "
-                               f"{gitsource.redact(src.remote)}")
-        return _from_dir(root, dockerfile, temp)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-
-
-def _from_url(url: str, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
-    """A remote context: a tar (compressed or not), or else a Dockerfile with an empty context."""
-    import shutil
-    import tempfile
-    import urllib.error
-    import urllib.request
-
-    with tempfile.TemporaryFile(dir=tmp_dir) as spool:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (the user's URL)
-                shutil.copyfileobj(answer, spool)
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise ContextError(f"unable to prepare context: unable to download remote context {url}: "
-                               f"{reason}") from None
-        spool.seek(0)
-        return _from_stdin(spool, dockerfile, tmp_dir)  # a tar, or the Dockerfile alone
-
-
 def _from_tar(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
     import shutil
     import tempfile
@@ -387,7 +337,7 @@ def _from_tar(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) ->
     temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
     try:
         _extract(stream, temp)
-        return _from_dir(Path(temp), dockerfile, temp)
+        return from_dir(Path(temp), dockerfile, temp)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
