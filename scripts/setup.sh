@@ -4,7 +4,7 @@
 # dependencies in .venv. Safe to run again: it only installs what is missing.
 set -eu
 cd "$(dirname "$0")/.."
-packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev tini"
+packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc docker.io tmux uidmap git libseccomp2 gcc libc6-dev qemu-user tini"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -130,6 +130,12 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+def du_bytes(path: Path | str) -> int:
+    """``du -sb``: what freight's space accounting (``system df``, prunes) must agree with."""
+    return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True,
+                              check=True).stdout.split()[0])
+
+
 def freight_mounts(root: Path) -> list[str]:
     """Mount points on the host below the store root (a stopped container leaves none)."""
     with open("/proc/self/mountinfo") as f:

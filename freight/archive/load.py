@@ -1,25 +1,28 @@
 """``freight load``: images from a Docker archive or an OCI image layout into the store.
 
 All or nothing: the archive is read in full and every blob and diff_id
-checked (``Archive.verify``) before the first blob enters the store. Layers
-are then unpacked from the archive's own spooled copies while those copies
-are flushed to disk in the background, moved into the blob store by rename,
-and only when every image's blobs and snapshots are in place are the images
-recorded. A truncated, corrupt or hostile archive therefore leaves no image
-behind (at most unreferenced blobs and snapshots, which GC removes). The
-store lock is held shared from the first spooled byte to the last record, so
-GC never collects what the load is about to reference.
+checked (``Archive.verify``) before the first blob enters the store. Each
+image is then a copy (``freight.image.copy``) from the archive
+(``freight.archive.imagesource``) into the store: layers are unpacked from the
+archive's own spooled copies, which were flushed to disk in the background
+meanwhile, and moved into the blob store by rename; only when every image's
+blobs and snapshots are in place are the images recorded. A truncated,
+corrupt or hostile archive therefore leaves no image behind (at most
+unreferenced blobs and snapshots, which GC removes). The store lock is held
+shared from the first spooled byte to the last record, so GC never collects
+what the load is about to reference.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
+from freight.archive.imagesource import ArchiveSource
 from freight.archive.model import ArchiveImage
-from freight.archive.reader import Archive, open_archive
-from freight.image.digest import chain_ids
+from freight.archive.reader import open_archive
+from freight.image.copy import Quiet, copy
 from freight.record import Record, field
+from freight.store.imagesource import StoreDestination
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -44,23 +47,8 @@ def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
                 archive.source.sync_later(image.blobs[layer["digest"]])
         archive.verify()
         for image in archive.images:
-            store.blobs.put(image.config, expected=image.config_digest)
-            store.blobs.put(image.manifest, expected=image.manifest_digest)
-        for image in archive.images:
-            _unpack(store, archive, image)
-        for image in archive.images:
-            for layer in image.layers:
-                archive.source.take(image.blobs[layer["digest"]], store.blobs, layer=True)
+            copy(ArchiveSource.of(archive.source, image), StoreDestination(store, record=False), Quiet())
         return [_record(store, image) for image in archive.images]
-
-
-def _unpack(store: Store, archive: Archive, image: ArchiveImage) -> None:
-    """Unpack the layers from the archive's copies while they are flushed to disk (see sync_later)."""
-    parent = None
-    for chain, diff_id, layer in zip(chain_ids(image.diff_ids), image.diff_ids, image.layers):
-        name = image.blobs[layer["digest"]]
-        store.snapshots.unpack(chain, parent, diff_id, functools.partial(archive.source.open, name))
-        parent = chain
 
 
 def _record(store: Store, image: ArchiveImage) -> LoadedImage:

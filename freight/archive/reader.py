@@ -43,16 +43,13 @@ if TYPE_CHECKING:
 class Archive:
     """The images of an opened archive and access to their blobs. Close it when done.
 
-    Pushing an archive's images somewhere else looks like::
+    Moving an archive's images somewhere else is a copy from each image's
+    source (``freight.archive.imagesource``)::
 
         with open_archive("images.tar") as archive:
             archive.verify()
             for image in archive.images:
-                put_blob(image.config_digest, image.config)
-                for layer in image.layers:
-                    with archive.open_blob(image, layer["digest"]) as blob:
-                        put_blob(layer["digest"], blob)
-                put_manifest(image.manifest_digest, image.manifest, image.names)
+                copy(ArchiveSource.of(archive.source, image), destination, progress)
 
     Files are spooled under ``spool_dir`` (see ``freight.archive.source``);
     closing the archive removes the spooled copies.
@@ -67,9 +64,6 @@ class Archive:
     def blob(self, image: ArchiveImage, digest: str) -> Entry:
         """The archive file holding one of ``image``'s blobs."""
         return self.source.entry(image.blobs[digest])
-
-    def open_blob(self, image: ArchiveImage, digest: str) -> BinaryIO:
-        return self.source.open(image.blobs[digest])
 
     def verify(self) -> None:
         """Raise DigestMismatch or ArchiveError unless every image is complete and intact."""

@@ -13,17 +13,19 @@ images are identical byte for byte.
 Blobs go out exactly as stored (uncompressed layers for images freight built,
 the registry's compressed blobs for pulled ones) with the stored manifest
 bytes, so loading the archive gives back the same manifest and image IDs.
-Blobs stream from the store (``sendfile`` where the output is a file or a
-pipe and the blob is kept as it is; decoded from the store's zstd encoding
-where it is kept encoded); none is held in memory.
+Each image is a copy (``freight.image.copy``) from the store
+(``freight.store.imagesource.StoreImage``) into :class:`ArchiveBlobs` (for
+the tar) or :class:`LayoutBlobs` (an OCI layout directory). Blobs stream from
+the store, verified against their digest as they are read (decoded from the
+store's zstd encoding where it is kept encoded); none is held in memory.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,18 +33,24 @@ from freight.archive import docker_archive, oci_layout
 from freight.archive.atomic import write_atomic
 from freight.errors import FreightError, InvalidReference
 from freight.image import reference
+from freight.image.copy import Destination, Quiet, copy
 from freight.image.mediatypes import OCI_MANIFEST
 from freight.image.reference import Reference
 from freight.record import Record, field
 from freight.store.blobs import CHUNK
 from freight.store.images import Image
+from freight.store.imagesource import StoreImage
 from freight.store.layerwrite import tar_header
 from freight.store.store import Store
 from freight.store.tarformat import BLOCK
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, BinaryIO
+
+    from freight.image.copy import Progress
+    from freight.image.source import ImageSource, Layer, Readable
 
 _DIR, _REG = b"5", b"0"
 
@@ -87,20 +95,17 @@ def save(store: Store, names: list[str], out: BinaryIO) -> None:
 
 
 def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> None:
-    """Write selected images as a Docker 25+ style archive (see the module docstring)."""
+    """Write selected images as a Docker 25+ style archive (see the module docstring): each
+    a copy (``freight.image.copy``) from the store into the archive's blobs."""
     if not selections:
         raise FreightError("no images to save")
-    blobs: dict[str, int] = {}  # digest -> mtime
+    blobs = ArchiveBlobs()
     descriptors: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     tags: list[tuple[Reference, str]] = []
     for selection in selections:
         image = selection.image
-        created = created_epoch(image.config.get("created"))
-        blobs.setdefault(image.manifest_digest, 0)
-        blobs.setdefault(image.id, created)
-        for layer in image.layers:
-            blobs.setdefault(layer["digest"], created)
+        copy(StoreImage(store, image), blobs, Quiet())
         descriptors.extend(_descriptors(store, selection))
         items.append(docker_archive.manifest_item(image.id, selection.refs,
                                                   [layer["digest"] for layer in image.layers]))
@@ -109,15 +114,46 @@ def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> N
     tar = TarWriter(out)
     tar.directory("blobs/")
     tar.directory("blobs/sha256/")
-    for digest in sorted(blobs):
-        with store.blobs.open(digest) as src:
-            tar.file(oci_layout.blob_name(digest), src, store.blobs.size(digest), blobs[digest])
+    for digest in sorted(blobs.blobs):
+        mtime, size, opener = blobs.blobs[digest]
+        with closing(opener()) as src:
+            tar.file(oci_layout.blob_name(digest), src, size, mtime)
     tar.data(oci_layout.INDEX, oci_layout.index_json(descriptors))
     tar.data(docker_archive.MANIFEST, docker_archive.manifest_json(items))
     tar.data(oci_layout.LAYOUT, oci_layout.LAYOUT_CONTENT)
     if tags:
         tar.data(docker_archive.REPOSITORIES, docker_archive.repositories_json(tags))
     tar.close()
+
+
+class ArchiveBlobs(Destination):
+    """The blobs of a tar being saved, gathered by copies: digest → (mtime, size, opener).
+
+    The tar is written once every image's are known, in digest order; configs
+    and layers carry their image's creation time, manifests the epoch.
+    """
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, tuple[int, int, Callable[[], Readable]]] = {}
+        self._created = 0
+
+    def begin(self, source: ImageSource, progress: Progress) -> None:
+        self._created = created_epoch(source.config().get("created"))
+
+    def held(self, layer: Layer) -> dict[str, Any] | None:
+        return layer.descriptor if layer.digest in self.blobs else None
+
+    def put_layer(self, index: int, layer: Layer, progress: Progress, item: str) -> tuple[dict[str, Any], None]:
+        self.blobs.setdefault(layer.digest, (self._created, layer.size or 0, layer.open))
+        return layer.descriptor, None
+
+    def put_config(self, source: ImageSource) -> None:
+        data = source.raw_config()
+        self.blobs.setdefault(source.config_descriptor["digest"], (self._created, len(data), lambda: io.BytesIO(data)))
+
+    def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
+        self.blobs.setdefault(digest, (0, len(manifest), lambda: io.BytesIO(manifest)))
+        return digest
 
 
 def _descriptors(store: Store, selection: Selection, ref_name: str | None = None) -> list[dict[str, Any]]:
@@ -159,7 +195,7 @@ class TarWriter:
                                    size=len(data)))
         self._out.write(data + b"\0" * (-len(data) % BLOCK))
 
-    def file(self, name: str, src: BinaryIO, size: int, mtime: int = 0) -> None:
+    def file(self, name: str, src: Readable, size: int, mtime: int = 0) -> None:
         """An entry of ``size`` bytes read from ``src``."""
         self._out.write(tar_header(name.encode(), kind=_REG, mode=0o644, uid=0, gid=0, mtime=mtime, size=size))
         copy_exact(src, self._out, size)
@@ -170,31 +206,14 @@ class TarWriter:
         self._out.flush()
 
 
-def copy_exact(src: BinaryIO, out: BinaryIO, size: int) -> None:
-    """Copy ``size`` bytes of ``src`` to ``out``, with sendfile when both have a descriptor."""
-    fd, src_fd = _descriptor(out), _descriptor(src)
+def copy_exact(src: Readable, out: BinaryIO, size: int) -> None:
+    """Copy ``size`` bytes of ``src`` to ``out``."""
     sent = 0
-    if fd is not None and src_fd is not None:
-        out.flush()
-        try:
-            while sent < size and (n := os.sendfile(fd, src_fd, sent, size - sent)):
-                sent += n
-        except OSError:
-            if sent:
-                raise
-        src.seek(sent)
     while sent < size and (chunk := src.read(min(CHUNK, size - sent))):
         out.write(chunk)
         sent += len(chunk)
     if sent != size:
-        raise FreightError(f"blob {Path(getattr(src, 'name', '?')).name} changed size while being saved")
-
-
-def _descriptor(f: BinaryIO) -> int | None:
-    try:
-        return f.fileno()
-    except (AttributeError, io.UnsupportedOperation, OSError):
-        return None
+        raise FreightError(f"a blob of {size} bytes ended after {sent} while being saved")
 
 
 def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_name: str | None = None) -> None:
@@ -209,10 +228,9 @@ def write_oci_layout(store: Store, names: list[str], directory: Path, *, ref_nam
     if ref_name is not None and len(selections) != 1:
         raise FreightError(f"ref name {ref_name!r} needs exactly one image, got {len(selections)}")
     (directory / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    layout = LayoutBlobs(directory)
     for selection in selections:
-        image = selection.image
-        for digest in [image.manifest_digest, image.id, *(layer["digest"] for layer in image.layers)]:
-            _copy_blob(store, digest, directory / oci_layout.blob_name(digest))
+        copy(StoreImage(store, selection.image), layout, Quiet())
     added = [d for s in selections for d in _descriptors(store, s, ref_name)]
     index_path = directory / oci_layout.INDEX
     index = json.loads(index_path.read_bytes()) if index_path.exists() else {}
@@ -228,7 +246,30 @@ def _desc_name(desc: dict[str, Any]) -> str | None:
     return annotations.get(oci_layout.IMAGE_NAME) or annotations.get(oci_layout.REF_NAME)
 
 
-def _copy_blob(store: Store, digest: str, dest: Path) -> None:
-    if not dest.exists():
-        with store.blobs.open(digest) as f:
-            write_atomic(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))
+class LayoutBlobs(Destination):
+    """An OCI layout directory's ``blobs/`` as a copy destination: blobs already there are kept."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def held(self, layer: Layer) -> dict[str, Any] | None:
+        return layer.descriptor if self._path(layer.digest).exists() else None
+
+    def put_layer(self, index: int, layer: Layer, progress: Progress, item: str) -> tuple[dict[str, Any], None]:
+        self._write(layer.digest, layer.open)
+        return layer.descriptor, None
+
+    def put_config(self, source: ImageSource) -> None:
+        self._write(source.config_descriptor["digest"], lambda: source.blob(source.config_descriptor))
+
+    def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
+        self._write(digest, lambda: io.BytesIO(manifest))
+        return digest
+
+    def _path(self, digest: str) -> Path:
+        return self.directory / oci_layout.blob_name(digest)
+
+    def _write(self, digest: str, opener: Callable[[], Readable]) -> None:
+        if not self._path(digest).exists():
+            with closing(opener()) as f:
+                write_atomic(self._path(digest), lambda out: shutil.copyfileobj(f, out, CHUNK))

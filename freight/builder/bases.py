@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from freight.builder.dockerfile.expansion import expand_instruction
+from freight.builder.lockfile import pinned
 from freight.builder.state import DEFAULT_PATH, BuildError, BuildSession, Layer, State, new_state
 from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.image import platform as platforms
@@ -73,6 +74,9 @@ def resolve_image(session: BuildSession, word: str, pull: bool = False,
     with ``--pull``)."""
     store = session.store
     ref = normalised(word)
+    locked = pinned(session.lock_file, word, wanted or platforms.resolve(session.opts.platform or None))
+    if locked is not None:  # the lock file's digest, whatever the tag means now
+        word, pull = locked, False
     with session.lock:
         if not pull:
             try:
@@ -102,8 +106,9 @@ def base_state(session: BuildSession, index: int) -> State:
     dep = session.graph.bases[index]
     if dep is not None:
         return session.stage_state(dep).copy()
-    if word == "scratch":  # for any --platform, as BuildKit in Docker 20.10 builds it
-        return new_state({"Env": [DEFAULT_PATH]}, [], [], rfc3339(session.epoch or 0))
+    if word == "scratch":  # for any --platform, which the image then says it is for
+        return new_state({"Env": [DEFAULT_PATH]}, [], [], rfc3339(session.epoch or 0),
+                         stage_platform(session, index))
     img = session.images[_base_key(word, stage_platform(session, index))]
     config = json.loads(json.dumps(img.config))
     layers = [Layer(desc, diff) for desc, diff in zip(img.layers, img.diff_ids)]

@@ -1,4 +1,4 @@
-"""The build cache: one row per step result in the store's ``build_cache`` table.
+"""The build cache: one row per step result in the builder's ``build_cache`` table.
 
 A key is the digest of everything that determines a step's result: the
 parent state (config and layer chain), the instruction after variable
@@ -6,7 +6,10 @@ expansion with only the ARGs it uses, and for COPY/ADD a checksum of the
 sources' names, content and metadata (never mtimes). The value is JSON:
 ``{"diff_id", "blob", "size", "media_type", "created", "blobs": [...],
 "snapshots": [...]}`` (or ``{"empty": true, "created"}`` for a step that
-changed nothing); store GC keeps whatever ``blobs``/``snapshots`` list.
+changed nothing). The builder owns the table (``SCHEMA``, registered with the
+store's database when this module is imported); an entry holds its ``blobs`` and
+``snapshots`` in the store's reference table (``OWNER`` rows:
+``freight.store.refs``), which is what store GC and ``system df`` read.
 """
 
 from __future__ import annotations
@@ -19,13 +22,26 @@ import time
 from pathlib import Path
 
 from freight.image.canonical import canonical_json, rfc3339
-from freight.store.db import transaction
+from freight.store.db import register_schema, transaction
+from freight.store.diskusage import du
+from freight.store.refs import BLOB, SNAPSHOT
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
     from freight.store.store import Store
+
+OWNER = "build-cache"  # owner kind in the store's reference table
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,             -- digest of parent state + instruction + inputs
+    value TEXT NOT NULL,              -- JSON: what the step produced
+    created TEXT NOT NULL,
+    last_used TEXT NOT NULL
+);
+"""
+register_schema("builder", 1, SCHEMA)
 
 # One lock for every use of the store's database connection from the builder's
 # threads (sqlite3 connections are shared, transactions must not interleave).
@@ -60,6 +76,14 @@ def record(store: Store, key: str, value: dict[str, Any]) -> None:
         store.db.execute(
             "INSERT OR REPLACE INTO build_cache (key, value, created, last_used) VALUES (?,?,?,?)",
             (key, json.dumps(value, sort_keys=True), now, now))
+        store.refs.replace(OWNER, key, [(BLOB, b) for b in value.get("blobs", [])]
+                           + [(SNAPSHOT, s) for s in value.get("snapshots", [])])
+
+
+def keys(store: Store) -> set[str]:
+    """The keys of every entry."""
+    with _LOCK:
+        return {key for (key,) in store.db.execute("SELECT key FROM build_cache")}
 
 
 def cache_mounts_dir(store: Store) -> Path:
@@ -79,23 +103,24 @@ def prune_cache(store: Store, all: bool = False, collect: bool = True, until: st
     since; ``keep_storage`` spares the most recently used entries whose layers fit in it.
     """
     used: set[str] = set()
-    for (digest,) in store.db.execute("SELECT manifest_digest FROM images"):
+    for image in store.images.all():
         try:
-            manifest = json.loads(store.blobs.read(digest))
+            used.update(layer["digest"] for layer in image.layers)
         except Exception:  # a broken image keeps nothing here; GC handles it
             continue
-        used.update(layer["digest"] for layer in manifest.get("layers", []))
     rows = store.db.execute("SELECT key, value, last_used FROM build_cache ORDER BY last_used DESC").fetchall()
     doomed = [key for key, value, last_used in _beyond(rows, keep_storage)
               if (all or not set(json.loads(value).get("blobs", [])) & used) and (not until or last_used < until)]
     with _LOCK, transaction(store.db):
         store.db.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in doomed])
+        for key in doomed:
+            store.refs.drop(OWNER, key)
     reclaimed = 0
     mounts = cache_mounts_dir(store)
     if all and mounts.exists():
         import shutil  # -a only: a build, which imports this module, does without shutil
 
-        reclaimed += _tree_size(mounts)
+        reclaimed += du(os.fspath(mounts))
         shutil.rmtree(mounts, ignore_errors=True)
     if not collect:
         return reclaimed
@@ -113,14 +138,3 @@ def _beyond(rows: list[Any], keep_storage: int) -> list[Any]:
         if kept > keep_storage:
             return rows[index:]
     return []
-
-
-def _tree_size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total

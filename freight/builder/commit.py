@@ -44,13 +44,14 @@ def commit_dir(session: BuildSession, state: State, key: str, path: Path, overla
         return result
     with store.blobs.writer(encode=True) as w:  # the snapshot holds it unpacked: keep it small
         # write_layer only writes to its output, which a BlobWriter does (its annotation asks for a BinaryIO)
-        write_layer(path, w, overlay_upper=overlay, source_date_epoch=session.epoch)
+        # settle: the directory becomes the snapshot, so it must hold the times the tar holds
+        write_layer(path, w, overlay_upper=overlay, source_date_epoch=session.epoch, settle=True)
         blob = w.commit()
     size = store.blobs.size(blob)
     chains = chain_ids([layer.diff_id for layer in state.layers] + [blob])
     parent = chains[-2] if len(chains) > 1 else None
     with session.lock:
-        store.snapshots.adopt(chains[-1], parent, blob, path, _dir_size(os.fspath(path)))
+        store.snapshots.commit(chains[-1], path, parent, blob, _dir_size(os.fspath(path)))
     result = {"diff_id": blob, "blob": blob, "size": size, "created": created,
               "blobs": [blob], "snapshots": [chains[-1]]}
     cache.record(store, key, result)

@@ -217,8 +217,10 @@ class BuildContext:
     """
 
     def __init__(self, root: Path, dockerfile: str, dockerfile_name: str = "Dockerfile",
-                 patterns: list[Pattern] | None = None, temp: str | None = None) -> None:
+                 patterns: list[Pattern] | None = None, temp: str | None = None,
+                 dockerfile_path: Path | None = None) -> None:
         self.root = root
+        self.dockerfile_path = dockerfile_path  # where the Dockerfile was read (None: from stdin)
         self.dockerfile = dockerfile
         self.dockerfile_name = dockerfile_name
         self.patterns = patterns or []
@@ -308,7 +310,8 @@ def from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bui
             raise ContextError(
                 f"failed to solve: failed to read dockerfile: open {shown}: no such file or directory") from None
     patterns = load_patterns(root, path)
-    return BuildContext(root.resolve(), text, path.name, patterns, temp=temp)
+    return BuildContext(root.resolve(), text, path.name, patterns, temp=temp,
+                        dockerfile_path=None if dockerfile == "-" else path)
 
 
 def from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:

@@ -6,9 +6,9 @@ Sources are the context (``freight.builder.context``), another stage or an image
 
 The cache key holds a checksum of each source's content and metadata (never mtimes),
 the destination and the flags; every new file and directory gets one fixed mtime,
-``SOURCE_DATE_EPOCH`` when set, else ``copyadd.FIXED_MTIME``, and root ownership
-unless ``--chown`` (BuildKit keeps the context's mtimes, so its COPY layers change
-with every checkout).
+the build's time (``freight.builder.timestamps``; ``copyadd.FIXED_MTIME`` with
+``--timestamp now``), and root ownership unless ``--chown`` (BuildKit keeps the
+context's mtimes, so its COPY layers change with every checkout).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import posixpath
 from contextlib import contextmanager
 from pathlib import Path
 
-from freight.builder import cache
 from freight.builder.bases import resolve_image
 from freight.builder.context import SourceNotFound, Tree, match_sources
 from freight.builder.dockerfile.expansion import ArgScope, expand_instruction
@@ -118,8 +117,9 @@ def _copy(session: BuildSession, state: State, instr: Instruction, spec: CopySpe
         dest_is_dir = st is not None and os.path.isdir(fs.real(fs.resolve(dest)) or "")
     gits = [replace(g, commit=_resolve_git(session, g)) for g in gits]
     with _downloads(session, bool(urls or gits)) as downloads:
-        fetched = [(u, *_fetch(u, downloads, i, spec.checksum)) for i, u in enumerate(urls)]
-        key = cache.cache_key({
+        locked = session.lock_file.urls if session.lock_file is not None else {}
+        fetched = [(u, *_fetch(u, downloads, i, spec.checksum or locked.get(u, ""))) for i, u in enumerate(urls)]
+        key = session.step_key({
             "parent": state.key() if not spec.link else "", "step": instr.keyword,
             "from": frm, "sources": [(m, tree.checksum(tree.resolve(m))) for m in matched],
             "urls": [(u, digest) for u, _p, digest, _t in fetched],
@@ -127,7 +127,7 @@ def _copy(session: BuildSession, state: State, instr: Instruction, spec: CopySpe
             "contents": [(d.name, d.content) for d in spec.contents],
             "dest": dest, "dest_is_dir": dest_is_dir, "owner": owner, "chmod": spec.chmod,
             "excludes": spec.excludes, "parents": spec.parents, "link": spec.link,
-            "unpack": is_add and spec.unpack is not False, "epoch": session.epoch,
+            "unpack": is_add and spec.unpack is not False,
             "lower": None if spec.link else [layer.diff_id for layer in state.layers]})
         created_by = _copy_created_by(instr.keyword, spec)
         cached = cached_layer(session, state, key, v)
@@ -211,7 +211,7 @@ def _add_extra(session: BuildSession, layer: LayerDir, dest: str, dest_is_dir: b
         name = posixpath.basename(url.split("?")[0].rstrip("/")) or "index.html"
         target = layer.resolve(posixpath.join(dest, name) if dest_is_dir else dest, False)
         layer.ensure_dir(posixpath.dirname(target), owner)
-        when = min(mtime or opts.mtime, opts.mtime) if session.epoch else (mtime or opts.mtime)
+        when = min(mtime or opts.mtime, opts.mtime) if session.epoch is not None else (mtime or opts.mtime)
         layer.write_file(target, Path(path), opts.chmod or 0o600, owner, when)
     for doc in spec.contents:
         target = layer.resolve(posixpath.join(dest, doc.name) if dest_is_dir else dest, False)

@@ -8,17 +8,12 @@ Every step that makes a layer (RUN, COPY, ADD, WORKDIR) goes through the build
 cache (``freight.builder.cache``); config instructions change only the config
 and add an ``empty_layer`` history entry, as BuildKit writes them.
 
-Timestamps (reproducibility): with ``SOURCE_DATE_EPOCH`` every history
-entry and the config's ``created`` are that time and every file in a new
-layer is clamped to it. Without it a RUN step's history entry carries the
-time the step really ran (kept in its cache entry, so a fully cached rebuild
-gives the same image), and every other step inherits the time of the state
-below it (the base image's ``created``, or the last RUN's): a build whose
-layers come only from COPY/ADD/WORKDIR therefore gives the same image ID on
-any machine, from any checkout, at any time. (BuildKit uses the wall clock
-here, so its image IDs differ between such builds.) COPY and ADD give their
-files one fixed mtime (``freight.builder.copystep``); RUN layers keep the times
-the command gave its files, clamped to ``SOURCE_DATE_EPOCH`` when set.
+Timestamps (reproducibility): every new history entry, the config's
+``created`` and every new layer's mtimes come from one time that depends only on
+the build's inputs (``freight.builder.timestamps``: ``SOURCE_DATE_EPOCH``, else
+the newest ``created`` of the base images, else the Unix epoch), so the same
+inputs give the same image ID on any machine, from any checkout, at any time,
+with a cold or a warm cache. ``--timestamp now`` gives Docker's wall-clock times.
 
 Limits: ``--cache-from IMAGE`` reuses the layers of RUN steps whose history
 line and layers below match (COPY/ADD layers depend on content and are
@@ -31,14 +26,17 @@ from pathlib import Path
 
 from freight.builder.context import BuildContext, HashCache, open_context
 from freight.builder.dockerfile.expansion import global_scope
-from freight.builder.dockerfile.instructions import DockerfileError, Instruction
+from freight.builder.dockerfile.instructions import Dockerfile, DockerfileError, Instruction
 from freight.builder.dockerfile.parser import StageGraph, parse
 from freight.builder.export import export
+from freight.builder.lockfile import Lock, lock_path, read_lock, references
 from freight.builder.progress import Progress, Vertex, make_progress
 from freight.builder.schedule import build_stages
 from freight.builder.state import BuildError, BuildOptions, BuildResult, BuildSession, platform_args
+from freight.builder.timestamps import NOW, given_epoch, parse_timestamp
+from freight.errors import FreightError
+from freight.image import platform as platforms
 from freight.image import reference
-from freight.image.canonical import source_date_epoch
 from freight.record import replace
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -48,8 +46,10 @@ if TYPE_CHECKING:
 
 def build(store: Store, opts: BuildOptions) -> BuildResult:
     """Build the image ``opts`` describes, store it (with its tags) and return its ID."""
-    if opts.source_date_epoch is None:
-        opts = replace(opts, source_date_epoch=source_date_epoch())
+    if opts.timestamp and opts.timestamp != NOW:
+        opts = replace(opts, source_date_epoch=parse_timestamp(opts.timestamp))
+    elif opts.source_date_epoch is None and not opts.timestamp:
+        opts = replace(opts, source_date_epoch=given_epoch(opts.build_args))
     for tag in opts.tags:
         reference.parse(tag)  # a bad name fails before anything is built
     progress = make_progress(opts.progress, opts.out)
@@ -92,12 +92,31 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         if cycle is not None:
             raise BuildError(f"circular dependency detected on stage: {df.stages[cycle].name or f'stage-{cycle}'}")
         session = BuildSession(store, opts, ctx, df, progress, global_env, graph)
+        session.lock_file = _lock_file(opts, ctx, df)
         try:
             state = build_stages(session, target)
         except DockerfileError as err:
             raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
-        image_id, tags = export(store, state, opts, progress)
-    return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached)
+        image_id, tags = export(store, state, opts, progress, session.epoch)
+    return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached,
+                       sorted({img.id for img in session.images.values()}))
+
+
+def _lock_file(opts: BuildOptions, ctx: BuildContext, df: Dockerfile) -> Lock | None:
+    """The Dockerfile's lock file, if any; with ``--locked``, checked against the registries."""
+    path = lock_path(ctx.dockerfile_path) if ctx.dockerfile_path is not None else None
+    try:
+        lock = read_lock(path) if path is not None else None
+        if opts.locked:
+            # The registry client: only a build that checks its lock file asks registries.
+            from freight.builder.lockresolve import verify
+
+            images, urls = references(df, opts.build_args, platform_args(opts.platform))
+            verify(lock, path or Path(ctx.dockerfile_name + ".lock"), images, urls,
+                   platforms.resolve(opts.platform or None))
+    except FreightError as err:  # a lock file that cannot be read or does not match; a bad image name
+        raise BuildError(str(err)) from None
+    return lock
 
 
 def _line_only(line: int | None, filename: str) -> Instruction | None:

@@ -1,13 +1,15 @@
 """Exporting a build's result: the image written to the store, or the ``--output``s.
 
 The final State's config, layers and history become the image config (with the
-build's ``--label``s and, with ``SOURCE_DATE_EPOCH``, that time as ``created``). The
+build's ``--label``s and the build's time as ``created``). The
 default output stores the image with its tags; an image already stored (a fully
 cached rebuild) is only re-tagged, with no blob written. Other outputs are
 ``freight.builder.output``'s.
 """
 
 from __future__ import annotations
+
+import time
 
 from freight.builder.state import BuildOptions, State
 from freight.image import reference
@@ -22,13 +24,15 @@ if TYPE_CHECKING:
     from freight.store.store import Store
 
 
-def export(store: Store, state: State, opts: BuildOptions, progress: Progress) -> tuple[str, list[str]]:
-    """Write the build's outputs; the image ID and the tags, normalised."""
+def export(store: Store, state: State, opts: BuildOptions, progress: Progress,
+           epoch: int | None) -> tuple[str, list[str]]:
+    """Write the build's outputs; the image ID and the tags, normalised. ``epoch``: the
+    build's time (``freight.builder.timestamps``), None for the wall clock."""
     v = progress.vertex("exporting to image")
     config = dict(state.config)
     if opts.labels:
         config["Labels"] = {**(config.get("Labels") or {}), **opts.labels}
-    created = rfc3339(opts.source_date_epoch) if opts.source_date_epoch is not None else state.created
+    created = rfc3339(epoch if epoch is not None else time.time())
     full = image_config([layer.diff_id for layer in state.layers], state.history, created, config)
     full.update(state.platform)
     v.status("exporting layers done")

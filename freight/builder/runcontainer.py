@@ -34,6 +34,7 @@ from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.seccomp import default_profile
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
+from freight.store.snapshots import SnapshotMount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ class RunRequest(Record):
     """One RUN step's container, as the child process that starts it reads it (JSON)."""
 
     container_dir: str
-    lowers: list[str]           # snapshot dirs, top-most first, relative to lower_root
-    lower_root: str
+    rootfs: Sequence[SnapshotMount]  # what the snapshot store handed out (``Snapshots.prepare``)
     args: list[str]
     env: list[str]
     cwd: str = "/"
@@ -94,7 +94,7 @@ def _spec(req: RunRequest) -> ContainerSpec:
     network = NETWORK_PRIVATE if req.network == "none" else NETWORK_HOST
     spec = ContainerSpec(
         id=os.path.basename(req.container_dir), container_dir=req.container_dir,
-        lowers=req.lowers, lower_root=req.lower_root, args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
+        rootfs=list(req.rootfs), args=req.args, env=req.env, cwd=req.cwd or "/", user=req.user,
         hostname=HOSTNAME, network=network, uts_host=False, mounts=mounts)
     spec.seccomp = default_profile(spec.caps)
     return spec
@@ -159,7 +159,8 @@ def _run_in_child(req: RunRequest, on_line: Callable[[bytes], None]) -> int:
     proc = subprocess.Popen([sys.executable, "-m", "freight.builder.runcontainer"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin and proc.stdout and proc.stderr
-    proc.stdin.write(json.dumps({**as_dict(req), "mounts": [as_dict(m) for m in req.mounts]}).encode())
+    proc.stdin.write(json.dumps({**as_dict(req), "mounts": [as_dict(m) for m in req.mounts],
+                                 "rootfs": [as_dict(m) for m in req.rootfs]}).encode())
     proc.stdin.close()
     try:
         _pump(os.dup(proc.stdout.fileno()), on_line)
@@ -230,6 +231,7 @@ def _main() -> int:
     """Child-process entry: run one request from stdin, output on stdout."""
     data = json.loads(sys.stdin.buffer.read())
     data["mounts"] = [MountSpec(**m) for m in data["mounts"]]
+    data["rootfs"] = [SnapshotMount(**{**m, "options": tuple(m["options"])}) for m in data["rootfs"]]
     req = RunRequest(**data)
     try:
         return _wait(_fork(req, 1))

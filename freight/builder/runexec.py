@@ -112,12 +112,7 @@ def execute(session: BuildSession, state: State, instr: Instruction, run_args: l
     cdir = session.new_dir("run")
     try:
         fs = session.rootfs(state)
-        # Short names relative to the snapshots dir keep the overlay options within a page.
-        snapshots = session.store.snapshots
-        lowers = [snapshots.name(c) for c in reversed(state.chains())]
-        if not lowers:
-            os.mkdir(cdir / "empty")
-            lowers = [os.path.relpath(cdir / "empty", snapshots.dir)]
+        rootfs = session.store.snapshots.prepare(os.fspath(cdir), state.chains())
         env = list(state.config.get("Env") or [])
         env += [f"{k}={val}" for k, val in build_args.items()]
         workdir = state.config.get("WorkingDir") or "/"
@@ -133,7 +128,7 @@ def execute(session: BuildSession, state: State, instr: Instruction, run_args: l
             path.write_text(script.body)
             path.chmod(0o755)
             specs.append(MountSpec("bind", run_args[0], os.fspath(path), readonly=True))
-        req = RunRequest(os.fspath(cdir), lowers, os.fspath(snapshots.dir), run_args, env, workdir,
+        req = RunRequest(os.fspath(cdir), rootfs, run_args, env, workdir,
                          state.config.get("User") or "", network, specs)
         try:
             code = run_container(req, lambda line: v.log(line.decode("utf-8", "replace")))

@@ -58,7 +58,7 @@ def run_step(session: BuildSession, state: State, instr: Instruction, scope: Arg
     mounts = run_mounts(instr, env, session.df.escape)
     network = instr.network() if instr.network() != "default" else session.opts.network
     binds = [_bind_tree(session, m) if m.type == "bind" else None for m in mounts]
-    key = cache.cache_key({
+    key = session.step_key({
         "parent": state.key(), "step": "RUN", "args": run_args, "script": script.body if script else None,
         "build_args": sorted(build_args.items()), "network": network,
         "mounts": [_mount_key(m, tree) for m, tree in zip(mounts, binds)]})

@@ -16,6 +16,7 @@ import threading
 from freight.builder.bases import resolve_bases
 from freight.builder.state import BuildSession, State
 from freight.builder.steps import build_stage
+from freight.builder.timestamps import NOW, bases_epoch
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def build_stages(session: BuildSession, target: int) -> State:
     """Build the stages ``target`` needs; the State the target ends with."""
     stages = session.graph.needed(target)
     resolve_bases(session, stages)
+    if session.epoch is None and session.opts.timestamp != NOW:
+        session.epoch = bases_epoch(session.images.values())
     ignore = session.progress.vertex("[internal] load .dockerignore")
     patterns = session.ctx.patterns
     size = len("\n".join(p.text for p in patterns)) if patterns else 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from freight.builder.cache import DB_LOCK, cache_key
 from freight.builder.changes import ConfigEnv
 from freight.builder.fsview import RootFS
+from freight.builder.timestamps import LAYER_RULES
 from freight.errors import FreightError
 from freight.image.canonical import rfc3339
 from freight.image.digest import chain_ids
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from freight.builder.dockerfile.expansion import ArgScope
     from freight.builder.dockerfile.instructions import Dockerfile, Instruction
     from freight.builder.dockerfile.parser import StageGraph
+    from freight.builder.lockfile import Lock
     from freight.builder.progress import Progress
     from freight.store.images import Image
     from freight.store.store import Store
@@ -75,6 +77,8 @@ class BuildOptions(Record):
     cache_from: list[str] = field(default_factory=list)
     outputs: list[dict[str, str]] = field(default_factory=list)      # {"type": ..., "dest": ...}
     source_date_epoch: int | None = None
+    locked: bool = False                # fail unless the lock file holds every image and URL, up to date
+    timestamp: str = ""                 # "" (the inputs' time, freight.builder.timestamps), "now", or seconds
     stdin: BinaryIO | None = None
     out: TextIO | None = None           # progress stream (stderr)
 
@@ -85,6 +89,7 @@ class BuildResult(Record):
     dockerfile_text: str = ""
     steps_run: int = 0
     steps_cached: int = 0
+    images: list[str] = field(default_factory=list)  # the IDs of the images it read (FROM, --from)
 
 
 class Layer(Record):
@@ -139,9 +144,12 @@ class BuildSession:
         self.ctx = ctx
         self.df = df
         self.progress = progress
+        # The build's time (freight.builder.timestamps): set once the base images are
+        # resolved; None with ``--timestamp now``.
         self.epoch = opts.source_date_epoch
         self.lock = DB_LOCK
         self.images: dict[str, Image] = {}
+        self.lock_file: Lock | None = None  # the Dockerfile's lock file (freight.builder.lockfile)
         self.stage_results: dict[int, Callable[[], State]] = {}
         self.steps_run = 0
         self.steps_cached = 0
@@ -149,6 +157,12 @@ class BuildSession:
         self.graph = graph
         self.context_vertex_done = False
         self._dirs = itertools.count()
+
+    def step_key(self, parts: dict[str, Any]) -> str:
+        """The cache key of a step that makes a layer: ``parts`` with the build's time and
+        layer rules, which change the layer's bytes too."""
+        time = self.epoch if self.epoch is not None else "now"
+        return cache_key({**parts, "time": time, "rules": LAYER_RULES})
 
     def stage_state(self, index: int) -> State:
         """The State stage ``index`` ends with, once built."""

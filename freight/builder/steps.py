@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 
-from freight.builder import cache
 from freight.builder.bases import base_state, from_name
 from freight.builder.changes import apply_expanded
 from freight.builder.copystep import copy_step
@@ -130,7 +129,7 @@ def _workdir_step(session: BuildSession, state: State, name: str) -> State:
     real = fs.real(fs.resolve(wd))
     exists = real is not None and os.path.isdir(real)
     v = session.progress.vertex(name)
-    key = cache.cache_key({"parent": state.key(), "step": created_by})
+    key = session.step_key({"parent": state.key(), "step": created_by})
     cached = cached_layer(session, state, key, v)
     if cached is not None:
         session.history(cached, created_by, exists)

@@ -11,6 +11,7 @@ from freight.errors import InvalidArgument
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from freight.builder.state import BuildOptions, BuildResult
     from freight.cli.main import Subcommands
 
 
@@ -33,6 +34,15 @@ def register(sub: Subcommands) -> None:
                    help="networking mode for the RUN instructions")
     p.add_argument("--secret", action="append", default=[], help="secret to expose: id=mysecret[,src=/local/secret]")
     p.add_argument("--cache-from", action="append", default=[], help="images to consider as cache sources")
+    p.add_argument("--timestamp", default="", metavar="now|SECONDS",
+                   help="time of the image and its new files: 'now' for the wall clock, or seconds since the "
+                        "epoch (default: SOURCE_DATE_EPOCH, else the newest base image's time)")
+    p.add_argument("--locked", action="store_true",
+                   help="fail unless the Dockerfile's lock file holds every image and URL it names, "
+                        "as the registries resolve them now")
+    p.add_argument("--check", action="store_true",
+                   help="build again without any cache in separate state and fail, showing what differs, "
+                        "unless both give the same image")
     p.add_argument("-o", "--output", action="append", default=[],
                    help="output destination (type=docker|oci|tar|local,dest=...)")
 
@@ -45,7 +55,7 @@ def _csv(text: str) -> dict[str, str]:
     return out
 
 
-def _build_args(items: list[str]) -> dict[str, str]:
+def build_args(items: list[str]) -> dict[str, str]:
     args: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
@@ -80,6 +90,26 @@ def _outputs(items: list[str]) -> list[dict[str, str]]:
     return outs
 
 
+def _check(args: argparse.Namespace, opts: BuildOptions, result: BuildResult) -> bool:
+    """``--check``: whether a second build without cache, in separate state, gives the same image."""
+    from freight.builder.check import check
+    from freight.builder.engine import error_report
+    from freight.builder.state import BuildError
+
+    sys.stderr.write("checking: building again without cache, in separate state\n")
+    try:
+        outcome = check(store(args), opts, result)
+    except BuildError as err:
+        sys.stderr.write(error_report(err))
+        return False
+    if outcome.same:
+        sys.stderr.write(f"check: reproducible: both builds give {outcome.first}\n")
+        return True
+    sys.stderr.write(f"check: not reproducible: {outcome.first} != {outcome.second}\n")
+    sys.stderr.write("".join(line + "\n" for line in outcome.differences))
+    return False
+
+
 def _build(args: argparse.Namespace) -> int:
     # The image group registers ``image build`` from this module, so ``freight image ls``
     # imports it too: the engine is imported when a build runs.
@@ -87,16 +117,19 @@ def _build(args: argparse.Namespace) -> int:
     from freight.builder.state import BuildError, BuildOptions
 
     opts = BuildOptions(
-        context=args.context, dockerfile=args.file, tags=args.tag, build_args=_build_args(args.build_arg),
+        context=args.context, dockerfile=args.file, tags=args.tag, build_args=build_args(args.build_arg),
         target=args.target, no_cache=args.no_cache, pull=args.pull,
         labels=dict(item.partition("=")[::2] for item in args.label), platform=args.platform,
         progress="quiet" if args.quiet else args.progress, network=args.network,
         secrets=_secrets(args.secret), cache_from=args.cache_from, outputs=_outputs(args.output),
+        timestamp=args.timestamp, locked=args.locked,
         stdin=sys.stdin.buffer if args.context == "-" or args.file == "-" else None)
     try:
         result = build(store(args), opts)
     except BuildError as err:
         sys.stderr.write(error_report(err))
+        return 1
+    if args.check and not _check(args, opts, result):
         return 1
     if args.iidfile:
         with open(args.iidfile, "w") as f:

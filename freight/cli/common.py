@@ -93,3 +93,13 @@ def confirm(warning: str) -> bool:
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
+
+
+def detach_keys(value: str | None) -> bytes:
+    """``--detach-keys`` in Docker's syntax ("ctrl-p,ctrl-q" when not given) as the bytes typed."""
+    from freight.runtime.channel import DEFAULT_DETACH_KEYS, parse_detach_keys  # only commands that attach
+
+    try:
+        return parse_detach_keys(value if value is not None else DEFAULT_DETACH_KEYS)
+    except ValueError as err:
+        raise InvalidArgument(f"Invalid detach keys ({value}) provided: {err}") from None

@@ -15,7 +15,7 @@ import time
 from freight.cli.common import parse_int
 from freight.cli.format import FORMAT_HELP, Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
-from freight.errors import FreightError
+from freight.errors import FreightError, NotFound
 from freight.runtime import containers
 from freight.runtime.filters import parse_filters, select, shows_stopped
 from freight.runtime.times import parse_time, record_time
@@ -156,19 +156,34 @@ def cmd_logs(args: argparse.Namespace) -> int:
     offset = os.path.getsize(path) if os.path.exists(path) else 0
     window = _log_window(args)
     _write_log_lines(lines, args.timestamps, window)
-    while args.follow:
-        with open(path, "rb") if os.path.exists(path) else open(os.devnull, "rb") as f:
-            f.seek(offset)
-            fresh = f.readlines()
-            offset = f.tell()
-        _write_log_lines([line for line in fresh if line.endswith(b"\n")], args.timestamps, window)
-        if not containers.get(st, c.id).running and not fresh:
-            break
-        time.sleep(0.1)
+    if args.follow:
+        _follow(st, c.id, path, offset, args.timestamps, window)
     return 0
 
 
 _MAX_LOG_FILES = 100  # rotated logs looked for (--log-opt max-file)
+
+
+def _follow(st: Store, cid: str, path: str, offset: int, timestamps: bool,
+            window: tuple[float, float] | None) -> None:
+    """Print what the container logs from ``offset`` on, until it stops. The log stays open
+    once found, so what an ``--rm`` container printed last is read after its removal."""
+    log = None
+    try:
+        while True:
+            if log is None and os.path.exists(path):
+                log = open(path, "rb")  # kept open across the loop, closed below
+                log.seek(offset)
+            fresh = log.readlines() if log is not None else []
+            _write_log_lines([line for line in fresh if line.endswith(b"\n")], timestamps, window)
+            if not fresh and not _still_running(st, cid):
+                if log is not None:
+                    _write_log_lines(log.readlines(), timestamps, window)
+                return
+            time.sleep(0.1)
+    finally:
+        if log is not None:
+            log.close()
 
 
 def _log_window(args: argparse.Namespace) -> tuple[float, float] | None:
@@ -188,3 +203,11 @@ def _write_log_lines(lines: list[bytes], timestamps: bool, window: tuple[float, 
         stream = sys.stderr if record.get("stream") == "stderr" else sys.stdout
         stream.write(text)
         stream.flush()
+
+
+def _still_running(st: Store, cid: str) -> bool:
+    """Whether the followed container runs (one its --rm monitor removed does not)."""
+    try:
+        return containers.get(st, cid).running
+    except NotFound:
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from freight.cli.common import env_from_flags, usage_error
+from freight.cli.common import detach_keys, env_from_flags, usage_error
 from freight.cli.main import Subcommands, store
 from freight.errors import InvalidArgument
 from freight.runtime import execute
@@ -22,6 +22,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-w", "--workdir", default="", help="Working directory inside the container")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]").required = False
 
@@ -29,6 +30,7 @@ def register(sub: Subcommands) -> None:
 def cmd_exec(args: argparse.Namespace) -> int:
     try:
         env = env_from_flags(args)
+        keys = detach_keys(args.detach_keys)
     except InvalidArgument as err:
         return usage_error(args, err)
     if not args.command:
@@ -38,7 +40,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         execute.exec_detached(store(args), args.container, list(args.command), env=env, user=args.user,
                               workdir=args.workdir, privileged=args.privileged)
         return 0
-    attach = Attach(stdin=0 if args.interactive else None)
-    return execute.exec_in(store(args), args.container, list(args.command), env=env, user=args.user,
-                           workdir=args.workdir, tty=args.tty, interactive=args.interactive,
-                           privileged=args.privileged, attach=attach)
+    attach = Attach(stdin=0 if args.interactive else None, detach_keys=keys)
+    return execute.exec_attached(store(args), args.container, list(args.command), attach, env=env, user=args.user,
+                                 workdir=args.workdir, tty=args.tty, interactive=args.interactive,
+                                 privileged=args.privileged)

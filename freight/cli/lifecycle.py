@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.common import confirm, each, parse_bool
+from freight.cli.common import confirm, detach_keys, each, parse_bool
 from freight.cli.format import human_size
 from freight.cli.main import Subcommands, store
 from freight.runtime import lifecycle
@@ -35,6 +35,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", type=parse_bool, nargs="?", const=True, default=True,
                    help="Proxy all received signals to the process")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
 
 
@@ -68,7 +69,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    return attach(store(args), args.container, stdin=None if args.no_stdin else 0, sig_proxy=args.sig_proxy)
+    return attach(store(args), args.container, stdin=None if args.no_stdin else 0, sig_proxy=args.sig_proxy,
+                  detach_keys=detach_keys(args.detach_keys))
 
 
 def cmd_container_prune(args: argparse.Namespace) -> int:

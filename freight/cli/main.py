@@ -60,6 +60,7 @@ _MODULES = {
     "freight.cli.archive": "save load",
     "freight.cli.build": "build",
     "freight.cli.builder": "builder",
+    "freight.cli.lock": "lock",
     "freight.cli.stats": "top stats port",
     "freight.cli.cp": "cp",
     "freight.cli.containergroup": "container",

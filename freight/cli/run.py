@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from freight.cli.common import each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
+from freight.cli.common import detach_keys, each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
 from freight.cli.resources import add_resource_flags, memory_and_cpus
 from freight.errors import FreightError, InvalidArgument
@@ -44,6 +44,7 @@ def register(sub: Subcommands) -> None:
     p = sub.add("start", cmd_start, help="Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
     p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
@@ -55,6 +56,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
         a("-d", "--detach", action="store_true", help="Run container in background and print container ID")
         a("--sig-proxy", type=parse_bool, nargs="?", const=True, default=True,
           help="Proxy received signals to the process")
+        a("--detach-keys", help="Override the key sequence for detaching a container")
     a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
     a("--rm", action="store_true", help="Automatically remove the container when it exits")
@@ -266,6 +268,7 @@ def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], st
     with the store once it holds the image."""
     try:
         body, name = body_from_args(args)
+        args.keys = detach_keys(getattr(args, "detach_keys", None))
     except InvalidArgument as err:
         return usage_error(args, err)
     st = store(args)
@@ -281,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.detach:
         print(supervise.run(st, body, name, detach=True), flush=True)
         exit_now(0)
-    attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy)
+    attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy, detach_keys=args.keys)
     code = supervise.run(st, body, name, attach=attach)
     assert isinstance(code, int)
     exit_now(code)
@@ -340,6 +343,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
-        attach = Attach(stdin=0 if args.interactive else None)
+        attach = Attach(stdin=0 if args.interactive else None, detach_keys=detach_keys(args.detach_keys))
         return supervise.start(st, args.containers[0], attach) or 0
     return each(args.containers, lambda ref: supervise.start(st, ref))

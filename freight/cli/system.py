@@ -13,8 +13,9 @@ from freight.errors import FreightError
 from freight.runtime.prune import parse_filter_lists
 from freight.store import scratch
 from freight.store.check import check
+from freight.store.diskusage import du
 from freight.store.store import Store
-from freight.system import disk_usage, entry_size, prune_system
+from freight.system import disk_usage, prune_system
 
 
 def register(sub: Subcommands) -> None:
@@ -85,4 +86,4 @@ def _report_temporaries(st: Store) -> None:
     what killed ones left (which the next writing command removes)."""
     for entry in scratch.entries(st.root_path):
         whose = "held by a running writer" if entry.owned else "left by a killed writer"
-        print(f"temporary data {whose}: {entry.path} ({human_size(entry_size(entry.path))})")
+        print(f"temporary data {whose}: {entry.path} ({human_size(du(entry.path))})")

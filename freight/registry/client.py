@@ -8,7 +8,7 @@ proxies from the environment). Blob downloads stream into the store's blob
 writer (never whole in memory), read off the socket in 1 MiB pieces, are
 resumed with ``Range`` after a broken connection, and are verified against
 their digest before they become visible. A download can also feed a
-``BlobStream`` (``freight.registry.blobstream``) that another thread reads
+``BlobStream`` (``freight.store.blobstream``) that another thread reads
 while the bytes arrive (``freight pull`` unpacks from it). Uploads stream from
 files, either in one ``PUT`` or as ``PATCH`` chunks with ``Content-Range``, or
 from a generator of unknown length in one chunked ``PATCH`` (``upload_stream``).
@@ -31,16 +31,16 @@ from freight.image.digest import sha256_bytes
 from freight.image.mediatypes import MANIFEST_ACCEPT
 from freight.image.reference import Reference
 from freight.registry.auth import Credentials, get_credentials
-from freight.registry.blobstream import CHUNK, BlobStream
 from freight.registry.challenges import Authenticator
 from freight.registry.connections import Body, Connections, RegistryError, Response, Unreachable, reason, with_params
 from freight.registry.hosts import endpoint, is_insecure
+from freight.store.blobstream import CHUNK
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-    from freight.store.blobs import BlobStore
+    from freight.image.source import Blobs, Feed
 
 MAX_MANIFEST = 4 << 20
 RETRIES = 5
@@ -214,8 +214,8 @@ class Registry:
             return False
         raise RegistryError(error_from(response))
 
-    def download_blob(self, repo: str, digest: str, size: int | None, blobs: BlobStore,
-                      progress: Progress = lambda n: None, stream: BlobStream | None = None,
+    def download_blob(self, repo: str, digest: str, size: int | None, blobs: Blobs,
+                      progress: Progress = lambda n: None, stream: Feed | None = None,
                       encode: bool = False) -> str:
         """Stream a blob into the store, resuming with Range after a broken connection.
 
@@ -277,6 +277,14 @@ class Registry:
             response.close()
         if size is not None and sink.size < size:
             raise _Short(f"connection closed after {sink.size} of {size} bytes")
+
+    def open_blob(self, repo: str, digest: str) -> BodyReader:
+        """A blob's bytes as they arrive (not verified: ``freight.image.source.Verified`` does that)."""
+        response = self.request("GET", f"/v2/{repo}/blobs/{digest}", pull_scope(repo), stream=True)
+        if response.status_code != 200:
+            response.read()
+            raise RegistryError(f"downloading {digest}: {error_from(response)}")
+        return BodyReader(response.iter_raw(), response.close)
 
     def mount_blob(self, repo: str, digest: str, source: str) -> bool:
         """Ask the registry to link a blob from another of its repositories (True: done)."""
@@ -368,7 +376,7 @@ class Registry:
 class _Sink:
     """A blob being downloaded; hashing and writing run on a worker thread beside the socket reads."""
 
-    def __init__(self, blobs: BlobStore, stream: BlobStream | None = None, encode: bool = False) -> None:
+    def __init__(self, blobs: Blobs, stream: Feed | None = None, encode: bool = False) -> None:
         self._blobs = blobs
         self._encode = encode
         self.writer = blobs.writer(SYNC_EVERY, encode)
@@ -417,6 +425,29 @@ class _Sink:
             self.size = self.writer.size
         if failed:
             raise failed[0]
+
+
+class BodyReader:
+    """A response body as a file-like, read in the pieces it arrives in."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._head = b""
+        self._close = close
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._head) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._head += chunk
+        if size < 0:
+            size = len(self._head)
+        data, self._head = self._head[:size], self._head[size:]
+        return data
+
+    def close(self) -> None:
+        self._close()
 
 
 class _Short(Exception):

@@ -1,12 +1,15 @@
 """``freight push``: upload an image from the store to a registry (or an archive).
 
+A push is a copy (``freight.image.copy``) from the store's image
+(``freight.store.imagesource.StoreImage``) to a :class:`RegistryDestination`.
+
 Images pulled or loaded with compressed layers are pushed exactly as stored,
 so their manifest digest is the one they were pulled with. Images freight
 built keep uncompressed layers; push gzips each one deterministically
 (``freight.store.compression.gzip_compress``) while uploading the output as it
 is made (``POST``, one chunked ``PATCH``, then ``PUT ?digest=`` once the digest
 is known), stores the compressed blob and remembers it under
-``<root>/distribution/gzip/<diff_id hex>`` (its digest and size), and pushes a
+``<root>/distribution/<GZIP_FLAVOUR>/<diff_id hex>`` (its digest and size), and pushes a
 manifest whose layers say ``...tar+gzip``: a second push compresses nothing and
 gives the same manifest digest. No image references the
 compressed blob, so garbage collection may remove it; the next push then makes
@@ -25,13 +28,12 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
 from freight.errors import InvalidReference, NotFound
 from freight.image import reference
-from freight.image.canonical import canonical_json
+from freight.image.copy import Destination, copy
 from freight.image.digest import hex_of, short_id
 from freight.image.mediatypes import (
     DOCKER_LAYER,
@@ -40,23 +42,25 @@ from freight.image.mediatypes import (
     OCI_LAYER_GZIP,
     OCI_LAYER_NONDIST,
     OCI_LAYER_NONDIST_GZIP,
-    OCI_MANIFEST,
 )
-from freight.registry.blobstream import CHUNK, Abandoned, BlobStream, beside
 from freight.registry.client import Progress, Registry, push_scope
 from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
 from freight.registry.transportref import is_transport
 from freight.store.blobs import BlobWriter
-from freight.store.compression import gzip_compress, media_type_compression
+from freight.store.blobstream import CHUNK, Abandoned, BlobStream, beside
+from freight.store.compression import GZIP_FLAVOUR, gzip_compress, media_type_compression
 from freight.store.images import Image
+from freight.store.imagesource import StoreImage
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-JOBS = 3
+    from freight.image.copy import Progress as Display
+    from freight.image.source import ImageSource, Layer
+
 MONOLITHIC_MAX = 8 << 20  # bigger blobs go up in one PATCH, then PUT, as Docker sends them
 UPLOAD_TRIES = 3
 _GZIP_TYPE = {OCI_LAYER: OCI_LAYER_GZIP, DOCKER_LAYER: DOCKER_LAYER_GZIP,
@@ -89,66 +93,70 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     progress.message(f"The push refers to repository [{target.repository}]")
     with store.writing(), Registry(target.domain) as registry:
         registry.ping()
-        data, media_type = _push_image(store, registry, image, target, progress, chunk_size)
-        digest = registry.put_manifest(target.path, target.tag or "latest", data, media_type)
+        pushing = RegistryDestination(store, registry, target, chunk_size)
+        digest = copy(StoreImage(store, image), pushing, progress)
         store.images.insert(image.id, image.manifest_digest, image.created, image.size, [],
                             f"{target.repository}@{digest}")
-    progress.message(f"{target.tag}: digest: {digest} size: {len(data)}")
+    progress.message(f"{target.tag}: digest: {digest} size: {pushing.size}")
     return digest
 
 
-def _push_image(store: Store, registry: Registry, image: Image, target: reference.Reference,
-                progress: Reporter, chunk_size: int | None) -> tuple[bytes, str]:
-    """Upload config and layers; return the manifest to put (bytes, media type)."""
-    sources = mount_sources(image, target)
-    layers = image.layers
-    diff_ids = image.diff_ids
-    for diff_id in reversed(diff_ids):
-        progress.status(short_id(diff_id), "Preparing")
-    config = image.manifest["config"]
-    with ThreadPoolExecutor(JOBS) as pool:
-        futures = [pool.submit(_push_layer, store, registry, target.path, layer, diff_id, sources,
-                               progress, chunk_size) for layer, diff_id in zip(layers, diff_ids)]
-        config_pushed = pool.submit(_push_blob, store, registry, target.path, config["digest"],
-                                    config["size"], sources, chunk_size)
-        try:
-            pushed = [future.result() for future in futures]
-            config_pushed.result()
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
-    if pushed == layers:
-        data = store.blobs.read(image.manifest_digest)
-        return data, image.manifest.get("mediaType") or OCI_MANIFEST
-    manifest = {**image.manifest, "layers": pushed}
-    return canonical_json(manifest), manifest.get("mediaType") or OCI_MANIFEST
+class RegistryDestination(Destination):
+    """A registry's repository as a copy destination (``freight.image.copy``), for images of ``store``.
+
+    Blobs go up from the store (see the module docstring); ``size`` is the
+    pushed manifest's once the copy finished.
+    """
+
+    HELD = "Layer already exists"
+
+    def __init__(self, store: Store, registry: Registry, target: reference.Reference,
+                 chunk_size: int | None) -> None:
+        self.store = store
+        self.registry = registry
+        self.target = target
+        self.chunk_size = chunk_size
+        self.sources: list[str] = []
+        self.size = 0
+
+    def begin(self, source: ImageSource, progress: Display) -> None:
+        self.sources = mount_sources(source.origins, self.target)
+
+    def item(self, layer: Layer) -> str:
+        return short_id(layer.diff_id)
+
+    def announce(self, layer: Layer, progress: Display, item: str) -> None:
+        progress.status(item, "Preparing")
+
+    def put_layer(self, index: int, layer: Layer, progress: Display, item: str) -> tuple[dict[str, Any], str]:
+        advance = lambda n: progress.advance(item, n)  # noqa: E731
+        repo = self.target.path
+        if media_type_compression(layer.media_type) == "none" and cached_blob(self.store, layer.diff_id) is None:
+            progress.status(item, "Pushing")
+            return _compress_and_push(self.store, self.registry, repo, layer.descriptor, advance), "Pushed"
+        desc = distributable_layer(self.store, layer.descriptor)
+        progress.status(item, "Pushing", desc["size"])
+        return desc, _push_blob(self.store, self.registry, repo, desc["digest"], desc["size"], self.sources,
+                                self.chunk_size, advance)
+
+    def put_config(self, source: ImageSource) -> None:
+        config = source.config_descriptor
+        _push_blob(self.store, self.registry, self.target.path, config["digest"], config["size"], self.sources,
+                   self.chunk_size)
+
+    def finish(self, source: ImageSource, manifest: bytes, digest: str, media_type: str) -> str:
+        self.size = len(manifest)
+        return self.registry.put_manifest(self.target.path, self.target.tag or "latest", manifest, media_type)
 
 
-def mount_sources(image: Image, target: reference.Reference) -> list[str]:
-    """Other repositories on the target's registry that hold this image (from its repo digests)."""
+def mount_sources(origins: list[str], target: reference.Reference) -> list[str]:
+    """Other repositories on the target's registry that hold the image (from its repo digests)."""
     sources = []
-    for name in image.repo_digests:
+    for name in origins:
         ref = reference.parse(name)
         if ref.domain == target.domain and ref.path != target.path and ref.path not in sources:
             sources.append(ref.path)
     return sources
-
-
-def _push_layer(store: Store, registry: Registry, repo: str, layer: dict[str, Any], diff_id: str,
-                sources: list[str], progress: Reporter, chunk_size: int | None) -> dict[str, Any]:
-    item = short_id(diff_id)
-    advance = lambda n: progress.advance(item, n)  # noqa: E731
-    if media_type_compression(layer["mediaType"]) == "none" and cached_blob(store, diff_id) is None:
-        progress.status(item, "Pushing")
-        layer = _compress_and_push(store, registry, repo, layer, advance)
-        result = "Pushed"
-    else:
-        layer = distributable_layer(store, layer)
-        progress.status(item, "Pushing", layer["size"])
-        result = _push_blob(store, registry, repo, layer["digest"], layer["size"], sources, chunk_size,
-                            advance)
-    progress.status(item, result)
-    return layer
 
 
 def _compress_and_push(store: Store, registry: Registry, repo: str, layer: dict[str, Any],
@@ -236,7 +244,7 @@ def cached_blob(store: Store, diff_id: str) -> tuple[str, int] | None:
 
 
 def _cache_entry(store: Store, diff_id: str) -> Path:
-    return store.root / "distribution" / "gzip" / hex_of(diff_id)
+    return store.root / "distribution" / GZIP_FLAVOUR / hex_of(diff_id)
 
 
 def _compress(store: Store, diff_id: str) -> tuple[str, int]:

@@ -11,8 +11,9 @@ is resolved to the requested platform. As a destination, REF names the image
 image's own name is used.
 
 Reading and writing archives is ``freight.archive``'s work; this module picks
-images and moves them between archives and the store. Pulled images keep their
-manifest bytes, and every blob is checked against its digest before it is stored.
+images, and a copy (``freight.image.copy``) moves each between an archive and
+the store. Pulled images keep their manifest bytes, and every blob is checked
+against its digest before it is stored.
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ import tempfile
 from pathlib import Path
 
 from freight.archive.atomic import write_atomic
-from freight.archive.oci_layout import IMAGE_NAME, INDEX, REF_NAME, blob_name, names_from
+from freight.archive.imagesource import ArchiveSource, layout_image
+from freight.archive.model import ArchiveImage
+from freight.archive.oci_layout import IMAGE_NAME, INDEX, REF_NAME, names_from
 from freight.archive.reader import Archive, read_docker_archive, read_oci_layout
 from freight.archive.save import select_images, write_archive, write_oci_layout
-from freight.archive.source import Source
-from freight.errors import DigestMismatch, FreightError, NotFound
+from freight.errors import FreightError, NotFound
 from freight.image import reference
-from freight.image.mediatypes import INDEXES
-from freight.image.platform import choose_manifest
+from freight.image.copy import Quiet, copy
 from freight.record import replace
 from freight.registry.progress import Reporter
 from freight.registry.transportref import split
 from freight.store.images import Image
+from freight.store.imagesource import StoreDestination
 from freight.store.store import Store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -47,22 +49,28 @@ if TYPE_CHECKING:
 
 def pull_archive(store: Store, text: str, platform: dict[str, str], progress: Reporter) -> Image:
     """Bring the image an archive transport reference names into the store (``platform``: the
-    one to take from an index)."""
+    one to take from an index): a copy (``freight.image.copy``) from the archive into the store."""
     transport, path, ref = split(text)
     progress.message(f"Getting image source signatures from {transport}:{path}")
     with store.writing():
         if transport == "docker-archive":
             with read_docker_archive(path, store.blobs.tmp_dir) as archive:
-                manifest_digest, names = _take_docker_image(store, archive, ref)
+                chosen = _docker_image(archive, ref)
+                archive.verify()
+                dest = StoreDestination(store, [str(name) for name in chosen.names])
+                copy(ArchiveSource.of(archive.source, chosen), dest, Quiet())
         else:
             with read_oci_layout(path, store.blobs.tmp_dir) as archive:
-                manifest_digest, names = _take_oci_image(store, archive.source, ref, platform)
-        image = store.add_image(manifest_digest, tags=names)
+                desc = _index_entry(json.loads(archive.source.read(INDEX)), ref)
+                dest = StoreDestination(store, [str(name) for name in names_from(desc.get("annotations") or {})])
+                copy(layout_image(archive.source, desc, platform), dest, Quiet())
+    image = dest.image
+    assert image is not None  # the copy finished
     progress.message(f"Loaded image: {image.repo_tags[0] if image.repo_tags else image.id}")
     return image
 
 
-def _take_docker_image(store: Store, archive: Archive, ref: str | None) -> tuple[str, list[str]]:
+def _docker_image(archive: Archive, ref: str | None) -> ArchiveImage:
     images = archive.images
     if ref:
         wanted = reference.parse(ref)
@@ -71,29 +79,7 @@ def _take_docker_image(store: Store, archive: Archive, ref: str | None) -> tuple
             raise NotFound(f"no image named {ref} in the archive")
     elif len(images) != 1:
         raise FreightError(f"the archive holds {len(images)} images: name one as docker-archive:FILE:REF")
-    image = images[0]
-    archive.verify()
-    store.blobs.put(image.config, expected=image.config_digest)
-    store.blobs.put(image.manifest, expected=image.manifest_digest)
-    for layer in image.layers:
-        archive.source.take(image.blobs[layer["digest"]], store.blobs, layer=True)
-    return image.manifest_digest, [str(name) for name in image.names]
-
-
-def _take_oci_image(store: Store, source: Source, ref: str | None,
-                    platform: dict[str, str]) -> tuple[str, list[str]]:
-    desc = _index_entry(json.loads(source.read(INDEX)), ref)
-    names = [str(name) for name in names_from(desc.get("annotations") or {})]
-    data = _blob(store, source, desc["digest"])
-    if desc.get("mediaType") in INDEXES or "manifests" in json.loads(data):
-        desc = choose_manifest(json.loads(data), platform)
-        data = _blob(store, source, desc["digest"])
-    manifest = json.loads(data)
-    _blob(store, source, manifest["config"]["digest"], keep=True)
-    for layer in manifest.get("layers") or []:
-        _blob(store, source, layer["digest"], keep=True, layer=True)
-    store.blobs.put(data, expected=desc["digest"])
-    return desc["digest"], names
+    return images[0]
 
 
 def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
@@ -107,18 +93,6 @@ def _index_entry(index: dict[str, Any], ref: str | None) -> dict[str, Any]:
         if ref in (notes.get(REF_NAME), notes.get(IMAGE_NAME)):
             return entry
     raise NotFound(f"no descriptor found for reference \"{ref}\"")
-
-
-def _blob(store: Store, source: Source, digest: str, keep: bool = False, layer: bool = False) -> bytes:
-    """Check a layout blob against its name; store it (``keep``; ``layer``: see ``Source.take``)
-    or return its (small) bytes."""
-    entry = source.entry(blob_name(digest))
-    if entry.digest != digest:
-        raise DigestMismatch(f"blob {digest} in the archive does not match its digest ({entry.digest})")
-    if keep:
-        source.take(blob_name(digest), store.blobs, layer=layer)
-        return b""
-    return source.read(blob_name(digest))
 
 
 # -- pushing to archives ----------------------------------------------------

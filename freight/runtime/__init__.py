@@ -5,11 +5,12 @@ Nothing is imported here, so each command pays only for the modules it uses.
 * Records and lookups (what ``ps`` and ``inspect`` read): ``records`` (a container's
   row), ``containers`` (``get``, ``list_containers``), ``inspect``, ``filters``
   (``ps --filter``), ``containerdir`` (a container's directory and its lock).
-* The verbs: ``create``; ``supervise`` (``run``, ``start``: start a container and
-  stay its parent until it exits), ``spawn`` and ``monitor`` (the parent of a
-  detached one), ``execute`` (``exec``), ``lifecycle`` (``stop``, ``kill``,
-  ``wait``, ``rm``), ``removal`` (a container's files, and finishing one whose
-  supervisor was killed), ``attach``, ``cp``, ``top``, ``stats``, ``prune``.
+* The verbs: ``create``; ``supervise`` (``run``, ``start``: hand a container to a
+  monitor process of its own, which stays its parent until it exits), ``spawn``
+  (starting monitors), ``channel`` (how viewers reach
+  a monitor), ``execute`` (``exec``), ``lifecycle`` (``stop``, ``kill``, ``wait``,
+  ``rm``), ``removal`` (a container's files, and finishing one whose monitor was
+  killed), ``attach``, ``cp``, ``top``, ``stats``, ``prune``.
 * Starting a process: ``hostconfig`` (Docker's create request merged with the image
   config, and the ``spec.ContainerSpec`` a start needs), ``launch`` (fork), ``handoff``
   (what the parent and the child pass each other), ``child``, ``rootfs``, ``process``,

@@ -30,7 +30,7 @@ from freight.errors import FreightError, InvalidArgument, NotFound
 from freight.runtime import syscalls as sc
 from freight.runtime.containers import get
 from freight.runtime.records import Container
-from freight.runtime.rootfs import secure_join
+from freight.runtime.rootfs import mount_snapshot, secure_join
 from freight.store.compression import open_layer
 from freight.store.layerapply import extract_archive
 
@@ -57,15 +57,12 @@ def container_root(store: Store, c: Container) -> Iterator[str]:
         yield f"/proc/{c.pid}/root"
         return
     directory = c.directory(store)
-    lowers = [str(p) for p in reversed(store.layer_dirs(store.resolve_image(c.image_id)))]
-    if not lowers:
-        os.makedirs(f"{directory}/empty-lower", exist_ok=True)
-        lowers = [f"{directory}/empty-lower"]
+    mounts = store.rootfs_mounts(store.resolve_image(c.image_id), directory)
     target = f"{directory}/cp.{os.getpid()}"
     os.makedirs(target, exist_ok=True)
     try:
-        sc.mount("overlay", target, "overlay", 0,
-                 f"lowerdir={':'.join(lowers)},upperdir={directory}/upper,workdir={directory}/work")
+        for m in mounts:
+            mount_snapshot(m, target)
         try:
             _mount_volumes(target, c.record.get("Mounts") or [])
             yield target

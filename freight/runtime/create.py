@@ -20,11 +20,12 @@ from freight.runtime.events import container_event
 from freight.runtime.hostfiles import write_host_files
 from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
-from freight.runtime.records import Container, new_state, release_dir
+from freight.runtime.records import OWNER, Container, new_state, release_dir
 from freight.runtime.removal import dispose
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import ANONYMOUS_LABEL, ensure_volume
 from freight.store.db import transaction
+from freight.store.refs import IMAGE, SNAPSHOT
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
 
 
 def insert(store: Store, c: Container) -> None:
-    """Record ``c`` with the volumes it mounts (one transaction), then let go of its directory."""
+    """Record ``c`` with the volumes it mounts and what it holds in the store (its image and the
+    image's snapshots: ``freight.store.refs``) in one transaction, then let go of its directory."""
     try:
         with transaction(store.db) as db:
             for m in c.record["Mounts"]:
@@ -89,6 +91,8 @@ def insert(store: Store, c: Container) -> None:
                        "VALUES (?, ?, ?, ?, ?, ?)",
                        (c.id, c.name, c.image_id, c.record["Created"], json.dumps(c.record),
                         json.dumps(c.state)))
+            chains = c.image.chain_ids if c.image is not None else []
+            store.refs.replace(OWNER, c.id, [(IMAGE, c.image_id)] + [(SNAPSHOT, chain) for chain in chains])
     except sqlite3.IntegrityError:
         raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
     release_dir(c)

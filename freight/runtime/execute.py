@@ -1,24 +1,29 @@
 """``docker exec``: run a command in a running container's namespaces and cgroup.
 
-In the foreground the caller stays the command's parent until it exits; with
-``-d`` a monitor process of its own does (``spawn``, ``monitor``), since a
-container process dies with the process that started it.
+As a container, an exec belongs to a monitor process of its own, forked from the
+caller (``spawn.fork_monitor``), which stays the command's parent until it exits
+and relays its streams; the foreground ``exec`` only views it through the attach
+channel (``channel``), so it can detach (``--detach-keys``) or die and the command
+runs on, and ``exec -d`` returns once the command runs.
 """
 
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import cgroups
+from freight.runtime import cgroups, channel
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
 from freight.runtime.containers import get_running
 from freight.runtime.handoff import report
 from freight.runtime.launch import fork_container
-from freight.runtime.spawn import spawn
+from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.stdio import window_size
+from freight.store import open_store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from _socket import socket
     from collections.abc import Sequence
 
     from freight.store import Store
@@ -26,18 +31,20 @@ if TYPE_CHECKING:
 
 def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
             workdir: str = "", tty: bool = False, interactive: bool = False,
-            privileged: bool = False, attach: Attach | None = None, ready_w: int | None = None) -> int:
-    """Run ``cmd`` in the running container and relay its streams; its exit code
-    (126/127 errors raise).
+            privileged: bool = False, ready_w: int | None = None, viewer: socket | None = None,
+            winsize: bytes | None = None) -> int:
+    """In an exec's monitor: run ``cmd`` in the running container and stay its parent until
+    it exits; its exit code (126/127 errors raise).
 
     Its environment is the container's plus ``env``; user and working directory
-    default to the container's. ``ready_w`` (a monitor's) gets the report
-    ``0 <pid>`` once the command runs.
+    default to the container's. ``ready_w`` gets the report ``0 <pid>`` once the
+    command runs; ``viewer`` (the attach channel's) gets its streams, ``winsize`` is
+    the viewer's terminal size.
     """
     c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
-    spec = cfg.make_spec(c.record, c.directory(store), [], None)
+    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
     spec.args = list(cmd)
     spec.env = cfg.merge_env(spec.env, list(env))
     spec.user = user or spec.user
@@ -46,7 +53,7 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if privileged:
         spec.caps = all_caps()
     spec.cgroup = cgroups.load(c.id)
-    io = ChildStdio(spec, attach.stdout if attach is not None else None)
+    io = ChildStdio(spec, winsize)
     try:
         pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
     except BaseException:
@@ -54,15 +61,34 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
         raise
     finally:
         io.close_child_ends()
-    launched = Launched(pid, exec_r, io.sources, io.stdin_to, None, None, io.tty_sock, attach)
+    launched = Launched(pid, exec_r, io.sources, io.stdin_to, None, None, io.tty_sock)
     try:
         launched.wait_exec()
     except FreightError:
         launched.abort()
         raise
+    hub = channel.Hub(None, pid, tty, True, viewer) if viewer is not None else None
     if ready_w is not None:
         report(ready_w, 0, str(pid))
-    return relay_and_wait({"Tty": tty, "OpenStdin": interactive}, None, attach, launched)
+    code = relay_and_wait({"Tty": tty}, None, launched, hub)
+    if hub is not None:
+        hub.finish(code)
+    return code
+
+
+def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: Sequence[str] = (),
+                  user: str = "", workdir: str = "", tty: bool = False, interactive: bool = False,
+                  privileged: bool = False) -> int:
+    """``docker exec``: run ``cmd`` in the container under a monitor of its own and view it
+    from here (``attach``: our streams, signals and detach keys); its exit code."""
+    _check(store, ref, cmd)
+    root = store.root_path
+    winsize = window_size(attach.stdout) if tty else None
+    outcome = fork_viewed(lambda ready_w, viewer: exec_in(open_store(root), ref, cmd, env, user, workdir, tty,
+                                                          interactive, privileged, ready_w, viewer, winsize),
+                          attach, attach.stdin if interactive else None, tty)
+    code = channel.viewer_exit(outcome)
+    return 137 if code is None else code  # a monitor killed outright took its command with it
 
 
 def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
@@ -71,8 +97,13 @@ def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (
 
     What ``exec_in`` would refuse is refused here, before a monitor is started.
     """
-    c = get_running(store, ref)
+    _check(store, ref, cmd)
+    root = store.root_path
+    fork_monitor(lambda ready_w: exec_in(open_store(root), ref, cmd, env, user, workdir, privileged=privileged,
+                                         ready_w=ready_w))
+
+
+def _check(store: Store, ref: str, cmd: list[str]) -> None:
+    get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
-    spawn(store.root_path, c.id, {"cmd": list(cmd), "env": list(env), "user": user,
-                                  "workdir": workdir, "privileged": privileged})

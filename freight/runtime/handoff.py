@@ -4,7 +4,7 @@
 the container's standard streams (``Stdio``), the namespaces to make
 (``namespace_flags``) and, with OCI hooks that run in the runtime's namespaces,
 two pipes to take turns on (``HookSync``). A caller likewise spawns a
-container's monitor (``spawn``, ``monitor``).
+container's monitor (``spawn``).
 
 Each started process says how its start went on a pipe the starter reads to its
 end: one report, ``<exit code> <text>`` (``report``, ``read_report``). A child

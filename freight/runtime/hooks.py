@@ -28,6 +28,7 @@ from freight.record import Record
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -52,8 +53,9 @@ def oci_state(container_id: str, status: str, bundle: str, pid: int | None = Non
 
 
 def run_hooks(stage: str, hooks: list[Hook] | None, state: dict[str, Any],
-              fatal: bool = True) -> None:
-    """Run ``hooks`` in order; the first failure raises (``fatal``) or is printed as a warning."""
+              fatal: bool = True, warn: Callable[[str], None] | None = None) -> None:
+    """Run ``hooks`` in order; the first failure raises (``fatal``) or is a warning, given to
+    ``warn`` (by default printed)."""
     for number, hook in enumerate(hooks or ()):
         try:
             _run_hook(hook, json.dumps(state, separators=(",", ":")).encode())
@@ -61,7 +63,10 @@ def run_hooks(stage: str, hooks: list[Hook] | None, state: dict[str, Any],
             message = f"error running {stage} hook #{number}: {exc}"
             if fatal:
                 raise FreightError(message) from None
-            os.write(2, f"WARNING: {message}\n".encode())
+            if warn is not None:
+                warn(f"WARNING: {message}\n")
+            else:
+                os.write(2, f"WARNING: {message}\n".encode())
 
 
 def _run_hook(hook: Hook, state: bytes) -> None:

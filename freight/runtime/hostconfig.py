@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.cdi import ContainerEdits
+    from freight.store.snapshots import SnapshotMount
 
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
@@ -239,8 +240,7 @@ def network_mode(host: dict[str, Any]) -> str:
     return NETWORK_HOST if host.get("NetworkMode") == "host" else NETWORK_PRIVATE
 
 
-def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
-              lower_root: str | None) -> ContainerSpec:
+def make_spec(record: dict[str, Any], container_dir: str, rootfs: list[SnapshotMount]) -> ContainerSpec:
     """What the launcher needs to start the stored container ``record``."""
     config = record["Config"]
     host = record["HostConfig"]
@@ -248,7 +248,7 @@ def make_spec(record: dict[str, Any], container_dir: str, lowers: list[str],
     caps = capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
     profile, no_new_privs = security_options(host)
     spec = ContainerSpec(
-        id=record["Id"], container_dir=container_dir, lowers=lowers, lower_root=lower_root,
+        id=record["Id"], container_dir=container_dir, rootfs=rootfs,
         args=command_of(config), env=list(config.get("Env") or []),
         cwd=config.get("WorkingDir") or "/", user=config.get("User") or "",
         group_add=list(host.get("GroupAdd") or []), hostname=config.get("Hostname") or "",

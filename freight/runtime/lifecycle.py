@@ -14,6 +14,7 @@ import time
 
 from freight.errors import Conflict, NotFound
 from freight.pids import start_time
+from freight.runtime import containerdir
 from freight.runtime.containers import get
 from freight.runtime.events import container_event
 from freight.runtime.pause import thaw
@@ -104,7 +105,10 @@ def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -
         _wait_process_exit(c, None)
         try:
             c = wait_recorded(store, c.id)
-        except NotFound:  # its --rm supervisor removed it
+        except NotFound:  # its --rm monitor removed the row: wait until it removed the rest
+            held = containerdir.lock(c.directory(store))
+            if held is not None:
+                os.close(held)
             return c
     dispose(store, c, None, remove_row=True, volumes=volumes)
     return c

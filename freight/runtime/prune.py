@@ -5,7 +5,6 @@ Only anonymous volumes are pruned unless ``all`` is asked for, as Docker 23+ doe
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -14,7 +13,8 @@ from freight.runtime.containers import list_containers
 from freight.runtime.lifecycle import remove
 from freight.runtime.records import Container
 from freight.runtime.times import timestamp
-from freight.runtime.volumes import ANONYMOUS_LABEL, list_volumes, remove_volumes, used_volumes, volume_path
+from freight.runtime.volumes import ANONYMOUS_LABEL, list_volumes, remove_volumes, used_volumes
+from freight.store.diskusage import du
 from freight.store.prune import has_label, prune_filters_take
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -22,25 +22,15 @@ if TYPE_CHECKING:
     from freight.store import Store
 
 
-def tree_size(path: str) -> int:
-    """Bytes of regular files below ``path`` (hard links counted once)."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
-
-
 def container_size(store: Store, c: Container) -> int:
-    """What the container wrote: its overlay upper dir."""
-    return tree_size(f"{c.directory(store)}/upper")
+    """The bytes removing the container frees: its directory (what it wrote, its log, its
+    hosts files), as ``du`` counts them."""
+    return du(c.directory(store))
+
+
+def volume_size(store: Store, name: str) -> int:
+    """The bytes removing the volume frees: its directory, as ``du`` counts them."""
+    return du(f"{store.root_path}/volumes/{name}")
 
 
 def until_timestamp(value: str) -> str:
@@ -101,7 +91,7 @@ def prune_volumes(store: Store, all: bool = False, filters: dict[str, str] | Non
             continue
         if "label" in filters and not has_label(labels, filters["label"]):
             continue
-        size = tree_size(volume_path(store.root_path, volume["Name"]))
+        size = volume_size(store, volume["Name"])
         remove_volumes(store, volume["Name"])
         removed.append(volume["Name"])
         reclaimed += size

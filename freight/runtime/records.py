@@ -1,4 +1,9 @@
-"""A container's record: its row in the store's ``containers`` table, read and written.
+"""A container's record: its row in the runtime's ``containers`` table, read and written.
+
+The runtime owns the ``containers`` and ``volumes`` tables (``SCHEMA``, registered
+with the store's database when this module is imported); what a container holds
+in the store (its image and the image's snapshots) it says in the store's
+reference table (``OWNER`` rows: ``freight.store.refs``).
 
 ``config`` holds the inspect-shaped record (``Config``, ``HostConfig``,
 ``Mounts``, ``Path``, ``Args``, ...), ``state`` Docker's ``State`` plus the
@@ -16,7 +21,7 @@ import json
 import os
 
 from freight.record import Record
-from freight.store.db import transaction
+from freight.store.db import register_schema, transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -25,6 +30,26 @@ if TYPE_CHECKING:
 
     from freight.store import Store
     from freight.store.images import Image
+
+OWNER = "container"  # owner kind in the store's reference table
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    image_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL,             -- JSON
+    state TEXT NOT NULL               -- JSON
+);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    driver TEXT NOT NULL DEFAULT 'local',
+    labels TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}'
+);
+"""
+register_schema("runtime", 1, SCHEMA)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 PRIVATE_STATE = ("StartTime", "MonitorPid", "MonitorStartTime")  # freight's own, not Docker's

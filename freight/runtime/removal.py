@@ -17,7 +17,7 @@ import json
 from freight.runtime import cgroups, containerdir
 from freight.runtime.events import container_event
 from freight.runtime.mounts import anonymous_volumes
-from freight.runtime.records import Container, exited, release_dir
+from freight.runtime.records import OWNER, Container, exited, release_dir
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import remove_volume
 from freight.store.db import transaction
@@ -43,6 +43,7 @@ def dispose(store: Store, c: Container, cgroup: cgroups.Cgroup | None, remove_ro
         with transaction(store.db) as db:
             if remove_row:
                 db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+                store.refs.drop(OWNER, c.id)
             for name in anonymous_volumes(c.record["Mounts"]) if volumes and recorded else ():
                 remove_volume(db, store.root_path, name, force=True)
         if not recorded:

@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from freight.store.snapshots import SnapshotMount
+
 # Docker's default /dev devices (major, minor); all mode 0666.
 DEFAULT_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
                    ("urandom", 1, 9), ("tty", 5, 0))
@@ -80,15 +82,20 @@ def _bind(source: str, target: str, readonly: bool, flags: int = 0) -> None:
                  sc.MS_BIND | sc.MS_REMOUNT | flags | (sc.MS_RDONLY if readonly else 0))
 
 
-def mount_overlay(spec: ContainerSpec) -> None:
-    """The image's layers plus the container's upper dir, at ``merged``."""
-    d = spec.container_dir
-    lowers = ":".join(spec.lowers)
-    if spec.lower_root:
-        os.chdir(spec.lower_root)
-    sc.mount("overlay", spec.merged, "overlay", 0,
-             f"lowerdir={lowers},upperdir={d}/upper,workdir={d}/work")
-    os.chdir("/")
+def mount_snapshot(m: SnapshotMount, target: str) -> None:
+    """Mount at ``target`` (an absolute path) what the snapshot store handed out, from its
+    ``cwd`` (then back where this process was)."""
+    if m.type == "bind":
+        _bind(m.source, target, m.readonly)
+        return
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if m.cwd:
+            os.chdir(m.cwd)
+        sc.mount(m.source, target, m.type, 0, m.data)
+    finally:
+        os.fchdir(here)
+        os.close(here)
 
 
 def _mount_dev(spec: ContainerSpec, root: str) -> None:
@@ -245,7 +252,8 @@ def prepare(spec: ContainerSpec, open_console: Callable[[str], None] | None = No
     the pivot, so the terminal is allocated in the container's own devpts.
     """
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    mount_overlay(spec)
+    for m in spec.rootfs:
+        mount_snapshot(m, spec.merged)
     root = spec.merged
     _mount_kernel_filesystems(spec, root)
     _mount_host_files(spec, root)

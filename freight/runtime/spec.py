@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.cgroups import Cgroup
+    from freight.store.snapshots import SnapshotMount
 
 NETWORK_PRIVATE = "private"   # a new netns with only loopback (Docker's "none", and our default)
 NETWORK_HOST = "host"
@@ -56,8 +57,8 @@ def _default_caps() -> list[str]:
 class ContainerSpec(Record, frozen=False):
     """One container process: its filesystem, namespaces, identity and command.
 
-    ``lowers`` are overlay lower dirs, top-most first, relative to ``lower_root`` when
-    that is set; ``container_dir`` holds upper, work, merged and the hosts files;
+    ``rootfs`` is what the snapshot store handed out to mount at ``merged``
+    (``Snapshots.prepare``); ``container_dir`` holds upper, work, merged and the hosts files;
     ``ulimits`` are (resource, soft, hard); ``cgroup`` is a
     ``freight.runtime.cgroups.Cgroup`` or None; ``masked_paths`` applies Docker's
     masked and read-only /proc paths; ``seccomp`` is the runtime-spec's
@@ -66,8 +67,7 @@ class ContainerSpec(Record, frozen=False):
 
     id: str
     container_dir: str
-    lowers: list[str]
-    lower_root: str | None = None
+    rootfs: list[SnapshotMount]
     args: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)
     cwd: str = "/"

@@ -1,16 +1,15 @@
-"""A running container's standard streams: relay to the caller, and the json-file log.
+"""A running container's standard streams: the json-file log, and a viewer's terminal.
 
 The container's stdout and stderr are pipes (or one pty with ``-t``) read by
-its parent, which copies them to its own stdout/stderr when attached and
-appends them, a line per record, to ``<id>-json.log`` in Docker's json-file
-format. Everything is plain ``select.poll`` in one thread.
+its monitor, which appends them, a line per record, to ``<id>-json.log`` in
+Docker's json-file format (``JsonLog``) and hands them to its viewers
+(``channel``), whose terminal is raw meanwhile (``RawTerminal``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import select
 from _json import encode_basestring  # the C encoder: no json package import
 
 from freight.runtime.times import timestamp
@@ -94,84 +93,6 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-class Relay:
-    """Copy container output to ``out``/``err`` fds (None: log only) and caller input to the container.
-
-    ``sources`` maps a container-side fd to its stream name ("stdout"/"stderr");
-    with a pty the single master fd is "stdout" and also the input target.
-    """
-
-    def __init__(self, sources: dict[int, str], log: JsonLog | None, out: int | None,
-                 err: int | None, stdin_from: int | None = None, stdin_to: int | None = None,
-                 close_stdin: bool = True) -> None:
-        self.sources = dict(sources)
-        self.log = log
-        self.targets = {"stdout": out, "stderr": err}
-        self.stdin_from = stdin_from
-        self.stdin_to = stdin_to
-        self.close_stdin = close_stdin
-
-    def run(self) -> None:
-        poller = select.poll()
-        for fd in self.sources:
-            poller.register(fd, select.POLLIN)
-        if self.stdin_from is not None:
-            poller.register(self.stdin_from, select.POLLIN)
-        while self.sources:
-            for fd, _events in poller.poll():
-                if fd == self.stdin_from:
-                    if not self._forward_stdin():
-                        poller.unregister(fd)
-                elif fd in self.sources and not self._copy_out(fd):
-                    poller.unregister(fd)
-                    os.close(fd)
-                    if fd == self.stdin_to:
-                        self.stdin_to = None
-                    del self.sources[fd]
-        if self.stdin_to is not None and self.close_stdin:
-            os.close(self.stdin_to)
-            self.stdin_to = None
-        if self.log is not None:
-            self.log.close()
-
-    def _copy_out(self, fd: int) -> bool:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:  # EIO: the pty's other side is gone
-            data = b""
-        if not data:
-            return False
-        stream = self.sources[fd]
-        target = self.targets[stream]
-        if target is not None:
-            try:
-                write_all(target, data)
-            except BrokenPipeError:
-                self.targets[stream] = None
-        if self.log is not None:
-            self.log.write(stream, data)
-        return True
-
-    def _forward_stdin(self) -> bool:
-        """Copy one chunk of input; False once the input ended (the container's stdin closes)."""
-        assert self.stdin_from is not None  # polled only while there is input
-        try:
-            data = os.read(self.stdin_from, 65536)
-        except OSError:
-            data = b""
-        if data and self.stdin_to is not None:
-            try:
-                write_all(self.stdin_to, data)
-                return True
-            except OSError:
-                pass
-        if self.stdin_to is not None and self.close_stdin and self.stdin_to not in self.sources:
-            os.close(self.stdin_to)
-            self.stdin_to = None
-        self.stdin_from = None
-        return False
-
-
 class RawTerminal:
     """The caller's terminal in raw mode while attached to ``-t``; restored on exit."""
 
@@ -195,12 +116,22 @@ class RawTerminal:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
-def copy_window_size(from_fd: int, to_fd: int) -> None:
-    """Give the container's terminal the size of the caller's (at start and on SIGWINCH)."""
-    import termios  # only -t needs it
+def window_size(fd: int | None) -> bytes | None:
+    """The packed ``struct winsize`` of terminal ``fd``; None when it is not a terminal."""
+    if fd is None or not os.isatty(fd):
+        return None
+    import termios  # this and the next: only -t needs them
 
     try:
-        size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(to_fd, termios.TIOCSWINSZ, size)
+        return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+
+
+def set_window_size(fd: int, size: bytes) -> None:
+    import termios
+
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
     except OSError:
         pass

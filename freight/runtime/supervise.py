@@ -1,11 +1,13 @@
 """``docker run`` and ``docker start``: start a container and supervise it until it exits.
 
-Whoever starts a container supervises it: ``freight run`` in the foreground
-itself, or a monitor process (``spawn``, ``monitor``) for detached containers
-(``-d``, ``start``). The supervisor relays and logs the output, runs the port
-proxies and the poststart/poststop hooks, records the exit (one transaction)
-and does ``--rm``. A supervisor killed outright leaves a container that the
-next lookup finishes (``removal.reap``).
+Every container is started and supervised by a monitor process of its own
+(``spawn.fork_monitor``), never by the command that asked for it: the command
+(``run`` in the foreground, ``start -a``) is only a viewer, connected to the
+monitor through the attach channel (``channel``) as ``attach`` is, so it can die
+and the container runs on. The monitor relays and logs the output, runs the port
+proxies and the poststart/poststop hooks, records the exit (one transaction) and
+does ``--rm``. A monitor killed outright leaves a container that the next lookup
+finishes (``removal.reap``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import signal
 
 from freight.errors import FreightError
 from freight.pids import start_time
-from freight.runtime import cgroups
+from freight.runtime import cgroups, channel
 from freight.runtime import hostconfig as cfg
+from freight.runtime.attach import attach as attach_to
+from freight.runtime.attach import exit_code_after
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
@@ -26,63 +30,81 @@ from freight.runtime.launch import fork_container
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.signals import send_signal
-from freight.runtime.spawn import spawn
+from freight.runtime.spawn import fork_monitor, fork_viewed
+from freight.runtime.stdio import window_size
 from freight.runtime.times import timestamp
+from freight.store import open_store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Callable
     from typing import Any
 
     from freight.runtime.limits import DeviceRule
     from freight.runtime.portproxy import PortProxy
     from freight.store import Store
 
-
 def run(store: Store, body: dict[str, Any], name: str | None = None, detach: bool = False,
         attach: Attach | None = None) -> int | str:
     """``docker run``: create and start; the exit code, or the ID when ``detach``."""
     c = prepare(store, body, name)
+    insert(store, c)
     if detach:
-        _start_detached(store, c, inserted=False)
+        _start(store, c)
         return c.id
-    return supervise(store, c, attach or Attach(), inserted=False)
+    return _start_attached(store, c, attach or Attach())
 
 
 def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
     """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
     c = get(store, ref)
-    if c.running:
-        return None
+    if c.running:  # as Docker: start -a of a running container attaches to it
+        if attach is None:
+            return None
+        return attach_to(store, c.id, attach.stdin, 1 if attach.stdout is None else attach.stdout,
+                         2 if attach.stderr is None else attach.stderr, attach.sig_proxy, attach.detach_keys)
     if attach is not None:
-        return supervise(store, c, attach, inserted=True)
-    _start_detached(store, c, inserted=True)
+        return _start_attached(store, c, attach)
+    _start(store, c)
     return None
 
 
-def _start_detached(store: Store, c: Container, inserted: bool) -> None:
-    """Record the container, then hand it to its own monitor process."""
-    if not inserted:
-        insert(store, c)
-    spawn(store.root_path, c.id)
+def _start(store: Store, c: Container) -> None:
+    """Hand the recorded ``c`` to a monitor of its own; return once its command runs (raise
+    its start error otherwise)."""
+    root = store.root_path
+    fork_monitor(lambda ready_w: supervise(open_store(root), c, ready_w))
 
 
-def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
-              ready_w: int | None = None) -> int:
-    """Start ``c`` and stay its parent until it exits; return its exit code.
+def _start_attached(store: Store, c: Container, attach: Attach) -> int:
+    """Start ``c`` with this process as its first viewer; the exit code."""
+    root = store.root_path
+    tty = bool(c.config.get("Tty"))
+    winsize = window_size(attach.stdout) if tty else None
+    outcome = fork_viewed(lambda ready_w, viewer: supervise(open_store(root), c, ready_w, viewer, winsize),
+                          attach, attach.stdin if c.config.get("OpenStdin") else None, tty)
+    return exit_code_after(store, c.id, outcome)
 
-    ``ready_w`` (the monitor's) gets the report ``0 <pid>`` once the command runs.
+
+def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = None,
+              winsize: bytes | None = None) -> int:
+    """In the monitor: start the recorded ``c`` and stay its parent until it exits; its exit code.
+
+    ``ready_w`` gets the report ``0 <pid>`` once the command runs; ``viewer`` is the
+    attach channel's first viewer, ``winsize`` its terminal's size.
     """
     try:
-        launched = _launch(store, c, attach)
+        launched = _launch(store, c, winsize)
     except FreightError as err:
-        _start_failed(store, c, inserted, err)
+        _start_failed(store, c, err)
         raise
     c.state.update(Status="running", Running=True, Pid=launched.pid, StartedAt=timestamp(),
                    FinishedAt=ZERO_TIME, ExitCode=0, Error="", OOMKilled=False,
                    StartTime=start_time(launched.pid), MonitorPid=os.getpid(),
                    MonitorStartTime=start_time(os.getpid()))
     try:  # recorded while the child sets itself up, in parallel
-        insert(store, c) if not inserted else save_state(store, c)
+        save_state(store, c)
     except FreightError:
         os.kill(launched.pid, signal.SIGKILL)
         os.waitpid(launched.pid, 0)
@@ -100,7 +122,9 @@ def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
             save_state(store, c)
         _run_hooks(store, c, launched, "poststop")
         raise
-    _run_hooks(store, c, launched, "poststart")
+    hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
+                      bool(c.config.get("StdinOnce")), viewer)
+    _run_hooks(store, c, launched, "poststart", hub.warn)
     container_event(store, c, "start")
     if launched.proxy is not None:
         try:
@@ -110,29 +134,26 @@ def supervise(store: Store, c: Container, attach: Attach | None, inserted: bool,
                 raise
         _record_ports(c, launched.proxy)
         save_state(store, c, record=True)
-    if ready_w is not None:
-        report(ready_w, 0, str(launched.pid))
+    report(ready_w, 0, str(launched.pid))
     try:
-        code = relay_and_wait(c.config, c.record["LogPath"], attach, launched, cfg.log_limits(c.host_config))
-    except BaseException:  # e.g. Ctrl-C without --sig-proxy: the container cannot outlive us
+        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config))
+    except BaseException:  # the monitor failed: the container cannot outlive it
         send_signal(launched.pid, signal.SIGKILL)
-        _finish(store, c, launched, exit_code_of(launched.pid))
+        hub.stop_listening()
+        _finish(store, c, launched, exit_code_of(launched.pid), hub.warn)
+        hub.finish(None)
         raise
-    _finish(store, c, launched, code)
+    hub.stop_listening()
+    _finish(store, c, launched, code, hub.warn)
+    hub.finish(code)
     return code
 
 
-def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
+def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
     """Fork the container's process (not yet running its command) with its streams,
     cgroup and bound port proxy."""
     image = c.image or store.resolve_image(c.image_id)
-    lowers = [p.name for p in reversed(store.layer_dirs(image))]
-    lower_root = str(store.snapshots_root)
-    if not lowers:  # an image without layers: overlayfs still needs one lower dir
-        lower_root = c.directory(store)
-        os.makedirs(f"{lower_root}/empty-lower", exist_ok=True)
-        lowers = ["empty-lower"]
-    spec = cfg.make_spec(c.record, c.directory(store), lowers, lower_root)
+    spec = cfg.make_spec(c.record, c.directory(store), store.rootfs_mounts(image, c.directory(store)))
     edits = cfg.device_edits(c.host_config)
     if edits is not None:
         spec.devices += edits.devices
@@ -141,7 +162,7 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        io = ChildStdio(spec, attach.stdout if attach is not None else None)
+        io = ChildStdio(spec, winsize)
     except BaseException:
         release(None, proxy)
         raise
@@ -158,8 +179,7 @@ def _launch(store: Store, c: Container, attach: Attach | None) -> Launched:
         raise
     finally:
         io.close_child_ends()
-    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, attach,
-                    hooks)
+    return Launched(pid, exec_r, io.sources, io.stdin_to, spec.cgroup, proxy, io.tty_sock, hooks)
 
 
 def _port_proxy(c: Container) -> PortProxy | None:
@@ -194,16 +214,13 @@ def _cgroup(c: Container, device_rules: list[DeviceRule]) -> cgroups.Cgroup:
     return cgroups.create(c.id, resources)
 
 
-def _start_failed(store: Store, c: Container, inserted: bool, err: FreightError) -> None:
+def _start_failed(store: Store, c: Container, err: FreightError) -> None:
     """Docker keeps a container whose start failed, in state created with the error (unless --rm)."""
     if c.host_config.get("AutoRemove"):
-        dispose(store, c, None, remove_row=inserted, volumes=True)
+        dispose(store, c, None, remove_row=True, volumes=True)
         return
     c.state.update(Error=str(err), ExitCode=err.exit_code)
-    if inserted:
-        save_state(store, c)
-    else:
-        insert(store, c)
+    save_state(store, c)
 
 
 def _exiting(pid: int) -> bool:
@@ -222,19 +239,22 @@ def _record_ports(c: Container, proxy: PortProxy) -> None:
     c.record["NetworkSettings"]["Ports"] = ports_json(proxy.bindings, c.config.get("ExposedPorts") or {})
 
 
-def _run_hooks(store: Store, c: Container, launched: Launched, stage: str) -> None:
-    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning."""
+def _run_hooks(store: Store, c: Container, launched: Launched, stage: str,
+               warn: Callable[[str], None] | None = None) -> None:
+    """OCI poststart/poststop hooks, in our namespaces; a failure is only a warning (for the
+    viewers: ``warn``)."""
     if not launched.hooks or not launched.hooks.get(stage):
         return
     from freight.runtime.hooks import oci_state, run_hooks
 
     status, pid = ("running", launched.pid) if stage == "poststart" else ("stopped", None)
     run_hooks(stage, launched.hooks[stage], oci_state(c.id, status, c.directory(store), pid),
-              fatal=False)
+              fatal=False, warn=warn)
 
 
-def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
-    """Record the exit (one transaction) or, with --rm, remove everything."""
+def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Callable[[str], None]) -> None:
+    """Record the exit (one transaction) or, with --rm, remove everything (the poststop hooks'
+    warnings go to ``warn``)."""
     if launched.proxy is not None:
         launched.proxy.stop()
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
@@ -243,10 +263,10 @@ def _finish(store: Store, c: Container, launched: Launched, code: int) -> None:
     container_event(store, c, "die", exitCode=str(code))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
-        _run_hooks(store, c, launched, "poststop")
+        _run_hooks(store, c, launched, "poststop", warn)
         return
     if launched.cgroup is not None:
         launched.cgroup.destroy()
     exited(c, code, timestamp(), OOMKilled=oom)
     save_state(store, c)
-    _run_hooks(store, c, launched, "poststop")
+    _run_hooks(store, c, launched, "poststop", warn)

@@ -4,9 +4,10 @@ Layers arrive gzip (Docker's and most registries' default), zstd (newer OCI
 images) or as a plain tar; bzip2 and xz are taken too, as Docker's
 ``DecompressStream`` takes them (for ``import``, ``ADD`` and tar build
 contexts). Decompression streams, so a layer is never whole in memory. gzip
-goes through ISA-L (python-isal), several times faster than zlib in both
-directions; its decompression runs on a worker thread so it overlaps with the
-extraction that reads from it, as ``tar -xz`` overlaps with its gzip child.
+is read through ISA-L (python-isal), several times faster than zlib; its
+decompression runs on a worker thread so it overlaps with the extraction that
+reads from it, as ``tar -xz`` overlaps with its gzip child. gzip is written
+through libdeflate, whose output is the same on every CPU (``gzip_compress``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _CHUNK = 1 << 20
 _BUFFER = 64 << 10  # the decompressed stream's buffer: reads of a MiB go past it, not copied through it
 # Go's compress/gzip writes OS byte 255 ("unknown"); so does Docker's pusher.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+GZIP_LEVEL = 1          # libdeflate's fastest: a smaller output than ISA-L's level 2 at about half its speed
+GZIP_MEMBER = 1 << 20   # input bytes per gzip member
+GZIP_FLAVOUR = "gzip-libdeflate-1"  # what made a cached gzip blob (see gzip_compress)
 
 
 class _Prefixed(io.RawIOBase):
@@ -148,27 +152,35 @@ def media_type_compression(media_type: str) -> str:
     raise LayerError(f"unsupported layer media type {media_type!r}")
 
 
-def gzip_compress(src: Reader, dst: Writer, level: int = 2) -> None:
-    """Gzip ``src`` into ``dst`` deterministically.
+def _read_full(src: Reader, size: int) -> bytes:
+    """Exactly ``size`` bytes of ``src`` (fewer only at its end): a member's bounds must not
+    depend on how the stream happens to split its reads."""
+    data = src.read(size)
+    while 0 < len(data) < size:
+        more = src.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return bytes(data)
 
-    The header carries no file name, mtime 0 and OS byte 255, so the same tar
-    gives the same blob digest every time. ISA-L's level 2 (its default)
-    compresses within about 10% of zlib's level 6 at over ten times its speed.
-    ISA-L's output does not depend on the run or the Python version; it may
-    differ between CPUs whose instruction sets make ISA-L pick different
-    kernels (for instance below SSE4.2), so digests are stable per machine
-    class, not universally.
+
+def gzip_compress(src: Reader, dst: Writer) -> None:
+    """Gzip ``src`` into ``dst``: the same bytes for the same input on every machine.
+
+    libdeflate (the ``deflate`` package, pinned, which links its own copy) at
+    ``GZIP_LEVEL``, one gzip member per ``GZIP_MEMBER`` bytes of input (gzip's
+    multi-member form, which every gzip reader takes, as eStargz layers rely on). Each
+    header carries no name, mtime 0 and OS byte 255, as Go's writer. libdeflate's
+    compressor has no code that depends on the CPU, unlike ISA-L's (whose output differs
+    below SSE4.2, and at its level 3 without AVX2) or zlib-ng's; see docs/architecture.md,
+    "Reproducible builds". ``GZIP_FLAVOUR`` names this output: change it (and the
+    golden digests, with a CHANGELOG entry) whenever these bytes change.
     """
-    from isal import isal_zlib
+    import deflate  # lazily: only a push compresses
 
-    comp = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
-    crc = 0
-    size = 0
-    dst.write(_GZIP_HEADER)
-    while chunk := src.read(_CHUNK):
-        crc = isal_zlib.crc32(chunk, crc)
-        size += len(chunk)
-        dst.write(comp.compress(chunk))
-    dst.write(comp.flush())
-    dst.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
-
+    first = True
+    while (chunk := _read_full(src, GZIP_MEMBER)) or first:
+        first = False
+        dst.write(_GZIP_HEADER)
+        dst.write(deflate.deflate_compress(chunk, GZIP_LEVEL))
+        dst.write(struct.pack("<II", deflate.crc32(chunk) & 0xFFFFFFFF, len(chunk) & 0xFFFFFFFF))

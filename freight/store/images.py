@@ -3,7 +3,8 @@
 An image is a manifest and a config in the blob store plus a row in the
 ``images`` table keyed by its ID (the config digest). Names (``tags``) and
 registry digests (``repo_digests``) point at image IDs. Lookup follows
-Docker: a full ID, then a name, then a unique ID prefix.
+Docker: a full ID, then a name, then a unique ID prefix. An image that someone
+holds (a container: ``freight.store.refs``) is not deleted.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from freight.image import reference
 from freight.image.digest import chain_ids
 from freight.image.mediatypes import INDEXES
 from freight.store.db import transaction
+from freight.store.refs import IMAGE
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Callable
     from typing import Any
+
+    from freight.store.refs import References
 
     ReadBlob = Callable[[str], bytes]
 
@@ -98,9 +102,10 @@ class ImageIndex:
     are first used (listing images reads none).
     """
 
-    def __init__(self, db: sqlite3.Connection, read_blob: ReadBlob) -> None:
+    def __init__(self, db: sqlite3.Connection, read_blob: ReadBlob, refs: References) -> None:
         self._db = db
         self._read_blob = read_blob
+        self._refs = refs
 
     # -- reading --------------------------------------------------------
 
@@ -205,7 +210,7 @@ class ImageIndex:
             image = self.resolve(text)
             by_name = self._names_the_image(text, image)
             tags = self.tags_of(image.id)
-            users = self._containers_using(image.id)
+            users = self._refs.holders(IMAGE, image.id)
             if by_name and len(tags) > 1:
                 return self._untag(text)
             if not by_name and len(tags) > 1 and not force:
@@ -213,7 +218,7 @@ class ImageIndex:
                                " - image is referenced in multiple repositories")
             if users and not force:
                 raise Conflict(f"conflict: unable to remove repository reference \"{text}\" (must be"
-                               f" forced) - container {users[0][:12]} is using its referenced image"
+                               f" forced) - {users[0][0]} {users[0][1][:12]} is using its referenced image"
                                f" {image.id[7:19]}")
             events = [e for name in tags for e in self._untag(name)]
             if not users:
@@ -225,7 +230,7 @@ class ImageIndex:
         """Delete an image no container uses (for prune); tagged ones only with ``untag``."""
         with transaction(self._db):
             tags = self.tags_of(image_id)
-            if (tags and not untag) or self._containers_using(image_id):
+            if (tags and not untag) or self._refs.holders(IMAGE, image_id):
                 return []
             events = [e for name in tags for e in self._untag(name)]
             self._delete(image_id)
@@ -247,9 +252,6 @@ class ImageIndex:
         self._db.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
         self._db.execute("DELETE FROM repo_digests WHERE image_id = ?", (image_id,))
         self._db.execute("DELETE FROM images WHERE id = ?", (image_id,))
-
-    def _containers_using(self, image_id: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,))]
 
 
 def is_index(manifest: dict[str, Any]) -> bool:

@@ -58,7 +58,7 @@ def import_rootfs(store: Store, source: Path | BinaryIO, tags: Sequence[str] = (
             size = _ingest(source, blob, snapshot)
             diff_id = blob.commit()
             created = _created(snapshot)
-            store.snapshots.adopt(diff_id, None, diff_id, snapshot, size)
+            store.snapshots.commit(diff_id, snapshot, None, diff_id, size)
         finally:
             if snapshot.exists():
                 shutil.rmtree(snapshot)

@@ -10,7 +10,9 @@ each directory's names in byte order, with no entry for the root itself.
 
 The same tree therefore always gives the same bytes; with ``source_date_epoch``
 mtimes newer than it are lowered to it (BuildKit's rewrite-timestamp), so a
-rebuild that touched files still gives the same digest.
+rebuild that touched files still gives the same digest. With ``settle`` the tree
+itself is given the times its tar holds (whole seconds, lowered), so a directory
+kept as the layer's snapshot holds exactly what unpacking the tar would give.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class _Writer:
     """Walks a tree and streams its tar to ``out`` through a 1 MiB buffer."""
 
     def __init__(
-        self, root: Path, out: Writer, overlay_upper: bool, epoch: int | None, uid: int | None, gid: int | None
+        self, root: Path, out: Writer, overlay_upper: bool, epoch: int | None, uid: int | None, gid: int | None,
+        settle: bool = False,
     ) -> None:
         self.root = os.fsencode(root)
         self.out = out
@@ -137,6 +140,7 @@ class _Writer:
         self.epoch = epoch
         self.uid = uid
         self.gid = gid
+        self.settle = settle
         self.buf = bytearray()
         self.links: dict[tuple[int, int], bytes] = {}
 
@@ -187,6 +191,9 @@ class _Writer:
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFSOCK:
             return  # Docker drops sockets: they cannot be archived.
+        if self.settle and st.st_mtime_ns != self.mtime(st) * 1_000_000_000:
+            # An entry's new times leave its directory's as they are: any order will do.
+            os.utime(path, ns=(self.mtime(st) * 1_000_000_000,) * 2, follow_symlinks=False)
         if self.is_whiteout(st):
             self.header(rel, _REG, st, mode=0o600)
             return
@@ -216,10 +223,11 @@ class _Writer:
     ) -> None:
         """Emit one entry's header with ``st``'s owner, mode, device numbers and (clamped) mtime."""
         uid, gid = self.owner(st)
+        mtime = self.mtime(st)
         device = kind in (_CHR, _BLK)
         self.emit(tar_header(
             name, kind=kind, mode=stat.S_IMODE(st.st_mode) if mode is None else mode, uid=uid, gid=gid,
-            mtime=self.mtime(st), size=size, linkname=linkname, xattrs=xattrs,
+            mtime=mtime, size=size, linkname=linkname, xattrs=xattrs,
             devmajor=os.major(st.st_rdev) if device else 0, devminor=os.minor(st.st_rdev) if device else 0,
         ))
 
@@ -260,6 +268,7 @@ def write_layer(
     source_date_epoch: int | None = None,
     uid: int | None = None,
     gid: int | None = None,
+    settle: bool = False,
 ) -> None:
     """Write the directory ``src`` as an uncompressed, deterministic layer tar to ``out``.
 
@@ -267,9 +276,10 @@ def write_layer(
     whiteout devices (char 0:0) become ``.wh.NAME`` files and its opaque
     directories (``trusted.overlay.opaque=y``) get a ``.wh..wh..opq`` entry
     right after their own. overlayfs's own ``trusted.overlay.*`` xattrs are
-    never archived. ``uid``/``gid`` replace every entry's owner.
+    never archived. ``uid``/``gid`` replace every entry's owner. With ``settle`` each
+    entry's mtime on disk is set to the one archived (see the module docstring).
     """
-    writer = _Writer(Path(src), out, overlay_upper, source_date_epoch, uid, gid)
+    writer = _Writer(Path(src), out, overlay_upper, source_date_epoch, uid, gid, settle)
     writer.walk(b"")
     writer.emit(b"\0" * (2 * BLOCK))
     writer.flush()

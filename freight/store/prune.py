@@ -20,15 +20,27 @@ def prune_images(store: Store, all_unused: bool = False,
                  selected: Callable[[Image], bool] | None = None) -> PruneReport:
     """Remove dangling images (all unused ones with ``all_unused``; only those ``selected``
     takes, see ``image_filter``), then their content."""
-    report = PruneReport()
+    report = PruneReport(delete_images(store, all_unused, selected))
+    collect(store, report)
+    return report
+
+
+def delete_images(store: Store, all_unused: bool = False,
+                  selected: Callable[[Image], bool] | None = None) -> list[tuple[str, str]]:
+    """Delete the rows of dangling (``all_unused``: unused) images that ``selected`` takes; their events."""
+    events = []
     for image in store.images.all():
         if selected is None or selected(image):
-            report.images += store.images.delete_unused(image.id, untag=all_unused)
+            events += store.images.delete_unused(image.id, untag=all_unused)
+    return events
+
+
+def collect(store: Store, report: PruneReport) -> None:
+    """Run GC; add the snapshots it deleted and the bytes it freed to ``report``."""
     gc = store.gc()
     if gc:
-        report.reclaimed = gc.reclaimed
+        report.reclaimed += gc.reclaimed
         report.images += [("Deleted", chain) for chain in gc.deleted_snapshots]
-    return report
 
 
 def image_filter(filters: Mapping[str, list[str]]) -> Callable[[Image], bool]:

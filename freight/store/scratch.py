@@ -22,6 +22,7 @@ import os
 from freight.pids import alive, start_time
 from freight.record import Record
 from freight.settings import PRIVATE
+from freight.store.diskusage import du
 
 TMP = "tmp"
 _LEGACY = (("snapshots", ("unpack-", "remove-")), ("", ("build-output-", "build-add-", "build-context-")))
@@ -109,12 +110,15 @@ def sweep(root: str) -> None:
             _remove(os.path.join(tmp, name))
 
 
-def collect(root: str) -> None:
+def collect(root: str) -> int:
     """``sweep``, and the ownerless entries of older versions: only while no other
-    process writes (GC, with the store lock held exclusively)."""
+    process writes (GC, with the store lock held exclusively); the bytes freed."""
+    freed = 0
     for entry in entries(root):
         if not entry.owned:
+            freed += du(entry.path)
             _remove(entry.path)
+    return freed
 
 
 def _listdir(path: str) -> list[str]:

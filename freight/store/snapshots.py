@@ -8,6 +8,13 @@ one-page limit on mount options even for images of 128 layers. A snapshot is
 unpacked into a temporary directory (in the unpacking process's own temporary
 space, ``freight.store.scratch``) and renamed into place, so a directory that
 exists is complete, and two processes unpacking the same chain both succeed.
+
+As containerd's snapshotters do, the store hands out mounts rather than
+directories: ``prepare`` gives the overlay mount of a chain with an active
+(writable) snapshot's upper and work dirs, ``view`` a read-only mount of a
+chain, ``commit`` turns a filled upper dir into a new snapshot and ``remove``
+deletes one. So this is the one module that writes overlay options (and knows
+that overlayfs wants at least one lower dir, and one page of options at most).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
+from freight.record import Record
 from freight.settings import PRIVATE
 from freight.store import scratch
 from freight.store.db import transaction
@@ -31,7 +39,29 @@ if TYPE_CHECKING:
     from freight.store.streams import Reader
 
 NAME_LEN = 12
+EMPTY = "empty"  # the lower dir of a chain of no layers (not a snapshot: its name is not NAME_LEN long)
 _CHUNK = 1 << 20
+
+
+class SnapshotMount(Record):
+    """One mount, as mount(2) takes it: ``type`` ("overlay" or "bind"), ``source`` and
+    ``options`` (an overlay's data options; for a bind, "rbind" and "ro" when read-only).
+    Relative paths in the options are relative to ``cwd``, where the mounting process must be
+    when it mounts: that keeps a 128-layer overlay's options far below the kernel's one page."""
+
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+    cwd: str = ""
+
+    @property
+    def readonly(self) -> bool:
+        return "ro" in self.options
+
+    @property
+    def data(self) -> str:
+        """The options as mount(2)'s data argument (for an overlay)."""
+        return ",".join(self.options)
 
 
 def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
@@ -128,13 +158,42 @@ class Snapshots:
                 _rmtree(tmp)
         self._record(chain_id, parent, diff_id, size)
 
-    def adopt(self, chain_id: str, parent: str | None, diff_id: str, src: Path, size: int) -> None:
-        """Take an already unpacked directory (a build step's upper dir) as the snapshot."""
-        if self.exists(chain_id):
-            _rmtree(src)
+    # -- mounts (containerd's Prepare, View, Commit) ---------------------
+
+    def prepare(self, key: str, chain: list[str]) -> list[SnapshotMount]:
+        """The mounts of an active snapshot over ``chain`` (chain IDs, bottom layer first): its
+        writable upper and work dirs are ``key``'s ``upper`` and ``work`` (made when missing),
+        its lower dirs the chain's snapshots, or one empty dir for a chain of none (overlayfs
+        wants at least one)."""
+        for sub, mode in (("upper", 0o755), ("work", 0o700)):
+            os.makedirs(f"{key}/{sub}", mode, exist_ok=True)
+        lowers = [self.name(c) for c in reversed(chain)] or [self._empty()]
+        return [SnapshotMount("overlay", "overlay",
+                              (f"lowerdir={':'.join(lowers)}", f"upperdir={key}/upper", f"workdir={key}/work"),
+                              os.fspath(self.dir))]
+
+    def view(self, chain: list[str]) -> list[SnapshotMount]:
+        """Read-only mounts of ``chain``: a bind of its one snapshot (or of the empty dir), an
+        overlay of its snapshots without an upper dir when there are several."""
+        if len(chain) <= 1:
+            source = os.fspath(self.path(chain[0])) if chain else os.fspath(self.dir / self._empty())
+            return [SnapshotMount("bind", source, ("rbind", "ro"))]
+        lowers = ":".join(self.name(c) for c in reversed(chain))
+        return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}",), os.fspath(self.dir))]
+
+    def commit(self, name: str, upper: Path, parent: str | None, diff_id: str, size: int) -> None:
+        """Make ``upper``, a filled upper dir (an active snapshot's, or a layer unpacked by other
+        means), the snapshot of chain ID ``name``: it is moved, not copied (and removed when that
+        snapshot exists already)."""
+        if self.exists(name):
+            _rmtree(upper)
         else:
-            self._install(src, chain_id)
-        self._record(chain_id, parent, diff_id, size)
+            self._install(upper, name)
+        self._record(name, parent, diff_id, size)
+
+    def _empty(self) -> str:
+        os.makedirs(self.dir / EMPTY, 0o755, exist_ok=True)
+        return EMPTY
 
     def remove(self, chain_id: str) -> None:
         path = self.path(chain_id)

@@ -21,6 +21,7 @@ from freight.image.mediatypes import MANIFESTS, OCI_MANIFEST
 from freight.settings import default_root, make_root
 from freight.store.db import connect
 from freight.store.images import Image, ImageIndex, reject_index
+from freight.store.refs import References
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from freight.store.blobs import BlobStore
     from freight.store.gc import GCReport
-    from freight.store.snapshots import Snapshots
+    from freight.store.snapshots import SnapshotMount, Snapshots
 
 
 class Store:
@@ -45,7 +46,8 @@ class Store:
         self._root = os.fspath(root)
         make_root(self._root)
         self.db = connect(os.path.join(self._root, "metadata.db"))
-        self.images = ImageIndex(self.db, self._read_blob)
+        self.refs = References(self.db)
+        self.images = ImageIndex(self.db, self._read_blob, self.refs)
         self._lock_path = os.path.join(self._root, "lock")
 
     @cached_property
@@ -73,10 +75,6 @@ class Store:
 
     def _read_blob(self, digest: str) -> bytes:
         return self.blobs.read(digest)
-
-    @property
-    def snapshots_root(self) -> Path:
-        return self.snapshots.dir
 
     @property
     def scratch_dir(self) -> str:
@@ -161,10 +159,16 @@ class Store:
                 self.unpack(image.diff_ids, [layer["digest"] for layer in image.layers])
         return [self.snapshots.path(c) for c in chains]
 
+    def rootfs_mounts(self, image: Image, key: str) -> list[SnapshotMount]:
+        """The mounts of a writable root over ``image`` whose upper and work dirs are in the
+        directory ``key`` (``Snapshots.prepare``), unpacking any layers that are missing."""
+        self.layer_dirs(image)
+        return self.snapshots.prepare(key, image.chain_ids)
+
     # -- garbage collection and checks ----------------------------------
 
     def gc(self, wait: bool = True) -> GCReport | None:
-        """Remove blobs and snapshots no image, container or build cache entry needs.
+        """Remove blobs and snapshots that no image and no owner in ``refs`` holds.
 
         With ``wait=False`` it gives up (returns None) when another process is
         adding content, so ``rmi`` never blocks behind a long pull.
@@ -179,7 +183,7 @@ class Store:
                 return None
             from freight.store.gc import collect  # json: see the class docstring
 
-            return collect(self._root, self.db, self.blobs, self.snapshots)
+            return collect(self._root, self.db, self.blobs, self.snapshots, self.refs)
         finally:
             os.close(fd)
 

@@ -1,7 +1,7 @@
 """The shapes of the streams the store reads and writes, for type checkers only.
 
 A layer is unpacked from whatever has ``read``: a file, a decompressor, a download still
-arriving (``freight.registry.blobstream``), a reader that hashes or copies what passes.
+arriving (``freight.store.blobstream``), a reader that hashes or copies what passes.
 Nothing imports this module at run time (it imports ``typing``, which costs start-up time).
 """
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from imagelib import make_image, sha256_digest
-from testlib import require_tool
+from testlib import require_tool, run_freight
 
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
 from freight.store import open_store
 from freight.store.store import Store
+from tests.builder.buildutil import deterministic_context
 
 
 def tool(*args: str) -> str:
@@ -132,3 +133,18 @@ def test_docker_loads_freight_archives_and_freight_loads_docker_archives(
                       "example.com/two:layers": store.resolve_image("example.com/two:layers").id}
     assert (fresh.layer_dirs(fresh.resolve_image("busybox"))[0] / "bin/busybox").is_file()
     tool(*docker, "rmi", "busybox:latest", "example.com/two:layers")
+
+
+def test_docker_runs_a_reproducible_build_unchanged(busybox_store: Store, docker: list[str], tmp_path: Path) -> None:
+    ctx = deterministic_context(tmp_path / "ctx", 1_111_111_111)
+    image = run_freight(busybox_store.root, "build", "-q", "-t", "repro:docker", str(ctx), check=True,
+                        timeout=300).stdout.strip()
+    run_freight(busybox_store.root, "save", "-o", str(tmp_path / "repro.tar"), "repro:docker", check=True)
+    tool(*docker, "load", "-i", str(tmp_path / "repro.tar"))
+    try:
+        assert tool(*docker, "image", "inspect", "-f", "{{.Id}}", "repro:docker").strip() == image
+        out = tool(*docker, "run", "--rm", "--network", "none", "--user", "0", "repro:docker",
+                   "sh", "-c", "cat /x/link /work/mine /unpacked/old.txt && stat -c %a /x/y/f")
+        assert out == "hello\nas a user\nold\n600\n"
+    finally:
+        tool(*docker, "rmi", "repro:docker")

@@ -84,3 +84,43 @@ def _dump_instruction(instr: Instruction) -> str:
 def dump(df: Dockerfile) -> str:
     """One s-expression per instruction, as BuildKit's parser dumps them: ``(copy ["--from=a"] "x" "/y")``."""
     return "".join(_dump_instruction(i) + "\n" for i in all_instructions(df))
+
+
+DETERMINISTIC_DOCKERFILE = """\
+FROM busybox
+COPY a.txt /a.txt
+ADD b.txt /opt/b.txt
+ADD bundle.tar /opt/bundle/
+COPY bundle.tar /src/bundle.tar
+ENV GREETING=hello
+WORKDIR /work
+LABEL org.example.kind=repro
+RUN mkdir -p /x/y && echo "$GREETING" > /x/y/f && chmod 600 /x/y/f && ln -s /x/y/f /x/link && touch /x/new
+RUN mkdir /unpacked && tar -xf /src/bundle.tar -C /unpacked && chown -R 1000:1000 /work
+USER 1000:1000
+RUN echo "as a user" > /work/mine && touch /work/later
+"""
+
+
+def bundle_tar() -> bytes:
+    """A small tar with one entry older than any build time and one from the far future."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data, mtime in (("old.txt", b"old\n", 1_000_000), ("future.txt", b"future\n", 4_000_000_000)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def deterministic_context(path: Path, mtime: int) -> Path:
+    """The deterministic Dockerfile's context in ``path``, every file's mtime ``mtime``."""
+    write_context(path, {"Dockerfile": DETERMINISTIC_DOCKERFILE, "a.txt": "a\n", "b.txt": "b\n",
+                         "bundle.tar": bundle_tar()})
+    for entry in path.iterdir():
+        os.utime(entry, (mtime, mtime))
+    return path
+
+# The build time of an image built on busybox (freight.builder.timestamps): the busybox
+# image's ``created``, the mtime scripts/busybox-rootfs.sh gives its files.
+BASE_TIME = 1_700_000_000

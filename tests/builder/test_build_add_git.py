@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from testlib import free_port, require_tool, wait_for_port
 
-from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.engine import error_report
 from freight.builder.gitsource import is_git_url, parse_git_source
 from freight.builder.state import BuildError
 from freight.store import Store
-from tests.builder.buildutil import do_build, layer_file, layer_members, write_context
+from tests.builder.buildutil import BASE_TIME, do_build, layer_file, layer_members, write_context
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
@@ -102,7 +101,7 @@ def test_add_git_tag_with_submodule(busybox_store: Store, tmp_path: Path, served
     assert layer_file(busybox_store, result.image_id, "src/README") == b"one\n"
     assert layer_file(busybox_store, result.image_id, "src/mod/inner.txt") == b"from the submodule\n"
     for m in members.values():
-        assert (m.uid, m.gid, m.mtime) == (0, 0, FIXED_MTIME)
+        assert (m.uid, m.gid, m.mtime) == (0, 0, BASE_TIME)
     assert members["src/bin/tool"].mode == 0o755 and members["src/README"].mode == 0o644
 
     (ctx / "Dockerfile").write_text(f"FROM busybox\nADD --keep-git-dir=true --chown=33:33 {served.url}#v1.0 /src\n")

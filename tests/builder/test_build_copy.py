@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from imagelib import member, sha256_digest, tar_bytes, tar_of
 
-from freight.builder.copyadd import FIXED_MTIME
 from freight.builder.state import BuildError
 from freight.store import Store
-from tests.builder.buildutil import config, do_build, layer_file, layer_members, write_context
+from tests.builder.buildutil import BASE_TIME, config, do_build, layer_file, layer_members, write_context
 
 FILES = {"a.txt": "A\n", "b.txt": "B\n", "dir/one": "1\n", "dir/sub/two": "2\n", "x.py": "X\n"}
 
@@ -57,7 +56,7 @@ def test_copy_semantics(busybox_store: Store, tmp_path: Path, line: str, expecte
         assert (m.uid, m.gid) == (0, 0)
         if m.name.startswith("etc"):
             continue  # /etc keeps the base image's metadata
-        assert m.mtime == FIXED_MTIME
+        assert m.mtime == BASE_TIME
 
 
 def test_copy_chown_chmod_and_symlinks(busybox_store: Store, tmp_path: Path) -> None:
@@ -141,7 +140,7 @@ def test_add_unpacks_an_archive_as_docker_does(busybox_store: Store, tmp_path: P
         "Dockerfile": "FROM busybox\nCOPY gone /dest/\nADD a.tar.zst /dest/\nADD --chown=5:6 a.tar.zst /owned/\n"})
     result, _ = do_build(busybox_store, ctx)
     added = layer_members(busybox_store, result.image_id, 2)
-    assert (added["dest"].mode, added["dest"].uid, added["dest"].mtime) == (0o755, 0, FIXED_MTIME)
+    assert (added["dest"].mode, added["dest"].uid, added["dest"].mtime) == (0o755, 0, BASE_TIME)
     assert (added["dest/d"].mode, added["dest/d"].uid, added["dest/d"].gid) == (0o750, 11, 12)
     f = added["dest/d/f"]
     assert (f.mode, f.uid, f.gid, f.mtime) == (0o4755, 1234, 4321, 1_500_000_000)
@@ -150,7 +149,7 @@ def test_add_unpacks_an_archive_as_docker_does(busybox_store: Store, tmp_path: P
     assert added["dest/sym"].linkname == "/etc/passwd"
     owned = layer_members(busybox_store, result.image_id, 3)
     assert {(m.uid, m.gid) for m in owned.values()} == {(5, 6)}
-    assert owned["owned/keep"].mtime == FIXED_MTIME  # implied by "keep/.wh..wh..opq", not in the archive
+    assert owned["owned/keep"].mtime == BASE_TIME  # implied by "keep/.wh..wh..opq", not in the archive
 
 
 @pytest.mark.parametrize("name, members, message", [

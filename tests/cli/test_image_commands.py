@@ -74,7 +74,7 @@ def test_rmi_untag_then_delete(cli: CLI, imported: str, store: Store) -> None:
 def test_prune_and_df_report_space(cli: CLI, imported: str, busybox_rootfs: Path) -> None:
     df = cli("system", "df", check=True).stdout.splitlines()
     assert re.fullmatch(r"TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE", df[0])
-    assert re.match(r"Images +1 +0 +[\d.]+MB +[\d.]+MB \(100%\)", df[1])
+    assert re.match(r"Images +1 +0 +[\d.]+MB +[\d.]+MB \((99|100)%\)", df[1])  # not the store's own dirs
     # Re-importing under the same tag with another config leaves the old image dangling.
     cli("import", "--change", "CMD [\"true\"]", str(busybox_rootfs), "busybox:latest", check=True)
     dangling = cli("images", "-q", "--filter", "dangling=true", check=True).stdout.split()

@@ -8,6 +8,7 @@ module on the path costs more than the rest of the command).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,12 +92,16 @@ CHILD_ONLY_BINDINGS = {"pyseccomp"}
 
 
 def _imported(store: Store, *argv: str) -> set[str]:
-    """Every module ``freight ARGV`` imports, in any of its processes (``-X importtime``),
-    except those imported only by ``CHILD_ONLY_BINDINGS``."""
+    """Every module ``freight ARGV`` imports, in any of its processes (``-X importtime``; a
+    container's monitor, forked from the command, writes to ``FREIGHT_MONITOR_LOG``), except
+    those imported only by ``CHILD_ONLY_BINDINGS``."""
+    monitor_log = store.root / "monitor.log"
     result = subprocess.run([sys.executable, "-X", "importtime", str(FREIGHT), "--root", str(store.root), *argv],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "FREIGHT_MONITOR_LOG": str(monitor_log)})
     assert result.returncode == 0, result.stderr
-    names = [line.rpartition("|")[2] for line in result.stderr.splitlines() if line.startswith("import time:")]
+    said = result.stderr + (monitor_log.read_text() if monitor_log.exists() else "")
+    names = [line.rpartition("|")[2] for line in said.splitlines() if line.startswith("import time:")]
     loaded: set[str] = set()
     skip_deeper = None  # importtime lists a module's imports before it, indented deeper
     for name in reversed(names):

@@ -22,12 +22,12 @@ from testlib import store_temporaries
 
 from freight.errors import DigestMismatch
 from freight.image.digest import chain_ids, hex_of
-from freight.registry.blobstream import Abandoned, BlobStream
 from freight.registry.client import Registry
 from freight.registry.pull import pull
 from freight.registry.push import cached_blob, push
 from freight.store import Store, open_store
-from freight.store.compression import gzip_compress
+from freight.store.blobstream import Abandoned, BlobStream
+from freight.store.compression import GZIP_FLAVOUR, gzip_compress
 
 
 def _unpack_temporaries(store: Store) -> list[str]:
@@ -200,7 +200,7 @@ def test_a_broken_streamed_upload_falls_back_to_the_stored_blob(registry, store:
     finally:
         proxy.close()
     assert proxy.dropped == 1
-    entry = store.root / "distribution" / "gzip" / hex_of(image.diff_ids[0])
+    entry = store.root / "distribution" / GZIP_FLAVOUR / hex_of(image.diff_ids[0])
     assert entry.read_text().split()[0] == sha256_digest(_gzipped(store, image.diff_ids[0]))
     got = pull(open_store(tmp_path / "other"), f"{host}/up:v1")
     assert got.id == image.id and got.manifest_digest == digest

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from imagelib import sha256_digest, tar_of
+from testlib import du_bytes
 
 from freight.store.blobs import ENCODE_FROM
 from freight.store.check import check
@@ -153,7 +154,7 @@ def test_gc_reports_the_space_an_encoded_blob_took(store: Store, cli, layer_tar:
     cli("import", str(path), "plain:1", check=True)
     digest = sha256_digest(data)
     on_disk = store.blobs.disk_size(digest)
-    snapshot = store.snapshots.size(store.resolve_image("plain:1").chain_ids[0])
+    snapshot = du_bytes(store.snapshots.path(store.resolve_image("plain:1").chain_ids[0]))
     store.images.remove("plain:1")
     report = store.gc()
     assert report is not None and digest in report.deleted_blobs

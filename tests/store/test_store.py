@@ -16,6 +16,7 @@ from freight.image.reference import parse
 from freight.store import Store
 from freight.store.check import check
 from freight.store.importer import import_rootfs
+from freight.store.refs import IMAGE
 
 
 def test_blob_is_verified_and_nothing_is_kept_on_mismatch(store: Store) -> None:
@@ -72,9 +73,7 @@ def test_rmi_untags_then_deletes_and_gc_frees_content(busybox_store: Store) -> N
 
 def test_image_used_by_a_container_is_not_deleted(busybox_store: Store) -> None:
     image = busybox_store.resolve_image("busybox")
-    busybox_store.db.execute(
-        "INSERT INTO containers (id, name, image_id, created, config, state) VALUES (?,?,?,?,?,?)",
-        ("c" * 64, "user", image.id, "", "{}", "{}"))
+    busybox_store.refs.replace("container", "c" * 64, [(IMAGE, image.id)])
     with pytest.raises(Conflict, match="is using its referenced image"):
         busybox_store.images.remove("busybox")
     assert busybox_store.images.remove("busybox", force=True) == [("Untagged", "busybox:latest")]

@@ -122,6 +122,14 @@ class StageGraph:
             found = {df.stage_index(ref, by_number=True) for ref in refs} | {base}
             self.reads.append({i for i in found if i is not None})
 
+    def images(self, df: Dockerfile) -> list[str]:
+        """The images (not stages, not scratch) the Dockerfile names, in order, each once:
+        the FROM words, then ``COPY --from`` and ``RUN --mount from=``."""
+        found = [word for word, base in zip(self.words, self.bases) if base is None and word != "scratch"]
+        found += [ref for stage in df.stages for instr in stage.instructions for ref in _stage_refs(instr)
+                  if df.stage_index(ref, by_number=True) is None]
+        return list(dict.fromkeys(found))
+
     def dependencies(self, index: int) -> set[int]:
         """The other stages stage ``index`` waits for."""
         return self.reads[index] - {index}
