@@ -11,6 +11,7 @@ from pathlib import Path
 from freight.runtime import syscalls as sc
 from freight.runtime.containers import get
 from freight.runtime.events import container_event
+from freight.runtime.rootfs import mount_snapshot
 from freight.store.layerwrite import write_layer
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -82,14 +83,13 @@ def merged_view(store: Store, c: Container) -> Iterator[str]:
     """A read-only overlay of the container's files (its upper dir over its image's layers),
     without its volumes or the kernel's filesystems: what ``export`` archives."""
     directory = c.directory(store)
-    layers = [f"{directory}/upper", *_lowers(store, c)]
+    image = store.resolve_image(c.image_id)
+    store.layer_dirs(image)  # unpacks any layer that is missing
     target = f"{directory}/export.{os.getpid()}"
     os.makedirs(target, exist_ok=True)
     try:
-        if len(layers) == 1:  # an image without layers: overlay needs two lower dirs
-            os.makedirs(f"{directory}/empty-lower", exist_ok=True)
-            layers.append(f"{directory}/empty-lower")
-        sc.mount("overlay", target, "overlay", sc.MS_RDONLY, f"lowerdir={':'.join(layers)}")
+        for m in store.snapshots.view_over(f"{directory}/upper", image.chain_ids):
+            mount_snapshot(m, target)
         try:
             yield target
         finally:
