@@ -21,7 +21,7 @@ from freight.store import scratch
 from freight.store.diskusage import du
 from freight.store.gc import LiveSet
 from freight.store.images import Image
-from freight.store.prune import PruneReport, collect, delete_images
+from freight.store.prune import PruneReport, collect, delete_images, image_filter
 from freight.store.refs import BLOB, IMAGE, SNAPSHOT
 from freight.store.store import Store
 
@@ -48,21 +48,24 @@ class Usage(Record):
     reclaimable: int
 
 
-def prune_system(store: Store, all_unused: bool = False, volumes: bool = False) -> SystemPruneReport:
+def prune_system(store: Store, all_unused: bool = False, volumes: bool = False,
+                 filters: dict[str, list[str]] | None = None) -> SystemPruneReport:
     """Stopped containers, user-defined networks no running container uses, (``volumes``)
     unused anonymous volumes, dangling (``all_unused``: unused) images and unused
     (``all_unused``: all) build cache, in the order that frees each for the next: a cache
     entry whose layer only a pruned image used is unused once it is gone. ``reclaimed`` is
-    the bytes really freed, as ``du`` counts them."""
+    the bytes really freed, as ``du`` counts them. ``filters`` (``until``, ``label``,
+    ``label!``) choose the containers, images and cache entries."""
+    filters = filters or {}
     report = SystemPruneReport()
-    report.containers, report.reclaimed = prune_containers(store)
+    report.containers, report.reclaimed = prune_containers(store, filters)
     report.networks = prune_networks(store)
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed
-    images = PruneReport(delete_images(store, all_unused))
+    images = PruneReport(delete_images(store, all_unused, image_filter(filters)))
     before = cache.keys(store)
-    report.reclaimed += cache.prune_cache(store, all_unused, collect=False)
+    report.reclaimed += cache.prune_cache(store, all_unused, collect=False, until=min(filters.get("until", [""])))
     report.build_cache = sorted(before - cache.keys(store))
     collect(store, images)
     report.images = images.images

@@ -25,7 +25,7 @@ import pytest
 from imagelib import import_busybox
 from networld import World
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import CLI, REPO, machine_network, require_root, require_tool, run_freight
+from testlib import CLI, REPO, machine_network, require_root, require_tool, run_freight, wait_until
 
 from freight.runtime import syscalls as sc
 from freight.runtime.child import loopback_up
@@ -91,6 +91,49 @@ def debian_rootfs_tar() -> Path:
                         str(partial)], check=True, stdout=subprocess.DEVNULL)
         partial.rename(cached)
     return cached
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private dockerd (no bridge, no iptables) for the session: the address to give ``docker --host``."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("docker"):
+        pytest.skip("needs root, dockerd and the docker CLI (Debian package docker.io)")
+    root = tmp_path_factory.mktemp("dockerd")
+    host = f"unix:///run/freight-tests-{os.getpid()}.sock"
+    log = (root / "log").open("wb")
+    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none", "--data-root", str(root / "data"),
+                               "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid"),
+                               "--host", host], stdout=log, stderr=log)
+    try:
+        answered = wait_until(lambda: subprocess.run(["docker", "--host", host, "version"],
+                                                     capture_output=True).returncode == 0
+                              or daemon.poll() is not None, timeout=30, interval=0.2)
+        if not answered or daemon.poll() is not None:
+            pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
+        yield host
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def docker_busybox(dockerd: str, busybox_rootfs: Path) -> list[str]:
+    """The current docker CLI on the private dockerd, which holds ``busybox:latest`` (the same files
+    as ``busybox_store``'s)."""
+    command = ["docker", "--host", dockerd]
+    tar = subprocess.Popen(["tar", "-C", str(busybox_rootfs), "-c", "."], stdout=subprocess.PIPE)
+    subprocess.run([*command, "import", "-", "busybox:latest"], stdin=tar.stdout, check=True,
+                   capture_output=True)
+    tar.wait()
+    return command
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from freight.runtime.filters import parse_filters as parse_ps_filters
 from freight.runtime.filters import select, shows_stopped
 from freight.runtime.inspect import container_inspect
 from freight.runtime.network import parse_network_mode
-from freight.runtime.prune import container_size, parse_filters, prune_containers
+from freight.runtime.prune import container_size, parse_filter_lists, prune_containers
 from freight.runtime.signals import parse_signal
 from freight.runtime.stats import sample
 from freight.runtime.times import parse_time, timestamp
@@ -272,7 +272,8 @@ def resize(call: Call) -> None:
 
 
 def prune(call: Call) -> None:
-    removed, reclaimed = prune_containers(call.store, parse_filters(filter_specs(call), ("until", "label")))
+    filters = parse_filter_lists(filter_specs(call), ("until", "label", "label!"))
+    removed, reclaimed = prune_containers(call.store, filters)
     call.json({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
 
 

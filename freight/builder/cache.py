@@ -90,7 +90,8 @@ def cache_mounts_dir(store: Store) -> Path:
     return store.root / "buildcache-mounts"
 
 
-def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
+def prune_cache(store: Store, all: bool = False, collect: bool = True, until: str = "",
+                keep_storage: int = 0) -> int:
     """Remove build cache entries and free what only they kept; return the bytes reclaimed.
 
     Without ``all`` only entries whose layer no image uses are removed
@@ -98,7 +99,8 @@ def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
     --mount=type=cache`` directories too (``-a``). With ``collect`` it then
     runs ``store.gc()`` (which takes the store lock exclusively: do not call
     it so while holding that lock) and counts what GC freed; without, the
-    caller's own GC frees the blobs and snapshots.
+    caller's own GC frees the blobs and snapshots. ``until`` (RFC 3339) spares entries used
+    since; ``keep_storage`` spares the most recently used entries whose layers fit in it.
     """
     used: set[str] = set()
     for image in store.images.all():
@@ -106,9 +108,9 @@ def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
             used.update(layer["digest"] for layer in image.layers)
         except Exception:  # a broken image keeps nothing here; GC handles it
             continue
-    rows = store.db.execute("SELECT key, value FROM build_cache").fetchall()
-    doomed = [key for key, value in rows
-              if all or not set(json.loads(value).get("blobs", [])) & used]
+    rows = store.db.execute("SELECT key, value, last_used FROM build_cache ORDER BY last_used DESC").fetchall()
+    doomed = [key for key, value, last_used in _beyond(rows, keep_storage)
+              if (all or not set(json.loads(value).get("blobs", [])) & used) and (not until or last_used < until)]
     with _LOCK, transaction(store.db):
         store.db.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in doomed])
         for key in doomed:
@@ -124,3 +126,15 @@ def prune_cache(store: Store, all: bool = False, collect: bool = True) -> int:
         return reclaimed
     report = store.gc()
     return reclaimed + (report.reclaimed if report else 0)
+
+
+def _beyond(rows: list[Any], keep_storage: int) -> list[Any]:
+    """The rows (newest first) after those whose layers, added up, fit in ``keep_storage`` bytes."""
+    if keep_storage <= 0:
+        return rows
+    kept = 0
+    for index, row in enumerate(rows):
+        kept += int(json.loads(row[1]).get("size") or 0)
+        if kept > keep_storage:
+            return rows[index:]
+    return []

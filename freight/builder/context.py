@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, BinaryIO
 
+
 _CHUNK = 1 << 20
 # A Dockerfile that is not valid UTF-8 builds as BuildKit builds it: each bad byte reads
 # as U+FFFD (a name written so finds no file; ``COPY .`` and globs copy such names as they are).
@@ -273,12 +274,13 @@ def _extract(stream: BinaryIO, dest: str) -> None:
 
 def open_context(context: str, dockerfile: str | None = None, stdin: BinaryIO | None = None,
                  tmp_dir: Path | None = None) -> BuildContext:
-    """Open a context as ``docker build`` takes it: a directory, a tar file or ``-``."""
+    """Open a context as ``docker build`` takes it: a directory, a tar file or ``-`` (URLs:
+    ``remotecontext``)."""
     if context == "-":
-        return _from_stdin(stdin or os.fdopen(0, "rb", closefd=False), dockerfile, tmp_dir)
+        return from_stdin(stdin or os.fdopen(0, "rb", closefd=False), dockerfile, tmp_dir)
     path = Path(context)
     if path.is_dir():
-        return _from_dir(path, dockerfile)
+        return from_dir(path, dockerfile)
     if path.is_file():
         with open(path, "rb") as f:
             return _from_tar(f, dockerfile, tmp_dir)
@@ -295,7 +297,7 @@ def _dockerfile_path(root: Path, dockerfile: str | None, in_context: bool) -> Pa
     return path if path.is_absolute() or path.exists() else root / dockerfile
 
 
-def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
+def from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> BuildContext:
     if dockerfile == "-":
         text = os.fdopen(0, "rb", closefd=False).read().decode("utf-8", DOCKERFILE_ERRORS)
         path = root / "Dockerfile"
@@ -312,7 +314,7 @@ def _from_dir(root: Path, dockerfile: str | None, temp: str | None = None) -> Bu
                         dockerfile_path=None if dockerfile == "-" else path)
 
 
-def _from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
+def from_stdin(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) -> BuildContext:
     """``docker build -``: a tar of the context, or else the Dockerfile alone."""
     import shutil
     import tempfile
@@ -338,7 +340,7 @@ def _from_tar(stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None) ->
     temp = tempfile.mkdtemp(prefix="build-context-", dir=tmp_dir)
     try:
         _extract(stream, temp)
-        return _from_dir(Path(temp), dockerfile, temp)
+        return from_dir(Path(temp), dockerfile, temp)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise

@@ -62,7 +62,7 @@ def build(store: Store, opts: BuildOptions) -> BuildResult:
 
 def _build(store: Store, opts: BuildOptions, progress: Progress) -> BuildResult:
     v = progress.vertex(f"[internal] load build definition from {Path(opts.dockerfile or 'Dockerfile').name}")
-    ctx = open_context(opts.context, opts.dockerfile, opts.stdin, Path(store.scratch_dir))
+    ctx = _open_context(opts, Path(store.scratch_dir))
     ctx.hashes = HashCache(store.root / "buildcache-hashes.json")
     try:
         with ctx:
@@ -146,3 +146,13 @@ def error_report(err: BuildError) -> str:
         lines.append("--------------------")
     lines.append(f"ERROR: failed to solve: {err.message}")
     return "\n".join(lines) + "\n"
+
+
+def _open_context(opts: BuildOptions, tmp_dir: Path) -> BuildContext:
+    """The build's context: a local one, or one a URL names (``remotecontext``)."""
+    if opts.context != "-" and ("://" in opts.context or "@" in opts.context):
+        from freight.builder import remotecontext  # git and urllib: only for a context named by a URL
+
+        if remotecontext.is_remote(opts.context):
+            return remotecontext.open_remote(opts.context, opts.dockerfile, tmp_dir)
+    return open_context(opts.context, opts.dockerfile, opts.stdin, tmp_dir)

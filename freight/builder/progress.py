@@ -29,6 +29,7 @@ class Vertex:
         self.state = "running"
         self.logs: list[str] = []
         self.stamped: list[str] = []  # the logs with their time stamps, as plain output shows them
+        self.statuses: list[str] = []  # its sub-steps (``writing image sha256:...``): tty's ``=> =>`` rows
         self.elapsed = 0.0
 
     def log(self, text: str) -> None:
@@ -39,6 +40,7 @@ class Vertex:
         self.progress.line(self, line)
 
     def status(self, text: str) -> None:
+        self.statuses.append(text.removesuffix(" done"))
         self.progress.line(self, text)
 
     def cached(self) -> None:
@@ -107,6 +109,7 @@ class TtyProgress(Progress):
         from rich.live import Live
 
         self.start = time.monotonic()
+        self.finished: float | None = None  # the build's time, once it ended
         self.console = Console(file=self.out, highlight=False)
         self.live = Live(console=self.console, refresh_per_second=8, transient=False,
                          get_renderable=self._render)
@@ -119,21 +122,29 @@ class TtyProgress(Progress):
         from rich.text import Text
 
         done = sum(1 for v in self.vertices if v.state != "running")
-        text = Text(f"[+] Building {time.monotonic() - self.start:.1f}s ({done}/{len(self.vertices)})\n",
+        ok = self.finished is not None and not any(v.state == "error" for v in self.vertices)
+        took = self.finished if self.finished is not None else time.monotonic() - self.start
+        text = Text(f"[+] Building {took:.1f}s ({done}/{len(self.vertices)}){' FINISHED' if ok else ''}\n",
                     style="bold blue")
         width = max(self.console.width - 10, 20)
         for v in list(self.vertices):
             seconds = v.elapsed if v.state != "running" else time.monotonic() - v.started
-            mark = {"cached": "CACHED", "error": "ERROR"}.get(v.state, f"{seconds:.1f}s")
+            mark = "ERROR" if v.state == "error" else f"{seconds:.1f}s"
             style = {"error": "red", "running": "yellow"}.get(v.state, "blue")
-            name = v.name if len(v.name) <= width - 4 else v.name[: width - 7] + "..."
+            name = f"CACHED {v.name}" if v.state == "cached" else v.name  # BuildKit's place for it
+            name = name if len(name) <= width - 4 else name[: width - 7] + "..."
             text.append(f" => {name:<{width - 4}} {mark:>6}\n", style=style)
+            for status in v.statuses:
+                shown = status if len(status) <= width - 7 else status[: width - 10] + "..."
+                text.append(f" => => {shown:<{width - 7}} {'0.0s':>6}\n", style=style)
             if v.state in ("running", "error"):
                 for log in v.logs[-6:]:
                     text.append(f" => => # {log[: width - 6]}\n", style="dim")
         return text
 
     def close(self) -> None:
+        self.finished = time.monotonic() - self.start
+        self.live.refresh()
         self.live.stop()
 
 

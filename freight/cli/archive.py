@@ -17,6 +17,7 @@ from freight.archive.load import load
 from freight.archive.save import save
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
+from freight.store import events
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -49,11 +50,11 @@ def cmd_save(args: argparse.Namespace) -> int:
             raise FreightError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
         save(store(args), args.images, sys.stdout.buffer)
         return 0
-    _save_to_file(lambda out: save(store(args), args.images, out), Path(args.output))
+    save_to_file(lambda out: save(store(args), args.images, out), Path(args.output))
     return 0
 
 
-def _save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
+def save_to_file(write: Callable[[BinaryIO], None], path: Path) -> None:
     """Write through a temporary file beside ``path`` and rename it into place, as Docker's CLI does.
 
     An existing non-regular file (``/dev/null``, a FIFO) is written to directly, never replaced.
@@ -83,7 +84,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         source = Path(args.input)
         if not source.exists():
             raise FreightError(f"open {args.input}: no such file or directory")
-    for image in load(store(args), source):
+    st = store(args)
+    for image in load(st, source):
+        events.emit(st.root_path, "image", "load", image.id, {"name": image.tags[0] if image.tags else image.id})
         for tag, old_id in image.replaced:
             print(f"The image {tag} already exists, renaming the old one with ID {old_id} to empty string")
         for tag in image.tags:

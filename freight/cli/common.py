@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from freight.errors import FreightError, InvalidArgument
+from freight.errors import FreightError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def each(refs: list[str], action: Callable[[str], Any], show: Callable[[Any], object] | None = None) -> int:
+def each(refs: list[str], action: Callable[[str], Any], show: Callable[[Any], object] | None = None,
+         missing_ok: bool = False) -> int:
     """Docker's multi-container commands: act on each, print it (or ``show`` of the result),
-    report failures on stderr; 1 if any failed."""
+    report failures on stderr; 1 if any failed (``missing_ok``: not for one that is not
+    there, as ``rm -f`` forgives it)."""
     status = 0
     for ref in refs:
         try:
@@ -26,7 +28,8 @@ def each(refs: list[str], action: Callable[[str], Any], show: Callable[[Any], ob
             print(ref if show is None else show(result), flush=True)
         except FreightError as err:
             sys.stderr.write(f"Error response from daemon: {err}\n")
-            status = 1
+            if not (missing_ok and isinstance(err, NotFound)):
+                status = 1
     return status
 
 

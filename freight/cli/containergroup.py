@@ -32,6 +32,11 @@ _MODULES = {
     "freight.cli.stats": "top stats port",
     "freight.cli.cp": "cp",
     "freight.cli.lifecycle:register_prune": "prune",
+    "freight.cli.pause": "pause unpause",
+    "freight.cli.rename": "rename",
+    "freight.cli.changes": "diff export",
+    "freight.cli.commit": "commit",
+    "freight.cli.update": "update",
 }
 _ALIASES: dict[str, tuple[str, ...]] = {"ps": ("ls", "list")}
 _OPTIONS = {"freight.cli.inspect": {"kind": "container"}}  # ``container inspect`` looks only for containers

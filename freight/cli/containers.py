@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from freight.cli.common import parse_int
-from freight.cli.format import Template, render_table, since
+from freight.cli.format import FORMAT_HELP, Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.runtime import containers, logs
 from freight.runtime.filters import parse_filters, select, shows_stopped
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from freight.runtime.records import Container
+    from freight.store import Store
 
 
 def register(sub: Subcommands) -> None:
@@ -30,7 +31,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-f", "--filter", action="append", default=[],
                    help="Filter output based on conditions provided")
-    p.add_argument("--format", help="Format output using a custom template")
+    p.add_argument("--format", help=FORMAT_HELP)
     p = sub.add("logs", cmd_logs, help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
@@ -54,17 +55,57 @@ def _ports_text(ports: dict[str, Any]) -> str:
     return ", ".join(out)
 
 
-def ps_row(c: Container, no_trunc: bool = False) -> dict[str, str]:
-    """One ``docker ps`` row (the template fields Docker offers)."""
-    command = " ".join([c.record["Path"], *c.record["Args"]])
+def command_text(path: str, args: list[str]) -> str:
+    """The daemon's ``Command`` of a container: arguments with a space in single quotes."""
+    return " ".join([path, *(f"'{a}'" if " " in a else a for a in args)])
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote``: double quotes, with quotes, backslashes and control bytes escaped."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v"}
+
+
+def ps_row(c: Container, no_trunc: bool = False, st: Store | None = None) -> Row:
+    """One ``docker ps`` row (the template fields Docker offers); with ``st``, Size filled in."""
+    command = command_text(c.record["Path"], c.record["Args"])
     if not no_trunc and len(command) > 20:
         command = command[:19] + "\u2026"
-    return {"ID": c.id if no_trunc else c.id[:12], "Image": c.config.get("Image", ""),
-            "Command": f'"{command}"', "CreatedAt": c.record["Created"],
-            "RunningFor": since(c.record["Created"]), "Status": containers.status_text(c.state),
-            "State": c.state["Status"],
-            "Ports": _ports_text(c.record.get("NetworkSettings", {}).get("Ports") or {}),
-            "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items())}
+    mounts = c.record.get("Mounts") or []
+    network = c.host_config.get("NetworkMode") or "default"
+    return Row({
+        "Command": go_quote(command), "CreatedAt": docker_time(c.record["Created"]),
+        "ID": c.id if no_trunc else c.id[:12], "Image": c.config.get("Image", ""),
+        "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("Labels") or {}).items()),
+        "LocalVolumes": str(sum(1 for m in mounts if m.get("Type") == "volume")),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in mounts),
+        "Names": c.name, "Networks": "bridge" if network == "default" else network, "Platform": None,
+        "Ports": _ports_text(c.record.get("NetworkSettings", {}).get("Ports") or {}),
+        "RunningFor": since(c.record["Created"]), "Size": _size_text(st, c) if st else "0B",
+        "State": c.state["Status"], "Status": containers.status_text(c.state),
+    })
+
+
+def _size_text(st: Store, c: Container) -> str:
+    """``0B (virtual 1.99MB)``: the container's own files, and with its image's."""
+    from freight.runtime.prune import container_size  # only a listing that shows sizes walks the trees
+
+    own = container_size(st, c)
+    image = st.images.get(c.image_id)
+    return f"{human_size(own)} (virtual {human_size(own + (image.size if image else 0))})"
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -72,14 +113,15 @@ def cmd_ps(args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter)
     found = containers.list_containers(st, all=args.all or shows_stopped(filters))
     found = select(found, filters, lambda ref: containers.get(st, ref))
-    rows = [ps_row(c, args.no_trunc) for c in found]
+    sized = bool(args.format) and (".Size" in args.format or "json ." in args.format)  # as Docker's CLI asks
+    rows = [ps_row(c, args.no_trunc, st if sized else None) for c in found]
     if args.quiet:
         for row in rows:
             print(row["ID"])
     elif args.format:
         Template(args.format, _PS_HEADERS).write(rows)
     else:
-        render_table([list(_PS_HEADERS.values())] + [[r[c] for c in _PS_HEADERS] for r in rows])
+        render_table([list(_PS_HEADERS.values())] + [[str(r[c]) for c in _PS_HEADERS] for r in rows])
     return 0
 
 

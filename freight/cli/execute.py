@@ -24,7 +24,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]").required = False
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

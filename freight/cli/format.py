@@ -20,16 +20,24 @@ from freight.runtime.times import human_duration
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any
 
+# Docker's description of a listing's --format flag.
+FORMAT_HELP = ("Format output using a custom template:\n"
+               "'table':            Print output in table format with column headers (default)\n"
+               "'table TEMPLATE':   Print output in table format using the given Go template\n"
+               "'json':             Print in JSON format\n"
+               "'TEMPLATE':         Print output using the given Go template.\n"
+               "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output "
+               "with templates")
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 _BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
 
 
-def human_size(size: float) -> str:
-    """go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
-    return _scaled(size, 1000.0, _UNITS, 3)
+def human_size(size: float, digits: int = 3) -> str:
+    """go-units HumanSizeWithPrecision(size, digits): decimal units (``HumanSize``: 4 digits)."""
+    return _scaled(size, 1000.0, _UNITS, digits)
 
 
 def bytes_size(size: float) -> str:
@@ -92,10 +100,50 @@ class TemplateError(InvalidArgument):
     """A --format template that does not parse or cannot be evaluated."""
 
 
+class Row(dict[str, str | None]):
+    """One row of a listing (``ps``, ``images``): ``{{json .}}`` of it escapes ``<``, ``>`` and
+    ``&`` as Go's ``json.Marshal`` of Docker's row does (``"\\u003cnone\\u003e"``); the ``json``
+    function on anything else writes them as they are, as Docker's does."""
+
+
+class _Struct(dict[str, object]):
+    """A value Docker's templates see as a Go struct: printed ``{value value ...}``."""
+
+
+class _Nil:
+    """A field Docker holds as a nil slice, map or pointer: empty and false to templates,
+    ``null`` to ``json``, and printed as Go prints that kind of nil."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+# Inspect fields that are Go structs, nil maps and nil pointers (any other nil is a slice: "[]").
+_STRUCTS = frozenset({"State", "HostConfig", "Config", "NetworkSettings", "GraphDriver", "RestartPolicy",
+                      "LogConfig", "Health", "RootFS", "Metadata", "ContainerConfig"})
+_NIL_TEXT = {"Labels": "map[]", "Volumes": "map[]", "DriverOpts": "map[]", "ExposedPorts": "map[]",
+             "Options": "map[]", "Tmpfs": "map[]", "Sysctls": "map[]", "StorageOpt": "map[]",
+             "MemorySwappiness": "<nil>", "PidsLimit": "<nil>", "IPAMConfig": "<nil>",
+             "Healthcheck": "<nil>", "OomKillDisable": "<nil>", "Init": "<nil>", "StopTimeout": "<nil>"}
+_HTML = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
 def _json(value: Any) -> str:
     import json  # listing commands load this module, and a plain listing does without json
 
-    return json.dumps(value, separators=(",", ":"), default=str)
+    if isinstance(value, _Nil):
+        return "null"
+    text = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+    return text.translate(_HTML) if isinstance(value, Row) else text
 
 
 def _join(value: Any, sep: str = ",") -> str:
@@ -125,6 +173,10 @@ def _lookup(data: Any, path: str) -> Any:
             if part not in value:
                 raise TemplateError(f"can't evaluate field {part}")
             value = value[part]
+            if value is None:
+                value = _Nil(_NIL_TEXT.get(part, "[]"))
+            elif part in _STRUCTS and isinstance(value, dict):
+                value = _Struct(value)
         else:
             value = getattr(value, part)
     return value
@@ -201,6 +253,8 @@ def _eval(expr: str, dot: Any) -> Any:
 def _text(value: Any) -> str:
     if value is None:
         return "<no value>"
+    if isinstance(value, _Nil):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -209,6 +263,8 @@ def _text(value: Any) -> str:
 
 
 def _go_repr(value: Any) -> str:
+    if isinstance(value, _Struct):
+        return "{" + " ".join(_go_repr("" if v is None else v) for v in value.values()) + "}"
     if isinstance(value, dict):
         return "map[" + " ".join(f"{k}:{_go_repr(v)}" for k, v in sorted(value.items())) + "]"
     if isinstance(value, list):
@@ -281,6 +337,7 @@ class Template:
     """A compiled --format string; ``table`` formats get headers and aligned columns."""
 
     def __init__(self, text: str, headers: Mapping[str, str] | None = None) -> None:
+        text = "{{json .}}" if text == "json" else text  # Docker's shorthand
         self.table = text.startswith("table")
         text = text[5:].lstrip() if self.table else text
         self.text = text.replace("\\t", "\t").replace("\\n", "\n")

@@ -8,7 +8,7 @@ import argparse
 import sys
 from importlib import import_module
 
-from freight.cli.format import Template, docker_time, human_size, render_table, since
+from freight.cli.format import FORMAT_HELP, Row, Template, docker_time, human_size, render_table, since
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.image import reference
@@ -51,32 +51,32 @@ def register_image_group(sub: Subcommands) -> None:
 # -- images ------------------------------------------------------------------
 
 def _images_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="Show all images")
+    p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--digests", action="store_true", help="Show digests")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
-    p.add_argument("--format", help="Format output using a custom template")
+    p.add_argument("--format", help=FORMAT_HELP)
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[dict[str, str]]:
-    """One row per tag, or a <none> row for an untagged image, as Docker lists them."""
-    for image in images:
+def _image_rows(images: list[Image], no_trunc: bool) -> Iterator[Row]:
+    """One row per tag, or a <none> row for an untagged image, as Docker lists them: newest first."""
+    for image in sorted(images, key=lambda i: i.created, reverse=True):
         image_id = image.id if no_trunc else image.id[7:19]
         digest = "<none>"
         if image.repo_digests:
             digest = image.repo_digests[0].partition("@")[2]
         names: list[reference.Reference | None] = [reference.parse_normalized(t) for t in image.repo_tags]
         for ref in names or [None]:
-            yield {
+            yield Row({
                 "Containers": "N/A", "CreatedAt": docker_time(image.created),
                 "CreatedSince": since(image.created), "Digest": digest, "ID": image_id,
                 "Repository": ref.familiar_repository if ref else "<none>",
                 "SharedSize": "N/A", "Size": human_size(image.size),
                 "Tag": (ref.tag or "<none>") if ref else "<none>", "UniqueSize": "N/A",
-                "VirtualSize": human_size(image.size),
-            }
+                "VirtualSize": human_size(image.size, 4),
+            })
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -88,7 +88,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     if args.repository:
         patterns.append(args.repository)
     if patterns:
-        rows = [r for r in rows if matches_reference(r["Repository"], r["Tag"], patterns)]
+        rows = [r for r in rows if matches_reference(str(r["Repository"]), str(r["Tag"]), patterns)]
     if args.quiet:
         for image_id in dict.fromkeys(r["ID"] for r in rows):
             print(image_id)
@@ -99,7 +99,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     columns = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
     headers = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
                "CreatedSince": "CREATED", "Size": "SIZE"}
-    render_table([[headers[c] for c in columns]] + [[r[c] for c in columns] for r in rows])
+    render_table([[headers[c] for c in columns]] + [[str(r[c]) for c in columns] for r in rows])
     return 0
 
 
@@ -111,9 +111,13 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    from freight.store import events  # json: ``images``, in this module, lists without it
+
     st = store(args)
     image = st.resolve_image(args.source)
-    st.images.tag(image.id, reference.parse(args.target))
+    target = reference.parse(args.target)
+    st.images.tag(image.id, target)
+    events.emit(st.root_path, "image", "tag", image.id, {"name": str(target)})
     return 0
 
 
@@ -124,17 +128,21 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
+    from freight.store import events  # see cmd_tag
+
     st = store(args)
     status = 0
     for name in args.images:
         try:
-            events = st.images.remove(name, force=args.force)
+            removed = st.images.remove(name, force=args.force)
         except FreightError as err:
             sys.stderr.write(f"Error: {err}\n")
             status = 1
             continue
-        for kind, what in events:
+        for kind, what in removed:
             print(f"{kind}: {what}")
+            events.emit(st.root_path, "image", "untag" if kind == "Untagged" else "delete", what,
+                        {"name": what})
     report = st.gc(wait=False)
     if report:
         for chain in report.deleted_snapshots:

@@ -10,7 +10,7 @@ from freight.cli.format import human_size
 from freight.cli.main import Subcommands, store
 from freight.runtime import lifecycle
 from freight.runtime.attach import attach
-from freight.runtime.prune import parse_filters, prune_containers
+from freight.runtime.prune import parse_filter_lists, prune_containers
 from freight.runtime.signals import parse_signal
 
 _DEFAULT_SIGNAL_HELP = "Signal to stop the container"
@@ -64,7 +64,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     st = store(args)
-    return each(args.containers, lambda ref: lifecycle.remove(st, ref, args.force, args.volumes))
+    return each(args.containers, lambda ref: lifecycle.remove(st, ref, args.force, args.volumes),
+                missing_ok=args.force)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -73,7 +74,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def cmd_container_prune(args: argparse.Namespace) -> int:
-    filters = parse_filters(args.filter, ("until", "label"))
+    filters = parse_filter_lists(args.filter, ("until", "label", "label!"))
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0
     removed, reclaimed = prune_containers(store(args), filters)

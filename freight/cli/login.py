@@ -9,7 +9,7 @@ import sys
 
 from freight.cli.main import Subcommands
 from freight.errors import InvalidArgument
-from freight.registry.auth import Credentials, erase_credentials, host_of, store_credentials
+from freight.registry.auth import Credentials, config_path, erase_credentials, host_of, store_credentials
 from freight.registry.client import Registry
 
 
@@ -23,8 +23,19 @@ def register(sub: Subcommands) -> None:
     logout.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
 
 
+_UNENCRYPTED = """
+WARNING! Your credentials are stored unencrypted in '{}'.
+Configure a credential helper to remove this warning. See
+https://docs.docker.com/go/credential-store/
+
+"""
+
+
 def cmd_login(args: argparse.Namespace) -> int:
     host = host_of(args.server)
+    if args.username is not None and not args.username.strip():
+        sys.stderr.write("username is empty\n")  # Docker's words, before anything else
+        return 1
     password = args.password
     if args.password_stdin:
         if args.password or not args.username:
@@ -34,6 +45,9 @@ def cmd_login(args: argparse.Namespace) -> int:
     elif args.password:
         sys.stderr.write("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
     username = args.username or input("Username: ")
+    if not username.strip():
+        sys.stderr.write("username is empty\n")
+        return 1
     if password is None:
         password = getpass.getpass("Password: ")
     if not username or not password:
@@ -41,7 +55,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     creds = Credentials(username, password)
     with Registry(host, creds) as registry:
         registry.check_login()
-    store_credentials(host, creds)
+    if not store_credentials(host, creds):
+        sys.stderr.write(_UNENCRYPTED.format(config_path()))
     print("Login Succeeded")
     return 0
 

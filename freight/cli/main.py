@@ -67,6 +67,14 @@ _MODULES = {
     "freight.cli.volumes": "volume",
     "freight.cli.network": "network",
     "freight.cli.unshare": "unshare",
+    "freight.cli.events": "events",
+    "freight.cli.pause": "pause unpause",
+    "freight.cli.rename": "rename",
+    "freight.cli.changes": "diff export",
+    "freight.cli.commit": "commit",
+    "freight.cli.update": "update",
+    "freight.cli.version": "version info",
+    "freight.cli.search": "search",
 }
 COMMANDS: dict[str, str] = {name: module for module, names in _MODULES.items()
                             for name in names.split()}
@@ -102,6 +110,11 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
+
+    def format_help(self) -> str:
+        from freight.cli import helptext  # only for help
+
+        return helptext.top_help(self) if self.prog == "freight" else helptext.command_help(self)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"freight: {message}\nSee '{self.prog} --help'.\n")
@@ -234,6 +247,13 @@ def build_parser(argv: Sequence[str]) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    words = _command_words(argv)
+    if words and words[0] == "help":  # ``freight help COMMAND``: that command's --help
+        argv = [*words[1:], "--help"]
+        words = words[1:]
+    if words and words[0] not in COMMANDS:
+        sys.stderr.write(f"freight: '{words[0]}' is not a freight command.\nSee 'freight --help'\n")
+        return 1
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

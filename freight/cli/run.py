@@ -11,15 +11,17 @@ it is given.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from freight.cli.common import detach_keys, each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
+from freight.cli.resources import add_resource_flags, memory_and_cpus
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import supervise
 from freight.runtime.childio import Attach
 from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
-from freight.runtime.limits import parse_cpus, parse_memory, parse_memory_swap
+from freight.runtime.limits import parse_memory
 from freight.runtime.mounts import parse_mount_flag
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
@@ -87,13 +89,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--privileged", action="store_true", help="Give extended privileges to this container")
     a("--security-opt", action="append", default=[], help="Security Options")
     a("--ulimit", action="append", default=[], help="Ulimit options")
-    a("-m", "--memory", help="Memory limit")
-    a("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
-    a("--memory-reservation", help="Memory soft limit")
-    a("--cpus", help="Number of CPUs")
-    a("-c", "--cpu-shares", help="CPU shares (relative weight)")
-    a("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
-    a("--pids-limit", help="Tune container pids limit (set -1 for unlimited)")
+    add_resource_flags(p)
     a("--device", action="append", default=[], help="Add a host device to the container")
     a("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)")
     a("--pid", default="", help="PID namespace to use")
@@ -105,6 +101,11 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--runtime", help="Runtime to use for this container")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
+    a("--platform", help="Set platform if server is multi-platform capable")
+    a("--shm-size", help="Size of /dev/shm")
+    a("--cidfile", help="Write the container ID to the file")
+    a("--log-driver", help="Logging driver for the container")
+    a("--log-opt", action="append", default=[], help="Log driver options")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND").required = False  # not in "required:" errors
 
@@ -148,19 +149,8 @@ def _resources(args: argparse.Namespace, host: dict[str, Any]) -> None:
     if not any((args.memory, args.memory_swap, args.memory_reservation, args.cpus, args.cpu_shares,
                 args.cpuset_cpus, args.pids_limit)):
         return
-    if args.memory:
-        host["Memory"] = parse_memory(args.memory, "-m, --memory")
-    if args.memory_swap:
-        host["MemorySwap"] = parse_memory_swap(args.memory_swap)
-    if args.memory_reservation:
-        host["MemoryReservation"] = parse_memory(args.memory_reservation, "--memory-reservation")
-    if args.cpus:
-        host["NanoCpus"] = round(parse_cpus(args.cpus) * 1e9)
+    host.update(memory_and_cpus(args))
     host["CpuShares"] = parse_int(args.cpu_shares, "-c, --cpu-shares") or 0
-    if args.cpuset_cpus:
-        host["CpusetCpus"] = args.cpuset_cpus
-    if args.pids_limit:
-        host["PidsLimit"] = parse_int(args.pids_limit, "--pids-limit")
 
 
 def _ports(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
@@ -210,9 +200,12 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
         "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": args.dns,
         "DnsSearch": args.dns_search, "DnsOptions": args.dns_option,
+        "ContainerIDFile": args.cidfile or "", "LogConfig": _log_config(args),
     }
     if args.runtime:
         host["Runtime"] = args.runtime
+    if args.shm_size:
+        host["ShmSize"] = parse_memory(args.shm_size, "--shm-size")
     _devices(args.device, host)
     if args.gpus:
         host.setdefault("DeviceRequests", []).append(_gpus(args.gpus))
@@ -250,6 +243,16 @@ def _extra_host(value: str) -> str:
     if not sep or not name or not address:
         raise InvalidArgument(f'invalid argument "{value}" for "--add-host" flag: bad format for add-host: "{value}"')
     return f"{name}:{address}"
+
+
+def _log_config(args: argparse.Namespace) -> dict[str, Any]:
+    options = {}
+    for opt in args.log_opt:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            raise InvalidArgument(f'invalid argument "{opt}" for "--log-opt" flag: invalid key value pair format')
+        options[key] = value
+    return {"Type": args.log_driver or "json-file", "Config": options}
 
 
 def _security_opts(values: list[str]) -> list[str]:
@@ -291,7 +294,7 @@ def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], st
     except InvalidArgument as err:
         return usage_error(args, err)
     st = store(args)
-    _ensure_image(st, args.image, args.pull)
+    _ensure_image(st, args.image, args.pull, args.platform)
     return st, body, name
 
 
@@ -318,22 +321,43 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_image(st: Store, ref: str, policy: str) -> None:
+def _ensure_image(st: Store, ref: str, policy: str, platform: str | None = None) -> None:
     """Docker's ``--pull``: by default pull only an image the store lacks (the registry
-    client is imported only then)."""
-    if policy == "never" or (policy == "missing" and st.images.lookup(ref) is not None):
+    client is imported only then), showing the pull's progress on stderr; with
+    ``--platform``, an image of another platform counts as missing."""
+    local = st.images.lookup(ref)
+    if local is not None and platform and not _platform_matches(local.config, platform):
+        if policy == "never":
+            raise FreightError(f"image with reference {ref} was found but does not match the specified "
+                               f"platform: wanted {platform}")
+        local = None
+    if policy == "never" or (policy == "missing" and local is not None):
         return
     from freight.registry import pull  # the registry client: only for an image the store lacks
+    from freight.registry.progress import reporter
 
     try:
-        if policy == "always":
-            pull.pull(st, ref)
+        if policy == "always" or local is None and platform:
+            progress = reporter(stream=sys.stderr)
+            try:
+                pull.pull(st, ref, platform, progress)
+            finally:
+                progress.close()
         else:
-            pull.ensure_image(st, ref)
+            pull.ensure_image(st, ref, platform)
     except FreightError as err:  # run/create report a failed pull as an engine error (125)
         if err.exit_code == FreightError.exit_code:
             raise
         raise FreightError(str(err)) from None
+
+
+def _platform_matches(config: dict[str, Any], wanted: str) -> bool:
+    from freight.image import platform  # only --platform needs it
+
+    have = {"os": config.get("os", ""), "architecture": config.get("architecture", "")}
+    if config.get("variant"):
+        have["variant"] = config["variant"]
+    return platform.matches(have, platform.parse(wanted))
 
 
 def cmd_start(args: argparse.Namespace) -> int:

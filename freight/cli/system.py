@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 from freight.cli.common import confirm
 from freight.cli.format import human_size, render_table
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
+from freight.runtime.prune import parse_filter_lists
 from freight.store import scratch
 from freight.store.check import check
 from freight.store.diskusage import du
@@ -22,6 +24,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "label=<key>=<value>")')
     p = system.add("df", cmd_df, help="Show freight disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
@@ -34,6 +37,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--tlscert", help="the service's TLS certificate (with --tcp)")
     p.add_argument("--tlskey", help="the service's TLS key (with --tcp)")
     p.add_argument("--tlscacert", help="the CA that client certificates must be signed by (with --tcp)")
+    if system.wanted in (None, "info", "events"):  # Docker's ``system info`` and ``system events``
+        import_module("freight.cli.version").register(system.only(["info"]))
+        import_module("freight.cli.events").register(system)
 
 
 def _prune_warning(args: argparse.Namespace) -> str:
@@ -47,9 +53,10 @@ def _prune_warning(args: argparse.Namespace) -> str:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    filters = parse_filter_lists(args.filter, ("until", "label", "label!"))
     if not args.force and not confirm(_prune_warning(args)):
         return 0
-    report = prune_system(store(args), all_unused=args.all, volumes=args.volumes)
+    report = prune_system(store(args), all_unused=args.all, volumes=args.volumes, filters=filters)
     for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
                          ("Deleted Volumes", report.volumes)):
         if items:

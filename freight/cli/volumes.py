@@ -10,7 +10,14 @@ from freight.cli.format import Template, human_size, print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime.prune import parse_filters, prune_volumes
-from freight.runtime.volumes import create_volume, get_volume, list_volumes, remove_volumes, select_volumes
+from freight.runtime.volumes import (
+    create_volume,
+    get_volume,
+    list_volumes,
+    remove_volumes,
+    select_volumes,
+)
+from freight.store import events
 
 
 def register(sub: Subcommands) -> None:
@@ -44,7 +51,10 @@ def _pairs(values: list[str]) -> dict[str, str]:
 def cmd_create(args: argparse.Namespace) -> int:
     if args.opt:
         raise InvalidArgument("driver options (-o) are not supported by the local driver here")
-    print(create_volume(store(args), args.name, _pairs(args.label), args.driver)["Name"])
+    st = store(args)
+    name = create_volume(st, args.name, _pairs(args.label), args.driver)["Name"]
+    events.emit(st.root_path, "volume", "create", name, {"driver": "local"})
+    print(name)
     return 0
 
 
@@ -75,7 +85,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     st = store(args)
-    return each(args.names, lambda name: remove_volumes(st, name, args.force))
+    def remove(name: str) -> None:
+        remove_volumes(st, name, args.force)
+        events.emit(st.root_path, "volume", "destroy", name, {"driver": "local"})
+    return each(args.names, remove)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

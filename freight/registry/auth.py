@@ -131,7 +131,9 @@ def get_credentials(host: str) -> Credentials | None:
     return None
 
 
-def store_credentials(host: str, creds: Credentials) -> None:
+def store_credentials(host: str, creds: Credentials) -> bool:
+    """Keep a registry's credentials: True when a credential helper holds them, False when
+    they are in config.json itself (base64, unencrypted)."""
     config = _load()
     key = server_key(host)
     helper = _helper_for(config, host)
@@ -143,6 +145,7 @@ def store_credentials(host: str, creds: Credentials) -> None:
     else:
         config.setdefault("auths", {})[key] = {"auth": creds.basic().removeprefix("Basic ")}
     _save(config)
+    return bool(helper)
 
 
 def erase_credentials(host: str) -> bool:

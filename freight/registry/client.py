@@ -209,15 +209,23 @@ class Registry:
 
     def tags(self, repo: str) -> list[str]:
         """Every tag of a repository, following ``Link`` pagination."""
-        tags: list[str] = []
-        path: str | None = f"/v2/{repo}/tags/list"
-        while path:
-            response = self.request("GET", path, pull_scope(repo))
+        return self._pages(f"/v2/{repo}/tags/list", pull_scope(repo), "tags", "tag list")
+
+    def catalog(self) -> list[str]:
+        """Every repository the registry lists (``GET /v2/_catalog``, an optional part of the
+        distribution API: a registry without it answers 404 or 401, raised as RegistryError)."""
+        return self._pages("/v2/_catalog", "registry:catalog:*", "repositories", "catalog")
+
+    def _pages(self, path: str, scope: str, key: str, what: str) -> list[str]:
+        items: list[str] = []
+        page: str | None = path
+        while page:
+            response = self.request("GET", page, scope)
             if response.status_code != 200:
                 raise RegistryError(error_from(response))
-            tags += _json_body(response, "tag list").get("tags") or []
-            path = _next_link(response.headers.get("Link"))
-        return tags
+            items += _json_body(response, what).get(key) or []
+            page = _next_link(response.headers.get("Link"))
+        return items
 
     # -- blobs -------------------------------------------------------------
 

@@ -53,7 +53,9 @@ class Lines(Reporter):
 
 
 class Bars(Reporter):
-    """A live display with one bar per layer."""
+    """A live display with one bar per layer; lines that come once the layer rows are drawn
+    (``Digest:``, ``Status:``) are printed below them when the display stops, as Docker
+    keeps its rows in order."""
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console
@@ -63,10 +65,15 @@ class Bars(Reporter):
                                   BarColumn(), DownloadColumn(),
                                   console=Console(file=stream), transient=False)
         self._tasks: dict[str, Any] = {}
+        self._after: list[str] = []
         self._lock = threading.Lock()
         self._progress.start()
 
     def message(self, text: str) -> None:
+        with self._lock:
+            if self._tasks:
+                self._after.append(text)
+                return
         self._progress.console.print(text, highlight=False, markup=False)
 
     def status(self, item: str, text: str, total: int | None = None) -> None:
@@ -88,6 +95,9 @@ class Bars(Reporter):
 
     def close(self) -> None:
         self._progress.stop()
+        for text in self._after:
+            self._progress.console.print(text, highlight=False, markup=False)
+        self._after = []
 
 
 def reporter(quiet: bool = False, stream: TextIO | None = None) -> Reporter:

@@ -133,10 +133,11 @@ def _receive_pty(sock: socket.socket) -> tuple[dict[int, str], int | None]:
 
 
 def relay_and_wait(config: dict[str, Any], log_path: str | None, launched: Launched,
-                   hub: Hub | None = None) -> int:
+                   hub: Hub | None = None, log_limits: tuple[int, int] = (0, 1)) -> int:
     """In a monitor: relay the streams to the json-file log and to the ``hub``'s viewers
-    (``channel``), and their input to the process, until it ends; its exit code."""
-    relay = Relay(launched.sources, JsonLog(log_path) if log_path else None, launched.stdin_to,
+    (``channel``), and their input to the process, until it ends; its exit code. ``log_limits``:
+    the log's max size and number of files (``hostconfig.log_limits``)."""
+    relay = Relay(launched.sources, JsonLog(log_path, *log_limits) if log_path else None, launched.stdin_to,
                   close_stdin=not config.get("Tty"), hub=hub)
     relay.run()
     return exit_code_of(launched.pid)

@@ -16,6 +16,7 @@ import sqlite3
 from freight.errors import Conflict
 from freight.runtime import containerdir
 from freight.runtime import hostconfig as cfg
+from freight.runtime.events import container_event
 from freight.runtime.hostfiles import resolver_of, write_host_files
 from freight.runtime.mounts import anonymous_volumes, resolve_mounts
 from freight.runtime.names import check_name, random_name
@@ -52,6 +53,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
     cfg.validate_host_config(host)
     host["Runtime"] = check_runtime(host.get("Runtime"))
     check_host_config(host["Runtime"], host)
+    _check_cidfile(host.get("ContainerIDFile") or "")
     name = _unique_name(store, name)
     cid = os.urandom(32).hex()
     host_network = host.get("NetworkMode") == "host"
@@ -66,7 +68,8 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
         "Id": cid, "Created": timestamp(), "Path": cfg.command_of(config)[0],
         "Args": cfg.command_of(config)[1:], "Image": image.id, "Name": "/" + name,
         "ResolvConfPath": f"{directory}/resolv.conf", "HostnamePath": f"{directory}/hostname",
-        "HostsPath": f"{directory}/hosts", "LogPath": f"{directory}/{cid}-json.log",
+        "HostsPath": f"{directory}/hosts",
+        "LogPath": "" if (host.get("LogConfig") or {}).get("Type") == "none" else f"{directory}/{cid}-json.log",
         "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host, "Mounts": mounts, "Config": config,
@@ -101,6 +104,25 @@ def insert(store: Store, c: Container) -> None:
     except sqlite3.IntegrityError:
         raise Conflict(f'Conflict. The container name "/{c.name}" is already in use.') from None
     release_dir(c)
+    if c.host_config.get("ContainerIDFile"):
+        _write_cidfile(c.host_config["ContainerIDFile"], c.id)
+    container_event(store, c, "create")
+
+
+def _check_cidfile(path: str) -> None:
+    """``--cidfile`` names a file that must not exist yet (Docker's check, before anything starts)."""
+    if path and os.path.lexists(path):
+        raise Conflict(f"container ID file found, make sure the other container isn't running or delete {path}")
+
+
+def _write_cidfile(path: str, cid: str) -> None:
+    """``--cidfile``: the ID, written once the container is recorded (a file made meanwhile is left be)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
 
 
 def _make_files(c: Container, directory: str, host_network: bool) -> None:

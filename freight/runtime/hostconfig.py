@@ -56,6 +56,8 @@ def merge_image_config(body: dict[str, Any], image_config: dict[str, Any]) -> di
     config["Env"] = merge_env(image.get("Env") or [], body.get("Env") or [])
     for key in ("WorkingDir", "User", "StopSignal"):
         config[key] = body.get(key) or image.get(key) or ""
+    if body.get("StopTimeout") is None and image.get("StopTimeout") is not None:
+        config["StopTimeout"] = image["StopTimeout"]
     config["Labels"] = {**(image.get("Labels") or {}), **(body.get("Labels") or {})}
     config["Volumes"] = {**(image.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
     config["ExposedPorts"] = {**(image.get("ExposedPorts") or {}),
@@ -143,6 +145,9 @@ def validate_host_config(host: dict[str, Any]) -> None:
     caps = capabilities.effective_list(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
     if host.get("Ulimits"):
         check_ulimits(host["Ulimits"])
+    if host.get("Init"):
+        init_binary()
+    check_log_config(host.get("LogConfig") or {})
     if resources_requested(host):
         make_resources(host).validate()
     _check_port_bindings(host.get("PortBindings") or {})
@@ -194,6 +199,59 @@ def security_options(host: dict[str, Any]) -> tuple[str | None, bool]:
 # ---------------------------------------------------------------- the spec
 
 
+INIT_BINARY = "/usr/bin/tini-static"  # Docker's docker-init is tini; Debian's tini package ships it static
+INIT_PATH = "/sbin/docker-init"  # where Docker's init is in the container
+
+
+def init_binary() -> str:
+    """``--init``'s PID 1 on the host (static: it works in any image)."""
+    if not os.path.isfile(INIT_BINARY):
+        raise FreightError(f"--init needs {INIT_BINARY} (Debian package tini): it is not installed")
+    return INIT_BINARY
+
+
+LOG_DRIVERS = ("json-file", "local", "none")
+_LOG_DEFAULTS = {"json-file": (0, 1), "local": (20 * 1000 * 1000, 5), "none": (0, 1)}
+
+
+def log_limits(host: dict[str, Any]) -> tuple[int, int]:
+    """(max size in bytes, files kept) of the container's log (``--log-opt max-size/max-file``;
+    the ``local`` driver's defaults are Docker's: 20 MB, 5 files)."""
+    log = host.get("LogConfig") or {}
+    size, files = _LOG_DEFAULTS.get(log.get("Type") or "json-file", (0, 1))
+    options = log.get("Config") or {}
+    if "max-size" in options:
+        size = parse_log_size(options["max-size"])
+    if "max-file" in options:
+        files = int(options["max-file"])
+    return size, files
+
+
+def parse_log_size(text: str) -> int:
+    """``max-size``: go-units RAMInBytes (``10k``, ``10m``, ``1g``: binary multiples)."""
+    import re  # only a log with a size limit needs it
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?", text.strip().lower())
+    if not match:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(float(match[1]) * 1024 ** " kmgtp".index(match[2] or " "))
+
+
+def check_log_config(log: dict[str, Any]) -> None:
+    """Refuse a log driver or option this engine does not have, as Docker's daemon does."""
+    driver = log.get("Type") or "json-file"
+    if driver not in LOG_DRIVERS:
+        raise FreightError(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+    options = log.get("Config") or {}
+    for key, value in options.items():
+        if key not in ("max-size", "max-file") or driver == "none":
+            raise InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
+        if key == "max-size":
+            parse_log_size(value)
+        elif not value.isdigit() or int(value) < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+
+
 def network_mode(host: dict[str, Any]) -> str:
     return NETWORK_HOST if host.get("NetworkMode") == "host" else NETWORK_PRIVATE
 
@@ -215,9 +273,14 @@ def make_spec(record: dict[str, Any], container_dir: str, rootfs: list[SnapshotM
         ipc_host=host.get("IpcMode") == "host", uts_host=host.get("UTSMode") == "host",
         readonly_rootfs=bool(host.get("ReadonlyRootfs")), privileged=privileged, caps=caps,
         no_new_privileges=no_new_privs, seccomp=seccomp.container_profile(profile, privileged, caps),
-        init=bool(host.get("Init")),
         ulimits=check_ulimits(host["Ulimits"]) if host.get("Ulimits") else [],
         mounts=spec_mounts(record), devices=privileged_devices(host))
+    if host.get("Init"):
+        spec.args = [INIT_PATH, "--", *spec.args]
+        spec.mounts.append(Mount("bind", INIT_PATH, init_binary(), readonly=True))
+    if host.get("ShmSize") and not spec.ipc_host:
+        spec.mounts.append(Mount("tmpfs", "/dev/shm", flags=sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+                                 data=f"mode=1777,size={int(host['ShmSize'])}"))
     if spec.network == NETWORK_HOST and spec.uts_host is False and not config.get("Hostname"):
         spec.uts_host = True
     return spec

@@ -16,6 +16,8 @@ from freight.errors import Conflict, NotFound
 from freight.pids import start_time
 from freight.runtime import containerdir
 from freight.runtime.containers import get
+from freight.runtime.events import container_event
+from freight.runtime.pause import thaw
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
 from freight.runtime.signals import parse_signal, send_signal
@@ -31,6 +33,9 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
     if not c.running:
         raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
     send_signal(c.pid, number)
+    container_event(store, c, "kill", signal=str(number))
+    if c.state.get("Paused"):  # a frozen process takes its signal once thawed, as Docker's does
+        thaw(store, c)
     return c
 
 
@@ -44,10 +49,16 @@ def stop(store: Store, ref: str, timeout: int | None = None, sig: str | None = N
         timeout = 10 if configured is None else int(configured)  # Docker's default
     number = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
     send_signal(c.pid, number)
+    container_event(store, c, "kill", signal=str(number))
+    if c.state.get("Paused"):
+        thaw(store, c)
     if not _wait_process_exit(c, timeout if timeout >= 0 else None):
         send_signal(c.pid, signal.SIGKILL)
+        container_event(store, c, "kill", signal=str(int(signal.SIGKILL)))
         _wait_process_exit(c, None)
-    return wait_recorded(store, c.id)
+    stopped = wait_recorded(store, c.id)
+    container_event(store, c, "stop")
+    return stopped
 
 
 def _wait_process_exit(c: Container, timeout: float | None) -> bool:

@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from freight.errors import NotFound
+from freight.errors import FreightError, NotFound
 from freight.runtime.containers import get
 from freight.runtime.times import record_time
 
@@ -32,8 +32,11 @@ def records(store: Store, c: Container, tail: int | None = None, since: float = 
     """The log's records (the last ``tail`` when given) within [since, until); with ``follow``,
     then those written until the container stops (or ``stopped`` says to). The log stays open
     while it is read, so a container removed meanwhile (``--rm``, ``rm -f``) is read to its end."""
-    with _Log(c.record["LogPath"]) as log:
-        lines = log.complete_lines()
+    path = c.record["LogPath"]
+    if not path:  # --log-driver none
+        raise FreightError("configured logging driver does not support reading")
+    with _Log(path) as log:
+        lines = _rotated_lines(path) + log.complete_lines()
         if tail is not None:
             lines = lines[-tail:] if tail > 0 else []
         yield from _within(lines, since, until)
@@ -44,6 +47,21 @@ def records(store: Store, c: Container, tail: int | None = None, since: float = 
                 yield from _within(log.complete_lines(), since, until)  # what it wrote as it exited
                 return
             time.sleep(_POLL)
+
+
+MAX_LOG_FILES = 100  # rotated logs looked for (--log-opt max-file)
+
+
+def _rotated_lines(path: str) -> list[bytes]:
+    """The lines of the rotated logs (``PATH.1`` the newest), oldest first."""
+    lines: list[bytes] = []
+    for n in range(MAX_LOG_FILES, 0, -1):
+        try:
+            with open(f"{path}.{n}", "rb") as f:
+                lines += f.read().splitlines()
+        except FileNotFoundError:
+            pass
+    return lines
 
 
 def _running(store: Store, cid: str) -> bool:

@@ -15,6 +15,7 @@ from freight.runtime.records import Container
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import ANONYMOUS_LABEL, list_volumes, remove_volumes, used_volumes
 from freight.store.diskusage import du
+from freight.store.prune import has_label, prune_filters_take
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def volume_size(store: Store, name: str) -> int:
     return du(f"{store.root_path}/volumes/{name}")
 
 
-def _until(value: str) -> str:
+def until_timestamp(value: str) -> str:
     """``until`` filter: a timestamp, a Unix time or a duration (``10m``, ``1h30m``) -> RFC 3339."""
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return timestamp(int(float(value) * 1e9))
@@ -47,29 +48,27 @@ def _until(value: str) -> str:
 
 
 def parse_filters(values: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
-    filters = {}
+    return {key: found[-1] for key, found in parse_filter_lists(values, allowed).items()}
+
+
+def parse_filter_lists(values: list[str], allowed: tuple[str, ...]) -> dict[str, list[str]]:
+    """``KEY=VALUE`` filters (``label!=...`` is key ``label!``), each key's values in order;
+    ``until`` given as an RFC 3339 time (from a time or a duration)."""
+    filters: dict[str, list[str]] = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or key not in allowed:
             raise InvalidArgument(f"invalid filter '{item}'")
-        filters[key] = value
+        filters.setdefault(key, []).append(until_timestamp(value) if key == "until" else value)
     return filters
 
 
-def _labels_match(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def prune_containers(store: Store, filters: dict[str, str] | None = None) -> tuple[list[str], int]:
-    """Remove every stopped container (older than ``until``); (IDs, bytes reclaimed)."""
+def prune_containers(store: Store, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+    """Remove every stopped container that ``filters`` take (``parse_filter_lists``); (IDs, bytes reclaimed)."""
     filters = filters or {}
-    until = _until(filters["until"]) if "until" in filters else None
     removed, reclaimed = [], 0
     for c in list_containers(store, all=True):
-        if c.running or (until and c.record["Created"] >= until):
-            continue
-        if "label" in filters and not _labels_match(c.config.get("Labels") or {}, filters["label"]):
+        if c.running or not prune_filters_take(c.record["Created"], c.config.get("Labels") or {}, filters):
             continue
         size = container_size(store, c)
         try:
@@ -90,7 +89,7 @@ def prune_volumes(store: Store, all: bool = False, filters: dict[str, str] | Non
         labels = volume["Labels"] or {}
         if volume["Name"] in used or not (all or ANONYMOUS_LABEL in labels):
             continue
-        if "label" in filters and not _labels_match(labels, filters["label"]):
+        if "label" in filters and not has_label(labels, filters["label"]):
             continue
         size = volume_size(store, volume["Name"])
         remove_volumes(store, volume["Name"])

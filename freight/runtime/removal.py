@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from freight.runtime import cgroups, containerdir
+from freight.runtime.events import container_event
 from freight.runtime.mounts import anonymous_volumes
 from freight.runtime.records import OWNER, Container, exited, release_dir
 from freight.runtime.times import timestamp
@@ -51,6 +52,8 @@ def dispose(store: Store, c: Container, cgroup: cgroups.Cgroup | None, remove_ro
         containerdir.remove(directory)
     finally:
         release_dir(c)
+    if remove_row and recorded:
+        container_event(store, c, "destroy")
 
 
 def reap(store: Store, c: Container) -> Container | None:
@@ -76,6 +79,7 @@ def reap(store: Store, c: Container) -> Container | None:
         exited(c, 137, timestamp(), Error="container process disappeared")
         db.execute("UPDATE containers SET state = ? WHERE id = ?", (json.dumps(c.state), c.id))
     _release_network(store, c)
+    container_event(store, c, "die", exitCode="137")
     return c
 
 

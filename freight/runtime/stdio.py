@@ -27,11 +27,18 @@ def _json_string(text: str) -> str:
 
 
 class JsonLog:
-    """Docker's json-file log: ``{"log":"text\\n","stream":"stdout","time":"...Z"}`` per line."""
+    """Docker's json-file log: ``{"log":"text\\n","stream":"stdout","time":"...Z"}`` per line.
 
-    def __init__(self, path: str) -> None:
+    With ``max_size`` (``--log-opt max-size``) a file that reaches it is rotated: ``PATH``
+    becomes ``PATH.1``, ``PATH.1`` becomes ``PATH.2``..., keeping ``max_file`` files in all.
+    """
+
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
         self.path = path
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
         self._fd: int | None = None
+        self._size = 0
         self._partial = {"stdout": b"", "stderr": b""}
 
     def write(self, stream: str, data: bytes) -> None:
@@ -58,9 +65,26 @@ class JsonLog:
     def _emit(self, stream: str, raw: bytes) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self._size = os.fstat(self._fd).st_size
         record = (f'{{"log":{_json_string(raw.decode("utf-8", "replace"))},'
-                  f'"stream":"{stream}","time":"{timestamp()}"}}\n')
-        os.write(self._fd, record.encode())
+                  f'"stream":"{stream}","time":"{timestamp()}"}}\n').encode()
+        if self.max_size and self._size and self._size + len(record) > self.max_size:
+            self._rotate()  # as Docker's: no file grows past max-size (unless one record is larger)
+        os.write(self._fd, record)
+        self._size += len(record)
+
+    def _rotate(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)
+        if self.max_file == 1:
+            os.truncate(self.path, 0)
+        else:
+            for n in range(self.max_file - 1, 0, -1):
+                older = f"{self.path}.{n - 1}" if n > 1 else self.path
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{n}")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = 0
 
 
 def write_all(fd: int, data: bytes) -> None:

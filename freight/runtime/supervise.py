@@ -26,6 +26,7 @@ from freight.runtime.bundle import bundle_dir
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
+from freight.runtime.events import container_event
 from freight.runtime.handoff import report
 from freight.runtime.netbridge import entered
 from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox, wire
@@ -139,6 +140,7 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
     hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
                       bool(c.config.get("StdinOnce")), viewer)
     _run_hooks(store, c, launched, "poststart", hub.warn)
+    container_event(store, c, "start")
     if launched.proxy is not None:
         try:
             launched.proxy.start(f"/proc/{launched.pid}/ns/net")
@@ -149,7 +151,7 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
         save_state(store, c, record=True)
     report(ready_w, 0, str(launched.pid))
     try:
-        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub)
+        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config))
     except BaseException:  # the monitor failed: the container cannot outlive it
         send_signal(launched.pid, signal.SIGKILL)
         hub.stop_listening()
@@ -298,6 +300,9 @@ def _finish(store: Store, c: Container, launched: Launched, code: int, warn: Cal
     _close_network(store, c, launched)
     oom = bool(code == 137 and launched.cgroup is not None and launched.cgroup.oom_killed())
     end_process(c.host_config.get("Runtime"), c.id, c.directory(store))
+    if oom:
+        container_event(store, c, "oom")
+    container_event(store, c, "die", exitCode=str(code))
     if c.host_config.get("AutoRemove"):
         dispose(store, c, launched.cgroup, remove_row=True, volumes=True)
         _run_hooks(store, c, launched, "poststop", warn)

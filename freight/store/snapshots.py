@@ -184,6 +184,12 @@ class Snapshots:
         userxattr = ("userxattr",) if rootless() else ()
         return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}", *userxattr), os.fspath(self.dir))]
 
+    def view_over(self, top: str, chain: list[str]) -> list[SnapshotMount]:
+        """A read-only overlay of the directory ``top`` (absolute: a container's upper dir,
+        whiteouts and all) over ``chain``'s snapshots: what ``export`` archives."""
+        lowers = ":".join([top, *(self.name(c) for c in reversed(chain))] if chain else [top, self._empty()])
+        return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}",), os.fspath(self.dir))]
+
     def commit(self, name: str, upper: Path, parent: str | None, diff_id: str, size: int) -> None:
         """Make ``upper``, a filled upper dir (an active snapshot's, or a layer unpacked by other
         means), the snapshot of chain ID ``name``: it is moved, not copied (and removed when that

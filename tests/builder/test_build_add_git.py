@@ -150,3 +150,51 @@ def test_add_git_cli_exit_status(cli, busybox_store: Store, tmp_path: Path, serv
     proc = cli("build", "--progress=plain", str(ctx))
     assert proc.returncode == 1
     assert "Dockerfile:2" in proc.stderr and "does not contain ref v9" in proc.stderr
+
+
+def test_a_git_url_is_a_build_context(busybox_store: Store, served: Served, tmp_path: Path) -> None:
+    from testlib import run_freight
+
+    commit_files(served.work, {"app/Dockerfile": "FROM busybox\nCOPY guide.md /guide\n",
+                               "app/guide.md": "guide from app\n"}, "an app")
+    git(served.work, "tag", "v2")
+    built = run_freight(busybox_store.root, "build", "-q", "-t", "fromgit", f"{served.url}#v2:app")
+    assert built.returncode == 0, built.stderr
+    shown = run_freight(busybox_store.root, "run", "--rm", "fromgit", "cat", "/guide", check=True)
+    assert shown.stdout == "guide from app\n"
+    missing = run_freight(busybox_store.root, "build", f"{served.url}#nosuchref")
+    assert missing.returncode == 1 and "does not contain ref nosuchref" in missing.stderr
+    assert not list(tmp_path.glob("**/build-context-*"))
+
+
+def test_a_remote_tar_or_dockerfile_is_a_build_context(busybox_store: Store, tmp_path: Path) -> None:
+    import http.server
+    import tarfile
+
+    from testlib import run_freight, serve_http, stop_http
+
+    served = tmp_path / "www"
+    write_context(served / "src", {"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "from a tar\n"})
+    with tarfile.open(served / "ctx.tar.gz", "w:gz") as tar:
+        for name in ("Dockerfile", "hello"):
+            tar.add(served / "src" / name, arcname=name)
+    (served / "Dockerfile").write_text("FROM busybox\nRUN echo alone > /alone\n")
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(served), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = serve_http(Files)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for url, tag, path, text in ((f"{base}/ctx.tar.gz", "fromtar", "/hello", "from a tar\n"),
+                                     (f"{base}/Dockerfile", "fromfile", "/alone", "alone\n")):
+            built = run_freight(busybox_store.root, "build", "-q", "-t", tag, url)
+            assert built.returncode == 0, built.stderr
+            assert run_freight(busybox_store.root, "run", "--rm", tag, "cat", path, check=True).stdout == text
+        gone = run_freight(busybox_store.root, "build", f"{base}/nosuch.tar")
+        assert gone.returncode == 1 and "unable to download remote context" in gone.stderr
+    finally:
+        stop_http(server)

@@ -37,6 +37,7 @@ from testlib import (
 
 USAGE = "usage"  # expected kind: Docker's two-line usage error, exit 125
 ERROR = "error"  # expected kind: one "Error..." line on stderr
+UNKNOWN = "unknown"  # expected kind: Docker's two lines for a command it does not have, exit 1
 
 
 class Env:
@@ -279,7 +280,7 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("system bogus", None, 125, USAGE, "invalid choice: 'bogus'"),
     ("system df --bogus", None, 125, USAGE, "unknown flag: --bogus"),
     ("--bogus", None, 125, USAGE, "unknown flag: --bogus"),
-    ("bogus", None, 125, USAGE, "invalid choice: 'bogus'"),
+    ("bogus", None, 1, UNKNOWN, "'bogus' is not a freight command."),
 ]
 
 
@@ -325,6 +326,8 @@ def test_error_path(env: Env, line: str, stdin: str | None, code: int, kind: str
         assert len(errors) == 1 and env.expand(fragment) in errors[0], err
         if args[0] not in ("build", "create", "run"):  # build's progress, run's "Unable to find image"
             assert len(lines) == 1, err
+    elif kind == UNKNOWN:
+        assert lines == [f"freight: {fragment}", "See 'freight --help'"], err
     assert env.state() == before
 
 
@@ -335,13 +338,13 @@ def test_store_is_consistent_after_the_failures(env: Env) -> None:
 
 def test_no_arguments_prints_usage(env: Env) -> None:
     result = env.run()
-    assert result.returncode == 0 and result.stdout.startswith("usage: freight")
+    assert result.returncode == 0 and result.stdout.startswith("Usage:  freight [OPTIONS] COMMAND\n")
 
 
 @pytest.mark.parametrize("group", ["image", "system", "registry", "builder"])
 def test_group_without_subcommand_prints_its_help(env: Env, group: str) -> None:
     result = env.run(group)
-    assert result.returncode == 0 and result.stderr.startswith(f"usage: freight {group}")
+    assert result.returncode == 0 and result.stderr.startswith(f"Usage:  freight {group} COMMAND\n")
 
 
 def _all_commands() -> list[str]:
@@ -375,7 +378,7 @@ def test_help(command: str) -> None:
     result = subprocess.run([str(FREIGHT), *command.split(), "--help"], capture_output=True, text=True,
                             timeout=30, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: freight {command} "), result.stdout[:200]
+    assert result.stdout.startswith(f"Usage:  freight {command}"), result.stdout[:200]
     assert "Traceback" not in result.stderr
 
 

@@ -48,7 +48,7 @@ def test_table_columns_are_padded_like_docker_tabwriter() -> None:
     ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
     ("{{if .Config.Env}}env{{else}}none{{end}}", "none"),
     ("{{with .State}}{{.Status}}{{end}}", "running"),
-    ("{{.Config.Env}}", "<no value>"),
+    ("{{.Config.Env}}", "[]"),  # a nil slice, as Go prints it
     ("{{.State.Running}}", "true"),
     ("{{.Config.Labels}}", "map[a.b:x]"),
 ])

@@ -124,6 +124,7 @@ def test_login_through_helper_then_push(cred_helper: Path, docker_config: Path, 
     (docker_config / "config.json").write_text(json.dumps({"credsStore": "test"}))
     result = run_freight(store.root, "login", "-u", USER, "--password-stdin", host, input=PASSWORD)
     assert result.stdout.strip() == "Login Succeeded", result.stderr
+    assert "unencrypted" not in result.stderr  # a helper holds them: no warning
     assert "auth" not in json.loads((docker_config / "config.json").read_text())["auths"][host]
     make_image(store, [{"f": b"x"}], [f"{host}/helped:v1"])
     assert run_freight(store.root, "push", f"{host}/helped:v1").returncode == 0

@@ -1,0 +1,34 @@
+"""``freight commit``: a new image from a container's changes (``runtime.commit``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from freight.builder.changes import apply_changes
+from freight.cli.common import parse_bool
+from freight.cli.main import Subcommands, store
+from freight.image import reference
+from freight.runtime.commit import commit, container_image_config
+from freight.runtime.containers import get
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add("commit", cmd_commit, help="Create a new image from a container's changes")
+    p.add_argument("-a", "--author", default="", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    p.add_argument("-c", "--change", action="append", default=[],
+                   help="Apply Dockerfile instruction to the created image")
+    p.add_argument("-m", "--message", default="", help="Commit message")
+    p.add_argument("-p", "--pause", type=parse_bool, nargs="?", const=True, default=True,
+                   help="Pause container during commit")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    tags = [str(reference.parse(args.repository))] if args.repository else []
+    st = store(args)
+    c = get(st, args.container)
+    config = apply_changes(container_image_config(c.config), args.change)
+    image = commit(st, c.id, config, tags, args.message, args.author, args.pause)
+    print(image.id)
+    return 0
