@@ -18,6 +18,7 @@ from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
 from freight.runtime import containers
 from freight.runtime.filters import parse_filters, select, shows_stopped
+from freight.runtime.health import health_suffix
 from freight.runtime.times import parse_time, record_time
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -51,7 +52,9 @@ _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Ru
 
 def _status(state: dict[str, Any]) -> str:
     if state.get("Running"):
-        return "Up " + since(state["StartedAt"]).removesuffix(" ago")
+        return "Up " + since(state["StartedAt"]).removesuffix(" ago") + health_suffix(state)
+    if state.get("Restarting"):
+        return f"Restarting ({state.get('ExitCode', 0)}) {since(state['FinishedAt'])}"
     if state.get("Status") == "exited":
         return f"Exited ({state.get('ExitCode', 0)}) {since(state['FinishedAt'])}"
     return "Created"

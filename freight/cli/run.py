@@ -14,6 +14,7 @@ import argparse
 
 from freight.cli.common import detach_keys, each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
+from freight.cli.policies import health_flags
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import supervise
 from freight.runtime.childio import Attach
@@ -21,6 +22,7 @@ from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
 from freight.runtime.limits import parse_cpus, parse_memory, parse_memory_swap
 from freight.runtime.mounts import parse_mount_flag
+from freight.runtime.restart import parse_policy
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
 
@@ -95,6 +97,16 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
     a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    a("--restart", default="no", help="Restart policy to apply when a container exits")
+    a("--health-cmd", help="Command to run to check health")
+    a("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    a("--health-retries", help="Consecutive failures needed to report unhealthy")
+    a("--health-start-period", help="Start period for the container to initialize before starting "
+      "health-retries countdown (ms|s|m|h) (default 0s)")
+    a("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
+      "(default 0s)")
+    a("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
     a("image", metavar="IMAGE")
@@ -222,7 +234,18 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     if args.workdir and not args.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
+    _policies(args, config, host)
     return config, args.name
+
+
+def _policies(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
+    """``--restart`` and the health check flags (``freight.cli.policies``)."""
+    host["RestartPolicy"] = parse_policy(args.restart)
+    if args.rm and host["RestartPolicy"]["Name"] != "no":
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    check = health_flags(args)
+    if check is not None:
+        config["Healthcheck"] = check
 
 
 def _security_opts(values: list[str]) -> list[str]:

@@ -25,6 +25,8 @@ def register(sub: Subcommands) -> None:
     p = system.add("df", cmd_df, help="Show freight disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
+    system.add("boot", cmd_boot, help="Start the containers whose restart policy is always or unless-stopped "
+               "(at boot)")
 
 
 def _prune_warning(args: argparse.Namespace) -> str:
@@ -80,3 +82,14 @@ def _report_temporaries(st: Store) -> None:
     for entry in scratch.entries(st.root_path):
         whose = "held by a running writer" if entry.owned else "left by a killed writer"
         print(f"temporary data {whose}: {entry.path} ({human_size(du(entry.path))})")
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    from freight.runtime.boot import boot  # the monitor's modules: only this subcommand needs them
+
+    started, failed = boot(store(args))
+    for cid in started:
+        print(cid)
+    for cid, error in failed:
+        print(f"Error response from daemon: cannot start container {cid}: {error}", file=sys.stderr)
+    return 1 if failed else 0

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from _socket import socket
     from collections.abc import Sequence
 
+    from freight.runtime.records import Container
+    from freight.runtime.spec import ContainerSpec
     from freight.store import Store
 
 
@@ -44,15 +46,8 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
-    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
-    spec.args = list(cmd)
-    spec.env = cfg.merge_env(spec.env, list(env))
-    spec.user = user or spec.user
-    spec.cwd = workdir or spec.cwd
-    spec.tty, spec.stdin, spec.init = tty, interactive, False
-    if privileged:
-        spec.caps = all_caps()
-    spec.cgroup = cgroups.load(c.id)
+    spec = exec_spec(store, c, cmd, env, user, workdir, privileged)
+    spec.tty, spec.stdin = tty, interactive
     io = ChildStdio(spec, winsize)
     try:
         pid, exec_r = fork_container(spec, io.stdio, join_pid=c.pid)
@@ -74,6 +69,23 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if hub is not None:
         hub.finish(code)
     return code
+
+
+def exec_spec(store: Store, c: Container, cmd: list[str], env: Sequence[str] = (), user: str = "",
+              workdir: str = "", privileged: bool = False) -> ContainerSpec:
+    """What a command run in the running ``c`` gets (``fork_container`` with ``join_pid``):
+    the container's environment plus ``env``, its user and working directory unless given,
+    its cgroup; no terminal, no stdin."""
+    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
+    spec.args = list(cmd)
+    spec.env = cfg.merge_env(spec.env, list(env))
+    spec.user = user or spec.user
+    spec.cwd = workdir or spec.cwd
+    spec.tty, spec.stdin, spec.init = False, False, False
+    if privileged:
+        spec.caps = all_caps()
+    spec.cgroup = cgroups.load(c.id)
+    return spec
 
 
 def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: Sequence[str] = (),

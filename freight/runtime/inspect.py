@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from freight.errors import NotFound
 from freight.runtime import containers
-from freight.runtime.records import PRIVATE_STATE, Container
+from freight.runtime.records import HIDDEN_STATE, Container
+from freight.runtime.restart import policy_of
 from freight.runtime.volumes import get_volume
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -19,7 +20,7 @@ _PRIVATE_MOUNT = ("NoCopy", "Anonymous", "TmpfsOptions")  # freight's own keys (
 def container_inspect(store: Store, c: Container) -> dict[str, Any]:
     """The container as ``docker container inspect`` shows it."""
     record = c.record
-    state = {k: v for k, v in c.state.items() if k not in PRIVATE_STATE}
+    state = {k: v for k, v in c.state.items() if k not in HIDDEN_STATE}
     directory = c.directory(store)
     lowers = ""
     try:
@@ -35,6 +36,7 @@ def container_inspect(store: Store, c: Container) -> dict[str, Any]:
                 "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
                 "AppArmorProfile", "ExecIDs", "HostConfig"):
         out[key] = record.get(key)
+    out["HostConfig"] = {**record["HostConfig"], "RestartPolicy": policy_of(record["HostConfig"])}
     out["GraphDriver"] = {"Data": {"LowerDir": lowers, "MergedDir": f"{directory}/merged",
                                    "UpperDir": f"{directory}/upper", "WorkDir": f"{directory}/work"},
                           "Name": "overlay"}

@@ -18,6 +18,7 @@ from freight.runtime import containerdir
 from freight.runtime.containers import get
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
+from freight.runtime.restart import manual_stop
 from freight.runtime.signals import parse_signal, send_signal
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -30,6 +31,7 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
     number = parse_signal(sig)
     if not c.running:
         raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    manual_stop(store, c.id)
     send_signal(c.pid, number)
     return c
 
@@ -37,6 +39,7 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
 def stop(store: Store, ref: str, timeout: int | None = None, sig: str | None = None) -> Container:
     """The stop signal (the image's, else SIGTERM), then SIGKILL after ``timeout`` seconds."""
     c = get(store, ref)
+    manual_stop(store, c.id)  # no restart, even of one waiting to restart
     if not c.running:
         return c
     if timeout is None:
@@ -90,6 +93,7 @@ def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -
         if not force:
             raise Conflict(f'cannot remove container "{c.record["Name"]}": container is running: '
                            f"stop the container before removing or force remove")
+        manual_stop(store, c.id)
         send_signal(c.pid, signal.SIGKILL)
         _wait_process_exit(c, None)
         try:
