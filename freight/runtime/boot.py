@@ -11,9 +11,8 @@ were stopped by hand (``restart``). A systemd unit calls this at boot
 from __future__ import annotations
 
 from freight.errors import FreightError
-from freight.pids import alive
 from freight.runtime.containers import list_containers
-from freight.runtime.restart import policy_of
+from freight.runtime.restart import policy_of, restarting
 from freight.runtime.supervise import start
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -39,11 +38,7 @@ def boot(store: Store) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def _wanted(c: Container) -> bool:
-    if c.running or (c.state.get("Restarting") and _monitored(c)):
+    if c.running or restarting(c):
         return False
     name = policy_of(c.host_config)["Name"]
     return name == "always" or (name == "unless-stopped" and not c.state.get("ManualStop"))
-
-
-def _monitored(c: Container) -> bool:
-    return alive(int(c.state.get("MonitorPid") or 0), c.state.get("MonitorStartTime"))

@@ -18,7 +18,7 @@ from freight.runtime import containerdir
 from freight.runtime.containers import get
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
-from freight.runtime.restart import manual_stop
+from freight.runtime.restart import manual_stop, restarting
 from freight.runtime.signals import parse_signal, send_signal
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -89,6 +89,11 @@ def wait(store: Store, ref: str) -> int:
 def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -> Container:
     """``docker rm``: a running container only with ``force`` (killed first)."""
     c = get(store, ref)
+    if restarting(c):
+        if not force:
+            raise Conflict(f"cannot remove container \"{c.record['Name']}\": container is restarting: "
+                           f"stop the container before removing or force remove")
+        manual_stop(store, c.id)
     if c.running:
         if not force:
             raise Conflict(f'cannot remove container "{c.record["Name"]}": container is running: '

@@ -15,6 +15,7 @@ import json
 import time
 
 from freight.errors import InvalidArgument
+from freight.pids import alive
 from freight.record import Record
 from freight.store.db import transaction
 
@@ -22,6 +23,7 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
+    from freight.runtime.records import Container
     from freight.store import Store
 
 POLICIES = ("no", "on-failure", "always", "unless-stopped")
@@ -71,6 +73,12 @@ class Restarts(Record, frozen=False):
         self.delay = min(_MAX_DELAY, self.delay * 2 if self.delay else _FIRST_DELAY)
         self.count += 1
         return self.delay
+
+
+def restarting(c: Container) -> bool:
+    """Whether ``c``'s monitor is waiting to restart it (a live monitor, in state restarting)."""
+    return bool(c.state.get("Restarting")) and alive(int(c.state.get("MonitorPid") or 0),
+                                                      c.state.get("MonitorStartTime"))
 
 
 def manual_stop(store: Store, cid: str, stopped: bool = True) -> None:

@@ -59,6 +59,8 @@ def run(store: Store, body: dict[str, Any], name: str | None = None, detach: boo
 def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
     """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
     c = get(store, ref)
+    if restart.restarting(c) and attach is None:  # its monitor starts it again
+        return None
     if c.running:  # as Docker: start -a of a running container attaches to it
         if attach is None:
             return None

@@ -102,3 +102,22 @@ def test_back_off_doubles_and_resets_after_ten_seconds_of_running() -> None:
     limited = Restarts(parse_policy("on-failure:1"))
     assert limited.next_delay(0, False, 0.0) is None
     assert limited.next_delay(2, False, 0.0) == 0.1 and limited.next_delay(2, False, 0.0) is None
+
+
+def test_a_restarting_container_shows_so_and_a_stop_cancels_its_restart(runtime_store: Store, cli) -> None:
+    cli("run", "-d", "--name", "crashing", "--restart", "always", "busybox", "sh", "-c", "exit 2", check=True)
+    try:
+        assert wait_until(lambda: _inspect(cli, "crashing")["RestartCount"] >= 5, timeout=20)
+        assert wait_until(lambda: _inspect(cli, "crashing")["State"]["Status"] == "restarting", timeout=5)
+        assert cli("ps", "-a", "--format", "{{.Status}}", check=True).stdout.startswith("Restarting (2) ")
+        assert cli("ps", "-aq", "--filter", "status=restarting", check=True).stdout.strip()
+        refused = cli("rm", "crashing")
+        assert refused.returncode == 1 and "container is restarting" in refused.stderr
+        cli("stop", "crashing", check=True)
+        count = _inspect(cli, "crashing")["RestartCount"]
+        assert wait_until(lambda: _inspect(cli, "crashing")["State"]["Status"] == "exited", timeout=5)
+        time.sleep(2)  # longer than the back-off it was waiting out
+        info = _inspect(cli, "crashing")
+        assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
+    finally:
+        cli("rm", "-f", "crashing")
