@@ -242,7 +242,7 @@ def _policies(args: argparse.Namespace, config: dict[str, Any], host: dict[str, 
     """``--restart`` and the health check flags (``freight.cli.policies``)."""
     host["RestartPolicy"] = parse_policy(args.restart)
     if args.rm and host["RestartPolicy"]["Name"] != "no":
-        raise InvalidArgument("Conflicting options: --restart and --rm")
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     check = health_flags(args)
     if check is not None:
         config["Healthcheck"] = check

@@ -42,8 +42,7 @@ def parse_policy(text: str) -> dict[str, Any]:
         raise InvalidArgument("invalid restart policy: maximum retry count can only be used with "
                               "'on-failure'")
     if sep and not count.isdigit():
-        raise InvalidArgument(f"invalid restart policy format: maximum retry count must be an "
-                              f"integer: {count!r}")
+        raise InvalidArgument("invalid restart policy format: maximum retry count must be an integer")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 

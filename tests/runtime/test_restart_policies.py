@@ -90,8 +90,14 @@ def test_bad_restart_policies_are_refused(runtime_store: Store, cli) -> None:
     bad = cli("run", "--restart", "sometimes", "busybox", "true")
     assert bad.returncode == 125 and "invalid restart policy" in bad.stderr
     both = cli("run", "--rm", "--restart", "always", "busybox", "true")
-    assert both.returncode == 125 and "Conflicting options: --restart and --rm" in both.stderr
+    assert both.returncode == 125 and "conflicting options: cannot specify both --restart and --rm" in both.stderr
+    count = cli("run", "--restart", "on-failure:x", "busybox", "true")
+    assert count.returncode == 125 and "maximum retry count must be an integer" in count.stderr
     assert cli("ps", "-aq", check=True).stdout == ""
+    cli("create", "--name", "plain", "busybox", "true", check=True)
+    policy = cli("inspect", "-f", "{{json .HostConfig.RestartPolicy}} {{.RestartCount}}", "plain", check=True)
+    assert policy.stdout == '{"Name":"no","MaximumRetryCount":0} 0\n'
+    cli("rm", "plain", check=True)
 
 
 def test_back_off_doubles_and_resets_after_ten_seconds_of_running() -> None:
