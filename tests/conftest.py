@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from imagelib import import_busybox
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import CLI, REPO, require_root, require_tool, run_freight
+from testlib import CLI, REPO, require_root, require_tool, run_freight, wait_until
 
 from freight.store import Store, open_store
 
@@ -128,3 +128,37 @@ def registry(start_registry: Callable[..., RegistryProcess]) -> Callable[..., st
         return start_registry(kind=kind, htpasswd=htpasswd, token=token).host
 
     return start
+
+
+@pytest.fixture(scope="module")
+def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """A private dockerd (no bridge, no iptables) for the test module; the docker CLI command to reach
+    it, to compare freight with Docker."""
+    import os
+    import shutil
+    import signal
+
+    cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not cli:
+        pytest.skip("needs root, dockerd and the docker CLI (Debian package docker.io)")
+    root = tmp_path_factory.mktemp("dockerd")
+    sock = f"/run/freight-archive-{os.getpid()}.sock"
+    log = (root / "log").open("wb")
+    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none", "--data-root", str(root / "data"),
+                               "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid"),
+                               "--host", f"unix://{sock}"], stdout=log, stderr=log)
+    command = [cli, "--host", f"unix://{sock}"]
+    try:
+        answered = wait_until(lambda: subprocess.run([*command, "version"], capture_output=True).returncode == 0
+                              or daemon.poll() is not None, timeout=30, interval=0.2)
+        if not answered or daemon.poll() is not None:
+            pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
+        yield command
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()

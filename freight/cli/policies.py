@@ -23,21 +23,25 @@ def health_flags(args: argparse.Namespace) -> dict[str, Any] | None:
         return {"Test": ["NONE"]}
     if all(v is None for v in given):
         return None
-    check: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else None}
+    check: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd]} if args.health_cmd else {}
     for flag, key in _DURATIONS:
         value = getattr(args, flag)
-        check[key] = _duration(value, "--" + flag.replace("_", "-")) if value is not None else 0
-    retries = 0
-    if args.health_retries is not None:
-        try:
-            retries = int(args.health_retries)
-        except ValueError:
-            raise InvalidArgument(f'invalid argument "{args.health_retries}" for "--health-retries" flag: '
-                                  f'strconv.ParseInt: parsing "{args.health_retries}": invalid syntax') from None
-        if retries < 0:
-            raise InvalidArgument("--health-retries cannot be negative")
-    check["Retries"] = retries
+        if value is not None and (ns := _duration(value, "--" + flag.replace("_", "-"))):
+            check[key] = ns  # Docker's JSON omits zero values
+    if args.health_retries is not None and (retries := _retries(args.health_retries)):
+        check["Retries"] = retries
     return check
+
+
+def _retries(value: str) -> int:
+    try:
+        retries = int(value)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{value}" for "--health-retries" flag: '
+                              f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
+    if retries < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    return retries
 
 
 def _duration(value: str, flag: str) -> int:

@@ -22,7 +22,7 @@ from freight.runtime import syscalls as sc
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.health import SECOND, STARTING, check_of, command, record
 from freight.runtime.launch import fork_container, wait_exec
-from freight.runtime.times import timestamp
+from freight.runtime.times import go_duration, timestamp
 from freight.store import open_store
 from freight.store.db import transaction
 
@@ -82,18 +82,18 @@ def _check_forever(store: Store, c: Container, check: dict[str, Any]) -> None:
         in_start_period = time.monotonic() - started < period
         interval = check["StartInterval"] if in_start_period and health["Status"] == STARTING else check["Interval"]
         time.sleep(interval / SECOND)
-        result = probe(store, c, command(check["Test"]), check["Timeout"] / SECOND)
+        result = probe(store, c, command(check["Test"]), check["Timeout"])
         in_start_period = time.monotonic() - started < period
         health = record(health, result, check["Retries"], in_start_period)
         _write(store, c.id, health)
 
 
-def probe(store: Store, c: Container, argv: list[str], timeout: float) -> dict[str, Any]:
+def probe(store: Store, c: Container, argv: list[str], timeout_ns: int) -> dict[str, Any]:
     """Run ``argv`` in the running ``c``; Docker's log entry of the result (exit code -1 on timeout)."""
     from freight.runtime.execute import exec_spec  # only the checker process needs it
 
     begun = timestamp()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_ns / SECOND
     out_r, out_w = os.pipe()
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -113,7 +113,7 @@ def probe(store: Store, c: Container, argv: list[str], timeout: float) -> dict[s
     os.close(out_r)
     code = _wait_until(pid, deadline)
     if code is None:
-        return _entry(begun, -1, f"Health check exceeded timeout ({_go_seconds(timeout)})")
+        return _entry(begun, -1, f"Health check exceeded timeout ({go_duration(timeout_ns)})")
     return _entry(begun, code, output.decode(errors="replace"))
 
 
@@ -145,10 +145,6 @@ def _wait_until(pid: int, deadline: float) -> int | None:
     finally:
         os.close(fd)
     return exit_code(os.waitpid(pid, 0)[1])
-
-
-def _go_seconds(seconds: float) -> str:
-    return f"{seconds:g}s"
 
 
 def _write(store: Store, cid: str, health: dict[str, Any]) -> None:

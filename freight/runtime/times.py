@@ -46,3 +46,19 @@ def record_time(stamp: str) -> float:
     base, _, rest = stamp.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
     return seconds + (float("0." + rest) if rest else 0.0)
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()`` for whole milliseconds and up: 1h2m3s, 1.5s, 300ms
+    (HEALTHCHECK in ``history``, a health check's timeout)."""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:g}ms"
+    seconds = ns / 1_000_000_000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text

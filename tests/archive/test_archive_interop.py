@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from imagelib import make_image, sha256_digest
-from testlib import require_tool, run_freight, wait_until
+from testlib import require_tool, run_freight
 
 from freight.archive import load, save, write_oci_layout
 from freight.image.reference import parse
@@ -108,39 +107,6 @@ def test_skopeo_reads_a_written_oci_layout(busybox_store: Store, skopeo: str, tm
     index = json.loads((layout / "index.json").read_bytes())
     assert len(index["manifests"]) == 2
     assert load(open_store(tmp_path / "again"), layout)[0].manifest_digest == image.manifest_digest
-
-
-@pytest.fixture(scope="module")
-def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    """A private dockerd (no bridge, no iptables) for this module; the docker CLI command to reach it."""
-    import os
-    import shutil
-    import signal
-
-    cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
-    if os.geteuid() != 0 or not shutil.which("dockerd") or not cli:
-        pytest.skip("needs root, dockerd and the docker CLI (Debian package docker.io)")
-    root = tmp_path_factory.mktemp("dockerd")
-    sock = f"/run/freight-archive-{os.getpid()}.sock"
-    log = (root / "log").open("wb")
-    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none", "--data-root", str(root / "data"),
-                               "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid"),
-                               "--host", f"unix://{sock}"], stdout=log, stderr=log)
-    command = [cli, "--host", f"unix://{sock}"]
-    try:
-        answered = wait_until(lambda: subprocess.run([*command, "version"], capture_output=True).returncode == 0
-                              or daemon.poll() is not None, timeout=30, interval=0.2)
-        if not answered or daemon.poll() is not None:
-            pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
-        yield command
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
 
 
 def test_docker_loads_freight_archives_and_freight_loads_docker_archives(

@@ -4,6 +4,8 @@ health, ``inspect`` its State.Health, ``--filter health=`` selects by it."""
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 
 from testlib import wait_until
 
@@ -55,7 +57,7 @@ def test_a_check_past_its_timeout_fails_and_no_healthcheck_disables_the_image_s(
     try:
         assert wait_until(lambda: _health(cli, "slow")["Status"] == "unhealthy", timeout=15)
         entry = _health(cli, "slow")["Log"][0]
-        assert entry["ExitCode"] == -1 and entry["Output"] == "Health check exceeded timeout (0.3s)"
+        assert entry["ExitCode"] == -1 and entry["Output"] == "Health check exceeded timeout (300ms)"
         assert cli("inspect", "-f", "{{.Config.Healthcheck.Test}}", "off", check=True).stdout.strip() == "[NONE]"
         assert "Health" not in json.loads(cli("inspect", "off", check=True).stdout)[0]["State"]
     finally:
@@ -75,3 +77,48 @@ def test_failures_in_the_start_period_do_not_count() -> None:
     assert healthy["Status"] == "healthy"
     assert record(healthy, fail, 2, in_start_period=True) == {"Status": "healthy", "FailingStreak": 1,
                                                               "Log": [fail, ok, fail]}
+
+
+def test_health_and_restarts_read_as_docker_s(runtime_store: Store, cli, docker: list[str], tmp_path) -> None:
+    """The same failing check and the same on-failure policy, under Docker and under freight."""
+    cli("save", "-o", str(tmp_path / "busybox.tar"), "busybox", check=True)
+    subprocess.run([*docker, "load", "-i", str(tmp_path / "busybox.tar")], check=True, capture_output=True)
+
+    def docker_cli(*args: str) -> str:
+        return subprocess.run([*docker, *args], check=True, capture_output=True, text=True).stdout
+
+    flags = ["--network", "none", "--health-cmd", "echo probing; exit 1", "--health-interval", "200ms",
+             "--health-retries", "2", "--health-timeout", "1s"]
+    docker_cli("run", "-d", "--name", "sick", *flags, "busybox", "sleep", "60")
+    docker_cli("run", "-d", "--name", "flaky", "--network", "none", "--restart", "on-failure:2", "busybox",
+               "sh", "-c", "exit 3")
+    cli("run", "-d", "--name", "sick", *flags, "busybox", "sleep", "60", check=True)
+    cli("run", "-d", "--name", "flaky", "--network", "none", "--restart", "on-failure:2", "busybox",
+        "sh", "-c", "exit 3", check=True)
+    try:
+        for run in (docker_cli, lambda *a: cli(*a, check=True).stdout):
+            def settled(run: Callable[..., str] = run) -> bool:
+                sick, flaky = json.loads(run("inspect", "sick", "flaky"))
+                return bool(sick["State"]["Health"]["Status"] == "unhealthy" and
+                            flaky["State"]["Status"] == "exited" and flaky["RestartCount"] == 2)
+            assert wait_until(settled, timeout=15)
+        theirs, ours = (json.loads(docker_cli("inspect", "sick", "flaky")),
+                        json.loads(cli("inspect", "sick", "flaky", check=True).stdout))
+        for t, o in zip(theirs, ours, strict=True):
+            assert o["HostConfig"]["RestartPolicy"] == t["HostConfig"]["RestartPolicy"]
+            assert o["RestartCount"] == t["RestartCount"]
+            assert o["Config"].get("Healthcheck") == t["Config"].get("Healthcheck")
+        health_t, health_o = theirs[0]["State"]["Health"], ours[0]["State"]["Health"]
+        assert set(health_o) == set(health_t)
+        assert set(health_o["Log"][-1]) == set(health_t["Log"][-1])
+        assert (health_o["Log"][-1]["ExitCode"], health_o["Log"][-1]["Output"]) == \
+            (health_t["Log"][-1]["ExitCode"], health_t["Log"][-1]["Output"])
+        status = "{{.Status}}"
+        assert docker_cli("ps", "--filter", "name=sick", "--format", status).endswith("(unhealthy)\n")
+        assert cli("ps", "--filter", "name=sick", "--format", status, check=True).stdout.endswith("(unhealthy)\n")
+        assert docker_cli("ps", "-q", "--filter", "health=unhealthy").count("\n") == 1
+        assert cli("ps", "-q", "--filter", "health=unhealthy", check=True).stdout.count("\n") == 1
+    finally:
+        subprocess.run([*docker, "rm", "-f", "sick", "flaky"], capture_output=True)
+        subprocess.run([*docker, "rmi", "busybox"], capture_output=True)
+        cli("rm", "-f", "sick", "flaky")
