@@ -20,7 +20,7 @@ import time
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.handoff import Stdio, exit_code
-from freight.runtime.health import SECOND, STARTING, check_of, command, record
+from freight.runtime.health import SECOND, STARTING, UNHEALTHY, check_of, command, record
 from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.times import go_duration, timestamp
 from freight.store import open_store
@@ -51,11 +51,16 @@ def start(store: Store, c: Container, inherited: tuple[int, ...] = ()) -> int | 
     return pid
 
 
-def stop(pid: int | None) -> None:
-    """Kill and reap the checker (and the check it runs, which dies with it)."""
-    if pid is not None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+def stop(store: Store, cid: str, pid: int | None) -> None:
+    """Kill and reap the checker ``pid`` (and the check it runs, which dies with it) of the
+    container ``cid``, which exited: as Docker's, its health is ``unhealthy`` then."""
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    with transaction(store.db) as db:
+        db.execute("UPDATE containers SET state = json_set(state, '$.Health.Status', ?) "
+                   "WHERE id = ? AND json_type(state, '$.Health') IS NOT NULL", (UNHEALTHY, cid))
 
 
 def _be_checker(root: str, c: Container, check: dict[str, Any], inherited: tuple[int, ...]) -> NoReturn:

@@ -171,13 +171,13 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     try:
         code = relay_and_wait(c.config, c.record["LogPath"], launched, hub)
     except BaseException:  # the monitor failed: the container cannot outlive it
-        healthcheck.stop(checker)
+        healthcheck.stop(store, c.id, checker)
         send_signal(launched.pid, signal.SIGKILL)
         hub.stop_listening()
         _finish(store, c, launched, exit_code_of(launched.pid), hub.warn)
         hub.finish(None)
         raise
-    healthcheck.stop(checker)
+    healthcheck.stop(store, c.id, checker)
     hub.stop_listening()
     _finish(store, c, launched, code, hub.warn)
     hub.finish(code)

@@ -27,8 +27,10 @@ def test_a_failing_check_makes_the_container_unhealthy_after_its_retries(runtime
     cli("run", "-d", "--name", "well", "--health-cmd", "test -d /tmp", "--health-interval", "200ms",
         "busybox", "sleep", "60", check=True)
     cli("run", "-d", "--name", "plain", "busybox", "sleep", "60", check=True)
+    cli("run", "-d", "--name", "waiting", "--health-cmd", "true", "--health-interval", "1m", "busybox", "sleep", "60",
+        check=True)
     try:
-        assert _status(cli, "sick").endswith("(health: starting)")
+        assert _status(cli, "waiting").endswith(" (health: starting)")
         assert wait_until(lambda: _health(cli, "sick")["Status"] == "unhealthy", timeout=15)
         health = _health(cli, "sick")
         assert health["FailingStreak"] >= 3 and 3 <= len(health["Log"]) <= 5
@@ -42,9 +44,13 @@ def test_a_failing_check_makes_the_container_unhealthy_after_its_retries(runtime
         def names(value: str) -> list[str]:
             return cli("ps", "--filter", f"health={value}", "--format", "{{.Names}}", check=True).stdout.split()
         assert names("unhealthy") == ["sick"] and names("healthy") == ["well"] and names("none") == ["plain"]
+        assert names("starting") == ["waiting"]
         assert cli("ps", "--filter", "health=ok").returncode != 0
+        cli("stop", "-t", "0", "well", check=True)  # as Docker's: a stopped container is unhealthy
+        assert _health(cli, "well")["Status"] == "unhealthy" and _health(cli, "well")["FailingStreak"] == 0
+        assert _status(cli, "well").startswith("Exited (137) ")
     finally:
-        cli("rm", "-f", "sick", "well", "plain")
+        cli("rm", "-f", "sick", "well", "plain", "waiting")
 
 
 def test_a_check_past_its_timeout_fails_and_no_healthcheck_disables_the_image_s(runtime_store: Store, cli,

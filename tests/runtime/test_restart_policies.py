@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 
-from testlib import wait_until
+from testlib import REPO, require_tool, wait_until
 
 from freight.runtime.restart import Restarts, parse_policy
 from freight.store import Store
@@ -127,3 +128,13 @@ def test_a_restarting_container_shows_so_and_a_stop_cancels_its_restart(runtime_
         assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
     finally:
         cli("rm", "-f", "crashing")
+
+
+def test_the_shipped_systemd_unit_runs_system_boot(tmp_path) -> None:
+    unit = REPO / "contrib" / "systemd" / "freight-boot.service"
+    lines = unit.read_text().splitlines()
+    assert "ExecStart=/usr/bin/env freight system boot" in lines and "RemainAfterExit=yes" in lines
+    (tmp_path / unit.name).write_text(unit.read_text())
+    checked = subprocess.run([require_tool("systemd-analyze", "systemd"), "verify", str(tmp_path / unit.name)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr
