@@ -57,7 +57,12 @@ def list_containers(store: Store, all: bool = False) -> list[Container]:
 def _refresh(store: Store, c: Container) -> Container | None:
     """``c``, or None when it is gone: one recorded as running whose supervisor is gone is
     finished here (``removal.reap``)."""
-    if c.running and not alive(int(c.state.get("MonitorPid") or 0), c.state.get("MonitorStartTime")):
+    if (c.running or c.state.get("Restarting")) and not alive(int(c.state.get("MonitorPid") or 0),
+                                                              c.state.get("MonitorStartTime")):
+        if not c.running:  # killed while it waited to restart the container
+            from freight.runtime.restart import give_up
+
+            return give_up(store, c)
         from freight.runtime.removal import reap  # only when a supervisor was killed
 
         return reap(store, c)

@@ -86,6 +86,16 @@ def wait(store: Store, ref: str) -> int:
     return int(c.state.get("ExitCode") or 0)
 
 
+def _restart_cancelled(store: Store, c: Container, timeout: float = 30.0) -> Container:
+    """``c``, stopped by hand while its monitor waited to restart it, once the monitor gave up
+    (or, when it was starting it meanwhile, once it runs: then it is killed as a running one)."""
+    deadline = time.monotonic() + timeout
+    while restarting(c) and not c.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+        c = get(store, c.id)
+    return c
+
+
 def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -> Container:
     """``docker rm``: a running container only with ``force`` (killed first)."""
     c = get(store, ref)
@@ -94,6 +104,7 @@ def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -
             raise Conflict(f"cannot remove container \"{c.record['Name']}\": container is restarting: "
                            f"stop the container before removing or force remove")
         manual_stop(store, c.id)
+        c = _restart_cancelled(store, c)
     if c.running:
         if not force:
             raise Conflict(f'cannot remove container "{c.record["Name"]}": container is running: '

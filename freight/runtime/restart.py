@@ -17,6 +17,7 @@ import time
 from freight.errors import InvalidArgument
 from freight.pids import alive
 from freight.record import Record
+from freight.runtime.records import save_state
 from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -78,6 +79,15 @@ def restarting(c: Container) -> bool:
     """Whether ``c``'s monitor is waiting to restart it (a live monitor, in state restarting)."""
     return bool(c.state.get("Restarting")) and alive(int(c.state.get("MonitorPid") or 0),
                                                       c.state.get("MonitorStartTime"))
+
+
+def give_up(store: Store, c: Container) -> Container:
+    """``c`` waits no more for a restart (a stop cancelled it, or its monitor is gone): exited."""
+    c.state.update(Status="exited", Restarting=False)
+    for key in ("MonitorPid", "MonitorStartTime"):
+        c.state.pop(key, None)
+    save_state(store, c)
+    return c
 
 
 def manual_stop(store: Store, cid: str, stopped: bool = True) -> None:

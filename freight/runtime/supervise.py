@@ -110,17 +110,9 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
         c.record["RestartCount"] = restarts.count
         save_state(store, c, record=True)
         if not restart.wait_out(store, c.id, delay):
-            _not_restarting(store, c)
+            restart.give_up(store, c)
             return code
         ready_w, viewer, winsize = -1, None, None
-
-
-def _not_restarting(store: Store, c: Container) -> None:
-    """A stop cancelled the restart: the container stays exited."""
-    c.state.update(Status="exited", Restarting=False)
-    for key in ("MonitorPid", "MonitorStartTime"):
-        c.state.pop(key, None)
-    save_state(store, c)
 
 
 def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | None,

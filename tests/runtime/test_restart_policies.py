@@ -138,3 +138,20 @@ def test_the_shipped_systemd_unit_runs_system_boot(tmp_path) -> None:
     checked = subprocess.run([require_tool("systemd-analyze", "systemd"), "verify", str(tmp_path / unit.name)],
                              capture_output=True, text=True)
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+
+
+def test_a_container_whose_monitor_died_waiting_to_restart_it_is_exited_until_boot(runtime_store: Store,
+                                                                                    cli) -> None:
+    cli("run", "-d", "--name", "orphan", "--restart", "always", "busybox", "sh", "-c", "exit 2", check=True)
+    try:
+        assert wait_until(lambda: _inspect(cli, "orphan")["RestartCount"] >= 4, timeout=20)
+        assert wait_until(lambda: _inspect(cli, "orphan")["State"]["Status"] == "restarting", timeout=5)
+        monitor = int(runtime_store.db.execute(
+            "SELECT json_extract(state, '$.MonitorPid') FROM containers WHERE name = 'orphan'").fetchone()[0])
+        os.kill(monitor, signal.SIGKILL)
+        assert wait_until(lambda: _inspect(cli, "orphan")["State"]["Status"] == "exited", timeout=5)
+        assert cli("ps", "-a", "--format", "{{.Status}}", check=True).stdout.startswith("Exited (2) ")
+        assert cli("system", "boot", check=True).stdout.strip() == _inspect(cli, "orphan")["Id"]
+        assert wait_until(lambda: _inspect(cli, "orphan")["RestartCount"] >= 1, timeout=10)
+    finally:
+        cli("rm", "-f", "orphan")
