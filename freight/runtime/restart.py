@@ -90,6 +90,13 @@ def give_up(store: Store, c: Container) -> Container:
     return c
 
 
+def count(store: Store, cid: str, restarts: int) -> None:
+    """Record ``RestartCount`` (only that key of the record: others may rename or update it)."""
+    with transaction(store.db) as db:
+        db.execute("UPDATE containers SET config = json_set(config, '$.RestartCount', ?) WHERE id = ?",
+                   (restarts, cid))
+
+
 def manual_stop(store: Store, cid: str, stopped: bool = True) -> None:
     """Record (or clear, on a start) that ``cid`` was stopped by hand; only this key changes,
     whatever its monitor writes meanwhile (``records.save_state`` keeps it)."""

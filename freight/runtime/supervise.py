@@ -16,7 +16,7 @@ import os
 import signal
 import time
 
-from freight.errors import FreightError
+from freight.errors import FreightError, NotFound
 from freight.pids import start_time
 from freight.runtime import cgroups, channel, healthcheck, restart
 from freight.runtime import hostconfig as cfg
@@ -107,10 +107,14 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
             return code
         c.state.update(Status="restarting", Restarting=True, MonitorPid=os.getpid(),
                        MonitorStartTime=start_time(os.getpid()))
-        c.record["RestartCount"] = restarts.count
-        save_state(store, c, record=True)
+        save_state(store, c)
+        restart.count(store, c.id, restarts.count)
         if not restart.wait_out(store, c.id, delay):
             restart.give_up(store, c)
+            return code
+        try:
+            c = get(store, c.id)  # as recorded now (renamed, updated)
+        except NotFound:
             return code
         ready_w, viewer, winsize = -1, None, None
 
