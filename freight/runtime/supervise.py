@@ -97,13 +97,16 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
     ``ready_w`` gets the report ``0 <pid>`` once the command runs; ``viewer`` is the
     attach channel's first viewer, ``winsize`` its terminal's size.
     """
-    restart.manual_stop(store, c.id, False)  # a start ends a stop by hand
+    if c.state.get("ManualStop"):
+        restart.manual_stop(store, c.id, False)  # a start ends a stop by hand
     restarts = restart.Restarts(restart.policy_of(c.host_config))
     while True:
         began = time.monotonic()
         code = _supervise_once(store, c, ready_w, viewer, winsize)
+        if restarts.policy["Name"] == "no" or c.host_config.get("AutoRemove"):
+            return code
         delay = restarts.next_delay(code, bool(restart.stopped_by_hand(store, c.id)), time.monotonic() - began)
-        if delay is None or c.host_config.get("AutoRemove"):
+        if delay is None:
             return code
         c.state.update(Status="restarting", Restarting=True, MonitorPid=os.getpid(),
                        MonitorStartTime=start_time(os.getpid()))
