@@ -18,6 +18,7 @@ import signal
 import time
 
 from freight.errors import FreightError
+from freight.pids import alive
 from freight.runtime import syscalls as sc
 from freight.runtime.handoff import Stdio, exit_code
 from freight.runtime.health import SECOND, STARTING, UNHEALTHY, check_of, command, record
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from freight.store import Store
 
 _OUTPUT_LIMIT = 4096
+_EXIT_GRACE = 0.1  # seconds a failed check waits to see whether the container is exiting
 
 
 def start(store: Store, c: Container, inherited: tuple[int, ...] = ()) -> int | None:
@@ -88,9 +90,26 @@ def _check_forever(store: Store, c: Container, check: dict[str, Any]) -> None:
         interval = check["StartInterval"] if in_start_period and health["Status"] == STARTING else check["Interval"]
         time.sleep(interval / SECOND)
         result = probe(store, c, command(check["Test"]), check["Timeout"])
+        if result["ExitCode"] != 0 and not _running(c):
+            return  # the container exited meanwhile: its monitor ends the health
         in_start_period = time.monotonic() - started < period
         health = record(health, result, check["Retries"], in_start_period)
         _write(store, c.id, health)
+
+
+def _running(c: Container) -> bool:
+    """Whether ``c``'s process still runs a moment after a check failed: a check fails too when
+    the container is being killed (its processes die with it), which is no result to record."""
+    try:
+        fd = os.pidfd_open(c.pid)
+    except OSError:
+        return False
+    try:
+        if not alive(c.pid, c.state.get("StartTime")):
+            return False
+        return not select.select([fd], [], [], _EXIT_GRACE)[0]
+    finally:
+        os.close(fd)
 
 
 def probe(store: Store, c: Container, argv: list[str], timeout_ns: int) -> dict[str, Any]:
