@@ -217,3 +217,14 @@ def registry(start_registry: Callable[..., RegistryProcess]) -> Callable[..., st
         return start_registry(kind=kind, htpasswd=htpasswd, token=token).host
 
     return start
+
+
+@pytest.fixture
+def docker(dockerd: str) -> list[str]:
+    """The docker CLI (Debian's first, as users of the packaged engine have it) on the private dockerd,
+    to compare freight with Docker."""
+    import shutil
+
+    cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
+    assert cli is not None
+    return [cli, "--host", dockerd]

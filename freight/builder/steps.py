@@ -21,6 +21,7 @@ from freight.builder.dockerfile.parser import parse_instructions
 from freight.builder.layers import cached_layer, with_result
 from freight.builder.runstep import run_step
 from freight.builder.state import BuildSession, State
+from freight.runtime.times import go_duration
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def _config_created_by(x: Instruction, config: dict[str, Any]) -> str:
         return f"{k} [{' '.join(x.args)}]"
     if k == "HEALTHCHECK":
         check = config["Healthcheck"]
-        times = " ".join(f'"{_go_duration(check.get(f, 0))}"'
+        times = " ".join(f'"{go_duration(check.get(f, 0))}"'
                          for f in ("Interval", "Timeout", "StartPeriod", "StartInterval"))
         retries = check.get("Retries", 0)
         return f"HEALTHCHECK &{{{_go_list(check['Test'])} {times} '\\x{retries:02x}'}}"
@@ -104,21 +105,6 @@ def _config_created_by(x: Instruction, config: dict[str, Any]) -> str:
 
 def _go_list(items: list[str]) -> str:
     return "[" + " ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
-
-
-def _go_duration(ns: int) -> str:
-    """Go's ``time.Duration.String()`` for whole milliseconds and up: 1h2m3s, 1.5s, 300ms."""
-    if ns == 0:
-        return "0s"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:g}ms"
-    seconds = ns / 1_000_000_000
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{int(hours)}h{int(minutes)}m{text}"
-    return f"{int(minutes)}m{text}" if minutes else text
 
 
 def _workdir_step(session: BuildSession, state: State, name: str) -> State:

@@ -15,6 +15,7 @@ import sys
 
 from freight.cli.common import detach_keys, each, env_from_flags, flag_error, parse_bool, parse_int, usage_error
 from freight.cli.main import Subcommands, exit_now, store
+from freight.cli.policies import health_flags
 from freight.cli.resources import add_resource_flags, memory_and_cpus
 from freight.errors import FreightError, InvalidArgument
 from freight.runtime import supervise
@@ -23,6 +24,7 @@ from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
 from freight.runtime.limits import parse_memory
 from freight.runtime.mounts import parse_mount_flag
+from freight.runtime.restart import parse_policy
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
 
@@ -99,6 +101,16 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--stop-signal", help=_DEFAULT_SIGNAL_HELP)
     a("--stop-timeout", help="Timeout (in seconds) to stop a container")
     a("--runtime", help="Runtime to use for this container")
+    a("--restart", default="no", help="Restart policy to apply when a container exits")
+    a("--health-cmd", help="Command to run to check health")
+    a("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    a("--health-retries", help="Consecutive failures needed to report unhealthy")
+    a("--health-start-period", help="Start period for the container to initialize before starting "
+      "health-retries countdown (ms|s|m|h) (default 0s)")
+    a("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
+      "(default 0s)")
+    a("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     a("--pull", default="missing", choices=("always", "missing", "never"),
       help='Pull image before running ("always", "missing", "never")')
     a("--platform", help="Set platform if server is multi-platform capable")
@@ -234,6 +246,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         config["NetworkingConfig"] = {"EndpointsConfig": {name: endpoint}}
     if args.mac_address:  # also kept where Docker's older API keeps it: the next start uses it again
         config["MacAddress"] = args.mac_address
+    _policies(args, config, host)
     return config, args.name
 
 
@@ -253,6 +266,16 @@ def _log_config(args: argparse.Namespace) -> dict[str, Any]:
             raise InvalidArgument(f'invalid argument "{opt}" for "--log-opt" flag: invalid key value pair format')
         options[key] = value
     return {"Type": args.log_driver or "json-file", "Config": options}
+
+
+def _policies(args: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -> None:
+    """``--restart`` and the health check flags (``freight.cli.policies``)."""
+    host["RestartPolicy"] = parse_policy(args.restart)
+    if args.rm and host["RestartPolicy"]["Name"] != "no":
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    check = health_flags(args)
+    if check is not None:
+        config["Healthcheck"] = check
 
 
 def _security_opts(values: list[str]) -> list[str]:

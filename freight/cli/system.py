@@ -40,6 +40,8 @@ def register(sub: Subcommands) -> None:
     if system.wanted in (None, "info", "events"):  # Docker's ``system info`` and ``system events``
         import_module("freight.cli.version").register(system.only(["info"]))
         import_module("freight.cli.events").register(system)
+    system.add("boot", cmd_boot, help="Start the containers whose restart policy is always or unless-stopped "
+               "(at boot)")
 
 
 def _prune_warning(args: argparse.Namespace) -> str:
@@ -104,3 +106,14 @@ def _report_temporaries(st: Store) -> None:
     for entry in scratch.entries(st.root_path):
         whose = "held by a running writer" if entry.owned else "left by a killed writer"
         print(f"temporary data {whose}: {entry.path} ({human_size(du(entry.path))})")
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    from freight.runtime.boot import boot  # the monitor's modules: only this subcommand needs them
+
+    started, failed = boot(store(args))
+    for cid in started:
+        print(cid)
+    for cid, error in failed:
+        print(f"Error response from daemon: cannot start container {cid}: {error}", file=sys.stderr)
+    return 1 if failed else 0

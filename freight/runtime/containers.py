@@ -14,6 +14,7 @@ from __future__ import annotations
 from freight.errors import Conflict, NotFound
 from freight.pids import alive
 from freight.runtime.containerdir import sweep
+from freight.runtime.health import health_suffix
 from freight.runtime.ipam import stale
 from freight.runtime.records import Container, from_row
 from freight.runtime.times import age
@@ -44,7 +45,9 @@ def get(store: Store, ref: str) -> Container:
 def status_text(state: dict[str, Any]) -> str:
     """The STATUS column of ``docker ps`` (and ``Status`` of the API's container list)."""
     if state.get("Running"):
-        return "Up " + age(state["StartedAt"]) + (" (Paused)" if state.get("Paused") else "")
+        return "Up " + age(state["StartedAt"]) + (" (Paused)" if state.get("Paused") else health_suffix(state))
+    if state.get("Restarting"):
+        return f"Restarting ({state.get('ExitCode', 0)}) {age(state['FinishedAt'])} ago"
     if state.get("Status") == "exited":
         return f"Exited ({state.get('ExitCode', 0)}) {age(state['FinishedAt'])} ago"
     return "Created"
@@ -74,7 +77,12 @@ def list_containers(store: Store, all: bool = False) -> list[Container]:
 def _refresh(store: Store, c: Container) -> Container | None:
     """``c``, or None when it is gone: one recorded as running whose supervisor is gone is
     finished here (``removal.reap``)."""
-    if c.running and not alive(int(c.state.get("MonitorPid") or 0), c.state.get("MonitorStartTime")):
+    if (c.running or c.state.get("Restarting")) and not alive(int(c.state.get("MonitorPid") or 0),
+                                                              c.state.get("MonitorStartTime")):
+        if not c.running:  # killed while it waited to restart the container
+            from freight.runtime.restart import give_up
+
+            return give_up(store, c)
         from freight.runtime.removal import reap  # only when a supervisor was killed
 
         return reap(store, c)

@@ -10,7 +10,7 @@ runs on, and ``exec -d`` returns once the command runs.
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import channel
+from freight.runtime import cgroups, channel
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from _socket import socket
     from collections.abc import Sequence
 
+    from freight.runtime.records import Container
+    from freight.runtime.spec import ContainerSpec
     from freight.store import Store
 
 
@@ -44,14 +46,8 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     c = get_running(store, ref)
     if not cmd:
         raise InvalidArgument("exec: no command given")
-    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
-    spec.args = list(cmd)
-    spec.env = cfg.merge_env(spec.env, list(env))
-    spec.user = user or spec.user
-    spec.cwd = workdir or spec.cwd
-    spec.tty, spec.stdin, spec.init = tty, interactive, False
-    if privileged:
-        spec.caps = all_caps()
+    spec = exec_spec(store, c, cmd, env, user, workdir, privileged)
+    spec.tty, spec.stdin = tty, interactive
     io = ChildStdio(spec, winsize)
     try:
         pid, exec_r = start_exec(c.host_config.get("Runtime"), spec, c.pid, io.stdio)
@@ -74,6 +70,23 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if hub is not None:
         hub.finish(code)
     return code
+
+
+def exec_spec(store: Store, c: Container, cmd: list[str], env: Sequence[str] = (), user: str = "",
+              workdir: str = "", privileged: bool = False) -> ContainerSpec:
+    """What a command run in the running ``c`` gets (``fork_container`` with ``join_pid``):
+    the container's environment plus ``env``, its user and working directory unless given,
+    its cgroup; no terminal, no stdin."""
+    spec = cfg.make_spec(c.record, c.directory(store), [])  # it joins the running one's mounts
+    spec.args = list(cmd)
+    spec.env = cfg.merge_env(spec.env, list(env))
+    spec.user = user or spec.user
+    spec.cwd = workdir or spec.cwd
+    spec.tty, spec.stdin, spec.init = False, False, False
+    if privileged:
+        spec.caps = all_caps()
+    spec.cgroup = cgroups.load(c.id)
+    return spec
 
 
 def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: Sequence[str] = (),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from freight.errors import InvalidArgument
+from freight.runtime.health import STATUSES as HEALTH_STATUSES
+from freight.runtime.health import status as health_status
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ def parse_filters(specs: list[str]) -> dict[str, list[str]]:
                                   "bad format of filter (expected name=value)")
         if key == "status" and value not in STATUSES:
             raise InvalidArgument(f"invalid filter 'status={value}'")
+        if key == "health" and value not in HEALTH_STATUSES:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         if key == "exited" and not value.lstrip("-").isdigit():
             raise InvalidArgument(f"invalid filter 'exited={value}'")
         filters.setdefault(key, []).append(value)
@@ -100,4 +104,5 @@ _MATCHERS: dict[str, Callable[[Container, str, Resolve], bool]] = {
     "volume": _volume,
     "publish": _port("publish"),
     "expose": _port("expose"),
+    "health": lambda c, v, _: health_status(c.state) == v,
 }

@@ -66,9 +66,21 @@ def merge_image_config(body: dict[str, Any], image_config: dict[str, Any]) -> di
                          ("AttachStdout", False), ("AttachStderr", False), ("StdinOnce", False),
                          ("Domainname", ""), ("Hostname", "")):
         config.setdefault(key, default)
+    healthcheck = _merge_health(body.get("Healthcheck"), image.get("Healthcheck"))
+    if healthcheck:
+        config["Healthcheck"] = healthcheck
     if not (config["Entrypoint"] or config["Cmd"]):
         raise FreightError("no command specified")
     return config
+
+
+def _merge_health(wanted: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The container's Healthcheck, Docker's way: the request's, its unset fields from the image's."""
+    if not wanted:
+        return image or None
+    if not image:
+        return wanted
+    return {**image, **{k: v for k, v in wanted.items() if v}}
 
 
 def merge_env(image_env: list[str], env: list[str]) -> list[str]:

@@ -12,7 +12,8 @@ from freight.errors import NotFound
 from freight.runtime import containers
 from freight.runtime.bundle import CONFIG, bundle_dir
 from freight.runtime.cgroups import detect_layout
-from freight.runtime.records import PRIVATE_STATE, Container
+from freight.runtime.records import HIDDEN_STATE, Container
+from freight.runtime.restart import policy_of
 from freight.runtime.volumes import get_volume
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -121,7 +122,7 @@ def _network_settings(record: dict[str, Any], mode: str, state: dict[str, Any]) 
 def container_inspect(store: Store, c: Container) -> dict[str, Any]:
     """The container as ``docker container inspect`` shows it."""
     record = c.record
-    state = {k: v for k, v in c.state.items() if k not in PRIVATE_STATE}
+    state = {k: v for k, v in c.state.items() if k not in HIDDEN_STATE}
     directory = c.directory(store)
     lowers = ""
     try:
@@ -139,6 +140,7 @@ def container_inspect(store: Store, c: Container) -> dict[str, Any]:
                          ("AppArmorProfile", ""), ("ExecIDs", None)):
         out[key] = record.get(key, default)
     out["HostConfig"] = _host_config(record.get("HostConfig") or {})
+    out["HostConfig"]["RestartPolicy"] = policy_of(record.get("HostConfig") or {})
     out["GraphDriver"] = {"Data": {"LowerDir": lowers, "MergedDir": f"{directory}/merged",
                                    "UpperDir": f"{directory}/upper", "WorkDir": f"{directory}/work"},
                           "Name": "overlay"}

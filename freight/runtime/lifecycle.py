@@ -20,6 +20,7 @@ from freight.runtime.events import container_event
 from freight.runtime.pause import thaw
 from freight.runtime.records import Container
 from freight.runtime.removal import dispose
+from freight.runtime.restart import manual_stop, restarting
 from freight.runtime.signals import parse_signal, send_signal
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -32,6 +33,7 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
     number = parse_signal(sig)
     if not c.running:
         raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    manual_stop(store, c.id)
     send_signal(c.pid, number)
     container_event(store, c, "kill", signal=str(number))
     if c.state.get("Paused"):  # a frozen process takes its signal once thawed, as Docker's does
@@ -42,6 +44,7 @@ def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
 def stop(store: Store, ref: str, timeout: int | None = None, sig: str | None = None) -> Container:
     """The stop signal (the image's, else SIGTERM), then SIGKILL after ``timeout`` seconds."""
     c = get(store, ref)
+    manual_stop(store, c.id)  # no restart, even of one waiting to restart
     if not c.running:
         return c
     if timeout is None:
@@ -94,13 +97,30 @@ def wait(store: Store, ref: str) -> int:
     return int(c.state.get("ExitCode") or 0)
 
 
+def _restart_cancelled(store: Store, c: Container, timeout: float = 30.0) -> Container:
+    """``c``, stopped by hand while its monitor waited to restart it, once the monitor gave up
+    (or, when it was starting it meanwhile, once it runs: then it is killed as a running one)."""
+    deadline = time.monotonic() + timeout
+    while restarting(c) and not c.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+        c = get(store, c.id)
+    return c
+
+
 def remove(store: Store, ref: str, force: bool = False, volumes: bool = False) -> Container:
     """``docker rm``: a running container only with ``force`` (killed first)."""
     c = get(store, ref)
+    if restarting(c):
+        if not force:
+            raise Conflict(f"cannot remove container \"{c.record['Name']}\": container is restarting: "
+                           f"stop the container before removing or force remove")
+        manual_stop(store, c.id)
+        c = _restart_cancelled(store, c)
     if c.running:
         if not force:
             raise Conflict(f'cannot remove container "{c.record["Name"]}": container is running: '
                            f"stop the container before removing or force remove")
+        manual_stop(store, c.id)
         send_signal(c.pid, signal.SIGKILL)
         _wait_process_exit(c, None)
         try:

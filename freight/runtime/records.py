@@ -53,6 +53,10 @@ register_schema("runtime", 1, SCHEMA)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 PRIVATE_STATE = ("StartTime", "MonitorPid", "MonitorStartTime")  # freight's own, not Docker's
+HIDDEN_STATE = (*PRIVATE_STATE, "ManualStop")  # not in inspect (``restart``)
+# Keys that processes other than the monitor write (``restart.manual_stop``, the health
+# checker): the monitor's ``save_state`` keeps what the row holds for them.
+SHARED_STATE = ("ManualStop", "Health")
 
 
 class Container(Record, frozen=False):
@@ -122,8 +126,16 @@ def release_dir(c: Container) -> None:
 
 
 def save_state(store: Store, c: Container, record: bool = False) -> None:
-    """Write the state (and with ``record``, the config record too) in one transaction."""
+    """Write the state (and with ``record``, the config record too) in one transaction; the
+    row's ``SHARED_STATE`` keys are kept (and read into ``c.state``)."""
     with transaction(store.db) as db:
+        row = db.execute("SELECT state FROM containers WHERE id = ?", (c.id,)).fetchone()
+        if row is not None:
+            held = json.loads(row[0])
+            for key in SHARED_STATE:
+                c.state.pop(key, None)
+                if key in held:
+                    c.state[key] = held[key]
         if record:
             db.execute("UPDATE containers SET state = ?, config = ? WHERE id = ?",
                        (json.dumps(c.state), json.dumps(c.record), c.id))

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from contextlib import nullcontext
 
-from freight.errors import FreightError
+from freight.errors import FreightError, NotFound
 from freight.pids import start_time
-from freight.runtime import channel
+from freight.runtime import channel, healthcheck, restart
 from freight.runtime import hostconfig as cfg
 from freight.runtime.attach import attach as attach_to
 from freight.runtime.attach import exit_code_after
@@ -65,6 +66,8 @@ def run(store: Store, body: dict[str, Any], name: str | None = None, detach: boo
 def start(store: Store, ref: str, attach: Attach | None = None) -> int | None:
     """``docker start``: detached unless ``attach`` (then the exit code is returned)."""
     c = get(store, ref)
+    if restart.restarting(c) and attach is None:  # its monitor starts it again
+        return None
     if c.running:  # as Docker: start -a of a running container attaches to it
         if attach is None:
             return None
@@ -101,17 +104,46 @@ def start_viewed(store: Store, c: Container, winsize: bytes | None = None) -> tu
 
 def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = None,
               winsize: bytes | None = None) -> int:
-    """In the monitor: start the recorded ``c`` and stay its parent until it exits; its exit code.
+    """In the monitor: start the recorded ``c`` and stay its parent until it exits, restarting
+    it as its restart policy says (``restart``); its last exit code.
 
     ``ready_w`` gets the report ``0 <pid>`` once the command runs; ``viewer`` is the
     attach channel's first viewer, ``winsize`` its terminal's size.
     """
+    if c.state.get("ManualStop"):
+        restart.manual_stop(store, c.id, False)  # a start ends a stop by hand
+    restarts = restart.Restarts(restart.policy_of(c.host_config))
+    while True:
+        began = time.monotonic()
+        code = _supervise_once(store, c, ready_w, viewer, winsize)
+        if restarts.policy["Name"] == "no" or c.host_config.get("AutoRemove"):
+            return code
+        delay = restarts.next_delay(code, bool(restart.stopped_by_hand(store, c.id)), time.monotonic() - began)
+        if delay is None:
+            return code
+        c.state.update(Status="restarting", Restarting=True, MonitorPid=os.getpid(),
+                       MonitorStartTime=start_time(os.getpid()))
+        save_state(store, c)
+        restart.count(store, c.id, restarts.count)
+        if not restart.wait_out(store, c.id, delay):
+            restart.give_up(store, c)
+            return code
+        try:
+            c = get(store, c.id)  # as recorded now (renamed, updated)
+        except NotFound:
+            return code
+        ready_w, viewer, winsize = -1, None, None
+
+
+def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | None,
+                    winsize: bytes | None) -> int:
+    """One run of ``c``: ``supervise`` without restarts (``ready_w`` -1: none to report to)."""
     try:
         launched = _launch(store, c, winsize)
     except FreightError as err:
         _start_failed(store, c, err)
         raise
-    c.state.update(Status="running", Running=True, Pid=launched.pid, StartedAt=timestamp(),
+    c.state.update(Status="running", Running=True, Restarting=False, Pid=launched.pid, StartedAt=timestamp(),
                    FinishedAt=ZERO_TIME, ExitCode=0, Error="", OOMKilled=False,
                    StartTime=start_time(launched.pid), MonitorPid=os.getpid(),
                    MonitorStartTime=start_time(os.getpid()))
@@ -137,6 +169,7 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
             save_state(store, c, record=True)
         _run_hooks(store, c, launched, "poststop")
         raise
+    checker = healthcheck.start(store, c, tuple(fd for fd in (ready_w, viewer.fileno() if viewer else -1) if fd >= 0))
     hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
                       bool(c.config.get("StdinOnce")), viewer)
     _run_hooks(store, c, launched, "poststart", hub.warn)
@@ -149,15 +182,18 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
                 raise
         _record_ports(c, launched.proxy)
         save_state(store, c, record=True)
-    report(ready_w, 0, str(launched.pid))
+    if ready_w >= 0:
+        report(ready_w, 0, str(launched.pid))
     try:
         code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config))
     except BaseException:  # the monitor failed: the container cannot outlive it
+        healthcheck.stop(store, c.id, checker)
         send_signal(launched.pid, signal.SIGKILL)
         hub.stop_listening()
         _finish(store, c, launched, exit_code_of(launched.pid), hub.warn)
         hub.finish(None)
         raise
+    healthcheck.stop(store, c.id, checker)
     hub.stop_listening()
     _finish(store, c, launched, code, hub.warn)
     hub.finish(code)

@@ -78,3 +78,19 @@ def human_duration(seconds: float) -> str:
 def age(stamp: str, now: float | None = None) -> str:
     """Docker's \"2 weeks\" for the time since an RFC 3339 timestamp."""
     return human_duration((time.time() if now is None else now) - record_time(stamp))
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()`` for whole milliseconds and up: 1h2m3s, 1.5s, 300ms
+    (HEALTHCHECK in ``history``, a health check's timeout)."""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:g}ms"
+    seconds = ns / 1_000_000_000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text

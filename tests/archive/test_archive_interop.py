@@ -109,16 +109,6 @@ def test_skopeo_reads_a_written_oci_layout(busybox_store: Store, skopeo: str, tm
     assert load(open_store(tmp_path / "again"), layout)[0].manifest_digest == image.manifest_digest
 
 
-@pytest.fixture
-def docker(dockerd: str) -> list[str]:
-    """The docker CLI (Debian's first, as users of the packaged engine have it) on the private dockerd."""
-    import shutil
-
-    cli = shutil.which("docker", path="/usr/bin") or shutil.which("docker")
-    assert cli is not None
-    return [cli, "--host", dockerd]
-
-
 def test_docker_loads_freight_archives_and_freight_loads_docker_archives(
         saved_busybox: tuple[Store, Path], docker: list[str], tmp_path: Path) -> None:
     store, path = saved_busybox
