@@ -15,11 +15,10 @@ import signal
 import struct
 from collections.abc import Callable
 
-from freight.errors import FreightError
 from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
 from freight.runtime.bundle import bundle_dir
-from freight.runtime.handoff import HookSync, Stdio, exit_code, namespace_flags, report
+from freight.runtime.handoff import HookSync, Stdio, namespace_flags
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -210,33 +209,5 @@ def _exec(spec: ContainerSpec, stdio: Stdio, err_w: int, seccomp: seccomp_filter
     os.umask(0o022)
     if seccomp is not None and spec.no_new_privileges:
         seccomp_filter.load(seccomp)
-    if spec.init:
-        _run_init(path, spec.args, env, err_w)
     process.exec_command(path, spec.args, env)
     raise AssertionError("unreachable")
-
-
-def _run_init(path: str, args: list[str], env: list[str], err_w: int) -> NoReturn:
-    """``--init``: stay PID 1, run the command as a child, forward signals, reap orphans.
-
-    Exits with the command's status (128+N when a signal N killed it), as tini does.
-    """
-    pid = os.fork()
-    if pid == 0:
-        try:
-            process.exec_command(path, args, env)
-        except FreightError as err:
-            report(err_w, err.exit_code, str(err))
-            os._exit(err.exit_code)
-    os.close(err_w)
-    for sig in signal.Signals:
-        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
-            continue
-        try:
-            signal.signal(sig, lambda s, _f: os.kill(pid, s))
-        except (OSError, ValueError):
-            pass
-    while True:
-        reaped, status = os.wait()
-        if reaped == pid:
-            os._exit(exit_code(status))

@@ -82,7 +82,7 @@ def exec_spec(store: Store, c: Container, cmd: list[str], env: Sequence[str] = (
     spec.env = cfg.merge_env(spec.env, list(env))
     spec.user = user or spec.user
     spec.cwd = workdir or spec.cwd
-    spec.tty, spec.stdin, spec.init = False, False, False
+    spec.tty, spec.stdin = False, False
     if privileged:
         spec.caps = all_caps()
     spec.cgroup = cgroups.load(c.id)

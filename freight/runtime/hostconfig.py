@@ -291,8 +291,7 @@ def make_spec(record: dict[str, Any], container_dir: str, rootfs: list[SnapshotM
         spec.args = [INIT_PATH, "--", *spec.args]
         spec.mounts.append(Mount("bind", INIT_PATH, init_binary(), readonly=True))
     if host.get("ShmSize") and not spec.ipc_host:
-        spec.mounts.append(Mount("tmpfs", "/dev/shm", flags=sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
-                                 data=f"mode=1777,size={int(host['ShmSize'])}"))
+        spec.shm_size = int(host["ShmSize"])
     if spec.network == NETWORK_HOST and spec.uts_host is False and not config.get("Hostname"):
         spec.uts_host = True
     return spec

@@ -25,7 +25,15 @@ from freight.runtime.cgroups import PARENT
 from freight.runtime.hooks import STAGES, Hook
 from freight.runtime.limits import DeviceRule, Resources
 from freight.runtime.rootfs import HOST_FILES, MASKED_PATHS, READONLY_PATHS
-from freight.runtime.spec import NETWORK_HOST, NETWORK_JOINED, NETWORK_PRIVATE, ContainerSpec, DeviceNode, Mount
+from freight.runtime.spec import (
+    NETWORK_HOST,
+    NETWORK_JOINED,
+    NETWORK_PRIVATE,
+    ContainerSpec,
+    DeviceNode,
+    Mount,
+    shm_size_option,
+)
 from freight.store.snapshots import SnapshotMount
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -134,7 +142,7 @@ def _kernel_mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
                        "options": ["rbind", "rw"]})
     else:
         mounts += [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                    "options": [*_KERNEL_FS, "mode=1777", "size=65536k"]},
+                    "options": [*_KERNEL_FS, "mode=1777", shm_size_option(spec.shm_size)]},
                    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                     "options": [*_KERNEL_FS]}]
     if spec.network == NETWORK_HOST and not spec.privileged:
@@ -145,6 +153,12 @@ def _kernel_mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     mounts.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                    "options": [*_KERNEL_FS, "relatime", *ro]})
     return mounts
+
+
+def _shm_size(mounts: list[dict[str, Any]]) -> int:
+    shm = next((m for m in mounts if m["destination"] == "/dev/shm" and m["type"] == "tmpfs"), None)
+    size = next((o[5:] for o in (shm or {}).get("options") or [] if o.startswith("size=")), "65536k")
+    return 0 if size == "65536k" else int(size)
 
 
 def _host_file_mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
@@ -242,8 +256,6 @@ def _annotations(spec: ContainerSpec) -> dict[str, str]:
     if spec.rootfs:
         out[ANNOTATION + "rootfs"] = json.dumps([{"type": m.type, "source": m.source, "options": list(m.options),
                                                   "cwd": m.cwd} for m in spec.rootfs])
-    if spec.init:
-        out[ANNOTATION + "init"] = "true"
     copy_up = [m.target for m in spec.mounts if m.copy_up]
     if copy_up:
         out[ANNOTATION + "copy-up"] = json.dumps(copy_up)
@@ -320,9 +332,9 @@ def _parse(config: dict[str, Any], container_id: str) -> RuntimeInput:
         ulimits=[(RLIMIT_NAMES.index(r["type"]), _from_rlim(r["soft"]), _from_rlim(r["hard"]))
                  for r in process.get("rlimits") or []],
         mounts=[_parse_mount(m, copy_up) for m in mounts if _is_user_mount(m, container_dir)],
+        shm_size=_shm_size(mounts),
         devices=[DeviceNode(d["path"], d["type"], d["major"], d["minor"], d.get("fileMode", 0o666),
                             d.get("uid", 0), d.get("gid", 0)) for d in linux.get("devices") or []],
-        init=notes.get(ANNOTATION + "init") == "true",
         masked_paths=privileged or bool(linux.get("maskedPaths")), seccomp=linux.get("seccomp"),
         console_size=_console_size(process))
     resources = _parse_resources(linux["resources"]) if "cgroupsPath" in linux else None

@@ -16,7 +16,7 @@ import stat
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
-from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec, shm_size_option
 from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -137,7 +137,7 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
     if spec.ipc_host:
         _bind("/dev/shm", f"{dev}/shm", False)
     else:
-        sc.mount("shm", f"{dev}/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+        sc.mount("shm", f"{dev}/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,{shm_size_option(spec.shm_size)}")
         sc.mount("mqueue", f"{dev}/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     if spec.tty:
         os.close(os.open(f"{dev}/console", os.O_CREAT | os.O_WRONLY, 0o600))

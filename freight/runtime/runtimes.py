@@ -182,8 +182,6 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
     if _kind(runtime) == "runsc":  # gVisor's own network stack: none (loopback only) or the host's
         mode = "host" if spec.network == NETWORK_HOST else "none"
         runtime = replace(runtime, args=[*runtime.args, f"--network={mode}"])
-    if spec.init:
-        raise FreightError(f"--init is not supported with runtime {runtime.name!r}")
     _mount_rootfs(spec)
     try:
         sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)

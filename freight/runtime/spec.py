@@ -90,12 +90,17 @@ class ContainerSpec(Record, frozen=False):
     ulimits: list[tuple[int, int, int]] = field(default_factory=list)
     mounts: list[Mount] = field(default_factory=list)
     devices: list[DeviceNode] = field(default_factory=list)
-    init: bool = False
     cgroup: Cgroup | None = None
     masked_paths: bool = True
     seccomp: dict[str, Any] | None = None
+    shm_size: int = 0  # bytes of /dev/shm (--shm-size; 0: Docker's 64 MiB)
     console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with ``tty``
 
     @property
     def merged(self) -> str:
         return f"{self.container_dir}/merged"
+
+
+def shm_size_option(size: int) -> str:
+    """The ``size=`` of /dev/shm's tmpfs: ``--shm-size`` bytes, or Docker's 64 MiB."""
+    return f"size={size}" if size else "size=65536k"

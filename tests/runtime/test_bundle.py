@@ -78,7 +78,7 @@ def test_config_json_validates_against_the_runtime_spec_schema(runtime_store: St
     assert "/bind" in destinations
     if "--privileged" not in flags:
         assert config["process"]["user"]["uid"] == 65534
-        assert config["process"]["args"] == ["true"]
+        assert config["process"]["args"] == ["/sbin/docker-init", "--", "true"]  # --init: tini, as Docker's
         assert "B=two words" in config["process"]["env"]
         assert config["linux"]["resources"]["memory"]["limit"] == 64 << 20
         assert config["linux"]["resources"]["cpu"]["quota"] == 50000
