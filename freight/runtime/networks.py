@@ -33,6 +33,10 @@ class NetworkError(FreightError):
     exit_code = 1
 
 
+class NetworkNotFound(NetworkError, NotFound):
+    """No such network (the API answers 404: clients create what they do not find)."""
+
+
 def _builtin_id(store: Store, name: str) -> str:
     return hashlib.sha256(f"{store.root_path}\0{name}".encode()).hexdigest()
 
@@ -72,7 +76,7 @@ def lookup(store: Store, ref: str) -> Network:
     try:
         return ipam.lookup(store.db, ref)
     except NotFound as err:
-        raise NetworkError(str(err)) from None
+        raise NetworkNotFound(str(err)) from None
 
 
 FILTER_KEYS = ("name", "id", "driver", "label", "scope", "type", "dangling")
@@ -191,8 +195,9 @@ def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], 
                            "or host cannot be connected to any other network")
     ns = c.record.setdefault("NetworkSettings", {})
     networks = ns.setdefault("Networks", {})
-    if not networks:
-        networks[ipam.DEFAULT_NAME if mode == "default" else mode] = {}
+    implicit = ipam.DEFAULT_NAME if mode == "default" else mode
+    if not networks and network.name != implicit:  # none listed is the mode's own (``wanted_networks``)
+        networks[implicit] = {}
     if network.name in networks:
         raise NetworkError(f"endpoint with name {c.name} already exists in network {network.name}")
     settings = {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": address} if address else None}

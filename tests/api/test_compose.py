@@ -1,8 +1,9 @@
 """Debian's docker-compose (1.29, the Python one, on docker-py) against the service: a
 two-service project with a named volume and a published port, up to down -v with
 nothing left. Both services are on Docker's default ``bridge`` network
-(``network_mode: bridge``): freight has no user-defined networks yet, so the project
-network compose makes by default, and reaching a service by its name, are not tested."""
+(``network_mode: bridge``), so that the published port is reached from the test's own
+namespace; the project network compose makes by default, and reaching a service by its
+name there, are tested in test_networks.py."""
 
 from __future__ import annotations
 

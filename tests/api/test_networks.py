@@ -70,3 +70,36 @@ def test_docker_network_create_ls_inspect_rm(net_service: Service, world: World)
     docker("network", "create", "spare")
     assert "spare" in docker("network", "prune", "-f").stdout
     assert world.settled() == {}
+
+
+_PROJECT = """\
+version: "3"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir /www; echo served > /www/index.html; exec httpd -f -p 8080 -h /www"]
+  client:
+    image: busybox
+    command: ["sleep", "60"]
+"""
+
+
+def test_compose_project_network_reaches_a_service_by_name(net_service: Service, world: World,
+                                                           tmp_path: Path) -> None:
+    compose_path = require_tool("docker-compose", "docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(_PROJECT)
+
+    def compose(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([compose_path, "-p", "proj", *args], cwd=tmp_path, env=net_service.env,
+                                capture_output=True, text=True, timeout=120)
+        assert not check or result.returncode == 0, f"docker-compose {' '.join(args)}: {result.stderr}"
+        return result
+
+    compose("up", "-d")
+    assert "proj_default" in world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
+    assert wait_until(lambda: compose("exec", "-T", "client", "wget", "-qO-", "http://web:8080/",
+                                      check=False).stdout == "served\n", timeout=10)
+    compose("down", "-v")
+    assert world.freight("ps", "-aq").stdout == ""
+    assert "proj_default" not in world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
+    assert world.settled() == {}
