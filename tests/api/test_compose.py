@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from apilib import Service
-from testlib import free_port, http_get, require_tool, run_freight
+from testlib import free_port, http_get, run_freight
 
 _PROJECT = """\
 version: "3"
@@ -32,15 +32,11 @@ volumes:
 
 
 def test_compose_up_ps_logs_exec_down(service: Service, tmp_path: Path) -> None:
-    compose_path = require_tool("docker-compose", "docker-compose")
     port = free_port()
     (tmp_path / "docker-compose.yml").write_text(_PROJECT.format(port=port))
 
     def compose(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([compose_path, "-p", "proj", *args], cwd=tmp_path, env=service.env,
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"docker-compose {' '.join(args)}: {result.stderr}"
-        return result
+        return service.compose(tmp_path, *args)
 
     compose("up", "-d")
     assert http_get(port) == "served\n"

@@ -86,14 +86,10 @@ services:
 
 def test_compose_project_network_reaches_a_service_by_name(net_service: Service, world: World,
                                                            tmp_path: Path) -> None:
-    compose_path = require_tool("docker-compose", "docker-compose")
     (tmp_path / "docker-compose.yml").write_text(_PROJECT)
 
     def compose(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([compose_path, "-p", "proj", *args], cwd=tmp_path, env=net_service.env,
-                                capture_output=True, text=True, timeout=120)
-        assert not check or result.returncode == 0, f"docker-compose {' '.join(args)}: {result.stderr}"
-        return result
+        return net_service.compose(tmp_path, *args, check=check)
 
     compose("up", "-d")
     assert "proj_default" in world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
