@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from testlib import freight_process, run_freight, wait_until
+from testlib import freight_process, require_tool, run_freight, wait_until
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -46,6 +46,14 @@ class Service:
                                 timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def compose(self, project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """docker-compose against the service, on the project ``proj`` in the folder ``project``."""
+        result = subprocess.run([require_tool("docker-compose", "docker-compose"), "-p", "proj", *args], cwd=project,
+                                env=self.env, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
 
     def request(self, method: str, path: str, body: bytes | None = None,

@@ -78,7 +78,6 @@ def _create_body(call: Call) -> dict[str, Any]:
     host = body.get("HostConfig") or {}
     if host.get("NetworkMode"):
         parse_network_mode(host["NetworkMode"])
-    body.pop("NetworkingConfig", None)
     if not (host.get("LogConfig") or {}).get("Type"):
         host.pop("LogConfig", None)
     body["HostConfig"] = {k: v for k, v in host.items() if v not in (None, "", [], {}) or k == "NetworkMode"}

@@ -1,36 +1,83 @@
-"""Network endpoints: the modes a container can have (``bridge``: a private namespace,
-``host``, ``none``), listed and inspected; freight has no user-defined networks yet."""
+"""Network endpoints: thin calls of ``freight.runtime.networks``, the library ``freight network``
+calls (the default bridge, ``host`` and ``none`` included)."""
 
 from __future__ import annotations
 
-from freight.api.http import Call
-from freight.errors import NotFound
+from freight.api.containers import filter_specs
+from freight.api.http import Call, HttpError
+from freight.runtime import networks
+from freight.runtime.prune import parse_filters
 
-_NETWORKS = {name: {"Name": name, "Id": name, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
-                    "Driver": driver, "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None,
-                                                                   "Config": []},
-                    "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-                    "ConfigOnly": False, "Containers": {}, "Options": {}, "Labels": {}}
-             for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null"))}
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def list_(call: Call) -> None:
-    call.json(list(_NETWORKS.values()))
+    call.json(networks.listing(call.store, parse_filters(filter_specs(call), networks.FILTER_KEYS)))
 
 
 def inspect(call: Call) -> None:
-    name = call.args["id"]
-    if name not in _NETWORKS:
-        raise NotFound(f"network {name} not found")
-    call.json(_NETWORKS[name])
+    call.json(networks.find(call.store, call.args["id"]))
+
+
+def _body(call: Call) -> dict[str, Any]:
+    body = call.body_json() or {}
+    if not isinstance(body, dict):
+        raise HttpError(400, "invalid JSON: the body must be an object")
+    return body
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A member of the body that is an object, or an empty one (clients send null)."""
+    return value if isinstance(value, dict) else {}
+
+
+def create(call: Call) -> None:
+    body = _body(call)
+    name = body.get("Name")
+    if not isinstance(name, str) or not name:
+        raise HttpError(400, "network name cannot be empty")
+    configs = _object(body.get("IPAM")).get("Config") or [{}]
+    first = _object(configs[0] if isinstance(configs, list) else None)
+    labels = _object(body.get("Labels"))
+    network = networks.create(call.store, name, str(body.get("Driver") or "bridge"), first.get("Subnet") or None,
+                              first.get("Gateway") or None, bool(body.get("Internal")),
+                              {str(k): str(v) for k, v in labels.items()})
+    call.json({"Id": network.id, "Warning": ""}, 201)
+
+
+def remove(call: Call) -> None:
+    networks.remove(call.store, call.args["id"])
+    call.respond(204)
+
+
+def connect(call: Call) -> None:
+    body = _body(call)
+    endpoint = _object(body.get("EndpointConfig"))
+    aliases = endpoint.get("Aliases") or []
+    address = _object(endpoint.get("IPAMConfig")).get("IPv4Address") or ""
+    networks.connect(call.store, call.args["id"], str(body.get("Container") or ""), list(aliases), address)
+    call.respond(200)
+
+
+def disconnect(call: Call) -> None:
+    body = _body(call)
+    networks.disconnect(call.store, call.args["id"], str(body.get("Container") or ""), bool(body.get("Force")))
+    call.respond(200)
 
 
 def prune(call: Call) -> None:
-    call.json({"NetworksDeleted": None})
+    parse_filters(filter_specs(call), ("until", "label"))
+    call.json({"NetworksDeleted": networks.prune(call.store) or None})
 
 
 ROUTES = [
     ("GET", "/networks", list_),
+    ("POST", "/networks/create", create),
     ("POST", "/networks/prune", prune),
     ("GET", "/networks/{id}", inspect),
+    ("DELETE", "/networks/{id}", remove),
+    ("POST", "/networks/{id}/connect", connect),
+    ("POST", "/networks/{id}/disconnect", disconnect),
 ]

@@ -11,8 +11,7 @@ import time
 
 from freight.cli.format import Template
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument
-from freight.runtime.times import parse_time
+from freight.runtime.events import watch
 from freight.store import events
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -26,22 +25,6 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--format", help="Format output using a custom template")
     p.add_argument("--since", help="Show all events created since timestamp")
     p.add_argument("--until", help="Stream events until this timestamp")
-
-
-def parse_event_filters(specs: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for spec in specs:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {spec}")
-        if key not in events.FILTER_KEYS:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _nanoseconds(text: str | None, now: float) -> int | None:
-    return None if text is None else int(parse_time(text, now) * 1_000_000_000)
 
 
 def event_line(e: Mapping[str, object]) -> str:
@@ -63,15 +46,10 @@ def _template_data(e: Mapping[str, object]) -> dict[str, object]:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    filters = parse_event_filters(args.filter)
+    filters = events.parse_filters(args.filter)
     template = Template(args.format) if args.format and args.format.strip() != "{{json .}}" else None
-    now = time.time()
-    since, until = _nanoseconds(args.since, now) or 0, _nanoseconds(args.until, now)
-    root = store(args).root_path
     try:
-        for e in events.follow(root, since, until):
-            if not events.matches(e, filters):
-                continue
+        for e in watch(store(args), args.since, args.until, filters):
             if template is not None:
                 sys.stdout.write(template.render(_template_data(e)) + "\n")
             elif args.format:

@@ -81,30 +81,9 @@ def _row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
             "Labels": ",".join(f"{k}={v}" for k, v in n["Labels"].items()), "Name": n["Name"], "Scope": n["Scope"]}
 
 
-def _matches(n: dict[str, Any], filters: dict[str, str]) -> bool:
-    for key, value in filters.items():
-        if key == "name" and value not in n["Name"]:
-            return False
-        if key == "id" and not n["Id"].startswith(value):
-            return False
-        if key == "driver" and n["Driver"] != value:
-            return False
-        if key == "scope" and n["Scope"] != value:
-            return False
-        if key == "type" and (value == "custom") != (n["Name"] not in ("bridge", "host", "none")):
-            return False
-        if key == "label":
-            name, sep, wanted = value.partition("=")
-            if name not in n["Labels"] or (sep and n["Labels"][name] != wanted):
-                return False
-        if key == "dangling" and (value.lower() in ("true", "1")) != (not n["Containers"]):
-            return False
-    return True
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
-    filters = parse_filters(args.filter, ("name", "id", "driver", "label", "scope", "type", "dangling"))
-    rows = [_row(n, args.no_trunc) for n in networks.listing(store(args)) if _matches(n, filters)]
+    filters = parse_filters(args.filter, networks.FILTER_KEYS)
+    rows = [_row(n, args.no_trunc) for n in networks.listing(store(args), filters)]
     if args.quiet:
         for r in rows:
             print(r["ID"])
@@ -116,11 +95,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     st = store(args)
-    everything = {n["Name"]: n for n in networks.listing(st)}
     found, status, errors = [], 0, []
     for ref in args.names:
         try:
-            found.append(everything.get(ref) or networks.inspect(st, networks.lookup(st, ref)))
+            found.append(networks.find(st, ref))
         except FreightError as err:
             errors.append(err)
             status = 1

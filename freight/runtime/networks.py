@@ -19,6 +19,7 @@ from freight.runtime.records import Container, from_row, save_state
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from freight.store import Store
@@ -30,6 +31,10 @@ class NetworkError(FreightError):
     """Docker answers network errors with exit status 1."""
 
     exit_code = 1
+
+
+class NetworkNotFound(NetworkError, NotFound):
+    """No such network (the API answers 404: clients create what they do not find)."""
 
 
 def _builtin_id(store: Store, name: str) -> str:
@@ -71,11 +76,15 @@ def lookup(store: Store, ref: str) -> Network:
     try:
         return ipam.lookup(store.db, ref)
     except NotFound as err:
-        raise NetworkError(str(err)) from None
+        raise NetworkNotFound(str(err)) from None
 
 
-def listing(store: Store) -> list[dict[str, Any]]:
-    """Every network as ``inspect`` shows it (the builtin ones included), sorted by name."""
+FILTER_KEYS = ("name", "id", "driver", "label", "scope", "type", "dangling")
+
+
+def listing(store: Store, filters: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every network as ``inspect`` shows it (the builtin ones included) that ``filters``
+    (``docker network ls``'s, one value a key) select, sorted by name."""
     reconcile(store)
     db = store.db
     ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
@@ -83,7 +92,34 @@ def listing(store: Store) -> list[dict[str, Any]]:
     created = found[0]["Created"] if found else ""
     for name, driver in BUILTIN.items():
         found.append(_inspect_shape(name, _builtin_id(store, name), created, driver, None, False, {}, {}, {}))
-    return sorted(found, key=lambda n: n["Name"])
+    return sorted((n for n in found if _matches(n, filters or {})), key=lambda n: n["Name"])
+
+
+def find(store: Store, ref: str) -> dict[str, Any]:
+    """The network ``ref`` (a name, builtin ones included, or an ID or its prefix) as ``inspect`` shows it."""
+    named = [n for n in listing(store) if n["Name"] == ref]
+    return named[0] if named else inspect(store, lookup(store, ref))
+
+
+def _matches(n: dict[str, Any], filters: Mapping[str, str]) -> bool:
+    for key, value in filters.items():
+        if key == "name" and value not in n["Name"]:
+            return False
+        if key == "id" and not n["Id"].startswith(value):
+            return False
+        if key == "driver" and n["Driver"] != value:
+            return False
+        if key == "scope" and n["Scope"] != value:
+            return False
+        if key == "type" and (value == "custom") != (n["Name"] not in ("bridge", "host", "none")):
+            return False
+        if key == "label":
+            name, sep, wanted = value.partition("=")
+            if name not in n["Labels"] or (sep and n["Labels"][name] != wanted):
+                return False
+        if key == "dangling" and (value.lower() in ("true", "1")) != (not n["Containers"]):
+            return False
+    return True
 
 
 def _inspect_shape(name: str, nid: str, created: str, driver: str, ipam_config: list[dict[str, str]] | None,
@@ -159,8 +195,9 @@ def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], 
                            "or host cannot be connected to any other network")
     ns = c.record.setdefault("NetworkSettings", {})
     networks = ns.setdefault("Networks", {})
-    if not networks:
-        networks[ipam.DEFAULT_NAME if mode == "default" else mode] = {}
+    implicit = ipam.DEFAULT_NAME if mode == "default" else mode
+    if not networks and network.name != implicit:  # none listed is the mode's own (``wanted_networks``)
+        networks[implicit] = {}
     if network.name in networks:
         raise NetworkError(f"endpoint with name {c.name} already exists in network {network.name}")
     settings = {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": address} if address else None}

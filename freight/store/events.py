@@ -24,7 +24,9 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+
+from freight.errors import InvalidArgument
 
 LOG_NAME = "events.log"
 ROTATE_BYTES = 8 * 1024 * 1024
@@ -95,10 +97,10 @@ def read(root: str, since_ns: int = 0, until_ns: int | None = None) -> list[dict
     return found
 
 
-def follow(root: str, since_ns: int = 0, until_ns: int | None = None,
-           interval: float = 0.1) -> Iterator[dict[str, object]]:
+def follow(root: str, since_ns: int = 0, until_ns: int | None = None, interval: float = 0.1,
+           stopped: Callable[[], bool] | None = None) -> Iterator[dict[str, object]]:
     """The logged events from ``since_ns``, then each new one as it is appended, until
-    ``until_ns`` passes (forever without it)."""
+    ``until_ns`` passes (forever without it) or ``stopped()`` says the reader is gone."""
     path = log_path(root)
     yield from read(root, since_ns, until_ns)
     try:
@@ -108,6 +110,8 @@ def follow(root: str, since_ns: int = 0, until_ns: int | None = None,
         offset, inode = 0, 0
     while until_ns is None or time.time_ns() < until_ns:
         time.sleep(interval)
+        if stopped is not None and stopped():
+            return
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -141,6 +145,19 @@ def _within(e: Mapping[str, object], since_ns: int, until_ns: int | None) -> boo
 # Filter keys Docker takes, and what each compares with.
 FILTER_KEYS = ("container", "event", "image", "label", "type", "volume", "network", "scope", "builder",
                "daemon", "plugin", "node", "service", "secret", "config")
+
+
+def parse_filters(specs: list[str]) -> dict[str, list[str]]:
+    """``key=value`` filters (``--filter``, or the API's ``filters`` map) as lists by key."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {spec}")
+        if key not in FILTER_KEYS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        out.setdefault(key, []).append(value)
+    return out
 
 
 def matches(e: Mapping[str, object], filters: Mapping[str, list[str]]) -> bool:

@@ -1,8 +1,9 @@
 """Debian's docker-compose (1.29, the Python one, on docker-py) against the service: a
 two-service project with a named volume and a published port, up to down -v with
 nothing left. Both services are on Docker's default ``bridge`` network
-(``network_mode: bridge``): freight has no user-defined networks yet, so the project
-network compose makes by default, and reaching a service by its name, are not tested."""
+(``network_mode: bridge``), so that the published port is reached from the test's own
+namespace; the project network compose makes by default, and reaching a service by its
+name there, are tested in test_networks.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from apilib import Service
-from testlib import free_port, http_get, require_tool, run_freight
+from testlib import free_port, http_get, run_freight
 
 _PROJECT = """\
 version: "3"
@@ -31,15 +32,11 @@ volumes:
 
 
 def test_compose_up_ps_logs_exec_down(service: Service, tmp_path: Path) -> None:
-    compose_path = require_tool("docker-compose", "docker-compose")
     port = free_port()
     (tmp_path / "docker-compose.yml").write_text(_PROJECT.format(port=port))
 
     def compose(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([compose_path, "-p", "proj", *args], cwd=tmp_path, env=service.env,
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"docker-compose {' '.join(args)}: {result.stderr}"
-        return result
+        return service.compose(tmp_path, *args)
 
     compose("up", "-d")
     assert http_get(port) == "served\n"
