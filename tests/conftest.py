@@ -124,15 +124,16 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def docker_busybox(dockerd: str, busybox_rootfs: Path) -> list[str]:
     """The current docker CLI on the private dockerd, which holds ``busybox:latest`` (the same files
-    as ``busybox_store``'s)."""
+    as ``busybox_store``'s; imported again when a test before removed it from the shared daemon)."""
     command = ["docker", "--host", dockerd]
-    tar = subprocess.Popen(["tar", "-C", str(busybox_rootfs), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run([*command, "import", "-", "busybox:latest"], stdin=tar.stdout, check=True,
-                   capture_output=True)
-    tar.wait()
+    if subprocess.run([*command, "image", "inspect", "busybox:latest"], capture_output=True).returncode != 0:
+        tar = subprocess.Popen(["tar", "-C", str(busybox_rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run([*command, "import", "-", "busybox:latest"], stdin=tar.stdout, check=True,
+                       capture_output=True)
+        tar.wait()
     return command
 
 

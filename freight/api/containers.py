@@ -28,6 +28,7 @@ from freight.runtime.signals import parse_signal
 from freight.runtime.stats import sample
 from freight.runtime.times import parse_time, timestamp
 from freight.runtime.top import top
+from freight.store import events
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -159,6 +160,8 @@ def _exit_seen(store: Store, cid: str, condition: str, last: dict[str, Any], fin
         code = watch[0].check() if watch else None
         if code is None:
             code = streams.exit_code_of_attached(cid)
+        if code is None:  # gone before a viewer could see it: its monitor logged the exit first
+            code = _logged_exit_code(store, cid)
         return last if code is None else {**last, "ExitCode": code}
     state = c.state
     last.clear()
@@ -171,6 +174,16 @@ def _exit_seen(store: Store, cid: str, condition: str, last: dict[str, Any], fin
     if condition == "removed" or condition == "next-exit" and state.get("FinishedAt") == finished:
         return None
     return state
+
+
+def _logged_exit_code(store: Store, cid: str) -> int | None:
+    """The exit code of the last ``die`` event of container ``cid`` in the store's event log."""
+    code = None
+    for e in events.read(store.root_path):
+        actor = e.get("Actor")
+        if e.get("Action") == "die" and isinstance(actor, dict) and actor.get("ID") == cid:
+            code = (actor.get("Attributes") or {}).get("exitCode")
+    return int(code) if code is not None else None
 
 
 def wait(call: Call) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib import BUSYBOX_CONFIG, HUGETLB, freight_cgroups, freight_mounts, processes_mentioning
+from testlib import BUSYBOX_CONFIG, HUGETLB, freight_cgroups, freight_mounts, processes_mentioning, wait_until
 
 from freight.store import Store
 
@@ -26,6 +26,8 @@ def runtime_store(busybox_store: Store) -> Iterator[Store]:
     assert freight_cgroups(ids) == []
     assert freight_mounts(root) == []
     assert not (root / "containers").exists() or list((root / "containers").iterdir()) == []
+    # a monitor whose start failed reports to its client before it finishes cleaning up
+    wait_until(lambda: processes_mentioning(str(root)) == [], timeout=10)
     assert processes_mentioning(str(root)) == []
 
 
