@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 
 from freight.api.http import Call, HttpError
-from freight.api.streams import body_file
+from freight.api.streams import CallWriter, body_file
 from freight.builder.cache import prune_cache
 from freight.builder.engine import build as build_image
 from freight.builder.engine import error_report
@@ -26,14 +26,8 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 
-class _StreamLines(io.RawIOBase):
+class _StreamLines(CallWriter):
     """The build's progress as ``{"stream": ...}`` lines (see ``_progress``)."""
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data: Buffer, /) -> int:
         chunk = bytes(data)

@@ -17,7 +17,6 @@ from freight.runtime.volumes import (
     remove_volumes,
     select_volumes,
 )
-from freight.store import events
 
 
 def register(sub: Subcommands) -> None:
@@ -53,7 +52,6 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise InvalidArgument("driver options (-o) are not supported by the local driver here")
     st = store(args)
     name = create_volume(st, args.name, _pairs(args.label), args.driver)["Name"]
-    events.emit(st.root_path, "volume", "create", name, {"driver": "local"})
     print(name)
     return 0
 
@@ -85,10 +83,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     st = store(args)
-    def remove(name: str) -> None:
-        remove_volumes(st, name, args.force)
-        events.emit(st.root_path, "volume", "destroy", name, {"driver": "local"})
-    return each(args.names, remove)
+    return each(args.names, lambda name: remove_volumes(st, name, args.force))
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import re
 from freight.errors import Conflict, InvalidArgument, NotFound
 from freight.runtime.fsutil import remove_tree
 from freight.runtime.times import timestamp
+from freight.store import events
 from freight.store.db import transaction
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -99,12 +100,14 @@ def create_volume(store: Store, name: str | None = None, labels: dict[str, str] 
     check_name(name)
     with transaction(store.db) as db:
         ensure_volume(db, store.root_path, name, timestamp(), labels=labels)
+    events.emit(store.root_path, "volume", "create", name, {"driver": "local"})
     return get_volume(store, name)
 
 
 def remove_volumes(store: Store, name: str, force: bool = False) -> None:
     with transaction(store.db) as db:
         remove_volume(db, store.root_path, name, force=force)
+    events.emit(store.root_path, "volume", "destroy", name, {"driver": "local"})
 
 
 def used_volumes(store: Store) -> set[str]:
