@@ -95,8 +95,9 @@ def test_rename(busybox_store: Store, cli: CLI) -> None:
 
 
 @pytest.fixture
-def changed(busybox_store: Store, cli: CLI) -> str:
-    """A running container that added /tmp/x and /new and deleted /etc/passwd."""
+def changed(runtime_store: Store, cli: CLI) -> str:
+    """A running container that added /tmp/x and /new and deleted /etc/passwd (removed after
+    the test by ``runtime_store``)."""
     cli("run", "-d", "--name", "changed", "busybox", "sh", "-c", _CHANGES, check=True)
     pid = int(cli("inspect", "-f", "{{.State.Pid}}", "changed").stdout)
     assert wait_until(lambda: Path(f"/proc/{pid}/root/new").is_dir())
