@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from freight.api import build, containers, events, execs, images, networks, system, volumes, websocket
+from freight.api import alter, build, changes, containers, events, execs, images, networks, system, volumes, websocket
 from freight.api.http import Call, HttpError
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     Handler = Callable[[Call], None]
 
 _TABLE: list[tuple[str, str, Handler]] = [
-    *system.ROUTES, *events.ROUTES, *containers.ROUTES, *execs.ROUTES, *images.ROUTES, *build.ROUTES,
-    *volumes.ROUTES, *networks.ROUTES, *websocket.ROUTES,
+    *system.ROUTES, *events.ROUTES, *containers.ROUTES, *alter.ROUTES, *changes.ROUTES, *execs.ROUTES,
+    *images.ROUTES, *build.ROUTES, *volumes.ROUTES, *networks.ROUTES, *websocket.ROUTES,
 ]
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from freight.builder.changes import apply_changes
+from freight.builder.container_commit import commit_container
 from freight.cli.common import parse_bool
 from freight.cli.main import Subcommands, store
 from freight.image import reference
-from freight.runtime.commit import commit, container_image_config
-from freight.runtime.containers import get
 
 
 def register(sub: Subcommands) -> None:
@@ -26,9 +24,7 @@ def register(sub: Subcommands) -> None:
 
 def cmd_commit(args: argparse.Namespace) -> int:
     tags = [str(reference.parse(args.repository))] if args.repository else []
-    st = store(args)
-    c = get(st, args.container)
-    config = apply_changes(container_image_config(c.config), args.change)
-    image = commit(st, c.id, config, tags, args.message, args.author, args.pause)
+    image = commit_container(store(args), args.container, tags, args.change, comment=args.message,
+                             author=args.author, pause=args.pause)
     print(image.id)
     return 0
