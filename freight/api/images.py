@@ -24,6 +24,7 @@ from freight.registry.progress import Reporter
 from freight.registry.pull import pull
 from freight.registry.push import push as push_image
 from freight.store.filters import matches_reference, parse_image_filters, select_images
+from freight.store.image_edits import remove_image, tag_image
 from freight.store.importer import import_rootfs
 from freight.store.inspect import image_history, image_inspect
 from freight.store.prune import prune_images
@@ -130,15 +131,15 @@ def tag(call: Call) -> None:
     if not repo:
         raise HttpError(400, "repository name is required")
     tag_name = call.param("tag") or "latest"
-    st.images.tag(image.id, reference.parse(f"{repo}:{tag_name}"))
+    tag_image(st, image.id, reference.parse(f"{repo}:{tag_name}"))
     call.respond(201)
 
 
 def remove(call: Call) -> None:
     st = call.store
-    events = st.images.remove(call.args["name"], force=call.flag("force"))
+    removed = remove_image(st, call.args["name"], force=call.flag("force"))
     st.gc(wait=False)
-    call.json([{kind: what} for kind, what in events])
+    call.json([{kind: what} for kind, what in removed])
 
 
 def inspect(call: Call) -> None:

@@ -23,6 +23,7 @@ from freight.archive.reader import open_archive
 from freight.archive.referrers import load_referrers
 from freight.image.copy import Quiet, copy
 from freight.record import Record, field
+from freight.store import events
 from freight.store.imagesource import StoreDestination
 from freight.store.store import Store
 
@@ -52,7 +53,9 @@ def load(store: Store, source: BinaryIO | Path | str) -> list[LoadedImage]:
         loaded = [_record(store, image) for image in archive.images]
         for image in archive.images:
             load_referrers(store, archive.source, image.manifest_digest)
-        return loaded
+    for done in loaded:
+        events.emit(store.root_path, "image", "load", done.id, {"name": done.tags[0] if done.tags else done.id})
+    return loaded
 
 
 def _record(store: Store, image: ArchiveImage) -> LoadedImage:

@@ -42,6 +42,7 @@ from freight.image.copy import Destination, Quiet, copy
 from freight.image.mediatypes import OCI_MANIFEST
 from freight.image.reference import Reference
 from freight.record import Record, field
+from freight.store import events
 from freight.store.blobs import CHUNK
 from freight.store.images import Image
 from freight.store.imagesource import StoreImage
@@ -96,7 +97,10 @@ def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
 
 def save(store: Store, names: list[str], out: BinaryIO) -> None:
     """Write the images ``names`` select (see :func:`select_images`) to ``out`` as one tar."""
-    write_archive(store, select_images(store, names), out)
+    selections = select_images(store, names)
+    write_archive(store, selections, out)
+    for selection in selections:
+        events.emit(store.root_path, "image", "save", selection.image.id, {"name": selection.image.id})
 
 
 def write_archive(store: Store, selections: list[Selection], out: BinaryIO) -> None:

@@ -17,7 +17,6 @@ from freight.archive.load import load
 from freight.archive.save import save
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
-from freight.store import events
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -86,7 +85,6 @@ def cmd_load(args: argparse.Namespace) -> int:
             raise FreightError(f"open {args.input}: no such file or directory")
     st = store(args)
     for image in load(st, source):
-        events.emit(st.root_path, "image", "load", image.id, {"name": image.tags[0] if image.tags else image.id})
         for tag, old_id in image.replaced:
             print(f"The image {tag} already exists, renaming the old one with ID {old_id} to empty string")
         for tag in image.tags:

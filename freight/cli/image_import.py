@@ -12,7 +12,6 @@ from freight.builder.changes import apply_changes
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError, NotFound
 from freight.image import reference
-from freight.store import events
 from freight.store.importer import import_rootfs
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -43,7 +42,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     source, comment = _import_source(args.source)
     _refuse_empty(source)
     image = import_rootfs(st, source, tags, config, args.message or comment)
-    events.emit(st.root_path, "image", "import", image.id, {"name": image.id})
     print(image.id)
     return 0
 

@@ -111,13 +111,9 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from freight.store import events  # json: ``images``, in this module, lists without it
+    from freight.store.image_edits import tag_image  # json (events): ``images``, in this module, lists without it
 
-    st = store(args)
-    image = st.resolve_image(args.source)
-    target = reference.parse(args.target)
-    st.images.tag(image.id, target)
-    events.emit(st.root_path, "image", "tag", image.id, {"name": str(target)})
+    tag_image(store(args), args.source, reference.parse(args.target))
     return 0
 
 
@@ -128,21 +124,19 @@ def _rmi_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
-    from freight.store import events  # see cmd_tag
+    from freight.store.image_edits import remove_image  # see cmd_tag
 
     st = store(args)
     status = 0
     for name in args.images:
         try:
-            removed = st.images.remove(name, force=args.force)
+            removed = remove_image(st, name, force=args.force)
         except FreightError as err:
             sys.stderr.write(f"Error: {err}\n")
             status = 1
             continue
         for kind, what in removed:
             print(f"{kind}: {what}")
-            events.emit(st.root_path, "image", "untag" if kind == "Untagged" else "delete", what,
-                        {"name": what})
     report = st.gc(wait=False)
     if report:
         for chain in report.deleted_snapshots:

@@ -12,7 +12,6 @@ from freight.registry.client import Registry
 from freight.registry.progress import reporter
 from freight.registry.pull import pull
 from freight.registry.transportref import is_transport
-from freight.store import events
 from freight.store.images import Image
 from freight.store.referrers import IN_TOTO
 
@@ -34,7 +33,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if is_transport(args.ref):
             image = pull(store(args), args.ref, args.platform, progress)
             print(image.repo_tags[0] if image.repo_tags else image.id)
-            events.emit(store(args).root_path, "image", "pull", args.ref, {"name": args.ref})
             return 0
         ref = reference.parse(args.ref, default_tag=not args.all_tags)
         if args.all_tags and (ref.tag or ref.digest):
@@ -44,7 +42,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
             print(f"Using default tag: {ref.tag}", flush=True)
         for name in _tags_to_pull(ref) if args.all_tags else [str(ref)]:
             image = pull(store(args), name, args.platform, progress)
-            events.emit(store(args).root_path, "image", "pull", name, {"name": name})
             if args.provenance:
                 _pull_provenance(args, reference.parse(name), image)
     finally:

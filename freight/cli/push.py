@@ -10,7 +10,6 @@ from freight.errors import InvalidArgument, NotFound
 from freight.image import reference
 from freight.registry.progress import reporter
 from freight.registry.push import push
-from freight.store import events
 from freight.store.store import Store
 
 
@@ -33,7 +32,6 @@ def cmd_push(args: argparse.Namespace) -> int:
         names = _local_tags(images, args.image) if args.all_tags else [args.image]
         for name in names:
             push(images, name, args.dest, progress)
-            events.emit(images.root_path, "image", "push", args.dest or name, {"name": args.dest or name})
     finally:
         progress.close()
     if args.quiet:

@@ -24,6 +24,7 @@ from freight.registry.client import Registry
 from freight.registry.progress import Lines, Reporter
 from freight.registry.remote import remote_image
 from freight.registry.transportref import is_transport
+from freight.store import events
 from freight.store.images import Image
 from freight.store.imagesource import StoreDestination
 from freight.store.store import Store
@@ -41,10 +42,14 @@ def pull(store: Store, ref: str, platform: str | dict[str, str] | None = None,
     if is_transport(ref):
         from freight.registry.transports import pull_archive  # loads the archive code: only for archives
 
-        return pull_archive(store, ref, platforms.resolve(platform), progress)
-    parsed = reference.parse(ref)
-    with Registry(parsed.domain, credentials) as registry:
-        return _pull(store, registry, parsed, platforms.resolve(platform), progress)
+        image = pull_archive(store, ref, platforms.resolve(platform), progress)
+    else:
+        parsed = reference.parse(ref)
+        with Registry(parsed.domain, credentials) as registry:
+            image = _pull(store, registry, parsed, platforms.resolve(platform), progress)
+        ref = str(parsed)
+    events.emit(store.root_path, "image", "pull", ref, {"name": ref})
+    return image
 
 
 def ensure_image(store: Store, ref: str, platform: str | dict[str, str] | None = None,

@@ -48,6 +48,7 @@ from freight.registry.connections import RegistryError, Unreachable
 from freight.registry.progress import Reporter
 from freight.registry.referrers import push_referrers
 from freight.registry.transportref import is_transport
+from freight.store import events
 from freight.store.blobs import BlobWriter
 from freight.store.blobstream import CHUNK, Abandoned, BlobStream, beside
 from freight.store.compression import GZIP_FLAVOUR, gzip_compress, media_type_compression
@@ -89,8 +90,16 @@ def push(store: Store, source: str, dest: str | None = None, progress: Reporter 
     if dest is not None and is_transport(dest):
         from freight.registry.transports import push_archive  # loads the archive code: only for archives
 
-        return push_archive(store, source, dest, progress)
-    target = reference.parse(dest or source)
+        digest = push_archive(store, source, dest, progress)
+    else:
+        digest = _push(store, image, reference.parse(dest or source), progress, chunk_size, credentials)
+    events.emit(store.root_path, "image", "push", dest or source, {"name": dest or source})
+    return digest
+
+
+def _push(store: Store, image: Image, target: reference.Reference, progress: Reporter, chunk_size: int | None,
+          credentials: Credentials | None) -> str:
+    """Push ``image`` to the registry ``target`` names; the manifest digest."""
     if target.digest:
         raise InvalidReference(f"cannot push a digest reference: {target.familiar()}")
     progress.message(f"The push refers to repository [{target.repository}]")

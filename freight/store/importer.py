@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from freight.image.canonical import image_config, layer_descriptor, rfc3339, source_date_epoch
+from freight.store import events
 from freight.store.blobs import CHUNK, BlobWriter
 from freight.store.compression import open_layer
 from freight.store.images import Image
@@ -64,7 +65,9 @@ def import_rootfs(store: Store, source: Path | BinaryIO, tags: Sequence[str] = (
                 shutil.rmtree(snapshot)
         history = [{"created": created, "created_by": "", "comment": comment}]
         cfg = image_config([diff_id], history, created, config)
-        return store.write_image(cfg, [layer_descriptor(diff_id, blob.size)], list(tags))
+        image = store.write_image(cfg, [layer_descriptor(diff_id, blob.size)], list(tags))
+    events.emit(store.root_path, "image", "import", image.id, {"name": image.id})
+    return image
 
 
 def _ingest(source: Path | BinaryIO, blob: BlobWriter, snapshot: Path) -> int:

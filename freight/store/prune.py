@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from freight.record import Record, field
+from freight.store.image_edits import log_removals
 from freight.store.images import Image
 from freight.store.store import Store
 
@@ -32,6 +33,7 @@ def delete_images(store: Store, all_unused: bool = False,
     for image in store.images.all():
         if selected is None or selected(image):
             events += store.images.delete_unused(image.id, untag=all_unused)
+    log_removals(store, events)
     return events
 
 
