@@ -1,9 +1,10 @@
 """Exec endpoints: create, start (attached, or detached to a monitor), inspect, resize.
 
-Docker keeps execs as daemon state; so does the service, for as long as it runs
-(an exec that the CLI runs has no record either). An exec belongs to a monitor of
-its own, as the CLI's; the service is its viewer (``streams.view``), and resizes its
-terminal through the monitor's channel.
+Docker keeps execs as daemon state; here they are rows of the store
+(``runtime.exec_records``), so they outlive a restart of the service and go with
+their container. An exec belongs to a monitor of its own, as the CLI's, which
+records its start and exit; the service is its viewer (``streams.view``), and
+resizes its terminal through the monitor's channel.
 """
 
 from __future__ import annotations
@@ -14,24 +15,16 @@ from _socket import socket
 
 from freight.api import forker, streams
 from freight.api.http import Call, HttpError
-from freight.errors import FreightError, NotFound
+from freight.errors import FreightError
+from freight.runtime import exec_records
 from freight.runtime.containers import get_running
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from typing import Any
 
-_execs: dict[str, dict[str, Any]] = {}
-_channels: dict[str, socket] = {}  # running attached execs: the channel to their monitor
+_channels: dict[str, socket] = {}  # running execs this service views: the channel to their monitor
 _lock = threading.Lock()
-
-
-def _get(exec_id: str) -> dict[str, Any]:
-    with _lock:
-        found = _execs.get(exec_id)
-    if found is None:
-        raise NotFound(f"No such exec instance: {exec_id}")
-    return found
 
 
 def create(call: Call) -> None:
@@ -52,8 +45,7 @@ def create(call: Call) -> None:
                                 "privileged": bool(body.get("Privileged")), "user": body.get("User") or ""},
               "Env": body.get("Env") or [], "WorkingDir": body.get("WorkingDir") or "",
               "ConsoleSize": body.get("ConsoleSize")}
-    with _lock:
-        _execs[exec_id] = record
+    exec_records.add(call.store, record)
     call.json({"Id": exec_id}, 201)
 
 
@@ -65,48 +57,43 @@ def _options(record: dict[str, Any], tty: bool) -> dict[str, Any]:
 
 
 def start(call: Call) -> None:
-    record = _get(call.args["id"])
+    st = call.store
+    record = exec_records.get(st, call.args["id"])
     body = call.body_json() or {}
     if record["Running"] or record["ExitCode"] is not None:
         raise HttpError(409, f"Exec {record['ID']} has already run")
-    st = call.store
     get_running(st, record["ContainerID"])
     tty = bool(body.get("Tty", record["ProcessConfig"]["tty"]))
-    record["ConsoleSize"] = body.get("ConsoleSize") or record["ConsoleSize"]
-    options = _options(record, tty)
+    options = {**_options(record, tty), "exec_id": record["ID"]}
     if body.get("Detach"):
         del options["tty"], options["interactive"]
         forker.current().exec_detached(record["ContainerID"], **options)
-        record["Running"] = True
         call.respond(200)
         return
     sock, early = call.hijack(streams.content_type(tty))
     wanted = {s for s, key in (("stdout", "OpenStdout"), ("stderr", "OpenStderr")) if record[key]}
+    size = streams.winsize(body.get("ConsoleSize") or record["ConsoleSize"])
     try:
-        monitor, pid = forker.current().exec_viewed(record["ContainerID"], streams.winsize(record["ConsoleSize"]),
-                                                    **options)
+        monitor, _pid = forker.current().exec_viewed(record["ContainerID"], size, **options)
     except FreightError as err:  # the command could not start: the client reads why, and its code
-        record["ExitCode"] = err.exit_code
+        exec_records.update(st, record["ID"], ExitCode=err.exit_code)
         sock.sendall(streams.frame("stderr", f"{err}\n".encode(), tty))
         return
-    record.update(Running=True, Pid=pid)
     with _lock:
         _channels[record["ID"]] = monitor
-    try:
-        code = streams.view(monitor, streams.Channel(sock, tty), record["OpenStdin"], wanted, early)
-        record["ExitCode"] = 137 if code is None else code  # None: a monitor killed took its command
+    try:  # the monitor records the exit (or, killed, nothing: the record reads 137)
+        streams.view(monitor, streams.Channel(sock, tty), record["OpenStdin"], wanted, early)
     finally:
         with _lock:
             del _channels[record["ID"]]
-        record["Running"] = False
 
 
 def inspect(call: Call) -> None:
-    call.json(_get(call.args["id"]))
+    call.json(exec_records.get(call.store, call.args["id"]))
 
 
 def resize(call: Call) -> None:
-    record = _get(call.args["id"])
+    record = exec_records.get(call.store, call.args["id"])
     with _lock:
         monitor = _channels.get(record["ID"])
     size = streams.winsize([call.number("h") or 0, call.number("w") or 0])

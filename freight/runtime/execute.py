@@ -10,7 +10,7 @@ runs on, and ``exec -d`` returns once the command runs.
 from __future__ import annotations
 
 from freight.errors import FreightError, InvalidArgument
-from freight.runtime import cgroups, channel
+from freight.runtime import cgroups, channel, exec_records
 from freight.runtime import hostconfig as cfg
 from freight.runtime.caps import all_caps
 from freight.runtime.childio import Attach, ChildStdio, Launched, relay_and_wait
@@ -34,14 +34,15 @@ if TYPE_CHECKING:
 def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
             workdir: str = "", tty: bool = False, interactive: bool = False,
             privileged: bool = False, ready_w: int | None = None, viewer: socket | None = None,
-            winsize: bytes | None = None) -> int:
+            winsize: bytes | None = None, exec_id: str | None = None) -> int:
     """In an exec's monitor: run ``cmd`` in the running container and stay its parent until
     it exits; its exit code (126/127 errors raise).
 
     Its environment is the container's plus ``env``; user and working directory
     default to the container's. ``ready_w`` gets the report ``0 <pid>`` once the
     command runs; ``viewer`` (the attach channel's) gets its streams, ``winsize`` is
-    the viewer's terminal size.
+    the viewer's terminal size. ``exec_id``: the exec instance (``exec_records``) whose
+    ``Running``, ``Pid`` and ``ExitCode`` this keeps up to date.
     """
     c = get_running(store, ref)
     if not cmd:
@@ -63,10 +64,14 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
         launched.abort()
         raise
     hub = channel.Hub(None, pid, tty, True, viewer) if viewer is not None else None
+    if exec_id is not None:
+        exec_records.started(store, exec_id, pid)
     if ready_w is not None:
         report(ready_w, 0, str(pid))
     code = relay_and_wait({"Tty": tty}, None, launched, hub)
     end_exec(c.host_config.get("Runtime"), spec, c.pid)
+    if exec_id is not None:  # before the viewer learns of the exit: it inspects the exec next
+        exec_records.update(store, exec_id, Running=False, ExitCode=code)
     if hub is not None:
         hub.finish(code)
     return code
@@ -103,18 +108,19 @@ def exec_attached(store: Store, ref: str, cmd: list[str], attach: Attach, env: S
 
 def exec_viewed(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
                 workdir: str = "", tty: bool = False, interactive: bool = False, privileged: bool = False,
-                winsize: bytes | None = None) -> tuple[socket, int]:
+                winsize: bytes | None = None, exec_id: str | None = None) -> tuple[socket, int]:
     """Run ``cmd`` in the container under a monitor of its own with the caller as its only
     viewer (``winsize``: the viewer's terminal size); return once it runs: the caller's end of
     the attach channel and the monitor's PID. What ``exec_in`` would refuse is refused here."""
     _check(store, ref, cmd)
     root = store.root_path
     return fork_with_viewer(lambda ready_w, viewer: exec_in(open_store(root), ref, cmd, env, user, workdir, tty,
-                                                            interactive, privileged, ready_w, viewer, winsize))
+                                                            interactive, privileged, ready_w, viewer, winsize,
+                                                            exec_id))
 
 
 def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), user: str = "",
-                  workdir: str = "", privileged: bool = False) -> None:
+                  workdir: str = "", privileged: bool = False, exec_id: str | None = None) -> None:
     """``docker exec -d``: return once ``cmd`` runs in the container, parented by a monitor.
 
     What ``exec_in`` would refuse is refused here, before a monitor is started.
@@ -122,7 +128,7 @@ def exec_detached(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (
     _check(store, ref, cmd)
     root = store.root_path
     fork_monitor(lambda ready_w: exec_in(open_store(root), ref, cmd, env, user, workdir, privileged=privileged,
-                                         ready_w=ready_w))
+                                         ready_w=ready_w, exec_id=exec_id))
 
 
 def _check(store: Store, ref: str, cmd: list[str]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from freight.runtime import cgroups, containerdir
+from freight.runtime import cgroups, containerdir, exec_records
 from freight.runtime.events import container_event
 from freight.runtime.mounts import anonymous_volumes
 from freight.runtime.records import OWNER, Container, exited, release_dir
@@ -44,6 +44,7 @@ def dispose(store: Store, c: Container, cgroup: cgroups.Cgroup | None, remove_ro
             if remove_row:
                 db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
                 store.refs.drop(OWNER, c.id)
+                exec_records.remove_of(db, c.id)
             for name in anonymous_volumes(c.record["Mounts"]) if volumes and recorded else ():
                 remove_volume(db, store.root_path, name, force=True)
         if not recorded:
