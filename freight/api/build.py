@@ -1,10 +1,10 @@
 """``POST /build``: the classic builder's endpoint (``DOCKER_BUILDKIT=0``), over freight's builder.
 
 The context is the request's tar body; the answer streams ``{"stream": ...}``
-lines (the build's plain progress), ``{"aux": {"ID": ...}}`` and the classic
-builder's ``Successfully built <id>`` / ``Successfully tagged <name>`` lines,
-by which docker-py finds the image; a failure ends it with
-``{"error": ..., "errorDetail": {"message": ...}}``.
+lines in the classic builder's style (``builder.classic``: ``Step 1/3 : FROM ...``,
+`` ---> <id>``, ``Successfully built <id>``, by which docker-py finds the image,
+``Successfully tagged <name>``), then ``{"aux": {"ID": ...}}``; a failure ends it
+with ``{"error": ..., "errorDetail": {"message": ...}}``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ if TYPE_CHECKING:
 
 
 class _StreamLines(CallWriter):
-    """The build's progress as ``{"stream": ...}`` lines (see ``_progress``)."""
+    """The build's progress as ``{"stream": ...}`` messages, one a line, as Docker sends them
+    (docker-py finds ``Successfully built <id>`` only at the start of a message)."""
 
     def write(self, data: Buffer, /) -> int:
         chunk = bytes(data)
-        if chunk:
-            self._call.send_json({"stream": chunk.decode("utf-8", "replace")})
+        for line in chunk.decode("utf-8", "replace").splitlines(keepends=True):
+            self._call.send_json({"stream": line})
         return len(chunk)
 
 
@@ -61,7 +62,7 @@ def _options(call: Call) -> BuildOptions:
         context="-", dockerfile=call.param("dockerfile") or None, tags=tags, build_args=_mapping(call, "buildargs"),
         target=call.param("target"), no_cache=call.flag("nocache"), pull=call.flag("pull"),
         labels=_mapping(call, "labels"), platform=call.param("platform"),
-        progress="quiet" if call.flag("q") else "plain", network="default" if network == "bridge" else network,
+        progress="quiet" if call.flag("q") else "classic", network="default" if network == "bridge" else network,
         cache_from=[str(c) for c in cache_from], stdin=body_file(call), out=_progress(call))
 
 
@@ -78,10 +79,6 @@ def build(call: Call) -> None:
     call.send_json({"aux": {"ID": result.image_id}})
     if call.flag("q"):
         call.send_json({"stream": result.image_id + "\n"})
-    else:
-        call.send_json({"stream": f"Successfully built {result.image_id[7:19]}\n"})
-        for tag in opts.tags:
-            call.send_json({"stream": f"Successfully tagged {reference.parse(tag).familiar()}\n"})
     call.end()
 
 

@@ -120,6 +120,14 @@ def base_state(session: BuildSession, index: int) -> State:
                      config.get("created") or rfc3339(0), plat or host_platform())
 
 
+def base_image_id(session: BuildSession, index: int) -> str | None:
+    """The ID of the image stage ``index`` starts from (None: ``scratch``, or another stage)."""
+    word = session.graph.words[index]
+    if session.graph.bases[index] is not None or word == "scratch":
+        return None
+    return session.images[_base_key(word, stage_platform(session, index))].id
+
+
 def from_name(session: BuildSession, index: int) -> str:
     """What the FROM step's progress line names: a stage or scratch as written, an image
     normalised."""

@@ -53,7 +53,12 @@ def build(store: Store, opts: BuildOptions) -> BuildResult:
         opts = replace(opts, source_date_epoch=given_epoch(opts.build_args))
     for tag in opts.tags:
         reference.parse(tag)  # a bad name fails before anything is built
-    progress = make_progress(opts.progress, opts.out)
+    if opts.progress == "classic":  # the API's builds: the classic builder's lines, a module of their own
+        from freight.builder.classic import ClassicProgress
+
+        progress: Progress = ClassicProgress(opts.out)
+    else:
+        progress = make_progress(opts.progress, opts.out)
     try:
         return _build(store, opts, progress)
     finally:
@@ -99,6 +104,7 @@ def _build_context(store: Store, opts: BuildOptions, progress: Progress, ctx: Bu
         except DockerfileError as err:
             raise BuildError(err.message, _line_only(err.line, ctx.dockerfile_name)) from None
         image_id, tags = export(store, state, opts, progress, session.epoch)
+        progress.built(image_id, tags)
         if opts.provenance and (image := store.images.get(image_id)) is not None:
             provenance.record(store, image, opts, ctx, session.images)
     return BuildResult(image_id, tags, ctx.dockerfile, session.steps_run, session.steps_cached,

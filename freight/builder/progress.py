@@ -1,10 +1,13 @@
-"""Build progress in BuildKit's formats: plain (``#5 [2/4] RUN ...``), tty and quiet.
+"""Build progress in BuildKit's formats: plain (``#5 [2/4] RUN ...``), tty and quiet; and the
+classic builder's (``Step 2/4 : RUN ...``, ``builder.classic``), which the API's ``POST /build`` streams.
 
 A build reports *vertices* (``[internal] load build context``, one per step,
 ``exporting to image``); each is numbered when it starts and then gets log
 lines (``#5 0.123 text``), status lines (``#9 writing image sha256:... done``)
 and an end: ``#5 CACHED``, ``#5 DONE 0.3s`` or ``#5 ERROR: message``.
-Vertices of stages building on threads interleave, as in BuildKit.
+Vertices of stages building on threads interleave, as in BuildKit. The build also
+reports each Dockerfile instruction as it begins and ends (``step``, ``stepped``),
+which only the classic format shows.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import time
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
     from rich.text import Text
+
+    from freight.builder.dockerfile.instructions import Dockerfile, Instruction
 
 
 class Vertex:
@@ -37,7 +43,7 @@ class Vertex:
         line = f"{time.monotonic() - self.started:.3f} {text}"
         self.logs.append(text)
         self.stamped.append(line)
-        self.progress.line(self, line)
+        self.progress.logged(self, text, line)
 
     def status(self, text: str) -> None:
         self.statuses.append(text.removesuffix(" done"))
@@ -84,6 +90,10 @@ class Progress:
             self._last = v
             self.write(f"#{v.number} {text}\n")
 
+    def logged(self, v: Vertex, text: str, stamped: str) -> None:
+        """A log line of ``v``: ``text``, ``stamped`` with its time."""
+        self.line(v, stamped)
+
     def write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
@@ -93,6 +103,22 @@ class Progress:
 
     def close(self) -> None:
         pass
+
+    def plan(self, df: Dockerfile, stages: list[int], target: int) -> None:
+        """The build will run ``stages`` of ``df`` (``target`` last)."""
+
+    def step(self, stage: int, instr: Instruction) -> None:
+        """Instruction ``instr`` of ``stage`` (its FROM first) begins."""
+
+    def stepped(self, stage: int, result_id: Callable[[], str]) -> None:
+        """The instruction ended; ``result_id`` gives the ID of its result (only the classic
+        format asks: a State's ``key`` costs time in proportion to its config)."""
+
+    def stage_built(self, stage: int) -> None:
+        """Every instruction of ``stage`` ended."""
+
+    def built(self, image_id: str, tags: list[str]) -> None:
+        """The image is stored, with ``tags``."""
 
 
 class QuietProgress(Progress):

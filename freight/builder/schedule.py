@@ -52,6 +52,7 @@ class _StageThread(threading.Thread):
 def build_stages(session: BuildSession, target: int) -> State:
     """Build the stages ``target`` needs; the State the target ends with."""
     stages = session.graph.needed(target)
+    session.progress.plan(session.df, stages, target)
     resolve_bases(session, stages)
     if session.epoch is None and session.opts.timestamp != NOW:
         session.epoch = bases_epoch(session.images.values())

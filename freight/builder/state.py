@@ -71,7 +71,7 @@ class BuildOptions(Record):
     pull: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     platform: str = ""
-    progress: str = "auto"              # auto, plain, tty, quiet
+    progress: str = "auto"              # auto, plain, tty, quiet; classic (the API's)
     network: str = "default"            # default, host, none
     runtime: str = ""                   # the OCI runtime of RUN steps ("": the configured default)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {"src"|"env": ...}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from freight.builder.bases import base_state, from_name
+from freight.builder.bases import base_image_id, base_state, from_name
 from freight.builder.changes import apply_expanded
 from freight.builder.copystep import copy_step
 from freight.builder.dockerfile.expansion import ArgScope, expand_instruction
@@ -35,23 +35,32 @@ LAYER_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
 def build_stage(session: BuildSession, index: int) -> State:
     """Build stage ``index`` (its base stage, if any, built already)."""
     df = session.df
+    progress = session.progress
+    progress.step(index, df.stages[index].from_)
     state = base_state(session, index)
-    instructions = list(df.stages[index].instructions)
+    own = list(df.stages[index].instructions)
     triggers = state.config.pop("OnBuild", None) or []
-    if triggers:
-        instructions = parse_instructions("\n".join(triggers), df.filename) + instructions
+    instructions = (parse_instructions("\n".join(triggers), df.filename) if triggers else []) + own
     total = sum(1 for i in instructions if i.keyword in LAYER_STEPS) + 1
     label = session.stage_label(index)
     prefix = f"{label} " if label else ""
-    session.progress.vertex(f"[{prefix}1/{total}] FROM {from_name(session, index)}").done()
+    progress.vertex(f"[{prefix}1/{total}] FROM {from_name(session, index)}").done()
+    image_id = base_image_id(session, index)
+    progress.stepped(index, (lambda: image_id) if image_id else state.key)
     scope = ArgScope(session.global_env, session.opts.build_args)
     number = 1
-    for instr in instructions:
+    for position, instr in enumerate(instructions):
         name = ""
         if instr.keyword in LAYER_STEPS:
             number += 1
             name = f"[{prefix}{number}/{total}] {instr.original.strip()}"
+        is_own = position >= len(instructions) - len(own)  # not an ONBUILD trigger (part of the FROM)
+        if is_own:
+            progress.step(index, instr)
         state = _step(session, state, instr, scope, name)
+        if is_own:
+            progress.stepped(index, state.key)
+    progress.stage_built(index)
     return state
 
 
