@@ -16,7 +16,7 @@ from freight.api.streams import CallWriter, body_file
 from freight.builder.cache import prune_cache
 from freight.builder.engine import build as build_image
 from freight.builder.engine import error_report
-from freight.builder.state import BuildError, BuildOptions
+from freight.builder.state import BuildError, BuildOptions, RunFailed
 from freight.image import reference
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -66,14 +66,23 @@ def _options(call: Call) -> BuildOptions:
         cache_from=[str(c) for c in cache_from], stdin=body_file(call), out=_progress(call))
 
 
+def _failure(err: BuildError) -> dict[str, Any]:
+    """The stream's last message: a RUN that failed as the classic builder says it, with
+    the code the docker CLI exits with; anything else with the build's error report."""
+    if isinstance(err, RunFailed):
+        message = f"The command '{' '.join(err.command)}' returned a non-zero code: {err.code}"
+        return {"errorDetail": {"code": err.code, "message": message}, "error": message}
+    message = error_report(err).strip()
+    return {"errorDetail": {"message": message}, "error": message}
+
+
 def build(call: Call) -> None:
     opts = _options(call)
     call.start("application/json")
     try:
         result = build_image(call.store, opts)
     except BuildError as err:
-        message = error_report(err).strip()
-        call.send_json({"errorDetail": {"message": message}, "error": message})
+        call.send_json(_failure(err))
         call.end()
         return
     call.send_json({"aux": {"ID": result.image_id}})

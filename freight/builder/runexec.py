@@ -22,7 +22,7 @@ from freight.builder.commit import commit_dir, remove
 from freight.builder.context import Tree
 from freight.builder.copyadd import CopyOptions, LayerDir
 from freight.builder.runcontainer import MountSpec, RunRequest, RunSetupError, clean_stubs, run_container
-from freight.builder.state import BuildError, BuildSession, State
+from freight.builder.state import BuildError, BuildSession, RunFailed, State
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def execute(session: BuildSession, state: State, instr: Instruction, run_args: l
         if code != 0:
             message = f'process "{" ".join(run_args)}" did not complete successfully: exit code: {code}'
             v.error(message)
-            raise BuildError(message, instr, v.name, v.stamped)
+            raise RunFailed(message, instr, v.name, v.stamped, run_args, code)
         upper = cdir / "upper"
         clean_stubs(os.fspath(upper), fs, [m.target for m in specs] + ["proc", "sys", "dev"])
         empty = not os.listdir(upper)

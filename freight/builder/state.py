@@ -59,6 +59,16 @@ class BuildError(FreightError):
         self.text = ""  # the Dockerfile, for the excerpt in the report
 
 
+class RunFailed(BuildError):
+    """A RUN step whose command exited ``code``; ``command`` is what it ran."""
+
+    def __init__(self, message: str, instr: Instruction, vertex: str, logs: list[str], command: list[str],
+                 code: int) -> None:
+        super().__init__(message, instr, vertex, logs)
+        self.command = command
+        self.code = code
+
+
 class BuildOptions(Record):
     """What to build: the flags of ``freight build``."""
 

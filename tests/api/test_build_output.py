@@ -24,7 +24,7 @@ def _shape(out: str) -> list[str]:
 
 def _context(tmp_path: Path, dockerfile: str) -> str:
     context = tmp_path / "context"
-    context.mkdir(exist_ok=True)
+    context.mkdir(parents=True, exist_ok=True)
     (context / "Dockerfile").write_text(dockerfile)
     (context / "f.txt").write_text("f\n")
     return str(context)
@@ -43,6 +43,15 @@ def test_the_build_stream_is_the_classic_builder_s(service: Service, docker_busy
     image_id = service.docker("image", "inspect", "-f", "{{.Id}}", "classic:1").stdout.strip()
     assert ours.splitlines()[-3:-1] == [f" ---> {image_id[7:19]}", f"Successfully built {image_id[7:19]}"]
     subprocess.run([*docker_busybox, "rmi", "classic:1"], capture_output=True)
+    failing = _context(tmp_path / "failing", "FROM busybox\nRUN echo out; exit 3\n")
+    ours_failed = service.docker("build", failing, check=False)
+    theirs_failed = subprocess.run([*docker_busybox, "build", failing], env=env, capture_output=True, text=True,
+                                   timeout=120)
+    assert (ours_failed.returncode, _shape(ours_failed.stdout)) == (theirs_failed.returncode,
+                                                                    _shape(theirs_failed.stdout)) == (3, [
+        "", "Step 1/2 : FROM busybox", " ---> <id>", "Step 2/2 : RUN echo out; exit 3", " ---> Running in <id>", "out"])
+    assert ours_failed.stderr.splitlines()[-1] == theirs_failed.stderr.splitlines()[-1] == \
+        "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
 
 
 def test_config_steps_multi_stage_and_docker_py(service: Service, tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_build_tag_images_rmi(service: Service, tmp_path: Path) -> None:
     assert service.docker("rmi", "app:2").stdout == "Untagged: app:2\n"
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
     failed = service.docker("build", str(tmp_path), check=False)
-    assert failed.returncode == 1 and "exit code: 3" in failed.stderr
+    assert failed.returncode == 3 and "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in failed.stderr
 
 
 def test_save_and_load(service: Service, tmp_path: Path) -> None:
