@@ -157,10 +157,11 @@ class Call:
         fields = {**(headers or {}), "Content-Length": str(len(data))}
         if content_type:
             fields["Content-Type"] = content_type
-        self._conn.send(h11.Response(status_code=status, headers=self._headers(fields), reason=_reason(status)))
+        events: list[h11.Response | h11.Data] = [h11.Response(status_code=status, headers=self._headers(fields),
+                                                             reason=_reason(status))]
         if data and self.method != "HEAD":
-            self._conn.send(h11.Data(data=data))
-        self._conn.send(h11.EndOfMessage())
+            events.append(h11.Data(data=data))
+        self._conn.send(*events, h11.EndOfMessage())
         self.started = True
 
     def start(self, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
@@ -239,8 +240,9 @@ class Connection:
                 data = b""
             self._h11.receive_data(data)
 
-    def send(self, event: Any) -> None:
-        data = self._h11.send(event)
+    def send(self, *events: Any) -> None:
+        """Send ``events`` in one write (an answer's head and body reach the client together)."""
+        data = b"".join(self._h11.send(event) or b"" for event in events)
         if data:
             try:
                 self.sock.sendall(data)

@@ -30,12 +30,16 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-_ROUTES = [(method, _compile(pattern), handler) for method, pattern, handler in _TABLE]
+_ROUTES = [(method, _compile(pattern), handler) for method, pattern, handler in _TABLE if "{" in pattern]
+_FIXED = {(method, pattern): handler for method, pattern, handler in _TABLE if "{" not in pattern}
 
 
 def find(call: Call) -> Handler:
     """The handler for the call's method and path (its path arguments set on the call)."""
     method = "GET" if call.method == "HEAD" else call.method
+    fixed = _FIXED.get((call.method, call.path)) or _FIXED.get((method, call.path))
+    if fixed is not None:  # most calls (``_ping``, ``containers/json``...): no pattern to try
+        return fixed
     for route_method, regex, handler in _ROUTES:
         if route_method not in (method, call.method):
             continue

@@ -11,6 +11,8 @@ removes (``containerdir``), and the network leases such a container held (``nets
 
 from __future__ import annotations
 
+import json
+
 from freight.errors import Conflict, NotFound
 from freight.pids import alive
 from freight.runtime.containerdir import sweep
@@ -65,7 +67,11 @@ def list_containers(store: Store, all: bool = False) -> list[Container]:
     """Newest first, as ``docker ps`` lists them; only running ones unless ``all``. Directories
     of containers whose creator was killed before it recorded them are removed on the way."""
     rows = store.db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
-    found = [_refresh(store, from_row(r)) for r in rows]
+    states = [json.loads(r["state"]) for r in rows]
+    # A record (the container's whole config) is decoded only for a container listed: ``ps``
+    # lists those running or restarting (``_refresh`` finishes one whose supervisor is gone).
+    found = [_refresh(store, Container(json.loads(r["config"]), state)) for r, state in zip(rows, states)
+             if all or state.get("Running") or state.get("Restarting")]
     sweep(store, {r["id"] for r in rows})
     if stale(store.db):  # leases of containers whose supervisor was killed, even before their row
         from freight.runtime.netsandbox import reconcile  # the network tools: only then
