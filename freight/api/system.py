@@ -17,6 +17,7 @@ from freight.runtime.prune import container_size, volume_size
 from freight.runtime.stats import host_memory
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import list_volumes, used_volumes
+from freight.settings import rootless
 from freight.system import disk_usage
 
 API_VERSION = "1.51"
@@ -90,7 +91,8 @@ def info(call: Call) -> None:
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=rootless"] if rootless() else []),
+                            "name=cgroupns"],
         "Warnings": None,
     })
 

@@ -29,8 +29,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
     p = system.add("service", cmd_service, help="Serve the Docker Engine API (for docker, docker-py, compose)")
-    p.add_argument("--socket", help="the unix socket to listen on (default /run/freight/freight.sock as root, "
-                                    "$XDG_RUNTIME_DIR/freight/freight.sock otherwise)")
+    p.add_argument("--socket", help="the unix socket to listen on (default freight.sock in the runtime directory: "
+                                    "/run/freight as root, $XDG_RUNTIME_DIR/freight otherwise)")
     p.add_argument("-t", "--timeout", type=float, default=5.0,
                    help="exit after this many idle seconds (0: never)")
     p.add_argument("--tcp", metavar="HOST:PORT", help="also listen on TCP, with TLS client verification")
