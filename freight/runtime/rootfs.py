@@ -17,7 +17,7 @@ from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.spec import NETWORK_HOST, ContainerSpec, shm_size_option
-from freight.settings import rootless
+from freight.settings import FUSE_OVERLAYFS, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -89,6 +89,12 @@ def mount_snapshot(m: SnapshotMount, target: str) -> None:
     ``cwd`` (then back where this process was)."""
     if m.type == "bind":
         _bind(m.source, target, m.readonly)
+        return
+    if m.type == FUSE_OVERLAYFS:
+        if not os.path.ismount(target):  # else the built-in runtime mounted it before the fork
+            from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
+
+            fuseoverlay.mount(m, target)
         return
     here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     try:
