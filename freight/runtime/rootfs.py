@@ -16,7 +16,7 @@ import stat
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
-from freight.runtime.spec import NETWORK_HOST, ContainerSpec, shm_size_option
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec, DeviceNode, shm_size_option
 from freight.settings import FUSE_OVERLAYFS, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -118,13 +118,15 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
             continue
         os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"{dev}/{name}", 0o666)
-    if spec.devices and in_userns:
-        raise FreightError(f"rootless: --device {spec.devices[0].path} is not supported without root")
     for node in spec.devices:
         path = secure_join(root, node.path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if os.path.lexists(path):
             os.unlink(path)
+        if in_userns:  # the host's node, bound (as rootless Podman does): its owner and mode stay the host's
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+            _bind(host_node(node), path, False)
+            continue
         kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
         os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
         os.chmod(path, node.mode)
@@ -147,6 +149,21 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
         sc.mount("mqueue", f"{dev}/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     if spec.tty:
         os.close(os.open(f"{dev}/console", os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def host_node(node: DeviceNode) -> str:
+    """The host's /dev node of ``node``'s type and numbers (sysfs names it), for a bind."""
+    kind = "char" if node.kind == "c" else "block"
+    try:
+        with open(f"/sys/dev/{kind}/{node.major}:{node.minor}/uevent") as f:
+            name = next(line[8:].strip() for line in f if line.startswith("DEVNAME="))
+        st = os.stat(f"/dev/{name}")
+    except (OSError, StopIteration):
+        st = None
+    if st is None or st.st_rdev != os.makedev(node.major, node.minor):
+        raise FreightError(f"rootless: --device {node.path}: no host node of {kind} device "
+                           f"{node.major}:{node.minor} under /dev to bind (device nodes cannot be made without root)")
+    return f"/dev/{name}"
 
 
 def cgroup_hierarchies() -> list[tuple[str, str | None]]:
