@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from freight.record import Record
 from freight.settings import FUSE_OVERLAYFS, PRIVATE, rootless, storage_driver
 from freight.store import scratch
 from freight.store.db import transaction
-from freight.store.tarformat import FUSE_OPAQUE_WHITEOUT, OPAQUE_MARKER, opaque_xattr
+from freight.store.tarformat import FUSE_OPAQUE_WHITEOUT, FUSE_OPAQUE_XATTR, OPAQUE_MARKER, opaque_xattr
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -72,19 +73,15 @@ def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
     shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
-def _opaque_as_xattrs(upper: Path) -> None:
-    """fuse-overlayfs's opaque directories (marker files) in the overlay's own form, the xattr,
-    which fuse-overlayfs reads too: so a snapshot is the same whichever driver made it (the
-    builder's views and the kernel's overlay read only the xattr). Directory times are kept."""
-    for root, _dirs, files in os.walk(upper):
-        if OPAQUE_MARKER not in files:
+def _in_lowers(lowers: list[Path], rel: str) -> bool:
+    """Whether the topmost of ``lowers`` that has ``rel`` has it as more than a whiteout."""
+    for lower in lowers:
+        try:
+            st = os.lstat(lower / rel)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        st = os.lstat(root)
-        for name in (OPAQUE_MARKER, FUSE_OPAQUE_WHITEOUT):
-            if name in files:
-                os.unlink(os.path.join(root, name))
-        os.setxattr(root, opaque_xattr(), b"y", follow_symlinks=False)
-        os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+    return False
 
 
 class _HashingReader:
@@ -219,10 +216,33 @@ class Snapshots:
         if self.exists(name):
             _rmtree(upper)
         else:
-            if storage_driver() == FUSE_OVERLAYFS:
-                _opaque_as_xattrs(upper)
             self._install(upper, name)
         self._record(name, parent, diff_id, size)
+
+    def settle_upper(self, upper: Path, chain: list[str]) -> None:
+        """An upper dir that fuse-overlayfs filled over ``chain`` (chain IDs, bottom first), in
+        the kernel overlay's form before it becomes a layer and a snapshot: its opaque marks
+        (files and its own xattr, see ``tarformat``) become the overlay's xattr, which
+        fuse-overlayfs reads too, where the directory hides a lower entry, and go where it
+        hides none (fuse-overlayfs marks every new directory; the kernel only one that
+        replaces a deleted entry). So the layer's
+        digest and the snapshot are those the kernel's overlay gives. Directory times are kept."""
+        if storage_driver() != FUSE_OVERLAYFS:
+            return
+        lowers = [self.path(c) for c in reversed(chain)]
+        for root, _dirs, files in os.walk(upper):
+            marked = FUSE_OPAQUE_XATTR in os.listxattr(root, follow_symlinks=False)
+            if not marked and OPAQUE_MARKER not in files:
+                continue
+            st = os.lstat(root)
+            for name in (OPAQUE_MARKER, FUSE_OPAQUE_WHITEOUT):
+                if name in files:
+                    os.unlink(os.path.join(root, name))
+            if marked:
+                os.removexattr(root, FUSE_OPAQUE_XATTR, follow_symlinks=False)
+            if _in_lowers(lowers, os.path.relpath(root, upper)):
+                os.setxattr(root, opaque_xattr(), b"y", follow_symlinks=False)
+            os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
     def _empty(self) -> str:
         os.makedirs(self.dir / EMPTY, 0o755, exist_ok=True)

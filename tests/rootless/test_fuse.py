@@ -31,11 +31,13 @@ class FuseUser:
         self.runtime = user.home / "xdg"
         self.runtime.mkdir(mode=0o700)
         os.chown(self.runtime, user.uid, user.gid)
-        self.env = {"XDG_RUNTIME_DIR": str(self.runtime), "FREIGHT_STORAGE_DRIVER": "fuse-overlayfs"}
+        self.env = {"XDG_RUNTIME_DIR": str(self.runtime)}
         self.prefix = ["nsenter", f"--mount=/proc/{holder}/ns/mnt", "--"]
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.user(*args, env=self.env, prefix=self.prefix, check=check, timeout=180)
+    def __call__(self, *args: str, check: bool = True,
+                 driver: str = "fuse-overlayfs") -> subprocess.CompletedProcess[str]:
+        return self.user(*args, env={**self.env, "FREIGHT_STORAGE_DRIVER": driver}, prefix=self.prefix, check=check,
+                         timeout=180)
 
     def pause_pid(self) -> int:
         return int((self.runtime / "freight" / "userns.pid").read_text())
@@ -115,6 +117,23 @@ def test_build_run_volume_commit_and_diff_on_fuse_overlayfs(fuse_user: FuseUser,
     fuse_user("rm", "-f", cid)
     out = fuse_user("run", "--rm", "committed", "sh", "-c", "ls -A /data /app").stdout
     assert out == "/app:\n\n/data:\nmine\n"
+
+
+def test_a_fuse_overlayfs_build_has_the_kernel_overlay_digest(fuse_user: FuseUser, rootless: Rootless) -> None:
+    """fuse-overlayfs marks every directory a step makes opaque, the kernel only one that
+    replaces a deleted entry: the layers are the kernel's all the same."""
+    ctx = rootless.home / "same"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN mkdir -p /data/old /new/a/b /old/x && echo old > /data/old/f && echo gone > /gone && touch /old/x/f\n"
+        "RUN rm -rf /data /gone /old && mkdir /data /gone && echo new > /data/new && echo f > /new/a/f\n")
+    rootless.shared(ctx)
+    on_fuse = fuse_user("build", "-q", "--no-cache", str(ctx)).stdout.strip()
+    on_kernel = fuse_user("build", "-q", "--no-cache", str(ctx), driver="overlay2").stdout.strip()
+    assert on_fuse == on_kernel and on_fuse.startswith("sha256:")
+    out = fuse_user("run", "--rm", on_fuse, "sh", "-c", "ls -A /data /gone /new/a; test -e /old || echo no-old").stdout
+    assert out == "/data:\nnew\n\n/gone:\n\n/new/a:\nb\nf\nno-old\n"
 
 
 def test_fuse_overlayfs_needs_a_usable_dev_fuse(single_id: Rootless, busybox_tar: Path) -> None:
