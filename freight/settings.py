@@ -33,8 +33,8 @@ _KERNEL_OVERLAY_IN_USERNS = (5, 11)  # overlayfs mounts in a user namespace (FS_
 
 @cache
 def storage_driver() -> str:
-    """How containers' and builds' overlay mounts are made: ``"overlay2"`` (the kernel's
-    overlayfs) or ``"fuse-overlayfs"`` (the FUSE program, as rootless Podman and Docker use
+    """How containers' and builds' overlay mounts are made (``docker info``'s Driver):
+    ``"overlay"`` (the kernel's overlayfs) or ``"fuse-overlayfs"`` (the FUSE program, as rootless Podman and Docker use
     where the kernel refuses overlayfs in a user namespace).
 
     ``FREIGHT_STORAGE_DRIVER``, else the configuration file's ``"storage-driver"`` (Docker's
@@ -43,12 +43,12 @@ def storage_driver() -> str:
     """
     wanted = os.environ.get("FREIGHT_STORAGE_DRIVER") or _configured_driver()
     if wanted in ("overlay2", "overlay"):
-        return "overlay2"
+        return "overlay"
     if wanted == FUSE_OVERLAYFS:
         return FUSE_OVERLAYFS
     if wanted:
         raise FreightError(f"storage driver {wanted!r} is not supported: use overlay2 or fuse-overlayfs")
-    return FUSE_OVERLAYFS if rootless() and not kernel_overlay_in_userns(os.uname().release) else "overlay2"
+    return FUSE_OVERLAYFS if rootless() and not kernel_overlay_in_userns(os.uname().release) else "overlay"
 
 
 def kernel_overlay_in_userns(release: str) -> bool:

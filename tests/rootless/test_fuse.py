@@ -117,6 +117,13 @@ def test_build_run_volume_commit_and_diff_on_fuse_overlayfs(fuse_user: FuseUser,
     fuse_user("rm", "-f", cid)
     out = fuse_user("run", "--rm", "committed", "sh", "-c", "ls -A /data /app").stdout
     assert out == "/app:\n\n/data:\nmine\n"
+    created = fuse_user("create", "committed").stdout.strip()  # cp and export mount a stopped one's root
+    fuse_user("cp", f"{created}:/data/mine", str(vol / "mine"))
+    assert (vol / "mine").read_text() == "mine\n"
+    names = fuse_user("export", "-o", str(vol / "exported.tar"), created).stdout
+    assert names == "" and "data/mine" in subprocess.run(["tar", "-tf", str(vol / "exported.tar")], text=True,
+                                                         capture_output=True, check=True).stdout.split()
+    assert "Storage Driver: fuse-overlayfs" in fuse_user("info").stdout
 
 
 def test_a_fuse_overlayfs_build_has_the_kernel_overlay_digest(fuse_user: FuseUser, rootless: Rootless) -> None:
