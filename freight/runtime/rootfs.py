@@ -91,10 +91,9 @@ def mount_snapshot(m: SnapshotMount, target: str) -> None:
         _bind(m.source, target, m.readonly)
         return
     if m.type == FUSE_OVERLAYFS:
-        if not os.path.ismount(target):  # else the built-in runtime mounted it before the fork
-            from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
+        from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
 
-            fuseoverlay.mount(m, target)
+        fuseoverlay.mount(m, target)
         return
     here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -290,7 +289,10 @@ def prepare(spec: ContainerSpec, open_console: Callable[[str], None] | None = No
     """
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     for m in spec.rootfs:
-        mount_snapshot(m, spec.merged)
+        if m.type != FUSE_OVERLAYFS:  # that one the parent mounted before the fork (see launch)
+            mount_snapshot(m, spec.merged)
+        elif not os.path.ismount(spec.merged):
+            raise FreightError("the container's fuse-overlayfs root is not mounted")
     root = spec.merged
     _mount_kernel_filesystems(spec, root)
     _mount_host_files(spec, root)
