@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import require_tool, wait_until
+from testlib import freight_process, require_tool, wait_until
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # conftest modules share one name: import it only for the type checker
@@ -113,3 +113,21 @@ def test_docker_py_drives_rootless_freight(user_service: UserService, rootless: 
 def test_another_user_cannot_reach_the_socket(user_service: UserService, single_id: Rootless) -> None:
     result = user_service.client(single_id, user_service.docker_path, "version", check=False)
     assert result.returncode != 0 and "permission denied" in result.stderr
+
+
+def test_root_and_the_user_never_share_a_socket(user_service: UserService, rootless: Rootless,
+                                                tmp_path: Path) -> None:
+    """Root's service listens in root's runtime dir (private), which the user cannot reach."""
+    root_sock = Path(os.environ.get("FREIGHT_RUNTIME_DIR") or "/run/freight") / "freight.sock"
+    proc = freight_process(tmp_path / "root", "system", "service", "-t", "0", stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: root_sock.exists() or proc.poll() is not None, timeout=30)
+        assert root_sock != user_service.sock
+        result = user_service.client(rootless, user_service.docker_path, "-H", f"unix://{root_sock}", "version",
+                                     check=False)
+        assert result.returncode != 0 and "permission denied" in result.stderr
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    assert not root_sock.exists()
