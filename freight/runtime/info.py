@@ -10,6 +10,7 @@ import shutil
 
 from freight import __version__
 from freight.errors import FreightError
+from freight.runtime import records  # noqa: F401 - registers the containers table that info counts
 from freight.runtime.cgroups import detect_layout
 from freight.runtime.hostconfig import INIT_BINARY
 from freight.settings import storage_driver

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testlib import wait_until
+from testlib import run_freight, wait_until
+
+from freight.settings import kernel_overlay_in_userns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # conftest modules share one name: import it only for the type checker
@@ -150,3 +152,19 @@ def test_fuse_overlayfs_needs_a_usable_dev_fuse(single_id: Rootless, busybox_tar
     assert result.returncode == 125 and result.stderr.count("\n") == 1
     assert "/dev/fuse cannot be opened by this user" in result.stderr
     assert single_id("ps", "-aq", check=True).stdout == ""
+
+
+def test_the_driver_is_detected_and_can_be_forced(rootless: Rootless, tmp_path: Path) -> None:
+    """Kernel overlayfs in a user namespace from 5.11 (this machine's kernel is newer); the
+    configuration file's ``storage-driver`` (Docker's daemon.json key) forces fuse-overlayfs."""
+    assert [kernel_overlay_in_userns(r) for r in ("5.10.0-28-amd64", "5.11.0", "6.18.44-fc")] == [False, True, True]
+    assert kernel_overlay_in_userns(os.uname().release)  # so without forcing: the kernel's
+    assert "Storage Driver: overlay\n" in rootless("info", check=True).stdout
+    config = rootless.home / "daemon.json"
+    config.write_text('{"storage-driver": "fuse-overlayfs"}')
+    rootless.shared(config)
+    forced = rootless("info", env={"FREIGHT_CONFIG": str(config)}, check=True).stdout
+    assert "Storage Driver: fuse-overlayfs\n" in forced
+    bad = run_freight(tmp_path / "root", "info", env={"FREIGHT_STORAGE_DRIVER": "zfs"})
+    assert bad.returncode == 1 and bad.stderr == \
+        "Error: storage driver 'zfs' is not supported: use overlay2 or fuse-overlayfs\n"
