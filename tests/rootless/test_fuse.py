@@ -76,14 +76,17 @@ def _fuse_mounts(pid: int) -> list[str]:
 
 
 def _fuse_servers(uid: int) -> list[int]:
+    """The user's running fuse-overlayfs processes (not those that exited, which this machine's
+    init may take a moment to reap)."""
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid and \
-                    Path(f"/proc/{entry}/comm").read_text().strip() == "fuse-overlayfs":
-                found.append(int(entry))
+            owner, stat_line = os.stat(f"/proc/{entry}").st_uid, Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
+        name, _, rest = stat_line.partition(" (")[2].rpartition(")")
+        if owner == uid and name == "fuse-overlayfs" and rest.split()[0] != "Z":
+            found.append(int(entry))
     return found
 
 
