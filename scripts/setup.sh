@@ -5,7 +5,7 @@
 # user_env below). Safe to run again: it only installs what is missing.
 set -eu
 cd "$(dirname "$0")/.."
-packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc runsc golang-github-opencontainers-specs-dev docker.io tmux uidmap git libseccomp2 gcc libc6-dev qemu-user iproute2 nftables aardvark-dns python3-venv fuse-overlayfs slirp4netns docker-compose tini"
+packages="busybox-static skopeo umoci docker-registry mmdebstrap podman buildah crun runc runsc golang-github-opencontainers-specs-dev docker.io tmux uidmap git libseccomp2 gcc libc6-dev qemu-user iproute2 nftables aardvark-dns python3-venv fuse-overlayfs fuse3 slirp4netns docker-compose tini"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
