@@ -21,14 +21,15 @@ class UserService:
     """``freight system service`` as ``user``, with a runtime dir of the test's own (so its own
     namespace and socket), and the clients that drive it as that user."""
 
-    def __init__(self, user: Rootless, docker: str) -> None:
+    def __init__(self, user: Rootless, docker: str, xdg: bool = True) -> None:
+        """Without ``xdg``: no XDG_RUNTIME_DIR, as under ``su``, so the private fallback dir."""
         self.user = user
         self.docker_path = docker
         self.runtime = user.home / "xdg"
         self.runtime.mkdir(mode=0o700)
         os.chown(self.runtime, user.uid, user.gid)
-        self.xdg = {"XDG_RUNTIME_DIR": str(self.runtime)}
-        self.sock = self.runtime / "freight" / "freight.sock"
+        self.xdg = {"XDG_RUNTIME_DIR": str(self.runtime)} if xdg else {}
+        self.sock = (self.runtime / "freight" if xdg else Path(f"/tmp/freight-run-{user.uid}")) / "freight.sock"
         self.proc = subprocess.Popen([*user.env(**self.xdg), "freight", "system", "service", "-t", "0"],
                                      cwd=user.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -131,3 +132,15 @@ def test_root_and_the_user_never_share_a_socket(user_service: UserService, rootl
         proc.terminate()
         assert proc.wait(timeout=30) == 0
     assert not root_sock.exists()
+
+
+def test_without_xdg_runtime_dir_the_socket_is_in_the_private_fallback(rootless: Rootless) -> None:
+    service = UserService(rootless, require_tool("docker", "docker-cli"), xdg=False)
+    try:
+        assert wait_until(lambda: service.sock.exists() or service.proc.poll() is not None, timeout=30)
+        assert service.proc.poll() is None
+        assert os.stat(service.sock.parent).st_mode & 0o777 == 0o700
+        assert service.docker("version", "--format", "{{.Server.Os}}").stdout == "linux\n"
+    finally:
+        service.stop()  # the fallback dir's namespace is the user's shared one: it stays
+    assert not service.sock.exists()
