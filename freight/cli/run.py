@@ -390,4 +390,16 @@ def cmd_start(args: argparse.Namespace) -> int:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         attach = Attach(stdin=0 if args.interactive else None, detach_keys=detach_keys(args.detach_keys))
         return supervise.start(st, args.containers[0], attach) or 0
-    return each(args.containers, lambda ref: supervise.start(st, ref))
+    failed: list[str] = []
+
+    def start_one(ref: str) -> None:
+        try:
+            supervise.start(st, ref)
+        except FreightError:
+            failed.append(ref)
+            raise
+
+    each(args.containers, start_one)
+    if failed:  # the docker CLI's own line under the engine's
+        raise FreightError(f"failed to start containers: {', '.join(failed)}")
+    return 0
