@@ -155,7 +155,8 @@ CASES: list[tuple[str, str | None, int, str, str]] = [
     ("tag busybox x:1 extra", None, 125, USAGE, "unexpected argument: extra"),
     ("rmi nosuch", None, 1, ERROR, "No such image: nosuch"),
     ("rmi a::b", None, 1, ERROR, "invalid reference format"),
-    ("rmi busybox@", None, 1, ERROR, "Error response from daemon: invalid reference format"),  # once deleted busybox:latest
+    # (once deleted busybox:latest)
+    ("rmi busybox@", None, 1, ERROR, "Error response from daemon: invalid reference format"),
     ("rmi busybox:", None, 1, ERROR, "Error response from daemon: invalid reference format"),
     ("rmi @sha256:", None, 1, ERROR, "Error response from daemon: invalid reference format"),
     ("tag busybox:latest@ x", None, 1, ERROR, "Error: invalid reference format"),
