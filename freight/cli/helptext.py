@@ -10,7 +10,7 @@ import argparse
 # Docker's groups of top-level commands; a command in none of them is listed under "Commands".
 COMMON = ("run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info")
 MANAGEMENT = ("builder", "container", "image", "network", "registry", "system", "volume")
-_WIDTH = 80
+_WIDTH = 79  # cobra wraps flag usages at the terminal width (80 where unknown) less one
 # Docker's ``Aliases:`` lines: every path to the same command (cobra's aliases and the
 # top-level shortcuts), one group per command.
 _ALIASES = (
