@@ -80,7 +80,7 @@ def _unpack(text: str) -> Iterator[Row]:
 BENCHMARKS: dict[str, tuple[list[str], Callable[[str], Iterator[Row]]]] = {
     "run_latency": (["--runs", "10"], _run_latency),
     "listing": ([], _listing),
-    "build": (["--runs", "3"], _build),
+    "build": (["--runs", "5", "--dockerd"], _build),
     "registry_transfer": (["--runs", "3", "--mb", "50"], _registry_transfer),
     "save_load": ([], _save_load),
     "unpack": (["--runs", "3"], _unpack),
