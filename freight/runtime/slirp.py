@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
-import subprocess
 
 from freight.errors import FreightError
 from freight.runtime import syscalls
 
+TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
+if TYPE_CHECKING:
+    import subprocess
+# shutil and subprocess (4 ms of imports) are imported where slirp4netns is looked for or
+# started (rootless containers, --network slirp4netns): every ``run`` imports this module.
+
 TUN = "/dev/net/tun"
-ADDRESS, GATEWAY, DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
+DNS = "10.0.2.3"  # slirp4netns' DNS forwarder (the container is 10.0.2.100/24, its gateway 10.0.2.2)
 MTU = 65520  # slirp4netns' own recommendation for throughput, as Podman passes it
 _LOG = "slirp4netns.log"
 _READY_TIMEOUT = 10.0
@@ -39,6 +43,8 @@ _READY_TIMEOUT = 10.0
 
 def problem() -> str | None:
     """Why slirp4netns cannot give a container of this user a network, in one line; None when it can."""
+    import shutil
+
     if shutil.which("slirp4netns") is None:
         return "rootless networking needs slirp4netns (Debian package slirp4netns)"
     try:
@@ -88,6 +94,9 @@ class Slirp:
     def start(cls, netns_path: str, directory: str) -> Slirp:
         """Start slirp4netns on the namespace at ``netns_path`` (its log in ``directory``);
         ``ready`` waits until the container's tap device is configured."""
+        import shutil
+        import subprocess
+
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         log = os.path.join(directory, _LOG)
@@ -128,6 +137,8 @@ class Slirp:
 
     def stop(self) -> None:
         """End slirp4netns (closing its exit pipe asks it to) and reap it."""
+        import subprocess
+
         if self._ready_r >= 0:
             os.close(self._ready_r)
             self._ready_r = -1

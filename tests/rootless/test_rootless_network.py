@@ -173,6 +173,23 @@ def test_slirp4netns_goes_with_a_killed_container(tun_user: TunUser) -> None:
     tun_user("rm", cid, check=True)
 
 
+def test_slirp4netns_goes_with_a_killed_monitor(tun_user: TunUser) -> None:
+    """Its exit pipe's write end is the monitor's alone: a monitor killed outright takes it along."""
+    cid = tun_user("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
+    slirps = tun_user.slirps(_pid(tun_user, cid))
+    assert len(slirps) == 1
+    monitor = _parent(slirps[0])
+    assert b"freight" in Path(f"/proc/{monitor}/cmdline").read_bytes()
+    os.kill(monitor, signal.SIGKILL)
+    assert wait_until(lambda: not Path(f"/proc/{slirps[0]}").exists())
+    tun_user("rm", "-f", cid, check=True)
+
+
+def _parent(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
 def test_slirp4netns_goes_with_run_rm(tun_user: TunUser) -> None:
     before = set(tun_user.all_slirps())
     tun_user("run", "--rm", "busybox", "true", check=True)
