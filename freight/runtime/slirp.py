@@ -27,6 +27,7 @@ import signal
 
 from freight.errors import FreightError
 from freight.runtime import syscalls
+from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -100,8 +101,12 @@ class Slirp:
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         log = os.path.join(directory, _LOG)
+        # Its sandbox (a mount namespace of its own, pivoted into a tmpfs) only inside the user's
+        # namespace, whose mounts are private: in root's, the detach of its old root reaches
+        # shared mounts of the host (``ip netns``' files) and unmounts them.
+        sandbox = ["--enable-sandbox"] if rootless() else []
         argv = [shutil.which("slirp4netns") or "slirp4netns", "--configure", f"--mtu={MTU}", "--disable-host-loopback",
-                "--enable-sandbox", "--enable-seccomp", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
+                *sandbox, "--enable-seccomp", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
                 "--netns-type=path", netns_path, "tap0"]
         try:
             with open(log, "wb") as out:

@@ -31,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # conftest modules share one name: import it only for the type checker
     from conftest import Rootless
 
+    from freight.store import Store
+
 # Answers every A question with OUTSIDE_IP; prints "ready" once bound.
 _DNS_SERVER = f"""
 import socket, struct, sys
@@ -254,3 +256,12 @@ def _accepts(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_root_asks_for_slirp4netns(busybox_store: Store, world: World) -> None:
+    """``--network slirp4netns`` works for root too (as Podman's), with nothing left behind."""
+    out = world.freight("run", "--rm", "--network", "slirp4netns", "busybox", "sh", "-c",
+                        f"ip -4 -o addr show tap0; head -1 /etc/resolv.conf; wget -qO- http://{OUTSIDE_IP}/hello.txt",
+                        check=True).stdout
+    assert "inet 10.0.2.100/24" in out and "nameserver 10.0.2.3\n" in out and out.endswith("hello from outside\n")
+    assert world.freight("ps", "-aq", check=True).stdout == "" and world.settled() == {}
