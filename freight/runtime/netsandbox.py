@@ -127,8 +127,13 @@ def _slirp_sandbox(store: Store, c: Container, required: bool) -> Sandbox | None
         if required:
             raise FreightError(f"{problem}; use --network none, or ask an administrator to make it mode 0666")
         return None
-    if not c.host_config.get("Dns"):  # as Podman: slirp4netns' forwarder before the host's servers
-        write_resolv_conf(c.directory(store), resolver_of(c.host_config, forwarder=slirp.DNS))
+    host = c.host_config
+    # As Podman: the container's address with its name, ``host-gateway`` is slirp4netns' gateway,
+    # and its DNS forwarder goes before the host's servers.
+    write_hosts(c.directory(store), c.config.get("Hostname") or c.id[:12], c.config.get("Domainname") or "",
+                list(host.get("ExtraHosts") or []), [slirp.ADDRESS], slirp.GATEWAY)
+    if not host.get("Dns"):
+        write_resolv_conf(c.directory(store), resolver_of(host, forwarder=slirp.DNS))
     fd = slirp.new_namespace()
     try:
         return Sandbox(fd, c.id, slirp4netns=slirp.Slirp.start(f"/proc/{os.getpid()}/fd/{fd}", c.directory(store)))

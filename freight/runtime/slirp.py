@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # started (rootless containers, --network slirp4netns): every ``run`` imports this module.
 
 TUN = "/dev/net/tun"
-DNS = "10.0.2.3"  # slirp4netns' DNS forwarder (the container is 10.0.2.100/24, its gateway 10.0.2.2)
+ADDRESS, GATEWAY, DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"  # slirp4netns' own (the container's is /24)
 MTU = 65520  # slirp4netns' own recommendation for throughput, as Podman passes it
 _LOG = "slirp4netns.log"
 _READY_TIMEOUT = 10.0

@@ -120,9 +120,11 @@ def _dns_server(world: World) -> None:
 
 
 def test_outbound_through_slirp4netns(tun_user: TunUser) -> None:
-    out = tun_user("run", "--rm", "busybox", "sh", "-c",
-                   f"ip -4 -o addr show tap0; ip route; wget -qO- http://{OUTSIDE_IP}/hello.txt", check=True).stdout
+    out = tun_user("run", "--rm", "--hostname", "box", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                   f"ip -4 -o addr show tap0; ip route; cat /etc/hosts; wget -qO- http://{OUTSIDE_IP}/hello.txt",
+                   check=True).stdout
     assert "inet 10.0.2.100/24" in out and "default via 10.0.2.2 dev tap0" in out
+    assert "10.0.2.2\tgw\n10.0.2.100\tbox\n" in out  # as Podman writes them
     assert out.endswith("hello from outside\n")
 
 
