@@ -202,6 +202,22 @@ def test_slirp4netns_goes_with_run_rm(tun_user: TunUser) -> None:
     assert tun_user("ps", "-aq", check=True).stdout == ""
 
 
+def test_each_restart_gets_its_network(tun_user: TunUser) -> None:
+    before = set(tun_user.all_slirps())
+    cid = tun_user("run", "-d", "--restart", "on-failure:2", "busybox", "sh", "-c",
+                   f"wget -qO- http://{OUTSIDE_IP}/hello.txt; exit 3", check=True).stdout.strip()
+
+    def state() -> dict[str, object]:
+        record = json.loads(tun_user("inspect", cid, check=True).stdout)[0]
+        return {"restarts": record["RestartCount"], **record["State"]}
+
+    assert wait_until(lambda: (s := state())["restarts"] == 2 and not s["Running"] and not s["Restarting"],
+                      timeout=30)
+    assert tun_user("logs", cid, check=True).stdout == "hello from outside\n" * 3
+    tun_user("rm", cid, check=True)
+    assert not set(tun_user.all_slirps()) - before
+
+
 def test_network_none_and_host(tun_user: TunUser) -> None:
     none = tun_user("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link", check=True).stdout
     assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
