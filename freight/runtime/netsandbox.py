@@ -120,12 +120,12 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
 def _slirp_sandbox(store: Store, c: Container, required: bool) -> Sandbox | None:
     """A namespace of the container's own served by slirp4netns (see ``slirp``). Where the
     user cannot have it (``slirp.problem``) the default network of a rootless container is
-    its loopback alone (the CLI warned, see ``default_network_warning``); ``--network
+    its loopback alone, with a warning (``default_network_warning``); ``--network
     slirp4netns`` asked for it, and fails."""
     problem = slirp.problem()
     if problem is not None:
         if required:
-            raise FreightError(f"{problem}; use --network none, or ask an administrator to make it mode 0666")
+            raise FreightError(f"{problem}; use --network none")
         return None
     host = c.host_config
     # As Podman: the container's address with its name, ``host-gateway`` is slirp4netns' gateway,

@@ -54,7 +54,8 @@ def problem() -> str | None:
         return f"rootless networking needs {TUN} (the kernel's tun module)"
     except PermissionError:
         mode = os.stat(TUN).st_mode & 0o777
-        return f"rootless networking needs {TUN} readable and writable by you (it is mode {mode:04o})"
+        return (f"rootless networking needs {TUN} readable and writable by you (it is mode {mode:04o}; "
+                "an administrator can make it 0666)")
     os.close(fd)
     return None
 

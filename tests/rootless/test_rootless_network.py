@@ -233,8 +233,8 @@ def test_without_tun_one_line(rootless: Rootless, busybox_tar: Path) -> None:
     rootless("load", "-i", str(busybox_tar), check=True)
     asked = rootless("run", "--rm", "--network", "slirp4netns", "busybox", "true")
     assert asked.returncode == 125 and asked.stderr.count("\n") == 1
-    assert ("rootless networking needs /dev/net/tun readable and writable by you (it is mode 0600); "
-            "use --network none") in asked.stderr
+    assert ("rootless networking needs /dev/net/tun readable and writable by you (it is mode 0600; an "
+            "administrator can make it 0666); use --network none\n") in asked.stderr
     plain = rootless("run", "--rm", "busybox", "ip", "-o", "link")
     assert plain.returncode == 0 and [line.split(":")[1].strip() for line in plain.stdout.splitlines()] == ["lo"]
     assert plain.stderr.count("\n") == 1
