@@ -49,6 +49,8 @@ def _listing(text: str) -> Iterator[Row]:
 
 def _build(text: str) -> Iterator[Row]:
     for tool, cold, cached in re.findall(r"^(\S.*?)\s+[\d.]+\s+[\d.]+\s+([\d.]+)x\s+([\d.]+)x$", text, re.M):
+        if tool.strip() == "freight":  # its own row, 1.00x
+            continue
         yield "build", "cold", tool.strip(), [float(cold)]
         yield "build", "cached", tool.strip(), [float(cached)]
 
@@ -64,14 +66,14 @@ def _registry_transfer(text: str) -> Iterator[Row]:
     for line in text.splitlines():
         if match := re.match(row, line):
             kind = match[1] or kind
-            yield "push/pull", f"{kind} {match[2]}".strip(), "skopeo", [float(match[i]) for i in (3, 4, 5)]
+            yield "push/pull", f"{match[2]} ({kind} registry)", "skopeo", [float(match[i]) for i in (3, 4, 5)]
 
 
 def _unpack(text: str) -> Iterator[Row]:
     label = ""
     for line in text.splitlines():
-        if (head := re.match(r"^(\S[^:]*): [\d.]+ MB tar", line)) is not None:
-            label = head[1]
+        if (head := re.match(r"^(\S.*?): [\d.]+ MB tar", line)) is not None:
+            label = re.sub(r" \(.*?\)", "", head[1])  # "rootfs layer: Debian bookworm minbase"
         elif (ratio := re.match(r"^\s+freight / (.+?): wall ([\d.]+)x", line)) is not None:
             yield "unpack", label, ratio[1], [float(ratio[2])]
 
@@ -80,7 +82,7 @@ def _unpack(text: str) -> Iterator[Row]:
 BENCHMARKS: dict[str, tuple[list[str], Callable[[str], Iterator[Row]]]] = {
     "run_latency": (["--runs", "10"], _run_latency),
     "listing": ([], _listing),
-    "build": (["--runs", "3"], _build),
+    "build": (["--runs", "5", "--dockerd"], _build),
     "registry_transfer": (["--runs", "3", "--mb", "50"], _registry_transfer),
     "save_load": ([], _save_load),
     "unpack": (["--runs", "3"], _unpack),
@@ -148,7 +150,7 @@ def plot(rows: list[Row], plots: Path = PLOTS) -> list[Path]:
         medians = [statistics.median(r[3]) for r in mine]
         low = [m - min(r[3]) for m, r in zip(medians, mine)]
         high = [max(r[3]) - m for m, r in zip(medians, mine)]
-        fig, ax = plt.subplots(figsize=(7, 0.5 * len(mine) + 1.2))
+        fig, ax = plt.subplots(figsize=(9, 0.5 * len(mine) + 1.4))
         ax.barh(labels, medians, xerr=[low, high], color=["tab:green" if m <= 1 else "tab:orange"
                                                           for m in medians], capsize=3)
         ax.axvline(1.0, color="black", linewidth=0.8)

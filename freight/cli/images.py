@@ -114,8 +114,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from freight.store import events  # json: ``images``, in this module, lists without it
 
     st = store(args)
-    image = st.resolve_image(args.source)
     target = reference.parse(args.target)
+    image = st.resolve_image(args.source)
     st.images.tag(image.id, target)
     events.emit(st.root_path, "image", "tag", image.id, {"name": str(target)})
     return 0
@@ -136,7 +136,7 @@ def cmd_rmi(args: argparse.Namespace) -> int:
         try:
             removed = st.images.remove(name, force=args.force)
         except FreightError as err:
-            sys.stderr.write(f"Error: {err}\n")
+            sys.stderr.write(f"Error response from daemon: {err}\n")
             status = 1
             continue
         for kind, what in removed:

@@ -24,6 +24,7 @@ from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
 from freight.runtime.limits import parse_memory
 from freight.runtime.mounts import parse_mount_flag
+from freight.runtime.netsandbox import default_network_warning
 from freight.runtime.restart import parse_policy
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
@@ -321,6 +322,14 @@ def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], st
     return st, body, name
 
 
+def _network_warning(body: dict[str, Any]) -> None:
+    """After ``create`` or ``run -d``, as Docker prints the create response's Warnings: a rootless
+    container whose default network is its loopback alone (the monitor of a foreground ``run``
+    tells its viewer itself)."""
+    if warning := default_network_warning(body["HostConfig"]):
+        sys.stderr.write(f"WARNING: {warning}\n")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     prepared = _body_and_image(args)
     if isinstance(prepared, int):
@@ -328,6 +337,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     st, body, name = prepared
     if args.detach:
         print(supervise.run(st, body, name, detach=True), flush=True)
+        _network_warning(body)
         exit_now(0)
     attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy, detach_keys=args.keys)
     code = supervise.run(st, body, name, attach=attach)
@@ -340,7 +350,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     st, body, name = prepared
-    print(create(st, body, name).id)
+    print(create(st, body, name).id, flush=True)
+    _network_warning(body)
     return 0
 
 
@@ -390,4 +401,16 @@ def cmd_start(args: argparse.Namespace) -> int:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         attach = Attach(stdin=0 if args.interactive else None, detach_keys=detach_keys(args.detach_keys))
         return supervise.start(st, args.containers[0], attach) or 0
-    return each(args.containers, lambda ref: supervise.start(st, ref))
+    failed: list[str] = []
+
+    def start_one(ref: str) -> None:
+        try:
+            supervise.start(st, ref)
+        except FreightError:
+            failed.append(ref)
+            raise
+
+    each(args.containers, start_one)
+    if failed:  # the docker CLI's own line under the engine's
+        raise FreightError(f"failed to start containers: {', '.join(failed)}")
+    return 0

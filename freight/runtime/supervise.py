@@ -30,7 +30,14 @@ from freight.runtime.create import insert, prepare
 from freight.runtime.events import container_event
 from freight.runtime.handoff import report
 from freight.runtime.netbridge import entered
-from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox, wire
+from freight.runtime.netsandbox import (
+    close_sandbox,
+    default_network_warning,
+    forget,
+    forked_inside,
+    open_sandbox,
+    wire,
+)
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
 from freight.runtime.runtimes import has_own_network
@@ -173,6 +180,8 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
                       bool(c.config.get("StdinOnce")), viewer)
     _run_hooks(store, c, launched, "poststart", hub.warn)
+    if launched.network is None and (warning := default_network_warning(c.host_config)):
+        hub.warn(f"WARNING: {warning}\n")  # a rootless container with its loopback alone
     container_event(store, c, "start")
     if launched.proxy is not None:
         try:
@@ -234,8 +243,8 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # The network is wired while the child builds its filesystem (see start_process).
-        with entered(sandbox.fd) if sandbox is not None else nullcontext() as home:
-            wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None and home is not None else None
+        with entered(sandbox.fd) if sandbox is not None and forked_inside(sandbox) else nullcontext() as home:
+            wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None else None
             started = start_process(c.host_config.get("Runtime"), spec, _resources(c, rules), hooks, io.stdio,
                                     wiring)
     except BaseException:
