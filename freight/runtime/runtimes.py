@@ -28,6 +28,7 @@ from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.record import Record, field, replace
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
+from freight.runtime.process import lookup
 from freight.runtime.rootfs import mount_snapshot, secure_join
 from freight.runtime.spec import NETWORK_HOST
 from freight.settings import config_file
@@ -328,11 +329,47 @@ def _reap_orphans(wait: float = 0.0) -> None:
             time.sleep(0.02)
 
 
+def check_command(runtime: Runtime, container_pid: int, spec: ContainerSpec) -> None:
+    """Before ``exec``: look ``spec``'s command up in the running container's root as the
+    built-in runtime does, so that a missing or unrunnable one fails with the same message and
+    127 or 126 (crun and runc exit 255 for both). Only for runtimes whose container process
+    sees its root through ``/proc/PID/root`` (crun's and runc's; gVisor's is in its sandbox).
+
+    The look-up runs in a forked child chrooted there: the container's absolute symlinks
+    must resolve inside its root, and a chroot of our own would change every thread's."""
+    if _kind(runtime) not in ("crun", "runc") or not spec.args:
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: it reports on the pipe and never returns
+        os.close(read)
+        try:
+            os.chroot(f"/proc/{container_pid}/root")
+            try:
+                os.chdir(spec.cwd or "/")
+            except OSError:
+                os.chdir("/")  # the runtime reports a missing working directory itself
+            lookup(spec.args[0], spec.env)
+        except FreightError as err:
+            os.write(write, f"{err.exit_code} {err}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with open(read, "rb") as said:
+        text = said.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    code, _, message = text.partition(" ")
+    if code:
+        raise (CommandNotFound if code == "127" else CannotInvoke)(message)
+
+
 def exec_process(runtime: Runtime, container_id: str, process_file: str, stdio: Stdio) -> int:
     """``RUNTIME exec --process FILE ID`` as our child with the streams ``stdio`` (or a
-    console socket, for ``-t``); its PID, whose exit status is the command's."""
+    console socket, for ``-t``); its PID, whose exit status is the command's. Its own
+    messages go, as JSON records, to ``FILE.log`` (``exec_failure`` reads them)."""
     check_host(runtime)
-    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "exec", "--process", process_file]
+    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "--log-format=json", "exec", "--process",
+            process_file]
     listener = None
     if stdio.tty_socket is not None:
         listener, path = _console_socket()
@@ -366,5 +403,15 @@ def exec_failure(runtime: Runtime, process_file: str) -> FreightError | None:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    errors = [line for line in text.splitlines() if "error" in line.lower() or "level=fatal" in line]
+    errors = [line for line in text.splitlines() if _is_error(line)]
     return runtime_error(runtime, errors[-1]) if errors else None
+
+
+def _is_error(line: str) -> bool:
+    """Whether the runtime's log record ``line`` is an error (JSON records have a level)."""
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("level")) in ("error", "fatal")
+        except ValueError:
+            pass
+    return "error" in line.lower() or "level=fatal" in line

@@ -21,6 +21,7 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from freight.errors import FreightError
     from freight.runtime.handoff import Stdio
     from freight.runtime.hooks import Hook
     from freight.runtime.limits import Resources
@@ -72,19 +73,18 @@ def start_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int
     spec.console_size = _console_size(stdio)
     path = bundle.write_process(spec, container_pid)
     if runtime is not None:
+        runtimes.check_command(runtime, container_pid, spec)
         return runtimes.exec_process(runtime, spec.id, path, stdio), _silent_pipe()
     given = bundle.load_process(path, spec)
     given.cgroup = cgroups.load(spec.id)
     return fork_container(given, stdio, join_pid=container_pid)
 
 
-def end_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int) -> None:
-    """After an external runtime's exec exited: raise its own error (126, 127), if any."""
+def end_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int) -> FreightError | None:
+    """After an external runtime's exec exited: its own error, if it failed to start the
+    command (its exit code 127 or 126 where it says the command is missing or cannot run)."""
     runtime = runtimes.find(runtime_name)
-    if runtime is not None:
-        failure = runtimes.exec_failure(runtime, bundle.process_file(spec, container_pid))
-        if failure is not None:
-            raise failure
+    return runtimes.exec_failure(runtime, bundle.process_file(spec, container_pid)) if runtime is not None else None
 
 
 def end_process(runtime_name: str | None, container_id: str, container_dir: str) -> None:

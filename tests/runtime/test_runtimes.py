@@ -90,8 +90,36 @@ def test_detached_logs_and_exec(oci: Store, cli: CLI, runtime: str) -> None:
     wait_until(lambda: cli("logs", "bg").stdout == "started\n")
     executed = cli("exec", "bg", "sh", "-c", "echo in $(hostname); exit 4")
     assert executed.returncode == 4 and executed.stdout.startswith("in "), executed.stderr
-    missing = cli("exec", "bg", "nosuchcommand")  # runc: 127; crun: its own 255
-    assert missing.returncode != 0 and "nosuchcommand" in missing.stderr
+    missing = cli("exec", "bg", "nosuchcommand")
+    assert missing.returncode == 127, missing.stderr
+    assert "nosuchcommand" in missing.stderr and missing.stderr.count("\n") == 1
+    for command in ("/etc/passwd", "/etc"):  # not executable; a directory
+        refused = cli("exec", "bg", command)
+        assert refused.returncode == 126, refused.stderr
+        assert command in refused.stderr and refused.stderr.count("\n") == 1
+    assert cli("exec", "bg", "sh", "-c", "exit 255").returncode == 255  # the command's own code stays its own
+    assert cli("rm", "-f", "bg").returncode == 0
+
+
+@pytest.mark.parametrize("runtime", CRUN_AND_RUNC)
+def test_exec_looks_the_command_up_in_the_containers_root(oci: Store, cli: CLI, runtime: str) -> None:
+    """Relative to the exec's working directory, through the container's own absolute symlinks,
+    in the exec's PATH: what the built-in runtime finds, crun and runc run."""
+    script = ("mkdir -p /opt/tools /opt/real && printf '#!/bin/sh\\necho hello $1\\n' > /opt/real/hello && "
+              "chmod +x /opt/real/hello && ln -s /opt/real/hello /opt/tools/hello && exec sleep 1000")
+    assert cli("run", "-d", "--name", "bg", "--runtime", runtime, "busybox", "sh", "-c", script).returncode == 0
+    wait_until(lambda: cli("exec", "bg", "test", "-L", "/opt/tools/hello").returncode == 0)
+    assert cli("exec", "-w", "/opt", "bg", "tools/hello", "relative").stdout == "hello relative\n"
+    assert cli("exec", "-e", "PATH=/opt/tools", "bg", "hello", "on-path").stdout == "hello on-path\n"
+    missing = cli("exec", "bg", "hello")
+    assert missing.returncode == 127 and 'exec: "hello": executable file not found in $PATH' in missing.stderr
+    assert cli("rm", "-f", "bg").returncode == 0
+
+
+def test_exec_with_a_terminal_of_a_missing_command(oci: Store, cli: CLI) -> None:
+    assert cli("run", "-d", "--name", "bg", "--runtime", "crun", "busybox", "sleep", "1000").returncode == 0
+    code, out = run_in_pty(oci.root, "exec", "-it", "bg", "nosuchcommand")
+    assert code == 127 and b'exec: "nosuchcommand": executable file not found in $PATH' in out, out
     assert cli("rm", "-f", "bg").returncode == 0
 
 
