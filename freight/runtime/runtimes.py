@@ -30,12 +30,13 @@ from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
 from freight.runtime.process import lookup
 from freight.runtime.rootfs import mount_snapshot, secure_join
-from freight.runtime.spec import NETWORK_HOST
-from freight.settings import config_file
+from freight.runtime.spec import NETWORK_HOST, NETWORK_JOINED
+from freight.settings import config_file, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any
 
     from freight.runtime.handoff import Stdio
@@ -82,17 +83,23 @@ def check_name(name: str | None) -> str:
 
 
 def check_host_config(name: str, host: dict[str, Any]) -> None:
-    """Refuse at create what the runtime ``name`` cannot do: published ports into gVisor's
-    own network stack (the port proxy reaches the container's namespace, not gVisor's)."""
-    if name == BUILTIN or not (host.get("PortBindings") or host.get("PublishAllPorts")):
+    """Refuse at create what the runtime ``name`` cannot do. gVisor has a network stack of
+    its own: it takes over the interfaces of the namespace freight made and wired for the
+    container (a bridge network's), so it cannot share another container's, and published
+    ports need that bridge address (the port proxy reaches the namespace, not gVisor)."""
+    if not _has_own_network(name):
         return
-    if has_own_network(name):
-        raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) yet")
+    mode = str(host.get("NetworkMode") or "")
+    if mode.startswith("container:"):
+        raise FreightError(f"runtime {name!r} cannot join another container's network ({mode}): it has a network "
+                           "stack of its own")
+    if rootless() and (host.get("PortBindings") or host.get("PublishAllPorts")):
+        raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) without a bridge network "
+                           "(rootless)")
 
 
-def has_own_network(name: str | None) -> bool:
-    """Whether the runtime ``name`` brings its own network stack (gVisor's), so a network
-    namespace made and wired for the container would not be the one it uses."""
+def _has_own_network(name: str | None) -> bool:
+    """Whether the runtime ``name`` brings its own network stack (gVisor's)."""
     if not name or name == BUILTIN:
         return False
     entry = _configured().get(name) or {}
@@ -132,15 +139,17 @@ def check_host(runtime: Runtime) -> None:
                            f"cgroup {_HUGETLB}")
 
 
-def _run(runtime: Runtime, *args: str, stdio: tuple[int, int, int] | None = None, log: str | None = None) -> None:
+def _run(runtime: Runtime, *args: str, stdio: tuple[int, int, int] | None = None, log: str | None = None,
+         preexec: Callable[[], None] | None = None) -> None:
     """``RUNTIME [runtimeArgs] ARGS``; its error as a FreightError. With ``stdio`` (which
     the container inherits, so no pipe of ours may be among them) the runtime's own
-    messages go to the file ``log``."""
+    messages go to the file ``log``; ``preexec`` runs in the runtime's process first."""
     import subprocess  # only external runtimes need it
 
     argv = [runtime.path, *runtime.args, *([f"--log={log}"] if log else []), *args]
     std = stdio or (subprocess.DEVNULL, subprocess.DEVNULL, subprocess.PIPE)
-    result = subprocess.run(argv, stdin=std[0], stdout=std[1], stderr=std[2], check=False, close_fds=True)
+    result = subprocess.run(argv, stdin=std[0], stdout=std[1], stderr=std[2], check=False, close_fds=True,
+                            preexec_fn=preexec)
     if result.returncode != 0:
         text = result.stderr.decode(errors="replace") if result.stderr else ""
         if log and os.path.exists(log):
@@ -173,16 +182,20 @@ def _message(line: str) -> str:
     return rest.rpartition('"')[0].replace('\\"', '"') if sep else line
 
 
-def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) -> int:
+def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio, home: int | None = None) -> int:
     """Create and start the container of ``bundle_dir`` with ``runtime``; its PID, our child.
 
     ``spec`` is what the bundle says (its overlay is mounted here first); ``stdio``
-    the container's streams, or (with ``tty_socket``) the socket its pty master goes to.
+    the container's streams, or (with ``tty_socket``) the socket its pty master goes to;
+    ``home`` the network namespace to run the runtime in when the caller is in the
+    container's (see ``_in_namespace``).
     """
     check_host(runtime)
-    if _kind(runtime) == "runsc":  # gVisor's own network stack: none (loopback only) or the host's
-        mode = "host" if spec.network == NETWORK_HOST else "none"
-        runtime = replace(runtime, args=[*runtime.args, f"--network={mode}"])
+    create_first = start_first = None
+    if _kind(runtime) == "runsc":
+        runtime = replace(runtime, args=[*runtime.args, f"--network={_gvisor_network(spec)}"])
+        create_first = _in_namespace(home, hide_rmem_default=False)
+        start_first = _in_namespace(home, hide_rmem_default=spec.network == NETWORK_JOINED)
     _mount_rootfs(spec)
     try:
         sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -194,7 +207,7 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
             args += ["--console-socket", path]
         try:
             streams = None if stdio.tty_socket is not None else (stdio.stdin, stdio.stdout, stdio.stderr)
-            _run(runtime, *args, spec.id, stdio=streams, log=f"{bundle_dir}/runtime.log")
+            _run(runtime, *args, spec.id, stdio=streams, log=f"{bundle_dir}/runtime.log", preexec=create_first)
             if listener is not None:
                 _pass_pty(listener, stdio)
         finally:
@@ -202,11 +215,47 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
                 _close_console(listener, path)
         with open(pid_file) as f:
             pid = int(f.read().strip())
-        _run(runtime, "start", spec.id)
+        _run(runtime, "start", spec.id, preexec=start_first)
     except BaseException:
         cleanup(runtime, spec.id, spec.merged)
         raise
     return pid
+
+
+def _gvisor_network(spec: ContainerSpec) -> str:
+    """gVisor's own network stack, given: the host's; the interfaces, addresses and routes of
+    the namespace its supervisor made and wired (``sandbox``: runsc copies them into its stack
+    and serves the veth's packets itself); or loopback only."""
+    return {NETWORK_HOST: "host", NETWORK_JOINED: "sandbox"}.get(spec.network, "none")
+
+
+def _in_namespace(home: int | None, hide_rmem_default: bool) -> Callable[[], None] | None:
+    """What runs in gVisor's ``runsc`` process before it does.
+
+    Back in the ``home`` network namespace: runsc's control socket is an abstract one, which
+    lives in the network namespace of the ``create`` that makes it, and later commands
+    (``exec``, ``kill``, ``state``, ``delete``) look for it from the host's.
+
+    ``hide_rmem_default`` (for ``start``, which copies the container's network namespace into
+    gVisor's stack): that namespace's /proc/sys/net/core hidden under an empty tmpfs, in a
+    mount namespace of its own.
+    runsc releases before 2024 tell the host's network namespace from others by
+    /proc/sys/net/core/rmem_default, which Linux 6.7 and later shows in every namespace, and
+    so refuse to copy any (gVisor issue 10704); the sandbox, made by ``create``, never sees
+    this mount.
+    """
+    if home is None and not hide_rmem_default:
+        return None
+
+    def prepare() -> None:
+        if hide_rmem_default:  # from the container's namespace: /proc/sys/net is a directory per namespace
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+            sc.mount("tmpfs", "/proc/sys/net/core", "tmpfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        if home is not None:
+            sc.setns(home, sc.CLONE_NEWNET)
+
+    return prepare
 
 
 def _mount_rootfs(spec: ContainerSpec) -> None:

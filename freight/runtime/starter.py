@@ -41,16 +41,17 @@ class Started(Record):
 
 def start_process(runtime_name: str | None, spec: ContainerSpec, resources: Resources,
                   hooks: dict[str, list[Hook]] | None, stdio: Stdio,
-                  wiring: Callable[[], None] | None = None) -> Started:
+                  wiring: Callable[[], None] | None = None, home: int | None = None) -> Started:
     """Write ``spec``'s bundle and start it with the runtime called ``runtime_name``;
-    ``wiring`` (the network's set-up) runs before the process can use its network."""
+    ``wiring`` (the network's set-up) runs before the process can use its network. ``home``:
+    the host's network namespace, when the caller is in the one made for the container."""
     runtime = runtimes.find(runtime_name)
     spec.console_size = _console_size(stdio)
     path = bundle.write(spec, resources, hooks)
     if runtime is not None:
         if wiring is not None:
             wiring()
-        pid = runtimes.start(runtime, spec, path, stdio)
+        pid = runtimes.start(runtime, spec, path, stdio, home)
         spec.cgroup = cgroups.load(spec.id)
         return Started(pid, _silent_pipe(), spec, None)
     given = bundle.load(path, spec.id)

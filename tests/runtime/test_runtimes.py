@@ -180,19 +180,43 @@ def test_mounts_identity_and_privileges(oci: Store, cli: CLI, tmp_path: Path, ru
     assert int(effective.split()[1], 16) > int("a80425fb", 16) and int(devices) > 20, privileged.stderr
 
 
-@pytest.mark.parametrize("runtime", CRUN_AND_RUNC)
+SERVE = "echo served by $(hostname) > /tmp/index.html; exec httpd -f -p 80 -h /tmp"
+
+
+@pytest.mark.parametrize("runtime", [*CRUN_AND_RUNC, "runsc"])
 def test_published_port(oci: Store, cli: CLI, tmp_path: Path, runtime: str) -> None:
     port = free_port()
-    assert cli("run", "-d", "--name", "web", "--runtime", runtime, "-p", f"127.0.0.1:{port}:80", "busybox", "sh",
-               "-c", "echo served > /tmp/index.html; exec httpd -f -p 80 -h /tmp").returncode == 0
-    assert wait_until(lambda: _fetch(port)) == "served\n"
+    assert cli("run", "-d", "--name", "web", "--hostname", "web", "--runtime", runtime, "-p", f"127.0.0.1:{port}:80",
+               "busybox", "sh", "-c", SERVE).returncode == 0
+    assert wait_until(lambda: _fetch(port)) == "served by web\n"
     assert cli("rm", "-f", "web").returncode == 0
 
 
-def test_runsc_refuses_published_ports(oci: Store, cli: CLI) -> None:
-    refused = cli("run", "--rm", "--runtime", "runsc", "-p", "127.0.0.1::80", "busybox", "true")
+def test_runsc_containers_are_on_the_bridge_network(oci: Store, cli: CLI) -> None:
+    """gVisor's network stack takes the address freight gave the container's namespace: other
+    containers (of any runtime) reach it there, and it reaches them."""
+    for name, runtime in (("sandboxed", "runsc"), ("plain", "freight")):
+        assert cli("run", "-d", "--name", name, "--hostname", name, "--runtime", runtime, "busybox", "sh", "-c",
+                   SERVE).returncode == 0
+    address = {name: cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+               for name in ("sandboxed", "plain")}
+    inside = cli("exec", "sandboxed", "ip", "addr").stdout  # gVisor's netlink lists, it does not filter
+    assert f"inet {address['sandboxed']}/" in inside
+    for client, server in (("freight", "sandboxed"), ("runsc", "plain"), ("runsc", "sandboxed")):
+        url = f"http://{address[server]}/"
+        fetched = wait_until(lambda client=client, url=url: cli("run", "--rm", "--runtime", client, "busybox",
+                                                                "timeout", "5", "wget", "-q", "-O", "-", url).stdout)
+        assert fetched == f"served by {server}\n", (client, server)
+    assert cli("rm", "-f", "sandboxed", "plain").returncode == 0
+
+
+def test_runsc_refuses_another_containers_network(oci: Store, cli: CLI) -> None:
+    assert cli("run", "-d", "--name", "owner", "busybox", "sleep", "1000").returncode == 0
+    refused = cli("run", "--rm", "--runtime", "runsc", "--network", "container:owner", "busybox", "true")
     assert refused.returncode == 125
-    assert refused.stderr == "Error: runtime 'runsc' does not support published ports (-p, -P) yet\n"
+    assert refused.stderr == ("Error: runtime 'runsc' cannot join another container's network (container:owner): "
+                              "it has a network stack of its own\n")
+    assert cli("rm", "-f", "owner").returncode == 0
     assert cli("ps", "-aq").stdout == ""
 
 
