@@ -67,10 +67,8 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
         report(ready_w, 0, str(pid))
     code = relay_and_wait({"Tty": tty}, None, launched, hub)
     failure = end_exec(c.host_config.get("Runtime"), spec, c.pid)
-    if failure is not None:  # the runtime's message went to the exec's stderr, which a terminal has not
+    if failure is not None:  # the runtime's own message went to the exec's stderr
         code = failure.exit_code
-        if hub is not None and tty:
-            hub.warn(f"{failure}\n")
     if hub is not None:
         hub.finish(code)
     return code

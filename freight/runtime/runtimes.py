@@ -417,25 +417,36 @@ def exec_process(runtime: Runtime, container_id: str, process_file: str, stdio: 
     console socket, for ``-t``); its PID, whose exit status is the command's. Its own
     messages go, as JSON records, to ``FILE.log`` (``exec_failure`` reads them)."""
     check_host(runtime)
-    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "--log-format=json", "exec", "--process",
-            process_file]
-    listener = None
     if stdio.tty_socket is not None:
-        listener, path = _console_socket()
-        args += ["--console-socket", path]
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        return _exec_with_terminal(runtime, container_id, process_file, stdio)
+    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "--log-format=json", "exec", "--process",
+            process_file, container_id]
+    # posix_spawn, not Popen: the caller reaps it (a Popen object would race it for the status)
+    return os.posix_spawn(args[0], args, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate((stdio.stdin, stdio.stdout, stdio.stderr))])
+
+
+def _exec_with_terminal(runtime: Runtime, container_id: str, process_file: str, stdio: Stdio) -> int:
+    """``exec -t``: runc and runsc take a console socket only from an ``exec --detach``, so
+    every runtime gets one: it sends the pty master (which waits in the socket's backlog)
+    and exits once the command runs; the command, orphaned then, is our child (we are a
+    subreaper) and its PID is returned. A failure to start it raises the runtime's error."""
+    sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    pid_file = f"{process_file}.pid"
+    listener, path = _console_socket()
     try:
-        streams = (null,) * 3 if listener is not None else (stdio.stdin, stdio.stdout, stdio.stderr)
-        # posix_spawn, not Popen: the caller reaps it (a Popen object would race it for the status)
-        pid = os.posix_spawn(args[0], [*args, container_id], os.environ,
-                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(streams)])
-        if listener is not None:
-            _pass_pty(listener, stdio)
+        _run(runtime, "exec", "--process", process_file, "--detach", "--pid-file", pid_file, "--console-socket",
+             path, container_id, log=f"{process_file}.log")
+        _pass_pty(listener, stdio)
+        with open(pid_file) as f:
+            return int(f.read().strip())
     finally:
-        os.close(null)
-        if listener is not None:
-            _close_console(listener, path)
-    return pid
+        _close_console(listener, path)
+        for leftover in (pid_file, f"{process_file}.log"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
 
 
 def exec_failure(runtime: Runtime, process_file: str) -> FreightError | None:

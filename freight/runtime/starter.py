@@ -82,8 +82,9 @@ def start_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int
 
 
 def end_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int) -> FreightError | None:
-    """After an external runtime's exec exited: its own error, if it failed to start the
-    command (its exit code 127 or 126 where it says the command is missing or cannot run)."""
+    """After an external runtime's exec (without a terminal) exited: its own error, if it
+    failed to start the command (its exit code 127 or 126 where it says the command is
+    missing or cannot run)."""
     runtime = runtimes.find(runtime_name)
     return runtimes.exec_failure(runtime, bundle.process_file(spec, container_pid)) if runtime is not None else None
 

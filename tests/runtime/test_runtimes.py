@@ -116,10 +116,15 @@ def test_exec_looks_the_command_up_in_the_containers_root(oci: Store, cli: CLI, 
     assert cli("rm", "-f", "bg").returncode == 0
 
 
-def test_exec_with_a_terminal_of_a_missing_command(oci: Store, cli: CLI) -> None:
-    assert cli("run", "-d", "--name", "bg", "--runtime", "crun", "busybox", "sleep", "1000").returncode == 0
+@pytest.mark.parametrize("runtime", [*CRUN_AND_RUNC, "runsc"])
+def test_exec_with_a_terminal(oci: Store, cli: CLI, runtime: str) -> None:
+    assert cli("run", "-d", "--name", "bg", "--runtime", runtime, "busybox", "sleep", "1000").returncode == 0
+    code, out = run_in_pty(oci.root, "exec", "-it", "bg", "sh", "-c",
+                           "read line; echo got:$line; stty size; [ -t 0 ] && echo is-tty; exit 5", send=b"hello\n")
+    assert code == 5, out
+    assert b"got:hello" in out and b"33 97" in out and b"is-tty" in out
     code, out = run_in_pty(oci.root, "exec", "-it", "bg", "nosuchcommand")
-    assert code == 127 and b'exec: "nosuchcommand": executable file not found in $PATH' in out, out
+    assert code == 127 and b'"nosuchcommand"' in out and out.count(b"\n") == 1, out
     assert cli("rm", "-f", "bg").returncode == 0
 
 
