@@ -87,7 +87,7 @@ def check_host_config(name: str, host: dict[str, Any]) -> None:
     its own: it takes over the interfaces of the namespace freight made and wired for the
     container (a bridge network's), so it cannot share another container's, and published
     ports need that bridge address (the port proxy reaches the namespace, not gVisor)."""
-    if not _has_own_network(name):
+    if not has_own_network(name):
         return
     mode = str(host.get("NetworkMode") or "")
     if mode.startswith("container:"):
@@ -98,8 +98,9 @@ def check_host_config(name: str, host: dict[str, Any]) -> None:
                            "(rootless)")
 
 
-def _has_own_network(name: str | None) -> bool:
-    """Whether the runtime ``name`` brings its own network stack (gVisor's)."""
+def has_own_network(name: str | None) -> bool:
+    """Whether the runtime ``name`` brings its own network stack (gVisor's), which rules
+    set in the container's network namespace (the embedded DNS's redirect) do not reach."""
     if not name or name == BUILTIN:
         return False
     entry = _configured().get(name) or {}

@@ -215,6 +215,23 @@ def test_runsc_containers_are_on_the_bridge_network(oci: Store, cli: CLI) -> Non
     assert cli("rm", "-f", "sandboxed", "plain").returncode == 0
 
 
+def test_runsc_containers_find_others_by_name_on_a_user_defined_network(oci: Store, cli: CLI) -> None:
+    """The embedded DNS's redirect inside the namespace misses gVisor's stack: its resolv.conf
+    names the network's DNS server itself."""
+    assert cli("network", "create", "lab").returncode == 0
+    for name, runtime in (("sandboxed", "runsc"), ("plain", "freight")):
+        assert cli("run", "-d", "--name", name, "--hostname", name, "--network", "lab", "--runtime", runtime,
+                   "busybox", "sh", "-c", SERVE).returncode == 0
+    for client, server in (("runsc", "plain"), ("runsc", "sandboxed"), ("freight", "sandboxed")):
+        url = f"http://{server}/"
+        fetched = wait_until(lambda client=client, url=url: cli("run", "--rm", "--network", "lab", "--runtime", client,
+                                                                "busybox", "timeout", "5", "wget", "-q", "-O", "-",
+                                                                url).stdout)
+        assert fetched == f"served by {server}\n", (client, server)
+    assert cli("rm", "-f", "sandboxed", "plain").returncode == 0
+    assert cli("network", "rm", "lab").returncode == 0
+
+
 def test_runsc_refuses_another_containers_network(oci: Store, cli: CLI) -> None:
     assert cli("run", "-d", "--name", "owner", "busybox", "sleep", "1000").returncode == 0
     refused = cli("run", "--rm", "--runtime", "runsc", "--network", "container:owner", "busybox", "true")
