@@ -37,8 +37,14 @@ Row = tuple[str, str, str, list[float]]  # benchmark, case, tool, ratios (one pe
 
 
 def _run_latency(text: str) -> Iterator[Row]:
-    for tool, ratio in re.findall(r"^freight / (\S+): ([\d.]+)$", text, re.M):
-        yield "run latency", "run --rm busybox true", tool, [float(ratio)]
+    for variant, tool, ratio in re.findall(r"^freight(-\S+)? / (\S+): ([\d.]+)$", text, re.M):
+        runtime = f"--runtime {variant[1:]} " if variant else ""
+        yield "run latency", f"run --rm {runtime}busybox true", tool, [float(ratio)]
+
+
+def _monitor_memory(text: str) -> Iterator[Row]:
+    for count, ratio in re.findall(r"^freight monitor / conmon, (\d+) running: ([\d.]+)$", text, re.M):
+        yield "monitor memory (PSS)", f"{count} running", "podman's conmon", [float(ratio)]
 
 
 def _listing(text: str) -> Iterator[Row]:
@@ -86,6 +92,7 @@ BENCHMARKS: dict[str, tuple[list[str], Callable[[str], Iterator[Row]]]] = {
     "registry_transfer": (["--runs", "3", "--mb", "50"], _registry_transfer),
     "save_load": ([], _save_load),
     "unpack": (["--runs", "3"], _unpack),
+    "monitor_memory": ([], _monitor_memory),
 }
 
 

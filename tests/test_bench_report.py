@@ -13,7 +13,11 @@ from testlib import REPO
 _OUTPUTS = {
     "run_latency-0.txt": "engine        median       min  runs\nfreight        90.0ms    80.0ms    10\n"
                          "podman        180.0ms   170.0ms    10\nfreight / podman: 0.50\nfreight / crun: 2.10\n",
-    "run_latency-1.txt": "freight / podman: 0.60\nfreight / crun: 1.90\n",
+    "run_latency-1.txt": "freight / podman: 0.60\nfreight / crun: 1.90\nfreight-runsc / podman: 1.40\n",
+    "monitor_memory-0.txt": "monitor  running  PSS per monitor, MiB: mean  min    max    total\n"
+                            "freight       10    9.11   9.11   9.12     91.1\n"
+                            "conmon        10    0.59   0.58   0.59      5.9\n"
+                            "freight monitor / conmon, 10 running: 15.44\n",
     "listing-0.txt": "command  engine      median       min   ratio\nimages   freight      67.9ms     36.0ms   \n"
                      "images   podman       51.8ms     26.5ms   freight/podman 1.31\n"
                      "ps -a    podman       70.7ms     37.7ms   freight/podman 1.18\n",
@@ -46,6 +50,8 @@ def test_outputs_become_rows_with_their_spread(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text)
     rows = {(bench, case, tool): ratios for bench, case, tool, ratios in report.collect(tmp_path)}
     assert rows[("run latency", "run --rm busybox true", "podman")] == [0.5, 0.6]
+    assert rows[("run latency", "run --rm --runtime runsc busybox true", "podman")] == [1.4]
+    assert rows[("monitor memory (PSS)", "10 running", "podman's conmon")] == [15.44]
     assert rows[("images/ps", "ps -a", "podman")] == [1.18]
     assert rows[("build", "cached", "docker build")] == [0.4]
     assert not [row for row in rows if row[2] == "freight"]

@@ -22,6 +22,7 @@ from freight.runtime import ipam, netbridge, netdns, netfirewall, slirp
 from freight.runtime.hostfiles import resolver_of, write_hosts, write_resolv_conf
 from freight.runtime.ipam import Endpoint, Network
 from freight.runtime.network import SLIRP
+from freight.runtime.runtimes import has_own_network
 from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -243,8 +244,10 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
                 [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
-    if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``)
-        write_resolv_conf(c.directory(store), resolver_of(host, local=netfirewall.EMBEDDED_DNS))
+    if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``),
+        # or for gVisor, whose stack the namespace's redirect of that address misses, the server's own
+        local = resolved[0][0].gateway if has_own_network(host.get("Runtime")) else netfirewall.EMBEDDED_DNS
+        write_resolv_conf(c.directory(store), resolver_of(host, local=local))
     networks = {}
     for (network, settings), e in zip(resolved, sandbox.endpoints):
         networks[network.name] = endpoint_settings(network, e, settings)

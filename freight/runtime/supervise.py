@@ -40,7 +40,6 @@ from freight.runtime.netsandbox import (
 )
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
-from freight.runtime.runtimes import has_own_network
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import fork_monitor, fork_with_viewer, view_forked
 from freight.runtime.spec import NETWORK_JOINED
@@ -222,9 +221,7 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         spec.group_add += [str(g) for g in edits.additional_gids]
     proxy = _port_proxy(c)
     try:
-        runtime = c.host_config.get("Runtime")
-        sandbox = None if has_own_network(runtime) else open_sandbox(store, c, proxy.bindings if proxy is not None
-                                                                     else [])
+        sandbox = open_sandbox(store, c, proxy.bindings if proxy is not None else [])
     except BaseException:
         release(None, proxy)
         raise
@@ -246,7 +243,7 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         with entered(sandbox.fd) if sandbox is not None and forked_inside(sandbox) else nullcontext() as home:
             wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None else None
             started = start_process(c.host_config.get("Runtime"), spec, _resources(c, rules), hooks, io.stdio,
-                                    wiring)
+                                    wiring, home)
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
