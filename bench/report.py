@@ -176,8 +176,9 @@ def write_report(rows: list[Row], facts: dict[str, str], doc: Path = DOC, plots:
                  note: str = "") -> None:
     images = plot(rows, plots) if rows else []
     parts = ["# Benchmarks", "",
-             "freight's time over each reference tool's for the same work (below 1: freight is faster), the "
-             "median of the runs, with the lowest and highest ratio seen. Written by `bench/report.py`; each "
+             "freight's time over each reference tool's for the same work (below 1: freight is faster; for "
+             "monitor memory, its memory over the tool's), the median of the runs, with the lowest and highest "
+             "ratio seen. Written by `bench/report.py`; each "
              "benchmark's method is in its script's docstring under `bench/`.", "",
              f"Ran on {facts.get('date', '?')}: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, "
              f"{facts.get('memory', '?')} memory, Linux {facts.get('kernel', '?')}, "
