@@ -67,3 +67,22 @@ def test_static_address_and_resolv_conf(busybox_store: Store, world: World) -> N
     assert "inet 10.123.0.42/24" in out
     assert out.endswith("search ex.com\nnameserver 127.0.0.11\noptions ndots:0\n")
     assert world.settled() == {}
+
+
+def test_unknown_names_go_to_the_containers_dns_servers(busybox_store: Store, world: World) -> None:
+    """As Docker's embedded DNS: 127.0.0.11 answers the network's names itself and forwards the
+    others to the container's --dns servers (here one in the outside world)."""
+    server = world.dns_server({"db.example.test": "203.0.113.77"})
+    world.freight("network", "create", "app", check=True)
+    world.freight("run", "-d", "--name", "web", "--network", "app", "busybox", "sleep", "60", check=True)
+    out = world.freight("run", "--rm", "--network", "app", "--dns", server, "busybox", "sh", "-c",
+                        "cat /etc/resolv.conf; nslookup -type=a db.example.test; nslookup -type=a web",
+                        check=True).stdout
+    assert "nameserver 127.0.0.11\n" in out and server not in out.partition("Server")[0]
+    assert "Address: 203.0.113.77" in out
+    assert "Address: 10.78." in out  # web, answered by the network's own DNS
+    missing = world.freight("run", "--rm", "--network", "app", "--dns", server, "busybox", "nslookup", "-type=a",
+                            "nope.example.test")
+    assert missing.returncode != 0 and "NXDOMAIN" in missing.stdout + missing.stderr
+    world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
