@@ -6,7 +6,7 @@ from __future__ import annotations
 from freight.api.containers import filter_specs
 from freight.api.http import Call, HttpError
 from freight.runtime import networks
-from freight.runtime.prune import parse_filters
+from freight.runtime.prune import parse_filter_lists, parse_filters
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ def disconnect(call: Call) -> None:
 
 
 def prune(call: Call) -> None:
-    parse_filters(filter_specs(call), ("until", "label"))
-    call.json({"NetworksDeleted": networks.prune(call.store) or None})
+    filters = parse_filter_lists(filter_specs(call), networks.PRUNE_FILTERS)
+    call.json({"NetworksDeleted": networks.prune(call.store, filters) or None})
 
 
 ROUTES = [

@@ -10,7 +10,7 @@ from freight.cli.format import Template, print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.runtime import networks
-from freight.runtime.prune import parse_filters
+from freight.runtime.prune import parse_filter_lists, parse_filters
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -126,11 +126,14 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    parse_filters(args.filter, ("until", "label"))
+    try:
+        filters = parse_filter_lists(args.filter, networks.PRUNE_FILTERS)
+    except FreightError as err:
+        return _fail(err)
     if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
                                       "container."):
         return 0
-    removed = networks.prune(store(args))
+    removed = networks.prune(store(args), filters)
     if removed:
         print("Deleted Networks:\n" + "".join(f"{name}\n" for name in removed))
     return 0

@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 
-from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, NotFound
 from freight.pids import alive, start_time
 from freight.record import Record, field
 from freight.runtime.times import timestamp
@@ -191,10 +191,10 @@ def add_network(db: sqlite3.Connection, name: str, subnet: str | None, gateway: 
             parse_subnet(subnet)
             for other in taken:
                 if overlaps(subnet, other):
-                    raise Conflict("Pool overlaps with other one on this address space")
+                    raise Forbidden("Pool overlaps with other one on this address space")
             for route in host_routes:
                 if overlaps(subnet, route):
-                    raise Conflict(f"subnet {subnet} overlaps with the host's route to {route}: "
+                    raise Forbidden(f"subnet {subnet} overlaps with the host's route to {route}: "
                                    f"choose another subnet")
         base, prefix = parse_subnet(subnet)
         gateway = gateway or to_text(base + 1)

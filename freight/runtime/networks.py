@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 
-from freight.errors import FreightError, InvalidArgument, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, NotFound
 from freight.runtime import ipam, netbridge, netdns, netfirewall
 from freight.runtime.ipam import Network
 from freight.runtime.netsandbox import endpoint_settings, ensure_bridge, ports, reconcile
 from freight.runtime.records import Container, from_row, save_state
+from freight.store.prune import prune_filters_take
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -37,6 +38,27 @@ class NetworkNotFound(NetworkError, NotFound):
     """No such network (the API answers 404: clients create what they do not find)."""
 
 
+class NetworkForbidden(NetworkError, Forbidden):
+    """A predefined network, one in use, an overlapping pool (the API answers 403)."""
+
+
+class NetworkInvalid(NetworkError, InvalidArgument):
+    """A subnet, gateway or option the network cannot have (the API answers 400)."""
+
+
+class NetworkConflict(NetworkError, Conflict):
+    """A name already taken (the API answers 409)."""
+
+
+def _as_network_error(err: FreightError) -> NetworkError:
+    """The same failure with Docker's network exit status, keeping its kind (its HTTP status)."""
+    for kind, base in ((NetworkForbidden, Forbidden), (NetworkInvalid, InvalidArgument),
+                       (NetworkConflict, Conflict), (NetworkNotFound, NotFound)):
+        if isinstance(err, base):
+            return kind(str(err))
+    return err if isinstance(err, NetworkError) else NetworkError(str(err))
+
+
 def _builtin_id(store: Store, name: str) -> str:
     return hashlib.sha256(f"{store.root_path}\0{name}".encode()).hexdigest()
 
@@ -49,11 +71,11 @@ def _sync_firewall(store: Store) -> None:
 def create(store: Store, name: str, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
            internal: bool = False, labels: dict[str, str] | None = None) -> Network:
     if name in BUILTIN:
-        raise NetworkError(f"operation is not permitted on predefined {name} network")
+        raise NetworkForbidden(f"operation is not permitted on predefined {name} network")
     if driver != "bridge":
-        raise NetworkError(f'plugin "{driver}" not found')
+        raise NetworkNotFound(f'plugin "{driver}" not found')
     if gateway and not subnet:
-        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
+        raise NetworkInvalid("every ip-range or gateway must have a corresponding subnet")
     db = store.db
     if name != ipam.DEFAULT_NAME:
         ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
@@ -61,7 +83,7 @@ def create(store: Store, name: str, driver: str = "bridge", subnet: str | None =
     try:
         network = ipam.add_network(db, name, subnet, gateway, internal, labels or {}, netbridge.host_routes(bridges))
     except FreightError as err:
-        raise NetworkError(str(err)) from None
+        raise _as_network_error(err) from None
     try:
         netbridge.make_bridge(network)
         _sync_firewall(store)
@@ -151,26 +173,34 @@ def inspect(store: Store, network: Network) -> dict[str, Any]:
 
 
 def remove(store: Store, ref: str) -> None:
-    if ref in BUILTIN or ref == ipam.DEFAULT_NAME:
-        raise NetworkError(f"{ref} is a pre-defined network and cannot be removed")
+    builtin = [name for name in BUILTIN if ref == name or len(ref) >= 12 and _builtin_id(store, name).startswith(ref)]
+    if ref == ipam.DEFAULT_NAME or builtin:
+        raise NetworkForbidden(f"{(builtin or [ref])[0]} is a pre-defined network and cannot be removed")
     reconcile(store)
     network = lookup(store, ref)
     if network.name == ipam.DEFAULT_NAME:
-        raise NetworkError(f"{network.name} is a pre-defined network and cannot be removed")
+        raise NetworkForbidden(f"{network.name} is a pre-defined network and cannot be removed")
     if ipam.endpoints(store.db, network.id):
-        raise NetworkError(f"error while removing network: network {network.name} id {network.id} "
+        raise NetworkForbidden(f"error while removing network: network {network.name} id {network.id} "
                            "has active endpoints")
     ipam.remove_network(store.db, network)
     netbridge.remove_bridge(network)
     _sync_firewall(store)
 
 
-def prune(store: Store) -> list[str]:
-    """Remove the user-defined networks no running container uses; their names."""
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def prune(store: Store, filters: Mapping[str, list[str]] | None = None) -> list[str]:
+    """Remove the user-defined networks no running container uses that ``filters`` take
+    (``until``, ``label``, ``label!``, as ``runtime.prune.parse_filter_lists`` gives them);
+    their names."""
     reconcile(store)
     removed = []
     for network in ipam.networks(store.db):
-        if network.name != ipam.DEFAULT_NAME and not ipam.endpoints(store.db, network.id):
+        if network.name == ipam.DEFAULT_NAME or not prune_filters_take(network.created, network.labels, filters or {}):
+            continue
+        if not ipam.endpoints(store.db, network.id):
             remove(store, network.id)
             removed.append(network.name)
     return removed
@@ -180,7 +210,7 @@ def _container(store: Store, ref: str) -> Container:
     rows = store.db.execute("SELECT * FROM containers WHERE id = ? OR name = ? OR id LIKE ?",
                             (ref, ref.lstrip("/"), ref + "%")).fetchall()
     if len(rows) != 1:
-        raise NetworkError(f"No such container: {ref}")
+        raise NetworkNotFound(f"No such container: {ref}")
     return from_row(rows[0])
 
 
@@ -190,16 +220,16 @@ def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], 
     c = _container(store, container_ref)
     mode = c.host_config.get("NetworkMode") or "default"
     if mode in ("host", "none") or mode.startswith("container:"):
-        raise NetworkError("container cannot be disconnected from host network or connected to host network"
-                           if mode == "host" else "container sharing network namespace with another container "
-                           "or host cannot be connected to any other network")
+        raise NetworkInvalid("container cannot be disconnected from host network or connected to host network"
+                             if mode == "host" else "container sharing network namespace with another container "
+                             "or host cannot be connected to any other network")
     ns = c.record.setdefault("NetworkSettings", {})
     networks = ns.setdefault("Networks", {})
     implicit = ipam.DEFAULT_NAME if mode == "default" else mode
     if not networks and network.name != implicit:  # none listed is the mode's own (``wanted_networks``)
         networks[implicit] = {}
     if network.name in networks:
-        raise NetworkError(f"endpoint with name {c.name} already exists in network {network.name}")
+        raise NetworkForbidden(f"endpoint with name {c.name} already exists in network {network.name}")
     settings = {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": address} if address else None}
     entry = endpoint_settings(network, None, settings)
     if c.running:

@@ -44,6 +44,11 @@ SEQUENCE: list[list[str]] = [
     ["network", "rm", "host"],
     ["network", "connect", "foo", "nope"],
     ["network", "disconnect", "foo", "nope"],
+    ["network", "create", "--label", "keep=1", "p1"],
+    ["network", "create", "--label", "keep=0", "p2"],
+    ["network", "prune", "-f", "--filter", "until=1h"],
+    ["network", "prune", "-f", "--filter", "label=keep=0"],
+    ["network", "prune", "-f", "--filter", "label!=a", "--filter", "label=keep"],
     ["network", "rm", "foo"],
     ["network", "prune", "-f"],
     ["network", "prune", "-f"],
@@ -193,3 +198,28 @@ def test_network_settings_have_dockers_shape(busybox_store: Store, world: World,
     assert list(ours[0]["Networks"]["foo"]) == list(theirs[0]["Networks"]["foo"])  # type: ignore[index]
     assert list(ours[0]) == list(theirs[0])  # type: ignore[call-overload]
     assert world.settled() == {}
+
+
+def test_prune_filters(busybox_store: Store, world: World) -> None:
+    for name, labels in (("old", ["--label", "tier=a"]), ("plain", []), ("kept", ["--label", "tier=b"])):
+        world.freight("network", "create", *labels, name, check=True)
+
+    def prune(*filters: str) -> str:
+        return world.freight("network", "prune", "-f", *(f"--filter={f}" for f in filters), check=True).stdout
+
+    assert prune("until=2000-01-01") == prune("until=1h") == prune("label=nope") == ""
+    assert prune("label=tier", "label!=tier=b") == "Deleted Networks:\nold\n\n"
+    assert prune("label!=tier") == "Deleted Networks:\nplain\n\n"
+    bad = world.freight("network", "prune", "-f", "--filter", "until=someday")
+    assert (bad.returncode, bad.stderr) == (1, "Error response from daemon: invalid filter 'until=someday'\n")
+    assert prune("until=2999-01-01") == "Deleted Networks:\nkept\n\n"
+
+
+def test_predefined_networks_cannot_be_removed(busybox_store: Store, world: World) -> None:
+    for name in ("bridge", "host", "none"):
+        refused = world.freight("network", "rm", name)
+        assert (refused.returncode, refused.stderr) == (
+            1, f"Error response from daemon: {name} is a pre-defined network and cannot be removed\nexit status 1\n")
+    host_id = world.freight("network", "inspect", "--format", "{{.Id}}", "host", check=True).stdout.strip()
+    assert "host is a pre-defined" in world.freight("network", "rm", host_id[:12]).stderr
+    assert world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout == "bridge\nhost\nnone\n"
