@@ -28,6 +28,9 @@ OUTSIDE_IP = "203.0.113.10"
 HOST_IP = "198.51.100.1"
 OUT_IP = "198.51.100.2"
 DNS_IP = "203.0.113.53"
+OUTSIDE_IP6 = "2001:db8:2::10"  # IPv6 documentation addresses (``ipv6``)
+HOST_IP6 = "2001:db8:1::1"
+OUT_IP6 = "2001:db8:1::2"
 
 # A DNS server of a few lines: A records for the names given as NAME=ADDRESS arguments, an
 # empty answer for their other types, NXDOMAIN for other names; it prints "ready" once bound.
@@ -77,6 +80,7 @@ class World:
                      f"addr add {OUTSIDE_IP}/32 dev lo"):
             ip(*line.split(), netns=self.out)
         (files / "hello.txt").write_text("hello from outside\n")
+        self.files = files
         self.serve(self.out, ["python3", "-m", "http.server", "--bind", OUTSIDE_IP, "80", "--directory", str(files)],
                    OUTSIDE_IP, 80)
 
@@ -93,6 +97,17 @@ class World:
             assert proc.poll() is None and time.monotonic() < deadline, f"{argv} did not start"
             time.sleep(0.05)
         return proc
+
+    def ipv6(self) -> str:
+        """IPv6 on the veth between ``host`` and ``out`` (and a default route), and the HTTP
+        server on ``OUTSIDE_IP6`` in ``out``, which has no route back to container subnets."""
+        ip("addr", "add", f"{HOST_IP6}/64", "dev", "up0", "nodad", netns=self.host)
+        ip("-6", "route", "add", "default", "via", OUT_IP6, netns=self.host)
+        ip("addr", "add", f"{OUT_IP6}/64", "dev", "out0", "nodad", netns=self.out)
+        ip("addr", "add", f"{OUTSIDE_IP6}/128", "dev", "lo", netns=self.out)
+        self.serve(self.out, ["python3", "-m", "http.server", "--bind", OUTSIDE_IP6, "80", "--directory",
+                              str(self.files)], OUTSIDE_IP6, 80)
+        return OUTSIDE_IP6
 
     def dns_server(self, records: dict[str, str]) -> str:
         """A DNS server in ``out`` that knows ``records`` (name -> IPv4 address); its address."""

@@ -38,12 +38,16 @@ def create(call: Call) -> None:
     name = body.get("Name")
     if not isinstance(name, str) or not name:
         raise HttpError(400, "network name cannot be empty")
-    configs = _object(body.get("IPAM")).get("Config") or [{}]
-    first = _object(configs[0] if isinstance(configs, list) else None)
+    configs = _object(body.get("IPAM")).get("Config") or []
+    pools = [(str(c.get("Subnet") or ""), str(c.get("Gateway") or ""))
+             for c in (_object(c) for c in (configs if isinstance(configs, list) else []))]
     labels = _object(body.get("Labels"))
-    network = networks.create(call.store, name, str(body.get("Driver") or "bridge"), first.get("Subnet") or None,
-                              first.get("Gateway") or None, bool(body.get("Internal")),
-                              {str(k): str(v) for k, v in labels.items()})
+    options = _object(body.get("Options"))
+    spec = networks.Spec(name, str(body.get("Driver") or "bridge"), [p for p in pools if p != ("", "")],
+                         bool(body.get("Internal")), {str(k): str(v) for k, v in labels.items()},
+                         {str(k): str(v) for k, v in options.items()}, bool(body.get("Attachable")),
+                         bool(body.get("EnableIPv6")))
+    network = networks.create(call.store, spec)
     call.json({"Id": network.id, "Warning": ""}, 201)
 
 

@@ -74,7 +74,8 @@ def _files(db: sqlite3.Connection) -> dict[str, str]:
     for network in ipam.networks(db):
         members = ipam.endpoints(db, network.id)
         if network.dns and members:
-            lines = [network.gateway] + [f"{e.container_id} {e.address}  {','.join(e.names)} "
+            listen = ",".join(filter(None, (network.gateway, network.gateway6)))
+            lines = [listen] + [f"{e.container_id} {e.address} {e.address6} {','.join(e.names)} "
                                          f"{','.join(_servers(db, e.container_id))}".rstrip() for e in members]
             files[network.id[:12]] = "\n".join(lines) + "\n"
     return files

@@ -196,7 +196,7 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     hostname = c.config.get("Hostname") or c.id[:12]
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
-                [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
+                [a for e in sandbox.endpoints for a in (e.address, e.address6) if a], resolved[0][0].gateway)
     if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``)
         write_resolv_conf(c.directory(store), resolver_of(host, local=netfirewall.EMBEDDED_DNS))
     networks = {}
@@ -215,7 +215,8 @@ def endpoint_settings(network: Network, e: Endpoint | None, settings: dict[str, 
         "NetworkID": network.id,
         "EndpointID": (os.urandom(32).hex() if e else ""), "Gateway": network.gateway if e else "",
         "IPAddress": e.address if e else "", "IPPrefixLen": network.prefix if e else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": network.gateway6 if e and e.address6 else "", "GlobalIPv6Address": e.address6 if e else "",
+        "GlobalIPv6PrefixLen": ipam.prefix6(network) if e and e.address6 else 0,
         "DNSNames": e.names if e and network.dns else None,
     }
 
@@ -277,7 +278,8 @@ def forget(store: Store, c: Container) -> None:
         ns["Networks"] = (json.loads(row[0]).get("NetworkSettings") or {}).get("Networks") or {}
     for entry in (ns.get("Networks") or {}).values():
         for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
-                           ("IPPrefixLen", 0), ("DNSNames", None)):
+                           ("IPPrefixLen", 0), ("DNSNames", None), ("IPv6Gateway", ""), ("GlobalIPv6Address", ""),
+                           ("GlobalIPv6PrefixLen", 0)):
             entry[key] = empty
     for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
                        ("IPPrefixLen", 0), ("SandboxID", "")):

@@ -12,6 +12,7 @@ import hashlib
 import os
 
 from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, NotFound
+from freight.record import Record, field
 from freight.runtime import ipam, netbridge, netdns, netfirewall
 from freight.runtime.ipam import Network
 from freight.runtime.netsandbox import endpoint_settings, ensure_bridge, ports, reconcile
@@ -68,20 +69,50 @@ def _sync_firewall(store: Store) -> None:
     netfirewall.load(ipam.networks(db), ports(db))
 
 
-def create(store: Store, name: str, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
-           internal: bool = False, labels: dict[str, str] | None = None) -> Network:
-    if name in BUILTIN:
-        raise NetworkForbidden(f"operation is not permitted on predefined {name} network")
-    if driver != "bridge":
-        raise NetworkNotFound(f'plugin "{driver}" not found')
-    if gateway and not subnet:
+class Spec(Record):
+    """What ``network create`` asks for (the CLI's flags, the API's body)."""
+
+    name: str
+    driver: str = "bridge"
+    pools: list[tuple[str, str]] = field(default_factory=list)  # (subnet, gateway), IPv4 and IPv6
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False
+    ipv6: bool = False
+
+
+def _pools(spec: Spec) -> tuple[str | None, str | None, str, str]:
+    """The IPv4 subnet and gateway (None: chosen), and the IPv6 ones ("" without ``--ipv6``)."""
+    v4 = [(s, g) for s, g in spec.pools if ":" not in s]
+    v6 = [(s, g) for s, g in spec.pools if ":" in s]
+    if any(g and not s for s, g in spec.pools):
         raise NetworkInvalid("every ip-range or gateway must have a corresponding subnet")
+    if spec.ipv6 and not v6:
+        raise NetworkInvalid("an IPv6 network needs its IPv6 subnet: add --subnet with an IPv6 prefix "
+                             "(e.g. fd00:1::/64)")
+    if len(v4) > 1 or len(v6) > 1:
+        raise NetworkInvalid("freight's bridge networks take one IPv4 and one IPv6 subnet")
+    subnet, gateway = v4[0] if v4 else (None, None)
+    subnet6, gateway6 = v6[0] if v6 and spec.ipv6 else ("", "")
+    return subnet, gateway or None, subnet6, gateway6
+
+
+def create(store: Store, spec: Spec) -> Network:
+    if spec.name in BUILTIN:
+        raise NetworkForbidden(f"operation is not permitted on predefined {spec.name} network")
+    if spec.driver != "bridge":
+        raise NetworkNotFound(f'plugin "{spec.driver}" not found')
+    subnet, gateway, subnet6, gateway6 = _pools(spec)
     db = store.db
-    if name != ipam.DEFAULT_NAME:
+    if spec.name != ipam.DEFAULT_NAME:
         ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
     bridges = {n.bridge for n in ipam.networks(db)}
     try:
-        network = ipam.add_network(db, name, subnet, gateway, internal, labels or {}, netbridge.host_routes(bridges))
+        ipam.check_options(spec.options)
+        network = ipam.add_network(db, spec.name, subnet, gateway, spec.internal, spec.labels,
+                                   netbridge.host_routes(bridges), spec.options.get(ipam.BRIDGE_NAME), spec.options,
+                                   spec.attachable, subnet6, gateway6)
     except FreightError as err:
         raise _as_network_error(err) from None
     try:
@@ -146,13 +177,15 @@ def _matches(n: dict[str, Any], filters: Mapping[str, str]) -> bool:
 
 def _inspect_shape(name: str, nid: str, created: str, driver: str, ipam_config: list[dict[str, str]] | None,
                    internal: bool, containers: dict[str, Any], options: dict[str, str],
-                   labels: dict[str, str]) -> dict[str, Any]:
+                   labels: dict[str, str], attachable: bool = False) -> dict[str, Any]:
     return {
-        "Name": name, "Id": nid, "Created": created, "Scope": "local", "Driver": driver, "EnableIPv6": False,
+        "Name": name, "Id": nid, "Created": created, "Scope": "local", "Driver": driver,
+        "EnableIPv6": any(":" in c["Subnet"] for c in ipam_config or []),
         "IPAM": {"Driver": "default", "Options": None if ipam_config is None else {},
                  "Config": ipam_config or None if ipam_config is None else ipam_config},
-        "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": labels,
+        "Internal": internal, "Attachable": attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Containers": containers, "Options": dict(sorted(options.items())),  # Go's map order
+        "Labels": dict(sorted(labels.items())),
     }
 
 
@@ -162,14 +195,16 @@ def inspect(store: Store, network: Network) -> dict[str, Any]:
         row = store.db.execute("SELECT name FROM containers WHERE id = ?", (e.container_id,)).fetchone()
         members[e.container_id] = {"Name": row[0] if row else e.names[0], "EndpointID": e.container_id[:32] * 2,
                                    "MacAddress": e.mac, "IPv4Address": f"{e.address}/{network.prefix}",
-                                   "IPv6Address": ""}
+                                   "IPv6Address": f"{e.address6}/{ipam.prefix6(network)}" if e.address6 else ""}
     options = dict(network.options)
     if network.name == ipam.DEFAULT_NAME:
         options = {"com.docker.network.bridge.default_bridge": "true",
                    "com.docker.network.bridge.name": network.bridge, **options}
-    return _inspect_shape(network.name, network.id, network.created, network.driver,
-                          [{"Subnet": network.subnet, "Gateway": network.gateway}], network.internal,
-                          members, options, network.labels)
+    pools = [{"Subnet": network.subnet, "Gateway": network.gateway}]
+    if network.subnet6:
+        pools.append({"Subnet": network.subnet6, "Gateway": network.gateway6})
+    return _inspect_shape(network.name, network.id, network.created, network.driver, pools, network.internal,
+                          members, options, network.labels, network.attachable)
 
 
 def remove(store: Store, ref: str) -> None:

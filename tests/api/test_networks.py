@@ -141,3 +141,17 @@ def test_network_prune_filters(net_service: Service, world: World) -> None:
     assert docker("network", "prune", "-f", "--filter", "label!=tier").stdout == "Deleted Networks:\ntwo\n\n"
     status, answer = net_service.request("POST", "/networks/prune?filters=" + quote(json.dumps({"label": ["tier=a"]})))
     assert (status, answer) == (200, {"NetworksDeleted": ["one"]})
+
+
+def test_network_options_and_attachable(net_service: Service, world: World) -> None:
+    docker = net_service.docker
+    docker("network", "create", "-o", "com.docker.network.driver.mtu=1400", "-o", "vendor.thing=1", "--attachable",
+           "app")
+    info = json.loads(docker("network", "inspect", "app").stdout)[0]
+    assert info["Attachable"] is True
+    assert info["Options"] == {"com.docker.network.driver.mtu": "1400", "vendor.thing": "1"}
+    assert info == json.loads(world.freight("network", "inspect", "app", check=True).stdout)[0]
+    refused = docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", "bad", check=False)
+    assert refused.returncode == 1 and "com.docker.network.bridge.enable_icc" in refused.stderr
+    docker("network", "rm", "app")
+    assert world.settled() == {}
