@@ -134,6 +134,22 @@ def wire(store: Store, sandbox: Sandbox, host_netns: int) -> None:
         netdns.sync(store.root_path, store.db, host_netns)
 
 
+def default_host_ip(store: Store, c: Container) -> str:
+    """Where a port published without an address binds: the container's first network's
+    ``host_binding_ipv4`` option ("": every address, Docker's default)."""
+    mode = c.host_config.get("NetworkMode") or "default"
+    if mode in PLAIN_MODES or mode.startswith("container:") or not (c.host_config.get("PortBindings")
+                                                                    or c.host_config.get("PublishAllPorts")):
+        return ""
+    name = next(iter(wanted_networks(c)))
+    try:
+        network = ipam.lookup(store.db, name) if name != ipam.DEFAULT_NAME else None
+    except NotFound:
+        return ""  # open_sandbox says so
+    value = network.options.get(ipam.HOST_BINDING, "") if network else ""
+    return "" if value == "0.0.0.0" else value
+
+
 def _joined(store: Store, ref: str) -> int:
     """``--network container:REF``: the namespace of that running container."""
     rows = store.db.execute("SELECT id, state FROM containers WHERE id = ? OR name = ? OR id LIKE ?",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from networld import OUTSIDE_IP, World, ip
+from networld import HOST_IP, OUTSIDE_IP, World, ip
 
 from freight.store import Store
 
@@ -63,5 +63,18 @@ def test_without_icc_containers_of_a_network_cannot_reach_each_other(busybox_sto
         "hi from web\n"  # the host (the gateway) still reaches it
     assert _get(world, "apart", "http://web/") == "failed"  # the name resolves, the traffic is dropped
     assert _get(world, "apart", f"http://{OUTSIDE_IP}/hello.txt") == "hello from outside\n"
+    world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
+
+
+def test_host_binding_ipv4_is_where_ports_without_an_address_bind(busybox_store: Store, world: World) -> None:
+    world.freight("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "local",
+                  check=True)
+    world.freight("run", "-d", "--name", "web", "--hostname", "web", "--network", "local", "-p", "8080:80",
+                  "busybox", "sh", "-c", SERVE, check=True)
+    assert world.freight("port", "web", check=True).stdout == "80/tcp -> 127.0.0.1:8080\n"
+    get = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end='')"
+    assert world.run_in(world.host, "python3", "-c", get, "http://127.0.0.1:8080/").stdout == "hi from web\n"
+    assert world.run_in(world.out, "python3", "-c", get, f"http://{HOST_IP}:8080/").returncode != 0
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
