@@ -153,5 +153,8 @@ def test_network_options_and_attachable(net_service: Service, world: World) -> N
     assert info == json.loads(world.freight("network", "inspect", "app", check=True).stdout)[0]
     refused = docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", "bad", check=False)
     assert refused.returncode == 1 and "com.docker.network.bridge.enable_icc" in refused.stderr
-    docker("network", "rm", "app")
+    docker("network", "create", "--ipv6", "--subnet", "fd00:78::/64", "six")
+    info = json.loads(docker("network", "inspect", "six").stdout)[0]
+    assert info["EnableIPv6"] is True and {"Subnet": "fd00:78::/64", "Gateway": "fd00:78::1"} in info["IPAM"]["Config"]
+    docker("network", "rm", "app", "six")
     assert world.settled() == {}

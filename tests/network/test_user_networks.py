@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from networld import OUTSIDE_IP, World
+from testlib import FREIGHT, freight_env
 
 from freight.store import Store
 
@@ -85,4 +88,22 @@ def test_unknown_names_go_to_the_containers_dns_servers(busybox_store: Store, wo
                             "nope.example.test")
     assert missing.returncode != 0 and "NXDOMAIN" in missing.stdout + missing.stderr
     world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
+
+
+def test_without_dns_servers_unknown_names_go_to_the_hosts_resolvers(busybox_store: Store, world: World,
+                                                                      tmp_path: Path) -> None:
+    """The network's DNS server (started here in a mount namespace whose /etc/resolv.conf names
+    a server in the outside world) forwards names it does not know to the host's resolvers."""
+    server = world.dns_server({"db.example.test": "203.0.113.78"})
+    (tmp_path / "resolv.conf").write_text(f"nameserver {server}\n")
+    script = (f"mount --bind {tmp_path / 'resolv.conf'} /etc/resolv.conf && exec {FREIGHT} \"$@\"")
+
+    def freight(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*world.nsenter(world.host), "unshare", "--mount", "sh", "-c", script, "sh", *args],
+                              capture_output=True, text=True, timeout=60, env=freight_env(world.root))
+
+    assert freight("network", "create", "app").returncode == 0
+    out = freight("run", "--rm", "--network", "app", "busybox", "nslookup", "-type=a", "db.example.test")
+    assert out.returncode == 0 and "Address: 203.0.113.78" in out.stdout, out.stdout + out.stderr
     assert world.settled() == {}
