@@ -41,7 +41,14 @@ def test_ipv6_network(busybox_store: Store, world: World) -> None:
     assert hosts.endswith("10.125.0.2\tweb\nfd00:77::2\tweb\n")
     lookup = world.freight("run", "--rm", "--network", "v6", "busybox", "nslookup", "-type=aaaa", "web", check=True)
     assert "fd00:77::2" in lookup.stdout
-    world.freight("rm", "-f", "web", check=True)
+    world.freight("run", "-d", "--name", "late", "busybox", "sleep", "60", check=True)
+    world.freight("network", "connect", "v6", "late", check=True)
+    late = json.loads(world.freight("inspect", "late", check=True).stdout)[0]["NetworkSettings"]["Networks"]["v6"]
+    assert late["GlobalIPv6Address"].startswith("fd00:77::")
+    assert f"inet6 {late['GlobalIPv6Address']}/64" in world.freight("exec", "late", "ip", "-6", "addr", "show", "eth1",
+                                                                     check=True).stdout
+    assert world.freight("exec", "late", "ping", "-c", "1", "-W", "2", "fd00:77::2").returncode == 0
+    world.freight("rm", "-f", "web", "late", check=True)
     refused = world.freight("network", "create", "--ipv6", "--subnet", "fd00:77::/80", "again")
     assert (refused.returncode, refused.stderr) == (
         1, "Error response from daemon: Pool overlaps with other one on this address space\n")

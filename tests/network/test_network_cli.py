@@ -167,11 +167,12 @@ def test_connect_and_disconnect_a_running_container(busybox_store: Store, world:
 def test_system_prune_removes_unused_networks(busybox_store: Store, world: World) -> None:
     world.freight("network", "create", "unused", check=True)
     world.freight("network", "create", "used", check=True)
+    world.freight("network", "create", "--label", "keep", "kept", check=True)
     world.freight("run", "-d", "--name", "web", "--network", "used", "busybox", "sleep", "60", check=True)
-    out = world.freight("system", "prune", "-f", check=True).stdout
+    out = world.freight("system", "prune", "-f", "--filter", "label!=keep", check=True).stdout
     assert "Deleted Networks:\nunused\n\n" in out
     names = world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
-    assert names == ["bridge", "host", "none", "used"]
+    assert names == ["bridge", "host", "kept", "none", "used"]
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
 
