@@ -104,6 +104,9 @@ def create(store: Store, spec: Spec) -> Network:
     if spec.driver != "bridge":
         raise NetworkNotFound(f'plugin "{spec.driver}" not found')
     subnet, gateway, subnet6, gateway6 = _pools(spec)
+    named = spec.options.get(ipam.BRIDGE_NAME)
+    if named and netbridge.exists(named):  # never adopted: removing the network would delete it
+        raise NetworkForbidden(f"bridge name {named} is taken: an interface of that name exists")
     db = store.db
     if spec.name != ipam.DEFAULT_NAME:
         ipam.default_network(db, netbridge.host_routes(skip={ipam.DEFAULT_BRIDGE}))
@@ -217,7 +220,7 @@ def remove(store: Store, ref: str) -> None:
         raise NetworkForbidden(f"{network.name} is a pre-defined network and cannot be removed")
     if ipam.endpoints(store.db, network.id):
         raise NetworkForbidden(f"error while removing network: network {network.name} id {network.id} "
-                           "has active endpoints")
+                               "has active endpoints")
     ipam.remove_network(store.db, network)
     netbridge.remove_bridge(network)
     _sync_firewall(store)

@@ -30,7 +30,10 @@ def test_bridge_name_mtu_attachable_and_unknown_options(busybox_store: Store, wo
     mtu = world.freight("run", "--rm", "--network", "app", "busybox", "cat", "/sys/class/net/eth0/mtu", check=True)
     assert mtu.stdout == "1400\n"
     taken = world.freight("network", "create", "-o", "com.docker.network.bridge.name=optbr0", "again")
-    assert taken.returncode == 1 and "networks have same bridge name" in taken.stderr
+    assert taken.returncode == 1 and "bridge name optbr0 is taken" in taken.stderr
+    uplink = world.freight("network", "create", "-o", "com.docker.network.bridge.name=up0", "again")
+    assert uplink.returncode == 1 and "bridge name up0 is taken" in uplink.stderr
+    assert "up0" in ip("-o", "link", "show", netns=world.host)  # the world's uplink is untouched
     for option, message in (("com.docker.network.driver.mtu=abc", 'parsing "abc": invalid syntax'),
                             ("com.docker.network.driver.mtu=20", "invalid MTU number: 20"),
                             ("com.docker.network.bridge.host_binding_ipv4=nope", "invalid IP address: nope"),
