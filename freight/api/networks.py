@@ -60,8 +60,9 @@ def connect(call: Call) -> None:
     body = _body(call)
     endpoint = _object(body.get("EndpointConfig"))
     aliases = endpoint.get("Aliases") or []
-    address = _object(endpoint.get("IPAMConfig")).get("IPv4Address") or ""
-    networks.connect(call.store, call.args["id"], str(body.get("Container") or ""), list(aliases), address)
+    wanted = _object(endpoint.get("IPAMConfig"))
+    networks.connect(call.store, call.args["id"], str(body.get("Container") or ""), list(aliases),
+                     wanted.get("IPv4Address") or "", wanted.get("IPv6Address") or "")
     call.respond(200)
 
 

@@ -48,6 +48,7 @@ def register(sub: Subcommands) -> None:
     p = group.add("connect", cmd_connect, help="Connect a container to a network")
     p.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
     p.add_argument("--ip", default="", help="IPv4 address (e.g., \"172.30.100.104\")")
+    p.add_argument("--ip6", default="", help="IPv6 address (e.g., \"2001:db8::33\")")
     p.add_argument("network", metavar="NETWORK")
     p.add_argument("container", metavar="CONTAINER")
     p = group.add("disconnect", cmd_disconnect, help="Disconnect a container from a network")
@@ -156,7 +157,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     try:
-        networks.connect(store(args), args.network, args.container, args.alias, args.ip)
+        networks.connect(store(args), args.network, args.container, args.alias, args.ip, args.ip6)
     except FreightError as err:
         return _fail(err)
     return 0

@@ -79,6 +79,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--network", "--net", default="default", help="Connect a container to a network")
     a("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias for the container")
     a("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    a("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
     a("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     a("--dns", action="append", default=[], help="Set custom DNS servers")
@@ -239,9 +240,10 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     if args.workdir and not args.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
-    if args.network_alias or args.ip or args.mac_address:
-        endpoint = {"Aliases": args.network_alias or None,
-                    "IPAMConfig": {"IPv4Address": args.ip} if args.ip else None, "MacAddress": args.mac_address}
+    if args.network_alias or args.ip or args.ip6 or args.mac_address:
+        wanted = {k: v for k, v in (("IPv4Address", args.ip), ("IPv6Address", args.ip6)) if v}
+        endpoint = {"Aliases": args.network_alias or None, "IPAMConfig": wanted or None,
+                    "MacAddress": args.mac_address}
         name = "bridge" if host["NetworkMode"] == "default" else host["NetworkMode"]
         config["NetworkingConfig"] = {"EndpointsConfig": {name: endpoint}}
     if args.mac_address:  # also kept where Docker's older API keeps it: the next start uses it again

@@ -179,6 +179,18 @@ def contains(subnet: str, address: str) -> bool:
     return (to_int(address) >> (32 - prefix)) == (base >> (32 - prefix))
 
 
+def contains_any(subnet: str, address: str) -> bool:
+    """``contains`` for an IPv4 or an IPv6 subnet (False for an address of the other family)."""
+    if ":" not in subnet:
+        return ":" not in address and contains(subnet, address)
+    import ipaddress  # only IPv6 networks need it
+
+    try:
+        return ipaddress.ip_address(address) in ipaddress.IPv6Network(subnet)
+    except ValueError:
+        return False
+
+
 def overlaps(a: str, b: str) -> bool:
     (x, px), (y, py) = parse_subnet(a), parse_subnet(b)
     shift = 32 - min(px, py)
@@ -297,17 +309,34 @@ def _check_subnet6(db: sqlite3.Connection, subnet6: str, gateway6: str) -> str:
     return str(gateway)
 
 
-def address6(network: Network, address: str) -> str:
-    """A container's IPv6 address on an IPv6 network: the subnet's host with the number its
-    IPv4 address has (unique as that one is)."""
+def address6(db: sqlite3.Connection, network: Network, address: str, wanted: str = "") -> str:
+    """A container's IPv6 address on an IPv6 network: ``wanted`` (``--ip6``), or the subnet's host
+    with the number its IPv4 address has; "" on an IPv4-only network."""
+    if not network.subnet6:
+        if wanted:
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+        return ""
     import ipaddress  # only IPv6 networks need it
 
-    host = to_int(address) - parse_subnet(network.subnet)[0]
     net = ipaddress.IPv6Network(network.subnet6)
-    if host >= net.num_addresses:
-        raise FreightError(f"no available IPv6 addresses on this network's address pools ({network.subnet6} "
-                           f"is smaller than {network.subnet})")
-    return str(net[host])
+    if wanted:
+        try:
+            chosen = ipaddress.IPv6Address(wanted)
+        except ValueError:
+            raise InvalidArgument(f"invalid IPv6 address: {wanted}") from None
+        if chosen not in net:
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    else:
+        host = to_int(address) - parse_subnet(network.subnet)[0]
+        if host >= net.num_addresses:
+            raise FreightError(f"no available IPv6 addresses on this network's address pools ({network.subnet6} "
+                               f"is smaller than {network.subnet})")
+        chosen = net[host]
+    used = {ipaddress.IPv6Address(r[0]) for r in db.execute(
+        "SELECT address6 FROM endpoints WHERE network_id = ? AND address6 != ''", (network.id,))}
+    if chosen in used or chosen in (net[0], ipaddress.IPv6Address(network.gateway6)):
+        raise Conflict("failed to set up container networking: Address already in use")
+    return str(chosen)
 
 
 def prefix6(network: Network) -> int:
@@ -332,9 +361,11 @@ def remove_network(db: sqlite3.Connection, network: Network) -> None:
 # ------------------------------------------------------------------ leases
 
 def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: str,
-             names: list[str], wanted: str = "", owner: tuple[int, str] | None = None, mac: str = "") -> Endpoint:
-    """Lease an address (``wanted``, or the next free one) held by ``owner`` (PID, start time:
-    the container's supervisor), by default the calling process."""
+             names: list[str], wanted: str = "", owner: tuple[int, str] | None = None, mac: str = "",
+             wanted6: str = "") -> Endpoint:
+    """Lease an address (``wanted``, or the next free one; on an IPv6 network an IPv6 one too,
+    ``wanted6`` or one of ``address6``'s choice) held by ``owner`` (PID, start time: the
+    container's supervisor), by default the calling process."""
     base, prefix = parse_subnet(network.subnet)
     size = 1 << (32 - prefix)
     gateway = to_int(network.gateway) - base
@@ -354,7 +385,7 @@ def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: 
             db.execute("UPDATE networks SET cursor = ? WHERE id = ?", (host, network.id))
         address = to_text(base + host)
         endpoint = Endpoint(network.id, container_id, address, mac or mac_of(address), veth, names,
-                            address6=address6(network, address) if network.subnet6 else "")
+                            address6=address6(db, network, address, wanted6))
         if owner is None:
             owner = (os.getpid(), start_time(os.getpid()) or "")
         db.execute("INSERT INTO endpoints (network_id, container_id, address, mac, veth, names, owner_pid,"

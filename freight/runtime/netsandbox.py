@@ -67,9 +67,10 @@ def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, A
     settings = dict(configs.get(network.name) or configs.get(mode) or {})
     if network.name == ipam.DEFAULT_NAME and settings.get("Aliases"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
-    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address")
-    if wanted and not ipam.contains(network.subnet, wanted):
-        raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    wanted = settings.get("IPAMConfig") or {}
+    for address, subnet in ((wanted.get("IPv4Address"), network.subnet), (wanted.get("IPv6Address"), network.subnet6)):
+        if address and not (subnet and ipam.contains_any(subnet, address)):
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {address}")
     return {network.name: endpoint_settings(network, None, settings)}
 
 
@@ -99,10 +100,12 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
         ports = [b for b in published if ":" not in b.host_ip and b.proto in ("tcp", "udp")]
         for index, (network, settings) in enumerate(resolved):
             names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
-            wanted = ((settings.get("IPAMConfig") or {}).get("IPv4Address")) or ""
-            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
+            wanted = settings.get("IPAMConfig") or {}
+            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names,
+                                     wanted.get("IPv4Address") or "",
                                      mac=settings.get("MacAddress") or (c.config.get("MacAddress") if index == 0
-                                                                        else "") or "")
+                                                                        else "") or "",
+                                     wanted6=wanted.get("IPv6Address") or "")
             sandbox.endpoints.append(endpoint)
             sandbox.networks.append(network)
             sandbox.dns = sandbox.dns or network.dns

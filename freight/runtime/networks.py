@@ -252,7 +252,8 @@ def _container(store: Store, ref: str) -> Container:
     return from_row(rows[0])
 
 
-def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], address: str = "") -> None:
+def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], address: str = "",
+            address6: str = "") -> None:
     """Connect a container: recorded for its next start; a running one gets an interface now."""
     network = lookup(store, net_ref)
     c = _container(store, container_ref)
@@ -268,7 +269,8 @@ def connect(store: Store, net_ref: str, container_ref: str, aliases: list[str], 
         networks[implicit] = {}
     if network.name in networks:
         raise NetworkForbidden(f"endpoint with name {c.name} already exists in network {network.name}")
-    settings = {"Aliases": aliases or None, "IPAMConfig": {"IPv4Address": address} if address else None}
+    wanted = {k: v for k, v in (("IPv4Address", address), ("IPv6Address", address6)) if v}
+    settings = {"Aliases": aliases or None, "IPAMConfig": wanted or None}
     entry = endpoint_settings(network, None, settings)
     if c.running:
         entry = _plug_running(store, c, network, settings, len(networks))
@@ -281,9 +283,10 @@ def _plug_running(store: Store, c: Container, network: Network, settings: dict[s
     if not netbridge.exists(network.bridge):
         ensure_bridge(store, network)
     names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
-    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address") or ""
+    wanted = settings.get("IPAMConfig") or {}
     owner = (int(c.state.get("MonitorPid") or 0), str(c.state.get("MonitorStartTime") or ""))
-    endpoint = ipam.allocate(store.db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted, owner)
+    endpoint = ipam.allocate(store.db, network, c.id, f"frt{c.id[:11]}{index}", names,
+                             wanted.get("IPv4Address") or "", owner, wanted6=wanted.get("IPv6Address") or "")
     fd = os.open(f"/proc/{c.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         netbridge.plug(fd, network, endpoint, f"eth{index}", hairpin=False, first=False)

@@ -48,6 +48,17 @@ def test_ipv6_network(busybox_store: Store, world: World) -> None:
     assert f"inet6 {late['GlobalIPv6Address']}/64" in world.freight("exec", "late", "ip", "-6", "addr", "show", "eth1",
                                                                      check=True).stdout
     assert world.freight("exec", "late", "ping", "-c", "1", "-W", "2", "fd00:77::2").returncode == 0
+    fixed = world.freight("run", "--rm", "--network", "v6", "--ip6", "fd00:77::99", "busybox", "ip", "-6", "addr",
+                          "show", "eth0", check=True).stdout
+    assert "inet6 fd00:77::99/64" in fixed
+    for address, message in (("fd00:77::2", "Address already in use"),
+                             ("fd00:99::1", "no configured subnet contains IP address fd00:99::1")):
+        refused = world.freight("run", "--rm", "--network", "v6", "--ip6", address, "busybox", "true")
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    world.freight("network", "disconnect", "v6", "late", check=True)
+    world.freight("network", "connect", "--ip6", "fd00:77::98", "v6", "late", check=True)
+    assert "inet6 fd00:77::98/64" in world.freight("exec", "late", "ip", "-6", "addr", "show", "eth1",
+                                                   check=True).stdout
     world.freight("rm", "-f", "web", "late", check=True)
     refused = world.freight("network", "create", "--ipv6", "--subnet", "fd00:77::/80", "again")
     assert (refused.returncode, refused.stderr) == (
