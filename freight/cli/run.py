@@ -211,7 +211,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None, "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
-        "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": args.dns,
+        "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": [_dns_server(s) for s in args.dns],
         "DnsSearch": args.dns_search, "DnsOptions": args.dns_option,
         "ContainerIDFile": args.cidfile or "", "LogConfig": _log_config(args),
     }
@@ -250,6 +250,17 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         config["MacAddress"] = args.mac_address
     _policies(args, config, host)
     return config, args.name
+
+
+def _dns_server(value: str) -> str:
+    """``--dns IP``, checked as Docker's client checks it (the network's DNS forwards to it)."""
+    import ipaddress  # only --dns needs it
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise flag_error(value, "--dns", f"{value} is not an ip address") from None
+    return value
 
 
 def _extra_host(value: str) -> str:

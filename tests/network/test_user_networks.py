@@ -87,6 +87,9 @@ def test_unknown_names_go_to_the_containers_dns_servers(busybox_store: Store, wo
     missing = world.freight("run", "--rm", "--network", "app", "--dns", server, "busybox", "nslookup", "-type=a",
                             "nope.example.test")
     assert missing.returncode != 0 and "NXDOMAIN" in missing.stdout + missing.stderr
+    bad = world.freight("run", "--rm", "--network", "app", "--dns", "dns.example", "busybox", "true")
+    assert (bad.returncode, bad.stderr.splitlines()[0]) == (
+        125, 'freight: invalid argument "dns.example" for "--dns" flag: dns.example is not an ip address')
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
 
