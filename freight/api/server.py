@@ -23,7 +23,7 @@ import time
 
 from freight.api import forker, routes
 from freight.api.http import Call, Connection, Disconnected, HttpError
-from freight.errors import Conflict, FreightError, InvalidArgument, InvalidReference, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, InvalidReference, NotFound
 from freight.settings import runtime_dir
 from freight.store.store import Store, open_store
 
@@ -214,6 +214,8 @@ def error_status(err: Exception) -> tuple[int, str]:
         return 404, str(err)
     if isinstance(err, Conflict):
         return 409, str(err)
+    if isinstance(err, Forbidden):
+        return 403, str(err)
     if isinstance(err, (InvalidArgument, InvalidReference)):
         return 400, str(err)
     if isinstance(err, FreightError):

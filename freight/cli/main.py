@@ -14,10 +14,11 @@ Conventions for command modules (``freight/cli/<area>.py``):
   status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
 * Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
   prints ``Error: <message>`` on one line (``Error response from daemon:`` for
-  ``NotFound`` and ``Conflict``, as the docker CLI shows the engine's 404 and 409) and exits as the docker CLI does: 1
-  for a failed command, 125 where Docker's ``run``/``create`` report an engine
-  failure (``sub.add(..., error_code=125)``), and 126/127 from errors that
-  carry them. Usage errors print ``See 'freight CMD --help'.`` and exit 125.
+  ``NotFound``, ``Conflict`` and ``Forbidden``, as the docker CLI shows the
+  engine's 404, 409 and 403) and exits as the docker CLI does: 1 for a failed
+  command, 125 where Docker's ``run``/``create`` report an engine failure
+  (``sub.add(..., error_code=125)``), and 126/127 from errors that carry them.
+  Usage errors print ``See 'freight CMD --help'.`` and exit 125.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sys
 from importlib import import_module
 
 from freight import __version__
-from freight.errors import Conflict, FreightError, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, NotFound
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -287,9 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def error_prefix(err: FreightError) -> str:
-    """How the docker CLI introduces the error: what the engine answers for a missing object or
-    a conflict (its 404 and 409) comes "from daemon"; other failures are the command's own."""
-    return "Error response from daemon: " if isinstance(err, (NotFound, Conflict)) else "Error: "
+    """How the docker CLI introduces the error: what the engine answers for a missing object, a
+    conflict or a forbidden change (its 404, 409 and 403) comes "from daemon"; other failures
+    are the command's own."""
+    return "Error response from daemon: " if isinstance(err, (NotFound, Conflict, Forbidden)) else "Error: "
 
 
 def _environment_error(err: Exception) -> str | None:

@@ -70,9 +70,10 @@ def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, A
     settings = dict(configs.get(network.name) or configs.get(mode) or {})
     if network.name == ipam.DEFAULT_NAME and settings.get("Aliases"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
-    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address")
-    if wanted and not ipam.contains(network.subnet, wanted):
-        raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    wanted = settings.get("IPAMConfig") or {}
+    for address, subnet in ((wanted.get("IPv4Address"), network.subnet), (wanted.get("IPv6Address"), network.subnet6)):
+        if address and not (subnet and ipam.contains_any(subnet, address)):
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {address}")
     return {network.name: endpoint_settings(network, None, settings)}
 
 
@@ -100,10 +101,12 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
         ports = [b for b in published if ":" not in b.host_ip and b.proto in ("tcp", "udp")]
         for index, (network, settings) in enumerate(resolved):
             names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
-            wanted = ((settings.get("IPAMConfig") or {}).get("IPv4Address")) or ""
-            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
+            wanted = settings.get("IPAMConfig") or {}
+            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names,
+                                     wanted.get("IPv4Address") or "",
                                      mac=settings.get("MacAddress") or (c.config.get("MacAddress") if index == 0
-                                                                        else "") or "")
+                                                                        else "") or "",
+                                     wanted6=wanted.get("IPv6Address") or "")
             sandbox.endpoints.append(endpoint)
             sandbox.networks.append(network)
             sandbox.dns = sandbox.dns or network.dns
@@ -181,6 +184,22 @@ def wire(store: Store, sandbox: Sandbox, host_netns: int | None) -> None:
         netdns.sync(store.root_path, store.db, host_netns)
 
 
+def default_host_ip(store: Store, c: Container) -> str:
+    """Where a port published without an address binds: the container's first network's
+    ``host_binding_ipv4`` option ("": every address, Docker's default)."""
+    mode = c.host_config.get("NetworkMode") or "default"
+    if mode in PLAIN_MODES or mode.startswith("container:") or not (c.host_config.get("PortBindings")
+                                                                    or c.host_config.get("PublishAllPorts")):
+        return ""
+    name = next(iter(wanted_networks(c)))
+    try:
+        network = ipam.lookup(store.db, name) if name != ipam.DEFAULT_NAME else None
+    except NotFound:
+        return ""  # open_sandbox says so
+    value = network.options.get(ipam.HOST_BINDING, "") if network else ""
+    return "" if value == "0.0.0.0" else value
+
+
 def _joined(store: Store, ref: str) -> int:
     """``--network container:REF``: the namespace of that running container."""
     rows = store.db.execute("SELECT id, state FROM containers WHERE id = ? OR name = ? OR id LIKE ?",
@@ -243,7 +262,7 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     hostname = c.config.get("Hostname") or c.id[:12]
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
-                [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
+                [a for e in sandbox.endpoints for a in (e.address, e.address6) if a], resolved[0][0].gateway)
     if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``),
         # or for gVisor, whose stack the namespace's redirect of that address misses, the server's own
         local = resolved[0][0].gateway if has_own_network(host.get("Runtime")) else netfirewall.EMBEDDED_DNS
@@ -264,7 +283,8 @@ def endpoint_settings(network: Network, e: Endpoint | None, settings: dict[str, 
         "NetworkID": network.id,
         "EndpointID": (os.urandom(32).hex() if e else ""), "Gateway": network.gateway if e else "",
         "IPAddress": e.address if e else "", "IPPrefixLen": network.prefix if e else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": network.gateway6 if e and e.address6 else "", "GlobalIPv6Address": e.address6 if e else "",
+        "GlobalIPv6PrefixLen": ipam.prefix6(network) if e and e.address6 else 0,
         "DNSNames": e.names if e and network.dns else None,
     }
 
@@ -328,7 +348,8 @@ def forget(store: Store, c: Container) -> None:
         ns["Networks"] = (json.loads(row[0]).get("NetworkSettings") or {}).get("Networks") or {}
     for entry in (ns.get("Networks") or {}).values():
         for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
-                           ("IPPrefixLen", 0), ("DNSNames", None)):
+                           ("IPPrefixLen", 0), ("DNSNames", None), ("IPv6Gateway", ""), ("GlobalIPv6Address", ""),
+                           ("GlobalIPv6PrefixLen", 0)):
             entry[key] = empty
     for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
                        ("IPPrefixLen", 0), ("SandboxID", "")):

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 
 from freight.errors import FreightError, NotFound
 from freight.pids import start_time
+from freight.record import replace
 from freight.runtime import channel, healthcheck, restart
 from freight.runtime import hostconfig as cfg
 from freight.runtime.attach import attach as attach_to
@@ -32,6 +33,7 @@ from freight.runtime.handoff import report
 from freight.runtime.netbridge import entered
 from freight.runtime.netsandbox import (
     close_sandbox,
+    default_host_ip,
     default_network_warning,
     forget,
     forked_inside,
@@ -219,7 +221,7 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         spec.mounts += edits.mounts
         spec.env = edits.merge_env(spec.env)
         spec.group_add += [str(g) for g in edits.additional_gids]
-    proxy = _port_proxy(c)
+    proxy = _port_proxy(c, default_host_ip(store, c))
     try:
         sandbox = open_sandbox(store, c, proxy.bindings if proxy is not None else [])
     except BaseException:
@@ -256,8 +258,9 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
                     io.tty_sock, started.hooks, sandbox)
 
 
-def _port_proxy(c: Container) -> PortProxy | None:
-    """The bound (not yet relaying) proxy for -p/-P; None without published ports."""
+def _port_proxy(c: Container, default_ip: str) -> PortProxy | None:
+    """The bound (not yet relaying) proxy for -p/-P; None without published ports. A port
+    published without an address binds ``default_ip`` ("": every address)."""
     bindings = c.host_config.get("PortBindings") or {}
     publish_all = bool(c.host_config.get("PublishAllPorts") and c.config.get("ExposedPorts"))
     if not (bindings or publish_all) or c.host_config.get("NetworkMode") in ("host", "none"):
@@ -271,10 +274,10 @@ def _port_proxy(c: Container) -> PortProxy | None:
         for b in entries or [{}]:
             host_port = str(b.get("HostPort") or "0")
             low, _, high = host_port.partition("-")
-            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "",
+            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or default_ip,
                                       int(low or 0), int(high or 0)))
     if publish_all:
-        wanted += expose_all(c.config["ExposedPorts"], wanted)
+        wanted += [replace(b, host_ip=b.host_ip or default_ip) for b in expose_all(c.config["ExposedPorts"], wanted)]
     proxy = PortProxy(None, wanted)
     proxy.bind()
     return proxy
