@@ -37,8 +37,14 @@ Row = tuple[str, str, str, list[float]]  # benchmark, case, tool, ratios (one pe
 
 
 def _run_latency(text: str) -> Iterator[Row]:
-    for tool, ratio in re.findall(r"^freight / (\S+): ([\d.]+)$", text, re.M):
-        yield "run latency", "run --rm busybox true", tool, [float(ratio)]
+    for variant, tool, ratio in re.findall(r"^freight(-\S+)? / (\S+): ([\d.]+)$", text, re.M):
+        runtime = f"--runtime {variant[1:]} " if variant else ""
+        yield "run latency", f"run --rm {runtime}busybox true", tool, [float(ratio)]
+
+
+def _monitor_memory(text: str) -> Iterator[Row]:
+    for count, ratio in re.findall(r"^freight monitor / conmon, (\d+) running: ([\d.]+)$", text, re.M):
+        yield "monitor memory (PSS)", f"{count} running", "podman's conmon", [float(ratio)]
 
 
 def _listing(text: str) -> Iterator[Row]:
@@ -49,6 +55,8 @@ def _listing(text: str) -> Iterator[Row]:
 
 def _build(text: str) -> Iterator[Row]:
     for tool, cold, cached in re.findall(r"^(\S.*?)\s+[\d.]+\s+[\d.]+\s+([\d.]+)x\s+([\d.]+)x$", text, re.M):
+        if tool.strip() == "freight":  # its own row, 1.00x
+            continue
         yield "build", "cold", tool.strip(), [float(cold)]
         yield "build", "cached", tool.strip(), [float(cached)]
 
@@ -64,14 +72,14 @@ def _registry_transfer(text: str) -> Iterator[Row]:
     for line in text.splitlines():
         if match := re.match(row, line):
             kind = match[1] or kind
-            yield "push/pull", f"{kind} {match[2]}".strip(), "skopeo", [float(match[i]) for i in (3, 4, 5)]
+            yield "push/pull", f"{match[2]} ({kind} registry)", "skopeo", [float(match[i]) for i in (3, 4, 5)]
 
 
 def _unpack(text: str) -> Iterator[Row]:
     label = ""
     for line in text.splitlines():
-        if (head := re.match(r"^(\S[^:]*): [\d.]+ MB tar", line)) is not None:
-            label = head[1]
+        if (head := re.match(r"^(\S.*?): [\d.]+ MB tar", line)) is not None:
+            label = re.sub(r" \(.*?\)", "", head[1])  # "rootfs layer: Debian bookworm minbase"
         elif (ratio := re.match(r"^\s+freight / (.+?): wall ([\d.]+)x", line)) is not None:
             yield "unpack", label, ratio[1], [float(ratio[2])]
 
@@ -80,10 +88,11 @@ def _unpack(text: str) -> Iterator[Row]:
 BENCHMARKS: dict[str, tuple[list[str], Callable[[str], Iterator[Row]]]] = {
     "run_latency": (["--runs", "10"], _run_latency),
     "listing": ([], _listing),
-    "build": (["--runs", "3"], _build),
+    "build": (["--runs", "5", "--dockerd"], _build),
     "registry_transfer": (["--runs", "3", "--mb", "50"], _registry_transfer),
     "save_load": ([], _save_load),
     "unpack": (["--runs", "3"], _unpack),
+    "monitor_memory": ([], _monitor_memory),
 }
 
 
@@ -148,7 +157,7 @@ def plot(rows: list[Row], plots: Path = PLOTS) -> list[Path]:
         medians = [statistics.median(r[3]) for r in mine]
         low = [m - min(r[3]) for m, r in zip(medians, mine)]
         high = [max(r[3]) - m for m, r in zip(medians, mine)]
-        fig, ax = plt.subplots(figsize=(7, 0.5 * len(mine) + 1.2))
+        fig, ax = plt.subplots(figsize=(9, 0.5 * len(mine) + 1.4))
         ax.barh(labels, medians, xerr=[low, high], color=["tab:green" if m <= 1 else "tab:orange"
                                                           for m in medians], capsize=3)
         ax.axvline(1.0, color="black", linewidth=0.8)
@@ -167,8 +176,9 @@ def write_report(rows: list[Row], facts: dict[str, str], doc: Path = DOC, plots:
                  note: str = "") -> None:
     images = plot(rows, plots) if rows else []
     parts = ["# Benchmarks", "",
-             "freight's time over each reference tool's for the same work (below 1: freight is faster), the "
-             "median of the runs, with the lowest and highest ratio seen. Written by `bench/report.py`; each "
+             "freight's time over each reference tool's for the same work (below 1: freight is faster; for "
+             "monitor memory, its memory over the tool's), the median of the runs, with the lowest and highest "
+             "ratio seen. Written by `bench/report.py`; each "
              "benchmark's method is in its script's docstring under `bench/`.", "",
              f"Ran on {facts.get('date', '?')}: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores, "
              f"{facts.get('memory', '?')} memory, Linux {facts.get('kernel', '?')}, "

@@ -12,6 +12,9 @@ Every engine runs the same busybox root filesystem (``scripts/busybox-rootfs.sh`
   CAP_SYS_RESOURCE, so the bench points ``CONTAINERS_CONF`` at a temporary
   containers.conf with ``default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]``
   (the same setting as in /etc/containers/containers.conf; /etc is left alone).
+* freight-crun, freight-runsc: freight with ``--runtime crun`` and ``--runtime runsc``
+  (the external OCI runtimes, when installed); each one's ratio to podman is printed
+  as ``freight-crun / podman`` (podman runs its containers with crun too).
 * crun: ``crun run`` of an OCI bundle of the same tree (``crun spec``, args ``true``).
   crun refuses a hybrid cgroup host whose v1 side lacks the hugetlb controller; when
   that is missing the bench mounts it (``mkdir -p /sys/fs/cgroup/hugetlb && mount -t
@@ -89,7 +92,7 @@ def setup_podman(work: Path, rootfs: Path, env: dict[str, str]) -> list[str] | N
     subprocess.run(["podman", "import", "-q", "-", IMAGE], stdin=tar.stdout, env=env, check=True,
                    capture_output=True)
     tar.wait()
-    return ["podman", "run", "--rm", IMAGE, "true"]
+    return ["podman", "--runtime", "crun", "run", "--rm", IMAGE, "true"]
 
 
 def podman_conf(work: Path, env: dict[str, str]) -> None:
@@ -162,6 +165,10 @@ def main() -> int:
         engines: dict[str, list[str]] = {"freight": setup_freight(work, rootfs, env)}
         engines["unconfined"] = [*engines["freight"][:3], "--security-opt", "seccomp=unconfined",
                                  *engines["freight"][3:]]
+        for runtime in ("crun", "runsc"):
+            if shutil.which(runtime) is not None:
+                engines[f"freight-{runtime}"] = [*engines["freight"][:3], "--runtime", runtime,
+                                                 *engines["freight"][3:]]
         podman = setup_podman(work, rootfs, env)
         crun = setup_crun(work, rootfs)
         if podman or crun:
@@ -200,12 +207,15 @@ def measure(engines: dict[str, list[str]], env: dict[str, str], runs: int) -> di
 
 def report(times: dict[str, list[float]], mounted_hugetlb: bool) -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{'engine':10} {'median':>9} {'min':>9} {'runs':>5}")
+    print(f"{'engine':13} {'median':>9} {'min':>9} {'runs':>5}")
     for name, values in times.items():
-        print(f"{name:10} {medians[name] * 1000:8.1f}ms {min(values) * 1000:8.1f}ms {len(values):5}")
+        print(f"{name:13} {medians[name] * 1000:8.1f}ms {min(values) * 1000:8.1f}ms {len(values):5}")
     for name, median in medians.items():
-        if name != "freight":
+        if not name.startswith("freight"):
             print(f"freight / {name}: {medians['freight'] / median:.2f}")
+    for name, median in medians.items():
+        if name.startswith("freight-") and "podman" in medians:
+            print(f"{name} / podman: {median / medians['podman']:.2f}")
     if mounted_hugetlb:
         print("(mounted the hugetlb cgroup v1 controller for crun, and unmounted it again)")
 

@@ -27,6 +27,11 @@ class Conflict(FreightError):
     """The operation conflicts with the current state (image in use, name taken)."""
 
 
+class Forbidden(FreightError):
+    """The operation is never allowed on this object (a predefined network), or the state
+    forbids it (a network in use, an address pool that overlaps another): Docker's 403."""
+
+
 class LayerError(FreightError):
     """A layer tar that is malformed or tries to write outside its target."""
 

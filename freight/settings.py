@@ -27,6 +27,49 @@ def config_file() -> str:
     return os.path.join(base, "freight", "registries.json")
 
 
+FUSE_OVERLAYFS = "fuse-overlayfs"
+_KERNEL_OVERLAY_IN_USERNS = (5, 11)  # overlayfs mounts in a user namespace (FS_USERNS_MOUNT) since 5.11
+
+
+@cache
+def storage_driver() -> str:
+    """How containers' and builds' overlay mounts are made (``docker info``'s Driver):
+    ``"overlay"`` (the kernel's overlayfs) or ``"fuse-overlayfs"`` (the FUSE program, as rootless Podman and Docker use
+    where the kernel refuses overlayfs in a user namespace).
+
+    ``FREIGHT_STORAGE_DRIVER``, else the configuration file's ``"storage-driver"`` (Docker's
+    daemon.json key), forces one; otherwise fuse-overlayfs only in a user namespace on a
+    kernel older than 5.11. Decided once per process.
+    """
+    wanted = os.environ.get("FREIGHT_STORAGE_DRIVER") or _configured_driver()
+    if wanted in ("overlay2", "overlay"):
+        return "overlay"
+    if wanted == FUSE_OVERLAYFS:
+        return FUSE_OVERLAYFS
+    if wanted:
+        raise FreightError(f"storage driver {wanted!r} is not supported: use overlay2 or fuse-overlayfs")
+    return FUSE_OVERLAYFS if rootless() and not kernel_overlay_in_userns(os.uname().release) else "overlay"
+
+
+def kernel_overlay_in_userns(release: str) -> bool:
+    """Whether a kernel of this release (``uname -r``) mounts overlayfs in a user namespace."""
+    numbers = [int(n) for n in release.split("-")[0].split(".")[:2] if n.isdigit()]
+    return tuple(numbers) >= _KERNEL_OVERLAY_IN_USERNS
+
+
+def _configured_driver() -> str:
+    import json  # only when the environment does not say
+
+    try:
+        with open(config_file()) as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        return ""
+    except ValueError as err:
+        raise FreightError(f"{config_file()}: {err}") from None
+    return str(config.get("storage-driver") or "") if isinstance(config, dict) else ""
+
+
 @cache
 def rootless() -> bool:
     """Whether this process runs in a user namespace (root in it is an ordinary user outside).

@@ -59,7 +59,7 @@ def prune_system(store: Store, all_unused: bool = False, volumes: bool = False,
     filters = filters or {}
     report = SystemPruneReport()
     report.containers, report.reclaimed = prune_containers(store, filters)
-    report.networks = prune_networks(store)
+    report.networks = prune_networks(store, filters)
     if volumes:
         report.volumes, freed = prune_volumes(store)
         report.reclaimed += freed

@@ -7,7 +7,8 @@ routes, sysctls or the firewall reaches the machine. A ``World`` adds, per test:
 * ``host``: the namespace freight runs in (``World.freight``), the containers' "machine";
 * ``out``: the outside world, joined to ``host`` by a veth (198.51.100.1 <-> .2,
   TEST-NET-2), with an HTTP server on 203.0.113.10 (TEST-NET-3, on its loopback) and
-  no route back to any container subnet: only working NAT gets an answer.
+  no route back to any container subnet: only working NAT gets an answer. ``dns_server``
+  adds a DNS server there (on another TEST-NET-3 address) that knows a few names.
 
 ``host`` has no other uplink, so no query leaves it. ``close`` stops the servers,
 freight's DNS server and the namespaces (their veths and bridges go with them).
@@ -26,6 +27,34 @@ from testlib import FREIGHT, freight_env
 OUTSIDE_IP = "203.0.113.10"
 HOST_IP = "198.51.100.1"
 OUT_IP = "198.51.100.2"
+DNS_IP = "203.0.113.53"
+OUTSIDE_IP6 = "2001:db8:2::10"  # IPv6 documentation addresses (``ipv6``)
+HOST_IP6 = "2001:db8:1::1"
+OUT_IP6 = "2001:db8:1::2"
+
+# A DNS server of a few lines: A records for the names given as NAME=ADDRESS arguments, an
+# empty answer for their other types, NXDOMAIN for other names; it prints "ready" once bound.
+_DNS_SERVER = """
+import socket, struct, sys
+records = dict(arg.split("=") for arg in sys.argv[2:])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(4096)
+    i, labels = 12, []
+    while data[i]:
+        labels.append(data[i + 1:i + 1 + data[i]].decode())
+        i += 1 + data[i]
+    qtype = struct.unpack("!H", data[i + 1:i + 3])[0]
+    name = ".".join(labels).lower()
+    answer = b""
+    if name in records and qtype == 1:
+        answer = b"\\xc0\\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(records[name])
+    flags = 0x8180 | (0 if name in records else 3)
+    header = struct.pack("!HHHHHH", struct.unpack("!H", data[:2])[0], flags, 1, 1 if answer else 0, 0, 0)
+    s.sendto(header + data[12:i + 5] + answer, peer)
+"""
 
 
 def ip(*args: str, netns: str | None = None) -> str:
@@ -51,6 +80,7 @@ class World:
                      f"addr add {OUTSIDE_IP}/32 dev lo"):
             ip(*line.split(), netns=self.out)
         (files / "hello.txt").write_text("hello from outside\n")
+        self.files = files
         self.serve(self.out, ["python3", "-m", "http.server", "--bind", OUTSIDE_IP, "80", "--directory", str(files)],
                    OUTSIDE_IP, 80)
 
@@ -67,6 +97,27 @@ class World:
             assert proc.poll() is None and time.monotonic() < deadline, f"{argv} did not start"
             time.sleep(0.05)
         return proc
+
+    def ipv6(self) -> str:
+        """IPv6 on the veth between ``host`` and ``out`` (and a default route), and the HTTP
+        server on ``OUTSIDE_IP6`` in ``out``, which has no route back to container subnets."""
+        ip("addr", "add", f"{HOST_IP6}/64", "dev", "up0", "nodad", netns=self.host)
+        ip("-6", "route", "add", "default", "via", OUT_IP6, netns=self.host)
+        ip("addr", "add", f"{OUT_IP6}/64", "dev", "out0", "nodad", netns=self.out)
+        ip("addr", "add", f"{OUTSIDE_IP6}/128", "dev", "lo", netns=self.out)
+        self.serve(self.out, ["python3", "-m", "http.server", "--bind", OUTSIDE_IP6, "80", "--directory",
+                              str(self.files)], OUTSIDE_IP6, 80)
+        return OUTSIDE_IP6
+
+    def dns_server(self, records: dict[str, str]) -> str:
+        """A DNS server in ``out`` that knows ``records`` (name -> IPv4 address); its address."""
+        ip("addr", "add", f"{DNS_IP}/32", "dev", "lo", netns=self.out)
+        argv = [f"{name}={address}" for name, address in records.items()]
+        proc = subprocess.Popen([*self.nsenter(self.out), "python3", "-c", _DNS_SERVER, DNS_IP, *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.servers.append(proc)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n", "the DNS server did not start"
+        return DNS_IP
 
     def freight(self, *args: str, timeout: float = 60, check: bool = False,
                 **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from freight.api.containers import filter_specs
 from freight.api.http import Call, HttpError
 from freight.runtime import networks
-from freight.runtime.prune import parse_filters
+from freight.runtime.prune import parse_filter_lists, parse_filters
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -38,12 +38,16 @@ def create(call: Call) -> None:
     name = body.get("Name")
     if not isinstance(name, str) or not name:
         raise HttpError(400, "network name cannot be empty")
-    configs = _object(body.get("IPAM")).get("Config") or [{}]
-    first = _object(configs[0] if isinstance(configs, list) else None)
+    configs = _object(body.get("IPAM")).get("Config") or []
+    pools = [(str(c.get("Subnet") or ""), str(c.get("Gateway") or ""))
+             for c in (_object(c) for c in (configs if isinstance(configs, list) else []))]
     labels = _object(body.get("Labels"))
-    network = networks.create(call.store, name, str(body.get("Driver") or "bridge"), first.get("Subnet") or None,
-                              first.get("Gateway") or None, bool(body.get("Internal")),
-                              {str(k): str(v) for k, v in labels.items()})
+    options = _object(body.get("Options"))
+    spec = networks.Spec(name, str(body.get("Driver") or "bridge"), [p for p in pools if p != ("", "")],
+                         bool(body.get("Internal")), {str(k): str(v) for k, v in labels.items()},
+                         {str(k): str(v) for k, v in options.items()}, bool(body.get("Attachable")),
+                         bool(body.get("EnableIPv6")))
+    network = networks.create(call.store, spec)
     call.json({"Id": network.id, "Warning": ""}, 201)
 
 
@@ -56,8 +60,9 @@ def connect(call: Call) -> None:
     body = _body(call)
     endpoint = _object(body.get("EndpointConfig"))
     aliases = endpoint.get("Aliases") or []
-    address = _object(endpoint.get("IPAMConfig")).get("IPv4Address") or ""
-    networks.connect(call.store, call.args["id"], str(body.get("Container") or ""), list(aliases), address)
+    wanted = _object(endpoint.get("IPAMConfig"))
+    networks.connect(call.store, call.args["id"], str(body.get("Container") or ""), list(aliases),
+                     wanted.get("IPv4Address") or "", wanted.get("IPv6Address") or "")
     call.respond(200)
 
 
@@ -68,8 +73,8 @@ def disconnect(call: Call) -> None:
 
 
 def prune(call: Call) -> None:
-    parse_filters(filter_specs(call), ("until", "label"))
-    call.json({"NetworksDeleted": networks.prune(call.store) or None})
+    filters = parse_filter_lists(filter_specs(call), networks.PRUNE_FILTERS)
+    call.json({"NetworksDeleted": networks.prune(call.store, filters) or None})
 
 
 ROUTES = [

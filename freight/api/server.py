@@ -23,7 +23,8 @@ import time
 
 from freight.api import forker, routes
 from freight.api.http import Call, Connection, Disconnected, HttpError
-from freight.errors import Conflict, FreightError, InvalidArgument, InvalidReference, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, InvalidReference, NotFound
+from freight.settings import runtime_dir
 from freight.store.store import Store, open_store
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -38,11 +39,10 @@ _VERSIONED = re.compile(r"/v(\d+)\.(\d+)(/.*)")
 
 
 def default_socket() -> str:
-    """``/run/freight/freight.sock`` as root, ``$XDG_RUNTIME_DIR/freight/freight.sock`` otherwise."""
-    if os.geteuid() == 0:
-        return "/run/freight/freight.sock"
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/freight-{os.geteuid()}"
-    return f"{runtime}/freight/freight.sock"
+    """``freight.sock`` in the runtime directory (``settings.runtime_dir``): /run/freight as
+    root, the user's own private one otherwise (``$XDG_RUNTIME_DIR/freight``, or its fallback),
+    so root and users never share a socket and no user reaches another's."""
+    return os.path.join(runtime_dir(), "freight.sock")
 
 
 def listen_unix(path: str) -> socket.socket:
@@ -214,6 +214,8 @@ def error_status(err: Exception) -> tuple[int, str]:
         return 404, str(err)
     if isinstance(err, Conflict):
         return 409, str(err)
+    if isinstance(err, Forbidden):
+        return 403, str(err)
     if isinstance(err, (InvalidArgument, InvalidReference)):
         return 400, str(err)
     if isinstance(err, FreightError):

@@ -17,6 +17,7 @@ from freight.runtime.prune import container_size, volume_size
 from freight.runtime.stats import host_memory
 from freight.runtime.times import timestamp
 from freight.runtime.volumes import list_volumes, used_volumes
+from freight.settings import rootless, storage_driver
 from freight.system import disk_usage
 
 API_VERSION = "1.51"
@@ -72,7 +73,7 @@ def info(call: Call) -> None:
     call.json({
         "ID": "", "Containers": len(found), "ContainersRunning": running - paused,
         "ContainersPaused": paused, "ContainersStopped": len(found) - running,
-        "Images": len(st.images.all()), "Driver": "overlay", "DriverStatus": [["Backing Filesystem", "extfs"]],
+        "Images": len(st.images.all()), "Driver": storage_driver(), "DriverStatus": [["Backing Filesystem", "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": None,
                     "Log": ["json-file"]},
         "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
@@ -90,7 +91,8 @@ def info(call: Call) -> None:
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=rootless"] if rootless() else []),
+                            "name=cgroupns"],
         "Warnings": None,
     })
 

@@ -36,7 +36,7 @@ from freight.archive import docker_archive, oci_layout
 from freight.archive.atomic import write_atomic
 from freight.archive.referrers import annotate
 from freight.archive.referrers import blobs_of as referrer_blobs
-from freight.errors import FreightError, InvalidReference
+from freight.errors import FreightError, InvalidReference, NotFound
 from freight.image import reference
 from freight.image.copy import Destination, Quiet, copy
 from freight.image.mediatypes import OCI_MANIFEST
@@ -92,7 +92,12 @@ def _matches(store: Store, text: str) -> list[tuple[Image, Reference | None]]:
         (image, tag) for image in store.images.all()
         for tag in map(reference.parse, image.repo_tags) if tag.repository == ref.repository]
     tagged.sort(key=lambda pair: str(pair[1]))
-    return tagged or [(store.resolve_image(text), None)]
+    if tagged:
+        return tagged
+    image = store.images.lookup(text)
+    if image is None:  # a whole repository: Docker names it without a tag
+        raise NotFound(f"No such image: {text}")
+    return [(image, None)]
 
 
 def save(store: Store, names: list[str], out: BinaryIO) -> None:

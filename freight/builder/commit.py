@@ -42,6 +42,8 @@ def commit_dir(session: BuildSession, state: State, key: str, path: Path, overla
         result: dict[str, Any] = {"empty": True, "created": created}
         cache.record(store, key, result)
         return result
+    if overlay:
+        store.snapshots.settle_upper(path, chain_ids([layer.diff_id for layer in state.layers]))
     with store.blobs.writer(encode=True) as w:  # the snapshot holds it unpacked: keep it small
         # write_layer only writes to its output, which a BlobWriter does (its annotation asks for a BinaryIO)
         # settle: the directory becomes the snapshot, so it must hold the times the tar holds

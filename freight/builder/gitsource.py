@@ -111,11 +111,13 @@ def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
         proc = _git(["-C", dest, "fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])
         if proc.returncode != 0:
             raise _failure(src, proc)
-    for args in (["checkout", "-q", "--detach", src.commit],
-                 ["submodule", "-q", "update", "--init", "--recursive", "--depth=1"]):
-        proc = _git(["-C", dest, *args])
-        if proc.returncode != 0:
-            raise _failure(src, proc)
+    proc = _git(["-C", dest, "checkout", "-q", "--detach", src.commit])
+    if proc.returncode == 0:
+        proc = _git(["-C", dest, "submodule", "-q", "update", "--init", "--recursive", "--depth=1"])
+    if proc.returncode != 0 and "submodule" in proc.args:  # a server with no shallow fetch (git's dumb HTTP)
+        proc = _git(["-C", dest, "submodule", "-q", "update", "--init", "--recursive"])
+    if proc.returncode != 0:
+        raise _failure(src, proc)
     if not keep_git_dir:
         _drop_git_entries(dest)
 

@@ -1,4 +1,5 @@
-"""``freight builder prune``: removing build cache, as ``docker builder prune`` does."""
+"""``freight builder prune``: removing build cache, as ``docker builder prune`` does; and
+``builder build``, the ``build`` command under another name."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 def register(sub: Subcommands) -> None:
     b = sub.group("builder", help="Manage builds")
+    if b.wanted != "prune":  # ``builder build`` is ``build``, one definition of its flags
+        from freight.cli import build
+
+        build.register(b.only(("build",)))
     pr = b.add("prune", _prune, help="Remove build cache")
     pr.add_argument("-a", "--all", action="store_true", help="remove all unused build cache, not just dangling ones")
     pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")

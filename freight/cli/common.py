@@ -33,6 +33,13 @@ def each(refs: list[str], action: Callable[[str], Any], show: Callable[[Any], ob
     return status
 
 
+def add_stop_flags(p: argparse.ArgumentParser) -> None:
+    """``stop``'s and ``restart``'s flags (``--time``: the old name Docker still takes)."""
+    p.add_argument("-s", "--signal", help="Signal to send to the container")
+    p.add_argument("-t", "--timeout", "--time", type=int, dest="time",
+                   help="Seconds to wait before killing the container")
+
+
 def flag_error(value: str, flag: str, reason: str) -> InvalidArgument:
     """Docker's usage error for a bad flag value."""
     return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {reason}')

@@ -26,7 +26,7 @@ _MODULES = {
     "freight.cli.run": "run create start",
     "freight.cli.restart": "restart",
     "freight.cli.execute": "exec",
-    "freight.cli.lifecycle": "stop kill wait rm attach",
+    "freight.cli.lifecycle": "stop kill wait rm remove attach",
     "freight.cli.containers": "ps ls list logs",
     "freight.cli.inspect": "inspect",
     "freight.cli.stats": "top stats port",
@@ -38,21 +38,23 @@ _MODULES = {
     "freight.cli.commit": "commit",
     "freight.cli.update": "update",
 }
-_ALIASES: dict[str, tuple[str, ...]] = {"ps": ("ls", "list")}
+# The group's name for a command, then its aliases (``ps`` is ``container ls``, as Docker names it).
+_NAMES: dict[str, tuple[str, ...]] = {"ps": ("ls", "list", "ps"), "rm": ("rm", "remove")}
 _OPTIONS = {"freight.cli.inspect": {"kind": "container"}}  # ``container inspect`` looks only for containers
 
 
-class _WithAliases(Subcommands):
-    """Adds aliases to some of another module's commands (``container ls`` for ``ps``)."""
+class _Renamed(Subcommands):
+    """Names some of another module's commands as the group names them, with aliases
+    (``ps`` as ``container ls``, ``container list`` and ``container ps``)."""
 
-    def __init__(self, inner: Subcommands, aliases: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, inner: Subcommands, names: dict[str, tuple[str, ...]]) -> None:
         self._inner = inner
-        self._aliases = aliases
+        self._names = names
 
     def add(self, name: str, handler: Handler, help: str, aliases: Sequence[str] = (),
             error_code: int = 1, **kwargs: Any) -> argparse.ArgumentParser:
-        return self._inner.add(name, handler, help, (*aliases, *self._aliases.get(name, ())), error_code,
-                               **kwargs)
+        own, *more = self._names.get(name, (name,))
+        return self._inner.add(own, handler, help, (*aliases, *more), error_code, **kwargs)
 
 
 def register(sub: Subcommands) -> None:
@@ -62,4 +64,4 @@ def register(sub: Subcommands) -> None:
     for entry in entries:
         module, _, function = entry.partition(":")
         register_commands = getattr(import_module(module), function or "register")
-        register_commands(_WithAliases(group, _ALIASES), **_OPTIONS.get(entry, {}))
+        register_commands(_Renamed(group, _NAMES), **_OPTIONS.get(entry, {}))

@@ -32,17 +32,24 @@ def register(sub: Subcommands) -> None:
     p.add_argument("-f", "--filter", action="append", default=[],
                    help="Filter output based on conditions provided")
     p.add_argument("--format", help=FORMAT_HELP)
+    p.add_argument("-n", "--last", type=int, default=-1,
+                   help="Show n last created containers (includes all states) (default -1)")
+    p.add_argument("-l", "--latest", action="store_true",
+                   help="Show the latest created container (includes all states)")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
     p = sub.add("logs", cmd_logs, help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
     p.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs')
     p.add_argument("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
     p.add_argument("--until", help="Show logs before a timestamp or relative time")
+    p.add_argument("--details", action="store_true", help="Show extra details provided to logs")
     p.add_argument("container", metavar="CONTAINER")
 
 
+_PS_COLUMNS = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
 _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
-               "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES"}
+               "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE"}
 
 
 def _ports_text(ports: dict[str, Any]) -> str:
@@ -111,9 +118,10 @@ def _size_text(st: Store, c: Container) -> str:
 def cmd_ps(args: argparse.Namespace) -> int:
     st = store(args)
     filters = parse_filters(args.filter)
-    found = containers.list_containers(st, all=args.all or shows_stopped(filters))
-    found = select(found, filters, lambda ref: containers.get(st, ref))
-    sized = bool(args.format) and (".Size" in args.format or "json ." in args.format)  # as Docker's CLI asks
+    last = 1 if args.latest else args.last  # the newest ``last`` of every state
+    found = containers.list_containers(st, all=args.all or last > 0 or shows_stopped(filters))
+    found = select(found, filters, lambda ref: containers.get(st, ref))[:last if last > 0 else None]
+    sized = args.size or bool(args.format) and (".Size" in args.format or "json ." in args.format)  # as Docker's CLI
     rows = [ps_row(c, args.no_trunc, st if sized else None) for c in found]
     if args.quiet:
         for row in rows:
@@ -121,7 +129,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     elif args.format:
         Template(args.format, _PS_HEADERS).write(rows)
     else:
-        render_table([list(_PS_HEADERS.values())] + [[str(r[c]) for c in _PS_HEADERS] for r in rows])
+        columns = [*_PS_COLUMNS, "Size"] if args.size else _PS_COLUMNS
+        render_table([[_PS_HEADERS[c] for c in columns]] + [[str(r[c]) for c in columns] for r in rows])
     return 0
 
 
@@ -131,11 +140,17 @@ def cmd_logs(args: argparse.Namespace) -> int:
     tail = None if args.tail == "all" else parse_int(args.tail, "-n, --tail") or 0
     since, until = _log_window(args) or (0.0, float("inf"))
     for record in logs.records(st, c, tail, since, until, follow=args.follow):
-        text = (f"{record['time']} " if args.timestamps else "") + record["log"]
+        text = (f"{record['time']} " if args.timestamps else "") + (_details(record) if args.details else "") \
+            + record["log"]
         stream = sys.stderr if record.get("stream") == "stderr" else sys.stdout
         stream.write(text)
         stream.flush()
     return 0
+
+
+def _details(record: dict[str, Any]) -> str:
+    """``--details``: the line's attributes (the log options' labels and env) and a blank."""
+    return ",".join(f"{k}={v}" for k, v in sorted((record.get("attrs") or {}).items())) + " "
 
 
 def _log_window(args: argparse.Namespace) -> tuple[float, float] | None:

@@ -11,7 +11,9 @@ from freight.runtime import cp
 
 
 def register(sub: Subcommands) -> None:
-    p = sub.add("cp", cmd_cp, help="Copy files/folders between a container and the local filesystem")
+    p = sub.add("cp", cmd_cp, help="Copy files/folders between a container and the local filesystem",
+                usage="%(prog)s [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\t%(prog)s [OPTIONS] SRC_PATH|- "
+                      "CONTAINER:DEST_PATH")
     p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
     p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output during copy")

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from freight.errors import InvalidArgument
+from freight.cli.main import error_prefix
+from freight.errors import FreightError, InvalidArgument
 from freight.runtime.times import human_duration
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -367,6 +368,23 @@ class Template:
             render_table(rows, out)
         else:
             out.write("".join(line + "\n" for line in lines))
+
+
+def inspect_each(names: list[str], inspect_one: Callable[[str], dict[str, Any]], fmt: str | None) -> int:
+    """Docker's ``inspect`` of several names: what it found (``[]`` when nothing), then a line on
+    stderr for each name it did not find, failing with the last."""
+    found, missing = [], []
+    for name in names:
+        try:
+            found.append(inspect_one(name))
+        except FreightError as err:
+            missing.append(err)
+    print_inspect(found, fmt)
+    for failure in missing[:-1]:
+        sys.stderr.write(f"{error_prefix(failure)}{failure}\n")
+    if missing:
+        raise missing[-1]
+    return 0
 
 
 def print_inspect(objects: list[dict[str, Any]], fmt: str | None) -> int:

@@ -10,7 +10,22 @@ import argparse
 # Docker's groups of top-level commands; a command in none of them is listed under "Commands".
 COMMON = ("run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info")
 MANAGEMENT = ("builder", "container", "image", "network", "registry", "system", "volume")
-_WIDTH = 80
+_WIDTH = 79  # cobra wraps flag usages at the terminal width (80 where unknown) less one
+# Docker's ``Aliases:`` lines: every path to the same command (cobra's aliases and the
+# top-level shortcuts), one group per command.
+_ALIASES = (
+    "container attach, attach", "container commit, commit", "container cp, cp", "container create, create",
+    "container diff, diff", "container exec, exec", "container export, export", "container kill, kill",
+    "container logs, logs", "container ls, container list, container ps, ps", "container pause, pause",
+    "container port, port", "container rename, rename", "container restart, restart",
+    "container rm, container remove, rm", "container run, run", "container start, start",
+    "container stats, stats", "container stop, stop", "container top, top", "container unpause, unpause",
+    "container update, update", "container wait, wait", "system events, events", "system info, info",
+    "image build, build, builder build", "image history, history", "image import, import", "image load, load",
+    "image ls, image list, images", "image pull, pull", "image push, push", "image rm, image remove, rmi",
+    "image save, save", "image tag, tag", "network ls, network list", "network rm, network remove",
+    "volume ls, volume list", "volume rm, volume remove",
+)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser] | None:
@@ -36,6 +51,8 @@ def _positional(action: argparse.Action) -> str:
 
 
 def usage(parser: argparse.ArgumentParser) -> str:
+    if parser.usage:  # a command with more than one form (``cp``)
+        return "Usage:  " + parser.usage % {"prog": parser.prog}
     words = [parser.prog]
     options = [a for a in parser._actions if a.option_strings and a.help != argparse.SUPPRESS
                and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))]
@@ -111,10 +128,22 @@ def _table(rows: list[tuple[str, str]], width: int | None = None) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def aliases(prog: str) -> list[str]:
+    """Every path to the command ``prog`` names (``freight ps``: ``freight container ls``, ...)."""
+    path = prog.removeprefix("freight ")
+    for group in _ALIASES:
+        paths = group.split(", ")
+        if path in paths:
+            return [f"freight {p}" for p in paths]
+    return []
+
+
 def command_help(parser: argparse.ArgumentParser) -> str:
     parts = [usage(parser), ""]
     if parser.description:
         parts += [parser.description, ""]
+    if aliases(parser.prog):
+        parts += ["Aliases:", "  " + ", ".join(aliases(parser.prog)), ""]
     sub = _subcommands(parser)
     if sub is not None:
         parts += ["Commands:", _table([(f"  {c.dest}", c.help or "") for c in sub._choices_actions], 14), ""]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from freight.builder.changes import apply_changes
 from freight.cli.main import Subcommands, store
-from freight.errors import FreightError, NotFound
+from freight.errors import FreightError
 from freight.image import reference
 from freight.store.importer import import_rootfs
 
@@ -53,7 +53,7 @@ def _import_source(text: str) -> tuple[Path | BinaryIO, str]:
         return _download(text), f"Imported from {text}"
     path = Path(text)
     if not path.exists():
-        raise NotFound(f"open {text}: no such file or directory")
+        raise FreightError(f"open {text}: no such file or directory")
     return path, "Imported from -"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from freight.cli.format import print_inspect
+from freight.cli.format import inspect_each, print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import NotFound
 from freight.store import referrers
@@ -31,7 +31,7 @@ def cmd_image_inspect(args: argparse.Namespace) -> int:
     st = store(args)
     if args.provenance:
         return print_provenance(st, args.images, args.format)
-    return print_inspect([image_inspect(st, st.resolve_image(name)) for name in args.images], args.format)
+    return inspect_each(args.images, lambda name: image_inspect(st, st.resolve_image(name)), args.format)
 
 
 def print_provenance(st: Store, names: list[str], fmt: str | None) -> int:

@@ -113,7 +113,7 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 def cmd_tag(args: argparse.Namespace) -> int:
     from freight.store.image_edits import tag_image  # json (events): ``images``, in this module, lists without it
 
-    tag_image(store(args), args.source, reference.parse(args.target))
+    tag_image(store(args), args.source, reference.parse(args.target))  # the name is checked first
     return 0
 
 
@@ -132,7 +132,7 @@ def cmd_rmi(args: argparse.Namespace) -> int:
         try:
             removed = remove_image(st, name, force=args.force)
         except FreightError as err:
-            sys.stderr.write(f"Error: {err}\n")
+            sys.stderr.write(f"Error response from daemon: {err}\n")
             status = 1
             continue
         for kind, what in removed:

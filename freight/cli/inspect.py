@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.format import print_inspect
+from freight.cli.format import inspect_each
 from freight.cli.image_inspect import add_provenance_flag, print_provenance
 from freight.cli.main import Subcommands, store
-from freight.errors import NotFound
+from freight.errors import FreightError, NotFound
 from freight.runtime.inspect import find_and_inspect
 from freight.store.inspect import image_inspect
 from freight.store.store import Store
@@ -38,11 +38,13 @@ def _inspect_one(st: Store, name: str, kind: str | None) -> dict[str, Any]:
         image = st.images.lookup(name)
         if image is not None:
             return image_inspect(st, image)
-    raise NotFound(f"No such {kind or 'object'}: {name}")
+    if kind is None:  # the docker CLI's own message, not the engine's
+        raise FreightError(f"No such object: {name}")
+    raise NotFound(f"No such {kind}: {name}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     st = store(args)
     if args.provenance:
         return print_provenance(st, args.names, args.format)
-    return print_inspect([_inspect_one(st, name, args.type) for name in args.names], args.format)
+    return inspect_each(args.names, lambda name: _inspect_one(st, name, args.type), args.format)

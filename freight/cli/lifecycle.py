@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.common import confirm, detach_keys, each, parse_bool
+from freight.cli.common import add_stop_flags, confirm, detach_keys, each, parse_bool
 from freight.cli.format import human_size
 from freight.cli.main import Subcommands, store
 from freight.runtime import lifecycle
@@ -13,13 +13,10 @@ from freight.runtime.attach import attach
 from freight.runtime.prune import parse_filter_lists, prune_containers
 from freight.runtime.signals import parse_signal
 
-_DEFAULT_SIGNAL_HELP = "Signal to stop the container"
-
 
 def register(sub: Subcommands) -> None:
     p = sub.add("stop", cmd_stop, help="Stop one or more running containers")
-    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
-    p.add_argument("-s", "--signal", help=_DEFAULT_SIGNAL_HELP)
+    add_stop_flags(p)
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     p = sub.add("kill", cmd_kill, help="Kill one or more running containers")
     p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")

@@ -13,10 +13,12 @@ Conventions for command modules (``freight/cli/<area>.py``):
 * A handler is ``handler(args: argparse.Namespace) -> int | None`` (the exit
   status; None is 0). ``args.root`` is the store root (``store(args)`` opens it).
 * Handlers raise ``freight.errors.FreightError`` subclasses for failures; main
-  prints ``Error: <message>`` on one line and exits as the docker CLI does: 1
-  for a failed command, 125 where Docker's ``run``/``create`` report an engine
-  failure (``sub.add(..., error_code=125)``), and 126/127 from errors that
-  carry them. Usage errors print ``See 'freight CMD --help'.`` and exit 125.
+  prints ``Error: <message>`` on one line (``Error response from daemon:`` for
+  ``NotFound``, ``Conflict`` and ``Forbidden``, as the docker CLI shows the
+  engine's 404, 409 and 403) and exits as the docker CLI does: 1 for a failed
+  command, 125 where Docker's ``run``/``create`` report an engine failure
+  (``sub.add(..., error_code=125)``), and 126/127 from errors that carry them.
+  Usage errors print ``See 'freight CMD --help'.`` and exit 125.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 from importlib import import_module
 
 from freight import __version__
-from freight.errors import FreightError
+from freight.errors import Conflict, Forbidden, FreightError, NotFound
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -270,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FreightError as err:
         if args.debug:
             raise
-        sys.stderr.write(f"Error: {err}\n")
+        sys.stderr.write(f"{error_prefix(err)}{err}\n")
         return error_code if err.exit_code == FreightError.exit_code else err.exit_code
     except KeyboardInterrupt:
         return 130
@@ -283,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"Error: {message}\n")
         return error_code
     return status or 0
+
+
+def error_prefix(err: FreightError) -> str:
+    """How the docker CLI introduces the error: what the engine answers for a missing object, a
+    conflict or a forbidden change (its 404, 409 and 403) comes "from daemon"; other failures
+    are the command's own."""
+    return "Error response from daemon: " if isinstance(err, (NotFound, Conflict, Forbidden)) else "Error: "
 
 
 def _environment_error(err: Exception) -> str | None:

@@ -10,7 +10,7 @@ from freight.cli.format import Template, print_inspect
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.runtime import networks
-from freight.runtime.prune import parse_filters
+from freight.runtime.prune import parse_filter_lists, parse_filters
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
     p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
     p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
+    p.add_argument("--ipv6", action="store_true", help="Enable or disable IPv6 networking")
     p.add_argument("name", metavar="NETWORK")
     p = group.add("ls", cmd_ls, help="List networks", aliases=("list",))
     p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
@@ -47,6 +48,7 @@ def register(sub: Subcommands) -> None:
     p = group.add("connect", cmd_connect, help="Connect a container to a network")
     p.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
     p.add_argument("--ip", default="", help="IPv4 address (e.g., \"172.30.100.104\")")
+    p.add_argument("--ip6", default="", help="IPv6 address (e.g., \"2001:db8::33\")")
     p.add_argument("network", metavar="NETWORK")
     p.add_argument("container", metavar="CONTAINER")
     p = group.add("disconnect", cmd_disconnect, help="Disconnect a container from a network")
@@ -62,9 +64,11 @@ def _fail(err: FreightError) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     labels = {k: v for k, _, v in (item.partition("=") for item in args.label)}
+    options = {k: v for k, _, v in (item.partition("=") for item in args.opt)}
+    spec = networks.Spec(args.name, args.driver, _pools(args.subnet, args.gateway), args.internal, labels, options,
+                         args.attachable, args.ipv6)
     try:
-        network = networks.create(store(args), args.name, args.driver, args.subnet[0] if args.subnet else None,
-                                  args.gateway[0] if args.gateway else None, args.internal, labels)
+        network = networks.create(store(args), spec)
     except FreightError as err:
         if str(err).startswith("no matching subnet"):  # the client's own check: no daemon prefix
             sys.stderr.write(f"{err}\n")
@@ -74,10 +78,22 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pools(subnets: list[str], gateways: list[str]) -> list[tuple[str, str]]:
+    """Each ``--subnet`` with the first ``--gateway`` of its family (IPv4, IPv6); a gateway left
+    over has no subnet (refused)."""
+    left, pools = list(gateways), []
+    for subnet in subnets:
+        gateway = next((g for g in left if (":" in g) == (":" in subnet)), "")
+        if gateway:
+            left.remove(gateway)
+        pools.append((subnet, gateway))
+    return pools + [("", g) for g in left]
+
+
 def _row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
     created = n["Created"].replace("T", " ").replace("Z", " +0000 UTC")
     return {"CreatedAt": created, "Driver": n["Driver"], "ID": n["Id"] if no_trunc else n["Id"][:12],
-            "IPv4": "false", "IPv6": "false", "Internal": str(n["Internal"]).lower(),
+            "IPv4": "false", "IPv6": str(n["EnableIPv6"]).lower(), "Internal": str(n["Internal"]).lower(),
             "Labels": ",".join(f"{k}={v}" for k, v in n["Labels"].items()), "Name": n["Name"], "Scope": n["Scope"]}
 
 
@@ -126,11 +142,14 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    parse_filters(args.filter, ("until", "label"))
+    try:
+        filters = parse_filter_lists(args.filter, networks.PRUNE_FILTERS)
+    except FreightError as err:
+        return _fail(err)
     if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
                                       "container."):
         return 0
-    removed = networks.prune(store(args))
+    removed = networks.prune(store(args), filters)
     if removed:
         print("Deleted Networks:\n" + "".join(f"{name}\n" for name in removed))
     return 0
@@ -138,7 +157,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     try:
-        networks.connect(store(args), args.network, args.container, args.alias, args.ip)
+        networks.connect(store(args), args.network, args.container, args.alias, args.ip, args.ip6)
     except FreightError as err:
         return _fail(err)
     return 0

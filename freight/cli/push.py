@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument, NotFound
+from freight.errors import FreightError, InvalidArgument
 from freight.image import reference
 from freight.registry.progress import reporter
 from freight.registry.push import push
@@ -47,5 +47,5 @@ def _local_tags(images: Store, name: str) -> list[str]:
     tags = sorted(tag for image in images.images.all() for tag in image.repo_tags
                   if reference.parse(tag).repository == ref.repository)
     if not tags:
-        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar()}")
+        raise FreightError(f"An image does not exist locally with the tag: {ref.familiar()}")
     return tags

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from freight.cli.common import each
+from freight.cli.common import add_stop_flags, each
 from freight.cli.main import Subcommands, store
 from freight.runtime import lifecycle, supervise
 
 
 def register(sub: Subcommands) -> None:
     p = sub.add("restart", cmd_restart, help="Restart one or more containers")
-    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
-    p.add_argument("-s", "--signal", help="Signal to send to the container")
+    add_stop_flags(p)
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 

@@ -24,6 +24,7 @@ from freight.runtime.create import create
 from freight.runtime.hostconfig import parse_ulimit
 from freight.runtime.limits import parse_memory
 from freight.runtime.mounts import parse_mount_flag
+from freight.runtime.netsandbox import default_network_warning
 from freight.runtime.restart import parse_policy
 from freight.runtime.seccomp import read_profile
 from freight.runtime.signals import parse_signal
@@ -79,6 +80,7 @@ def add_run_arguments(p: argparse.ArgumentParser, run: bool = True) -> None:
     a("--network", "--net", default="default", help="Connect a container to a network")
     a("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias for the container")
     a("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    a("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
     a("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     a("--dns", action="append", default=[], help="Set custom DNS servers")
@@ -210,7 +212,7 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
         "Ulimits": [parse_ulimit(u) for u in args.ulimit] or None, "GroupAdd": args.group_add or None,
         "PidMode": _namespace_mode(args.pid, "--pid"), "IpcMode": _namespace_mode(args.ipc, "--ipc"),
         "UTSMode": _namespace_mode(args.uts, "--uts"), "AutoRemove": args.rm,
-        "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": args.dns,
+        "ExtraHosts": [_extra_host(h) for h in args.add_host] or None, "Dns": [_dns_server(s) for s in args.dns],
         "DnsSearch": args.dns_search, "DnsOptions": args.dns_option,
         "ContainerIDFile": args.cidfile or "", "LogConfig": _log_config(args),
     }
@@ -239,15 +241,27 @@ def body_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     if args.workdir and not args.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
     _ports(args, config, host)
-    if args.network_alias or args.ip or args.mac_address:
-        endpoint = {"Aliases": args.network_alias or None,
-                    "IPAMConfig": {"IPv4Address": args.ip} if args.ip else None, "MacAddress": args.mac_address}
+    if args.network_alias or args.ip or args.ip6 or args.mac_address:
+        wanted = {k: v for k, v in (("IPv4Address", args.ip), ("IPv6Address", args.ip6)) if v}
+        endpoint = {"Aliases": args.network_alias or None, "IPAMConfig": wanted or None,
+                    "MacAddress": args.mac_address}
         name = "bridge" if host["NetworkMode"] == "default" else host["NetworkMode"]
         config["NetworkingConfig"] = {"EndpointsConfig": {name: endpoint}}
     if args.mac_address:  # also kept where Docker's older API keeps it: the next start uses it again
         config["MacAddress"] = args.mac_address
     _policies(args, config, host)
     return config, args.name
+
+
+def _dns_server(value: str) -> str:
+    """``--dns IP``, checked as Docker's client checks it (the network's DNS forwards to it)."""
+    import ipaddress  # only --dns needs it
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise flag_error(value, "--dns", f"{value} is not an ip address") from None
+    return value
 
 
 def _extra_host(value: str) -> str:
@@ -321,6 +335,14 @@ def _body_and_image(args: argparse.Namespace) -> tuple[Store, dict[str, Any], st
     return st, body, name
 
 
+def _network_warning(body: dict[str, Any]) -> None:
+    """After ``create`` or ``run -d``, as Docker prints the create response's Warnings: a rootless
+    container whose default network is its loopback alone (the monitor of a foreground ``run``
+    tells its viewer itself)."""
+    if warning := default_network_warning(body["HostConfig"]):
+        sys.stderr.write(f"WARNING: {warning}\n")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     prepared = _body_and_image(args)
     if isinstance(prepared, int):
@@ -328,6 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     st, body, name = prepared
     if args.detach:
         print(supervise.run(st, body, name, detach=True), flush=True)
+        _network_warning(body)
         exit_now(0)
     attach = Attach(stdin=0 if args.interactive else None, sig_proxy=args.sig_proxy, detach_keys=args.keys)
     code = supervise.run(st, body, name, attach=attach)
@@ -340,7 +363,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     st, body, name = prepared
-    print(create(st, body, name).id)
+    print(create(st, body, name).id, flush=True)
+    _network_warning(body)
     return 0
 
 
@@ -390,4 +414,16 @@ def cmd_start(args: argparse.Namespace) -> int:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         attach = Attach(stdin=0 if args.interactive else None, detach_keys=detach_keys(args.detach_keys))
         return supervise.start(st, args.containers[0], attach) or 0
-    return each(args.containers, lambda ref: supervise.start(st, ref))
+    failed: list[str] = []
+
+    def start_one(ref: str) -> None:
+        try:
+            supervise.start(st, ref)
+        except FreightError:
+            failed.append(ref)
+            raise
+
+    each(args.containers, start_one)
+    if failed:  # the docker CLI's own line under the engine's
+        raise FreightError(f"failed to start containers: {', '.join(failed)}")
+    return 0

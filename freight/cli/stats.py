@@ -8,7 +8,7 @@ import sys
 
 from freight.cli.format import Template, bytes_size, human_size, render_table
 from freight.cli.main import Subcommands, store
-from freight.errors import InvalidArgument, NotFound
+from freight.errors import FreightError, InvalidArgument
 from freight.runtime import containers
 from freight.runtime.ports import PortBinding
 from freight.runtime.ports import port_lines as lines_of
@@ -107,7 +107,7 @@ def cmd_port(args: argparse.Namespace) -> int:
     found = port_lines(c.record, args.private_port) if c.running else []
     if args.private_port and not found:
         port, _, proto = args.private_port.partition("/")
-        raise NotFound(f"No public port '{port}/{proto or 'tcp'}' published for {args.container}")
+        raise FreightError(f"No public port '{port}/{proto or 'tcp'}' published for {args.container}")
     for line in found:
         print(line)
     return 0

@@ -7,7 +7,7 @@ import sys
 from importlib import import_module
 
 from freight.cli.common import confirm
-from freight.cli.format import human_size, render_table
+from freight.cli.format import FORMAT_HELP, Row, Template, human_size, render_table
 from freight.cli.main import Subcommands, store
 from freight.errors import FreightError
 from freight.runtime.prune import parse_filter_lists
@@ -26,11 +26,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
     p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "label=<key>=<value>")')
     p = system.add("df", cmd_df, help="Show freight disk usage")
+    p.add_argument("--format", help=FORMAT_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     system.add("check", cmd_check, help="Verify every blob digest and every reference in the store")
     p = system.add("service", cmd_service, help="Serve the Docker Engine API (for docker, docker-py, compose)")
-    p.add_argument("--socket", help="the unix socket to listen on (default /run/freight/freight.sock as root, "
-                                    "$XDG_RUNTIME_DIR/freight/freight.sock otherwise)")
+    p.add_argument("--socket", help="the unix socket to listen on (default freight.sock in the runtime directory: "
+                                    "/run/freight as root, $XDG_RUNTIME_DIR/freight otherwise)")
     p.add_argument("-t", "--timeout", type=float, default=5.0,
                    help="exit after this many idle seconds (0: never)")
     p.add_argument("--tcp", metavar="HOST:PORT", help="also listen on TCP, with TLS client verification")
@@ -71,13 +72,20 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+_DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+               "Reclaimable": "RECLAIMABLE"}
+
+
 def cmd_df(args: argparse.Namespace) -> int:
-    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+    rows = []
     for usage in disk_usage(store(args)):
         share = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size and usage.kind != "Build Cache" else ""
-        rows.append([usage.kind, str(usage.total), str(usage.active), human_size(usage.size),
-                     human_size(usage.reclaimable) + share])
-    render_table(rows)
+        rows.append(Row({"Active": str(usage.active), "Reclaimable": human_size(usage.reclaimable) + share,
+                         "Size": human_size(usage.size), "TotalCount": str(usage.total), "Type": usage.kind}))
+    if args.format:
+        Template(args.format, _DF_HEADERS).write(rows)
+    else:
+        render_table([list(_DF_HEADERS.values())] + [[str(row[key]) for key in _DF_HEADERS] for row in rows])
     return 0
 
 

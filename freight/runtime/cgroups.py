@@ -52,6 +52,7 @@ V1_UNLIMITED = 0x7FFFFFFFFFFFF000  # memory.limit_in_bytes with no limit, page a
 # cpu for limits, freezer for a race-free kill, devices for isolation.
 V1_BASE_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 V2_CONTROLLERS = ("cpu", "memory", "pids")
+V2_LIMIT_CONTROLLERS = ("memory", "pids")  # what a user's v2 subtree needs to count as delegated
 
 
 # ---------------------------------------------------------------- layout
@@ -554,13 +555,67 @@ def _enable_v2_controllers(root: str, parent: str, created: bool, cpuset: bool) 
         _write(os.path.join(parent, "cgroup.subtree_control"), line)
 
 
-def _mkdirs_v2(container_id: str, resources: Resources, layout: Layout) -> CgroupV2:
-    assert layout.v2_root is not None
-    parent = os.path.join(layout.v2_root, parent_name())
-    _enable_v2_controllers(layout.v2_root, parent, _mkdir(parent), resources.pins_cpuset())
+def _mkdirs_v2(container_id: str, resources: Resources, root: str, parent: str) -> CgroupV2:
+    _enable_v2_controllers(root, parent, _mkdir(parent), resources.pins_cpuset())
     path = os.path.join(parent, container_id)
     _mkdir(path)
     return CgroupV2(container_id, path)
+
+
+def _v2_parent(layout: Layout) -> tuple[str, str] | None:
+    """(the directory whose controllers freight's parent takes, that parent) on cgroup v2: the
+    root and ``freight`` for root, or the user's delegated subtree (``user_v2_subtree``) and
+    ``freight`` in it; None where containers' cgroups are v1's (or, rootless, none)."""
+    if rootless():
+        subtree = user_v2_subtree(layout.v2_root) if layout.v2_root is not None else None
+        return (subtree, os.path.join(subtree, PARENT)) if subtree is not None else None
+    if layout.mode != "v2":
+        return None
+    assert layout.v2_root is not None
+    return layout.v2_root, os.path.join(layout.v2_root, PARENT)
+
+
+def own_v2_cgroup(v2_root: str) -> str | None:
+    """This process's cgroup v2 directory (the ``0::PATH`` line of /proc/self/cgroup)."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return os.path.normpath(os.path.join(v2_root, line[3:].strip().lstrip("/")))
+    return None
+
+
+def user_v2_subtree(v2_root: str) -> str | None:
+    """The cgroup v2 subtree delegated to this (rootless) user, or None: ``freight-user-UID`` at
+    ``v2_root`` when an administrator made it the user's, else the topmost ancestor of this
+    process's own cgroup that the user owns (a systemd user session delegates
+    ``user@UID.service`` so) -- in either case only when the memory and pids controllers are
+    available there (its ``cgroup.controllers``), as limits need them."""
+    candidates = [os.path.join(v2_root, parent_name())]
+    if (mine := own_v2_cgroup(v2_root)) is not None:
+        candidates.append(_topmost_owned(v2_root, mine) or "")
+    for subtree in candidates:
+        if subtree and _owned(subtree) and set(V2_LIMIT_CONTROLLERS) <= _v2_controllers(subtree):
+            return subtree
+    return None
+
+
+def _owned(path: str) -> bool:
+    try:
+        return os.stat(path).st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def _topmost_owned(v2_root: str, path: str) -> str | None:
+    """The highest directory from ``path`` up (below ``v2_root``) that this user owns."""
+    found = None
+    while path.startswith(v2_root + "/") and _owned(path):
+        found, path = path, os.path.dirname(path)
+    return found
+
+
+def _v2_controllers(path: str) -> set[str]:
+    return set((_read(os.path.join(path, "cgroup.controllers")) or "").split())
 
 
 def create(container_id: str, resources: Resources | None = None,
@@ -578,8 +633,9 @@ def create(container_id: str, resources: Resources | None = None,
         if not delegated(layout):
             _refuse_limits(resources, layout)
             return None
-    if layout.mode == "v2":
-        cgroup: Cgroup = _mkdirs_v2(container_id, resources, layout)
+    v2 = _v2_parent(layout)
+    if v2 is not None:
+        cgroup: Cgroup = _mkdirs_v2(container_id, resources, *v2)
     else:
         cgroup = _mkdirs_v1(container_id, resources, layout)
     try:
@@ -599,10 +655,12 @@ def parent_name() -> str:
 
 
 def delegated(layout: Layout) -> bool:
-    """Whether the user's subtree exists and is the user's to write (every v1 controller's)."""
-    roots = [layout.v2_root] if layout.mode == "v2" else [layout.v1[c] for c in V1_BASE_CONTROLLERS
-                                                          if c in layout.v1 and c != "devices"]
-    return all(r is not None and os.access(os.path.join(r, parent_name()), os.W_OK) for r in roots)
+    """Whether the user has a subtree of their own: a cgroup v2 one with the controllers limits
+    need (``user_v2_subtree``), or ``freight-user-UID`` in every v1 controller's hierarchy."""
+    if _v2_parent(layout) is not None:
+        return True
+    roots = [layout.v1[c] for c in V1_BASE_CONTROLLERS if c in layout.v1 and c != "devices"]
+    return bool(roots) and all(os.access(os.path.join(r, parent_name()), os.W_OK) for r in roots)
 
 
 def _refuse_limits(resources: Resources, layout: Layout) -> None:
@@ -615,17 +673,29 @@ def _refuse_limits(resources: Resources, layout: Layout) -> None:
     if asked:
         where = layout.v2_root if layout.mode == "v2" else layout.v1.get("memory", CGROUP_ROOT)
         raise FreightError(f"rootless: {asked[0]} needs a cgroup subtree delegated to this user, and "
-                           f"{os.path.join(where or CGROUP_ROOT, parent_name())} is not one "
+                           f"{os.path.join(where or CGROUP_ROOT, parent_name())} is not one{_v2_why(layout)} "
                            "(run without limit flags, or have an administrator create it for this user)")
+
+
+def _v2_why(layout: Layout) -> str:
+    """Why the user's own cgroup v2 subtree (if any) cannot take limits, for the error."""
+    mine = own_v2_cgroup(layout.v2_root) if layout.v2_root is not None else None
+    subtree = _topmost_owned(layout.v2_root, mine) if layout.v2_root is not None and mine is not None else None
+    if subtree is None:
+        return ""
+    missing = [c for c in V2_LIMIT_CONTROLLERS if c not in _v2_controllers(subtree)]
+    return f", nor is this user's cgroup v2 subtree {subtree}: it has no {' or '.join(missing)} controller"
 
 
 def load(container_id: str, layout: Layout | None = None) -> Cgroup | None:
     """Reopen an existing container cgroup (None when it has none)."""
     layout = layout or detect_layout()
-    if layout.mode == "v2":
-        assert layout.v2_root is not None
-        path = os.path.join(layout.v2_root, parent_name(), container_id)
+    v2 = _v2_parent(layout)
+    if v2 is not None:
+        path = os.path.join(v2[1], container_id)
         return CgroupV2(container_id, path) if os.path.isdir(path) else None
+    if layout.mode == "v2":
+        return None  # rootless without a delegated subtree
     dirs = {}
     for controller, mount in layout.v1.items():
         directory = os.path.join(mount, parent_name(), container_id)

@@ -13,6 +13,7 @@ from freight.runtime.containers import get
 from freight.runtime.events import container_event
 from freight.runtime.rootfs import mount_snapshot
 from freight.store.layerwrite import write_layer
+from freight.store.tarformat import FUSE_OPAQUE_WHITEOUT, OPAQUE_MARKER
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from freight.store import Store
 
 _OPAQUE = "trusted.overlay.opaque"
+_FUSE_MARKERS = (OPAQUE_MARKER, FUSE_OPAQUE_WHITEOUT)
 
 
 def _lowers(store: Store, c: Container) -> list[str]:
@@ -55,6 +57,8 @@ def diff(store: Store, ref: str) -> list[tuple[str, str]]:
         for name in dirs + files:
             rel = os.path.normpath(os.path.join(rel_root, name))
             if "/" + rel in HOST_FILES:
+                continue
+            if name in _FUSE_MARKERS:  # fuse-overlayfs's opaque directory markers: no change of their own
                 continue
             st = os.lstat(os.path.join(root, name))
             if _is_whiteout(st):

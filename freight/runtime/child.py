@@ -19,7 +19,7 @@ from freight.runtime import process, rootfs, seccomp_filter
 from freight.runtime import syscalls as sc
 from freight.runtime.bundle import bundle_dir
 from freight.runtime.handoff import HookSync, Stdio, namespace_flags
-from freight.runtime.spec import NETWORK_HOST, ContainerSpec
+from freight.runtime.spec import NETWORK_HOST, NETWORK_JOINED, ContainerSpec
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -132,6 +132,8 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     seccomp = _preload(spec)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     _exit_if_orphaned(err_w)
+    if spec.network == NETWORK_JOINED and spec.netns_path:
+        _join_netns(spec.netns_path)
     sc.unshare(namespace_flags(spec) & ~sc.CLONE_NEWCGROUP)
     if not spec.uts_host:
         sc.sethostname(spec.hostname)
@@ -148,6 +150,16 @@ def setup_and_exec(spec: ContainerSpec, stdio: Stdio, err_w: int, joined_r: int 
     sc.unshare(sc.CLONE_NEWCGROUP)  # rooted at the container's cgroup
     rootfs.mount_cgroupfs(hierarchies, readonly=not spec.privileged)
     _exec(spec, stdio, err_w, seccomp, start_hooks)
+
+
+def _join_netns(path: str) -> None:
+    """Enter the namespace the supervisor holds for us. A root supervisor forks us inside it
+    already; a rootless one cannot enter it itself (it could not come back to the user's own)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, sc.CLONE_NEWNET)
+    finally:
+        os.close(fd)
 
 
 def _exit_if_orphaned(err_w: int) -> None:

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 
-from freight.errors import Conflict
+from freight.errors import Conflict, FreightError
 from freight.runtime import containerdir
 from freight.runtime import hostconfig as cfg
 from freight.runtime.events import container_event
@@ -111,8 +111,8 @@ def insert(store: Store, c: Container) -> None:
 
 def _check_cidfile(path: str) -> None:
     """``--cidfile`` names a file that must not exist yet (Docker's check, before anything starts)."""
-    if path and os.path.lexists(path):
-        raise Conflict(f"container ID file found, make sure the other container isn't running or delete {path}")
+    if path and os.path.lexists(path):  # the docker CLI's own check: not a Conflict the engine reports
+        raise FreightError(f"container ID file found, make sure the other container isn't running or delete {path}")
 
 
 def _write_cidfile(path: str, cid: str) -> None:

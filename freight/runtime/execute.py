@@ -69,7 +69,9 @@ def exec_in(store: Store, ref: str, cmd: list[str], env: Sequence[str] = (), use
     if ready_w is not None:
         report(ready_w, 0, str(pid))
     code = relay_and_wait({"Tty": tty}, None, launched, hub)
-    end_exec(c.host_config.get("Runtime"), spec, c.pid)
+    failure = end_exec(c.host_config.get("Runtime"), spec, c.pid)
+    if failure is not None:  # the runtime's own message went to the exec's stderr
+        code = failure.exit_code
     if exec_id is not None:  # before the viewer learns of the exit: it inspects the exec next
         exec_records.update(store, exec_id, Running=False, ExitCode=code)
     if hub is not None:

@@ -26,20 +26,22 @@ _DEFAULT_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
 
 class Resolver(Record):
     """What ``resolv.conf`` says: HostConfig's ``Dns``, ``DnsSearch`` and ``DnsOptions``, and the
-    resolver on user-defined networks (``local``: Docker's 127.0.0.11) that takes the nameservers' place."""
+    resolver on user-defined networks (``local``: Docker's 127.0.0.11) that takes the nameservers' place,
+    or a DNS forwarder put before the host's nameservers (``forwarder``: slirp4netns' 10.0.2.3, as Podman)."""
 
     nameservers: list[str] = field(default_factory=list)
     search: list[str] = field(default_factory=list)
     options: list[str] = field(default_factory=list)
     local: str = ""
+    forwarder: str = ""
 
 
-def resolver_of(host_config: dict[str, object], local: str = "") -> Resolver:
+def resolver_of(host_config: dict[str, object], local: str = "", forwarder: str = "") -> Resolver:
     def strings(key: str) -> list[str]:
         value = host_config.get(key)
         return [str(v) for v in value] if isinstance(value, list) else []
 
-    return Resolver(strings("Dns"), strings("DnsSearch"), strings("DnsOptions"), local)
+    return Resolver(strings("Dns"), strings("DnsSearch"), strings("DnsOptions"), local, forwarder)
 
 
 def _read(path: str) -> str:
@@ -56,7 +58,7 @@ def resolv_conf(host_network: bool, source: str = "/etc/resolv.conf", wanted: Re
     search, nameservers, options."""
     text = _read(source)
     wanted = wanted or Resolver()
-    if not (wanted.nameservers or wanted.search or wanted.options or wanted.local):
+    if not (wanted.nameservers or wanted.search or wanted.options or wanted.local or wanted.forwarder):
         return text if host_network else _without_loopback(text)
     host_servers, host_search, host_options = [], [], []
     for line in text.splitlines():
@@ -67,8 +69,10 @@ def resolv_conf(host_network: bool, source: str = "/etc/resolv.conf", wanted: Re
             host_search = words[1:]
         elif words[:1] == ["options"]:
             host_options = words[1:]
-    servers = [wanted.local] if wanted.local else wanted.nameservers or [
-        s for s in host_servers if host_network or not _is_loopback(s)] or _DEFAULT_NAMESERVERS
+    reachable = [s for s in host_servers if host_network or not _is_loopback(s)]
+    if wanted.forwarder:
+        reachable = [wanted.forwarder, *reachable]
+    servers = [wanted.local] if wanted.local else wanted.nameservers or reachable or _DEFAULT_NAMESERVERS
     search = wanted.search or host_search
     options = wanted.options or host_options
     if wanted.local and not any(o.startswith("ndots:") for o in options):

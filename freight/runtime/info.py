@@ -10,8 +10,10 @@ import shutil
 
 from freight import __version__
 from freight.errors import FreightError
+from freight.runtime import records  # noqa: F401 - registers the containers table that info counts
 from freight.runtime.cgroups import detect_layout
 from freight.runtime.hostconfig import INIT_BINARY
+from freight.settings import storage_driver
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ def engine_info(store: Store) -> dict[str, Any]:
         "ID": "", "Containers": len(states), "ContainersRunning": running, "ContainersPaused": paused,
         "ContainersStopped": len(states) - running - paused,
         "Images": store.db.execute("SELECT COUNT(*) FROM images").fetchone()[0],
-        "Driver": "overlay", "DriverStatus": [["Backing Filesystem", _filesystem(store.root_path)]],
+        "Driver": storage_driver(), "DriverStatus": [["Backing Filesystem", _filesystem(store.root_path)]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": None,
                     "Log": ["json-file", "local", "none"]},
         "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")

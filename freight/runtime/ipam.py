@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 
-from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
+from freight.errors import Conflict, Forbidden, FreightError, InvalidArgument, NotFound
 from freight.pids import alive, start_time
 from freight.record import Record, field
 from freight.runtime.times import timestamp
@@ -53,7 +53,15 @@ CREATE TABLE IF NOT EXISTS endpoints (
     UNIQUE (network_id, address)
 );
 """
-register_schema("network", 1, SCHEMA)
+# Version 2: ``network create --attachable`` and IPv6 (``--ipv6``: a subnet and gateway of
+# the network's, an address of the endpoint's); "" where there is none.
+SCHEMA_V2 = """
+ALTER TABLE networks ADD COLUMN attachable INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT '';
+ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';
+ALTER TABLE endpoints ADD COLUMN address6 TEXT NOT NULL DEFAULT '';
+"""
+register_schema("network", 2, SCHEMA + SCHEMA_V2)
 
 
 DEFAULT_NAME = "bridge"
@@ -62,6 +70,33 @@ DEFAULT_BRIDGE = "freight0"
 DEFAULT_SUBNET = "10.77.0.0/16"
 USER_POOL = "10.78.0.0/15"  # user-defined networks get /24s from here
 SUBNET_ENV = "FREIGHT_BRIDGE_SUBNET"
+
+# Docker's bridge driver options (``network create -o``) that freight applies; others are kept
+# and shown, as Docker keeps them.
+BRIDGE_NAME = "com.docker.network.bridge.name"
+MTU = "com.docker.network.driver.mtu"
+MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
+ICC = "com.docker.network.bridge.enable_icc"
+HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_BOOLS = (*_TRUE, "0", "f", "F", "FALSE", "false", "False")  # what Go's strconv.ParseBool takes
+
+
+def check_options(options: dict[str, str]) -> None:
+    """Refuse a value Docker's bridge driver refuses, with its message."""
+    for key, value in options.items():
+        if key == MTU and not value.lstrip("-").isdigit():
+            raise InvalidArgument(f'failed to parse {key} value: {value} (strconv.Atoi: parsing "{value}": '
+                                  "invalid syntax)")
+        if key == MTU and not 68 <= int(value) <= 65535:
+            raise InvalidArgument(f"invalid MTU number: {value} (from 68 to 65535)")
+        if key in (MASQUERADE, ICC) and value not in _BOOLS:
+            raise InvalidArgument(f'failed to parse {key} value: {value} (strconv.ParseBool: parsing "{value}": '
+                                  "invalid syntax)")
+        if key == HOST_BINDING:
+            to_int(value)
+        if key == BRIDGE_NAME and not (0 < len(value) <= 15 and all(c.isalnum() or c in "-_." for c in value)):
+            raise InvalidArgument(f"invalid bridge name {value}: up to 15 letters, digits, '-', '_' or '.'")
 
 
 class Network(Record):
@@ -75,10 +110,28 @@ class Network(Record):
     labels: dict[str, str]
     options: dict[str, str]
     created: str
+    attachable: bool = False
+    subnet6: str = ""  # IPv6 (``--ipv6``): "" for none
+    gateway6: str = ""
 
     @property
     def prefix(self) -> int:
         return int(self.subnet.partition("/")[2])
+
+    @property
+    def mtu(self) -> int | None:
+        value = self.options.get(MTU)
+        return int(value) if value else None
+
+    @property
+    def masquerade(self) -> bool:
+        """Outbound traffic leaves with the host's address (``enable_ip_masquerade``, on by default)."""
+        return not self.internal and self.options.get(MASQUERADE, "true") in _TRUE
+
+    @property
+    def icc(self) -> bool:
+        """Containers of the network reach each other (``enable_icc``, on by default)."""
+        return self.options.get(ICC, "true") in _TRUE
 
     @property
     def dns(self) -> bool:
@@ -94,6 +147,7 @@ class Endpoint(Record):
     veth: str
     names: list[str]
     ports: list[list[Any]] = field(default_factory=list)  # netfirewall.Port values, as JSON gives them
+    address6: str = ""  # on an IPv6 network
 
 
 # ------------------------------------------------------------------ addresses
@@ -125,6 +179,18 @@ def contains(subnet: str, address: str) -> bool:
     return (to_int(address) >> (32 - prefix)) == (base >> (32 - prefix))
 
 
+def contains_any(subnet: str, address: str) -> bool:
+    """``contains`` for an IPv4 or an IPv6 subnet (False for an address of the other family)."""
+    if ":" not in subnet:
+        return ":" not in address and contains(subnet, address)
+    import ipaddress  # only IPv6 networks need it
+
+    try:
+        return ipaddress.ip_address(address) in ipaddress.IPv6Network(subnet)
+    except ValueError:
+        return False
+
+
 def overlaps(a: str, b: str) -> bool:
     (x, px), (y, py) = parse_subnet(a), parse_subnet(b)
     shift = 32 - min(px, py)
@@ -140,7 +206,8 @@ def mac_of(address: str) -> str:
 
 def _network(row: sqlite3.Row) -> Network:
     return Network(row["id"], row["name"], row["driver"], row["bridge"], row["subnet"], row["gateway"],
-                   bool(row["internal"]), json.loads(row["labels"]), json.loads(row["options"]), row["created"])
+                   bool(row["internal"]), json.loads(row["labels"]), json.loads(row["options"]), row["created"],
+                   bool(row["attachable"]), row["subnet6"], row["gateway6"])
 
 
 def networks(db: sqlite3.Connection) -> list[Network]:
@@ -178,12 +245,21 @@ def lookup(db: sqlite3.Connection, ref: str) -> Network:
 
 def add_network(db: sqlite3.Connection, name: str, subnet: str | None, gateway: str | None, internal: bool,
                 labels: dict[str, str], host_routes: list[str], bridge: str | None = None,
-                options: dict[str, str] | None = None) -> Network:
-    """Record a new network; its subnet is checked against the others' and the host's routes."""
+                options: dict[str, str] | None = None, attachable: bool = False, subnet6: str = "",
+                gateway6: str = "") -> Network:
+    """Record a new network; its subnet is checked against the others' and the host's routes
+    (``subnet6``: its IPv6 subnet, checked against the others')."""
     nid = os.urandom(32).hex()
+    bridge = bridge or f"frt-{nid[:11]}"
     with transaction(db):
         if db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
             raise Conflict(f"network with name {name} already exists")
+        other = db.execute("SELECT id, bridge FROM networks WHERE bridge = ?", (bridge,)).fetchone()
+        if other is not None:
+            raise Forbidden(f"cannot create network {nid} ({bridge}): conflicts with network {other[0]} "
+                            f"({other[1]}): networks have same bridge name")
+        if subnet6:
+            gateway6 = _check_subnet6(db, subnet6, gateway6)
         taken = [r[0] for r in db.execute("SELECT subnet FROM networks")]
         if subnet is None:
             subnet = _free_subnet(taken, host_routes)
@@ -191,22 +267,80 @@ def add_network(db: sqlite3.Connection, name: str, subnet: str | None, gateway: 
             parse_subnet(subnet)
             for other in taken:
                 if overlaps(subnet, other):
-                    raise Conflict("Pool overlaps with other one on this address space")
+                    raise Forbidden("Pool overlaps with other one on this address space")
             for route in host_routes:
                 if overlaps(subnet, route):
-                    raise Conflict(f"subnet {subnet} overlaps with the host's route to {route}: "
+                    raise Forbidden(f"subnet {subnet} overlaps with the host's route to {route}: "
                                    f"choose another subnet")
         base, prefix = parse_subnet(subnet)
         gateway = gateway or to_text(base + 1)
         if not contains(subnet, gateway):
             raise InvalidArgument(f"no matching subnet for gateway {gateway}")
-        network = Network(nid, name, "bridge", bridge or f"frt-{nid[:11]}", subnet, gateway, internal,
-                          labels, options or {}, timestamp())
+        network = Network(nid, name, "bridge", bridge, subnet, gateway, internal, labels, options or {}, timestamp(),
+                          attachable, subnet6, gateway6)
         db.execute("INSERT INTO networks (id, name, driver, bridge, subnet, gateway, internal, labels, options,"
-                   " created, cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   " created, cursor, attachable, subnet6, gateway6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (nid, name, "bridge", network.bridge, subnet, gateway, int(internal), json.dumps(labels),
-                    json.dumps(network.options), network.created, to_int(gateway) - base))
+                    json.dumps(network.options), network.created, to_int(gateway) - base, int(attachable),
+                    subnet6, gateway6))
     return network
+
+
+def _check_subnet6(db: sqlite3.Connection, subnet6: str, gateway6: str) -> str:
+    """Refuse an IPv6 subnet that is malformed or overlaps another network's; the gateway
+    (the first address unless given)."""
+    import ipaddress  # only IPv6 networks need it
+
+    try:
+        net = ipaddress.IPv6Network(subnet6)
+    except ValueError as err:
+        raise InvalidArgument(f"invalid subnet {subnet6}: {err}") from None
+    if net.prefixlen > 120:
+        raise InvalidArgument(f"invalid subnet {subnet6}: give an IPv6 prefix of /120 or shorter")
+    for (other,) in db.execute("SELECT subnet6 FROM networks WHERE subnet6 != ''"):
+        if net.overlaps(ipaddress.IPv6Network(other)):
+            raise Forbidden("Pool overlaps with other one on this address space")
+    try:
+        gateway = ipaddress.IPv6Address(gateway6) if gateway6 else net[1]
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway {gateway6}: not an IPv6 address") from None
+    if gateway not in net:
+        raise InvalidArgument(f"no matching subnet for gateway {gateway6}")
+    return str(gateway)
+
+
+def address6(db: sqlite3.Connection, network: Network, address: str, wanted: str = "") -> str:
+    """A container's IPv6 address on an IPv6 network: ``wanted`` (``--ip6``), or the subnet's host
+    with the number its IPv4 address has; "" on an IPv4-only network."""
+    if not network.subnet6:
+        if wanted:
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+        return ""
+    import ipaddress  # only IPv6 networks need it
+
+    net = ipaddress.IPv6Network(network.subnet6)
+    if wanted:
+        try:
+            chosen = ipaddress.IPv6Address(wanted)
+        except ValueError:
+            raise InvalidArgument(f"invalid IPv6 address: {wanted}") from None
+        if chosen not in net:
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    else:
+        host = to_int(address) - parse_subnet(network.subnet)[0]
+        if host >= net.num_addresses:
+            raise FreightError(f"no available IPv6 addresses on this network's address pools ({network.subnet6} "
+                               f"is smaller than {network.subnet})")
+        chosen = net[host]
+    used = {ipaddress.IPv6Address(r[0]) for r in db.execute(
+        "SELECT address6 FROM endpoints WHERE network_id = ? AND address6 != ''", (network.id,))}
+    if chosen in used or chosen in (net[0], ipaddress.IPv6Address(network.gateway6)):
+        raise Conflict("failed to set up container networking: Address already in use")
+    return str(chosen)
+
+
+def prefix6(network: Network) -> int:
+    return int(network.subnet6.partition("/")[2]) if network.subnet6 else 0
 
 
 def _free_subnet(taken: list[str], host_routes: list[str]) -> str:
@@ -227,9 +361,11 @@ def remove_network(db: sqlite3.Connection, network: Network) -> None:
 # ------------------------------------------------------------------ leases
 
 def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: str,
-             names: list[str], wanted: str = "", owner: tuple[int, str] | None = None, mac: str = "") -> Endpoint:
-    """Lease an address (``wanted``, or the next free one) held by ``owner`` (PID, start time:
-    the container's supervisor), by default the calling process."""
+             names: list[str], wanted: str = "", owner: tuple[int, str] | None = None, mac: str = "",
+             wanted6: str = "") -> Endpoint:
+    """Lease an address (``wanted``, or the next free one; on an IPv6 network an IPv6 one too,
+    ``wanted6`` or one of ``address6``'s choice) held by ``owner`` (PID, start time: the
+    container's supervisor), by default the calling process."""
     base, prefix = parse_subnet(network.subnet)
     size = 1 << (32 - prefix)
     gateway = to_int(network.gateway) - base
@@ -248,12 +384,14 @@ def allocate(db: sqlite3.Connection, network: Network, container_id: str, veth: 
             host = _next_free(cursor, size, used | {gateway})
             db.execute("UPDATE networks SET cursor = ? WHERE id = ?", (host, network.id))
         address = to_text(base + host)
-        endpoint = Endpoint(network.id, container_id, address, mac or mac_of(address), veth, names)
+        endpoint = Endpoint(network.id, container_id, address, mac or mac_of(address), veth, names,
+                            address6=address6(db, network, address, wanted6))
         if owner is None:
             owner = (os.getpid(), start_time(os.getpid()) or "")
         db.execute("INSERT INTO endpoints (network_id, container_id, address, mac, veth, names, owner_pid,"
-                   " owner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (network.id, container_id, address, endpoint.mac, veth, json.dumps(names), *owner))
+                   " owner_start, address6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (network.id, container_id, address, endpoint.mac, veth, json.dumps(names), *owner,
+                    endpoint.address6))
     return endpoint
 
 
@@ -280,7 +418,7 @@ def release_one(db: sqlite3.Connection, network_id: str, container_id: str) -> N
 
 def _endpoint(row: sqlite3.Row) -> Endpoint:
     return Endpoint(row["network_id"], row["container_id"], row["address"], row["mac"], row["veth"],
-                    json.loads(row["names"]), json.loads(row["ports"]))
+                    json.loads(row["names"]), json.loads(row["ports"]), row["address6"])
 
 
 def endpoints_of(db: sqlite3.Connection, container_id: str) -> list[Endpoint]:

@@ -23,7 +23,7 @@ from freight.runtime.bundle import bundle_dir
 from freight.runtime.handoff import RUNTIME_HOOK_STAGES, HookSync, Stdio, close_fds, error_for, read_report, report
 from freight.runtime.pidfork import fork_new_pidns
 from freight.runtime.spec import ContainerSpec
-from freight.settings import rootless
+from freight.settings import FUSE_OVERLAYFS, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     the createRuntime (and prestart) ones run here, in our namespaces, while the child
     waits after its mounts (see ``child``); a failing one kills the child and raises.
     """
+    fuse = join_pid is None and _mount_fuse(spec)
     err_r, err_w = os.pipe()
     joined_r = joined_w = None
     if (spec.cgroup is not None or make_cgroup is not None) and join_pid is None:
@@ -71,6 +72,8 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     except OSError:
         _restore_pidns(own_pidns)
         close_fds(err_r, err_w, joined_r, joined_w)
+        if fuse:
+            sc.umount2(spec.merged, sc.MNT_DETACH)
         raise
     if pid == 0:
         close_fds(err_r, joined_w)
@@ -79,6 +82,10 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
         _child(spec, stdio, err_w, join_pid, joined_r, hooks, sync)
     _restore_pidns(own_pidns)
     close_fds(err_w, joined_r)
+    if fuse:
+        from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
+
+        fuseoverlay.detach_when_copied(pid, spec.merged)
     if sync is not None:
         sync.parent_side()
     try:
@@ -91,6 +98,16 @@ def fork_container(spec: ContainerSpec, stdio: Stdio, join_pid: int | None = Non
     if sync is not None:
         _run_runtime_hooks(sync, spec, pid, err_r, hooks or {})
     return pid, err_r
+
+
+def _mount_fuse(spec: ContainerSpec) -> bool:
+    """A fuse-overlayfs root is mounted here, before the fork (see runtime/fuseoverlay.py);
+    whether it was."""
+    if not any(m.type == FUSE_OVERLAYFS for m in spec.rootfs):
+        return False
+    from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
+
+    return fuseoverlay.mount_before_fork(spec.rootfs, spec.merged)
 
 
 def _run_runtime_hooks(sync: HookSync, spec: ContainerSpec, pid: int, err_r: int,

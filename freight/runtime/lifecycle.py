@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 
 def kill(store: Store, ref: str, sig: str | int = "KILL") -> Container:
-    c = get(store, ref)
+    try:
+        c = get(store, ref)
+    except NotFound as err:
+        raise NotFound(f"Cannot kill container: {ref}: {err}") from None
     number = parse_signal(sig)
     if not c.running:
         raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
 from freight.runtime import syscalls as sc
-from freight.runtime.ipam import Endpoint, Network
+from freight.runtime.ipam import Endpoint, Network, prefix6
 from freight.runtime.nettools import run_tool
 
 
@@ -53,18 +53,34 @@ def _write(path: str, value: str) -> None:
         f.write(value)
 
 
+def _mtu(network: Network) -> str:
+    return f" mtu {network.mtu}" if network.mtu else ""
+
+
 def make_bridge(network: Network) -> None:
-    """The network's bridge with its gateway address, forwarding on (the uplink too, as Docker
+    """The network's bridge with its gateway address(es), forwarding on (the uplink too, as Docker
     sets ip_forward), 127.0.0.1 routable for published ports (``netfirewall`` guards it)."""
-    run_tool(["ip", "-batch", "-"],
-             f"link add {network.bridge} type bridge\n"
-             f"addr add {network.gateway}/{network.prefix} dev {network.bridge}\n"
-             f"link set {network.bridge} up\n")
+    run_tool(["ip", "link", "add", "name", network.bridge, *_mtu(network).split(), "type", "bridge"])
+    batch = f"addr add {network.gateway}/{network.prefix} dev {network.bridge}\n"
+    if network.subnet6:  # the host may have IPv6 off by default
+        _write(f"/proc/sys/net/ipv6/conf/{network.bridge}/disable_ipv6", "0")
+        batch += f"addr add {network.gateway6}/{prefix6(network)} dev {network.bridge} nodad\n"
+    run_tool(["ip", "-batch", "-"], batch + f"link set {network.bridge} up\n")
     _write(f"/proc/sys/net/ipv4/conf/{network.bridge}/route_localnet", "1")
     if not network.internal:
-        with open("/proc/sys/net/ipv4/ip_forward") as f:
-            if f.read().strip() != "1":
-                _write("/proc/sys/net/ipv4/ip_forward", "1")
+        _enable("ipv4/ip_forward")
+        if network.subnet6:
+            _enable("ipv6/conf/all/forwarding")
+
+
+def _read_sysctl(name: str) -> str:
+    with open(f"/proc/sys/net/{name}") as f:
+        return f.read().strip()
+
+
+def _enable(name: str) -> None:
+    if _read_sysctl(name) != "1":
+        _write(f"/proc/sys/net/{name}", "1")
 
 
 def remove_bridge(network: Network) -> None:
@@ -108,15 +124,22 @@ def plug(netns: int, network: Network, endpoint: Endpoint, interface: str, hairp
     address and MAC (and, ``first``, ``lo`` up and the default route); ``host_netns`` is the
     bridge's namespace when it is not the calling thread's."""
     fd_path = f"/proc/{os.getpid()}/fd/{netns}"
-    host = (f"link add {endpoint.veth} type veth peer name {interface} address {endpoint.mac} netns {fd_path}\n"
+    mtu = _mtu(network)
+    host = (f"link add name {endpoint.veth}{mtu} type veth peer name {interface}{mtu} address {endpoint.mac} "
+            f"netns {fd_path}\n"
             f"link set {endpoint.veth} master {network.bridge} up\n")
     if hairpin:  # a container reaching its own published port through the host
         host += f"link set {endpoint.veth} type bridge_slave hairpin on\n"
     run_tool(["ip", "-batch", "-"], host, netns=host_netns)
     inside = "link set lo up\n" if first else ""
-    inside += f"addr add {endpoint.address}/{network.prefix} dev {interface}\nlink set {interface} up\n"
+    inside += f"addr add {endpoint.address}/{network.prefix} dev {interface}\n"
+    if endpoint.address6:
+        inside += f"addr add {endpoint.address6}/{prefix6(network)} dev {interface} nodad\n"
+    inside += f"link set {interface} up\n"
     if first and not network.internal:
         inside += f"route add default via {network.gateway}\n"
+        if endpoint.address6:
+            inside += f"route add default via {network.gateway6}\n"
     run_tool(["ip", "-batch", "-"], inside, netns=netns)
 
 

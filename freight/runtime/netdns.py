@@ -5,14 +5,18 @@ network in ``<root>/network/aardvark/`` (first line: the gateway it listens on; 
 one line per container: ID, IPv4, IPv6, names) and rereads them on SIGHUP. The files
 are rewritten from the store's leases (``ipam``) under a lock, so a name disappears as
 soon as its container stops; the process is stopped once no network has a container.
-Unknown names are forwarded to the host's resolvers.
+Names it does not know are forwarded, as Docker's embedded DNS forwards them, to the
+container's ``--dns`` servers (the fifth field of its line: aardvark-dns picks them by
+the query's source address), or else to the host's resolvers.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
+import socket
 import sqlite3
 
 from freight.runtime import ipam
@@ -70,9 +74,33 @@ def _files(db: sqlite3.Connection) -> dict[str, str]:
     for network in ipam.networks(db):
         members = ipam.endpoints(db, network.id)
         if network.dns and members:
-            lines = [network.gateway] + [f"{e.container_id} {e.address}  {','.join(e.names)}" for e in members]
+            listen = ",".join(filter(None, (network.gateway, network.gateway6)))
+            lines = [listen] + [f"{e.container_id} {e.address} {e.address6} {','.join(e.names)} "
+                                         f"{','.join(_servers(db, e.container_id))}".rstrip() for e in members]
             files[network.id[:12]] = "\n".join(lines) + "\n"
     return files
+
+
+def _servers(db: sqlite3.Connection, container_id: str) -> list[str]:
+    """The container's ``--dns`` servers (HostConfig.Dns) that are IP addresses: aardvark-dns
+    refuses a whole file with one that is not."""
+    row = db.execute("SELECT json_extract(config, '$.HostConfig.Dns') FROM containers WHERE id = ?",
+                     (container_id,)).fetchone()
+    try:
+        listed = json.loads(row[0]) if row and row[0] else []
+    except ValueError:
+        return []
+    return [str(s) for s in listed if isinstance(s, str) and _is_address(s)]
+
+
+def _is_address(text: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except OSError:
+            pass
+    return False
 
 
 def stop(root: str) -> None:

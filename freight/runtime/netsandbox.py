@@ -15,12 +15,14 @@ import fcntl
 import json
 import os
 
-from freight.errors import Conflict, InvalidArgument, NotFound
+from freight.errors import Conflict, FreightError, InvalidArgument, NotFound
 from freight.pids import alive
 from freight.record import Record, field
-from freight.runtime import ipam, netbridge, netdns, netfirewall
+from freight.runtime import ipam, netbridge, netdns, netfirewall, slirp
 from freight.runtime.hostfiles import resolver_of, write_hosts, write_resolv_conf
 from freight.runtime.ipam import Endpoint, Network
+from freight.runtime.network import SLIRP
+from freight.runtime.runtimes import has_own_network
 from freight.settings import rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
@@ -43,6 +45,7 @@ class Sandbox(Record, frozen=False):
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: list[netfirewall.Port] = field(default_factory=list)
     dns: bool = False
+    slirp4netns: slirp.Slirp | None = None
 
 
 def wanted_networks(c: Container) -> dict[str, dict[str, Any]]:
@@ -60,16 +63,17 @@ def initial_networks(store: Store, host: dict[str, Any], networking: dict[str, A
     mode = host.get("NetworkMode") or "default"
     if mode.startswith("container:") and (host.get("PortBindings") or host.get("PublishAllPorts")):
         raise InvalidArgument("conflicting options: port publishing and the container type network mode")
-    if mode in PLAIN_MODES or mode.startswith("container:"):
+    if mode in PLAIN_MODES or mode == SLIRP or mode.startswith("container:"):
         return {}
     network = _network(store, ipam.DEFAULT_NAME if mode == "default" else mode, make=False)
     configs = (networking or {}).get("EndpointsConfig") or {}
     settings = dict(configs.get(network.name) or configs.get(mode) or {})
     if network.name == ipam.DEFAULT_NAME and settings.get("Aliases"):
         raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
-    wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address")
-    if wanted and not ipam.contains(network.subnet, wanted):
-        raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {wanted}")
+    wanted = settings.get("IPAMConfig") or {}
+    for address, subnet in ((wanted.get("IPv4Address"), network.subnet), (wanted.get("IPv6Address"), network.subnet6)):
+        if address and not (subnet and ipam.contains_any(subnet, address)):
+            raise InvalidArgument(f"invalid endpoint settings: no configured subnet contains IP address {address}")
     return {network.name: endpoint_settings(network, None, settings)}
 
 
@@ -82,13 +86,11 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
     mode = c.host_config.get("NetworkMode") or "default"
     if mode in PLAIN_MODES:
         return None
+    if mode == SLIRP or (rootless() and mode in ("default", "bridge")):
+        return _slirp_sandbox(store, c, required=mode == SLIRP)
     if rootless() and not mode.startswith("container:"):
-        # Bridges and firewall rules need root on the host: a rootless container gets a
-        # namespace of its own with its loopback only (outbound access through slirp4netns
-        # or pasta is not there yet).
-        if mode not in ("default", "bridge"):
-            raise InvalidArgument(f"network {mode}: user-defined networks need root (not available rootless)")
-        return None
+        # Bridges and firewall rules need root on the host.
+        raise InvalidArgument(f"network {mode}: user-defined networks need root (not available rootless)")
     if mode.startswith("container:"):
         return Sandbox(_joined(store, mode.partition(":")[2]), c.id)
     reconcile(store)
@@ -99,10 +101,12 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
         ports = [b for b in published if ":" not in b.host_ip and b.proto in ("tcp", "udp")]
         for index, (network, settings) in enumerate(resolved):
             names = [c.name, *(settings.get("Aliases") or []), c.id[:12]]
-            wanted = ((settings.get("IPAMConfig") or {}).get("IPv4Address")) or ""
-            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names, wanted,
+            wanted = settings.get("IPAMConfig") or {}
+            endpoint = ipam.allocate(db, network, c.id, f"frt{c.id[:11]}{index}", names,
+                                     wanted.get("IPv4Address") or "",
                                      mac=settings.get("MacAddress") or (c.config.get("MacAddress") if index == 0
-                                                                        else "") or "")
+                                                                        else "") or "",
+                                     wanted6=wanted.get("IPv6Address") or "")
             sandbox.endpoints.append(endpoint)
             sandbox.networks.append(network)
             sandbox.dns = sandbox.dns or network.dns
@@ -117,11 +121,57 @@ def open_sandbox(store: Store, c: Container, published: list[PortBinding]) -> Sa
     return sandbox
 
 
-def wire(store: Store, sandbox: Sandbox, host_netns: int) -> None:
+def _slirp_sandbox(store: Store, c: Container, required: bool) -> Sandbox | None:
+    """A namespace of the container's own served by slirp4netns (see ``slirp``). Where the
+    user cannot have it (``slirp.problem``) the default network of a rootless container is
+    its loopback alone, with a warning (``default_network_warning``); ``--network
+    slirp4netns`` asked for it, and fails."""
+    problem = slirp.problem()
+    if problem is not None:
+        if required:
+            raise FreightError(f"{problem}; use --network none")
+        return None
+    host = c.host_config
+    # As Podman: the container's address with its name, ``host-gateway`` is slirp4netns' gateway,
+    # and its DNS forwarder goes before the host's servers.
+    write_hosts(c.directory(store), c.config.get("Hostname") or c.id[:12], c.config.get("Domainname") or "",
+                list(host.get("ExtraHosts") or []), [slirp.ADDRESS], slirp.GATEWAY)
+    if not host.get("Dns"):
+        write_resolv_conf(c.directory(store), resolver_of(host, forwarder=slirp.DNS))
+    fd = slirp.new_namespace()
+    try:
+        return Sandbox(fd, c.id, slirp4netns=slirp.Slirp.start(f"/proc/{os.getpid()}/fd/{fd}", c.directory(store)))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def default_network_warning(host_config: dict[str, Any]) -> str | None:
+    """The warning for a rootless container whose default network will be its loopback alone,
+    as slirp4netns cannot run for this user (None when it can, or another network was asked)."""
+    if not rootless() or (host_config.get("NetworkMode") or "default") not in ("default", "bridge"):
+        return None
+    problem = slirp.problem()
+    return None if problem is None else f"{problem}: this container has no network but its loopback " \
+                                           "(--network none says so without this warning)"
+
+
+def forked_inside(sandbox: Sandbox) -> bool:
+    """Whether the container's process is to be forked inside the sandbox's namespace (with the
+    supervisor's thread there, ``netbridge.entered``), or enters it itself (slirp4netns)."""
+    return sandbox.slirp4netns is None
+
+
+def wire(store: Store, sandbox: Sandbox, host_netns: int | None) -> None:
     """The veths, published ports and DNS names of an opened sandbox. The supervisor calls it
     once the container's process is forked, while that builds its filesystem (and waits for
     us before its command runs), from inside the container's namespace: ``host_netns`` is
-    where the host's side is."""
+    where the host's side is (None when the supervisor stayed there: slirp4netns, whose tap
+    device this waits for)."""
+    if sandbox.slirp4netns is not None:
+        sandbox.slirp4netns.ready()
+        return
+    assert host_netns is not None
     for index, (network, endpoint) in enumerate(zip(sandbox.networks, sandbox.endpoints)):
         netbridge.plug(sandbox.fd, network, endpoint, f"eth{index}", hairpin=bool(sandbox.ports),
                        first=index == 0, host_netns=host_netns)
@@ -132,6 +182,22 @@ def wire(store: Store, sandbox: Sandbox, host_netns: int) -> None:
         netfirewall.add_ports(sandbox.container_id, sandbox.ports, host_netns)
     if sandbox.dns:
         netdns.sync(store.root_path, store.db, host_netns)
+
+
+def default_host_ip(store: Store, c: Container) -> str:
+    """Where a port published without an address binds: the container's first network's
+    ``host_binding_ipv4`` option ("": every address, Docker's default)."""
+    mode = c.host_config.get("NetworkMode") or "default"
+    if mode in PLAIN_MODES or mode.startswith("container:") or not (c.host_config.get("PortBindings")
+                                                                    or c.host_config.get("PublishAllPorts")):
+        return ""
+    name = next(iter(wanted_networks(c)))
+    try:
+        network = ipam.lookup(store.db, name) if name != ipam.DEFAULT_NAME else None
+    except NotFound:
+        return ""  # open_sandbox says so
+    value = network.options.get(ipam.HOST_BINDING, "") if network else ""
+    return "" if value == "0.0.0.0" else value
 
 
 def _joined(store: Store, ref: str) -> int:
@@ -196,9 +262,11 @@ def _settle(store: Store, c: Container, resolved: list[tuple[Network, dict[str, 
     hostname = c.config.get("Hostname") or c.id[:12]
     domain = c.config.get("Domainname") or ""
     write_hosts(c.directory(store), hostname, domain, list(host.get("ExtraHosts") or []),
-                [e.address for e in sandbox.endpoints], resolved[0][0].gateway)
-    if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``)
-        write_resolv_conf(c.directory(store), resolver_of(host, local=netfirewall.EMBEDDED_DNS))
+                [a for e in sandbox.endpoints for a in (e.address, e.address6) if a], resolved[0][0].gateway)
+    if resolved[0][0].dns:  # names on user-defined networks: Docker's resolver address (``wire``),
+        # or for gVisor, whose stack the namespace's redirect of that address misses, the server's own
+        local = resolved[0][0].gateway if has_own_network(host.get("Runtime")) else netfirewall.EMBEDDED_DNS
+        write_resolv_conf(c.directory(store), resolver_of(host, local=local))
     networks = {}
     for (network, settings), e in zip(resolved, sandbox.endpoints):
         networks[network.name] = endpoint_settings(network, e, settings)
@@ -215,7 +283,8 @@ def endpoint_settings(network: Network, e: Endpoint | None, settings: dict[str, 
         "NetworkID": network.id,
         "EndpointID": (os.urandom(32).hex() if e else ""), "Gateway": network.gateway if e else "",
         "IPAddress": e.address if e else "", "IPPrefixLen": network.prefix if e else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": network.gateway6 if e and e.address6 else "", "GlobalIPv6Address": e.address6 if e else "",
+        "GlobalIPv6PrefixLen": ipam.prefix6(network) if e and e.address6 else 0,
         "DNSNames": e.names if e and network.dns else None,
     }
 
@@ -234,6 +303,8 @@ def network_settings(networks: dict[str, Any], fd: int | None, default: Endpoint
 def close_sandbox(store: Store, sandbox: Sandbox) -> None:
     """Release what ``open_sandbox`` took (the veths go with the namespace)."""
     try:
+        if sandbox.slirp4netns is not None:
+            sandbox.slirp4netns.stop()
         if sandbox.endpoints:
             release(store, sandbox.container_id)
     finally:
@@ -277,7 +348,8 @@ def forget(store: Store, c: Container) -> None:
         ns["Networks"] = (json.loads(row[0]).get("NetworkSettings") or {}).get("Networks") or {}
     for entry in (ns.get("Networks") or {}).values():
         for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
-                           ("IPPrefixLen", 0), ("DNSNames", None)):
+                           ("IPPrefixLen", 0), ("DNSNames", None), ("IPv6Gateway", ""), ("GlobalIPv6Address", ""),
+                           ("GlobalIPv6PrefixLen", 0)):
             entry[key] = empty
     for key, empty in (("IPAddress", ""), ("Gateway", ""), ("MacAddress", ""), ("EndpointID", ""),
                        ("IPPrefixLen", 0), ("SandboxID", "")):

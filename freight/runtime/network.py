@@ -4,9 +4,11 @@ Modes (``--network``): ``default`` (also spelled ``bridge``): the default bridge
 the name or ID of a user-defined network (``network create``); ``none``: a namespace of
 its own with only the loopback interface, which the container's process brings up
 before exec (``child.loopback_up``); ``host``: the host's namespace;
-``container:NAME``: that running container's namespace. The networks themselves are
-``netsandbox``'s (and ``ipam``, ``netbridge``, ``netfirewall``, ``netdns``); whether a
-named network exists is checked against the store when the container is created.
+``container:NAME``: that running container's namespace; ``slirp4netns``: a namespace of its
+own with outbound access through slirp4netns (``slirp``), the default of a rootless
+container. The networks themselves are ``netsandbox``'s (and ``ipam``, ``netbridge``,
+``netfirewall``, ``netdns``); whether a named network exists is checked against the store
+when the container is created.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from freight.errors import InvalidArgument
 DEFAULT = "default"
 NONE = "none"
 HOST = "host"
+SLIRP = "slirp4netns"
 
 
 def parse_network_mode(value: str) -> str:

@@ -16,8 +16,8 @@ import stat
 from freight.errors import FreightError
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
-from freight.runtime.spec import NETWORK_HOST, ContainerSpec, shm_size_option
-from freight.settings import rootless
+from freight.runtime.spec import NETWORK_HOST, ContainerSpec, DeviceNode, shm_size_option
+from freight.settings import FUSE_OVERLAYFS, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -90,6 +90,11 @@ def mount_snapshot(m: SnapshotMount, target: str) -> None:
     if m.type == "bind":
         _bind(m.source, target, m.readonly)
         return
+    if m.type == FUSE_OVERLAYFS:
+        from freight.runtime import fuseoverlay  # only fuse-overlayfs mounts need it
+
+        fuseoverlay.mount(m, target)
+        return
     here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         if m.cwd:
@@ -112,13 +117,15 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
             continue
         os.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
         os.chmod(f"{dev}/{name}", 0o666)
-    if spec.devices and in_userns:
-        raise FreightError(f"rootless: --device {spec.devices[0].path} is not supported without root")
     for node in spec.devices:
         path = secure_join(root, node.path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if os.path.lexists(path):
             os.unlink(path)
+        if in_userns:  # the host's node, bound (as rootless Podman does): its owner and mode stay the host's
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+            _bind(host_node(node), path, False)
+            continue
         kind = stat.S_IFCHR if node.kind == "c" else stat.S_IFBLK
         os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
         os.chmod(path, node.mode)
@@ -141,6 +148,21 @@ def _mount_dev(spec: ContainerSpec, root: str) -> None:
         sc.mount("mqueue", f"{dev}/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     if spec.tty:
         os.close(os.open(f"{dev}/console", os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def host_node(node: DeviceNode) -> str:
+    """The host's /dev node of ``node``'s type and numbers (sysfs names it), for a bind."""
+    kind = "char" if node.kind == "c" else "block"
+    try:
+        with open(f"/sys/dev/{kind}/{node.major}:{node.minor}/uevent") as f:
+            name = next(line[8:].strip() for line in f if line.startswith("DEVNAME="))
+        st = os.stat(f"/dev/{name}")
+    except (OSError, StopIteration):
+        st = None
+    if st is None or st.st_rdev != os.makedev(node.major, node.minor):
+        raise FreightError(f"rootless: --device {node.path}: no host node of {kind} device "
+                           f"{node.major}:{node.minor} under /dev to bind (device nodes cannot be made without root)")
+    return f"/dev/{name}"
 
 
 def cgroup_hierarchies() -> list[tuple[str, str | None]]:
@@ -267,7 +289,10 @@ def prepare(spec: ContainerSpec, open_console: Callable[[str], None] | None = No
     """
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     for m in spec.rootfs:
-        mount_snapshot(m, spec.merged)
+        if m.type != FUSE_OVERLAYFS:  # that one the parent mounted before the fork (see launch)
+            mount_snapshot(m, spec.merged)
+        elif not os.path.ismount(spec.merged):
+            raise FreightError("the container's fuse-overlayfs root is not mounted")
     root = spec.merged
     _mount_kernel_filesystems(spec, root)
     _mount_host_files(spec, root)

@@ -28,13 +28,15 @@ from freight.errors import CannotInvoke, CommandNotFound, FreightError
 from freight.record import Record, field, replace
 from freight.runtime import syscalls as sc
 from freight.runtime.fsutil import copy_tree
+from freight.runtime.process import lookup
 from freight.runtime.rootfs import mount_snapshot, secure_join
-from freight.runtime.spec import NETWORK_HOST
-from freight.settings import config_file
+from freight.runtime.spec import NETWORK_HOST, NETWORK_JOINED
+from freight.settings import config_file, rootless
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any
 
     from freight.runtime.handoff import Stdio
@@ -81,17 +83,24 @@ def check_name(name: str | None) -> str:
 
 
 def check_host_config(name: str, host: dict[str, Any]) -> None:
-    """Refuse at create what the runtime ``name`` cannot do: published ports into gVisor's
-    own network stack (the port proxy reaches the container's namespace, not gVisor's)."""
-    if name == BUILTIN or not (host.get("PortBindings") or host.get("PublishAllPorts")):
+    """Refuse at create what the runtime ``name`` cannot do. gVisor has a network stack of
+    its own: it takes over the interfaces of the namespace freight made and wired for the
+    container (a bridge network's), so it cannot share another container's, and published
+    ports need that bridge address (the port proxy reaches the namespace, not gVisor)."""
+    if not has_own_network(name):
         return
-    if has_own_network(name):
-        raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) yet")
+    mode = str(host.get("NetworkMode") or "")
+    if mode.startswith("container:"):
+        raise FreightError(f"runtime {name!r} cannot join another container's network ({mode}): it has a network "
+                           "stack of its own")
+    if rootless() and (host.get("PortBindings") or host.get("PublishAllPorts")):
+        raise FreightError(f"runtime {name!r} does not support published ports (-p, -P) without a bridge network "
+                           "(rootless)")
 
 
 def has_own_network(name: str | None) -> bool:
-    """Whether the runtime ``name`` brings its own network stack (gVisor's), so a network
-    namespace made and wired for the container would not be the one it uses."""
+    """Whether the runtime ``name`` brings its own network stack (gVisor's), which rules
+    set in the container's network namespace (the embedded DNS's redirect) do not reach."""
     if not name or name == BUILTIN:
         return False
     entry = _configured().get(name) or {}
@@ -131,15 +140,17 @@ def check_host(runtime: Runtime) -> None:
                            f"cgroup {_HUGETLB}")
 
 
-def _run(runtime: Runtime, *args: str, stdio: tuple[int, int, int] | None = None, log: str | None = None) -> None:
+def _run(runtime: Runtime, *args: str, stdio: tuple[int, int, int] | None = None, log: str | None = None,
+         preexec: Callable[[], None] | None = None) -> None:
     """``RUNTIME [runtimeArgs] ARGS``; its error as a FreightError. With ``stdio`` (which
     the container inherits, so no pipe of ours may be among them) the runtime's own
-    messages go to the file ``log``."""
+    messages go to the file ``log``; ``preexec`` runs in the runtime's process first."""
     import subprocess  # only external runtimes need it
 
     argv = [runtime.path, *runtime.args, *([f"--log={log}"] if log else []), *args]
     std = stdio or (subprocess.DEVNULL, subprocess.DEVNULL, subprocess.PIPE)
-    result = subprocess.run(argv, stdin=std[0], stdout=std[1], stderr=std[2], check=False, close_fds=True)
+    result = subprocess.run(argv, stdin=std[0], stdout=std[1], stderr=std[2], check=False, close_fds=True,
+                            preexec_fn=preexec)
     if result.returncode != 0:
         text = result.stderr.decode(errors="replace") if result.stderr else ""
         if log and os.path.exists(log):
@@ -172,16 +183,20 @@ def _message(line: str) -> str:
     return rest.rpartition('"')[0].replace('\\"', '"') if sep else line
 
 
-def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) -> int:
+def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio, home: int | None = None) -> int:
     """Create and start the container of ``bundle_dir`` with ``runtime``; its PID, our child.
 
     ``spec`` is what the bundle says (its overlay is mounted here first); ``stdio``
-    the container's streams, or (with ``tty_socket``) the socket its pty master goes to.
+    the container's streams, or (with ``tty_socket``) the socket its pty master goes to;
+    ``home`` the network namespace to run the runtime in when the caller is in the
+    container's (see ``_in_namespace``).
     """
     check_host(runtime)
-    if _kind(runtime) == "runsc":  # gVisor's own network stack: none (loopback only) or the host's
-        mode = "host" if spec.network == NETWORK_HOST else "none"
-        runtime = replace(runtime, args=[*runtime.args, f"--network={mode}"])
+    create_first = start_first = None
+    if _kind(runtime) == "runsc":
+        runtime = replace(runtime, args=[*runtime.args, f"--network={_gvisor_network(spec)}"])
+        create_first = _in_namespace(home, hide_rmem_default=False)
+        start_first = _in_namespace(home, hide_rmem_default=spec.network == NETWORK_JOINED)
     _mount_rootfs(spec)
     try:
         sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -193,7 +208,7 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
             args += ["--console-socket", path]
         try:
             streams = None if stdio.tty_socket is not None else (stdio.stdin, stdio.stdout, stdio.stderr)
-            _run(runtime, *args, spec.id, stdio=streams, log=f"{bundle_dir}/runtime.log")
+            _run(runtime, *args, spec.id, stdio=streams, log=f"{bundle_dir}/runtime.log", preexec=create_first)
             if listener is not None:
                 _pass_pty(listener, stdio)
         finally:
@@ -201,11 +216,47 @@ def start(runtime: Runtime, spec: ContainerSpec, bundle_dir: str, stdio: Stdio) 
                 _close_console(listener, path)
         with open(pid_file) as f:
             pid = int(f.read().strip())
-        _run(runtime, "start", spec.id)
+        _run(runtime, "start", spec.id, preexec=start_first)
     except BaseException:
         cleanup(runtime, spec.id, spec.merged)
         raise
     return pid
+
+
+def _gvisor_network(spec: ContainerSpec) -> str:
+    """gVisor's own network stack, given: the host's; the interfaces, addresses and routes of
+    the namespace its supervisor made and wired (``sandbox``: runsc copies them into its stack
+    and serves the veth's packets itself); or loopback only."""
+    return {NETWORK_HOST: "host", NETWORK_JOINED: "sandbox"}.get(spec.network, "none")
+
+
+def _in_namespace(home: int | None, hide_rmem_default: bool) -> Callable[[], None] | None:
+    """What runs in gVisor's ``runsc`` process before it does.
+
+    Back in the ``home`` network namespace: runsc's control socket is an abstract one, which
+    lives in the network namespace of the ``create`` that makes it, and later commands
+    (``exec``, ``kill``, ``state``, ``delete``) look for it from the host's.
+
+    ``hide_rmem_default`` (for ``start``, which copies the container's network namespace into
+    gVisor's stack): that namespace's /proc/sys/net/core hidden under an empty tmpfs, in a
+    mount namespace of its own.
+    runsc releases before 2024 tell the host's network namespace from others by
+    /proc/sys/net/core/rmem_default, which Linux 6.7 and later shows in every namespace, and
+    so refuse to copy any (gVisor issue 10704); the sandbox, made by ``create``, never sees
+    this mount.
+    """
+    if home is None and not hide_rmem_default:
+        return None
+
+    def prepare() -> None:
+        if hide_rmem_default:  # from the container's namespace: /proc/sys/net is a directory per namespace
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+            sc.mount("tmpfs", "/proc/sys/net/core", "tmpfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        if home is not None:
+            sc.setns(home, sc.CLONE_NEWNET)
+
+    return prepare
 
 
 def _mount_rootfs(spec: ContainerSpec) -> None:
@@ -328,28 +379,75 @@ def _reap_orphans(wait: float = 0.0) -> None:
             time.sleep(0.02)
 
 
+def check_command(runtime: Runtime, container_pid: int, spec: ContainerSpec) -> None:
+    """Before ``exec``: look ``spec``'s command up in the running container's root as the
+    built-in runtime does, so that a missing or unrunnable one fails with the same message and
+    127 or 126 (crun and runc exit 255 for both). Only for runtimes whose container process
+    sees its root through ``/proc/PID/root`` (crun's and runc's; gVisor's is in its sandbox).
+
+    The look-up runs in a forked child chrooted there: the container's absolute symlinks
+    must resolve inside its root, and a chroot of our own would change every thread's."""
+    if _kind(runtime) not in ("crun", "runc") or not spec.args:
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: it reports on the pipe and never returns
+        os.close(read)
+        try:
+            os.chroot(f"/proc/{container_pid}/root")
+            try:
+                os.chdir(spec.cwd or "/")
+            except OSError:
+                os.chdir("/")  # the runtime reports a missing working directory itself
+            lookup(spec.args[0], spec.env)
+        except FreightError as err:
+            os.write(write, f"{err.exit_code} {err}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with open(read, "rb") as said:
+        text = said.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    code, _, message = text.partition(" ")
+    if code:
+        raise (CommandNotFound if code == "127" else CannotInvoke)(message)
+
+
 def exec_process(runtime: Runtime, container_id: str, process_file: str, stdio: Stdio) -> int:
     """``RUNTIME exec --process FILE ID`` as our child with the streams ``stdio`` (or a
-    console socket, for ``-t``); its PID, whose exit status is the command's."""
+    console socket, for ``-t``); its PID, whose exit status is the command's. Its own
+    messages go, as JSON records, to ``FILE.log`` (``exec_failure`` reads them)."""
     check_host(runtime)
-    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "exec", "--process", process_file]
-    listener = None
     if stdio.tty_socket is not None:
-        listener, path = _console_socket()
-        args += ["--console-socket", path]
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        return _exec_with_terminal(runtime, container_id, process_file, stdio)
+    args = [runtime.path, *runtime.args, f"--log={process_file}.log", "--log-format=json", "exec", "--process",
+            process_file, container_id]
+    # posix_spawn, not Popen: the caller reaps it (a Popen object would race it for the status)
+    return os.posix_spawn(args[0], args, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate((stdio.stdin, stdio.stdout, stdio.stderr))])
+
+
+def _exec_with_terminal(runtime: Runtime, container_id: str, process_file: str, stdio: Stdio) -> int:
+    """``exec -t``: runc and runsc take a console socket only from an ``exec --detach``, so
+    every runtime gets one: it sends the pty master (which waits in the socket's backlog)
+    and exits once the command runs; the command, orphaned then, is our child (we are a
+    subreaper) and its PID is returned. A failure to start it raises the runtime's error."""
+    sc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    pid_file = f"{process_file}.pid"
+    listener, path = _console_socket()
     try:
-        streams = (null,) * 3 if listener is not None else (stdio.stdin, stdio.stdout, stdio.stderr)
-        # posix_spawn, not Popen: the caller reaps it (a Popen object would race it for the status)
-        pid = os.posix_spawn(args[0], [*args, container_id], os.environ,
-                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(streams)])
-        if listener is not None:
-            _pass_pty(listener, stdio)
+        _run(runtime, "exec", "--process", process_file, "--detach", "--pid-file", pid_file, "--console-socket",
+             path, container_id, log=f"{process_file}.log")
+        _pass_pty(listener, stdio)
+        with open(pid_file) as f:
+            return int(f.read().strip())
     finally:
-        os.close(null)
-        if listener is not None:
-            _close_console(listener, path)
-    return pid
+        _close_console(listener, path)
+        for leftover in (pid_file, f"{process_file}.log"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
 
 
 def exec_failure(runtime: Runtime, process_file: str) -> FreightError | None:
@@ -366,5 +464,15 @@ def exec_failure(runtime: Runtime, process_file: str) -> FreightError | None:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    errors = [line for line in text.splitlines() if "error" in line.lower() or "level=fatal" in line]
+    errors = [line for line in text.splitlines() if _is_error(line)]
     return runtime_error(runtime, errors[-1]) if errors else None
+
+
+def _is_error(line: str) -> bool:
+    """Whether the runtime's log record ``line`` is an error (JSON records have a level)."""
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("level")) in ("error", "fatal")
+        except ValueError:
+            pass
+    return "error" in line.lower() or "level=fatal" in line

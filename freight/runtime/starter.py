@@ -21,6 +21,7 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from freight.errors import FreightError
     from freight.runtime.handoff import Stdio
     from freight.runtime.hooks import Hook
     from freight.runtime.limits import Resources
@@ -40,16 +41,17 @@ class Started(Record):
 
 def start_process(runtime_name: str | None, spec: ContainerSpec, resources: Resources,
                   hooks: dict[str, list[Hook]] | None, stdio: Stdio,
-                  wiring: Callable[[], None] | None = None) -> Started:
+                  wiring: Callable[[], None] | None = None, home: int | None = None) -> Started:
     """Write ``spec``'s bundle and start it with the runtime called ``runtime_name``;
-    ``wiring`` (the network's set-up) runs before the process can use its network."""
+    ``wiring`` (the network's set-up) runs before the process can use its network. ``home``:
+    the host's network namespace, when the caller is in the one made for the container."""
     runtime = runtimes.find(runtime_name)
     spec.console_size = _console_size(stdio)
     path = bundle.write(spec, resources, hooks)
     if runtime is not None:
         if wiring is not None:
             wiring()
-        pid = runtimes.start(runtime, spec, path, stdio)
+        pid = runtimes.start(runtime, spec, path, stdio, home)
         spec.cgroup = cgroups.load(spec.id)
         return Started(pid, _silent_pipe(), spec, None)
     given = bundle.load(path, spec.id)
@@ -72,19 +74,19 @@ def start_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int
     spec.console_size = _console_size(stdio)
     path = bundle.write_process(spec, container_pid)
     if runtime is not None:
+        runtimes.check_command(runtime, container_pid, spec)
         return runtimes.exec_process(runtime, spec.id, path, stdio), _silent_pipe()
     given = bundle.load_process(path, spec)
     given.cgroup = cgroups.load(spec.id)
     return fork_container(given, stdio, join_pid=container_pid)
 
 
-def end_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int) -> None:
-    """After an external runtime's exec exited: raise its own error (126, 127), if any."""
+def end_exec(runtime_name: str | None, spec: ContainerSpec, container_pid: int) -> FreightError | None:
+    """After an external runtime's exec (without a terminal) exited: its own error, if it
+    failed to start the command (its exit code 127 or 126 where it says the command is
+    missing or cannot run)."""
     runtime = runtimes.find(runtime_name)
-    if runtime is not None:
-        failure = runtimes.exec_failure(runtime, bundle.process_file(spec, container_pid))
-        if failure is not None:
-            raise failure
+    return runtimes.exec_failure(runtime, bundle.process_file(spec, container_pid)) if runtime is not None else None
 
 
 def end_process(runtime_name: str | None, container_id: str, container_dir: str) -> None:

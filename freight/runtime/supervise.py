@@ -19,6 +19,7 @@ from contextlib import nullcontext
 
 from freight.errors import FreightError, NotFound
 from freight.pids import start_time
+from freight.record import replace
 from freight.runtime import channel, healthcheck, restart
 from freight.runtime import hostconfig as cfg
 from freight.runtime.attach import attach as attach_to
@@ -30,10 +31,17 @@ from freight.runtime.create import insert, prepare
 from freight.runtime.events import container_event
 from freight.runtime.handoff import report
 from freight.runtime.netbridge import entered
-from freight.runtime.netsandbox import close_sandbox, forget, open_sandbox, wire
+from freight.runtime.netsandbox import (
+    close_sandbox,
+    default_host_ip,
+    default_network_warning,
+    forget,
+    forked_inside,
+    open_sandbox,
+    wire,
+)
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
 from freight.runtime.removal import dispose
-from freight.runtime.runtimes import has_own_network
 from freight.runtime.signals import send_signal
 from freight.runtime.spawn import fork_monitor, fork_with_viewer, view_forked
 from freight.runtime.spec import NETWORK_JOINED
@@ -173,6 +181,8 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     hub = channel.Hub(c.directory(store), launched.pid, bool(c.config.get("Tty")),
                       bool(c.config.get("StdinOnce")), viewer)
     _run_hooks(store, c, launched, "poststart", hub.warn)
+    if launched.network is None and (warning := default_network_warning(c.host_config)):
+        hub.warn(f"WARNING: {warning}\n")  # a rootless container with its loopback alone
     container_event(store, c, "start")
     if launched.proxy is not None:
         try:
@@ -211,11 +221,9 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
         spec.mounts += edits.mounts
         spec.env = edits.merge_env(spec.env)
         spec.group_add += [str(g) for g in edits.additional_gids]
-    proxy = _port_proxy(c)
+    proxy = _port_proxy(c, default_host_ip(store, c))
     try:
-        runtime = c.host_config.get("Runtime")
-        sandbox = None if has_own_network(runtime) else open_sandbox(store, c, proxy.bindings if proxy is not None
-                                                                     else [])
+        sandbox = open_sandbox(store, c, proxy.bindings if proxy is not None else [])
     except BaseException:
         release(None, proxy)
         raise
@@ -234,10 +242,10 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
     try:
         # Always a cgroup, as Docker: its device rules keep CAP_MKNOD away from host disks.
         # The network is wired while the child builds its filesystem (see start_process).
-        with entered(sandbox.fd) if sandbox is not None else nullcontext() as home:
-            wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None and home is not None else None
+        with entered(sandbox.fd) if sandbox is not None and forked_inside(sandbox) else nullcontext() as home:
+            wiring = (lambda: wire(store, sandbox, home)) if sandbox is not None else None
             started = start_process(c.host_config.get("Runtime"), spec, _resources(c, rules), hooks, io.stdio,
-                                    wiring)
+                                    wiring, home)
     except BaseException:
         io.abort()
         release(spec.cgroup, proxy)
@@ -250,8 +258,9 @@ def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:
                     io.tty_sock, started.hooks, sandbox)
 
 
-def _port_proxy(c: Container) -> PortProxy | None:
-    """The bound (not yet relaying) proxy for -p/-P; None without published ports."""
+def _port_proxy(c: Container, default_ip: str) -> PortProxy | None:
+    """The bound (not yet relaying) proxy for -p/-P; None without published ports. A port
+    published without an address binds ``default_ip`` ("": every address)."""
     bindings = c.host_config.get("PortBindings") or {}
     publish_all = bool(c.host_config.get("PublishAllPorts") and c.config.get("ExposedPorts"))
     if not (bindings or publish_all) or c.host_config.get("NetworkMode") in ("host", "none"):
@@ -265,10 +274,10 @@ def _port_proxy(c: Container) -> PortProxy | None:
         for b in entries or [{}]:
             host_port = str(b.get("HostPort") or "0")
             low, _, high = host_port.partition("-")
-            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or "",
+            wanted.append(PortBinding(int(port), proto or "tcp", b.get("HostIp") or default_ip,
                                       int(low or 0), int(high or 0)))
     if publish_all:
-        wanted += expose_all(c.config["ExposedPorts"], wanted)
+        wanted += [replace(b, host_ip=b.host_ip or default_ip) for b in expose_all(c.config["ExposedPorts"], wanted)]
     proxy = PortProxy(None, wanted)
     proxy.bind()
     return proxy

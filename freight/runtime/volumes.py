@@ -54,7 +54,7 @@ def remove_volume(db: sqlite3.Connection, root: str, name: str, force: bool = Fa
     if not db.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone():
         if force:
             return
-        raise NotFound(f"no such volume: {name}")
+        raise NotFound(f"get {name}: no such volume")
     users = volume_users(db, name)
     if users:
         raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")

@@ -95,6 +95,14 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _as_named(text: str) -> str:
+    """``text`` as Docker's engine names a missing image: a name gets its tag (``busybox:latest``)."""
+    try:
+        return reference.parse(text).familiar()
+    except InvalidReference:
+        return text
+
+
 class ImageIndex:
     """Reads and writes the image, tag and repo-digest tables.
 
@@ -123,7 +131,7 @@ class ImageIndex:
         """Find an image by ID, name or ID prefix, as ``docker image inspect`` does."""
         image = self.lookup(text)
         if image is None:
-            raise NotFound(f"No such image: {text}")
+            raise NotFound(f"No such image: {_as_named(text)}")
         return image
 
     def lookup(self, text: str) -> Image | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from freight.errors import LayerError
 from freight.store.tarformat import (
     BLOCK,
+    FUSE_OPAQUE_WHITEOUT,
     OPAQUE_MARKER,
     OVERLAY_XATTRS,
     PAX_XATTR,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 _FLUSH_AT = 1 << 20
+_FUSE_MARKERS = (OPAQUE_MARKER.encode(), FUSE_OPAQUE_WHITEOUT.encode())
 
 _REG, _LINK, _SYM, _CHR, _BLK, _DIR, _FIFO, _PAX = b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"x"
 _KINDS = {
@@ -175,7 +177,8 @@ class _Writer:
     def walk(self, rel: bytes) -> None:
         base = self.root + b"/" + rel if rel else self.root
         with os.scandir(base) as it:
-            entries = [(entry, entry.stat(follow_symlinks=False)) for entry in it]
+            entries = [(entry, entry.stat(follow_symlinks=False)) for entry in it
+                       if not (self.overlay_upper and entry.name in _FUSE_MARKERS)]  # see is_opaque
         # Sorted by the name each entry is archived under, whiteouts included.
         named = sorted((self.archived_name(entry.name, st), entry.path, st) for entry, st in entries)
         for name, path, st in named:
@@ -232,10 +235,11 @@ class _Writer:
         ))
 
     def is_opaque(self, path: bytes) -> bool:
+        """The overlay's xattr, or fuse-overlayfs's marker files (which ``walk`` leaves out)."""
         try:
             return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
         except OSError:
-            return False
+            return os.path.lexists(path + b"/" + OPAQUE_MARKER.encode())
 
     def content(self, path: bytes, rel: bytes, size: int) -> None:
         """Copy exactly ``size`` bytes of the file, padded to a block; a file that shrank is an error.
@@ -274,8 +278,8 @@ def write_layer(
 
     With ``overlay_upper`` the directory is an overlayfs upper dir: its
     whiteout devices (char 0:0) become ``.wh.NAME`` files and its opaque
-    directories (``trusted.overlay.opaque=y``) get a ``.wh..wh..opq`` entry
-    right after their own. overlayfs's own ``trusted.overlay.*`` xattrs are
+    directories (``trusted.overlay.opaque=y``, or fuse-overlayfs's marker files) get a
+    ``.wh..wh..opq`` entry right after their own. overlayfs's own ``trusted.overlay.*`` xattrs are
     never archived. ``uid``/``gid`` replace every entry's owner. With ``settle`` each
     entry's mtime on disk is set to the one archived (see the module docstring).
     """

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
 from freight.errors import DigestMismatch
 from freight.image.digest import hex_of, new_sha256
 from freight.record import Record
-from freight.settings import PRIVATE, rootless
+from freight.settings import FUSE_OVERLAYFS, PRIVATE, rootless, storage_driver
 from freight.store import scratch
 from freight.store.db import transaction
+from freight.store.tarformat import FUSE_OPAQUE_WHITEOUT, FUSE_OPAQUE_XATTR, OPAQUE_MARKER, opaque_xattr
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
@@ -45,7 +47,8 @@ _CHUNK = 1 << 20
 
 class SnapshotMount(Record):
     """One mount, as mount(2) takes it: ``type`` ("overlay" or "bind"), ``source`` and
-    ``options`` (an overlay's data options; for a bind, "rbind" and "ro" when read-only).
+    ``options`` (an overlay's data options; for a bind, "rbind" and "ro" when read-only); or
+    the type "fuse-overlayfs": the same options for that program (see runtime/fuseoverlay.py).
     Relative paths in the options are relative to ``cwd``, where the mounting process must be
     when it mounts: that keeps a 128-layer overlay's options far below the kernel's one page."""
 
@@ -68,6 +71,17 @@ def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
     import shutil  # heavy: only removals need it
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
+def _in_lowers(lowers: list[Path], rel: str) -> bool:
+    """Whether the topmost of ``lowers`` that has ``rel`` has it as more than a whiteout."""
+    for lower in lowers:
+        try:
+            st = os.lstat(lower / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+    return False
 
 
 class _HashingReader:
@@ -168,11 +182,7 @@ class Snapshots:
         for sub, mode in (("upper", 0o755), ("work", 0o700)):
             os.makedirs(f"{key}/{sub}", mode, exist_ok=True)
         lowers = [self.name(c) for c in reversed(chain)] or [self._empty()]
-        userxattr = ("userxattr",) if rootless() else ()  # trusted.* xattrs are root's alone
-        return [SnapshotMount("overlay", "overlay",
-                              (f"lowerdir={':'.join(lowers)}", f"upperdir={key}/upper", f"workdir={key}/work",
-                               *userxattr),
-                              os.fspath(self.dir))]
+        return [self._overlay(f"lowerdir={':'.join(lowers)}", f"upperdir={key}/upper", f"workdir={key}/work")]
 
     def view(self, chain: list[str]) -> list[SnapshotMount]:
         """Read-only mounts of ``chain``: a bind of its one snapshot (or of the empty dir), an
@@ -180,15 +190,24 @@ class Snapshots:
         if len(chain) <= 1:
             source = os.fspath(self.path(chain[0])) if chain else os.fspath(self.dir / self._empty())
             return [SnapshotMount("bind", source, ("rbind", "ro"))]
-        lowers = ":".join(self.name(c) for c in reversed(chain))
-        userxattr = ("userxattr",) if rootless() else ()
-        return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}", *userxattr), os.fspath(self.dir))]
+        return [self._overlay(f"lowerdir={':'.join(self.name(c) for c in reversed(chain))}")]
 
     def view_over(self, top: str, chain: list[str]) -> list[SnapshotMount]:
         """A read-only overlay of the directory ``top`` (absolute: a container's upper dir,
         whiteouts and all) over ``chain``'s snapshots: what ``export`` archives."""
         lowers = ":".join([top, *(self.name(c) for c in reversed(chain))] if chain else [top, self._empty()])
+        if storage_driver() == FUSE_OVERLAYFS:
+            return [self._overlay(f"lowerdir={lowers}")]
         return [SnapshotMount("overlay", "overlay", (f"lowerdir={lowers}",), os.fspath(self.dir))]
+
+    def _overlay(self, *options: str) -> SnapshotMount:
+        """An overlay mount of ``options`` (relative to the snapshots dir): the kernel's, with
+        ``userxattr`` in a user namespace (trusted.* xattrs are root's alone), or fuse-overlayfs
+        (``settings.storage_driver``), which reads both kinds of opaque xattr itself."""
+        if storage_driver() == FUSE_OVERLAYFS:
+            return SnapshotMount(FUSE_OVERLAYFS, FUSE_OVERLAYFS, options, os.fspath(self.dir))
+        userxattr = ("userxattr",) if rootless() else ()
+        return SnapshotMount("overlay", "overlay", (*options, *userxattr), os.fspath(self.dir))
 
     def commit(self, name: str, upper: Path, parent: str | None, diff_id: str, size: int) -> None:
         """Make ``upper``, a filled upper dir (an active snapshot's, or a layer unpacked by other
@@ -199,6 +218,31 @@ class Snapshots:
         else:
             self._install(upper, name)
         self._record(name, parent, diff_id, size)
+
+    def settle_upper(self, upper: Path, chain: list[str]) -> None:
+        """An upper dir that fuse-overlayfs filled over ``chain`` (chain IDs, bottom first), in
+        the kernel overlay's form before it becomes a layer and a snapshot: its opaque marks
+        (files and its own xattr, see ``tarformat``) become the overlay's xattr, which
+        fuse-overlayfs reads too, where the directory hides a lower entry, and go where it
+        hides none (fuse-overlayfs marks every new directory; the kernel only one that
+        replaces a deleted entry). So the layer's
+        digest and the snapshot are those the kernel's overlay gives. Directory times are kept."""
+        if storage_driver() != FUSE_OVERLAYFS:
+            return
+        lowers = [self.path(c) for c in reversed(chain)]
+        for root, _dirs, files in os.walk(upper):
+            marked = FUSE_OPAQUE_XATTR in os.listxattr(root, follow_symlinks=False)
+            if not marked and OPAQUE_MARKER not in files:
+                continue
+            st = os.lstat(root)
+            for name in (OPAQUE_MARKER, FUSE_OPAQUE_WHITEOUT):
+                if name in files:
+                    os.unlink(os.path.join(root, name))
+            if marked:
+                os.removexattr(root, FUSE_OPAQUE_XATTR, follow_symlinks=False)
+            if _in_lowers(lowers, os.path.relpath(root, upper)):
+                os.setxattr(root, opaque_xattr(), b"y", follow_symlinks=False)
+            os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
     def _empty(self) -> str:
         os.makedirs(self.dir / EMPTY, 0o755, exist_ok=True)

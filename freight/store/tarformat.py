@@ -12,10 +12,15 @@ from freight.settings import rootless
 BLOCK = 512
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+# fuse-overlayfs marks an opaque directory of its upper dir with an OPAQUE_MARKER file and a
+# whiteout device of this name (besides, where it may, the xattr), every new directory too
+FUSE_OPAQUE_WHITEOUT = ".wh..opq"
+FUSE_XATTRS = "user.fuseoverlayfs."  # fuse-overlayfs's own (its opaque mark among them): never archived
+FUSE_OPAQUE_XATTR = FUSE_XATTRS + "opaque"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 USERNS_OPAQUE_XATTR = "user.overlay.opaque"  # overlayfs's with ``userxattr``, as mounted in a user namespace
 PAX_XATTR = "SCHILY.xattr."
-OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.", FUSE_XATTRS)
 
 
 def opaque_xattr() -> str:

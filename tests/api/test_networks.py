@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from apilib import Service
@@ -98,4 +99,62 @@ def test_compose_project_network_reaches_a_service_by_name(net_service: Service,
     compose("down", "-v")
     assert world.freight("ps", "-aq").stdout == ""
     assert "proj_default" not in world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
+    assert world.settled() == {}
+
+
+def test_network_errors_have_dockers_statuses(net_service: Service, world: World) -> None:
+    def create(body: dict[str, object]) -> tuple[int, object]:
+        return net_service.request("POST", "/networks/create", json.dumps(body).encode(),
+                                   {"Content-Type": "application/json"})
+
+    def subnet(name: str, value: str, gateway: str = "") -> tuple[int, object]:
+        return create({"Name": name, "IPAM": {"Config": [{"Subnet": value, **({"Gateway": gateway} if gateway
+                                                                                else {})}]}})
+
+    for name in ("bridge", "host", "none"):
+        assert net_service.request("DELETE", f"/networks/{name}") == (
+            403, {"message": f"{name} is a pre-defined network and cannot be removed"})
+    assert create({"Name": "host"})[0] == 403
+    assert subnet("a", "10.99.0.0/24")[0] == 201
+    assert subnet("b", "10.99.0.0/25") == (403, {"message": "Pool overlaps with other one on this address space"})
+    for value, gateway in (("garbage", ""), ("10.99.1.0/33", ""), ("10.99.2.1/24", ""), ("10.99.3.0/24", "10.98.0.1"),
+                           ("10.99.3.0/24", "nonsense")):
+        status, answer = subnet("c", value, gateway)
+        assert status == 400, (value, gateway, answer)
+    assert create({"Name": "a"})[0] == 409
+    assert create({"Name": "d", "Driver": "nope"}) == (404, {"message": 'plugin "nope" not found'})
+    net_service.docker("run", "-d", "--name", "web", "--network", "a", "busybox", "sleep", "60")
+    assert net_service.request("DELETE", "/networks/a")[0] == 403
+    refused = net_service.docker("network", "rm", "bridge", check=False)
+    assert (refused.returncode, refused.stderr) == (
+        1, "Error response from daemon: bridge is a pre-defined network and cannot be removed\nexit status 1\n")
+    assert net_service.request("POST", "/networks/prune?filters=" + quote(json.dumps({"bogus": ["1"]})))[0] == 400
+    net_service.docker("rm", "-f", "web")
+    assert world.settled() == {}
+
+
+def test_network_prune_filters(net_service: Service, world: World) -> None:
+    docker = net_service.docker
+    docker("network", "create", "--label", "tier=a", "one")
+    docker("network", "create", "two")
+    assert docker("network", "prune", "-f", "--filter", "until=1h").stdout == ""
+    assert docker("network", "prune", "-f", "--filter", "label!=tier").stdout == "Deleted Networks:\ntwo\n\n"
+    status, answer = net_service.request("POST", "/networks/prune?filters=" + quote(json.dumps({"label": ["tier=a"]})))
+    assert (status, answer) == (200, {"NetworksDeleted": ["one"]})
+
+
+def test_network_options_and_attachable(net_service: Service, world: World) -> None:
+    docker = net_service.docker
+    docker("network", "create", "-o", "com.docker.network.driver.mtu=1400", "-o", "vendor.thing=1", "--attachable",
+           "app")
+    info = json.loads(docker("network", "inspect", "app").stdout)[0]
+    assert info["Attachable"] is True
+    assert info["Options"] == {"com.docker.network.driver.mtu": "1400", "vendor.thing": "1"}
+    assert info == json.loads(world.freight("network", "inspect", "app", check=True).stdout)[0]
+    refused = docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", "bad", check=False)
+    assert refused.returncode == 1 and "com.docker.network.bridge.enable_icc" in refused.stderr
+    docker("network", "create", "--ipv6", "--subnet", "fd00:78::/64", "six")
+    info = json.loads(docker("network", "inspect", "six").stdout)[0]
+    assert info["EnableIPv6"] is True and {"Subnet": "fd00:78::/64", "Gateway": "fd00:78::1"} in info["IPAM"]["Config"]
+    docker("network", "rm", "app", "six")
     assert world.settled() == {}

@@ -169,5 +169,5 @@ def test_cli_refuses_a_terminal(store: Store, cli, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cowardly refusing to save to a terminal. Use the -o flag or redirect" in result.stderr
     missing = cli("save", "-o", str(tmp_path / "x.tar"), "nosuch")
-    assert missing.returncode == 1 and missing.stderr == "Error: No such image: nosuch\n"
+    assert missing.returncode == 1 and missing.stderr == "Error response from daemon: No such image: nosuch\n"
     assert list(tmp_path.glob("*.tar")) == [] and list(tmp_path.glob(".freight_temp_*")) == []

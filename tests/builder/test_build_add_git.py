@@ -198,3 +198,44 @@ def test_a_remote_tar_or_dockerfile_is_a_build_context(busybox_store: Store, tmp
         assert gone.returncode == 1 and "unable to download remote context" in gone.stderr
     finally:
         stop_http(server)
+
+
+def test_an_https_git_url_is_a_build_context(busybox_store: Store, served: Served, tmp_path: Path) -> None:
+    """``https://…/repo.git#ref:subdir`` from a server with TLS (git's dumb HTTP protocol over
+    static files), its certificate trusted through git's own setting."""
+    import http.server
+    import ssl
+
+    from registries import self_signed_cert
+    from testlib import run_freight, serve_http, stop_http
+
+    commit_files(served.work, {"app/Dockerfile": "FROM busybox\nCOPY guide.md /guide\n",
+                               "app/guide.md": "guide over https\n"}, "an app")
+    git(served.work, "tag", "v3")
+    web = tmp_path / "web"
+    for name, source in (("repo.git", served.work), ("sub.git", served.work.parent / "sub.git")):
+        git(tmp_path, "clone", "-q", "--bare", str(source), str(web / name))
+        git(web / name, "update-server-info")
+    cert, key = self_signed_cert(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(web), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = serve_http(Files, tls)
+    url = f"https://127.0.0.1:{server.server_address[1]}/repo.git"
+    try:
+        untrusted = run_freight(busybox_store.root, "build", f"{url}#v3:app")
+        assert untrusted.returncode == 1 and "certificate" in untrusted.stderr
+        built = run_freight(busybox_store.root, "build", "-q", "-t", "fromhttps", f"{url}#v3:app",
+                            env={"GIT_SSL_CAINFO": str(cert)})
+        assert built.returncode == 0, built.stderr
+        shown = run_freight(busybox_store.root, "run", "--rm", "fromhttps", "cat", "/guide", check=True)
+        assert shown.stdout == "guide over https\n"
+    finally:
+        stop_http(server)

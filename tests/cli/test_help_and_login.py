@@ -17,11 +17,20 @@ _SAME_USAGE = ["images", "ps", "run", "create", "rm", "rmi", "pull", "tag", "com
                "pause", "unpause", "update", "events", "version", "info", "search", "logs", "stop", "kill", "exec",
                "start", "restart", "inspect", "history", "import", "save", "load", "login", "logout", "top",
                "stats", "port", "wait", "attach", "build", "image ls", "volume ls", "system df", "image prune",
-               "container prune", "volume create"]
+               "container prune", "volume create", "cp", "container ls", "container list", "container remove",
+               "builder build"]
 
 
 def _usage(text: str) -> str:
-    return next(line for line in text.splitlines() if line.startswith("Usage:"))
+    """The usage line, with the lines of a command's other forms (``cp``'s) under it."""
+    found = re.search(r"^Usage:.*\n(?:\t.*\n)*", text, re.M)
+    assert found is not None, text
+    return found[0]
+
+
+def _aliases(text: str) -> str | None:
+    found = re.search(r"^Aliases:\n.*\n", text, re.M)
+    return found[0] if found else None
 
 
 def test_usage_lines_match_the_docker_cli(cli: CLI) -> None:
@@ -32,6 +41,22 @@ def test_usage_lines_match_the_docker_cli(cli: CLI) -> None:
         theirs = subprocess.run([docker, *command.split(), "--help"], capture_output=True, text=True).stdout
         ours = cli(*command.split(), "--help").stdout
         assert _usage(ours).replace("freight", "docker") == _usage(theirs), command
+
+
+def test_aliases_are_listed_as_the_docker_cli_lists_them(cli: CLI) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("needs the docker CLI (Debian package docker.io)")
+    paths = [*_SAME_USAGE, "container ps", "container rm", "image list", "image remove", "image build",
+             "network ls", "network list", "network rm", "volume list", "volume rm", "system events", "system info",
+             "network create", "container inspect"]
+    listed = 0
+    for command in paths:
+        theirs = subprocess.run([docker, *command.split(), "--help"], capture_output=True, text=True).stdout
+        ours = cli(*command.split(), "--help", check=True).stdout
+        assert (_aliases(ours) or "").replace("freight", "docker") == (_aliases(theirs) or ""), command
+        listed += _aliases(ours) is not None
+    assert listed >= 40
 
 
 def test_listing_options_read_as_dockers(cli: CLI) -> None:
@@ -48,7 +73,8 @@ def test_listing_options_read_as_dockers(cli: CLI) -> None:
 
 def test_help_is_laid_out_as_dockers(cli: CLI) -> None:
     text = cli("images", "--help", check=True).stdout
-    assert text.startswith("Usage:  freight images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n\nOptions:\n")
+    assert text.startswith("Usage:  freight images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n\nAliases:\n"
+                           "  freight image ls, freight image list, freight images\n\nOptions:\n")
     assert re.search(r"^  -f, --filter filter   Filter output based on conditions provided$", text, re.M)
     assert re.search(r"^      --format string   Format output", text, re.M)
     assert re.search(r"^  -a, --all             Show all images \(default hides intermediate images\)$", text, re.M)

@@ -95,10 +95,10 @@ def test_prune_asks_first(cli: CLI, imported: str) -> None:
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["rmi", "nosuchimage"], 1, "Error: No such image: nosuchimage"),
+    (["rmi", "nosuchimage"], 1, "Error response from daemon: No such image: nosuchimage:latest"),
     (["inspect", "nosuchimage"], 1, "Error: No such object: nosuchimage"),
-    (["image", "inspect", "nosuchimage"], 1, "Error: No such image: nosuchimage"),
-    (["tag", "nosuchimage", "x"], 1, "Error: No such image: nosuchimage"),
+    (["image", "inspect", "nosuchimage"], 1, "Error response from daemon: No such image: nosuchimage:latest"),
+    (["tag", "nosuchimage", "x"], 1, "Error response from daemon: No such image: nosuchimage:latest"),
     (["tag", "busybox", "Bad:Name"], 1, "must be lowercase"),
     (["history", "UPPER"], 1, "invalid reference format"),
     (["import", "/no/such/file.tar", "x"], 1, "no such file or directory"),

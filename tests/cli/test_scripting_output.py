@@ -126,3 +126,43 @@ def test_image_inspect_has_the_fields_of_a_current_docker(busybox_store: Store, 
     # The 20.10 daemon here still has what API 1.44 (Docker 25) removed; 1.48 (Docker 28) added Descriptor.
     assert set(theirs) - {"Container", "ContainerConfig", "VirtualSize"} | {"Descriptor"} == set(ours)
     assert set(theirs["Config"]) == set(ours["Config"])
+
+
+def test_ps_last_latest_and_size_as_dockers(both: tuple[CLI, list[str]]) -> None:
+    cli, docker = both
+    for run in (cli, lambda *a: _docker(docker, *a)):
+        assert run("create", "--name", "c2", "--network", "none", "busybox", "true").returncode == 0
+    try:
+        for args in (["-n", "1"], ["--last", "2"], ["-l"], ["-n", "-1"]):
+            names = ["ps", *args, "--format", "{{.Names}}"]
+            assert cli(*names, check=True).stdout == _docker(docker, *names).stdout, args
+        ours = cli("ps", "-a", "-s", check=True).stdout.splitlines()
+        theirs = _docker(docker, "ps", "-a", "-s").stdout.splitlines()
+        assert ours[0].split() == theirs[0].split() and ours[0].split()[-1] == "SIZE"
+        assert re.search(r"[\d.]+k?B \(virtual [\d.]+MB\)$", ours[1])
+    finally:
+        _docker(docker, "rm", "-f", "c2")
+
+
+def test_logs_details_and_stop_timeout_as_dockers(busybox_store: Store, cli: CLI, docker_busybox: list[str]) -> None:
+    for run in (cli, lambda *a: _docker(docker_busybox, *a)):
+        assert run("run", "--name", "told", "--network", "none", "busybox", "sh", "-c", "echo hi; echo there"
+                   ).returncode == 0
+    try:
+        assert cli("logs", "--details", "told", check=True).stdout == \
+            _docker(docker_busybox, "logs", "--details", "told").stdout == " hi\n there\n"
+        for flag in ("-t", "--timeout", "--time"):
+            assert cli("stop", flag, "1", "told").returncode == 0
+            assert cli("restart", flag, "0", "told").returncode == 0
+    finally:
+        _docker(docker_busybox, "rm", "-f", "told")
+
+
+def test_system_df_format_as_dockers(busybox_store: Store, cli: CLI, docker_busybox: list[str]) -> None:
+    ours = [json.loads(line) for line in cli("system", "df", "--format", "json", check=True).stdout.splitlines()]
+    theirs = [json.loads(line) for line in _docker(docker_busybox, "system", "df", "--format", "json").stdout
+              .splitlines()]
+    assert [sorted(row) for row in ours] == [sorted(row) for row in theirs] + [sorted(theirs[0])]  # + Temporary
+    assert [row["Type"] for row in ours][:4] == [row["Type"] for row in theirs]
+    table = cli("system", "df", "--format", "table {{.Type}}\t{{.TotalCount}}", check=True).stdout
+    assert table.splitlines()[:2] == ["TYPE            TOTAL", "Images          1"]

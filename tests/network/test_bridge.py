@@ -74,6 +74,6 @@ def test_addresses_are_handed_out_in_turn(busybox_store: Store, world: World) ->
 def test_a_subnet_overlapping_a_host_route_is_refused(busybox_store: Store, world: World) -> None:
     result = world.freight("run", "--rm", "busybox", "true", FREIGHT_BRIDGE_SUBNET="198.51.100.0/24")
     assert result.returncode == 125
-    assert result.stderr.strip() == ("Error: subnet 198.51.100.0/24 overlaps with the host's route to "
-                                     "198.51.100.0/24: choose another subnet")
+    assert result.stderr.strip() == ("Error response from daemon: subnet 198.51.100.0/24 overlaps with the "
+                                     "host's route to 198.51.100.0/24: choose another subnet")
     assert world.settled() == {}

@@ -54,7 +54,7 @@ def test_flags_docker_refuses(busybox_store: Store, world: World) -> None:
     assert (alias.returncode, alias.stderr) == (
         125, "Error: network-scoped aliases are only supported for user-defined networks\n")
     missing = world.freight("run", "--rm", "--network", "nope", "busybox", "true")
-    assert (missing.returncode, missing.stderr) == (125, "Error: network nope not found\n")
+    assert (missing.returncode, missing.stderr) == (125, "Error response from daemon: network nope not found\n")
     bad = world.freight("run", "--rm", "--add-host", "bad", "busybox", "true")
     assert bad.returncode == 125 and 'bad format for add-host: "bad"' in bad.stderr
     world.freight("run", "-d", "--name", "first", "busybox", "sleep", "60", check=True)

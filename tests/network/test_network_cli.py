@@ -44,6 +44,22 @@ SEQUENCE: list[list[str]] = [
     ["network", "rm", "host"],
     ["network", "connect", "foo", "nope"],
     ["network", "disconnect", "foo", "nope"],
+    ["network", "create", "--subnet", "10.96.0.0/24", "--gateway", "10.96.0.1", "-o", "foo=bar", "-o",
+     "com.docker.network.driver.mtu=1400", "--attachable", "opt"],
+    ["network", "inspect", "opt"],
+    ["network", "rm", "opt"],
+    ["network", "create", "--ipv6", "--subnet", "10.95.0.0/24", "--gateway", "10.95.0.1", "--subnet", "fd00:95::/64",
+     "--gateway", "fd00:95::1", "six"],
+    ["network", "inspect", "six"],
+    ["network", "ls", "--filter", "name=six", "--format", "{{.Name}} {{.IPv6}}"],
+    ["network", "rm", "six"],
+    ["network", "create", "-o", "com.docker.network.driver.mtu=abc", "badmtu"],
+    ["network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", "badicc"],
+    ["network", "create", "--label", "keep=1", "p1"],
+    ["network", "create", "--label", "keep=0", "p2"],
+    ["network", "prune", "-f", "--filter", "until=1h"],
+    ["network", "prune", "-f", "--filter", "label=keep=0"],
+    ["network", "prune", "-f", "--filter", "label!=a", "--filter", "label=keep"],
     ["network", "rm", "foo"],
     ["network", "prune", "-f"],
     ["network", "prune", "-f"],
@@ -156,11 +172,12 @@ def test_connect_and_disconnect_a_running_container(busybox_store: Store, world:
 def test_system_prune_removes_unused_networks(busybox_store: Store, world: World) -> None:
     world.freight("network", "create", "unused", check=True)
     world.freight("network", "create", "used", check=True)
+    world.freight("network", "create", "--label", "keep", "kept", check=True)
     world.freight("run", "-d", "--name", "web", "--network", "used", "busybox", "sleep", "60", check=True)
-    out = world.freight("system", "prune", "-f", check=True).stdout
+    out = world.freight("system", "prune", "-f", "--filter", "label!=keep", check=True).stdout
     assert "Deleted Networks:\nunused\n\n" in out
     names = world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout.split()
-    assert names == ["bridge", "host", "none", "used"]
+    assert names == ["bridge", "host", "kept", "none", "used"]
     world.freight("rm", "-f", "web", check=True)
     assert world.settled() == {}
 
@@ -193,3 +210,28 @@ def test_network_settings_have_dockers_shape(busybox_store: Store, world: World,
     assert list(ours[0]["Networks"]["foo"]) == list(theirs[0]["Networks"]["foo"])  # type: ignore[index]
     assert list(ours[0]) == list(theirs[0])  # type: ignore[call-overload]
     assert world.settled() == {}
+
+
+def test_prune_filters(busybox_store: Store, world: World) -> None:
+    for name, labels in (("old", ["--label", "tier=a"]), ("plain", []), ("kept", ["--label", "tier=b"])):
+        world.freight("network", "create", *labels, name, check=True)
+
+    def prune(*filters: str) -> str:
+        return world.freight("network", "prune", "-f", *(f"--filter={f}" for f in filters), check=True).stdout
+
+    assert prune("until=2000-01-01") == prune("until=1h") == prune("label=nope") == ""
+    assert prune("label=tier", "label!=tier=b") == "Deleted Networks:\nold\n\n"
+    assert prune("label!=tier") == "Deleted Networks:\nplain\n\n"
+    bad = world.freight("network", "prune", "-f", "--filter", "until=someday")
+    assert (bad.returncode, bad.stderr) == (1, "Error response from daemon: invalid filter 'until=someday'\n")
+    assert prune("until=2999-01-01") == "Deleted Networks:\nkept\n\n"
+
+
+def test_predefined_networks_cannot_be_removed(busybox_store: Store, world: World) -> None:
+    for name in ("bridge", "host", "none"):
+        refused = world.freight("network", "rm", name)
+        assert (refused.returncode, refused.stderr) == (
+            1, f"Error response from daemon: {name} is a pre-defined network and cannot be removed\nexit status 1\n")
+    host_id = world.freight("network", "inspect", "--format", "{{.Id}}", "host", check=True).stdout.strip()
+    assert "host is a pre-defined" in world.freight("network", "rm", host_id[:12]).stderr
+    assert world.freight("network", "ls", "--format", "{{.Name}}", check=True).stdout == "bridge\nhost\nnone\n"

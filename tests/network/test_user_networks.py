@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from networld import OUTSIDE_IP, World
+from testlib import FREIGHT, freight_env
 
 from freight.store import Store
 
@@ -66,4 +69,44 @@ def test_static_address_and_resolv_conf(busybox_store: Store, world: World) -> N
                         "busybox", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/resolv.conf", check=True).stdout
     assert "inet 10.123.0.42/24" in out
     assert out.endswith("search ex.com\nnameserver 127.0.0.11\noptions ndots:0\n")
+    assert world.settled() == {}
+
+
+def test_unknown_names_go_to_the_containers_dns_servers(busybox_store: Store, world: World) -> None:
+    """As Docker's embedded DNS: 127.0.0.11 answers the network's names itself and forwards the
+    others to the container's --dns servers (here one in the outside world)."""
+    server = world.dns_server({"db.example.test": "203.0.113.77"})
+    world.freight("network", "create", "app", check=True)
+    world.freight("run", "-d", "--name", "web", "--network", "app", "busybox", "sleep", "60", check=True)
+    out = world.freight("run", "--rm", "--network", "app", "--dns", server, "busybox", "sh", "-c",
+                        "cat /etc/resolv.conf; nslookup -type=a db.example.test; nslookup -type=a web",
+                        check=True).stdout
+    assert "nameserver 127.0.0.11\n" in out and server not in out.partition("Server")[0]
+    assert "Address: 203.0.113.77" in out
+    assert "Address: 10.78." in out  # web, answered by the network's own DNS
+    missing = world.freight("run", "--rm", "--network", "app", "--dns", server, "busybox", "nslookup", "-type=a",
+                            "nope.example.test")
+    assert missing.returncode != 0 and "NXDOMAIN" in missing.stdout + missing.stderr
+    bad = world.freight("run", "--rm", "--network", "app", "--dns", "dns.example", "busybox", "true")
+    assert (bad.returncode, bad.stderr.splitlines()[0]) == (
+        125, 'freight: invalid argument "dns.example" for "--dns" flag: dns.example is not an ip address')
+    world.freight("rm", "-f", "web", check=True)
+    assert world.settled() == {}
+
+
+def test_without_dns_servers_unknown_names_go_to_the_hosts_resolvers(busybox_store: Store, world: World,
+                                                                      tmp_path: Path) -> None:
+    """The network's DNS server (started here in a mount namespace whose /etc/resolv.conf names
+    a server in the outside world) forwards names it does not know to the host's resolvers."""
+    server = world.dns_server({"db.example.test": "203.0.113.78"})
+    (tmp_path / "resolv.conf").write_text(f"nameserver {server}\n")
+    script = (f"mount --bind {tmp_path / 'resolv.conf'} /etc/resolv.conf && exec {FREIGHT} \"$@\"")
+
+    def freight(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*world.nsenter(world.host), "unshare", "--mount", "sh", "-c", script, "sh", *args],
+                              capture_output=True, text=True, timeout=60, env=freight_env(world.root))
+
+    assert freight("network", "create", "app").returncode == 0
+    out = freight("run", "--rm", "--network", "app", "busybox", "nslookup", "-type=a", "db.example.test")
+    assert out.returncode == 0 and "Address: 203.0.113.78" in out.stdout, out.stdout + out.stderr
     assert world.settled() == {}

@@ -233,3 +233,22 @@ def test_limits_without_a_delegated_subtree_fail_clearly(single_id: Rootless, bu
     assert f"freight-user-{single_id.uid}" in result.stderr
     assert single_id("run", "--rm", "busybox", "true").returncode == 0
     assert single_id("ps", "-aq", check=True).stdout == ""
+
+
+def test_users_cannot_reach_each_others_containers(rootless: Rootless, single_id: Rootless,
+                                                   busybox_tar: Path) -> None:
+    _load_busybox(rootless, busybox_tar)
+    cid = rootless("run", "-d", "--network", "none", "busybox", "sleep", "60", check=True).stdout.strip()
+    try:
+        assert single_id("ps", "-a", "-q", check=True).stdout == ""  # a store of its own
+        stopped = single_id("stop", cid)
+        assert (stopped.returncode, stopped.stderr) == (1, f"Error response from daemon: No such container: {cid}\n")
+        theirs = single_id("--root", str(rootless.home / "data" / "freight"), "stop", cid)
+        assert theirs.returncode == 1 and "Permission denied" in theirs.stderr and theirs.stderr.count("\n") == 1
+        pid = json.loads(rootless("inspect", cid, check=True).stdout)[0]["State"]["Pid"]
+        signalled = subprocess.run(["/usr/sbin/runuser", "-u", single_id.user, "--", "kill", "-9", str(pid)],
+                                   capture_output=True, text=True)
+        assert pid > 0 and signalled.returncode != 0 and "not permitted" in signalled.stderr  # nor its process
+        assert rootless("ps", "-q", check=True).stdout.strip() == cid[:12]
+    finally:
+        rootless("rm", "-f", cid)

@@ -84,7 +84,7 @@ def test_cp_errors(runtime_store: Store, cli, tmp_path: Path) -> None:
     cli("create", "--name", "idle", "busybox", "true", check=True)
     missing = cli("cp", "idle:/nope", str(tmp_path))
     assert missing.returncode == 1
-    assert missing.stderr == "Error: Could not find the file /nope in container idle\n"
+    assert missing.stderr == "Error response from daemon: Could not find the file /nope in container idle\n"
     (tmp_path / "file").write_text("x")
     into_file = cli("cp", "idle:/etc", str(tmp_path / "file"))
     assert into_file.returncode == 1 and "cannot copy a directory to a file" in into_file.stderr

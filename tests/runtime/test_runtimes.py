@@ -90,8 +90,41 @@ def test_detached_logs_and_exec(oci: Store, cli: CLI, runtime: str) -> None:
     wait_until(lambda: cli("logs", "bg").stdout == "started\n")
     executed = cli("exec", "bg", "sh", "-c", "echo in $(hostname); exit 4")
     assert executed.returncode == 4 and executed.stdout.startswith("in "), executed.stderr
-    missing = cli("exec", "bg", "nosuchcommand")  # runc: 127; crun: its own 255
-    assert missing.returncode != 0 and "nosuchcommand" in missing.stderr
+    missing = cli("exec", "bg", "nosuchcommand")
+    assert missing.returncode == 127, missing.stderr
+    assert "nosuchcommand" in missing.stderr and missing.stderr.count("\n") == 1
+    for command in ("/etc/passwd", "/etc"):  # not executable; a directory
+        refused = cli("exec", "bg", command)
+        assert refused.returncode == 126, refused.stderr
+        assert command in refused.stderr and refused.stderr.count("\n") == 1
+    assert cli("exec", "bg", "sh", "-c", "exit 255").returncode == 255  # the command's own code stays its own
+    assert cli("rm", "-f", "bg").returncode == 0
+
+
+@pytest.mark.parametrize("runtime", CRUN_AND_RUNC)
+def test_exec_looks_the_command_up_in_the_containers_root(oci: Store, cli: CLI, runtime: str) -> None:
+    """Relative to the exec's working directory, through the container's own absolute symlinks,
+    in the exec's PATH: what the built-in runtime finds, crun and runc run."""
+    script = ("mkdir -p /opt/tools /opt/real && printf '#!/bin/sh\\necho hello $1\\n' > /opt/real/hello && "
+              "chmod +x /opt/real/hello && ln -s /opt/real/hello /opt/tools/hello && exec sleep 1000")
+    assert cli("run", "-d", "--name", "bg", "--runtime", runtime, "busybox", "sh", "-c", script).returncode == 0
+    wait_until(lambda: cli("exec", "bg", "test", "-L", "/opt/tools/hello").returncode == 0)
+    assert cli("exec", "-w", "/opt", "bg", "tools/hello", "relative").stdout == "hello relative\n"
+    assert cli("exec", "-e", "PATH=/opt/tools", "bg", "hello", "on-path").stdout == "hello on-path\n"
+    missing = cli("exec", "bg", "hello")
+    assert missing.returncode == 127 and 'exec: "hello": executable file not found in $PATH' in missing.stderr
+    assert cli("rm", "-f", "bg").returncode == 0
+
+
+@pytest.mark.parametrize("runtime", [*CRUN_AND_RUNC, "runsc"])
+def test_exec_with_a_terminal(oci: Store, cli: CLI, runtime: str) -> None:
+    assert cli("run", "-d", "--name", "bg", "--runtime", runtime, "busybox", "sleep", "1000").returncode == 0
+    code, out = run_in_pty(oci.root, "exec", "-it", "bg", "sh", "-c",
+                           "read line; echo got:$line; stty size; [ -t 0 ] && echo is-tty; exit 5", send=b"hello\n")
+    assert code == 5, out
+    assert b"got:hello" in out and b"33 97" in out and b"is-tty" in out
+    code, out = run_in_pty(oci.root, "exec", "-it", "bg", "nosuchcommand")
+    assert code == 127 and b'"nosuchcommand"' in out and out.count(b"\n") == 1, out
     assert cli("rm", "-f", "bg").returncode == 0
 
 
@@ -152,19 +185,60 @@ def test_mounts_identity_and_privileges(oci: Store, cli: CLI, tmp_path: Path, ru
     assert int(effective.split()[1], 16) > int("a80425fb", 16) and int(devices) > 20, privileged.stderr
 
 
-@pytest.mark.parametrize("runtime", CRUN_AND_RUNC)
+SERVE = "echo served by $(hostname) > /tmp/index.html; exec httpd -f -p 80 -h /tmp"
+
+
+@pytest.mark.parametrize("runtime", [*CRUN_AND_RUNC, "runsc"])
 def test_published_port(oci: Store, cli: CLI, tmp_path: Path, runtime: str) -> None:
     port = free_port()
-    assert cli("run", "-d", "--name", "web", "--runtime", runtime, "-p", f"127.0.0.1:{port}:80", "busybox", "sh",
-               "-c", "echo served > /tmp/index.html; exec httpd -f -p 80 -h /tmp").returncode == 0
-    assert wait_until(lambda: _fetch(port)) == "served\n"
+    assert cli("run", "-d", "--name", "web", "--hostname", "web", "--runtime", runtime, "-p", f"127.0.0.1:{port}:80",
+               "busybox", "sh", "-c", SERVE).returncode == 0
+    assert wait_until(lambda: _fetch(port)) == "served by web\n"
     assert cli("rm", "-f", "web").returncode == 0
 
 
-def test_runsc_refuses_published_ports(oci: Store, cli: CLI) -> None:
-    refused = cli("run", "--rm", "--runtime", "runsc", "-p", "127.0.0.1::80", "busybox", "true")
+def test_runsc_containers_are_on_the_bridge_network(oci: Store, cli: CLI) -> None:
+    """gVisor's network stack takes the address freight gave the container's namespace: other
+    containers (of any runtime) reach it there, and it reaches them."""
+    for name, runtime in (("sandboxed", "runsc"), ("plain", "freight")):
+        assert cli("run", "-d", "--name", name, "--hostname", name, "--runtime", runtime, "busybox", "sh", "-c",
+                   SERVE).returncode == 0
+    address = {name: cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+               for name in ("sandboxed", "plain")}
+    inside = cli("exec", "sandboxed", "ip", "addr").stdout  # gVisor's netlink lists, it does not filter
+    assert f"inet {address['sandboxed']}/" in inside
+    for client, server in (("freight", "sandboxed"), ("runsc", "plain"), ("runsc", "sandboxed")):
+        url = f"http://{address[server]}/"
+        fetched = wait_until(lambda client=client, url=url: cli("run", "--rm", "--runtime", client, "busybox",
+                                                                "timeout", "5", "wget", "-q", "-O", "-", url).stdout)
+        assert fetched == f"served by {server}\n", (client, server)
+    assert cli("rm", "-f", "sandboxed", "plain").returncode == 0
+
+
+def test_runsc_containers_find_others_by_name_on_a_user_defined_network(oci: Store, cli: CLI) -> None:
+    """The embedded DNS's redirect inside the namespace misses gVisor's stack: its resolv.conf
+    names the network's DNS server itself."""
+    assert cli("network", "create", "lab").returncode == 0
+    for name, runtime in (("sandboxed", "runsc"), ("plain", "freight")):
+        assert cli("run", "-d", "--name", name, "--hostname", name, "--network", "lab", "--runtime", runtime,
+                   "busybox", "sh", "-c", SERVE).returncode == 0
+    for client, server in (("runsc", "plain"), ("runsc", "sandboxed"), ("freight", "sandboxed")):
+        url = f"http://{server}/"
+        fetched = wait_until(lambda client=client, url=url: cli("run", "--rm", "--network", "lab", "--runtime", client,
+                                                                "busybox", "timeout", "5", "wget", "-q", "-O", "-",
+                                                                url).stdout)
+        assert fetched == f"served by {server}\n", (client, server)
+    assert cli("rm", "-f", "sandboxed", "plain").returncode == 0
+    assert cli("network", "rm", "lab").returncode == 0
+
+
+def test_runsc_refuses_another_containers_network(oci: Store, cli: CLI) -> None:
+    assert cli("run", "-d", "--name", "owner", "busybox", "sleep", "1000").returncode == 0
+    refused = cli("run", "--rm", "--runtime", "runsc", "--network", "container:owner", "busybox", "true")
     assert refused.returncode == 125
-    assert refused.stderr == "Error: runtime 'runsc' does not support published ports (-p, -P) yet\n"
+    assert refused.stderr == ("Error: runtime 'runsc' cannot join another container's network (container:owner): "
+                              "it has a network stack of its own\n")
+    assert cli("rm", "-f", "owner").returncode == 0
     assert cli("ps", "-aq").stdout == ""
 
 
