@@ -71,7 +71,7 @@ def prepare(store: Store, body: dict[str, Any], name: str | None = None) -> Cont
         "HostsPath": f"{directory}/hosts",
         "LogPath": "" if (host.get("LogConfig") or {}).get("Type") == "none" else f"{directory}/{cid}-json.log",
         "RestartCount": 0, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
-        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "ProcessLabel": "", "AppArmorProfile": "",
         "HostConfig": host, "Mounts": mounts, "Config": config,
         "NetworkSettings": {"Ports": _ports(config, host),
                             "Networks": initial_networks(store, host, networking)},

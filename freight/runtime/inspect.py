@@ -9,7 +9,7 @@ container, as they do with Docker.
 from __future__ import annotations
 
 from freight.errors import NotFound
-from freight.runtime import containers
+from freight.runtime import containers, exec_records
 from freight.runtime.bundle import CONFIG, bundle_dir
 from freight.runtime.cgroups import detect_layout
 from freight.runtime.records import HIDDEN_STATE, Container
@@ -137,8 +137,9 @@ def container_inspect(store: Store, c: Container) -> dict[str, Any]:
     for key, default in (("Image", ""), ("ResolvConfPath", ""), ("HostnamePath", ""), ("HostsPath", ""),
                          ("LogPath", ""), ("Name", ""), ("RestartCount", 0), ("Driver", "overlay"),
                          ("Platform", "linux"), ("MountLabel", ""), ("ProcessLabel", ""),
-                         ("AppArmorProfile", ""), ("ExecIDs", None)):
+                         ("AppArmorProfile", "")):
         out[key] = record.get(key, default)
+    out["ExecIDs"] = exec_records.ids_of(store, c.id) or None
     out["HostConfig"] = _host_config(record.get("HostConfig") or {})
     out["HostConfig"]["RestartPolicy"] = policy_of(record.get("HostConfig") or {})
     out["GraphDriver"] = {"Data": {"LowerDir": lowers, "MergedDir": f"{directory}/merged",

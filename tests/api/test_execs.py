@@ -38,6 +38,8 @@ def test_execs_outlive_a_restart_of_the_service_and_go_with_their_container(serv
         os.kill(running["Pid"], signal.SIGKILL)  # its monitor records the exit, no viewer needed
         assert wait_until(lambda: client.exec_inspect(detached)["ExitCode"] == 137)
         assert service.docker("exec", "box", "true").returncode == 0
+        exec_ids = client.inspect_container("box")["ExecIDs"]
+        assert len(exec_ids) == 3 and exec_ids[:2] == [later, detached]
         db = open_store(service.root).db
         assert db.execute("SELECT COUNT(*) FROM execs").fetchone()[0] == 3
         service.docker("rm", "-f", "box")
