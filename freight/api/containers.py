@@ -22,6 +22,7 @@ from freight.runtime.create import create
 from freight.runtime.filters import parse_filters as parse_ps_filters
 from freight.runtime.filters import select, shows_stopped
 from freight.runtime.inspect import container_inspect
+from freight.runtime.netsandbox import default_network_warning
 from freight.runtime.network import parse_network_mode
 from freight.runtime.prune import container_size, parse_filter_lists, prune_containers
 from freight.runtime.signals import parse_signal
@@ -89,7 +90,8 @@ def create_(call: Call) -> None:
     body = _create_body(call)
     name = call.param("name") or None
     c = create(call.store, body, name)
-    call.json({"Id": c.id, "Warnings": []}, 201)
+    warning = default_network_warning(body["HostConfig"])
+    call.json({"Id": c.id, "Warnings": [warning] if warning else []}, 201)
 
 
 def inspect(call: Call) -> None:

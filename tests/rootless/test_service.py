@@ -94,7 +94,10 @@ def test_docker_cli_drives_rootless_freight(user_service: UserService, rootless:
     assert docker("run", "--rm", "app").stdout == "built\ncopied\n"
     assert docker("run", "--rm", "app", "stat", "-c", "%u", "/built").stdout == "33\n"
     assert {"busybox", "app"} <= set(docker("images", "--format", "{{.Repository}}").stdout.split())
-    docker("run", "-d", "--name", "web", "busybox", "sh", "-c", "echo logged; exec sleep 60")
+    started = docker("run", "-d", "--name", "web", "busybox", "sh", "-c", "echo logged; exec sleep 60")
+    tun_for_users = os.stat("/dev/net/tun").st_mode & 0o006 == 0o006
+    warned = "WARNING: rootless networking needs /dev/net/tun readable and writable by you"
+    assert (warned in started.stderr) == (not tun_for_users), started.stderr  # the create response's Warnings
     assert docker("ps", "--format", "{{.Names}}").stdout == "web\n"
     assert wait_until(lambda: docker("logs", "web").stdout == "logged\n")
     docker("rm", "-f", "web")
