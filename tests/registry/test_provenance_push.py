@@ -66,5 +66,5 @@ def test_pull_provenance_of_an_image_without_one_fails_in_one_line(busybox_store
     other = open_store(tmp_path / "other")
     pulled = run_freight(other.root, "pull", "--provenance", ref)
     assert pulled.returncode == 1
-    assert pulled.stderr == f"Error: no provenance found for {ref}\n"
+    assert pulled.stderr == f"Error response from daemon: no provenance found for {ref}\n"
     assert other.resolve_image(ref)  # the image itself was pulled
