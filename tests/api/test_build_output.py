@@ -52,6 +52,8 @@ def test_the_build_stream_is_the_classic_builder_s(service: Service, docker_busy
         "", "Step 1/2 : FROM busybox", " ---> <id>", "Step 2/2 : RUN echo out; exit 3", " ---> Running in <id>", "out"])
     assert ours_failed.stderr.splitlines()[-1] == theirs_failed.stderr.splitlines()[-1] == \
         "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
+    for leftover in (["container", "prune", "-f"], ["image", "prune", "-f"]):  # the shared daemon's failed step
+        subprocess.run([*docker_busybox, *leftover], capture_output=True, timeout=60)
 
 
 def test_config_steps_multi_stage_and_docker_py(service: Service, tmp_path: Path) -> None:
