@@ -26,6 +26,10 @@ moves between 0.99 and 1.20 from one run of 15 rounds to the next (the service b
 its answers were written in one piece and ``ps`` decoded only listed containers'
 records: 1.05 to 1.17 the same hour); against a server that answers the same bytes
 with no work at all, the docker CLI takes about 0.9 of its time with the service.
+On the same machine with nothing else running, 20 rounds: ``run --rm true`` 58.1 ms
+against dockerd's 212.7 ms (0.27), ``ps`` 11.8 ms against 11.1 ms (1.06); one request
+on a fresh connection takes the service about 0.23 ms (``/_ping``) to 0.28 ms (an empty
+``/containers/json``), dockerd about 0.10 ms.
 """
 
 from __future__ import annotations
