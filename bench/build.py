@@ -52,7 +52,8 @@ CMD ["cat", "/size"]
 """
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """The wall time of ``cmd``, which must succeed."""
     start = time.perf_counter()
     result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
@@ -67,8 +68,8 @@ class Tool:
         self.times: dict[str, list[float]] = {"cold": [], "cached": []}
 
     def round(self) -> None:
-        self.times["cold"].append(_run(self.cold, self.env))
-        self.times["cached"].append(_run(self.cached, self.env))
+        self.times["cold"].append(timed(self.cold, self.env))
+        self.times["cached"].append(timed(self.cached, self.env))
 
 
 def _rootfs(work: Path) -> Path:

@@ -27,8 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from build import timed
 
 REPO = Path(__file__).resolve().parents[1]
 FREIGHT = [str(Path(sys.executable).parent / "freight")]
@@ -43,15 +44,6 @@ RUN mkdir unpacked && tar -xf data.tar -C unpacked && ln -s /app/out.txt /out &&
 ENV APP=check
 CMD ["cat", "/app/out.txt"]
 """
-
-
-def _run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
 
 
 def main() -> int:
@@ -80,10 +72,10 @@ def main() -> int:
                 "--check --no-cache": build[:2] + ["--check", "--no-cache"] + build[2:]}
         times: dict[str, list[float]] = {name: [] for name in runs}
         for cmd in runs.values():
-            _run(cmd, env)  # warm-up
+            timed(cmd, env)  # warm-up
         for _ in range(args.runs):
             for name, cmd in runs.items():
-                times[name].append(_run(cmd, env))
+                times[name].append(timed(cmd, env))
         cold = statistics.median(times["cold build"])
         print(f"{'run':<24}{'median (s)':>12}{'/ cold build':>14}")
         for name, values in times.items():

@@ -25,7 +25,7 @@ import pytest
 from imagelib import import_busybox
 from networld import World
 from registries import RegistryProcess, cncf_registry, freight_registry
-from testlib import CLI, REPO, machine_network, require_root, require_tool, run_freight, wait_until
+from testlib import CLI, REPO, machine_network, private_dockerd, require_root, require_tool, run_freight
 
 from freight.runtime import syscalls as sc
 from freight.runtime.child import loopback_up
@@ -103,25 +103,10 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("needs root, dockerd and the docker CLI (Debian package docker.io)")
     root = tmp_path_factory.mktemp("dockerd")
     host = f"unix:///run/freight-tests-{os.getpid()}.sock"
-    log = (root / "log").open("wb")
-    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none", "--data-root", str(root / "data"),
-                               "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid"),
-                               "--host", host], stdout=log, stderr=log)
-    try:
-        answered = wait_until(lambda: subprocess.run(["docker", "--host", host, "version"],
-                                                     capture_output=True).returncode == 0
-                              or daemon.poll() is not None, timeout=30, interval=0.2)
-        if not answered or daemon.poll() is not None:
+    with private_dockerd(root, host) as answered:
+        if not answered:
             pytest.skip(f"dockerd did not start: {(root / 'log').read_text()[-500:]}")
         yield host
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
 
 
 @pytest.fixture

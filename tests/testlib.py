@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -16,7 +17,8 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -223,3 +225,26 @@ def serve_http(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None
 def stop_http(httpd: ThreadingHTTPServer) -> None:
     httpd.shutdown()
     httpd.server_close()
+
+
+@contextmanager
+def private_dockerd(root: Path, host: str, prefix: Sequence[str] = ()) -> Iterator[bool]:
+    """A dockerd of the test's own (no bridge, no iptables, its data and log under ``root``) on
+    ``host``, started through ``prefix`` (e.g. ``nsenter`` into a namespace); yields whether it
+    answered, and stops it by its PID afterwards."""
+    with (root / "log").open("wb") as log:
+        daemon = subprocess.Popen([*prefix, "dockerd", "--iptables=false", "--bridge=none",
+                                   "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+                                   "--pidfile", str(root / "pid"), "--host", host], stdout=log, stderr=log)
+        try:
+            wait_until(lambda: subprocess.run(["docker", "--host", host, "version"],
+                                              capture_output=True).returncode == 0 or daemon.poll() is not None,
+                       timeout=30, interval=0.2)
+            yield daemon.poll() is None
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()

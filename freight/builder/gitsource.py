@@ -112,12 +112,14 @@ def checkout(src: GitSource, dest: str, keep_git_dir: bool) -> None:
         if proc.returncode != 0:
             raise _failure(src, proc)
     proc = _git(["-C", dest, "checkout", "-q", "--detach", src.commit])
-    if proc.returncode == 0:
-        proc = _git(["-C", dest, "submodule", "-q", "update", "--init", "--recursive", "--depth=1"])
-    if proc.returncode != 0 and "submodule" in proc.args:  # a server with no shallow fetch (git's dumb HTTP)
-        proc = _git(["-C", dest, "submodule", "-q", "update", "--init", "--recursive"])
     if proc.returncode != 0:
         raise _failure(src, proc)
+    submodules = ["-C", dest, "submodule", "-q", "update", "--init", "--recursive"]
+    proc = _git([*submodules, "--depth=1"])
+    if proc.returncode != 0:  # a server with no shallow fetch (git's dumb HTTP): take them whole
+        proc = _git(submodules)
+        if proc.returncode != 0:
+            raise _failure(src, proc)
     if not keep_git_dir:
         _drop_git_entries(dest)
 

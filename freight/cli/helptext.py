@@ -142,8 +142,8 @@ def command_help(parser: argparse.ArgumentParser) -> str:
     parts = [usage(parser), ""]
     if parser.description:
         parts += [parser.description, ""]
-    if aliases(parser.prog):
-        parts += ["Aliases:", "  " + ", ".join(aliases(parser.prog)), ""]
+    if paths := aliases(parser.prog):
+        parts += ["Aliases:", "  " + ", ".join(paths), ""]
     sub = _subcommands(parser)
     if sub is not None:
         parts += ["Commands:", _table([(f"  {c.dest}", c.help or "") for c in sub._choices_actions], 14), ""]

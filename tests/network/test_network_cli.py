@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from networld import World
-from testlib import require_root, wait_until
+from testlib import private_dockerd, require_root
 
 from freight.store import Store
 
@@ -87,24 +86,11 @@ def dockerd(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     assert cli and shutil.which("dockerd"), "needs dockerd and the docker CLI (scripts/setup.sh installs them)"
     root = tmp_path_factory.mktemp("dockerd")
     sock = f"unix://{root}/docker.sock"
-    log = (root / "log").open("wb")
-    daemon = subprocess.Popen([*world.nsenter(world.out), "dockerd", "--iptables=false", "--bridge=none",
-                               "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                               "--pidfile", str(root / "pid"), "--host", sock], stdout=log, stderr=log)
-    command = [cli, "--host", sock]
     try:
-        wait_until(lambda: subprocess.run([*command, "version"], capture_output=True).returncode == 0
-                   or daemon.poll() is not None, timeout=30, interval=0.2)
-        assert daemon.poll() is None, (root / "log").read_text()[-500:]
-        yield command
+        with private_dockerd(root, sock, prefix=world.nsenter(world.out)) as answered:
+            assert answered, (root / "log").read_text()[-500:]
+            yield [cli, "--host", sock]
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
         _unmount_below(root)
 
 
