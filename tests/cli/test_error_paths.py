@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -455,9 +457,17 @@ def test_store_the_user_cannot_write(env: Env, tmp_path: Path, line: str, code: 
     os.chmod(tmp_path, 0o755)
     args = line.replace("{tmp}", str(tmp_path)).split()
     message = message.replace("{tmp}", str(tmp_path)).replace("{root}", str(env.root))
-    result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(FREIGHT), *args],
-                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-                            env=freight_env(env.root))
+    runtime = Path(tempfile.mkdtemp(prefix="freight-nobody-run-"))  # where its user namespace's pause
+    os.chown(runtime, 65534, 65534)  # process records itself (the test's parents are private to root)
+    try:
+        result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(FREIGHT), *args],
+                                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                                env=freight_env(env.root, FREIGHT_RUNTIME_DIR=str(runtime)))
+    finally:
+        pause = runtime / "userns.pid"
+        if pause.exists():  # started for this test only: stopped by its PID
+            os.kill(int(pause.read_text()), signal.SIGKILL)
+        shutil.rmtree(runtime)
     if "Permission denied" in result.stderr and "freight" in result.stderr.split(":")[0]:
         pytest.skip("the unprivileged user cannot run freight from this checkout")
     assert "Traceback" not in result.stderr
