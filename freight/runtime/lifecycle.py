@@ -62,7 +62,10 @@ def stop(store: Store, ref: str, timeout: int | None = None, sig: str | None = N
         send_signal(c.pid, signal.SIGKILL)
         container_event(store, c, "kill", signal=str(int(signal.SIGKILL)))
         _wait_process_exit(c, None)
-    stopped = wait_recorded(store, c.id)
+    try:
+        stopped = wait_recorded(store, c.id)
+    except NotFound:  # an --rm container: its monitor removed it, as Docker's daemon does
+        stopped = c
     container_event(store, c, "stop")
     return stopped
 
