@@ -4,7 +4,8 @@ Usage (as root): ``python bench/monitor_memory.py [--counts 1,10,50] [--runtime 
 
 For each count N, starts N detached ``busybox sleep`` containers in a temporary store
 (the busybox root filesystem of ``scripts/busybox-rootfs.sh``, with freight's built-in
-runtime or ``--runtime NAME``), waits a moment for them to settle, then reads
+runtime or ``--runtime NAME``), waits for them to settle (a freight monitor makes itself
+small once its container has run two seconds: ``freight/runtime/slim.py``), then reads
 ``/proc/<monitor>/smaps_rollup`` of every container's monitor (the ``MonitorPid`` of its
 record) and reports the mean, minimum and maximum PSS and the total, in MiB; the
 containers are removed before the next count. PSS shares each page among the processes
@@ -42,7 +43,10 @@ from run_latency import HUGETLB, IMAGE, mount_hugetlb, setup_podman
 
 REPO = Path(__file__).resolve().parents[1]
 FREIGHT = Path(sys.executable).parent / "freight"
-SETTLE = 1.0  # seconds for the monitors to finish starting their containers
+# Seconds for the monitors to settle: a freight monitor re-executes itself small once its
+# container has run freight.runtime.slim.SETTLE seconds (2 s); what it costs from then on is
+# what a running container costs.
+SETTLE = 4.0
 
 
 def pss_mib(pid: int) -> float:

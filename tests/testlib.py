@@ -8,6 +8,8 @@ Images, tars and layers a test makes by hand are in ``imagelib``; registries in 
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import signal
 import socket
@@ -67,6 +69,34 @@ def freight_process(root: Path, *args: str, env: Mapping[str, str] | None = None
     """Start ``freight ARGS...`` on the store at ``root``; ``env`` adds to the environment,
     ``popen`` are Popen's stdio and options."""
     return subprocess.Popen([str(FREIGHT), *args], env=freight_env(root, **(env or {})), **popen)
+
+
+class Terminal:
+    """``freight ARGS`` on a terminal of its own; ``read_until`` what it shows."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = freight_process(root, *args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, text: bytes, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.seen and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        assert text in self.seen, f"{text!r} never shown; saw {self.seen!r}"
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> int:
+        code = self.proc.wait(timeout=30)
+        os.close(self.master)
+        return code
 
 
 class machine_network:  # noqa: N801 - a namespace for one value, set once by conftest

@@ -32,9 +32,10 @@ from freight.builder.fsview import RootFS, split
 from freight.errors import FreightError
 from freight.record import Record, as_dict, field
 from freight.runtime import bundle, runtimes
-from freight.runtime.handoff import Stdio, exit_code
+from freight.runtime.handoff import Stdio
 from freight.runtime.launch import fork_container, wait_exec
 from freight.runtime.seccomp import default_profile
+from freight.runtime.signals import exit_code
 from freight.runtime.spec import NETWORK_HOST, NETWORK_PRIVATE, ContainerSpec, Mount
 from freight.runtime.starter import end_process
 from freight.store.snapshots import SnapshotMount

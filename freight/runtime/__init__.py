@@ -7,7 +7,8 @@ Nothing is imported here, so each command pays only for the modules it uses.
   (``ps --filter``), ``containerdir`` (a container's directory and its lock).
 * The verbs: ``create``; ``supervise`` (``run``, ``start``: hand a container to a
   monitor process of its own, which stays its parent until it exits), ``spawn``
-  (starting monitors), ``channel`` (how viewers reach
+  (starting monitors), ``slim`` (a long-running container's monitor, re-executed
+  small), ``channel`` (how viewers reach
   a monitor), ``execute`` (``exec``), ``lifecycle`` (``stop``, ``kill``, ``wait``,
   ``rm``), ``removal`` (a container's files, and finishing one whose monitor was
   killed), ``attach``, ``cp``, ``top``, ``stats``, ``prune``.

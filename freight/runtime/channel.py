@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import stat
 import time
 from _socket import AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, socket, socketpair  # the C module: no enum set-up
@@ -41,6 +40,7 @@ _GOODBYE = 2.0  # seconds a finished monitor gives its viewers to take the rest 
 _EXIT_WAIT = 10.0  # seconds a viewer waits for the monitor that sent it the exit code to exit
 _BACKLOG = 8 << 20  # bytes of output a viewer may leave untaken before it is dropped
 _MESSAGE = 1 << 17  # a read of output (64 KiB) and its type byte fit
+_RETRY_SETTLE = 1.0  # seconds before a relay that could not stop for a hand-over tries again
 _NOT_FORWARDED = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG"}
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
@@ -89,14 +89,24 @@ class Relay:
         self.close_stdin = close_stdin
         self.hub = hub
 
-    def run(self) -> None:
+    def run(self, settle: float | None = None) -> bool:
+        """Relay until the container's streams end (True); with ``settle``, stop early (False)
+        once that many seconds passed with nothing in flight (``idle``), for a hand-over (the
+        log's partial lines go with it)."""
         poller = select.poll()
         for fd in self.sources:
             poller.register(fd, select.POLLIN)
         if self.hub is not None:
             self.hub.watch(poller)
+        deadline = None if settle is None else time.monotonic() + settle
         while self.sources:
-            for fd, events in poller.poll():
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0) * 1000 + 1
+            ready = poller.poll(wait)
+            if deadline is not None and time.monotonic() >= deadline:
+                if self.idle():
+                    return False
+                deadline = time.monotonic() + _RETRY_SETTLE
+            for fd, events in ready:
                 if self.hub is not None and self.hub.owns(fd):
                     self.hub.handle(fd, events, self)
                 elif fd in self.sources and not self._copy_out(fd):
@@ -110,6 +120,11 @@ class Relay:
             self.stdin_to = None
         if self.log is not None:
             self.log.close()
+        return True
+
+    def idle(self) -> bool:
+        """Nothing in flight: no output waits for a viewer to take it."""
+        return not (self.hub is not None and self.hub.pending())
 
     def _copy_out(self, fd: int) -> bool:
         try:
@@ -170,6 +185,49 @@ class Hub:
             self.poller.register(self.listener.fileno(), select.POLLIN)
         if first is not None:
             self._add(first)
+
+    @classmethod
+    def adopt(cls, directory: str | None, pid: int, tty: bool, stdin_once: bool, listener: int,
+              viewers: list[int], feeding: list[int]) -> Hub:
+        """The hub a re-executed monitor (``slim``) takes over: its listening socket (-1: none)
+        and viewers, inherited fds (``handed_over``), and the viewers whose input is attached."""
+        hub = cls(None, pid, tty, stdin_once)
+        hub.directory = directory
+        if listener >= 0:
+            os.set_inheritable(listener, False)
+            hub.listener = socket(AF_UNIX, SOCK_SEQPACKET, 0, listener)
+            hub.poller.register(listener, select.POLLIN)
+        for fd in viewers:
+            os.set_inheritable(fd, False)
+            hub._add(socket(AF_UNIX, SOCK_SEQPACKET, 0, fd))
+        hub.feeding = set(feeding)
+        return hub
+
+    def handed_over(self) -> tuple[int, list[int], list[int]]:
+        """The listening socket (-1: none), the viewers and those feeding input, made inheritable
+        for the process that takes them over (``adopt``)."""
+        listener = self.listener.fileno() if self.listener is not None else -1
+        for fd in [listener, *self.viewers]:
+            if fd >= 0:
+                os.set_inheritable(fd, True)
+        return listener, list(self.viewers), sorted(self.feeding)
+
+    def pending(self) -> bool:
+        """Whether some viewer has output yet to take."""
+        return any(self.backlog.values())
+
+    def flush(self, timeout: float) -> None:
+        """Send every viewer its backlog, waiting at most ``timeout`` seconds in all; those that
+        cannot take it are dropped."""
+        deadline = time.monotonic() + timeout
+        for fd, viewer in list(self.viewers.items()):
+            try:
+                viewer.settimeout(max(deadline - time.monotonic(), 0.001))
+                for message in self.backlog[fd]:
+                    viewer.sendall(message)
+                self.backlog[fd] = []
+            except OSError:
+                self._drop(fd, None)
 
     def watch(self, poller: select.poll) -> None:
         """Be polled by ``poller`` (the relay's) from now on."""
@@ -394,6 +452,8 @@ def view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, s
 
 def _view(sock: socket, stdin: int | None, stdout: int, stderr: int, tty: bool, sig_proxy: bool,
           detach_keys: bytes | None) -> int | str:
+    import signal  # the viewer's alone: its enum module would cost every monitor memory
+
     sock.sendall(b"ai" if stdin is not None else b"a")
     previous: dict[int, object] = {}
     if tty and os.isatty(stdout):

@@ -13,13 +13,16 @@ import os
 
 from freight.record import Record
 from freight.runtime.channel import Relay
-from freight.runtime.handoff import Stdio, exit_code
+from freight.runtime.handoff import Stdio
 from freight.runtime.launch import wait_exec
+from freight.runtime.signals import exit_code
+from freight.runtime.slim import SETTLE
 from freight.runtime.stdio import JsonLog
 
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any
 
     from freight.runtime.cgroups import Cgroup
@@ -133,13 +136,19 @@ def _receive_pty(sock: socket.socket) -> tuple[dict[int, str], int | None]:
 
 
 def relay_and_wait(config: dict[str, Any], log_path: str | None, launched: Launched,
-                   hub: Hub | None = None, log_limits: tuple[int, int] = (0, 1)) -> int:
+                   hub: Hub | None = None, log_limits: tuple[int, int] = (0, 1),
+                   settled: Callable[[Relay], None] | None = None) -> int:
     """In a monitor: relay the streams to the json-file log and to the ``hub``'s viewers
     (``channel``), and their input to the process, until it ends; its exit code. ``log_limits``:
-    the log's max size and number of files (``hostconfig.log_limits``)."""
+    the log's max size and number of files (``hostconfig.log_limits``). ``settled`` is called
+    once the process ran ``slim.SETTLE`` seconds with nothing in flight (it re-executes the
+    monitor small, and returns only when it could not)."""
     relay = Relay(launched.sources, JsonLog(log_path, *log_limits) if log_path else None, launched.stdin_to,
                   close_stdin=not config.get("Tty"), hub=hub)
-    relay.run()
+    if not relay.run(SETTLE if settled is not None else None):
+        assert settled is not None
+        settled(relay)
+        relay.run()
     return exit_code_of(launched.pid)
 
 

@@ -121,9 +121,3 @@ def read_report(fd: int) -> tuple[int, str] | None:
 def error_for(code: int, text: str) -> FreightError:
     """The error for a failed start's report: 126 and 127 as Docker's, anything else 125."""
     return _ERRORS.get(code, FreightError)(text)
-
-
-def exit_code(status: int) -> int:
-    """A wait status as Docker reports it: the exit code, or 128+N for signal N."""
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code

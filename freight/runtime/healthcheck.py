@@ -20,9 +20,10 @@ import time
 from freight.errors import FreightError
 from freight.pids import alive
 from freight.runtime import syscalls as sc
-from freight.runtime.handoff import Stdio, exit_code
+from freight.runtime.handoff import Stdio
 from freight.runtime.health import SECOND, STARTING, UNHEALTHY, check_of, command, record
 from freight.runtime.launch import fork_container, wait_exec
+from freight.runtime.signals import exit_code
 from freight.runtime.times import go_duration, timestamp
 from freight.store import open_store
 from freight.store.db import transaction

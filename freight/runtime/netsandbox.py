@@ -311,6 +311,11 @@ def close_sandbox(store: Store, sandbox: Sandbox) -> None:
         os.close(sandbox.fd)
 
 
+def reopened(store: Store, fd: int, container_id: str) -> Sandbox:
+    """The sandbox of a re-executed monitor (``slim``), which kept its namespace's ``fd``."""
+    return Sandbox(fd, container_id, endpoints=ipam.endpoints_of(store.db, container_id))
+
+
 def release(store: Store, container_id: str) -> None:
     """Drop the container's leases and what was derived from them (port elements, DNS names)."""
     db = store.db

@@ -1,15 +1,17 @@
-"""Signals by Docker's names and numbers, and sending them to a container's process."""
+"""Signals by Docker's names and numbers, sending them to a container's process, and the exit
+codes Docker reports for a process they ended."""
 
 from __future__ import annotations
 
 import os
-import signal
 
 from freight.errors import InvalidArgument
 
 
 def parse_signal(value: str | int) -> int:
     """``KILL``, ``SIGKILL``, ``9`` -> 9 (Docker's names and numbers)."""
+    import signal  # the enum module behind it costs a container's monitor memory it never needs
+
     text = str(value).strip().upper()
     if text.isdigit():
         number = int(text)
@@ -29,3 +31,9 @@ def send_signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def exit_code(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128+N for signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code

@@ -39,10 +39,10 @@ class JsonLog:
         self.max_file = max(1, max_file)
         self._fd: int | None = None
         self._size = 0
-        self._partial = {"stdout": b"", "stderr": b""}
+        self.partial = {"stdout": b"", "stderr": b""}  # the start of a line not yet ended, per stream
 
     def write(self, stream: str, data: bytes) -> None:
-        buf = self._partial[stream] + data
+        buf = self.partial[stream] + data
         start = 0
         while (end := buf.find(b"\n", start)) >= 0:
             self._emit(stream, buf[start:end + 1])
@@ -51,13 +51,13 @@ class JsonLog:
         while len(rest) >= _MAX_LINE:
             self._emit(stream, rest[:_MAX_LINE])
             rest = rest[_MAX_LINE:]
-        self._partial[stream] = rest
+        self.partial[stream] = rest
 
     def close(self) -> None:
-        for stream, rest in self._partial.items():
+        for stream, rest in self.partial.items():
             if rest:
                 self._emit(stream, rest)
-        self._partial = {"stdout": b"", "stderr": b""}
+        self.partial = {"stdout": b"", "stderr": b""}
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

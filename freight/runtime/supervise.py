@@ -20,11 +20,12 @@ from contextlib import nullcontext
 from freight.errors import FreightError, NotFound
 from freight.pids import start_time
 from freight.record import replace
-from freight.runtime import channel, healthcheck, restart
+from freight.runtime import channel, healthcheck, restart, slim
 from freight.runtime import hostconfig as cfg
 from freight.runtime.attach import attach as attach_to
 from freight.runtime.attach import exit_code_after
 from freight.runtime.bundle import bundle_dir
+from freight.runtime.cgroups import load as load_cgroup
 from freight.runtime.childio import Attach, ChildStdio, Launched, exit_code_of, relay_and_wait, release
 from freight.runtime.containers import get
 from freight.runtime.create import insert, prepare
@@ -38,6 +39,7 @@ from freight.runtime.netsandbox import (
     forget,
     forked_inside,
     open_sandbox,
+    reopened,
     wire,
 )
 from freight.runtime.records import ZERO_TIME, Container, exited, new_state, save_state
@@ -54,8 +56,9 @@ TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from _socket import socket
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, NoReturn
 
+    from freight.runtime.channel import Relay
     from freight.runtime.limits import DeviceRule, Resources
     from freight.runtime.portproxy import PortProxy
     from freight.store import Store
@@ -120,32 +123,72 @@ def supervise(store: Store, c: Container, ready_w: int, viewer: socket | None = 
     """
     if c.state.get("ManualStop"):
         restart.manual_stop(store, c.id, False)  # a start ends a stop by hand
-    restarts = restart.Restarts(restart.policy_of(c.host_config))
+    return _keep_running(store, c, restart.Restarts(restart.policy_of(c.host_config)), ready_w, viewer, winsize)
+
+
+def resume(argv: list[str]) -> NoReturn:
+    """The full monitor again, re-executed by the small one (``slim``) once the container
+    exited: finish as ``_supervise_once`` does, then go on with the restart policy; exit as
+    every monitor does (``spawn``), with the container's exit code."""
+    code = 125
+    try:
+        h = slim.from_argv(argv)
+        code = h.code
+        store = open_store(h.root)
+        c = get(store, h.cid)
+        network = reopened(store, h.netns, c.id) if h.netns >= 0 else None
+        launched = Launched(h.pid, -1, {}, None, load_cgroup(c.id), None, None, None, network)
+        hub = channel.Hub.adopt(None, h.pid, h.tty, h.stdin_once, -1, h.viewers, [])
+        _finish(store, c, launched, code, hub.warn)
+        hub.finish(code)
+        restarts = restart.Restarts(restart.policy_of(c.host_config), h.restarts, h.delay)
+        again = _after_exit(store, c, restarts, code, h.began)
+        if again is not None:
+            code = _keep_running(store, again, restarts)
+    except BaseException:
+        import traceback  # only for a monitor's own failure, written to its log
+
+        traceback.print_exc()
+    os._exit(code if 0 <= code < 256 else 125)
+
+
+def _keep_running(store: Store, c: Container, restarts: restart.Restarts, ready_w: int = -1,
+                  viewer: socket | None = None, winsize: bytes | None = None) -> int:
+    """Run ``c`` and restart it as ``restarts`` says; its last exit code."""
     while True:
         began = time.monotonic()
-        code = _supervise_once(store, c, ready_w, viewer, winsize)
-        if restarts.policy["Name"] == "no" or c.host_config.get("AutoRemove"):
+        code = _supervise_once(store, c, ready_w, viewer, winsize, restarts, began)
+        again = _after_exit(store, c, restarts, code, began)
+        if again is None:
             return code
-        delay = restarts.next_delay(code, bool(restart.stopped_by_hand(store, c.id)), time.monotonic() - began)
-        if delay is None:
-            return code
-        c.state.update(Status="restarting", Restarting=True, MonitorPid=os.getpid(),
-                       MonitorStartTime=start_time(os.getpid()))
-        save_state(store, c)
-        restart.count(store, c.id, restarts.count)
-        if not restart.wait_out(store, c.id, delay):
-            restart.give_up(store, c)
-            return code
-        try:
-            c = get(store, c.id)  # as recorded now (renamed, updated)
-        except NotFound:
-            return code
-        ready_w, viewer, winsize = -1, None, None
+        c, ready_w, viewer, winsize = again, -1, None, None
+
+
+def _after_exit(store: Store, c: Container, restarts: restart.Restarts, code: int, began: float) -> Container | None:
+    """After a run that began at ``began`` (monotonic) ended with ``code``: ``c`` as recorded
+    now, once the restart's back-off passed, or None when it is not restarted."""
+    if restarts.policy["Name"] == "no" or c.host_config.get("AutoRemove"):
+        return None
+    delay = restarts.next_delay(code, bool(restart.stopped_by_hand(store, c.id)), time.monotonic() - began)
+    if delay is None:
+        return None
+    c.state.update(Status="restarting", Restarting=True, MonitorPid=os.getpid(),
+                   MonitorStartTime=start_time(os.getpid()))
+    save_state(store, c)
+    restart.count(store, c.id, restarts.count)
+    if not restart.wait_out(store, c.id, delay):
+        restart.give_up(store, c)
+        return None
+    try:
+        return get(store, c.id)  # as recorded now (renamed, updated)
+    except NotFound:
+        return None
 
 
 def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | None,
-                    winsize: bytes | None) -> int:
-    """One run of ``c``: ``supervise`` without restarts (``ready_w`` -1: none to report to)."""
+                    winsize: bytes | None, restarts: restart.Restarts, began: float) -> int:
+    """One run of ``c``, begun at ``began``: ``supervise`` without restarts (``ready_w`` -1: none
+    to report to). The monitor may be made small meanwhile (``slim``), carrying ``restarts``."""
     try:
         launched = _launch(store, c, winsize)
     except FreightError as err:
@@ -195,7 +238,8 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     if ready_w >= 0:
         report(ready_w, 0, str(launched.pid))
     try:
-        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config))
+        settle = _hand_over(store, c, launched, restarts, began) if _may_slim(launched, checker) else None
+        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config), settle)
     except BaseException:  # the monitor failed: the container cannot outlive it
         healthcheck.stop(store, c.id, checker)
         send_signal(launched.pid, signal.SIGKILL)
@@ -208,6 +252,36 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     _finish(store, c, launched, code, hub.warn)
     hub.finish(code)
     return code
+
+
+def _may_slim(launched: Launched, checker: int | None) -> bool:
+    """Whether the monitor may be made small once ``launched`` settled: it has nothing to do but
+    relay the streams (no port proxy, health checker, slirp4netns or CDI hooks of its own)."""
+    network = launched.network
+    return (launched.proxy is None and checker is None and not launched.hooks
+            and (network is None or network.slirp4netns is None))
+
+
+def _hand_over(store: Store, c: Container, launched: Launched, restarts: restart.Restarts,
+               began: float) -> Callable[[Relay], None]:
+    """What re-executes the monitor small (``slim``) once its relay settled."""
+    def hand_over(relay: Relay) -> None:
+        assert relay.hub is not None
+        listener, viewers, feeding = relay.hub.handed_over()
+        log = relay.log
+        h = slim.Handover(
+            root=store.root_path, cid=c.id, directory=c.directory(store), pid=launched.pid, sources=relay.sources,
+            stdin_to=-1 if relay.stdin_to is None else relay.stdin_to, close_stdin=relay.close_stdin,
+            tty=relay.hub.tty, stdin_once=relay.hub.stdin_once, log=log.path if log is not None else "",
+            max_size=log.max_size if log is not None else 0, max_file=log.max_file if log is not None else 1,
+            partial_stdout=log.partial["stdout"] if log is not None else b"",
+            partial_stderr=log.partial["stderr"] if log is not None else b"",
+            listener=listener, viewers=viewers, feeding=feeding,
+            netns=launched.network.fd if launched.network is not None else -1,
+            restarts=restarts.count, delay=restarts.delay, began=began)
+        slim.reexecute(h, "freight.runtime.slim", "main", small=True)
+
+    return hand_over
 
 
 def _launch(store: Store, c: Container, winsize: bytes | None) -> Launched:

@@ -3,9 +3,7 @@ hold them (``timestamp``), and the ``--since``/``--until`` forms ``docker logs``
 
 from __future__ import annotations
 
-import re
 import time
-from datetime import UTC, datetime
 
 from freight.errors import InvalidArgument
 
@@ -25,6 +23,9 @@ def timestamp(ns: int | None = None) -> str:
 def parse_time(value: str, now: float | None = None) -> float:
     """A Unix time from Docker's forms: RFC 3339 (or a date), Unix seconds, or a Go
     duration before now (``10m``, ``1h30m``)."""
+    import re  # this and datetime: not for ``timestamp``, which a container's monitor keeps using
+    from datetime import UTC, datetime
+
     now = time.time() if now is None else now
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
@@ -43,6 +44,8 @@ def parse_time(value: str, now: float | None = None) -> float:
 
 def record_time(stamp: str) -> float:
     """The Unix time of a json-file record's ``time`` (RFC 3339 with nanoseconds)."""
+    from datetime import UTC, datetime
+
     base, _, rest = stamp.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
     return seconds + (float("0." + rest) if rest else 0.0)

@@ -4,49 +4,17 @@ signals to it."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from testlib import freight_process, wait_until
+from testlib import Terminal, freight_process, wait_until
 
 from freight.errors import NotFound
 from freight.runtime import containers
 from freight.runtime.channel import DetachKeys, parse_detach_keys
 from freight.store import Store
-
-
-class Terminal:
-    """``freight ARGS`` on a terminal of its own; ``read_until`` what it shows."""
-
-    def __init__(self, root: Path, *args: str) -> None:
-        self.master, slave = pty.openpty()
-        self.proc = freight_process(root, *args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        self.seen = b""
-
-    def read_until(self, text: bytes, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.seen and time.monotonic() < deadline:
-            if select.select([self.master], [], [], 0.1)[0]:
-                try:
-                    self.seen += os.read(self.master, 65536)
-                except OSError:
-                    break
-        assert text in self.seen, f"{text!r} never shown; saw {self.seen!r}"
-
-    def type(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def close(self) -> int:
-        code = self.proc.wait(timeout=30)
-        os.close(self.master)
-        return code
 
 
 def _running(store: Store, name: str) -> bool:
