@@ -9,32 +9,26 @@ unix socket of its own: freight's service, podman's (fresh ``--root``/``--runroo
 a private dockerd (no bridge, no iptables, its own data root), all in a network and
 mount namespace of the bench's own (``netns.py``). The same docker CLI drives all
 three; containers run with ``--network none``, as the private dockerd has no bridge.
-Runs are interleaved, one of each command per round.
+Runs are interleaved, one of each command per round, the engines in a new order each round
+(a command timed right after another engine's ``run`` shares the machine with that
+engine's clean-up: always the same engine there would bias its figures).
 
-Measured on a 2-core machine shared with other work (Python 3.11, byte-code compiled),
-10 rounds, docker CLI 28.2:
-
-    command         freight   podman    dockerd   freight/podman  freight/dockerd
-    run --rm true   199.7 ms  541.7 ms  483.3 ms  0.37            0.41
-    ps               14.4 ms   14.3 ms   10.9 ms  1.01            1.32
-
-``run`` needs no daemon round trip to a shim: the monitor is spawned directly. ``ps``
-is two requests (``HEAD /_ping``, ``GET /containers/json``) of under a millisecond of
-the service's CPU together, mostly HTTP parsing and writing (h11); the docker CLI's own
-start-up is the other 10 ms. On a loaded 2-core machine the ``ps`` ratio to dockerd
-moves between 0.99 and 1.20 from one run of 15 rounds to the next (the service before
-its answers were written in one piece and ``ps`` decoded only listed containers'
-records: 1.05 to 1.17 the same hour); against a server that answers the same bytes
-with no work at all, the docker CLI takes about 0.9 of its time with the service.
-On the same machine with nothing else running, 20 rounds: ``run --rm true`` 58.1 ms
-against dockerd's 212.7 ms (0.27), ``ps`` 11.8 ms against 11.1 ms (1.06); one request
-on a fresh connection takes the service about 0.23 ms (``/_ping``) to 0.28 ms (an empty
-``/containers/json``), dockerd about 0.10 ms.
+Measured on the 2-core development machine with nothing else running (Python 3.11,
+byte-code compiled, docker CLI 28.2, Debian's dockerd 20.10 at API 1.41), in five runs of
+20 to 100 rounds: ``run --rm true`` 57 ms against dockerd's 212 to 215 ms (0.27) and
+podman's 270 to 292 ms; ``ps`` 0.98 to 1.00 of dockerd's time (medians 10.2 to 11.4 ms),
+0.97 to 0.98 of podman's. ``run`` needs no daemon round trip to a shim: the monitor is
+spawned directly. ``ps`` is two requests (``HEAD /_ping``, ``GET /containers/json``) on
+one connection, which freight's service answers in 0.21 ms (0.12 ms of it its own CPU,
+parsing with httptools) and dockerd in 0.18 ms; the docker CLI's own start-up is the
+other 10 ms, so single runs of 40 rounds have also given 1.02 to 1.03: the two are
+within each other's noise.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -109,11 +103,12 @@ def measure(engines: dict[str, list[str]], env: dict[str, str], runs: int) -> di
     for command in engines.values():  # warm caches
         for args in COMMANDS.values():
             timed([*command, *args], env)
+    order = random.Random(0)  # the same order on every machine: reproducible, but no engine always first
     for _ in range(runs):
         for name, args in COMMANDS.items():
-            for engine, command in engines.items():
+            for engine in order.sample(list(engines), len(engines)):
                 time.sleep(SETTLE / 3)
-                times.setdefault((name, engine), []).append(timed([*command, *args], env))
+                times.setdefault((name, engine), []).append(timed([*engines[engine], *args], env))
     return times
 
 

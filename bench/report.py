@@ -47,10 +47,14 @@ def _monitor_memory(text: str) -> Iterator[Row]:
         yield "monitor memory (PSS)", f"{count} running", "podman's conmon", [float(ratio)]
 
 
-def _listing(text: str) -> Iterator[Row]:
-    for command, tool, ratio in re.findall(r"^(.+?)\s+\S+\s+[\d.]+ms\s+[\d.]+ms\s+freight/(\S+) ([\d.]+)$",
-                                           text, re.M):
-        yield "images/ps", command, tool, [float(ratio)]
+def _command_table(group: str) -> Callable[[str], Iterator[Row]]:
+    """The parser of a table of commands whose rows end ``freight/TOOL RATIO`` (``listing.py``,
+    ``api_service.py``), as rows of ``group``."""
+    def parse(text: str) -> Iterator[Row]:
+        for command, tool, ratio in re.findall(r"^(.+?)\s+\S+\s+[\d.]+ms\s+[\d.]+ms\s+freight/(\S+) ([\d.]+)$",
+                                               text, re.M):
+            yield group, command, tool, [float(ratio)]
+    return parse
 
 
 def _build(text: str) -> Iterator[Row]:
@@ -87,7 +91,8 @@ def _unpack(text: str) -> Iterator[Row]:
 # Each benchmark: its script's arguments for a report run, and the parser of its output.
 BENCHMARKS: dict[str, tuple[list[str], Callable[[str], Iterator[Row]]]] = {
     "run_latency": (["--runs", "10"], _run_latency),
-    "listing": ([], _listing),
+    "listing": ([], _command_table("images/ps")),
+    "api_service": (["--runs", "20"], _command_table("docker CLI through the API service")),
     "build": (["--runs", "5", "--dockerd"], _build),
     "registry_transfer": (["--runs", "3", "--mb", "50"], _registry_transfer),
     "save_load": ([], _save_load),
