@@ -214,16 +214,33 @@ def processes_mentioning(text: str) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if text.encode() in cmdline or text.encode() in environ:
+        if text.encode() in _identity(int(entry)):
             pids.append(int(entry))
     return pids
+
+
+def _identity(pid: int) -> bytes:
+    """The command line and environment of ``pid`` (b"": gone). A process in the middle of an
+    ``execve`` (a monitor re-executing itself) shows neither for a moment: it is read again."""
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+            if cmdline or _kernel_thread_or_zombie(pid):
+                return cmdline + b"\0" + environ
+        except OSError:
+            return b""
+        time.sleep(0.001)
+    return b""
+
+
+def _kernel_thread_or_zombie(pid: int) -> bool:
+    """Whether ``pid`` has no command line of its own to show (a kernel thread, a zombie)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return fields[0] == "Z" or bool(int(fields[6]) & 0x00200000)  # state; flags & PF_KTHREAD
 
 
 def store_temporaries(root: Path) -> list[str]:
