@@ -20,6 +20,8 @@ from collections import deque
 
 import httptools
 
+from freight.record import Record
+
 TYPE_CHECKING = False  # see docs/architecture.md, "Start-up time"
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -235,13 +237,13 @@ def _reason(status: int) -> str:
     return _REASONS.get(status, "")
 
 
-class Request:
+class Request(Record):
     """A request's head: its method, target, HTTP version and header fields (lower-case names)."""
 
-    __slots__ = ("method", "target", "version", "headers")
-
-    def __init__(self, method: str, target: str, version: str, headers: dict[str, str]) -> None:
-        self.method, self.target, self.version, self.headers = method, target, version, headers
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
 
 
 _END = object()  # the end of a request's body, among a connection's events

@@ -204,12 +204,9 @@ class Hub:
         return hub
 
     def handed_over(self) -> tuple[int, list[int], list[int]]:
-        """The listening socket (-1: none), the viewers and those feeding input, made inheritable
-        for the process that takes them over (``adopt``)."""
+        """The listening socket (-1: none), the viewers and those feeding input: what a process
+        that takes them over needs (``adopt``)."""
         listener = self.listener.fileno() if self.listener is not None else -1
-        for fd in [listener, *self.viewers]:
-            if fd >= 0:
-                os.set_inheritable(fd, True)
         return listener, list(self.viewers), sorted(self.feeding)
 
     def pending(self) -> bool:
@@ -348,16 +345,14 @@ class Hub:
         socket closed with unread input in it would reset the viewer's end before it read
         the exit code."""
         self.stop_listening()
-        poller = select.poll()
         deadline = time.monotonic() + _GOODBYE
-        for fd, viewer in list(self.viewers.items()):
-            try:
-                viewer.settimeout(max(deadline - time.monotonic(), 0.001))
-                for message in [*self.backlog[fd], *([b"x%d" % code] if code is not None else [])]:
-                    viewer.sendall(message)
-                poller.register(fd, select.POLLIN)
-            except OSError:
-                self.viewers.pop(fd).close()
+        if code is not None:
+            for waiting in self.backlog.values():
+                waiting.append(b"x%d" % code)
+        self.flush(_GOODBYE)
+        poller = select.poll()
+        for fd in self.viewers:
+            poller.register(fd, select.POLLIN)
         while self.viewers and (left := deadline - time.monotonic()) > 0 and (ready := poller.poll(left * 1000)):
             for fd, _events in ready:
                 try:

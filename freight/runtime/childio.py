@@ -145,8 +145,9 @@ def relay_and_wait(config: dict[str, Any], log_path: str | None, launched: Launc
     monitor small, and returns only when it could not)."""
     relay = Relay(launched.sources, JsonLog(log_path, *log_limits) if log_path else None, launched.stdin_to,
                   close_stdin=not config.get("Tty"), hub=hub)
-    if not relay.run(SETTLE if settled is not None else None):
-        assert settled is not None
+    if settled is None:
+        relay.run()
+    elif not relay.run(SETTLE):
         settled(relay)
         relay.run()
     return exit_code_of(launched.pid)

@@ -35,7 +35,7 @@ def host_routes(skip: Collection[str] = ()) -> list[str]:
     routes = []
     try:
         with open("/proc/net/route") as f:
-            next(f)
+            next(f, None)  # the header (none at all in a namespace with no interface up)
             for line in f:
                 iface, dest, _, _, _, _, _, mask, *_ = line.split()
                 if iface in skip or mask == "00000000":

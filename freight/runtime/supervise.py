@@ -238,8 +238,8 @@ def _supervise_once(store: Store, c: Container, ready_w: int, viewer: socket | N
     if ready_w >= 0:
         report(ready_w, 0, str(launched.pid))
     try:
-        settle = _hand_over(store, c, launched, restarts, began) if _may_slim(launched, checker) else None
-        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config), settle)
+        settled = _hand_over(store, c, launched, restarts, began) if _may_slim(launched, checker) else None
+        code = relay_and_wait(c.config, c.record["LogPath"], launched, hub, cfg.log_limits(c.host_config), settled)
     except BaseException:  # the monitor failed: the container cannot outlive it
         healthcheck.stop(store, c.id, checker)
         send_signal(launched.pid, signal.SIGKILL)
